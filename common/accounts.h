@@ -1,0 +1,41 @@
+/* accounts.h - the users_file table (Dovecot passwd-file form "address:{SCHEME}hash"). */
+#ifndef MAIL_ACCOUNTS_H
+#define MAIL_ACCOUNTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct account {
+	char *address;	/* lower-cased "local@domain" */
+	char *hash;	/* "{SCHEME}..." or a bare crypt(3) string; may be "" (no password login) */
+};
+
+struct accounts {
+	char *path;
+	struct account *items;	/* sorted by address */
+	size_t n;
+	time_t mtime;		/* of the file when loaded */
+	long mtime_nsec;
+	off_t size;
+	bool missing;		/* file did not exist: empty table */
+};
+
+/* Loads path (a missing file is an empty table). Returns NULL with err set to "PATH:LINE: msg"
+ * on a malformed file or read error. */
+struct accounts *accounts_load(const char *path, char *err, size_t errlen);
+
+/* Re-reads the file when its mtime or size changed. Returns 1 reloaded, 0 unchanged, -1 error
+ * (the old table is kept, err set). */
+int accounts_reload_if_changed(struct accounts **acc, char *err, size_t errlen);
+
+/* Exact lookup of a lower-cased "local@domain". NULL when absent. */
+const struct account *accounts_find(const struct accounts *acc, const char *address);
+
+void accounts_free(struct accounts **acc);
+
+/* Parses one file's text (pure). Same error convention. */
+struct accounts *accounts_parse(const char *name, const char *text, size_t len, char *err,
+				size_t errlen);
+
+#endif

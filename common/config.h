@@ -1,0 +1,106 @@
+/* config.h - the one configuration: CONTRACT key table, defaults, loader with file:line errors. */
+#ifndef MAIL_CONFIG_H
+#define MAIL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#define EX_CONFIG_STATUS 78
+
+/* One "HOST:PORT" (IPv6 as "[::1]:25") listen or connect address. */
+struct config_hostport {
+	char host[256];	/* no brackets */
+	uint16_t port;
+};
+
+struct config_hostport_list {
+	struct config_hostport *items;
+	size_t n;
+};
+
+struct config_strlist {
+	char **items;
+	size_t n;
+};
+
+/* A CIDR network: relay_networks entries. */
+struct config_cidr {
+	int family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* network address, host bits cleared */
+	unsigned prefix;	/* prefix length */
+};
+
+enum milter_action { MILTER_ACTION_TEMPFAIL, MILTER_ACTION_REJECT, MILTER_ACTION_ACCEPT };
+
+struct config {
+	char *path;			/* file loaded, or NULL for built-in defaults */
+	char *hostname;			/* default: the machine's FQDN */
+	struct config_strlist domains;	/* lower-cased; default "localhost" */
+	char *state_dir;		/* default "./var" */
+	char *users_file;		/* default state_dir/users */
+	char *aliases_file;		/* default NULL */
+	struct config_hostport_list smtp_listen;	/* default 127.0.0.1:2525; empty list = disabled */
+	struct config_hostport_list submission_listen;	/* 127.0.0.1:2587 */
+	struct config_hostport_list submissions_listen;	/* 127.0.0.1:2465 */
+	struct config_hostport_list imap_listen;	/* 127.0.0.1:1143 */
+	struct config_hostport_list imaps_listen;	/* 127.0.0.1:1993 */
+	char *tls_cert;			/* default NULL: generated into state_dir */
+	char *tls_key;
+	struct config_cidr *relay_networks;
+	size_t n_relay_networks;
+	struct config_strlist milters;	/* "inet:HOST:PORT" or "unix:PATH", validated */
+	enum milter_action milter_default_action;	/* default tempfail */
+	struct config_hostport_list dns_servers;	/* port 53 when omitted; empty = system resolver */
+	uint16_t relay_port;		/* default 25 */
+	struct config_hostport smarthost;	/* host[0] == 0 when unset; "[host]:port" or "host:port" */
+	uint64_t max_message_size;	/* bytes, default 35M */
+	unsigned max_recipients;	/* default 1000 */
+	uint64_t queue_lifetime;	/* seconds, default 5d */
+	uint64_t *retry_schedule;	/* seconds, default 1m 5m 15m 30m 1h 2h 4h */
+	size_t n_retry_schedule;
+	char *run_user;			/* default "mail" */
+
+	/* Our own keys (documented in CONTRACT.md). */
+	uint64_t smtp_timeout;		/* idle/command timeout, default 5m (RFC 5321 4.5.3.2) */
+	uint64_t smtp_data_timeout;	/* per-read timeout inside DATA, default 3m */
+	unsigned max_connections;	/* default 1000 */
+	unsigned max_connections_per_ip;	/* default 50 */
+	uint64_t smtp_greeting_delay;	/* milliseconds to wait before the banner (early talkers rejected), default 0 */
+};
+
+/* Fills cfg with the built-in defaults of CONTRACT.md. */
+void config_defaults(struct config *cfg);
+
+/* Parses a whole configuration text (pure: no I/O, except that "hostname" default and
+ * derived paths are filled in by config_finish). name is used in error messages.
+ * Returns 0, or -1 with err set to "NAME:LINE: message". */
+int config_parse(struct config *cfg, const char *name, const char *text, size_t len, char *err,
+		 size_t errlen);
+
+/* Loads path into cfg (defaults first, then the file, then config_finish).
+ * Returns 0, or -1 with err set to "PATH:LINE: message" (LINE 0 for an unreadable file). */
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* Derives defaults that depend on other keys (users_file under state_dir, hostname). */
+void config_finish(struct config *cfg);
+
+/* The path a program uses when -c is not given: $MAIL_CONF, else PREFIX/etc/mail.conf if it
+ * exists, else NULL (built-in defaults). */
+const char *config_default_path(void);
+
+/* Loads per the CONTRACT rules (explicit path, else the default path, else defaults);
+ * on error prints the one line to stderr and exits 78. */
+void config_load_or_exit(struct config *cfg, const char *path);
+
+void config_free(struct config *cfg);
+
+/* Helpers used by every program. */
+bool config_is_local_domain(const struct config *cfg, const char *domain);
+bool config_in_relay_networks(const struct config *cfg, const struct sockaddr *sa);
+/* Parses "12k", "35M", "1G" (bytes) and "30s", "5m", "2h", "5d" (seconds; bare number = seconds). */
+int config_parse_size(const char *s, uint64_t *out);
+int config_parse_duration(const char *s, uint64_t *out);
+
+#endif

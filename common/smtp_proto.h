@@ -1,0 +1,104 @@
+/* smtp_proto.h - SMTP command lines, ESMTP parameters, DATA unstuffing and replies (pure). */
+#ifndef MAIL_SMTP_PROTO_H
+#define MAIL_SMTP_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+
+#define SMTP_COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, including CRLF */
+#define SMTP_TEXT_LINE_MAX 1000		/* RFC 5321 4.5.3.1.6, including CRLF */
+
+enum smtp_verb {
+	SMTP_VERB_UNKNOWN = 0,
+	SMTP_VERB_HELO, SMTP_VERB_EHLO, SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
+	SMTP_VERB_BDAT, SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_QUIT, SMTP_VERB_VRFY,
+	SMTP_VERB_EXPN, SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH,
+};
+
+enum smtp_body { SMTP_BODY_DEFAULT = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
+
+/* A parse failure: the reply to send. */
+struct smtp_error {
+	int code;		/* 500, 501, 504, 555 ... */
+	const char *enhanced;	/* "5.5.2" */
+	const char *text;	/* static human text */
+};
+
+struct smtp_command {
+	enum smtp_verb verb;
+	const char *arg;	/* points into the line: text after the verb and one space, NUL not guaranteed */
+	size_t arg_len;		/* without CRLF */
+	/* MAIL FROM / RCPT TO */
+	struct addr path;
+	uint64_t size;		/* MAIL SIZE=, 0 when absent */
+	bool has_size;
+	enum smtp_body body;	/* MAIL BODY= */
+	bool smtputf8;		/* MAIL SMTPUTF8 */
+	char auth[256];		/* MAIL AUTH=, xtext-decoded, "" when absent */
+	/* HELO/EHLO: the domain or address literal given */
+	char helo[256];
+	/* BDAT */
+	uint64_t chunk_size;
+	bool last;
+	/* AUTH: mechanism and optional initial response */
+	char mechanism[32];
+	const char *initial;	/* into line; NULL when absent */
+	size_t initial_len;
+};
+
+/* Finds the next command line in in[0..len). Returns 1 and sets *line_len_r (without the
+ * line ending) and *consumed_r (with it) when a line ending in LF is complete; 0 when more
+ * input is needed; -1 when SMTP_COMMAND_LINE_MAX bytes were seen without LF (the caller
+ * replies 500 and discards through the next LF). A CR before LF is stripped. */
+int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r);
+
+/* Parses one command line (without CRLF). flags: ADDR_ALLOW_UTF8 when SMTPUTF8 is
+ * offered. Returns 0 with *cmd_r filled, or -1 with *err_r filled. */
+int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp_command *cmd_r,
+		       struct smtp_error *err_r);
+
+/* DATA receiver: turns the dot-stuffed stream into message bytes (CRLF kept), detecting
+ * the end "CRLF.CRLF" and nothing else: a bare LF or bare CR anywhere marks the message
+ * bad (SMTP smuggling) but never ends it. */
+enum smtp_data_status {
+	SMTP_DATA_MORE = 0,	/* all input consumed, need more */
+	SMTP_DATA_END = 1,	/* end-of-data seen; *consumed_r tells where the next command begins */
+};
+
+enum smtp_data_flaw {
+	SMTP_DATA_FLAW_NONE = 0,
+	SMTP_DATA_FLAW_BARE_LF = 1 << 0,
+	SMTP_DATA_FLAW_BARE_CR = 1 << 1,
+	SMTP_DATA_FLAW_LONG_LINE = 1 << 2,	/* a line over SMTP_TEXT_LINE_MAX */
+	SMTP_DATA_FLAW_TOO_BIG = 1 << 3,	/* output would exceed max_size: stopped storing */
+};
+
+struct smtp_data_reader {
+	int state;		/* private */
+	size_t line_len;	/* private: octets in current line */
+	uint64_t size;		/* message bytes produced so far (counted even after TOO_BIG) */
+	uint64_t max_size;	/* 0 = unlimited */
+	unsigned flaws;		/* enum smtp_data_flaw bits */
+};
+
+void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size);
+
+/* Feeds in[0..len). Appends message bytes to out[]: the caller provides out with room for
+ * at least len bytes; *out_len_r receives how many were written (0 once TOO_BIG).
+ * Returns SMTP_DATA_END with *consumed_r < =len, or SMTP_DATA_MORE with *consumed_r == len. */
+enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
+				     char *out, size_t *out_len_r, size_t *consumed_r);
+
+/* Reply parsing for the SMTP client side: one line "250-text" / "250 text".
+ * Returns 1 for a final line, 0 for a continuation line, -1 for a malformed line;
+ * *code_r gets the code, *text_r/*text_len_r the text after the separator. */
+int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,
+			  size_t *text_len_r);
+
+/* xtext (RFC 3461) decode. Returns 0/-1. */
+int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outlen);
+
+#endif

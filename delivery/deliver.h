@@ -1,0 +1,65 @@
+/* deliver.h - local delivery: recipient resolution (aliases, plus-addressing) and one message
+ * into one Maildir. Used by mtad (on its thread pool) and by the deliver program. */
+#ifndef MAIL_DELIVER_H
+#define MAIL_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "config.h"
+#include "accounts.h"
+
+enum delivery_status {
+	DELIVERY_OK = 0,
+	DELIVERY_TEMPFAIL,	/* try again later (disk full, permission, I/O) */
+	DELIVERY_PERMFAIL,	/* will never work (bounce) */
+	DELIVERY_UNKNOWN_USER,	/* no such local account or alias */
+};
+
+/* aliases_file: "alias@domain: target[, target...]" ('#' comments, continuation lines that
+ * start with white space). Targets are addresses (local or remote). */
+struct aliases;
+struct aliases *aliases_load(const char *path, char *err, size_t errlen);	/* NULL + err */
+struct aliases *aliases_parse(const char *name, const char *text, size_t len, char *err,
+			      size_t errlen);
+int aliases_reload_if_changed(struct aliases **al, char *err, size_t errlen);	/* 1/0/-1 */
+void aliases_free(struct aliases **al);
+
+/* One final recipient after resolution. */
+struct delivery_target {
+	struct addr addr;	/* local: the account (plus-detail removed, lower-cased); remote: as given */
+	bool local;		/* true: deliver into the store; false: relay */
+};
+
+/* Resolves one envelope recipient: lower-cases, strips "+detail" (recipient delimiter '+'),
+ * expands aliases recursively (loops and depth > 20 are errors, duplicates removed), and
+ * checks local accounts exist. Remote addresses pass through (local=false).
+ * Returns DELIVERY_OK with a malloc'd array in *targets_r (caller frees), or
+ * DELIVERY_UNKNOWN_USER / DELIVERY_PERMFAIL (alias loop) with err set. */
+enum delivery_status delivery_resolve(const struct config *cfg, const struct accounts *acc,
+				      const struct aliases *al, const struct addr *rcpt,
+				      struct delivery_target **targets_r, size_t *n_r,
+				      char *err, size_t errlen);
+
+/* One message into one local mailbox. */
+struct delivery_request {
+	const struct config *cfg;
+	const struct addr *rcpt;	/* resolved local account */
+	const char *sender;		/* envelope sender as on the wire, "" for <> */
+	const char *unique;		/* Maildir unique part, e.g. "Q<queueid>R<n>"; NULL: generate */
+	bool check_existing;		/* after a crash: skip if a file with this unique exists */
+	const char *msg;		/* message bytes (CRLF line endings) */
+	size_t msg_len;
+	int64_t arrival;		/* seconds: Maildir name time */
+};
+
+/* Writes Return-Path: <sender> and Delivered-To: <rcpt> then the message into
+ * state_dir/mail/DOMAIN/LOCAL/ (created on first delivery). Returns DELIVERY_OK (also when
+ * check_existing found it already delivered), DELIVERY_TEMPFAIL or DELIVERY_PERMFAIL with
+ * err set. Blocking: call from a worker thread. */
+enum delivery_status delivery_maildir(const struct delivery_request *req, char *err,
+				      size_t errlen);
+
+#endif
