@@ -68,6 +68,7 @@ struct config {
 	unsigned max_connections;	/* default 1000 */
 	unsigned max_connections_per_ip;	/* default 50 */
 	uint64_t smtp_greeting_delay;	/* milliseconds to wait before the banner (early talkers rejected), default 0 */
+	char *recipient_delimiter;	/* plus-addressing separator characters, default "+"; "" disables */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md. */
