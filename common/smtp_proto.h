@@ -94,7 +94,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 
 /* Reply parsing for the SMTP client side: one line "250-text" / "250 text".
  * Returns 1 for a final line, 0 for a continuation line, -1 for a malformed line;
- * *code_r gets the code, *text_r/*text_len_r the text after the separator. */
+ * *code_r gets the code, *text_r and *text_len_r the text after the separator. */
 int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,
 			  size_t *text_len_r);
 

@@ -1,0 +1,430 @@
+/* net.c - listeners and connections on libuv: accept with limits, buffered reads, batched writes, idle timers. */
+#include "net.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NET_READ_CHUNK (64 * 1024)
+#define NET_MAX_IN_DEFAULT (256 * 1024)
+#define NET_MAX_WRITING (1024 * 1024)
+#define NET_IP_BUCKETS 4096
+
+struct net_write_req {
+	uv_write_t req;
+	struct net_conn *conn;
+	size_t len;
+	char data[];
+};
+
+struct net_ip_count {
+	struct net_ip_count *next;
+	unsigned count;
+	char ip[64];
+};
+
+static struct net_ip_count *net_ip_table[NET_IP_BUCKETS];
+static unsigned net_total_conns;
+static uint64_t net_next_id = 1;
+static struct net_conn *net_conns;
+static char net_read_buffer[NET_READ_CHUNK];
+static bool net_read_buffer_busy;
+
+static void net_conn_do_write(struct net_conn *c);
+static void net_conn_update_reading(struct net_conn *c);
+
+static unsigned net_ip_hash(const char *ip)
+{
+	unsigned h = 2166136261u;
+	for (; *ip; ip++)
+		h = (h ^ (unsigned char)*ip) * 16777619u;
+	return h % NET_IP_BUCKETS;
+}
+
+static struct net_ip_count **net_ip_find(const char *ip)
+{
+	struct net_ip_count **pp = &net_ip_table[net_ip_hash(ip)];
+	while (*pp && strcmp((*pp)->ip, ip) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void net_ip_add(const char *ip, int delta)
+{
+	struct net_ip_count **pp = net_ip_find(ip);
+	if (!*pp) {
+		if (delta < 0)
+			return;
+		*pp = xcalloc(1, sizeof(**pp));
+		snprintf((*pp)->ip, sizeof((*pp)->ip), "%s", ip);
+	}
+	if (delta < 0 && (*pp)->count <= 1) {
+		struct net_ip_count *gone = *pp;
+		*pp = gone->next;
+		free(gone);
+		return;
+	}
+	(*pp)->count = (unsigned)((int)(*pp)->count + delta);
+}
+
+unsigned net_conn_count(void)
+{
+	return net_total_conns;
+}
+
+unsigned net_conn_count_ip(const char *ip)
+{
+	struct net_ip_count **pp = net_ip_find(ip);
+	return *pp ? (*pp)->count : 0;
+}
+
+static void net_sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t outlen,
+			      uint16_t *port_r)
+{
+	out[0] = '\0';
+	*port_r = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outlen);
+		*port_r = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], out, (socklen_t)outlen);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, out, (socklen_t)outlen);
+		*port_r = ntohs(sin6->sin6_port);
+	}
+}
+
+static void net_conn_handle_closed(uv_handle_t *h)
+{
+	struct net_conn *c = h->data;
+	if (--c->handles_open > 0)
+		return;
+	buf_free(&c->in);
+	buf_free(&c->out);
+	free(c);
+}
+
+static void net_conn_really_close(struct net_conn *c)
+{
+	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	if (c->ops && c->ops->on_close)
+		c->ops->on_close(c, c->close_reason[0] ? c->close_reason : "closed");
+	c->data = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		net_conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	net_total_conns--;
+	net_ip_add(c->peer_ip, -1);
+	uv_close((uv_handle_t *)&c->timer, net_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->tcp, net_conn_handle_closed);
+}
+
+void net_conn_close(struct net_conn *c, const char *reason)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_stop(&c->timer);
+	net_conn_do_write(c);
+	if (c->writing == 0)
+		net_conn_really_close(c);
+	else
+		c->close_after_write = true;
+}
+
+/* Abrupt close (peer gone, write error): pending output is dropped. */
+static void net_conn_abort(struct net_conn *c, const char *reason)
+{
+	if (!c->closing) {
+		c->closing = true;
+		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
+	}
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_timer_stop(&c->timer);
+	buf_reset(&c->out);
+	net_conn_really_close(c);
+}
+
+void net_conns_close_all(const char *reason)
+{
+	while (net_conns)
+		net_conn_abort(net_conns, reason);
+}
+
+static void net_write_done(uv_write_t *req, int status)
+{
+	struct net_write_req *w = container_of(req, struct net_write_req, req);
+	struct net_conn *c = w->conn;
+	c->writing -= w->len;
+	free(w);
+	if (status < 0) {
+		net_conn_abort(c, "write error");
+		return;
+	}
+	if (c->out.len)
+		net_conn_do_write(c);
+	if (c->close_after_write && c->writing == 0) {
+		net_conn_really_close(c);
+		return;
+	}
+	net_conn_update_reading(c);
+}
+
+static void net_conn_do_write(struct net_conn *c)
+{
+	if (c->out.len == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	struct net_write_req *w = xmalloc(sizeof(*w) + c->out.len);
+	memcpy(w->data, c->out.data, c->out.len);
+	w->len = c->out.len;
+	w->conn = c;
+	buf_reset(&c->out);
+	if (c->out.cap > 16 * 1024)
+		buf_free(&c->out);
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+	c->writing += w->len;
+	int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, net_write_done);
+	if (r < 0) {
+		c->writing -= w->len;
+		free(w);
+		net_conn_abort(c, "write error");
+	}
+}
+
+void net_conn_write(struct net_conn *c, const void *p, size_t n)
+{
+	if (uv_is_closing((uv_handle_t *)&c->tcp))
+		return;
+	buf_append(&c->out, p, n);
+	if (!c->in_callback)
+		net_conn_do_write(c);
+}
+
+void net_conn_printf(struct net_conn *c, const char *fmt, ...)
+{
+	char tmp[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	net_conn_write(c, tmp, (size_t)n);
+}
+
+void net_conn_flush(struct net_conn *c)
+{
+	net_conn_do_write(c);
+}
+
+static void net_timer_fired(uv_timer_t *t)
+{
+	struct net_conn *c = container_of(t, struct net_conn, timer);
+	if (c->closing)
+		return;
+	if (c->ops && c->ops->on_timeout)
+		c->ops->on_timeout(c);
+	else
+		net_conn_close(c, "timeout");
+}
+
+void net_conn_set_timeout(struct net_conn *c, uint64_t ms)
+{
+	c->timeout_ms = ms;
+	if (c->closing)
+		return;
+	if (ms)
+		uv_timer_start(&c->timer, net_timer_fired, ms, 0);
+	else
+		uv_timer_stop(&c->timer);
+}
+
+static void net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+	(void)h;
+	(void)suggested;
+	if (net_read_buffer_busy) {
+		*b = uv_buf_init(NULL, 0);
+		return;
+	}
+	net_read_buffer_busy = true;
+	*b = uv_buf_init(net_read_buffer, sizeof(net_read_buffer));
+}
+
+/* Runs the protocol on buffered input, then flushes what it wrote. */
+static void net_conn_dispatch(struct net_conn *c)
+{
+	while (!c->closing && !c->read_paused && c->in.len > 0) {
+		size_t before = c->in.len;
+		c->in_callback = true;
+		c->ops->on_read(c);
+		c->in_callback = false;
+		if (c->in.len == before)
+			break;	/* needs more input */
+	}
+	net_conn_do_write(c);
+	net_conn_update_reading(c);
+}
+
+static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct net_conn *c = s->data;
+	if (b->base == net_read_buffer)
+		net_read_buffer_busy = false;
+	if (n == 0)
+		return;
+	if (n < 0) {
+		net_conn_abort(c, n == UV_EOF ? "disconnected" : uv_strerror((int)n));
+		return;
+	}
+	if (c->closing)
+		return;
+	buf_append(&c->in, b->base, (size_t)n);
+	if (c->timeout_ms)
+		uv_timer_start(&c->timer, net_timer_fired, c->timeout_ms, 0);
+	net_conn_dispatch(c);
+}
+
+static void net_conn_update_reading(struct net_conn *c)
+{
+	if (c->closing)
+		return;
+	bool want = c->in.len < c->max_in && c->writing < NET_MAX_WRITING;
+	if (want)
+		uv_read_start((uv_stream_t *)&c->tcp, net_alloc, net_read);
+	else
+		uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void net_conn_pause(struct net_conn *c)
+{
+	c->read_paused = true;
+}
+
+void net_conn_resume(struct net_conn *c)
+{
+	if (!c->read_paused)
+		return;
+	c->read_paused = false;
+	if (c->closing)
+		return;
+	net_conn_dispatch(c);
+}
+
+static void net_on_connection(uv_stream_t *server, int status)
+{
+	struct net_listener *l = server->data;
+	if (status < 0) {
+		log_warn("%s: accept: %s", l->name, uv_strerror(status));
+		return;
+	}
+	struct net_conn *c = xcalloc(1, sizeof(*c));
+	uv_tcp_init(l->loop, &c->tcp);
+	uv_timer_init(l->loop, &c->timer);
+	c->handles_open = 2;
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->listener = l;
+	c->id = net_next_id++;
+	c->max_in = NET_MAX_IN_DEFAULT;
+	buf_init(&c->in);
+	buf_init(&c->out);
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->timer, net_conn_handle_closed);
+		uv_close((uv_handle_t *)&c->tcp, net_conn_handle_closed);
+		return;
+	}
+	int len = sizeof(c->peer);
+	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
+	net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+	len = sizeof(c->local);
+	uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &len);
+	char tmp[64];
+	net_sockaddr_text(&c->local, tmp, sizeof(tmp), &c->local_port);
+	uv_tcp_nodelay(&c->tcp, 1);
+	c->next = net_conns;
+	if (net_conns)
+		net_conns->prev = c;
+	net_conns = c;
+	net_total_conns++;
+	net_ip_add(c->peer_ip, 1);
+	if ((l->max_connections && net_total_conns > l->max_connections) ||
+	    (l->max_per_ip && net_conn_count_ip(c->peer_ip) > l->max_per_ip))
+		c->over_limit = true;
+	l->accept_cb(l, c);
+	if (!c->closing) {
+		net_conn_do_write(c);
+		net_conn_update_reading(c);
+	}
+}
+
+int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const char *name,
+	       net_accept_cb cb, void *data, struct net_listener **head, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < list->n; i++) {
+		const struct config_hostport *hp = &list->items[i];
+		struct sockaddr_storage ss;
+		int r;
+		if (strchr(hp->host, ':'))
+			r = uv_ip6_addr(hp->host, hp->port, (struct sockaddr_in6 *)&ss);
+		else
+			r = uv_ip4_addr(hp->host, hp->port, (struct sockaddr_in *)&ss);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: bad listen address %s", name, hp->host);
+			return -1;
+		}
+		struct net_listener *l = xcalloc(1, sizeof(*l));
+		l->loop = loop;
+		l->accept_cb = cb;
+		l->data = data;
+		l->name = name;
+		snprintf(l->addr_text, sizeof(l->addr_text), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u",
+			 hp->host, hp->port);
+		uv_tcp_init(loop, &l->tcp);
+		l->tcp.data = l;
+		l->next = *head;
+		*head = l;
+		r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
+				ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+		if (r == 0)
+			r = uv_listen((uv_stream_t *)&l->tcp, 1024, net_on_connection);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot listen on %s: %s", name, l->addr_text,
+				 uv_strerror(r));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void net_listener_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void net_listeners_close(struct net_listener **head)
+{
+	struct net_listener *l = *head, *next;
+	for (; l; l = next) {
+		next = l->next;
+		uv_close((uv_handle_t *)&l->tcp, net_listener_closed);
+	}
+	*head = NULL;
+}

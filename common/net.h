@@ -1,0 +1,107 @@
+/* net.h - listeners and connections on libuv: read buffer, batched writes, idle timer, limits, TLS. */
+#ifndef MAIL_NET_H
+#define MAIL_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "config.h"
+
+struct net_conn;
+struct net_listener;
+struct tls_ctx;
+struct tls_session;
+
+struct net_conn_ops {
+	/* New bytes are in c->in (plaintext); consume what was used with buf_consume. */
+	void (*on_read)(struct net_conn *c);
+	/* The idle timer fired. */
+	void (*on_timeout)(struct net_conn *c);
+	/* The peer closed or an error happened: the connection will be freed after this
+	 * returns; free c->data here. Called exactly once. */
+	void (*on_close)(struct net_conn *c, const char *reason);
+	/* TLS handshake finished (after net_conn_start_tls or on an implicit-TLS listener). */
+	void (*on_tls_ready)(struct net_conn *c);
+};
+
+/* Called for each accepted connection; set c->ops and c->data, and write a greeting. */
+typedef void (*net_accept_cb)(struct net_listener *l, struct net_conn *c);
+
+struct net_listener {
+	uv_tcp_t tcp;
+	uv_loop_t *loop;
+	net_accept_cb accept_cb;
+	void *data;		/* owner's */
+	const char *name;	/* "smtp", "submission", ... for logs */
+	char addr_text[300];	/* "127.0.0.1:2525" */
+	struct tls_ctx *tls;	/* implicit TLS when non-NULL */
+	unsigned max_connections;
+	unsigned max_per_ip;
+	struct net_listener *next;
+};
+
+struct net_conn {
+	uv_tcp_t tcp;
+	uv_timer_t timer;
+	struct net_listener *listener;
+	const struct net_conn_ops *ops;
+	void *data;		/* the protocol session */
+	uint64_t id;
+	struct buf in;		/* plaintext received and not yet consumed */
+	struct buf out;		/* plaintext written and not yet handed to the socket/TLS */
+	struct sockaddr_storage peer;
+	char peer_ip[64];	/* printable address, IPv4-mapped IPv6 shown as IPv4 */
+	uint16_t peer_port;
+	struct sockaddr_storage local;
+	uint16_t local_port;
+	struct tls_session *tls;
+	uint64_t timeout_ms;
+	size_t writing;		/* bytes handed to uv_write and not yet completed */
+	size_t max_in;		/* pause reading when c->in grows beyond this (default 256 KiB) */
+	bool in_callback;	/* inside on_read: writes are flushed when it returns */
+	bool closing;
+	bool close_after_write;
+	bool read_paused;	/* by the protocol (e.g. waiting for a queue commit) */
+	bool over_limit;	/* accepted beyond max_connections or max_per_ip: say 421 and close */
+	int handles_open;
+	char close_reason[64];
+	struct net_conn *prev, *next;	/* every live connection */
+};
+
+/* Binds each address of list; the listener's accept_cb runs per connection. Returns 0 or -1
+ * with err set. Listeners are chained through ->next into *head. */
+int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const char *name,
+	       net_accept_cb cb, void *data, struct net_listener **head, char *err, size_t errlen);
+void net_listeners_close(struct net_listener **head);
+
+/* Queues bytes for the peer (copied). Flushed when the current read callback returns, or
+ * at once when called from elsewhere. */
+void net_conn_write(struct net_conn *c, const void *p, size_t n);
+void net_conn_printf(struct net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void net_conn_flush(struct net_conn *c);
+
+/* Closes after pending output has been written. on_close is called once. */
+void net_conn_close(struct net_conn *c, const char *reason);
+
+/* (Re)arms the idle timer; 0 disables it. */
+void net_conn_set_timeout(struct net_conn *c, uint64_t ms);
+
+/* Stops/starts delivering on_read callbacks (input keeps being buffered up to max_in). */
+void net_conn_pause(struct net_conn *c);
+void net_conn_resume(struct net_conn *c);
+
+/* Starts a server-side TLS handshake (STARTTLS). Any plaintext still in c->in is discarded
+ * (pipelined commands after STARTTLS must not be executed). Returns 0 or -1. */
+int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx);
+
+/* Closes every connection at once (shutdown): pending output is dropped. */
+void net_conns_close_all(const char *reason);
+
+/* Connection counts, for limits and stats. */
+unsigned net_conn_count(void);
+unsigned net_conn_count_ip(const char *ip);
+
+#endif

@@ -1,0 +1,193 @@
+/* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges, run the loop. */
+#include "config.h"
+#include "deliver.h"
+#include "log.h"
+#include "mtad.h"
+#include "privilege.h"
+#include "scheduler.h"
+#include "smtp_server.h"
+#include "xalloc.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct mtad mtad;
+static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t tables_timer;
+
+static void mtad_usage(FILE *f)
+{
+	fprintf(f, "usage: mtad [-c FILE] [-f]\n"
+		   "  -c FILE    configuration file (default: $MAIL_CONF, else PREFIX/etc/mail.conf,\n"
+		   "             else built-in defaults)\n"
+		   "  -f         stay in the foreground and log to stderr\n"
+		   "  --help     this text\n"
+		   "  --version  print the version\n");
+}
+
+/* users_file and aliases_file are re-read when they change. */
+static void mtad_reload_tables(void)
+{
+	char err[512];
+	int r = accounts_reload_if_changed(&mtad.accounts, err, sizeof(err));
+	if (r < 0)
+		log_error("users_file not reloaded: %s", err);
+	else if (r > 0)
+		log_info("users_file reloaded: %zu account(s)", mtad.accounts->n);
+	if (mtad.aliases) {
+		r = aliases_reload_if_changed(&mtad.aliases, err, sizeof(err));
+		if (r < 0)
+			log_error("aliases_file not reloaded: %s", err);
+		else if (r > 0)
+			log_info("aliases_file reloaded");
+	}
+}
+
+static void mtad_tables_tick(uv_timer_t *t)
+{
+	(void)t;
+	mtad_reload_tables();
+}
+
+static void mtad_walk_close(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void mtad_stop(uv_signal_t *sig, int signum)
+{
+	(void)sig;
+	if (mtad.stopping)
+		return;
+	mtad.stopping = true;
+	log_info("stopping on signal %d", signum);
+	net_listeners_close(&mtad.listeners);
+	net_conns_close_all("shutdown");
+	uv_stop(mtad.loop);
+}
+
+static void mtad_hup(uv_signal_t *sig, int signum)
+{
+	(void)sig;
+	(void)signum;
+	log_info("SIGHUP: reloading tables");
+	mtad_reload_tables();
+}
+
+int main(int argc, char **argv)
+{
+	const char *conf = NULL;
+	int foreground = 0;
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "c:f", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'f':
+			foreground = 1;
+			break;
+		case 'h':
+			mtad_usage(stdout);
+			return 0;
+		case 'V':
+			printf("mtad %s\n", MAIL_VERSION);
+			return 0;
+		default:
+			mtad_usage(stderr);
+			return 64;
+		}
+	}
+	if (optind != argc) {
+		mtad_usage(stderr);
+		return 64;
+	}
+
+	/* Parallel fsyncs let the file system fold flushes: a bigger pool than libuv's 4. */
+	if (!getenv("UV_THREADPOOL_SIZE"))
+		setenv("UV_THREADPOOL_SIZE", "16", 1);
+	signal(SIGPIPE, SIG_IGN);
+
+	static struct config cfg;
+	config_load_or_exit(&cfg, conf);
+	log_init("mtad", foreground);
+	char err[1024];
+
+	memset(&mtad, 0, sizeof(mtad));
+	mtad.cfg = &cfg;
+	mtad.loop = uv_default_loop();
+
+	mtad.accounts = accounts_load(cfg.users_file, err, sizeof(err));
+	if (!mtad.accounts)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	if (cfg.aliases_file) {
+		mtad.aliases = aliases_load(cfg.aliases_file, err, sizeof(err));
+		if (!mtad.aliases)
+			log_fatal(EX_CONFIG_STATUS, "%s", err);
+	}
+
+	mtad.queue = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
+	if (!mtad.queue)
+		log_fatal(75, "%s", err);
+
+	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
+		log_fatal(71, "%s", err);
+
+	if (geteuid() == 0) {
+		uid_t uid;
+		gid_t gid;
+		if (privilege_lookup(cfg.run_user, &uid, &gid, err, sizeof(err)) < 0)
+			log_fatal(EX_CONFIG_STATUS, "%s", err);
+		char mail_dir[4096];
+		snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg.state_dir);
+		const char *own[] = { cfg.state_dir, mtad.queue->dir, mtad.queue->active_dir,
+				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir, mail_dir };
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			if (privilege_chown(own[i], uid, gid, err, sizeof(err)) < 0)
+				log_fatal(75, "%s", err);
+		if (privilege_drop(cfg.run_user, err, sizeof(err)) < 0)
+			log_fatal(75, "%s", err);
+	}
+
+	mtad.sched = scheduler_new(&mtad);
+	scheduler_recover(mtad.sched);
+
+	uv_signal_init(mtad.loop, &sig_term);
+	uv_signal_start(&sig_term, mtad_stop, SIGTERM);
+	uv_signal_init(mtad.loop, &sig_int);
+	uv_signal_start(&sig_int, mtad_stop, SIGINT);
+	uv_signal_init(mtad.loop, &sig_hup);
+	uv_signal_start(&sig_hup, mtad_hup, SIGHUP);
+	uv_timer_init(mtad.loop, &tables_timer);
+	uv_timer_start(&tables_timer, mtad_tables_tick, 2000, 2000);
+
+	for (struct net_listener *l = mtad.listeners; l; l = l->next)
+		log_info("listening on %s (%s)", l->addr_text, l->name);
+	log_info("started: hostname=%s, state_dir=%s, domains=%zu, accounts=%zu", cfg.hostname,
+		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
+
+	uv_run(mtad.loop, UV_RUN_DEFAULT);
+
+	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
+	scheduler_stop(&mtad.sched);
+	uv_walk(mtad.loop, mtad_walk_close, NULL);
+	uv_run(mtad.loop, UV_RUN_DEFAULT);
+	uv_loop_close(mtad.loop);
+	queue_close(&mtad.queue);
+	accounts_free(&mtad.accounts);
+	aliases_free(&mtad.aliases);
+	config_free(&cfg);
+	log_info("stopped");
+	return 0;
+}

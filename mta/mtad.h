@@ -1,0 +1,30 @@
+/* mtad.h - the state one mtad process shares between its parts (config, tables, queue, scheduler, listeners). */
+#ifndef MAIL_MTAD_H
+#define MAIL_MTAD_H
+
+#include <stdbool.h>
+#include <uv.h>
+
+#include "accounts.h"
+#include "config.h"
+#include "deliver.h"
+#include "net.h"
+#include "queue.h"
+
+struct scheduler;
+struct tls_ctx;
+
+struct mtad {
+	uv_loop_t *loop;
+	struct config *cfg;
+	struct accounts *accounts;
+	struct aliases *aliases;
+	struct queue *queue;
+	struct scheduler *sched;
+	struct net_listener *listeners;
+	struct tls_ctx *tls;
+	bool stopping;
+	uint64_t sessions_total, messages_accepted, messages_rejected;
+};
+
+#endif

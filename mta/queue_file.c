@@ -1,0 +1,383 @@
+/* queue_file.c - queue file records: encode the committed envelope and message, decode a file image. */
+#include "queue_file.h"
+#include "xalloc.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define QUEUE_FILE_VERSION "MQ1"
+
+void queue_record_put(struct buf *out, char type, const void *payload, size_t len)
+{
+	buf_printf(out, "%c%zu:", type, len);
+	buf_append(out, payload, len);
+	buf_append(out, "\n", 1);
+}
+
+void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
+{
+	char tmp[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof(tmp))
+		n = sizeof(tmp) - 1;
+	queue_record_put(out, type, tmp, (size_t)n);
+}
+
+static void queue_put_str(struct buf *out, char type, const char *s)
+{
+	if (s)
+		queue_record_put(out, type, s, strlen(s));
+}
+
+void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct buf *head,
+		       struct buf *tail)
+{
+	queue_put_str(head, 'V', QUEUE_FILE_VERSION);
+	queue_put_str(head, 'I', env->id);
+	queue_record_putf(head, 'T', "%" PRId64, env->arrival);
+	queue_put_str(head, 'S', env->sender ? env->sender : "");
+	queue_put_str(head, 'B', env->body_flags);
+	queue_put_str(head, 'C', env->client);
+	queue_put_str(head, 'H', env->helo);
+	queue_put_str(head, 'A', env->auth);
+	queue_put_str(head, 'P', env->proto);
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		queue_put_str(head, 'R', env->rcpts[i].addr);
+		queue_put_str(head, 'O', env->rcpts[i].orig);
+	}
+	buf_printf(head, "M%zu:", msg_len);
+	buf_append(tail, "\n", 1);
+	queue_record_put(tail, 'E', "", 0);
+	if (env->held)
+		queue_state_held(tail, true);
+}
+
+/* Reads one record at data[*pos]. Returns 1 with type/payload, 0 at a clean end of input,
+ * -1 for a torn or malformed record. */
+static int queue_record_get(const char *data, size_t len, size_t *pos, char *type_r,
+			    const char **payload_r, size_t *plen_r)
+{
+	size_t p = *pos;
+	if (p >= len)
+		return 0;
+	char type = data[p++];
+	if (!isalpha((unsigned char)type))
+		return -1;
+	uint64_t n = 0;
+	size_t digits = 0;
+	while (p < len && data[p] >= '0' && data[p] <= '9') {
+		if (++digits > 15)
+			return -1;
+		n = n * 10 + (uint64_t)(data[p] - '0');
+		p++;
+	}
+	if (digits == 0 || p >= len || data[p] != ':')
+		return -1;
+	p++;
+	if (n > len - p || len - p - n < 1 || data[p + n] != '\n')
+		return -1;
+	*type_r = type;
+	*payload_r = data + p;
+	*plen_r = (size_t)n;
+	*pos = p + (size_t)n + 1;
+	return 1;
+}
+
+static char *queue_dup(const char *p, size_t n)
+{
+	return xstrndup(p, n);
+}
+
+/* Parses "N" or "N rest" numbers at the start of a payload. */
+static int queue_parse_i64(const char **p, const char *end, int64_t *out)
+{
+	const char *s = *p;
+	bool neg = false;
+	int64_t v = 0;
+	if (s < end && *s == '-') {
+		neg = true;
+		s++;
+	}
+	const char *start = s;
+	while (s < end && *s >= '0' && *s <= '9') {
+		if (v > (INT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (*s - '0');
+		s++;
+	}
+	if (s == start)
+		return -1;
+	if (s < end) {
+		if (*s != ' ')
+			return -1;
+		s++;
+	}
+	*out = neg ? -v : v;
+	*p = s;
+	return 0;
+}
+
+static int queue_apply_state(struct queue_envelope *env, char type, const char *pl, size_t n)
+{
+	const char *p = pl, *end = pl + n;
+	int64_t idx, a, b, code;
+
+	switch (type) {
+	case 'h':
+		env->held = n == 1 && pl[0] == '1';
+		return 0;
+	case 'b':
+		if (queue_parse_i64(&p, end, &a) < 0)
+			return -1;
+		env->bounced = a;
+		return 0;
+	case 'D':
+	case 'X':
+	case 'Q':
+		break;
+	default:
+		return -1;
+	}
+	if (queue_parse_i64(&p, end, &idx) < 0 || idx < 0 || (uint64_t)idx >= env->nrcpts)
+		return -1;
+	struct queue_rcpt *r = &env->rcpts[idx];
+	if (type == 'D') {
+		if (queue_parse_i64(&p, end, &a) < 0)
+			return -1;
+		r->state = QUEUE_RCPT_DELIVERED;
+		r->done_time = a;
+		return 0;
+	}
+	if (type == 'X') {
+		if (queue_parse_i64(&p, end, &a) < 0 || queue_parse_i64(&p, end, &code) < 0)
+			return -1;
+		r->state = QUEUE_RCPT_FAILED;
+		r->done_time = a;
+		r->code = (int)code;
+	} else {
+		if (queue_parse_i64(&p, end, &a) < 0 || queue_parse_i64(&p, end, &b) < 0 ||
+		    a < 0 || a > 1000000)
+			return -1;
+		if (r->state == QUEUE_RCPT_DELIVERED || r->state == QUEUE_RCPT_FAILED)
+			return 0;
+		r->state = QUEUE_RCPT_DEFERRED;
+		r->attempts = (unsigned)a;
+		r->next_attempt = b;
+	}
+	free(r->last_error);
+	r->last_error = queue_dup(p, (size_t)(end - p));
+	return 0;
+}
+
+int queue_file_decode(const char *data, size_t len, struct queue_envelope *env,
+		      const char **error_r)
+{
+	size_t pos = 0, plen, cap = 0;
+	const char *pl;
+	char type;
+	bool have_msg = false, ended = false, have_id = false;
+	int r;
+
+	memset(env, 0, sizeof(*env));
+	r = queue_record_get(data, len, &pos, &type, &pl, &plen);
+	if (r != 1 || type != 'V' || plen != 3 || memcmp(pl, QUEUE_FILE_VERSION, 3) != 0) {
+		*error_r = "not a queue file (bad version record)";
+		return -1;
+	}
+	while (!ended) {
+		r = queue_record_get(data, len, &pos, &type, &pl, &plen);
+		if (r != 1) {
+			*error_r = r == 0 ? "incomplete queue file (no end record)"
+					  : "malformed record";
+			goto fail;
+		}
+		if (memchr(pl, '\0', plen) && type != 'M') {
+			*error_r = "NUL in envelope record";
+			goto fail;
+		}
+		switch (type) {
+		case 'I':
+			if (plen == 0 || plen > QUEUE_ID_MAX) {
+				*error_r = "bad queue id";
+				goto fail;
+			}
+			memcpy(env->id, pl, plen);
+			env->id[plen] = '\0';
+			if (!queue_id_valid(env->id)) {
+				*error_r = "bad queue id";
+				goto fail;
+			}
+			have_id = true;
+			break;
+		case 'T': {
+			const char *p = pl;
+			if (queue_parse_i64(&p, pl + plen, &env->arrival) < 0 || p != pl + plen) {
+				*error_r = "bad arrival time";
+				goto fail;
+			}
+			break;
+		}
+		case 'S':
+			free(env->sender);
+			env->sender = queue_dup(pl, plen);
+			break;
+		case 'B':
+			free(env->body_flags);
+			env->body_flags = queue_dup(pl, plen);
+			break;
+		case 'C':
+			free(env->client);
+			env->client = queue_dup(pl, plen);
+			break;
+		case 'H':
+			free(env->helo);
+			env->helo = queue_dup(pl, plen);
+			break;
+		case 'A':
+			free(env->auth);
+			env->auth = queue_dup(pl, plen);
+			break;
+		case 'P':
+			free(env->proto);
+			env->proto = queue_dup(pl, plen);
+			break;
+		case 'R':
+			if (have_msg || plen == 0) {
+				*error_r = "bad recipient record";
+				goto fail;
+			}
+			if (env->nrcpts == cap) {
+				cap = cap ? cap * 2 : 4;
+				env->rcpts = xrealloc(env->rcpts, cap * sizeof(*env->rcpts));
+			}
+			memset(&env->rcpts[env->nrcpts], 0, sizeof(env->rcpts[0]));
+			env->rcpts[env->nrcpts++].addr = queue_dup(pl, plen);
+			break;
+		case 'O':
+			if (env->nrcpts == 0 || env->rcpts[env->nrcpts - 1].orig) {
+				*error_r = "original recipient without recipient";
+				goto fail;
+			}
+			env->rcpts[env->nrcpts - 1].orig = queue_dup(pl, plen);
+			break;
+		case 'M':
+			if (have_msg) {
+				*error_r = "two message records";
+				goto fail;
+			}
+			have_msg = true;
+			env->msg_offset = (size_t)(pl - data);
+			env->msg_len = plen;
+			break;
+		case 'E':
+			ended = true;
+			break;
+		default:
+			*error_r = "unknown record type in envelope";
+			goto fail;
+		}
+	}
+	if (!have_msg || !have_id || !env->sender || env->nrcpts == 0) {
+		*error_r = "incomplete envelope";
+		goto fail;
+	}
+	/* The state log: stop quietly at a torn or malformed record. */
+	while (queue_record_get(data, len, &pos, &type, &pl, &plen) == 1) {
+		if (queue_apply_state(env, type, pl, plen) < 0)
+			break;
+	}
+	return 0;
+fail:
+	queue_envelope_free(env);
+	return -1;
+}
+
+void queue_envelope_free(struct queue_envelope *env)
+{
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		free(env->rcpts[i].addr);
+		free(env->rcpts[i].orig);
+		free(env->rcpts[i].last_error);
+	}
+	free(env->rcpts);
+	free(env->sender);
+	free(env->body_flags);
+	free(env->client);
+	free(env->helo);
+	free(env->auth);
+	free(env->proto);
+	memset(env, 0, sizeof(*env));
+}
+
+static void queue_text_clean(char *dst, size_t dstlen, const char *src)
+{
+	size_t j = 0;
+	for (size_t i = 0; src && src[i] && j + 1 < dstlen; i++)
+		dst[j++] = (src[i] == '\n' || src[i] == '\r' || src[i] == '\0') ? ' ' : src[i];
+	dst[j] = '\0';
+}
+
+void queue_state_delivered(struct buf *out, size_t index, int64_t when)
+{
+	queue_record_putf(out, 'D', "%zu %" PRId64, index, when);
+}
+
+void queue_state_failed(struct buf *out, size_t index, int64_t when, int code, const char *text)
+{
+	char t[1024];
+	queue_text_clean(t, sizeof(t), text);
+	queue_record_putf(out, 'X', "%zu %" PRId64 " %d %s", index, when, code, t);
+}
+
+void queue_state_deferred(struct buf *out, size_t index, unsigned attempts, int64_t next,
+			  const char *text)
+{
+	char t[1024];
+	queue_text_clean(t, sizeof(t), text);
+	queue_record_putf(out, 'Q', "%zu %u %" PRId64 " %s", index, attempts, next, t);
+}
+
+void queue_state_held(struct buf *out, bool held)
+{
+	queue_record_put(out, 'h', held ? "1" : "0", 1);
+}
+
+void queue_state_bounced(struct buf *out, int64_t when)
+{
+	queue_record_putf(out, 'b', "%" PRId64, when);
+}
+
+void queue_id_new(char out[QUEUE_ID_MAX + 1])
+{
+	static _Atomic uint64_t last;
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	uint64_t now = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+	uint64_t prev = atomic_load(&last), next;
+	do {
+		next = now > prev ? now : prev + 1;
+	} while (!atomic_compare_exchange_weak(&last, &prev, next));
+	snprintf(out, QUEUE_ID_MAX + 1, "%016" PRIX64, next);
+}
+
+bool queue_id_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 8 || n > QUEUE_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'A' && s[i] <= 'F'))
+			return false;
+	return true;
+}

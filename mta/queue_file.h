@@ -1,0 +1,106 @@
+/* queue_file.h - the on-disk queue file format: typed, length-prefixed records (pure encode/decode).
+ *
+ * A queue file is a sequence of records, each "T<len>:<payload>\n" where T is one type byte,
+ * <len> the payload length in decimal and the payload any bytes. The envelope comes first,
+ * then the message, then an END record; the file is fsynced and renamed into queue/active/
+ * before the 250 reply. State changes are appended after END (O_APPEND + fdatasync), so the
+ * file is a log: the last record for a recipient wins. A torn trailing record (crash while
+ * appending) is ignored; a file without END is incomplete and never delivered.
+ *
+ *   V "MQ1"                         format version (first record)
+ *   I queue id                      T arrival (unix seconds)
+ *   S envelope sender ("" = <>)     B body flags ("8BITMIME", "SMTPUTF8", space separated)
+ *   C client address                H HELO name        A authenticated user
+ *   P protocol ("ESMTP", "ESMTPS", "ESMTPSA", "SMTP", "local")
+ *   R recipient address (wire form) O original recipient of the preceding R (optional)
+ *   M message bytes (CRLF line endings, our Received: header included)
+ *   E end of the committed part (empty payload)
+ * After E:
+ *   D "<index> <time>"                         recipient delivered
+ *   X "<index> <time> <code> <text>"           recipient failed permanently (bounce due)
+ *   Q "<index> <attempts> <next-time> <text>"  recipient deferred
+ *   h "1" or "0"                               message held / released
+ *   b "<time>"                                 bounce for this message sent (DSN queued)
+ */
+#ifndef MAIL_QUEUE_FILE_H
+#define MAIL_QUEUE_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define QUEUE_ID_MAX 24
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING = 0,
+	QUEUE_RCPT_DEFERRED,
+	QUEUE_RCPT_DELIVERED,
+	QUEUE_RCPT_FAILED,
+};
+
+struct queue_rcpt {
+	char *addr;		/* wire form "local@domain" */
+	char *orig;		/* original recipient (before alias expansion) or NULL */
+	enum queue_rcpt_state state;
+	unsigned attempts;
+	int64_t next_attempt;	/* unix seconds; 0 = now */
+	int64_t done_time;
+	int code;		/* last reply code, 0 if none */
+	char *last_error;	/* last error text or NULL */
+};
+
+struct queue_envelope {
+	char id[QUEUE_ID_MAX + 1];
+	int64_t arrival;
+	char *sender;		/* "" for the null sender */
+	char *body_flags;	/* may be NULL */
+	char *client;		/* may be NULL */
+	char *helo;		/* may be NULL */
+	char *auth;		/* may be NULL */
+	char *proto;		/* may be NULL */
+	struct queue_rcpt *rcpts;
+	size_t nrcpts;
+	bool held;
+	int64_t bounced;	/* time a DSN was generated, 0 if none */
+	/* Where the message bytes are in the decoded buffer/file. */
+	size_t msg_offset;
+	size_t msg_len;
+};
+
+/* Appends one record. */
+void queue_record_put(struct buf *out, char type, const void *payload, size_t len);
+void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Encodes the committed part: envelope records, then the message header M<len>: (the caller
+ * writes the message bytes right after *head and then *tail, so the message is not copied). */
+void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct buf *head,
+		       struct buf *tail);
+
+/* Decodes a whole file image. Returns 0 with *env_r filled (caller frees with
+ * queue_envelope_free), or -1 with *error_r when the file is not a complete queue file
+ * (no END, bad first record, malformed envelope). State records after END are applied;
+ * a torn or malformed trailing record stops the scan without error. */
+int queue_file_decode(const char *data, size_t len, struct queue_envelope *env_r,
+		      const char **error_r);
+
+void queue_envelope_free(struct queue_envelope *env);
+
+/* Encodes the state records (appended after END). */
+void queue_state_delivered(struct buf *out, size_t index, int64_t when);
+void queue_state_failed(struct buf *out, size_t index, int64_t when, int code, const char *text);
+void queue_state_deferred(struct buf *out, size_t index, unsigned attempts, int64_t next,
+			  const char *text);
+void queue_state_held(struct buf *out, bool held);
+void queue_state_bounced(struct buf *out, int64_t when);
+
+/* A new unique queue id: 16 upper-case hex digits from the time in microseconds and a
+ * counter. Thread-safe. */
+void queue_id_new(char out[QUEUE_ID_MAX + 1]);
+
+/* True when s is a syntactically valid queue id (safe as a file name). */
+bool queue_id_valid(const char *s);
+
+#endif

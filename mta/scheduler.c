@@ -1,0 +1,573 @@
+/* scheduler.c - due-time heap over queued messages; runs local delivery jobs on the thread pool and records each outcome durably. */
+#include "scheduler.h"
+#include "deliver.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define SCHED_MAX_JOBS 16
+
+struct sched_entry {
+	struct queue_envelope env;
+	char *data;		/* owned block holding msg, or NULL when not cached */
+	const char *msg;
+	size_t msg_len;
+	int64_t due;		/* unix seconds */
+	size_t heap_idx;
+	bool in_heap;
+	bool busy;
+	bool recovered;		/* loaded after a restart: check Maildirs before delivering */
+	double received;	/* arrival, for delay= in logs */
+};
+
+/* One delivery attempt of one message, run on the thread pool. */
+struct sched_job {
+	uv_work_t work;
+	struct scheduler *s;
+	struct sched_entry *e;
+	int64_t now;
+	/* per recipient: -1 not attempted, else enum delivery_status */
+	int *result;
+	char **error;
+	bool removed;
+	int state_error;
+};
+
+struct scheduler {
+	struct mtad *m;
+	uv_timer_t timer;
+	struct sched_entry **heap;
+	size_t heap_len, heap_cap;
+	size_t count;		/* entries alive (heap + busy) */
+	unsigned jobs;
+	bool stopping;
+	bool timer_closed;
+	uint64_t delivered, deferred, failed;
+	uv_work_t recover_work;
+	char **recover_ids;
+	struct queue_envelope *recover_envs;
+	long recover_n;
+};
+
+static double sched_now_f(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+/* ---- heap ---- */
+
+static void sched_heap_swap(struct scheduler *s, size_t a, size_t b)
+{
+	struct sched_entry *t = s->heap[a];
+	s->heap[a] = s->heap[b];
+	s->heap[b] = t;
+	s->heap[a]->heap_idx = a;
+	s->heap[b]->heap_idx = b;
+}
+
+static void sched_heap_up(struct scheduler *s, size_t i)
+{
+	while (i > 0) {
+		size_t p = (i - 1) / 2;
+		if (s->heap[p]->due <= s->heap[i]->due)
+			break;
+		sched_heap_swap(s, p, i);
+		i = p;
+	}
+}
+
+static void sched_heap_down(struct scheduler *s, size_t i)
+{
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < s->heap_len && s->heap[l]->due < s->heap[m]->due)
+			m = l;
+		if (r < s->heap_len && s->heap[r]->due < s->heap[m]->due)
+			m = r;
+		if (m == i)
+			break;
+		sched_heap_swap(s, i, m);
+		i = m;
+	}
+}
+
+static void sched_heap_push(struct scheduler *s, struct sched_entry *e)
+{
+	if (s->heap_len == s->heap_cap) {
+		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 256;
+		s->heap = xrealloc(s->heap, s->heap_cap * sizeof(*s->heap));
+	}
+	e->heap_idx = s->heap_len;
+	e->in_heap = true;
+	s->heap[s->heap_len++] = e;
+	sched_heap_up(s, e->heap_idx);
+}
+
+static struct sched_entry *sched_heap_pop(struct scheduler *s)
+{
+	struct sched_entry *e = s->heap[0];
+	s->heap_len--;
+	if (s->heap_len) {
+		s->heap[0] = s->heap[s->heap_len];
+		s->heap[0]->heap_idx = 0;
+		sched_heap_down(s, 0);
+	}
+	e->in_heap = false;
+	return e;
+}
+
+/* ---- entries ---- */
+
+static void sched_entry_free(struct sched_entry *e)
+{
+	queue_envelope_free(&e->env);
+	free(e->data);
+	free(e);
+}
+
+static bool sched_rcpt_open(const struct queue_rcpt *r)
+{
+	return r->state == QUEUE_RCPT_PENDING || r->state == QUEUE_RCPT_DEFERRED;
+}
+
+/* Earliest time any open recipient is due; INT64_MAX when none is open. */
+static int64_t sched_entry_due(const struct sched_entry *e)
+{
+	int64_t due = INT64_MAX;
+	if (e->env.held)
+		return INT64_MAX;
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &e->env.rcpts[i];
+		if (sched_rcpt_open(r) && r->next_attempt < due)
+			due = r->next_attempt;
+	}
+	return due;
+}
+
+uint64_t scheduler_retry_delay(const uint64_t *schedule, size_t n, unsigned attempts)
+{
+	if (n == 0)
+		return 300;
+	if (attempts == 0)
+		attempts = 1;
+	size_t i = attempts - 1 < n ? attempts - 1 : n - 1;
+	return schedule[i];
+}
+
+static void sched_arm(struct scheduler *s);
+static void sched_free_if_idle(struct scheduler *s);
+
+static void sched_enqueue(struct scheduler *s, struct sched_entry *e)
+{
+	e->due = sched_entry_due(e);
+	if (e->due == INT64_MAX && !e->env.held) {
+		/* Nothing open: the job already removed the file. */
+		s->count--;
+		sched_entry_free(e);
+		return;
+	}
+	sched_heap_push(s, e);
+}
+
+/* ---- the delivery job ---- */
+
+static void sched_job_work(uv_work_t *w)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	struct sched_entry *e = j->e;
+	const struct config *cfg = j->s->m->cfg;
+	const struct queue *q = j->s->m->queue;
+	struct buf records;
+	char err[512];
+
+	buf_init(&records);
+	if (!e->msg) {
+		struct queue_envelope fresh;
+		char *data;
+		size_t len;
+		int r = queue_load(q, e->env.id, &fresh, &data, &len);
+		if (r != 0) {
+			j->state_error = r < 0 ? r : -EIO;
+			return;
+		}
+		e->data = data;
+		e->msg = data + fresh.msg_offset;
+		e->msg_len = fresh.msg_len;
+		queue_envelope_free(&fresh);
+	}
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		struct queue_rcpt *r = &e->env.rcpts[i];
+		j->result[i] = -1;
+		if (!sched_rcpt_open(r) || r->next_attempt > j->now)
+			continue;
+		struct addr a;
+		const char *aerr;
+		if (addr_parse_mailbox(r->addr, strlen(r->addr), ADDR_ALLOW_UTF8, &a, &aerr) < 0) {
+			j->result[i] = DELIVERY_PERMFAIL;
+			j->error[i] = xasprintf("5.1.3 bad recipient address: %s", aerr);
+			continue;
+		}
+		if (!config_is_local_domain(cfg, a.domain)) {
+			j->result[i] = DELIVERY_TEMPFAIL;
+			j->error[i] = xstrdup("4.4.3 outbound relay is not available");
+			continue;
+		}
+		char unique[64];
+		snprintf(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
+		struct delivery_request req = {
+			.cfg = cfg,
+			.rcpt = &a,
+			.sender = e->env.sender,
+			.unique = unique,
+			.check_existing = e->recovered,
+			.msg = e->msg,
+			.msg_len = e->msg_len,
+			.arrival = e->env.arrival,
+		};
+		err[0] = '\0';
+		enum delivery_status st = delivery_maildir(&req, err, sizeof(err));
+		j->result[i] = (int)st;
+		if (st != DELIVERY_OK)
+			j->error[i] = xstrdup(err[0] ? err : "delivery failed");
+	}
+	/* Record every outcome durably before anything else happens to this message. */
+	bool open = false;
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		struct queue_rcpt *r = &e->env.rcpts[i];
+		switch (j->result[i]) {
+		case -1:
+			if (sched_rcpt_open(r))
+				open = true;
+			break;
+		case DELIVERY_OK:
+			queue_state_delivered(&records, i, j->now);
+			break;
+		case DELIVERY_TEMPFAIL: {
+			unsigned attempts = r->attempts + 1;
+			bool expired = (uint64_t)(j->now - e->env.arrival) >= cfg->queue_lifetime;
+			if (expired) {
+				queue_state_failed(&records, i, j->now, 554, j->error[i]);
+			} else {
+				int64_t next = j->now + (int64_t)scheduler_retry_delay(
+					cfg->retry_schedule, cfg->n_retry_schedule, attempts);
+				queue_state_deferred(&records, i, attempts, next, j->error[i]);
+				open = true;
+			}
+			break;
+		}
+		default:
+			queue_state_failed(&records, i, j->now, 550, j->error[i]);
+			break;
+		}
+	}
+	if (records.len)
+		j->state_error = queue_append_state(q, e->env.id, &records);
+	if (j->state_error == 0 && !open && !e->env.held) {
+		j->state_error = queue_remove(q, e->env.id);
+		j->removed = j->state_error == 0;
+	}
+	buf_free(&records);
+}
+
+static void sched_job_done(uv_work_t *w, int status)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	struct scheduler *s = j->s;
+	struct sched_entry *e = j->e;
+	const struct config *cfg = s->m->cfg;
+	double delay = sched_now_f() - e->received;
+
+	s->jobs--;
+	e->busy = false;
+	if (status < 0 && j->state_error == 0)
+		j->state_error = status;
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		struct queue_rcpt *r = &e->env.rcpts[i];
+		const char *orig = r->orig ? r->orig : NULL;
+		char origbuf[600] = "";
+		if (orig && strcmp(orig, r->addr) != 0)
+			snprintf(origbuf, sizeof(origbuf), ", orig_to=<%s>", orig);
+		if (j->result[i] < 0)
+			continue;
+		if (j->state_error) {
+			/* The outcome could not be recorded: keep the recipient open so a retry
+			 * happens (the Maildir name makes a second copy impossible). */
+			r->next_attempt = j->now + 60;
+			log_warn("%s: to=<%s>%s, status=deferred (cannot record state: %s)", e->env.id,
+				 r->addr, origbuf, strerror(-j->state_error));
+			e->recovered = true;
+			continue;
+		}
+		if (j->result[i] == DELIVERY_OK) {
+			r->state = QUEUE_RCPT_DELIVERED;
+			s->delivered++;
+			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=sent (delivered to maildir)",
+				 e->env.id, r->addr, origbuf, delay);
+		} else if (j->result[i] == DELIVERY_TEMPFAIL &&
+			   (uint64_t)(j->now - e->env.arrival) < cfg->queue_lifetime) {
+			r->state = QUEUE_RCPT_DEFERRED;
+			r->attempts++;
+			r->next_attempt = j->now + (int64_t)scheduler_retry_delay(
+				cfg->retry_schedule, cfg->n_retry_schedule, r->attempts);
+			free(r->last_error);
+			r->last_error = j->error[i];
+			j->error[i] = NULL;
+			s->deferred++;
+			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=deferred (%s)",
+				 e->env.id, r->addr, origbuf, delay, r->last_error);
+		} else {
+			r->state = QUEUE_RCPT_FAILED;
+			free(r->last_error);
+			r->last_error = j->error[i];
+			j->error[i] = NULL;
+			s->failed++;
+			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=bounced (%s)",
+				 e->env.id, r->addr, origbuf, delay, r->last_error);
+		}
+	}
+	if (j->state_error == 0)
+		e->recovered = false;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		free(j->error[i]);
+	free(j->error);
+	free(j->result);
+	if (j->removed) {
+		log_info("%s: removed", e->env.id);
+		s->count--;
+		sched_entry_free(e);
+	} else {
+		/* Deferred: drop the cached copy; the next attempt reads the queue file. */
+		free(e->data);
+		e->data = NULL;
+		e->msg = NULL;
+		e->msg_len = 0;
+		if (s->stopping) {
+			s->count--;
+			sched_entry_free(e);
+		} else {
+			sched_enqueue(s, e);
+		}
+	}
+	free(j);
+	if (s->stopping)
+		sched_free_if_idle(s);
+	else
+		sched_arm(s);
+}
+
+static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
+{
+	struct sched_job *j = xcalloc(1, sizeof(*j));
+	j->s = s;
+	j->e = e;
+	j->now = now;
+	j->result = xcalloc(e->env.nrcpts, sizeof(*j->result));
+	j->error = xcalloc(e->env.nrcpts, sizeof(*j->error));
+	e->busy = true;
+	s->jobs++;
+	uv_queue_work(s->m->loop, &j->work, sched_job_work, sched_job_done);
+}
+
+static void sched_run(struct scheduler *s)
+{
+	int64_t now = (int64_t)time(NULL);
+	while (s->heap_len && s->jobs < SCHED_MAX_JOBS && s->heap[0]->due <= now) {
+		struct sched_entry *e = sched_heap_pop(s);
+		sched_start_job(s, e, now);
+	}
+}
+
+static void sched_timer_fired(uv_timer_t *t)
+{
+	struct scheduler *s = t->data;
+	sched_run(s);
+	sched_arm(s);
+}
+
+static void sched_arm(struct scheduler *s)
+{
+	if (s->stopping)
+		return;
+	if (s->heap_len == 0) {
+		uv_timer_stop(&s->timer);
+		return;
+	}
+	int64_t now = (int64_t)time(NULL);
+	int64_t due = s->heap[0]->due;
+	if (due == INT64_MAX) {
+		uv_timer_stop(&s->timer);
+		return;
+	}
+	if (due <= now) {
+		if (s->jobs < SCHED_MAX_JOBS)
+			sched_run(s);
+		if (s->heap_len == 0 || s->heap[0]->due > now) {
+			sched_arm(s);
+			return;
+		}
+		/* Jobs are saturated: look again when one finishes (sched_job_done arms). */
+		uv_timer_stop(&s->timer);
+		return;
+	}
+	uint64_t ms = (uint64_t)(due - now) * 1000;
+	uv_timer_start(&s->timer, sched_timer_fired, ms, 0);
+}
+
+struct scheduler *scheduler_new(struct mtad *m)
+{
+	struct scheduler *s = xcalloc(1, sizeof(*s));
+	s->m = m;
+	uv_timer_init(m->loop, &s->timer);
+	s->timer.data = s;
+	return s;
+}
+
+static void sched_free_if_idle(struct scheduler *s)
+{
+	if (!s->timer_closed || s->jobs > 0)
+		return;
+	free(s->heap);
+	free(s);
+}
+
+static void sched_timer_closed(uv_handle_t *h)
+{
+	struct scheduler *s = h->data;
+	s->timer_closed = true;
+	sched_free_if_idle(s);
+}
+
+void scheduler_stop(struct scheduler **sp)
+{
+	struct scheduler *s = *sp;
+	if (!s)
+		return;
+	s->stopping = true;
+	uv_timer_stop(&s->timer);
+	while (s->heap_len) {
+		struct sched_entry *e = sched_heap_pop(s);
+		s->count--;
+		sched_entry_free(e);
+	}
+	uv_close((uv_handle_t *)&s->timer, sched_timer_closed);
+	*sp = NULL;
+}
+
+void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
+		      const char *msg, size_t msg_len)
+{
+	struct sched_entry *e = xcalloc(1, sizeof(*e));
+	e->env = *env;
+	memset(env, 0, sizeof(*env));
+	e->data = data;
+	e->msg = msg;
+	e->msg_len = msg_len;
+	e->received = sched_now_f();
+	s->count++;
+	sched_enqueue(s, e);
+	sched_arm(s);
+}
+
+static void sched_recover_work(uv_work_t *w)
+{
+	struct scheduler *s = container_of(w, struct scheduler, recover_work);
+	queue_clean_tmp(s->m->queue);
+	s->recover_n = queue_list(s->m->queue, &s->recover_ids);
+	if (s->recover_n <= 0)
+		return;
+	s->recover_envs = xcalloc((size_t)s->recover_n, sizeof(*s->recover_envs));
+	for (long i = 0; i < s->recover_n; i++) {
+		char *data;
+		size_t len;
+		if (queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) == 0)
+			free(data);	/* reread at delivery time: keeps start-up memory small */
+		free(s->recover_ids[i]);
+	}
+	free(s->recover_ids);
+	s->recover_ids = NULL;
+}
+
+static void sched_recover_done(uv_work_t *w, int status)
+{
+	struct scheduler *s = container_of(w, struct scheduler, recover_work);
+	s->jobs--;
+	if (s->stopping) {
+		for (long i = 0; i < s->recover_n; i++)
+			if (s->recover_envs)
+				queue_envelope_free(&s->recover_envs[i]);
+		free(s->recover_envs);
+		s->recover_envs = NULL;
+		sched_free_if_idle(s);
+		return;
+	}
+	if (status < 0 || s->recover_n < 0) {
+		log_error("queue: cannot list %s: %s", s->m->queue->active_dir,
+			  strerror((int)-s->recover_n));
+		return;
+	}
+	size_t loaded = 0;
+	for (long i = 0; i < s->recover_n; i++) {
+		struct queue_envelope *env = &s->recover_envs[i];
+		if (!env->id[0])
+			continue;
+		if (s->stopping) {
+			queue_envelope_free(env);
+			continue;
+		}
+		struct sched_entry *e = xcalloc(1, sizeof(*e));
+		e->env = *env;
+		e->recovered = true;
+		e->received = (double)env->arrival;
+		s->count++;
+		if (sched_entry_due(e) == INT64_MAX && !e->env.held) {
+			/* Finished before the crash but not yet removed: a job removes it. */
+			e->due = 0;
+			sched_heap_push(s, e);
+		} else {
+			sched_enqueue(s, e);
+		}
+		loaded++;
+	}
+	free(s->recover_envs);
+	s->recover_envs = NULL;
+	if (loaded)
+		log_info("queue: %zu message(s) recovered from %s", loaded, s->m->queue->active_dir);
+	sched_arm(s);
+}
+
+void scheduler_recover(struct scheduler *s)
+{
+	s->jobs++;	/* keeps the scheduler alive until the scan is back */
+	uv_queue_work(s->m->loop, &s->recover_work, sched_recover_work, sched_recover_done);
+}
+
+void scheduler_flush(struct scheduler *s)
+{
+	for (size_t i = 0; i < s->heap_len; i++) {
+		struct sched_entry *e = s->heap[i];
+		for (size_t k = 0; k < e->env.nrcpts; k++)
+			e->env.rcpts[k].next_attempt = 0;
+		e->due = sched_entry_due(e);
+	}
+	for (size_t i = s->heap_len; i-- > 0;)
+		sched_heap_down(s, i);
+	sched_arm(s);
+}
+
+void scheduler_get_stats(const struct scheduler *s, struct scheduler_stats *st)
+{
+	st->messages = s->count;
+	st->busy = s->jobs;
+	st->delivered = s->delivered;
+	st->deferred = s->deferred;
+	st->failed = s->failed;
+}

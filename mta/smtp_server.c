@@ -1,0 +1,796 @@
+/* smtp_server.c - inbound SMTP session: state machine, command table, replies, DATA/BDAT, queue hand-off.
+ * Owns struct smtp_session and its transaction; the queue owns the bytes once committed.
+ * Security: reads hostile network input; all parsing goes through common/smtp_proto and addr. */
+#include "smtp_server.h"
+#include "deliver.h"
+#include "log.h"
+#include "queue.h"
+#include "scheduler.h"
+#include "smtp_proto.h"
+#include "xalloc.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define SMTP_MAX_ERRORS 20
+#define SMTP_MAX_RECEIVED 30
+
+enum smtp_state {
+	SMTP_STATE_GREETING,	/* banner not yet sent (greeting delay) */
+	SMTP_STATE_CONNECTED,	/* banner sent, no HELO/EHLO yet */
+	SMTP_STATE_HELO,	/* ready for MAIL */
+	SMTP_STATE_MAIL,	/* sender given */
+	SMTP_STATE_RCPT,	/* at least one recipient */
+	SMTP_STATE_DATA,	/* reading DATA */
+	SMTP_STATE_BDAT,	/* reading a BDAT chunk */
+	SMTP_STATE_COMMIT,	/* waiting for the queue */
+	SMTP_STATE_QUIT,	/* closing */
+};
+
+static const char *const smtp_state_names[] = {
+	"greeting", "connected", "helo", "mail", "rcpt", "data", "bdat", "commit", "quit",
+};
+
+struct smtp_session {
+	struct mtad *m;
+	struct net_conn *conn;
+	enum smtp_listener_kind kind;
+	enum smtp_state state;
+	char helo[256];
+	bool esmtp;
+	bool tls;
+	bool authenticated;
+	char auth_user[256];
+	bool relay_client;	/* in relay_networks */
+	unsigned errors;
+	bool discard_line;	/* an over-long command line is being skipped */
+	bool orphaned;		/* connection closed while a commit was in flight */
+	/* counters for the disconnect log line */
+	unsigned n_helo, n_mail, n_rcpt, n_data, n_bdat, n_rset, n_quit, n_other, n_cmds;
+	/* the transaction */
+	struct queue_envelope env;
+	bool smtputf8;
+	enum smtp_body body;
+	struct buf msg;
+	size_t msg_header_len;	/* our Received: header at the start of msg */
+	struct smtp_data_reader data;
+	uint64_t bdat_remaining;
+	bool bdat_last;
+	bool bdat_failed;
+	bool bdat_used;
+	bool bdat_discard;		/* reading a refused chunk */
+	enum smtp_state bdat_return;	/* state after a refused chunk */
+	uint64_t bdat_size;
+	size_t rcpt_cap;
+};
+
+static void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	log_debug("smtp %" PRIu64 ": %s -> %s", s->conn ? s->conn->id : 0, smtp_state_names[s->state],
+		  smtp_state_names[st]);
+	s->state = st;
+}
+
+/* Writes one reply line (CRLF added). */
+static void smtp_reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	if (s->conn)
+		net_conn_write(s->conn, line, (size_t)n);
+}
+
+/* An error reply that counts towards the session's error limit. */
+static void smtp_error_reply(struct smtp_session *s, int code, const char *enh, const char *text)
+{
+	smtp_reply(s, "%d %s %s", code, enh, text);
+	if (++s->errors >= SMTP_MAX_ERRORS) {
+		smtp_reply(s, "421 4.7.0 %s Error: too many errors", s->m->cfg->hostname);
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		net_conn_close(s->conn, "too many errors");
+	}
+}
+
+/* Makes client text safe for logs and headers: printable ASCII, no parentheses. */
+static void smtp_printable(char *dst, size_t dstlen, const char *src)
+{
+	size_t j = 0;
+	for (size_t i = 0; src[i] && j + 1 < dstlen; i++) {
+		unsigned char ch = (unsigned char)src[i];
+		dst[j++] = (ch < 0x21 || ch > 0x7e || ch == '(' || ch == ')') ? '?' : (char)ch;
+	}
+	dst[j] = '\0';
+}
+
+static void smtp_tx_reset(struct smtp_session *s)
+{
+	queue_envelope_free(&s->env);
+	buf_free(&s->msg);
+	s->smtputf8 = false;
+	s->body = SMTP_BODY_DEFAULT;
+	s->msg_header_len = 0;
+	s->bdat_remaining = 0;
+	s->bdat_last = false;
+	s->bdat_failed = false;
+	s->bdat_used = false;
+	s->bdat_discard = false;
+	s->bdat_size = 0;
+	s->rcpt_cap = 0;
+	if (s->state != SMTP_STATE_GREETING && s->state != SMTP_STATE_CONNECTED &&
+	    s->state != SMTP_STATE_QUIT)
+		smtp_enter_state(s, SMTP_STATE_HELO);
+}
+
+static void smtp_session_free(struct smtp_session *s)
+{
+	queue_envelope_free(&s->env);
+	buf_free(&s->msg);
+	free(s);
+}
+
+/* ---- commands ---- */
+
+static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	smtp_tx_reset(s);
+	smtp_printable(s->helo, sizeof(s->helo), cmd->helo);
+	s->n_helo++;
+	smtp_enter_state(s, SMTP_STATE_HELO);
+	if (cmd->verb == SMTP_VERB_HELO) {
+		s->esmtp = false;
+		smtp_reply(s, "250 %s", s->m->cfg->hostname);
+		return;
+	}
+	s->esmtp = true;
+	struct buf r;
+	buf_init(&r);
+	buf_printf(&r, "250-%s\r\n", s->m->cfg->hostname);
+	buf_append_str(&r, "250-PIPELINING\r\n");
+	buf_printf(&r, "250-SIZE %" PRIu64 "\r\n", s->m->cfg->max_message_size);
+	buf_append_str(&r, "250-ENHANCEDSTATUSCODES\r\n");
+	buf_append_str(&r, "250-8BITMIME\r\n");
+	buf_append_str(&r, "250-SMTPUTF8\r\n");
+	buf_append_str(&r, "250 CHUNKING\r\n");
+	net_conn_write(s->conn, r.data, r.len);
+	buf_free(&r);
+}
+
+static bool smtp_relay_allowed(const struct smtp_session *s)
+{
+	return s->authenticated || s->relay_client;
+}
+
+static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	const struct config *cfg = s->m->cfg;
+	if (s->state == SMTP_STATE_CONNECTED) {
+		smtp_error_reply(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return;
+	}
+	if (s->state != SMTP_STATE_HELO) {
+		smtp_error_reply(s, 503, "5.5.1", "Error: nested MAIL command");
+		return;
+	}
+	if (s->kind != SMTP_LISTENER_MX && !s->authenticated) {
+		smtp_error_reply(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	if (cmd->has_size && cmd->size > cfg->max_message_size) {
+		smtp_error_reply(s, 552, "5.3.4", "Message size exceeds fixed limit");
+		return;
+	}
+	if (cmd->body == SMTP_BODY_BINARYMIME) {
+		smtp_error_reply(s, 504, "5.5.4", "BINARYMIME is not supported");
+		return;
+	}
+	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+	addr_format(&cmd->path, sender, sizeof(sender));
+	queue_envelope_free(&s->env);
+	s->env.sender = xstrdup(sender);
+	s->smtputf8 = cmd->smtputf8;
+	s->body = cmd->body;
+	s->n_mail++;
+	smtp_enter_state(s, SMTP_STATE_MAIL);
+	smtp_reply(s, "250 2.1.0 Ok");
+}
+
+static bool smtp_rcpt_add(struct smtp_session *s, const char *addr, const char *orig)
+{
+	for (size_t i = 0; i < s->env.nrcpts; i++)
+		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
+			return true;	/* the same mailbox twice gets one copy */
+	if (s->env.nrcpts >= s->m->cfg->max_recipients)
+		return false;
+	if (s->env.nrcpts == s->rcpt_cap) {
+		s->rcpt_cap = s->rcpt_cap ? s->rcpt_cap * 2 : 4;
+		s->env.rcpts = xrealloc(s->env.rcpts, s->rcpt_cap * sizeof(*s->env.rcpts));
+	}
+	struct queue_rcpt *r = &s->env.rcpts[s->env.nrcpts++];
+	memset(r, 0, sizeof(*r));
+	r->addr = xstrdup(addr);
+	r->orig = orig && strcmp(orig, addr) != 0 ? xstrdup(orig) : NULL;
+	return true;
+}
+
+static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	const struct config *cfg = s->m->cfg;
+	if (s->state != SMTP_STATE_MAIL && s->state != SMTP_STATE_RCPT) {
+		smtp_error_reply(s, 503, "5.5.1", "Error: need MAIL command");
+		return;
+	}
+	if (s->env.nrcpts >= cfg->max_recipients) {
+		smtp_reply(s, "452 4.5.3 Error: too many recipients");
+		return;
+	}
+	struct addr a = cmd->path;
+	if (a.domain[0] == '\0')	/* <postmaster> */
+		snprintf(a.domain, sizeof(a.domain), "%s",
+			 cfg->domains.n ? cfg->domains.items[0] : cfg->hostname);
+	if (a.utf8 && !s->smtputf8) {
+		smtp_error_reply(s, 553, "5.6.7", "SMTPUTF8 required for this address");
+		return;
+	}
+	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+	addr_format(&a, rcpt, sizeof(rcpt));
+	if (!config_is_local_domain(cfg, a.domain)) {
+		if (!smtp_relay_allowed(s)) {
+			log_info("reject: RCPT from [%s]: 554 5.7.1 <%s>: Relay access denied; from=<%s> helo=<%s>",
+				 s->conn->peer_ip, rcpt, s->env.sender, s->helo);
+			smtp_error_reply(s, 554, "5.7.1", "Relay access denied");
+			return;
+		}
+		if (!smtp_rcpt_add(s, rcpt, NULL)) {
+			smtp_reply(s, "452 4.5.3 Error: too many recipients");
+			return;
+		}
+		s->n_rcpt++;
+		smtp_enter_state(s, SMTP_STATE_RCPT);
+		smtp_reply(s, "250 2.1.5 Ok");
+		return;
+	}
+	struct delivery_target *targets = NULL;
+	size_t ntargets = 0;
+	char err[256] = "";
+	enum delivery_status st = delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &targets,
+						   &ntargets, err, sizeof(err));
+	if (st == DELIVERY_UNKNOWN_USER) {
+		log_info("reject: RCPT from [%s]: 550 5.1.1 <%s>: Recipient address rejected: User unknown; from=<%s>",
+			 s->conn->peer_ip, rcpt, s->env.sender);
+		smtp_error_reply(s, 550, "5.1.1", "Recipient address rejected: User unknown");
+		return;
+	}
+	if (st != DELIVERY_OK) {
+		log_warn("RCPT <%s> from [%s]: %s", rcpt, s->conn->peer_ip, err);
+		if (st == DELIVERY_TEMPFAIL)
+			smtp_reply(s, "451 4.3.0 Recipient lookup failed, try again later");
+		else
+			smtp_error_reply(s, 550, "5.4.6", "Recipient address rejected: alias loop");
+		free(targets);
+		return;
+	}
+	for (size_t i = 0; i < ntargets; i++) {
+		char t[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+		addr_format(&targets[i].addr, t, sizeof(t));
+		if (!smtp_rcpt_add(s, t, rcpt)) {
+			free(targets);
+			smtp_reply(s, "452 4.5.3 Error: too many recipients");
+			return;
+		}
+	}
+	free(targets);
+	s->n_rcpt++;
+	smtp_enter_state(s, SMTP_STATE_RCPT);
+	smtp_reply(s, "250 2.1.5 Ok");
+}
+
+/* Starts the message with our trace header (RFC 5321 4.4). */
+static void smtp_received_header(struct smtp_session *s)
+{
+	const struct config *cfg = s->m->cfg;
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	localtime_r(&now, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	const char *with = s->esmtp ? (s->authenticated ? (s->tls ? "ESMTPSA" : "ESMTPA")
+							: (s->tls ? "ESMTPS" : "ESMTP"))
+				    : "SMTP";
+	if (s->smtputf8)
+		with = s->authenticated ? "UTF8SMTPSA" : (s->tls ? "UTF8SMTPS" : "UTF8SMTP");
+	buf_reset(&s->msg);
+	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n\tby %s (mtad) with %s id %s",
+		   s->helo[0] ? s->helo : "unknown", s->helo[0] ? s->helo : "unknown",
+		   s->conn->peer_ip, cfg->hostname, with, s->env.id);
+	if (s->env.nrcpts == 1)
+		buf_printf(&s->msg, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
+	buf_printf(&s->msg, "; %s\r\n", date);
+	s->msg_header_len = s->msg.len;
+}
+
+static void smtp_tx_begin_message(struct smtp_session *s)
+{
+	queue_id_new(s->env.id);
+	s->env.arrival = (int64_t)time(NULL);
+	smtp_received_header(s);
+}
+
+static void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	if (s->state != SMTP_STATE_RCPT) {
+		if (s->state == SMTP_STATE_MAIL)
+			smtp_error_reply(s, 554, "5.5.1", "Error: no valid recipients");
+		else
+			smtp_error_reply(s, 503, "5.5.1", "Error: need RCPT command");
+		return;
+	}
+	if (s->bdat_used) {
+		smtp_error_reply(s, 503, "5.5.1", "Error: DATA after BDAT");
+		return;
+	}
+	s->n_data++;
+	smtp_tx_begin_message(s);
+	smtp_data_reader_init(&s->data, s->m->cfg->max_message_size);
+	smtp_enter_state(s, SMTP_STATE_DATA);
+	net_conn_set_timeout(s->conn, s->m->cfg->smtp_data_timeout * 1000);
+	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
+}
+
+/* Counts Received: header fields in the header section of msg (mail loop detection). */
+static unsigned smtp_count_received(const char *msg, size_t len)
+{
+	unsigned n = 0;
+	size_t pos = 0;
+	while (pos < len) {
+		const char *line = msg + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - line) + 1 : len - pos;
+		if (l <= 2 && (line[0] == '\r' || line[0] == '\n'))
+			break;	/* end of header */
+		if (l >= 9 && strncasecmp(line, "Received:", 9) == 0)
+			n++;
+		pos += l;
+	}
+	return n;
+}
+
+static void smtp_commit_done(void *arg, int status)
+{
+	struct smtp_session *s = arg;
+	struct mtad *m = s->m;
+	if (status == 0) {
+		m->messages_accepted++;
+		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->env.id, s->env.sender,
+			 s->msg.len, s->env.nrcpts);
+		if (s->conn)
+			smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
+		size_t len;
+		char *data = buf_steal(&s->msg, &len);
+		if (m->sched)
+			scheduler_submit(m->sched, &s->env, data, data, len);
+		else
+			free(data);	/* shutting down: the next start recovers it from the queue */
+	} else {
+		m->messages_rejected++;
+		log_error("%s: queue commit failed: %s", s->env.id, strerror(-status));
+		if (s->conn) {
+			if (status == -ENOSPC || status == -EDQUOT)
+				smtp_reply(s, "452 4.3.1 Insufficient system storage");
+			else
+				smtp_reply(s, "451 4.3.0 Error: queue file write error");
+		}
+	}
+	if (s->orphaned) {
+		smtp_session_free(s);
+		return;
+	}
+	smtp_enter_state(s, SMTP_STATE_HELO);
+	smtp_tx_reset(s);
+	net_conn_set_timeout(s->conn, m->cfg->smtp_timeout * 1000);
+	net_conn_resume(s->conn);
+}
+
+/* The message is complete: check it, then commit it to the queue (the 250 waits). */
+static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
+{
+	const struct config *cfg = s->m->cfg;
+	net_conn_set_timeout(s->conn, cfg->smtp_timeout * 1000);
+	const char *reject_enh = NULL, *reject_text = NULL;
+	int reject_code = 0;
+	if (flaws & SMTP_DATA_FLAW_TOO_BIG) {
+		reject_code = 552;
+		reject_enh = "5.3.4";
+		reject_text = "Error: message size exceeds fixed maximum message size";
+	} else if (flaws & (SMTP_DATA_FLAW_BARE_LF | SMTP_DATA_FLAW_BARE_CR)) {
+		reject_code = 554;
+		reject_enh = "5.6.0";
+		reject_text = "Error: message contains bare CR or LF (line endings must be CRLF)";
+	} else if (flaws & SMTP_DATA_FLAW_LONG_LINE) {
+		reject_code = 554;
+		reject_enh = "5.6.0";
+		reject_text = "Error: message contains a line longer than 998 characters";
+	} else if (smtp_count_received(s->msg.data + s->msg_header_len,
+				       s->msg.len - s->msg_header_len) > SMTP_MAX_RECEIVED) {
+		reject_code = 554;
+		reject_enh = "5.4.6";
+		reject_text = "Error: too many hops (mail loop?)";
+	}
+	if (reject_code) {
+		s->m->messages_rejected++;
+		log_info("reject: %s from [%s]: %d %s %s; from=<%s>", s->env.id, s->conn->peer_ip,
+			 reject_code, reject_enh, reject_text, s->env.sender);
+		smtp_reply(s, "%d %s %s", reject_code, reject_enh, reject_text);
+		smtp_tx_reset(s);
+		return;
+	}
+	char flags[64] = "";
+	if (s->body == SMTP_BODY_8BITMIME)
+		strcat(flags, "8BITMIME");
+	if (s->smtputf8)
+		strcat(flags, flags[0] ? " SMTPUTF8" : "SMTPUTF8");
+	free(s->env.body_flags);
+	s->env.body_flags = flags[0] ? xstrdup(flags) : NULL;
+	free(s->env.client);
+	s->env.client = xstrdup(s->conn->peer_ip);
+	free(s->env.helo);
+	s->env.helo = s->helo[0] ? xstrdup(s->helo) : NULL;
+	free(s->env.proto);
+	s->env.proto = xstrdup(s->esmtp ? "ESMTP" : "SMTP");
+	if (s->authenticated) {
+		free(s->env.auth);
+		s->env.auth = xstrdup(s->auth_user);
+	}
+	smtp_enter_state(s, SMTP_STATE_COMMIT);
+	net_conn_pause(s->conn);
+	queue_commit(s->m->queue, &s->env, s->msg.data, s->msg.len, smtp_commit_done, s);
+}
+
+static void smtp_read_data(struct smtp_session *s)
+{
+	struct net_conn *c = s->conn;
+	size_t out_len = 0, consumed = 0;
+	bool storing = !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG);
+	if (storing)
+		buf_reserve(&s->msg, c->in.len);
+	char scratch[4096];
+	enum smtp_data_status st;
+	if (storing) {
+		st = smtp_data_feed(&s->data, c->in.data, c->in.len, s->msg.data + s->msg.len,
+				    &out_len, &consumed);
+		s->msg.len += out_len;
+		s->msg.data[s->msg.len] = '\0';
+	} else {
+		/* Over the limit: keep scanning for the end, storing nothing. */
+		size_t off = 0;
+		do {
+			size_t chunk = c->in.len - off < sizeof(scratch) ? c->in.len - off : sizeof(scratch);
+			size_t used = 0;
+			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len, &used);
+			off += used;
+		} while (st == SMTP_DATA_MORE && off < c->in.len);
+		consumed = off;
+	}
+	buf_consume(&c->in, consumed);
+	if (st == SMTP_DATA_END)
+		smtp_message_complete(s, s->data.flaws);
+}
+
+/* A whole BDAT chunk has been read: answer it (one reply per BDAT command). */
+static void smtp_bdat_chunk_done(struct smtp_session *s)
+{
+	if (s->bdat_discard) {
+		s->bdat_discard = false;
+		smtp_enter_state(s, s->bdat_return);
+		return;
+	}
+	if (s->bdat_failed) {
+		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+		if (s->bdat_last)
+			smtp_tx_reset(s);
+		else
+			smtp_enter_state(s, SMTP_STATE_RCPT);
+		return;
+	}
+	if (s->bdat_last) {
+		smtp_message_complete(s, 0);
+		return;
+	}
+	smtp_enter_state(s, SMTP_STATE_RCPT);
+	smtp_reply(s, "250 2.0.0 %" PRIu64 " octets received", s->bdat_size);
+}
+
+static void smtp_read_bdat(struct smtp_session *s)
+{
+	struct net_conn *c = s->conn;
+	size_t n = c->in.len < s->bdat_remaining ? c->in.len : (size_t)s->bdat_remaining;
+	if (!s->bdat_discard && !s->bdat_failed)
+		buf_append(&s->msg, c->in.data, n);
+	buf_consume(&c->in, n);
+	s->bdat_remaining -= n;
+	if (s->bdat_remaining == 0)
+		smtp_bdat_chunk_done(s);
+}
+
+static void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	s->n_bdat++;
+	s->bdat_remaining = cmd->chunk_size;
+	s->bdat_last = cmd->last;
+	if (s->state != SMTP_STATE_RCPT) {
+		/* Refused, but the chunk must still be read and thrown away. */
+		smtp_error_reply(s, 503, "5.5.1",
+				 s->state == SMTP_STATE_MAIL ? "Error: no valid recipients"
+							     : "Error: need RCPT command");
+		if (s->state == SMTP_STATE_QUIT || s->bdat_remaining == 0)
+			return;
+		s->bdat_discard = true;
+		s->bdat_return = s->state;
+		smtp_enter_state(s, SMTP_STATE_BDAT);
+		return;
+	}
+	if (!s->bdat_used) {
+		s->bdat_used = true;
+		s->bdat_failed = false;
+		smtp_tx_begin_message(s);
+	}
+	s->bdat_size += cmd->chunk_size;
+	if (s->bdat_size > s->m->cfg->max_message_size && !s->bdat_failed) {
+		s->bdat_failed = true;
+		buf_free(&s->msg);
+	}
+	smtp_enter_state(s, SMTP_STATE_BDAT);
+	net_conn_set_timeout(s->conn, s->m->cfg->smtp_data_timeout * 1000);
+	if (s->bdat_remaining == 0)
+		smtp_bdat_chunk_done(s);
+}
+
+static void smtp_cmd_rset(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	s->n_rset++;
+	smtp_tx_reset(s);
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void smtp_cmd_noop(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "250 2.0.0 Ok");
+}
+
+static void smtp_cmd_quit(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	s->n_quit++;
+	smtp_reply(s, "221 2.0.0 Bye");
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+	net_conn_close(s->conn, "quit");
+}
+
+static void smtp_cmd_vrfy(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void smtp_cmd_expn(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_error_reply(s, 502, "5.5.1", "Error: EXPN is disabled");
+}
+
+static void smtp_cmd_help(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_reply(s, "214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP");
+}
+
+static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_error_reply(s, 502, "5.5.1", "Error: STARTTLS is not offered on this listener");
+}
+
+static void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	(void)cmd;
+	smtp_error_reply(s, 503, "5.5.1", "Error: authentication not enabled");
+}
+
+struct smtp_command_entry {
+	enum smtp_verb verb;
+	void (*proceed)(struct smtp_session *s, const struct smtp_command *cmd);
+};
+
+static const struct smtp_command_entry smtp_commands[] = {
+	{ SMTP_VERB_HELO, smtp_cmd_helo },
+	{ SMTP_VERB_EHLO, smtp_cmd_helo },
+	{ SMTP_VERB_MAIL, smtp_cmd_mail },
+	{ SMTP_VERB_RCPT, smtp_cmd_rcpt },
+	{ SMTP_VERB_DATA, smtp_cmd_data },
+	{ SMTP_VERB_BDAT, smtp_cmd_bdat },
+	{ SMTP_VERB_RSET, smtp_cmd_rset },
+	{ SMTP_VERB_NOOP, smtp_cmd_noop },
+	{ SMTP_VERB_QUIT, smtp_cmd_quit },
+	{ SMTP_VERB_VRFY, smtp_cmd_vrfy },
+	{ SMTP_VERB_EXPN, smtp_cmd_expn },
+	{ SMTP_VERB_HELP, smtp_cmd_help },
+	{ SMTP_VERB_STARTTLS, smtp_cmd_starttls },
+	{ SMTP_VERB_AUTH, smtp_cmd_auth },
+};
+
+static void smtp_handle_line(struct smtp_session *s, const char *line, size_t len)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+	s->n_cmds++;
+	if (smtp_command_parse(line, len, ADDR_ALLOW_UTF8, &cmd, &err) < 0) {
+		s->n_other++;
+		smtp_error_reply(s, err.code, err.enhanced, err.text);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(smtp_commands) / sizeof(smtp_commands[0]); i++) {
+		if (smtp_commands[i].verb == cmd.verb) {
+			smtp_commands[i].proceed(s, &cmd);
+			return;
+		}
+	}
+	s->n_other++;
+	smtp_error_reply(s, 502, "5.5.1", "Error: command not implemented");
+}
+
+static void smtp_on_read(struct net_conn *c)
+{
+	struct smtp_session *s = c->data;
+	while (c->in.len > 0 && !c->closing && !c->read_paused) {
+		switch (s->state) {
+		case SMTP_STATE_GREETING:
+			log_info("reject: [%s] talked before the greeting", c->peer_ip);
+			smtp_reply(s, "554 5.5.1 %s Error: talking before the greeting", s->m->cfg->hostname);
+			smtp_enter_state(s, SMTP_STATE_QUIT);
+			net_conn_close(c, "early talker");
+			buf_reset(&c->in);
+			return;
+		case SMTP_STATE_DATA:
+			smtp_read_data(s);
+			continue;
+		case SMTP_STATE_BDAT:
+			smtp_read_bdat(s);
+			continue;
+		case SMTP_STATE_COMMIT:
+		case SMTP_STATE_QUIT:
+			return;
+		default:
+			break;
+		}
+		size_t line_len, consumed;
+		if (s->discard_line) {
+			const char *nl = memchr(c->in.data, '\n', c->in.len);
+			if (!nl) {
+				buf_reset(&c->in);
+				return;
+			}
+			buf_consume(&c->in, (size_t)(nl - c->in.data) + 1);
+			s->discard_line = false;
+			continue;
+		}
+		int r = smtp_line_next(c->in.data, c->in.len, &line_len, &consumed);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			s->discard_line = true;
+			smtp_error_reply(s, 500, "5.5.2", "Error: line too long");
+			continue;
+		}
+		/* Copy: a command may consume input (BDAT) or the buffer may move. */
+		char line[SMTP_COMMAND_LINE_MAX + 1];
+		memcpy(line, c->in.data, line_len);
+		line[line_len] = '\0';
+		buf_consume(&c->in, consumed);
+		smtp_handle_line(s, line, line_len);
+	}
+}
+
+static void smtp_send_banner(struct smtp_session *s)
+{
+	smtp_enter_state(s, SMTP_STATE_CONNECTED);
+	smtp_reply(s, "220 %s ESMTP mtad", s->m->cfg->hostname);
+	net_conn_set_timeout(s->conn, s->m->cfg->smtp_timeout * 1000);
+}
+
+static void smtp_on_timeout(struct net_conn *c)
+{
+	struct smtp_session *s = c->data;
+	if (s->state == SMTP_STATE_GREETING) {
+		smtp_send_banner(s);
+		return;
+	}
+	log_info("timeout after %s from [%s]", smtp_state_names[s->state], c->peer_ip);
+	smtp_reply(s, "421 4.4.2 %s Error: timeout exceeded", s->m->cfg->hostname);
+	smtp_enter_state(s, SMTP_STATE_QUIT);
+	net_conn_close(c, "timeout");
+}
+
+static void smtp_on_close(struct net_conn *c, const char *reason)
+{
+	struct smtp_session *s = c->data;
+	if (!s)
+		return;
+	log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u rset=%u quit=%u commands=%u",
+		 c->peer_ip, reason, s->n_helo, s->n_mail, s->n_rcpt, s->n_data, s->n_bdat, s->n_rset,
+		 s->n_quit, s->n_cmds);
+	s->conn = NULL;
+	if (s->state == SMTP_STATE_COMMIT) {
+		s->orphaned = true;	/* freed when the commit completes */
+		return;
+	}
+	smtp_session_free(s);
+}
+
+static const struct net_conn_ops smtp_conn_ops = {
+	.on_read = smtp_on_read,
+	.on_timeout = smtp_on_timeout,
+	.on_close = smtp_on_close,
+	.on_tls_ready = NULL,
+};
+
+void smtp_server_accept(struct net_listener *l, struct net_conn *c)
+{
+	struct mtad *m = l->data;
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	s->m = m;
+	s->conn = c;
+	s->kind = strcmp(l->name, "submission") == 0    ? SMTP_LISTENER_SUBMISSION
+		  : strcmp(l->name, "submissions") == 0 ? SMTP_LISTENER_SUBMISSIONS
+							: SMTP_LISTENER_MX;
+	s->state = SMTP_STATE_GREETING;
+	buf_init(&s->msg);
+	c->data = s;
+	c->ops = &smtp_conn_ops;
+	c->max_in = 256 * 1024;
+	m->sessions_total++;
+	s->relay_client = config_in_relay_networks(m->cfg, (const struct sockaddr *)&c->peer);
+	log_info("connect from [%s]:%u to %s", c->peer_ip, c->peer_port, l->name);
+	if (c->over_limit) {
+		log_warn("reject: too many connections from [%s] (%u) or in total (%u)", c->peer_ip,
+			 net_conn_count_ip(c->peer_ip), net_conn_count());
+		smtp_reply(s, "421 4.7.0 %s Error: too many connections", m->cfg->hostname);
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		net_conn_close(c, "too many connections");
+		return;
+	}
+	if (m->cfg->smtp_greeting_delay)
+		net_conn_set_timeout(c, m->cfg->smtp_greeting_delay);
+	else
+		smtp_send_banner(s);
+}
+
+int smtp_server_listen(struct mtad *m, char *err, size_t errlen)
+{
+	const struct config *cfg = m->cfg;
+	if (net_listen(m->loop, &cfg->smtp_listen, "smtp", smtp_server_accept, m, &m->listeners,
+		       err, errlen) < 0)
+		return -1;
+	for (struct net_listener *l = m->listeners; l; l = l->next) {
+		l->max_connections = cfg->max_connections;
+		l->max_per_ip = cfg->max_connections_per_ip;
+	}
+	return 0;
+}
