@@ -7,7 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
 
 static int account_cmp(const void *a, const void *b)
 {
@@ -139,4 +145,87 @@ void accounts_free(struct accounts **accp)
 	free(acc->path);
 	free(acc);
 	*accp = NULL;
+}
+
+int accounts_file_update(const char *path, const char *address, const char *hash,
+			 unsigned mode, char *err, size_t errlen)
+{
+	char lock_path[4096], tmp_path[4096];
+	size_t alen = strlen(address);
+	int ret = -1, found = 0;
+	struct buf out;
+
+	if (alen == 0 || strchr(address, ':') || strchr(address, '\n') || !strchr(address, '@') ||
+	    (hash && (strchr(hash, '\n') || strchr(hash, ':')))) {
+		snprintf(err, errlen, "invalid address or hash");
+		return -1;
+	}
+	snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
+	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp.%ld", path, (long)getpid());
+	int lock = open(lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		snprintf(err, errlen, "%s: %s", lock_path, strerror(errno));
+		if (lock >= 0)
+			close(lock);
+		return -1;
+	}
+	buf_init(&out);
+	struct stat st;
+	FILE *f = fopen(path, "r");
+	if (!f && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (f) {
+		if (fstat(fileno(f), &st) == 0)
+			mode = st.st_mode & 0777;
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n;
+		while ((n = getline(&line, &cap, f)) > 0) {
+			const char *colon = memchr(line, ':', (size_t)n);
+			if (colon && (size_t)(colon - line) == alen &&
+			    strncasecmp(line, address, alen) == 0) {
+				found = 1;
+				continue;	/* replaced or removed below */
+			}
+			buf_append(&out, line, (size_t)n);
+			if (line[n - 1] != '\n')
+				buf_append(&out, "\n", 1);
+		}
+		free(line);
+		fclose(f);
+	}
+	if (hash)
+		buf_printf(&out, "%s:%s\n", address, hash);
+	else if (!found) {
+		ret = 0;
+		goto done;
+	}
+	int fd = open(tmp_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, mode);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", tmp_path, strerror(errno));
+		goto done;
+	}
+	ssize_t w = write(fd, out.data ? out.data : "", out.len);
+	if (w != (ssize_t)out.len || fsync(fd) < 0) {
+		snprintf(err, errlen, "%s: %s", tmp_path, w < 0 ? strerror(errno) : "short write");
+		close(fd);
+		unlink(tmp_path);
+		goto done;
+	}
+	fchmod(fd, mode);
+	if (f && geteuid() == 0)
+		(void)fchown(fd, st.st_uid, st.st_gid);
+	close(fd);
+	if (rename(tmp_path, path) < 0) {
+		snprintf(err, errlen, "rename %s: %s", path, strerror(errno));
+		unlink(tmp_path);
+		goto done;
+	}
+	ret = 1;
+done:
+	buf_free(&out);
+	close(lock);
+	return ret;
 }

@@ -39,4 +39,11 @@ void accounts_free(struct accounts **acc);
 struct accounts *accounts_parse(const char *name, const char *text, size_t len, char *err,
 				size_t errlen);
 
+/* Rewrites the users file with address set to hash (added or replaced), or removed when
+ * hash is NULL. Atomic (temp file, fsync, rename) and serialised by a lock file. mode: file
+ * permissions for a new file. Returns 1 changed, 0 (remove only) address not present, -1
+ * error with err set. */
+int accounts_file_update(const char *path, const char *address, const char *hash,
+			 unsigned mode, char *err, size_t errlen);
+
 #endif

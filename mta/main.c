@@ -158,6 +158,11 @@ int main(int argc, char **argv)
 				log_fatal(75, "%s", err);
 		if (privilege_drop(cfg.run_user, err, sizeof(err)) < 0)
 			log_fatal(75, "%s", err);
+		/* Every directory above state_dir must be searchable by run_user. */
+		struct queue *probe = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
+		if (!probe)
+			log_fatal(75, "after dropping privileges to %s: %s", cfg.run_user, err);
+		queue_close(&probe);
 	}
 
 	mtad.sched = scheduler_new(&mtad);
