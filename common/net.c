@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define NET_READ_CHUNK (64 * 1024)
 #define NET_MAX_IN_DEFAULT (256 * 1024)
@@ -113,7 +117,7 @@ static void net_conn_handle_closed(uv_handle_t *h)
 
 static void net_conn_really_close(struct net_conn *c)
 {
-	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->h))
 		return;
 	if (c->ops && c->ops->on_close)
 		c->ops->on_close(c, c->close_reason[0] ? c->close_reason : "closed");
@@ -128,7 +132,7 @@ static void net_conn_really_close(struct net_conn *c)
 	net_total_conns--;
 	net_ip_add(c->peer_ip, -1);
 	uv_close((uv_handle_t *)&c->timer, net_conn_handle_closed);
-	uv_close((uv_handle_t *)&c->tcp, net_conn_handle_closed);
+	uv_close((uv_handle_t *)&c->h, net_conn_handle_closed);
 }
 
 void net_conn_close(struct net_conn *c, const char *reason)
@@ -137,7 +141,7 @@ void net_conn_close(struct net_conn *c, const char *reason)
 		return;
 	c->closing = true;
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_read_stop((uv_stream_t *)&c->h);
 	uv_timer_stop(&c->timer);
 	net_conn_do_write(c);
 	if (c->writing == 0)
@@ -153,7 +157,7 @@ static void net_conn_abort(struct net_conn *c, const char *reason)
 		c->closing = true;
 		snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	}
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_read_stop((uv_stream_t *)&c->h);
 	uv_timer_stop(&c->timer);
 	buf_reset(&c->out);
 	net_conn_really_close(c);
@@ -186,7 +190,7 @@ static void net_write_done(uv_write_t *req, int status)
 
 static void net_conn_do_write(struct net_conn *c)
 {
-	if (c->out.len == 0 || uv_is_closing((uv_handle_t *)&c->tcp))
+	if (c->out.len == 0 || uv_is_closing((uv_handle_t *)&c->h))
 		return;
 	struct net_write_req *w = xmalloc(sizeof(*w) + c->out.len);
 	memcpy(w->data, c->out.data, c->out.len);
@@ -197,7 +201,7 @@ static void net_conn_do_write(struct net_conn *c)
 		buf_free(&c->out);
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
 	c->writing += w->len;
-	int r = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, net_write_done);
+	int r = uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, net_write_done);
 	if (r < 0) {
 		c->writing -= w->len;
 		free(w);
@@ -207,7 +211,7 @@ static void net_conn_do_write(struct net_conn *c)
 
 void net_conn_write(struct net_conn *c, const void *p, size_t n)
 {
-	if (uv_is_closing((uv_handle_t *)&c->tcp))
+	if (uv_is_closing((uv_handle_t *)&c->h))
 		return;
 	buf_append(&c->out, p, n);
 	if (!c->in_callback)
@@ -307,9 +311,9 @@ static void net_conn_update_reading(struct net_conn *c)
 		return;
 	bool want = c->in.len < c->max_in && c->writing < NET_MAX_WRITING;
 	if (want)
-		uv_read_start((uv_stream_t *)&c->tcp, net_alloc, net_read);
+		uv_read_start((uv_stream_t *)&c->h, net_alloc, net_read);
 	else
-		uv_read_stop((uv_stream_t *)&c->tcp);
+		uv_read_stop((uv_stream_t *)&c->h);
 }
 
 void net_conn_pause(struct net_conn *c)
@@ -335,30 +339,45 @@ static void net_on_connection(uv_stream_t *server, int status)
 		return;
 	}
 	struct net_conn *c = xcalloc(1, sizeof(*c));
-	uv_tcp_init(l->loop, &c->tcp);
+	c->is_unix = l->is_unix;
+	c->peer_uid = -1;
+	if (l->is_unix)
+		uv_pipe_init(l->loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(l->loop, &c->h.tcp);
 	uv_timer_init(l->loop, &c->timer);
 	c->handles_open = 2;
-	c->tcp.data = c;
+	c->h.tcp.data = c;
 	c->timer.data = c;
 	c->listener = l;
 	c->id = net_next_id++;
 	c->max_in = NET_MAX_IN_DEFAULT;
 	buf_init(&c->in);
 	buf_init(&c->out);
-	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+	if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
 		c->closing = true;
 		uv_close((uv_handle_t *)&c->timer, net_conn_handle_closed);
-		uv_close((uv_handle_t *)&c->tcp, net_conn_handle_closed);
+		uv_close((uv_handle_t *)&c->h, net_conn_handle_closed);
 		return;
 	}
-	int len = sizeof(c->peer);
-	uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len);
-	net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
-	len = sizeof(c->local);
-	uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&c->local, &len);
-	char tmp[64];
-	net_sockaddr_text(&c->local, tmp, sizeof(tmp), &c->local_port);
-	uv_tcp_nodelay(&c->tcp, 1);
+	if (l->is_unix) {
+		snprintf(c->peer_ip, sizeof(c->peer_ip), "local");
+		uv_os_fd_t fd;
+		struct ucred cred;
+		socklen_t clen = sizeof(cred);
+		if (uv_fileno((uv_handle_t *)&c->h, &fd) == 0 &&
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+			c->peer_uid = (long)cred.uid;
+	} else {
+		int len = sizeof(c->peer);
+		uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&c->peer, &len);
+		net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+		len = sizeof(c->local);
+		uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
+		char tmp[64];
+		net_sockaddr_text(&c->local, tmp, sizeof(tmp), &c->local_port);
+		uv_tcp_nodelay(&c->h.tcp, 1);
+	}
 	c->next = net_conns;
 	if (net_conns)
 		net_conns->prev = c;
@@ -397,19 +416,47 @@ int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const c
 		l->name = name;
 		snprintf(l->addr_text, sizeof(l->addr_text), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u",
 			 hp->host, hp->port);
-		uv_tcp_init(loop, &l->tcp);
-		l->tcp.data = l;
+		uv_tcp_init(loop, &l->h.tcp);
+		l->h.tcp.data = l;
 		l->next = *head;
 		*head = l;
-		r = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
+		r = uv_tcp_bind(&l->h.tcp, (struct sockaddr *)&ss,
 				ss.ss_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
 		if (r == 0)
-			r = uv_listen((uv_stream_t *)&l->tcp, 1024, net_on_connection);
+			r = uv_listen((uv_stream_t *)&l->h, 1024, net_on_connection);
 		if (r < 0) {
 			snprintf(err, errlen, "%s: cannot listen on %s: %s", name, l->addr_text,
 				 uv_strerror(r));
 			return -1;
 		}
+	}
+	return 0;
+}
+
+int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, const char *name,
+		    net_accept_cb cb, void *data, struct net_listener **head, char *err,
+		    size_t errlen)
+{
+	struct net_listener *l = xcalloc(1, sizeof(*l));
+	l->loop = loop;
+	l->accept_cb = cb;
+	l->data = data;
+	l->name = name;
+	l->is_unix = true;
+	snprintf(l->addr_text, sizeof(l->addr_text), "%s", path);
+	uv_pipe_init(loop, &l->h.pipe, 0);
+	l->h.pipe.data = l;
+	l->next = *head;
+	*head = l;
+	unlink(path);
+	int r = uv_pipe_bind(&l->h.pipe, path);
+	if (r == 0 && chmod(path, mode) < 0)
+		r = -errno;
+	if (r == 0)
+		r = uv_listen((uv_stream_t *)&l->h, 128, net_on_connection);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot listen on %s: %s", name, path, uv_strerror(r));
+		return -1;
 	}
 	return 0;
 }
@@ -424,7 +471,7 @@ void net_listeners_close(struct net_listener **head)
 	struct net_listener *l = *head, *next;
 	for (; l; l = next) {
 		next = l->next;
-		uv_close((uv_handle_t *)&l->tcp, net_listener_closed);
+		uv_close((uv_handle_t *)&l->h, net_listener_closed);
 	}
 	*head = NULL;
 }

@@ -31,7 +31,11 @@ struct net_conn_ops {
 typedef void (*net_accept_cb)(struct net_listener *l, struct net_conn *c);
 
 struct net_listener {
-	uv_tcp_t tcp;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	bool is_unix;	/* a unix-domain socket (peer_ip "local") */
 	uv_loop_t *loop;
 	net_accept_cb accept_cb;
 	void *data;		/* owner's */
@@ -44,7 +48,11 @@ struct net_listener {
 };
 
 struct net_conn {
-	uv_tcp_t tcp;
+	union {
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	bool is_unix;
 	uv_timer_t timer;
 	struct net_listener *listener;
 	const struct net_conn_ops *ops;
@@ -57,6 +65,7 @@ struct net_conn {
 	uint16_t peer_port;
 	struct sockaddr_storage local;
 	uint16_t local_port;
+	long peer_uid;		/* unix sockets: the client's uid (SO_PEERCRED), else -1 */
 	struct tls_session *tls;
 	uint64_t timeout_ms;
 	size_t writing;		/* bytes handed to uv_write and not yet completed */
@@ -76,6 +85,12 @@ struct net_conn {
 int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const char *name,
 	       net_accept_cb cb, void *data, struct net_listener **head, char *err, size_t errlen);
 void net_listeners_close(struct net_listener **head);
+
+/* Binds a unix-domain socket at path (an old socket file there is replaced) with the given
+ * permissions. Connections report peer_ip "local" and peer_uid. Same returns as net_listen. */
+int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, const char *name,
+		    net_accept_cb cb, void *data, struct net_listener **head, char *err,
+		    size_t errlen);
 
 /* Queues bytes for the peer (copied). Flushed when the current read callback returns, or
  * at once when called from elsewhere. */

@@ -1,5 +1,6 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges, run the loop. */
 #include "config.h"
+#include "control.h"
 #include "deliver.h"
 #include "log.h"
 #include "mtad.h"
@@ -164,6 +165,14 @@ int main(int argc, char **argv)
 			log_fatal(75, "after dropping privileges to %s: %s", cfg.run_user, err);
 		queue_close(&probe);
 	}
+
+	char sock[4096];
+	snprintf(sock, sizeof(sock), "%s/control", cfg.state_dir);
+	if (control_listen(&mtad, sock, err, sizeof(err)) < 0)
+		log_fatal(71, "%s", err);
+	snprintf(sock, sizeof(sock), "%s/submit.sock", cfg.state_dir);
+	if (smtp_server_listen_local(&mtad, sock, err, sizeof(err)) < 0)
+		log_fatal(71, "%s", err);
 
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);

@@ -30,10 +30,22 @@ void scheduler_flush(struct scheduler *s);
 /* Delay before attempt number `attempts` + 1, from the retry schedule (last entry repeats). */
 uint64_t scheduler_retry_delay(const uint64_t *schedule, size_t n, unsigned attempts);
 
+enum scheduler_op { SCHEDULER_HOLD, SCHEDULER_RELEASE, SCHEDULER_DELETE };
+
+/* status 0 done, -ENOENT no such message, -EBUSY being delivered right now, else -errno. */
+typedef void (*scheduler_op_cb)(void *arg, int status);
+
+/* Holds, releases or deletes queued message id, durably (the state record, or the file's
+ * removal, is on disk before cb). cb runs later on the loop, exactly once. */
+void scheduler_control(struct scheduler *s, enum scheduler_op op, const char *id,
+		       scheduler_op_cb cb, void *arg);
+
 struct scheduler_stats {
 	size_t messages;	/* in the queue */
 	size_t busy;		/* being delivered */
 	uint64_t delivered, deferred, failed;
+	size_t held;
+	uint64_t delivered_last_minute;
 };
 void scheduler_get_stats(const struct scheduler *s, struct scheduler_stats *st);
 

@@ -10,6 +10,7 @@
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <pwd.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -315,9 +316,13 @@ static void smtp_received_header(struct smtp_session *s)
 	if (s->smtputf8)
 		with = s->authenticated ? "UTF8SMTPSA" : (s->tls ? "UTF8SMTPS" : "UTF8SMTP");
 	buf_reset(&s->msg);
-	buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n\tby %s (mtad) with %s id %s",
-		   s->helo[0] ? s->helo : "unknown", s->helo[0] ? s->helo : "unknown",
-		   s->conn->peer_ip, cfg->hostname, with, s->env.id);
+	if (s->kind == SMTP_LISTENER_LOCAL)
+		buf_printf(&s->msg, "Received: by %s (mtad, from userid %ld)\r\n\tid %s",
+			   cfg->hostname, s->conn->peer_uid, s->env.id);
+	else
+		buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n\tby %s (mtad) with %s id %s",
+			   s->helo[0] ? s->helo : "unknown", s->helo[0] ? s->helo : "unknown",
+			   s->conn->peer_ip, cfg->hostname, with, s->env.id);
 	if (s->env.nrcpts == 1)
 		buf_printf(&s->msg, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
 	buf_printf(&s->msg, "; %s\r\n", date);
@@ -369,6 +374,52 @@ static unsigned smtp_count_received(const char *msg, size_t len)
 		pos += l;
 	}
 	return n;
+}
+
+/* True when the header section of msg has a field called name (with the colon). */
+static bool smtp_has_header(const char *msg, size_t len, const char *name)
+{
+	size_t nlen = strlen(name), pos = 0;
+	while (pos < len) {
+		const char *line = msg + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - line) + 1 : len - pos;
+		if (line[0] == '\r' || line[0] == '\n')
+			return false;
+		if (l > nlen && strncasecmp(line, name, nlen) == 0)
+			return true;
+		pos += l;
+	}
+	return false;
+}
+
+/* RFC 6409 8.2, 8.3: submitted mail without Date: or Message-ID: gets them (after our
+ * Received: header). Never on the MX listener. */
+static void smtp_add_missing_headers(struct smtp_session *s)
+{
+	const char *body = s->msg.data + s->msg_header_len;
+	size_t blen = s->msg.len - s->msg_header_len;
+	struct buf add;
+	buf_init(&add);
+	if (!smtp_has_header(body, blen, "Date:")) {
+		char date[64];
+		time_t now = time(NULL);
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		buf_printf(&add, "Date: %s\r\n", date);
+	}
+	if (!smtp_has_header(body, blen, "Message-ID:"))
+		buf_printf(&add, "Message-ID: <%s@%s>\r\n", s->env.id, s->m->cfg->hostname);
+	if (add.len) {
+		buf_reserve(&s->msg, add.len);
+		memmove(s->msg.data + s->msg_header_len + add.len, s->msg.data + s->msg_header_len,
+			blen + 1);
+		memcpy(s->msg.data + s->msg_header_len, add.data, add.len);
+		s->msg.len += add.len;
+		s->msg_header_len += add.len;
+	}
+	buf_free(&add);
 }
 
 static void smtp_commit_done(void *arg, int status)
@@ -440,6 +491,8 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		smtp_tx_reset(s);
 		return;
 	}
+	if (s->kind != SMTP_LISTENER_MX)
+		smtp_add_missing_headers(s);
 	char flags[64] = "";
 	if (s->body == SMTP_BODY_8BITMIME)
 		strcat(flags, "8BITMIME");
@@ -452,7 +505,7 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 	free(s->env.helo);
 	s->env.helo = s->helo[0] ? xstrdup(s->helo) : NULL;
 	free(s->env.proto);
-	s->env.proto = xstrdup(s->esmtp ? "ESMTP" : "SMTP");
+	s->env.proto = xstrdup(s->kind == SMTP_LISTENER_LOCAL ? "local" : s->esmtp ? "ESMTP" : "SMTP");
 	if (s->authenticated) {
 		free(s->env.auth);
 		s->env.auth = xstrdup(s->auth_user);
@@ -733,7 +786,8 @@ static void smtp_on_close(struct net_conn *c, const char *reason)
 	struct smtp_session *s = c->data;
 	if (!s)
 		return;
-	log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u rset=%u quit=%u commands=%u",
+	if (s->kind != SMTP_LISTENER_LOCAL)
+		log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u rset=%u quit=%u commands=%u",
 		 c->peer_ip, reason, s->n_helo, s->n_mail, s->n_rcpt, s->n_data, s->n_bdat, s->n_rset,
 		 s->n_quit, s->n_cmds);
 	s->conn = NULL;
@@ -759,7 +813,18 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 	s->conn = c;
 	s->kind = strcmp(l->name, "submission") == 0    ? SMTP_LISTENER_SUBMISSION
 		  : strcmp(l->name, "submissions") == 0 ? SMTP_LISTENER_SUBMISSIONS
+		  : strcmp(l->name, "local") == 0	? SMTP_LISTENER_LOCAL
 							: SMTP_LISTENER_MX;
+	if (s->kind == SMTP_LISTENER_LOCAL) {
+		/* A local user, identified by the kernel: trusted like an authenticated one. */
+		struct passwd pw, *res = NULL;
+		char tmp[2048];
+		s->authenticated = true;
+		if (getpwuid_r((uid_t)c->peer_uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+			snprintf(s->auth_user, sizeof(s->auth_user), "%s", pw.pw_name);
+		else
+			snprintf(s->auth_user, sizeof(s->auth_user), "uid%ld", c->peer_uid);
+	}
 	s->state = SMTP_STATE_GREETING;
 	buf_init(&s->msg);
 	c->data = s;
@@ -767,7 +832,10 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 	c->max_in = 256 * 1024;
 	m->sessions_total++;
 	s->relay_client = config_in_relay_networks(m->cfg, (const struct sockaddr *)&c->peer);
-	log_info("connect from [%s]:%u to %s", c->peer_ip, c->peer_port, l->name);
+	if (s->kind == SMTP_LISTENER_LOCAL)
+		log_debug("connect from local uid %ld", c->peer_uid);
+	else
+		log_info("connect from [%s]:%u to %s", c->peer_ip, c->peer_port, l->name);
 	if (c->over_limit) {
 		log_warn("reject: too many connections from [%s] (%u) or in total (%u)", c->peer_ip,
 			 net_conn_count_ip(c->peer_ip), net_conn_count());
@@ -793,4 +861,10 @@ int smtp_server_listen(struct mtad *m, char *err, size_t errlen)
 		l->max_per_ip = cfg->max_connections_per_ip;
 	}
 	return 0;
+}
+
+int smtp_server_listen_local(struct mtad *m, const char *path, char *err, size_t errlen)
+{
+	return net_listen_unix(m->loop, path, 0666, "local", smtp_server_accept, m, &m->listeners,
+			       err, errlen);
 }

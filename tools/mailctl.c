@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,7 +32,10 @@ static void mailctl_usage(FILE *f)
 		"  user del ADDRESS       remove an account\n"
 		"  user list              list the accounts\n"
 		"  queue [--json]         list queued messages: id, size, age, sender, recipients\n"
-		"  stats [--json]         counts of queued messages and recipients by state\n"
+		"  stats [--json]         counts by state (live figures when mtad is running)\n"
+		"  flush                  retry every deferred message now\n"
+		"  hold ID | release ID   keep a message from delivery / let it go again\n"
+		"  delete ID              remove a message from the queue without a bounce\n"
 		"  --help, --version\n");
 }
 
@@ -163,6 +168,63 @@ static int mailctl_user(const struct config *cfg, int argc, char **argv)
 		privilege_chown(cfg->users_file, uid, gid, err, sizeof(err));
 	printf("%s %s\n", strcmp(verb, "add") == 0 ? "added" : "password changed for", address);
 	return 0;
+}
+
+/* Sends one request to mtad's control socket and prints the answer. Returns 0 for "OK",
+ * 1 for "ERR", -1 when mtad cannot be reached. json: turn "key: value" lines into JSON. */
+static int mailctl_control(const struct config *cfg, const char *request, bool json, bool quiet)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if ((size_t)snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/control", cfg->state_dir) >=
+	    sizeof(sun.sun_path))
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		if (!quiet)
+			fprintf(stderr, "mailctl: cannot reach mtad at %s: %s\n", sun.sun_path,
+				strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	char req[300];
+	int n = snprintf(req, sizeof(req), "%s\n", request);
+	if (write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return -1;
+	}
+	FILE *f = fdopen(fd, "r");
+	char line[1024];
+	int ret = -1, first = 1;
+	if (json)
+		printf("{");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, "OK") == 0) {
+			ret = 0;
+			break;
+		}
+		if (strncmp(line, "ERR ", 4) == 0) {
+			fprintf(stderr, "mailctl: %s\n", line + 4);
+			ret = 1;
+			break;
+		}
+		char *colon = strstr(line, ": ");
+		if (json && colon) {
+			*colon = '\0';
+			printf("%s\"%s\":%s", first ? "" : ",", line, colon + 2);
+			first = 0;
+		} else {
+			printf("%s\n", line);
+		}
+	}
+	if (json)
+		printf("}\n");
+	if (f)
+		fclose(f);
+	else
+		close(fd);
+	return ret;
 }
 
 static const char *mailctl_state_name(enum queue_rcpt_state st)
@@ -326,8 +388,22 @@ int main(int argc, char **argv)
 		ret = mailctl_user(&cfg, rest, rargv);
 	else if (strcmp(cmd, "queue") == 0 && rest <= 1)
 		ret = mailctl_queue(&cfg, json, false);
-	else if (strcmp(cmd, "stats") == 0 && rest <= 1)
-		ret = mailctl_queue(&cfg, json, true);
+	else if (strcmp(cmd, "stats") == 0 && rest <= 1) {
+		ret = mailctl_control(&cfg, "stats", json, true);
+		if (ret < 0)
+			ret = mailctl_queue(&cfg, json, true);	/* mtad not running: count files */
+	} else if (strcmp(cmd, "flush") == 0 && rest == 0) {
+		ret = mailctl_control(&cfg, "flush", false, false);
+		ret = ret == 0 ? 0 : 69;
+	} else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ||
+		    strcmp(cmd, "delete") == 0) && rest == 1) {
+		char req[200];
+		snprintf(req, sizeof(req), "%s %.64s", cmd, rargv[0]);
+		ret = mailctl_control(&cfg, req, false, false);
+		ret = ret == 0 ? 0 : ret > 0 ? 67 : 69;
+		if (ret == 0)
+			printf("%s: %s\n", rargv[0], cmd[0] == 'h' ? "held" : cmd[0] == 'r' ? "released" : "deleted");
+	}
 	else {
 		mailctl_usage(stderr);
 		ret = 64;
