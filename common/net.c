@@ -105,6 +105,17 @@ static void net_sockaddr_text(const struct sockaddr_storage *ss, char *out, size
 	}
 }
 
+static void net_conn_list_add(struct net_conn *c)
+{
+	c->next = net_conns;
+	if (net_conns)
+		net_conns->prev = c;
+	net_conns = c;
+	c->listed = true;
+	net_total_conns++;
+	net_ip_add(c->peer_ip, 1);
+}
+
 static void net_conn_handle_closed(uv_handle_t *h)
 {
 	struct net_conn *c = h->data;
@@ -119,18 +130,26 @@ static void net_conn_really_close(struct net_conn *c)
 {
 	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->h))
 		return;
-	if (c->ops && c->ops->on_close)
+	if (c->connect_cb) {
+		/* Never connected: the connect callback reports instead of on_close. */
+		void (*cb)(struct net_conn *, int) = c->connect_cb;
+		c->connect_cb = NULL;
+		cb(c, -ECONNABORTED);
+	} else if (c->ops && c->ops->on_close)
 		c->ops->on_close(c, c->close_reason[0] ? c->close_reason : "closed");
 	c->data = NULL;
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		net_conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	c->prev = c->next = NULL;
-	net_total_conns--;
-	net_ip_add(c->peer_ip, -1);
+	if (c->listed) {
+		if (c->prev)
+			c->prev->next = c->next;
+		else
+			net_conns = c->next;
+		if (c->next)
+			c->next->prev = c->prev;
+		c->prev = c->next = NULL;
+		net_total_conns--;
+		net_ip_add(c->peer_ip, -1);
+		c->listed = false;
+	}
 	uv_close((uv_handle_t *)&c->timer, net_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->h, net_conn_handle_closed);
 }
@@ -237,9 +256,25 @@ void net_conn_flush(struct net_conn *c)
 	net_conn_do_write(c);
 }
 
+static void net_connect_failed(struct net_conn *c, int status)
+{
+	void (*cb)(struct net_conn *, int) = c->connect_cb;
+	c->connect_cb = NULL;
+	c->closing = true;
+	if (cb)
+		cb(c, status);
+	c->data = NULL;
+	c->ops = NULL;
+	net_conn_really_close(c);
+}
+
 static void net_timer_fired(uv_timer_t *t)
 {
 	struct net_conn *c = container_of(t, struct net_conn, timer);
+	if (c->connect_cb) {
+		net_connect_failed(c, c->connect_error ? c->connect_error : UV_ETIMEDOUT);
+		return;
+	}
 	if (c->closing)
 		return;
 	if (c->ops && c->ops->on_timeout)
@@ -378,12 +413,7 @@ static void net_on_connection(uv_stream_t *server, int status)
 		net_sockaddr_text(&c->local, tmp, sizeof(tmp), &c->local_port);
 		uv_tcp_nodelay(&c->h.tcp, 1);
 	}
-	c->next = net_conns;
-	if (net_conns)
-		net_conns->prev = c;
-	net_conns = c;
-	net_total_conns++;
-	net_ip_add(c->peer_ip, 1);
+	net_conn_list_add(c);
 	if ((l->max_connections && net_total_conns > l->max_connections) ||
 	    (l->max_per_ip && net_conn_count_ip(c->peer_ip) > l->max_per_ip))
 		c->over_limit = true;
@@ -392,6 +422,62 @@ static void net_on_connection(uv_stream_t *server, int status)
 		net_conn_do_write(c);
 		net_conn_update_reading(c);
 	}
+}
+
+static void net_connected(uv_connect_t *req, int status)
+{
+	struct net_conn *c = req->data;
+	if (!c->connect_cb)
+		return;	/* timed out meanwhile: already reported and closing */
+	if (status < 0) {
+		net_connect_failed(c, status);
+		return;
+	}
+	void (*cb)(struct net_conn *, int) = c->connect_cb;
+	c->connect_cb = NULL;
+	uv_timer_stop(&c->timer);
+	int len = sizeof(c->local);
+	uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
+	net_conn_list_add(c);
+	cb(c, 0);
+	if (!c->closing) {
+		net_conn_do_write(c);
+		net_conn_update_reading(c);
+	}
+}
+
+struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_t timeout_ms,
+			     const struct net_conn_ops *ops, void *data,
+			     void (*cb)(struct net_conn *c, int status))
+{
+	struct net_conn *c = xcalloc(1, sizeof(*c));
+	uv_tcp_init(loop, &c->h.tcp);
+	uv_timer_init(loop, &c->timer);
+	c->handles_open = 2;
+	c->h.tcp.data = c;
+	c->timer.data = c;
+	c->id = net_next_id++;
+	c->max_in = NET_MAX_IN_DEFAULT;
+	c->peer_uid = -1;
+	c->outbound = true;
+	c->ops = ops;
+	c->data = data;
+	c->connect_cb = cb;
+	c->connect_req.data = c;
+	buf_init(&c->in);
+	buf_init(&c->out);
+	size_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	memcpy(&c->peer, sa, salen);
+	net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
+	uv_tcp_nodelay(&c->h.tcp, 1);
+	uv_timer_start(&c->timer, net_timer_fired, timeout_ms ? timeout_ms : 30000, 0);
+	int r = uv_tcp_connect(&c->connect_req, &c->h.tcp, sa, net_connected);
+	if (r < 0) {
+		/* Report on the next loop turn, never from inside net_connect. */
+		uv_timer_start(&c->timer, net_timer_fired, 0, 0);
+		c->connect_error = r;
+	}
+	return c;
 }
 
 int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const char *name,

@@ -78,6 +78,12 @@ struct net_conn {
 	int handles_open;
 	char close_reason[64];
 	struct net_conn *prev, *next;	/* every live connection */
+	/* outbound connections */
+	uv_connect_t connect_req;
+	void (*connect_cb)(struct net_conn *c, int status);
+	bool outbound;
+	int connect_error;
+	bool listed;		/* counted in the connection list and limits */
 };
 
 /* Binds each address of list; the listener's accept_cb runs per connection. Returns 0 or -1
@@ -91,6 +97,14 @@ void net_listeners_close(struct net_listener **head);
 int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, const char *name,
 		    net_accept_cb cb, void *data, struct net_listener **head, char *err,
 		    size_t errlen);
+
+/* Opens an outbound TCP connection to sa (port set). cb(c, 0) runs once connected (then
+ * reading starts and c->ops apply), or cb(c, -errno) once on failure or after timeout_ms,
+ * after which the connection is closed and freed (on_close is not called for a connection
+ * that never opened). Returns the connection (never NULL). */
+struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_t timeout_ms,
+			     const struct net_conn_ops *ops, void *data,
+			     void (*cb)(struct net_conn *c, int status));
 
 /* Queues bytes for the peer (copied). Flushed when the current read callback returns, or
  * at once when called from elsewhere. */

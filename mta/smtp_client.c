@@ -1,0 +1,467 @@
+/* smtp_client.c - outbound SMTP session state machine: greeting, EHLO/HELO, PIPELINING, MAIL/RCPT/DATA, per-recipient results.
+ * Security: replies from the remote server are untrusted; lines are bounded and parsed by common/smtp_proto. */
+#include "smtp_client.h"
+#include "buf.h"
+#include "log.h"
+#include "net.h"
+#include "smtp_proto.h"
+#include "xalloc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SMTP_CLIENT_REPLY_MAX 16384
+
+enum smtp_client_state {
+	SC_GREETING, SC_EHLO, SC_HELO, SC_MAIL, SC_RCPT, SC_DATA, SC_BODY, SC_QUIT, SC_DONE,
+};
+
+struct smtp_client {
+	struct net_conn *conn;
+	struct smtp_client_job *job;
+	void (*done)(struct smtp_client_job *, void *);
+	void *arg;
+	enum smtp_client_state state;
+	/* server capabilities */
+	bool pipelining, eightbit, smtputf8, starttls;
+	uint64_t size_limit;
+	/* the reply being read */
+	struct buf reply;
+	int reply_code;
+	/* transaction progress */
+	size_t rcpt_next;	/* index of the recipient whose reply comes next */
+	size_t accepted;
+	bool mail_failed;
+	bool final_seen;	/* the reply to the end of the message arrived */
+	bool finished;
+};
+
+static void sc_finish(struct smtp_client *sc, const char *why);
+
+static void sc_set(struct smtp_client_result *r, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void sc_set(struct smtp_client_result *r, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	r->code = code;
+	vsnprintf(r->text, sizeof(r->text), fmt, ap);
+	va_end(ap);
+}
+
+/* The host failed before recipients were tried: next MX. */
+static void sc_host_fail(struct smtp_client *sc, int code, const char *text)
+{
+	sc->job->host_failed = true;
+	sc_set(&sc->job->host_result, code, "%s", text);
+	sc_finish(sc, "host failed");
+}
+
+/* Every recipient without a result gets this one. */
+static void sc_fail_open(struct smtp_client *sc, int code, const char *text)
+{
+	for (size_t i = 0; i < sc->job->nrcpts; i++)
+	{
+		struct smtp_client_result *r = &sc->job->results[i];
+		/* accepted at RCPT but no final answer to the message: not delivered */
+		bool tentative = r->code / 100 == 2 && !sc->final_seen;
+		if (r->code == 0 || tentative)
+			sc_set(r, code, "%s", text);
+	}
+}
+
+static void sc_send(struct smtp_client *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sc_send(struct smtp_client *sc, const char *fmt, ...)
+{
+	char line[1100];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = (int)sizeof(line) - 3;
+	line[n++] = '\r';
+	line[n++] = '\n';
+	net_conn_write(sc->conn, line, (size_t)n);
+}
+
+void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out)
+{
+	size_t pos = 0;
+	buf_reserve(out, len + len / 64 + 8);
+	bool line_start = true;
+	while (pos < len) {
+		if (line_start && msg[pos] == '.')
+			buf_append(out, ".", 1);
+		const char *nl = memchr(msg + pos, '\n', len - pos);
+		size_t l = nl ? (size_t)(nl - (msg + pos)) + 1 : len - pos;
+		buf_append(out, msg + pos, l);
+		pos += l;
+		line_start = nl != NULL;
+	}
+	if (len > 0 && !(len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n'))
+		buf_append(out, "\r\n", 2);
+	buf_append(out, ".\r\n", 3);
+}
+
+static void sc_send_mail(struct smtp_client *sc)
+{
+	struct smtp_client_job *job = sc->job;
+	char params[128] = "";
+	if (sc->size_limit || sc->eightbit || sc->smtputf8) {
+		size_t n = 0;
+		if (sc->state != SC_HELO)
+			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu", job->msg_len);
+		if (job->need_8bitmime && sc->eightbit)
+			n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
+		if (job->need_smtputf8 && sc->smtputf8)
+			snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
+	}
+	sc->state = SC_MAIL;
+	sc_send(sc, "MAIL FROM:<%s>%s", job->sender, params);
+	if (sc->pipelining) {
+		for (size_t i = 0; i < job->nrcpts; i++)
+			sc_send(sc, "RCPT TO:<%s>", job->rcpts[i]);
+		sc_send(sc, "DATA");
+	}
+}
+
+static void sc_after_ehlo(struct smtp_client *sc)
+{
+	struct smtp_client_job *job = sc->job;
+	if (job->need_smtputf8 && !sc->smtputf8) {
+		for (size_t i = 0; i < job->nrcpts; i++)
+			sc_set(&job->results[i], 553,
+			       "5.6.7 the message needs SMTPUTF8 and %s does not support it",
+			       job->remote_name);
+		sc->state = SC_QUIT;
+		sc_send(sc, "QUIT");
+		return;
+	}
+	if (job->need_8bitmime && !sc->eightbit) {
+		for (size_t i = 0; i < job->nrcpts; i++)
+			sc_set(&job->results[i], 554,
+			       "5.6.3 the message has 8-bit content and %s does not support 8BITMIME",
+			       job->remote_name);
+		sc->state = SC_QUIT;
+		sc_send(sc, "QUIT");
+		return;
+	}
+	if (sc->size_limit && job->msg_len > sc->size_limit) {
+		for (size_t i = 0; i < job->nrcpts; i++)
+			sc_set(&job->results[i], 552, "5.3.4 message too big for %s (limit %" PRIu64 ")",
+			       job->remote_name, sc->size_limit);
+		sc->state = SC_QUIT;
+		sc_send(sc, "QUIT");
+		return;
+	}
+	sc_send_mail(sc);
+}
+
+static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
+{
+	/* text holds the reply lines separated by '\n', each without its code. */
+	const char *p = text;
+	bool first = true;
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		if (!first) {
+			if (l >= 10 && strncasecmp(p, "PIPELINING", 10) == 0)
+				sc->pipelining = true;
+			else if (l >= 8 && strncasecmp(p, "8BITMIME", 8) == 0)
+				sc->eightbit = true;
+			else if (l >= 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)
+				sc->smtputf8 = true;
+			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
+				sc->starttls = true;
+			else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 && (l == 4 || p[4] == ' '))
+				sc->size_limit = l > 5 ? strtoull(p + 5, NULL, 10) : 0;
+		}
+		first = false;
+		p += l + (nl ? 1 : 0);
+	}
+}
+
+static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
+{
+	struct smtp_client_job *job = sc->job;
+	char first[512];
+	size_t fl = strcspn(text, "\n");
+	snprintf(first, sizeof(first), "%.*s", (int)(fl < 500 ? fl : 500), text);
+
+	switch (sc->state) {
+	case SC_GREETING:
+		if (code != 220) {
+			char t[900];
+			snprintf(t, sizeof(t), "%s said: %d %.250s", job->remote_name, code, first);
+			sc_host_fail(sc, code, t);
+			return;
+		}
+		sc->state = SC_EHLO;
+		sc_send(sc, "EHLO %s", job->helo_name);
+		return;
+	case SC_EHLO:
+		if (code / 100 == 2) {
+			sc_parse_ehlo(sc, text);
+			sc_after_ehlo(sc);
+		} else if (code / 100 == 5) {
+			sc->state = SC_HELO;
+			sc_send(sc, "HELO %s", job->helo_name);
+		} else {
+			char t[900];
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to EHLO)", job->remote_name, code, first);
+			sc_host_fail(sc, code, t);
+		}
+		return;
+	case SC_HELO:
+		if (code / 100 != 2) {
+			char t[900];
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to HELO)", job->remote_name, code, first);
+			sc_host_fail(sc, code, t);
+			return;
+		}
+		sc_after_ehlo(sc);
+		return;
+	case SC_MAIL:
+		if (code / 100 != 2) {
+			sc->mail_failed = true;
+			for (size_t i = 0; i < job->nrcpts; i++)
+				sc_set(&job->results[i], code, "%s said: %d %s (in reply to MAIL FROM)",
+				       job->remote_name, code, first);
+			if (!sc->pipelining) {
+				sc->state = SC_QUIT;
+				sc_send(sc, "QUIT");
+				return;
+			}
+		}
+		sc->state = SC_RCPT;
+		sc->rcpt_next = 0;
+		if (!sc->pipelining)
+			sc_send(sc, "RCPT TO:<%s>", job->rcpts[0]);
+		return;
+	case SC_RCPT: {
+		size_t i = sc->rcpt_next++;
+		if (!sc->mail_failed) {
+			if (code / 100 == 2) {
+				sc->accepted++;
+				sc_set(&job->results[i], code, "accepted");
+			} else {
+				sc_set(&job->results[i], code, "%s said: %d %s (in reply to RCPT TO)",
+				       job->remote_name, code, first);
+			}
+		}
+		if (sc->rcpt_next < job->nrcpts) {
+			if (!sc->pipelining)
+				sc_send(sc, "RCPT TO:<%s>", job->rcpts[sc->rcpt_next]);
+			return;
+		}
+		sc->state = SC_DATA;
+		if (!sc->pipelining) {
+			if (sc->accepted == 0) {
+				sc->state = SC_QUIT;
+				sc_send(sc, "QUIT");
+				return;
+			}
+			sc_send(sc, "DATA");
+		}
+		return;
+	}
+	case SC_DATA:
+		if (code == 354) {
+			if (sc->accepted == 0) {
+				/* RFC 2920: all recipients failed but DATA was accepted: empty body. */
+				sc->state = SC_BODY;
+				sc->accepted = 0;
+				net_conn_write(sc->conn, ".\r\n", 3);
+				return;
+			}
+			struct buf body;
+			buf_init(&body);
+			smtp_client_dot_stuff(job->msg, job->msg_len, &body);
+			net_conn_write(sc->conn, body.data, body.len);
+			buf_free(&body);
+			sc->state = SC_BODY;
+			net_conn_set_timeout(sc->conn, job->data_timeout_ms);
+			return;
+		}
+		if (sc->accepted > 0) {
+			for (size_t i = 0; i < job->nrcpts; i++)
+				if (job->results[i].code / 100 == 2)
+					sc_set(&job->results[i], code, "%s said: %d %s (in reply to DATA)",
+					       job->remote_name, code, first);
+		}
+		sc->state = SC_QUIT;
+		sc_send(sc, "QUIT");
+		return;
+	case SC_BODY:
+		sc->final_seen = true;
+		for (size_t i = 0; i < job->nrcpts; i++) {
+			if (job->results[i].code / 100 != 2)
+				continue;
+			if (code / 100 == 2)
+				sc_set(&job->results[i], code, "%s said: %d %s", job->remote_name, code, first);
+			else
+				sc_set(&job->results[i], code, "%s said: %d %s (in reply to end of DATA)",
+				       job->remote_name, code, first);
+		}
+		sc->state = SC_QUIT;
+		net_conn_set_timeout(sc->conn, job->command_timeout_ms);
+		sc_send(sc, "QUIT");
+		return;
+	case SC_QUIT:
+		sc_finish(sc, "quit");
+		return;
+	case SC_DONE:
+		return;
+	}
+}
+
+static void sc_on_read(struct net_conn *c)
+{
+	struct smtp_client *sc = c->data;
+	while (c->in.len && sc->state != SC_DONE) {
+		const char *nl = memchr(c->in.data, '\n', c->in.len);
+		if (!nl) {
+			if (c->in.len > 2048 || sc->reply.len > SMTP_CLIENT_REPLY_MAX) {
+				sc_fail_open(sc, 451, "4.5.0 reply line too long from remote server");
+				sc_host_fail(sc, 451, "4.5.0 reply line too long from remote server");
+			}
+			return;
+		}
+		size_t len = (size_t)(nl - c->in.data);
+		size_t l = len && c->in.data[len - 1] == '\r' ? len - 1 : len;
+		int code;
+		const char *text;
+		size_t tlen;
+		int r = smtp_reply_line_parse(c->in.data, l, &code, &text, &tlen);
+		if (r < 0) {
+			buf_consume(&c->in, len + 1);
+			sc_host_fail(sc, 451, "4.5.0 malformed reply from remote server");
+			return;
+		}
+		if (sc->reply.len)
+			buf_append(&sc->reply, "\n", 1);
+		buf_append(&sc->reply, text, tlen);
+		buf_consume(&c->in, len + 1);
+		if (sc->reply.len > SMTP_CLIENT_REPLY_MAX) {
+			sc_host_fail(sc, 451, "4.5.0 reply too long from remote server");
+			return;
+		}
+		if (r == 0)
+			continue;	/* continuation line */
+		char *copy = buf_steal(&sc->reply, NULL);
+		sc_handle_reply(sc, code, copy ? copy : "");
+		free(copy);
+		if (sc->state != SC_DONE)
+			net_conn_set_timeout(c, sc->state == SC_BODY ? sc->job->data_timeout_ms
+								  : sc->job->command_timeout_ms);
+	}
+}
+
+static void sc_on_timeout(struct net_conn *c)
+{
+	struct smtp_client *sc = c->data;
+	char t[400];
+	snprintf(t, sizeof(t), "4.4.2 conversation with %s timed out", sc->job->remote_name);
+	if (sc->state <= SC_HELO) {
+		sc_host_fail(sc, 0, t);
+		return;
+	}
+	sc_fail_open(sc, 0, t);
+	sc_finish(sc, "timeout");
+}
+
+static void sc_on_close(struct net_conn *c, const char *reason)
+{
+	struct smtp_client *sc = c->data;
+	if (!sc)
+		return;
+	sc->conn = NULL;
+	if (sc->state != SC_DONE) {
+		char t[400];
+		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name, reason);
+		if (sc->state <= SC_HELO) {
+			sc->job->host_failed = true;
+			sc_set(&sc->job->host_result, 0, "%s", t);
+		} else if (sc->state != SC_QUIT) {
+			sc_fail_open(sc, 0, t);
+		}
+		sc_finish(sc, reason);
+	}
+	buf_free(&sc->reply);
+	free(sc);
+}
+
+static const struct net_conn_ops sc_ops = {
+	.on_read = sc_on_read,
+	.on_timeout = sc_on_timeout,
+	.on_close = sc_on_close,
+};
+
+/* Reports the result once; the connection is closed (and sc freed in on_close). */
+static void sc_finish(struct smtp_client *sc, const char *why)
+{
+	if (sc->state == SC_DONE)
+		return;
+	sc->state = SC_DONE;
+	sc->finished = true;
+	log_debug("smtp client %s: done (%s)", sc->job->remote_name, why);
+	sc->done(sc->job, sc->arg);
+	if (sc->conn)
+		net_conn_close(sc->conn, why);
+}
+
+static void sc_connected(struct net_conn *c, int status)
+{
+	struct smtp_client *sc = c->data;
+	if (status < 0) {
+		char t[400];
+		snprintf(t, sizeof(t), "4.4.1 connect to %s: %s", sc->job->remote_name, uv_strerror(status));
+		sc->conn = NULL;
+		sc->job->host_failed = true;
+		sc_set(&sc->job->host_result, 0, "%s", t);
+		sc->state = SC_DONE;
+		sc->done(sc->job, sc->arg);
+		buf_free(&sc->reply);
+		free(sc);
+		return;
+	}
+	sc->job->connected = true;
+	net_conn_set_timeout(c, sc->job->command_timeout_ms);
+}
+
+void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *host_name,
+		     struct smtp_client_job *job,
+		     void (*done)(struct smtp_client_job *job, void *arg), void *arg)
+{
+	struct smtp_client *sc = xcalloc(1, sizeof(*sc));
+	sc->job = job;
+	sc->done = done;
+	sc->arg = arg;
+	sc->state = SC_GREETING;
+	buf_init(&sc->reply);
+	job->host_failed = false;
+	job->connected = false;
+	memset(&job->host_result, 0, sizeof(job->host_result));
+	for (size_t i = 0; i < job->nrcpts; i++)
+		memset(&job->results[i], 0, sizeof(job->results[i]));
+	char ip[64] = "";
+	uint16_t port = 0;
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
+		uv_ip6_name(s6, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+	} else {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)addr;
+		uv_ip4_name(s4, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+	}
+	snprintf(job->remote_name, sizeof(job->remote_name), "%s[%s]:%u", host_name, ip, port);
+	sc->conn = net_connect(loop, addr, job->connect_timeout_ms, &sc_ops, sc, sc_connected);
+}

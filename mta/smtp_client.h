@@ -1,0 +1,54 @@
+/* smtp_client.h - one outbound SMTP transaction with one server address (EHLO, STARTTLS, MAIL/RCPT/DATA). */
+#ifndef MAIL_SMTP_CLIENT_H
+#define MAIL_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+struct tls_ctx;
+
+/* Result for one recipient: code 0 means no answer was obtained (treat as temporary). */
+struct smtp_client_result {
+	int code;		/* SMTP reply code, or 0 */
+	char text[512];		/* "4.2.0 text" as the server said, or our own description */
+};
+
+struct smtp_client_job {
+	/* input (borrowed; valid until done) */
+	const char *helo_name;
+	const char *sender;		/* "" for <> */
+	const char *const *rcpts;
+	size_t nrcpts;
+	const char *msg;		/* CRLF line endings, not dot-stuffed */
+	size_t msg_len;
+	bool need_8bitmime;
+	bool need_smtputf8;
+	struct tls_ctx *tls;		/* opportunistic STARTTLS when non-NULL */
+	const char *tls_sni;
+	uint64_t connect_timeout_ms;
+	uint64_t command_timeout_ms;
+	uint64_t data_timeout_ms;
+	/* output */
+	bool connected;			/* a TCP connection was made */
+	bool host_failed;		/* this host could not take the mail (try the next one) */
+	struct smtp_client_result host_result;	/* why, when host_failed */
+	struct smtp_client_result *results;	/* nrcpts entries, allocated by the caller */
+	char tls_info[160];		/* "TLSv1.3 with cipher ..." or "" */
+	char remote_name[300];		/* "host[addr]:port" for logs and DSNs */
+};
+
+/* Runs the transaction against addr (port set). done is called exactly once, later. When
+ * the host refuses before any recipient was tried (connection failure, 4xx/5xx greeting
+ * or EHLO, timeout), host_failed is set and per-recipient results stay 0. */
+void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *host_name,
+		     struct smtp_client_job *job,
+		     void (*done)(struct smtp_client_job *job, void *arg), void *arg);
+
+/* Dot-stuffs msg into out (CRLF.CRLF terminator appended). */
+struct buf;
+void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out);
+
+#endif
