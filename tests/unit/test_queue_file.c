@@ -1,0 +1,193 @@
+/* test_queue_file.c - queue file encode/decode round trips, the state log, torn and malformed files. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "queue_file.h"
+#include "xalloc.h"
+
+static void make_env(struct queue_envelope *env)
+{
+	memset(env, 0, sizeof(*env));
+	queue_id_new(env->id);
+	env->arrival = 1700000000;
+	env->sender = xstrdup("alice@example.org");
+	env->client = xstrdup("192.0.2.1");
+	env->helo = xstrdup("client.example.org");
+	env->proto = xstrdup("ESMTP");
+	env->body_flags = xstrdup("8BITMIME");
+	env->nrcpts = 3;
+	env->rcpts = xcalloc(3, sizeof(*env->rcpts));
+	env->rcpts[0].addr = xstrdup("bob@localhost");
+	env->rcpts[1].addr = xstrdup("carol@localhost");
+	env->rcpts[1].orig = xstrdup("team@localhost");
+	env->rcpts[2].addr = xstrdup("dave@remote.example");
+}
+
+static const char MSG[] = "Subject: x\r\n\r\nbody with NUL \0 and binary\xff\r\n";
+
+static void encode(const struct queue_envelope *env, struct buf *file)
+{
+	struct buf head, tail;
+	buf_init(&head);
+	buf_init(&tail);
+	queue_file_encode(env, sizeof(MSG) - 1, &head, &tail);
+	buf_append(file, head.data, head.len);
+	buf_append(file, MSG, sizeof(MSG) - 1);
+	buf_append(file, tail.data, tail.len);
+	buf_free(&head);
+	buf_free(&tail);
+}
+
+Test(queue_file, round_trip)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err = NULL;
+	make_env(&env);
+	buf_init(&file);
+	encode(&env, &file);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0, "%s", err);
+	cr_assert_str_eq(got.id, env.id);
+	cr_assert_eq(got.arrival, 1700000000);
+	cr_assert_str_eq(got.sender, "alice@example.org");
+	cr_assert_str_eq(got.helo, "client.example.org");
+	cr_assert_str_eq(got.body_flags, "8BITMIME");
+	cr_assert_eq(got.nrcpts, 3);
+	cr_assert_str_eq(got.rcpts[1].addr, "carol@localhost");
+	cr_assert_str_eq(got.rcpts[1].orig, "team@localhost");
+	cr_assert_null(got.rcpts[0].orig);
+	cr_assert_eq(got.msg_len, sizeof(MSG) - 1);
+	cr_assert_eq(memcmp(file.data + got.msg_offset, MSG, sizeof(MSG) - 1), 0);
+	for (size_t i = 0; i < 3; i++)
+		cr_assert_eq(got.rcpts[i].state, QUEUE_RCPT_PENDING);
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+Test(queue_file, null_sender)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err;
+	make_env(&env);
+	free(env.sender);
+	env.sender = xstrdup("");
+	buf_init(&file);
+	encode(&env, &file);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0);
+	cr_assert_str_eq(got.sender, "");
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+Test(queue_file, state_log_last_record_wins)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err;
+	make_env(&env);
+	buf_init(&file);
+	encode(&env, &file);
+	queue_state_deferred(&file, 2, 1, 1700000060, "4.4.1 connect to mx: refused\nsecond line");
+	queue_state_delivered(&file, 0, 1700000001);
+	queue_state_failed(&file, 1, 1700000002, 550, "5.1.1 user unknown");
+	queue_state_deferred(&file, 0, 3, 1700000100, "late deferral after delivery is ignored");
+	queue_state_deferred(&file, 2, 2, 1700000300, "4.4.1 again");
+	queue_state_held(&file, true);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0);
+	cr_assert_eq(got.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	cr_assert_eq(got.rcpts[1].state, QUEUE_RCPT_FAILED);
+	cr_assert_eq(got.rcpts[1].code, 550);
+	cr_assert_str_eq(got.rcpts[1].last_error, "5.1.1 user unknown");
+	cr_assert_eq(got.rcpts[2].state, QUEUE_RCPT_DEFERRED);
+	cr_assert_eq(got.rcpts[2].attempts, 2);
+	cr_assert_eq(got.rcpts[2].next_attempt, 1700000300);
+	cr_assert_str_eq(got.rcpts[2].last_error, "4.4.1 again");
+	cr_assert(got.held);
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+Test(queue_file, torn_trailing_record_is_ignored)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err;
+	make_env(&env);
+	buf_init(&file);
+	encode(&env, &file);
+	queue_state_delivered(&file, 0, 1700000001);
+	size_t good = file.len;
+	queue_state_delivered(&file, 1, 1700000002);
+	/* every truncation inside the last record keeps the first state only */
+	for (size_t cut = good; cut < file.len; cut++) {
+		cr_assert_eq(queue_file_decode(file.data, cut, &got, &err), 0);
+		cr_assert_eq(got.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+		cr_assert_eq(got.rcpts[1].state, QUEUE_RCPT_PENDING);
+		queue_envelope_free(&got);
+	}
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+Test(queue_file, incomplete_file_is_rejected)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err;
+	make_env(&env);
+	buf_init(&file);
+	encode(&env, &file);
+	/* every prefix that lacks the END record fails */
+	size_t end_at = file.len - 4;	/* "E0:\n" */
+	for (size_t cut = 0; cut < end_at; cut++) {
+		err = NULL;
+		cr_assert_eq(queue_file_decode(file.data, cut, &got, &err), -1, "cut %zu", cut);
+		cr_assert_not_null(err);
+	}
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+Test(queue_file, malformed_envelopes)
+{
+	struct queue_envelope got;
+	const char *err;
+	const char *bad[] = {
+		"",
+		"X3:MQ1\n",
+		"V3:MQ2\n",
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nM0:\nE0:\n",		/* no recipient */
+		"V3:MQ1\nI3:../\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",			/* bad id */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT2:1x\nS0:\nR1:a\nM0:\nE0:\n",	/* bad time */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM999:\nE0:\n",	/* length past end */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nZ0:\nM0:\nE0:\n",	/* unknown type */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nM0:\nE0:\n",	/* two messages */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS1:\0\nR1:a\nM0:\nE0:\n",	/* NUL */
+	};
+	size_t lens[] = { 0, 7, 7, 0, 0, 0, 0, 0, 0, 51 };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t len = lens[i] ? lens[i] : strlen(bad[i]);
+		cr_assert_eq(queue_file_decode(bad[i], len, &got, &err), -1, "case %zu", i);
+	}
+	const char *good = "V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE0:\n";
+	cr_assert_eq(queue_file_decode(good, strlen(good), &got, &err), 0, "%s", err);
+	queue_envelope_free(&got);
+}
+
+Test(queue_file, ids_are_unique_and_valid)
+{
+	char prev[QUEUE_ID_MAX + 1] = "", id[QUEUE_ID_MAX + 1];
+	for (int i = 0; i < 10000; i++) {
+		queue_id_new(id);
+		cr_assert(queue_id_valid(id));
+		cr_assert(strcmp(id, prev) > 0, "%s after %s", id, prev);
+		strcpy(prev, id);
+	}
+	cr_assert_not(queue_id_valid("../etc/passwd"));
+	cr_assert_not(queue_id_valid("abc"));
+	cr_assert_not(queue_id_valid("0123456789abcdef"));	/* lower case is not ours */
+}
