@@ -12,6 +12,7 @@
 #include "queue.h"
 
 struct scheduler;
+struct relay;
 struct tls_ctx;
 
 struct mtad {
@@ -21,6 +22,7 @@ struct mtad {
 	struct aliases *aliases;
 	struct queue *queue;
 	struct scheduler *sched;
+	struct relay *relay;
 	struct net_listener *listeners;
 	struct tls_ctx *tls;
 	bool stopping;

@@ -1,6 +1,8 @@
 /* scheduler.c - due-time heap over queued messages; runs local delivery jobs on the thread pool and records each outcome durably. */
 #include "scheduler.h"
+#include "bounce.h"
 #include "deliver.h"
+#include "relay.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -9,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -27,7 +30,8 @@ struct sched_entry {
 	double received;	/* arrival, for delay= in logs */
 };
 
-/* One delivery attempt of one message, run on the thread pool. */
+/* One delivery attempt of one message: local deliveries on the thread pool, remote ones on
+ * the loop through relay/, then every outcome recorded durably on the thread pool. */
 struct sched_job {
 	uv_work_t work;
 	struct scheduler *s;
@@ -35,9 +39,19 @@ struct sched_job {
 	int64_t now;
 	/* per recipient: -1 not attempted, else enum delivery_status */
 	int *result;
+	int *code;
 	char **error;
+	bool *remote_due;
+	char **relay_host;
+	/* remote phase */
+	struct relay_delivery *relays;
+	size_t n_relays;
+	size_t relays_pending;
+	/* record phase */
 	bool removed;
+	bool need_bounce;
 	int state_error;
+	int load_error;
 };
 
 struct scheduler {
@@ -182,23 +196,26 @@ static void sched_enqueue(struct scheduler *s, struct sched_entry *e)
 
 /* ---- the delivery job ---- */
 
+static void sched_job_record(struct sched_job *j);
+static void sched_bounce(struct scheduler *s, struct sched_entry *e);
+
+/* Phase 1, thread pool: read the message if not cached, deliver the local recipients. */
 static void sched_job_work(uv_work_t *w)
 {
 	struct sched_job *j = container_of(w, struct sched_job, work);
 	struct sched_entry *e = j->e;
 	const struct config *cfg = j->s->m->cfg;
 	const struct queue *q = j->s->m->queue;
-	struct buf records;
 	char err[512];
 
-	buf_init(&records);
 	if (!e->msg) {
 		struct queue_envelope fresh;
 		char *data;
 		size_t len;
 		int r = queue_load(q, e->env.id, &fresh, &data, &len);
 		if (r != 0) {
-			j->state_error = r < 0 ? r : -EIO;
+			/* -1: undecodable and moved to corrupt/; else the errno */
+			j->load_error = r == -1 ? -EBADMSG : r;
 			return;
 		}
 		e->data = data;
@@ -215,12 +232,12 @@ static void sched_job_work(uv_work_t *w)
 		const char *aerr;
 		if (addr_parse_mailbox(r->addr, strlen(r->addr), ADDR_ALLOW_UTF8, &a, &aerr) < 0) {
 			j->result[i] = DELIVERY_PERMFAIL;
+			j->code[i] = 550;
 			j->error[i] = xasprintf("5.1.3 bad recipient address: %s", aerr);
 			continue;
 		}
 		if (!config_is_local_domain(cfg, a.domain)) {
-			j->result[i] = DELIVERY_TEMPFAIL;
-			j->error[i] = xstrdup("4.4.3 outbound relay is not available");
+			j->remote_due[i] = true;
 			continue;
 		}
 		char unique[64];
@@ -238,17 +255,129 @@ static void sched_job_work(uv_work_t *w)
 		err[0] = '\0';
 		enum delivery_status st = delivery_maildir(&req, err, sizeof(err));
 		j->result[i] = (int)st;
+		j->code[i] = st == DELIVERY_OK ? 250 : st == DELIVERY_TEMPFAIL ? 451 : 550;
 		if (st != DELIVERY_OK)
 			j->error[i] = xstrdup(err[0] ? err : "delivery failed");
 	}
-	/* Record every outcome durably before anything else happens to this message. */
-	bool open = false;
+}
+
+static void sched_relay_done(struct relay_delivery *d, void *arg)
+{
+	struct sched_job *j = arg;
+	for (size_t k = 0; k < d->n; k++) {
+		size_t i = d->idx[k];
+		const struct relay_outcome *o = &d->out[k];
+		j->code[i] = o->code;
+		free(j->error[i]);
+		j->error[i] = NULL;
+		switch (o->kind) {
+		case RELAY_SENT:
+			j->result[i] = DELIVERY_OK;
+			j->relay_host[i] = xstrdup(o->text);
+			break;
+		case RELAY_PERM:
+			j->result[i] = DELIVERY_PERMFAIL;
+			j->error[i] = xstrdup(o->text);
+			break;
+		default:
+			j->result[i] = DELIVERY_TEMPFAIL;
+			j->error[i] = xstrdup(o->text);
+			break;
+		}
+	}
+	if (--j->relays_pending == 0)
+		sched_job_record(j);
+}
+
+/* Phase 2, loop: the remote recipients, one relay delivery per domain. */
+static void sched_job_local_done(uv_work_t *w, int status)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	struct sched_entry *e = j->e;
+	struct scheduler *s = j->s;
+	if (status < 0 && j->load_error == 0)
+		j->load_error = status;
+	size_t nremote = 0;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		nremote += j->remote_due[i];
+	if (j->load_error || nremote == 0) {
+		sched_job_record(j);
+		return;
+	}
+	if (!s->m->relay || s->stopping) {
+		for (size_t i = 0; i < e->env.nrcpts; i++) {
+			if (!j->remote_due[i])
+				continue;
+			j->result[i] = DELIVERY_TEMPFAIL;
+			j->code[i] = 451;
+			j->error[i] = xstrdup("4.3.2 outbound relay unavailable");
+		}
+		sched_job_record(j);
+		return;
+	}
+	/* Group the recipients by domain (the smarthost, when set, takes them all at once). */
+	j->relays = xcalloc(nremote, sizeof(*j->relays));
+	bool smarthost = s->m->cfg->smarthost.host[0] != '\0';
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		if (!j->remote_due[i])
+			continue;
+		const char *at = strrchr(e->env.rcpts[i].addr, '@');
+		const char *domain = smarthost ? "" : (at ? at + 1 : "");
+		struct relay_delivery *d = NULL;
+		for (size_t k = 0; k < j->n_relays; k++)
+			if (strcasecmp(j->relays[k].domain, domain) == 0)
+				d = &j->relays[k];
+		if (!d) {
+			d = &j->relays[j->n_relays++];
+			snprintf(d->domain, sizeof(d->domain), "%s", domain);
+			d->idx = xcalloc(nremote, sizeof(*d->idx));
+			d->out = xcalloc(nremote, sizeof(*d->out));
+			d->env = &e->env;
+			d->msg = e->msg;
+			d->msg_len = e->msg_len;
+			d->done = sched_relay_done;
+			d->arg = j;
+		}
+		d->idx[d->n++] = i;
+	}
+	j->relays_pending = j->n_relays;
+	for (size_t k = 0; k < j->n_relays; k++)
+		relay_deliver(s->m->relay, &j->relays[k]);
+}
+
+static bool sched_needs_bounce(const struct sched_entry *e)
+{
+	if (!e->env.sender || !e->env.sender[0] || e->env.bounced)
+		return false;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
+			return true;
+	return false;
+}
+
+/* Phase 3, thread pool: every outcome appended to the queue file and flushed. */
+static void sched_job_record_work(uv_work_t *w)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	struct sched_entry *e = j->e;
+	const struct config *cfg = j->s->m->cfg;
+	const struct queue *q = j->s->m->queue;
+	struct buf records;
+
+	if (j->load_error) {
+		j->state_error = j->load_error;
+		return;
+	}
+	buf_init(&records);
+	bool open = false, failed = false;
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
 		switch (j->result[i]) {
 		case -1:
 			if (sched_rcpt_open(r))
 				open = true;
+			if (r->state == QUEUE_RCPT_FAILED)
+				failed = true;
 			break;
 		case DELIVERY_OK:
 			queue_state_delivered(&records, i, j->now);
@@ -257,7 +386,12 @@ static void sched_job_work(uv_work_t *w)
 			unsigned attempts = r->attempts + 1;
 			bool expired = (uint64_t)(j->now - e->env.arrival) >= cfg->queue_lifetime;
 			if (expired) {
-				queue_state_failed(&records, i, j->now, 554, j->error[i]);
+				char *t = xasprintf("%s (gave up after %u attempts: message expired)",
+						    j->error[i], attempts);
+				free(j->error[i]);
+				j->error[i] = t;
+				queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 451, t);
+				failed = true;
 			} else {
 				int64_t next = j->now + (int64_t)scheduler_retry_delay(
 					cfg->retry_schedule, cfg->n_retry_schedule, attempts);
@@ -267,19 +401,41 @@ static void sched_job_work(uv_work_t *w)
 			break;
 		}
 		default:
-			queue_state_failed(&records, i, j->now, 550, j->error[i]);
+			queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 550, j->error[i]);
+			failed = true;
 			break;
 		}
 	}
 	if (records.len)
 		j->state_error = queue_append_state(q, e->env.id, &records);
-	if (j->state_error == 0 && !open && !e->env.held) {
+	j->need_bounce = !open && failed && e->env.sender && e->env.sender[0] && !e->env.bounced;
+	if (j->state_error == 0 && !open && !e->env.held && !j->need_bounce) {
 		j->state_error = queue_remove(q, e->env.id);
 		j->removed = j->state_error == 0;
 	}
 	buf_free(&records);
 }
 
+static void sched_job_free(struct sched_job *j)
+{
+	for (size_t i = 0; i < j->e->env.nrcpts; i++) {
+		free(j->error[i]);
+		free(j->relay_host[i]);
+	}
+	for (size_t k = 0; k < j->n_relays; k++) {
+		free(j->relays[k].idx);
+		free(j->relays[k].out);
+	}
+	free(j->relays);
+	free(j->error);
+	free(j->relay_host);
+	free(j->result);
+	free(j->code);
+	free(j->remote_due);
+	free(j);
+}
+
+/* Phase 4, loop: the in-memory state follows what is now on disk. */
 static void sched_job_done(uv_work_t *w, int status)
 {
 	struct sched_job *j = container_of(w, struct sched_job, work);
@@ -294,15 +450,15 @@ static void sched_job_done(uv_work_t *w, int status)
 		j->state_error = status;
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
-		const char *orig = r->orig ? r->orig : NULL;
 		char origbuf[600] = "";
-		if (orig && strcmp(orig, r->addr) != 0)
-			snprintf(origbuf, sizeof(origbuf), ", orig_to=<%s>", orig);
+		if (r->orig && strcmp(r->orig, r->addr) != 0)
+			snprintf(origbuf, sizeof(origbuf), ", orig_to=<%s>", r->orig);
 		if (j->result[i] < 0)
 			continue;
+		const char *relay = j->remote_due[i] ? "remote" : "local";
 		if (j->state_error) {
 			/* The outcome could not be recorded: keep the recipient open so a retry
-			 * happens (the Maildir name makes a second copy impossible). */
+			 * happens (for local mail the Maildir name makes a second copy impossible). */
 			r->next_attempt = j->now + 60;
 			log_warn("%s: to=<%s>%s, status=deferred (cannot record state: %s)", e->env.id,
 				 r->addr, origbuf, strerror(-j->state_error));
@@ -318,46 +474,112 @@ static void sched_job_done(uv_work_t *w, int status)
 				s->minute_count[sec % 60] = 0;
 			}
 			s->minute_count[sec % 60]++;
-			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=sent (delivered to maildir)",
-				 e->env.id, r->addr, origbuf, delay);
+			if (j->remote_due[i])
+				log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=sent (%s)", e->env.id,
+					 r->addr, origbuf, relay, delay,
+					 j->relay_host[i] ? j->relay_host[i] : "");
+			else
+				log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=sent (delivered to maildir)",
+					 e->env.id, r->addr, origbuf, delay);
 		} else if (j->result[i] == DELIVERY_TEMPFAIL &&
 			   (uint64_t)(j->now - e->env.arrival) < cfg->queue_lifetime) {
 			r->state = QUEUE_RCPT_DEFERRED;
 			r->attempts++;
+			r->code = j->code[i];
 			r->next_attempt = j->now + (int64_t)scheduler_retry_delay(
 				cfg->retry_schedule, cfg->n_retry_schedule, r->attempts);
 			free(r->last_error);
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->deferred++;
-			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=deferred (%s)",
-				 e->env.id, r->addr, origbuf, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=deferred (%s)", e->env.id,
+				 r->addr, origbuf, relay, delay, r->last_error);
 		} else {
 			r->state = QUEUE_RCPT_FAILED;
+			r->code = j->code[i];
 			free(r->last_error);
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->failed++;
-			log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=bounced (%s)",
-				 e->env.id, r->addr, origbuf, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=bounced (%s)", e->env.id,
+				 r->addr, origbuf, relay, delay, r->last_error);
 		}
 	}
+	if (j->load_error)
+		log_error("%s: cannot read the queue file: %s", e->env.id,
+			  j->load_error < 0 ? strerror(-j->load_error) : "undecodable");
 	if (j->state_error == 0)
 		e->recovered = false;
-	for (size_t i = 0; i < e->env.nrcpts; i++)
-		free(j->error[i]);
-	free(j->error);
-	free(j->result);
-	if (j->removed) {
+	bool removed = j->removed, bounce = j->need_bounce && j->state_error == 0;
+	int load_error = j->load_error;
+	sched_job_free(j);
+	if (removed) {
 		log_info("%s: removed", e->env.id);
 		s->count--;
 		sched_entry_free(e);
+	} else if (bounce && !s->stopping) {
+		sched_bounce(s, e);
 	} else {
 		/* Deferred: drop the cached copy; the next attempt reads the queue file. */
 		free(e->data);
 		e->data = NULL;
 		e->msg = NULL;
 		e->msg_len = 0;
+		if (s->stopping || load_error == -EBADMSG || load_error == -ENOENT) {
+			s->count--;
+			sched_entry_free(e);
+		} else {
+			sched_enqueue(s, e);
+		}
+	}
+	if (s->stopping)
+		sched_free_if_idle(s);
+	else
+		sched_arm(s);
+}
+
+/* ---- bounces ---- */
+
+struct sched_bounce {
+	uv_work_t work;
+	struct scheduler *s;
+	struct sched_entry *orig;
+	struct queue_envelope env;
+	struct buf msg;
+	int status;
+};
+
+static void sched_bounce_work(uv_work_t *w)
+{
+	struct sched_bounce *b = container_of(w, struct sched_bounce, work);
+	const struct queue *q = b->s->m->queue;
+	struct buf rec;
+	buf_init(&rec);
+	queue_state_bounced(&rec, (int64_t)time(NULL));
+	b->status = queue_append_state(q, b->orig->env.id, &rec);
+	buf_free(&rec);
+	if (b->status == 0 && !b->orig->env.held)
+		b->status = queue_remove(q, b->orig->env.id);
+}
+
+static void sched_bounce_done(uv_work_t *w, int status)
+{
+	struct sched_bounce *b = container_of(w, struct sched_bounce, work);
+	struct scheduler *s = b->s;
+	struct sched_entry *e = b->orig;
+	s->jobs--;
+	e->busy = false;
+	if (status < 0 && b->status == 0)
+		b->status = status;
+	if (b->status == 0 && !e->env.held) {
+		log_info("%s: removed", e->env.id);
+		s->count--;
+		sched_entry_free(e);
+	} else {
+		e->env.bounced = b->status == 0 ? (int64_t)time(NULL) : 0;
+		free(e->data);
+		e->data = NULL;
+		e->msg = NULL;
 		if (s->stopping) {
 			s->count--;
 			sched_entry_free(e);
@@ -365,24 +587,134 @@ static void sched_job_done(uv_work_t *w, int status)
 			sched_enqueue(s, e);
 		}
 	}
-	free(j);
+	queue_envelope_free(&b->env);
+	buf_free(&b->msg);
+	free(b);
 	if (s->stopping)
 		sched_free_if_idle(s);
 	else
 		sched_arm(s);
 }
 
+static void sched_bounce_committed(void *arg, int status)
+{
+	struct sched_bounce *b = arg;
+	struct scheduler *s = b->s;
+	struct sched_entry *e = b->orig;
+	if (status != 0) {
+		log_error("%s: cannot queue the non-delivery notification: %s (will retry)", e->env.id,
+			  strerror(-status));
+		s->jobs--;
+		e->busy = false;
+		for (size_t i = 0; i < e->env.nrcpts; i++)
+			e->env.rcpts[i].next_attempt = (int64_t)time(NULL) + 60;
+		queue_envelope_free(&b->env);
+		buf_free(&b->msg);
+		free(b);
+		if (s->stopping) {
+			s->count--;
+			sched_entry_free(e);
+			sched_free_if_idle(s);
+		} else {
+			/* No open recipient keeps it due: push it back with a due time. */
+			e->due = (int64_t)time(NULL) + 60;
+			sched_heap_push(s, e);
+			sched_arm(s);
+		}
+		return;
+	}
+	log_info("%s: sender non-delivery notification: %s", e->env.id, b->env.id);
+	log_info("%s: from=<>, size=%zu, nrcpt=%zu (queue active)", b->env.id, b->msg.len,
+		 b->env.nrcpts);
+	if (!s->stopping) {
+		size_t len;
+		char *data = buf_steal(&b->msg, &len);
+		scheduler_submit(s, &b->env, data, data, len);
+	}
+	e->env.bounced = (int64_t)time(NULL);
+	uv_queue_work(s->m->loop, &b->work, sched_bounce_work, sched_bounce_done);
+}
+
+/* Every recipient is final and some failed: queue one DSN to the sender, then drop the
+ * original (its 'b' record first, so a crash never sends a second DSN after the first is
+ * queued, except within one fsync). */
+static void sched_bounce(struct scheduler *s, struct sched_entry *e)
+{
+	const struct config *cfg = s->m->cfg;
+	struct sched_bounce *b = xcalloc(1, sizeof(*b));
+	b->s = s;
+	b->orig = e;
+	buf_init(&b->msg);
+	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
+			idx[n++] = i;
+	bounce_compose(&b->msg, cfg->hostname, &e->env, e->msg ? e->msg : "", e->msg ? e->msg_len : 0,
+		       idx, n, BOUNCE_FAILED, (int64_t)time(NULL));
+	free(idx);
+
+	/* The notification goes to the envelope sender, resolved like any recipient. */
+	struct addr a;
+	const char *aerr;
+	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+	b->env.rcpts = xcalloc(1, sizeof(*b->env.rcpts));
+	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) == 0) {
+		if (config_is_local_domain(cfg, a.domain)) {
+			struct delivery_target *t = NULL;
+			size_t nt = 0;
+			char err[256];
+			if (delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &t, &nt, err,
+					     sizeof(err)) == DELIVERY_OK && nt > 0) {
+				b->env.rcpts = xrealloc(b->env.rcpts, nt * sizeof(*b->env.rcpts));
+				for (size_t k = 0; k < nt; k++) {
+					memset(&b->env.rcpts[k], 0, sizeof(b->env.rcpts[k]));
+					addr_format(&t[k].addr, rcpt, sizeof(rcpt));
+					b->env.rcpts[k].addr = xstrdup(rcpt);
+				}
+				b->env.nrcpts = nt;
+			}
+			free(t);
+		} else {
+			addr_format(&a, rcpt, sizeof(rcpt));
+			b->env.rcpts[0].addr = xstrdup(rcpt);
+			b->env.nrcpts = 1;
+		}
+	}
+	e->busy = true;
+	s->jobs++;
+	if (b->env.nrcpts == 0) {
+		log_warn("%s: sender <%s> cannot receive a non-delivery notification: none sent",
+			 e->env.id, e->env.sender);
+		uv_queue_work(s->m->loop, &b->work, sched_bounce_work, sched_bounce_done);
+		return;
+	}
+	queue_id_new(b->env.id);
+	b->env.arrival = (int64_t)time(NULL);
+	b->env.sender = xstrdup("");
+	b->env.proto = xstrdup("bounce");
+	queue_commit(s->m->queue, &b->env, b->msg.data, b->msg.len, sched_bounce_committed, b);
+}
+
+static void sched_job_record(struct sched_job *j)
+{
+	uv_queue_work(j->s->m->loop, &j->work, sched_job_record_work, sched_job_done);
+}
+
 static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
 {
 	struct sched_job *j = xcalloc(1, sizeof(*j));
+	size_t n = e->env.nrcpts;
 	j->s = s;
 	j->e = e;
 	j->now = now;
-	j->result = xcalloc(e->env.nrcpts, sizeof(*j->result));
-	j->error = xcalloc(e->env.nrcpts, sizeof(*j->error));
+	j->result = xcalloc(n, sizeof(*j->result));
+	j->code = xcalloc(n, sizeof(*j->code));
+	j->error = xcalloc(n, sizeof(*j->error));
+	j->remote_due = xcalloc(n, sizeof(*j->remote_due));
+	j->relay_host = xcalloc(n, sizeof(*j->relay_host));
 	e->busy = true;
 	s->jobs++;
-	uv_queue_work(s->m->loop, &j->work, sched_job_work, sched_job_done);
+	uv_queue_work(s->m->loop, &j->work, sched_job_work, sched_job_local_done);
 }
 
 static void sched_run(struct scheduler *s)

@@ -1,0 +1,51 @@
+/* relay.h - outbound delivery of one message to one destination: MX lookup (or smarthost), then SMTP to each address in order. */
+#ifndef MAIL_RELAY_H
+#define MAIL_RELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mtad.h"
+#include "queue_file.h"
+#include "smtp_client.h"
+
+struct relay;
+
+enum relay_outcome_kind { RELAY_SENT, RELAY_TEMP, RELAY_PERM };
+
+struct relay_outcome {
+	enum relay_outcome_kind kind;
+	int code;		/* reply code, or 0 */
+	char text[512];
+};
+
+/* One message to the recipients of one domain. */
+struct relay_delivery {
+	const struct queue_envelope *env;
+	const char *msg;
+	size_t msg_len;
+	char domain[256];
+	size_t *idx;			/* indexes into env->rcpts (owned by the caller) */
+	size_t n;
+	struct relay_outcome *out;	/* n entries, filled (owned by the caller) */
+	char remote[300];		/* the host that answered last */
+	void (*done)(struct relay_delivery *d, void *arg);
+	void *arg;
+	/* private */
+	struct relay *r;
+	struct dns_host *hosts;
+	size_t n_hosts, host_i, addr_i;
+	uint16_t port;
+	const char **rcpt_ptrs;
+	struct smtp_client_job job;
+	struct smtp_client_result last_host_error;
+};
+
+/* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */
+struct relay *relay_new(struct mtad *m, char *err, size_t errlen);
+void relay_free(struct relay **r);
+
+/* Starts d; d->done runs exactly once, later. */
+void relay_deliver(struct relay *r, struct relay_delivery *d);
+
+#endif
