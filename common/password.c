@@ -55,7 +55,8 @@ static int password_parse(const char *stored, const struct password_scheme **sch
 			   "hash has neither a {SCHEME} prefix nor a crypt(3) '$' prefix";
 		return -1;
 	}
-	const char *close = memchr(stored + 1, '}', PASSWORD_SCHEME_NAME_MAX + 1);
+	const char *close = memchr(stored + 1, '}',
+				   strnlen(stored + 1, PASSWORD_SCHEME_NAME_MAX + 1));
 	if (!close) {
 		*error_r = "unterminated {SCHEME} prefix";
 		return -1;

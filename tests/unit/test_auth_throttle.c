@@ -97,7 +97,8 @@ Test(auth_throttle, slow_failures_never_block)
 		cr_assert(!auth_throttle_blocked(t, "slow", T0 + i * 60, NULL), "i=%d", i);
 	}
 	/* but 11 in 10 minutes does */
-	t = (auth_throttle_free(&t), auth_throttle_new(NULL));
+	auth_throttle_free(&t);
+	t = auth_throttle_new(NULL);
 	for (int i = 0; i < 11; i++)
 		auth_throttle_failure(t, "fast", T0 + i * 59);
 	cr_expect(auth_throttle_blocked(t, "fast", T0 + 10 * 59, NULL));
