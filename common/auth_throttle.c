@@ -1,4 +1,4 @@
-/* auth_throttle.c - bounded table of authentication failures per client address (no I/O but the seed). */
+/* auth_throttle.c - bounded table of authentication failures per client address. */
 #include "auth_throttle.h"
 #include "xalloc.h"
 

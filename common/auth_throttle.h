@@ -9,7 +9,8 @@
 
 /* Replies for a blocked client, in one place for both daemons. */
 #define AUTH_THROTTLE_SMTP_REPLY "454 4.7.0 Too many authentication failures, try again later"
-#define AUTH_THROTTLE_IMAP_REPLY "NO [UNAVAILABLE] Too many authentication failures, try again later"
+#define AUTH_THROTTLE_IMAP_REPLY \
+	"NO [UNAVAILABLE] Too many authentication failures, try again later"
 
 /* Longest key auth_throttle_key() writes, with its NUL. */
 #define AUTH_THROTTLE_KEY_SIZE 64
@@ -25,6 +26,7 @@ struct auth_throttle_config {
 	unsigned ipv6_prefix;		/* auth_throttle_key() groups IPv6 clients by this prefix */
 };
 
+/* One table per daemon, used from its event loop thread only (no locking). */
 struct auth_throttle;
 
 /* Defaults: 10,000 addresses; more than 10 failures in 10 minutes blocks for 10 minutes;

@@ -10,7 +10,9 @@
 /* Room for any string password_hash() writes, with its NUL. */
 #define PASSWORD_HASH_SIZE 512
 
-/* Supported stored forms (the users_file field after "address:"; scheme names are
+/* All functions are thread-safe (no shared state).
+ *
+ * Supported stored forms (the users_file field after "address:"; scheme names are
  * case-insensitive as in Dovecot):
  *   {SHA512-CRYPT}$6$...   {SHA256-CRYPT}$5$...   {BLF-CRYPT}$2y$ / $2b$ / $2a$...
  *   {MD5-CRYPT}$1$...      (weak, accepted for migration)
@@ -29,11 +31,16 @@ int password_check_stored(const char *stored, const char **error_r);
  * wiped. CPU- and memory-heavy by design (yescrypt, bcrypt): call it off the event loop. */
 bool password_verify(const char *stored, const char *password);
 
+/* Spends about the time of a yescrypt password_verify() and matches nothing: call it for an
+ * unknown user so that response times do not tell which addresses have accounts. */
+void password_verify_dummy(const char *password);
+
 /* Hashes password with the strongest scheme available: yescrypt ("{CRYPT}$y$..."), else
  * bcrypt ("{BLF-CRYPT}$2b$...", only for passwords of at most 72 bytes, which bcrypt would
  * otherwise truncate), else SHA-512 crypt ("{SHA512-CRYPT}$6$..."), with a fresh salt from the
- * OS entropy source; cost: yescrypt's default, bcrypt 2^10, SHA-crypt 100000 rounds. Returns 0 with the NUL-terminated result in
- * out, or -1 with err set (empty or over-long password, no scheme available, out too small). */
+ * OS entropy source; cost: yescrypt's default, bcrypt 2^10, SHA-crypt 100000 rounds.
+ * Returns 0 with the NUL-terminated result in out (PASSWORD_HASH_SIZE bytes suffice), or -1
+ * with err set (empty or over-long password, no scheme available, out too small). */
 int password_hash(const char *password, char *out, size_t outlen, char *err, size_t errlen);
 
 /* The same with one fixed crypt(3) method prefix: "$y$", "$2b$", "$6$" or "$5$". */

@@ -1,4 +1,4 @@
-/* sasl.h - SASL PLAIN (RFC 4616) and LOGIN response decoding for SMTP AUTH and IMAP AUTHENTICATE (pure). */
+/* sasl.h - SASL PLAIN (RFC 4616) and LOGIN decoding for SMTP AUTH and IMAP AUTHENTICATE. */
 #ifndef MAIL_SASL_H
 #define MAIL_SASL_H
 

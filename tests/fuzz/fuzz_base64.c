@@ -1,4 +1,4 @@
-/* fuzz_base64.c - libFuzzer target: strict base64 decoding, and that what decodes re-encodes to the same text. */
+/* fuzz_base64.c - libFuzzer target: strict base64 decoding; what decodes re-encodes to itself. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

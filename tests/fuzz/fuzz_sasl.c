@@ -1,4 +1,4 @@
-/* fuzz_sasl.c - libFuzzer target: SASL PLAIN and LOGIN decoders on raw lines and on base64 of raw responses. */
+/* fuzz_sasl.c - libFuzzer target: SASL PLAIN and LOGIN decoders on lines and encoded responses. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

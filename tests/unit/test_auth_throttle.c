@@ -1,4 +1,4 @@
-/* test_auth_throttle.c - failure delays, blocks, resets, eviction and address keys, with synthetic times. */
+/* test_auth_throttle.c - delays, blocks, resets, eviction and keys, with synthetic times. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,8 @@
-/* test_password.c - password_verify against known hashes of every scheme, and password_hash round trips. */
+/* test_password.c - verification against known hashes of every scheme; hash round trips. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "password.h"
 
@@ -91,6 +92,7 @@ static const char *const bad_stored[] = {
 	"!",
 	"!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	"{CRYPT}!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	"!{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	"{CRYPT}*",
 	"{CRYPT}",
 	"{PLAIN}",
@@ -206,4 +208,21 @@ Test(password, long_password_skips_bcrypt_fallback)
 	cr_expect(password_verify(out, pw));
 	pw[99] = 'y';
 	cr_expect(!password_verify(out, pw));
+}
+
+Test(password, dummy_verify_costs_like_a_real_one)
+{
+	struct timespec a, b, c;
+	const char *real = good[6].stored;	/* the yescrypt fixture */
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	password_verify_dummy("guess");
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	cr_expect(!password_verify(real, "guess"));
+	clock_gettime(CLOCK_MONOTONIC, &c);
+	double dummy = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	double check = (double)(c.tv_sec - b.tv_sec) + (double)(c.tv_nsec - b.tv_nsec) / 1e9;
+	/* the same work, within a generous factor for a noisy machine */
+	cr_expect(dummy > check / 5 && dummy < check * 5, "dummy %f s, real %f s", dummy, check);
+	password_verify_dummy(NULL);
+	password_verify_dummy("");
 }

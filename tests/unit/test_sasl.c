@@ -1,4 +1,4 @@
-/* test_sasl.c - SASL PLAIN and LOGIN response decoding: good responses, cancels and every rejection. */
+/* test_sasl.c - SASL PLAIN and LOGIN decoding: good responses, cancels, every rejection. */
 #include <criterion/criterion.h>
 #include <string.h>
 
