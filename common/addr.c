@@ -72,8 +72,11 @@ static int addr_check_literal(char *d, size_t len, const char **error_r)
 		return addr_fail(error_r, "malformed address literal");
 	inner = d + 1;
 	ilen = len - 2;
-	if (memchr(inner, '[', ilen) != NULL || memchr(inner, ']', ilen) != NULL)
-		return addr_fail(error_r, "malformed address literal");
+	for (size_t i = 0; i < ilen; i++) {
+		/* also keeps NUL away from inet_pton, which would stop there */
+		if (!addr_is_alnum((unsigned char)inner[i]) && inner[i] != '.' && inner[i] != ':')
+			return addr_fail(error_r, "malformed address literal");
+	}
 	if (ilen > 5 && strncasecmp(inner, "IPv6:", 5) == 0) {
 		if (ilen - 5 >= sizeof(tmp))
 			return addr_fail(error_r, "malformed IPv6 address literal");

@@ -1,4 +1,4 @@
-/* test_smtp_proto.c - unit tests for SMTP line splitting, command parsing, DATA unstuffing, replies, xtext. */
+/* test_smtp_proto.c - unit tests: SMTP line splitting, commands, DATA unstuffing, replies, xtext. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,27 +73,27 @@ Test(line, length_limit)
 
 /* ---- smtp_command_parse ---- */
 
-static int parse(const char *line, unsigned flags, struct smtp_command *cmd, struct smtp_error *err)
+static int test_cmd_parse(const char *line, unsigned flags, struct smtp_command *cmd, struct smtp_error *err)
 {
 	return smtp_command_parse(line, strlen(line), flags, cmd, err);
 }
 
-static void cmd_ok(const char *line, unsigned flags, enum smtp_verb verb)
+static void test_cmd_ok(const char *line, unsigned flags, enum smtp_verb verb)
 {
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse(line, flags, &cmd, &err), 0, "rejected \"%s\": %d %s %s", line, err.code,
+	cr_assert_eq(test_cmd_parse(line, flags, &cmd, &err), 0, "rejected \"%s\": %d %s %s", line, err.code,
 		     err.enhanced, err.detail ? err.detail : "");
 	cr_assert_eq(cmd.verb, verb, "verb of \"%s\"", line);
 }
 
-static void cmd_err(const char *line, unsigned flags, int code, const char *enhanced)
+static void test_cmd_err(const char *line, unsigned flags, int code, const char *enhanced)
 {
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse(line, flags, &cmd, &err), -1, "accepted \"%s\"", line);
+	cr_assert_eq(test_cmd_parse(line, flags, &cmd, &err), -1, "accepted \"%s\"", line);
 	cr_assert_eq(err.code, code, "code of \"%s\": %d", line, err.code);
 	cr_assert_str_eq(err.enhanced, enhanced, "enhanced code of \"%s\"", line);
 	cr_assert_not_null(err.text);
@@ -101,36 +101,36 @@ static void cmd_err(const char *line, unsigned flags, int code, const char *enha
 
 Test(command, verbs_case_insensitive)
 {
-	cmd_ok("HELO client.example", 0, SMTP_VERB_HELO);
-	cmd_ok("ehlo client.example", 0, SMTP_VERB_EHLO);
-	cmd_ok("MaIl FrOm:<a@b.example>", 0, SMTP_VERB_MAIL);
-	cmd_ok("rcpt to:<a@b.example>", 0, SMTP_VERB_RCPT);
-	cmd_ok("data", 0, SMTP_VERB_DATA);
-	cmd_ok("BDAT 0 LAST", 0, SMTP_VERB_BDAT);
-	cmd_ok("rset", 0, SMTP_VERB_RSET);
-	cmd_ok("noop", 0, SMTP_VERB_NOOP);
-	cmd_ok("NOOP anything at all", 0, SMTP_VERB_NOOP);
-	cmd_ok("quit", 0, SMTP_VERB_QUIT);
-	cmd_ok("QUIT ", 0, SMTP_VERB_QUIT);	/* trailing space tolerated */
-	cmd_ok("vrfy user", 0, SMTP_VERB_VRFY);
-	cmd_ok("expn list", 0, SMTP_VERB_EXPN);
-	cmd_ok("help", 0, SMTP_VERB_HELP);
-	cmd_ok("HELP mail", 0, SMTP_VERB_HELP);
-	cmd_ok("starttls", 0, SMTP_VERB_STARTTLS);
-	cmd_ok("auth plain", 0, SMTP_VERB_AUTH);
+	test_cmd_ok("HELO client.example", 0, SMTP_VERB_HELO);
+	test_cmd_ok("ehlo client.example", 0, SMTP_VERB_EHLO);
+	test_cmd_ok("MaIl FrOm:<a@b.example>", 0, SMTP_VERB_MAIL);
+	test_cmd_ok("rcpt to:<a@b.example>", 0, SMTP_VERB_RCPT);
+	test_cmd_ok("data", 0, SMTP_VERB_DATA);
+	test_cmd_ok("BDAT 0 LAST", 0, SMTP_VERB_BDAT);
+	test_cmd_ok("rset", 0, SMTP_VERB_RSET);
+	test_cmd_ok("noop", 0, SMTP_VERB_NOOP);
+	test_cmd_ok("NOOP anything at all", 0, SMTP_VERB_NOOP);
+	test_cmd_ok("quit", 0, SMTP_VERB_QUIT);
+	test_cmd_ok("QUIT ", 0, SMTP_VERB_QUIT);	/* trailing space tolerated */
+	test_cmd_ok("vrfy user", 0, SMTP_VERB_VRFY);
+	test_cmd_ok("expn list", 0, SMTP_VERB_EXPN);
+	test_cmd_ok("help", 0, SMTP_VERB_HELP);
+	test_cmd_ok("HELP mail", 0, SMTP_VERB_HELP);
+	test_cmd_ok("starttls", 0, SMTP_VERB_STARTTLS);
+	test_cmd_ok("auth plain", 0, SMTP_VERB_AUTH);
 }
 
 Test(command, unknown_verb)
 {
-	cmd_err("", 0, 500, "5.5.2");
-	cmd_err("FOO", 0, 500, "5.5.2");
-	cmd_err("MAILFROM:<a@b>", 0, 500, "5.5.2");
-	cmd_err("HEL", 0, 500, "5.5.2");
-	cmd_err("HELOO x", 0, 500, "5.5.2");
-	cmd_err(" HELO x", 0, 500, "5.5.2");
-	cmd_err("HEL\xc3\x96 x", 0, 500, "5.5.2");
-	cmd_err("GET / HTTP/1.1", 0, 500, "5.5.2");
-	cmd_err("HELO\tx", 0, 500, "5.5.2");
+	test_cmd_err("", 0, 500, "5.5.2");
+	test_cmd_err("FOO", 0, 500, "5.5.2");
+	test_cmd_err("MAILFROM:<a@b>", 0, 500, "5.5.2");
+	test_cmd_err("HEL", 0, 500, "5.5.2");
+	test_cmd_err("HELOO x", 0, 500, "5.5.2");
+	test_cmd_err(" HELO x", 0, 500, "5.5.2");
+	test_cmd_err("HEL\xc3\x96 x", 0, 500, "5.5.2");
+	test_cmd_err("GET / HTTP/1.1", 0, 500, "5.5.2");
+	test_cmd_err("HELO\tx", 0, 500, "5.5.2");
 
 	struct smtp_command cmd;
 	struct smtp_error err;
@@ -142,14 +142,14 @@ Test(command, unknown_verb)
 
 Test(command, no_argument_verbs)
 {
-	cmd_err("DATA x", 0, 501, "5.5.4");
-	cmd_err("RSET now", 0, 501, "5.5.4");
-	cmd_err("QUIT please", 0, 501, "5.5.4");
-	cmd_err("STARTTLS x", 0, 501, "5.5.4");
-	cmd_err("VRFY", 0, 501, "5.5.4");
-	cmd_err("EXPN", 0, 501, "5.5.4");
-	cmd_err("NOOP a\x01", 0, 501, "5.5.4");
-	cmd_err("VRFY j\xc3\xb6rg", 0, 501, "5.5.4");
+	test_cmd_err("DATA x", 0, 501, "5.5.4");
+	test_cmd_err("RSET now", 0, 501, "5.5.4");
+	test_cmd_err("QUIT please", 0, 501, "5.5.4");
+	test_cmd_err("STARTTLS x", 0, 501, "5.5.4");
+	test_cmd_err("VRFY", 0, 501, "5.5.4");
+	test_cmd_err("EXPN", 0, 501, "5.5.4");
+	test_cmd_err("NOOP a\x01", 0, 501, "5.5.4");
+	test_cmd_err("VRFY j\xc3\xb6rg", 0, 501, "5.5.4");
 
 	struct smtp_command cmd;
 	struct smtp_error err;
@@ -164,10 +164,10 @@ Test(command, arg_points_into_line)
 	struct smtp_error err;
 	const char *line = "VRFY some user  ";
 
-	cr_assert_eq(parse(line, 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse(line, 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.arg, line + 5);
 	cr_assert_eq(cmd.arg_len, 9);
-	cr_assert_eq(parse("RSET", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RSET", 0, &cmd, &err), 0);
 	cr_assert_not_null(cmd.arg);
 	cr_assert_eq(cmd.arg_len, 0);
 }
@@ -178,24 +178,24 @@ Test(command, helo_ehlo)
 	struct smtp_error err;
 	char line[400];
 
-	cr_assert_eq(parse("EHLO client.example", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("EHLO client.example", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.helo, "client.example");
-	cr_assert_eq(parse("EHLO [192.0.2.1]", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("EHLO [192.0.2.1]", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.helo, "[192.0.2.1]");
-	cr_assert_eq(parse("HELO my_host the best", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("HELO my_host the best", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.helo, "my_host");
-	cmd_err("EHLO a b", 0, 501, "5.5.4");
-	cmd_err("EHLO", 0, 501, "5.5.4");
-	cmd_err("HELO", 0, 501, "5.5.4");
-	cmd_err("HELO ", 0, 501, "5.5.4");
-	cmd_err("EHLO h\xc3\xb6st", 0, 501, "5.5.4");
+	test_cmd_err("EHLO a b", 0, 501, "5.5.4");
+	test_cmd_err("EHLO", 0, 501, "5.5.4");
+	test_cmd_err("HELO", 0, 501, "5.5.4");
+	test_cmd_err("HELO ", 0, 501, "5.5.4");
+	test_cmd_err("EHLO h\xc3\xb6st", 0, 501, "5.5.4");
 	memset(line, 0, sizeof(line));
 	memcpy(line, "EHLO ", 5);
 	memset(line + 5, 'h', 255);
-	cr_assert_eq(parse(line, 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse(line, 0, &cmd, &err), 0);
 	cr_assert_eq(strlen(cmd.helo), 255);
 	line[5 + 255] = 'h';
-	cmd_err(line, 0, 501, "5.5.4");
+	test_cmd_err(line, 0, 501, "5.5.4");
 }
 
 Test(command, mail_from)
@@ -203,35 +203,35 @@ Test(command, mail_from)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("MAIL FROM:<Sender@Example.COM>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<Sender@Example.COM>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.local, "Sender");
 	cr_assert_str_eq(cmd.path.domain, "example.com");
 	cr_assert(!cmd.has_size);
 	cr_assert_eq(cmd.body, SMTP_BODY_DEFAULT);
 	cr_assert_str_eq(cmd.auth, "");
-	cr_assert_eq(parse("MAIL FROM: <a@b.example>", 0, &cmd, &err), 0);	/* one space ok */
-	cr_assert_eq(parse("MAIL FROM:<>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM: <a@b.example>", 0, &cmd, &err), 0);	/* one space ok */
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<>", 0, &cmd, &err), 0);
 	cr_assert(cmd.path.is_null);
-	cr_assert_eq(parse("MAIL FROM:<@relay.example:a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<@relay.example:a@b.example>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "b.example");
-	cmd_err("MAIL FROM:  <a@b.example>", 0, 501, "5.1.7");	/* two spaces */
-	cmd_err("MAIL FROM:a@b.example", 0, 501, "5.1.7");	/* brackets required */
-	cmd_err("MAIL FROM:<a@b.example", 0, 501, "5.1.7");
-	cmd_err("MAIL FROM:<a..b@b.example>", 0, 501, "5.1.7");
-	cmd_err("MAIL FROM:<@>", 0, 501, "5.1.7");
-	cmd_err("MAIL FROM:<postmaster>", 0, 501, "5.1.7");
-	cmd_err("MAIL FROM:<a@b\x01.example>", 0, 501, "5.1.7");
-	cmd_err("MAIL FROM:<a@b.example>x", 0, 501, "5.5.4");	/* trailing garbage */
-	cmd_err("MAIL FROM:", 0, 501, "5.5.4");
-	cmd_err("MAIL", 0, 501, "5.5.4");
-	cmd_err("MAIL TO:<a@b.example>", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM<a@b.example>", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:  <a@b.example>", 0, 501, "5.1.7");	/* two spaces */
+	test_cmd_err("MAIL FROM:a@b.example", 0, 501, "5.1.7");	/* brackets required */
+	test_cmd_err("MAIL FROM:<a@b.example", 0, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<a..b@b.example>", 0, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<@>", 0, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<postmaster>", 0, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<a@b\x01.example>", 0, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<a@b.example>x", 0, 501, "5.5.4");	/* trailing garbage */
+	test_cmd_err("MAIL FROM:", 0, 501, "5.5.4");
+	test_cmd_err("MAIL", 0, 501, "5.5.4");
+	test_cmd_err("MAIL TO:<a@b.example>", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM<a@b.example>", 0, 501, "5.5.4");
 
-	cr_assert_eq(parse("MAIL FROM:<a@b.example>", 0, &cmd, &err), 0);
-	cr_assert_eq(parse("MAIL FROM:<a@b.example>", 0, &cmd, &err), 0);
-	cr_assert_eq(parse("MAIL FROM:<a@b>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "b");
-	cr_assert_eq(parse("MAIL FROM:<\"a b\"@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<\"a b\"@b.example>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.local, "a b");
 }
 
@@ -240,14 +240,14 @@ Test(command, mail_error_texts)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("MAIL FROM:<a..b@c>", 0, &cmd, &err), -1);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a..b@c>", 0, &cmd, &err), -1);
 	cr_assert_str_eq(err.text, "Bad sender address syntax");
 	cr_assert_not_null(err.detail);
-	cr_assert_eq(parse("RCPT TO:<a..b@c>", 0, &cmd, &err), -1);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a..b@c>", 0, &cmd, &err), -1);
 	cr_assert_str_eq(err.text, "Bad recipient address syntax");
-	cr_assert_eq(parse("MAIL FROM:<a@c> FOO", 0, &cmd, &err), -1);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@c> FOO", 0, &cmd, &err), -1);
 	cr_assert_str_eq(err.text, "Unsupported parameter");
-	cr_assert_eq(parse("MAIL FROM:<\xc3\xa4@c> ", ADDR_ALLOW_UTF8, &cmd, &err), -1);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<\xc3\xa4@c> ", ADDR_ALLOW_UTF8, &cmd, &err), -1);
 	cr_assert_str_eq(err.text, "SMTPUTF8 required");
 }
 
@@ -256,43 +256,43 @@ Test(command, mail_parameters)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME", 0, &cmd, &err), 0);
 	cr_assert(cmd.has_size);
 	cr_assert_eq(cmd.size, 12345);
 	cr_assert_eq(cmd.body, SMTP_BODY_8BITMIME);
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> body=7bit size=0", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> body=7bit size=0", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.body, SMTP_BODY_7BIT);
 	cr_assert(cmd.has_size);
 	cr_assert_eq(cmd.size, 0);
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> BODY=BINARYMIME", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> BODY=BINARYMIME", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.body, SMTP_BODY_BINARYMIME);
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> SIZE=18446744073709551615", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> SIZE=18446744073709551615", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.size, UINT64_MAX);
-	cr_assert_eq(parse("MAIL FROM:<a@b.example>  SIZE=1   BODY=7BIT  ", 0, &cmd, &err), 0);
-	cmd_err("MAIL FROM:<a@b.example> SIZE=18446744073709551616", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE=000000000000000000001", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE=", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE=-1", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE=1k", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> BODY=9BIT", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> BODY", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> =x", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> -X=1", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> X=a=b", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> X=\xc3\xa4", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> X=\x01", 0, 501, "5.5.4");
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example>  SIZE=1   BODY=7BIT  ", 0, &cmd, &err), 0);
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=18446744073709551616", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=000000000000000000001", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=-1", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=1k", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> BODY=9BIT", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> BODY", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> =x", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> -X=1", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> X=a=b", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> X=\xc3\xa4", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> X=\x01", 0, 501, "5.5.4");
 	/* unknown and duplicate parameters */
-	cmd_err("MAIL FROM:<a@b.example> RET=HDRS", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> ENVID=x", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> X-FOO", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SIZE=1 SIZE=2", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> BODY=7BIT body=8BITMIME", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SMTPUTF8 SMTPUTF8", ADDR_ALLOW_UTF8, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> AUTH=<> AUTH=<>", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> RET=HDRS", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> ENVID=x", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> X-FOO", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SIZE=1 SIZE=2", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> BODY=7BIT body=8BITMIME", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SMTPUTF8 SMTPUTF8", ADDR_ALLOW_UTF8, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> AUTH=<> AUTH=<>", 0, 555, "5.5.4");
 	/* SMTPUTF8 is only known when offered */
-	cmd_err("MAIL FROM:<a@b.example> SMTPUTF8", 0, 555, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> SMTPUTF8=yes", ADDR_ALLOW_UTF8, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SMTPUTF8", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> SMTPUTF8=yes", ADDR_ALLOW_UTF8, 501, "5.5.4");
 }
 
 Test(command, mail_auth_param)
@@ -300,16 +300,16 @@ Test(command, mail_auth_param)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> AUTH=<>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=<>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.auth, "<>");
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> AUTH=e+3Dmc2@example.com", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=e+3Dmc2@example.com", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.auth, "e=mc2@example.com");
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> AUTH=a+2Bb+20c", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=a+2Bb+20c", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.auth, "a+b c");
-	cmd_err("MAIL FROM:<a@b.example> AUTH=a+2", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> AUTH=a+ZZ", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> AUTH=a+00", 0, 501, "5.5.4");
-	cmd_err("MAIL FROM:<a@b.example> AUTH", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> AUTH=a+2", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> AUTH=a+ZZ", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> AUTH=a+00", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> AUTH", 0, 501, "5.5.4");
 }
 
 Test(command, mail_smtputf8)
@@ -317,21 +317,21 @@ Test(command, mail_smtputf8)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("MAIL FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example> SMTPUTF8", ADDR_ALLOW_UTF8,
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example> SMTPUTF8", ADDR_ALLOW_UTF8,
 			   &cmd, &err), 0);
 	cr_assert(cmd.smtputf8);
 	cr_assert(cmd.path.utf8);
 	cr_assert_str_eq(cmd.path.local, "j\xc3\xb6rg");
-	cr_assert_eq(parse("MAIL FROM:<a@b.example> smtputf8", ADDR_ALLOW_UTF8, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> smtputf8", ADDR_ALLOW_UTF8, &cmd, &err), 0);
 	cr_assert(cmd.smtputf8);
 	cr_assert(!cmd.path.utf8);
 	/* UTF-8 sender without the parameter, or when SMTPUTF8 is not offered */
-	cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, 553, "5.6.7");
-	cmd_err("MAIL FROM:<a@b\xc3\xbc" "cher.example> BODY=8BITMIME", ADDR_ALLOW_UTF8, 553, "5.6.7");
-	cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
+	test_cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, 553, "5.6.7");
+	test_cmd_err("MAIL FROM:<a@b\xc3\xbc" "cher.example> BODY=8BITMIME", ADDR_ALLOW_UTF8, 553, "5.6.7");
+	test_cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
 	/* bad UTF-8 is a syntax error, not a missing extension */
-	cmd_err("MAIL FROM:<j\xc0\xafrg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
-	cmd_err("MAIL FROM:<j\xed\xa0\x80rg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<j\xc0\xafrg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<j\xed\xa0\x80rg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
 }
 
 Test(command, rcpt_to)
@@ -339,32 +339,32 @@ Test(command, rcpt_to)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("RCPT TO:<User@Example.COM>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<User@Example.COM>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.local, "User");
 	cr_assert_str_eq(cmd.path.domain, "example.com");
-	cr_assert_eq(parse("RCPT TO: <a@b.example>", 0, &cmd, &err), 0);
-	cr_assert_eq(parse("RCPT TO:<Postmaster>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO: <a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<Postmaster>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "");
-	cr_assert_eq(parse("RCPT TO:<@hop.example:a@b.example>", 0, &cmd, &err), 0);
-	cr_assert_eq(parse("RCPT TO:<a@[IPv6:2001:db8::1]>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<@hop.example:a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@[IPv6:2001:db8::1]>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "[IPv6:2001:db8::1]");
-	cr_assert_eq(parse("RCPT TO:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, &cmd, &err), 0);
 	cr_assert(cmd.path.utf8);
-	cmd_err("RCPT TO:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
-	cmd_err("RCPT TO:<>", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:<a@b.example", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:a@b.example", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:<a@>", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:<@>", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:<.a@b.example>", 0, 501, "5.1.3");
-	cmd_err("RCPT TO:<a@b.example>>", 0, 501, "5.5.4");
-	cmd_err("RCPT TO:", 0, 501, "5.5.4");
-	cmd_err("RCPT FROM:<a@b.example>", 0, 501, "5.5.4");
-	cmd_err("RCPT", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
+	test_cmd_err("RCPT TO:<>", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:<a@b.example", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:a@b.example", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:<a@>", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:<@>", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:<.a@b.example>", 0, 501, "5.1.3");
+	test_cmd_err("RCPT TO:<a@b.example>>", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:", 0, 501, "5.5.4");
+	test_cmd_err("RCPT FROM:<a@b.example>", 0, 501, "5.5.4");
+	test_cmd_err("RCPT", 0, 501, "5.5.4");
 	/* no parameters are offered for RCPT */
-	cmd_err("RCPT TO:<a@b.example> NOTIFY=NEVER", 0, 555, "5.5.4");
-	cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a@b.example", 0, 555, "5.5.4");
-	cmd_err("RCPT TO:<a@b.example> SIZE=1", 0, 555, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=NEVER", 0, 555, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a@b.example", 0, 555, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> SIZE=1", 0, 555, "5.5.4");
 }
 
 Test(command, bdat)
@@ -372,21 +372,21 @@ Test(command, bdat)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("BDAT 1000", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("BDAT 1000", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.chunk_size, 1000);
 	cr_assert(!cmd.last);
-	cr_assert_eq(parse("bdat 0 last", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("bdat 0 last", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.chunk_size, 0);
 	cr_assert(cmd.last);
-	cr_assert_eq(parse("BDAT 18446744073709551615 LAST", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("BDAT 18446744073709551615 LAST", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.chunk_size, UINT64_MAX);
-	cmd_err("BDAT", 0, 501, "5.5.4");
-	cmd_err("BDAT x", 0, 501, "5.5.4");
-	cmd_err("BDAT -1", 0, 501, "5.5.4");
-	cmd_err("BDAT 18446744073709551616", 0, 501, "5.5.4");
-	cmd_err("BDAT 100 FIRST", 0, 501, "5.5.4");
-	cmd_err("BDAT 100 LAST now", 0, 501, "5.5.4");
-	cmd_err("BDAT LAST", 0, 501, "5.5.4");
+	test_cmd_err("BDAT", 0, 501, "5.5.4");
+	test_cmd_err("BDAT x", 0, 501, "5.5.4");
+	test_cmd_err("BDAT -1", 0, 501, "5.5.4");
+	test_cmd_err("BDAT 18446744073709551616", 0, 501, "5.5.4");
+	test_cmd_err("BDAT 100 FIRST", 0, 501, "5.5.4");
+	test_cmd_err("BDAT 100 LAST now", 0, 501, "5.5.4");
+	test_cmd_err("BDAT LAST", 0, 501, "5.5.4");
 }
 
 Test(command, auth)
@@ -394,23 +394,23 @@ Test(command, auth)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(parse("AUTH plain", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("AUTH plain", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.mechanism, "PLAIN");
 	cr_assert_null(cmd.initial);
-	cr_assert_eq(parse("AUTH PLAIN AHVzZXIAcGFzcw==", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("AUTH PLAIN AHVzZXIAcGFzcw==", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.mechanism, "PLAIN");
 	cr_assert_eq(cmd.initial_len, 16);
 	cr_assert_eq(memcmp(cmd.initial, "AHVzZXIAcGFzcw==", 16), 0);
-	cr_assert_eq(parse("AUTH EXTERNAL =", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("AUTH EXTERNAL =", 0, &cmd, &err), 0);
 	cr_assert_not_null(cmd.initial);
 	cr_assert_eq(cmd.initial_len, 0);
-	cr_assert_eq(parse("AUTH scram-sha-256", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("AUTH scram-sha-256", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.mechanism, "SCRAM-SHA-256");
-	cmd_err("AUTH", 0, 501, "5.5.4");
-	cmd_err("AUTH PL@IN", 0, 501, "5.5.4");
-	cmd_err("AUTH ABCDEFGHIJKLMNOPQRSTU", 0, 501, "5.5.4");	/* 21 characters */
-	cmd_err("AUTH PLAIN abc!", 0, 501, "5.5.4");
-	cmd_err("AUTH PLAIN abc def", 0, 501, "5.5.4");
+	test_cmd_err("AUTH", 0, 501, "5.5.4");
+	test_cmd_err("AUTH PL@IN", 0, 501, "5.5.4");
+	test_cmd_err("AUTH ABCDEFGHIJKLMNOPQRSTU", 0, 501, "5.5.4");	/* 21 characters */
+	test_cmd_err("AUTH PLAIN abc!", 0, 501, "5.5.4");
+	test_cmd_err("AUTH PLAIN abc def", 0, 501, "5.5.4");
 }
 
 /* ---- smtp_data_feed ---- */
@@ -425,7 +425,7 @@ struct data_result {
 };
 
 /* Feeds in[0..len) in the pieces given by cuts (ascending offsets), stopping at END. */
-static void data_run(const char *in, size_t len, uint64_t max, const size_t *cuts, size_t ncuts,
+static void test_data_run(const char *in, size_t len, uint64_t max, const size_t *cuts, size_t ncuts,
 		     struct data_result *res)
 {
 	struct smtp_data_reader r;
@@ -459,7 +459,7 @@ static void data_run(const char *in, size_t len, uint64_t max, const size_t *cut
 	res->size = r.size;
 }
 
-static void data_same(const struct data_result *a, const struct data_result *b, const char *how)
+static void test_data_same(const struct data_result *a, const struct data_result *b, const char *how)
 {
 	cr_assert_eq(a->status, b->status, "status differs (%s)", how);
 	cr_assert_eq(a->out_len, b->out_len, "output length differs (%s)", how);
@@ -470,14 +470,14 @@ static void data_same(const struct data_result *a, const struct data_result *b, 
 }
 
 /* Checks the one-shot result, then that every split (byte by byte, every 2-way) agrees. */
-static void data_check(const char *in, size_t len, uint64_t max, enum smtp_data_status status,
+static void test_data_check(const char *in, size_t len, uint64_t max, enum smtp_data_status status,
 		       const char *want, size_t want_len, size_t consumed, unsigned flaws)
 {
 	struct data_result one, other;
 	size_t cuts[4096];
 
 	cr_assert_lt(len, sizeof(cuts) / sizeof(cuts[0]));
-	data_run(in, len, max, NULL, 0, &one);
+	test_data_run(in, len, max, NULL, 0, &one);
 	cr_assert_eq(one.status, status, "status of %.*s", (int)len, in);
 	cr_assert_eq(one.out_len, want_len, "output length %zu, want %zu", one.out_len, want_len);
 	cr_assert_eq(memcmp(one.out, want, want_len), 0, "output of \"%.*s\": \"%.*s\"", (int)len,
@@ -486,17 +486,17 @@ static void data_check(const char *in, size_t len, uint64_t max, enum smtp_data_
 	cr_assert_eq(one.flaws, flaws, "flaws %#x, want %#x", one.flaws, flaws);
 	for (size_t i = 1; i < len; i++)
 		cuts[i - 1] = i;
-	data_run(in, len, max, cuts, len > 0 ? len - 1 : 0, &other);
-	data_same(&one, &other, "byte by byte");
+	test_data_run(in, len, max, cuts, len > 0 ? len - 1 : 0, &other);
+	test_data_same(&one, &other, "byte by byte");
 	for (size_t i = 0; i <= len; i++) {
 		cuts[0] = i;
-		data_run(in, len, max, cuts, 1, &other);
-		data_same(&one, &other, "2-way split");
+		test_data_run(in, len, max, cuts, 1, &other);
+		test_data_same(&one, &other, "2-way split");
 	}
 }
 
 #define DATA(in, status, want, consumed, flaws) \
-	data_check(in, sizeof(in) - 1, 0, status, want, sizeof(want) - 1, consumed, flaws)
+	test_data_check(in, sizeof(in) - 1, 0, status, want, sizeof(want) - 1, consumed, flaws)
 
 Test(data, plain_end)
 {
@@ -556,16 +556,16 @@ Test(data, long_lines)
 	/* 998 octets + CRLF is fine */
 	memset(in, 'x', 998);
 	memcpy(in + 998, "\r\n.\r\n", 5);
-	data_check(in, 1003, 0, SMTP_DATA_END, in, 1000, 1003, 0);
+	test_data_check(in, 1003, 0, SMTP_DATA_END, in, 1000, 1003, 0);
 	/* 999 is too long */
 	memset(in, 'x', 999);
 	memcpy(in + 999, "\r\n.\r\n", 5);
-	data_check(in, 1004, 0, SMTP_DATA_END, in, 1001, 1004, SMTP_DATA_FLAW_LONG_LINE);
+	test_data_check(in, 1004, 0, SMTP_DATA_END, in, 1001, 1004, SMTP_DATA_FLAW_LONG_LINE);
 	/* a stuffed dot does not count: "." + 998 octets */
 	in[0] = '.';
 	memset(in + 1, 'x', 998);
 	memcpy(in + 999, "\r\n.\r\n", 5);
-	data_check(in, 1004, 0, SMTP_DATA_END, in + 1, 1000, 1004, 0);
+	test_data_check(in, 1004, 0, SMTP_DATA_END, in + 1, 1000, 1004, 0);
 	/* the count restarts after each CRLF */
 	memset(in, 'x', 2000);
 	memcpy(in + 900, "\r\n", 2);
@@ -573,16 +573,16 @@ Test(data, long_lines)
 	memcpy(in + 1900, "\r\n.\r\n", 5);
 	n = 1905;
 	memcpy(want, in, 1902);
-	data_check(in, n, 0, SMTP_DATA_END, want, 1902, n, 0);
+	test_data_check(in, n, 0, SMTP_DATA_END, want, 1902, n, 0);
 }
 
 Test(data, too_big)
 {
 	DATA("0123456789\r\n.\r\n", SMTP_DATA_END, "0123456789\r\n", 15, 0);
-	data_check("0123456789\r\n.\r\n", 15, 5, SMTP_DATA_END, "01234", 5, 15,
+	test_data_check("0123456789\r\n.\r\n", 15, 5, SMTP_DATA_END, "01234", 5, 15,
 		   SMTP_DATA_FLAW_TOO_BIG);
-	data_check("0123456789\r\n.\r\n", 15, 12, SMTP_DATA_END, "0123456789\r\n", 12, 15, 0);
-	data_check("0123456789\r\n.\r\n", 15, 11, SMTP_DATA_END, "0123456789\r", 11, 15,
+	test_data_check("0123456789\r\n.\r\n", 15, 12, SMTP_DATA_END, "0123456789\r\n", 12, 15, 0);
+	test_data_check("0123456789\r\n.\r\n", 15, 11, SMTP_DATA_END, "0123456789\r", 11, 15,
 		   SMTP_DATA_FLAW_TOO_BIG);
 
 	struct smtp_data_reader r;
