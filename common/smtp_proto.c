@@ -34,7 +34,7 @@ enum smtp_proto_param {
 int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r)
 {
 	size_t scan = len < SMTP_COMMAND_LINE_MAX ? len : SMTP_COMMAND_LINE_MAX;
-	const char *lf = memchr(in, '\n', scan);
+	const char *lf = len > 0 ? memchr(in, '\n', scan) : NULL;
 	size_t n;
 
 	if (lf == NULL)
