@@ -29,7 +29,8 @@ enum addr_flags {
 int addr_parse_path(const char *s, size_t len, unsigned flags, struct addr *addr_r,
 		    size_t *consumed_r, const char **error_r);
 
-/* Parses a bare mailbox "local@domain" (no brackets) filling all of s. Same returns. */
+/* Parses a bare mailbox "local@domain" (no brackets) filling all of s. Same returns.
+ * With ADDR_ALLOW_NULL an empty s is the null path; with ADDR_ALLOW_NO_DOMAIN "postmaster". */
 int addr_parse_mailbox(const char *s, size_t len, unsigned flags, struct addr *addr_r,
 		       const char **error_r);
 

@@ -25,6 +25,7 @@ struct smtp_error {
 	int code;		/* 500, 501, 504, 555 ... */
 	const char *enhanced;	/* "5.5.2" */
 	const char *text;	/* static human text */
+	const char *detail;	/* static precise reason for the log (e.g. the address error), or NULL */
 };
 
 struct smtp_command {
@@ -56,7 +57,13 @@ struct smtp_command {
 int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r);
 
 /* Parses one command line (without CRLF). flags: ADDR_ALLOW_UTF8 when SMTPUTF8 is
- * offered. Returns 0 with *cmd_r filled, or -1 with *err_r filled. */
+ * offered. Returns 0 with *cmd_r filled, or -1 with *err_r filled.
+ * Verbs are case-insensitive; trailing spaces are ignored. cmd_r->arg is never NULL (empty
+ * when there is no argument). MAIL: a UTF-8 sender needs ADDR_ALLOW_UTF8 and the SMTPUTF8
+ * parameter (else 553 5.6.7); the SMTPUTF8 parameter itself is 555 without ADDR_ALLOW_UTF8.
+ * RCPT: a UTF-8 recipient needs ADDR_ALLOW_UTF8 (else 553 5.6.7); the caller compares
+ * cmd_r->path.utf8 with the transaction's SMTPUTF8. MAIL AUTH=<> is stored as "<>".
+ * AUTH: initial response "=" gives initial != NULL with initial_len 0. */
 int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp_command *cmd_r,
 		       struct smtp_error *err_r);
 
@@ -88,17 +95,23 @@ void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size);
 
 /* Feeds in[0..len). Appends message bytes to out[]: the caller provides out with room for
  * at least len bytes; *out_len_r receives how many were written (0 once TOO_BIG).
- * Returns SMTP_DATA_END with *consumed_r < =len, or SMTP_DATA_MORE with *consumed_r == len. */
+ * Returns SMTP_DATA_END with *consumed_r <= len, or SMTP_DATA_MORE with *consumed_r == len.
+ * After END, further calls return END consuming nothing until smtp_data_reader_init().
+ * Output is byte-exact for flawless messages; in a flawed one (".\r" at a line start not
+ * followed by LF) the dot and that bare CR are both dropped, so out never outgrows in. */
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
 				     char *out, size_t *out_len_r, size_t *consumed_r);
 
 /* Reply parsing for the SMTP client side: one line "250-text" / "250 text".
  * Returns 1 for a final line, 0 for a continuation line, -1 for a malformed line;
- * *code_r gets the code, *text_r and *text_len_r the text after the separator. */
+ * *code_r gets the code (2xx-5xx), *text_r and *text_len_r the text after the separator.
+ * A "NNN" line alone is final with empty text; one trailing CR is ignored. */
 int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,
 			  size_t *text_len_r);
 
-/* xtext (RFC 3461) decode. Returns 0/-1. */
+/* xtext (RFC 3461) decode into out, NUL-terminated: "+HH" (hex, either case) or a printable
+ * ASCII octet other than '+' and '='. Returns 0, or -1 on a bad escape, a bad octet, a decoded
+ * NUL or when out (outlen including the NUL) is too small. */
 int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outlen);
 
 #endif

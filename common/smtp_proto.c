@@ -1,0 +1,538 @@
+/* smtp_proto.c - SMTP command lines, ESMTP parameters, DATA unstuffing and reply lines (pure). */
+#include "smtp_proto.h"
+
+#include <string.h>
+#include <strings.h>
+
+#define SMTP_PROTO_HELO_MAX 255
+#define SMTP_PROTO_MECH_MAX 20	/* RFC 4422 3.1 */
+#define SMTP_PROTO_DIGITS_MAX 20
+#define SMTP_PROTO_TEXT_OCTETS (SMTP_TEXT_LINE_MAX - 2)
+
+#define SMTP_PROTO_SYNTAX "Syntax error in parameters or arguments"
+
+struct smtp_proto_verb {
+	const char *name;
+	enum smtp_verb verb;
+};
+
+static const struct smtp_proto_verb smtp_proto_verbs[] = {
+	{ "HELO", SMTP_VERB_HELO }, { "EHLO", SMTP_VERB_EHLO }, { "MAIL", SMTP_VERB_MAIL },
+	{ "RCPT", SMTP_VERB_RCPT }, { "DATA", SMTP_VERB_DATA }, { "BDAT", SMTP_VERB_BDAT },
+	{ "RSET", SMTP_VERB_RSET }, { "NOOP", SMTP_VERB_NOOP }, { "QUIT", SMTP_VERB_QUIT },
+	{ "VRFY", SMTP_VERB_VRFY }, { "EXPN", SMTP_VERB_EXPN }, { "HELP", SMTP_VERB_HELP },
+	{ "STARTTLS", SMTP_VERB_STARTTLS }, { "AUTH", SMTP_VERB_AUTH },
+};
+
+enum smtp_proto_param {
+	SMTP_PROTO_PARAM_SIZE = 1 << 0,
+	SMTP_PROTO_PARAM_BODY = 1 << 1,
+	SMTP_PROTO_PARAM_SMTPUTF8 = 1 << 2,
+	SMTP_PROTO_PARAM_AUTH = 1 << 3,
+};
+
+int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r)
+{
+	size_t scan = len < SMTP_COMMAND_LINE_MAX ? len : SMTP_COMMAND_LINE_MAX;
+	const char *lf = len > 0 ? memchr(in, '\n', scan) : NULL;
+	size_t n;
+
+	if (lf == NULL)
+		return len >= SMTP_COMMAND_LINE_MAX ? -1 : 0;
+	n = (size_t)(lf - in);
+	*consumed_r = n + 1;
+	if (n > 0 && in[n - 1] == '\r')
+		n--;
+	*line_len_r = n;
+	return 1;
+}
+
+static int smtp_proto_fail(struct smtp_error *err_r, int code, const char *enhanced,
+			   const char *text, const char *detail)
+{
+	err_r->code = code;
+	err_r->enhanced = enhanced;
+	err_r->text = text;
+	err_r->detail = detail;
+	return -1;
+}
+
+static int smtp_proto_syntax(struct smtp_error *err_r, const char *detail)
+{
+	return smtp_proto_fail(err_r, 501, "5.5.4", SMTP_PROTO_SYNTAX, detail);
+}
+
+/* Next space-separated token of s[*pos..len), skipping leading spaces; 0 when none is left. */
+static int smtp_proto_token(const char *s, size_t len, size_t *pos, const char **tok_r,
+			    size_t *tok_len_r)
+{
+	size_t p = *pos, start;
+
+	while (p < len && s[p] == ' ')
+		p++;
+	start = p;
+	while (p < len && s[p] != ' ')
+		p++;
+	*pos = p;
+	*tok_r = s + start;
+	*tok_len_r = p - start;
+	return p > start;
+}
+
+/* Decimal digits, 1 to 20 of them, without overflowing 64 bits. */
+static int smtp_proto_number(const char *s, size_t len, uint64_t *value_r)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > SMTP_PROTO_DIGITS_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned d;
+
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		d = (unsigned)(s[i] - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*value_r = v;
+	return 0;
+}
+
+static bool smtp_proto_is_printable(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
+
+/* True when s has no control octet (C0 or DEL); when ascii, also no octet >= 0x80. */
+static bool smtp_proto_is_clean(const char *s, size_t len, bool ascii)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c == 0x7f || (ascii && c >= 0x80))
+			return false;
+	}
+	return true;
+}
+
+static bool smtp_proto_eq(const char *s, size_t len, const char *word)
+{
+	return strlen(word) == len && strncasecmp(s, word, len) == 0;
+}
+
+int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outlen)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c == '+') {
+			unsigned v = 0;
+
+			if (len - i < 3)
+				return -1;
+			for (size_t k = 1; k <= 2; k++) {
+				unsigned char h = (unsigned char)in[i + k];
+
+				v <<= 4;
+				if (h >= '0' && h <= '9')
+					v |= (unsigned)(h - '0');
+				else if (h >= 'A' && h <= 'F')
+					v |= (unsigned)(h - 'A' + 10);
+				else if (h >= 'a' && h <= 'f')
+					v |= (unsigned)(h - 'a' + 10);
+				else
+					return -1;
+			}
+			if (v == 0)
+				return -1;
+			c = (unsigned char)v;
+			i += 2;
+		} else if (c < 0x21 || c > 0x7e || c == '=') {
+			return -1;
+		}
+		if (n + 1 >= outlen)
+			return -1;
+		out[n++] = (char)c;
+	}
+	if (outlen == 0)
+		return -1;
+	out[n] = '\0';
+	return 0;
+}
+
+/* MAIL/RCPT parameters after the path: a[p..n). */
+static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, unsigned flags,
+			     struct smtp_command *cmd, struct smtp_error *err_r)
+{
+	unsigned seen = 0;
+
+	if (p < n && a[p] != ' ')
+		return smtp_proto_syntax(err_r, "garbage after the address");
+	for (;;) {
+		const char *kw, *val = NULL;
+		size_t kw_len, val_len = 0, tok_len;
+		const char *tok;
+		const char *eq;
+		unsigned bit;
+
+		if (!smtp_proto_token(a, n, &p, &tok, &tok_len))
+			return 0;
+		if (!smtp_proto_is_clean(tok, tok_len, true))
+			return smtp_proto_syntax(err_r, "invalid octet in parameter");
+		kw = tok;
+		eq = memchr(tok, '=', tok_len);
+		kw_len = eq != NULL ? (size_t)(eq - tok) : tok_len;
+		if (eq != NULL) {
+			val = eq + 1;
+			val_len = tok_len - kw_len - 1;
+		}
+		if (kw_len == 0)
+			return smtp_proto_syntax(err_r, "malformed parameter keyword");
+		for (size_t i = 0; i < kw_len; i++) {
+			char c = kw[i];
+
+			if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+			      (c >= 'A' && c <= 'Z') || (c == '-' && i > 0)))
+				return smtp_proto_syntax(err_r, "malformed parameter keyword");
+		}
+		if (eq != NULL && (val_len == 0 || memchr(val, '=', val_len) != NULL))
+			return smtp_proto_syntax(err_r, "malformed parameter value");
+		if (!is_mail)
+			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter", NULL);
+		if (smtp_proto_eq(kw, kw_len, "SIZE"))
+			bit = SMTP_PROTO_PARAM_SIZE;
+		else if (smtp_proto_eq(kw, kw_len, "BODY"))
+			bit = SMTP_PROTO_PARAM_BODY;
+		else if (smtp_proto_eq(kw, kw_len, "SMTPUTF8") && (flags & ADDR_ALLOW_UTF8))
+			bit = SMTP_PROTO_PARAM_SMTPUTF8;
+		else if (smtp_proto_eq(kw, kw_len, "AUTH"))
+			bit = SMTP_PROTO_PARAM_AUTH;
+		else
+			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter", NULL);
+		if (seen & bit)
+			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter",
+					       "duplicate parameter");
+		seen |= bit;
+		switch (bit) {
+		case SMTP_PROTO_PARAM_SIZE:
+			if (val == NULL || smtp_proto_number(val, val_len, &cmd->size) < 0)
+				return smtp_proto_syntax(err_r, "SIZE needs a decimal number");
+			cmd->has_size = true;
+			break;
+		case SMTP_PROTO_PARAM_BODY:
+			if (val != NULL && smtp_proto_eq(val, val_len, "7BIT"))
+				cmd->body = SMTP_BODY_7BIT;
+			else if (val != NULL && smtp_proto_eq(val, val_len, "8BITMIME"))
+				cmd->body = SMTP_BODY_8BITMIME;
+			else if (val != NULL && smtp_proto_eq(val, val_len, "BINARYMIME"))
+				cmd->body = SMTP_BODY_BINARYMIME;
+			else
+				return smtp_proto_syntax(err_r, "BODY must be 7BIT, 8BITMIME or BINARYMIME");
+			break;
+		case SMTP_PROTO_PARAM_SMTPUTF8:
+			if (val != NULL)
+				return smtp_proto_syntax(err_r, "SMTPUTF8 takes no value");
+			cmd->smtputf8 = true;
+			break;
+		case SMTP_PROTO_PARAM_AUTH:
+			if (val == NULL)
+				return smtp_proto_syntax(err_r, "AUTH needs a value");
+			if (smtp_proto_eq(val, val_len, "<>"))
+				memcpy(cmd->auth, "<>", 3);
+			else if (smtp_xtext_decode(val, val_len, cmd->auth, sizeof(cmd->auth)) < 0)
+				return smtp_proto_syntax(err_r, "AUTH value is not valid xtext");
+			break;
+		}
+	}
+}
+
+static int smtp_proto_mail_rcpt(const char *a, size_t n, unsigned flags, bool is_mail,
+				struct smtp_command *cmd, struct smtp_error *err_r)
+{
+	const char *prefix = is_mail ? "FROM:" : "TO:";
+	size_t plen = strlen(prefix), p, used;
+	unsigned aflags = ADDR_ALLOW_SOURCE_ROUTE | ADDR_ALLOW_UTF8;
+	const char *error;
+
+	if (n < plen || strncasecmp(a, prefix, plen) != 0)
+		return smtp_proto_syntax(err_r, is_mail ? "expected MAIL FROM:<address>"
+						       : "expected RCPT TO:<address>");
+	p = plen;
+	if (p < n && a[p] == ' ')
+		p++;
+	if (p == n)
+		return smtp_proto_syntax(err_r, "missing address");
+	aflags |= is_mail ? ADDR_ALLOW_NULL : ADDR_ALLOW_NO_DOMAIN;
+	if (addr_parse_path(a + p, n - p, aflags, &cmd->path, &used, &error) < 0) {
+		if (is_mail)
+			return smtp_proto_fail(err_r, 501, "5.1.7", "Bad sender address syntax", error);
+		return smtp_proto_fail(err_r, 501, "5.1.3", "Bad recipient address syntax", error);
+	}
+	if (smtp_proto_params(a, n, p + used, is_mail, flags, cmd, err_r) < 0)
+		return -1;
+	if (cmd->path.utf8 && (!(flags & ADDR_ALLOW_UTF8) || (is_mail && !cmd->smtputf8)))
+		return smtp_proto_fail(err_r, 553, "5.6.7", "SMTPUTF8 required",
+				       "non-ASCII address");
+	return 0;
+}
+
+static int smtp_proto_helo(const char *a, size_t n, bool ehlo, struct smtp_command *cmd,
+			   struct smtp_error *err_r)
+{
+	const char *tok, *rest;
+	size_t tok_len, rest_len, p = 0;
+
+	if (!smtp_proto_token(a, n, &p, &tok, &tok_len))
+		return smtp_proto_syntax(err_r, ehlo ? "EHLO needs a domain" : "HELO needs a domain");
+	if (tok_len > SMTP_PROTO_HELO_MAX)
+		return smtp_proto_syntax(err_r, "domain too long");
+	if (!smtp_proto_is_printable(tok, tok_len))
+		return smtp_proto_syntax(err_r, "invalid octet in domain");
+	if (ehlo && smtp_proto_token(a, n, &p, &rest, &rest_len))
+		return smtp_proto_syntax(err_r, "EHLO takes one argument");
+	memcpy(cmd->helo, tok, tok_len);
+	cmd->helo[tok_len] = '\0';
+	return 0;
+}
+
+static int smtp_proto_bdat(const char *a, size_t n, struct smtp_command *cmd,
+			   struct smtp_error *err_r)
+{
+	const char *tok;
+	size_t tok_len, p = 0;
+
+	if (!smtp_proto_token(a, n, &p, &tok, &tok_len) ||
+	    smtp_proto_number(tok, tok_len, &cmd->chunk_size) < 0)
+		return smtp_proto_syntax(err_r, "BDAT needs a chunk size");
+	if (smtp_proto_token(a, n, &p, &tok, &tok_len)) {
+		if (!smtp_proto_eq(tok, tok_len, "LAST"))
+			return smtp_proto_syntax(err_r, "BDAT <size> [LAST]");
+		cmd->last = true;
+	}
+	if (smtp_proto_token(a, n, &p, &tok, &tok_len))
+		return smtp_proto_syntax(err_r, "BDAT <size> [LAST]");
+	return 0;
+}
+
+static int smtp_proto_auth(const char *a, size_t n, struct smtp_command *cmd,
+			   struct smtp_error *err_r)
+{
+	const char *tok;
+	size_t tok_len, p = 0;
+
+	if (!smtp_proto_token(a, n, &p, &tok, &tok_len))
+		return smtp_proto_syntax(err_r, "AUTH needs a mechanism");
+	if (tok_len > SMTP_PROTO_MECH_MAX)
+		return smtp_proto_syntax(err_r, "mechanism name too long");
+	for (size_t i = 0; i < tok_len; i++) {
+		char c = tok[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return smtp_proto_syntax(err_r, "malformed mechanism name");
+		cmd->mechanism[i] = c;
+	}
+	cmd->mechanism[tok_len] = '\0';
+	if (smtp_proto_token(a, n, &p, &tok, &tok_len)) {
+		for (size_t i = 0; i < tok_len; i++) {
+			char c = tok[i];
+
+			if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			      (c >= '0' && c <= '9') || c == '+' || c == '/' || c == '='))
+				return smtp_proto_syntax(err_r, "initial response is not base64");
+		}
+		cmd->initial = tok;
+		cmd->initial_len = smtp_proto_eq(tok, tok_len, "=") ? 0 : tok_len;
+	}
+	if (smtp_proto_token(a, n, &p, &tok, &tok_len))
+		return smtp_proto_syntax(err_r, "AUTH <mechanism> [initial-response]");
+	return 0;
+}
+
+int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp_command *cmd_r,
+		       struct smtp_error *err_r)
+{
+	size_t vlen = 0;
+	const char *a;
+	size_t n;
+
+	memset(cmd_r, 0, sizeof(*cmd_r));
+	memset(err_r, 0, sizeof(*err_r));
+	while (len > 0 && (line[len - 1] == ' ' || line[len - 1] == '\t'))
+		len--;
+	while (vlen < len && line[vlen] != ' ')
+		vlen++;
+	for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
+		if (smtp_proto_eq(line, vlen, smtp_proto_verbs[i].name)) {
+			cmd_r->verb = smtp_proto_verbs[i].verb;
+			break;
+		}
+	}
+	if (cmd_r->verb == SMTP_VERB_UNKNOWN)
+		return smtp_proto_fail(err_r, 500, "5.5.2", "Command unrecognized", NULL);
+	a = vlen < len ? line + vlen + 1 : line + len;
+	n = vlen < len ? len - vlen - 1 : 0;
+	cmd_r->arg = a;
+	cmd_r->arg_len = n;
+
+	if (cmd_r->verb == SMTP_VERB_MAIL || cmd_r->verb == SMTP_VERB_RCPT)
+		return smtp_proto_mail_rcpt(a, n, flags, cmd_r->verb == SMTP_VERB_MAIL, cmd_r, err_r);
+	if (!smtp_proto_is_clean(a, n, true))
+		return smtp_proto_syntax(err_r, "invalid octet in arguments");
+	switch (cmd_r->verb) {
+	case SMTP_VERB_HELO:
+	case SMTP_VERB_EHLO:
+		return smtp_proto_helo(a, n, cmd_r->verb == SMTP_VERB_EHLO, cmd_r, err_r);
+	case SMTP_VERB_DATA:
+	case SMTP_VERB_RSET:
+	case SMTP_VERB_QUIT:
+	case SMTP_VERB_STARTTLS:
+		if (n > 0)
+			return smtp_proto_syntax(err_r, "no arguments allowed");
+		return 0;
+	case SMTP_VERB_VRFY:
+	case SMTP_VERB_EXPN:
+		if (n == 0)
+			return smtp_proto_syntax(err_r, "argument required");
+		return 0;
+	case SMTP_VERB_BDAT:
+		return smtp_proto_bdat(a, n, cmd_r, err_r);
+	case SMTP_VERB_AUTH:
+		return smtp_proto_auth(a, n, cmd_r, err_r);
+	default:
+		return 0;	/* NOOP, HELP: optional free text */
+	}
+}
+
+enum smtp_proto_data_state {
+	SMTP_PROTO_DATA_BOL = 0,	/* at the start of a line */
+	SMTP_PROTO_DATA_TEXT,		/* inside a line */
+	SMTP_PROTO_DATA_CR,		/* after a CR inside a line (already written) */
+	SMTP_PROTO_DATA_DOT,		/* after a '.' at the start of a line (held back) */
+	SMTP_PROTO_DATA_DOT_CR,		/* after ".\r" at the start of a line (held back) */
+	SMTP_PROTO_DATA_DONE,		/* end-of-data seen */
+};
+
+void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
+{
+	memset(r, 0, sizeof(*r));
+	r->state = SMTP_PROTO_DATA_BOL;
+	r->max_size = max_size;
+}
+
+/* One message octet: counted always, written while under max_size. */
+static void smtp_proto_data_emit(struct smtp_data_reader *r, char c, char *out, size_t *n)
+{
+	r->size++;
+	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
+		return;
+	if (r->max_size != 0 && r->size > r->max_size) {
+		r->flaws |= SMTP_DATA_FLAW_TOO_BIG;
+		return;
+	}
+	out[(*n)++] = c;
+}
+
+/* Counts one octet of line content (not the CRLF). */
+static void smtp_proto_data_content(struct smtp_data_reader *r)
+{
+	if (r->line_len <= SMTP_PROTO_TEXT_OCTETS)
+		r->line_len++;
+	if (r->line_len > SMTP_PROTO_TEXT_OCTETS)
+		r->flaws |= SMTP_DATA_FLAW_LONG_LINE;
+}
+
+enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
+				     char *out, size_t *out_len_r, size_t *consumed_r)
+{
+	size_t n = 0;
+
+	*out_len_r = 0;
+	*consumed_r = 0;
+	if (r->state == SMTP_PROTO_DATA_DONE)
+		return SMTP_DATA_END;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		switch (r->state) {
+		case SMTP_PROTO_DATA_DOT:
+			if (c == '\r') {
+				r->state = SMTP_PROTO_DATA_DOT_CR;
+				continue;
+			}
+			break;	/* a stuffed dot: dropped, c is ordinary text */
+		case SMTP_PROTO_DATA_DOT_CR:
+			if (c == '\n') {
+				r->state = SMTP_PROTO_DATA_DONE;
+				*out_len_r = n;
+				*consumed_r = i + 1;
+				return SMTP_DATA_END;
+			}
+			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			break;	/* the dot and the bare CR are dropped */
+		case SMTP_PROTO_DATA_CR:
+			if (c == '\n') {
+				smtp_proto_data_emit(r, c, out, &n);
+				r->line_len = 0;
+				r->state = SMTP_PROTO_DATA_BOL;
+				continue;
+			}
+			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			smtp_proto_data_content(r);	/* the CR was content after all */
+			break;
+		case SMTP_PROTO_DATA_BOL:
+			if (c == '.') {
+				r->state = SMTP_PROTO_DATA_DOT;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		/* Ordinary text: only CR can start a line ending; a bare LF is content. */
+		smtp_proto_data_emit(r, c, out, &n);
+		if (c == '\r') {
+			r->state = SMTP_PROTO_DATA_CR;
+			continue;
+		}
+		if (c == '\n')
+			r->flaws |= SMTP_DATA_FLAW_BARE_LF;
+		smtp_proto_data_content(r);
+		r->state = SMTP_PROTO_DATA_TEXT;
+	}
+	*out_len_r = n;
+	*consumed_r = len;
+	return SMTP_DATA_MORE;
+}
+
+int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,
+			  size_t *text_len_r)
+{
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '5' ||
+	    line[2] < '0' || line[2] > '9')
+		return -1;
+	*code_r = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+	if (len == 3) {
+		*text_r = line + 3;
+		*text_len_r = 0;
+		return 1;
+	}
+	if (line[3] != ' ' && line[3] != '-')
+		return -1;
+	*text_r = line + 4;
+	*text_len_r = len - 4;
+	return line[3] == ' ';
+}

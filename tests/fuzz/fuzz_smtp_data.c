@@ -1,0 +1,144 @@
+/* fuzz_smtp_data.c - libFuzzer target: the DATA reader against a reference, under random splits. */
+#undef NDEBUG	/* the checks below are the point, in every build type */
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp_proto.h"
+
+struct fuzz_data_run {
+	enum smtp_data_status status;
+	char *out;
+	size_t out_len;
+	size_t consumed;
+	unsigned flaws;
+	uint64_t size;
+};
+
+/* Feeds in[] in chunks whose sizes come from seed (0: one shot); checks per-call invariants. */
+static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t seed,
+			   struct fuzz_data_run *run)
+{
+	struct smtp_data_reader r;
+	size_t off = 0;
+
+	memset(run, 0, sizeof(*run));
+	run->out = malloc(len + 1);
+	assert(run->out != NULL);
+	smtp_data_reader_init(&r, max);
+	run->status = SMTP_DATA_MORE;
+	while (off < len || (off == 0 && len == 0)) {
+		size_t n = len - off, out_len = (size_t)-1, consumed = (size_t)-1;
+		char *out;
+
+		if (seed != 0) {
+			seed = seed * 1103515245u + 12345u;
+			n = (seed >> 16) % 17;
+			if (n > len - off)
+				n = len - off;
+		}
+		out = malloc(n + 1);	/* exactly the room promised, so ASan sees overruns */
+		assert(out != NULL);
+		run->status = smtp_data_feed(&r, in + off, n, out, &out_len, &consumed);
+		assert(out_len <= n);
+		assert(consumed <= n);
+		memcpy(run->out + run->out_len, out, out_len);
+		free(out);
+		run->out_len += out_len;
+		off += consumed;
+		if (run->status == SMTP_DATA_END)
+			break;
+		assert(run->status == SMTP_DATA_MORE && consumed == n);
+		if (len == 0)
+			break;
+	}
+	run->consumed = off;
+	run->flaws = r.flaws;
+	run->size = r.size;
+	assert(run->out_len <= run->consumed);
+	if (!(run->flaws & SMTP_DATA_FLAW_TOO_BIG))
+		assert(run->size == run->out_len);
+	else
+		assert(max != 0 && run->out_len == max && run->size > max);
+}
+
+/* Where the stream ends: after the first ".\r\n" that starts the stream or follows "\r\n". */
+static size_t fuzz_data_end(const char *in, size_t len)
+{
+	if (len >= 3 && memcmp(in, ".\r\n", 3) == 0)
+		return 3;
+	for (size_t i = 0; i + 5 <= len; i++) {
+		if (memcmp(in + i, "\r\n.\r\n", 5) == 0)
+			return i + 5;
+	}
+	return 0;
+}
+
+/* Reference unstuffing of a flawless message in[0..len) made of CRLF lines. */
+static size_t fuzz_data_unstuff(const char *in, size_t len, char *out)
+{
+	size_t n = 0;
+	bool bol = true;
+
+	for (size_t i = 0; i < len; i++) {
+		if (bol && in[i] == '.') {
+			bol = false;
+			continue;
+		}
+		out[n++] = in[i];
+		bol = i > 0 && in[i] == '\n' && in[i - 1] == '\r';
+	}
+	return n;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_data_run one, split;
+	const char *in;
+	uint64_t max;
+	uint32_t seed;
+	size_t end;
+
+	if (size < 2)
+		return 0;
+	max = data[0] < 128 ? 0 : (uint64_t)(data[0] - 127) * 3;
+	seed = data[1] | 0x100u;
+	in = (const char *)data + 2;
+	size -= 2;
+
+	fuzz_data_feed(in, size, max, 0, &one);
+	end = fuzz_data_end(in, size);
+	if (end != 0) {
+		assert(one.status == SMTP_DATA_END);
+		assert(one.consumed == end);
+	} else {
+		assert(one.status == SMTP_DATA_MORE);
+		assert(one.consumed == size);
+	}
+	if (memchr(in, '\n', one.consumed) == NULL && memchr(in, '\r', one.consumed) == NULL)
+		assert(!(one.flaws & (SMTP_DATA_FLAW_BARE_LF | SMTP_DATA_FLAW_BARE_CR)));
+	if (end != 0 && !(one.flaws & ~SMTP_DATA_FLAW_LONG_LINE)) {
+		char *ref = malloc(end + 1);
+		size_t ref_len;
+
+		assert(ref != NULL);
+		ref_len = fuzz_data_unstuff(in, end - 3, ref);
+		assert(ref_len == one.out_len);
+		assert(memcmp(ref, one.out, ref_len) == 0);
+		free(ref);
+	}
+
+	fuzz_data_feed(in, size, max, seed, &split);
+	assert(split.status == one.status);
+	assert(split.consumed == one.consumed);
+	assert(split.out_len == one.out_len);
+	assert(memcmp(split.out, one.out, one.out_len) == 0);
+	assert(split.flaws == one.flaws);
+	assert(split.size == one.size);
+	free(one.out);
+	free(split.out);
+	return 0;
+}
