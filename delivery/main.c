@@ -99,7 +99,8 @@ static char *deliver_default_sender(const struct config *cfg)
 	return s;
 }
 
-/* -f SENDER: "" or "<>" is the null sender; otherwise a full address, brackets optional. */
+/* -f SENDER: "" or "<>" is the null sender; otherwise a full address, brackets optional.
+ * NULL (after a message on stderr) when it is not an address. */
 static char *deliver_parse_sender(const char *arg)
 {
 	size_t len = strlen(arg);
@@ -115,11 +116,11 @@ static char *deliver_parse_sender(const char *arg)
 		char *p = deliver_printable(arg);
 		fprintf(stderr, "deliver: bad sender \"%s\": %s\n", p, why);
 		free(p);
-		exit(EX_USAGE);
+		return NULL;
 	}
 	if (addr_format(&a, out, sizeof(out)) >= sizeof(out)) {
 		fprintf(stderr, "deliver: sender too long\n");
-		exit(EX_USAGE);
+		return NULL;
 	}
 	return xstrdup(out);
 }
@@ -246,34 +247,44 @@ int main(int argc, char **argv)
 
 	log_init("deliver", 1);
 	struct config cfg;
-	char err[1024];
+	struct aliases *al = NULL;
+	struct buf msg;
+	char err[1024], *sender = NULL;
+	int status = 0;
+
+	buf_init(&msg);
 	config_load_or_exit(&cfg, cpath);
 	struct accounts *acc = accounts_load(cfg.users_file, err, sizeof(err));
 	if (!acc) {
 		fprintf(stderr, "%s\n", err);
-		return EX_CONFIG_STATUS;
+		status = EX_CONFIG_STATUS;
+		goto out;
 	}
-	struct aliases *al = NULL;
 	if (cfg.aliases_file && cfg.aliases_file[0]) {
 		al = aliases_load(cfg.aliases_file, err, sizeof(err));
 		if (!al) {
 			fprintf(stderr, "%s\n", err);
-			return EX_CONFIG_STATUS;
+			status = EX_CONFIG_STATUS;
+			goto out;
 		}
 	}
-	char *sender = farg ? deliver_parse_sender(farg) : deliver_default_sender(&cfg);
+	sender = farg ? deliver_parse_sender(farg) : deliver_default_sender(&cfg);
+	if (!sender) {
+		status = EX_USAGE;
+		goto out;
+	}
 
-	struct buf msg;
-	buf_init(&msg);
 	uint64_t limit = cfg.max_message_size ? cfg.max_message_size : DELIVER_DEFAULT_MAX_SIZE;
 	int r = deliver_read_message(limit, &msg);
-	if (r != 0) {
-		if (r > 0)
-			log_error("status=bounced (message exceeds max_message_size of %llu bytes)",
-				  (unsigned long long)limit);
-		else
-			log_error("status=deferred (reading the message: %s)", strerror(errno));
-		return r > 0 ? EX_DATAERR : EX_TEMPFAIL;
+	if (r > 0) {
+		log_error("status=bounced (message exceeds max_message_size of %llu bytes)",
+			  (unsigned long long)limit);
+		status = EX_DATAERR;
+		goto out;
+	} else if (r < 0) {
+		log_error("status=deferred (reading the message: %s)", strerror(errno));
+		status = EX_TEMPFAIL;
+		goto out;
 	}
 
 	struct deliver_run run = {
@@ -286,18 +297,18 @@ int main(int argc, char **argv)
 	};
 	for (int i = optind; i < argc; i++)
 		deliver_one(&run, argv[i]);
-
 	free(run.done);
+	if (run.tempfail)
+		status = EX_TEMPFAIL;
+	else if (run.unknown)
+		status = EX_NOUSER;
+	else if (run.permfail)
+		status = EX_UNAVAILABLE;
+out:
 	buf_free(&msg);
 	free(sender);
 	aliases_free(&al);
 	accounts_free(&acc);
 	config_free(&cfg);
-	if (run.tempfail)
-		return EX_TEMPFAIL;
-	if (run.unknown)
-		return EX_NOUSER;
-	if (run.permfail)
-		return EX_UNAVAILABLE;
-	return 0;
+	return status;
 }
