@@ -74,14 +74,13 @@ static char *store_parent(const char *path)
 }
 
 /* mkdir -p: creates each missing component with mode 0700 and fsyncs the parent of every
- * directory it created. *created_r tells whether the last component was new. */
-static int store_mkdirs(const char *path, bool *created_r)
+ * directory it created. */
+static int store_mkdirs(const char *path)
 {
 	char *p = xstrdup(path);
 	size_t len = strlen(p);
 	int r = 0;
 
-	*created_r = false;
 	while (len > 1 && p[len - 1] == '/')
 		p[--len] = '\0';
 	for (size_t i = 1; i <= len; i++) {
@@ -99,7 +98,6 @@ static int store_mkdirs(const char *path, bool *created_r)
 				p[i] = save;
 				break;
 			}
-			*created_r = (i == len);
 		} else if (errno == EEXIST) {
 			struct stat st;
 			if (stat(p, &st) < 0) {
@@ -128,7 +126,7 @@ int store_maildir_create(const char *maildir)
 	static const char *const sub[] = { "cur", "new", "tmp" };
 	char path[PATH_MAX];
 	struct stat st;
-	bool all = true, created;
+	bool all = true;
 
 	if (!maildir || maildir[0] == '\0')
 		return -EINVAL;
@@ -141,7 +139,7 @@ int store_maildir_create(const char *maildir)
 	if (all)
 		return 0;
 
-	int r = store_mkdirs(maildir, &created);
+	int r = store_mkdirs(maildir);
 	if (r < 0)
 		return r;
 	bool made_sub = false;
