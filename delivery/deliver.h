@@ -51,9 +51,12 @@ struct delivery_target {
 	bool local;		/* true: deliver into the store; false: relay */
 };
 
-/* Resolves one envelope recipient: lower-cases, strips "+detail" (recipient delimiter '+'),
- * expands aliases recursively (loops and depth > 20 are errors, duplicates removed), and
- * checks local accounts exist. Remote addresses pass through (local=false).
+/* Resolves one envelope recipient: lower-cases, strips "+detail" (any character of
+ * cfg->recipient_delimiter; "" disables) for lookups, expands aliases recursively (full
+ * address before the stripped one; loops and depth > 20 are errors, duplicates removed; an
+ * alias naming itself means the account too), and checks local accounts exist (an unknown
+ * local alias target makes the whole recipient DELIVERY_UNKNOWN_USER). A recipient without
+ * a domain is taken in the first local domain. Remote addresses pass through (local=false).
  * Returns DELIVERY_OK with a malloc'd array in *targets_r (caller frees), or
  * DELIVERY_UNKNOWN_USER / DELIVERY_PERMFAIL (alias loop) with err set. */
 enum delivery_status delivery_resolve(const struct config *cfg, const struct accounts *acc,
