@@ -27,15 +27,36 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 int aliases_reload_if_changed(struct aliases **al, char *err, size_t errlen);	/* 1/0/-1 */
 void aliases_free(struct aliases **al);
 
+/* One alias target as written in the file; domain is "" for a bare local part, which is
+ * relative to the domain of the address being resolved. */
+struct alias_target {
+	const char *local;
+	const char *domain;
+	bool quoted;	/* the local part was written as a quoted-string */
+};
+
+/* Exact lookup of a lower-cased key: "local@domain", or a bare "local" (a key written without
+ * a domain applies in every local domain). Returns the targets (owned by al; the pointer
+ * identifies the entry) and their count in *n_r, or NULL. al may be NULL (no aliases). */
+const struct alias_target *aliases_lookup(const struct aliases *al, const char *key, size_t *n_r);
+
+/* Parses "local@domain" or a bare local part (domain ""), as the aliases file and the
+ * deliver program accept them; the one address grammar is addr_parse_mailbox's.
+ * Returns 0, or -1 with *error_r a static description. */
+int delivery_parse_address(const char *s, size_t len, struct addr *addr_r, const char **error_r);
+
 /* One final recipient after resolution. */
 struct delivery_target {
 	struct addr addr;	/* local: the account (plus-detail removed, lower-cased); remote: as given */
 	bool local;		/* true: deliver into the store; false: relay */
 };
 
-/* Resolves one envelope recipient: lower-cases, strips "+detail" (recipient delimiter '+'),
- * expands aliases recursively (loops and depth > 20 are errors, duplicates removed), and
- * checks local accounts exist. Remote addresses pass through (local=false).
+/* Resolves one envelope recipient: lower-cases, strips "+detail" (any character of
+ * cfg->recipient_delimiter; "" disables) for lookups, expands aliases recursively (full
+ * address before the stripped one; loops and depth > 20 are errors, duplicates removed; an
+ * alias naming itself means the account too), and checks local accounts exist (an unknown
+ * local alias target makes the whole recipient DELIVERY_UNKNOWN_USER). A recipient without
+ * a domain is taken in the first local domain. Remote addresses pass through (local=false).
  * Returns DELIVERY_OK with a malloc'd array in *targets_r (caller frees), or
  * DELIVERY_UNKNOWN_USER / DELIVERY_PERMFAIL (alias loop) with err set. */
 enum delivery_status delivery_resolve(const struct config *cfg, const struct accounts *acc,
