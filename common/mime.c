@@ -201,20 +201,20 @@ static bool mime_2231_split(const char *attr, size_t *base_len, long *idx, bool 
 	*base_len = (size_t)(star - attr);
 	const char *p = star + 1;
 	*idx = -1;
+	*ext = false;
 	if (*p >= '0' && *p <= '9') {
 		long v = 0;
 		while (*p >= '0' && *p <= '9' && v < 100000)
 			v = v * 10 + (*p++ - '0');
 		*idx = v;
+		if (*p == '*') {
+			*ext = true;
+			p++;
+		}
+	} else if (*p == '\0') {
+		*ext = true;	/* "name*" */
 	}
-	*ext = false;
-	if (*p == '*') {
-		*ext = true;
-		p++;
-	}
-	if (*p != '\0' || (*idx < 0 && !*ext))
-		return false;
-	return true;
+	return *p == '\0';
 }
 
 /* Parses the parameters after s[i] into *params_r, joining RFC 2231 continuations. Plain
@@ -546,6 +546,17 @@ static bool mime_encoding_is_identity(const char *enc)
 	return !enc || strcmp(enc, "7bit") == 0 || strcmp(enc, "8bit") == 0 || strcmp(enc, "binary") == 0;
 }
 
+/* Does the part begin with a header field or the blank line (as RFC 2046 requires)? */
+static bool mime_starts_with_field(const char *s, size_t len)
+{
+	struct rfc5322_iter it;
+	struct rfc5322_field f;
+	if (len == 0 || s[0] == '\n' || (s[0] == '\r' && len > 1 && s[1] == '\n'))
+		return true;
+	rfc5322_iter_init(&it, s, len);
+	return rfc5322_iter_next(&it, &f) == 1 && f.start == 0;
+}
+
 static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_t end, unsigned depth,
 					 const struct mime_part *parent, bool digest_child)
 {
@@ -555,6 +566,8 @@ static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_
 	p->parent = parent;
 	p->header_start = start;
 	p->body_start = start + rfc5322_header_length(c->msg + start, end - start);
+	if (parent && parent->multipart && !mime_starts_with_field(c->msg + start, end - start))
+		p->body_start = start;	/* a part that forgot its blank line: all body */
 	p->body_end = end;
 	mime_read_header(p, c->msg + start, p->body_start - start);
 	if (!p->type) {
