@@ -40,8 +40,7 @@ static char *mime_field_value(const struct rfc5322_field *f)
 	struct buf b;
 	buf_init(&b);
 	rfc5322_unfold(&b, f->value, f->value_len, true);
-	if (!b.data)
-		buf_append(&b, "", 0);
+	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -147,8 +146,7 @@ static size_t mime_read_params(const char *s, size_t len, size_t i, struct mime_
 				i++;
 			buf_append(&v, s + st, i - st);
 		}
-		if (!v.data)
-			buf_append(&v, "", 0);
+		buf_append(&v, "", 0);	/* NUL-terminated even when empty */
 		out[n].attr = mime_lower_dup(s + a, alen);
 		out[n].value = buf_steal(&v, NULL);
 		n++;
@@ -177,8 +175,7 @@ static char *mime_param_decoded(const char *name, const char *raw, bool extended
 		rfc2047_decode(&b, raw, strlen(raw));
 	else
 		buf_append_str(&b, raw);
-	if (!b.data)
-		buf_append(&b, "", 0);
+	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -310,8 +307,7 @@ static size_t mime_parse_params(const char *s, size_t len, size_t i, struct mime
 				buf_append_str(&v, raw[j].value);
 			used[j] = true;
 		}
-		if (!v.data)
-			buf_append(&v, "", 0);
+		buf_append(&v, "", 0);	/* NUL-terminated even when empty */
 		char *name = xstrndup(raw[k].attr, bl);
 		for (size_t a = 0; a < nm; a++) {
 			free(raw[members[a]].attr);
@@ -840,8 +836,7 @@ void mime_write_envelope(struct buf *out, const char *hdr, size_t header_len)
 				struct buf b;
 				buf_init(&b);
 				rfc5322_unfold(&b, f.value, f.value_len, false);
-				if (!b.data)
-					buf_append(&b, "", 0);
+				buf_append(&b, "", 0);	/* NUL-terminated even when empty */
 				v[k] = buf_steal(&b, NULL);
 				break;
 			}

@@ -308,8 +308,7 @@ static char *rfc5322_join(const struct rfc5322_toks *t, size_t from, size_t to, 
 		buf_free(&b);
 		return NULL;
 	}
-	if (!b.data)
-		buf_append(&b, "", 0);
+	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
