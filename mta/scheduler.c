@@ -345,16 +345,6 @@ static void sched_job_local_done(uv_work_t *w, int status)
 		relay_deliver(s->m->relay, &j->relays[k]);
 }
 
-static bool sched_needs_bounce(const struct sched_entry *e)
-{
-	if (!e->env.sender || !e->env.sender[0] || e->env.bounced)
-		return false;
-	for (size_t i = 0; i < e->env.nrcpts; i++)
-		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
-			return true;
-	return false;
-}
-
 /* Phase 3, thread pool: every outcome appended to the queue file and flushed. */
 static void sched_job_record_work(uv_work_t *w)
 {

@@ -5,6 +5,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "queue.h"
+#include "rfc5322.h"
 #include "scheduler.h"
 #include "smtp_proto.h"
 #include "xalloc.h"
@@ -361,36 +362,13 @@ static void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd
 /* Counts Received: header fields in the header section of msg (mail loop detection). */
 static unsigned smtp_count_received(const char *msg, size_t len)
 {
+	struct rfc5322_iter it;
+	struct rfc5322_field f;
 	unsigned n = 0;
-	size_t pos = 0;
-	while (pos < len) {
-		const char *line = msg + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - line) + 1 : len - pos;
-		if (l <= 2 && (line[0] == '\r' || line[0] == '\n'))
-			break;	/* end of header */
-		if (l >= 9 && strncasecmp(line, "Received:", 9) == 0)
-			n++;
-		pos += l;
-	}
+	rfc5322_iter_init(&it, msg, rfc5322_header_length(msg, len));
+	while (rfc5322_iter_next_named(&it, "Received", &f))
+		n++;
 	return n;
-}
-
-/* True when the header section of msg has a field called name (with the colon). */
-static bool smtp_has_header(const char *msg, size_t len, const char *name)
-{
-	size_t nlen = strlen(name), pos = 0;
-	while (pos < len) {
-		const char *line = msg + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - line) + 1 : len - pos;
-		if (line[0] == '\r' || line[0] == '\n')
-			return false;
-		if (l > nlen && strncasecmp(line, name, nlen) == 0)
-			return true;
-		pos += l;
-	}
-	return false;
 }
 
 /* RFC 6409 8.2, 8.3: submitted mail without Date: or Message-ID: gets them (after our
@@ -401,7 +379,9 @@ static void smtp_add_missing_headers(struct smtp_session *s)
 	size_t blen = s->msg.len - s->msg_header_len;
 	struct buf add;
 	buf_init(&add);
-	if (!smtp_has_header(body, blen, "Date:")) {
+	size_t hlen = rfc5322_header_length(body, blen);
+	struct rfc5322_field f;
+	if (!rfc5322_find(body, hlen, "Date", &f)) {
 		char date[64];
 		time_t now = time(NULL);
 		struct tm tm;
@@ -409,7 +389,7 @@ static void smtp_add_missing_headers(struct smtp_session *s)
 		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 		buf_printf(&add, "Date: %s\r\n", date);
 	}
-	if (!smtp_has_header(body, blen, "Message-ID:"))
+	if (!rfc5322_find(body, hlen, "Message-ID", &f))
 		buf_printf(&add, "Message-ID: <%s@%s>\r\n", s->env.id, s->m->cfg->hostname);
 	if (add.len) {
 		buf_reserve(&s->msg, add.len);
