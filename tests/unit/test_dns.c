@@ -99,7 +99,7 @@ static void dnsmasq_start(void)
 		dnsmasq_port = free_port();
 		snprintf(port_arg, sizeof(port_arg), "--port=%u", dnsmasq_port);
 		char *argv[] = {
-			DNSMASQ, "--no-daemon", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
+			DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
 			"--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces", port_arg,
 			"--local=/test/",
 			"--mx-host=two.test,mx1.two.test,10", "--mx-host=two.test,mx2.two.test,20",
@@ -131,6 +131,25 @@ static void dnsmasq_start(void)
 			"--host-record=mx11.many.test,127.0.2.11", "--host-record=mx12.many.test,127.0.2.12",
 			NULL,
 		};
+		/* big.test: 40 long-named MX records, too many for a 512-byte UDP answer, so
+		 * the resolver must retry over TCP. */
+		char *args[200];
+		static char big[80][96];
+		size_t na = 0;
+		for (char **a = argv; *a; a++)
+			args[na++] = *a;
+		for (int i = 0; i < 40; i++) {
+			snprintf(big[2 * i], sizeof(big[0]),
+				 "--mx-host=big.test,a-rather-long-exchanger-name-%02d.big.test,%d", i, i);
+			snprintf(big[2 * i + 1], sizeof(big[0]),
+				 "--host-record=a-rather-long-exchanger-name-%02d.big.test,127.0.3.%d",
+				 i, i + 1);
+			args[na++] = big[2 * i];
+			args[na++] = big[2 * i + 1];
+		}
+		args[na] = NULL;
+		/* --keep-in-foreground rather than --no-daemon: the latter serves a TCP
+		 * connection inside the main process and answers no UDP until it closes. */
 		pid_t pid = fork();
 		cr_assert(pid >= 0);
 		if (pid == 0) {
@@ -140,7 +159,7 @@ static void dnsmasq_start(void)
 			dup2(null, 0);
 			dup2(null, 1);
 			dup2(null, 2);
-			execv(DNSMASQ, argv);
+			execv(DNSMASQ, args);
 			_exit(127);
 		}
 		dnsmasq_pid = pid;
@@ -466,6 +485,23 @@ Test(dns, mx_hosts_are_capped)
 		snprintf(addr, sizeof(addr), "127.0.2.%zu", i + 1);
 		cr_assert_str_eq(o.hosts[i].name, name);
 		cr_assert_eq(o.hosts[i].preference, i + 1);
+		cr_assert_str_eq(addrs(&o.hosts[i]), addr);
+	}
+}
+
+Test(dns, truncated_answer_is_retried_over_tcp)
+{
+	struct outcome o;
+
+	lookup_mx("big.test", &o);
+	wait_all(&o, 1);
+	cr_assert_eq(o.status, DNS_OK, "%s", o.error);
+	cr_assert_eq(o.n_hosts, DNS_MAX_MX);
+	for (size_t i = 0; i < DNS_MAX_MX; i++) {
+		char name[64], addr[32];
+		snprintf(name, sizeof(name), "a-rather-long-exchanger-name-%02zu.big.test", i);
+		snprintf(addr, sizeof(addr), "127.0.3.%zu", i + 1);
+		cr_assert_str_eq(o.hosts[i].name, name);
 		cr_assert_str_eq(addrs(&o.hosts[i]), addr);
 	}
 }
