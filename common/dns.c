@@ -187,10 +187,10 @@ static void dns_sock_state_cb(void *data, ares_socket_t fd, int readable, int wr
 	}
 	if (p == NULL) {
 		p = xcalloc(1, sizeof(*p));
-		int rc = uv_poll_init_socket(d->loop, &p->handle, fd);
-		if (rc < 0) {
+		int irc = uv_poll_init_socket(d->loop, &p->handle, fd);
+		if (irc < 0) {
 			/* The query on this socket will time out through the timer. */
-			log_warn("dns: cannot watch resolver socket %d: %s", fd, uv_strerror(rc));
+			log_warn("dns: cannot watch resolver socket %d: %s", fd, uv_strerror(irc));
 			free(p);
 			return;
 		}
@@ -201,8 +201,10 @@ static void dns_sock_state_cb(void *data, ares_socket_t fd, int readable, int wr
 		d->polls = p;
 		d->handles++;
 	}
-	uv_poll_start(&p->handle, (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
-		      dns_poll_cb);
+	int rc = uv_poll_start(&p->handle,
+			       (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0), dns_poll_cb);
+	if (rc < 0)
+		log_warn("dns: cannot watch resolver socket %d: %s", fd, uv_strerror(rc));
 }
 
 static void dns_timer_cb(uv_timer_t *t)
