@@ -404,6 +404,46 @@ Test(tls, tls12_only_client_gets_tls12)
 	tls_ctx_free(&sctx);
 }
 
+/* A raw client with its own cipher preferences, against the engine server. */
+static char *negotiated_cipher(int max, const char *ciphers12, const char *suites13)
+{
+	struct tls_ctx *sctx = server_ctx();
+	struct tls_session *s = tls_session_new(sctx, true, NULL);
+	struct raw r;
+	raw_init(&r, false, TLS1_2_VERSION, max);
+	cr_assert(eq(int, SSL_set_cipher_list(r.ssl, ciphers12), 1));
+	cr_assert(eq(int, SSL_set_ciphersuites(r.ssl, suites13), 1));
+	struct buf sp, rp;
+	buf_init(&sp);
+	buf_init(&rp);
+	int rc;
+	raw_pump(s, &r, &sp, &rp, &rc);
+	char *cipher = rc == 0 && tls_session_handshake_done(s) ?
+	    xstrdup(tls_session_cipher(s)) : xasprintf("error: %s", tls_session_error(s));
+	buf_free(&sp);
+	buf_free(&rp);
+	raw_free(&r);
+	tls_session_free(&s);
+	tls_ctx_free(&sctx);
+	return cipher;
+}
+
+Test(tls, server_chooses_the_cipher)
+{
+	const char *suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
+	char *c = negotiated_cipher(TLS1_3_VERSION, "DEFAULT", suites);
+	cr_assert(eq(str, c, "TLS_AES_256_GCM_SHA384"));
+	free(c);
+	c = negotiated_cipher(TLS1_2_VERSION,
+	    "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", suites);
+	cr_assert(eq(str, c, "ECDHE-ECDSA-AES256-GCM-SHA384"));
+	free(c);
+	/* CBC and static-RSA-only clients are refused. */
+	c = negotiated_cipher(TLS1_2_VERSION, "ECDHE-ECDSA-AES256-SHA:AES256-GCM-SHA384", suites);
+	cr_assert(eq(str, c, "error: handshake failed: no shared cipher"));
+	free(c);
+}
+
 Test(tls, engine_client_talks_to_tls12_only_server)
 {
 	struct tls_ctx *cctx = client_ctx();
