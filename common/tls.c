@@ -3,6 +3,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -34,6 +36,7 @@
 #define TLS_READ_MAX		(1 << 30)	/* plaintext returned by one tls_session_read() */
 #define TLS_SELF_SIGNED_DAYS	3650
 #define TLS_HOSTNAME_MAX	253
+#define TLS_IDLE_KEEP		65536	/* buffer bytes an idle session may keep */
 
 struct tls_ctx {
 	SSL_CTX *ssl_ctx;	/* the current one: each SSL holds its own reference */
@@ -153,7 +156,7 @@ static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
 	struct tls_session *s = ssl ? SSL_get_app_data(ssl) : NULL;
 	if (s) {
 		int e = X509_STORE_CTX_get_error(xs);
-		if (e == X509_V_ERR_HOSTNAME_MISMATCH)
+		if (e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			s->name_failed = true;
 		else
 			s->chain_failed = true;
@@ -211,6 +214,36 @@ void tls_ctx_free(struct tls_ctx **ctx)
 	*ctx = NULL;
 }
 
+/* A fresh, empty memory BIO: an empty one means "no data yet", never end of file. */
+static BIO *tls_mem_bio(void)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	if (b)
+		BIO_set_mem_eof_return(b, -1);
+	return b;
+}
+
+/* Memory BIOs keep their largest size; once drained, a big one is swapped for a new one. */
+static void tls_session_trim(struct tls_session *s)
+{
+	BUF_MEM *bm = NULL;
+	BIO *b;
+	if (BIO_ctrl_pending(s->rbio) == 0 && BIO_get_mem_ptr(s->rbio, &bm) == 1 && bm &&
+	    bm->max > TLS_IDLE_KEEP && (b = tls_mem_bio())) {
+		SSL_set0_rbio(s->ssl, b);	/* frees the old one */
+		s->rbio = b;
+	}
+	bm = NULL;
+	if (BIO_ctrl_pending(s->wbio) == 0 && BIO_get_mem_ptr(s->wbio, &bm) == 1 && bm &&
+	    bm->max > TLS_IDLE_KEEP && (b = tls_mem_bio())) {
+		SSL_set0_wbio(s->ssl, b);	/* frees the old one */
+		s->wbio = b;
+	}
+	if (s->queued.len == 0 && s->queued.cap > TLS_IDLE_KEEP)
+		buf_free(&s->queued);
+	ERR_clear_error();
+}
+
 static int tls_session_fail(struct tls_session *s, const char *what, int sslerr)
 {
 	char reason[200];
@@ -263,23 +296,35 @@ static void tls_session_established(struct tls_session *s)
 		s->trust = TLS_PEER_VERIFIED;
 }
 
-/* Encrypts the plaintext queued while the handshake ran. */
-static int tls_session_flush(struct tls_session *s)
+/* Encrypts up to len bytes into the output BIO; *done_r tells how many were taken. */
+static int tls_session_encrypt(struct tls_session *s, const char *p, size_t len, size_t *done_r)
 {
-	while (s->queued.len > 0) {
-		size_t n = s->queued.len < TLS_READ_MAX ? s->queued.len : TLS_READ_MAX;
+	*done_r = 0;
+	while (*done_r < len) {
+		size_t n = len - *done_r < TLS_READ_MAX ? len - *done_r : TLS_READ_MAX;
 		size_t done = 0;
 		ERR_clear_error();
-		int r = SSL_write_ex(s->ssl, s->queued.data, n, &done);
+		int r = SSL_write_ex(s->ssl, p + *done_r, n, &done);
 		if (r != 1) {
 			int e = SSL_get_error(s->ssl, r);
 			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 				return 0;
 			return tls_session_fail(s, "write failed", e);
 		}
-		buf_consume(&s->queued, done);
+		*done_r += done;
 	}
 	return 0;
+}
+
+/* Encrypts the plaintext queued while the handshake ran. */
+static int tls_session_flush(struct tls_session *s)
+{
+	if (s->queued.len == 0)
+		return 0;
+	size_t done;
+	int r = tls_session_encrypt(s, s->queued.data, s->queued.len, &done);
+	buf_consume(&s->queued, done);
+	return r;
 }
 
 /* Moves the handshake on with what was fed; flushes queued plaintext once done. */
@@ -307,8 +352,8 @@ struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char
 		return NULL;
 	ERR_clear_error();
 	SSL *ssl = SSL_new(ctx->ssl_ctx);
-	BIO *rbio = BIO_new(BIO_s_mem());
-	BIO *wbio = BIO_new(BIO_s_mem());
+	BIO *rbio = tls_mem_bio();
+	BIO *wbio = tls_mem_bio();
 	if (!ssl || !rbio || !wbio) {
 		SSL_free(ssl);
 		BIO_free(rbio);
@@ -316,9 +361,6 @@ struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char
 		ERR_clear_error();
 		return NULL;
 	}
-	/* An empty memory BIO means "no data yet", never end of file. */
-	BIO_set_mem_eof_return(rbio, -1);
-	BIO_set_mem_eof_return(wbio, -1);
 	SSL_set_bio(ssl, rbio, wbio);
 
 	struct tls_session *s = xcalloc(1, sizeof(*s));
@@ -334,8 +376,13 @@ struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char
 	}
 	SSL_set_connect_state(ssl);
 	if (sni_or_null && *sni_or_null) {
-		if (SSL_set_tlsext_host_name(ssl, sni_or_null) != 1 ||
-		    SSL_set1_host(ssl, sni_or_null) != 1) {
+		/* An address literal is checked as such and not sent as SNI (RFC 6066 3). */
+		unsigned char ip[16];
+		bool is_ip = inet_pton(AF_INET, sni_or_null, ip) == 1 ||
+		    inet_pton(AF_INET6, sni_or_null, ip) == 1;
+		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni_or_null) != 1 :
+		    (SSL_set_tlsext_host_name(ssl, sni_or_null) != 1 ||
+		    SSL_set1_host(ssl, sni_or_null) != 1)) {
 			tls_session_free(&s);
 			ERR_clear_error();
 			return NULL;
@@ -397,6 +444,7 @@ int tls_session_read(struct tls_session *s, struct buf *plain_out)
 		}
 		return tls_session_fail(s, "read failed", e);
 	}
+	tls_session_trim(s);
 	if (total > 0)
 		return (int)total;
 	return s->peer_closed ? TLS_CLOSED : 0;
@@ -406,10 +454,15 @@ int tls_session_write(struct tls_session *s, const void *plain, size_t len)
 {
 	if (s->failed || s->shut)
 		return TLS_ERROR;
-	buf_append(&s->queued, plain, len);
-	if (!s->done)
-		return 0;
-	return tls_session_flush(s);
+	if (!s->done || s->queued.len > 0) {
+		buf_append(&s->queued, plain, len);
+		return s->done ? tls_session_flush(s) : 0;
+	}
+	size_t done;
+	int r = tls_session_encrypt(s, plain, len, &done);
+	if (r == 0 && done < len)
+		buf_append(&s->queued, (const char *)plain + done, len - done);
+	return r;
 }
 
 int tls_session_pending_output(struct tls_session *s, struct buf *cipher_out)
@@ -427,7 +480,7 @@ int tls_session_pending_output(struct tls_session *s, struct buf *cipher_out)
 		cipher_out->data[cipher_out->len] = '\0';
 		total += got;
 	}
-	ERR_clear_error();
+	tls_session_trim(s);
 	return (int)total;
 }
 

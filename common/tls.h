@@ -29,7 +29,8 @@
  *
  * Memory: the session holds what was fed and not yet read, and what was produced and not
  * yet drained; callers bound both by how much they read from the socket at a time and by
- * stopping reads while their own output is backed up.
+ * stopping reads while their own output is backed up. Once drained, a session gives back
+ * its large buffers, so an idle session costs a few kilobytes whatever it carried before.
  */
 
 #define TLS_ERROR	(-1)	/* failure: see tls_session_error(); drain and send pending output, then close */
@@ -75,8 +76,9 @@ void tls_ctx_free(struct tls_ctx **ctx);
 
 /*
  * A session over a context. server must match the kind of the context. sni_or_null, for a
- * client, is sent as SNI and is the name checked for TLS_PEER_VERIFIED; ignored for a server.
- * Returns NULL when server does not match the context or OpenSSL refuses (out of memory).
+ * client, is the name checked for TLS_PEER_VERIFIED and, unless an IP address literal, sent
+ * as SNI; ignored for a server. Returns NULL when server does not match the context or OpenSSL
+ * refuses (out of memory, a name over 255 bytes).
  */
 struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char *sni_or_null);
 

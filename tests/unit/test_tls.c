@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -236,6 +237,44 @@ Test(tls, tls13_handshake_exchange_and_close)
 	tls_ctx_free(&sctx);
 	tls_ctx_free(&cctx);
 	cr_assert(eq(ptr, sctx, NULL));
+}
+
+static size_t heap_in_use(void)
+{
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+Test(tls, idle_session_gives_back_its_buffers)
+{
+	struct tls_ctx *sctx = server_ctx(), *cctx = client_ctx();
+	struct tls_session *s = tls_session_new(sctx, true, NULL);
+	struct tls_session *c = tls_session_new(cctx, false, NULL);
+	struct buf cp, sp, big;
+	buf_init(&cp);
+	buf_init(&sp);
+	buf_init(&big);
+	pump(c, s, &cp, &sp);
+	cr_assert(eq(int, !!(tls_session_handshake_done(c)), 1));
+	fill_random(&big, 4 << 20, 3);
+	size_t before = heap_in_use();
+	/* Written in pieces, as a connection layer would. */
+	for (size_t off = 0; off < big.len; off += 65536) {
+		tls_session_write(c, big.data + off, 65536);
+		tls_session_write(s, big.data + off, 65536);
+	}
+	pump(c, s, &cp, &sp);
+	cr_assert(eq(sz, cp.len, big.len));
+	cr_assert(eq(sz, sp.len, big.len));
+	buf_free(&cp);
+	buf_free(&sp);
+	size_t after = heap_in_use();
+	cr_assert(lt(sz, after, before + 256 * 1024), "before %zu after %zu", before, after);
+	buf_free(&big);
+	tls_session_free(&c);
+	tls_session_free(&s);
+	tls_ctx_free(&sctx);
+	tls_ctx_free(&cctx);
 }
 
 Test(tls, plaintext_written_before_handshake_is_sent_encrypted_after)
@@ -830,7 +869,7 @@ static void make_ca_and_leaf(void)
 	cr_assert(eq(int, test_run(ca_argv), 0));
 	char *leaf_argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
 	    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_path, "-out", cert_path, "-subj",
-	    "/CN=" HOST, "-addext", "subjectAltName=DNS:" HOST, "-addext",
+	    "/CN=" HOST, "-addext", "subjectAltName=DNS:" HOST ",IP:127.0.0.1", "-addext",
 	    "basicConstraints=critical,CA:FALSE", "-CA", ca, "-CAkey", cakey, "-days", "2", NULL };
 	cr_assert(eq(int, test_run(leaf_argv), 0));
 	free(ca);
@@ -849,6 +888,8 @@ static enum tls_peer_trust trust_for(const char *sni)
 	cr_assert(eq(int, p.c_rc, 0), "%s", tls_session_error(c));
 	cr_assert(eq(int, !!(tls_session_handshake_done(c)), 1));
 	enum tls_peer_trust t = tls_session_peer_trust(c);
+	if (sni && sni[0] >= '0' && sni[0] <= '9')
+		cr_assert(eq(ptr, (void *)tls_session_sni(s), NULL), "no IP literal as SNI");
 	buf_free(&cp);
 	buf_free(&sp);
 	tls_session_free(&c);
@@ -868,6 +909,8 @@ Test(cert, client_reports_verified_trusted_untrusted)
 	cr_assert(eq(int, trust_for(HOST), TLS_PEER_VERIFIED));
 	cr_assert(eq(int, trust_for("other.example"), TLS_PEER_TRUSTED));
 	cr_assert(eq(int, trust_for(NULL), TLS_PEER_TRUSTED));
+	cr_assert(eq(int, trust_for("127.0.0.1"), TLS_PEER_VERIFIED));
+	cr_assert(eq(int, trust_for("127.0.0.2"), TLS_PEER_TRUSTED));
 	free(ca);
 }
 
