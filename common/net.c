@@ -1,6 +1,7 @@
 /* net.c - listeners and connections on libuv: accept with limits, buffered reads, batched writes, idle timers. */
 #include "net.h"
 #include "log.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -123,6 +124,7 @@ static void net_conn_handle_closed(uv_handle_t *h)
 		return;
 	buf_free(&c->in);
 	buf_free(&c->out);
+	tls_session_free(&c->tls);
 	free(c);
 }
 
@@ -162,6 +164,8 @@ void net_conn_close(struct net_conn *c, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	uv_read_stop((uv_stream_t *)&c->h);
 	uv_timer_stop(&c->timer);
+	if (c->tls && c->tls_ready)
+		tls_session_shutdown(c->tls);
 	net_conn_do_write(c);
 	if (c->writing == 0)
 		net_conn_really_close(c);
@@ -207,17 +211,13 @@ static void net_write_done(uv_write_t *req, int status)
 	net_conn_update_reading(c);
 }
 
-static void net_conn_do_write(struct net_conn *c)
+/* Hands bytes to the socket (copied into the write request). */
+static void net_conn_send_raw(struct net_conn *c, const char *data, size_t len)
 {
-	if (c->out.len == 0 || uv_is_closing((uv_handle_t *)&c->h))
-		return;
-	struct net_write_req *w = xmalloc(sizeof(*w) + c->out.len);
-	memcpy(w->data, c->out.data, c->out.len);
-	w->len = c->out.len;
+	struct net_write_req *w = xmalloc(sizeof(*w) + len);
+	memcpy(w->data, data, len);
+	w->len = len;
 	w->conn = c;
-	buf_reset(&c->out);
-	if (c->out.cap > 16 * 1024)
-		buf_free(&c->out);
 	uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
 	c->writing += w->len;
 	int r = uv_write(&w->req, (uv_stream_t *)&c->h, &b, 1, net_write_done);
@@ -226,6 +226,29 @@ static void net_conn_do_write(struct net_conn *c)
 		free(w);
 		net_conn_abort(c, "write error");
 	}
+}
+
+static void net_conn_do_write(struct net_conn *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->h))
+		return;
+	if (c->tls) {
+		if (c->out.len) {
+			tls_session_write(c->tls, c->out.data, c->out.len);
+			buf_reset(&c->out);
+		}
+		struct buf cipher;
+		buf_init(&cipher);
+		tls_session_pending_output(c->tls, &cipher);
+		if (cipher.len)
+			net_conn_send_raw(c, cipher.data, cipher.len);
+		buf_free(&cipher);
+	} else if (c->out.len) {
+		net_conn_send_raw(c, c->out.data, c->out.len);
+		buf_reset(&c->out);
+	}
+	if (c->out.cap > 16 * 1024)
+		buf_free(&c->out);
 }
 
 void net_conn_write(struct net_conn *c, const void *p, size_t n)
@@ -334,7 +357,32 @@ static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	if (c->closing)
 		return;
-	buf_append(&c->in, b->base, (size_t)n);
+	if (c->tls) {
+		int r = tls_session_feed(c->tls, b->base, (size_t)n);
+		if (r == 0)
+			r = tls_session_read(c->tls, &c->in);
+		net_conn_do_write(c);	/* handshake records, alerts */
+		if (r == TLS_ERROR) {
+			log_info("%s: TLS error from [%s]: %s", c->listener ? c->listener->name : "client",
+				 c->peer_ip, tls_session_error(c->tls));
+			net_conn_close(c, "TLS error");
+			return;
+		}
+		if (r == TLS_CLOSED) {
+			net_conn_close(c, "TLS closed");
+			return;
+		}
+		if (!c->tls_ready && tls_session_handshake_done(c->tls)) {
+			c->tls_ready = true;
+			if (c->ops && c->ops->on_tls_ready) {
+				c->in_callback = true;
+				c->ops->on_tls_ready(c);
+				c->in_callback = false;
+			}
+		}
+	} else {
+		buf_append(&c->in, b->base, (size_t)n);
+	}
 	if (c->timeout_ms)
 		uv_timer_start(&c->timer, net_timer_fired, c->timeout_ms, 0);
 	net_conn_dispatch(c);
@@ -364,6 +412,33 @@ void net_conn_resume(struct net_conn *c)
 	if (c->closing)
 		return;
 	net_conn_dispatch(c);
+}
+
+int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx)
+{
+	if (c->tls || !ctx)
+		return -1;
+	/* Our plaintext reply (e.g. "220 Ready to start TLS") goes out first, in the clear. */
+	net_conn_do_write(c);
+	c->tls = tls_session_new(ctx, true, NULL);
+	if (!c->tls)
+		return -1;
+	/* Anything the client pipelined after STARTTLS is discarded, never executed. */
+	buf_reset(&c->in);
+	return 0;
+}
+
+int net_conn_start_tls_client(struct net_conn *c, struct tls_ctx *ctx, const char *sni)
+{
+	if (c->tls || !ctx)
+		return -1;
+	net_conn_do_write(c);
+	c->tls = tls_session_new(ctx, false, sni);
+	if (!c->tls)
+		return -1;
+	buf_reset(&c->in);
+	net_conn_do_write(c);	/* the ClientHello */
+	return 0;
 }
 
 static void net_on_connection(uv_stream_t *server, int status)
@@ -417,6 +492,8 @@ static void net_on_connection(uv_stream_t *server, int status)
 	if ((l->max_connections && net_total_conns > l->max_connections) ||
 	    (l->max_per_ip && net_conn_count_ip(c->peer_ip) > l->max_per_ip))
 		c->over_limit = true;
+	if (l->tls && !c->over_limit)
+		c->tls = tls_session_new(l->tls, true, NULL);
 	l->accept_cb(l, c);
 	if (!c->closing) {
 		net_conn_do_write(c);

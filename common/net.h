@@ -84,6 +84,7 @@ struct net_conn {
 	bool outbound;
 	int connect_error;
 	bool listed;		/* counted in the connection list and limits */
+	bool tls_ready;		/* handshake done and on_tls_ready called */
 };
 
 /* Binds each address of list; the listener's accept_cb runs per connection. Returns 0 or -1
@@ -128,6 +129,9 @@ int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx);
 
 /* Closes every connection at once (shutdown): pending output is dropped. */
 void net_conns_close_all(const char *reason);
+
+/* Starts a client-side TLS handshake on an outbound connection (after "220" to STARTTLS). */
+int net_conn_start_tls_client(struct net_conn *c, struct tls_ctx *ctx, const char *sni);
 
 /* Connection counts, for limits and stats. */
 unsigned net_conn_count(void);
