@@ -4,7 +4,10 @@
 #include "deliver.h"
 #include "log.h"
 #include "mtad.h"
+#include "auth_throttle.h"
 #include "privilege.h"
+#include "relay.h"
+#include "tls.h"
 #include "scheduler.h"
 #include "smtp_server.h"
 #include "xalloc.h"
@@ -77,8 +80,11 @@ static void mtad_hup(uv_signal_t *sig, int signum)
 {
 	(void)sig;
 	(void)signum;
-	log_info("SIGHUP: reloading tables");
+	char err[1024];
+	log_info("SIGHUP: reloading tables and certificates");
 	mtad_reload_tables();
+	if (tls_ctx_reload(mtad.tls, mtad.tls_cert, mtad.tls_key, err, sizeof(err)) < 0)
+		log_error("certificate not reloaded: %s", err);
 }
 
 int main(int argc, char **argv)
@@ -142,6 +148,21 @@ int main(int argc, char **argv)
 	if (!mtad.queue)
 		log_fatal(75, "%s", err);
 
+	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
+	char *cert = NULL, *key = NULL;
+	int gen = tls_ensure_cert(cfg.state_dir, cfg.hostname, cfg.tls_cert, cfg.tls_key, &cert, &key,
+				  err, sizeof(err));
+	if (gen < 0)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	if (gen == 1)
+		log_info("generated a self-signed certificate for %s in %s", cfg.hostname, cert);
+	mtad.tls = tls_server_ctx_new(cert, key, err, sizeof(err));
+	if (!mtad.tls)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	mtad.tls_cert = cert;
+	mtad.tls_key = key;
+	mtad.auth_throttle = auth_throttle_new(NULL);
+
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
 
@@ -152,8 +173,11 @@ int main(int argc, char **argv)
 			log_fatal(EX_CONFIG_STATUS, "%s", err);
 		char mail_dir[4096];
 		snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg.state_dir);
+		char tls_dir[4096];
+		snprintf(tls_dir, sizeof(tls_dir), "%s/tls", cfg.state_dir);
 		const char *own[] = { cfg.state_dir, mtad.queue->dir, mtad.queue->active_dir,
-				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir, mail_dir };
+				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir, mail_dir,
+				      tls_dir, cert, key };
 		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 			if (privilege_chown(own[i], uid, gid, err, sizeof(err)) < 0)
 				log_fatal(75, "%s", err);
@@ -173,6 +197,10 @@ int main(int argc, char **argv)
 	snprintf(sock, sizeof(sock), "%s/submit.sock", cfg.state_dir);
 	if (smtp_server_listen_local(&mtad, sock, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
+
+	mtad.relay = relay_new(&mtad, err, sizeof(err));
+	if (!mtad.relay)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);
@@ -195,10 +223,15 @@ int main(int argc, char **argv)
 
 	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
 	scheduler_stop(&mtad.sched);
+	relay_free(&mtad.relay);
 	uv_walk(mtad.loop, mtad_walk_close, NULL);
 	uv_run(mtad.loop, UV_RUN_DEFAULT);
 	uv_loop_close(mtad.loop);
 	queue_close(&mtad.queue);
+	tls_ctx_free(&mtad.tls);
+	auth_throttle_free(&mtad.auth_throttle);
+	free(mtad.tls_cert);
+	free(mtad.tls_key);
 	accounts_free(&mtad.accounts);
 	aliases_free(&mtad.aliases);
 	config_free(&cfg);

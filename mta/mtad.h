@@ -14,6 +14,7 @@
 struct scheduler;
 struct relay;
 struct tls_ctx;
+struct auth_throttle;
 
 struct mtad {
 	uv_loop_t *loop;
@@ -24,7 +25,9 @@ struct mtad {
 	struct scheduler *sched;
 	struct relay *relay;
 	struct net_listener *listeners;
-	struct tls_ctx *tls;
+	struct tls_ctx *tls;		/* server side: STARTTLS and implicit TLS */
+	struct auth_throttle *auth_throttle;
+	char *tls_cert, *tls_key;	/* paths, for SIGHUP reload */
 	bool stopping;
 	uint64_t sessions_total, messages_accepted, messages_rejected;
 };

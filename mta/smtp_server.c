@@ -2,12 +2,14 @@
  * Owns struct smtp_session and its transaction; the queue owns the bytes once committed.
  * Security: reads hostile network input; all parsing goes through common/smtp_proto and addr. */
 #include "smtp_server.h"
+#include "smtp_session.h"
 #include "deliver.h"
 #include "log.h"
 #include "queue.h"
 #include "rfc5322.h"
 #include "scheduler.h"
 #include "smtp_proto.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -22,57 +24,13 @@
 
 #define SMTP_MAX_ERRORS 20
 #define SMTP_MAX_RECEIVED 30
-
-enum smtp_state {
-	SMTP_STATE_GREETING,	/* banner not yet sent (greeting delay) */
-	SMTP_STATE_CONNECTED,	/* banner sent, no HELO/EHLO yet */
-	SMTP_STATE_HELO,	/* ready for MAIL */
-	SMTP_STATE_MAIL,	/* sender given */
-	SMTP_STATE_RCPT,	/* at least one recipient */
-	SMTP_STATE_DATA,	/* reading DATA */
-	SMTP_STATE_BDAT,	/* reading a BDAT chunk */
-	SMTP_STATE_COMMIT,	/* waiting for the queue */
-	SMTP_STATE_QUIT,	/* closing */
-};
+#define SMTP_AUTH_LINE_MAX 12288	/* RFC 4954 4 */
 
 static const char *const smtp_state_names[] = {
-	"greeting", "connected", "helo", "mail", "rcpt", "data", "bdat", "commit", "quit",
+	"greeting", "connected", "helo", "mail", "rcpt", "data", "bdat", "commit", "auth", "quit",
 };
 
-struct smtp_session {
-	struct mtad *m;
-	struct net_conn *conn;
-	enum smtp_listener_kind kind;
-	enum smtp_state state;
-	char helo[256];
-	bool esmtp;
-	bool tls;
-	bool authenticated;
-	char auth_user[256];
-	bool relay_client;	/* in relay_networks */
-	unsigned errors;
-	bool discard_line;	/* an over-long command line is being skipped */
-	bool orphaned;		/* connection closed while a commit was in flight */
-	/* counters for the disconnect log line */
-	unsigned n_helo, n_mail, n_rcpt, n_data, n_bdat, n_rset, n_quit, n_other, n_cmds;
-	/* the transaction */
-	struct queue_envelope env;
-	bool smtputf8;
-	enum smtp_body body;
-	struct buf msg;
-	size_t msg_header_len;	/* our Received: header at the start of msg */
-	struct smtp_data_reader data;
-	uint64_t bdat_remaining;
-	bool bdat_last;
-	bool bdat_failed;
-	bool bdat_used;
-	bool bdat_discard;		/* reading a refused chunk */
-	enum smtp_state bdat_return;	/* state after a refused chunk */
-	uint64_t bdat_size;
-	size_t rcpt_cap;
-};
-
-static void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
+void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
 	log_debug("smtp %" PRIu64 ": %s -> %s", s->conn ? s->conn->id : 0, smtp_state_names[s->state],
 		  smtp_state_names[st]);
@@ -80,8 +38,7 @@ static void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 }
 
 /* Writes one reply line (CRLF added). */
-static void smtp_reply(struct smtp_session *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
+void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -99,7 +56,7 @@ static void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 }
 
 /* An error reply that counts towards the session's error limit. */
-static void smtp_error_reply(struct smtp_session *s, int code, const char *enh, const char *text)
+void smtp_error_reply(struct smtp_session *s, int code, const char *enh, const char *text)
 {
 	smtp_reply(s, "%d %s %s", code, enh, text);
 	if (++s->errors >= SMTP_MAX_ERRORS) {
@@ -139,7 +96,7 @@ static void smtp_tx_reset(struct smtp_session *s)
 		smtp_enter_state(s, SMTP_STATE_HELO);
 }
 
-static void smtp_session_free(struct smtp_session *s)
+void smtp_session_free(struct smtp_session *s)
 {
 	queue_envelope_free(&s->env);
 	buf_free(&s->msg);
@@ -168,6 +125,10 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 	buf_append_str(&r, "250-ENHANCEDSTATUSCODES\r\n");
 	buf_append_str(&r, "250-8BITMIME\r\n");
 	buf_append_str(&r, "250-SMTPUTF8\r\n");
+	if (s->m->tls && !s->tls)
+		buf_append_str(&r, "250-STARTTLS\r\n");
+	if (s->tls && s->kind != SMTP_LISTENER_LOCAL)
+		buf_append_str(&r, "250-AUTH PLAIN LOGIN\r\n");
 	buf_append_str(&r, "250 CHUNKING\r\n");
 	net_conn_write(s->conn, r.data, r.len);
 	buf_free(&r);
@@ -176,6 +137,64 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 static bool smtp_relay_allowed(const struct smtp_session *s)
 {
 	return s->authenticated || s->relay_client;
+}
+
+/* True when address belongs to the authenticated account: the account itself (any
+ * +detail) or a local alias that expands to it. */
+static bool smtp_sender_owned(struct smtp_session *s, const struct addr *a)
+{
+	const struct config *cfg = s->m->cfg;
+	if (a->is_null)
+		return true;
+	if (!config_is_local_domain(cfg, a->domain))
+		return false;
+	struct delivery_target *t = NULL;
+	size_t n = 0;
+	char err[256];
+	bool owned = false;
+	if (delivery_resolve(cfg, s->m->accounts, s->m->aliases, a, &t, &n, err, sizeof(err)) ==
+	    DELIVERY_OK) {
+		for (size_t i = 0; i < n && !owned; i++) {
+			char f[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+			addr_format(&t[i].addr, f, sizeof(f));
+			owned = t[i].local && strcasecmp(f, s->auth_user) == 0;
+		}
+	}
+	free(t);
+	return owned;
+}
+
+static bool smtp_sender_check_applies(const struct smtp_session *s)
+{
+	return (s->kind == SMTP_LISTENER_SUBMISSION || s->kind == SMTP_LISTENER_SUBMISSIONS) &&
+	       s->authenticated && s->m->cfg->submission_sender_check;
+}
+
+/* Submission: every From: address must belong to the authenticated account. */
+static bool smtp_from_header_owned(struct smtp_session *s, char *bad, size_t badlen)
+{
+	const char *body = s->msg.data + s->msg_header_len;
+	size_t blen = s->msg.len - s->msg_header_len;
+	struct rfc5322_field f;
+	if (!rfc5322_find(body, rfc5322_header_length(body, blen), "From", &f))
+		return true;
+	struct rfc5322_addr *list;
+	size_t n = rfc5322_parse_addresses(f.value, f.value_len, &list);
+	bool ok = true;
+	for (size_t i = 0; i < n && ok; i++) {
+		if (list[i].kind != RFC5322_ADDR_MAILBOX)
+			continue;
+		char text[600];
+		snprintf(text, sizeof(text), "%s@%s", list[i].mailbox, list[i].host);
+		struct addr a;
+		const char *err;
+		ok = addr_parse_mailbox(text, strlen(text), ADDR_ALLOW_UTF8, &a, &err) == 0 &&
+		     smtp_sender_owned(s, &a);
+		if (!ok)
+			snprintf(bad, badlen, "%s", text);
+	}
+	rfc5322_addrs_free(list, n);
+	return ok;
 }
 
 static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd)
@@ -203,6 +222,12 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	}
 	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	addr_format(&cmd->path, sender, sizeof(sender));
+	if (smtp_sender_check_applies(s) && !smtp_sender_owned(s, &cmd->path)) {
+		log_info("reject: MAIL from [%s]: 553 5.7.1 <%s>: sender not owned by %s", s->conn->peer_ip,
+			 sender, s->auth_user);
+		smtp_error_reply(s, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
+		return;
+	}
 	queue_envelope_free(&s->env);
 	s->env.sender = xstrdup(sender);
 	s->smtputf8 = cmd->smtputf8;
@@ -321,9 +346,16 @@ static void smtp_received_header(struct smtp_session *s)
 		buf_printf(&s->msg, "Received: by %s (mtad, from userid %ld)\r\n\tid %s",
 			   cfg->hostname, s->conn->peer_uid, s->env.id);
 	else
-		buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n\tby %s (mtad) with %s id %s",
+	{
+		buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n",
 			   s->helo[0] ? s->helo : "unknown", s->helo[0] ? s->helo : "unknown",
-			   s->conn->peer_ip, cfg->hostname, with, s->env.id);
+			   s->conn->peer_ip);
+		if (s->tls && s->conn->tls)
+			buf_printf(&s->msg, "\t(using %s)\r\n", tls_session_summary(s->conn->tls));
+		if (s->authenticated)
+			buf_printf(&s->msg, "\t(Authenticated sender: %s)\r\n", s->auth_user);
+		buf_printf(&s->msg, "\tby %s (mtad) with %s id %s", cfg->hostname, with, s->env.id);
+	}
 	if (s->env.nrcpts == 1)
 		buf_printf(&s->msg, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
 	buf_printf(&s->msg, "; %s\r\n", date);
@@ -406,6 +438,7 @@ static void smtp_commit_done(void *arg, int status)
 {
 	struct smtp_session *s = arg;
 	struct mtad *m = s->m;
+	s->async_pending = false;
 	if (status == 0) {
 		m->messages_accepted++;
 		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->env.id, s->env.sender,
@@ -463,6 +496,12 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		reject_enh = "5.4.6";
 		reject_text = "Error: too many hops (mail loop?)";
 	}
+	char bad[600] = "";
+	if (!reject_code && smtp_sender_check_applies(s) && !smtp_from_header_owned(s, bad, sizeof(bad))) {
+		reject_code = 553;
+		reject_enh = "5.7.1";
+		reject_text = "From: header address not owned by the authenticated user";
+	}
 	if (reject_code) {
 		s->m->messages_rejected++;
 		log_info("reject: %s from [%s]: %d %s %s; from=<%s>", s->env.id, s->conn->peer_ip,
@@ -492,6 +531,7 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 	}
 	smtp_enter_state(s, SMTP_STATE_COMMIT);
 	net_conn_pause(s->conn);
+	s->async_pending = true;
 	queue_commit(s->m->queue, &s->env, s->msg.data, s->msg.len, smtp_commit_done, s);
 }
 
@@ -638,13 +678,30 @@ static void smtp_cmd_help(struct smtp_session *s, const struct smtp_command *cmd
 static void smtp_cmd_starttls(struct smtp_session *s, const struct smtp_command *cmd)
 {
 	(void)cmd;
-	smtp_error_reply(s, 502, "5.5.1", "Error: STARTTLS is not offered on this listener");
+	if (s->tls) {
+		smtp_error_reply(s, 503, "5.5.1", "Error: TLS already active");
+		return;
+	}
+	if (!s->m->tls || s->kind == SMTP_LISTENER_LOCAL) {
+		smtp_error_reply(s, 454, "4.7.0", "TLS not available");
+		return;
+	}
+	smtp_reply(s, "220 2.0.0 Ready to start TLS");
+	if (net_conn_start_tls(s->conn, s->m->tls) < 0) {
+		smtp_enter_state(s, SMTP_STATE_QUIT);
+		net_conn_close(s->conn, "TLS setup failed");
+		return;
+	}
+	/* RFC 3207 4.2: forget everything learnt before the handshake. */
+	smtp_tx_reset(s);
+	s->helo[0] = '\0';
+	s->esmtp = false;
+	smtp_enter_state(s, SMTP_STATE_CONNECTED);
 }
 
 static void smtp_cmd_auth(struct smtp_session *s, const struct smtp_command *cmd)
 {
-	(void)cmd;
-	smtp_error_reply(s, 503, "5.5.1", "Error: authentication not enabled");
+	smtp_auth_command(s, cmd);
 }
 
 struct smtp_command_entry {
@@ -710,6 +767,28 @@ static void smtp_on_read(struct net_conn *c)
 		case SMTP_STATE_COMMIT:
 		case SMTP_STATE_QUIT:
 			return;
+		case SMTP_STATE_AUTH: {
+			if (s->async_pending)
+				return;
+			const char *nl = memchr(c->in.data, '\n', c->in.len);
+			size_t avail = nl ? (size_t)(nl - c->in.data) : c->in.len;
+			if (avail > SMTP_AUTH_LINE_MAX) {
+				smtp_reply(s, "500 5.5.6 Error: authentication exchange line too long");
+				smtp_enter_state(s, SMTP_STATE_HELO);
+				s->discard_line = !nl;
+				buf_consume(&c->in, nl ? avail + 1 : c->in.len);
+				continue;
+			}
+			if (!nl)
+				return;
+			size_t l = avail && c->in.data[avail - 1] == '\r' ? avail - 1 : avail;
+			char *line = xstrndup(c->in.data, l);
+			buf_consume(&c->in, avail + 1);
+			smtp_auth_response(s, line, l);
+			explicit_bzero(line, l);
+			free(line);
+			continue;
+		}
 		default:
 			break;
 		}
@@ -727,6 +806,24 @@ static void smtp_on_read(struct net_conn *c)
 		int r = smtp_line_next(c->in.data, c->in.len, &line_len, &consumed);
 		if (r == 0)
 			return;
+		if (r < 0 && c->in.len >= 5 && strncasecmp(c->in.data, "AUTH ", 5) == 0) {
+			/* RFC 4954 4: an AUTH line with an initial response may be up to 12288 octets. */
+			const char *nl = memchr(c->in.data, '\n', c->in.len);
+			if (!nl && c->in.len <= SMTP_AUTH_LINE_MAX)
+				return;
+			if (nl && (size_t)(nl - c->in.data) <= SMTP_AUTH_LINE_MAX) {
+				size_t l = (size_t)(nl - c->in.data);
+				consumed = l + 1;
+				if (l && c->in.data[l - 1] == '\r')
+					l--;
+				char *line = xstrndup(c->in.data, l);
+				buf_consume(&c->in, consumed);
+				smtp_handle_line(s, line, l);
+				explicit_bzero(line, l);
+				free(line);
+				continue;
+			}
+		}
 		if (r < 0) {
 			s->discard_line = true;
 			smtp_error_reply(s, 500, "5.5.2", "Error: line too long");
@@ -771,18 +868,25 @@ static void smtp_on_close(struct net_conn *c, const char *reason)
 		 c->peer_ip, reason, s->n_helo, s->n_mail, s->n_rcpt, s->n_data, s->n_bdat, s->n_rset,
 		 s->n_quit, s->n_cmds);
 	s->conn = NULL;
-	if (s->state == SMTP_STATE_COMMIT) {
-		s->orphaned = true;	/* freed when the commit completes */
+	if (s->async_pending) {
+		s->orphaned = true;	/* freed when the commit or password check completes */
 		return;
 	}
 	smtp_session_free(s);
+}
+
+static void smtp_on_tls_ready(struct net_conn *c)
+{
+	struct smtp_session *s = c->data;
+	s->tls = true;
+	log_info("TLS connection established from [%s]: %s", c->peer_ip, tls_session_summary(c->tls));
 }
 
 static const struct net_conn_ops smtp_conn_ops = {
 	.on_read = smtp_on_read,
 	.on_timeout = smtp_on_timeout,
 	.on_close = smtp_on_close,
-	.on_tls_ready = NULL,
+	.on_tls_ready = smtp_on_tls_ready,
 };
 
 void smtp_server_accept(struct net_listener *l, struct net_conn *c)
@@ -833,10 +937,20 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 int smtp_server_listen(struct mtad *m, char *err, size_t errlen)
 {
 	const struct config *cfg = m->cfg;
+	struct net_listener *before = m->listeners;
 	if (net_listen(m->loop, &cfg->smtp_listen, "smtp", smtp_server_accept, m, &m->listeners,
-		       err, errlen) < 0)
+		       err, errlen) < 0 ||
+	    net_listen(m->loop, &cfg->submission_listen, "submission", smtp_server_accept, m,
+		       &m->listeners, err, errlen) < 0)
 		return -1;
-	for (struct net_listener *l = m->listeners; l; l = l->next) {
+	struct net_listener *plain_end = m->listeners;
+	if (net_listen(m->loop, &cfg->submissions_listen, "submissions", smtp_server_accept, m,
+		       &m->listeners, err, errlen) < 0)
+		return -1;
+	/* Listeners are pushed at the head: the new implicit-TLS ones come first. */
+	for (struct net_listener *l = m->listeners; l != plain_end; l = l->next)
+		l->tls = m->tls;
+	for (struct net_listener *l = m->listeners; l != before; l = l->next) {
 		l->max_connections = cfg->max_connections;
 		l->max_per_ip = cfg->max_connections_per_ip;
 	}
