@@ -71,17 +71,19 @@ struct config {
 	char *recipient_delimiter;	/* plus-addressing separator characters, default "+"; "" disables */
 };
 
-/* Fills cfg with the built-in defaults of CONTRACT.md. */
+/* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
 void config_defaults(struct config *cfg);
 
 /* Parses a whole configuration text (pure: no I/O, except that "hostname" default and
  * derived paths are filled in by config_finish). name is used in error messages.
- * Returns 0, or -1 with err set to "NAME:LINE: message". */
+ * Returns 0, or -1 with err set to "NAME:LINE: message"; either way cfg stays valid (on error
+ * some keys may already be applied) and is released with config_free. */
 int config_parse(struct config *cfg, const char *name, const char *text, size_t len, char *err,
 		 size_t errlen);
 
 /* Loads path into cfg (defaults first, then the file, then config_finish).
- * Returns 0, or -1 with err set to "PATH:LINE: message" (LINE 0 for an unreadable file). */
+ * Returns 0, or -1 with err set to "PATH:LINE: message" (LINE 0 for an unreadable file);
+ * on error cfg is already freed (all zero). */
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Derives defaults that depend on other keys (users_file under state_dir, hostname). */
@@ -95,6 +97,7 @@ const char *config_default_path(void);
  * on error prints the one line to stderr and exits 78. */
 void config_load_or_exit(struct config *cfg, const char *path);
 
+/* Frees everything cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);
 
 /* Helpers used by every program. */
@@ -103,5 +106,26 @@ bool config_in_relay_networks(const struct config *cfg, const struct sockaddr *s
 /* Parses "12k", "35M", "1G" (bytes) and "30s", "5m", "2h", "5d" (seconds; bare number = seconds). */
 int config_parse_size(const char *s, uint64_t *out);
 int config_parse_duration(const char *s, uint64_t *out);
+/* Parses "500ms", "2s", "1m" into milliseconds (bare number = milliseconds). Returns 0/-1. */
+int config_parse_millis(const char *s, uint64_t *out);
+
+/* One milters entry taken apart: what the milter client connects to. */
+struct config_milter {
+	int family;		/* AF_INET, AF_INET6 or AF_UNIX */
+	char host[256];		/* inet/inet6: address or host name, no brackets */
+	uint16_t port;		/* inet/inet6 */
+	char path[108];		/* unix: absolute socket path */
+};
+
+/* Parses "inet:HOST:PORT", "inet:[V6]:PORT", "inet6:HOST:PORT", "inet:PORT@HOST" (Postfix/
+ * Sendmail style) or "unix:/PATH" ("local:/PATH"). Entries of cfg->milters are stored
+ * normalised as "inet:HOST:PORT", "inet6:HOST:PORT" or "unix:PATH" and always parse.
+ * Returns 0, or -1 with *error_r a static description. */
+int config_parse_milter(const char *spec, struct config_milter *m, const char **error_r);
+
+/* The i-th key of the table (NULL past the end); *default_r is its default as written in the
+ * file ("" for an empty list), or NULL when there is none or it is derived (hostname,
+ * users_file). For documentation checks and "mailctl check". */
+const char *config_key(size_t i, const char **default_r);
 
 #endif
