@@ -70,7 +70,7 @@ static int imap_date_parse_rest(const char *s, size_t len, size_t *pos, int day,
 				struct imap_date *d)
 {
 	size_t i = *pos;
-	if (len - i < 10 || s[i] != '-' || s[i + 4] != '-')
+	if (len - i < 9 || s[i] != '-' || s[i + 4] != '-')
 		return -1;
 	int month = 0;
 	for (int m = 0; m < 12; m++) {
