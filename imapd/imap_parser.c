@@ -187,6 +187,16 @@ uint64_t imap_parser_literal_remaining(const struct imap_parser *p)
 	return p->state == S_LIT_DATA ? p->lit_left : 0;
 }
 
+const char *imap_parser_tag(const struct imap_parser *p)
+{
+	return p->tag_known ? p->tag.data : NULL;
+}
+
+const char *imap_parser_name(const struct imap_parser *p)
+{
+	return p->name_known ? p->name.data : NULL;
+}
+
 bool imap_parser_idle(const struct imap_parser *p)
 {
 	return p->state == S_IDLE || p->state == S_DONE || p->state == S_ENDED;

@@ -14,7 +14,10 @@
  *	r = imap_parser_feed(p, in, len, &used);   consume "used" bytes of in
  *	IMAP_PARSE_MORE      all of in consumed, feed more when it arrives
  *	IMAP_PARSE_LITERAL   a synchronising literal {n} was announced and accepted:
- *	                     send "+ Ready\r\n", then keep feeding
+ *	                     send "+ Ready\r\n", then keep feeding. To refuse it instead
+ *	                     (e.g. APPEND over quota: "NO [OVERQUOTA]"), answer the tag
+ *	                     and call imap_parser_reset(): the client sends nothing more
+ *	                     of that command.
  *	IMAP_PARSE_DONE      imap_parser_command(p) is valid until the next feed/reset;
  *	                     bytes after "used" belong to the next command
  *	IMAP_PARSE_ERROR     imap_parser_error(p) says what to answer ("<tag> BAD text",
@@ -113,7 +116,8 @@ struct imap_parser *imap_parser_new(const struct imap_parser_limits *limits);
 void imap_parser_free(struct imap_parser **pp);
 /* Forgets any command in progress (e.g. after the server took the connection over). */
 void imap_parser_reset(struct imap_parser *p);
-/* Changes the literal limit for the literals not yet announced (e.g. after LOGIN). */
+/* Changes the synchronising-literal limit for the literals not yet announced (e.g.
+ * after LOGIN); max_nonsync_literal and max_literal_total stay as they are. */
 void imap_parser_set_max_literal(struct imap_parser *p, uint64_t max_literal);
 
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *in, size_t len,
@@ -126,6 +130,10 @@ const struct imap_parse_error *imap_parser_error(const struct imap_parser *p);
  * (0 when no literal is in progress). */
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 uint64_t imap_parser_literal_remaining(const struct imap_parser *p);
+/* Tag and upper-cased command name of the command in progress, once read (NULL
+ * before): lets the server decide about a literal announced by IMAP_PARSE_LITERAL. */
+const char *imap_parser_tag(const struct imap_parser *p);
+const char *imap_parser_name(const struct imap_parser *p);
 /* True between commands (nothing of a next command consumed yet). */
 bool imap_parser_idle(const struct imap_parser *p);
 

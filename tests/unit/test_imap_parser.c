@@ -192,7 +192,11 @@ Test(imap_parser, literal_progress_and_big_literal_bytewise)
 	struct imap_parser *p = imap_parser_new(&lim);
 	const char *head = "a APPEND INBOX {1048576}\r\n";
 	size_t used;
-	cr_assert_eq(imap_parser_feed(p, head, strlen(head), &used), IMAP_PARSE_LITERAL);
+	cr_assert_eq(imap_parser_feed(p, "a APP", 5, &used), IMAP_PARSE_MORE);
+	cr_assert_str_eq(imap_parser_tag(p), "a");
+	cr_assert_null(imap_parser_name(p));
+	cr_assert_eq(imap_parser_feed(p, head + 5, strlen(head) - 5, &used), IMAP_PARSE_LITERAL);
+	cr_assert_str_eq(imap_parser_name(p), "APPEND");
 	cr_assert(!imap_parser_idle(p));
 	cr_assert_eq(imap_parser_literal_remaining(p), 1048576);
 	cr_assert_eq(imap_parser_feed(p, "abcd", 4, &used), IMAP_PARSE_MORE);
@@ -338,6 +342,10 @@ Test(imap_parser, literal_limits)
 	cr_assert(!e->fatal);
 	imap_parser_set_max_literal(p, 11);
 	cr_assert_eq(imap_parser_feed(p, "a APPEND {11}\r\n", 15, &used), IMAP_PARSE_LITERAL);
+	/* the server refuses the literal itself: reset, the next command parses */
+	imap_parser_reset(p);
+	cr_assert_null(imap_parser_tag(p));
+	cr_assert_eq(imap_parser_feed(p, "b NOOP\r\n", 8, &used), IMAP_PARSE_DONE);
 	imap_parser_free(&p);
 }
 
