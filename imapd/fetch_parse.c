@@ -121,7 +121,9 @@ static const char *fetch_parse_field(struct fetch_cur *c, struct fetch_section *
 		}
 		name[i] = (char)toupper((unsigned char)name[i]);
 	}
-	sec->fields = xrealloc(sec->fields, (sec->field_count + 1) * sizeof(*sec->fields));
+	unsigned count = sec->field_count;
+	if ((count & (count - 1)) == 0)	/* 0, 1, 2, 4, ...: capacity doubles */
+		sec->fields = xrealloc(sec->fields, (count ? count * 2 : 1) * sizeof(*sec->fields));
 	sec->fields[sec->field_count++] = name;
 	return NULL;
 }

@@ -124,7 +124,7 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *in, s
 					size_t *consumed_r);
 /* After IMAP_PARSE_DONE; NULL otherwise. */
 const struct imap_command *imap_parser_command(const struct imap_parser *p);
-/* After IMAP_PARSE_ERROR. */
+/* After IMAP_PARSE_ERROR; valid until the next feed or reset. */
 const struct imap_parse_error *imap_parser_error(const struct imap_parser *p);
 /* While a literal is being received: its announced size and the bytes still expected
  * (0 when no literal is in progress). */

@@ -124,7 +124,9 @@ static void search_key_set_str(struct search_key *k, const char *s, size_t len)
 /* Appends a zeroed child to parent and returns it (valid until the next append). */
 static struct search_key *search_key_add_child(struct search_key *parent)
 {
-	parent->children = xrealloc(parent->children, (parent->count + 1) * sizeof(*parent->children));
+	unsigned n = parent->count;
+	if ((n & (n - 1)) == 0)		/* 0, 1, 2, 4, ...: capacity doubles */
+		parent->children = xrealloc(parent->children, (n ? n * 2 : 1) * sizeof(*parent->children));
 	struct search_key *k = &parent->children[parent->count++];
 	memset(k, 0, sizeof(*k));
 	return k;
