@@ -44,6 +44,7 @@ enum config_type {
 	CONFIG_T_DURATION,	/* uint64_t seconds within [min, max] */
 	CONFIG_T_DURATIONS,	/* uint64_t * with a size_t count, each within [min, max] */
 	CONFIG_T_MILLIS,	/* uint64_t milliseconds within [min, max] */
+	CONFIG_T_BOOL,		/* bool: yes/no, true/false, on/off, 1/0 */
 };
 
 #define CONFIG_EMPTY_OK 1u	/* an empty value means "none" or the empty list */
@@ -97,6 +98,10 @@ static const struct config_key config_keys[] = {
 	KEY(max_connections_per_ip, CONFIG_T_UINT, 0, 1, 1000000, "50"),
 	KEY(smtp_greeting_delay, CONFIG_T_MILLIS, 0, 0, 300000, "0"),
 	KEY(recipient_delimiter, CONFIG_T_CHARS, EMPTY, 0, 0, "+"),
+	KEY(submission_sender_check, CONFIG_T_BOOL, 0, 0, 0, "yes"),
+	KEY(relay_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "30s"),
+	KEY(relay_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "5m"),
+	KEY(relay_data_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "10m"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -565,6 +570,7 @@ static void config_field_free(struct config *cfg, const struct config_key *k)
 	case CONFIG_T_SIZE:
 	case CONFIG_T_DURATION:
 	case CONFIG_T_MILLIS:
+	case CONFIG_T_BOOL:
 		break;
 	}
 }
@@ -685,6 +691,7 @@ static int config_set(struct config *cfg, const struct config_key *k, char *val,
 	case CONFIG_T_SIZE:
 	case CONFIG_T_DURATION:
 	case CONFIG_T_MILLIS:
+	case CONFIG_T_BOOL:
 	case CONFIG_T_SMARTHOST:
 		if (n > 1) {
 			snprintf(why, sizeof(why), "expected one value, got %zu", n);
@@ -837,6 +844,21 @@ static int config_set(struct config *cfg, const struct config_key *k, char *val,
 		}
 		rc = 0;
 		break;
+	case CONFIG_T_BOOL: {
+		static const char *const yes[] = { "yes", "true", "on", "1" };
+		static const char *const no[] = { "no", "false", "off", "0" };
+		bad = toks[0];
+		for (i = 0; i < 4; i++) {
+			if (strcasecmp(toks[0], yes[i]) == 0 || strcasecmp(toks[0], no[i]) == 0) {
+				*(bool *)f = strcasecmp(toks[0], yes[i]) == 0;
+				rc = 0;
+				break;
+			}
+		}
+		if (rc != 0)
+			e = "expected yes or no";
+		break;
+	}
 	case CONFIG_T_PORT: {
 		uint16_t p;
 		bad = toks[0];

@@ -69,6 +69,11 @@ struct config {
 	unsigned max_connections_per_ip;	/* default 50 */
 	uint64_t smtp_greeting_delay;	/* milliseconds to wait before the banner (early talkers rejected), default 0 */
 	char *recipient_delimiter;	/* plus-addressing separator characters, default "+"; "" disables */
+	bool submission_sender_check;	/* submission: envelope sender and From: must belong to the
+					 * authenticated account (or an alias of it), default yes */
+	uint64_t relay_connect_timeout;	/* seconds, default 30s */
+	uint64_t relay_command_timeout;	/* seconds, default 5m (RFC 5321 4.5.3.2) */
+	uint64_t relay_data_timeout;	/* seconds, default 10m (end of DATA) */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -178,7 +178,7 @@ static void smtp_auth_login_step(struct smtp_session *s, const char *b64, size_t
 		return;
 	}
 	if (s->auth_step == 0) {
-		snprintf(s->auth_login_user, sizeof(s->auth_login_user), "%s", value);
+		snprintf(s->auth_login_user, sizeof(s->auth_login_user), "%.255s", value);
 		s->auth_step = 1;
 		smtp_reply(s, "334 %s", SASL_LOGIN_CHALLENGE_PASSWORD);
 		return;

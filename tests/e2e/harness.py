@@ -87,13 +87,14 @@ class MailServer:
     # ---- processes ----
     def start(self, name="mtad", port=None, args=()):
         port = port or (self.smtp_port if name == "mtad" else self.imap_port)
-        log = open(os.path.join(self.dir, name + ".log"), "ab")
-        self.logs[name] = log.name
+        path = os.path.join(self.dir, name + ".log")
+        self.logs[name] = path
         cmd = [binary(name), "-c", self.config_path, "-f"] + list(args)
         wrapper = os.environ.get("MAIL_TEST_WRAPPER")  # e.g. "valgrind --error-exitcode=99 ..."
         if wrapper:
             cmd = wrapper.split() + cmd
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        with open(path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.procs[name] = proc
         ok = wait_until(lambda: proc.poll() is not None or self._accepts(port), timeout=30)
         if proc.poll() is not None:
@@ -147,6 +148,15 @@ class MailServer:
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
+    def give_to_run_user(self, *relpaths):
+        """Directories a test makes by hand must belong to run_user, as mtad's own do."""
+        if os.geteuid() != 0:
+            return
+        import pwd
+        pw = pwd.getpwnam(self.conf.get("run_user", "mail"))
+        for rel in relpaths:
+            os.chown(os.path.join(self.state_dir, rel), pw.pw_uid, pw.pw_gid)
+
     # ---- the store ----
     def maildir(self, address, folder=None):
         local, domain = address.lower().split("@")
@@ -166,6 +176,15 @@ class MailServer:
             with open(os.path.join(d, n), "rb") as f:
                 out.append(f.read())
         return out
+
+    def wait_message(self, address, marker, timeout=15):
+        """Waits for the message containing marker (bytes) in address's new/; returns it or None."""
+        def find():
+            for m in self.messages(address):
+                if marker in m:
+                    return m
+            return None
+        return wait_until(find, timeout=timeout)
 
     def wait_messages(self, address, count, timeout=15):
         wait_until(lambda: len(self.messages(address)) >= count, timeout=timeout)

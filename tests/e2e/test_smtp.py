@@ -69,10 +69,9 @@ class SMTPTest(unittest.TestCase):
             code, resp = s.data(MSG.replace(b"..a line", b".a line"))
             self.assertEqual(code, 250, resp)
             self.assertIn(b"2.0.0 Ok: queued as", resp)
-        msgs = self.m.wait_messages("alice@localhost", 1)
-        mine = [x for x in msgs if b"<m1@example.org>" in x]
-        self.assertEqual(len(mine), 1)
-        stored = mine[0]
+        stored = self.m.wait_message("alice@localhost", b"<m1@example.org>")
+        self.assertIsNotNone(stored, self.m.log())
+        self.assertEqual(sum(b"<m1@example.org>" in x for x in self.m.messages("alice@localhost")), 1)
         self.assertTrue(stored.startswith(b"Return-Path: <sender@example.org>\r\nDelivered-To: alice@localhost\r\n"))
         self.assertIn(b"by mx.test (mtad) with ESMTP id ", stored)
         # smtplib dot-stuffs; we unstuff: the body is byte-exact.
@@ -401,6 +400,7 @@ class CrashTest(unittest.TestCase):
         try:
             # Make alice's Maildir impossible to create: delivery defers.
             os.makedirs(os.path.join(m.state_dir, "mail", "localhost"))
+            m.give_to_run_user("mail", "mail/localhost")
             blocker = os.path.join(m.state_dir, "mail", "localhost", "alice")
             with open(blocker, "w") as f:
                 f.write("not a directory")

@@ -184,7 +184,11 @@ Test(config, every_key_parsed)
 		"max_connections = 200\n"
 		"max_connections_per_ip = 5\n"
 		"smtp_greeting_delay = 1500ms\n"
-		"recipient_delimiter = +-\n";
+		"recipient_delimiter = +-\n"
+		"submission_sender_check = no\n"
+		"relay_connect_timeout = 7s\n"
+		"relay_command_timeout = 2m\n"
+		"relay_data_timeout = 9m\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -235,6 +239,10 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.max_connections_per_ip, 5);
 	cr_expect_eq(cfg.smtp_greeting_delay, 1500);
 	cr_expect_str_eq(cfg.recipient_delimiter, "+-");
+	cr_expect_not(cfg.submission_sender_check);
+	cr_expect_eq(cfg.relay_connect_timeout, 7);
+	cr_expect_eq(cfg.relay_command_timeout, 120);
+	cr_expect_eq(cfg.relay_data_timeout, 540);
 
 	/* The test text sets every key of the table. */
 	const char *name;
