@@ -1,0 +1,154 @@
+/* mailbox.h - one Maildir folder as IMAP sees it: UIDs, flags, keywords, modification sequences, kept in an index beside the Maildir.
+ *
+ * The Maildir files are the truth: flags live in the file names' ":2,FLAGS" info (D F P R S T,
+ * plus keyword letters a-z mapped through the folder's keyword list), so mutt, Dovecot and
+ * mbsync agree. The index (a file in the Maildir directory) only adds what Maildir cannot
+ * hold: UIDVALIDITY, UIDNEXT, each file's UID, a modification sequence per message
+ * (CONDSTORE), the size and internal date (so SELECT never opens message files). Deleting
+ * the index loses no message and no flag: it is rebuilt with a new UIDVALIDITY.
+ *
+ * Concurrency: several processes (imapd sessions, deliver/mtad writing into new/) may touch
+ * a folder. Every change of the index happens under an exclusive lock of the folder's lock
+ * file, is written to a temporary file, fsynced and renamed over the index. UIDs are never
+ * reused within a UIDVALIDITY.
+ */
+#ifndef MAIL_MAILBOX_H
+#define MAIL_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "buf.h"
+
+/* System flags, as bits. */
+enum mailbox_flag {
+	MAILBOX_SEEN = 1 << 0,		/* S */
+	MAILBOX_ANSWERED = 1 << 1,	/* R */
+	MAILBOX_FLAGGED = 1 << 2,	/* F */
+	MAILBOX_DELETED = 1 << 3,	/* T */
+	MAILBOX_DRAFT = 1 << 4,		/* D */
+	MAILBOX_RECENT = 1 << 5,	/* \Recent: this session only, never stored */
+};
+
+#define MAILBOX_MAX_KEYWORDS 26	/* Maildir letters a-z */
+
+struct mailbox_msg {
+	uint32_t uid;
+	uint64_t modseq;
+	unsigned flags;		/* enum mailbox_flag bits */
+	uint32_t keywords;	/* bit i = keyword i of mailbox->keywords */
+	uint64_t size;		/* octets of the file (CRLF as stored) = RFC822.SIZE */
+	time_t internal_date;	/* arrival (from the file name, else the file's mtime) */
+	char *filename;		/* base name as it is now, in cur/ or new/ */
+	bool in_new;		/* still in new/ */
+};
+
+struct mailbox {
+	char *path;		/* the Maildir directory */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highest_modseq;
+	struct mailbox_msg *msgs;	/* sorted by uid; index+1 = sequence number */
+	size_t count;
+	char *keywords[MAILBOX_MAX_KEYWORDS];	/* names, NULL when unused */
+	size_t nkeywords;
+	bool readonly;
+	/* private */
+	void *priv;
+};
+
+/* What a sync found, for untagged responses (EXISTS, EXPUNGE, FETCH FLAGS). */
+struct mailbox_changes {
+	uint32_t *expunged_seqs;	/* sequence numbers at the time of the previous view, in
+					 * decreasing order (so EXPUNGE responses stay valid) */
+	size_t n_expunged;
+	uint32_t *expunged_uids;	/* the same messages' UIDs (for QRESYNC VANISHED) */
+	size_t n_new;			/* messages appended at the end of msgs */
+	uint32_t *flag_changed_uids;	/* messages whose flags/keywords changed elsewhere */
+	size_t n_flag_changed;
+	bool uidvalidity_changed;	/* the index was rebuilt: the client must resync */
+};
+
+void mailbox_changes_free(struct mailbox_changes *ch);
+
+/* Opens (creating cur/ new/ tmp/ and the index if needed) and syncs the folder. Returns 0 or
+ * -errno with err set. */
+int mailbox_open(const char *maildir, bool readonly, struct mailbox **mb_r, char *err,
+		 size_t errlen);
+void mailbox_close(struct mailbox **mb);
+
+/* Picks up what changed on disk since the last sync: files delivered into new/ get UIDs
+ * (and move to cur/ unless readonly), vanished files are expunged, renamed files' flags are
+ * read. Cheap when nothing changed (directory mtimes). Returns 0 or -errno. */
+int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r);
+
+/* Index (0-based) of uid in msgs, or -1. */
+long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
+
+/* Full path of message i (for reading its bytes). */
+int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen);
+
+/* Changes message i's flags/keywords: mode '+' adds, '-' removes, '=' replaces. Renames the
+ * file, bumps its modseq. A keyword name not yet known is added to the folder's list (at
+ * most MAILBOX_MAX_KEYWORDS). Returns 0 or -errno. */
+int mailbox_store(struct mailbox *mb, size_t i, char mode, unsigned flags,
+		  const char *const *keywords, size_t nkeywords);
+
+/* Removes the files of every message with \Deleted (only those in uids when uids is non-NULL,
+ * for UID EXPUNGE); the index forgets them. Expunged sequence numbers are reported like a
+ * sync. Returns 0 or -errno. */
+int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
+		    struct mailbox_changes *ch_r);
+
+/* Adds a message to the folder at maildir (not necessarily open): tmp/ -> fsync -> cur/ with
+ * flags, UID assigned under the lock. Returns 0 with *uid_r and *uidvalidity_r (APPENDUID),
+ * or -errno. */
+int mailbox_append(const char *maildir, const char *data, size_t len, unsigned flags,
+		   const char *const *keywords, size_t nkeywords, time_t internal_date,
+		   uint32_t *uidvalidity_r, uint32_t *uid_r, char *err, size_t errlen);
+
+/* Copies message i of src into the folder at dst_maildir (hard link when possible, keeping
+ * flags), returning the new UID (COPYUID). Returns 0 or -errno. */
+int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_t *uidvalidity_r,
+		 uint32_t *uid_r);
+
+/* Counts for STATUS without keeping the folder open: MESSAGES, RECENT (0), UIDNEXT,
+ * UIDVALIDITY, UNSEEN, HIGHESTMODSEQ, SIZE. Returns 0 or -errno. */
+struct mailbox_status {
+	uint32_t messages, unseen, uidnext, uidvalidity;
+	uint64_t highest_modseq, size;
+};
+int mailbox_status(const char *maildir, struct mailbox_status *st_r);
+
+/* ---- folders of one account (Maildir++: INBOX is the account directory, folder "A/B" is
+ * the subdirectory ".A.B"; names on disk are IMAP modified UTF-7 as IMAP sends them) ---- */
+
+/* Path of a folder: "INBOX" (any case) -> account_dir; "Sent" -> account_dir/.Sent;
+ * "A/B" -> account_dir/.A.B. Refuses names with "." or ".." components, '/' at either end,
+ * control characters, a '.' inside a component (the Maildir++ separator). Returns 0/-1. */
+int mailbox_folder_path(const char *account_dir, const char *name, char *out, size_t outlen);
+
+struct mailbox_folder {
+	char *name;		/* IMAP name ("INBOX", "Sent", "A/B") */
+	bool has_children;
+	bool subscribed;
+	const char *special_use;	/* "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive" or NULL */
+};
+
+/* Lists every folder of the account (INBOX first). Returns the count or -errno. */
+long mailbox_folder_list(const char *account_dir, struct mailbox_folder **folders_r);
+void mailbox_folders_free(struct mailbox_folder *f, size_t n);
+
+int mailbox_folder_create(const char *account_dir, const char *name, char *err, size_t errlen);
+int mailbox_folder_delete(const char *account_dir, const char *name, char *err, size_t errlen);
+/* RENAME; renaming INBOX moves its messages to the new folder and leaves INBOX empty. */
+int mailbox_folder_rename(const char *account_dir, const char *from, const char *to, char *err,
+			  size_t errlen);
+/* The subscriptions file (account_dir/subscriptions, one name per line, Dovecot-compatible). */
+int mailbox_subscribe(const char *account_dir, const char *name, bool subscribe);
+/* Creates Sent, Drafts, Trash, Junk and Archive when missing (first login). */
+int mailbox_create_special(const char *account_dir);
+
+#endif
