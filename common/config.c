@@ -102,6 +102,9 @@ static const struct config_key config_keys[] = {
 	KEY(relay_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "30s"),
 	KEY(relay_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "5m"),
 	KEY(relay_data_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "10m"),
+	KEY(auth_failure_delay_max, CONFIG_T_DURATION, 0, 0, 300, "15s"),
+	KEY(auth_block_failures, CONFIG_T_UINT, 0, 1, 1000, "10"),
+	KEY(auth_block_time, CONFIG_T_DURATION, 0, 1, DMAX, "10m"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -74,6 +74,9 @@ struct config {
 	uint64_t relay_connect_timeout;	/* seconds, default 30s */
 	uint64_t relay_command_timeout;	/* seconds, default 5m (RFC 5321 4.5.3.2) */
 	uint64_t relay_data_timeout;	/* seconds, default 10m (end of DATA) */
+	uint64_t auth_failure_delay_max;	/* cap of the growing delay after a failed login, 15s */
+	unsigned auth_block_failures;	/* more failures than this from one address in 10 min ... */
+	uint64_t auth_block_time;	/* ... refuse its logins for this long, default 10m */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -164,9 +164,11 @@ void net_conn_close(struct net_conn *c, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	uv_read_stop((uv_stream_t *)&c->h);
 	uv_timer_stop(&c->timer);
-	if (c->tls && c->tls_ready)
+	net_conn_do_write(c);	/* the last replies, encrypted, before close_notify */
+	if (c->tls && c->tls_ready) {
 		tls_session_shutdown(c->tls);
-	net_conn_do_write(c);
+		net_conn_do_write(c);
+	}
 	if (c->writing == 0)
 		net_conn_really_close(c);
 	else

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static struct mtad mtad;
@@ -161,7 +162,12 @@ int main(int argc, char **argv)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 	mtad.tls_cert = cert;
 	mtad.tls_key = key;
-	mtad.auth_throttle = auth_throttle_new(NULL);
+	struct auth_throttle_config throttle;
+	auth_throttle_config_default(&throttle);
+	throttle.delay_max = (unsigned)cfg.auth_failure_delay_max;
+	throttle.block_failures = cfg.auth_block_failures;
+	throttle.block_time = (time_t)cfg.auth_block_time;
+	mtad.auth_throttle = auth_throttle_new(&throttle);
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);

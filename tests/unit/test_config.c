@@ -188,7 +188,10 @@ Test(config, every_key_parsed)
 		"submission_sender_check = no\n"
 		"relay_connect_timeout = 7s\n"
 		"relay_command_timeout = 2m\n"
-		"relay_data_timeout = 9m\n";
+		"relay_data_timeout = 9m\n"
+		"auth_failure_delay_max = 3s\n"
+		"auth_block_failures = 4\n"
+		"auth_block_time = 1h\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -243,6 +246,9 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.relay_connect_timeout, 7);
 	cr_expect_eq(cfg.relay_command_timeout, 120);
 	cr_expect_eq(cfg.relay_data_timeout, 540);
+	cr_expect_eq(cfg.auth_failure_delay_max, 3);
+	cr_expect_eq(cfg.auth_block_failures, 4);
+	cr_expect_eq(cfg.auth_block_time, 3600);
 
 	/* The test text sets every key of the table. */
 	const char *name;
