@@ -19,14 +19,50 @@ struct control_session {
 	struct net_conn *conn;
 	bool busy;
 	bool gone;
+	/* an operation on a message being delivered is retried a few times */
+	enum scheduler_op op;
+	char id[QUEUE_ID_MAX + 1];
+	unsigned tries;
+	uv_timer_t retry;
+	bool retry_init;
 };
+
+static void control_op_done(void *arg, int status);
+
+static void control_retry_fired(uv_timer_t *t)
+{
+	struct control_session *cs = t->data;
+	scheduler_control(cs->m->sched, cs->op, cs->id, control_op_done, cs);
+}
+
+static void control_session_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void control_session_free(struct control_session *cs)
+{
+	if (cs->retry_init)
+		uv_close((uv_handle_t *)&cs->retry, control_session_closed);
+	else
+		free(cs);
+}
 
 static void control_op_done(void *arg, int status)
 {
 	struct control_session *cs = arg;
+	if (status == -EBUSY && !cs->gone && cs->tries++ < 100 && cs->m->sched) {
+		if (!cs->retry_init) {
+			uv_timer_init(cs->m->loop, &cs->retry);
+			cs->retry.data = cs;
+			cs->retry_init = true;
+		}
+		uv_timer_start(&cs->retry, control_retry_fired, 100, 0);
+		return;
+	}
 	cs->busy = false;
 	if (cs->gone) {
-		free(cs);
+		control_session_free(cs);
 		return;
 	}
 	if (status == 0)
@@ -68,6 +104,8 @@ static void control_handle(struct control_session *cs, char *line)
 					       : line[0] == 'r' ? SCHEDULER_RELEASE
 								: SCHEDULER_DELETE;
 			cs->busy = true;
+			cs->op = op;
+			snprintf(cs->id, sizeof(cs->id), "%s", arg);
 			scheduler_control(m->sched, op, arg, control_op_done, cs);
 			return;
 		}
@@ -113,7 +151,7 @@ static void control_on_close(struct net_conn *c, const char *reason)
 		cs->gone = true;	/* freed when the operation completes */
 		return;
 	}
-	free(cs);
+	control_session_free(cs);
 }
 
 static const struct net_conn_ops control_ops = {

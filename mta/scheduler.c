@@ -27,6 +27,7 @@ struct sched_entry {
 	bool in_heap;
 	bool busy;
 	bool recovered;		/* loaded after a restart: check Maildirs before delivering */
+	struct sched_entry *prev, *next;	/* every live entry, for lookups by id */
 	double received;	/* arrival, for delay= in logs */
 };
 
@@ -143,8 +144,25 @@ static struct sched_entry *sched_heap_pop(struct scheduler *s)
 
 /* ---- entries ---- */
 
+static struct sched_entry *sched_all;	/* one scheduler per process */
+
+static void sched_entry_link(struct sched_entry *e)
+{
+	e->prev = NULL;
+	e->next = sched_all;
+	if (sched_all)
+		sched_all->prev = e;
+	sched_all = e;
+}
+
 static void sched_entry_free(struct sched_entry *e)
 {
+	if (e->prev)
+		e->prev->next = e->next;
+	else if (sched_all == e)
+		sched_all = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
 	queue_envelope_free(&e->env);
 	free(e->data);
 	free(e);
@@ -803,6 +821,7 @@ void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *dat
 	e->msg_len = msg_len;
 	e->received = sched_now_f();
 	s->count++;
+	sched_entry_link(e);
 	sched_enqueue(s, e);
 	sched_arm(s);
 }
@@ -858,6 +877,7 @@ static void sched_recover_done(uv_work_t *w, int status)
 		e->recovered = true;
 		e->received = (double)env->arrival;
 		s->count++;
+		sched_entry_link(e);
 		if (sched_entry_due(e) == INT64_MAX && !e->env.held) {
 			/* Finished before the crash but not yet removed: a job removes it. */
 			e->due = 0;
@@ -992,19 +1012,15 @@ static void sched_control_fail(uv_timer_t *t)
 void scheduler_control(struct scheduler *s, enum scheduler_op op, const char *id,
 		       scheduler_op_cb cb, void *arg)
 {
-	struct sched_entry *e = NULL;
-	for (size_t i = 0; i < s->heap_len; i++) {
-		if (strcmp(s->heap[i]->env.id, id) == 0) {
-			e = s->heap[i];
-			break;
-		}
-	}
-	if (!e) {
-		/* Not in the heap: unknown, or being delivered. Answer on the next turn. */
+	struct sched_entry *e = sched_all;
+	while (e && strcmp(e->env.id, id) != 0)
+		e = e->next;
+	if (!e || e->busy || !e->in_heap) {
+		/* Unknown, or being delivered right now. Answer on the next turn. */
 		struct sched_control_error *ce = xcalloc(1, sizeof(*ce));
 		ce->cb = cb;
 		ce->arg = arg;
-		ce->status = -ENOENT;
+		ce->status = e ? -EBUSY : -ENOENT;
 		uv_timer_init(s->m->loop, &ce->timer);
 		ce->timer.data = ce;
 		uv_timer_start(&ce->timer, sched_control_fail, 0, 0);

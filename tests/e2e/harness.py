@@ -252,3 +252,165 @@ class SMTPClient:
             self.sock.close()
         except OSError:
             pass
+
+
+class DNSServer:
+    """A real dnsmasq on a free loopback port serving the test's records (no other upstream)."""
+
+    def __init__(self, records):
+        """records: list of dnsmasq options, e.g. "--mx-host=two.test,mx1.two.test,10"."""
+        import shutil as _sh
+        exe = _sh.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [exe, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--port=%d" % self.port,
+             "--listen-address=127.0.0.1", "--bind-interfaces", "--local=/test/", "--log-facility=-",
+             "--pid-file="] + list(records),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ok = wait_until(self._answers, timeout=10)
+        if not ok:
+            self.close()
+            raise RuntimeError("dnsmasq did not start")
+
+    def _answers(self):
+        # A minimal DNS query for "test." type SOA over UDP: any answer means it is up.
+        q = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04test\x00\x00\x06\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.3)
+            try:
+                s.sendto(q, ("127.0.0.1", self.port))
+                return len(s.recv(512)) > 0
+            except OSError:
+                return False
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class SMTPSink:
+    """A scriptable SMTP server for outbound tests: records every transaction; replies per
+    recipient come from `rcpt_replies` (address -> list of replies used in turn, the last one
+    repeating), default 250."""
+
+    def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True):
+        import threading
+        self.host = host
+        self.port = port or free_port(host)
+        self.pipelining = pipelining
+        self.size = size
+        self.smtputf8 = smtputf8
+        self.rcpt_replies = {}
+        self.data_reply = None
+        self.transactions = []      # dicts: conn, mail_from, rcpts, data
+        self.connections = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, self.port))
+        self.sock.listen(64)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        import threading
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                cid = self.connections
+            threading.Thread(target=self._session, args=(conn, cid), daemon=True).start()
+
+    def _reply_for(self, rcpt):
+        with self.lock:
+            seq = self.rcpt_replies.get(rcpt.lower())
+            if not seq:
+                return "250 2.1.5 Ok"
+            return seq.pop(0) if len(seq) > 1 else seq[0]
+
+    def _session(self, conn, cid):
+        f = conn.makefile("rb")
+        def send(line):
+            conn.sendall(line.encode() + b"\r\n")
+        try:
+            send("220 sink.test ESMTP sink")
+            mail_from, rcpts = None, []
+            while True:
+                line = f.readline()
+                if not line:
+                    return
+                cmd = line.decode("utf-8", "replace").rstrip("\r\n")
+                up = cmd.upper()
+                if up.startswith("EHLO"):
+                    ext = ["250-sink.test"]
+                    if self.pipelining:
+                        ext.append("250-PIPELINING")
+                    if self.size:
+                        ext.append("250-SIZE %d" % self.size)
+                    if self.smtputf8:
+                        ext.append("250-SMTPUTF8")
+                    ext.append("250 8BITMIME")
+                    send("\r\n".join(ext))
+                elif up.startswith("HELO"):
+                    send("250 sink.test")
+                elif up.startswith("MAIL FROM:"):
+                    mail_from, rcpts = cmd[10:].split(" ")[0].strip("<>"), []
+                    send("250 2.1.0 Ok")
+                elif up.startswith("RCPT TO:"):
+                    addr = cmd[8:].split(" ")[0].strip("<>")
+                    r = self._reply_for(addr)
+                    if r.startswith("2"):
+                        rcpts.append(addr)
+                    send(r)
+                elif up == "DATA":
+                    if not rcpts:
+                        send("554 5.5.1 No valid recipients")
+                        continue
+                    send("354 go ahead")
+                    data = b""
+                    while True:
+                        l = f.readline()
+                        if not l or l == b".\r\n":
+                            break
+                        data += l[1:] if l.startswith(b"..") else l
+                    r = self.data_reply or "250 2.0.0 Ok: queued"
+                    if r.startswith("2"):
+                        with self.lock:
+                            self.transactions.append({"conn": cid, "mail_from": mail_from,
+                                                      "rcpts": list(rcpts), "data": data})
+                    send(r)
+                elif up == "RSET":
+                    mail_from, rcpts = None, []
+                    send("250 2.0.0 Ok")
+                elif up == "QUIT":
+                    send("221 2.0.0 Bye")
+                    return
+                else:
+                    send("250 2.0.0 Ok" if up == "NOOP" else "502 5.5.2 Unknown")
+        except OSError:
+            pass
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def received_for(self, rcpt):
+        with self.lock:
+            return [t for t in self.transactions if rcpt in t["rcpts"]]
+
+    def close(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
