@@ -2,6 +2,7 @@
 #include "relay.h"
 #include "dns.h"
 #include "log.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -24,6 +25,12 @@ struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 		free(r);
 		return NULL;
 	}
+	r->tls = tls_client_ctx_new(err, errlen);
+	if (!r->tls) {
+		dns_free(&r->dns);
+		free(r);
+		return NULL;
+	}
 	return r;
 }
 
@@ -33,6 +40,7 @@ void relay_free(struct relay **rp)
 	if (!r)
 		return;
 	dns_free(&r->dns);
+	tls_ctx_free(&r->tls);
 	free(r);
 	*rp = NULL;
 }

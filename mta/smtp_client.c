@@ -5,6 +5,7 @@
 #include "log.h"
 #include "net.h"
 #include "smtp_proto.h"
+#include "tls.h"
 #include "xalloc.h"
 
 #include <inttypes.h>
@@ -16,7 +17,8 @@
 #define SMTP_CLIENT_REPLY_MAX 16384
 
 enum smtp_client_state {
-	SC_GREETING, SC_EHLO, SC_HELO, SC_MAIL, SC_RCPT, SC_DATA, SC_BODY, SC_QUIT, SC_DONE,
+	SC_GREETING, SC_EHLO, SC_STARTTLS, SC_TLS_HANDSHAKE, SC_HELO, SC_MAIL, SC_RCPT, SC_DATA,
+	SC_BODY, SC_QUIT, SC_DONE,
 };
 
 struct smtp_client {
@@ -208,7 +210,15 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		return;
 	case SC_EHLO:
 		if (code / 100 == 2) {
+			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls = false;
+			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
+			if (sc->starttls && job->tls && !sc->conn->tls) {
+				/* Opportunistic TLS: plaintext only when STARTTLS is not offered. */
+				sc->state = SC_STARTTLS;
+				sc_send(sc, "STARTTLS");
+				return;
+			}
 			sc_after_ehlo(sc);
 		} else if (code / 100 == 5) {
 			sc->state = SC_HELO;
@@ -219,6 +229,20 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			sc_host_fail(sc, code, t);
 		}
 		return;
+	case SC_STARTTLS:
+		if (code != 220) {
+			char t[900];
+			snprintf(t, sizeof(t), "%s offered STARTTLS but said: %d %.250s", job->remote_name,
+				 code, first);
+			sc_host_fail(sc, code / 100 == 5 ? 0 : code, t);
+			return;
+		}
+		sc->state = SC_TLS_HANDSHAKE;
+		if (net_conn_start_tls_client(sc->conn, job->tls, job->tls_sni) < 0)
+			sc_host_fail(sc, 0, "4.7.5 cannot start TLS");
+		return;
+	case SC_TLS_HANDSHAKE:
+		return;	/* nothing may arrive in plaintext after our STARTTLS */
 	case SC_HELO:
 		if (code / 100 != 2) {
 			char t[900];
@@ -398,10 +422,22 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 	free(sc);
 }
 
+static void sc_on_tls_ready(struct net_conn *c)
+{
+	struct smtp_client *sc = c->data;
+	snprintf(sc->job->tls_info, sizeof(sc->job->tls_info), "%s", tls_session_summary(c->tls));
+	log_info("%s: TLS established: %s (%s)", sc->job->remote_name, sc->job->tls_info,
+		 tls_peer_trust_name(tls_session_peer_trust(c->tls)));
+	/* RFC 3207 4.2: start over with EHLO. */
+	sc->state = SC_EHLO;
+	sc_send(sc, "EHLO %s", sc->job->helo_name);
+}
+
 static const struct net_conn_ops sc_ops = {
 	.on_read = sc_on_read,
 	.on_timeout = sc_on_timeout,
 	.on_close = sc_on_close,
+	.on_tls_ready = sc_on_tls_ready,
 };
 
 /* Reports the result once; the connection is closed (and sc freed in on_close). */

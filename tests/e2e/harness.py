@@ -298,9 +298,22 @@ class SMTPSink:
     recipient come from `rcpt_replies` (address -> list of replies used in turn, the last one
     repeating), default 250."""
 
-    def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True):
+    def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True,
+                 starttls=False):
         import threading
         self.host = host
+        self.tls_context = None
+        self.tls_sessions = 0
+        if starttls:
+            import ssl
+            d = tempfile.mkdtemp(prefix="sinktls-")
+            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                            "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=sink.test"],
+                           check=True, capture_output=True)
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(cert, key)
+            shutil.rmtree(d, ignore_errors=True)
         self.port = port or free_port(host)
         self.pipelining = pipelining
         self.size = size
@@ -344,6 +357,7 @@ class SMTPSink:
         try:
             send("220 sink.test ESMTP sink")
             mail_from, rcpts = None, []
+            tls_active = False
             while True:
                 line = f.readline()
                 if not line:
@@ -358,6 +372,8 @@ class SMTPSink:
                         ext.append("250-SIZE %d" % self.size)
                     if self.smtputf8:
                         ext.append("250-SMTPUTF8")
+                    if self.tls_context and not tls_active:
+                        ext.append("250-STARTTLS")
                     ext.append("250 8BITMIME")
                     send("\r\n".join(ext))
                 elif up.startswith("HELO"):
@@ -386,8 +402,17 @@ class SMTPSink:
                     if r.startswith("2"):
                         with self.lock:
                             self.transactions.append({"conn": cid, "mail_from": mail_from,
-                                                      "rcpts": list(rcpts), "data": data})
+                                                      "rcpts": list(rcpts), "data": data,
+                                                      "tls": tls_active})
                     send(r)
+                elif up == "STARTTLS" and self.tls_context and not tls_active:
+                    send("220 2.0.0 Ready to start TLS")
+                    conn = self.tls_context.wrap_socket(conn, server_side=True)
+                    f = conn.makefile("rb")
+                    tls_active = True
+                    with self.lock:
+                        self.tls_sessions += 1
+                    mail_from, rcpts = None, []
                 elif up == "RSET":
                     mail_from, rcpts = None, []
                     send("250 2.0.0 Ok")

@@ -141,14 +141,35 @@ class RelayTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: self.sink.received_for("held@one.test"), 10), self.m.log())
         # delete: a deferred message is removed without a bounce
         self.sink.rcpt_replies["deleted@one.test"] = ["451 4.3.0 later"]
+        old = qid
+        self.assertTrue(wait_until(lambda: old not in self.m.queue_files(), 10))
         self.send(["deleted@one.test"], b"deleted@x")
-        self.assertTrue(wait_until(lambda: len(self.m.queue_files()) == 1, 15))
+        self.assertTrue(wait_until(lambda: "to=<deleted@one.test>" in self.m.log(), 15))
+        self.assertEqual(len(self.m.queue_files()), 1)
         qid = self.m.queue_files()[0]
-        self.assertEqual(subprocess.run(ctl + ["delete", qid]).returncode, 0)
+        r = subprocess.run(ctl + ["delete", qid], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr + self.m.log()[-3000:])
         self.assertEqual(self.m.queue_files(), [])
         r = subprocess.run(ctl + ["stats"], capture_output=True, text=True)
         self.assertIn("messages: 0", r.stdout)
         self.assertNotEqual(subprocess.run(ctl + ["hold", "0123456789ABCDEF"], capture_output=True).returncode, 0)
+
+
+class RelayTLSTest(unittest.TestCase):
+    def test_opportunistic_starttls(self):
+        sink = SMTPSink("127.0.0.2", starttls=True)
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8", "smarthost": "[127.0.0.2]:%d" % sink.port})
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.sendmail("alice@localhost", ["x@far.example"], b"Message-ID: <tlsout@x>\r\n\r\nsecret\r\n")
+            self.assertTrue(wait_until(lambda: sink.received_for("x@far.example"), 15), m.log())
+            t = sink.received_for("x@far.example")[0]
+            self.assertTrue(t["tls"], "the message went over TLS")
+            self.assertRegex(m.log(), r"TLS established: TLSv1\.[23]")
+        finally:
+            m.close()
+            sink.close()
 
 
 class RelayCrashTest(unittest.TestCase):
