@@ -105,6 +105,9 @@ static const struct config_key config_keys[] = {
 	KEY(auth_failure_delay_max, CONFIG_T_DURATION, 0, 0, 300, "15s"),
 	KEY(auth_block_failures, CONFIG_T_UINT, 0, 1, 1000, "10"),
 	KEY(auth_block_time, CONFIG_T_DURATION, 0, 1, DMAX, "10m"),
+	KEY(relay_max_connections, CONFIG_T_UINT, 0, 1, 100000, "100"),
+	KEY(relay_max_per_destination, CONFIG_T_UINT, 0, 1, 10000, "10"),
+	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, "5s"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -77,6 +77,10 @@ struct config {
 	uint64_t auth_failure_delay_max;	/* cap of the growing delay after a failed login, 15s */
 	unsigned auth_block_failures;	/* more failures than this from one address in 10 min ... */
 	uint64_t auth_block_time;	/* ... refuse its logins for this long, default 10m */
+	unsigned relay_max_connections;	/* outbound connections at once, default 100 */
+	unsigned relay_max_per_destination;	/* to one domain (or the smarthost), default 10 */
+	uint64_t relay_idle_timeout;	/* an idle outbound connection waits this long for the next
+					 * message to the same destination, default 5s */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

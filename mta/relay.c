@@ -9,12 +9,52 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+/* One destination (a domain, or the smarthost): its connections and what waits for one. */
+struct relay_dest {
+	char key[256];
+	unsigned conns;			/* open or being opened (in use + idle) */
+	struct smtp_client *idle[RELAY_IDLE_MAX];
+	size_t n_idle;
+	struct relay_delivery *wait_head, *wait_tail;
+	struct relay *r;
+	struct relay_dest *next;
+};
 
 struct relay {
 	struct mtad *m;
 	struct dns *dns;
 	struct tls_ctx *tls;
+	struct relay_dest *dests;
+	unsigned conns;			/* all destinations */
+	bool stopping;
 };
+
+static struct relay_dest *relay_dest_get(struct relay *r, const char *key)
+{
+	for (struct relay_dest *d = r->dests; d; d = d->next)
+		if (strcasecmp(d->key, key) == 0)
+			return d;
+	struct relay_dest *d = xcalloc(1, sizeof(*d));
+	snprintf(d->key, sizeof(d->key), "%s", key);
+	d->next = r->dests;
+	r->dests = d;
+	return d;
+}
+
+static void relay_dest_forget_if_unused(struct relay *r, struct relay_dest *dest)
+{
+	if (dest->conns || dest->n_idle || dest->wait_head)
+		return;
+	for (struct relay_dest **pp = &r->dests; *pp; pp = &(*pp)->next) {
+		if (*pp == dest) {
+			*pp = dest->next;
+			free(dest);
+			return;
+		}
+	}
+}
 
 struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 {
@@ -39,6 +79,15 @@ void relay_free(struct relay **rp)
 	struct relay *r = *rp;
 	if (!r)
 		return;
+	r->stopping = true;
+	for (struct relay_dest *d = r->dests; d; d = d->next)
+		while (d->n_idle)
+			smtp_client_quit(d->idle[d->n_idle - 1]);
+	while (r->dests) {
+		struct relay_dest *d = r->dests;
+		r->dests = d->next;
+		free(d);
+	}
 	dns_free(&r->dns);
 	tls_ctx_free(&r->tls);
 	free(r);
@@ -55,15 +104,95 @@ static void relay_set_all(struct relay_delivery *d, enum relay_outcome_kind kind
 	}
 }
 
+static void relay_start(struct relay *r, struct relay_delivery *d);
+static void relay_fill_job(struct relay *r, struct relay_delivery *d);
+static void relay_client_done(struct smtp_client_job *job, void *arg);
+static void relay_begin_new(struct relay *r, struct relay_delivery *d);
+static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_client *sc);
+
+static struct relay_delivery *relay_dest_pop_waiting(struct relay_dest *dest)
+{
+	struct relay_delivery *d = dest->wait_head;
+	if (d) {
+		dest->wait_head = d->wait_next;
+		if (!dest->wait_head)
+			dest->wait_tail = NULL;
+		d->wait_next = NULL;
+	}
+	return d;
+}
+
+/* A connection slot was given back: whoever waits longest for one (this destination
+ * first) gets it. */
+static void relay_slot_freed(struct relay *r, struct relay_dest *dest)
+{
+	const struct config *cfg = r->m->cfg;
+	if (r->stopping)
+		return;
+	struct relay_delivery *next = dest->wait_head ? relay_dest_pop_waiting(dest) : NULL;
+	if (!next) {
+		for (struct relay_dest *o = r->dests; o && !next; o = o->next)
+			if (o->wait_head && o->conns < cfg->relay_max_per_destination)
+				next = relay_dest_pop_waiting(o);
+	}
+	if (next)
+		relay_start(r, next);
+}
+
+static void relay_idle_closed(struct smtp_client *sc, void *arg)
+{
+	struct relay_dest *dest = arg;
+	struct relay *r = dest->r;
+	for (size_t i = 0; i < dest->n_idle; i++) {
+		if (dest->idle[i] == sc) {
+			dest->idle[i] = dest->idle[--dest->n_idle];
+			break;
+		}
+	}
+	dest->conns--;
+	r->conns--;
+	if (!r->stopping) {
+		relay_slot_freed(r, dest);
+		relay_dest_forget_if_unused(r, dest);
+	}
+}
+
 static void relay_finish(struct relay_delivery *d)
 {
+	struct relay *r = d->r;
+	struct relay_dest *dest = d->dest;
+	struct smtp_client *sc = d->job.client;
+	d->job.client = NULL;
 	free(d->hosts);
 	d->hosts = NULL;
 	free(d->rcpt_ptrs);
 	d->rcpt_ptrs = NULL;
 	free(d->job.results);
 	d->job.results = NULL;
-	d->done(d, d->arg);
+	d->done(d, d->arg);	/* d may be freed from here on */
+	if (!dest)
+		return;
+	if (sc && !r->stopping) {
+		/* The connection is open and idle: the next message for this destination takes
+		 * it, else it waits a little for one. */
+		struct relay_delivery *next = relay_dest_pop_waiting(dest);
+		if (next) {
+			relay_reuse(r, next, sc);
+			return;
+		}
+		if (dest->n_idle < RELAY_IDLE_MAX) {
+			dest->idle[dest->n_idle++] = sc;
+			smtp_client_park(sc, r->m->cfg->relay_idle_timeout * 1000, relay_idle_closed, dest);
+			return;
+		}
+		smtp_client_quit(sc);
+	} else if (sc) {
+		smtp_client_quit(sc);
+	}
+	dest->conns--;
+	r->conns--;
+	relay_slot_freed(r, dest);
+	relay_dest_forget_if_unused(r, dest);
 }
 
 static void relay_try_next(struct relay_delivery *d);
@@ -98,7 +227,6 @@ static void relay_client_done(struct smtp_client_job *job, void *arg)
  * recipient is deferred with the last error. */
 static void relay_try_next(struct relay_delivery *d)
 {
-	const struct config *cfg = d->r->m->cfg;
 	while (d->host_i < d->n_hosts) {
 		struct dns_host *h = &d->hosts[d->host_i];
 		if (d->addr_i >= h->n_addrs) {
@@ -111,21 +239,9 @@ static void relay_try_next(struct relay_delivery *d)
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
 		else
 			((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
-		struct smtp_client_job *job = &d->job;
-		job->helo_name = cfg->hostname;
-		job->sender = d->env->sender;
-		job->rcpts = d->rcpt_ptrs;
-		job->nrcpts = d->n;
-		job->msg = d->msg;
-		job->msg_len = d->msg_len;
-		job->need_8bitmime = d->env->body_flags && strstr(d->env->body_flags, "8BITMIME");
-		job->need_smtputf8 = d->env->body_flags && strstr(d->env->body_flags, "SMTPUTF8");
-		job->tls = d->r->tls;
-		job->tls_sni = h->name;
-		job->connect_timeout_ms = cfg->relay_connect_timeout * 1000;
-		job->command_timeout_ms = cfg->relay_command_timeout * 1000;
-		job->data_timeout_ms = cfg->relay_data_timeout * 1000;
-		smtp_client_run(d->r->m->loop, (struct sockaddr *)&ss, h->name, job, relay_client_done, d);
+		relay_fill_job(d->r, d);
+		d->job.tls_sni = h->name;
+		smtp_client_run(d->r->m->loop, (struct sockaddr *)&ss, h->name, &d->job, relay_client_done, d);
 		return;
 	}
 	const char *why = d->last_host_error.text[0] ? d->last_host_error.text
@@ -173,9 +289,8 @@ static void relay_resolved(const struct dns_result *res, void *arg)
 	relay_try_next(d);
 }
 
-void relay_deliver(struct relay *r, struct relay_delivery *d)
+static void relay_prepare(struct relay *r, struct relay_delivery *d)
 {
-	const struct config *cfg = r->m->cfg;
 	d->r = r;
 	d->rcpt_ptrs = xcalloc(d->n, sizeof(*d->rcpt_ptrs));
 	for (size_t i = 0; i < d->n; i++)
@@ -183,6 +298,38 @@ void relay_deliver(struct relay *r, struct relay_delivery *d)
 	d->job.results = xcalloc(d->n, sizeof(*d->job.results));
 	memset(&d->last_host_error, 0, sizeof(d->last_host_error));
 	d->remote[0] = '\0';
+}
+
+static void relay_fill_job(struct relay *r, struct relay_delivery *d)
+{
+	const struct config *cfg = r->m->cfg;
+	struct smtp_client_job *job = &d->job;
+	job->helo_name = cfg->hostname;
+	job->sender = d->env->sender;
+	job->rcpts = d->rcpt_ptrs;
+	job->nrcpts = d->n;
+	job->msg = d->msg;
+	job->msg_len = d->msg_len;
+	job->need_8bitmime = d->env->body_flags && strstr(d->env->body_flags, "8BITMIME");
+	job->need_smtputf8 = d->env->body_flags && strstr(d->env->body_flags, "SMTPUTF8");
+	job->tls = r->tls;
+	job->keep_open = true;
+	job->connect_timeout_ms = cfg->relay_connect_timeout * 1000;
+	job->command_timeout_ms = cfg->relay_command_timeout * 1000;
+	job->data_timeout_ms = cfg->relay_data_timeout * 1000;
+}
+
+/* Another message on a connection that just finished one. */
+static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_client *sc)
+{
+	relay_fill_job(r, d);
+	log_debug("relay %s: reusing the connection to %s", d->domain, smtp_client_name(sc));
+	smtp_client_reuse(sc, &d->job, relay_client_done, d);
+}
+
+static void relay_begin_new(struct relay *r, struct relay_delivery *d)
+{
+	const struct config *cfg = r->m->cfg;
 	int rc;
 	if (cfg->smarthost.host[0]) {
 		d->port = cfg->smarthost.port;
@@ -195,4 +342,36 @@ void relay_deliver(struct relay *r, struct relay_delivery *d)
 		relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable (shutting down)");
 		relay_finish(d);
 	}
+}
+
+/* Takes an idle connection of the destination, or opens one within the limits, or waits. */
+static void relay_start(struct relay *r, struct relay_delivery *d)
+{
+	const struct config *cfg = r->m->cfg;
+	struct relay_dest *dest = d->dest;
+	if (dest->n_idle) {
+		struct smtp_client *sc = dest->idle[--dest->n_idle];
+		relay_reuse(r, d, sc);
+		return;
+	}
+	if (dest->conns < cfg->relay_max_per_destination && r->conns < cfg->relay_max_connections) {
+		dest->conns++;
+		r->conns++;
+		relay_begin_new(r, d);
+		return;
+	}
+	d->wait_next = NULL;
+	if (dest->wait_tail)
+		dest->wait_tail->wait_next = d;
+	else
+		dest->wait_head = d;
+	dest->wait_tail = d;
+}
+
+void relay_deliver(struct relay *r, struct relay_delivery *d)
+{
+	relay_prepare(r, d);
+	d->dest = relay_dest_get(r, r->m->cfg->smarthost.host[0] ? "[smarthost]" : d->domain);
+	d->dest->r = r;
+	relay_start(r, d);
 }

@@ -10,6 +10,9 @@
 #include "smtp_client.h"
 
 struct relay;
+struct relay_dest;
+
+#define RELAY_IDLE_MAX 8	/* idle connections kept per destination */
 
 enum relay_outcome_kind { RELAY_SENT, RELAY_TEMP, RELAY_PERM };
 
@@ -39,6 +42,8 @@ struct relay_delivery {
 	const char **rcpt_ptrs;
 	struct smtp_client_job job;
 	struct smtp_client_result last_host_error;
+	struct relay_dest *dest;
+	struct relay_delivery *wait_next;
 };
 
 /* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */

@@ -18,12 +18,15 @@
 
 enum smtp_client_state {
 	SC_GREETING, SC_EHLO, SC_STARTTLS, SC_TLS_HANDSHAKE, SC_HELO, SC_MAIL, SC_RCPT, SC_DATA,
-	SC_BODY, SC_QUIT, SC_DONE,
+	SC_BODY, SC_IDLE, SC_QUIT, SC_DONE,
 };
 
 struct smtp_client {
 	struct net_conn *conn;
-	struct smtp_client_job *job;
+	struct smtp_client_job *job;	/* NULL once reported (idle, or quitting) */
+	char remote_name[300];
+	void (*idle_closed)(struct smtp_client *sc, void *arg);
+	void *idle_arg;
 	void (*done)(struct smtp_client_job *, void *);
 	void *arg;
 	enum smtp_client_state state;
@@ -42,6 +45,16 @@ struct smtp_client {
 };
 
 static void sc_finish(struct smtp_client *sc, const char *why);
+
+/* Hands the job's results to the caller, once. */
+static void sc_report(struct smtp_client *sc)
+{
+	struct smtp_client_job *job = sc->job;
+	if (!job)
+		return;
+	sc->job = NULL;
+	sc->done(job, sc->arg);
+}
 
 static void sc_set(struct smtp_client_result *r, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -334,10 +347,19 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				sc_set(&job->results[i], code, "%s said: %d %s (in reply to end of DATA)",
 				       job->remote_name, code, first);
 		}
+		if (job->keep_open && code / 100 == 2) {
+			/* The caller may send another message on this connection. */
+			sc->state = SC_IDLE;
+			job->client = sc;
+			sc_report(sc);
+			return;
+		}
 		sc->state = SC_QUIT;
 		net_conn_set_timeout(sc->conn, job->command_timeout_ms);
 		sc_send(sc, "QUIT");
 		return;
+	case SC_IDLE:
+		return;	/* unsolicited (e.g. 421 before closing): the close follows */
 	case SC_QUIT:
 		sc_finish(sc, "quit");
 		return;
@@ -350,9 +372,17 @@ static void sc_on_read(struct net_conn *c)
 {
 	struct smtp_client *sc = c->data;
 	while (c->in.len && sc->state != SC_DONE) {
+		if (!sc->job && sc->state != SC_QUIT && sc->state != SC_IDLE) {
+			sc_finish(sc, "unexpected input");
+			return;
+		}
 		const char *nl = memchr(c->in.data, '\n', c->in.len);
 		if (!nl) {
 			if (c->in.len > 2048 || sc->reply.len > SMTP_CLIENT_REPLY_MAX) {
+				if (!sc->job) {
+					sc_finish(sc, "reply too long");
+					return;
+				}
 				sc_fail_open(sc, 451, "4.5.0 reply line too long from remote server");
 				sc_host_fail(sc, 451, "4.5.0 reply line too long from remote server");
 			}
@@ -366,7 +396,10 @@ static void sc_on_read(struct net_conn *c)
 		int r = smtp_reply_line_parse(c->in.data, l, &code, &text, &tlen);
 		if (r < 0) {
 			buf_consume(&c->in, len + 1);
-			sc_host_fail(sc, 451, "4.5.0 malformed reply from remote server");
+			if (!sc->job)
+				sc_finish(sc, "malformed reply");
+			else
+				sc_host_fail(sc, 451, "4.5.0 malformed reply from remote server");
 			return;
 		}
 		if (sc->reply.len)
@@ -374,7 +407,10 @@ static void sc_on_read(struct net_conn *c)
 		buf_append(&sc->reply, text, tlen);
 		buf_consume(&c->in, len + 1);
 		if (sc->reply.len > SMTP_CLIENT_REPLY_MAX) {
-			sc_host_fail(sc, 451, "4.5.0 reply too long from remote server");
+			if (!sc->job)
+				sc_finish(sc, "reply too long");
+			else
+				sc_host_fail(sc, 451, "4.5.0 reply too long from remote server");
 			return;
 		}
 		if (r == 0)
@@ -382,7 +418,7 @@ static void sc_on_read(struct net_conn *c)
 		char *copy = buf_steal(&sc->reply, NULL);
 		sc_handle_reply(sc, code, copy ? copy : "");
 		free(copy);
-		if (sc->state != SC_DONE)
+		if (sc->state != SC_DONE && sc->state != SC_IDLE && sc->job)
 			net_conn_set_timeout(c, sc->state == SC_BODY ? sc->job->data_timeout_ms
 								  : sc->job->command_timeout_ms);
 	}
@@ -392,6 +428,14 @@ static void sc_on_timeout(struct net_conn *c)
 {
 	struct smtp_client *sc = c->data;
 	char t[400];
+	if (sc->state == SC_IDLE) {
+		smtp_client_quit(sc);
+		return;
+	}
+	if (!sc->job) {
+		sc_finish(sc, "timeout");
+		return;
+	}
 	snprintf(t, sizeof(t), "4.4.2 conversation with %s timed out", sc->job->remote_name);
 	if (sc->state <= SC_HELO) {
 		sc_host_fail(sc, 0, t);
@@ -407,6 +451,12 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 	if (!sc)
 		return;
 	sc->conn = NULL;
+	if (sc->state == SC_IDLE && sc->idle_closed) {
+		sc->state = SC_DONE;
+		sc->idle_closed(sc, sc->idle_arg);
+	} else if (sc->state != SC_DONE && !sc->job) {
+		sc->state = SC_DONE;
+	}
 	if (sc->state != SC_DONE) {
 		char t[400];
 		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name, reason);
@@ -447,8 +497,8 @@ static void sc_finish(struct smtp_client *sc, const char *why)
 		return;
 	sc->state = SC_DONE;
 	sc->finished = true;
-	log_debug("smtp client %s: done (%s)", sc->job->remote_name, why);
-	sc->done(sc->job, sc->arg);
+	log_debug("smtp client %s: done (%s)", sc->remote_name, why);
+	sc_report(sc);
 	if (sc->conn)
 		net_conn_close(sc->conn, why);
 }
@@ -470,6 +520,59 @@ static void sc_connected(struct net_conn *c, int status)
 	}
 	sc->job->connected = true;
 	net_conn_set_timeout(c, sc->job->command_timeout_ms);
+}
+
+void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
+		       void (*done)(struct smtp_client_job *job, void *arg), void *arg)
+{
+	sc->job = job;
+	sc->done = done;
+	sc->arg = arg;
+	sc->idle_closed = NULL;
+	sc->rcpt_next = 0;
+	sc->accepted = 0;
+	sc->mail_failed = false;
+	sc->final_seen = false;
+	job->host_failed = false;
+	job->connected = true;
+	job->client = NULL;
+	memset(&job->host_result, 0, sizeof(job->host_result));
+	for (size_t i = 0; i < job->nrcpts; i++)
+		memset(&job->results[i], 0, sizeof(job->results[i]));
+	snprintf(job->remote_name, sizeof(job->remote_name), "%s", sc->remote_name);
+	if (sc->conn && sc->conn->tls)
+		snprintf(job->tls_info, sizeof(job->tls_info), "%s", tls_session_summary(sc->conn->tls));
+	net_conn_set_timeout(sc->conn, job->command_timeout_ms);
+	sc->state = SC_EHLO;	/* capabilities are known: straight to MAIL */
+	sc_after_ehlo(sc);
+	net_conn_flush(sc->conn);
+}
+
+void smtp_client_park(struct smtp_client *sc, uint64_t idle_ms,
+		      void (*idle_closed)(struct smtp_client *sc, void *arg), void *arg)
+{
+	sc->idle_closed = idle_closed;
+	sc->idle_arg = arg;
+	net_conn_set_timeout(sc->conn, idle_ms);
+}
+
+void smtp_client_quit(struct smtp_client *sc)
+{
+	void (*idle_closed)(struct smtp_client *, void *) = sc->idle_closed;
+	sc->idle_closed = NULL;
+	sc->state = SC_QUIT;
+	if (sc->conn) {
+		net_conn_set_timeout(sc->conn, 10000);
+		sc_send(sc, "QUIT");
+		net_conn_flush(sc->conn);
+	}
+	if (idle_closed)
+		idle_closed(sc, sc->idle_arg);
+}
+
+const char *smtp_client_name(const struct smtp_client *sc)
+{
+	return sc->remote_name;
 }
 
 void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *host_name,
@@ -499,5 +602,6 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 		port = ntohs(s4->sin_port);
 	}
 	snprintf(job->remote_name, sizeof(job->remote_name), "%s[%s]:%u", host_name, ip, port);
+	snprintf(sc->remote_name, sizeof(sc->remote_name), "%s", job->remote_name);
 	sc->conn = net_connect(loop, addr, job->connect_timeout_ms, &sc_ops, sc, sc_connected);
 }

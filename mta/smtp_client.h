@@ -9,6 +9,7 @@
 #include <uv.h>
 
 struct tls_ctx;
+struct smtp_client;
 
 /* Result for one recipient: code 0 means no answer was obtained (treat as temporary). */
 struct smtp_client_result {
@@ -27,6 +28,7 @@ struct smtp_client_job {
 	bool need_8bitmime;
 	bool need_smtputf8;
 	struct tls_ctx *tls;		/* opportunistic STARTTLS when non-NULL */
+	bool keep_open;			/* after a delivered message, keep the connection (reuse) */
 	const char *tls_sni;
 	uint64_t connect_timeout_ms;
 	uint64_t command_timeout_ms;
@@ -38,6 +40,8 @@ struct smtp_client_job {
 	struct smtp_client_result *results;	/* nrcpts entries, allocated by the caller */
 	char tls_info[160];		/* "TLSv1.3 with cipher ..." or "" */
 	char remote_name[300];		/* "host[addr]:port" for logs and DSNs */
+	struct smtp_client *client;	/* keep_open and delivered: the idle connection, which the
+					 * caller must reuse, park or quit */
 };
 
 /* Runs the transaction against addr (port set). done is called exactly once, later. When
@@ -46,6 +50,17 @@ struct smtp_client_job {
 void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *host_name,
 		     struct smtp_client_job *job,
 		     void (*done)(struct smtp_client_job *job, void *arg), void *arg);
+
+/* Sends another message on an idle connection (job->client of an earlier job). */
+void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
+		       void (*done)(struct smtp_client_job *job, void *arg), void *arg);
+/* Keeps an idle connection for up to idle_ms; idle_closed runs when it goes away (timeout,
+ * server close) and after that sc is gone. */
+void smtp_client_park(struct smtp_client *sc, uint64_t idle_ms,
+		      void (*idle_closed)(struct smtp_client *sc, void *arg), void *arg);
+/* Ends an idle connection (QUIT); a parked one's idle_closed runs. */
+void smtp_client_quit(struct smtp_client *sc);
+const char *smtp_client_name(const struct smtp_client *sc);
 
 /* Dot-stuffs msg into out (CRLF.CRLF terminator appended). */
 struct buf;

@@ -45,7 +45,7 @@ class RelayTest(unittest.TestCase):
 
     def test_mx_preference_failover(self):
         self.send(["user@two.test"], b"failover@x")
-        self.assertTrue(wait_until(lambda: self.sink.received_for("user@two.test"), 15), self.m.log())
+        self.assertTrue(wait_until(lambda: self.sink.received_for("user@two.test"), 15), (self.sink.port, self.sink.connections, [t["rcpts"] for t in self.sink.transactions], self.m.log()[-2500:]))
         t = self.sink.received_for("user@two.test")[0]
         self.assertIn(b"<failover@x>", t["data"])
         self.assertEqual(t["mail_from"], "alice@localhost")

@@ -191,7 +191,10 @@ Test(config, every_key_parsed)
 		"relay_data_timeout = 9m\n"
 		"auth_failure_delay_max = 3s\n"
 		"auth_block_failures = 4\n"
-		"auth_block_time = 1h\n";
+		"auth_block_time = 1h\n"
+		"relay_max_connections = 50\n"
+		"relay_max_per_destination = 3\n"
+		"relay_idle_timeout = 2s\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -249,6 +252,9 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.auth_failure_delay_max, 3);
 	cr_expect_eq(cfg.auth_block_failures, 4);
 	cr_expect_eq(cfg.auth_block_time, 3600);
+	cr_expect_eq(cfg.relay_max_connections, 50);
+	cr_expect_eq(cfg.relay_max_per_destination, 3);
+	cr_expect_eq(cfg.relay_idle_timeout, 2);
 
 	/* The test text sets every key of the table. */
 	const char *name;
