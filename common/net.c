@@ -132,6 +132,11 @@ static void net_conn_really_close(struct net_conn *c)
 {
 	if (c->handles_open != 2 || uv_is_closing((uv_handle_t *)&c->h))
 		return;
+	if (c->in_callback) {
+		/* Never free the protocol's session under its own feet: finish after it returns. */
+		c->close_deferred = true;
+		return;
+	}
 	if (c->connect_cb) {
 		/* Never connected: the connect callback reports instead of on_close. */
 		void (*cb)(struct net_conn *, int) = c->connect_cb;
@@ -339,6 +344,10 @@ static void net_conn_dispatch(struct net_conn *c)
 		c->in_callback = true;
 		c->ops->on_read(c);
 		c->in_callback = false;
+		if (c->close_deferred) {
+			net_conn_really_close(c);
+			return;
+		}
 		if (c->in.len == before)
 			break;	/* needs more input */
 	}
@@ -380,6 +389,10 @@ static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 				c->in_callback = true;
 				c->ops->on_tls_ready(c);
 				c->in_callback = false;
+				if (c->close_deferred) {
+					net_conn_really_close(c);
+					return;
+				}
 			}
 		}
 	} else {

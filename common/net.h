@@ -85,6 +85,7 @@ struct net_conn {
 	int connect_error;
 	bool listed;		/* counted in the connection list and limits */
 	bool tls_ready;		/* handshake done and on_tls_ready called */
+	bool close_deferred;	/* closed from inside a callback: finished when it returns */
 };
 
 /* Binds each address of list; the listener's accept_cb runs per connection. Returns 0 or -1

@@ -229,15 +229,21 @@ int main(int argc, char **argv)
 		sender = "";
 	struct buf msg;
 	buf_init(&msg);
+	struct sendmail_conn c = { .fd = -1 };
+	buf_init(&c.in);
+	char text[1024] = "";
+	int ret = 0;
 	if (sendmail_read_message(&msg, dot_ends, cfg.max_message_size) < 0) {
 		fprintf(stderr, "sendmail: message larger than max_message_size\n");
-		return EX_DATAERR;
+		ret = EX_DATAERR;
+		goto out;
 	}
 	if (from_headers)
 		sendmail_header_rcpts(&msg, &rcpts, &nrcpts);
 	if (nrcpts == 0) {
 		fprintf(stderr, "sendmail: no recipients\n");
-		return EX_USAGE;
+		ret = EX_USAGE;
+		goto out;
 	}
 	struct rfc5322_field f;
 	size_t hlen = rfc5322_header_length(msg.data ? msg.data : "", msg.len);
@@ -252,15 +258,13 @@ int main(int argc, char **argv)
 
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/submit.sock", cfg.state_dir);
-	struct sendmail_conn c = { .fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) };
-	buf_init(&c.in);
+	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c.fd < 0 || connect(c.fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr, "sendmail: cannot reach mtad at %s: %s (is mtad running?)\n",
 			sun.sun_path, strerror(errno));
-		return EX_TEMPFAIL;
+		ret = EX_TEMPFAIL;
+		goto out;
 	}
-	char text[1024] = "";
-	int ret = 0;
 	bool utf8 = false;
 	for (const char *p = sender; *p; p++)
 		utf8 |= (unsigned char)*p >= 0x80;
@@ -309,7 +313,8 @@ temp:
 	fprintf(stderr, "sendmail: submission failed: %s\n", text[0] ? text : "connection lost");
 	ret = EX_TEMPFAIL;
 out:
-	close(c.fd);
+	if (c.fd >= 0)
+		close(c.fd);
 	buf_free(&c.in);
 	buf_free(&msg);
 	for (size_t i = 0; i < nrcpts; i++)

@@ -140,13 +140,27 @@ class MailServer:
         except OSError:
             return ""
 
+    def sanitizer_reports(self):
+        """Sanitizer findings in the daemons' logs (ASan/UBSan/LSan builds)."""
+        found = []
+        for name in self.logs:
+            text = self.log(name)
+            for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                if marker in text:
+                    i = text.index(marker)
+                    found.append("%s: %s" % (name, text[max(0, i - 200):i + 3000]))
+        return found
+
     def close(self):
         for name in list(self.procs):
             self.stop(name)
-        if os.environ.get("MAIL_TEST_KEEP"):
+        reports = self.sanitizer_reports()
+        if os.environ.get("MAIL_TEST_KEEP") or reports:
             print("kept", self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if reports:
+            raise AssertionError("sanitizer report:\n" + "\n".join(reports))
 
     def give_to_run_user(self, *relpaths):
         """Directories a test makes by hand must belong to run_user, as mtad's own do."""
