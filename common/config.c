@@ -108,6 +108,7 @@ static const struct config_key config_keys[] = {
 	KEY(relay_max_connections, CONFIG_T_UINT, 0, 1, 100000, "100"),
 	KEY(relay_max_per_destination, CONFIG_T_UINT, 0, 1, 10000, "10"),
 	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, "5s"),
+	KEY(smarthost_auth_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -81,6 +81,7 @@ struct config {
 	unsigned relay_max_per_destination;	/* to one domain (or the smarthost), default 10 */
 	uint64_t relay_idle_timeout;	/* an idle outbound connection waits this long for the next
 					 * message to the same destination, default 5s */
+	char *smarthost_auth_file;	/* "username:password" for AUTH at the smarthost (over TLS) */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

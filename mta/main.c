@@ -172,6 +172,11 @@ int main(int argc, char **argv)
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
 
+	/* Before dropping privileges: smarthost credentials are readable by root only. */
+	mtad.relay = relay_new(&mtad, err, sizeof(err));
+	if (!mtad.relay)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+
 	if (geteuid() == 0) {
 		uid_t uid;
 		gid_t gid;
@@ -203,10 +208,6 @@ int main(int argc, char **argv)
 	snprintf(sock, sizeof(sock), "%s/submit.sock", cfg.state_dir);
 	if (smtp_server_listen_local(&mtad, sock, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
-
-	mtad.relay = relay_new(&mtad, err, sizeof(err));
-	if (!mtad.relay)
-		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);

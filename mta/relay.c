@@ -6,6 +6,8 @@
 #include "xalloc.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +28,8 @@ struct relay {
 	struct mtad *m;
 	struct dns *dns;
 	struct tls_ctx *tls;
+	char *auth_user;	/* smarthost credentials (smarthost_auth_file) */
+	char *auth_password;
 	struct relay_dest *dests;
 	unsigned conns;			/* all destinations */
 	bool stopping;
@@ -56,6 +60,47 @@ static void relay_dest_forget_if_unused(struct relay *r, struct relay_dest *dest
 	}
 }
 
+/* smarthost_auth_file: one "username:password" line (comments with '#'), owner-only. */
+static int relay_load_credentials(struct relay *r, const char *path, char *err, size_t errlen)
+{
+	if (!path)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errlen, "%s:0: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+		log_warn("%s is readable by other users: make it mode 0600", path);
+	char line[1024];
+	unsigned lineno = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		char *colon = strchr(line, ':');
+		if (!colon || colon == line || !colon[1]) {
+			snprintf(err, errlen, "%s:%u: expected username:password", path, lineno);
+			explicit_bzero(line, sizeof(line));
+			fclose(f);
+			return -1;
+		}
+		*colon = '\0';
+		r->auth_user = xstrdup(line);
+		r->auth_password = xstrdup(colon + 1);
+		explicit_bzero(line, sizeof(line));
+		break;
+	}
+	fclose(f);
+	if (!r->auth_user) {
+		snprintf(err, errlen, "%s:0: no username:password line", path);
+		return -1;
+	}
+	return 0;
+}
+
 struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 {
 	struct relay *r = xcalloc(1, sizeof(*r));
@@ -66,9 +111,8 @@ struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 		return NULL;
 	}
 	r->tls = tls_client_ctx_new(err, errlen);
-	if (!r->tls) {
-		dns_free(&r->dns);
-		free(r);
+	if (!r->tls || relay_load_credentials(r, m->cfg->smarthost_auth_file, err, errlen) < 0) {
+		relay_free(&r);
 		return NULL;
 	}
 	return r;
@@ -90,6 +134,10 @@ void relay_free(struct relay **rp)
 	}
 	dns_free(&r->dns);
 	tls_ctx_free(&r->tls);
+	if (r->auth_password)
+		explicit_bzero(r->auth_password, strlen(r->auth_password));
+	free(r->auth_user);
+	free(r->auth_password);
 	free(r);
 	*rp = NULL;
 }
@@ -314,6 +362,8 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 	job->need_smtputf8 = d->env->body_flags && strstr(d->env->body_flags, "SMTPUTF8");
 	job->tls = r->tls;
 	job->keep_open = true;
+	job->auth_user = cfg->smarthost.host[0] ? r->auth_user : NULL;
+	job->auth_password = r->auth_password;
 	job->connect_timeout_ms = cfg->relay_connect_timeout * 1000;
 	job->command_timeout_ms = cfg->relay_command_timeout * 1000;
 	job->data_timeout_ms = cfg->relay_data_timeout * 1000;

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "net.h"
 #include "smtp_proto.h"
+#include "sasl.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -17,7 +18,7 @@
 #define SMTP_CLIENT_REPLY_MAX 16384
 
 enum smtp_client_state {
-	SC_GREETING, SC_EHLO, SC_STARTTLS, SC_TLS_HANDSHAKE, SC_HELO, SC_MAIL, SC_RCPT, SC_DATA,
+	SC_GREETING, SC_EHLO, SC_STARTTLS, SC_TLS_HANDSHAKE, SC_HELO, SC_AUTH, SC_MAIL, SC_RCPT, SC_DATA,
 	SC_BODY, SC_IDLE, SC_QUIT, SC_DONE,
 };
 
@@ -31,7 +32,8 @@ struct smtp_client {
 	void *arg;
 	enum smtp_client_state state;
 	/* server capabilities */
-	bool pipelining, eightbit, smtputf8, starttls;
+	bool pipelining, eightbit, smtputf8, starttls, auth_plain;
+	bool authenticated;
 	uint64_t size_limit;
 	/* the reply being read */
 	struct buf reply;
@@ -149,6 +151,26 @@ static void sc_send_mail(struct smtp_client *sc)
 static void sc_after_ehlo(struct smtp_client *sc)
 {
 	struct smtp_client_job *job = sc->job;
+	if (job->auth_user && !sc->authenticated) {
+		/* Credentials only ever go over TLS. */
+		if (!sc->conn->tls || !sc->auth_plain) {
+			char t[600];
+			snprintf(t, sizeof(t), "4.7.0 %s: %s", job->remote_name,
+				 !sc->conn->tls ? "no TLS: refusing to send credentials"
+						: "AUTH PLAIN is not offered");
+			sc_host_fail(sc, 0, t);
+			return;
+		}
+		struct buf b;
+		buf_init(&b);
+		sasl_plain_encode(&b, "", job->auth_user, job->auth_password);
+		sc->state = SC_AUTH;
+		buf_append_str(&b, "");
+		sc_send(sc, "AUTH PLAIN %s", b.data);
+		explicit_bzero(b.data, b.len);
+		buf_free(&b);
+		return;
+	}
 	if (job->need_smtputf8 && !sc->smtputf8) {
 		for (size_t i = 0; i < job->nrcpts; i++)
 			sc_set(&job->results[i], 553,
@@ -195,7 +217,12 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 				sc->smtputf8 = true;
 			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
 				sc->starttls = true;
-			else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 && (l == 4 || p[4] == ' '))
+			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 && (p[4] == ' ' || p[4] == '=')) {
+				for (size_t k = 5; k + 5 <= l; k++)
+					if (strncasecmp(p + k, "PLAIN", 5) == 0 &&
+					    (k + 5 == l || p[k + 5] == ' ') && p[k - 1] == ' ')
+						sc->auth_plain = true;
+			} else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 && (l == 4 || p[4] == ' '))
 				sc->size_limit = l > 5 ? strtoull(p + 5, NULL, 10) : 0;
 		}
 		first = false;
@@ -223,7 +250,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		return;
 	case SC_EHLO:
 		if (code / 100 == 2) {
-			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls = false;
+			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls = sc->auth_plain = false;
 			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
 			if (sc->starttls && job->tls && !sc->conn->tls) {
@@ -256,6 +283,17 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		return;
 	case SC_TLS_HANDSHAKE:
 		return;	/* nothing may arrive in plaintext after our STARTTLS */
+	case SC_AUTH:
+		if (code != 235) {
+			char t[900];
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to AUTH)", job->remote_name, code,
+				 first);
+			sc_host_fail(sc, code / 100 == 5 ? 0 : code, t);
+			return;
+		}
+		sc->authenticated = true;
+		sc_after_ehlo(sc);
+		return;
 	case SC_HELO:
 		if (code / 100 != 2) {
 			char t[900];
@@ -437,7 +475,7 @@ static void sc_on_timeout(struct net_conn *c)
 		return;
 	}
 	snprintf(t, sizeof(t), "4.4.2 conversation with %s timed out", sc->job->remote_name);
-	if (sc->state <= SC_HELO) {
+	if (sc->state <= SC_AUTH) {
 		sc_host_fail(sc, 0, t);
 		return;
 	}
@@ -460,7 +498,7 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 	if (sc->state != SC_DONE) {
 		char t[400];
 		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name, reason);
-		if (sc->state <= SC_HELO) {
+		if (sc->state <= SC_AUTH) {
 			sc->job->host_failed = true;
 			sc_set(&sc->job->host_result, 0, "%s", t);
 		} else if (sc->state != SC_QUIT) {

@@ -29,6 +29,8 @@ struct smtp_client_job {
 	bool need_smtputf8;
 	struct tls_ctx *tls;		/* opportunistic STARTTLS when non-NULL */
 	bool keep_open;			/* after a delivered message, keep the connection (reuse) */
+	const char *auth_user;		/* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
+	const char *auth_password;
 	const char *tls_sni;
 	uint64_t connect_timeout_ms;
 	uint64_t command_timeout_ms;

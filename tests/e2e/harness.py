@@ -313,9 +313,11 @@ class SMTPSink:
     repeating), default 250."""
 
     def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True,
-                 starttls=False):
+                 starttls=False, auth=None):
         import threading
         self.host = host
+        self.auth = auth            # (user, password): AUTH PLAIN offered after STARTTLS
+        self.auth_logins = []
         self.tls_context = None
         self.tls_sessions = 0
         if starttls:
@@ -388,6 +390,8 @@ class SMTPSink:
                         ext.append("250-SMTPUTF8")
                     if self.tls_context and not tls_active:
                         ext.append("250-STARTTLS")
+                    if self.auth and tls_active:
+                        ext.append("250-AUTH PLAIN")
                     ext.append("250 8BITMIME")
                     send("\r\n".join(ext))
                 elif up.startswith("HELO"):
@@ -427,6 +431,13 @@ class SMTPSink:
                     with self.lock:
                         self.tls_sessions += 1
                     mail_from, rcpts = None, []
+                elif up.startswith("AUTH PLAIN ") and self.auth and tls_active:
+                    import base64
+                    parts = base64.b64decode(cmd[11:]).split(b"\0")
+                    ok = len(parts) == 3 and (parts[1].decode(), parts[2].decode()) == tuple(self.auth)
+                    with self.lock:
+                        self.auth_logins.append((parts[1].decode() if len(parts) == 3 else "", ok))
+                    send("235 2.7.0 Ok" if ok else "535 5.7.8 bad credentials")
                 elif up == "RSET":
                     mail_from, rcpts = None, []
                     send("250 2.0.0 Ok")

@@ -172,6 +172,54 @@ class RelayTLSTest(unittest.TestCase):
             sink.close()
 
 
+class SmarthostTest(unittest.TestCase):
+    def test_smarthost_auth_over_tls_and_connection_reuse(self):
+        sink = SMTPSink("127.0.0.2", starttls=True, auth=("relayuser", "relay pass"))
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8", "smarthost": "[127.0.0.2]:%d" % sink.port,
+                              "relay_idle_timeout": "3s"})
+        secret = os.path.join(m.dir, "smarthost.secret")
+        with open(secret, "w") as f:
+            f.write("# for the ISP relay\nrelayuser:relay pass\n")
+        os.chmod(secret, 0o600)
+        m.conf["smarthost_auth_file"] = secret
+        m.write_config()
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                for i in range(5):
+                    s.sendmail("alice@localhost", ["u%d@far.example" % i, "v%d@other.example" % i],
+                               b"Message-ID: <sh%d@x>\r\n\r\nvia the smarthost\r\n" % i)
+                    # one after the other: each finds the previous one's idle connection
+                    self.assertTrue(wait_until(lambda: sink.received_for("u%d@far.example" % i), 15), m.log())
+                    self.assertTrue(sink.received_for("v%d@other.example" % i))
+            # everything went through TLS with our credentials, over fewer connections than messages
+            self.assertTrue(all(t["tls"] for t in sink.transactions))
+            self.assertTrue(sink.auth_logins and all(ok for _, ok in sink.auth_logins), sink.auth_logins)
+            self.assertEqual(sink.connections, 1, "one connection carried all five messages")
+        finally:
+            m.close()
+            sink.close()
+
+    def test_smarthost_bad_credentials_defer(self):
+        sink = SMTPSink("127.0.0.2", starttls=True, auth=("relayuser", "right"))
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8", "smarthost": "[127.0.0.2]:%d" % sink.port})
+        secret = os.path.join(m.dir, "smarthost.secret")
+        with open(secret, "w") as f:
+            f.write("relayuser:wrong\n")
+        m.conf["smarthost_auth_file"] = secret
+        m.write_config()
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.sendmail("alice@localhost", ["x@far.example"], b"Message-ID: <badauth@x>\r\n\r\nx\r\n")
+            self.assertTrue(wait_until(lambda: "in reply to AUTH" in m.log(), 15), m.log())
+            self.assertRegex(m.log(), r"to=<x@far\.example>.*status=deferred")
+            self.assertEqual(sink.transactions, [])
+        finally:
+            m.close()
+            sink.close()
+
+
 class RelayCrashTest(unittest.TestCase):
     def test_kill9_during_remote_delivery(self):
         sink = SMTPSink("127.0.0.2")

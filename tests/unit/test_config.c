@@ -194,7 +194,8 @@ Test(config, every_key_parsed)
 		"auth_block_time = 1h\n"
 		"relay_max_connections = 50\n"
 		"relay_max_per_destination = 3\n"
-		"relay_idle_timeout = 2s\n";
+		"relay_idle_timeout = 2s\n"
+		"smarthost_auth_file = /etc/mtad/smarthost.secret\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -255,6 +256,7 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.relay_max_connections, 50);
 	cr_expect_eq(cfg.relay_max_per_destination, 3);
 	cr_expect_eq(cfg.relay_idle_timeout, 2);
+	cr_expect_str_eq(cfg.smarthost_auth_file, "/etc/mtad/smarthost.secret");
 
 	/* The test text sets every key of the table. */
 	const char *name;
