@@ -109,6 +109,7 @@ static const struct config_key config_keys[] = {
 	KEY(relay_max_per_destination, CONFIG_T_UINT, 0, 1, 10000, "10"),
 	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, "5s"),
 	KEY(smarthost_auth_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL),
+	KEY(delay_warning_time, CONFIG_T_DURATION, 0, 0, DMAX, "4h"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

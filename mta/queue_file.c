@@ -138,9 +138,13 @@ static int queue_apply_state(struct queue_envelope *env, char type, const char *
 		env->held = n == 1 && pl[0] == '1';
 		return 0;
 	case 'b':
+	case 'w':
 		if (queue_parse_i64(&p, end, &a) < 0)
 			return -1;
-		env->bounced = a;
+		if (type == 'b')
+			env->bounced = a;
+		else
+			env->warned = a;
 		return 0;
 	case 'D':
 	case 'X':
@@ -356,6 +360,11 @@ void queue_state_held(struct buf *out, bool held)
 void queue_state_bounced(struct buf *out, int64_t when)
 {
 	queue_record_putf(out, 'b', "%" PRId64, when);
+}
+
+void queue_state_warned(struct buf *out, int64_t when)
+{
+	queue_record_putf(out, 'w', "%" PRId64, when);
 }
 
 void queue_id_new(char out[QUEUE_ID_MAX + 1])

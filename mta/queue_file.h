@@ -21,6 +21,7 @@
  *   Q "<index> <attempts> <next-time> <text>"  recipient deferred
  *   h "1" or "0"                               message held / released
  *   b "<time>"                                 bounce for this message sent (DSN queued)
+ *   w "<time>"                                 delay warning sent (DSN queued)
  */
 #ifndef MAIL_QUEUE_FILE_H
 #define MAIL_QUEUE_FILE_H
@@ -64,6 +65,7 @@ struct queue_envelope {
 	size_t nrcpts;
 	bool held;
 	int64_t bounced;	/* time a DSN was generated, 0 if none */
+	int64_t warned;		/* time a delay warning was generated, 0 if none */
 	/* Where the message bytes are in the decoded buffer/file. */
 	size_t msg_offset;
 	size_t msg_len;
@@ -95,6 +97,7 @@ void queue_state_deferred(struct buf *out, size_t index, unsigned attempts, int6
 			  const char *text);
 void queue_state_held(struct buf *out, bool held);
 void queue_state_bounced(struct buf *out, int64_t when);
+void queue_state_warned(struct buf *out, int64_t when);
 
 /* A new unique queue id: 16 upper-case hex digits from the time in microseconds and a
  * counter. Thread-safe. */

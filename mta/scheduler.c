@@ -216,6 +216,7 @@ static void sched_enqueue(struct scheduler *s, struct sched_entry *e)
 
 static void sched_job_record(struct sched_job *j);
 static void sched_bounce(struct scheduler *s, struct sched_entry *e);
+static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now);
 
 /* Phase 1, thread pool: read the message if not cached, deliver the local recipients. */
 static void sched_job_work(uv_work_t *w)
@@ -528,6 +529,8 @@ static void sched_job_done(uv_work_t *w, int status)
 	} else if (bounce && !s->stopping) {
 		sched_bounce(s, e);
 	} else {
+		if (!s->stopping && !load_error)
+			sched_maybe_warn(s, e, (int64_t)time(NULL));
 		/* Deferred: drop the cached copy; the next attempt reads the queue file. */
 		free(e->data);
 		e->data = NULL;
@@ -701,6 +704,106 @@ static void sched_bounce(struct scheduler *s, struct sched_entry *e)
 	b->env.sender = xstrdup("");
 	b->env.proto = xstrdup("bounce");
 	queue_commit(s->m->queue, &b->env, b->msg.data, b->msg.len, sched_bounce_committed, b);
+}
+
+/* ---- delay warnings (RFC 3464 Action: delayed) ---- */
+
+struct sched_warning {
+	uv_work_t work;
+	struct scheduler *s;
+	char orig_id[QUEUE_ID_MAX + 1];
+	struct queue_envelope env;
+	struct buf msg;
+	int64_t when;
+};
+
+static void sched_warning_work(uv_work_t *w)
+{
+	struct sched_warning *sw = container_of(w, struct sched_warning, work);
+	struct buf rec;
+	buf_init(&rec);
+	queue_state_warned(&rec, sw->when);
+	(void)queue_append_state(sw->s->m->queue, sw->orig_id, &rec);	/* gone meanwhile: fine */
+	buf_free(&rec);
+}
+
+static void sched_warning_done(uv_work_t *w, int status)
+{
+	struct sched_warning *sw = container_of(w, struct sched_warning, work);
+	struct scheduler *s = sw->s;
+	(void)status;
+	s->jobs--;
+	queue_envelope_free(&sw->env);
+	buf_free(&sw->msg);
+	free(sw);
+	if (s->stopping)
+		sched_free_if_idle(s);
+}
+
+static void sched_warning_committed(void *arg, int status)
+{
+	struct sched_warning *sw = arg;
+	struct scheduler *s = sw->s;
+	if (status != 0) {
+		log_error("%s: cannot queue the delay warning: %s", sw->orig_id, strerror(-status));
+		s->jobs--;
+		queue_envelope_free(&sw->env);
+		buf_free(&sw->msg);
+		free(sw);
+		if (s->stopping)
+			sched_free_if_idle(s);
+		return;
+	}
+	log_info("%s: sender delay notification: %s", sw->orig_id, sw->env.id);
+	if (!s->stopping) {
+		size_t len;
+		char *data = buf_steal(&sw->msg, &len);
+		scheduler_submit(s, &sw->env, data, data, len);
+	}
+	uv_queue_work(s->m->loop, &sw->work, sched_warning_work, sched_warning_done);
+}
+
+/* The first time a message has waited delay_warning_time with recipients still deferred,
+ * its sender hears about it once (never for the null sender). */
+static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
+{
+	const struct config *cfg = s->m->cfg;
+	if (!cfg->delay_warning_time || e->env.warned || !e->env.sender || !e->env.sender[0] ||
+	    (uint64_t)(now - e->env.arrival) < cfg->delay_warning_time || !e->msg)
+		return;
+	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		if (e->env.rcpts[i].state == QUEUE_RCPT_DEFERRED)
+			idx[n++] = i;
+	if (n == 0) {
+		free(idx);
+		return;
+	}
+	struct addr a;
+	const char *aerr;
+	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) < 0) {
+		free(idx);
+		return;
+	}
+	e->env.warned = now;
+	struct sched_warning *sw = xcalloc(1, sizeof(*sw));
+	sw->s = s;
+	sw->when = now;
+	snprintf(sw->orig_id, sizeof(sw->orig_id), "%s", e->env.id);
+	buf_init(&sw->msg);
+	bounce_compose(&sw->msg, cfg->hostname, &e->env, e->msg, e->msg_len, idx, n, BOUNCE_DELAYED, now);
+	free(idx);
+	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
+	addr_format(&a, rcpt, sizeof(rcpt));
+	sw->env.rcpts = xcalloc(1, sizeof(*sw->env.rcpts));
+	sw->env.rcpts[0].addr = xstrdup(rcpt);
+	sw->env.nrcpts = 1;
+	queue_id_new(sw->env.id);
+	sw->env.arrival = now;
+	sw->env.sender = xstrdup("");
+	sw->env.proto = xstrdup("bounce");
+	s->jobs++;
+	queue_commit(s->m->queue, &sw->env, sw->msg.data, sw->msg.len, sched_warning_committed, sw);
 }
 
 static void sched_job_record(struct sched_job *j)

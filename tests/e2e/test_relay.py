@@ -172,6 +172,28 @@ class RelayTLSTest(unittest.TestCase):
             sink.close()
 
 
+class DelayWarningTest(unittest.TestCase):
+    def test_sender_told_once_about_a_delay(self):
+        sink = SMTPSink("127.0.0.2")
+        sink.rcpt_replies["late@far.example"] = ["451 4.3.0 busy"]
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8", "smarthost": "[127.0.0.2]:%d" % sink.port,
+                              "retry_schedule": "1s", "delay_warning_time": "2s", "queue_lifetime": "1h"})
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.sendmail("alice@localhost", ["late@far.example"], b"Message-ID: <late@x>\r\n\r\nx\r\n")
+            dsn = m.wait_message("alice@localhost", b"late@far.example", timeout=15)
+            self.assertIsNotNone(dsn, m.log())
+            self.assertIn(b"Action: delayed", dsn)
+            self.assertIn(b"Subject: Delayed Mail", dsn)
+            time.sleep(3)  # more retries happen, but no second warning
+            self.assertEqual(sum(b"late@far.example" in x for x in m.messages("alice@localhost")), 1)
+            self.assertEqual(len(m.queue_files()), 1, "the message itself is still queued")
+        finally:
+            m.close()
+            sink.close()
+
+
 class SmarthostTest(unittest.TestCase):
     def test_smarthost_auth_over_tls_and_connection_reuse(self):
         sink = SMTPSink("127.0.0.2", starttls=True, auth=("relayuser", "relay pass"))

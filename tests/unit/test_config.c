@@ -195,7 +195,8 @@ Test(config, every_key_parsed)
 		"relay_max_connections = 50\n"
 		"relay_max_per_destination = 3\n"
 		"relay_idle_timeout = 2s\n"
-		"smarthost_auth_file = /etc/mtad/smarthost.secret\n";
+		"smarthost_auth_file = /etc/mtad/smarthost.secret\n"
+		"delay_warning_time = 0\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -257,6 +258,7 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.relay_max_per_destination, 3);
 	cr_expect_eq(cfg.relay_idle_timeout, 2);
 	cr_expect_str_eq(cfg.smarthost_auth_file, "/etc/mtad/smarthost.secret");
+	cr_expect_eq(cfg.delay_warning_time, 0);
 
 	/* The test text sets every key of the table. */
 	const char *name;

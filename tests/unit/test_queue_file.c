@@ -96,7 +96,10 @@ Test(queue_file, state_log_last_record_wins)
 	queue_state_deferred(&file, 0, 3, 1700000100, "late deferral after delivery is ignored");
 	queue_state_deferred(&file, 2, 2, 1700000300, "4.4.1 again");
 	queue_state_held(&file, true);
+	queue_state_warned(&file, 1700014400);
 	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0);
+	cr_assert_eq(got.warned, 1700014400);
+	cr_assert_eq(got.bounced, 0);
 	cr_assert_eq(got.rcpts[0].state, QUEUE_RCPT_DELIVERED);
 	cr_assert_eq(got.rcpts[1].state, QUEUE_RCPT_FAILED);
 	cr_assert_eq(got.rcpts[1].code, 550);
