@@ -194,6 +194,27 @@ class DelayWarningTest(unittest.TestCase):
             sink.close()
 
 
+class CapabilityTest(unittest.TestCase):
+    def test_smtputf8_needed_but_not_offered_bounces(self):
+        sink = SMTPSink("127.0.0.2", smtputf8=False, pipelining=False)
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8", "smarthost": "[127.0.0.2]:%d" % sink.port})
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.ehlo("c")
+                s.mail("alice@localhost", ["SMTPUTF8"])
+                s.rcpt("j\u00fcrgen@far.example")
+                s.rcpt("plain@far.example")
+                code, _ = s.data("Message-ID: <eai@x>\r\nSubject: gr\u00fc\u00dfe\r\n\r\nk\u00e4se\r\n".encode())
+                self.assertEqual(code, 250)
+            dsn = m.wait_message("alice@localhost", b"Status: 5.6.7", timeout=15)
+            self.assertIsNotNone(dsn, m.log())
+            self.assertEqual(sink.transactions, [], "nothing mangled into a server without SMTPUTF8")
+        finally:
+            m.close()
+            sink.close()
+
+
 class SmarthostTest(unittest.TestCase):
     def test_smarthost_auth_over_tls_and_connection_reuse(self):
         sink = SMTPSink("127.0.0.2", starttls=True, auth=("relayuser", "relay pass"))
