@@ -15,7 +15,9 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define SCHED_MAX_JOBS 16
+/* Messages in delivery at once. Local work is bounded by the thread pool, remote work by the
+ * relay connection limits, so this only caps memory (a job holds its message). */
+#define SCHED_MAX_JOBS 256
 
 struct sched_entry {
 	struct queue_envelope env;
