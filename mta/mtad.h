@@ -30,6 +30,7 @@ struct mtad {
 	char *tls_cert, *tls_key;	/* paths, for SIGHUP reload */
 	bool stopping;
 	uint64_t sessions_total, messages_accepted, messages_rejected;
+	size_t data_bytes;	/* bytes held in sessions' message buffers */
 };
 
 #endif

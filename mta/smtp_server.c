@@ -25,6 +25,7 @@
 #define SMTP_MAX_ERRORS 20
 #define SMTP_MAX_RECEIVED 30
 #define SMTP_AUTH_LINE_MAX 12288	/* RFC 4954 4 */
+#define SMTP_DATA_MEMORY_MAX ((size_t)1 << 30)	/* all sessions' message buffers together */
 
 static const char *const smtp_state_names[] = {
 	"greeting", "connected", "helo", "mail", "rcpt", "data", "bdat", "commit", "auth", "quit",
@@ -77,10 +78,26 @@ static void smtp_printable(char *dst, size_t dstlen, const char *src)
 	dst[j] = '\0';
 }
 
+/* Keeps the daemon-wide count of bytes held in message buffers in step with s->msg, so
+ * many large concurrent messages cannot exhaust memory (SMTP_DATA_MEMORY_MAX). */
+static void smtp_msg_account(struct smtp_session *s)
+{
+	s->m->data_bytes += s->msg.cap;
+	s->m->data_bytes -= s->msg_accounted;
+	s->msg_accounted = s->msg.cap;
+}
+
+static bool smtp_data_memory_full(const struct smtp_session *s, size_t more)
+{
+	return s->m->data_bytes + more > SMTP_DATA_MEMORY_MAX;
+}
+
 static void smtp_tx_reset(struct smtp_session *s)
 {
 	queue_envelope_free(&s->env);
 	buf_free(&s->msg);
+	smtp_msg_account(s);
+	s->data_overload = false;
 	s->smtputf8 = false;
 	s->body = SMTP_BODY_DEFAULT;
 	s->msg_header_len = 0;
@@ -98,6 +115,8 @@ static void smtp_tx_reset(struct smtp_session *s)
 
 void smtp_session_free(struct smtp_session *s)
 {
+	buf_free(&s->msg);
+	smtp_msg_account(s);
 	queue_envelope_free(&s->env);
 	buf_free(&s->msg);
 	free(s);
@@ -447,6 +466,7 @@ static void smtp_commit_done(void *arg, int status)
 			smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
 		size_t len;
 		char *data = buf_steal(&s->msg, &len);
+		smtp_msg_account(s);	/* the scheduler owns it now */
 		if (m->sched)
 			scheduler_submit(m->sched, &s->env, data, data, len);
 		else
@@ -539,9 +559,19 @@ static void smtp_read_data(struct smtp_session *s)
 {
 	struct net_conn *c = s->conn;
 	size_t out_len = 0, consumed = 0;
-	bool storing = !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG);
-	if (storing)
+	if (!s->data_overload && !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG) &&
+	    s->msg.len + c->in.len > s->msg.cap && smtp_data_memory_full(s, c->in.len)) {
+		log_warn("%s: message buffers hold %zu bytes: refusing more from [%s]", s->env.id,
+			 s->m->data_bytes, c->peer_ip);
+		s->data_overload = true;
+		buf_free(&s->msg);
+		smtp_msg_account(s);
+	}
+	bool storing = !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG) && !s->data_overload;
+	if (storing) {
 		buf_reserve(&s->msg, c->in.len);
+		smtp_msg_account(s);
+	}
 	char scratch[4096];
 	enum smtp_data_status st;
 	if (storing) {
@@ -561,8 +591,15 @@ static void smtp_read_data(struct smtp_session *s)
 		consumed = off;
 	}
 	buf_consume(&c->in, consumed);
-	if (st == SMTP_DATA_END)
+	if (st == SMTP_DATA_END) {
+		if (s->data_overload) {
+			smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
+			smtp_tx_reset(s);
+			net_conn_set_timeout(c, s->m->cfg->smtp_timeout * 1000);
+			return;
+		}
 		smtp_message_complete(s, s->data.flaws);
+	}
 }
 
 /* A whole BDAT chunk has been read: answer it (one reply per BDAT command). */
@@ -574,7 +611,10 @@ static void smtp_bdat_chunk_done(struct smtp_session *s)
 		return;
 	}
 	if (s->bdat_failed) {
-		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+		if (s->data_overload)
+			smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
+		else
+			smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
 		if (s->bdat_last)
 			smtp_tx_reset(s);
 		else
@@ -593,8 +633,17 @@ static void smtp_read_bdat(struct smtp_session *s)
 {
 	struct net_conn *c = s->conn;
 	size_t n = c->in.len < s->bdat_remaining ? c->in.len : (size_t)s->bdat_remaining;
-	if (!s->bdat_discard && !s->bdat_failed)
+	if (!s->bdat_discard && !s->bdat_failed && s->msg.len + n > s->msg.cap &&
+	    smtp_data_memory_full(s, n)) {
+		s->bdat_failed = true;
+		s->data_overload = true;
+		buf_free(&s->msg);
+		smtp_msg_account(s);
+	}
+	if (!s->bdat_discard && !s->bdat_failed) {
 		buf_append(&s->msg, c->in.data, n);
+		smtp_msg_account(s);
+	}
 	buf_consume(&c->in, n);
 	s->bdat_remaining -= n;
 	if (s->bdat_remaining == 0)

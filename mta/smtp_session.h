@@ -51,6 +51,8 @@ struct smtp_session {
 	bool smtputf8;
 	enum smtp_body body;
 	struct buf msg;
+	size_t msg_accounted;	/* msg.cap as counted in m->data_bytes */
+	bool data_overload;	/* the daemon's message memory was full: 452 at the end */
 	size_t msg_header_len;	/* our Received: header at the start of msg */
 	struct smtp_data_reader data;
 	uint64_t bdat_remaining;
