@@ -849,3 +849,91 @@ Test(mailbox, large_folder_opens_from_the_index, .timeout = 60)
 	cr_expect_lt(second, 1.0, "second open+sync took %.3f s", second);
 	mailbox_close(&mb);
 }
+
+/* ---- the index parser (pure) ---- */
+
+/* Parses from an exact-size heap copy, so reading past the end is caught under ASan. */
+static int test_parse(const char *text, struct mailbox_index *idx)
+{
+	size_t len = strlen(text);
+	char *copy = malloc(len ? len : 1);
+	memcpy(copy, text, len);
+	char err[128] = "";
+	int r = mailbox_index_parse(copy, len, idx, err, sizeof(err));
+	if (r < 0)
+		cr_assert_neq(err[0], '\0');
+	free(copy);
+	return r;
+}
+
+Test(mailbox, index_parse_round_trip)
+{
+	/* Also the fuzzer's first find: a name at the very end of an unterminated buffer. */
+	const char *text = "mtad-uidlist 1 1700000000 4 7 3 1700000100.123456789 0.0\n"
+			   "1 2 120 1700000000 c 1700000000.M1P2Q3.host,S=120:2,S\n"
+			   "2 5 77 1700000005 c 1700000005.Q0A1R0.mx\\072x,S=77:2,FRSab\n"
+			   "3 7 10 99 n 99.odd\n";
+	struct mailbox_index idx;
+	cr_assert_eq(test_parse(text, &idx), 0);
+	cr_assert_eq(idx.uidvalidity, 1700000000);
+	cr_assert_eq(idx.uidnext, 4);
+	cr_assert_eq(idx.highest_modseq, 7);
+	cr_assert_eq(idx.new_stamp.sec, 1700000100);
+	cr_assert_eq(idx.new_stamp.nsec, 123456789);
+	cr_assert_eq(idx.n, 3);
+	cr_assert_eq(idx.e[1].size, 77);
+	cr_assert(idx.e[2].in_new);
+	cr_assert_str_eq(idx.e[2].name, "99.odd");
+	struct buf b;
+	buf_init(&b);
+	mailbox_index_format(&idx, &b);
+	cr_assert_str_eq(b.data, text);
+	buf_free(&b);
+	mailbox_index_free(&idx);
+}
+
+Test(mailbox, index_parse_refusals)
+{
+	static const char *const bad[] = {
+		"mtad-uidlist 1 0 4 7 0 0.0 0.0\n",		/* UIDVALIDITY 0 */
+		"mtad-uidlist 2 1 4 7 0 0.0 0.0\n",		/* version */
+		"mtad-uidlist 1 1 4 7 0 0.0\n",			/* stamps */
+		"mtad-uidlist 1 1 4 7 0 0.0 0.0",		/* no newline */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n4 1 1 1 c x\n",	/* uid >= uidnext */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 8 1 1 c x\n",	/* modseq > highest */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 x x\n",	/* location */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c :2,S\n",	/* empty base */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c a/b\n",	/* slash */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c .x\n",	/* dot file */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c x\n2 1 1 1 c y\n",	/* count */
+		"mtad-uidlist 1 1 4 7 99999999 0.0 0.0\n",	/* count beyond the file */
+		"mtad-uidlist 1 1 4294967296 7 0 0.0 0.0\n",	/* overflow */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1  1 1 1 c x\n",	/* empty field */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mailbox_index idx;
+		cr_assert_eq(test_parse(bad[i], &idx), -1, "case %zu", i);
+		cr_assert_eq(idx.n, 0);
+		mailbox_index_free(&idx);
+	}
+}
+
+Test(mailbox, flag_letters)
+{
+	unsigned fl;
+	uint32_t kw;
+	mailbox_name_flags("1.x,S=3:2,DFPRSTac", &fl, &kw);
+	cr_assert_eq(fl, (unsigned)(MAILBOX_DRAFT | MAILBOX_FLAGGED | MAILBOX_ANSWERED |
+				    MAILBOX_SEEN | MAILBOX_DELETED));
+	cr_assert_eq(kw, 5u);
+	mailbox_name_flags("1.x,S=3", &fl, &kw);
+	cr_assert_eq(fl, 0u);
+	mailbox_name_flags("1.x:1,S", &fl, &kw);	/* experimental info: no flags */
+	cr_assert_eq(fl, 0u);
+	char info[64];
+	mailbox_info_build("1.x:2,PSa", MAILBOX_SEEN | MAILBOX_FLAGGED, 1u << 25, info,
+			   sizeof(info));
+	cr_assert_str_eq(info, ":2,FPSz");
+	mailbox_info_build(NULL, 0, 0, info, sizeof(info));
+	cr_assert_str_eq(info, ":2,");
+}
