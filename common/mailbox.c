@@ -1036,7 +1036,8 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 		if (r == 0)
 			r = wr;
 	}
-	if (s->idx.highest_modseq > mb->highest_modseq && !rescanned)
+	/* The view may claim the state's HIGHESTMODSEQ only when it has seen every change. */
+	if (s->idx.highest_modseq > mb->highest_modseq && !s->view_stale)
 		mb->highest_modseq = s->idx.highest_modseq;
 	mailbox_view_keywords(mb, s);
 	mailbox_state_unlock(s);
@@ -1152,7 +1153,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			free(mb->msgs[i].filename);
 	}
 	mb->count = w;
-	if (s->idx.highest_modseq > mb->highest_modseq)
+	if (s->idx.highest_modseq > mb->highest_modseq && !s->view_stale)
 		mb->highest_modseq = s->idx.highest_modseq;
 	free(gone);
 	free(sorted);
