@@ -937,3 +937,94 @@ Test(mailbox, flag_letters)
 	mailbox_info_build(NULL, 0, 0, info, sizeof(info));
 	cr_assert_str_eq(info, ":2,");
 }
+
+Test(mailbox, quiet_sync_takes_no_lock, .timeout = 20)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	/* Directory stamps younger than a second are not trusted; let them age, rescan once. */
+	sleep(2);
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	/* Someone holds the folder lock: a sync with nothing to do must not wait for it. */
+	int fd = mailbox_lock(test_md);
+	cr_assert_geq(fd, 0);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new + ch.n_expunged + ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+	mailbox_unlock(fd);
+	/* And a delivery is still noticed afterwards. */
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new, 1);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, leftover_temp_index_is_harmless)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	uint32_t uv = mb->uidvalidity;
+	mailbox_close(&mb);
+	/* A crash while writing the next index leaves a partial temp file: ignored, replaced. */
+	char path[PATH_MAX];
+	test_fmt(path, sizeof(path), "%s/" MAILBOX_INDEX_TMP, test_md);
+	FILE *f = fopen(path, "w");
+	fputs("mtad-uidlist 1 9 9", f);
+	fclose(f);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), 0);
+	cr_assert_eq(access(path, F_OK), -1, "the temp file became the index");
+	mailbox_close(&mb);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->msgs[0].flags, (unsigned)MAILBOX_SEEN);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, concurrent_stores_keep_every_flag, .timeout = 30)
+{
+	/* Two sessions set different flags on the same messages at once: both survive, and
+	 * every change got its own modseq. */
+	for (int i = 0; i < 20; i++) {
+		char u[16];
+		test_fmt(u, sizeof(u), "M%d", i);
+		test_deliver(test_md, 100 + i, u, "x\r\n");
+	}
+	struct mailbox *mb = test_open(test_md);
+	uint64_t ms0 = mb->highest_modseq;
+	mailbox_close(&mb);
+	pid_t pid[2];
+	for (int w = 0; w < 2; w++) {
+		pid[w] = fork();
+		if (pid[w] == 0) {
+			struct mailbox *m;
+			char err[256];
+			if (mailbox_open(test_md, false, &m, err, sizeof(err)) < 0)
+				_exit(1);
+			for (size_t i = 0; i < m->count; i++) {
+				if (mailbox_store(m, i, '+', w ? MAILBOX_SEEN : MAILBOX_FLAGGED, NULL,
+						  0) < 0)
+					_exit(2);
+			}
+			mailbox_close(&m);
+			_exit(0);
+		}
+	}
+	for (int w = 0; w < 2; w++) {
+		int status;
+		cr_assert_eq(waitpid(pid[w], &status, 0), pid[w]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	mb = test_open(test_md);
+	cr_assert_eq(mb->count, 20);
+	for (size_t i = 0; i < mb->count; i++)
+		cr_assert_eq(mb->msgs[i].flags, (unsigned)(MAILBOX_SEEN | MAILBOX_FLAGGED), "msg %zu",
+			     i);
+	cr_assert_eq(mb->highest_modseq, ms0 + 40);
+	mailbox_close(&mb);
+}
