@@ -39,7 +39,7 @@ failed=0
 for t in "${TESTS[@]}"; do
 	export MAIL_TEST_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite
 		--errors-for-leak-kinds=definite --error-exitcode=99 --track-fds=no --vgdb=no
-		--suppressions=$ROOT/scripts/valgrind.supp --log-file=$LOGS/$t.%p.log"
+		--log-file=$LOGS/$t.%p.log"
 	start=$(date +%s)
 	(cd tests/e2e && MAIL_BUILD_DIR="$ROOT/$BUILD_DIR" PYTHONDONTWRITEBYTECODE=1 \
 		python3 -m unittest "$t" >"$LOGS/$t.out" 2>&1)
