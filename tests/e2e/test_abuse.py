@@ -77,6 +77,9 @@ class AbuseTest(unittest.TestCase):
 
     def assert_served(self, good):
         self.assertEqual(good.errors, [])
+        self.assertGreaterEqual(len(good.times), 1)
+        if SLOW:
+            return      # under valgrind one event loop pass over 256 KB of NOOPs takes seconds
         self.assertGreaterEqual(len(good.times), 2)
         self.assertLess(max(good.times), PROMPT, "a normal client waited too long: %r" % good.times)
 
