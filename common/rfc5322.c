@@ -301,7 +301,8 @@ static char *rfc5322_join(const struct rfc5322_toks *t, size_t from, size_t to, 
 			continue;
 		if (any && phrase && k->space_before)
 			buf_append(&b, " ", 1);
-		buf_append(&b, t->text.data + k->off, k->len);
+		if (k->len)	/* an empty quoted string: text.data may still be NULL */
+			buf_append(&b, t->text.data + k->off, k->len);
 		any = true;
 	}
 	if (!any) {

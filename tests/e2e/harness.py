@@ -10,6 +10,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.environ.get("MAIL_BUILD_DIR") or os.path.join(HERE, "..", "..", "build")
 BIN = os.path.join(BUILD, "bin")
+# Under a wrapper such as valgrind the daemons run many times slower: every wait stretches.
+TIMEOUT_SCALE = 8 if os.environ.get("MAIL_TEST_WRAPPER") else 1
 
 
 def binary(name):
@@ -26,7 +28,7 @@ def free_port(host="127.0.0.1"):
 
 def wait_until(predicate, timeout=10.0, interval=0.02):
     """Polls predicate until it is true or timeout seconds passed; returns its last value."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * TIMEOUT_SCALE
     while True:
         value = predicate()
         if value or time.monotonic() > deadline:
@@ -123,7 +125,7 @@ class MailServer:
         if proc.poll() is None:
             proc.send_signal(sig)
             try:
-                proc.wait(timeout=timeout)
+                proc.wait(timeout=timeout * TIMEOUT_SCALE)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -216,7 +218,7 @@ class SMTPClient:
     """A raw SMTP client for byte-exact and hostile-input tests (smtplib fixes things up)."""
 
     def __init__(self, port, host="127.0.0.1", timeout=10, read_banner=True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout * TIMEOUT_SCALE)
         self.buf = b""
         self.banner = self.reply() if read_banner else None
 

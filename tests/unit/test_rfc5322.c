@@ -141,12 +141,17 @@ Test(rfc5322, addresses)
 		{ "a@b (unterminated comment", "M:unterminated comment|-|a|b" },
 		{ "\"unterminated quote <a@b>", "M:-|-|unterminated quote <a@b>|MISSING_DOMAIN" },
 		{ "x@y>, z@w", "M:-|-|x|y;M:-|-|z|w" },
+		/* fuzz_mime regressions: an empty quoted string first in the header (text still
+		 * empty, so no buffer behind it) */
+		{ "\"", "M:-|-||MISSING_DOMAIN" },
+		{ "\"\"", "M:-|-||MISSING_DOMAIN" },
+		{ "\"\"@x.test", "M:-|-||x.test" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (strncmp(cases[i].in, "Team:", 5) == 0)
 			continue;
 		char *got = test_addrs(cases[i].in);
-		cr_expect_str_eq(got, cases[i].out, "input [%s]", cases[i].in);
+		cr_expect_str_eq(got, cases[i].out, "input [%s] got [%s]", cases[i].in, got);
 		free(got);
 	}
 	char *got = test_addrs("Team: a@x, B <b@y>;, c@z");
