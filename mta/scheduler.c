@@ -417,9 +417,17 @@ static void sched_job_record_work(uv_work_t *w)
 			break;
 		}
 	}
-	if (records.len)
-		j->state_error = queue_append_state(q, e->env.id, &records);
 	j->need_bounce = !open && failed && e->env.sender && e->env.sender[0] && !e->env.bounced;
+	/* Finished, and every recipient of this round was local: removing the file is the only
+	 * record needed. Should the removal not survive a crash, the redelivery finds each
+	 * Maildir copy by its name and writes no second one. Remote outcomes are always
+	 * recorded first: a remote server cannot be asked whether it already has the message. */
+	bool any_remote = false;
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		any_remote |= j->remote_due[i];
+	bool skip_records = !open && !failed && !e->env.held && !any_remote;
+	if (records.len && !skip_records)
+		j->state_error = queue_append_state(q, e->env.id, &records);
 	if (j->state_error == 0 && !open && !e->env.held && !j->need_bounce) {
 		j->state_error = queue_remove(q, e->env.id);
 		j->removed = j->state_error == 0;
