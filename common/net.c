@@ -36,6 +36,11 @@ static struct net_ip_count *net_ip_table[NET_IP_BUCKETS];
 static unsigned net_total_conns;
 static uint64_t net_next_id = 1;
 static struct net_conn *net_conns;
+/* Connections with input left after their turn: served again on the next loop iteration,
+ * after everyone else's I/O (fairness under pipelining floods). */
+static struct net_conn *net_pending;
+static uv_idle_t net_pending_idle;
+static bool net_pending_idle_ready;
 static char net_read_buffer[NET_READ_CHUNK];
 static bool net_read_buffer_busy;
 
@@ -106,6 +111,61 @@ static void net_sockaddr_text(const struct sockaddr_storage *ss, char *out, size
 	}
 }
 
+static void net_pending_remove(struct net_conn *c)
+{
+	if (!c->pending)
+		return;
+	if (c->pend_prev)
+		c->pend_prev->pend_next = c->pend_next;
+	else
+		net_pending = c->pend_next;
+	if (c->pend_next)
+		c->pend_next->pend_prev = c->pend_prev;
+	c->pend_prev = c->pend_next = NULL;
+	c->pending = false;
+	if (!net_pending && net_pending_idle_ready)
+		uv_idle_stop(&net_pending_idle);
+}
+
+static void net_conn_dispatch(struct net_conn *c);
+
+static void net_pending_run(uv_idle_t *h)
+{
+	(void)h;
+	/* Detach the list: a connection that still has input queues itself again. */
+	struct net_conn *list = net_pending;
+	net_pending = NULL;
+	uv_idle_stop(&net_pending_idle);
+	for (struct net_conn *c = list; c; c = c->pend_next)
+		c->pending = false;
+	while (list) {
+		struct net_conn *c = list;
+		list = c->pend_next;
+		if (list)
+			list->pend_prev = NULL;
+		c->pend_next = c->pend_prev = NULL;
+		net_conn_dispatch(c);
+	}
+}
+
+static void net_pending_add(struct net_conn *c)
+{
+	if (c->pending)
+		return;
+	if (!net_pending_idle_ready) {
+		uv_idle_init(c->h.tcp.loop, &net_pending_idle);
+		uv_unref((uv_handle_t *)&net_pending_idle);
+		net_pending_idle_ready = true;
+	}
+	c->pending = true;
+	c->pend_prev = NULL;
+	c->pend_next = net_pending;
+	if (net_pending)
+		net_pending->pend_prev = c;
+	net_pending = c;
+	uv_idle_start(&net_pending_idle, net_pending_run);
+}
+
 static void net_conn_list_add(struct net_conn *c)
 {
 	c->next = net_conns;
@@ -145,6 +205,7 @@ static void net_conn_really_close(struct net_conn *c)
 	} else if (c->ops && c->ops->on_close)
 		c->ops->on_close(c, c->close_reason[0] ? c->close_reason : "closed");
 	c->data = NULL;
+	net_pending_remove(c);
 	if (c->listed) {
 		if (c->prev)
 			c->prev->next = c->next;
@@ -336,10 +397,12 @@ static void net_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 	*b = uv_buf_init(net_read_buffer, sizeof(net_read_buffer));
 }
 
-/* Runs the protocol on buffered input, then flushes what it wrote. */
+/* Runs the protocol once on buffered input, then flushes what it wrote. Input left after a
+ * turn in which the protocol made progress (it caps the commands it handles per turn) waits
+ * for the next loop iteration, so one client's flood cannot hold the others up. */
 static void net_conn_dispatch(struct net_conn *c)
 {
-	while (!c->closing && !c->read_paused && c->in.len > 0) {
+	if (!c->closing && !c->read_paused && c->in.len > 0) {
 		size_t before = c->in.len;
 		c->in_callback = true;
 		c->ops->on_read(c);
@@ -348,8 +411,8 @@ static void net_conn_dispatch(struct net_conn *c)
 			net_conn_really_close(c);
 			return;
 		}
-		if (c->in.len == before)
-			break;	/* needs more input */
+		if (c->in.len && c->in.len != before && !c->closing && !c->read_paused)
+			net_pending_add(c);
 	}
 	net_conn_do_write(c);
 	net_conn_update_reading(c);

@@ -86,6 +86,8 @@ struct net_conn {
 	bool listed;		/* counted in the connection list and limits */
 	bool tls_ready;		/* handshake done and on_tls_ready called */
 	bool close_deferred;	/* closed from inside a callback: finished when it returns */
+	bool pending;		/* input left over: served again next loop iteration */
+	struct net_conn *pend_prev, *pend_next;
 };
 
 /* Binds each address of list; the listener's accept_cb runs per connection. Returns 0 or -1

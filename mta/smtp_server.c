@@ -25,6 +25,7 @@
 #define SMTP_MAX_ERRORS 20
 #define SMTP_MAX_RECEIVED 30
 #define SMTP_AUTH_LINE_MAX 12288	/* RFC 4954 4 */
+#define SMTP_COMMANDS_PER_TURN 64
 #define SMTP_DATA_MEMORY_MAX ((size_t)1 << 30)	/* all sessions' message buffers together */
 
 static const char *const smtp_state_names[] = {
@@ -798,7 +799,9 @@ static void smtp_handle_line(struct smtp_session *s, const char *line, size_t le
 static void smtp_on_read(struct net_conn *c)
 {
 	struct smtp_session *s = c->data;
-	while (c->in.len > 0 && !c->closing && !c->read_paused) {
+	unsigned turn = 0;
+	/* At most SMTP_COMMANDS_PER_TURN commands, then the other clients get their turn. */
+	while (c->in.len > 0 && !c->closing && !c->read_paused && turn++ < SMTP_COMMANDS_PER_TURN) {
 		switch (s->state) {
 		case SMTP_STATE_GREETING:
 			log_info("reject: [%s] talked before the greeting", c->peer_ip);

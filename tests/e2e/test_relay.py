@@ -256,6 +256,7 @@ class SmarthostTest(unittest.TestCase):
             with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
                 s.sendmail("alice@localhost", ["x@far.example"], b"Message-ID: <badauth@x>\r\n\r\nx\r\n")
             self.assertTrue(wait_until(lambda: "in reply to AUTH" in m.log(), 15), m.log())
+            self.assertTrue(wait_until(lambda: "to=<x@far.example>, relay=remote" in m.log(), 10), m.log())
             self.assertRegex(m.log(), r"to=<x@far\.example>.*status=deferred")
             self.assertEqual(sink.transactions, [])
         finally:
