@@ -74,6 +74,14 @@ struct config {
 	uint64_t relay_connect_timeout;	/* seconds, default 30s */
 	uint64_t relay_command_timeout;	/* seconds, default 5m (RFC 5321 4.5.3.2) */
 	uint64_t relay_data_timeout;	/* seconds, default 10m (end of DATA) */
+	/* Per-listener milter lists: items == NULL when unset (the global milters apply); set
+	 * but empty means no milters on that listener. */
+	struct config_strlist smtp_milters;	/* the MX listener */
+	struct config_strlist submission_milters;	/* submission and submissions */
+	struct config_strlist local_milters;	/* the sendmail command's local socket */
+	uint64_t milter_connect_timeout;	/* seconds, default 10s */
+	uint64_t milter_command_timeout;	/* seconds, default 30s: each reply but end of message */
+	uint64_t milter_eom_timeout;	/* seconds, default 5m: the reply to end of message */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
