@@ -109,14 +109,28 @@ static void milter_set_reply(struct milter_set *ms, enum milter_verdict v, const
 		buf_printf(&ms->res.reply, "%s\r\n", text);
 }
 
+/* The standard reply of a reject or tempfail at the current stage (a greeting can only be
+ * 554 or 421). */
+static void milter_std_reply(struct milter_set *ms, enum milter_verdict v)
+{
+	bool greeting = ms->stage == MILTER_STAGE_CONNECT;
+	if (v == MILTER_REJECT)
+		milter_set_reply(ms, v, greeting ? "554 5.7.1 Access denied"
+				 : ms->stage == MILTER_STAGE_RCPT ? "550 5.7.1 Recipient rejected"
+								  : "550 5.7.1 Command rejected");
+	else
+		milter_set_reply(ms, v, greeting ? "421 4.7.1 Service unavailable - try again later"
+						 : "451 4.7.1 Service unavailable - try again later");
+}
+
 static void milter_default_result(struct milter_set *ms)
 {
 	switch (ms->m->cfg->milter_default_action) {
 	case MILTER_ACTION_REJECT:
-		milter_set_reply(ms, MILTER_REJECT, "550 5.7.1 Command rejected");
+		milter_std_reply(ms, MILTER_REJECT);
 		break;
 	case MILTER_ACTION_TEMPFAIL:
-		milter_set_reply(ms, MILTER_TEMPFAIL, "451 4.7.1 Service unavailable - try again later");
+		milter_std_reply(ms, MILTER_TEMPFAIL);
 		break;
 	case MILTER_ACTION_ACCEPT:
 		break;
@@ -786,11 +800,10 @@ static void milter_final(struct milter *mi, const struct milter_reply *r)
 			mi->msg_accepted = true;
 		break;
 	case MILTER_R_REJECT:
-		milter_set_reply(ms, MILTER_REJECT, st == MILTER_STAGE_RCPT ? "550 5.7.1 Recipient rejected"
-									     : "550 5.7.1 Command rejected");
+		milter_std_reply(ms, MILTER_REJECT);
 		break;
 	case MILTER_R_TEMPFAIL:
-		milter_set_reply(ms, MILTER_TEMPFAIL, "451 4.7.1 Service unavailable - try again later");
+		milter_std_reply(ms, MILTER_TEMPFAIL);
 		break;
 	case MILTER_R_DISCARD:
 		if (st == MILTER_STAGE_CONNECT || st == MILTER_STAGE_HELO)
