@@ -195,12 +195,6 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 							     : s->milter_auth_type);
 		}
 		break;
-	case SMTP_MILTER_RCPT:
-		if (s->env.nrcpts > s->milter_rcpt_mark) {
-			const struct queue_rcpt *q = &s->env.rcpts[s->env.nrcpts - 1];
-			smtp_milter_macro(mm, "{rcpt_addr}", q->orig ? q->orig : q->addr);
-		}
-		break;
 	case SMTP_MILTER_EOM:
 		smtp_milter_macro(mm, "i", s->env.id);
 		smtp_milter_macro(mm, "{mail_addr}", s->env.sender);
@@ -243,6 +237,8 @@ static void smtp_milter_hook(struct smtp_session *s, int hook, const struct smtp
 	addr_format(&cmd->path, a, sizeof(a));
 	snprintf(path, sizeof(path), "<%s>", a);
 	args[n++] = path;
+	if (hook == SMTP_MILTER_RCPT)
+		smtp_milter_macro(&mm, "{rcpt_addr}", a);
 	if (hook == SMTP_MILTER_MAIL) {
 		if (cmd->has_size) {
 			snprintf(size, sizeof(size), "SIZE=%" PRIu64, cmd->size);
