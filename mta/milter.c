@@ -72,7 +72,6 @@ struct milter_set {
 	size_t n;
 	/* the stage in flight */
 	bool busy;
-	bool freed;		/* milter_set_free ran while the timer was closing */
 	enum milter_stage stage;
 	size_t cur;		/* the milter being driven */
 	int step;		/* its progress through the stage */

@@ -169,6 +169,23 @@ class MilterCase(unittest.TestCase):
         self.assertRegex(queue_id, "^[0-9A-F]{16}$")
         self.assertIn(queue_id.encode(), msg.split(b"\r\n\r\n")[0])
 
+    def test_no_reply_steps_and_leading_space(self):
+        # The milter negotiates SMFIP_NR_HDR, SMFIP_NR_BODY and SMFIP_HDR_LEADSPC: headers and a
+        # 2 MB body stream without replies (paced), values keep their exact leading white space.
+        m = self.milter("milter_headers", "noreply")
+        self.start(milters=m.spec)
+        body = b"".join(b"unanswered body line %07d, several megabytes in total......\r\n" % i
+                        for i in range(32000))
+        self.send("nr", body=body)
+        msg = self.server.wait_message("alice@localhost", b"<nr@example.org>")
+        self.assertIsNotNone(msg, self.server.log())
+        fields = headers_of(msg)
+        self.assertEqual(dict(fields)["X-Test-Seen"], " headers=8 body=%d" % len(body))
+        self.assertIn(("Subject", " [was:  hello]"), fields)
+        self.assertIn(("X-Second", " second changed"), fields)
+        self.assertNotIn("X-Remove-Me", [n for n, _ in fields])
+        self.assertTrue(msg.endswith(body))
+
     def test_body_replaced(self):
         m = self.milter("milter_body")
         self.start(milters=m.spec)

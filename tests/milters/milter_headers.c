@@ -1,5 +1,34 @@
-/* milter_headers.c - test milter: reports the macros, headers and body it saw, then adds, inserts, changes and deletes headers. */
+/* milter_headers.c - test milter: reports the macros, headers and body it saw, then adds, inserts, changes and deletes headers; "noreply" negotiates no replies for headers and body, and header values with their leading space. */
 #include "milter_common.h"
+
+static int noreply;	/* SMFIP_NR_HDR, SMFIP_NR_BODY, SMFIP_HDR_LEADSPC */
+
+static sfsistat h_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
+			    unsigned long f3, unsigned long *pf0, unsigned long *pf1,
+			    unsigned long *pf2, unsigned long *pf3)
+{
+	(void)ctx;
+	(void)f2;
+	(void)f3;
+	unsigned long want = SMFIP_NR_HDR | SMFIP_NR_BODY | SMFIP_HDR_LEADSPC;
+	if ((f1 & want) != want)
+		return SMFIS_REJECT;
+	*pf0 = f0;
+	*pf1 = want;
+	*pf2 = 0;
+	*pf3 = 0;
+	return SMFIS_CONTINUE;
+}
+
+/* With SMFIP_HDR_LEADSPC, values carry their own leading space. */
+static char *v(const char *text)
+{
+	static char out[4][3100];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(out[k], sizeof(out[k]), "%s%s", noreply ? " " : "", text);
+	return out[k];
+}
 
 #include <pthread.h>
 
@@ -78,30 +107,30 @@ static sfsistat h_header(SMFICTX *ctx, char *name, char *value)
 	p->headers++;
 	if (strcasecmp(name, "Subject") == 0)
 		snprintf(p->subject, sizeof(p->subject), "%s", value);
-	return SMFIS_CONTINUE;
+	return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat h_body(SMFICTX *ctx, unsigned char *b, size_t len)
 {
 	(void)b;
 	get(ctx)->body += len;
-	return SMFIS_CONTINUE;
+	return noreply ? SMFIS_NOREPLY : SMFIS_CONTINUE;
 }
 
 static sfsistat h_eom(SMFICTX *ctx)
 {
 	struct priv *p = get(ctx);
-	char text[3000];
+	char text[2900];
 	add_macro(ctx, p, "i");
-	smfi_addheader(ctx, "X-Test-Macros", p->macros);
+	smfi_addheader(ctx, "X-Test-Macros", v(p->macros));
 	snprintf(text, sizeof(text), "headers=%d body=%zu", p->headers, p->body);
-	smfi_addheader(ctx, "X-Test-Seen", text);
-	smfi_insheader(ctx, 0, "X-Test-First", "inserted at the top");
+	smfi_addheader(ctx, "X-Test-Seen", v(text));
+	smfi_insheader(ctx, 0, "X-Test-First", v("inserted at the top"));
 	snprintf(text, sizeof(text), "[was: %s]", p->subject);
-	smfi_chgheader(ctx, "Subject", 1, text);
+	smfi_chgheader(ctx, "Subject", 1, v(text));
 	smfi_chgheader(ctx, "X-Remove-Me", 1, NULL);
-	smfi_chgheader(ctx, "X-Second", 2, "second changed");
-	smfi_addheader(ctx, "X-Folded", "first line\n\tsecond line");
+	smfi_chgheader(ctx, "X-Second", 2, v("second changed"));
+	smfi_addheader(ctx, "X-Folded", v("first line\n\tsecond line"));
 	p->macros[0] = '\0';
 	return SMFIS_CONTINUE;
 }
@@ -115,7 +144,10 @@ static sfsistat h_close(SMFICTX *ctx)
 
 int main(int argc, char **argv)
 {
+	noreply = argc > 2 && strcmp(argv[2], "noreply") == 0;
 	struct smfiDesc d = test_milter_desc("headers");
+	if (noreply)
+		d.xxfi_negotiate = h_negotiate;
 	d.xxfi_connect = h_connect;
 	d.xxfi_helo = h_helo;
 	d.xxfi_envfrom = h_envfrom;
