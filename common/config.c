@@ -110,6 +110,12 @@ static const struct config_key config_keys[] = {
 	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, "5s"),
 	KEY(smarthost_auth_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL),
 	KEY(delay_warning_time, CONFIG_T_DURATION, 0, 0, DMAX, "4h"),
+	KEY(smtp_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),
+	KEY(submission_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),
+	KEY(local_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),
+	KEY(milter_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "10s"),
+	KEY(milter_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "30s"),
+	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, "5m"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -83,6 +83,14 @@ struct config {
 					 * message to the same destination, default 5s */
 	char *smarthost_auth_file;	/* "username:password" for AUTH at the smarthost (over TLS) */
 	uint64_t delay_warning_time;	/* tell the sender once when a message waits this long, 0 = never; 4h */
+	/* Per-listener milter lists: items == NULL when unset (the global milters apply); set
+	 * but empty means no milters on that listener. */
+	struct config_strlist smtp_milters;	/* the MX listener */
+	struct config_strlist submission_milters;	/* submission and submissions */
+	struct config_strlist local_milters;	/* the sendmail command's local socket */
+	uint64_t milter_connect_timeout;	/* seconds, default 10s */
+	uint64_t milter_command_timeout;	/* seconds, default 30s: each reply but end of message */
+	uint64_t milter_eom_timeout;	/* seconds, default 5m: the reply to end of message */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define NET_READ_CHUNK (64 * 1024)
@@ -592,7 +593,8 @@ static void net_connected(uv_connect_t *req, int status)
 	c->connect_cb = NULL;
 	uv_timer_stop(&c->timer);
 	int len = sizeof(c->local);
-	uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
+	if (!c->is_unix)
+		uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
 	net_conn_list_add(c);
 	cb(c, 0);
 	if (!c->closing) {
@@ -606,7 +608,11 @@ struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_
 			     void (*cb)(struct net_conn *c, int status))
 {
 	struct net_conn *c = xcalloc(1, sizeof(*c));
-	uv_tcp_init(loop, &c->h.tcp);
+	c->is_unix = sa->sa_family == AF_UNIX;
+	if (c->is_unix)
+		uv_pipe_init(loop, &c->h.pipe, 0);
+	else
+		uv_tcp_init(loop, &c->h.tcp);
 	uv_timer_init(loop, &c->timer);
 	c->handles_open = 2;
 	c->h.tcp.data = c;
@@ -621,12 +627,20 @@ struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_
 	c->connect_req.data = c;
 	buf_init(&c->in);
 	buf_init(&c->out);
+	uv_timer_start(&c->timer, net_timer_fired, timeout_ms ? timeout_ms : 30000, 0);
+	int r = 0;
+	if (c->is_unix) {
+		/* A unix-domain socket (sockaddr_un): peer_ip "local", as for accepted ones. */
+		snprintf(c->peer_ip, sizeof(c->peer_ip), "local");
+		uv_pipe_connect(&c->connect_req, &c->h.pipe, ((const struct sockaddr_un *)sa)->sun_path,
+				net_connected);
+		return c;
+	}
 	size_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 	memcpy(&c->peer, sa, salen);
 	net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
 	uv_tcp_nodelay(&c->h.tcp, 1);
-	uv_timer_start(&c->timer, net_timer_fired, timeout_ms ? timeout_ms : 30000, 0);
-	int r = uv_tcp_connect(&c->connect_req, &c->h.tcp, sa, net_connected);
+	r = uv_tcp_connect(&c->connect_req, &c->h.tcp, sa, net_connected);
 	if (r < 0) {
 		/* Report on the next loop turn, never from inside net_connect. */
 		uv_timer_start(&c->timer, net_timer_fired, 0, 0);

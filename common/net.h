@@ -102,7 +102,8 @@ int net_listen_unix(uv_loop_t *loop, const char *path, unsigned mode, const char
 		    net_accept_cb cb, void *data, struct net_listener **head, char *err,
 		    size_t errlen);
 
-/* Opens an outbound TCP connection to sa (port set). cb(c, 0) runs once connected (then
+/* Opens an outbound TCP connection to sa (port set), or a unix-domain one when sa is a
+ * struct sockaddr_un (peer_ip "local"). cb(c, 0) runs once connected (then
  * reading starts and c->ops apply), or cb(c, -errno) once on failure or after timeout_ms,
  * after which the connection is closed and freed (on_close is not called for a connection
  * that never opened). Returns the connection (never NULL). */

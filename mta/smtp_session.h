@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "milter.h"
 #include "mtad.h"
 #include "net.h"
 #include "queue_file.h"
@@ -63,6 +64,13 @@ struct smtp_session {
 	enum smtp_state bdat_return;	/* state after a refused chunk */
 	uint64_t bdat_size;
 	size_t rcpt_cap;
+	/* milters (milter.h): the hook in flight pauses the session */
+	struct milter_set *milters;	/* NULL: no milters on this listener */
+	int milter_hook;		/* the hook waiting for the milters (smtp_server.c) */
+	char *milter_ok;		/* the reply sent when the milters let the command pass */
+	size_t milter_rcpt_mark;	/* recipients before the RCPT under check */
+	bool milter_connected;		/* the connect stage ran */
+	char milter_auth_type[32];	/* AUTH mechanism, for {auth_type} */
 };
 
 /* The only writer of s->state; logs the transition at debug level. */

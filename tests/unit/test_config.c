@@ -196,7 +196,13 @@ Test(config, every_key_parsed)
 		"relay_max_per_destination = 3\n"
 		"relay_idle_timeout = 2s\n"
 		"smarthost_auth_file = /etc/mtad/smarthost.secret\n"
-		"delay_warning_time = 0\n";
+		"delay_warning_time = 0\n"
+		"smtp_milters = inet:[::1]:8892\n"
+		"submission_milters = inet:8891@localhost, local:/run/dkim.sock\n"
+		"local_milters = \n"
+		"milter_connect_timeout = 3s\n"
+		"milter_command_timeout = 1m\n"
+		"milter_eom_timeout = 7m\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -259,6 +265,16 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.relay_idle_timeout, 2);
 	cr_expect_str_eq(cfg.smarthost_auth_file, "/etc/mtad/smarthost.secret");
 	cr_expect_eq(cfg.delay_warning_time, 0);
+	cr_assert_eq(cfg.smtp_milters.n, 1);
+	cr_expect_str_eq(cfg.smtp_milters.items[0], "inet6:::1:8892");
+	cr_assert_eq(cfg.submission_milters.n, 2);
+	cr_expect_str_eq(cfg.submission_milters.items[0], "inet:localhost:8891");
+	cr_expect_str_eq(cfg.submission_milters.items[1], "unix:/run/dkim.sock");
+	cr_expect_not_null(cfg.local_milters.items, "an empty list is set, not unset");
+	cr_expect_eq(cfg.local_milters.n, 0);
+	cr_expect_eq(cfg.milter_connect_timeout, 3);
+	cr_expect_eq(cfg.milter_command_timeout, 60);
+	cr_expect_eq(cfg.milter_eom_timeout, 420);
 
 	/* The test text sets every key of the table. */
 	const char *name;
