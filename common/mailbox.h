@@ -95,6 +95,11 @@ int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outle
  * most MAILBOX_MAX_KEYWORDS). Returns 0 or -errno. */
 int mailbox_store(struct mailbox *mb, size_t i, char mode, unsigned flags,
 		  const char *const *keywords, size_t nkeywords);
+/* The same for n messages (indexes into msgs) with one index write: use it for STORE of a
+ * sequence set. A message expunged meanwhile by someone else is skipped (the next sync
+ * reports it). -ESTALE when the index was rebuilt (UIDVALIDITY changed) since the view. */
+int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode,
+		       unsigned flags, const char *const *keywords, size_t nkeywords);
 
 /* Removes the files of every message with \Deleted (only those in uids when uids is non-NULL,
  * for UID EXPUNGE); the index forgets them. Expunged sequence numbers are reported like a
@@ -113,6 +118,10 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
  * flags), returning the new UID (COPYUID). Returns 0 or -errno. */
 int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_t *uidvalidity_r,
 		 uint32_t *uid_r);
+/* The same for n messages with one index write, all or nothing; uids_r[k] is the new UID of
+ * message idxs[k] (UIDs ascend with k). */
+int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const char *dst_maildir,
+		      uint32_t *uidvalidity_r, uint32_t *uids_r);
 
 /* Counts for STATUS without keeping the folder open: MESSAGES, RECENT (0), UIDNEXT,
  * UIDVALIDITY, UNSEEN, HIGHESTMODSEQ, SIZE. Returns 0 or -errno. */
@@ -135,6 +144,7 @@ struct mailbox_folder {
 	bool has_children;
 	bool subscribed;
 	const char *special_use;	/* "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive" or NULL */
+	bool noselect;		/* only a parent of other folders (no Maildir of its own) */
 };
 
 /* Lists every folder of the account (INBOX first). Returns the count or -errno. */

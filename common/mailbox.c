@@ -1,0 +1,1475 @@
+/* mailbox.c - one Maildir folder as IMAP sees it: sync of the directories with the UID index, views, STORE, EXPUNGE, APPEND, COPY, STATUS.
+ *
+ * Every operation that reads and changes the index does so under the folder's flock (see
+ * mailbox_index.c for the file format and docs/imap-store.md for the whole scheme). A
+ * "state" is the index as this process last read or wrote it; a "view" (struct mailbox's
+ * msgs) is what the IMAP client was last told, and only mailbox_sync/mailbox_expunge move
+ * the view forward, reporting the differences.
+ */
+#include "mailbox.h"
+#include "mailbox_index.h"
+#include "store.h"
+#include "xalloc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+/* Identity of a file as of our last read/write: any rename, write or replacement shows. */
+struct mailbox_fileid {
+	bool exists;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtim;
+};
+
+/* The index state of one folder as this process last saw it on disk. */
+struct mailbox_state {
+	char *path;
+	int lockfd;		/* >= 0 while locked */
+	bool readonly;		/* no moves new/ -> cur/ */
+	bool loaded;
+	bool rebuild;		/* index missing or corrupt: rebuild on the next refresh */
+	uint32_t known_uidvalidity;	/* highest UIDVALIDITY ever seen for this folder */
+	struct mailbox_index idx;
+	struct mailbox_fileid index_id, kw_id;
+	char *kw[MAILBOX_MAX_KEYWORDS];
+	size_t nkw;
+};
+
+/* An entry found in cur/ or new/. */
+struct mailbox_dirent {
+	char *name;
+	bool in_new;
+	int64_t secs;	/* leading digits of the name (arrival time), -1 if none */
+};
+
+#define MAILBOX_SCAN_RETRIES 8
+#define MAILBOX_INDEX_MAX_BYTES ((size_t)2 << 30)
+
+/* ---- small helpers ---- */
+
+static int mailbox_path2(char *out, size_t outlen, const char *dir, const char *sub,
+			 const char *name)
+{
+	int n = name ? snprintf(out, outlen, "%s/%s/%s", dir, sub, name)
+		     : snprintf(out, outlen, "%s/%s", dir, sub);
+	return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static void mailbox_fileid_get(const char *path, struct mailbox_fileid *id)
+{
+	struct stat st;
+	memset(id, 0, sizeof(*id));
+	if (stat(path, &st) < 0)
+		return;
+	id->exists = true;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtim = st.st_mtim;
+}
+
+static bool mailbox_fileid_eq(const struct mailbox_fileid *a, const struct mailbox_fileid *b)
+{
+	if (a->exists != b->exists)
+		return false;
+	if (!a->exists)
+		return true;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	       a->mtim.tv_sec == b->mtim.tv_sec && a->mtim.tv_nsec == b->mtim.tv_nsec;
+}
+
+/* The current mtime stamp of MAILDIR/sub; 0/0 when the directory changed so recently that a
+ * later change could carry the same mtime (coarse file system clocks): then it is not
+ * trusted and the next sync scans again. Returns 0 or -errno. */
+static int mailbox_dir_stamp(const char *maildir, const char *sub, struct mailbox_stamp *st_r,
+			     bool *racy_r)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r = mailbox_path2(path, sizeof(path), maildir, sub, NULL);
+	if (r < 0)
+		return r;
+	if (stat(path, &st) < 0)
+		return -errno;
+	st_r->sec = st.st_mtim.tv_sec;
+	st_r->nsec = st.st_mtim.tv_nsec;
+	if (racy_r)
+		*racy_r = st.st_mtim.tv_sec >= time(NULL) - 1;
+	return 0;
+}
+
+static bool mailbox_stamp_eq(const struct mailbox_stamp *a, const struct mailbox_stamp *b)
+{
+	return a->sec == b->sec && a->nsec == b->nsec;
+}
+
+static uint32_t mailbox_new_uidvalidity(uint32_t known)
+{
+	time_t now = time(NULL);
+	uint32_t v = now > 0 && (uint64_t)now < UINT32_MAX ? (uint32_t)now : 1;
+	if (known != 0 && known < UINT32_MAX && v <= known)
+		v = known + 1;
+	return v;
+}
+
+/* "SECS.M<usec>P<pid>Q<n>.HOST,S=SIZE" for a file we create. */
+static void mailbox_unique_name(char *out, size_t outlen, int64_t secs, uint64_t size)
+{
+	static unsigned counter;
+	char host[256], unique[96];
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	unsigned n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+	snprintf(unique, sizeof(unique), "M%06ldP%ldQ%uT%ld", (long)tv.tv_usec, (long)getpid(), n,
+		 (long)tv.tv_sec);
+	store_maildir_name(out, outlen, secs, unique, host, size);
+}
+
+/* Leading decimal digits followed by '.', as arrival time; -1 when absent. */
+static int64_t mailbox_name_secs(const char *name)
+{
+	int64_t v = 0;
+	const char *p = name;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > MAILBOX_INDEX_MAX_DATE)
+			return -1;
+		v = v * 10 + (*p - '0');
+	}
+	return p == name || *p != '.' ? -1 : v;
+}
+
+static uint32_t mailbox_kw_mask(char *const kw[MAILBOX_MAX_KEYWORDS])
+{
+	uint32_t m = 0;
+	for (unsigned i = 0; i < MAILBOX_MAX_KEYWORDS; i++) {
+		if (kw[i])
+			m |= (uint32_t)1 << i;
+	}
+	return m;
+}
+
+/* ---- state: load, scan, write ---- */
+
+static struct mailbox_state *mailbox_state_new(const char *path, bool readonly)
+{
+	struct mailbox_state *s = xcalloc(1, sizeof(*s));
+	s->path = xstrdup(path);
+	s->lockfd = -1;
+	s->readonly = readonly;
+	mailbox_index_init(&s->idx);
+	return s;
+}
+
+static void mailbox_state_free(struct mailbox_state *s)
+{
+	if (!s)
+		return;
+	mailbox_unlock(s->lockfd);
+	mailbox_index_free(&s->idx);
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+		free(s->kw[i]);
+	free(s->path);
+	free(s);
+}
+
+static int mailbox_state_lock(struct mailbox_state *s)
+{
+	int fd = mailbox_lock(s->path);
+	if (fd < 0)
+		return fd;
+	s->lockfd = fd;
+	uint32_t hint = mailbox_lock_hint_read(fd);
+	if (hint > s->known_uidvalidity)
+		s->known_uidvalidity = hint;
+	return 0;
+}
+
+static void mailbox_state_unlock(struct mailbox_state *s)
+{
+	mailbox_unlock(s->lockfd);
+	s->lockfd = -1;
+}
+
+/* Rereads the keyword list when it changed. */
+static void mailbox_state_load_keywords(struct mailbox_state *s)
+{
+	char path[PATH_MAX];
+	struct mailbox_fileid id;
+	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_KEYWORDS_FILE, NULL) < 0)
+		return;
+	mailbox_fileid_get(path, &id);
+	if (s->loaded && mailbox_fileid_eq(&id, &s->kw_id))
+		return;
+	char *data = NULL;
+	size_t len = 0;
+	char *names[MAILBOX_MAX_KEYWORDS];
+	if (id.exists && mailbox_file_read(path, 1 << 16, &data, &len) == 0) {
+		size_t n = mailbox_keywords_parse(data, len, names);
+		free(data);
+		/* The list only grows: a name we know keeps its letter. */
+		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++) {
+			if (names[i] && !s->kw[i]) {
+				s->kw[i] = names[i];
+			} else {
+				free(names[i]);
+			}
+		}
+		if (n > s->nkw)
+			s->nkw = n;
+	}
+	s->kw_id = id;
+}
+
+/* Reads the index when it changed since we last read or wrote it (lock held). A missing or
+ * corrupt index marks the state for rebuild. */
+static int mailbox_state_load(struct mailbox_state *s)
+{
+	char path[PATH_MAX];
+	struct mailbox_fileid id;
+	int r = mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL);
+	if (r < 0)
+		return r;
+	mailbox_state_load_keywords(s);
+	mailbox_fileid_get(path, &id);
+	if (s->loaded && !s->rebuild && mailbox_fileid_eq(&id, &s->index_id))
+		return 0;
+	if (s->idx.uidvalidity > s->known_uidvalidity)
+		s->known_uidvalidity = s->idx.uidvalidity;
+	mailbox_index_free(&s->idx);
+	s->loaded = true;
+	s->rebuild = true;
+	s->index_id = id;
+	if (!id.exists)
+		return 0;
+	char *data;
+	size_t len;
+	r = mailbox_file_read(path, MAILBOX_INDEX_MAX_BYTES, &data, &len);
+	if (r < 0)
+		return r == -ENOENT || r == -EFBIG ? 0 : r;
+	char err[128];
+	r = mailbox_index_parse(data, len, &s->idx, err, sizeof(err));
+	free(data);
+	if (r == 0) {
+		s->rebuild = false;
+	} else {
+		if (s->idx.uidvalidity > s->known_uidvalidity)
+			s->known_uidvalidity = s->idx.uidvalidity;
+		mailbox_index_free(&s->idx);
+	}
+	return 0;
+}
+
+static int mailbox_state_write(struct mailbox_state *s)
+{
+	struct buf b;
+	char path[PATH_MAX];
+	buf_init(&b);
+	mailbox_index_format(&s->idx, &b);
+	int r = mailbox_file_replace(s->path, MAILBOX_INDEX_TMP, MAILBOX_INDEX_FILE, b.data, b.len);
+	buf_free(&b);
+	if (r < 0)
+		return r;
+	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) == 0)
+		mailbox_fileid_get(path, &s->index_id);
+	return 0;
+}
+
+static int mailbox_state_write_keywords(struct mailbox_state *s)
+{
+	struct buf b;
+	char path[PATH_MAX];
+	buf_init(&b);
+	mailbox_keywords_format(s->kw, s->nkw, &b);
+	int r = mailbox_file_replace(s->path, MAILBOX_KEYWORDS_TMP, MAILBOX_KEYWORDS_FILE,
+				     b.data ? b.data : "", b.len);
+	buf_free(&b);
+	if (r == 0 && mailbox_path2(path, sizeof(path), s->path, MAILBOX_KEYWORDS_FILE, NULL) == 0)
+		mailbox_fileid_get(path, &s->kw_id);
+	return r;
+}
+
+/* Keyword names -> bit mask, adding unknown names to the list (written at once). Returns 0,
+ * or -ENOSPC when the 26 letters are used up, -EINVAL for a bad name. */
+static int mailbox_state_keywords(struct mailbox_state *s, const char *const *names, size_t n,
+				  uint32_t *mask_r)
+{
+	bool added = false;
+	*mask_r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!mailbox_keyword_name_ok(names[i]))
+			return -EINVAL;
+		size_t j;
+		for (j = 0; j < MAILBOX_MAX_KEYWORDS; j++) {
+			if (s->kw[j] && strcasecmp(s->kw[j], names[i]) == 0)
+				break;
+		}
+		if (j == MAILBOX_MAX_KEYWORDS) {
+			for (j = 0; j < MAILBOX_MAX_KEYWORDS && s->kw[j]; j++)
+				;
+			if (j == MAILBOX_MAX_KEYWORDS)
+				return -ENOSPC;
+			s->kw[j] = xstrdup(names[i]);
+			if (j + 1 > s->nkw)
+				s->nkw = j + 1;
+			added = true;
+		}
+		*mask_r |= (uint32_t)1 << j;
+	}
+	return added ? mailbox_state_write_keywords(s) : 0;
+}
+
+static long mailbox_state_find(const struct mailbox_state *s, uint32_t uid)
+{
+	size_t lo = 0, hi = s->idx.n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->idx.e[mid].uid == uid)
+			return (long)mid;
+		if (s->idx.e[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* Reads the entries of MAILDIR/sub into *v. */
+static int mailbox_readdir(const char *maildir, const char *sub, bool in_new,
+			   struct mailbox_dirent **v, size_t *n, size_t *cap)
+{
+	char path[PATH_MAX];
+	int r = mailbox_path2(path, sizeof(path), maildir, sub, NULL);
+	if (r < 0)
+		return r;
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	struct dirent *de;
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+		if (!mailbox_index_name_ok(de->d_name, len) ||
+		    mailbox_index_base_len(de->d_name) == 0)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			*v = xrealloc(*v, *cap * sizeof(**v));
+		}
+		(*v)[*n].name = xstrdup(de->d_name);
+		(*v)[*n].in_new = in_new;
+		(*v)[*n].secs = mailbox_name_secs(de->d_name);
+		(*n)++;
+		errno = 0;
+	}
+	r = errno ? -errno : 0;
+	closedir(d);
+	return r;
+}
+
+static int mailbox_dirent_cmp(const void *a, const void *b)
+{
+	const struct mailbox_dirent *x = a, *y = b;
+	if (x->secs != y->secs)
+		return x->secs < y->secs ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
+/* Open-addressing hash of base names -> slot numbers (entries of the index, then files). */
+struct mailbox_hash {
+	size_t mask;
+	long *slot;	/* -1 empty */
+};
+
+static uint64_t mailbox_hash_str(const char *s, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void mailbox_hash_init(struct mailbox_hash *h, size_t n)
+{
+	size_t size = 64;
+	while (size < n * 2)
+		size *= 2;
+	h->mask = size - 1;
+	h->slot = xmalloc(size * sizeof(*h->slot));
+	for (size_t i = 0; i < size; i++)
+		h->slot[i] = -1;
+}
+
+/* Finds the slot for base name (s, len); names(k) gives the name stored under value k.
+ * Returns the value found, or -1 with *pos_r the empty position to insert at. */
+static long mailbox_hash_find(const struct mailbox_hash *h, const char *s, size_t len,
+			      const struct mailbox_state *st, const struct mailbox_dirent *files,
+			      size_t *pos_r)
+{
+	size_t pos = (size_t)mailbox_hash_str(s, len) & h->mask;
+	for (;;) {
+		long v = h->slot[pos];
+		if (v < 0) {
+			*pos_r = pos;
+			return -1;
+		}
+		const char *name = (size_t)v < st->idx.n ? st->idx.e[v].name
+							 : files[(size_t)v - st->idx.n].name;
+		if (mailbox_index_base_len(name) == len && memcmp(name, s, len) == 0)
+			return v;
+		pos = (pos + 1) & h->mask;
+	}
+}
+
+/* Size and internal date of a file not yet indexed: from the name when it says, else stat.
+ * Returns 0, or -ENOENT when the file vanished. */
+static int mailbox_file_facts(const char *maildir, const struct mailbox_dirent *f,
+			      uint64_t *size_r, int64_t *idate_r)
+{
+	struct store_name_info info;
+	bool have_size = store_maildir_parse_name(f->name, &info) == 0 && info.has_size;
+	if (have_size && f->secs >= 0) {
+		*size_r = info.size;
+		*idate_r = f->secs;
+		return 0;
+	}
+	char path[PATH_MAX];
+	struct stat st;
+	int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
+	if (r < 0)
+		return r;
+	if (stat(path, &st) < 0)
+		return -errno;
+	*size_r = have_size ? info.size : (uint64_t)st.st_size;
+	*idate_r = f->secs >= 0 ? f->secs : (int64_t)st.st_mtim.tv_sec;
+	return 0;
+}
+
+/* Moves a file from new/ to cur/ (adding ":2," when it has no info). Returns 0, 1 when the
+ * file was no longer there (someone else moved it), or -errno. */
+static int mailbox_move_to_cur(struct mailbox_state *s, struct mailbox_entry *e)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	char *newname = strchr(e->name, ':') ? xstrdup(e->name) : xasprintf("%s:2,", e->name);
+	int r = mailbox_path2(from, sizeof(from), s->path, "new", e->name);
+	if (r == 0)
+		r = mailbox_path2(to, sizeof(to), s->path, "cur", newname);
+	if (r == 0 && strlen(newname) > NAME_MAX)
+		r = -ENAMETOOLONG;
+	if (r == 0 && rename(from, to) < 0)
+		r = errno == ENOENT ? 1 : -errno;
+	if (r == 0) {
+		free(e->name);
+		e->name = newname;
+		e->in_new = false;
+	} else {
+		free(newname);
+	}
+	return r;
+}
+
+/* One scan of new/ and cur/ reconciled into s->idx by base name. Sets *changed when the
+ * index content changed and *retry when a file moved under us. */
+static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
+{
+	struct mailbox_dirent *files = NULL;
+	size_t nfiles = 0, cap = 0;
+	struct mailbox_stamp ns, cs;
+	bool nracy, cracy;
+	int r;
+
+	*retry = false;
+	/* Stamps first: a change after them shows as a different mtime next time. */
+	if ((r = mailbox_dir_stamp(s->path, "new", &ns, &nracy)) < 0 ||
+	    (r = mailbox_dir_stamp(s->path, "cur", &cs, &cracy)) < 0)
+		return r;
+	r = mailbox_readdir(s->path, "cur", false, &files, &nfiles, &cap);
+	if (r == 0)
+		r = mailbox_readdir(s->path, "new", true, &files, &nfiles, &cap);
+	if (r < 0)
+		goto out;
+
+	struct mailbox_hash h;
+	mailbox_hash_init(&h, s->idx.n + nfiles);
+	size_t pos;
+	/* The index's base names; a duplicate means a damaged index: rebuild. */
+	for (size_t i = 0; i < s->idx.n; i++) {
+		const char *name = s->idx.e[i].name;
+		if (mailbox_hash_find(&h, name, mailbox_index_base_len(name), s, files, &pos) >= 0) {
+			s->rebuild = true;
+			free(h.slot);
+			r = 0;
+			*retry = true;
+			goto out;
+		}
+		h.slot[pos] = (long)i;
+	}
+	bool *seen = xcalloc(s->idx.n + 1, sizeof(*seen));
+	size_t nnew = 0;
+	/* cur/ entries come first, so a base name in both cur/ and new/ is taken from cur/. */
+	for (size_t k = 0; k < nfiles; k++) {
+		struct mailbox_dirent *f = &files[k];
+		size_t blen = mailbox_index_base_len(f->name);
+		long v = mailbox_hash_find(&h, f->name, blen, s, files, &pos);
+		if (v < 0) {
+			h.slot[pos] = (long)(s->idx.n + k);
+			files[nnew] = *f;	/* compact the unknown files to the front */
+			if (nnew != k)
+				f->name = NULL;
+			nnew++;
+			continue;
+		}
+		if ((size_t)v >= s->idx.n || seen[v]) {
+			free(f->name);	/* a second file with a known base name: ignored */
+			f->name = NULL;
+			continue;
+		}
+		struct mailbox_entry *e = &s->idx.e[v];
+		seen[v] = true;
+		if (strcmp(e->name, f->name) != 0 || e->in_new != f->in_new) {
+			unsigned f1, f2;
+			uint32_t k1, k2;
+			mailbox_name_flags(e->name, &f1, &k1);
+			mailbox_name_flags(f->name, &f2, &k2);
+			if (f1 != f2 || k1 != k2)
+				e->modseq = ++s->idx.highest_modseq;
+			free(e->name);
+			e->name = f->name;
+			e->in_new = f->in_new;
+			*changed = true;
+		} else {
+			free(f->name);
+		}
+		f->name = NULL;
+	}
+	free(h.slot);
+	/* Entries whose files are gone were expunged by someone else. */
+	size_t w = 0;
+	for (size_t i = 0; i < s->idx.n; i++) {
+		if (seen[i]) {
+			s->idx.e[w++] = s->idx.e[i];
+		} else {
+			free(s->idx.e[i].name);
+			*changed = true;
+		}
+	}
+	s->idx.n = w;
+	free(seen);
+	/* New files get the next UIDs in arrival order. */
+	qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
+	for (size_t k = 0; k < nnew; k++) {
+		struct mailbox_entry e = { 0 };
+		int fr = mailbox_file_facts(s->path, &files[k], &e.size, &e.idate);
+		if (fr == -ENOENT) {
+			*retry = true;	/* renamed between readdir and now */
+			continue;
+		}
+		if (fr < 0) {
+			r = fr;
+			break;
+		}
+		if (s->idx.uidnext == UINT32_MAX) {
+			r = -EOVERFLOW;
+			break;
+		}
+		e.uid = s->idx.uidnext++;
+		e.modseq = ++s->idx.highest_modseq;
+		e.name = files[k].name;
+		files[k].name = NULL;
+		e.in_new = files[k].in_new;
+		e.recent = true;
+		mailbox_index_push(&s->idx, &e);
+		*changed = true;
+	}
+	/* Delivered files move to cur/, as every Maildir reader does. */
+	for (size_t i = 0; r == 0 && !s->readonly && i < s->idx.n; i++) {
+		if (!s->idx.e[i].in_new)
+			continue;
+		int mr = mailbox_move_to_cur(s, &s->idx.e[i]);
+		if (mr == 1)
+			*retry = true;
+		else if (mr < 0)
+			r = mr;
+		else
+			*changed = true;
+	}
+	struct mailbox_stamp zero = { 0, 0 };
+	if (nracy)
+		ns = zero;
+	if (cracy)
+		cs = zero;
+	if (!mailbox_stamp_eq(&ns, &s->idx.new_stamp) || !mailbox_stamp_eq(&cs, &s->idx.cur_stamp))
+		*changed = true;
+	s->idx.new_stamp = ns;
+	s->idx.cur_stamp = cs;
+out:
+	for (size_t k = 0; k < nfiles; k++)
+		free(files[k].name);
+	free(files);
+	return r;
+}
+
+/* Starts a new index (new UIDVALIDITY) to be filled by a scan. */
+static void mailbox_state_reset(struct mailbox_state *s)
+{
+	mailbox_index_free(&s->idx);
+	s->idx.uidvalidity = mailbox_new_uidvalidity(s->known_uidvalidity);
+	s->known_uidvalidity = s->idx.uidvalidity;
+	s->idx.uidnext = 1;
+	s->idx.highest_modseq = 1;
+	s->rebuild = false;
+	mailbox_lock_hint_write(s->lockfd, s->idx.uidvalidity);
+}
+
+/* Brings the state up to date with the disk (lock held): reads the index, scans the
+ * directories when their mtimes differ from the index's stamps (or force), rebuilds a
+ * missing or corrupt index, and writes the index when anything changed. */
+static int mailbox_state_refresh(struct mailbox_state *s, bool force)
+{
+	int r = mailbox_state_load(s);
+	if (r < 0)
+		return r;
+	bool changed = false;
+	if (!s->rebuild && !force) {
+		struct mailbox_stamp ns, cs;
+		if ((r = mailbox_dir_stamp(s->path, "new", &ns, NULL)) < 0 ||
+		    (r = mailbox_dir_stamp(s->path, "cur", &cs, NULL)) < 0)
+			return r;
+		if (s->idx.new_stamp.sec != 0 && s->idx.cur_stamp.sec != 0 &&
+		    mailbox_stamp_eq(&ns, &s->idx.new_stamp) &&
+		    mailbox_stamp_eq(&cs, &s->idx.cur_stamp))
+			return 0;
+	}
+	for (int attempt = 0; attempt < MAILBOX_SCAN_RETRIES; attempt++) {
+		bool retry = false;
+		if (s->rebuild) {
+			mailbox_state_reset(s);
+			changed = true;
+		}
+		r = mailbox_state_scan_once(s, &changed, &retry);
+		if (r < 0)
+			return r;
+		if (!retry)
+			break;
+	}
+	return changed ? mailbox_state_write(s) : 0;
+}
+
+/* Lock + refresh for the one-shot operations (append, copy, status) on a folder that may
+ * not be open. Returns 0 (locked) or -errno (unlocked). */
+static int mailbox_state_begin(struct mailbox_state *s, bool scan)
+{
+	int r = mailbox_state_lock(s);
+	if (r < 0)
+		return r;
+	r = scan ? mailbox_state_refresh(s, false) : mailbox_state_load(s);
+	if (r == 0 && s->rebuild)
+		r = mailbox_state_refresh(s, true);
+	if (r < 0)
+		mailbox_state_unlock(s);
+	return r;
+}
+
+/* ---- views ---- */
+
+void mailbox_changes_free(struct mailbox_changes *ch)
+{
+	if (!ch)
+		return;
+	free(ch->expunged_seqs);
+	free(ch->expunged_uids);
+	free(ch->flag_changed_uids);
+	memset(ch, 0, sizeof(*ch));
+}
+
+static void mailbox_msg_from_entry(struct mailbox_msg *m, const struct mailbox_entry *e,
+				   uint32_t kwmask)
+{
+	m->uid = e->uid;
+	m->modseq = e->modseq;
+	mailbox_name_flags(e->name, &m->flags, &m->keywords);
+	m->keywords &= kwmask;
+	m->size = e->size;
+	m->internal_date = (time_t)e->idate;
+	free(m->filename);
+	m->filename = xstrdup(e->name);
+	m->in_new = e->in_new;
+}
+
+static void mailbox_view_keywords(struct mailbox *mb, const struct mailbox_state *s)
+{
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++) {
+		if (s->kw[i] && !mb->keywords[i])
+			mb->keywords[i] = xstrdup(s->kw[i]);
+	}
+	mb->nkeywords = s->nkw;
+}
+
+static void mailbox_changes_add(uint32_t **v, size_t *n, size_t *cap, uint32_t x)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = x;
+}
+
+/* Records one expunged message (seq in the previous view, and its UID). */
+static void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, uint32_t seq,
+				     uint32_t uid)
+{
+	if (ch->n_expunged == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		ch->expunged_seqs = xrealloc(ch->expunged_seqs, *cap * sizeof(uint32_t));
+		ch->expunged_uids = xrealloc(ch->expunged_uids, *cap * sizeof(uint32_t));
+	}
+	ch->expunged_seqs[ch->n_expunged] = seq;
+	ch->expunged_uids[ch->n_expunged] = uid;
+	ch->n_expunged++;
+}
+
+/* Replaces the view by the state, reporting the differences in ch (may be NULL). */
+static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
+				struct mailbox_changes *ch)
+{
+	struct mailbox_changes dummy;
+	size_t ecap = 0, fcap = 0;
+	if (!ch)
+		ch = &dummy;
+	memset(ch, 0, sizeof(*ch));
+	mailbox_view_keywords(mb, s);
+	uint32_t kwmask = mailbox_kw_mask(s->kw);
+	struct mailbox_msg *nv = xcalloc(s->idx.n + 1, sizeof(*nv));
+	bool reset = mb->uidvalidity != 0 && mb->uidvalidity != s->idx.uidvalidity;
+	size_t i = 0, j = 0;
+
+	ch->uidvalidity_changed = reset;
+	while (i < mb->count || j < s->idx.n) {
+		const struct mailbox_msg *o = i < mb->count ? &mb->msgs[i] : NULL;
+		const struct mailbox_entry *e = j < s->idx.n ? &s->idx.e[j] : NULL;
+		if (o && (reset || !e || o->uid < e->uid)) {
+			mailbox_changes_expunged(ch, &ecap, (uint32_t)(i + 1), o->uid);
+			i++;
+			continue;
+		}
+		struct mailbox_msg *m = &nv[j];
+		mailbox_msg_from_entry(m, e, kwmask);
+		if (e->recent)
+			m->flags |= MAILBOX_RECENT;
+		s->idx.e[j].recent = false;
+		if (o && o->uid == e->uid) {
+			m->flags |= o->flags & MAILBOX_RECENT;
+			if (o->modseq != m->modseq || (o->flags & ~MAILBOX_RECENT) !=
+			    (m->flags & ~MAILBOX_RECENT) || o->keywords != m->keywords)
+				mailbox_changes_add(&ch->flag_changed_uids, &ch->n_flag_changed,
+						    &fcap, e->uid);
+			i++;
+		} else {
+			ch->n_new++;
+		}
+		j++;
+	}
+	/* Decreasing sequence numbers: each EXPUNGE response leaves the rest valid. */
+	for (size_t a = 0, b = ch->n_expunged; a + 1 < b; a++, b--) {
+		uint32_t t = ch->expunged_seqs[a];
+		ch->expunged_seqs[a] = ch->expunged_seqs[b - 1];
+		ch->expunged_seqs[b - 1] = t;
+		t = ch->expunged_uids[a];
+		ch->expunged_uids[a] = ch->expunged_uids[b - 1];
+		ch->expunged_uids[b - 1] = t;
+	}
+	for (size_t k = 0; k < mb->count; k++)
+		free(mb->msgs[k].filename);
+	free(mb->msgs);
+	mb->msgs = nv;
+	mb->count = s->idx.n;
+	mb->uidvalidity = s->idx.uidvalidity;
+	mb->uidnext = s->idx.uidnext;
+	mb->highest_modseq = s->idx.highest_modseq;
+	if (ch == &dummy)
+		mailbox_changes_free(ch);
+}
+
+int mailbox_open(const char *maildir, bool readonly, struct mailbox **mb_r, char *err,
+		 size_t errlen)
+{
+	struct stat st;
+	*mb_r = NULL;
+	if (!maildir || !*maildir) {
+		snprintf(err, errlen, "empty folder path");
+		return -EINVAL;
+	}
+	if (stat(maildir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		int r = errno ? -errno : -ENOTDIR;
+		snprintf(err, errlen, "%s: %s", maildir, strerror(-r));
+		return r;
+	}
+	int r = store_maildir_create(maildir);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot create cur/ new/ tmp/: %s", maildir, strerror(-r));
+		return r;
+	}
+	struct mailbox *mb = xcalloc(1, sizeof(*mb));
+	mb->path = xstrdup(maildir);
+	mb->readonly = readonly;
+	struct mailbox_state *s = mailbox_state_new(maildir, readonly);
+	mb->priv = s;
+	r = mailbox_state_lock(s);
+	if (r == 0) {
+		r = mailbox_state_refresh(s, false);
+		if (r == 0)
+			mailbox_view_update(mb, s, NULL);
+		mailbox_state_unlock(s);
+	}
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", maildir, strerror(-r));
+		mailbox_close(&mb);
+		return r;
+	}
+	*mb_r = mb;
+	return 0;
+}
+
+void mailbox_close(struct mailbox **mbp)
+{
+	struct mailbox *mb = *mbp;
+	if (!mb)
+		return;
+	mailbox_state_free(mb->priv);
+	for (size_t i = 0; i < mb->count; i++)
+		free(mb->msgs[i].filename);
+	free(mb->msgs);
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+		free(mb->keywords[i]);
+	free(mb->path);
+	free(mb);
+	*mbp = NULL;
+}
+
+/* Nothing changed since our last look: the index file is the one we last read or wrote, the
+ * keyword list too, and the directories still carry the index's stamps. A few stat calls. */
+static bool mailbox_unchanged(struct mailbox *mb, struct mailbox_state *s)
+{
+	char path[PATH_MAX];
+	struct mailbox_fileid id;
+	struct mailbox_stamp ns, cs;
+	if (!s->loaded || s->rebuild || s->idx.new_stamp.sec == 0 || s->idx.cur_stamp.sec == 0 ||
+	    mb->uidvalidity != s->idx.uidvalidity || mb->count != s->idx.n)
+		return false;
+	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) < 0)
+		return false;
+	mailbox_fileid_get(path, &id);
+	if (!mailbox_fileid_eq(&id, &s->index_id))
+		return false;
+	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_KEYWORDS_FILE, NULL) < 0)
+		return false;
+	mailbox_fileid_get(path, &id);
+	if (!mailbox_fileid_eq(&id, &s->kw_id))
+		return false;
+	if (mailbox_dir_stamp(s->path, "new", &ns, NULL) < 0 ||
+	    mailbox_dir_stamp(s->path, "cur", &cs, NULL) < 0)
+		return false;
+	return mailbox_stamp_eq(&ns, &s->idx.new_stamp) && mailbox_stamp_eq(&cs, &s->idx.cur_stamp);
+}
+
+int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r)
+{
+	struct mailbox_state *s = mb->priv;
+	if (ch_r)
+		memset(ch_r, 0, sizeof(*ch_r));
+	if (mailbox_unchanged(mb, s))
+		return 0;
+	int r = mailbox_state_lock(s);
+	if (r < 0)
+		return r;
+	r = mailbox_state_refresh(s, false);
+	if (r == 0)
+		mailbox_view_update(mb, s, ch_r);
+	mailbox_state_unlock(s);
+	return r;
+}
+
+long mailbox_find_uid(const struct mailbox *mb, uint32_t uid)
+{
+	size_t lo = 0, hi = mb->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mb->msgs[mid].uid == uid)
+			return (long)mid;
+		if (mb->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen)
+{
+	if (i >= mb->count)
+		return -EINVAL;
+	return mailbox_path2(out, outlen, mb->path, mb->msgs[i].in_new ? "new" : "cur",
+			     mb->msgs[i].filename);
+}
+
+/* ---- STORE ---- */
+
+/* Renames entry e to carry flags/kw. Returns 0, 1 when the file was not there, -errno. */
+static int mailbox_entry_rename(struct mailbox_state *s, struct mailbox_entry *e, unsigned flags,
+				uint32_t kw)
+{
+	char info[64], from[PATH_MAX], to[PATH_MAX];
+	size_t blen = mailbox_index_base_len(e->name);
+	mailbox_info_build(e->name, flags, kw, info, sizeof(info));
+	char *newname = xasprintf("%.*s%s", (int)blen, e->name, info);
+	int r = 0;
+	if (strlen(newname) > NAME_MAX)
+		r = -ENAMETOOLONG;
+	if (r == 0)
+		r = mailbox_path2(from, sizeof(from), s->path, e->in_new ? "new" : "cur", e->name);
+	if (r == 0)
+		r = mailbox_path2(to, sizeof(to), s->path, "cur", newname);
+	if (r == 0 && strcmp(from, to) != 0 && rename(from, to) < 0)
+		r = errno == ENOENT ? 1 : -errno;
+	if (r == 0) {
+		free(e->name);
+		e->name = newname;
+		e->in_new = false;
+		e->modseq = ++s->idx.highest_modseq;
+	} else {
+		free(newname);
+	}
+	return r;
+}
+
+int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode,
+		       unsigned flags, const char *const *keywords, size_t nkeywords)
+{
+	struct mailbox_state *s = mb->priv;
+	if (mb->readonly)
+		return -EROFS;
+	if (mode != '+' && mode != '-' && mode != '=')
+		return -EINVAL;
+	flags &= MAILBOX_SEEN | MAILBOX_ANSWERED | MAILBOX_FLAGGED | MAILBOX_DELETED |
+		 MAILBOX_DRAFT;
+	int r = mailbox_state_lock(s);
+	if (r < 0)
+		return r;
+	r = mailbox_state_load(s);
+	if (r == 0 && s->rebuild)
+		r = mailbox_state_refresh(s, true);
+	if (r == 0 && s->idx.uidvalidity != mb->uidvalidity)
+		r = -ESTALE;
+	uint32_t kwset = 0;
+	if (r == 0)
+		r = mailbox_state_keywords(s, keywords, nkeywords, &kwset);
+	bool dirty = false, rescanned = false;
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		if (idxs[k] >= mb->count) {
+			r = -EINVAL;
+			break;
+		}
+		struct mailbox_msg *m = &mb->msgs[idxs[k]];
+		long j = mailbox_state_find(s, m->uid);
+		int rr = 1;
+		for (int attempt = 0; j >= 0 && attempt < 2; attempt++) {
+			struct mailbox_entry *e = &s->idx.e[j];
+			unsigned cur;
+			uint32_t ckw;
+			mailbox_name_flags(e->name, &cur, &ckw);
+			unsigned nf = mode == '+' ? cur | flags : mode == '-' ? cur & ~flags : flags;
+			uint32_t nkw = mode == '+' ? ckw | kwset : mode == '-' ? ckw & ~kwset : kwset;
+			if (mode == '=')
+				nkw |= ckw & ~mailbox_kw_mask(s->kw);	/* unnamed letters stay */
+			if (nf == cur && nkw == ckw && !(e->in_new && !s->readonly)) {
+				rr = 0;
+				break;
+			}
+			rr = mailbox_entry_rename(s, e, nf, nkw);
+			if (rr == 0)
+				dirty = true;
+			if (rr != 1 || rescanned)
+				break;
+			/* Renamed by someone else meanwhile: look again. */
+			rescanned = true;
+			if ((r = mailbox_state_refresh(s, true)) < 0)
+				break;
+			j = mailbox_state_find(s, m->uid);
+		}
+		if (r < 0)
+			break;
+		if (rr < 0) {
+			r = rr;
+			break;
+		}
+		if (j >= 0 && rr == 0) {
+			unsigned recent = m->flags & MAILBOX_RECENT;
+			mailbox_msg_from_entry(m, &s->idx.e[j], mailbox_kw_mask(s->kw));
+			m->flags |= recent;
+		}
+		/* A message gone from disk is reported as expunged by the next sync. */
+	}
+	if (dirty) {
+		int wr = mailbox_state_write(s);
+		if (r == 0)
+			r = wr;
+	}
+	if (s->idx.highest_modseq > mb->highest_modseq && !rescanned)
+		mb->highest_modseq = s->idx.highest_modseq;
+	mailbox_view_keywords(mb, s);
+	mailbox_state_unlock(s);
+	return r;
+}
+
+int mailbox_store(struct mailbox *mb, size_t i, char mode, unsigned flags,
+		  const char *const *keywords, size_t nkeywords)
+{
+	return mailbox_store_many(mb, &i, 1, mode, flags, keywords, nkeywords);
+}
+
+/* ---- EXPUNGE ---- */
+
+static int mailbox_u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
+		    struct mailbox_changes *ch_r)
+{
+	struct mailbox_state *s = mb->priv;
+	struct mailbox_changes dummy;
+	struct mailbox_changes *ch = ch_r ? ch_r : &dummy;
+	memset(ch, 0, sizeof(*ch));
+	if (mb->readonly)
+		return -EROFS;
+	uint32_t *sorted = NULL;
+	if (uids) {
+		sorted = xmalloc((nuids + 1) * sizeof(*sorted));
+		if (nuids)
+			memcpy(sorted, uids, nuids * sizeof(*sorted));
+		qsort(sorted, nuids, sizeof(*sorted), mailbox_u32_cmp);
+	}
+	int r = mailbox_state_lock(s);
+	if (r < 0) {
+		free(sorted);
+		return r;
+	}
+	r = mailbox_state_load(s);
+	if (r == 0 && s->rebuild)
+		r = mailbox_state_refresh(s, true);
+	if (r == 0 && s->idx.uidvalidity != mb->uidvalidity)
+		r = -ESTALE;
+	bool *gone = xcalloc(mb->count + 1, sizeof(*gone));
+	bool dirty = false, rescanned = false;
+	size_t ecap = 0;
+	for (size_t i = 0; r == 0 && i < mb->count; i++) {
+		uint32_t uid = mb->msgs[i].uid;
+		if (sorted && !bsearch(&uid, sorted, nuids, sizeof(*sorted), mailbox_u32_cmp))
+			continue;
+		long j = mailbox_state_find(s, uid);
+		if (j < 0)
+			continue;	/* expunged elsewhere: the next sync reports it */
+		unsigned fl;
+		uint32_t kw;
+		mailbox_name_flags(s->idx.e[j].name, &fl, &kw);
+		if (!(fl & MAILBOX_DELETED))
+			continue;
+		char path[PATH_MAX];
+		r = mailbox_path2(path, sizeof(path), s->path, s->idx.e[j].in_new ? "new" : "cur",
+				  s->idx.e[j].name);
+		if (r < 0)
+			break;
+		if (unlink(path) < 0) {
+			if (errno != ENOENT) {
+				r = -errno;
+				break;
+			}
+			if (!rescanned) {
+				/* Renamed meanwhile (flags changed elsewhere?): look again. */
+				rescanned = true;
+				if ((r = mailbox_state_refresh(s, true)) < 0)
+					break;
+				i--;
+				continue;
+			}
+		}
+		/* Forgotten by the state below; by the view at the end. */
+		gone[i] = true;
+		dirty = true;
+	}
+	if (dirty) {
+		/* Drop the state entries of the removed files (both lists ascend by UID). */
+		size_t w = 0, k = 0;
+		for (size_t j = 0; j < s->idx.n; j++) {
+			while (k < mb->count && (!gone[k] || mb->msgs[k].uid < s->idx.e[j].uid))
+				k++;
+			if (k < mb->count && mb->msgs[k].uid == s->idx.e[j].uid) {
+				free(s->idx.e[j].name);
+				continue;
+			}
+			s->idx.e[w++] = s->idx.e[j];
+		}
+		s->idx.n = w;
+		int wr = mailbox_state_write(s);
+		if (r == 0)
+			r = wr;
+	}
+	mailbox_state_unlock(s);
+	/* Sequence numbers reported from the highest down, then the view loses them. */
+	for (size_t i = mb->count; i-- > 0;) {
+		if (gone[i])
+			mailbox_changes_expunged(ch, &ecap, (uint32_t)(i + 1), mb->msgs[i].uid);
+	}
+	size_t w = 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		if (!gone[i])
+			mb->msgs[w++] = mb->msgs[i];
+		else
+			free(mb->msgs[i].filename);
+	}
+	mb->count = w;
+	if (s->idx.highest_modseq > mb->highest_modseq)
+		mb->highest_modseq = s->idx.highest_modseq;
+	free(gone);
+	free(sorted);
+	if (ch == &dummy)
+		mailbox_changes_free(ch);
+	return r;
+}
+
+/* ---- APPEND, COPY, STATUS ---- */
+
+/* A folder at maildir exists when its cur/ does. */
+static int mailbox_folder_exists(const char *maildir)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r = mailbox_path2(path, sizeof(path), maildir, "cur", NULL);
+	if (r < 0)
+		return r;
+	if (stat(path, &st) < 0)
+		return -errno;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static int mailbox_write_all(int fd, const char *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Writes data into MAILDIR/tmp/NAME (a fresh unique name), fsynced, mtime = secs. */
+static int mailbox_write_tmp(const char *maildir, const char *data, size_t len, int64_t secs,
+			     char *name, size_t namelen, char *tmp, size_t tmplen)
+{
+	int fd = -1, r = 0;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		mailbox_unique_name(name, namelen, secs, len);
+		if ((r = mailbox_path2(tmp, tmplen, maildir, "tmp", name)) < 0)
+			return r;
+		fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (fd < 0)
+		return -errno;
+	r = mailbox_write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (r == 0) {
+		struct timespec ts[2] = { { .tv_sec = (time_t)secs }, { .tv_sec = (time_t)secs } };
+		(void)futimens(fd, ts);
+	}
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
+/* Links tmp into cur/ under a fresh unique name + info (the lock is held). Returns 0 with
+ * final name in out, or -errno. */
+static int mailbox_link_new(const char *srcpath, const char *maildir, int64_t secs,
+			    uint64_t size, const char *info, char *out, size_t outlen)
+{
+	char name[NAME_MAX + 1], dst[PATH_MAX];
+	int r = -EEXIST;
+	for (int attempt = 0; attempt < 4 && r == -EEXIST; attempt++) {
+		mailbox_unique_name(name, sizeof(name), secs, size);
+		if (snprintf(out, outlen, "%s%s", name, info) >= (int)outlen ||
+		    strlen(out) > NAME_MAX)
+			return -ENAMETOOLONG;
+		if ((r = mailbox_path2(dst, sizeof(dst), maildir, "cur", out)) < 0)
+			return r;
+		r = link(srcpath, dst) < 0 ? -errno : 0;
+	}
+	return r;
+}
+
+int mailbox_append(const char *maildir, const char *data, size_t len, unsigned flags,
+		   const char *const *keywords, size_t nkeywords, time_t internal_date,
+		   uint32_t *uidvalidity_r, uint32_t *uid_r, char *err, size_t errlen)
+{
+	char name[NAME_MAX + 1], final[NAME_MAX + 1], tmp[PATH_MAX], dst[PATH_MAX], dir[PATH_MAX];
+	char info[64];
+	int64_t secs = internal_date > 0 ? (int64_t)internal_date : (int64_t)time(NULL);
+	int r = mailbox_folder_exists(maildir);
+	if (r < 0) {
+		snprintf(err, errlen, "no such folder");
+		return r;
+	}
+	r = mailbox_write_tmp(maildir, data, len, secs, name, sizeof(name), tmp, sizeof(tmp));
+	if (r < 0) {
+		snprintf(err, errlen, "cannot write message: %s", strerror(-r));
+		return r;
+	}
+	struct mailbox_state *s = mailbox_state_new(maildir, false);
+	r = mailbox_state_begin(s, false);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot lock the folder index: %s", strerror(-r));
+		unlink(tmp);
+		mailbox_state_free(s);
+		return r;
+	}
+	uint32_t kw = 0;
+	r = mailbox_state_keywords(s, keywords, nkeywords, &kw);
+	if (r < 0)
+		snprintf(err, errlen, r == -ENOSPC ? "too many keywords in this folder"
+						   : "bad keyword");
+	flags &= MAILBOX_SEEN | MAILBOX_ANSWERED | MAILBOX_FLAGGED | MAILBOX_DELETED |
+		 MAILBOX_DRAFT;
+	mailbox_info_build(NULL, flags, kw, info, sizeof(info));
+	if (r == 0) {
+		r = mailbox_link_new(tmp, maildir, secs, len, info, final, sizeof(final));
+		if (r < 0)
+			snprintf(err, errlen, "cannot link message into cur/: %s", strerror(-r));
+	}
+	unlink(tmp);
+	if (r == 0 && s->idx.uidnext == UINT32_MAX) {
+		r = -EOVERFLOW;
+		snprintf(err, errlen, "UID space exhausted");
+	}
+	if (r == 0) {
+		mailbox_path2(dst, sizeof(dst), maildir, "cur", final);
+		mailbox_path2(dir, sizeof(dir), maildir, "cur", NULL);
+		struct mailbox_entry e = {
+			.uid = s->idx.uidnext++,
+			.modseq = ++s->idx.highest_modseq,
+			.size = len,
+			.idate = secs,
+			.name = xstrdup(final),
+		};
+		mailbox_index_push(&s->idx, &e);
+		r = mailbox_fsync_dir(dir);
+		if (r == 0)
+			r = mailbox_state_write(s);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot commit the message: %s", strerror(-r));
+			unlink(dst);	/* not reported as appended: take it back */
+		} else {
+			*uid_r = e.uid;
+			*uidvalidity_r = s->idx.uidvalidity;
+		}
+	}
+	mailbox_state_unlock(s);
+	mailbox_state_free(s);
+	return r;
+}
+
+/* Finds the current name of the file with the given base name in cur/ or new/ (lock-free
+ * lookup after a rename by someone else). Returns 0 with the path, or -ENOENT. */
+static int mailbox_find_base(const char *maildir, const char *name, char *out, size_t outlen)
+{
+	static const char *const sub[] = { "cur", "new" };
+	size_t blen = mailbox_index_base_len(name);
+	int r = -ENOENT;
+	for (size_t i = 0; i < 2 && r == -ENOENT; i++) {
+		char dir[PATH_MAX];
+		if (mailbox_path2(dir, sizeof(dir), maildir, sub[i], NULL) < 0)
+			return -ENAMETOOLONG;
+		DIR *d = opendir(dir);
+		if (!d)
+			continue;
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (mailbox_index_base_len(de->d_name) == blen &&
+			    memcmp(de->d_name, name, blen) == 0) {
+				r = mailbox_path2(out, outlen, maildir, sub[i], de->d_name);
+				break;
+			}
+		}
+		closedir(d);
+	}
+	return r;
+}
+
+/* Copies the bytes of src into a new tmp file of maildir (when a hard link is impossible). */
+static int mailbox_copy_bytes(const char *src, const char *maildir, int64_t secs, char *tmp,
+			      size_t tmplen)
+{
+	char *data;
+	size_t len;
+	char name[NAME_MAX + 1];
+	int r = mailbox_file_read(src, (size_t)MAILBOX_INDEX_MAX_SIZE, &data, &len);
+	if (r < 0)
+		return r;
+	r = mailbox_write_tmp(maildir, data, len, secs, name, sizeof(name), tmp, tmplen);
+	free(data);
+	return r;
+}
+
+int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const char *dst_maildir,
+		      uint32_t *uidvalidity_r, uint32_t *uids_r)
+{
+	char final[NAME_MAX + 1], dir[PATH_MAX];
+	int r = mailbox_folder_exists(dst_maildir);
+	if (r < 0)
+		return r;
+	for (size_t k = 0; k < n; k++) {
+		if (idxs[k] >= src->count)
+			return -EINVAL;
+	}
+	struct mailbox_state *d = mailbox_state_new(dst_maildir, false);
+	r = mailbox_state_begin(d, false);
+	if (r < 0) {
+		mailbox_state_free(d);
+		return r;
+	}
+	char **made = xcalloc(n + 1, sizeof(*made));
+	size_t nmade = 0;
+	for (size_t k = 0; r == 0 && k < n; k++) {
+		const struct mailbox_msg *m = &src->msgs[idxs[k]];
+		char path[PATH_MAX], info[64], tmp[PATH_MAX] = "";
+		const char *names[MAILBOX_MAX_KEYWORDS];
+		size_t nnames = 0;
+		for (unsigned b = 0; b < MAILBOX_MAX_KEYWORDS; b++) {
+			if ((m->keywords >> b) & 1 && src->keywords[b])
+				names[nnames++] = src->keywords[b];
+		}
+		uint32_t kw;
+		if ((r = mailbox_state_keywords(d, names, nnames, &kw)) < 0)
+			break;
+		if ((r = mailbox_msg_path(src, idxs[k], path, sizeof(path))) < 0)
+			break;
+		for (int attempt = 0; attempt < 3; attempt++) {
+			unsigned fl;
+			uint32_t skw;
+			const char *slash = strrchr(path, '/');
+			mailbox_name_flags(slash ? slash + 1 : path, &fl, &skw);
+			mailbox_info_build(NULL, fl, kw, info, sizeof(info));
+			r = mailbox_link_new(path, dst_maildir, (int64_t)m->internal_date, m->size,
+					     info, final, sizeof(final));
+			if (r == -EXDEV || r == -EPERM || r == -EMLINK) {
+				r = mailbox_copy_bytes(path, dst_maildir, (int64_t)m->internal_date,
+						       tmp, sizeof(tmp));
+				if (r == 0)
+					r = mailbox_link_new(tmp, dst_maildir,
+							     (int64_t)m->internal_date, m->size,
+							     info, final, sizeof(final));
+				if (tmp[0])
+					unlink(tmp);
+			}
+			if (r != -ENOENT)
+				break;
+			/* Renamed (flags changed) by someone else: find its current name. */
+			if (mailbox_find_base(src->path, m->filename, path, sizeof(path)) < 0)
+				break;
+		}
+		if (r < 0)
+			break;
+		if (d->idx.uidnext == UINT32_MAX) {
+			r = -EOVERFLOW;
+			break;
+		}
+		mailbox_path2(path, sizeof(path), dst_maildir, "cur", final);
+		made[nmade++] = xstrdup(path);
+		struct mailbox_entry e = {
+			.uid = d->idx.uidnext++,
+			.modseq = ++d->idx.highest_modseq,
+			.size = m->size,
+			.idate = (int64_t)m->internal_date,
+			.name = xstrdup(final),
+		};
+		mailbox_index_push(&d->idx, &e);
+		if (uids_r)
+			uids_r[k] = e.uid;
+	}
+	if (r == 0 && n > 0) {
+		mailbox_path2(dir, sizeof(dir), dst_maildir, "cur", NULL);
+		r = mailbox_fsync_dir(dir);
+		if (r == 0)
+			r = mailbox_state_write(d);
+	}
+	if (r < 0) {
+		/* All or nothing: files not in the index are taken back. */
+		for (size_t k = 0; k < nmade; k++)
+			unlink(made[k]);
+	} else if (uidvalidity_r) {
+		*uidvalidity_r = d->idx.uidvalidity;
+	}
+	for (size_t k = 0; k < nmade; k++)
+		free(made[k]);
+	free(made);
+	mailbox_state_unlock(d);
+	mailbox_state_free(d);
+	return r;
+}
+
+int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_t *uidvalidity_r,
+		 uint32_t *uid_r)
+{
+	return mailbox_copy_many(src, &i, 1, dst_maildir, uidvalidity_r, uid_r);
+}
+
+int mailbox_status(const char *maildir, struct mailbox_status *st_r)
+{
+	memset(st_r, 0, sizeof(*st_r));
+	int r = mailbox_folder_exists(maildir);
+	if (r < 0)
+		return r;
+	struct mailbox_state *s = mailbox_state_new(maildir, false);
+	r = mailbox_state_begin(s, true);
+	if (r == 0) {
+		st_r->messages = (uint32_t)s->idx.n;
+		st_r->uidnext = s->idx.uidnext;
+		st_r->uidvalidity = s->idx.uidvalidity;
+		st_r->highest_modseq = s->idx.highest_modseq;
+		for (size_t i = 0; i < s->idx.n; i++) {
+			unsigned fl;
+			uint32_t kw;
+			mailbox_name_flags(s->idx.e[i].name, &fl, &kw);
+			if (!(fl & MAILBOX_SEEN))
+				st_r->unseen++;
+			st_r->size += s->idx.e[i].size;
+		}
+		mailbox_state_unlock(s);
+	}
+	mailbox_state_free(s);
+	return r;
+}

@@ -1,0 +1,587 @@
+/* test_mailbox.c - one Maildir folder through mailbox.h: UIDs, flags in names, keywords, sync reports, index rebuild, append/copy, concurrency, scale. */
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbox.h"
+#include "mailbox_index.h"
+#include "store.h"
+
+static char test_dir[PATH_MAX];
+
+/* snprintf that fails the test on truncation. */
+static void test_fmt(char *out, size_t outlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void test_fmt(char *out, size_t outlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(out, outlen, fmt, ap);
+	va_end(ap);
+	cr_assert(n >= 0 && (size_t)n < outlen, "path too long");
+}
+static char test_md[PATH_MAX];
+
+static int test_rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void test_setup(void)
+{
+	test_fmt(test_dir, sizeof(test_dir), "/tmp/test_mailbox.XXXXXX");
+	cr_assert_not_null(mkdtemp(test_dir));
+	test_fmt(test_md, sizeof(test_md), "%s/md", test_dir);
+	cr_assert_eq(store_maildir_create(test_md), 0);
+}
+
+static void test_teardown(void)
+{
+	nftw(test_dir, test_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(mailbox, .init = test_setup, .fini = test_teardown);
+
+/* Delivers a message as mtad does (new/SECS.UNIQUE.HOST,S=SIZE). */
+static void test_deliver(const char *md, int64_t secs, const char *unique, const char *body)
+{
+	char name[NAME_MAX + 1];
+	struct iovec iov = { .iov_base = (void *)body, .iov_len = strlen(body) };
+	store_maildir_name(name, sizeof(name), secs, unique, "host.example", strlen(body));
+	cr_assert_eq(store_maildir_deliver(md, name, &iov, 1), 0);
+}
+
+static int test_count_dir(const char *md, const char *sub)
+{
+	char path[PATH_MAX];
+	test_fmt(path, sizeof(path), "%s/%s", md, sub);
+	DIR *d = opendir(path);
+	cr_assert_not_null(d);
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static struct mailbox *test_open(const char *md)
+{
+	struct mailbox *mb;
+	char err[256] = "";
+	int r = mailbox_open(md, false, &mb, err, sizeof(err));
+	cr_assert_eq(r, 0, "open: %s", err);
+	return mb;
+}
+
+/* Renames a message file as another Maildir client would (new info suffix). */
+static void test_rename_info(const char *md, const struct mailbox_msg *m, const char *info)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	size_t blen = strcspn(m->filename, ":");
+	test_fmt(from, sizeof(from), "%s/%s/%s", md, m->in_new ? "new" : "cur", m->filename);
+	test_fmt(to, sizeof(to), "%s/cur/%.*s:2,%s", md, (int)blen, m->filename, info);
+	cr_assert_eq(rename(from, to), 0, "rename %s: %s", from, strerror(errno));
+}
+
+static void test_index_path(char *out, size_t outlen)
+{
+	test_fmt(out, outlen, "%s/" MAILBOX_INDEX_FILE, test_md);
+}
+
+Test(mailbox, open_empty_creates_index)
+{
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->count, 0);
+	cr_assert_eq(mb->uidnext, 1);
+	cr_assert_gt(mb->uidvalidity, 0);
+	cr_assert_geq(mb->highest_modseq, 1);
+	char path[PATH_MAX];
+	struct stat st;
+	test_index_path(path, sizeof(path));
+	cr_assert_eq(stat(path, &st), 0, "the index exists after open");
+	mailbox_close(&mb);
+	cr_assert_null(mb);
+}
+
+Test(mailbox, open_missing_folder_fails)
+{
+	struct mailbox *mb = NULL;
+	char err[256], path[PATH_MAX];
+	test_fmt(path, sizeof(path), "%s/nope", test_dir);
+	cr_assert_eq(mailbox_open(path, false, &mb, err, sizeof(err)), -ENOENT);
+	cr_assert_null(mb);
+	cr_assert_neq(err[0], '\0');
+}
+
+Test(mailbox, uids_in_arrival_order_and_moved_to_cur)
+{
+	/* Names sort wrongly as strings (999 < 1000 numerically): arrival order wins. */
+	test_deliver(test_md, 1000, "Mb", "Subject: b\r\n\r\nb\r\n");
+	test_deliver(test_md, 999, "Mz", "Subject: a\r\n\r\na\r\n");
+	test_deliver(test_md, 1000, "Ma", "Subject: c\r\n\r\nccc\r\n");
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->count, 3);
+	cr_assert_str_eq(mb->msgs[0].filename, "999.Mz.host.example,S=17:2,");
+	cr_assert_eq(strncmp(mb->msgs[1].filename, "1000.Ma.", 8), 0);
+	cr_assert_eq(strncmp(mb->msgs[2].filename, "1000.Mb.", 8), 0);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(mb->msgs[i].uid, i + 1);
+		cr_assert_eq(mb->msgs[i].in_new, false);
+		cr_assert(mb->msgs[i].flags & MAILBOX_RECENT);
+		cr_assert_eq(mb->msgs[i].flags & ~MAILBOX_RECENT, 0u);
+	}
+	cr_assert_eq(mb->msgs[0].internal_date, 999);
+	cr_assert_eq(mb->msgs[1].size, 19);
+	cr_assert_eq(mb->uidnext, 4);
+	cr_assert_eq(test_count_dir(test_md, "new"), 0);
+	cr_assert_eq(test_count_dir(test_md, "cur"), 3);
+	char path[PATH_MAX];
+	cr_assert_eq(mailbox_msg_path(mb, 2, path, sizeof(path)), 0);
+	cr_assert_eq(access(path, R_OK), 0);
+
+	/* A second open sees the same UIDs, from the index. */
+	struct mailbox *mb2 = test_open(test_md);
+	cr_assert_eq(mb2->count, 3);
+	cr_assert_eq(mb2->uidvalidity, mb->uidvalidity);
+	for (size_t i = 0; i < 3; i++) {
+		cr_assert_eq(mb2->msgs[i].uid, mb->msgs[i].uid);
+		cr_assert_str_eq(mb2->msgs[i].filename, mb->msgs[i].filename);
+		cr_assert_eq(mb2->msgs[i].flags & MAILBOX_RECENT, 0u, "recent only for the first");
+	}
+	cr_assert_eq(mailbox_find_uid(mb2, 2), 1);
+	cr_assert_eq(mailbox_find_uid(mb2, 7), -1);
+	mailbox_close(&mb2);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, readonly_leaves_new_alone_but_assigns_uids)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb;
+	char err[256];
+	cr_assert_eq(mailbox_open(test_md, true, &mb, err, sizeof(err)), 0);
+	cr_assert_eq(mb->count, 1);
+	cr_assert(mb->msgs[0].in_new);
+	cr_assert_eq(test_count_dir(test_md, "new"), 1);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), -EROFS);
+	uint32_t uid = mb->msgs[0].uid;
+	mailbox_close(&mb);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->msgs[0].uid, uid);
+	cr_assert_not(mb->msgs[0].in_new);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, sync_reports_new_and_is_quiet_when_nothing_changed)
+{
+	struct mailbox *mb = test_open(test_md);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new + ch.n_expunged + ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new, 2);
+	cr_assert_eq(ch.n_expunged, 0);
+	cr_assert_not(ch.uidvalidity_changed);
+	cr_assert_eq(mb->count, 2);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new + ch.n_expunged + ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, flags_round_trip_through_file_names)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN | MAILBOX_FLAGGED, NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FS");
+	uint64_t ms = mb->msgs[0].modseq;
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_DRAFT | MAILBOX_ANSWERED | MAILBOX_DELETED,
+				   NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,DFRST");
+	cr_assert_gt(mb->msgs[0].modseq, ms);
+	cr_assert_eq(mb->highest_modseq, mb->msgs[0].modseq);
+	cr_assert_eq(mailbox_store(mb, 0, '-', MAILBOX_FLAGGED | MAILBOX_DELETED, NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,DRS");
+	cr_assert_eq(mailbox_store(mb, 0, '=', MAILBOX_ANSWERED, NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,R");
+	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_ANSWERED);
+	cr_assert_eq(test_count_dir(test_md, "cur"), 1);
+
+	/* Our own STORE is not reported back as a change by the next sync. */
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+
+	/* Another session sees the flags and the modseq. */
+	struct mailbox *mb2 = test_open(test_md);
+	cr_assert_eq(mb2->msgs[0].flags, (unsigned)MAILBOX_ANSWERED);
+	cr_assert_eq(mb2->msgs[0].modseq, mb->msgs[0].modseq);
+	mailbox_close(&mb2);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, mutt_rename_seen_as_flag_change)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	struct mailbox *mb = test_open(test_md);
+	uint64_t ms = mb->highest_modseq;
+	test_rename_info(test_md, &mb->msgs[1], "RS");
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_flag_changed, 1);
+	cr_assert_eq(ch.flag_changed_uids[0], mb->msgs[1].uid);
+	cr_assert_eq(ch.n_new + ch.n_expunged, 0);
+	cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT,
+		     (unsigned)(MAILBOX_ANSWERED | MAILBOX_SEEN));
+	cr_assert_gt(mb->msgs[1].modseq, ms);
+	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, 0u);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, unknown_letters_kept_on_store)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	test_rename_info(test_md, &mb->msgs[0], "PS");	/* P = passed, no IMAP flag */
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	cr_assert_eq(mailbox_store(mb, 0, '=', MAILBOX_FLAGGED, NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FP");
+	mailbox_close(&mb);
+}
+
+Test(mailbox, keywords_letters_and_list_file)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	struct mailbox *mb = test_open(test_md);
+	const char *kw1[] = { "$Forwarded", "Junk" };
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, kw1, 2), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,Sab");
+	cr_assert_eq(mb->nkeywords, 2);
+	cr_assert_str_eq(mb->keywords[0], "$Forwarded");
+	cr_assert_str_eq(mb->keywords[1], "Junk");
+	cr_assert_eq(mb->msgs[0].keywords, 3u);
+	const char *kw2[] = { "junk" };	/* keywords compare case-insensitively */
+	cr_assert_eq(mailbox_store(mb, 1, '+', 0, kw2, 1), 0);
+	cr_assert_eq(mb->msgs[1].keywords, 2u);
+	cr_assert_str_eq(mb->msgs[1].filename, "101.Mb.host.example,S=3:2,b");
+	const char *kw3[] = { "$Forwarded" };
+	cr_assert_eq(mailbox_store(mb, 0, '-', 0, kw3, 1), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,Sb");
+	const char *bad[] = { "has space" };
+	cr_assert_eq(mailbox_store(mb, 0, '+', 0, bad, 1), -EINVAL);
+
+	char path[PATH_MAX], buf[256];
+	test_fmt(path, sizeof(path), "%s/" MAILBOX_KEYWORDS_FILE, test_md);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	cr_assert_str_eq(buf, "0 $Forwarded\n1 Junk\n");
+
+	struct mailbox *mb2 = test_open(test_md);
+	cr_assert_str_eq(mb2->keywords[1], "Junk");
+	cr_assert_eq(mb2->msgs[0].keywords, 2u);
+	mailbox_close(&mb2);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, keywords_limit_26)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	char names[27][8];
+	const char *p[27];
+	for (int i = 0; i < 27; i++) {
+		test_fmt(names[i], sizeof(names[i]), "k%d", i);
+		p[i] = names[i];
+	}
+	cr_assert_eq(mailbox_store(mb, 0, '+', 0, p, 26), 0);
+	cr_assert_eq(mb->msgs[0].keywords, (1u << 26) - 1);
+	cr_assert_eq(mailbox_store(mb, 0, '+', 0, p + 26, 1), -ENOSPC);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, expunge_reports_decreasing_seqs)
+{
+	for (int i = 0; i < 6; i++) {
+		char u[16];
+		test_fmt(u, sizeof(u), "M%d", i);
+		test_deliver(test_md, 100 + i, u, "x\r\n");
+	}
+	struct mailbox *mb = test_open(test_md);
+	size_t del[] = { 1, 3, 4 };
+	cr_assert_eq(mailbox_store_many(mb, del, 3, '+', MAILBOX_DELETED, NULL, 0), 0);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 3);
+	cr_assert_eq(ch.expunged_seqs[0], 5);
+	cr_assert_eq(ch.expunged_seqs[1], 4);
+	cr_assert_eq(ch.expunged_seqs[2], 2);
+	cr_assert_eq(ch.expunged_uids[0], 5);
+	cr_assert_eq(ch.expunged_uids[2], 2);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mb->count, 3);
+	cr_assert_eq(mb->msgs[0].uid, 1);
+	cr_assert_eq(mb->msgs[1].uid, 3);
+	cr_assert_eq(mb->msgs[2].uid, 6);
+	cr_assert_eq(test_count_dir(test_md, "cur"), 3);
+
+	/* UID EXPUNGE: only the listed \Deleted ones. */
+	size_t all[] = { 0, 1, 2 };
+	cr_assert_eq(mailbox_store_many(mb, all, 3, '+', MAILBOX_DELETED, NULL, 0), 0);
+	uint32_t only[] = { 6, 1 };
+	cr_assert_eq(mailbox_expunge(mb, only, 2, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 2);
+	cr_assert_eq(ch.expunged_seqs[0], 3);
+	cr_assert_eq(ch.expunged_seqs[1], 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mb->msgs[0].uid, 3);
+
+	/* Another session sees the expunges at its next sync, highest seq first. */
+	mailbox_close(&mb);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mb->uidnext, 7);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, vanished_files_reported_decreasing)
+{
+	for (int i = 0; i < 5; i++) {
+		char u[16];
+		test_fmt(u, sizeof(u), "M%d", i);
+		test_deliver(test_md, 100 + i, u, "x\r\n");
+	}
+	struct mailbox *mb = test_open(test_md);
+	char path[PATH_MAX];
+	for (size_t i = 0; i < 5; i += 2) {
+		cr_assert_eq(mailbox_msg_path(mb, i, path, sizeof(path)), 0);
+		cr_assert_eq(unlink(path), 0);
+	}
+	test_deliver(test_md, 200, "Mnew", "z\r\n");
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 3);
+	cr_assert_eq(ch.expunged_seqs[0], 5);
+	cr_assert_eq(ch.expunged_seqs[1], 3);
+	cr_assert_eq(ch.expunged_seqs[2], 1);
+	cr_assert_eq(ch.expunged_uids[0], 5);
+	cr_assert_eq(ch.n_new, 1);
+	cr_assert_eq(mb->count, 3);
+	cr_assert_eq(mb->msgs[2].uid, 6);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, index_deleted_rebuilt_with_new_uidvalidity_same_flags)
+{
+	for (int i = 0; i < 4; i++) {
+		char u[16];
+		test_fmt(u, sizeof(u), "M%d", i);
+		test_deliver(test_md, 100 + i, u, "x\r\n");
+	}
+	struct mailbox *mb = test_open(test_md);
+	const char *kw[] = { "Work" };
+	cr_assert_eq(mailbox_store(mb, 1, '+', MAILBOX_SEEN | MAILBOX_ANSWERED, kw, 1), 0);
+	cr_assert_eq(mailbox_store(mb, 3, '+', MAILBOX_FLAGGED, NULL, 0), 0);
+	uint32_t uv = mb->uidvalidity;
+	char path[PATH_MAX];
+	test_index_path(path, sizeof(path));
+	cr_assert_eq(unlink(path), 0);
+
+	/* The open session learns the index was rebuilt. */
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert(ch.uidvalidity_changed);
+	cr_assert_gt(mb->uidvalidity, uv, "strictly greater than the known old value");
+	cr_assert_eq(mb->count, 4);
+	mailbox_changes_free(&ch);
+	uint32_t uv2 = mb->uidvalidity;
+	mailbox_close(&mb);
+
+	/* Deleted again with no session open: still greater (hint in the lock file). */
+	cr_assert_eq(unlink(path), 0);
+	mb = test_open(test_md);
+	cr_assert_gt(mb->uidvalidity, uv2);
+	cr_assert_eq(mb->count, 4);
+	cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT, (unsigned)(MAILBOX_SEEN | MAILBOX_ANSWERED));
+	cr_assert_eq(mb->msgs[1].keywords, 1u);
+	cr_assert_str_eq(mb->keywords[0], "Work");
+	cr_assert_eq(mb->msgs[3].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_FLAGGED);
+	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, 0u);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, corrupt_index_rebuilt)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), 0);
+	uint32_t uv = mb->uidvalidity;
+	mailbox_close(&mb);
+	static const char *const bad[] = {
+		"garbage\n",
+		"",
+		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n1 1 3 100 c 100.Ma:2,S\n",	/* truncated */
+		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n2 1 3 100 c x\n1 1 3 100 c y\n",	/* order */
+		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n1 1 3 100 c x:2,S\n2 1 3 100 c x:2,\n", /* dup */
+		"mtad-uidlist 1 5 3 9 1 0.0 0.0\n1 1 3 100 c ../../etc/passwd\n",
+	};
+	char path[PATH_MAX];
+	test_index_path(path, sizeof(path));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		fputs(bad[i], f);
+		fclose(f);
+		mb = test_open(test_md);
+		cr_assert_eq(mb->count, 2, "case %zu", i);
+		cr_assert_neq(mb->uidvalidity, uv, "case %zu", i);
+		cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_SEEN);
+		cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT, 0u);
+		uv = mb->uidvalidity;
+		mailbox_close(&mb);
+	}
+}
+
+Test(mailbox, append_assigns_uid_and_flags)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	uint32_t uv = 0, uid = 0;
+	char err[256];
+	const char *kw[] = { "$MDNSent" };
+	const char *msg = "Subject: hi\r\n\r\nbody\r\n";
+	cr_assert_eq(mailbox_append(test_md, msg, strlen(msg), MAILBOX_SEEN | MAILBOX_DRAFT, kw, 1,
+				    1700000000, &uv, &uid, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(uv, mb->uidvalidity);
+	cr_assert_eq(uid, 2);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new, 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mb->count, 2);
+	cr_assert_eq(mb->msgs[1].uid, 2);
+	cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT, (unsigned)(MAILBOX_SEEN | MAILBOX_DRAFT));
+	cr_assert_eq(mb->msgs[1].internal_date, 1700000000);
+	cr_assert_eq(mb->msgs[1].size, strlen(msg));
+	cr_assert_str_eq(mb->keywords[mb->msgs[1].keywords == 1 ? 0 : 1], "$MDNSent");
+	cr_assert_eq(test_count_dir(test_md, "tmp"), 0);
+	char path[PATH_MAX];
+	cr_assert_eq(mailbox_msg_path(mb, 1, path, sizeof(path)), 0);
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert_eq((size_t)st.st_size, strlen(msg));
+	cr_assert_eq(st.st_mtime, 1700000000);
+
+	char missing[PATH_MAX];
+	test_fmt(missing, sizeof(missing), "%s/nope", test_dir);
+	cr_assert_eq(mailbox_append(missing, msg, strlen(msg), 0, NULL, 0, 0, &uv, &uid, err,
+				    sizeof(err)), -ENOENT);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, copy_keeps_flags_and_keywords)
+{
+	char dst[PATH_MAX];
+	test_fmt(dst, sizeof(dst), "%s/.Archive", test_md);
+	cr_assert_eq(store_maildir_create(dst), 0);
+	test_deliver(test_md, 100, "Ma", "hello\r\n");
+	test_deliver(test_md, 101, "Mb", "world\r\n");
+	struct mailbox *mb = test_open(test_md);
+	const char *kw[] = { "Other", "Work" };
+	cr_assert_eq(mailbox_store(mb, 1, '+', 0, kw, 1), 0);	/* "Other" takes letter a */
+	cr_assert_eq(mailbox_store(mb, 1, '+', MAILBOX_FLAGGED, kw + 1, 1), 0);	/* Work: b */
+	cr_assert_str_eq(mb->msgs[1].filename, "101.Mb.host.example,S=7:2,Fab");
+	/* Destination has a different keyword list: "Work" must map to its own letter. */
+	struct mailbox *mbd = test_open(dst);
+	uint32_t uv, uid;
+	char err[256];
+	const char *dkw[] = { "Work" };
+	cr_assert_eq(mailbox_append(dst, "z\r\n", 3, 0, dkw, 1, 0, &uv, &uid, err, sizeof(err)), 0);
+	size_t which[] = { 0, 1 };
+	uint32_t uids[2];
+	cr_assert_eq(mailbox_copy_many(mb, which, 2, dst, &uv, uids), 0);
+	cr_assert_eq(uv, mbd->uidvalidity);
+	cr_assert_eq(uids[0], 2);
+	cr_assert_eq(uids[1], 3);
+	cr_assert_eq(mailbox_sync(mbd, NULL), 0);
+	cr_assert_eq(mbd->count, 3);
+	long i = mailbox_find_uid(mbd, 3);
+	cr_assert_geq(i, 0);
+	cr_assert_eq(mbd->msgs[i].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_FLAGGED);
+	/* "Work" keeps the destination's letter a, "Other" gets the next free one. */
+	cr_assert_eq(mbd->msgs[i].keywords, 3u);
+	cr_assert_str_eq(mbd->keywords[0], "Work");
+	cr_assert_str_eq(mbd->keywords[1], "Other");
+	cr_assert_eq(mbd->msgs[mailbox_find_uid(mbd, 2)].keywords, 0u);
+	cr_assert_eq(mbd->msgs[i].size, 7);
+	cr_assert_eq(mbd->msgs[i].internal_date, 101);
+	/* Hard link: same inode as the source. */
+	char p1[PATH_MAX], p2[PATH_MAX];
+	struct stat s1, s2;
+	cr_assert_eq(mailbox_msg_path(mb, 1, p1, sizeof(p1)), 0);
+	cr_assert_eq(mailbox_msg_path(mbd, (size_t)i, p2, sizeof(p2)), 0);
+	cr_assert_eq(stat(p1, &s1), 0);
+	cr_assert_eq(stat(p2, &s2), 0);
+	cr_assert_eq(s1.st_ino, s2.st_ino);
+	/* Copy to a missing folder fails cleanly. */
+	char missing[PATH_MAX];
+	test_fmt(missing, sizeof(missing), "%s/.Nope", test_md);
+	cr_assert_eq(mailbox_copy(mb, 0, missing, &uv, &uid), -ENOENT);
+	mailbox_close(&mbd);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, status_counts)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "yy\r\n");
+	struct mailbox_status st;
+	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(st.messages, 2);
+	cr_assert_eq(st.unseen, 2);
+	cr_assert_eq(st.uidnext, 3);
+	cr_assert_eq(st.size, 7);
+	cr_assert_gt(st.uidvalidity, 0);
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, st.uidvalidity);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), 0);
+	mailbox_close(&mb);
+	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(st.unseen, 1);
+	cr_assert_gt(st.highest_modseq, 1);
+	char missing[PATH_MAX];
+	test_fmt(missing, sizeof(missing), "%s/.Nope", test_md);
+	cr_assert_eq(mailbox_status(missing, &st), -ENOENT);
+}
