@@ -112,8 +112,11 @@ void client_close(struct imap_client *c, const char *reason)
 {
 	if (c->state != IMAP_STATE_LOGOUT)
 		c->state = IMAP_STATE_LOGOUT;
-	if (c->conn)
+	if (c->conn) {
+		/* Encrypt what is buffered before net_conn_close queues close_notify. */
+		net_conn_flush(c->conn);
 		net_conn_close(c->conn, reason);
+	}
 }
 
 void client_capabilities(const struct imap_client *c, struct buf *b)
