@@ -29,7 +29,7 @@ static const struct command command_table[] = {
 	{ "COPY", cmd_copy, S_SEL, CMD_FLAG_UID },
 	{ "CREATE", cmd_create, S_AUTH, 0 },
 	{ "DELETE", cmd_delete, S_AUTH, 0 },
-	{ "ENABLE", cmd_enable, S_AUTH, 0 },
+	{ "ENABLE", cmd_enable, IMAP_STATE_AUTH, 0 },
 	{ "EXAMINE", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC },
 	{ "EXPUNGE", cmd_expunge, S_SEL, CMD_FLAG_UID },
 	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE },
