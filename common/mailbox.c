@@ -527,8 +527,9 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 		size_t blen = mailbox_index_base_len(f->name);
 		long v = mailbox_hash_find(&h, f->name, blen, s, files, &pos);
 		if (v < 0) {
-			h.slot[pos] = (long)(s->idx.n + k);
-			files[nnew] = *f;	/* compact the unknown files to the front */
+			/* Compact the unknown files to the front; the hash names their new slot. */
+			h.slot[pos] = (long)(s->idx.n + nnew);
+			files[nnew] = *f;
 			if (nnew != k)
 				f->name = NULL;
 			nnew++;
@@ -571,7 +572,8 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 	s->idx.n = w;
 	free(seen);
 	/* New files get the next UIDs in arrival order. */
-	qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
+	if (nnew > 1)
+		qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
 	for (size_t k = 0; k < nnew; k++) {
 		struct mailbox_entry e = { 0 };
 		int fr = mailbox_file_facts(s->path, &files[k], &e.size, &e.idate);

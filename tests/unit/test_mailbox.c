@@ -44,9 +44,19 @@ static int test_rm_cb(const char *p, const struct stat *st, int flag, struct FTW
 	return remove(p);
 }
 
+/* Base directory of the test folders: tmpfs when there is one, because the concurrency
+ * test is about locking, not about how long a shared disk takes to fsync 3000 times. */
+static const char *test_base(void)
+{
+	struct stat st;
+	return stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0
+		       ? "/dev/shm"
+		       : "/tmp";
+}
+
 static void test_setup(void)
 {
-	test_fmt(test_dir, sizeof(test_dir), "/tmp/test_mailbox.XXXXXX");
+	test_fmt(test_dir, sizeof(test_dir), "%s/test_mailbox.XXXXXX", test_base());
 	cr_assert_not_null(mkdtemp(test_dir));
 	test_fmt(test_md, sizeof(test_md), "%s/md", test_dir);
 	cr_assert_eq(store_maildir_create(test_md), 0);
@@ -584,4 +594,258 @@ Test(mailbox, status_counts)
 	char missing[PATH_MAX];
 	test_fmt(missing, sizeof(missing), "%s/.Nope", test_md);
 	cr_assert_eq(mailbox_status(missing, &st), -ENOENT);
+}
+
+Test(mailbox, store_after_foreign_rename_merges_flags)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	test_rename_info(test_md, &mb->msgs[0], "RS");	/* our view still has the old name */
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_FLAGGED, NULL, 0), 0);
+	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FRS");
+	cr_assert_eq(test_count_dir(test_md, "cur"), 1);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, expunge_after_foreign_rename)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_DELETED, NULL, 0), 0);
+	test_rename_info(test_md, &mb->msgs[0], "ST");
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(test_count_dir(test_md, "cur"), 0);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, copy_after_foreign_rename)
+{
+	char dst[PATH_MAX];
+	test_fmt(dst, sizeof(dst), "%s/.Copies", test_md);
+	cr_assert_eq(store_maildir_create(dst), 0);
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	test_rename_info(test_md, &mb->msgs[0], "S");
+	uint32_t uv, uid;
+	cr_assert_eq(mailbox_copy(mb, 0, dst, &uv, &uid), 0);
+	struct mailbox *mbd = test_open(dst);
+	cr_assert_eq(mbd->count, 1);
+	cr_assert_eq(mbd->msgs[0].uid, uid);
+	cr_assert_eq(mbd->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_SEEN);
+	mailbox_close(&mbd);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, same_base_in_new_and_cur_shown_once)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	char a[PATH_MAX], b[PATH_MAX];
+	test_fmt(a, sizeof(a), "%s/new/100.Ma.host.example,S=3", test_md);
+	test_fmt(b, sizeof(b), "%s/cur/100.Ma.host.example,S=3:2,S", test_md);
+	cr_assert_eq(link(a, b), 0);
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_SEEN, "cur/ wins");
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new + ch.n_expunged, 0);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, quiet_sync_does_not_rewrite_the_index)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	char path[PATH_MAX];
+	struct stat st1, st2;
+	test_index_path(path, sizeof(path));
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	cr_assert_eq(stat(path, &st1), 0);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	cr_assert_eq(stat(path, &st2), 0);
+	cr_assert_eq(st1.st_ino, st2.st_ino);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, file_without_size_or_date_in_name)
+{
+	/* A file dropped by another tool: size and date come from stat. */
+	char path[PATH_MAX];
+	test_fmt(path, sizeof(path), "%s/cur/odd-name:2,F", test_md);
+	FILE *f = fopen(path, "w");
+	fputs("hello\r\n", f);
+	fclose(f);
+	struct timespec ts[2] = { { .tv_sec = 1234567890 }, { .tv_sec = 1234567890 } };
+	cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mb->msgs[0].size, 7);
+	cr_assert_eq(mb->msgs[0].internal_date, 1234567890);
+	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_FLAGGED);
+	mailbox_close(&mb);
+}
+
+/* ---- concurrency ---- */
+
+#define TEST_WRITERS 4
+#define TEST_APPENDS 200
+#define TEST_DELIVERIES 100
+
+/* A syncing session: its view must always ascend by UID and never show a file twice. */
+static int test_syncer(const char *md, int rounds)
+{
+	struct mailbox *mb;
+	char err[256];
+	if (mailbox_open(md, false, &mb, err, sizeof(err)) < 0)
+		return 1;
+	for (int k = 0; k < rounds; k++) {
+		struct mailbox_changes ch;
+		size_t before = mb->count;
+		if (mailbox_sync(mb, &ch) < 0)
+			return 2;
+		if (ch.uidvalidity_changed || ch.n_expunged != 0)
+			return 3;
+		if (mb->count != before + ch.n_new)
+			return 4;
+		mailbox_changes_free(&ch);
+		for (size_t i = 1; i < mb->count; i++) {
+			if (mb->msgs[i].uid <= mb->msgs[i - 1].uid)
+				return 5;
+		}
+		if (mb->count > 0 && mb->msgs[mb->count - 1].uid >= mb->uidnext)
+			return 6;
+		usleep(2000);
+	}
+	mailbox_close(&mb);
+	return 0;
+}
+
+Test(mailbox, concurrent_appends_deliveries_and_sync, .timeout = 60)
+{
+	struct timeval t0, t1;
+	gettimeofday(&t0, NULL);
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	pid_t pids[TEST_WRITERS + 2];
+	for (int w = 0; w < TEST_WRITERS; w++) {
+		pids[w] = fork();
+		cr_assert_geq(pids[w], 0);
+		if (pids[w] == 0) {
+			close(fds[0]);
+			for (int k = 0; k < TEST_APPENDS; k++) {
+				char msg[64], err[256];
+				uint32_t uv, uid;
+				int n = snprintf(msg, sizeof(msg), "Subject: w%d k%d\r\n\r\nx\r\n", w, k);
+				if (mailbox_append(test_md, msg, (size_t)n, (k % 3) ? MAILBOX_SEEN : 0,
+						   NULL, 0, 0, &uv, &uid, err, sizeof(err)) < 0)
+					_exit(1);
+				if (write(fds[1], &uid, sizeof(uid)) != sizeof(uid))
+					_exit(2);
+			}
+			_exit(0);
+		}
+	}
+	pids[TEST_WRITERS] = fork();
+	if (pids[TEST_WRITERS] == 0) {
+		for (int k = 0; k < TEST_DELIVERIES; k++) {
+			char name[NAME_MAX + 1], body[64], u[32];
+			int n = snprintf(body, sizeof(body), "Subject: d%d\r\n\r\ny\r\n", k);
+			snprintf(u, sizeof(u), "D%dP%d", k, (int)getpid());
+			struct iovec iov = { .iov_base = body, .iov_len = (size_t)n };
+			store_maildir_name(name, sizeof(name), time(NULL), u, "host", (uint64_t)n);
+			if (store_maildir_deliver(test_md, name, &iov, 1) != 0)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	pids[TEST_WRITERS + 1] = fork();
+	if (pids[TEST_WRITERS + 1] == 0)
+		_exit(test_syncer(test_md, 200));
+	close(fds[1]);
+
+	static uint32_t uids[TEST_WRITERS * TEST_APPENDS];
+	size_t nuids = 0;
+	uint32_t u;
+	while (read(fds[0], &u, sizeof(u)) == sizeof(u) && nuids < TEST_WRITERS * TEST_APPENDS)
+		uids[nuids++] = u;
+	close(fds[0]);
+	for (int w = 0; w < TEST_WRITERS + 2; w++) {
+		int status;
+		cr_assert_eq(waitpid(pids[w], &status, 0), pids[w]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", w,
+			  status);
+	}
+	cr_assert_eq(nuids, TEST_WRITERS * TEST_APPENDS);
+
+	struct mailbox *mb = test_open(test_md);
+	size_t total = TEST_WRITERS * TEST_APPENDS + TEST_DELIVERIES;
+	cr_assert_eq(mb->count, total, "no message lost or shown twice");
+	cr_assert_eq(mb->uidnext, total + 1);
+	for (size_t i = 0; i < nuids; i++) {
+		cr_assert_geq(mailbox_find_uid(mb, uids[i]), 0, "appended UID %u present", uids[i]);
+		for (size_t j = i + 1; j < nuids; j++)
+			cr_assert_neq(uids[i], uids[j], "UID %u given twice", uids[i]);
+	}
+	for (size_t i = 0; i < mb->count; i++)
+		cr_assert_eq(mb->msgs[i].uid, i + 1);
+	cr_assert_eq(test_count_dir(test_md, "new"), 0);
+	cr_assert_eq(test_count_dir(test_md, "cur"), (int)total);
+	cr_assert_eq(test_count_dir(test_md, "tmp"), 0);
+	mailbox_close(&mb);
+	gettimeofday(&t1, NULL);
+	printf("concurrency: %zu messages in %.2f s\n", total,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6);
+}
+
+/* ---- scale ---- */
+
+#define TEST_SCALE 20000
+
+Test(mailbox, large_folder_opens_from_the_index, .timeout = 60)
+{
+	char path[PATH_MAX], name[NAME_MAX + 1];
+	struct timeval t0, t1, t2, t3;
+	char proto[PATH_MAX];
+	test_fmt(proto, sizeof(proto), "%s/tmp/proto", test_md);
+	FILE *f = fopen(proto, "w");
+	cr_assert_not_null(f);
+	fputs("x\r\n", f);
+	fclose(f);
+	/* Hard links of one small file: cheap to make, each a message of its own. */
+	for (int i = 0; i < TEST_SCALE; i++) {
+		char u[32];
+		snprintf(u, sizeof(u), "M%dP1", i);
+		store_maildir_name(name, sizeof(name), 1600000000 + i / 10, u, "host", 3);
+		test_fmt(path, sizeof(path), "%s/new/%s", test_md, name);
+		cr_assert_eq(link(proto, path), 0);
+	}
+	unlink(proto);
+	gettimeofday(&t0, NULL);
+	struct mailbox *mb = test_open(test_md);
+	gettimeofday(&t1, NULL);
+	cr_assert_eq(mb->count, TEST_SCALE);
+	uint32_t uv = mb->uidvalidity;
+	mailbox_close(&mb);
+	gettimeofday(&t2, NULL);
+	mb = test_open(test_md);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	gettimeofday(&t3, NULL);
+	cr_assert_eq(ch.n_new + ch.n_expunged + ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mb->count, TEST_SCALE);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->msgs[TEST_SCALE - 1].size, 3);
+	cr_assert_eq(mb->msgs[TEST_SCALE - 1].internal_date, 1600000000 + (TEST_SCALE - 1) / 10);
+	double second = (double)(t3.tv_sec - t2.tv_sec) + (double)(t3.tv_usec - t2.tv_usec) / 1e6;
+	printf("scale: first open (indexing %d new files) %.3f s, second open+sync %.3f s\n",
+	       TEST_SCALE,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_usec - t0.tv_usec) / 1e6, second);
+	cr_expect_lt(second, 1.0, "second open+sync took %.3f s", second);
+	mailbox_close(&mb);
 }
