@@ -202,7 +202,7 @@ static int auth_allowed(struct imap_client *c, const struct imap_command *cmd)
 	if (auth_throttle_blocked(c->d->auth_throttle, key, time(NULL), &remaining)) {
 		log_warn("imap: [%s]: login refused: too many failures (blocked for %lds)",
 			 c->conn->peer_ip, (long)remaining);
-		client_tagged(c, cmd->tag, "NO", "%s", AUTH_THROTTLE_IMAP_REPLY + 3);
+		client_tagged(c, cmd->tag, "NO", "%s", &AUTH_THROTTLE_IMAP_REPLY[3]);
 		return -1;
 	}
 	return 0;
