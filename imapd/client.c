@@ -3,6 +3,7 @@
 #include "client.h"
 #include "accounts.h"
 #include "commands.h"
+#include "imap_utf7.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CLIENT_PREAUTH_MAX_LINE 8192
 #define CLIENT_PREAUTH_MAX_LITERAL 8192
@@ -130,6 +132,51 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 		else
 			buf_append_str(b, " STARTTLS LOGINDISABLED");
 	}
+}
+
+int client_mailbox_name(const struct imap_client *c, const char *in, size_t len, char *out,
+			size_t outlen)
+{
+	if (len == 0 || len >= outlen || memchr(in, 0, len))
+		return -1;
+	struct buf b;
+	buf_init(&b);
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		if (imap_utf8_to_utf7(in, len, &b) < 0) {
+			buf_free(&b);
+			return -1;
+		}
+	} else {
+		buf_append(&b, in, len);
+	}
+	if (b.len > 1 && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	if (b.len >= outlen) {
+		buf_free(&b);
+		return -1;
+	}
+	memcpy(out, b.data, b.len + 1);
+	buf_free(&b);
+	if (strcasecmp(out, "INBOX") == 0)
+		memcpy(out, "INBOX", 6);
+	else if (strncasecmp(out, "INBOX/", 6) == 0)
+		memcpy(out, "INBOX", 5);
+	return 0;
+}
+
+void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name)
+{
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		struct buf u;
+		buf_init(&u);
+		if (imap_utf7_to_utf8(name, strlen(name), &u) == 0) {
+			imap_write_string_flags(b, u.data ? u.data : "", u.len, IMAP_WRITE_UTF8, true);
+			buf_free(&u);
+			return;
+		}
+		buf_free(&u);
+	}
+	imap_write_astring(b, name, strlen(name));
 }
 
 int client_folder_path(const struct imap_client *c, const char *name, char *out, size_t outlen)

@@ -91,6 +91,14 @@ void client_login_done(struct imap_client *c);
 /* The accept callback for the listeners. */
 void client_accept(struct net_listener *l, struct net_conn *conn);
 
+/* A mailbox name as the client sent it -> the store's name: "INBOX" in any case normalised, a
+ * trailing '/' dropped, UTF-8 turned into modified UTF-7 after ENABLE IMAP4rev2. Returns 0,
+ * or -1 for an empty, over-long or badly encoded name. */
+int client_mailbox_name(const struct imap_client *c, const char *in, size_t len, char *out,
+			size_t outlen);
+/* Appends a store name as the client expects it (UTF-8 after ENABLE IMAP4rev2). */
+void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name);
+
 /* The folder path of an IMAP mailbox name of this account; -1 for an invalid name. */
 int client_folder_path(const struct imap_client *c, const char *name, char *out, size_t outlen);
 

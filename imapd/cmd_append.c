@@ -54,10 +54,8 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		return;
 	}
 	char normal[600], path[PATH_MAX], cur[PATH_MAX + 8], err[256];
-	snprintf(normal, sizeof(normal), "%.*s", (int)nlen, name);
-	if (strcasecmp(normal, "INBOX") == 0)
-		strcpy(normal, "INBOX");
-	if (client_folder_path(c, normal, path, sizeof(path)) < 0) {
+	if (client_mailbox_name(c, name, nlen, normal, sizeof(normal)) < 0 ||
+	    client_folder_path(c, normal, path, sizeof(path)) < 0) {
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] Invalid mailbox name");
 		return;
 	}

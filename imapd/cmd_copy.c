@@ -30,10 +30,8 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 	}
 	char dst[PATH_MAX], cur[PATH_MAX + 8];
 	char normal[600];
-	snprintf(normal, sizeof(normal), "%s", name);
-	if (strcasecmp(normal, "INBOX") == 0)
-		strcpy(normal, "INBOX");
-	if (client_folder_path(c, normal, dst, sizeof(dst)) < 0) {
+	if (client_mailbox_name(c, name, nlen, normal, sizeof(normal)) < 0 ||
+	    client_folder_path(c, normal, dst, sizeof(dst)) < 0) {
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] Invalid mailbox name");
 		return;
 	}
@@ -58,25 +56,31 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 	uint32_t uidvalidity = 0;
 	int failed = 0;
 	bool same = strcmp(dst, v->path) == 0;
+	size_t *idxs = xmalloc((mb->count + 1) * sizeof(*idxs));
+	size_t nidx = 0;
 	for (size_t i = 0; i < mb->count; i++) {
 		uint32_t key = cmd->uid ? mb->msgs[i].uid : (uint32_t)(i + 1);
-		if (!seqset_contains(&set, key))
-			continue;
-		uint32_t new_uid = 0;
-		int r = mailbox_copy(mb, i, dst, &uidvalidity, &new_uid);
+		if (seqset_contains(&set, key))
+			idxs[nidx++] = i;
+	}
+	uint32_t *new_uids = xmalloc((nidx + 1) * sizeof(*new_uids));
+	if (nidx) {
+		int r = mailbox_copy_many(mb, idxs, nidx, dst, &uidvalidity, new_uids);
 		if (r < 0) {
-			log_warn("imap: user=%s, %s of uid %u to %s failed: %s", c->user, cmd->name,
-				 mb->msgs[i].uid, dst, strerror(-r));
+			log_warn("imap: user=%s, %s of %zu message(s) to %s failed: %s", c->user,
+				 cmd->name, nidx, dst, strerror(-r));
 			failed = r;
-			break;
-		}
-		seqset_add(&src_uids, mb->msgs[i].uid);
-		seqset_add(&dst_uids, new_uid);
-		if (move) {
-			moved = xrealloc(moved, (nmoved + 1) * sizeof(*moved));
-			moved[nmoved++] = mb->msgs[i].uid;
 		}
 	}
+	for (size_t k = 0; k < nidx && !failed; k++) {
+		seqset_add(&src_uids, mb->msgs[idxs[k]].uid);
+		seqset_add(&dst_uids, new_uids[k]);
+		if (move) {
+			moved = xrealloc(moved, (nmoved + 1) * sizeof(*moved));
+			moved[nmoved++] = mb->msgs[idxs[k]].uid;
+		}
+	}
+	free(new_uids);
 	seqset_free(&set);
 	struct buf code;
 	buf_init(&code);
@@ -94,11 +98,7 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 	} else if (move && nmoved) {
 		if (code.len)
 			client_send(c, "* OK [%s] Moved\r\n", code.data);
-		for (size_t k = 0; k < nmoved; k++) {
-			long idx = mailbox_find_uid(mb, moved[k]);
-			if (idx >= 0)
-				mailbox_store(mb, (size_t)idx, '+', MAILBOX_DELETED, NULL, 0);
-		}
+		mailbox_store_many(mb, idxs, nidx, '+', MAILBOX_DELETED, NULL, 0);
 		struct mailbox_changes ch;
 		memset(&ch, 0, sizeof(ch));
 		int r = mailbox_expunge(mb, moved, nmoved, &ch);
@@ -121,6 +121,7 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 			view_mark_changed(c);
 	}
 	buf_free(&code);
+	free(idxs);
 	free(moved);
 	seqset_free(&src_uids);
 	seqset_free(&dst_uids);

@@ -1,5 +1,6 @@
 /* cmd_mailbox.c - SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with LIST-EXTENDED options), LSUB, STATUS. */
 #include "commands.h"
+#include "imap_utf7.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
@@ -21,18 +22,10 @@ static int mbox_name_arg(struct imap_client *c, const struct imap_command *cmd, 
 {
 	const char *s;
 	size_t len;
-	if (!imap_arg_string(a, &s, &len) || len == 0 || len >= outlen || memchr(s, 0, len)) {
+	if (!imap_arg_string(a, &s, &len) || client_mailbox_name(c, s, len, out, outlen) < 0) {
 		client_tagged(c, cmd->tag, "BAD", "Invalid mailbox name");
 		return -1;
 	}
-	memcpy(out, s, len);
-	out[len] = '\0';
-	if (len > 1 && out[len - 1] == '/')
-		out[len - 1] = '\0';
-	if (strcasecmp(out, "INBOX") == 0)
-		memcpy(out, "INBOX", 6);
-	else if (strncasecmp(out, "INBOX/", 6) == 0)
-		memcpy(out, "INBOX", 5);
 	return 0;
 }
 
@@ -250,8 +243,20 @@ enum list_opt {
 static void list_status_line(struct imap_client *c, struct buf *b, const char *name,
 			     const struct imap_arg *items, unsigned nitems);
 
-static void list_add_pattern(char ***pats, size_t *n, const char *ref, const char *pat)
+static void list_add_pattern(const struct imap_client *c, char ***pats, size_t *n, const char *ref,
+			     const char *pat)
 {
+	struct buf r7, p7;
+	buf_init(&r7);
+	buf_init(&p7);
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		/* UTF-8 patterns against modified UTF-7 names (wildcards are ASCII). */
+		if (imap_utf8_to_utf7(ref, strlen(ref), &r7) == 0 &&
+		    imap_utf8_to_utf7(pat, strlen(pat), &p7) == 0) {
+			ref = r7.data ? r7.data : "";
+			pat = p7.data ? p7.data : "";
+		}
+	}
 	*pats = xrealloc(*pats, (*n + 1) * sizeof(**pats));
 	if (pat[0] == '/' || !ref[0])
 		(*pats)[(*n)++] = xstrdup(pat);
@@ -259,6 +264,8 @@ static void list_add_pattern(char ***pats, size_t *n, const char *ref, const cha
 		(*pats)[(*n)++] = xasprintf("%s%s", ref, pat);
 	else
 		(*pats)[(*n)++] = xasprintf("%s/%s", ref, pat);
+	buf_free(&r7);
+	buf_free(&p7);
 }
 
 void cmd_list(struct imap_client *c, const struct imap_command *cmd)
@@ -305,7 +312,7 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 		for (unsigned i = 0; i < ln && i < 100; i++) {
 			const char *p;
 			if (imap_arg_string(&l[i], &p, NULL) && strlen(p) <= MAILBOX_NAME_MAX)
-				list_add_pattern(&pats, &npats, ref, p);
+				list_add_pattern(c, &pats, &npats, ref, p);
 		}
 	} else {
 		const char *p;
@@ -316,7 +323,7 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 		if (p[0] == '\0')
 			empty_pattern = true;
 		else
-			list_add_pattern(&pats, &npats, ref, p);
+			list_add_pattern(c, &pats, &npats, ref, p);
 	}
 	if (n >= 4 && imap_arg_atom_equals(&a[2], "RETURN") && a[3].type == IMAP_ARG_LIST) {
 		const struct imap_arg *l;
@@ -357,6 +364,8 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 			continue;
 		buf_printf(&b, "* %s (", cmd->name);
 		size_t start = b.len;
+		if (f->noselect)
+			buf_append_str(&b, "\\Noselect ");
 		if (!lsub)
 			buf_append_str(&b, f->has_children ? "\\HasChildren" : "\\HasNoChildren");
 		if (f->special_use)
@@ -364,7 +373,7 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 		if ((opts & LIST_RET_SUBSCRIBED) && f->subscribed)
 			buf_printf(&b, "%s\\Subscribed", b.len > start ? " " : "");
 		buf_append_str(&b, ") \"/\" ");
-		imap_write_astring(&b, f->name, strlen(f->name));
+		client_write_mailbox(c, &b, f->name);
 		buf_append_str(&b, "\r\n");
 		if (opts & LIST_RET_STATUS)
 			list_status_line(c, &b, f->name, status_items, n_status);
@@ -403,7 +412,7 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 		}
 	}
 	buf_append_str(b, "* STATUS ");
-	imap_write_astring(b, name, strlen(name));
+	client_write_mailbox(c, b, name);
 	buf_append_str(b, " (");
 	for (unsigned i = 0; i < nitems; i++) {
 		const struct imap_arg *a = &items[i];
@@ -430,7 +439,6 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 			return -1;
 	}
 	buf_append_str(b, ")\r\n");
-	(void)c;
 	return 0;
 }
 

@@ -129,7 +129,7 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	buf_printf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		   (unsigned long long)(mb->highest_modseq ? mb->highest_modseq : 1));
 	buf_printf(&b, "* LIST () \"/\" ");
-	imap_write_astring(&b, name, strlen(name));
+	client_write_mailbox(c, &b, name);
 	buf_append_str(&b, "\r\n");
 	/* The LIST line is an IMAP4rev2 requirement (mailbox name as the server knows it). */
 	if (!(c->enabled & IMAP_ENABLED_REV2)) {

@@ -579,6 +579,36 @@ class ExtensionTest(IMAPTestCase):
         typ, data = m.search(None, "ALL")
         self.assertEqual(m.untagged_responses.pop("ESEARCH")[0][-5:], b"ALL 1")
 
+    def test_imap4rev2_utf8_mailbox_names(self):
+        m = self.login()
+        self.raw(m, "ENABLE", "IMAP4rev2")
+        m.literal = "B\u00fccher".encode()
+        typ, data = self.raw(m, "CREATE")
+        self.assertEqual(typ, "OK", data)
+        self.assertTrue(os.path.isdir(os.path.join(self.maildir("B&APw-cher"), "cur")))
+        typ, data = m.list('""', "B*")
+        self.assertIn('"/" "B\u00fccher"', b"\n".join(d for d in data if d).decode())
+        # Without IMAP4rev2 the same folder is named in modified UTF-7.
+        other = self.login()
+        typ, data = other.list('""', "B*")
+        self.assertIn(b'"/" B&APw-cher', b"\n".join(d for d in data if d))
+
+    def test_bad_config_version_help(self):
+        import subprocess
+        from harness import binary
+        bad = os.path.join(self.server.dir, "bad.conf")
+        with open(bad, "w") as f:
+            f.write("hostname = x\nno_such_key = 1\n")
+        r = subprocess.run([binary("imapd"), "-c", bad, "-f"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 78)
+        self.assertIn(b"bad.conf:2", r.stderr)
+        r = subprocess.run([binary("imapd"), "--version"], stdout=subprocess.PIPE, timeout=10)
+        self.assertEqual(r.returncode, 0)
+        self.assertTrue(r.stdout.startswith(b"imapd "))
+        r = subprocess.run([binary("imapd"), "--help"], stdout=subprocess.PIPE, timeout=10)
+        self.assertIn(b"-c FILE", r.stdout)
+
     def test_hostile_input(self):
         m = self.login()
         # An over-long line: BAD, and the session goes on.
