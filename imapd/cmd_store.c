@@ -4,7 +4,9 @@
 #include "mailbox.h"
 #include "mailbox_view.h"
 #include "seqset.h"
+#include "xalloc.h"
 
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -70,8 +72,9 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 	struct mailbox *mb = v->mb;
 	bool condstore = (c->enabled & IMAP_ENABLED_CONDSTORE) != 0;
 	unsigned failed = 0, changed = 0;
-	struct buf b;
-	buf_init(&b);
+	size_t *idxs = xmalloc((mb->count + 1) * sizeof(*idxs));
+	uint64_t *before = xmalloc((mb->count + 1) * sizeof(*before));
+	size_t nidx = 0;
 	for (size_t i = 0; i < mb->count; i++) {
 		uint32_t key = cmd->uid ? mb->msgs[i].uid : (uint32_t)(i + 1);
 		if (!seqset_contains(&set, key))
@@ -80,17 +83,20 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 			seqset_add(&modified, key);
 			continue;
 		}
-		unsigned before = mb->msgs[i].flags;
-		uint32_t kbefore = mb->msgs[i].keywords;
-		int r = mailbox_store(mb, i, mode, flags, kw, nkw);
-		if (r < 0) {
-			log_warn("imap: user=%s, STORE on uid %u failed: %s", c->user, mb->msgs[i].uid,
-				 strerror(-r));
-			failed++;
-			continue;
-		}
+		before[nidx] = mb->msgs[i].modseq;
+		idxs[nidx++] = i;
+	}
+	int r = nidx ? mailbox_store_many(mb, idxs, nidx, mode, flags, kw, nkw) : 0;
+	if (r < 0) {
+		log_warn("imap: user=%s, STORE in %s failed: %s", c->user, v->path, strerror(-r));
+		failed++;
+	}
+	struct buf b;
+	buf_init(&b);
+	for (size_t k = 0; k < nidx && r == 0; k++) {
+		size_t i = idxs[k];
 		const struct mailbox_msg *m = &mb->msgs[i];
-		if (m->flags != before || m->keywords != kbefore)
+		if (m->modseq != before[k])
 			changed++;
 		if (silent && !(condstore && unchangedsince))
 			continue;
@@ -110,6 +116,8 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 			buf_reset(&b);
 		}
 	}
+	free(idxs);
+	free(before);
 	client_send_buf(c, &b);
 	buf_free(&b);
 	seqset_free(&set);
