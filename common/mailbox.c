@@ -39,6 +39,7 @@ struct mailbox_state {
 	bool readonly;		/* no moves new/ -> cur/ */
 	bool loaded;
 	bool rebuild;		/* index missing or corrupt: rebuild on the next refresh */
+	bool view_stale;	/* the state learnt something the open view has not seen */
 	uint32_t known_uidvalidity;	/* highest UIDVALIDITY ever seen for this folder */
 	struct mailbox_index idx;
 	struct mailbox_fileid index_id, kw_id;
@@ -250,6 +251,7 @@ static int mailbox_state_load(struct mailbox_state *s)
 	if (s->idx.uidvalidity > s->known_uidvalidity)
 		s->known_uidvalidity = s->idx.uidvalidity;
 	mailbox_index_free(&s->idx);
+	s->view_stale = true;
 	s->loaded = true;
 	s->rebuild = true;
 	s->index_id = id;
@@ -657,6 +659,7 @@ static int mailbox_state_refresh(struct mailbox_state *s, bool force)
 		    mailbox_stamp_eq(&cs, &s->idx.cur_stamp))
 			return 0;
 	}
+	s->view_stale = true;
 	for (int attempt = 0; attempt < MAILBOX_SCAN_RETRIES; attempt++) {
 		bool retry = false;
 		if (s->rebuild) {
@@ -803,6 +806,7 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	mb->uidvalidity = s->idx.uidvalidity;
 	mb->uidnext = s->idx.uidnext;
 	mb->highest_modseq = s->idx.highest_modseq;
+	s->view_stale = false;
 	if (ch == &dummy)
 		mailbox_changes_free(ch);
 }
@@ -870,7 +874,8 @@ static bool mailbox_unchanged(struct mailbox *mb, struct mailbox_state *s)
 	char path[PATH_MAX];
 	struct mailbox_fileid id;
 	struct mailbox_stamp ns, cs;
-	if (!s->loaded || s->rebuild || s->idx.new_stamp.sec == 0 || s->idx.cur_stamp.sec == 0 ||
+	if (!s->loaded || s->rebuild || s->view_stale || s->idx.new_stamp.sec == 0 ||
+	    s->idx.cur_stamp.sec == 0 ||
 	    mb->uidvalidity != s->idx.uidvalidity || mb->count != s->idx.n)
 		return false;
 	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) < 0)
@@ -1031,7 +1036,8 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 		if (r == 0)
 			r = wr;
 	}
-	if (s->idx.highest_modseq > mb->highest_modseq && !rescanned)
+	/* The view may claim the state's HIGHESTMODSEQ only when it has seen every change. */
+	if (s->idx.highest_modseq > mb->highest_modseq && !s->view_stale)
 		mb->highest_modseq = s->idx.highest_modseq;
 	mailbox_view_keywords(mb, s);
 	mailbox_state_unlock(s);
@@ -1147,7 +1153,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			free(mb->msgs[i].filename);
 	}
 	mb->count = w;
-	if (s->idx.highest_modseq > mb->highest_modseq)
+	if (s->idx.highest_modseq > mb->highest_modseq && !s->view_stale)
 		mb->highest_modseq = s->idx.highest_modseq;
 	free(gone);
 	free(sorted);

@@ -68,13 +68,18 @@ struct mailbox_changes {
 	size_t n_new;			/* messages appended at the end of msgs */
 	uint32_t *flag_changed_uids;	/* messages whose flags/keywords changed elsewhere */
 	size_t n_flag_changed;
-	bool uidvalidity_changed;	/* the index was rebuilt: the client must resync */
+	bool uidvalidity_changed;	/* the index was rebuilt: the client must resync. Then
+					 * every old message is listed as expunged and every
+					 * current one counted in n_new; imapd should end the
+					 * selection (BYE / close) rather than send these. */
 };
 
 void mailbox_changes_free(struct mailbox_changes *ch);
 
-/* Opens (creating cur/ new/ tmp/ and the index if needed) and syncs the folder. Returns 0 or
- * -errno with err set. */
+/* Opens (creating cur/ new/ tmp/ and the index if needed) and syncs the folder. The
+ * directory itself must exist (-ENOENT: no such folder); mailbox_create_special creates an
+ * account's INBOX directory. readonly (EXAMINE): files stay in new/ and STORE/EXPUNGE fail
+ * with -EROFS, but UIDs are still assigned and recorded. Returns 0 or -errno with err set. */
 int mailbox_open(const char *maildir, bool readonly, struct mailbox **mb_r, char *err,
 		 size_t errlen);
 void mailbox_close(struct mailbox **mb);
@@ -83,6 +88,9 @@ void mailbox_close(struct mailbox **mb);
  * (and move to cur/ unless readonly), vanished files are expunged, renamed files' flags are
  * read. Cheap when nothing changed (directory mtimes). Returns 0 or -errno. */
 int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r);
+
+/* STORE and EXPUNGE return -ESTALE when the index was rebuilt (new UIDVALIDITY) since the
+ * view was made: sync, and end the selection. */
 
 /* Index (0-based) of uid in msgs, or -1. */
 long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
@@ -158,7 +166,8 @@ int mailbox_folder_rename(const char *account_dir, const char *from, const char 
 			  size_t errlen);
 /* The subscriptions file (account_dir/subscriptions, one name per line, Dovecot-compatible). */
 int mailbox_subscribe(const char *account_dir, const char *name, bool subscribe);
-/* Creates Sent, Drafts, Trash, Junk and Archive when missing (first login). */
+/* Creates the account directory (INBOX) and Sent, Drafts, Trash, Junk and Archive when
+ * missing, subscribing to those it creates (first login). */
 int mailbox_create_special(const char *account_dir);
 
 #endif

@@ -223,7 +223,7 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 		}
 		bool in_new = q[0] == 'n';
 		q += 2;
-		if (!mailbox_index_name_ok(q, (size_t)(nl - q)) || memchr(q, '\0', (size_t)(nl - q))) {
+		if (!mailbox_index_name_ok(q, (size_t)(nl - q))) {	/* refuses NUL too */
 			mailbox_index_err(err, errlen, "line %zu: bad file name", line);
 			goto fail;
 		}
@@ -237,7 +237,7 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 			mailbox_index_err(err, errlen, "line %zu: modseq out of range", line);
 			goto fail;
 		}
-		if (mailbox_index_base_len(q) == 0) {
+		if (q[0] == ':') {
 			mailbox_index_err(err, errlen, "line %zu: empty base name", line);
 			goto fail;
 		}

@@ -849,3 +849,182 @@ Test(mailbox, large_folder_opens_from_the_index, .timeout = 60)
 	cr_expect_lt(second, 1.0, "second open+sync took %.3f s", second);
 	mailbox_close(&mb);
 }
+
+/* ---- the index parser (pure) ---- */
+
+/* Parses from an exact-size heap copy, so reading past the end is caught under ASan. */
+static int test_parse(const char *text, struct mailbox_index *idx)
+{
+	size_t len = strlen(text);
+	char *copy = malloc(len ? len : 1);
+	memcpy(copy, text, len);
+	char err[128] = "";
+	int r = mailbox_index_parse(copy, len, idx, err, sizeof(err));
+	if (r < 0)
+		cr_assert_neq(err[0], '\0');
+	free(copy);
+	return r;
+}
+
+Test(mailbox, index_parse_round_trip)
+{
+	/* Also the fuzzer's first find: a name at the very end of an unterminated buffer. */
+	const char *text = "mtad-uidlist 1 1700000000 4 7 3 1700000100.123456789 0.0\n"
+			   "1 2 120 1700000000 c 1700000000.M1P2Q3.host,S=120:2,S\n"
+			   "2 5 77 1700000005 c 1700000005.Q0A1R0.mx\\072x,S=77:2,FRSab\n"
+			   "3 7 10 99 n 99.odd\n";
+	struct mailbox_index idx;
+	cr_assert_eq(test_parse(text, &idx), 0);
+	cr_assert_eq(idx.uidvalidity, 1700000000);
+	cr_assert_eq(idx.uidnext, 4);
+	cr_assert_eq(idx.highest_modseq, 7);
+	cr_assert_eq(idx.new_stamp.sec, 1700000100);
+	cr_assert_eq(idx.new_stamp.nsec, 123456789);
+	cr_assert_eq(idx.n, 3);
+	cr_assert_eq(idx.e[1].size, 77);
+	cr_assert(idx.e[2].in_new);
+	cr_assert_str_eq(idx.e[2].name, "99.odd");
+	struct buf b;
+	buf_init(&b);
+	mailbox_index_format(&idx, &b);
+	cr_assert_str_eq(b.data, text);
+	buf_free(&b);
+	mailbox_index_free(&idx);
+}
+
+Test(mailbox, index_parse_refusals)
+{
+	static const char *const bad[] = {
+		"mtad-uidlist 1 0 4 7 0 0.0 0.0\n",		/* UIDVALIDITY 0 */
+		"mtad-uidlist 2 1 4 7 0 0.0 0.0\n",		/* version */
+		"mtad-uidlist 1 1 4 7 0 0.0\n",			/* stamps */
+		"mtad-uidlist 1 1 4 7 0 0.0 0.0",		/* no newline */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n4 1 1 1 c x\n",	/* uid >= uidnext */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 8 1 1 c x\n",	/* modseq > highest */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 x x\n",	/* location */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c :2,S\n",	/* empty base */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c a/b\n",	/* slash */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c .x\n",	/* dot file */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c x\n2 1 1 1 c y\n",	/* count */
+		"mtad-uidlist 1 1 4 7 99999999 0.0 0.0\n",	/* count beyond the file */
+		"mtad-uidlist 1 1 4294967296 7 0 0.0 0.0\n",	/* overflow */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1  1 1 1 c x\n",	/* empty field */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct mailbox_index idx;
+		cr_assert_eq(test_parse(bad[i], &idx), -1, "case %zu", i);
+		cr_assert_eq(idx.n, 0);
+		mailbox_index_free(&idx);
+	}
+}
+
+Test(mailbox, flag_letters)
+{
+	unsigned fl;
+	uint32_t kw;
+	mailbox_name_flags("1.x,S=3:2,DFPRSTac", &fl, &kw);
+	cr_assert_eq(fl, (unsigned)(MAILBOX_DRAFT | MAILBOX_FLAGGED | MAILBOX_ANSWERED |
+				    MAILBOX_SEEN | MAILBOX_DELETED));
+	cr_assert_eq(kw, 5u);
+	mailbox_name_flags("1.x,S=3", &fl, &kw);
+	cr_assert_eq(fl, 0u);
+	mailbox_name_flags("1.x:1,S", &fl, &kw);	/* experimental info: no flags */
+	cr_assert_eq(fl, 0u);
+	char info[64];
+	mailbox_info_build("1.x:2,PSa", MAILBOX_SEEN | MAILBOX_FLAGGED, 1u << 25, info,
+			   sizeof(info));
+	cr_assert_str_eq(info, ":2,FPSz");
+	mailbox_info_build(NULL, 0, 0, info, sizeof(info));
+	cr_assert_str_eq(info, ":2,");
+}
+
+Test(mailbox, quiet_sync_takes_no_lock, .timeout = 20)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	/* Directory stamps younger than a second are not trusted; let them age, rescan once. */
+	sleep(2);
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	/* Someone holds the folder lock: a sync with nothing to do must not wait for it. */
+	int fd = mailbox_lock(test_md);
+	cr_assert_geq(fd, 0);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new + ch.n_expunged + ch.n_flag_changed, 0);
+	mailbox_changes_free(&ch);
+	mailbox_unlock(fd);
+	/* And a delivery is still noticed afterwards. */
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	cr_assert_eq(mailbox_sync(mb, &ch), 0);
+	cr_assert_eq(ch.n_new, 1);
+	mailbox_changes_free(&ch);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, leftover_temp_index_is_harmless)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	struct mailbox *mb = test_open(test_md);
+	uint32_t uv = mb->uidvalidity;
+	mailbox_close(&mb);
+	/* A crash while writing the next index leaves a partial temp file: ignored, replaced. */
+	char path[PATH_MAX];
+	test_fmt(path, sizeof(path), "%s/" MAILBOX_INDEX_TMP, test_md);
+	FILE *f = fopen(path, "w");
+	fputs("mtad-uidlist 1 9 9", f);
+	fclose(f);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), 0);
+	cr_assert_eq(access(path, F_OK), -1, "the temp file became the index");
+	mailbox_close(&mb);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->msgs[0].flags, (unsigned)MAILBOX_SEEN);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, concurrent_stores_keep_every_flag, .timeout = 30)
+{
+	/* Two sessions set different flags on the same messages at once: both survive, and
+	 * every change got its own modseq. */
+	for (int i = 0; i < 20; i++) {
+		char u[16];
+		test_fmt(u, sizeof(u), "M%d", i);
+		test_deliver(test_md, 100 + i, u, "x\r\n");
+	}
+	struct mailbox *mb = test_open(test_md);
+	uint64_t ms0 = mb->highest_modseq;
+	mailbox_close(&mb);
+	pid_t pid[2];
+	for (int w = 0; w < 2; w++) {
+		pid[w] = fork();
+		if (pid[w] == 0) {
+			struct mailbox *m;
+			char err[256];
+			if (mailbox_open(test_md, false, &m, err, sizeof(err)) < 0)
+				_exit(1);
+			for (size_t i = 0; i < m->count; i++) {
+				if (mailbox_store(m, i, '+', w ? MAILBOX_SEEN : MAILBOX_FLAGGED, NULL,
+						  0) < 0)
+					_exit(2);
+			}
+			mailbox_close(&m);
+			_exit(0);
+		}
+	}
+	for (int w = 0; w < 2; w++) {
+		int status;
+		cr_assert_eq(waitpid(pid[w], &status, 0), pid[w]);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	mb = test_open(test_md);
+	cr_assert_eq(mb->count, 20);
+	for (size_t i = 0; i < mb->count; i++)
+		cr_assert_eq(mb->msgs[i].flags, (unsigned)(MAILBOX_SEEN | MAILBOX_FLAGGED), "msg %zu",
+			     i);
+	cr_assert_eq(mb->highest_modseq, ms0 + 40);
+	mailbox_close(&mb);
+}
