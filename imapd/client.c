@@ -28,9 +28,6 @@ static const char *const client_state_names[] = {
 	[IMAP_STATE_LOGOUT] = "logout",
 };
 
-/* Running command's flags, for client_tagged's sync decision. */
-static unsigned client_cur_flags;
-static bool client_cur_uid;
 
 void client_send_raw(struct imap_client *c, const void *p, size_t n)
 {
@@ -81,8 +78,8 @@ void client_sync(struct imap_client *c, bool allow_expunge)
 
 void client_tagged(struct imap_client *c, const char *tag, const char *status, const char *fmt, ...)
 {
-	if (strcmp(status, "BAD") != 0 && !(client_cur_flags & CMD_FLAG_NO_SYNC))
-		client_sync(c, client_cur_uid || !(client_cur_flags & CMD_FLAG_NO_EXPUNGE));
+	if (strcmp(status, "BAD") != 0 && !(c->cmd_flags & CMD_FLAG_NO_SYNC))
+		client_sync(c, c->cmd_uid || !(c->cmd_flags & CMD_FLAG_NO_EXPUNGE));
 	if (strcmp(status, "BAD") == 0)
 		c->bad_in_row++;
 	else
@@ -257,8 +254,8 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 		return;
 	}
 	const struct command *k = command_find(cmd->name);
-	client_cur_flags = k ? k->flags : 0;
-	client_cur_uid = cmd->uid;
+	c->cmd_flags = k ? k->flags : 0;
+	c->cmd_uid = cmd->uid;
 	if (!k) {
 		client_tagged(c, cmd->tag, "BAD", "Unknown command");
 		return;
@@ -308,7 +305,7 @@ static int client_take_line(struct imap_client *c, void (*fn)(struct imap_client
 static void client_parse_error(struct imap_client *c)
 {
 	const struct imap_parse_error *e = imap_parser_error(c->parser);
-	client_cur_flags = CMD_FLAG_NO_SYNC;
+	c->cmd_flags = CMD_FLAG_NO_SYNC;
 	if (e->code == IMAP_PERR_LITERAL_TOO_BIG && e->tag && e->name &&
 	    strcmp(e->name, "APPEND") == 0 && !e->fatal)
 		client_tagged(c, e->tag, "NO", "[TOOBIG] Message too large");

@@ -45,6 +45,8 @@ struct imap_client {
 	bool orphaned;			/* the connection went while a job was pending */
 	bool authenticated_parser;	/* the parser has post-login limits */
 	unsigned enabled;		/* enum imap_enabled bits */
+	unsigned cmd_flags;		/* flags of the command in progress (commands.h) */
+	bool cmd_uid;			/* ... and whether it was a UID command */
 	unsigned commands;		/* commands received */
 	unsigned bad_in_row;		/* consecutive BAD responses */
 	char tag[128];			/* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
