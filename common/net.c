@@ -277,6 +277,12 @@ static void net_write_done(uv_write_t *req, int status)
 		net_conn_really_close(c);
 		return;
 	}
+	if (!c->closing && c->ops && c->ops->on_drain && c->writing + c->out.len <= NET_DRAIN_LOW) {
+		c->in_callback = true;
+		c->ops->on_drain(c);
+		c->in_callback = false;
+		net_conn_do_write(c);
+	}
 	net_conn_update_reading(c);
 }
 

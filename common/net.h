@@ -25,7 +25,13 @@ struct net_conn_ops {
 	void (*on_close)(struct net_conn *c, const char *reason);
 	/* TLS handshake finished (after net_conn_start_tls or on an implicit-TLS listener). */
 	void (*on_tls_ready)(struct net_conn *c);
+	/* Optional: a write completed and the output backlog (bytes being written plus c->out) is
+	 * at most NET_DRAIN_LOW; lets a protocol produce large output in bounded pieces. */
+	void (*on_drain)(struct net_conn *c);
 };
+
+/* Output backlog below which on_drain is called. */
+#define NET_DRAIN_LOW (256 * 1024)
 
 /* Called for each accepted connection; set c->ops and c->data, and write a greeting. */
 typedef void (*net_accept_cb)(struct net_listener *l, struct net_conn *c);

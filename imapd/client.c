@@ -1,0 +1,501 @@
+/* client.c - one IMAP connection: greeting, command reading through imap_parser, dispatch by state, output, timeouts, teardown.
+ * Security: reads hostile network input; limits on lines, literals and pre-login commands come from the parser and this file. */
+#include "client.h"
+#include "accounts.h"
+#include "commands.h"
+#include "imap_utf7.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mailbox_view.h"
+#include "tls.h"
+#include "xalloc.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CLIENT_PREAUTH_MAX_LINE 8192
+#define CLIENT_PREAUTH_MAX_LITERAL 8192
+#define CLIENT_MAX_LINE 65536
+#define CLIENT_CONT_LINE_MAX 8192	/* AUTHENTICATE response and IDLE's DONE */
+
+static const char *const client_state_names[] = {
+	[IMAP_STATE_NOAUTH] = "not-authenticated",
+	[IMAP_STATE_AUTH] = "authenticated",
+	[IMAP_STATE_SELECTED] = "selected",
+	[IMAP_STATE_LOGOUT] = "logout",
+};
+
+
+void client_send_raw(struct imap_client *c, const void *p, size_t n)
+{
+	if (c->conn)
+		net_conn_write(c->conn, p, n);
+}
+
+void client_send_buf(struct imap_client *c, const struct buf *b)
+{
+	if (b->len)
+		client_send_raw(c, b->data, b->len);
+}
+
+void client_send(struct imap_client *c, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(tmp)) {
+		client_send_raw(c, tmp, (size_t)n);
+		return;
+	}
+	char *big = xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	client_send_raw(c, big, (size_t)n);
+	free(big);
+}
+
+size_t client_backlog(const struct imap_client *c)
+{
+	if (!c->conn)
+		return 0;
+	return c->conn->writing + c->conn->out.len;
+}
+
+void client_sync(struct imap_client *c, bool allow_expunge)
+{
+	if (c->state != IMAP_STATE_SELECTED || !c->view || !allow_expunge)
+		return;
+	view_sync(c);
+}
+
+void client_tagged(struct imap_client *c, const char *tag, const char *status, const char *fmt, ...)
+{
+	if (strcmp(status, "BAD") != 0 && !(c->cmd_flags & CMD_FLAG_NO_SYNC))
+		client_sync(c, c->cmd_uid || !(c->cmd_flags & CMD_FLAG_NO_EXPUNGE));
+	if (strcmp(status, "BAD") == 0)
+		c->bad_in_row++;
+	else
+		c->bad_in_row = 0;
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	client_send(c, "%s %s %s\r\n", tag ? tag : "*", status, text);
+	if (c->bad_in_row >= IMAPD_MAX_BAD_COMMANDS && c->conn) {
+		log_warn("imap: [%s]: too many bad commands", c->conn->peer_ip);
+		client_send(c, "* BYE Too many invalid commands\r\n");
+		client_close(c, "too many bad commands");
+	}
+}
+
+void client_enter_state(struct imap_client *c, enum imap_state state)
+{
+	log_debug("imap: %p: %s -> %s", (void *)c, client_state_names[c->state],
+		  client_state_names[state]);
+	c->state = state;
+	if (c->conn && state != IMAP_STATE_LOGOUT)
+		net_conn_set_timeout(c->conn, state == IMAP_STATE_NOAUTH ? IMAPD_PREAUTH_TIMEOUT_MS
+									  : IMAPD_IDLE_TIMEOUT_MS);
+}
+
+void client_close(struct imap_client *c, const char *reason)
+{
+	if (c->state != IMAP_STATE_LOGOUT)
+		c->state = IMAP_STATE_LOGOUT;
+	if (c->conn) {
+		/* Encrypt what is buffered before net_conn_close queues close_notify. */
+		net_conn_flush(c->conn);
+		net_conn_close(c->conn, reason);
+	}
+}
+
+void client_capabilities(const struct imap_client *c, struct buf *b)
+{
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
+			  "STATUS=SIZE SASL-IR");
+	if (c->state == IMAP_STATE_NOAUTH) {
+		if (c->tls)
+			buf_append_str(b, " AUTH=PLAIN");
+		else
+			buf_append_str(b, " STARTTLS LOGINDISABLED");
+	}
+}
+
+int client_mailbox_name(const struct imap_client *c, const char *in, size_t len, char *out,
+			size_t outlen)
+{
+	if (len == 0 || len >= outlen || memchr(in, 0, len))
+		return -1;
+	struct buf b;
+	buf_init(&b);
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		if (imap_utf8_to_utf7(in, len, &b) < 0) {
+			buf_free(&b);
+			return -1;
+		}
+	} else {
+		buf_append(&b, in, len);
+	}
+	if (b.len > 1 && b.data[b.len - 1] == '/')
+		b.data[--b.len] = '\0';
+	if (b.len >= outlen) {
+		buf_free(&b);
+		return -1;
+	}
+	memcpy(out, b.data, b.len + 1);
+	buf_free(&b);
+	if (strcasecmp(out, "INBOX") == 0)
+		memcpy(out, "INBOX", 6);
+	else if (strncasecmp(out, "INBOX/", 6) == 0)
+		memcpy(out, "INBOX", 5);
+	return 0;
+}
+
+void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name)
+{
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		struct buf u;
+		buf_init(&u);
+		if (imap_utf7_to_utf8(name, strlen(name), &u) == 0) {
+			imap_write_string_flags(b, u.data ? u.data : "", u.len, IMAP_WRITE_UTF8, true);
+			buf_free(&u);
+			return;
+		}
+		buf_free(&u);
+	}
+	imap_write_astring(b, name, strlen(name));
+}
+
+int client_folder_path(const struct imap_client *c, const char *name, char *out, size_t outlen)
+{
+	return mailbox_folder_path(c->account_dir, name, out, outlen);
+}
+
+static struct imap_parser *client_parser_new(const struct imap_client *c, bool authenticated)
+{
+	struct imap_parser_limits lim;
+	memset(&lim, 0, sizeof(lim));
+	if (authenticated) {
+		uint64_t max = c->d->cfg->max_message_size;
+		lim.max_line = CLIENT_MAX_LINE;
+		lim.max_literal = max;
+		lim.max_nonsync_literal = max;
+		lim.max_literal_total = max + 65536;
+		lim.max_skip_literal = max;
+	} else {
+		lim.max_line = CLIENT_PREAUTH_MAX_LINE;
+		lim.max_literal = CLIENT_PREAUTH_MAX_LITERAL;
+		lim.max_nonsync_literal = CLIENT_PREAUTH_MAX_LITERAL;
+		lim.max_literal_total = 2 * CLIENT_PREAUTH_MAX_LITERAL;
+		lim.max_skip_literal = CLIENT_PREAUTH_MAX_LITERAL;
+	}
+	return imap_parser_new(&lim);
+}
+
+void client_login_done(struct imap_client *c)
+{
+	/* Called between commands: nothing of the next command has been fed yet. */
+	imap_parser_free(&c->parser);
+	c->parser = client_parser_new(c, true);
+	c->authenticated_parser = true;
+}
+
+static void client_free(struct imap_client *c)
+{
+	struct imapd *d = c->d;
+	cmd_fetch_job_free(c);
+	view_close(c);
+	imap_parser_free(&c->parser);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	explicit_bzero(c, sizeof(*c));
+	free(c);
+}
+
+/* Frees a session whose connection went, once nothing refers to it any more. */
+static void client_maybe_free(struct imap_client *c)
+{
+	if (!c->conn && c->mode != IMAP_MODE_BUSY && c->refs == 0)
+		client_free(c);
+}
+
+void client_ref(struct imap_client *c)
+{
+	c->refs++;
+}
+
+void client_unref(struct imap_client *c)
+{
+	c->refs--;
+	client_maybe_free(c);
+}
+
+static void client_dispatch(struct imap_client *c, const struct imap_command *cmd)
+{
+	c->commands++;
+	if (c->state == IMAP_STATE_NOAUTH && c->commands > IMAPD_PREAUTH_MAX_COMMANDS) {
+		log_warn("imap: [%s]: too many commands before authentication", c->conn->peer_ip);
+		client_send(c, "* BYE Too many commands before authentication\r\n");
+		client_close(c, "too many commands before login");
+		return;
+	}
+	const struct command *k = command_find(cmd->name);
+	c->cmd_flags = k ? k->flags : 0;
+	c->cmd_uid = cmd->uid;
+	if (!k) {
+		client_tagged(c, cmd->tag, "BAD", "Unknown command");
+		return;
+	}
+	if (cmd->uid && !(k->flags & CMD_FLAG_UID)) {
+		client_tagged(c, cmd->tag, "BAD", "UID is not valid with %s", k->name);
+		return;
+	}
+	if (!(k->states & c->state)) {
+		client_tagged(c, cmd->tag, "BAD", "%s not valid in the %s state", k->name,
+			      client_state_names[c->state]);
+		return;
+	}
+	snprintf(c->tag, sizeof(c->tag), "%s", cmd->tag);
+	k->fn(c, cmd);
+}
+
+/* A complete line for AUTHENTICATE or IDLE, at most CLIENT_CONT_LINE_MAX. 1 done, 0 more. */
+static int client_take_line(struct imap_client *c, void (*fn)(struct imap_client *, const char *, size_t))
+{
+	struct net_conn *conn = c->conn;
+	const char *nl = memchr(conn->in.data, '\n', conn->in.len);
+	if (!nl) {
+		if (conn->in.len > CLIENT_CONT_LINE_MAX) {
+			client_send(c, "* BYE Line too long\r\n");
+			client_close(c, "line too long");
+		}
+		return 0;
+	}
+	size_t l = (size_t)(nl - conn->in.data);
+	size_t consumed = l + 1;
+	if (l && conn->in.data[l - 1] == '\r')
+		l--;
+	if (l > CLIENT_CONT_LINE_MAX) {
+		client_send(c, "* BYE Line too long\r\n");
+		client_close(c, "line too long");
+		return 0;
+	}
+	char *line = xstrndup(conn->in.data, l);
+	buf_consume(&conn->in, consumed);
+	fn(c, line, l);
+	explicit_bzero(line, l);
+	free(line);
+	return 1;
+}
+
+static void client_parse_error(struct imap_client *c)
+{
+	const struct imap_parse_error *e = imap_parser_error(c->parser);
+	c->cmd_flags = CMD_FLAG_NO_SYNC;
+	if (e->code == IMAP_PERR_LITERAL_TOO_BIG && e->tag && e->name &&
+	    strcmp(e->name, "APPEND") == 0 && !e->fatal)
+		client_tagged(c, e->tag, "NO", "[TOOBIG] Message too large");
+	else
+		client_tagged(c, e->tag, "BAD", "%s", e->text);
+	if (e->fatal && c->conn && !c->conn->closing) {
+		client_send(c, "* BYE %s\r\n", e->text);
+		client_close(c, "fatal protocol error");
+	}
+}
+
+static void client_process(struct imap_client *c)
+{
+	while (c->conn && !c->conn->closing && c->conn->in.len > 0) {
+		struct net_conn *conn = c->conn;
+		if (c->mode == IMAP_MODE_BUSY)
+			return;
+		if (c->mode == IMAP_MODE_AUTHENTICATE) {
+			if (!client_take_line(c, cmd_authenticate_response))
+				return;
+			continue;
+		}
+		if (c->mode == IMAP_MODE_IDLE) {
+			if (!client_take_line(c, cmd_idle_line))
+				return;
+			continue;
+		}
+		size_t used = 0;
+		enum imap_parse_result r = imap_parser_feed(c->parser, conn->in.data, conn->in.len, &used);
+		buf_consume(&conn->in, used);
+		switch (r) {
+		case IMAP_PARSE_MORE:
+			return;
+		case IMAP_PARSE_LITERAL:
+			client_send(c, "+ Ready for literal data\r\n");
+			break;
+		case IMAP_PARSE_DONE:
+			client_dispatch(c, imap_parser_command(c->parser));
+			break;
+		case IMAP_PARSE_ERROR:
+			client_parse_error(c);
+			break;
+		}
+	}
+}
+
+static void client_on_read(struct net_conn *conn)
+{
+	struct imap_client *c = conn->data;
+	if (!c)
+		return;
+	client_ref(c);
+	client_process(c);
+	client_unref(c);
+}
+
+void client_command_done(struct imap_client *c)
+{
+	if (c->mode == IMAP_MODE_BUSY)
+		c->mode = IMAP_MODE_COMMAND;
+	if (!c->conn) {
+		client_maybe_free(c);
+		return;
+	}
+	net_conn_resume(c->conn);
+}
+
+static void client_on_timeout(struct net_conn *conn)
+{
+	struct imap_client *c = conn->data;
+	if (c->mode == IMAP_MODE_IDLE) {
+		cmd_idle_keepalive(c);
+		net_conn_set_timeout(conn, IMAPD_IDLE_KEEPALIVE_MS);
+		return;
+	}
+	if (c->mode == IMAP_MODE_BUSY) {
+		net_conn_set_timeout(conn, IMAPD_IDLE_TIMEOUT_MS);
+		return;
+	}
+	log_info("imap: [%s]: user=%s, autologout after inactivity", conn->peer_ip,
+		 c->user[0] ? c->user : "-");
+	client_send(c, "* BYE Autologout; idle for too long\r\n");
+	client_close(c, "timeout");
+}
+
+static void client_on_close(struct net_conn *conn, const char *reason)
+{
+	struct imap_client *c = conn->data;
+	if (!c)
+		return;
+	log_info("imap: disconnect from [%s] user=%s reason=%s commands=%u", conn->peer_ip,
+		 c->user[0] ? c->user : "-", reason, c->commands);
+	c->conn = NULL;
+	conn->data = NULL;
+	if (c->job) {
+		cmd_fetch_job_free(c);
+		c->mode = IMAP_MODE_COMMAND;
+	}
+	client_maybe_free(c);
+}
+
+static void client_on_tls_ready(struct net_conn *conn)
+{
+	struct imap_client *c = conn->data;
+	if (!c)
+		return;
+	c->tls = true;
+	log_info("imap: TLS connection established from [%s]: %s", conn->peer_ip,
+		 tls_session_summary(conn->tls));
+}
+
+static void client_on_drain(struct net_conn *conn)
+{
+	struct imap_client *c = conn->data;
+	if (!c || !c->job)
+		return;
+	client_ref(c);
+	cmd_fetch_resume(c);
+	client_unref(c);
+}
+
+static const struct net_conn_ops client_conn_ops = {
+	.on_read = client_on_read,
+	.on_timeout = client_on_timeout,
+	.on_close = client_on_close,
+	.on_tls_ready = client_on_tls_ready,
+	.on_drain = client_on_drain,
+};
+
+void client_accept(struct net_listener *l, struct net_conn *conn)
+{
+	struct imapd *d = l->data;
+	struct imap_client *c = xcalloc(1, sizeof(*c));
+	c->d = d;
+	c->conn = conn;
+	c->state = IMAP_STATE_NOAUTH;
+	c->mode = IMAP_MODE_COMMAND;
+	c->tls = conn->tls != NULL;
+	c->parser = client_parser_new(c, false);
+	c->next = d->clients;
+	if (d->clients)
+		d->clients->prev = c;
+	d->clients = c;
+	conn->data = c;
+	conn->ops = &client_conn_ops;
+	conn->max_in = 256 * 1024;
+	d->sessions_total++;
+	log_info("imap: connect from [%s]:%u to %s", conn->peer_ip, conn->peer_port, l->name);
+	if (conn->over_limit) {
+		log_warn("imap: reject: too many connections from [%s] (%u) or in total (%u)",
+			 conn->peer_ip, net_conn_count_ip(conn->peer_ip), net_conn_count());
+		client_send(c, "* BYE Too many connections\r\n");
+		client_close(c, "too many connections");
+		return;
+	}
+	struct buf b;
+	buf_init(&b);
+	buf_append_str(&b, "* OK [CAPABILITY ");
+	client_capabilities(c, &b);
+	buf_printf(&b, "] %s IMAP server ready\r\n", d->cfg->hostname);
+	client_send_buf(c, &b);
+	buf_free(&b);
+	net_conn_set_timeout(conn, IMAPD_PREAUTH_TIMEOUT_MS);
+}
+
+void imapd_notify_folder(struct imapd *d, const struct imap_client *except, const char *maildir)
+{
+	struct imap_client *next;
+	for (struct imap_client *c = d->clients; c; c = next) {
+		next = c->next;
+		if (c != except && c->view && c->conn && strcmp(c->view->path, maildir) == 0)
+			view_mark_changed(c);
+	}
+}
+
+int imapd_listen(struct imapd *d, char *err, size_t errlen)
+{
+	const struct config *cfg = d->cfg;
+	if (net_listen(d->loop, &cfg->imap_listen, "imap", client_accept, d, &d->listeners, err,
+		       errlen) < 0)
+		return -1;
+	struct net_listener *plain_end = d->listeners;
+	if (net_listen(d->loop, &cfg->imaps_listen, "imaps", client_accept, d, &d->listeners, err,
+		       errlen) < 0)
+		return -1;
+	for (struct net_listener *l = d->listeners; l != plain_end; l = l->next)
+		l->tls = d->tls;
+	for (struct net_listener *l = d->listeners; l; l = l->next) {
+		l->max_connections = cfg->max_connections;
+		l->max_per_ip = cfg->max_connections_per_ip;
+	}
+	return 0;
+}

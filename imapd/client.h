@@ -1,0 +1,107 @@
+/* client.h - one IMAP connection: states, command dispatch, tagged and untagged output, literals, timeouts. */
+#ifndef MAIL_IMAP_CLIENT_H
+#define MAIL_IMAP_CLIENT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "imap_parser.h"
+#include "imapd.h"
+
+struct mailbox_view;
+struct fetch_job;
+
+enum imap_state {
+	IMAP_STATE_NOAUTH = 1 << 0,
+	IMAP_STATE_AUTH = 1 << 1,
+	IMAP_STATE_SELECTED = 1 << 2,
+	IMAP_STATE_LOGOUT = 1 << 3,
+};
+
+/* What the session is doing besides reading commands. */
+enum imap_mode {
+	IMAP_MODE_COMMAND,	/* parsing commands */
+	IMAP_MODE_AUTHENTICATE,	/* waiting for the SASL response line */
+	IMAP_MODE_IDLE,		/* waiting for DONE */
+	IMAP_MODE_BUSY,		/* a command is in progress (password check, long FETCH) */
+};
+
+enum imap_enabled {
+	IMAP_ENABLED_CONDSTORE = 1 << 0,
+	IMAP_ENABLED_UTF8 = 1 << 1,
+	IMAP_ENABLED_REV2 = 1 << 2,
+};
+
+struct imap_client {
+	struct imapd *d;
+	struct net_conn *conn;
+	struct imap_parser *parser;
+	enum imap_state state;
+	enum imap_mode mode;
+	bool tls;			/* the connection is encrypted */
+	bool orphaned;			/* the connection went while a job was pending */
+	bool authenticated_parser;	/* the parser has post-login limits */
+	unsigned enabled;		/* enum imap_enabled bits */
+	unsigned cmd_flags;		/* flags of the command in progress (commands.h) */
+	bool cmd_uid;			/* ... and whether it was a UID command */
+	unsigned commands;		/* commands received */
+	unsigned bad_in_row;		/* consecutive BAD responses */
+	char tag[128];			/* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
+	char user[256];			/* login address, lower-cased */
+	char account_dir[PATH_MAX];	/* the account's Maildir (INBOX) */
+	struct mailbox_view *view;	/* the selected folder (SELECTED state) */
+	struct fetch_job *job;		/* a FETCH in progress waiting for output to drain */
+	int refs;			/* callers on the stack: the session is freed after them */
+	struct imap_client *prev, *next;	/* imapd->clients */
+};
+
+/* Output. Every line goes through these; nothing else writes to the connection. */
+void client_send(struct imap_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void client_send_raw(struct imap_client *c, const void *p, size_t n);
+void client_send_buf(struct imap_client *c, const struct buf *b);
+/* Tagged completion: "TAG OK text" etc. Before an OK/NO/BAD, pending untagged updates are
+ * sent when the command allows it (see client_sync). */
+void client_tagged(struct imap_client *c, const char *tag, const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Bytes waiting to be sent (output backlog), for commands that produce a lot. */
+size_t client_backlog(const struct imap_client *c);
+
+/* Sends pending untagged EXISTS/EXPUNGE/FETCH of the selected folder. allow_expunge false
+ * during FETCH, STORE, SEARCH (RFC 3501 7.4.1): then only EXISTS and FLAGS go out. */
+void client_sync(struct imap_client *c, bool allow_expunge);
+
+/* State transitions (logged at debug level). */
+void client_enter_state(struct imap_client *c, enum imap_state state);
+/* A command that went asynchronous finished: read the next command. */
+void client_command_done(struct imap_client *c);
+/* Keeps the session alive across a call that may close the connection; client_unref frees
+ * it when the connection went meanwhile. */
+void client_ref(struct imap_client *c);
+void client_unref(struct imap_client *c);
+/* Closes the session after pending output ("* BYE" already sent by the caller). */
+void client_close(struct imap_client *c, const char *reason);
+
+/* Capability list for this session's state ("IMAP4rev1 ... "), without "* CAPABILITY". */
+void client_capabilities(const struct imap_client *c, struct buf *b);
+
+/* Switches the parser to the authenticated limits (called after a successful login). */
+void client_login_done(struct imap_client *c);
+
+/* The accept callback for the listeners. */
+void client_accept(struct net_listener *l, struct net_conn *conn);
+
+/* A mailbox name as the client sent it -> the store's name: "INBOX" in any case normalised, a
+ * trailing '/' dropped, UTF-8 turned into modified UTF-7 after ENABLE IMAP4rev2. Returns 0,
+ * or -1 for an empty, over-long or badly encoded name. */
+int client_mailbox_name(const struct imap_client *c, const char *in, size_t len, char *out,
+			size_t outlen);
+/* Appends a store name as the client expects it (UTF-8 after ENABLE IMAP4rev2). */
+void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name);
+
+/* The folder path of an IMAP mailbox name of this account; -1 for an invalid name. */
+int client_folder_path(const struct imap_client *c, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,198 @@
+/* cmd_fetch.c - FETCH and UID FETCH: a job that renders one message at a time and writes it in bounded pieces as the connection drains. */
+#include "commands.h"
+#include "fetch.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mailbox_view.h"
+#include "seqset.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FETCH_CHUNK (64 * 1024)		/* bytes handed to the connection at a time */
+#define FETCH_HIGH_WATER (512 * 1024)	/* stop producing above this backlog */
+
+struct fetch_job {
+	char tag[128];
+	bool uid;
+	struct fetch_request req;
+	struct seqset set;		/* resolved sequence numbers or UIDs */
+	size_t next;			/* index of the next message to look at */
+	bool needs_data;
+	bool condstore;
+	bool seen_changed;		/* \Seen set on some message: tell other sessions */
+	unsigned missing;		/* messages whose file vanished */
+	/* the message being written */
+	struct fetch_out out;
+	char *data;
+	size_t seg, seg_off;
+	bool writing;
+	bool async;			/* the session waits (paused) for this job */
+};
+
+void cmd_fetch_job_free(struct imap_client *c)
+{
+	struct fetch_job *job = c->job;
+	if (!job)
+		return;
+	c->job = NULL;
+	fetch_request_free(&job->req);
+	seqset_free(&job->set);
+	fetch_out_free(&job->out);
+	free(job->data);
+	free(job);
+}
+
+/* Renders message index i into job->out. Returns false when it was skipped. */
+static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i)
+{
+	struct mailbox_view *v = c->view;
+	struct mailbox *mb = v->mb;
+	struct mailbox_msg *mm = &mb->msgs[i];
+	if (job->req.has_changedsince && mm->modseq <= job->req.changedsince)
+		return false;
+	struct fetch_msg m = {
+		.seq = (uint32_t)(i + 1),
+		.uid = mm->uid,
+		.modseq = mm->modseq,
+		.flags = mm->flags,
+		.keywords = mm->keywords,
+		.size = mm->size,
+		.internal_date = mm->internal_date,
+	};
+	if (job->needs_data) {
+		size_t len = 0;
+		if (command_read_message(c, i, &job->data, &len) < 0) {
+			job->missing++;
+			return false;
+		}
+		m.data = job->data;
+		m.len = len;
+	}
+	bool add_flags = false;
+	if (job->req.sets_seen && !v->readonly && !(mm->flags & MAILBOX_SEEN)) {
+		bool sets = false;
+		for (unsigned k = 0; k < job->req.count; k++) {
+			const struct fetch_item *it = &job->req.items[k];
+			if (!it->peek && (it->type == FETCH_RFC822 || it->type == FETCH_RFC822_TEXT ||
+					  it->type == FETCH_BODY_SECTION || it->type == FETCH_BINARY))
+				sets = true;
+		}
+		if (sets && mailbox_store(mb, i, '+', MAILBOX_SEEN, NULL, 0) == 0) {
+			mm = &mb->msgs[i];
+			m.flags = mm->flags;
+			m.modseq = mm->modseq;
+			add_flags = true;
+			job->seen_changed = true;
+		}
+	}
+	fetch_out_reset(&job->out);
+	fetch_render(&job->out, &job->req, mb, &m, add_flags, job->condstore);
+	job->seg = 0;
+	job->seg_off = 0;
+	job->writing = true;
+	return true;
+}
+
+static void fetch_finish(struct imap_client *c, struct fetch_job *job)
+{
+	char tag[128];
+	snprintf(tag, sizeof(tag), "%s", job->tag);
+	unsigned missing = job->missing;
+	bool seen_changed = job->seen_changed;
+	bool uid = job->uid, async = job->async;
+	cmd_fetch_job_free(c);
+	if (seen_changed && c->view)
+		imapd_notify_folder(c->d, c, c->view->path);
+	if (missing)
+		client_tagged(c, tag, "NO", "Some messages were expunged meanwhile");
+	else
+		client_tagged(c, tag, "OK", "%sFETCH completed", uid ? "UID " : "");
+	if (async)
+		client_command_done(c);
+}
+
+void cmd_fetch_resume(struct imap_client *c)
+{
+	struct fetch_job *job = c->job;
+	while (job && c->conn && !c->conn->closing && client_backlog(c) < FETCH_HIGH_WATER) {
+		if (job->writing) {
+			if (job->seg == job->out.nsegs) {
+				job->writing = false;
+				free(job->data);
+				job->data = NULL;
+				continue;
+			}
+			const struct fetch_seg *s = &job->out.segs[job->seg];
+			const char *base = s->from_msg ? job->data : job->out.meta.data;
+			size_t n = s->len - job->seg_off;
+			if (n > FETCH_CHUNK)
+				n = FETCH_CHUNK;
+			client_send_raw(c, base + s->off + job->seg_off, n);
+			job->seg_off += n;
+			if (job->seg_off == s->len) {
+				job->seg++;
+				job->seg_off = 0;
+			}
+			continue;
+		}
+		const struct mailbox *mb = c->view->mb;
+		while (job->next < mb->count) {
+			size_t i = job->next++;
+			uint32_t key = job->uid ? mb->msgs[i].uid : (uint32_t)(i + 1);
+			if (seqset_contains(&job->set, key) && fetch_prepare(c, job, i))
+				break;
+		}
+		if (!job->writing) {
+			fetch_finish(c, job);
+			return;
+		}
+	}
+	if (c->conn && c->conn->closing)
+		cmd_fetch_job_free(c);
+}
+
+void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
+{
+	struct fetch_error ferr;
+	if (cmd->count < 2) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: FETCH sequence-set items");
+		return;
+	}
+	struct fetch_job *job = xcalloc(1, sizeof(*job));
+	seqset_init(&job->set);
+	fetch_out_init(&job->out);
+	c->job = job;
+	if (command_seqset(c, cmd, &cmd->args[0], &job->set) < 0) {
+		cmd_fetch_job_free(c);
+		return;
+	}
+	if (fetch_parse(&cmd->args[1], cmd->count - 1, cmd->uid ? FETCH_PARSE_UID : 0, &job->req,
+			&ferr) < 0) {
+		client_tagged(c, cmd->tag, "BAD", "%s", ferr.text);
+		cmd_fetch_job_free(c);
+		return;
+	}
+	for (unsigned i = 0; i < job->req.count; i++)
+		if (job->req.items[i].type == FETCH_MODSEQ)
+			c->enabled |= IMAP_ENABLED_CONDSTORE;
+	if (job->req.has_changedsince)
+		c->enabled |= IMAP_ENABLED_CONDSTORE;
+	snprintf(job->tag, sizeof(job->tag), "%s", cmd->tag);
+	job->uid = cmd->uid;
+	job->needs_data = fetch_needs_data(&job->req);
+	job->condstore = (c->enabled & IMAP_ENABLED_CONDSTORE) != 0;
+	cmd_fetch_resume(c);
+	if (c->job && c->conn && !c->conn->closing) {
+		/* Output backed up: the rest is written as the connection drains. */
+		c->job->async = true;
+		c->mode = IMAP_MODE_BUSY;
+		net_conn_pause(c->conn);
+	}
+}

@@ -1,0 +1,480 @@
+/* cmd_mailbox.c - SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with LIST-EXTENDED options), LSUB, STATUS. */
+#include "commands.h"
+#include "imap_utf7.h"
+#include "log.h"
+#include "mailbox.h"
+#include "mailbox_view.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#define MAILBOX_NAME_MAX 512
+
+/* The mailbox name argument, "INBOX" in any case normalised, a trailing '/' dropped.
+ * Returns 0, or -1 after a BAD response. */
+static int mbox_name_arg(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+			 char *out, size_t outlen)
+{
+	const char *s;
+	size_t len;
+	if (!imap_arg_string(a, &s, &len) || client_mailbox_name(c, s, len, out, outlen) < 0) {
+		client_tagged(c, cmd->tag, "BAD", "Invalid mailbox name");
+		return -1;
+	}
+	return 0;
+}
+
+static bool mbox_exists(const char *path)
+{
+	char cur[PATH_MAX + 8];
+	struct stat st;
+	snprintf(cur, sizeof(cur), "%s/cur", path);
+	return stat(cur, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Resolves name to an existing folder's path. Returns 0, or -1 after a NO response. */
+static int mbox_existing(struct imap_client *c, const struct imap_command *cmd, const char *name,
+			 char *path, size_t pathlen)
+{
+	if (client_folder_path(c, name, path, pathlen) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] Invalid mailbox name");
+		return -1;
+	}
+	if (!mbox_exists(path)) {
+		client_tagged(c, cmd->tag, "NO", "[NONEXISTENT] No such mailbox");
+		return -1;
+	}
+	return 0;
+}
+
+void cmd_select(struct imap_client *c, const struct imap_command *cmd)
+{
+	bool readonly = strcmp(cmd->name, "EXAMINE") == 0;
+	char name[MAILBOX_NAME_MAX], path[PATH_MAX], err[256];
+	if (cmd->count < 1 || cmd->count > 2) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: %s mailbox", cmd->name);
+		return;
+	}
+	if (mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (cmd->count == 2) {
+		const struct imap_arg *params;
+		unsigned n;
+		if (!imap_arg_list(&cmd->args[1], &params, &n)) {
+			client_tagged(c, cmd->tag, "BAD", "Invalid SELECT parameters");
+			return;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (imap_arg_atom_equals(&params[i], "CONDSTORE")) {
+				c->enabled |= IMAP_ENABLED_CONDSTORE;
+			} else {
+				client_tagged(c, cmd->tag, "BAD", "Unknown SELECT parameter");
+				return;
+			}
+		}
+	}
+	if (c->view) {
+		view_close(c);
+		client_enter_state(c, IMAP_STATE_AUTH);
+		client_send(c, "* OK [CLOSED] Previous mailbox closed\r\n");
+	}
+	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
+		return;
+	if (view_open(c, name, path, readonly, err, sizeof(err)) < 0) {
+		log_warn("imap: user=%s, cannot open %s: %s", c->user, path, err);
+		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot open the mailbox");
+		return;
+	}
+	client_enter_state(c, IMAP_STATE_SELECTED);
+	client_tagged(c, cmd->tag, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
+		      cmd->name);
+}
+
+void cmd_create(struct imap_client *c, const struct imap_command *cmd)
+{
+	char name[MAILBOX_NAME_MAX], path[PATH_MAX], err[256];
+	if (cmd->count < 1 || mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0) {
+		if (cmd->count < 1)
+			client_tagged(c, cmd->tag, "BAD", "Usage: CREATE mailbox");
+		return;
+	}
+	if (client_folder_path(c, name, path, sizeof(path)) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] Invalid mailbox name");
+		return;
+	}
+	if (mbox_exists(path)) {
+		client_tagged(c, cmd->tag, "NO", "[ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (mailbox_folder_create(c->account_dir, name, err, sizeof(err)) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
+		return;
+	}
+	client_tagged(c, cmd->tag, "OK", "CREATE completed");
+}
+
+void cmd_delete(struct imap_client *c, const struct imap_command *cmd)
+{
+	char name[MAILBOX_NAME_MAX], path[PATH_MAX], err[256];
+	if (cmd->count != 1) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: DELETE mailbox");
+		return;
+	}
+	if (mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (strcmp(name, "INBOX") == 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] INBOX cannot be deleted");
+		return;
+	}
+	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
+		return;
+	if (c->view && strcmp(c->view->path, path) == 0) {
+		view_close(c);
+		client_enter_state(c, IMAP_STATE_AUTH);
+	}
+	if (mailbox_folder_delete(c->account_dir, name, err, sizeof(err)) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
+		return;
+	}
+	client_tagged(c, cmd->tag, "OK", "DELETE completed");
+}
+
+void cmd_rename(struct imap_client *c, const struct imap_command *cmd)
+{
+	char from[MAILBOX_NAME_MAX], to[MAILBOX_NAME_MAX], path[PATH_MAX], err[256];
+	if (cmd->count != 2) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: RENAME from to");
+		return;
+	}
+	if (mbox_name_arg(c, cmd, &cmd->args[0], from, sizeof(from)) < 0 ||
+	    mbox_name_arg(c, cmd, &cmd->args[1], to, sizeof(to)) < 0)
+		return;
+	if (mbox_existing(c, cmd, from, path, sizeof(path)) < 0)
+		return;
+	if (client_folder_path(c, to, path, sizeof(path)) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] Invalid mailbox name");
+		return;
+	}
+	if (mbox_exists(path)) {
+		client_tagged(c, cmd->tag, "NO", "[ALREADYEXISTS] Mailbox exists");
+		return;
+	}
+	if (mailbox_folder_rename(c->account_dir, from, to, err, sizeof(err)) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
+		return;
+	}
+	client_tagged(c, cmd->tag, "OK", "RENAME completed");
+}
+
+void cmd_subscribe(struct imap_client *c, const struct imap_command *cmd)
+{
+	bool sub = strcmp(cmd->name, "SUBSCRIBE") == 0;
+	char name[MAILBOX_NAME_MAX], path[PATH_MAX];
+	if (cmd->count != 1) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: %s mailbox", cmd->name);
+		return;
+	}
+	if (mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (sub && mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
+		return;
+	if (mailbox_subscribe(c->account_dir, name, sub) < 0) {
+		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot update the subscriptions");
+		return;
+	}
+	client_tagged(c, cmd->tag, "OK", "%s completed", cmd->name);
+}
+
+/* LIST pattern match: '*' matches anything, '%' anything but the delimiter '/'. Bounded:
+ * the pattern length is limited and the recursion is over the pattern's wildcards. */
+static bool list_match(const char *pat, const char *name, unsigned depth)
+{
+	if (depth > 64)
+		return false;
+	for (;;) {
+		if (*pat == '\0')
+			return *name == '\0';
+		if (*pat == '*' || *pat == '%') {
+			bool star = *pat == '*';
+			while (*pat == '*' || *pat == '%') {
+				if (*pat == '*')
+					star = true;
+				pat++;
+			}
+			if (*pat == '\0')
+				return star || strchr(name, '/') == NULL;
+			for (const char *n = name; *n; n++) {
+				if (list_match(pat, n, depth + 1))
+					return true;
+				if (!star && *n == '/')
+					return false;
+			}
+			return false;
+		}
+		if (*pat != *name)
+			return false;
+		pat++;
+		name++;
+	}
+}
+
+static bool list_name_match(const char *pattern, const char *name)
+{
+	/* INBOX is case-insensitive: normalise a pattern starting with it. */
+	char buf[MAILBOX_NAME_MAX * 2];
+	snprintf(buf, sizeof(buf), "%s", pattern);
+	if (strncasecmp(buf, "INBOX", 5) == 0 && (buf[5] == '\0' || buf[5] == '/'))
+		memcpy(buf, "INBOX", 5);
+	return list_match(buf, name, 0);
+}
+
+enum list_opt {
+	LIST_SEL_SUBSCRIBED = 1 << 0,
+	LIST_SEL_SPECIAL = 1 << 1,
+	LIST_RET_SUBSCRIBED = 1 << 2,
+	LIST_RET_STATUS = 1 << 3,
+};
+
+static void list_status_line(struct imap_client *c, struct buf *b, const char *name,
+			     const struct imap_arg *items, unsigned nitems);
+
+static void list_add_pattern(const struct imap_client *c, char ***pats, size_t *n, const char *ref,
+			     const char *pat)
+{
+	struct buf r7, p7;
+	buf_init(&r7);
+	buf_init(&p7);
+	if (c->enabled & IMAP_ENABLED_REV2) {
+		/* UTF-8 patterns against modified UTF-7 names (wildcards are ASCII). */
+		if (imap_utf8_to_utf7(ref, strlen(ref), &r7) == 0 &&
+		    imap_utf8_to_utf7(pat, strlen(pat), &p7) == 0) {
+			ref = r7.data ? r7.data : "";
+			pat = p7.data ? p7.data : "";
+		}
+	}
+	*pats = xrealloc(*pats, (*n + 1) * sizeof(**pats));
+	if (pat[0] == '/' || !ref[0])
+		(*pats)[(*n)++] = xstrdup(pat);
+	else if (ref[strlen(ref) - 1] == '/')
+		(*pats)[(*n)++] = xasprintf("%s%s", ref, pat);
+	else
+		(*pats)[(*n)++] = xasprintf("%s/%s", ref, pat);
+	buf_free(&r7);
+	buf_free(&p7);
+}
+
+void cmd_list(struct imap_client *c, const struct imap_command *cmd)
+{
+	bool lsub = strcmp(cmd->name, "LSUB") == 0;
+	const struct imap_arg *a = cmd->args;
+	unsigned n = cmd->count, opts = 0;
+	const struct imap_arg *status_items = NULL;
+	unsigned n_status = 0;
+	if (!lsub && n > 0 && a[0].type == IMAP_ARG_LIST) {
+		const struct imap_arg *l;
+		unsigned ln;
+		imap_arg_list(&a[0], &l, &ln);
+		for (unsigned i = 0; i < ln; i++) {
+			if (imap_arg_atom_equals(&l[i], "SUBSCRIBED"))
+				opts |= LIST_SEL_SUBSCRIBED | LIST_RET_SUBSCRIBED;
+			else if (imap_arg_atom_equals(&l[i], "SPECIAL-USE"))
+				opts |= LIST_SEL_SPECIAL;
+			else if (!imap_arg_atom_equals(&l[i], "REMOTE") &&
+				 !imap_arg_atom_equals(&l[i], "RECURSIVEMATCH")) {
+				client_tagged(c, cmd->tag, "BAD", "Unknown LIST selection option");
+				return;
+			}
+		}
+		a++;
+		n--;
+	}
+	if (n < 2) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: %s reference pattern", cmd->name);
+		return;
+	}
+	const char *ref;
+	if (!imap_arg_string(&a[0], &ref, NULL) || strlen(ref) > MAILBOX_NAME_MAX) {
+		client_tagged(c, cmd->tag, "BAD", "Invalid reference");
+		return;
+	}
+	char **pats = NULL;
+	size_t npats = 0;
+	bool empty_pattern = false;
+	if (!lsub && a[1].type == IMAP_ARG_LIST) {
+		const struct imap_arg *l;
+		unsigned ln;
+		imap_arg_list(&a[1], &l, &ln);
+		for (unsigned i = 0; i < ln && i < 100; i++) {
+			const char *p;
+			if (imap_arg_string(&l[i], &p, NULL) && strlen(p) <= MAILBOX_NAME_MAX)
+				list_add_pattern(c, &pats, &npats, ref, p);
+		}
+	} else {
+		const char *p;
+		if (!imap_arg_string(&a[1], &p, NULL) || strlen(p) > MAILBOX_NAME_MAX) {
+			client_tagged(c, cmd->tag, "BAD", "Invalid pattern");
+			return;
+		}
+		if (p[0] == '\0')
+			empty_pattern = true;
+		else
+			list_add_pattern(c, &pats, &npats, ref, p);
+	}
+	if (n >= 4 && imap_arg_atom_equals(&a[2], "RETURN") && a[3].type == IMAP_ARG_LIST) {
+		const struct imap_arg *l;
+		unsigned ln;
+		imap_arg_list(&a[3], &l, &ln);
+		for (unsigned i = 0; i < ln; i++) {
+			if (imap_arg_atom_equals(&l[i], "SUBSCRIBED")) {
+				opts |= LIST_RET_SUBSCRIBED;
+			} else if (imap_arg_atom_equals(&l[i], "STATUS") && i + 1 < ln &&
+				   l[i + 1].type == IMAP_ARG_LIST) {
+				opts |= LIST_RET_STATUS;
+				imap_arg_list(&l[i + 1], &status_items, &n_status);
+				i++;
+			}
+		}
+	}
+
+	struct buf b;
+	buf_init(&b);
+	if (empty_pattern)
+		buf_printf(&b, "* %s (\\Noselect) \"/\" \"\"\r\n", cmd->name);
+	struct mailbox_folder *folders = NULL;
+	long nf = npats ? mailbox_folder_list(c->account_dir, &folders) : 0;
+	if (nf < 0) {
+		log_warn("imap: user=%s, cannot list folders: %s", c->user, strerror((int)-nf));
+		nf = 0;
+	}
+	for (long i = 0; i < nf; i++) {
+		const struct mailbox_folder *f = &folders[i];
+		bool match = false;
+		for (size_t k = 0; k < npats && !match; k++)
+			match = list_name_match(pats[k], f->name);
+		if (!match)
+			continue;
+		if ((lsub || (opts & LIST_SEL_SUBSCRIBED)) && !f->subscribed)
+			continue;
+		if ((opts & LIST_SEL_SPECIAL) && !f->special_use)
+			continue;
+		buf_printf(&b, "* %s (", cmd->name);
+		size_t start = b.len;
+		if (f->noselect)
+			buf_append_str(&b, "\\Noselect ");
+		if (!lsub)
+			buf_append_str(&b, f->has_children ? "\\HasChildren" : "\\HasNoChildren");
+		if (f->special_use)
+			buf_printf(&b, "%s%s", b.len > start ? " " : "", f->special_use);
+		if ((opts & LIST_RET_SUBSCRIBED) && f->subscribed)
+			buf_printf(&b, "%s\\Subscribed", b.len > start ? " " : "");
+		buf_append_str(&b, ") \"/\" ");
+		client_write_mailbox(c, &b, f->name);
+		buf_append_str(&b, "\r\n");
+		if (opts & LIST_RET_STATUS)
+			list_status_line(c, &b, f->name, status_items, n_status);
+	}
+	client_send_buf(c, &b);
+	buf_free(&b);
+	if (folders)
+		mailbox_folders_free(folders, (size_t)nf);
+	for (size_t k = 0; k < npats; k++)
+		free(pats[k]);
+	free(pats);
+	client_tagged(c, cmd->tag, "OK", "%s completed", cmd->name);
+}
+
+/* Appends "* STATUS name (...)" for items; returns 0, or -1 for an unknown item. */
+static int status_write(struct imap_client *c, struct buf *b, const char *name, const char *path,
+			const struct imap_arg *items, unsigned nitems)
+{
+	struct mailbox_status st;
+	memset(&st, 0, sizeof(st));
+	int r = mailbox_status(path, &st);
+	if (r < 0)
+		return -2;
+	uint32_t deleted = 0;
+	for (unsigned i = 0; i < nitems; i++) {
+		if (imap_arg_atom_equals(&items[i], "DELETED")) {
+			struct mailbox *mb;
+			char err[128];
+			if (mailbox_open(path, true, &mb, err, sizeof(err)) == 0) {
+				for (size_t k = 0; k < mb->count; k++)
+					if (mb->msgs[k].flags & MAILBOX_DELETED)
+						deleted++;
+				mailbox_close(&mb);
+			}
+			break;
+		}
+	}
+	buf_append_str(b, "* STATUS ");
+	client_write_mailbox(c, b, name);
+	buf_append_str(b, " (");
+	for (unsigned i = 0; i < nitems; i++) {
+		const struct imap_arg *a = &items[i];
+		if (i)
+			buf_append_str(b, " ");
+		if (imap_arg_atom_equals(a, "MESSAGES"))
+			buf_printf(b, "MESSAGES %u", st.messages);
+		else if (imap_arg_atom_equals(a, "RECENT"))
+			buf_append_str(b, "RECENT 0");
+		else if (imap_arg_atom_equals(a, "UIDNEXT"))
+			buf_printf(b, "UIDNEXT %u", st.uidnext);
+		else if (imap_arg_atom_equals(a, "UIDVALIDITY"))
+			buf_printf(b, "UIDVALIDITY %u", st.uidvalidity);
+		else if (imap_arg_atom_equals(a, "UNSEEN"))
+			buf_printf(b, "UNSEEN %u", st.unseen);
+		else if (imap_arg_atom_equals(a, "HIGHESTMODSEQ"))
+			buf_printf(b, "HIGHESTMODSEQ %llu",
+				   (unsigned long long)(st.highest_modseq ? st.highest_modseq : 1));
+		else if (imap_arg_atom_equals(a, "SIZE"))
+			buf_printf(b, "SIZE %llu", (unsigned long long)st.size);
+		else if (imap_arg_atom_equals(a, "DELETED"))
+			buf_printf(b, "DELETED %u", deleted);
+		else
+			return -1;
+	}
+	buf_append_str(b, ")\r\n");
+	return 0;
+}
+
+static void list_status_line(struct imap_client *c, struct buf *b, const char *name,
+			     const struct imap_arg *items, unsigned nitems)
+{
+	char path[PATH_MAX];
+	size_t before = b->len;
+	if (client_folder_path(c, name, path, sizeof(path)) < 0 ||
+	    status_write(c, b, name, path, items, nitems) < 0)
+		b->len = before;
+}
+
+void cmd_status(struct imap_client *c, const struct imap_command *cmd)
+{
+	char name[MAILBOX_NAME_MAX], path[PATH_MAX];
+	const struct imap_arg *items;
+	unsigned nitems;
+	if (cmd->count != 2 || !imap_arg_list(&cmd->args[1], &items, &nitems) || nitems == 0) {
+		client_tagged(c, cmd->tag, "BAD", "Usage: STATUS mailbox (items)");
+		return;
+	}
+	if (mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0)
+		return;
+	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
+		return;
+	struct buf b;
+	buf_init(&b);
+	int r = status_write(c, &b, name, path, items, nitems);
+	if (r == -1)
+		client_tagged(c, cmd->tag, "BAD", "Unknown STATUS item");
+	else if (r < 0)
+		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot read the mailbox status");
+	else {
+		client_send_buf(c, &b);
+		client_tagged(c, cmd->tag, "OK", "STATUS completed");
+	}
+	buf_free(&b);
+}

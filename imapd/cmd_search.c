@@ -1,0 +1,115 @@
+/* cmd_search.c - SEARCH and UID SEARCH (CHARSET, every key, RETURN/ESEARCH, MODSEQ) over the selected folder. */
+#include "commands.h"
+#include "fetch.h"
+#include "mailbox.h"
+#include "mailbox_view.h"
+#include "search.h"
+#include "seqset.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct search_load_ctx {
+	struct imap_client *c;
+	size_t index;
+	char *data;
+};
+
+static int search_load_message(struct search_msg *m, void *arg)
+{
+	struct search_load_ctx *x = arg;
+	size_t len;
+	if (command_read_message(x->c, x->index, &x->data, &len) < 0)
+		return -1;
+	m->data = x->data;
+	m->len = len;
+	return 0;
+}
+
+void cmd_search(struct imap_client *c, const struct imap_command *cmd)
+{
+	struct search_program prog;
+	struct search_error err;
+	if (search_parse(cmd->args, cmd->count, 0, &prog, &err) < 0) {
+		if (err.code == SEARCH_ERR_BADCHARSET)
+			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s", err.text);
+		else
+			client_tagged(c, cmd->tag, "BAD", "%s", err.text);
+		return;
+	}
+	if (prog.has_modseq)
+		c->enabled |= IMAP_ENABLED_CONDSTORE;
+	const struct mailbox *mb = c->view->mb;
+	struct seqset result;
+	seqset_init(&result);
+	uint64_t count = 0, max_modseq = 0;
+	uint32_t min = 0, max = 0;
+	struct buf plain;
+	buf_init(&plain);
+	buf_append_str(&plain, "* SEARCH");
+	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		const struct mailbox_msg *mm = &mb->msgs[i];
+		struct search_load_ctx x = { .c = c, .index = i };
+		struct search_msg m = {
+			.seq = (uint32_t)(i + 1),
+			.uid = mm->uid,
+			.max_seq = (uint32_t)mb->count,
+			.max_uid = max_uid,
+			.flags = mm->flags,
+			.keywords = mm->keywords,
+			.keyword_names = (const char *const *)mb->keywords,
+			.size = mm->size,
+			.modseq = mm->modseq,
+			.internal_date = mm->internal_date,
+			.tz_minutes = fetch_local_tz(mm->internal_date),
+			.load = search_load_message,
+			.load_arg = &x,
+		};
+		int hit = search_match(prog.root, &m);
+		search_msg_clear(&m);
+		free(x.data);
+		if (!hit)
+			continue;
+		uint32_t n = cmd->uid ? mm->uid : (uint32_t)(i + 1);
+		if (!count)
+			min = n;
+		max = n;
+		count++;
+		if (mm->modseq > max_modseq)
+			max_modseq = mm->modseq;
+		seqset_add(&result, n);
+		buf_printf(&plain, " %u", n);
+	}
+	struct buf b;
+	buf_init(&b);
+	if (prog.esearch || (c->enabled & IMAP_ENABLED_REV2)) {
+		unsigned opts = prog.esearch ? prog.return_opts : SEARCH_RETURN_ALL;
+		buf_printf(&b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
+		if ((opts & SEARCH_RETURN_MIN) && count)
+			buf_printf(&b, " MIN %u", min);
+		if ((opts & SEARCH_RETURN_MAX) && count)
+			buf_printf(&b, " MAX %u", max);
+		if (opts & SEARCH_RETURN_COUNT)
+			buf_printf(&b, " COUNT %llu", (unsigned long long)count);
+		if ((opts & SEARCH_RETURN_ALL) && count) {
+			buf_append_str(&b, " ALL ");
+			seqset_write(&b, &result);
+		}
+		if (prog.has_modseq && count)
+			buf_printf(&b, " MODSEQ %llu", (unsigned long long)max_modseq);
+		buf_append_str(&b, "\r\n");
+	} else {
+		buf_append(&b, plain.data, plain.len);
+		if (prog.has_modseq && count)
+			buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)max_modseq);
+		buf_append_str(&b, "\r\n");
+	}
+	client_send_buf(c, &b);
+	buf_free(&b);
+	buf_free(&plain);
+	seqset_free(&result);
+	search_program_free(&prog);
+	client_tagged(c, cmd->tag, "OK", "%sSEARCH completed", cmd->uid ? "UID " : "");
+}

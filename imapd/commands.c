@@ -1,0 +1,214 @@
+/* commands.c - the IMAP command table (name -> handler, allowed states, flags) and argument helpers shared by the handlers. */
+#include "commands.h"
+#include "log.h"
+#include "xalloc.h"
+#include "mailbox.h"
+#include "mailbox_view.h"
+#include "seqset.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <string.h>
+#include <strings.h>
+
+#define S_ANY (IMAP_STATE_NOAUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define S_NOAUTH IMAP_STATE_NOAUTH
+#define S_AUTH (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define S_SEL IMAP_STATE_SELECTED
+
+static const struct command command_table[] = {
+	{ "APPEND", cmd_append, S_AUTH, 0 },
+	{ "AUTHENTICATE", cmd_authenticate, S_NOAUTH, CMD_FLAG_NO_SYNC },
+	{ "CAPABILITY", cmd_capability, S_ANY, 0 },
+	{ "CHECK", cmd_check, S_SEL, 0 },
+	{ "CLOSE", cmd_close, S_SEL, CMD_FLAG_NO_SYNC },
+	{ "COPY", cmd_copy, S_SEL, CMD_FLAG_UID },
+	{ "CREATE", cmd_create, S_AUTH, 0 },
+	{ "DELETE", cmd_delete, S_AUTH, 0 },
+	{ "ENABLE", cmd_enable, IMAP_STATE_AUTH, 0 },
+	{ "EXAMINE", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC },
+	{ "EXPUNGE", cmd_expunge, S_SEL, CMD_FLAG_UID },
+	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE },
+	{ "ID", cmd_id, S_ANY, 0 },
+	{ "IDLE", cmd_idle, S_AUTH, 0 },
+	{ "LIST", cmd_list, S_AUTH, 0 },
+	{ "LOGIN", cmd_login, S_NOAUTH, CMD_FLAG_NO_SYNC },
+	{ "LOGOUT", cmd_logout, S_ANY, CMD_FLAG_NO_SYNC },
+	{ "LSUB", cmd_list, S_AUTH, 0 },
+	{ "MOVE", cmd_copy, S_SEL, CMD_FLAG_UID },
+	{ "NAMESPACE", cmd_namespace, S_AUTH, 0 },
+	{ "NOOP", cmd_noop, S_ANY, 0 },
+	{ "RENAME", cmd_rename, S_AUTH, 0 },
+	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE },
+	{ "SELECT", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC },
+	{ "STARTTLS", cmd_starttls, S_NOAUTH, CMD_FLAG_NO_SYNC },
+	{ "STATUS", cmd_status, S_AUTH, 0 },
+	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE },
+	{ "SUBSCRIBE", cmd_subscribe, S_AUTH, 0 },
+	{ "UNSELECT", cmd_close, S_SEL, CMD_FLAG_NO_SYNC },
+	{ "UNSUBSCRIBE", cmd_subscribe, S_AUTH, 0 },
+};
+
+const struct command *command_find(const char *name)
+{
+	size_t lo = 0, hi = sizeof(command_table) / sizeof(command_table[0]);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int r = strcmp(name, command_table[mid].name);
+		if (r == 0)
+			return &command_table[mid];
+		if (r < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		   struct seqset *out)
+{
+	const char *error;
+	struct seqset raw;
+	seqset_init(&raw);
+	if (!imap_arg_is_atom(a) || imap_arg_is_nil(a) ||
+	    seqset_parse(a->str, a->len, 0, &raw, &error) < 0) {
+		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");
+		return -1;
+	}
+	const struct mailbox *mb = c->view->mb;
+	uint32_t max = cmd->uid ? (mb->count ? mb->msgs[mb->count - 1].uid : 0) : (uint32_t)mb->count;
+	seqset_resolve(&raw, max, out);
+	seqset_free(&raw);
+	if (!cmd->uid) {
+		uint32_t hi;
+		if (seqset_max(out, &hi) && hi > mb->count) {
+			client_tagged(c, cmd->tag, "BAD", "Invalid sequence number (%u messages)",
+				      (unsigned)mb->count);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned flag;
+} command_system_flags[] = {
+	{ "\\Seen", MAILBOX_SEEN },	  { "\\Answered", MAILBOX_ANSWERED },
+	{ "\\Flagged", MAILBOX_FLAGGED }, { "\\Deleted", MAILBOX_DELETED },
+	{ "\\Draft", MAILBOX_DRAFT },
+};
+
+static bool command_keyword_ok(const char *s)
+{
+	if (!*s || strlen(s) > 100)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || strchr("(){%*\"\\]", *s))
+			return false;
+	return true;
+}
+
+int command_flags(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		  unsigned *flags_r, const char **kw, size_t kwmax, size_t *nkw_r)
+{
+	const struct imap_arg *list = a;
+	unsigned n = 1;
+	if (a->type == IMAP_ARG_LIST)
+		imap_arg_list(a, &list, &n);
+	*flags_r = 0;
+	*nkw_r = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!imap_arg_is_atom(&list[i]) || imap_arg_is_nil(&list[i])) {
+			client_tagged(c, cmd->tag, "BAD", "Invalid flag");
+			return -1;
+		}
+		const char *f = list[i].str;
+		if (f[0] == '\\') {
+			size_t k;
+			for (k = 0; k < sizeof(command_system_flags) / sizeof(command_system_flags[0]); k++)
+				if (strcasecmp(f, command_system_flags[k].name) == 0)
+					break;
+			if (k == sizeof(command_system_flags) / sizeof(command_system_flags[0])) {
+				if (strcasecmp(f, "\\Recent") == 0)
+					continue;	/* cannot be stored: ignored */
+				client_tagged(c, cmd->tag, "BAD", "Invalid system flag %s",
+					      strcasecmp(f, "\\*") == 0 ? "\\*" : "");
+				return -1;
+			}
+			*flags_r |= command_system_flags[k].flag;
+			continue;
+		}
+		if (!command_keyword_ok(f)) {
+			client_tagged(c, cmd->tag, "BAD", "Invalid keyword");
+			return -1;
+		}
+		bool dup = false;
+		for (size_t k = 0; k < *nkw_r; k++)
+			if (strcasecmp(kw[k], f) == 0)
+				dup = true;
+		if (dup)
+			continue;
+		if (*nkw_r >= kwmax) {
+			client_tagged(c, cmd->tag, "NO", "[LIMIT] Too many keywords");
+			return -1;
+		}
+		kw[(*nkw_r)++] = f;
+	}
+	return 0;
+}
+
+void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords)
+{
+	buf_append_str(b, "(");
+	size_t start = b->len;
+	for (size_t k = 0; k < sizeof(command_system_flags) / sizeof(command_system_flags[0]); k++)
+		if (flags & command_system_flags[k].flag)
+			buf_printf(b, "%s%s", b->len > start ? " " : "", command_system_flags[k].name);
+	if (flags & MAILBOX_RECENT)
+		buf_printf(b, "%s\\Recent", b->len > start ? " " : "");
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+		if ((keywords & (1u << i)) && mb->keywords[i])
+			buf_printf(b, "%s%s", b->len > start ? " " : "", mb->keywords[i]);
+	buf_append_str(b, ")");
+}
+
+int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r)
+{
+	char path[PATH_MAX];
+	*data_r = NULL;
+	*len_r = 0;
+	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno != ENOENT)
+			log_warn("imap: user=%s, cannot open %s: %s", c->user, path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		return -1;
+	}
+	size_t len = (size_t)st.st_size, got = 0;
+	char *data = xmalloc(len + 1);
+	while (got < len) {
+		ssize_t n = read(fd, data + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	data[got] = '\0';
+	*data_r = data;
+	*len_r = got;
+	return 0;
+}

@@ -1,0 +1,97 @@
+/* commands.h - the IMAP command table: name -> handler, the states it is allowed in, flags; and the handlers. */
+#ifndef MAIL_IMAP_COMMANDS_H
+#define MAIL_IMAP_COMMANDS_H
+
+#include <stdbool.h>
+
+#include "client.h"
+#include "imap_parser.h"
+
+enum command_flag {
+	CMD_FLAG_UID = 1 << 0,		/* may be prefixed with UID */
+	CMD_FLAG_NO_EXPUNGE = 1 << 1,	/* no untagged EXPUNGE before its tagged response */
+	CMD_FLAG_NO_SYNC = 1 << 2,	/* sends its own updates (or none) */
+};
+
+typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);
+
+struct command {
+	const char *name;
+	command_fn fn;
+	unsigned states;	/* enum imap_state bits */
+	unsigned flags;		/* enum command_flag bits */
+};
+
+/* Looks up an upper-cased command name; NULL when unknown. */
+const struct command *command_find(const char *name);
+
+/* cmd_auth.c */
+void cmd_capability(struct imap_client *c, const struct imap_command *cmd);
+void cmd_noop(struct imap_client *c, const struct imap_command *cmd);
+void cmd_logout(struct imap_client *c, const struct imap_command *cmd);
+void cmd_starttls(struct imap_client *c, const struct imap_command *cmd);
+void cmd_login(struct imap_client *c, const struct imap_command *cmd);
+void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd);
+/* The client's response line to an AUTHENTICATE challenge. */
+void cmd_authenticate_response(struct imap_client *c, const char *line, size_t len);
+void cmd_id(struct imap_client *c, const struct imap_command *cmd);
+void cmd_enable(struct imap_client *c, const struct imap_command *cmd);
+void cmd_namespace(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_mailbox.c */
+void cmd_select(struct imap_client *c, const struct imap_command *cmd);
+void cmd_create(struct imap_client *c, const struct imap_command *cmd);
+void cmd_delete(struct imap_client *c, const struct imap_command *cmd);
+void cmd_rename(struct imap_client *c, const struct imap_command *cmd);
+void cmd_subscribe(struct imap_client *c, const struct imap_command *cmd);
+void cmd_list(struct imap_client *c, const struct imap_command *cmd);
+void cmd_status(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_append.c */
+void cmd_append(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_fetch.c */
+void cmd_fetch(struct imap_client *c, const struct imap_command *cmd);
+/* Output drained: continue a FETCH job. */
+void cmd_fetch_resume(struct imap_client *c);
+void cmd_fetch_job_free(struct imap_client *c);
+
+/* cmd_store.c */
+void cmd_store(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_search.c */
+void cmd_search(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_copy.c */
+void cmd_copy(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_expunge.c */
+void cmd_expunge(struct imap_client *c, const struct imap_command *cmd);
+void cmd_close(struct imap_client *c, const struct imap_command *cmd);
+void cmd_check(struct imap_client *c, const struct imap_command *cmd);
+
+/* cmd_idle.c */
+void cmd_idle(struct imap_client *c, const struct imap_command *cmd);
+/* A line received while idling ("DONE" ends it). */
+void cmd_idle_line(struct imap_client *c, const char *line, size_t len);
+/* Keep-alive timer or folder change while idling. */
+void cmd_idle_keepalive(struct imap_client *c);
+
+/* Shared argument helpers (commands.c). */
+/* Parses a sequence set argument for the selected folder (UID when uid), '*' resolved
+ * against the highest sequence number or UID. Returns 0, or -1 after a BAD response. */
+struct seqset;
+int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		   struct seqset *out);
+/* Parses a flag list or single flag: system flags into *flags_r, keywords into kw (pointers
+ * into the argument tree, at most 26+). Returns 0, or -1 after a BAD response. */
+int command_flags(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		  unsigned *flags_r, const char **kw, size_t kwmax, size_t *nkw_r);
+/* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
+ * when the file vanished (expunged elsewhere) or cannot be read (logged). */
+int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
+/* Appends "(\Seen \Flagged kw)" for a message of the selected folder. */
+struct mailbox;
+void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords);
+
+#endif

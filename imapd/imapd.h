@@ -1,0 +1,43 @@
+/* imapd.h - state shared by the whole imapd daemon: configuration, TLS, accounts, throttle, live sessions. */
+#ifndef MAIL_IMAPD_H
+#define MAIL_IMAPD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "net.h"
+
+struct accounts;
+struct auth_throttle;
+struct imap_client;
+struct tls_ctx;
+
+#define IMAPD_IDLE_TIMEOUT_MS (30 * 60 * 1000)	/* RFC 3501 5.4: at least 30 minutes */
+#define IMAPD_PREAUTH_TIMEOUT_MS (60 * 1000)	/* before LOGIN: short */
+#define IMAPD_IDLE_KEEPALIVE_MS (2 * 60 * 1000)	/* "* OK Still here" during IDLE */
+#define IMAPD_PREAUTH_MAX_COMMANDS 30		/* commands allowed before authentication */
+#define IMAPD_MAX_BAD_COMMANDS 20		/* BAD responses in a row before BYE */
+
+struct imapd {
+	struct config *cfg;
+	uv_loop_t *loop;
+	struct tls_ctx *tls;
+	char *tls_cert, *tls_key;
+	struct accounts *accounts;
+	struct auth_throttle *auth_throttle;
+	struct net_listener *listeners;
+	struct imap_client *clients;	/* every live session (for change notification) */
+	uint64_t sessions_total;
+	bool stopping;
+};
+
+/* Binds imap_listen (STARTTLS) and imaps_listen (implicit TLS). Returns 0 or -1 with err. */
+int imapd_listen(struct imapd *d, char *err, size_t errlen);
+
+/* Tells every other session that has the folder at maildir selected that it changed (it
+ * syncs at once when idling, else before its next response). */
+void imapd_notify_folder(struct imapd *d, const struct imap_client *except, const char *maildir);
+
+#endif

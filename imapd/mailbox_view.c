@@ -1,0 +1,218 @@
+/* mailbox_view.c - the selected folder of one session: open/close, sync with the store, untagged updates, inotify watching. */
+#include "mailbox_view.h"
+#include "client.h"
+#include "commands.h"
+#include "log.h"
+#include "mailbox.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VIEW_DEBOUNCE_MS 20
+
+/* The uv handles outlive the view until their close callbacks ran. */
+struct view_watch {
+	uv_fs_event_t ev[2];	/* new/ and cur/ */
+	bool ev_started[2];
+	uv_timer_t debounce;
+	int handles_open;
+	struct imap_client *c;	/* NULL once the view is closed */
+};
+
+static void view_watch_closed(uv_handle_t *h)
+{
+	struct view_watch *w = h->data;
+	if (--w->handles_open == 0)
+		free(w);
+}
+
+static void view_debounce_fired(uv_timer_t *t)
+{
+	struct view_watch *w = t->data;
+	if (w->c)
+		view_mark_changed(w->c);
+}
+
+static void view_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	(void)filename;
+	(void)events;
+	struct view_watch *w = h->data;
+	if (!w->c || status < 0)
+		return;
+	if (!uv_is_active((uv_handle_t *)&w->debounce))
+		uv_timer_start(&w->debounce, view_debounce_fired, VIEW_DEBOUNCE_MS, 0);
+}
+
+static struct view_watch *view_watch_start(struct imap_client *c, const char *path)
+{
+	static const char *const subdirs[2] = { "new", "cur" };
+	struct view_watch *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	uv_timer_init(c->d->loop, &w->debounce);
+	w->debounce.data = w;
+	w->handles_open = 1;
+	for (int i = 0; i < 2; i++) {
+		char dir[PATH_MAX + 8];
+		snprintf(dir, sizeof(dir), "%s/%s", path, subdirs[i]);
+		uv_fs_event_init(c->d->loop, &w->ev[i]);
+		w->ev[i].data = w;
+		w->handles_open++;
+		int r = uv_fs_event_start(&w->ev[i], view_fs_event, dir, 0);
+		if (r < 0)
+			log_warn("imap: cannot watch %s: %s (IDLE falls back to the keep-alive)", dir,
+				 uv_strerror(r));
+		else
+			w->ev_started[i] = true;
+	}
+	return w;
+}
+
+static void view_watch_stop(struct view_watch **wp)
+{
+	struct view_watch *w = *wp;
+	if (!w)
+		return;
+	*wp = NULL;
+	w->c = NULL;
+	uv_close((uv_handle_t *)&w->debounce, view_watch_closed);
+	for (int i = 0; i < 2; i++)
+		uv_close((uv_handle_t *)&w->ev[i], view_watch_closed);
+}
+
+int view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
+	      char *err, size_t errlen)
+{
+	struct mailbox *mb = NULL;
+	if (mailbox_open(path, readonly, &mb, err, errlen) < 0)
+		return -1;
+	struct mailbox_view *v = xcalloc(1, sizeof(*v));
+	v->mb = mb;
+	v->name = xstrdup(name);
+	snprintf(v->path, sizeof(v->path), "%s", path);
+	v->readonly = readonly;
+	c->view = v;
+	v->watch = view_watch_start(c, path);
+
+	struct buf b;
+	buf_init(&b);
+	buf_append_str(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+		if (mb->keywords[i])
+			buf_printf(&b, " %s", mb->keywords[i]);
+	buf_append_str(&b, ")\r\n");
+	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
+	if (!(c->enabled & IMAP_ENABLED_REV2))
+		buf_append_str(&b, "* 0 RECENT\r\n");
+	for (size_t i = 0; i < mb->count; i++) {
+		if (!(mb->msgs[i].flags & MAILBOX_SEEN)) {
+			if (!(c->enabled & IMAP_ENABLED_REV2))
+				buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
+			break;
+		}
+	}
+	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
+	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
+	if (readonly) {
+		buf_append_str(&b, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+	} else {
+		buf_append_str(&b, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+			if (mb->keywords[i])
+				buf_printf(&b, " %s", mb->keywords[i]);
+		if (mb->nkeywords < MAILBOX_MAX_KEYWORDS)
+			buf_append_str(&b, " \\*");
+		buf_append_str(&b, ")] Flags permitted\r\n");
+	}
+	buf_printf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+		   (unsigned long long)(mb->highest_modseq ? mb->highest_modseq : 1));
+	buf_printf(&b, "* LIST () \"/\" ");
+	client_write_mailbox(c, &b, name);
+	buf_append_str(&b, "\r\n");
+	/* The LIST line is an IMAP4rev2 requirement (mailbox name as the server knows it). */
+	if (!(c->enabled & IMAP_ENABLED_REV2)) {
+		char *nl = strstr(b.data, "* LIST ");
+		b.len = (size_t)(nl - b.data);
+		b.data[b.len] = '\0';
+	}
+	client_send_buf(c, &b);
+	buf_free(&b);
+	return 0;
+}
+
+void view_close(struct imap_client *c)
+{
+	struct mailbox_view *v = c->view;
+	if (!v)
+		return;
+	c->view = NULL;
+	view_watch_stop(&v->watch);
+	mailbox_close(&v->mb);
+	free(v->name);
+	free(v);
+}
+
+void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch)
+{
+	struct mailbox_view *v = c->view;
+	if (!v)
+		return;
+	struct mailbox *mb = v->mb;
+	struct buf b;
+	buf_init(&b);
+	for (size_t i = 0; i < ch->n_expunged; i++)
+		buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
+	if (ch->n_new)
+		buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
+	for (size_t i = 0; i < ch->n_flag_changed; i++) {
+		long idx = mailbox_find_uid(mb, ch->flag_changed_uids[i]);
+		if (idx < 0)
+			continue;
+		const struct mailbox_msg *m = &mb->msgs[idx];
+		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", idx + 1, m->uid);
+		command_write_flags(&b, mb, m->flags, m->keywords);
+		if (c->enabled & IMAP_ENABLED_CONDSTORE)
+			buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
+		buf_append_str(&b, ")\r\n");
+	}
+	client_send_buf(c, &b);
+	buf_free(&b);
+}
+
+void view_sync(struct imap_client *c)
+{
+	struct mailbox_view *v = c->view;
+	if (!v)
+		return;
+	struct mailbox_changes ch;
+	memset(&ch, 0, sizeof(ch));
+	v->changed = false;
+	int r = mailbox_sync(v->mb, &ch);
+	if (r < 0) {
+		log_warn("imap: user=%s, sync of %s failed: %s", c->user, v->path, strerror(-r));
+		mailbox_changes_free(&ch);
+		return;
+	}
+	if (ch.uidvalidity_changed) {
+		mailbox_changes_free(&ch);
+		client_send(c, "* BYE The folder index was rebuilt, please reconnect\r\n");
+		client_close(c, "uidvalidity changed");
+		return;
+	}
+	view_send_changes(c, &ch);
+	mailbox_changes_free(&ch);
+}
+
+void view_mark_changed(struct imap_client *c)
+{
+	if (!c->view)
+		return;
+	c->view->changed = true;
+	if (c->mode == IMAP_MODE_IDLE) {
+		client_ref(c);
+		view_sync(c);
+		client_unref(c);
+	}
+}

@@ -1,0 +1,47 @@
+/* search.h - evaluates a SEARCH key tree (search_parse.h) against one message (pure, bytes loaded on demand). */
+#ifndef MAIL_IMAP_SEARCH_H
+#define MAIL_IMAP_SEARCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "search_parse.h"
+
+struct mime_part;
+
+/* What a search key can look at. The caller fills the cheap fields; data is loaded only when
+ * a key needs the header or body: by load(m), which sets data/len and returns 0 (or -1:
+ * the message is treated as matching no text key). */
+struct search_msg {
+	uint32_t seq, uid;
+	uint32_t max_seq, max_uid;	/* '*' in sets already resolved by the caller is fine */
+	unsigned flags;			/* enum mailbox_flag bits */
+	uint32_t keywords;
+	const char *const *keyword_names;	/* MAILBOX_MAX_KEYWORDS entries, NULL when unused */
+	uint64_t size;
+	uint64_t modseq;
+	time_t internal_date;
+	int tz_minutes;			/* zone for BEFORE/ON/SINCE on the internal date */
+
+	const char *data;
+	size_t len;
+	int (*load)(struct search_msg *m, void *arg);
+	void *load_arg;
+
+	/* private: caches */
+	bool load_failed;
+	struct mime_part *mime;
+	bool have_text;
+	char *body_text;		/* folded UTF-8 text of every text part */
+	size_t body_len;
+};
+
+/* 1 when m matches key, else 0. Cost bounded by SEARCH_MAX_DEPTH and the message size. */
+int search_match(const struct search_key *key, struct search_msg *m);
+
+/* Frees the caches (not data). */
+void search_msg_clear(struct search_msg *m);
+
+#endif
