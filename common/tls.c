@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -805,13 +806,27 @@ int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg
 	char *cert = xasprintf("%s/cert.pem", dir);
 	char *key = xasprintf("%s/key.pem", dir);
 	int r;
-	if (access(cert, F_OK) == 0 && access(key, F_OK) == 0)
+	if (access(cert, F_OK) == 0 && access(key, F_OK) == 0) {
 		r = 0;
-	else if (tls_mkdirs(dir, 0700, err, errlen) < 0 ||
-	    tls_generate_self_signed(hostname, cert, key, err, errlen) < 0)
+	} else if (tls_mkdirs(dir, 0700, err, errlen) < 0) {
 		r = -1;
-	else
-		r = 1;
+	} else {
+		/* mtad and imapd may both start on a fresh state_dir: one generates, the other
+		 * waits for the lock and then finds the pair. */
+		char *lock_path = xasprintf("%s/.generate.lock", dir);
+		int lock = open(lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+		free(lock_path);
+		if (lock >= 0)
+			(void)flock(lock, LOCK_EX);
+		if (access(cert, F_OK) == 0 && access(key, F_OK) == 0)
+			r = 0;
+		else if (tls_generate_self_signed(hostname, cert, key, err, errlen) < 0)
+			r = -1;
+		else
+			r = 1;
+		if (lock >= 0)
+			close(lock);
+	}
 	free(dir);
 	if (r < 0) {
 		free(cert);
