@@ -88,6 +88,28 @@ class MailServer:
 
     # ---- processes ----
     def start(self, name="mtad", port=None, args=()):
+        # free_port() cannot reserve a port: another test running in parallel may take it
+        # before the daemon binds. Then new ports are picked and the start is retried.
+        for attempt in range(4):
+            try:
+                return self._start(name, port, args)
+            except RuntimeError as e:
+                if "address already in use" not in str(e) or attempt == 3 or port:
+                    raise
+                self._new_ports(name)
+
+    def _new_ports(self, name):
+        keys = {"mtad": [("smtp_port", "smtp_listen"), ("submission_port", "submission_listen"),
+                         ("submissions_port", "submissions_listen")],
+                "imapd": [("imap_port", "imap_listen"), ("imaps_port", "imaps_listen")]}.get(name, [])
+        for attr, key in keys:
+            old = "127.0.0.1:%d" % getattr(self, attr)
+            if self.conf.get(key) == old:
+                setattr(self, attr, free_port())
+                self.conf[key] = "127.0.0.1:%d" % getattr(self, attr)
+        self.write_config()
+
+    def _start(self, name, port, args):
         port = port or (self.smtp_port if name == "mtad" else self.imap_port)
         path = os.path.join(self.dir, name + ".log")
         self.logs[name] = path
@@ -95,12 +117,14 @@ class MailServer:
         wrapper = os.environ.get("MAIL_TEST_WRAPPER")  # e.g. "valgrind --error-exitcode=99 ..."
         if wrapper:
             cmd = wrapper.split() + cmd
+        start_at = os.path.getsize(path) if os.path.exists(path) else 0
         with open(path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.procs[name] = proc
         ok = wait_until(lambda: proc.poll() is not None or self._accepts(port), timeout=30)
         if proc.poll() is not None:
-            raise RuntimeError("%s exited with %s:\n%s" % (name, proc.returncode, self.log(name)))
+            self.procs.pop(name, None)
+            raise RuntimeError("%s exited with %s:\n%s" % (name, proc.returncode, self.log(name)[start_at:]))
         if not ok:
             raise RuntimeError("%s did not listen on %d:\n%s" % (name, port, self.log(name)))
         return proc
