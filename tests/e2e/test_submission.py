@@ -1,5 +1,7 @@
 """test_submission.py - TLS on every SMTP listener, AUTH, and the submission rules, end to end against the real mtad."""
 import base64
+import os
+import signal
 import shutil
 import smtplib
 import socket
@@ -195,6 +197,47 @@ class SubmissionTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIsNotNone(self.m.wait_message("bob@localhost", b"<swaks-tls@x>"))
         self.assertIsNotNone(self.m.wait_message("bob@localhost", b"<swaks-tlsc@x>"))
+
+
+class CertificateReloadTest(unittest.TestCase):
+    def test_sighup_reloads_certificate_without_dropping_connections(self):
+        m = MailServer()
+        try:
+            d = os.path.join(m.dir, "certs")
+            os.makedirs(d)
+            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+
+            def make(cn):
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                                "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=" + cn],
+                               check=True, capture_output=True)
+                os.chmod(key, 0o644)  # readable by run_user after the privilege drop (test only)
+
+            def served_cn():
+                with socket.create_connection(("127.0.0.1", m.submissions_port)) as raw:
+                    with tls_context().wrap_socket(raw) as t:
+                        der = t.getpeercert(binary_form=True)
+                r = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-subject"], input=der,
+                                   capture_output=True)
+                return r.stdout.decode()
+
+            make("first.test")
+            m.conf["tls_cert"], m.conf["tls_key"] = cert, key
+            m.write_config()
+            m.start()
+            self.assertIn("first.test", served_cn())
+            old = smtplib.SMTP_SSL("127.0.0.1", m.submissions_port, context=tls_context())
+            old.ehlo("c")
+            make("second.test")
+            m.procs["mtad"].send_signal(signal.SIGHUP)
+            self.assertTrue(wait_until(lambda: "second.test" in served_cn(), 10), m.log())
+            self.assertEqual(old.noop()[0], 250, "an open session keeps working")
+            old.login("alice@localhost", "secret")
+            old.sendmail("alice@localhost", ["bob@localhost"], b"From: alice@localhost\r\nMessage-ID: <hup@x>\r\n\r\nx\r\n")
+            old.quit()
+            self.assertIsNotNone(m.wait_message("bob@localhost", b"<hup@x>"))
+        finally:
+            m.close()
 
 
 class ThrottleTest(unittest.TestCase):
