@@ -487,6 +487,13 @@ class SMTPSink:
     def close(self):
         self.stopping = True
         try:
+            # shutdown wakes the thread blocked in accept(); close alone would leave the
+            # socket listening until that call returns, answering later tests' connections.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass
+        self.thread.join(5)

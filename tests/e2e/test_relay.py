@@ -75,6 +75,8 @@ class RelayTest(unittest.TestCase):
         self.sink.rcpt_replies["retry@one.test"] = ["451 4.7.1 try later", "250 2.1.5 Ok"]
         self.send(["retry@one.test"], b"retry@x")
         self.assertTrue(wait_until(lambda: self.sink.received_for("retry@one.test"), 20), self.m.log())
+        self.assertTrue(wait_until(lambda: "to=<retry@one.test>, relay=remote" in self.m.log() and
+                                   "status=sent" in self.m.log().split("to=<retry@one.test>")[-1], 10))
         log = self.m.log()
         self.assertRegex(log, r"to=<retry@one\.test>.*status=deferred")
         self.assertRegex(log, r"to=<retry@one\.test>.*status=sent")
