@@ -9,7 +9,7 @@ import unittest
 
 from harness import MailServer, SMTPClient, wait_until
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER"))
+SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 PROMPT = 10.0 if SLOW else 1.5     # seconds a well-behaved transaction may take under attack
 
 

@@ -13,7 +13,7 @@ RECIPIENTS = ("alice@localhost", "bob@localhost", "carol@example.test")
 CLIENTS = 4
 MAX_PER_CLIENT = 150    # messages each client attempts at most
 MIN_KILLS = 12          # clients keep sending until mtad was killed this often
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER"))
+SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 
 
 def stored_body(stored):

@@ -10,7 +10,7 @@ import unittest
 
 from harness import MailServer, binary, wait_until
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER"))
+SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 
 
 def mount_tmpfs(path, size):
