@@ -1,0 +1,503 @@
+"""bench.py - runs the same SMTP, relay, memory and IMAP workloads against our mtad/imapd and a private Postfix/Dovecot in one run, alternating, and prints medians, min-max and ours/theirs ratios."""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import imapclient  # noqa: E402
+import mkcorpus  # noqa: E402
+import servers as S  # noqa: E402
+
+SENDER = "sender@example.org"
+REMOTE_RCPT = "someone@sink.example"
+
+
+class Results:
+    """rows: key -> {"label", "unit", "better", "ours": [..], "theirs": [..]}; keeps the order of first use."""
+
+    def __init__(self):
+        self.rows = {}
+        self.notes = []
+
+    def add(self, key, label, unit, better, side, value):
+        row = self.rows.setdefault(key, {"label": label, "unit": unit, "better": better,
+                                         "ours": [], "theirs": []})
+        row[side].append(value)
+
+    @staticmethod
+    def fmt(vals):
+        if not vals:
+            return "-"
+        med = statistics.median(vals)
+        if len(vals) == 1:
+            return num(med)
+        return "%s (%s-%s)" % (num(med), num(min(vals)), num(max(vals)))
+
+    def table(self):
+        lines = ["| workload | unit | ours: median (min-max) | theirs: median (min-max) | ours/theirs |",
+                 "|---|---|---|---|---|"]
+        for row in self.rows.values():
+            o, t = row["ours"], row["theirs"]
+            ratio = "-"
+            if o and t and statistics.median(t):
+                r = statistics.median(o) / statistics.median(t)
+                good = (r >= 1) if row["better"] == "higher" else (r <= 1)
+                ratio = "%.2f%s" % (r, "" if good else " (worse)")
+            lines.append("| %s | %s (%s better) | %s | %s | %s |" % (
+                row["label"], row["unit"], row["better"], self.fmt(o), self.fmt(t), ratio))
+        return "\n".join(lines)
+
+
+def num(v):
+    if v >= 1000:
+        return "%.0f" % v
+    if v >= 100:
+        return "%.1f" % v
+    if v >= 1:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+def log(msg):
+    print("[%s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- SMTP
+
+def smtp_source(port, n, conc, size, reuse, rcpt):
+    cmd = ["smtp-source", "-s", str(conc), "-m", str(n), "-l", str(size), "-f", SENDER, "-t", rcpt,
+           "-M", "client.example.org"]
+    if reuse:
+        cmd.append("-d")
+    cmd.append("127.0.0.1:%d" % port)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        raise RuntimeError("smtp-source failed: %s" % r.stdout.decode(errors="replace")[-500:])
+
+
+def run_smtp(srv, n, conc, size, reuse, relay):
+    """One measurement: returns (accept seconds, end-to-end seconds, CPU seconds of the server)."""
+    new = os.path.join(srv.maildir(), "new")
+    S.empty_dir(new)
+    S.empty_dir(os.path.join(srv.maildir(), "cur"))
+    if not S.wait_until(lambda: srv.queue_count() == 0, timeout=120):
+        raise RuntimeError("%s: queue not empty before the run" % srv.name)
+    cpu0 = srv.cpu_ns()
+    t0 = time.perf_counter()
+    smtp_source(srv.smtp_port, n, conc, size, reuse, REMOTE_RCPT if relay else S.USER)
+    t_acc = time.perf_counter() - t0
+    if relay:
+        done = S.wait_until(lambda: srv.queue_count() == 0, timeout=600, interval=0.01)
+    else:
+        done = S.wait_until(lambda: S.count_files(new) >= n, timeout=600, interval=0.01)
+    t_e2e = time.perf_counter() - t0
+    if not done:
+        raise RuntimeError("%s: %d of %d messages arrived" % (srv.name, S.count_files(new), n))
+    # let trailing work (queue file removal, Postfix's qmgr bookkeeping) finish inside the CPU figure
+    S.wait_until(lambda: srv.queue_count() == 0, timeout=120)
+    cpu = (srv.cpu_ns() - cpu0) / 1e9
+    if not relay:
+        S.empty_dir(new)
+    return t_acc, t_e2e, cpu
+
+
+def order(rep, pair):
+    return pair if rep % 2 == 0 else list(reversed(pair))
+
+
+def smtp_workloads(res, ours, pf, args, relay):
+    bodies = [(1024, "1 KiB"), (102400, "100 KiB")]
+    concs = args.concurrency
+    modes = [(False, "new conn/msg"), (True, "reused conn")]
+    kind = "relay" if relay else "local"
+    for size, slabel in bodies:
+        for conc in concs:
+            for reuse, mlabel in modes:
+                # relay: the concurrent cases only (c=1 adds little over the local runs); 100 KiB at c=50
+                if relay and (conc == 1 or (size > 1024 and conc != 50)):
+                    continue
+                n = args.messages if size <= 1024 else max(1, args.messages * args.big_fraction // 100)
+                base = "%s %s c=%d %s n=%d" % (kind, slabel, conc, mlabel, n)
+                for rep in range(args.reps):
+                    for srv in order(rep, [ours, pf]):
+                        side = "ours" if srv is ours else "theirs"
+                        acc, e2e, cpu = run_smtp(srv, n, conc, size, reuse, relay)
+                        res.add(base + " accept", "%s: accept" % base, "msg/s", "higher", side, n / acc)
+                        res.add(base + " e2e", "%s: %s" % (base, "relayed to sink" if relay else "in Maildir"),
+                                "msg/s", "higher", side, n / e2e)
+                        res.add(base + " cpu", "%s: server CPU" % base, "ms/msg", "lower", side, cpu * 1000 / n)
+                        log("%-8s %s: accept %.0f msg/s, done %.0f msg/s, cpu %.3f ms/msg"
+                            % (srv.name, base, n / acc, n / e2e, cpu * 1000 / n))
+
+
+# ---------------------------------------------------------------- memory
+
+def smtp_open(port, ehlo=True, data_bytes=0):
+    s = socket.create_connection(("127.0.0.1", port), timeout=60)
+    f = s.makefile("rb")
+
+    def reply():
+        while True:
+            line = f.readline()
+            if not line:
+                raise EOFError("closed")
+            if len(line) < 4 or line[3:4] != b"-":
+                return line
+
+    if not reply().startswith(b"220"):
+        raise RuntimeError("no banner")
+    if ehlo:
+        s.sendall(b"EHLO client.example.org\r\n")
+        reply()
+    if data_bytes:
+        for c in (b"MAIL FROM:<%s>" % SENDER.encode(), b"RCPT TO:<%s>" % S.USER.encode(), b"DATA"):
+            s.sendall(c + b"\r\n")
+            r = reply()
+            if r[:1] not in (b"2", b"3"):
+                raise RuntimeError("%r -> %r" % (c, r))
+        s.sendall(b"Subject: held\r\n\r\n" + (b"x" * 78 + b"\r\n") * (data_bytes // 80))
+    return s, f
+
+
+def close_all(socks):
+    for s, f in socks:
+        try:
+            f.close()
+            s.close()
+        except OSError:
+            pass
+
+
+def memory_workloads(res, ours, pf, args):
+    for rep in range(args.reps):
+        for srv in order(rep, [ours, pf]):
+            side = "ours" if srv is ours else "theirs"
+            socks = []
+            try:
+                for _ in range(50):
+                    socks.append(smtp_open(srv.smtp_port, data_bytes=64 * 1024))
+                time.sleep(1.0)
+                pss = srv.pss_kib()
+                nproc = len(srv.pids())
+            finally:
+                close_all(socks)
+            res.add("mem50", "memory: 50 sessions inside DATA (64 KiB sent each), summed PSS", "MiB",
+                    "lower", side, pss / 1024)
+            log("%-8s 50 sessions: PSS %.1f MiB in %d processes" % (srv.name, pss / 1024, nproc))
+            S.wait_until(lambda: srv.queue_count() == 0, timeout=30)
+    # idle connections: ours at args.idle, Postfix (one smtpd process per connection) at fewer
+    for rep in range(args.reps):
+        for srv in order(rep, [ours, pf]):
+            side = "ours" if srv is ours else "theirs"
+            n = args.idle if srv is ours else min(args.idle, args.idle_postfix)
+            if srv is ours:
+                # a fresh process: memory freed by earlier workloads would otherwise hide the cost
+                ours.stop_one("mtad")
+                ours.start()
+            time.sleep(1.0)
+            before = srv.pss_kib()
+            socks = []
+            try:
+                for _ in range(n):
+                    socks.append(smtp_open(srv.smtp_port))
+                time.sleep(1.0)
+                after = srv.pss_kib()
+            finally:
+                close_all(socks)
+            per = (after - before) / n
+            res.add("idle", "memory: PSS per idle connection (after EHLO; ours at %d, Postfix at %d)"
+                    % (args.idle, min(args.idle, args.idle_postfix)), "KiB", "lower", side, per)
+            res.add("idle-total", "memory: summed PSS with those idle connections open", "MiB", "lower", side,
+                    after / 1024)
+            log("%-8s %d idle: PSS %.1f -> %.1f MiB, %.1f KiB per connection"
+                % (srv.name, n, before / 1024, after / 1024, per))
+
+
+# ---------------------------------------------------------------- IMAP
+
+def corpus_dir(n):
+    return "/var/tmp/mailbench-corpus-%d-v1" % n
+
+
+def ensure_corpus(n):
+    d = corpus_dir(n)
+    if os.path.exists(os.path.join(d, ".complete")):
+        return d
+    log("generating the IMAP folder: %d messages into %s (kept for later runs)" % (n, d))
+    shutil.rmtree(d, ignore_errors=True)
+    total = mkcorpus.make(d, n)
+    subprocess.run(["chown", "-R", "mail:mail", d], check=True)
+    with open(os.path.join(d, ".complete"), "w") as f:
+        f.write("%d messages, %d bytes\n" % (n, total))
+    return d
+
+
+def place_corpus(src, maildir):
+    """Hard-links the corpus files into maildir/cur (same inodes for both servers), or copies."""
+    shutil.rmtree(maildir, ignore_errors=True)
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(maildir, sub))
+    names = os.listdir(os.path.join(src, "cur"))
+    try:
+        for n in names:
+            os.link(os.path.join(src, "cur", n), os.path.join(maildir, "cur", n))
+    except OSError:
+        for n in names:
+            shutil.copyfile(os.path.join(src, "cur", n), os.path.join(maildir, "cur", n))
+    subprocess.run(["chown", "-R", "mail:mail", os.path.dirname(os.path.dirname(maildir))], check=True)
+
+
+def drop_index(maildir):
+    """Removes every plain file at the Maildir's top (Dovecot's and our index files)."""
+    for n in os.listdir(maildir):
+        p = os.path.join(maildir, n)
+        if os.path.isfile(p):
+            os.unlink(p)
+
+
+def drop_caches():
+    subprocess.run(["sync"])
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def imap_workloads(res, ours, dc, args):
+    imap_side = [dc]
+    if ours.has_imapd():
+        imap_side = [ours, dc]
+    else:
+        res.notes.append("IMAP: build/bin/imapd does not exist in this build; only Dovecot was measured.")
+        log("imapd not built: measuring Dovecot only")
+    src = ensure_corpus(args.imap_messages)
+    for srv in imap_side:
+        place_corpus(src, srv.imap_maildir())
+    label = {"login_select": "LOGIN+SELECT", "fetch_flags": "UID FETCH 1:* (FLAGS)",
+             "fetch_envelope": "UID FETCH 1:* (FLAGS RFC822.SIZE ENVELOPE)",
+             "body_peek_1000": "1000 x FETCH n (BODY.PEEK[])", "search_header": "UID SEARCH HEADER Subject"}
+    checks = {}
+    for rep in range(args.reps):
+        for srv in order(rep, imap_side):
+            side = "ours" if srv is ours else "theirs"
+            # first open: no index, cold page cache
+            srv.stop_one("imapd")
+            drop_index(srv.imap_maildir())
+            cold_ok = drop_caches()
+            srv.start_imap()
+            t = imapclient.IMAPTimer(srv.imap_port).login_select(S.USER, S.PASSWORD)
+            res.add("imap first", "IMAP %d msgs, no index, cold cache: LOGIN+SELECT" % args.imap_messages,
+                    "s", "lower", side, t)
+            # one untimed pass builds whatever caches the server keeps, then cold and warm passes
+            imapclient.IMAPTimer(srv.imap_port).session(S.USER, S.PASSWORD)
+            srv.stop_one("imapd")
+            cold_ok = drop_caches() and cold_ok
+            srv.start_imap()
+            for phase in ("cold", "warm"):
+                times, chk = imapclient.IMAPTimer(srv.imap_port).session(S.USER, S.PASSWORD)
+                for k, v in times.items():
+                    res.add("imap %s %s" % (phase, k), "IMAP %d msgs, %s: %s" % (args.imap_messages, phase, label[k]),
+                            "s", "lower", side, v)
+                checks.setdefault(srv.name, chk)
+                log("%-8s IMAP %s: %s" % (srv.name, phase, ", ".join("%s %.3fs" % kv for kv in times.items())))
+            if not cold_ok:
+                res.notes.append("IMAP cold: could not drop the page cache; 'cold' means a restarted server only.")
+    for name, chk in checks.items():
+        res.notes.append("IMAP checks %s: %s" % (name, json.dumps(chk, sort_keys=True)))
+
+
+# ---------------------------------------------------------------- instructions (callgrind)
+
+def callgrind_total(path):
+    total = 0
+    with open(path, errors="replace") as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                total = max(total, int(line.split()[1]))
+    return total
+
+
+def instructions(base, bindir, sink_port, counts, outdir):
+    """Ir of mtad for counts[0] and counts[1] messages (accepted and delivered); returns Ir/message of the difference."""
+    totals = []
+    cgdir = os.path.join(base, "callgrind")
+    os.makedirs(cgdir, exist_ok=True)
+    os.chmod(cgdir, 0o777)
+    for i, n in enumerate(counts):
+        out = os.path.join(cgdir, "callgrind.out.%d" % n)
+        # started as the run user itself: valgrind opens its output file before any privilege drop
+        wrapper = ["setpriv", "--reuid=mail", "--regid=mail", "--init-groups",
+                   "valgrind", "--tool=callgrind", "--vgdb=no", "--callgrind-out-file=" + out]
+        srv = S.Ours(base, sink_port, bindir, wrapper=wrapper, tag="callgrind%d" % i)
+        subprocess.run(["chown", "-R", "mail:mail", srv.dir], check=True)
+        srv.start()
+        try:
+            if n:
+                smtp_source(srv.smtp_port, n, 1, 1024, False, S.USER)
+                if not S.wait_until(lambda: S.count_files(os.path.join(srv.maildir(), "new")) >= n, timeout=300):
+                    raise RuntimeError("callgrind run: messages not delivered")
+                S.wait_until(lambda: srv.queue_count() == 0, timeout=60)
+        finally:
+            srv.stop()
+        totals.append(callgrind_total(out))
+        if i == len(counts) - 1:
+            os.makedirs(outdir, exist_ok=True)
+            with open(os.path.join(outdir, "callgrind-top.txt"), "w") as f:
+                subprocess.run(["callgrind_annotate", "--inclusive=no", out], stdout=f, stderr=subprocess.DEVNULL)
+    return (totals[1] - totals[0]) / (counts[1] - counts[0]), totals
+
+
+# ---------------------------------------------------------------- main
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "-C", S.ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True).stdout.strip()
+    except OSError:
+        return "?"
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return "%s, %d cores, %.0f GiB RAM, Linux %s" % (cpu, os.cpu_count(), mem, platform.release())
+
+
+def versions():
+    out = {}
+    try:
+        out["postfix"] = subprocess.run(["postconf", "-d", "-h", "mail_version"], capture_output=True,
+                                        text=True).stdout.strip()
+        out["dovecot"] = subprocess.run(["dovecot", "--version"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description="mtad/imapd against Postfix/Dovecot on this machine")
+    ap.add_argument("--quick", action="store_true", help="fewer messages, one repetition")
+    ap.add_argument("--reps", type=int)
+    ap.add_argument("--messages", type=int, help="messages per SMTP run with 1 KiB bodies")
+    ap.add_argument("--only", default="smtp,relay,memory,imap,cpu",
+                    help="comma list of smtp, relay, memory, imap, cpu")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--json", help="also write the raw figures to this file")
+    args = ap.parse_args()
+    args.reps = args.reps or (1 if args.quick else 3)
+    args.messages = args.messages or (1000 if args.quick else 5000)
+    args.big_fraction = 100 if args.quick else 20  # percent of args.messages sent with 100 KiB bodies
+    args.concurrency = [1, 10, 50]
+    args.idle = 1000 if args.quick else 10000
+    args.idle_postfix = 200 if args.quick else 1000
+    args.imap_messages = 10000 if args.quick else 100000
+    only = set(args.only.split(","))
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (private Postfix and Dovecot need their system users)")
+    bindir = os.path.join(os.environ.get("BUILD_DIR") or os.path.join(S.ROOT, "build"), "bin")
+    if not os.access(os.path.join(bindir, "mtad"), os.X_OK):
+        sys.exit("bench: %s/mtad is missing; build first (scripts/build.sh)" % bindir)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    if want < args.idle + 100:
+        args.idle = max(100, want - 200)
+
+    base = tempfile.mkdtemp(prefix="mailbench-", dir="/var/tmp")
+    os.chmod(base, 0o755)
+    started = []
+    res = Results()
+    t_start = time.monotonic()
+    outdir = os.path.join(S.ROOT, "bench", "out")
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        sink = S.Sink(base)
+        sink.start()
+        started.append(sink)
+        ours = S.Ours(base, sink.port, bindir)
+        ours.start()
+        started.append(ours)
+        pf = None
+        if only & {"smtp", "relay", "memory"}:
+            pf = S.Postfix(base, sink.port, smtpd_limit=args.idle_postfix + 100)
+            pf.start()
+            started.append(pf)
+        log("work dir %s; ours smtp %d, postfix smtp %s, sink %s:%d"
+            % (base, ours.smtp_port, pf.smtp_port if pf else "-", S.SINK_HOST, sink.port))
+        if "smtp" in only:
+            smtp_workloads(res, ours, pf, args, relay=False)
+        if "relay" in only:
+            smtp_workloads(res, ours, pf, args, relay=True)
+        if "memory" in only:
+            memory_workloads(res, ours, pf, args)
+        if pf:
+            pf.stop()
+            started.remove(pf)
+        if "imap" in only:
+            dc = S.Dovecot(base)
+            started.append(dc)
+            dc.start_imap()
+            imap_workloads(res, ours, dc, args)
+        cpu_line = None
+        if "cpu" in only:
+            counts = (20, 120) if args.quick else (50, 550)
+            log("callgrind: mtad with %d and %d messages" % counts)
+            ir, totals = instructions(base, bindir, sink.port, counts, outdir)
+            cpu_line = ("instructions per accepted message (mtad, 1 KiB, accept + Maildir delivery, "
+                        "callgrind, marginal between %d and %d messages): %.0f" % (counts[0], counts[1], ir))
+            res.notes.append(cpu_line)
+    finally:
+        for s in reversed(started):
+            try:
+                s.stop()
+            except Exception as e:  # keep stopping the others
+                log("stopping %s: %s" % (type(s).__name__, e))
+        if args.keep:
+            log("kept %s" % base)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
+
+    header = ["date: %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
+              "commit: %s" % git_commit(), "machine: %s" % machine(),
+              "versions: %s" % json.dumps(versions()),
+              "mode: %s, %d repetition(s), %d messages per 1 KiB SMTP run, wall time %.0f s"
+              % ("quick" if args.quick else "full", args.reps, args.messages, time.monotonic() - t_start)]
+    print()
+    print("\n".join(header))
+    print()
+    print(res.table())
+    print()
+    for n in res.notes:
+        print("- " + n)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"header": header, "rows": res.rows, "notes": res.notes}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
