@@ -110,6 +110,7 @@ static const struct config_key config_keys[] = {
 	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, "5s"),
 	KEY(smarthost_auth_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL),
 	KEY(delay_warning_time, CONFIG_T_DURATION, 0, 0, DMAX, "4h"),
+	KEY(imap_plaintext_auth, CONFIG_T_BOOL, 0, 0, 0, "no"),
 	KEY(smtp_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),
 	KEY(submission_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),
 	KEY(local_milters, CONFIG_T_MILTERS, EMPTY, 0, 0, NULL),

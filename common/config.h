@@ -82,6 +82,7 @@ struct config {
 	uint64_t relay_idle_timeout;	/* an idle outbound connection waits this long for the next
 					 * message to the same destination, default 5s */
 	char *smarthost_auth_file;	/* "username:password" for AUTH at the smarthost (over TLS) */
+	bool imap_plaintext_auth;	/* allow IMAP LOGIN without TLS (benchmarks, trusted LANs), no */
 	uint64_t delay_warning_time;	/* tell the sender once when a message waits this long, 0 = never; 4h */
 	/* Per-listener milter lists: items == NULL when unset (the global milters apply); set
 	 * but empty means no milters on that listener. */

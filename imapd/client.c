@@ -126,6 +126,8 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");
+		else if (c->d->cfg->imap_plaintext_auth)
+			buf_append_str(b, " STARTTLS AUTH=PLAIN");
 		else
 			buf_append_str(b, " STARTTLS LOGINDISABLED");
 	}

@@ -192,7 +192,7 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 /* Common checks before LOGIN and AUTHENTICATE. Returns 0 to go on. */
 static int auth_allowed(struct imap_client *c, const struct imap_command *cmd)
 {
-	if (!c->tls) {
+	if (!c->tls && !c->d->cfg->imap_plaintext_auth) {
 		client_tagged(c, cmd->tag, "NO", "[PRIVACYREQUIRED] Use STARTTLS first");
 		return -1;
 	}
