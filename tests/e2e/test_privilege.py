@@ -1,4 +1,4 @@
-"""test_privilege.py - mtad started as root: binds a privileged port, runs as run_user, keeps queue, mail and control socket private."""
+"""test_privilege.py - mtad and imapd started as root: bind privileged ports, run as run_user, keep queue, mail and control socket private."""
 import os
 import pwd
 import smtplib
@@ -47,6 +47,12 @@ class PrivilegeTest(unittest.TestCase):
         cls.m.smtp_port = cls.port
         cls.m.start()
         cls.pid = cls.m.procs["mtad"].pid
+        cls.imap_port = privileged_port()
+        cls.m.conf["imap_listen"] = "127.0.0.1:%d" % cls.imap_port
+        cls.m.write_config()
+        cls.m.imap_port = cls.imap_port
+        cls.m.start("imapd")
+        cls.imapd_pid = cls.m.procs["imapd"].pid
 
     @classmethod
     def tearDownClass(cls):
@@ -62,6 +68,14 @@ class PrivilegeTest(unittest.TestCase):
         # And the threads of the pool too: every task of the process.
         for tid in os.listdir("/proc/%d/task" % self.pid):
             self.assertEqual(status_ids(int(tid))["Uid"], [uid] * 4, tid)
+
+    def test_imapd_runs_as_run_user(self):
+        self.assertLess(self.imap_port, 1024)
+        uid, gid = self.pw.pw_uid, self.pw.pw_gid
+        for tid in os.listdir("/proc/%d/task" % self.imapd_pid):
+            ids = status_ids(int(tid))
+            self.assertEqual(ids["Uid"], [uid] * 4, ids)
+            self.assertEqual(ids["Gid"], [gid] * 4, ids)
 
     def test_queue_and_mail_private(self):
         with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as s:
