@@ -142,8 +142,11 @@ class AbuseTest(unittest.TestCase):
         s.close()
         print("\npipelining flood: %.1f MB sent before mtad stopped reading, RSS grew %d KiB"
               % (sent / 1e6, grown))
-        self.assertTrue(stalled_since is not None and time.monotonic() - stalled_since > 1,
-                        "mtad read %d bytes without pausing" % sent)
+        if not SLOW:
+            # Under valgrind or the sanitizers mtad may still be working through its backlog
+            # when the time is up; what matters there is the bounded memory checked below.
+            self.assertTrue(stalled_since is not None and time.monotonic() - stalled_since > 1,
+                            "mtad read %d bytes without pausing" % sent)
         self.assertGreater(sent, 1024 * 1024)
         self.assertLess(grown, 32 * 1024)
         self.assert_served(good)
