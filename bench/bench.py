@@ -90,8 +90,7 @@ def smtp_source(port, n, conc, size, reuse, rcpt):
 def run_smtp(srv, n, conc, size, reuse, relay):
     """One measurement: returns (accept seconds, end-to-end seconds, CPU seconds of the server)."""
     new = os.path.join(srv.maildir(), "new")
-    S.empty_dir(new)
-    S.empty_dir(os.path.join(srv.maildir(), "cur"))
+    S.stash_dir(new)
     if not S.wait_until(lambda: srv.queue_count() == 0, timeout=120):
         raise RuntimeError("%s: queue not empty before the run" % srv.name)
     cpu0 = srv.cpu_ns()
@@ -109,7 +108,7 @@ def run_smtp(srv, n, conc, size, reuse, relay):
     S.wait_until(lambda: srv.queue_count() == 0, timeout=120)
     cpu = (srv.cpu_ns() - cpu0) / 1e9
     if not relay:
-        S.empty_dir(new)
+        S.stash_dir(new)
     return t_acc, t_e2e, cpu
 
 
@@ -184,6 +183,8 @@ def memory_workloads(res, ours, pf, args):
     for rep in range(args.reps):
         for srv in order(rep, [ours, pf]):
             side = "ours" if srv is ours else "theirs"
+            srv.restart()  # no processes or freed memory left over from earlier workloads
+            time.sleep(1.0)
             socks = []
             try:
                 for _ in range(50):
@@ -202,10 +203,9 @@ def memory_workloads(res, ours, pf, args):
         for srv in order(rep, [ours, pf]):
             side = "ours" if srv is ours else "theirs"
             n = args.idle if srv is ours else min(args.idle, args.idle_postfix)
-            if srv is ours:
-                # a fresh process: memory freed by earlier workloads would otherwise hide the cost
-                ours.stop_one("mtad")
-                ours.start()
+            # fresh processes: memory freed by earlier workloads would hide our cost, and Postfix's
+            # idle smtpd processes from the previous round would already be counted
+            srv.restart()
             time.sleep(1.0)
             before = srv.pss_kib()
             socks = []
