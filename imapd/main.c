@@ -2,13 +2,13 @@
 #include "accounts.h"
 #include "auth_throttle.h"
 #include "config.h"
+#include "daemon.h"
 #include "imapd.h"
 #include "log.h"
 #include "privilege.h"
 #include "tls.h"
 #include "xalloc.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,13 +47,6 @@ static void imapd_tables_tick(uv_timer_t *t)
 	auth_throttle_prune(imapd.auth_throttle, time(NULL));
 }
 
-static void imapd_walk_close(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 static void imapd_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
@@ -79,37 +72,11 @@ static void imapd_hup(uv_signal_t *sig, int signum)
 
 int main(int argc, char **argv)
 {
-	const char *conf = NULL;
-	int foreground = 0;
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-	while ((ch = getopt_long(argc, argv, "c:f", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		case 'h':
-			imapd_usage(stdout);
-			return 0;
-		case 'V':
-			printf("imapd %s\n", MAIL_VERSION);
-			return 0;
-		default:
-			imapd_usage(stderr);
-			return 64;
-		}
-	}
-	if (optind != argc) {
-		imapd_usage(stderr);
-		return 64;
-	}
+	const char *conf;
+	int foreground;
+	int status = daemon_options(argc, argv, "imapd", imapd_usage, &conf, &foreground);
+	if (status >= 0)
+		return status;
 	signal(SIGPIPE, SIG_IGN);
 
 	static struct config cfg;
@@ -181,8 +148,7 @@ int main(int argc, char **argv)
 	uv_run(imapd.loop, UV_RUN_DEFAULT);
 
 	/* Orderly shutdown: every handle closed, in-flight password checks drained. */
-	uv_walk(imapd.loop, imapd_walk_close, NULL);
-	uv_run(imapd.loop, UV_RUN_DEFAULT);
+	daemon_close_handles(imapd.loop);
 	uv_loop_close(imapd.loop);
 	tls_ctx_free(&imapd.tls);
 	auth_throttle_free(&imapd.auth_throttle);

@@ -1,5 +1,6 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges, run the loop. */
 #include "config.h"
+#include "daemon.h"
 #include "control.h"
 #include "deliver.h"
 #include "log.h"
@@ -12,7 +13,6 @@
 #include "smtp_server.h"
 #include "xalloc.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,13 +58,6 @@ static void mtad_tables_tick(uv_timer_t *t)
 	mtad_reload_tables();
 }
 
-static void mtad_walk_close(uv_handle_t *h, void *arg)
-{
-	(void)arg;
-	if (!uv_is_closing(h))
-		uv_close(h, NULL);
-}
-
 static void mtad_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
@@ -90,37 +83,11 @@ static void mtad_hup(uv_signal_t *sig, int signum)
 
 int main(int argc, char **argv)
 {
-	const char *conf = NULL;
-	int foreground = 0;
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int ch;
-	while ((ch = getopt_long(argc, argv, "c:f", longopts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'f':
-			foreground = 1;
-			break;
-		case 'h':
-			mtad_usage(stdout);
-			return 0;
-		case 'V':
-			printf("mtad %s\n", MAIL_VERSION);
-			return 0;
-		default:
-			mtad_usage(stderr);
-			return 64;
-		}
-	}
-	if (optind != argc) {
-		mtad_usage(stderr);
-		return 64;
-	}
+	const char *conf;
+	int foreground;
+	int status = daemon_options(argc, argv, "mtad", mtad_usage, &conf, &foreground);
+	if (status >= 0)
+		return status;
 
 	/* Parallel fsyncs let the file system fold flushes: a bigger pool than libuv's 4. */
 	if (!getenv("UV_THREADPOOL_SIZE"))
@@ -231,8 +198,7 @@ int main(int argc, char **argv)
 	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
 	scheduler_stop(&mtad.sched);
 	relay_free(&mtad.relay);
-	uv_walk(mtad.loop, mtad_walk_close, NULL);
-	uv_run(mtad.loop, UV_RUN_DEFAULT);
+	daemon_close_handles(mtad.loop);
 	uv_loop_close(mtad.loop);
 	queue_close(&mtad.queue);
 	tls_ctx_free(&mtad.tls);
