@@ -282,9 +282,37 @@ static void sched_job_work(uv_work_t *w)
 	}
 }
 
+/* The sent recipients of one destination, recorded while the message's other destinations
+ * are still in progress: a remote server cannot be asked whether it already has the
+ * message, so a crash must repeat a remote delivery only within the fsync of its record. */
+struct sched_sent_record {
+	uv_work_t work;
+	struct sched_job *j;
+	struct buf records;
+};
+
+static void sched_sent_record_work(uv_work_t *w)
+{
+	struct sched_sent_record *rec = container_of(w, struct sched_sent_record, work);
+	/* On failure the job's final record (phase 3) writes the same outcomes again. */
+	(void)queue_append_state(rec->j->s->m->queue, rec->j->e->env.id, &rec->records);
+}
+
+static void sched_sent_record_done(uv_work_t *w, int status)
+{
+	struct sched_sent_record *rec = container_of(w, struct sched_sent_record, work);
+	struct sched_job *j = rec->j;
+	(void)status;
+	buf_free(&rec->records);
+	free(rec);
+	if (--j->relays_pending == 0)
+		sched_job_record(j);
+}
+
 static void sched_relay_done(struct relay_delivery *d, void *arg)
 {
 	struct sched_job *j = arg;
+	struct sched_sent_record *rec = NULL;
 	for (size_t k = 0; k < d->n; k++) {
 		size_t i = d->idx[k];
 		const struct relay_outcome *o = &d->out[k];
@@ -295,6 +323,14 @@ static void sched_relay_done(struct relay_delivery *d, void *arg)
 		case RELAY_SENT:
 			j->result[i] = DELIVERY_OK;
 			j->relay_host[i] = xstrdup(o->text);
+			if (j->relays_pending > 1) {
+				if (!rec) {
+					rec = xcalloc(1, sizeof(*rec));
+					rec->j = j;
+					buf_init(&rec->records);
+				}
+				queue_state_delivered(&rec->records, i, j->now);
+			}
 			break;
 		case RELAY_PERM:
 			j->result[i] = DELIVERY_PERMFAIL;
@@ -305,6 +341,10 @@ static void sched_relay_done(struct relay_delivery *d, void *arg)
 			j->error[i] = xstrdup(o->text);
 			break;
 		}
+	}
+	if (rec) {
+		uv_queue_work(j->s->m->loop, &rec->work, sched_sent_record_work, sched_sent_record_done);
+		return;
 	}
 	if (--j->relays_pending == 0)
 		sched_job_record(j);

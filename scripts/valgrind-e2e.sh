@@ -4,11 +4,14 @@
 # usage: scripts/valgrind-e2e.sh [--no-build] [TEST...]
 #   TEST    e2e module names (test_smtp test_faults ...); default: every tests/e2e/test_*.py
 # Builds build-valgrind/ (RelWithDebInfo, no sanitizers), then runs each test module with
-# MAIL_TEST_WRAPPER set so that harness.py starts mtad (and imapd) under valgrind. The
-# daemons stop with SIGTERM through an orderly shutdown, so at exit every block must be
-# freed: "definitely lost" counts as an error, "still reachable" does not. Valgrind's
-# reports land in build-valgrind/valgrind/<test>.<pid>.log; the script prints those with
-# errors and exits 1 if any test failed or any report has errors.
+# MAIL_TEST_WRAPPER set so that harness.py starts mtad (and imapd) under valgrind; the
+# commands the tests run (sendmail, mailctl, deliver) run under valgrind too, through
+# wrappers in build-valgrind/valgrind/tree/bin. The daemons stop with SIGTERM through an orderly
+# shutdown, so at exit every block must be freed: "definitely lost" counts as an error,
+# "still reachable" does not. Valgrind's reports land in
+# build-valgrind/valgrind/<test>.<pid>.log (<test>.<command>.<pid>.log for the commands);
+# the script prints those with errors and exits 1 if any test failed or any report has
+# errors. VALGRIND_BUILD_DIR=build --no-build uses the normal build instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -32,7 +35,11 @@ if [ ${#TESTS[@]} -eq 0 ]; then
 fi
 command -v valgrind >/dev/null || { echo "valgrind-e2e.sh: valgrind is not installed" >&2; exit 2; }
 
-LOGS="$ROOT/$BUILD_DIR/valgrind"
+case "$BUILD_DIR" in
+/*) ;;
+*) BUILD_DIR="$ROOT/$BUILD_DIR" ;;
+esac
+LOGS="$BUILD_DIR/valgrind"
 rm -rf "$LOGS"
 mkdir -p "$LOGS"
 failed=0
@@ -40,8 +47,23 @@ for t in "${TESTS[@]}"; do
 	export MAIL_TEST_WRAPPER="valgrind --quiet --leak-check=full --show-leak-kinds=definite
 		--errors-for-leak-kinds=definite --error-exitcode=99 --track-fds=no --vgdb=no
 		--log-file=$LOGS/$t.%p.log"
+	# The harness wraps the daemons itself; every other program gets a wrapper script.
+	TREE="$LOGS/tree"
+	rm -rf "$TREE"
+	mkdir -p "$TREE/bin"
+	ln -s "$BUILD_DIR/tests" "$TREE/tests"	# the test milters
+	for exe in "$BUILD_DIR"/bin/*; do
+		name=$(basename "$exe")
+		case "$name" in
+		mtad|imapd) ln -s "$exe" "$TREE/bin/$name" ;;
+		*) printf '#!/bin/sh\nexec %s --log-file=%s %s "$@"\n' \
+			"$(echo "${MAIL_TEST_WRAPPER%--log-file=*}" | tr -s ' \t\n' ' ')" \
+			"$LOGS/$t.$name.%p.log" "$exe" >"$TREE/bin/$name"
+		   chmod +x "$TREE/bin/$name" ;;
+		esac
+	done
 	start=$(date +%s)
-	(cd tests/e2e && MAIL_BUILD_DIR="$ROOT/$BUILD_DIR" PYTHONDONTWRITEBYTECODE=1 \
+	(cd tests/e2e && MAIL_BUILD_DIR="$TREE" PYTHONDONTWRITEBYTECODE=1 \
 		python3 -m unittest "$t" >"$LOGS/$t.out" 2>&1)
 	rc=$?
 	bad=

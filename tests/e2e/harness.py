@@ -362,6 +362,7 @@ class SMTPSink:
         self.smtputf8 = smtputf8
         self.rcpt_replies = {}
         self.data_reply = None
+        self.data_delay = 0.0       # seconds between taking a message and saying 250 (a window for kills)
         self.transactions = []      # dicts: conn, mail_from, rcpts, data
         self.connections = 0
         self.lock = threading.Lock()
@@ -439,7 +440,9 @@ class SMTPSink:
                     data = b""
                     while True:
                         l = f.readline()
-                        if not l or l == b".\r\n":
+                        if not l:
+                            return  # the client went away before the final dot: no message
+                        if l == b".\r\n":
                             break
                         data += l[1:] if l.startswith(b"..") else l
                     r = self.data_reply or "250 2.0.0 Ok: queued"
@@ -447,7 +450,9 @@ class SMTPSink:
                         with self.lock:
                             self.transactions.append({"conn": cid, "mail_from": mail_from,
                                                       "rcpts": list(rcpts), "data": data,
-                                                      "tls": tls_active})
+                                                      "tls": tls_active, "at": time.monotonic()})
+                    if self.data_delay:
+                        time.sleep(self.data_delay)
                     send(r)
                 elif up == "STARTTLS" and self.tls_context and not tls_active:
                     send("220 2.0.0 Ready to start TLS")
