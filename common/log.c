@@ -1,6 +1,7 @@
 /* log.c - the one logging sink: stderr lines with a timestamp, or syslog(LOG_MAIL). */
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,24 @@ void log_set_level(enum log_level level)
 	log_min = level;
 }
 
+/* The "Mon DD HH:MM:SS" of stderr lines, formatted again only when the second changes. */
+static time_t log_ts_sec = -1;
+static char log_ts[32];
+
+/* Writes all of line[0..len) to stderr (one write(2) for a line, as fprintf did). */
+static void log_write_all(const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, line, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
@@ -38,20 +57,33 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 
 	if (level < log_min)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
 	if (!log_to_stderr) {
+		vsnprintf(line, sizeof(line), fmt, ap);
 		syslog(prio[level], "%s%s", tag[level], line);
 		return;
 	}
+	/* "TIMESTAMP.mmm PROG[PID]: TAGMESSAGE\n", the message cut to 2047 octets as before */
+	char out[sizeof(line) + 256];
 	struct timeval tv;
-	struct tm tm;
-	char ts[32];
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%b %d %H:%M:%S", &tm);
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s.%03ld %s[%ld]: %s%s\n", ts, (long)tv.tv_usec / 1000, log_prog,
-		(long)getpid(), tag[level], line);
+	if (tv.tv_sec != log_ts_sec) {
+		struct tm tm;
+		localtime_r(&tv.tv_sec, &tm);
+		strftime(log_ts, sizeof(log_ts), "%b %d %H:%M:%S", &tm);
+		log_ts_sec = tv.tv_sec;
+	}
+	int n = snprintf(out, sizeof(out) - sizeof(line), "%s.%03ld %s[%ld]: %s", log_ts,
+			 (long)tv.tv_usec / 1000, log_prog, (long)getpid(), tag[level]);
+	if (n < 0 || (size_t)n >= sizeof(out) - sizeof(line))
+		n = (int)(sizeof(out) - sizeof(line) - 1);
+	int m = vsnprintf(out + n, sizeof(line), fmt, ap);
+	if (m < 0)
+		m = 0;
+	else if ((size_t)m >= sizeof(line))
+		m = (int)sizeof(line) - 1;
+	out[n + m] = '\n';
+	log_write_all(out, (size_t)n + (size_t)m + 1);
 	pthread_mutex_unlock(&log_lock);
 }
 
