@@ -373,10 +373,19 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
 		len--;
 	while (vlen < len && line[vlen] != ' ')
 		vlen++;
-	for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
-		if (smtp_proto_eq(line, vlen, smtp_proto_verbs[i].name)) {
-			cmd_r->verb = smtp_proto_verbs[i].verb;
-			break;
+	if (vlen <= 8) {	/* the longest verb, STARTTLS; upper-cased once, then plain compares */
+		char verb[9];
+		for (size_t i = 0; i < vlen; i++) {
+			char c = line[i];
+			verb[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+		}
+		verb[vlen] = '\0';
+		for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
+			const char *name = smtp_proto_verbs[i].name;
+			if (strlen(name) == vlen && memcmp(verb, name, vlen) == 0) {
+				cmd_r->verb = smtp_proto_verbs[i].verb;
+				break;
+			}
 		}
 	}
 	if (cmd_r->verb == SMTP_VERB_UNKNOWN)

@@ -45,10 +45,17 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
+	int n;
+	size_t fixed = strcspn(fmt, "%");
+	if (fmt[fixed] == '\0' && fixed < sizeof(line) - 2) {	/* a fixed reply: no printf */
+		memcpy(line, fmt, fixed);
+		n = (int)fixed;
+	} else {
+		va_list ap;
+		va_start(ap, fmt);
+		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+		va_end(ap);
+	}
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(line) - 3)
