@@ -105,22 +105,31 @@ static void smtp_auth_verify(struct smtp_session *s, const char *user, const cha
 			     smtp_auth_verify_done);
 }
 
+/* After decoding a SASL response: false (with the reply sent, AUTH over) when it was a
+ * cancellation or undecodable. */
+static bool smtp_auth_decoded(struct smtp_session *s, int r)
+{
+	if (r == SASL_CANCELLED) {
+		smtp_reply(s, "501 5.0.0 Authentication cancelled");
+		smtp_auth_end(s);
+		return false;
+	}
+	if (r < 0) {
+		smtp_auth_end(s);
+		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
+		return false;
+	}
+	return true;
+}
+
 static void smtp_auth_plain(struct smtp_session *s, const char *b64, size_t len)
 {
 	char authzid[SASL_AUTHZID_MAX + 1], authcid[SASL_AUTHCID_MAX + 1], passwd[SASL_PASSWD_MAX + 1];
 	const char *error;
 	int r = sasl_plain_decode(b64, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				  passwd, sizeof(passwd), &error);
-	if (r == SASL_CANCELLED) {
-		smtp_reply(s, "501 5.0.0 Authentication cancelled");
-		smtp_auth_end(s);
+	if (!smtp_auth_decoded(s, r))
 		return;
-	}
-	if (r < 0) {
-		smtp_auth_end(s);
-		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
-		return;
-	}
 	if (authzid[0] && strcasecmp(authzid, authcid) != 0) {
 		explicit_bzero(passwd, sizeof(passwd));
 		smtp_auth_end(s);
@@ -137,16 +146,8 @@ static void smtp_auth_login_step(struct smtp_session *s, const char *b64, size_t
 	const char *error;
 	int r = sasl_login_decode_step(b64, len, s->auth_step == 0 ? SASL_LOGIN_USERNAME : SASL_LOGIN_PASSWORD,
 				       value, sizeof(value), &error);
-	if (r == SASL_CANCELLED) {
-		smtp_reply(s, "501 5.0.0 Authentication cancelled");
-		smtp_auth_end(s);
+	if (!smtp_auth_decoded(s, r))
 		return;
-	}
-	if (r < 0) {
-		smtp_auth_end(s);
-		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
-		return;
-	}
 	if (s->auth_step == 0) {
 		snprintf(s->auth_login_user, sizeof(s->auth_login_user), "%.255s", value);
 		s->auth_step = 1;
