@@ -1,5 +1,6 @@
 /* accounts.c - the users_file table: parse, sort, look up, reload when the file changes. */
 #include "accounts.h"
+#include "table_file.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -69,30 +70,16 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 struct accounts *accounts_load(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		if (errno == ENOENT) {
-			struct accounts *acc = xcalloc(1, sizeof(*acc));
-			acc->path = xstrdup(path);
-			acc->missing = true;
-			return acc;
-		}
-		snprintf(err, errlen, "%s:0: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fileno(f), &st) < 0 || st.st_size > 64 * 1024 * 1024) {
-		snprintf(err, errlen, "%s:0: cannot read (size)", path);
-		fclose(f);
-		return NULL;
-	}
-	char *text = xmalloc((size_t)st.st_size + 1);
-	size_t n = fread(text, 1, (size_t)st.st_size, f);
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
-		snprintf(err, errlen, "%s:0: read error", path);
-		free(text);
-		return NULL;
+	size_t n;
+	char *text = table_file_read(path, 64 * 1024 * 1024, false, "cannot read (size)", &n, &st,
+				     err, errlen);
+	if (!text) {
+		if (errno != ENOENT)
+			return NULL;
+		struct accounts *acc = xcalloc(1, sizeof(*acc));
+		acc->path = xstrdup(path);
+		acc->missing = true;
+		return acc;
 	}
 	struct accounts *acc = accounts_parse(path, text, n, err, errlen);
 	free(text);

@@ -1,4 +1,4 @@
-/* base64.c - RFC 4648 base64 encoding and strict decoding. */
+/* base64.c - RFC 4648 base64 encoding, strict decoding, and lenient decoding of message text. */
 #include "base64.h"
 
 #include <limits.h>
@@ -116,4 +116,42 @@ int base64_decode(const char *in, size_t len, void *out, size_t outsize, size_t 
 	}
 	*outlen_r = n;
 	return 0;
+}
+
+int base64_decode_lenient(struct buf *out, const char *in, size_t len, unsigned flags)
+{
+	int ret = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	char chunk[512];
+	size_t nchunk = 0;
+
+	buf_reserve(out, len / 4 * 3 + 3);
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		int v = base64_value(c);
+		if (v < 0) {
+			if (c == '=') {
+				if (flags & BASE64_PAD_ENDS_QUANTUM) {
+					acc = 0;
+					bits = 0;
+				}
+			} else if (c != '\r' && c != '\n' && c != ' ' && c != '\t') {
+				ret = -1;
+			}
+			continue;
+		}
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			chunk[nchunk++] = (char)((acc >> bits) & 0xFF);
+			if (nchunk == sizeof(chunk)) {
+				buf_append(out, chunk, nchunk);
+				nchunk = 0;
+			}
+		}
+	}
+	buf_append(out, chunk, nchunk);
+	return ret;
 }

@@ -1,4 +1,4 @@
-/* base64.h - RFC 4648 base64 (standard alphabet, padded), strict decoding (pure). */
+/* base64.h - RFC 4648 base64 (standard alphabet, padded): encoding, strict decoding, lenient decoding of message text (pure). */
 #ifndef MAIL_BASE64_H
 #define MAIL_BASE64_H
 
@@ -26,5 +26,16 @@ void base64_encode_buf(struct buf *b, const void *in, size_t len);
  * always suffices) and sets *outlen_r. Returns 0, or -1 with *error_r a static description. */
 int base64_decode(const char *in, size_t len, void *out, size_t outsize, size_t *outlen_r,
 		  const char **error_r);
+
+/* Lenient decoding of base64 found in messages (MIME bodies, RFC 2047 encoded words): octets
+ * outside the alphabet are skipped and the rest decoded; a final partial quantum is dropped.
+ * With BASE64_PAD_ENDS_QUANTUM, '=' also discards the bits of the quantum so far (the next
+ * group starts afresh, as in concatenated MIME parts); without it '=' is skipped like any
+ * other stray octet. Appends to out. Returns 0, or -1 when an octet other than the alphabet,
+ * '=', CR, LF, SP or TAB was skipped (the output is complete all the same). */
+enum base64_lenient_flags {
+	BASE64_PAD_ENDS_QUANTUM = 1 << 0,
+};
+int base64_decode_lenient(struct buf *out, const char *in, size_t len, unsigned flags);
 
 #endif

@@ -1,7 +1,19 @@
-/* daemon.c - the command line and the final handle sweep shared by mtad and imapd. */
+/* daemon.c - what mtad's and imapd's main() share: command line, TLS set-up, privilege drop, signals, the final handle sweep. */
 #include "daemon.h"
 
+#include "accounts.h"
+#include "config.h"
+#include "log.h"
+#include "net.h"
+#include "privilege.h"
+#include "tls.h"
+
 #include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
+
+static uv_signal_t daemon_sig_term, daemon_sig_int, daemon_sig_hup;
+static uv_timer_t daemon_tables_timer;
 
 int daemon_options(int argc, char **argv, const char *name, void (*usage)(FILE *f),
 		   const char **conf_r, int *foreground_r)
@@ -51,4 +63,94 @@ void daemon_close_handles(uv_loop_t *loop)
 {
 	uv_walk(loop, daemon_walk_close, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
+}
+
+struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char **key_r)
+{
+	char err[1024];
+	char *cert = NULL, *key = NULL;
+	int gen = tls_ensure_cert(cfg->state_dir, cfg->hostname, cfg->tls_cert, cfg->tls_key, &cert,
+				  &key, err, sizeof(err));
+	if (gen < 0)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	if (gen == 1)
+		log_info("generated a self-signed certificate for %s in %s", cfg->hostname, cert);
+	struct tls_ctx *tls = tls_server_ctx_new(cert, key, err, sizeof(err));
+	if (!tls)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	*cert_r = cert;
+	*key_r = key;
+	return tls;
+}
+
+void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key)
+{
+	char err[1024];
+	if (tls_ctx_reload(tls, cert, key, err, sizeof(err)) < 0)
+		log_error("certificate not reloaded: %s", err);
+}
+
+bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs,
+			    size_t n_extra, const char *cert, const char *key)
+{
+	char err[1024];
+	uid_t uid;
+	gid_t gid;
+	if (geteuid() != 0)
+		return false;
+	if (privilege_lookup(cfg->run_user, &uid, &gid, err, sizeof(err)) < 0)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	char mail_dir[4096], tls_dir[4096];
+	snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg->state_dir);
+	snprintf(tls_dir, sizeof(tls_dir), "%s/tls", cfg->state_dir);
+	const char *own[] = { cfg->state_dir, mail_dir, tls_dir, cert, key };
+	for (size_t i = 0; i < n_extra + sizeof(own) / sizeof(own[0]); i++) {
+		const char *path = i < n_extra ? extra_dirs[i] : own[i - n_extra];
+		if (privilege_chown(path, uid, gid, err, sizeof(err)) < 0)
+			log_fatal(75, "%s", err);
+	}
+	if (privilege_drop(cfg->run_user, err, sizeof(err)) < 0)
+		log_fatal(75, "%s", err);
+	return true;
+}
+
+void daemon_reload_accounts(struct accounts **accounts)
+{
+	char err[512];
+	int r = accounts_reload_if_changed(accounts, err, sizeof(err));
+	if (r < 0)
+		log_error("users_file not reloaded: %s", err);
+	else if (r > 0)
+		log_info("users_file reloaded: %zu account(s)", (*accounts)->n);
+}
+
+void daemon_signals_start(uv_loop_t *loop, uv_signal_cb on_stop, uv_signal_cb on_hup,
+			  uv_timer_cb on_tick)
+{
+	uv_signal_init(loop, &daemon_sig_term);
+	uv_signal_start(&daemon_sig_term, on_stop, SIGTERM);
+	uv_signal_init(loop, &daemon_sig_int);
+	uv_signal_start(&daemon_sig_int, on_stop, SIGINT);
+	uv_signal_init(loop, &daemon_sig_hup);
+	uv_signal_start(&daemon_sig_hup, on_hup, SIGHUP);
+	uv_timer_init(loop, &daemon_tables_timer);
+	uv_timer_start(&daemon_tables_timer, on_tick, 2000, 2000);
+}
+
+bool daemon_stop(uv_loop_t *loop, bool *stopping, struct net_listener **listeners, int signum)
+{
+	if (*stopping)
+		return false;
+	*stopping = true;
+	log_info("stopping on signal %d", signum);
+	net_listeners_close(listeners);
+	net_conns_close_all("shutdown");
+	uv_stop(loop);
+	return true;
+}
+
+void daemon_log_listeners(const struct net_listener *head)
+{
+	for (const struct net_listener *l = head; l; l = l->next)
+		log_info("listening on %s (%s)", l->addr_text, l->name);
 }

@@ -1,9 +1,16 @@
-/* daemon.h - what every daemon's main() shares: the command line (-c FILE, -f, --help, --version) and the final handle sweep. */
+/* daemon.h - what every daemon's main() shares: the command line, TLS set-up, privilege drop, signal wiring and the final handle sweep. */
 #ifndef MAIL_DAEMON_H
 #define MAIL_DAEMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <uv.h>
+
+struct accounts;
+struct config;
+struct net_listener;
+struct tls_ctx;
 
 /* Parses "NAME [-c FILE] [-f]" plus --help and --version. Returns -1 to go on (with *conf_r
  * NULL when -c was not given), or the status main() must return at once: 0 after --help or
@@ -14,5 +21,35 @@ int daemon_options(int argc, char **argv, const char *name, void (*usage)(FILE *
 /* After uv_run returned: closes every handle still open (signals, timers) and runs the loop
  * until in-flight thread-pool work and close callbacks are done. */
 void daemon_close_handles(uv_loop_t *loop);
+
+/* The server TLS context: the configured tls_cert/tls_key pair, or one generated into
+ * state_dir/tls at first start (logged). *cert_r and *key_r get the pair's paths (free them).
+ * Exits with EX_CONFIG_STATUS when there is no usable pair. */
+struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char **key_r);
+
+/* SIGHUP's certificate step: re-reads the pair into tls, logging a failure (the old pair stays). */
+void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key);
+
+/* Started as root: gives run_user state_dir, extra_dirs[0..n_extra), state_dir/mail,
+ * state_dir/tls and the certificate pair, then drops to run_user; exits on failure. Returns
+ * true when privileges were dropped (the caller then checks what run_user can reach), false
+ * when not started as root (nothing done). */
+bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs,
+			    size_t n_extra, const char *cert, const char *key);
+
+/* Re-reads users_file when it changed; logs the new count or why it was not reloaded. */
+void daemon_reload_accounts(struct accounts **accounts);
+
+/* SIGTERM and SIGINT call on_stop, SIGHUP on_hup, and on_tick runs every 2 seconds (tables
+ * re-read when changed). The handles are closed by daemon_close_handles(). */
+void daemon_signals_start(uv_loop_t *loop, uv_signal_cb on_stop, uv_signal_cb on_hup,
+			  uv_timer_cb on_tick);
+
+/* The shared first step of on_stop: once only (*stopping), logs the signal, closes the
+ * listeners and every connection, and stops the loop. Returns false when already stopping. */
+bool daemon_stop(uv_loop_t *loop, bool *stopping, struct net_listener **listeners, int signum);
+
+/* Logs one "listening on ADDRESS (NAME)" line for each listener. */
+void daemon_log_listeners(const struct net_listener *head);
 
 #endif

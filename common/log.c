@@ -1,6 +1,7 @@
 /* log.c - the one logging sink: stderr lines with a timestamp, or syslog(LOG_MAIL). */
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,29 @@ void log_set_level(enum log_level level)
 	log_min = level;
 }
 
+/* The start of stderr lines, "Mon DD HH:MM:SS" and " PROG[PID]: ", each formatted again only
+ * when the second (or the process) changes; under log_lock. */
+static time_t log_ts_sec = -1;
+static char log_ts[32];
+static size_t log_ts_len;
+static long log_pid = -1;
+static char log_who[128];
+static size_t log_who_len;
+
+/* Writes all of line[0..len) to stderr (one write(2) for a line, as fprintf did). */
+static void log_write_all(const char *line, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(STDERR_FILENO, line, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		line += n;
+		len -= (size_t)n;
+	}
+}
+
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
@@ -38,20 +62,49 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 
 	if (level < log_min)
 		return;
-	vsnprintf(line, sizeof(line), fmt, ap);
 	if (!log_to_stderr) {
+		vsnprintf(line, sizeof(line), fmt, ap);
 		syslog(prio[level], "%s%s", tag[level], line);
 		return;
 	}
+	/* "TIMESTAMP.mmm PROG[PID]: TAGMESSAGE\n", the message cut to 2047 octets as before */
+	char out[sizeof(log_ts) + 5 + sizeof(log_who) + 16 + sizeof(line)];
 	struct timeval tv;
-	struct tm tm;
-	char ts[32];
+	long pid = (long)getpid();
 	gettimeofday(&tv, NULL);
-	localtime_r(&tv.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%b %d %H:%M:%S", &tm);
 	pthread_mutex_lock(&log_lock);
-	fprintf(stderr, "%s.%03ld %s[%ld]: %s%s\n", ts, (long)tv.tv_usec / 1000, log_prog,
-		(long)getpid(), tag[level], line);
+	if (tv.tv_sec != log_ts_sec) {
+		struct tm tm;
+		localtime_r(&tv.tv_sec, &tm);
+		log_ts_len = strftime(log_ts, sizeof(log_ts), "%b %d %H:%M:%S", &tm);
+		log_ts_sec = tv.tv_sec;
+	}
+	if (pid != log_pid) {
+		int n = snprintf(log_who, sizeof(log_who), " %s[%ld]: ", log_prog, pid);
+		log_who_len = n < 0 ? 0 : (size_t)n < sizeof(log_who) ? (size_t)n : sizeof(log_who) - 1;
+		log_pid = pid;
+	}
+	size_t n = 0;
+	long ms = (long)tv.tv_usec / 1000;
+	memcpy(out, log_ts, log_ts_len);
+	n += log_ts_len;
+	out[n++] = '.';
+	out[n++] = (char)('0' + ms / 100 % 10);
+	out[n++] = (char)('0' + ms / 10 % 10);
+	out[n++] = (char)('0' + ms % 10);
+	memcpy(out + n, log_who, log_who_len);
+	n += log_who_len;
+	size_t tag_len = strlen(tag[level]);
+	memcpy(out + n, tag[level], tag_len);
+	n += tag_len;
+	int m = vsnprintf(out + n, sizeof(line), fmt, ap);
+	if (m < 0)
+		m = 0;
+	else if ((size_t)m >= sizeof(line))
+		m = (int)sizeof(line) - 1;
+	n += (size_t)m;
+	out[n++] = '\n';
+	log_write_all(out, n);
 	pthread_mutex_unlock(&log_lock);
 }
 

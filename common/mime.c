@@ -1,5 +1,6 @@
 /* mime.c - MIME part tree of a stored message and its IMAP renderings (BODYSTRUCTURE, ENVELOPE, sections). */
 #include "mime.h"
+#include "base64.h"
 #include "rfc2047.h"
 #include "rfc5322.h"
 #include "xalloc.h"
@@ -967,57 +968,6 @@ static int mime_hexval(char c)
 	return -1;
 }
 
-static int mime_b64val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-static int mime_decode_base64(struct buf *out, const char *s, size_t len)
-{
-	int ret = 0;
-	uint32_t acc = 0;
-	int bits = 0;
-	char chunk[512];
-	size_t nchunk = 0;
-
-	buf_reserve(out, len / 4 * 3 + 3);
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v = mime_b64val(c);
-		if (v < 0) {
-			if (c == '=') {
-				acc = 0;
-				bits = 0;	/* padding ends a quantum */
-			} else if (c != '\r' && c != '\n' && c != ' ' && c != '\t') {
-				ret = -1;
-			}
-			continue;
-		}
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			chunk[nchunk++] = (char)((acc >> bits) & 0xFF);
-			if (nchunk == sizeof(chunk)) {
-				buf_append(out, chunk, nchunk);
-				nchunk = 0;
-			}
-		}
-	}
-	buf_append(out, chunk, nchunk);
-	return ret;
-}
-
 static int mime_decode_qp(struct buf *out, const char *s, size_t len)
 {
 	int ret = 0;
@@ -1066,7 +1016,7 @@ static int mime_decode_qp(struct buf *out, const char *s, size_t len)
 int mime_decode_transfer(struct buf *out, const char *s, size_t len, const char *encoding)
 {
 	if (encoding && strcasecmp(encoding, "base64") == 0)
-		return mime_decode_base64(out, s, len);
+		return base64_decode_lenient(out, s, len, BASE64_PAD_ENDS_QUANTUM);
 	if (encoding && strcasecmp(encoding, "quoted-printable") == 0)
 		return mime_decode_qp(out, s, len);
 	buf_append(out, s, len);

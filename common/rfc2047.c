@@ -1,5 +1,6 @@
 /* rfc2047.c - encoded-words, RFC 2231 values and charsets to UTF-8, and case-folded search (pure). */
 #include "rfc2047.h"
+#include "base64.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -198,21 +199,6 @@ static int rfc2047_hex(char c)
 	return -1;
 }
 
-static int rfc2047_b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 static void rfc2047_decode_q(struct buf *out, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -226,24 +212,6 @@ static void rfc2047_decode_q(struct buf *out, const char *s, size_t len)
 			i += 2;
 		} else {
 			buf_append(out, &c, 1);
-		}
-	}
-}
-
-static void rfc2047_decode_b(struct buf *out, const char *s, size_t len)
-{
-	uint32_t acc = 0;
-	int bits = 0;
-	for (size_t i = 0; i < len; i++) {
-		int v = rfc2047_b64val(s[i]);
-		if (v < 0)
-			continue;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			char b = (char)((acc >> bits) & 0xFF);
-			buf_append(out, &b, 1);
 		}
 	}
 }
@@ -339,7 +307,7 @@ void rfc2047_decode(struct buf *out, const char *s, size_t len)
 			if (w.enc == 'Q' || w.enc == 'q')
 				rfc2047_decode_q(&pending, w.text, w.text_len);
 			else
-				rfc2047_decode_b(&pending, w.text, w.text_len);
+				(void)base64_decode_lenient(&pending, w.text, w.text_len, 0);
 			i = lit = after_word = w.end;
 			continue;
 		}

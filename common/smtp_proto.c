@@ -373,10 +373,19 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
 		len--;
 	while (vlen < len && line[vlen] != ' ')
 		vlen++;
-	for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
-		if (smtp_proto_eq(line, vlen, smtp_proto_verbs[i].name)) {
-			cmd_r->verb = smtp_proto_verbs[i].verb;
-			break;
+	if (vlen <= 8) {	/* the longest verb, STARTTLS; upper-cased once, then plain compares */
+		char verb[9];
+		for (size_t i = 0; i < vlen; i++) {
+			char c = line[i];
+			verb[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
+		}
+		verb[vlen] = '\0';
+		for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
+			const char *name = smtp_proto_verbs[i].name;
+			if (strlen(name) == vlen && memcmp(verb, name, vlen) == 0) {
+				cmd_r->verb = smtp_proto_verbs[i].verb;
+				break;
+			}
 		}
 	}
 	if (cmd_r->verb == SMTP_VERB_UNKNOWN)
@@ -431,44 +440,86 @@ void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
 	r->max_size = max_size;
 }
 
-/* One message octet: counted always, written while under max_size. */
-static void smtp_proto_data_emit(struct smtp_data_reader *r, char c, char *out, size_t *n)
+/* Message octets in[0..k): counted always, written while the total stays within max_size. */
+static void smtp_proto_data_emit(struct smtp_data_reader *r, const char *in, size_t k, char *out,
+				 size_t *n)
 {
-	r->size++;
+	uint64_t before = r->size;
+
+	r->size += k;
 	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
 		return;
 	if (r->max_size != 0 && r->size > r->max_size) {
+		k = (size_t)(r->max_size - before);	/* before <= max_size until TOO_BIG */
 		r->flaws |= SMTP_DATA_FLAW_TOO_BIG;
-		return;
 	}
-	out[(*n)++] = c;
+	memcpy(out + *n, in, k);
+	*n += k;
 }
 
-/* Counts one octet of line content (not the CRLF). */
-static void smtp_proto_data_content(struct smtp_data_reader *r)
+/* Counts k octets of line content (not the CRLF); the count saturates past the limit. */
+static void smtp_proto_data_content(struct smtp_data_reader *r, size_t k)
 {
-	if (r->line_len <= SMTP_PROTO_TEXT_OCTETS)
-		r->line_len++;
-	if (r->line_len > SMTP_PROTO_TEXT_OCTETS)
+	if (k == 0)
+		return;
+	r->line_len = k > SMTP_PROTO_TEXT_OCTETS ? SMTP_PROTO_TEXT_OCTETS + 1 : r->line_len + k;
+	if (r->line_len > SMTP_PROTO_TEXT_OCTETS) {
+		r->line_len = SMTP_PROTO_TEXT_OCTETS + 1;
 		r->flaws |= SMTP_DATA_FLAW_LONG_LINE;
+	}
+}
+
+/* Ordinary text from in[0..len), len > 0: copies the run up to the first CR or LF and that
+ * octet (with the LF of a CRLF); sets the state after it. Returns the octets taken. */
+static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, size_t len,
+				   char *out, size_t *n)
+{
+	const char *cr = memchr(in, '\r', len);
+	size_t k = cr != NULL ? (size_t)(cr - in) : len;
+	const char *lf = memchr(in, '\n', k);
+
+	if (lf != NULL) {	/* a bare LF is content */
+		k = (size_t)(lf - in) + 1;
+		smtp_proto_data_emit(r, in, k, out, n);
+		smtp_proto_data_content(r, k);
+		r->flaws |= SMTP_DATA_FLAW_BARE_LF;
+		r->state = SMTP_PROTO_DATA_TEXT;
+		return k;
+	}
+	smtp_proto_data_content(r, k);
+	if (cr == NULL) {
+		smtp_proto_data_emit(r, in, k, out, n);
+		r->state = SMTP_PROTO_DATA_TEXT;
+		return k;
+	}
+	if (k + 1 < len && in[k + 1] == '\n') {	/* CRLF: the line ends */
+		smtp_proto_data_emit(r, in, k + 2, out, n);
+		r->line_len = 0;
+		r->state = SMTP_PROTO_DATA_BOL;
+		return k + 2;
+	}
+	smtp_proto_data_emit(r, in, k + 1, out, n);
+	r->state = SMTP_PROTO_DATA_CR;
+	return k + 1;
 }
 
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
 				     char *out, size_t *out_len_r, size_t *consumed_r)
 {
-	size_t n = 0;
+	size_t n = 0, i = 0;
 
 	*out_len_r = 0;
 	*consumed_r = 0;
 	if (r->state == SMTP_PROTO_DATA_DONE)
 		return SMTP_DATA_END;
-	for (size_t i = 0; i < len; i++) {
+	while (i < len) {
 		char c = in[i];
 
 		switch (r->state) {
 		case SMTP_PROTO_DATA_DOT:
 			if (c == '\r') {
 				r->state = SMTP_PROTO_DATA_DOT_CR;
+				i++;
 				continue;
 			}
 			break;	/* a stuffed dot: dropped, c is ordinary text */
@@ -483,33 +534,26 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 			break;	/* the dot and the bare CR are dropped */
 		case SMTP_PROTO_DATA_CR:
 			if (c == '\n') {
-				smtp_proto_data_emit(r, c, out, &n);
+				smtp_proto_data_emit(r, in + i, 1, out, &n);
 				r->line_len = 0;
 				r->state = SMTP_PROTO_DATA_BOL;
+				i++;
 				continue;
 			}
 			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
-			smtp_proto_data_content(r);	/* the CR was content after all */
+			smtp_proto_data_content(r, 1);	/* the CR was content after all */
 			break;
 		case SMTP_PROTO_DATA_BOL:
 			if (c == '.') {
 				r->state = SMTP_PROTO_DATA_DOT;
+				i++;
 				continue;
 			}
 			break;
 		default:
 			break;
 		}
-		/* Ordinary text: only CR can start a line ending; a bare LF is content. */
-		smtp_proto_data_emit(r, c, out, &n);
-		if (c == '\r') {
-			r->state = SMTP_PROTO_DATA_CR;
-			continue;
-		}
-		if (c == '\n')
-			r->flaws |= SMTP_DATA_FLAW_BARE_LF;
-		smtp_proto_data_content(r);
-		r->state = SMTP_PROTO_DATA_TEXT;
+		i += smtp_proto_data_text(r, in + i, len - i, out, &n);
 	}
 	*out_len_r = n;
 	*consumed_r = len;

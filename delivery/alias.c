@@ -1,5 +1,6 @@
 /* alias.c - the aliases_file table: parse (pure, file:line errors), look up, reload when changed. */
 #include "deliver.h"
+#include "table_file.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -226,26 +227,12 @@ fail:
 struct aliases *aliases_load(const char *path, char *err, size_t errlen)
 {
 	struct stat st;
-	FILE *f = fopen(path, "r");
-	if (!f) {
-		snprintf(err, errlen, "%s:0: %s", path, strerror(errno));
+	size_t n;
+	char why[64];
+	snprintf(why, sizeof(why), "not a regular file of at most %d bytes", ALIASES_MAX_FILE);
+	char *text = table_file_read(path, ALIASES_MAX_FILE, true, why, &n, &st, err, errlen);
+	if (!text)
 		return NULL;
-	}
-	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > ALIASES_MAX_FILE) {
-		snprintf(err, errlen, "%s:0: not a regular file of at most %d bytes", path,
-			 ALIASES_MAX_FILE);
-		fclose(f);
-		return NULL;
-	}
-	char *text = xmalloc((size_t)st.st_size + 1);
-	size_t n = fread(text, 1, (size_t)st.st_size, f);
-	int rerr = ferror(f);
-	fclose(f);
-	if (rerr) {
-		snprintf(err, errlen, "%s:0: read error", path);
-		free(text);
-		return NULL;
-	}
 	struct aliases *al = aliases_parse(path, text, n, err, errlen);
 	free(text);
 	if (!al)

@@ -1,5 +1,5 @@
 /* cmd_auth.c - CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE.
- * Security: credentials are untrusted input; passwords are checked on the thread pool, never logged, and failures
+ * Security: credentials are untrusted input; passwords are checked on the thread pool (common/password_check), never logged, and failures
  * are delayed and throttled per client address (common/auth_throttle). */
 #include "accounts.h"
 #include "auth_throttle.h"
@@ -7,7 +7,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
-#include "password.h"
+#include "password_check.h"
 #include "sasl.h"
 #include "store.h"
 #include "xalloc.h"
@@ -20,15 +20,10 @@
 #include <strings.h>
 
 struct auth_job {
-	uv_work_t work;
-	uv_timer_t delay;
+	struct password_check check;
 	struct imap_client *c;
 	char tag[128];
-	char user[SASL_AUTHCID_MAX + 1];
-	char password[SASL_PASSWD_MAX + 1];
-	char *hash;		/* NULL: unknown user (a dummy check of the same cost) */
 	const char *mech;
-	bool ok;
 };
 
 void cmd_capability(struct imap_client *c, const struct imap_command *cmd)
@@ -80,24 +75,21 @@ static void auth_throttle_key_of(struct imap_client *c, char *key, size_t keylen
 		snprintf(key, keylen, "%s", c->conn->peer_ip);
 }
 
-static void auth_job_free(uv_handle_t *h)
+static void auth_job_free(struct password_check *pc)
 {
-	struct auth_job *job = h->data;
-	explicit_bzero(job->password, sizeof(job->password));
-	free(job->hash);
-	free(job);
+	free(container_of(pc, struct auth_job, check));
 }
 
 static void auth_finish(struct auth_job *job)
 {
 	struct imap_client *c = job->c;
-	uv_close((uv_handle_t *)&job->delay, auth_job_free);
+	password_check_close(&job->check, auth_job_free);
 	client_command_done(c);
 }
 
-static void auth_delay_done(uv_timer_t *t)
+static void auth_delay_done(struct password_check *pc)
 {
-	struct auth_job *job = t->data;
+	struct auth_job *job = container_of(pc, struct auth_job, check);
 	struct imap_client *c = job->c;
 	if (c->conn)
 		client_tagged(c, job->tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
@@ -125,33 +117,19 @@ static int auth_open_account(struct imap_client *c, const char *user)
 	return 0;
 }
 
-static void auth_verify_work(uv_work_t *w)
+static void auth_verify_done(struct password_check *pc)
 {
-	struct auth_job *job = container_of(w, struct auth_job, work);
-	if (job->hash) {
-		job->ok = password_verify(job->hash, job->password);
-	} else {
-		password_verify_dummy(job->password);
-		job->ok = false;
-	}
-	explicit_bzero(job->password, sizeof(job->password));
-}
-
-static void auth_verify_done(uv_work_t *w, int status)
-{
-	struct auth_job *job = container_of(w, struct auth_job, work);
+	struct auth_job *job = container_of(pc, struct auth_job, check);
 	struct imap_client *c = job->c;
 	char key[AUTH_THROTTLE_KEY_SIZE];
-	if (status < 0)
-		job->ok = false;
 	if (!c->conn) {
 		auth_finish(job);
 		return;
 	}
 	auth_throttle_key_of(c, key, sizeof(key));
-	if (job->ok && auth_open_account(c, job->user) == 0) {
+	if (pc->ok && auth_open_account(c, pc->user) == 0) {
 		auth_throttle_success(c->d->auth_throttle, key);
-		snprintf(c->user, sizeof(c->user), "%s", job->user);
+		snprintf(c->user, sizeof(c->user), "%s", pc->user);
 		log_info("imap: [%s]: login user=%s, method=%s", c->conn->peer_ip, c->user, job->mech);
 		client_enter_state(c, IMAP_STATE_AUTH);
 		client_login_done(c);
@@ -165,8 +143,8 @@ static void auth_verify_done(uv_work_t *w, int status)
 	}
 	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
 	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)", c->conn->peer_ip,
-		 job->mech, job->user, delay);
-	uv_timer_start(&job->delay, auth_delay_done, (uint64_t)delay * 1000, 0);
+		 job->mech, pc->user, delay);
+	password_check_delay(pc, delay, auth_delay_done);
 }
 
 static void auth_verify(struct imap_client *c, const char *tag, const char *mech, const char *user,
@@ -176,17 +154,10 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	job->c = c;
 	job->mech = mech;
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
-	snprintf(job->user, sizeof(job->user), "%s", user);
-	for (char *p = job->user; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	snprintf(job->password, sizeof(job->password), "%s", password);
-	const struct account *a = accounts_find(c->d->accounts, job->user);
-	job->hash = a && a->hash[0] ? xstrdup(a->hash) : NULL;
-	uv_timer_init(c->d->loop, &job->delay);
-	job->delay.data = job;
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
-	uv_queue_work(c->d->loop, &job->work, auth_verify_work, auth_verify_done);
+	password_check_start(&job->check, c->d->loop, c->d->accounts, user, password,
+			     auth_verify_done);
 }
 
 /* Common checks before LOGIN and AUTHENTICATE. Returns 0 to go on. */

@@ -1,4 +1,4 @@
-/* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges, run the loop. */
+/* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges (common/daemon.c), run the loop. */
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
@@ -6,7 +6,6 @@
 #include "log.h"
 #include "mtad.h"
 #include "auth_throttle.h"
-#include "privilege.h"
 #include "relay.h"
 #include "tls.h"
 #include "scheduler.h"
@@ -21,8 +20,6 @@
 #include <unistd.h>
 
 static struct mtad mtad;
-static uv_signal_t sig_term, sig_int, sig_hup;
-static uv_timer_t tables_timer;
 
 static void mtad_usage(FILE *f)
 {
@@ -37,14 +34,10 @@ static void mtad_usage(FILE *f)
 /* users_file and aliases_file are re-read when they change. */
 static void mtad_reload_tables(void)
 {
-	char err[512];
-	int r = accounts_reload_if_changed(&mtad.accounts, err, sizeof(err));
-	if (r < 0)
-		log_error("users_file not reloaded: %s", err);
-	else if (r > 0)
-		log_info("users_file reloaded: %zu account(s)", mtad.accounts->n);
+	daemon_reload_accounts(&mtad.accounts);
 	if (mtad.aliases) {
-		r = aliases_reload_if_changed(&mtad.aliases, err, sizeof(err));
+		char err[512];
+		int r = aliases_reload_if_changed(&mtad.aliases, err, sizeof(err));
 		if (r < 0)
 			log_error("aliases_file not reloaded: %s", err);
 		else if (r > 0)
@@ -61,24 +54,16 @@ static void mtad_tables_tick(uv_timer_t *t)
 static void mtad_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
-	if (mtad.stopping)
-		return;
-	mtad.stopping = true;
-	log_info("stopping on signal %d", signum);
-	net_listeners_close(&mtad.listeners);
-	net_conns_close_all("shutdown");
-	uv_stop(mtad.loop);
+	daemon_stop(mtad.loop, &mtad.stopping, &mtad.listeners, signum);
 }
 
 static void mtad_hup(uv_signal_t *sig, int signum)
 {
 	(void)sig;
 	(void)signum;
-	char err[1024];
 	log_info("SIGHUP: reloading tables and certificates");
 	mtad_reload_tables();
-	if (tls_ctx_reload(mtad.tls, mtad.tls_cert, mtad.tls_key, err, sizeof(err)) < 0)
-		log_error("certificate not reloaded: %s", err);
+	daemon_tls_reload(mtad.tls, mtad.tls_cert, mtad.tls_key);
 }
 
 int main(int argc, char **argv)
@@ -117,18 +102,7 @@ int main(int argc, char **argv)
 		log_fatal(75, "%s", err);
 
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
-	char *cert = NULL, *key = NULL;
-	int gen = tls_ensure_cert(cfg.state_dir, cfg.hostname, cfg.tls_cert, cfg.tls_key, &cert, &key,
-				  err, sizeof(err));
-	if (gen < 0)
-		log_fatal(EX_CONFIG_STATUS, "%s", err);
-	if (gen == 1)
-		log_info("generated a self-signed certificate for %s in %s", cfg.hostname, cert);
-	mtad.tls = tls_server_ctx_new(cert, key, err, sizeof(err));
-	if (!mtad.tls)
-		log_fatal(EX_CONFIG_STATUS, "%s", err);
-	mtad.tls_cert = cert;
-	mtad.tls_key = key;
+	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
 	struct auth_throttle_config throttle;
 	auth_throttle_config_default(&throttle);
 	throttle.delay_max = (unsigned)cfg.auth_failure_delay_max;
@@ -144,23 +118,10 @@ int main(int argc, char **argv)
 	if (!mtad.relay)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
-	if (geteuid() == 0) {
-		uid_t uid;
-		gid_t gid;
-		if (privilege_lookup(cfg.run_user, &uid, &gid, err, sizeof(err)) < 0)
-			log_fatal(EX_CONFIG_STATUS, "%s", err);
-		char mail_dir[4096];
-		snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg.state_dir);
-		char tls_dir[4096];
-		snprintf(tls_dir, sizeof(tls_dir), "%s/tls", cfg.state_dir);
-		const char *own[] = { cfg.state_dir, mtad.queue->dir, mtad.queue->active_dir,
-				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir, mail_dir,
-				      tls_dir, cert, key };
-		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
-			if (privilege_chown(own[i], uid, gid, err, sizeof(err)) < 0)
-				log_fatal(75, "%s", err);
-		if (privilege_drop(cfg.run_user, err, sizeof(err)) < 0)
-			log_fatal(75, "%s", err);
+	const char *queue_dirs[] = { mtad.queue->dir, mtad.queue->active_dir, mtad.queue->tmp_dir,
+				     mtad.queue->corrupt_dir };
+	if (daemon_drop_privileges(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]),
+				   mtad.tls_cert, mtad.tls_key)) {
 		/* Every directory above state_dir must be searchable by run_user. */
 		struct queue *probe = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
 		if (!probe)
@@ -179,17 +140,8 @@ int main(int argc, char **argv)
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);
 
-	uv_signal_init(mtad.loop, &sig_term);
-	uv_signal_start(&sig_term, mtad_stop, SIGTERM);
-	uv_signal_init(mtad.loop, &sig_int);
-	uv_signal_start(&sig_int, mtad_stop, SIGINT);
-	uv_signal_init(mtad.loop, &sig_hup);
-	uv_signal_start(&sig_hup, mtad_hup, SIGHUP);
-	uv_timer_init(mtad.loop, &tables_timer);
-	uv_timer_start(&tables_timer, mtad_tables_tick, 2000, 2000);
-
-	for (struct net_listener *l = mtad.listeners; l; l = l->next)
-		log_info("listening on %s (%s)", l->addr_text, l->name);
+	daemon_signals_start(mtad.loop, mtad_stop, mtad_hup, mtad_tables_tick);
+	daemon_log_listeners(mtad.listeners);
 	log_info("started: hostname=%s, state_dir=%s, domains=%zu, accounts=%zu", cfg.hostname,
 		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
 

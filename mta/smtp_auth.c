@@ -1,14 +1,13 @@
-/* smtp_auth.c - SMTP AUTH (RFC 4954) PLAIN and LOGIN over TLS, password checks on the thread pool, failures slowed and throttled per client.
+/* smtp_auth.c - SMTP AUTH (RFC 4954) PLAIN and LOGIN over TLS, password checks on the thread pool (common/password_check), failures slowed and throttled per client.
  * Security: SASL input is untrusted; decoding is done by common/sasl; passwords never reach a log. */
 #include "smtp_session.h"
 #include "accounts.h"
 #include "auth_throttle.h"
 #include "log.h"
-#include "password.h"
+#include "password_check.h"
 #include "sasl.h"
 #include "xalloc.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +15,8 @@
 enum { SMTP_AUTH_PLAIN = 1, SMTP_AUTH_LOGIN = 2 };
 
 struct smtp_auth_job {
-	uv_work_t work;
-	uv_timer_t delay;
+	struct password_check check;
 	struct smtp_session *s;
-	char user[SASL_AUTHCID_MAX + 1];
-	char password[SASL_PASSWD_MAX + 1];
-	char *hash;		/* NULL: unknown user (a dummy check of the same cost) */
-	bool ok;
 };
 
 static const char *smtp_auth_mech_name(int mech)
@@ -44,12 +38,9 @@ static void smtp_auth_end(struct smtp_session *s)
 	smtp_enter_state(s, SMTP_STATE_HELO);
 }
 
-static void smtp_auth_job_free(uv_handle_t *h)
+static void smtp_auth_job_free(struct password_check *pc)
 {
-	struct smtp_auth_job *job = h->data;
-	explicit_bzero(job->password, sizeof(job->password));
-	free(job->hash);
-	free(job);
+	free(container_of(pc, struct smtp_auth_job, check));
 }
 
 /* After the (possibly delayed) answer: the session carries on, or is freed if it went. */
@@ -57,7 +48,7 @@ static void smtp_auth_finish(struct smtp_auth_job *job)
 {
 	struct smtp_session *s = job->s;
 	s->async_pending = false;
-	uv_close((uv_handle_t *)&job->delay, smtp_auth_job_free);
+	password_check_close(&job->check, smtp_auth_job_free);
 	if (s->orphaned) {
 		smtp_session_free(s);
 		return;
@@ -65,9 +56,9 @@ static void smtp_auth_finish(struct smtp_auth_job *job)
 	net_conn_resume(s->conn);
 }
 
-static void smtp_auth_delay_done(uv_timer_t *t)
+static void smtp_auth_delay_done(struct password_check *pc)
 {
-	struct smtp_auth_job *job = t->data;
+	struct smtp_auth_job *job = container_of(pc, struct smtp_auth_job, check);
 	struct smtp_session *s = job->s;
 	if (!s->orphaned) {
 		smtp_reply(s, "535 5.7.8 Error: authentication failed");
@@ -76,36 +67,22 @@ static void smtp_auth_delay_done(uv_timer_t *t)
 	smtp_auth_finish(job);
 }
 
-static void smtp_auth_verify_work(uv_work_t *w)
+static void smtp_auth_verify_done(struct password_check *pc)
 {
-	struct smtp_auth_job *job = container_of(w, struct smtp_auth_job, work);
-	if (job->hash) {
-		job->ok = password_verify(job->hash, job->password);
-	} else {
-		password_verify_dummy(job->password);
-		job->ok = false;
-	}
-	explicit_bzero(job->password, sizeof(job->password));
-}
-
-static void smtp_auth_verify_done(uv_work_t *w, int status)
-{
-	struct smtp_auth_job *job = container_of(w, struct smtp_auth_job, work);
+	struct smtp_auth_job *job = container_of(pc, struct smtp_auth_job, check);
 	struct smtp_session *s = job->s;
 	char key[AUTH_THROTTLE_KEY_SIZE];
-	if (status < 0)
-		job->ok = false;
 	if (s->orphaned) {
 		smtp_auth_finish(job);
 		return;
 	}
 	smtp_auth_throttle_key(s, key, sizeof(key));
-	if (job->ok) {
+	if (pc->ok) {
 		auth_throttle_success(s->m->auth_throttle, key);
 		s->authenticated = true;
-		snprintf(s->auth_user, sizeof(s->auth_user), "%s", job->user);
+		snprintf(s->auth_user, sizeof(s->auth_user), "%s", pc->user);
 		log_info("[%s]: sasl_method=%s, sasl_username=%s", s->conn->peer_ip,
-			 smtp_auth_mech_name(s->auth_mech), job->user);
+			 smtp_auth_mech_name(s->auth_mech), pc->user);
 		smtp_reply(s, "235 2.7.0 Authentication successful");
 		smtp_auth_end(s);
 		smtp_auth_finish(job);
@@ -113,26 +90,36 @@ static void smtp_auth_verify_done(uv_work_t *w, int status)
 	}
 	unsigned delay = auth_throttle_failure(s->m->auth_throttle, key, time(NULL));
 	log_warn("[%s]: SASL %s authentication failed for %s (reply delayed %us)", s->conn->peer_ip,
-		 smtp_auth_mech_name(s->auth_mech), job->user, delay);
+		 smtp_auth_mech_name(s->auth_mech), pc->user, delay);
 	s->errors++;
-	uv_timer_start(&job->delay, smtp_auth_delay_done, (uint64_t)delay * 1000, 0);
+	password_check_delay(pc, delay, smtp_auth_delay_done);
 }
 
 static void smtp_auth_verify(struct smtp_session *s, const char *user, const char *password)
 {
 	struct smtp_auth_job *job = xcalloc(1, sizeof(*job));
 	job->s = s;
-	snprintf(job->user, sizeof(job->user), "%s", user);
-	for (char *p = job->user; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	snprintf(job->password, sizeof(job->password), "%s", password);
-	const struct account *a = accounts_find(s->m->accounts, job->user);
-	job->hash = a && a->hash[0] ? xstrdup(a->hash) : NULL;
-	uv_timer_init(s->m->loop, &job->delay);
-	job->delay.data = job;
 	s->async_pending = true;
 	net_conn_pause(s->conn);
-	uv_queue_work(s->m->loop, &job->work, smtp_auth_verify_work, smtp_auth_verify_done);
+	password_check_start(&job->check, s->m->loop, s->m->accounts, user, password,
+			     smtp_auth_verify_done);
+}
+
+/* After decoding a SASL response: false (with the reply sent, AUTH over) when it was a
+ * cancellation or undecodable. */
+static bool smtp_auth_decoded(struct smtp_session *s, int r)
+{
+	if (r == SASL_CANCELLED) {
+		smtp_reply(s, "501 5.0.0 Authentication cancelled");
+		smtp_auth_end(s);
+		return false;
+	}
+	if (r < 0) {
+		smtp_auth_end(s);
+		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
+		return false;
+	}
+	return true;
 }
 
 static void smtp_auth_plain(struct smtp_session *s, const char *b64, size_t len)
@@ -141,16 +128,8 @@ static void smtp_auth_plain(struct smtp_session *s, const char *b64, size_t len)
 	const char *error;
 	int r = sasl_plain_decode(b64, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				  passwd, sizeof(passwd), &error);
-	if (r == SASL_CANCELLED) {
-		smtp_reply(s, "501 5.0.0 Authentication cancelled");
-		smtp_auth_end(s);
+	if (!smtp_auth_decoded(s, r))
 		return;
-	}
-	if (r < 0) {
-		smtp_auth_end(s);
-		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
-		return;
-	}
 	if (authzid[0] && strcasecmp(authzid, authcid) != 0) {
 		explicit_bzero(passwd, sizeof(passwd));
 		smtp_auth_end(s);
@@ -167,16 +146,8 @@ static void smtp_auth_login_step(struct smtp_session *s, const char *b64, size_t
 	const char *error;
 	int r = sasl_login_decode_step(b64, len, s->auth_step == 0 ? SASL_LOGIN_USERNAME : SASL_LOGIN_PASSWORD,
 				       value, sizeof(value), &error);
-	if (r == SASL_CANCELLED) {
-		smtp_reply(s, "501 5.0.0 Authentication cancelled");
-		smtp_auth_end(s);
+	if (!smtp_auth_decoded(s, r))
 		return;
-	}
-	if (r < 0) {
-		smtp_auth_end(s);
-		smtp_error_reply(s, 501, "5.5.2", "Error: cannot decode the AUTH response");
-		return;
-	}
 	if (s->auth_step == 0) {
 		snprintf(s->auth_login_user, sizeof(s->auth_login_user), "%.255s", value);
 		s->auth_step = 1;

@@ -45,10 +45,17 @@ void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
-	va_end(ap);
+	int n;
+	size_t fixed = strcspn(fmt, "%");
+	if (fmt[fixed] == '\0' && fixed < sizeof(line) - 2) {	/* a fixed reply: no printf */
+		memcpy(line, fmt, fixed);
+		n = (int)fixed;
+	} else {
+		va_list ap;
+		va_start(ap, fmt);
+		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+		va_end(ap);
+	}
 	if (n < 0)
 		return;
 	if ((size_t)n > sizeof(line) - 3)
@@ -636,15 +643,26 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	smtp_milter_hook(s, SMTP_MILTER_RCPT, cmd, "250 2.1.5 Ok\r\n");
 }
 
-/* Starts the message with our trace header (RFC 5321 4.4). */
+/* The RFC 5322 date-time of now, formatted again only when the second changes (the SMTP
+ * server runs on the loop thread only). */
+static const char *smtp_date_now(void)
+{
+	static time_t cached_sec = -1;
+	static char cached[64];
+	time_t now = time(NULL);
+	if (now != cached_sec) {
+		struct tm tm;
+		localtime_r(&now, &tm);
+		strftime(cached, sizeof(cached), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		cached_sec = now;
+	}
+	return cached;
+}
+
+/* Starts the message with our trace header (RFC 5321 4.4); built from pieces, not printf. */
 static void smtp_received_header(struct smtp_session *s)
 {
 	const struct config *cfg = s->m->cfg;
-	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
 	const char *with = s->esmtp ? (s->authenticated ? (s->tls ? "ESMTPSA" : "ESMTPA")
 							: (s->tls ? "ESMTPS" : "ESMTP"))
 				    : "SMTP";
@@ -656,18 +674,33 @@ static void smtp_received_header(struct smtp_session *s)
 			   cfg->hostname, s->conn->peer_uid, s->env.id);
 	else
 	{
-		buf_printf(&s->msg, "Received: from %s (%s [%s])\r\n",
-			   s->helo[0] ? s->helo : "unknown", s->helo[0] ? s->helo : "unknown",
-			   s->conn->peer_ip);
+		const char *helo = s->helo[0] ? s->helo : "unknown";
+		buf_append_str(&s->msg, "Received: from ");
+		buf_append_str(&s->msg, helo);
+		buf_append_str(&s->msg, " (");
+		buf_append_str(&s->msg, helo);
+		buf_append_str(&s->msg, " [");
+		buf_append_str(&s->msg, s->conn->peer_ip);
+		buf_append_str(&s->msg, "])\r\n");
 		if (s->tls && s->conn->tls)
 			buf_printf(&s->msg, "\t(using %s)\r\n", tls_session_summary(s->conn->tls));
 		if (s->authenticated)
 			buf_printf(&s->msg, "\t(Authenticated sender: %s)\r\n", s->auth_user);
-		buf_printf(&s->msg, "\tby %s (mtad) with %s id %s", cfg->hostname, with, s->env.id);
+		buf_append_str(&s->msg, "\tby ");
+		buf_append_str(&s->msg, cfg->hostname);
+		buf_append_str(&s->msg, " (mtad) with ");
+		buf_append_str(&s->msg, with);
+		buf_append_str(&s->msg, " id ");
+		buf_append_str(&s->msg, s->env.id);
 	}
-	if (s->env.nrcpts == 1)
-		buf_printf(&s->msg, "\r\n\tfor <%s>", s->env.rcpts[0].addr);
-	buf_printf(&s->msg, "; %s\r\n", date);
+	if (s->env.nrcpts == 1) {
+		buf_append_str(&s->msg, "\r\n\tfor <");
+		buf_append_str(&s->msg, s->env.rcpts[0].addr);
+		buf_append_str(&s->msg, ">");
+	}
+	buf_append_str(&s->msg, "; ");
+	buf_append_str(&s->msg, smtp_date_now());
+	buf_append_str(&s->msg, "\r\n");
 	s->msg_header_len = s->msg.len;
 }
 
@@ -730,12 +763,9 @@ static void smtp_add_missing_headers(struct smtp_session *s)
 	size_t hlen = rfc5322_header_length(body, blen);
 	struct rfc5322_field f;
 	if (!rfc5322_find(body, hlen, "Date", &f)) {
-		char date[64];
-		time_t now = time(NULL);
-		struct tm tm;
-		localtime_r(&now, &tm);
-		strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-		buf_printf(&add, "Date: %s\r\n", date);
+		buf_append_str(&add, "Date: ");
+		buf_append_str(&add, smtp_date_now());
+		buf_append_str(&add, "\r\n");
 	}
 	if (!rfc5322_find(body, hlen, "Message-ID", &f))
 		buf_printf(&add, "Message-ID: <%s@%s>\r\n", s->env.id, s->m->cfg->hostname);

@@ -1,4 +1,4 @@
-/* test_base64.c - RFC 4648 vectors and strict rejection of everything non-canonical. */
+/* test_base64.c - RFC 4648 vectors, strict rejection of everything non-canonical, lenient decoding of message text. */
 #include <criterion/criterion.h>
 #include <string.h>
 
@@ -137,4 +137,44 @@ Test(base64, decode_output_bound)
 	cr_expect_eq(n, 6);
 	cr_expect_eq(base64_decode("Zm9vYg==", 8, out, 4, &n, &error), 0);
 	cr_expect_eq(n, 4);
+}
+
+/* Decodes in leniently and checks the output and the return value. */
+static void lenient_check(const char *in, unsigned flags, const char *want, int want_ret)
+{
+	struct buf b;
+	buf_init(&b);
+	int ret = base64_decode_lenient(&b, in, strlen(in), flags);
+	cr_assert_eq(ret, want_ret, "return of \"%s\"", in);
+	cr_assert_eq(b.len, strlen(want), "length of \"%s\": %zu", in, b.len);
+	cr_assert_eq(memcmp(b.data, want, b.len), 0, "output of \"%s\"", in);
+	buf_free(&b);
+}
+
+Test(base64, lenient_message_text)
+{
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		lenient_check(vectors[i].enc, BASE64_PAD_ENDS_QUANTUM, vectors[i].raw, 0);
+		lenient_check(vectors[i].enc, 0, vectors[i].raw, 0);
+	}
+	/* line breaks and white space are skipped silently, other junk is reported */
+	lenient_check("Zm9v\r\nYmFy\r\n", BASE64_PAD_ENDS_QUANTUM, "foobar", 0);
+	lenient_check("Zm 9v\tYm", BASE64_PAD_ENDS_QUANTUM, "foob", 0);
+	lenient_check("Zm9v!YmFy", BASE64_PAD_ENDS_QUANTUM, "foobar", -1);
+	/* a final partial quantum is dropped */
+	lenient_check("Zm9vY", BASE64_PAD_ENDS_QUANTUM, "foo", 0);
+	/* '=' ends a quantum only when asked (concatenated MIME parts) */
+	lenient_check("Zg==Zm8=", BASE64_PAD_ENDS_QUANTUM, "ffo", 0);
+	lenient_check("Zg==Zm8=", 0, "f\x06" "f", 0);
+	/* more than one output chunk */
+	char big[4001];
+	memset(big, 'A', 4000);
+	big[4000] = '\0';
+	struct buf b;
+	buf_init(&b);
+	cr_assert_eq(base64_decode_lenient(&b, big, 4000, 0), 0);
+	cr_assert_eq(b.len, 3000);
+	for (size_t i = 0; i < b.len; i++)
+		cr_assert_eq(b.data[i], 0);
+	buf_free(&b);
 }

@@ -615,6 +615,169 @@ Test(data, after_end)
 	cr_assert_eq(r.size, 3);
 }
 
+/* ---- smtp_data_feed against the byte-at-a-time reference it replaced ---- */
+
+/* The reference: the DATA reader as it was before it worked on spans, one octet a step. Kept
+ * here only, to check that the span version behaves the same on any input and any split. */
+enum ref_data_state { REF_BOL, REF_TEXT, REF_CR, REF_DOT, REF_DOT_CR, REF_DONE };
+
+static void ref_data_emit(struct smtp_data_reader *r, char c, char *out, size_t *n)
+{
+	r->size++;
+	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
+		return;
+	if (r->max_size != 0 && r->size > r->max_size) {
+		r->flaws |= SMTP_DATA_FLAW_TOO_BIG;
+		return;
+	}
+	out[(*n)++] = c;
+}
+
+static void ref_data_content(struct smtp_data_reader *r)
+{
+	if (r->line_len <= SMTP_TEXT_LINE_MAX - 2)
+		r->line_len++;
+	if (r->line_len > SMTP_TEXT_LINE_MAX - 2)
+		r->flaws |= SMTP_DATA_FLAW_LONG_LINE;
+}
+
+static enum smtp_data_status ref_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
+					   char *out, size_t *out_len_r, size_t *consumed_r)
+{
+	size_t n = 0;
+
+	*out_len_r = 0;
+	*consumed_r = 0;
+	if (r->state == REF_DONE)
+		return SMTP_DATA_END;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+
+		switch (r->state) {
+		case REF_DOT:
+			if (c == '\r') {
+				r->state = REF_DOT_CR;
+				continue;
+			}
+			break;
+		case REF_DOT_CR:
+			if (c == '\n') {
+				r->state = REF_DONE;
+				*out_len_r = n;
+				*consumed_r = i + 1;
+				return SMTP_DATA_END;
+			}
+			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			break;
+		case REF_CR:
+			if (c == '\n') {
+				ref_data_emit(r, c, out, &n);
+				r->line_len = 0;
+				r->state = REF_BOL;
+				continue;
+			}
+			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			ref_data_content(r);
+			break;
+		case REF_BOL:
+			if (c == '.') {
+				r->state = REF_DOT;
+				continue;
+			}
+			break;
+		default:
+			break;
+		}
+		ref_data_emit(r, c, out, &n);
+		if (c == '\r') {
+			r->state = REF_CR;
+			continue;
+		}
+		if (c == '\n')
+			r->flaws |= SMTP_DATA_FLAW_BARE_LF;
+		ref_data_content(r);
+		r->state = REF_TEXT;
+	}
+	*out_len_r = n;
+	*consumed_r = len;
+	return SMTP_DATA_MORE;
+}
+
+/* xorshift32: a fixed sequence, so a failure repeats. */
+static uint32_t test_rand(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* Random DATA text: mostly the octets that matter ('.', CR, LF) among letters, with an
+ * occasional long run so that the 1000-octet limit is crossed. */
+static size_t test_data_random(uint32_t *s, char *buf, size_t cap)
+{
+	static const char alphabet[] = "..\r\r\r\n\n\nab";
+	size_t len = test_rand(s) % cap;
+
+	for (size_t i = 0; i < len;) {
+		uint32_t x = test_rand(s);
+
+		if (x % 64 == 0) {
+			size_t run = test_rand(s) % 1200;
+
+			if (run > len - i)
+				run = len - i;
+			memset(buf + i, 'x', run);
+			i += run;
+		} else if (x % 4 == 0) {
+			size_t k = i + 2 <= len ? 2 : 1;
+
+			memcpy(buf + i, "\r\n", k);
+			i += k;
+		} else {
+			buf[i++] = alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+		}
+	}
+	return len;
+}
+
+Test(data, same_as_byte_at_a_time_reference)
+{
+	static char in[4000];
+	uint32_t seed = 0x2545f491u;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t len = test_data_random(&seed, in, round % 8 == 0 ? sizeof(in) : 64);
+		uint64_t max = test_rand(&seed) % 3 == 0 ? test_rand(&seed) % (len + 4) : 0;
+		struct smtp_data_reader got, want;
+		size_t off = 0;
+
+		smtp_data_reader_init(&got, max);
+		smtp_data_reader_init(&want, max);
+		while (off <= len) {
+			size_t n = len - off, got_len = 7, want_len = 7, got_used = 7, want_used = 7;
+			char got_out[sizeof(in)], want_out[sizeof(in)];
+			enum smtp_data_status got_st, want_st;
+
+			if (test_rand(&seed) % 4 != 0)
+				n = n == 0 ? 0 : test_rand(&seed) % (n + 1);
+			got_st = smtp_data_feed(&got, in + off, n, got_out, &got_len, &got_used);
+			want_st = ref_data_feed(&want, in + off, n, want_out, &want_len, &want_used);
+			cr_assert_eq(got_st, want_st, "round %d: status at %zu+%zu", round, off, n);
+			cr_assert_eq(got_used, want_used, "round %d: consumed at %zu+%zu", round, off, n);
+			cr_assert_eq(got_len, want_len, "round %d: out length at %zu+%zu", round, off, n);
+			cr_assert_eq(memcmp(got_out, want_out, got_len), 0, "round %d: output at %zu", round,
+				     off);
+			cr_assert_eq(got.flaws, want.flaws, "round %d: flaws at %zu+%zu", round, off, n);
+			cr_assert_eq(got.size, want.size, "round %d: size at %zu+%zu", round, off, n);
+			cr_assert_eq(got.line_len, want.line_len, "round %d: line length", round);
+			off += got_used;
+			if (got_st == SMTP_DATA_END || (off == len && n == 0))
+				break;
+		}
+	}
+}
+
 /* ---- smtp_reply_line_parse ---- */
 
 Test(reply, lines)
