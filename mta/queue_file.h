@@ -77,9 +77,13 @@ void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Encodes the committed part: envelope records, then the message header M<len>: (the caller
- * writes the message bytes right after *head and then *tail, so the message is not copied). */
-void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct buf *head,
-		       struct buf *tail);
+ * writes the message bytes right after *head and then *tail, so the message is not copied).
+ * *tail ends with the commit record E, which seals head + message with their CRC. */
+void queue_file_encode(const struct queue_envelope *env, const char *msg, size_t msg_len,
+		       struct buf *head, struct buf *tail);
+
+/* CRC-32 (IEEE) of data, continuing from crc (0 to start). Thread-safe. */
+uint32_t queue_crc32(uint32_t crc, const void *data, size_t len);
 
 /* Decodes a whole file image. Returns 0 with *env_r filled (caller frees with
  * queue_envelope_free), or -1 with *error_r when the file is not a complete queue file
