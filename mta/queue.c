@@ -252,7 +252,8 @@ static void queue_spare_refill_done(uv_work_t *w, int status)
 	}
 	if (!q->spare_waiting)
 		q->spare_waiting_tail = NULL;
-	queue_spare_refill_maybe(q);
+	if (made > 0)	/* after a failure the next commit tries again, not a loop here */
+		queue_spare_refill_maybe(q);
 }
 
 static void queue_spare_refill_maybe(struct queue *q)
