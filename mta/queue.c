@@ -164,7 +164,9 @@ static void queue_commit_work(uv_work_t *w)
 		r = -errno;
 	qc->status = r;
 out:
-	/* Not committed: the spare is half written, never reused (its seal cannot match). */
+	/* Not committed: the spare is removed, never reused. (One whose write was whole but
+	 * whose fdatasync or rename failed could still come back after a crash and be
+	 * delivered although its client got a 4xx: a duplicate at worst, never a loss.) */
 	if (qc->status < 0)
 		unlink(spare);
 	buf_free(&head);
