@@ -154,8 +154,8 @@ int main(int argc, char **argv)
 		char tls_dir[4096];
 		snprintf(tls_dir, sizeof(tls_dir), "%s/tls", cfg.state_dir);
 		const char *own[] = { cfg.state_dir, mtad.queue->dir, mtad.queue->active_dir,
-				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir, mtad.queue->spare_dir, mail_dir,
-				      tls_dir, cert, key };
+				      mtad.queue->tmp_dir, mtad.queue->corrupt_dir,
+				      mtad.queue->spare_dir, mail_dir, tls_dir, cert, key };
 		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
 			if (privilege_chown(own[i], uid, gid, err, sizeof(err)) < 0)
 				log_fatal(75, "%s", err);

@@ -1,4 +1,4 @@
-/* queue.c - the durable queue directory: commits with group directory fsync, the state log, loading. */
+/* queue.c - the durable queue directory: commits into pre-created spare files, the state log, loading, start-up recovery. */
 #include "queue.h"
 #include "log.h"
 #include "xalloc.h"
