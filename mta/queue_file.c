@@ -15,8 +15,9 @@
 #define QUEUE_FILE_VERSION "MQ2"	/* E carries "<length> <crc32>" */
 #define QUEUE_FILE_VERSION_UNSEALED "MQ1"	/* E empty: written only by tmp + rename */
 
-/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), one table lookup per byte. */
-static uint32_t queue_crc_table[256];
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), eight bytes per step ("slicing by 8"): about
+ * a byte per cycle, so sealing a large message costs little next to writing it. */
+static uint32_t queue_crc_table[8][256];
 
 static void queue_crc_init(void)
 {
@@ -24,8 +25,12 @@ static void queue_crc_init(void)
 		uint32_t c = i;
 		for (int k = 0; k < 8; k++)
 			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-		queue_crc_table[i] = c;
+		queue_crc_table[0][i] = c;
 	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			queue_crc_table[t][i] = (queue_crc_table[t - 1][i] >> 8) ^
+						queue_crc_table[0][queue_crc_table[t - 1][i] & 0xff];
 }
 
 uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
@@ -33,9 +38,16 @@ uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, queue_crc_init);
 	const unsigned char *p = data;
+	uint32_t (*t)[256] = queue_crc_table;
 	crc = ~crc;
-	for (size_t i = 0; i < len; i++)
-		crc = queue_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	for (; len >= 8; p += 8, len -= 8) {
+		crc ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		       (uint32_t)p[3] << 24;
+		crc = t[7][crc & 0xff] ^ t[6][(crc >> 8) & 0xff] ^ t[5][(crc >> 16) & 0xff] ^
+		      t[4][crc >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+	}
+	for (; len > 0; p++, len--)
+		crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	return ~crc;
 }
 

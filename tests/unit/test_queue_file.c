@@ -234,6 +234,15 @@ Test(queue_file, malformed_envelopes)
 	cr_assert_eq(queue_file_decode(v2, strlen(v2), &got, &err), 0, "%s", err);
 	queue_envelope_free(&got);
 	cr_assert_eq(queue_crc32(0, "123456789", 9), 0xCBF43926u);	/* the CRC-32 check value */
+	/* in pieces of any length, the same as in one go (zlib.crc32 of the 4096 bytes) */
+	char big[4096];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	uint32_t whole = queue_crc32(0, big, sizeof(big)), parts = 0;
+	for (size_t at = 0, step = 1; at < sizeof(big); at += step, step = step * 3 % 17 + 1)
+		parts = queue_crc32(parts, big + at, at + step > sizeof(big) ? sizeof(big) - at : step);
+	cr_assert_eq(parts, whole);
+	cr_assert_eq(whole, 0xe67689deu, "%08x", (unsigned)whole);
 }
 
 Test(queue_file, ids_are_unique_and_valid)
