@@ -238,7 +238,8 @@ class Ours(Server):
         return os.path.join(self.state_dir, "mail", DOMAIN, "user")
 
     def queue_count(self):
-        return count_tree(os.path.join(self.state_dir, "queue"))
+        # queue/spare holds empty files made ahead of time, not messages
+        return sum(count_tree(os.path.join(self.state_dir, "queue", q)) for q in ("active", "tmp"))
 
     def has_imapd(self):
         return os.access(os.path.join(self.bindir, "imapd"), os.X_OK)

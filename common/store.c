@@ -1,4 +1,4 @@
-/* store.c - the Maildir store: safe mailbox paths, unique file names, durable tmp -> new delivery. */
+/* store.c - the Maildir store: safe mailbox paths, unique file names, durable tmp -> new delivery (shared new/ fsync). */
 #include "store.h"
 #include "xalloc.h"
 
@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +59,75 @@ static int store_fsync_dir(const char *dir)
 		r = -errno;
 	close(fd);
 	return r;
+}
+
+/* Group fsync of a directory: threads that put an entry into the same directory while a
+ * flush of it is running wait for the next one, which one of them runs for all (the ones
+ * that arrive during that flush wait for the one after). An entry is covered only by a
+ * flush that started after it was made. */
+struct store_dirsync_waiter {
+	int result;
+	bool done;
+	struct store_dirsync_waiter *next;
+};
+
+struct store_dirsync {
+	char *dir;
+	bool running;
+	unsigned users;
+	struct store_dirsync_waiter *waiting;
+	struct store_dirsync *next;
+};
+
+static pthread_mutex_t store_dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t store_dirsync_cond = PTHREAD_COND_INITIALIZER;
+static struct store_dirsync *store_dirsyncs;	/* directories with a flush wanted or running */
+
+static int store_fsync_dir_shared(const char *dir)
+{
+	struct store_dirsync_waiter me = { 0 };
+	struct store_dirsync *ds, **dp;
+
+	pthread_mutex_lock(&store_dirsync_lock);
+	for (ds = store_dirsyncs; ds && strcmp(ds->dir, dir) != 0; ds = ds->next)
+		;
+	if (!ds) {
+		ds = xcalloc(1, sizeof(*ds));
+		ds->dir = xstrdup(dir);
+		ds->next = store_dirsyncs;
+		store_dirsyncs = ds;
+	}
+	ds->users++;
+	me.next = ds->waiting;
+	ds->waiting = &me;
+	while (!me.done) {
+		if (ds->running) {
+			pthread_cond_wait(&store_dirsync_cond, &store_dirsync_lock);
+			continue;
+		}
+		struct store_dirsync_waiter *batch = ds->waiting, *w, *next;
+		ds->waiting = NULL;
+		ds->running = true;
+		pthread_mutex_unlock(&store_dirsync_lock);
+		int r = store_fsync_dir(dir);
+		pthread_mutex_lock(&store_dirsync_lock);
+		for (w = batch; w; w = next) {
+			next = w->next;
+			w->result = r;
+			w->done = true;
+		}
+		ds->running = false;
+		pthread_cond_broadcast(&store_dirsync_cond);
+	}
+	if (--ds->users == 0) {
+		for (dp = &store_dirsyncs; *dp != ds; dp = &(*dp)->next)
+			;
+		*dp = ds->next;
+		free(ds->dir);
+		free(ds);
+	}
+	pthread_mutex_unlock(&store_dirsync_lock);
+	return me.result;
 }
 
 /* The parent of path as a new string ("." when there is no '/'). */
@@ -349,7 +419,7 @@ int store_maildir_deliver(const char *maildir, const char *name, const struct io
 		return r;
 	}
 	store_unlink_ours(tmp, &st);
-	r = store_fsync_dir(newdir);
+	r = store_fsync_dir_shared(newdir);
 	if (r < 0) {
 		/* Not durable: take it back so that failure means "not delivered". */
 		store_unlink_ours(dst, &st);

@@ -1,4 +1,4 @@
-/* store.h - the Maildir store: mailbox paths, unique file names, durable tmp -> new delivery. */
+/* store.h - the Maildir store: mailbox paths, unique file names, durable tmp -> new delivery (shared new/ fsync). */
 #ifndef MAIL_STORE_H
 #define MAIL_STORE_H
 
@@ -33,8 +33,10 @@ struct store_name_info {
 int store_maildir_parse_name(const char *name, struct store_name_info *info_r);
 
 /* Writes the concatenated iov into MAILDIR/tmp/NAME, fsyncs it, links it to MAILDIR/new/NAME
- * and fsyncs new/. Returns 0 on success, 1 when NAME already exists in new/ (already
- * delivered; nothing written), or -errno on failure (tmp file removed). */
+ * and returns once an fsync of new/ that started after the link has finished: concurrent
+ * deliveries into the same new/ (from other threads) share that fsync. Returns 0 on
+ * success, 1 when NAME already exists in new/ (already delivered; nothing written), or
+ * -errno on failure (tmp file removed). Thread-safe. */
 int store_maildir_deliver(const char *maildir, const char *name, const struct iovec *iov,
 			  int iovcnt);
 

@@ -119,7 +119,7 @@ int main(int argc, char **argv)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
 	const char *queue_dirs[] = { mtad.queue->dir, mtad.queue->active_dir, mtad.queue->tmp_dir,
-				     mtad.queue->corrupt_dir };
+				     mtad.queue->corrupt_dir, mtad.queue->spare_dir };
 	if (daemon_drop_privileges(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]),
 				   mtad.tls_cert, mtad.tls_key)) {
 		/* Every directory above state_dir must be searchable by run_user. */

@@ -1,4 +1,4 @@
-/* queue.c - the durable queue directory: commits with group directory fsync, the state log, loading. */
+/* queue.c - the durable queue directory: commits into pre-created spare files, the state log, loading, start-up recovery. */
 #include "queue.h"
 #include "log.h"
 #include "xalloc.h"
@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +22,9 @@ struct queue_commit {
 	size_t msg_len;
 	queue_commit_cb cb;
 	void *arg;
+	uint64_t spare;		/* sequence number of the spare file written */
 	int status;
-	struct queue_commit *next;
+	struct queue_commit *next;	/* on q->spare_waiting */
 };
 
 static int queue_mkdir(const char *path)
@@ -49,6 +51,13 @@ static int queue_fsync_dir(const char *path)
 	return r;
 }
 
+/* spare/RUN.SEQ: RUN is this process's tag, so that the start-up scan leaves alone the
+ * spares made meanwhile by the running daemon. */
+static void queue_spare_path(const struct queue *q, uint64_t seq, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s/%s.%" PRIu64, q->spare_dir, q->spare_run, seq);
+}
+
 struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size_t errlen)
 {
 	struct queue *q = xcalloc(1, sizeof(*q));
@@ -57,7 +66,10 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	q->active_dir = xasprintf("%s/active", q->dir);
 	q->tmp_dir = xasprintf("%s/tmp", q->dir);
 	q->corrupt_dir = xasprintf("%s/corrupt", q->dir);
-	const char *dirs[] = { state_dir, q->dir, q->active_dir, q->tmp_dir, q->corrupt_dir };
+	q->spare_dir = xasprintf("%s/spare", q->dir);
+	queue_id_new(q->spare_run);
+	const char *dirs[] = { state_dir, q->dir, q->active_dir, q->tmp_dir, q->corrupt_dir,
+			       q->spare_dir };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		int r = queue_mkdir(dirs[i]);
 		if (r < 0) {
@@ -90,6 +102,7 @@ void queue_close(struct queue **qp)
 	free(q->active_dir);
 	free(q->tmp_dir);
 	free(q->corrupt_dir);
+	free(q->spare_dir);
 	free(q);
 	*qp = NULL;
 }
@@ -116,20 +129,23 @@ static int queue_write_all(int fd, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-/* Thread pool: write tmp/ID, fsync, rename to active/ID. */
+/* Thread pool: write the message into its spare file, fdatasync (the one flush before the
+ * 250: the directory entry is durable since the spare's batch), then give it its final name
+ * active/ID. That rename is not flushed: after a crash the start-up scan finds a committed
+ * file under either name. */
 static void queue_commit_work(uv_work_t *w)
 {
 	struct queue_commit *qc = container_of(w, struct queue_commit, work);
 	struct buf head, tail;
-	char tmp[4096], dst[4096];
+	char spare[4096], dst[4096];
 	int fd, r;
 
 	buf_init(&head);
 	buf_init(&tail);
-	queue_file_encode(qc->env, qc->msg_len, &head, &tail);
-	snprintf(tmp, sizeof(tmp), "%s/%s", qc->q->tmp_dir, qc->env->id);
+	queue_file_encode(qc->env, qc->msg, qc->msg_len, &head, &tail);
+	queue_spare_path(qc->q, qc->spare, spare, sizeof(spare));
 	snprintf(dst, sizeof(dst), "%s/%s", qc->q->active_dir, qc->env->id);
-	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	fd = open(spare, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		qc->status = -errno;
 		goto out;
@@ -144,50 +160,17 @@ static void queue_commit_work(uv_work_t *w)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, dst) < 0)
+	if (r == 0 && rename(spare, dst) < 0)
 		r = -errno;
-	if (r < 0)
-		unlink(tmp);
 	qc->status = r;
 out:
+	/* Not committed: the spare is removed, never reused. (One whose write was whole but
+	 * whose fdatasync or rename failed could still come back after a crash and be
+	 * delivered although its client got a 4xx: a duplicate at worst, never a loss.) */
+	if (qc->status < 0)
+		unlink(spare);
 	buf_free(&head);
 	buf_free(&tail);
-}
-
-static void queue_dirsync_start(struct queue *q);
-
-static void queue_dirsync_work(uv_work_t *w)
-{
-	struct queue *q = container_of(w, struct queue, dirsync_work);
-	q->dirsync_error = queue_fsync_dir(q->active_dir);
-}
-
-static void queue_dirsync_done(uv_work_t *w, int status)
-{
-	struct queue *q = container_of(w, struct queue, dirsync_work);
-	struct queue_commit *qc = q->dirsync_batch, *next;
-	int err = status < 0 ? status : q->dirsync_error;
-	q->dirsync_batch = NULL;
-	q->dirsync_running = false;
-	q->dirsyncs++;
-	for (; qc; qc = next) {
-		next = qc->next;
-		q->commits_in_flight--;
-		if (err == 0)
-			q->committed++;
-		qc->cb(qc->arg, err);
-		free(qc);
-	}
-	if (q->dirsync_waiting)
-		queue_dirsync_start(q);
-}
-
-static void queue_dirsync_start(struct queue *q)
-{
-	q->dirsync_batch = q->dirsync_waiting;
-	q->dirsync_waiting = NULL;
-	q->dirsync_running = true;
-	uv_queue_work(q->loop, &q->dirsync_work, queue_dirsync_work, queue_dirsync_done);
 }
 
 static void queue_commit_done(uv_work_t *w, int status)
@@ -196,18 +179,92 @@ static void queue_commit_done(uv_work_t *w, int status)
 	struct queue *q = qc->q;
 	if (status < 0 && qc->status == 0)
 		qc->status = status;
-	if (qc->status < 0) {
-		q->commits_in_flight--;
-		qc->cb(qc->arg, qc->status);
-		free(qc);
-		return;
+	q->commits_in_flight--;
+	if (qc->status == 0)
+		q->committed++;
+	qc->cb(qc->arg, qc->status);
+	free(qc);
+}
+
+static void queue_commit_start(struct queue *q, struct queue_commit *qc)
+{
+	qc->spare = q->spare_ready[--q->spare_nready];
+	uv_queue_work(q->loop, &qc->work, queue_commit_work, queue_commit_done);
+}
+
+static void queue_spare_refill_maybe(struct queue *q);
+
+/* Thread pool: creates the next batch of empty spares, then one fsync of spare/. */
+static void queue_spare_refill_work(uv_work_t *w)
+{
+	struct queue *q = container_of(w, struct queue, spare_refill_work);
+	char path[4096];
+	unsigned n;
+	int r = 0;
+
+	for (n = 0; n < QUEUE_SPARE_BATCH; n++) {
+		queue_spare_path(q, q->spare_name_next + n, path, sizeof(path));
+		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		close(fd);
 	}
-	/* Written and renamed: wait for the next shared directory fsync. A directory fsync
-	 * already running started before this rename, so it does not count. */
-	qc->next = q->dirsync_waiting;
-	q->dirsync_waiting = qc;
-	if (!q->dirsync_running)
-		queue_dirsync_start(q);
+	if (n > 0) {
+		int s = queue_fsync_dir(q->spare_dir);
+		if (s < 0) {
+			r = s;
+			n = 0;	/* not durable: never used (removed at the next start) */
+		}
+	}
+	q->spare_refill_made = n;
+	q->spare_refill_error = r;
+}
+
+static void queue_spare_refill_done(uv_work_t *w, int status)
+{
+	struct queue *q = container_of(w, struct queue, spare_refill_work);
+	int err = status < 0 ? status : q->spare_refill_error;
+	unsigned made = status < 0 ? 0 : q->spare_refill_made;
+
+	q->spare_refill_running = false;
+	q->spare_refills++;
+	for (unsigned i = made; i > 0; i--)
+		q->spare_ready[q->spare_nready++] = q->spare_name_next + i - 1;
+	q->spare_name_next += QUEUE_SPARE_BATCH;
+	if (err < 0)
+		log_error("queue: cannot make spare files in %s: %s", q->spare_dir, strerror(-err));
+	while (q->spare_waiting && q->spare_nready > 0) {
+		struct queue_commit *qc = q->spare_waiting;
+		q->spare_waiting = qc->next;
+		queue_commit_start(q, qc);
+	}
+	if (q->spare_waiting && made == 0) {
+		/* No spare to be had (no inode, no permission): these commits fail now. */
+		struct queue_commit *qc, *next;
+		for (qc = q->spare_waiting; qc; qc = next) {
+			next = qc->next;
+			q->commits_in_flight--;
+			qc->cb(qc->arg, err < 0 ? err : -EIO);
+			free(qc);
+		}
+		q->spare_waiting = NULL;
+		q->spare_waiting_tail = NULL;
+	}
+	if (!q->spare_waiting)
+		q->spare_waiting_tail = NULL;
+	if (made > 0)	/* after a failure the next commit tries again, not a loop here */
+		queue_spare_refill_maybe(q);
+}
+
+static void queue_spare_refill_maybe(struct queue *q)
+{
+	if (q->spare_refill_running || (q->spare_nready >= QUEUE_SPARE_LOW && !q->spare_waiting))
+		return;
+	q->spare_refill_running = true;
+	uv_queue_work(q->loop, &q->spare_refill_work, queue_spare_refill_work,
+		      queue_spare_refill_done);
 }
 
 void queue_commit(struct queue *q, const struct queue_envelope *env, const char *msg,
@@ -221,7 +278,17 @@ void queue_commit(struct queue *q, const struct queue_envelope *env, const char 
 	qc->cb = cb;
 	qc->arg = arg;
 	q->commits_in_flight++;
-	uv_queue_work(q->loop, &qc->work, queue_commit_work, queue_commit_done);
+	if (q->spare_nready > 0 && !q->spare_waiting) {
+		queue_commit_start(q, qc);
+	} else {
+		/* Out of spares (the first commit, or a burst): wait for the batch being made. */
+		if (q->spare_waiting_tail)
+			q->spare_waiting_tail->next = qc;
+		else
+			q->spare_waiting = qc;
+		q->spare_waiting_tail = qc;
+	}
+	queue_spare_refill_maybe(q);
 }
 
 int queue_append_state(const struct queue *q, const char *id, const struct buf *records)
@@ -249,15 +316,11 @@ int queue_remove(const struct queue *q, const char *id)
 	return 0;
 }
 
-int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r,
-	       char **data_r, size_t *len_r)
+/* Reads a whole file into a malloc'd buffer (one spare byte). Returns 0 or -errno. */
+static int queue_read_file(const char *path, char **data_r, size_t *len_r)
 {
-	char path[4096];
 	struct stat st;
-	const char *error;
-
-	snprintf(path, sizeof(path), "%s/%s", q->active_dir, id);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -276,6 +339,23 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 		got += (size_t)n;
 	}
 	close(fd);
+	*data_r = data;
+	*len_r = got;
+	return 0;
+}
+
+int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r,
+	       char **data_r, size_t *len_r)
+{
+	char path[4096];
+	const char *error;
+	char *data;
+	size_t got;
+
+	snprintf(path, sizeof(path), "%s/%s", q->active_dir, id);
+	int r = queue_read_file(path, &data, &got);
+	if (r < 0)
+		return r;
 	if (queue_file_decode(data, got, env_r, &error) < 0 || strcmp(env_r->id, id) != 0) {
 		if (env_r->id[0])
 			queue_envelope_free(env_r);
@@ -292,7 +372,46 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 	return 0;
 }
 
-void queue_clean_tmp(const struct queue *q)
+/* One file of spare/ left by an earlier run: committed (sealed) -> active/ID, else removed. */
+static void queue_recover_spare(const struct queue *q, const char *name)
+{
+	char path[4096], dst[4096];
+	struct queue_envelope env;
+	const char *error = "empty spare";
+	char *data = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", q->spare_dir, name);
+	int r = queue_read_file(path, &data, &len);
+	if (r < 0) {
+		log_error("queue: cannot read %s: %s", path, strerror(-r));
+		return;
+	}
+	if (len > 0 && queue_file_decode(data, len, &env, &error) == 0) {
+		struct stat st;
+		snprintf(dst, sizeof(dst), "%s/%s", q->active_dir, env.id);
+		if (lstat(dst, &st) == 0) {
+			/* Cannot happen with an atomic rename; keep both rather than guess. */
+			snprintf(dst, sizeof(dst), "%s/%s.spare-%s", q->corrupt_dir, env.id, name);
+			log_error("%s: committed spare %s but active/%s exists: moved to %s", env.id,
+				  path, env.id, dst);
+		} else {
+			log_info("%s: committed queue file recovered from %s", env.id, path);
+		}
+		if (rename(path, dst) < 0)
+			log_error("%s: cannot rename %s to %s: %s", env.id, path, dst,
+				  strerror(errno));
+		queue_envelope_free(&env);
+	} else {
+		if (len > 0)
+			log_info("queue: removed %s: not committed (%s); its client got no 250",
+				 path, error);
+		unlink(path);
+	}
+	free(data);
+}
+
+void queue_recover_spares(const struct queue *q)
 {
 	DIR *d = opendir(q->tmp_dir);
 	struct dirent *de;
@@ -300,13 +419,25 @@ void queue_clean_tmp(const struct queue *q)
 		while ((de = readdir(d))) {
 			if (de->d_name[0] == '.')
 				continue;
-			/* A commit that never reached rename: its client got no 250. */
+			/* Left by an earlier version: a commit that never reached its rename. */
 			char path[4096];
 			snprintf(path, sizeof(path), "%s/%s", q->tmp_dir, de->d_name);
 			unlink(path);
 		}
 		closedir(d);
 	}
+	d = opendir(q->spare_dir);
+	if (!d)
+		return;
+	size_t runlen = strlen(q->spare_run);
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (strncmp(de->d_name, q->spare_run, runlen) == 0 && de->d_name[runlen] == '.')
+			continue;	/* this process's own */
+		queue_recover_spare(q, de->d_name);
+	}
+	closedir(d);
 }
 
 long queue_list(const struct queue *q, char ***ids_r)

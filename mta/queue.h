@@ -1,4 +1,4 @@
-/* queue.h - the durable queue: commit (write, fsync, rename, group directory fsync), state log, scan. */
+/* queue.h - the durable queue: commit into a pre-created spare file (one fdatasync), state log, scan, recovery. */
 #ifndef MAIL_QUEUE_H
 #define MAIL_QUEUE_H
 
@@ -15,21 +15,30 @@ struct queue_commit;
 /* status: 0 when the message is on stable storage, else -errno. */
 typedef void (*queue_commit_cb)(void *arg, int status);
 
+/* Spare files: created QUEUE_SPARE_BATCH at a time (one fsync of spare/ per batch), a new
+ * batch started when fewer than QUEUE_SPARE_LOW are ready. */
+#define QUEUE_SPARE_BATCH 64
+#define QUEUE_SPARE_LOW 32
+
 struct queue {
 	uv_loop_t *loop;
 	char *dir;		/* state_dir/queue */
 	char *active_dir;	/* state_dir/queue/active: committed messages */
-	char *tmp_dir;		/* state_dir/queue/tmp: being written */
+	char *tmp_dir;		/* state_dir/queue/tmp: unused since spare/ (old leftovers removed) */
 	char *corrupt_dir;	/* state_dir/queue/corrupt: files that failed to decode */
-	/* Group commit: commits whose file is written, fsynced and renamed, waiting for one
-	 * shared fsync of active/. */
-	struct queue_commit *dirsync_waiting;
-	struct queue_commit *dirsync_batch;
-	bool dirsync_running;
-	uv_work_t dirsync_work;
-	int dirsync_error;
+	char *spare_dir;	/* state_dir/queue/spare: empty files, durable, ready to commit into */
+	/* Spare files of this process are spare/RUN.SEQ (RUN = spare_run). Loop thread only. */
+	char spare_run[QUEUE_ID_MAX + 1];
+	uint64_t spare_ready[QUEUE_SPARE_LOW + QUEUE_SPARE_BATCH];	/* SEQs ready to use */
+	unsigned spare_nready;
+	uint64_t spare_name_next;	/* SEQ of the next batch's first file */
+	bool spare_refill_running;
+	uv_work_t spare_refill_work;
+	unsigned spare_refill_made;
+	int spare_refill_error;
+	struct queue_commit *spare_waiting, *spare_waiting_tail;	/* commits waiting for a spare */
 	unsigned commits_in_flight;
-	uint64_t dirsyncs, committed;	/* counters for stats */
+	uint64_t spare_refills, committed;	/* counters for stats */
 };
 
 /* Creates state_dir/queue/{active,tmp,corrupt} (mode 0700) and checks they are writable.
@@ -37,9 +46,10 @@ struct queue {
 struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size_t errlen);
 void queue_close(struct queue **q);
 
-/* Writes env + msg as a queue file and makes it durable: on the thread pool, write to
- * tmp/ID, fsync, rename to active/ID; then one fsync of active/ shared by every commit
- * renamed meanwhile. cb runs on the loop. env and msg must stay valid until cb. */
+/* Writes env + msg as a queue file and makes it durable: on the thread pool, into a spare
+ * file (empty, its directory entry already flushed), sealed by a commit record, one
+ * fdatasync; then an unflushed rename to active/ID. cb runs on the loop. env and msg must
+ * stay valid until cb. */
 void queue_commit(struct queue *q, const struct queue_envelope *env, const char *msg,
 		  size_t msg_len, queue_commit_cb cb, void *arg);
 
@@ -59,8 +69,10 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
  * count or -errno. */
 long queue_list(const struct queue *q, char ***ids_r);
 
-/* Blocking, at daemon start only: removes files a crash left in tmp/ (their clients never
- * got a 250). */
-void queue_clean_tmp(const struct queue *q);
+/* Blocking, at daemon start (before queue_list): finishes what a crash interrupted. A spare
+ * of an earlier run holding a committed (sealed) message is renamed to active/ID; empty,
+ * torn or unsealed ones are removed (their clients never got a 250), as are leftovers in
+ * tmp/. Spares of this process are left alone. */
+void queue_recover_spares(const struct queue *q);
 
 #endif

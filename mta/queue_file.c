@@ -3,6 +3,7 @@
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -11,7 +12,44 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define QUEUE_FILE_VERSION "MQ1"
+#define QUEUE_FILE_VERSION "MQ2"	/* E carries "<length> <crc32>" */
+#define QUEUE_FILE_VERSION_UNSEALED "MQ1"	/* E empty: written only by tmp + rename */
+
+/* CRC-32 (IEEE 802.3, reflected 0xEDB88320), eight bytes per step ("slicing by 8"): about
+ * a byte per cycle, so sealing a large message costs little next to writing it. */
+static uint32_t queue_crc_table[8][256];
+
+static void queue_crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+		queue_crc_table[0][i] = c;
+	}
+	for (uint32_t i = 0; i < 256; i++)
+		for (int t = 1; t < 8; t++)
+			queue_crc_table[t][i] = (queue_crc_table[t - 1][i] >> 8) ^
+						queue_crc_table[0][queue_crc_table[t - 1][i] & 0xff];
+}
+
+uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, queue_crc_init);
+	const unsigned char *p = data;
+	uint32_t (*t)[256] = queue_crc_table;
+	crc = ~crc;
+	for (; len >= 8; p += 8, len -= 8) {
+		crc ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		       (uint32_t)p[3] << 24;
+		crc = t[7][crc & 0xff] ^ t[6][(crc >> 8) & 0xff] ^ t[5][(crc >> 16) & 0xff] ^
+		      t[4][crc >> 24] ^ t[3][p[4]] ^ t[2][p[5]] ^ t[1][p[6]] ^ t[0][p[7]];
+	}
+	for (; len > 0; p++, len--)
+		crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
 
 void queue_record_put(struct buf *out, char type, const void *payload, size_t len)
 {
@@ -40,8 +78,8 @@ static void queue_put_str(struct buf *out, char type, const char *s)
 		queue_record_put(out, type, s, strlen(s));
 }
 
-void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct buf *head,
-		       struct buf *tail)
+void queue_file_encode(const struct queue_envelope *env, const char *msg, size_t msg_len,
+		       struct buf *head, struct buf *tail)
 {
 	queue_put_str(head, 'V', QUEUE_FILE_VERSION);
 	queue_put_str(head, 'I', env->id);
@@ -57,8 +95,13 @@ void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct 
 		queue_put_str(head, 'O', env->rcpts[i].orig);
 	}
 	buf_printf(head, "M%zu:", msg_len);
+	/* The commit record seals everything before it: a torn write (pages of a file that
+	 * reached the disk in any order) never passes for a committed message. */
+	uint32_t crc = queue_crc32(0, head->data, head->len);
+	crc = queue_crc32(crc, msg, msg_len);
+	crc = queue_crc32(crc, "\n", 1);
 	buf_append(tail, "\n", 1);
-	queue_record_put(tail, 'E', "", 0);
+	queue_record_putf(tail, 'E', "%zu %08" PRIx32, head->len + msg_len + 1, crc);
 	if (env->held)
 		queue_state_held(tail, true);
 }
@@ -184,6 +227,37 @@ static int queue_apply_state(struct queue_envelope *env, char type, const char *
 	return 0;
 }
 
+/* Checks the commit record "<length> <8 lower-case hex digits of the CRC-32>" against the
+ * bytes before it (record_start of them). */
+static int queue_check_seal(const char *data, size_t record_start, const char *pl, size_t plen,
+			    const char **error_r)
+{
+	const char *p = pl, *end = pl + plen;
+	int64_t sealed_len;
+	uint32_t crc = 0;
+	if (queue_parse_i64(&p, end, &sealed_len) < 0 || pl[0] == '-' || end - p != 8) {
+		*error_r = "bad commit record";
+		return -1;
+	}
+	for (; p < end; p++) {
+		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+		if (d < 0) {
+			*error_r = "bad commit record";
+			return -1;
+		}
+		crc = crc << 4 | (uint32_t)d;
+	}
+	if ((uint64_t)sealed_len != record_start) {
+		*error_r = "commit record length mismatch (torn queue file)";
+		return -1;
+	}
+	if (queue_crc32(0, data, record_start) != crc) {
+		*error_r = "commit record checksum mismatch (torn queue file)";
+		return -1;
+	}
+	return 0;
+}
+
 int queue_file_decode(const char *data, size_t len, struct queue_envelope *env,
 		      const char **error_r)
 {
@@ -195,11 +269,15 @@ int queue_file_decode(const char *data, size_t len, struct queue_envelope *env,
 
 	memset(env, 0, sizeof(*env));
 	r = queue_record_get(data, len, &pos, &type, &pl, &plen);
-	if (r != 1 || type != 'V' || plen != 3 || memcmp(pl, QUEUE_FILE_VERSION, 3) != 0) {
+	if (r != 1 || type != 'V' || plen != 3 ||
+	    (memcmp(pl, QUEUE_FILE_VERSION, 3) != 0 &&
+	     memcmp(pl, QUEUE_FILE_VERSION_UNSEALED, 3) != 0)) {
 		*error_r = "not a queue file (bad version record)";
 		return -1;
 	}
+	bool sealed = memcmp(pl, QUEUE_FILE_VERSION, 3) == 0;
 	while (!ended) {
+		size_t record_start = pos;
 		r = queue_record_get(data, len, &pos, &type, &pl, &plen);
 		if (r != 1) {
 			*error_r = r == 0 ? "incomplete queue file (no end record)"
@@ -285,6 +363,12 @@ int queue_file_decode(const char *data, size_t len, struct queue_envelope *env,
 			env->msg_len = plen;
 			break;
 		case 'E':
+			if (sealed ? queue_check_seal(data, record_start, pl, plen, error_r) < 0
+				   : plen != 0) {
+				if (!sealed)
+					*error_r = "bad end record";
+				goto fail;
+			}
 			ended = true;
 			break;
 		default:

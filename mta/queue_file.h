@@ -2,19 +2,24 @@
  *
  * A queue file is a sequence of records, each "T<len>:<payload>\n" where T is one type byte,
  * <len> the payload length in decimal and the payload any bytes. The envelope comes first,
- * then the message, then an END record; the file is fsynced and renamed into queue/active/
- * before the 250 reply. State changes are appended after END (O_APPEND + fdatasync), so the
- * file is a log: the last record for a recipient wins. A torn trailing record (crash while
- * appending) is ignored; a file without END is incomplete and never delivered.
+ * then the message, then the commit record E; the file is written into a pre-created spare
+ * file and fdatasynced before the 250 reply (see queue.h). E seals the committed part:
+ * "<length> <crc>" where length is the number of bytes before the E record and crc their
+ * CRC-32 (IEEE, 8 lower-case hex digits). A file whose E is missing, torn or does not match
+ * (a crash before the fdatasync finished can leave any mix of old and new blocks) is not
+ * committed and never delivered. State changes are appended after E (O_APPEND +
+ * fdatasync), so the file is a log: the last record for a recipient wins; a torn trailing
+ * state record (crash while appending) is ignored.
  *
- *   V "MQ1"                         format version (first record)
+ *   V "MQ2"                         format version (first record); "MQ1" files (written by
+ *                                   the earlier tmp + rename commit) have an empty E, accepted
  *   I queue id                      T arrival (unix seconds)
  *   S envelope sender ("" = <>)     B body flags ("8BITMIME", "SMTPUTF8", space separated)
  *   C client address                H HELO name        A authenticated user
  *   P protocol ("ESMTP", "ESMTPS", "ESMTPSA", "SMTP", "local")
  *   R recipient address (wire form) O original recipient of the preceding R (optional)
  *   M message bytes (CRLF line endings, our Received: header included)
- *   E end of the committed part (empty payload)
+ *   E "<length> <crc32>"            commit record (MQ1: empty payload)
  * After E:
  *   D "<index> <time>"                         recipient delivered
  *   X "<index> <time> <code> <text>"           recipient failed permanently (bounce due)
@@ -77,9 +82,13 @@ void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* Encodes the committed part: envelope records, then the message header M<len>: (the caller
- * writes the message bytes right after *head and then *tail, so the message is not copied). */
-void queue_file_encode(const struct queue_envelope *env, size_t msg_len, struct buf *head,
-		       struct buf *tail);
+ * writes the message bytes right after *head and then *tail, so the message is not copied).
+ * *tail ends with the commit record E, which seals head + message with their CRC. */
+void queue_file_encode(const struct queue_envelope *env, const char *msg, size_t msg_len,
+		       struct buf *head, struct buf *tail);
+
+/* CRC-32 (IEEE) of data, continuing from crc (0 to start). Thread-safe. */
+uint32_t queue_crc32(uint32_t crc, const void *data, size_t len);
 
 /* Decodes a whole file image. Returns 0 with *env_r filled (caller frees with
  * queue_envelope_free), or -1 with *error_r when the file is not a complete queue file

@@ -982,7 +982,7 @@ void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *dat
 static void sched_recover_work(uv_work_t *w)
 {
 	struct scheduler *s = container_of(w, struct scheduler, recover_work);
-	queue_clean_tmp(s->m->queue);
+	queue_recover_spares(s->m->queue);
 	s->recover_n = queue_list(s->m->queue, &s->recover_ids);
 	if (s->recover_n <= 0)
 		return;

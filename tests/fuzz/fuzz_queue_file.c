@@ -1,4 +1,4 @@
-/* fuzz_queue_file.c - libFuzzer target: queue_file_decode over any file image; what decodes re-encodes to the same envelope. */
+/* fuzz_queue_file.c - libFuzzer target: queue_file_decode over any file image; what decodes re-encodes to the same sealed envelope. */
 #undef NDEBUG	/* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stdint.h>
@@ -34,7 +34,7 @@ static void fuzz_queue_roundtrip(const struct queue_envelope *env, const char *m
 	struct buf file, tail;
 	buf_init(&file);
 	buf_init(&tail);
-	queue_file_encode(env, env->msg_len, &file, &tail);
+	queue_file_encode(env, msg, env->msg_len, &file, &tail);
 	buf_append(&file, msg, env->msg_len);
 	buf_append(&file, tail.data, tail.len);
 	for (size_t i = 0; i < env->nrcpts; i++) {
@@ -49,7 +49,7 @@ static void fuzz_queue_roundtrip(const struct queue_envelope *env, const char *m
 	if (env->bounced)
 		queue_state_bounced(&file, env->bounced);
 
-	struct queue_envelope again;
+	struct queue_envelope again, again2;
 	const char *error = NULL;
 	int rc = queue_file_decode(file.data, file.len, &again, &error);
 	assert(rc == 0);
@@ -75,6 +75,17 @@ static void fuzz_queue_roundtrip(const struct queue_envelope *env, const char *m
 		if (b->state == QUEUE_RCPT_DEFERRED)
 			assert(a->attempts == b->attempts && a->next_attempt == b->next_attempt);
 	}
+	/* The commit record seals what precedes it: one changed byte there, or a cut before
+	 * its end, is a torn file and never decodes. */
+	size_t sealed = file.len - 1;
+	while (sealed > 0 && !(file.data[sealed - 1] == '\n' && file.data[sealed] == 'E'))
+		sealed--;
+	assert(sealed > 0);
+	size_t at = env->msg_len ? again.msg_offset + (size_t)(unsigned char)msg[0] % env->msg_len : sealed / 2;
+	file.data[at] ^= 0x20;
+	assert(queue_file_decode(file.data, file.len, &again2, &error) == -1);
+	file.data[at] ^= 0x20;
+	assert(queue_file_decode(file.data, sealed + 3, &again2, &error) == -1);
 	queue_envelope_free(&again);
 	buf_free(&file);
 	buf_free(&tail);

@@ -1,5 +1,6 @@
 /* test_queue_file.c - queue file encode/decode round trips, the state log, torn and malformed files. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "queue_file.h"
@@ -30,7 +31,7 @@ static void encode(const struct queue_envelope *env, struct buf *file)
 	struct buf head, tail;
 	buf_init(&head);
 	buf_init(&tail);
-	queue_file_encode(env, sizeof(MSG) - 1, &head, &tail);
+	queue_file_encode(env, MSG, sizeof(MSG) - 1, &head, &tail);
 	buf_append(file, head.data, head.len);
 	buf_append(file, MSG, sizeof(MSG) - 1);
 	buf_append(file, tail.data, tail.len);
@@ -144,15 +145,56 @@ Test(queue_file, incomplete_file_is_rejected)
 	make_env(&env);
 	buf_init(&file);
 	encode(&env, &file);
-	/* every prefix that lacks the END record fails */
-	size_t end_at = file.len - 4;	/* "E0:\n" */
-	for (size_t cut = 0; cut < end_at; cut++) {
+	/* every prefix that lacks the whole commit record (the file's last line) fails */
+	for (size_t cut = 0; cut < file.len; cut++) {
 		err = NULL;
 		cr_assert_eq(queue_file_decode(file.data, cut, &got, &err), -1, "cut %zu", cut);
 		cr_assert_not_null(err);
 	}
 	queue_envelope_free(&env);
 	buf_free(&file);
+}
+
+/* A crash before the fdatasync finished can leave any mix of written and unwritten (zero or
+ * stale) blocks, the commit record included: the seal (length + CRC-32 of everything before
+ * it) refuses each such file. */
+Test(queue_file, torn_commit_is_rejected)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err;
+	make_env(&env);
+	buf_init(&file);
+	encode(&env, &file);
+	char *copy = xmalloc(file.len);
+	for (size_t i = 0; i < file.len; i++) {
+		memcpy(copy, file.data, file.len);
+		copy[i] = copy[i] == '\0' ? 'x' : '\0';
+		err = NULL;
+		cr_assert_eq(queue_file_decode(copy, file.len, &got, &err), -1, "byte %zu", i);
+		cr_assert_not_null(err);
+	}
+	/* a whole zero-filled block in the message, everything else in place */
+	memcpy(copy, file.data, file.len);
+	cr_assert_eq(queue_file_decode(copy, file.len, &got, &err), 0, "%s", err);
+	memset(copy + got.msg_offset, 0, got.msg_len);
+	queue_envelope_free(&got);
+	cr_assert_eq(queue_file_decode(copy, file.len, &got, &err), -1);
+	cr_assert(strstr(err, "checksum") != NULL, "%s", err);
+	free(copy);
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
+/* Files written by the earlier tmp + rename commit (version MQ1, empty END) still load. */
+Test(queue_file, unsealed_version_1_still_decodes)
+{
+	struct queue_envelope got;
+	const char *err = NULL;
+	const char *v1 = "V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM2:hi\nE0:\nD4:0 17\n";
+	cr_assert_eq(queue_file_decode(v1, strlen(v1), &got, &err), 0, "%s", err);
+	cr_assert_eq(got.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	queue_envelope_free(&got);
 }
 
 Test(queue_file, malformed_envelopes)
@@ -170,8 +212,13 @@ Test(queue_file, malformed_envelopes)
 		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nZ0:\nM0:\nE0:\n",	/* unknown type */
 		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nM0:\nE0:\n",	/* two messages */
 		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS1:\0\nR1:a\nM0:\nE0:\n",	/* NUL */
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",	/* unsealed v2 */
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE3:abc\n",	/* bad seal */
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:-1 00000000\n",
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:46 0000000\n",
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:46 00000000\n",	/* v1 sealed */
 	};
-	size_t lens[] = { 0, 7, 7, 0, 0, 0, 0, 0, 0, 51 };
+	size_t lens[] = { 0, 7, 7, 0, 0, 0, 0, 0, 0, 51, 0, 0, 0, 0, 0 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len = lens[i] ? lens[i] : strlen(bad[i]);
 		cr_assert_eq(queue_file_decode(bad[i], len, &got, &err), -1, "case %zu", i);
@@ -179,6 +226,23 @@ Test(queue_file, malformed_envelopes)
 	const char *good = "V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE0:\n";
 	cr_assert_eq(queue_file_decode(good, strlen(good), &got, &err), 0, "%s", err);
 	queue_envelope_free(&got);
+	/* the same in version 2, sealed: 46 bytes before E, their CRC-32 */
+	char v2[128];
+	const char *body = "V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\n";
+	cr_assert_eq(strlen(body), 46);
+	snprintf(v2, sizeof(v2), "%sE11:46 %08x\n", body, (unsigned)queue_crc32(0, body, 46));
+	cr_assert_eq(queue_file_decode(v2, strlen(v2), &got, &err), 0, "%s", err);
+	queue_envelope_free(&got);
+	cr_assert_eq(queue_crc32(0, "123456789", 9), 0xCBF43926u);	/* the CRC-32 check value */
+	/* in pieces of any length, the same as in one go (zlib.crc32 of the 4096 bytes) */
+	char big[4096];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7 + i / 251);
+	uint32_t whole = queue_crc32(0, big, sizeof(big)), parts = 0;
+	for (size_t at = 0, step = 1; at < sizeof(big); at += step, step = step * 3 % 17 + 1)
+		parts = queue_crc32(parts, big + at, at + step > sizeof(big) ? sizeof(big) - at : step);
+	cr_assert_eq(parts, whole);
+	cr_assert_eq(whole, 0xe67689deu, "%08x", (unsigned)whole);
 }
 
 Test(queue_file, ids_are_unique_and_valid)

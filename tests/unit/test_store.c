@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +262,73 @@ Test(store_deliver, exact_bytes_and_clean_tmp, .init = test_setup, .fini = test_
 	cr_assert_eq(len, total);
 	free(data);
 	cr_assert_eq(test_count(test_path("%s/%s", md, "tmp"), NULL, 0), 0);
+}
+
+/* Threads delivering at once into two Maildirs share the new/ fsyncs: every delivery
+ * returns 0 only once its entry is covered, each file is whole, a second delivery under the
+ * same name (a redelivery after a crash) writes nothing. */
+#define TEST_THREADS 8
+#define TEST_PER_THREAD 20
+
+struct test_deliverer {
+	const char *md[2];
+	int id;
+	int failures;
+};
+
+static void *test_deliver_thread(void *arg)
+{
+	struct test_deliverer *t = arg;
+	for (int k = 0; k < TEST_PER_THREAD; k++) {
+		char body[64], unique[32], name[256];
+		snprintf(body, sizeof(body), "thread %d message %d\r\n", t->id, k);
+		snprintf(unique, sizeof(unique), "Q%02dR%02d", t->id, k);
+		store_maildir_name(name, sizeof(name), 1700000000, unique, "host", strlen(body));
+		struct iovec iov = { .iov_base = body, .iov_len = strlen(body) };
+		const char *md = t->md[(t->id + k) % 2];
+		if (store_maildir_deliver(md, name, &iov, 1) != 0 ||
+		    store_maildir_deliver(md, name, &iov, 1) != 1)
+			t->failures++;
+	}
+	return NULL;
+}
+
+Test(store_deliver, concurrent_deliveries_share_directory_fsync, .init = test_setup,
+     .fini = test_teardown)
+{
+	char md[2][PATH_MAX];
+	test_fmt(md[0], "%s/%s", test_dir, "md0");
+	test_fmt(md[1], "%s/%s", test_dir, "md1");
+	cr_assert_eq(store_maildir_create(md[0]), 0);
+	cr_assert_eq(store_maildir_create(md[1]), 0);
+	pthread_t th[TEST_THREADS];
+	struct test_deliverer t[TEST_THREADS];
+	for (int i = 0; i < TEST_THREADS; i++) {
+		t[i] = (struct test_deliverer){ .md = { md[0], md[1] }, .id = i };
+		cr_assert_eq(pthread_create(&th[i], NULL, test_deliver_thread, &t[i]), 0);
+	}
+	for (int i = 0; i < TEST_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		cr_assert_eq(t[i].failures, 0, "thread %d", i);
+	}
+	int n0 = test_count(test_path("%s/new", md[0]), NULL, 0);
+	int n1 = test_count(test_path("%s/new", md[1]), NULL, 0);
+	cr_assert_eq(n0 + n1, TEST_THREADS * TEST_PER_THREAD);
+	cr_assert_eq(n0, n1);
+	cr_assert_eq(test_count(test_path("%s/tmp", md[0]), NULL, 0), 0);
+	cr_assert_eq(test_count(test_path("%s/tmp", md[1]), NULL, 0), 0);
+	for (int i = 0; i < TEST_THREADS; i++) {
+		for (int k = 0; k < TEST_PER_THREAD; k++) {
+			char body[64], unique[32], name[256];
+			size_t len;
+			snprintf(body, sizeof(body), "thread %d message %d\r\n", i, k);
+			snprintf(unique, sizeof(unique), "Q%02dR%02d", i, k);
+			store_maildir_name(name, sizeof(name), 1700000000, unique, "host", strlen(body));
+			char *data = test_read(test_path("%s/new/%s", md[(i + k) % 2], name), &len);
+			cr_assert_str_eq(data, body);
+			free(data);
+		}
+	}
 }
 
 Test(store_deliver, many_vectors_large, .init = test_setup, .fini = test_teardown)
