@@ -19,6 +19,11 @@
  * relay connection limits, so this only caps memory (a job holds its message). */
 #define SCHED_MAX_JOBS 256
 
+/* Retries that fell due while mtad was down start at most this many per second after a
+ * restart, instead of all at once (a large deferred queue would otherwise hit its next hops
+ * and the thread pool in one burst, ahead of new mail). */
+#define SCHED_RECOVER_RETRIES_PER_SEC 100
+
 struct sched_entry {
 	struct queue_envelope env;
 	char *data;		/* owned block holding msg, or NULL when not cached */
@@ -197,6 +202,29 @@ uint64_t scheduler_retry_delay(const uint64_t *schedule, size_t n, unsigned atte
 		attempts = 1;
 	size_t i = attempts - 1 < n ? attempts - 1 : n - 1;
 	return schedule[i];
+}
+
+int64_t scheduler_recover_spread(int64_t now, size_t rank, unsigned per_second)
+{
+	if (per_second == 0)
+		per_second = 1;
+	return now + (int64_t)(rank / per_second);
+}
+
+/* A recovered entry that is only waiting for retries which came due while mtad was down
+ * (no first attempt pending): those are spread out after a restart. */
+static bool sched_entry_overdue_retry(const struct sched_entry *e, int64_t now)
+{
+	if (e->env.held || e->due > now)
+		return false;
+	bool retry = false;
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &e->env.rcpts[i];
+		if (r->state == QUEUE_RCPT_PENDING)
+			return false;
+		retry |= r->state == QUEUE_RCPT_DEFERRED;
+	}
+	return retry;
 }
 
 static void sched_arm(struct scheduler *s);
@@ -976,7 +1004,8 @@ static void sched_recover_done(uv_work_t *w, int status)
 			  strerror((int)-s->recover_n));
 		return;
 	}
-	size_t loaded = 0;
+	size_t loaded = 0, spread = 0;
+	int64_t now = (int64_t)time(NULL);
 	for (long i = 0; i < s->recover_n; i++) {
 		struct queue_envelope *env = &s->recover_envs[i];
 		if (!env->id[0])
@@ -996,7 +1025,11 @@ static void sched_recover_done(uv_work_t *w, int status)
 			e->due = 0;
 			sched_heap_push(s, e);
 		} else {
-			sched_enqueue(s, e);
+			e->due = sched_entry_due(e);
+			if (sched_entry_overdue_retry(e, now))
+				e->due = scheduler_recover_spread(now, spread++,
+								  SCHED_RECOVER_RETRIES_PER_SEC);
+			sched_heap_push(s, e);
 		}
 		loaded++;
 	}
@@ -1004,6 +1037,10 @@ static void sched_recover_done(uv_work_t *w, int status)
 	s->recover_envs = NULL;
 	if (loaded)
 		log_info("queue: %zu message(s) recovered from %s", loaded, s->m->queue->active_dir);
+	if (spread > 1)
+		log_info("queue: %zu overdue retries spread over %" PRId64 " s (%d per second)", spread,
+			 scheduler_recover_spread(0, spread - 1, SCHED_RECOVER_RETRIES_PER_SEC) + 1,
+			 SCHED_RECOVER_RETRIES_PER_SEC);
 	sched_arm(s);
 }
 
