@@ -7,6 +7,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,8 @@
 #define SCHED_RECOVER_RETRIES_PER_SEC 100
 
 /* At start-up the queue files are read by this many thread-pool jobs at once, each over its
- * share of the listing (reading 100,000 files is mostly open/read system calls). */
+ * share of the listing (reading 100,000 files is mostly open/read system calls); the other
+ * pool threads (16, main.c) stay free for commits and deliveries meanwhile. */
 #define SCHED_RECOVER_SLICES 4
 
 struct sched_entry {
@@ -83,6 +85,7 @@ struct scheduler {
 	struct queue_envelope *recover_envs;
 	long recover_n;
 	unsigned recover_pending;	/* slices still reading */
+	atomic_bool recover_cancel;	/* set by scheduler_stop: slices skip the files left */
 };
 
 /* One share of the start-up read: queue files recover_ids[lo..hi) into recover_envs. */
@@ -953,6 +956,7 @@ void scheduler_stop(struct scheduler **sp)
 	if (!s)
 		return;
 	s->stopping = true;
+	atomic_store_explicit(&s->recover_cancel, true, memory_order_relaxed);
 	uv_timer_stop(&s->timer);
 	/* Freed in place: popping each would reorder the heap n times for nothing. */
 	for (size_t i = 0; i < s->heap_len; i++) {
@@ -997,7 +1001,8 @@ static void sched_recover_slice_work(uv_work_t *w)
 	for (long i = sl->lo; i < sl->hi; i++) {
 		char *data;
 		size_t len;
-		if (queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) == 0)
+		if (!atomic_load_explicit(&s->recover_cancel, memory_order_relaxed) &&
+		    queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) == 0)
 			free(data);
 		free(s->recover_ids[i]);
 		s->recover_ids[i] = NULL;
@@ -1024,6 +1029,8 @@ static void sched_recover_listed(uv_work_t *w, int status)
 	if (status < 0 || s->recover_n < 0) {
 		log_error("queue: cannot list %s: %s", s->m->queue->active_dir,
 			  strerror(status < 0 ? -status : (int)-s->recover_n));
+		for (long i = 0; i < s->recover_n; i++)
+			free(s->recover_ids[i]);
 		s->recover_n = 0;
 	}
 	if (s->recover_n > 0 && !s->stopping) {
