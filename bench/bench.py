@@ -361,6 +361,161 @@ def instructions(base, bindir, sink_port, counts, outdir):
     return (totals[1] - totals[0]) / (counts[1] - counts[0]), totals
 
 
+# ---------------------------------------------------------------- growth (a full deferred queue)
+
+DEFERRED_RCPT = "someone@unreachable.example"
+
+
+class Ratios:
+    """Growth rows: key -> {"label", "unit", "better", "empty": [..], "full": [..]}; full/empty of the medians."""
+
+    def __init__(self):
+        self.rows = {}
+
+    def add(self, key, label, unit, better, side, value, target=None):
+        """target: "10%" (full within 10% of empty) or a number (full at most this), else only the ratio."""
+        row = self.rows.setdefault(key, {"label": label, "unit": unit, "better": better, "target": target,
+                                         "empty": [], "full": []})
+        row[side].append(value)
+
+    def table(self, n):
+        lines = ["| workload | unit | empty queue: median (min-max) | %d deferred: median (min-max) | full/empty |" % n,
+                 "|---|---|---|---|---|"]
+        for row in self.rows.values():
+            e, f = row["empty"], row["full"]
+            ratio = "-"
+            if e and f and statistics.median(e):
+                r = statistics.median(f) / statistics.median(e)
+                ratio = "%.2f" % r
+                if row["target"] == "10%" and (r < 0.9 if row["better"] == "higher" else r > 1.1):
+                    ratio += " (misses the 10% target)"
+            if row["target"] not in (None, "10%") and f and statistics.median(f) > row["target"]:
+                ratio += " (misses the %s %s target)" % (num(row["target"]), row["unit"])
+            lines.append("| %s | %s (%s better) | %s | %s | %s |" % (
+                row["label"], row["unit"], row["better"], Results.fmt(e), Results.fmt(f), ratio))
+        return "\n".join(lines)
+
+
+def local_run_with_queue(srv, n, conc, baseline):
+    """Local 1 KiB messages at concurrency conc while `baseline` deferred files sit in queue/active.
+    Returns (accept seconds, CPU seconds of mtad until every message is delivered and removed)."""
+    new = os.path.join(srv.maildir(), "new")
+    S.stash_dir(new)
+    cpu0 = srv.cpu_ns()
+    t0 = time.perf_counter()
+    smtp_source(srv.smtp_port, n, conc, 1024, False, S.USER)
+    t_acc = time.perf_counter() - t0
+    if not S.wait_until(lambda: S.count_files(new) >= n, timeout=600, interval=0.05):
+        raise RuntimeError("growth: %d of %d messages arrived" % (S.count_files(new), n))
+    if not S.wait_until(lambda: srv.active_count() <= baseline, timeout=120, interval=0.05):
+        raise RuntimeError("growth: queue did not return to %d files" % baseline)
+    cpu = (srv.cpu_ns() - cpu0) / 1e9
+    S.stash_dir(new)
+    return t_acc, cpu
+
+
+def fill_deferred(srv, n, conc=20):
+    """n messages to a remote recipient whose next hop refuses connections: each is deferred on
+    its first attempt (no time spent) and stays in the queue for the retry interval."""
+    log("growth: filling the queue with %d deferred messages (smtp-source c=%d, one recipient each)" % (n, conc))
+    t0 = time.monotonic()
+    smtp_source(srv.smtp_port, n, conc, 1024, True, DEFERRED_RCPT)
+    t_acc = time.monotonic() - t0
+    if not S.wait_until(lambda: srv.stats().get("deferred", 0) >= n, timeout=1800, interval=1.0):
+        raise RuntimeError("growth: only %s of %d deferred" % (srv.stats().get("deferred"), n))
+    log("growth: %d accepted in %.0f s, all deferred after %.0f s" % (n, t_acc, time.monotonic() - t0))
+    return time.monotonic() - t0
+
+
+def restart_timed(srv, n_expected):
+    """SIGTERM, start again: seconds until an EHLO gets its 250, and until the scheduler holds the
+    whole queue (control socket stats)."""
+    t_stop = time.perf_counter()
+    srv.stop_one("mtad")
+    t_stop = time.perf_counter() - t_stop
+    t0 = time.perf_counter()
+    srv.start()  # returns at the 220 banner (polled every 10 ms)
+    s, f = smtp_open(srv.smtp_port, ehlo=True)
+    t_ehlo = time.perf_counter() - t0
+    close_all([(s, f)])
+    if not S.wait_until(lambda: srv.stats().get("messages", -1) >= n_expected, timeout=600, interval=0.02):
+        raise RuntimeError("growth: recovery did not load %d messages" % n_expected)
+    t_loaded = time.perf_counter() - t0
+    return t_stop, t_ehlo, t_loaded
+
+
+def mem_kib(srv):
+    """(PSS, RSS) of mtad in KiB."""
+    pss = srv.pss_kib()
+    rss = 0
+    for pid in srv.pids():
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss += int(line.split()[1])
+        except OSError:
+            pass
+    return pss, rss
+
+
+def growth_workloads(base, bindir, args, outdir):
+    """Accept throughput, CPU per delivery, restart and memory with an empty queue and with
+    args.growth_queue deferred messages; a ratio against ourselves (no Postfix)."""
+    n_queue, n_msgs = args.growth_queue, args.growth_messages
+    closed = free_closed_port()
+    srv = S.Ours(base, closed, bindir, tag="growth", overrides={
+        # the next hop refuses connections: deferral costs nothing; one try per hour
+        "smarthost": "[127.0.0.3]:%d" % closed, "retry_schedule": "1h"})
+    rat = Ratios()
+    srv.start()
+    try:
+        local_run_with_queue(srv, 200, 10, 0)  # untimed: first Maildir, page cache, thread pool
+        for side in ("empty", "full"):
+            if side == "full":
+                fill_deferred(srv, n_queue)
+                # every deferral is recorded and nothing is due: the scheduler is idle
+                S.wait_until(lambda: srv.stats().get("in_delivery", 1) == 0, timeout=120)
+            baseline = srv.active_count()
+            expect = n_queue if side == "full" else 0
+            for rep in range(args.reps):
+                acc, cpu = local_run_with_queue(srv, n_msgs, 10, baseline)
+                rat.add("acc", "local 1 KiB c=10 new conn/msg n=%d: accept" % n_msgs, "msg/s", "higher", side,
+                        n_msgs / acc, target="10%")
+                rat.add("cpu", "mtad CPU per local delivery (accept + Maildir + removal)", "ms/msg", "lower",
+                        side, cpu * 1000 / n_msgs, target="10%")
+                log("growth %-5s: accept %.0f msg/s, cpu %.3f ms/msg" % (side, n_msgs / acc, cpu * 1000 / n_msgs))
+            for rep in range(args.reps):
+                t_stop, t_ehlo, t_loaded = restart_timed(srv, expect)
+                rat.add("stop", "SIGTERM until mtad has exited", "s", "lower", side, t_stop)
+                rat.add("ehlo", "restart: start until EHLO gets 250", "s", "lower", side, t_ehlo, target=2.0)
+                rat.add("loaded", "restart: start until the whole queue is loaded (stats)", "s", "lower", side,
+                        t_loaded)
+                log("growth %-5s: stop %.2f s, EHLO 250 after %.3f s, queue loaded after %.2f s"
+                    % (side, t_stop, t_ehlo, t_loaded))
+            time.sleep(1.0)
+            pss, rss = mem_kib(srv)
+            rat.add("pss", "mtad PSS after restart and recovery", "MiB", "lower", side, pss / 1024)
+            rat.add("rss", "mtad RSS after restart and recovery", "MiB", "lower", side, rss / 1024)
+            log("growth %-5s: PSS %.1f MiB, RSS %.1f MiB" % (side, pss / 1024, rss / 1024))
+            if side == "full":
+                st = srv.stats()
+                if st.get("messages") != n_queue or st.get("in_delivery"):
+                    log("growth: unexpected queue state after restart: %s" % st)
+    finally:
+        srv.stop()
+    e_pss, f_pss = statistics.median(rat.rows["pss"]["empty"]), statistics.median(rat.rows["pss"]["full"])
+    e_rss, f_rss = statistics.median(rat.rows["rss"]["empty"]), statistics.median(rat.rows["rss"]["full"])
+    note = ("memory per deferred message (1 KiB body, one recipient): PSS %.2f KiB, RSS %.2f KiB "
+            "((full - empty) / %d)" % ((f_pss - e_pss) * 1024 / n_queue, (f_rss - e_rss) * 1024 / n_queue, n_queue))
+    return rat, note
+
+
+def free_closed_port():
+    """A port on 127.0.0.3 that nothing listens on (bound then released: connections are refused)."""
+    return S.free_port("127.0.0.3")
+
+
 # ---------------------------------------------------------------- main
 
 def git_commit():
@@ -401,8 +556,9 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer messages, one repetition")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--messages", type=int, help="messages per SMTP run with 1 KiB bodies")
-    ap.add_argument("--only", default="smtp,relay,memory,imap,cpu",
-                    help="comma list of smtp, relay, memory, imap, cpu")
+    ap.add_argument("--only", default="smtp,relay,memory,imap,cpu,growth",
+                    help="comma list of smtp, relay, memory, imap, cpu, growth")
+    ap.add_argument("--growth-queue", type=int, help="deferred messages for the growth workload (100000)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
@@ -413,6 +569,8 @@ def main():
     args.idle = 1000 if args.quick else 10000
     args.idle_postfix = 200 if args.quick else 1000
     args.imap_messages = 10000 if args.quick else 100000
+    args.growth_queue = args.growth_queue or 100000
+    args.growth_messages = args.messages
     only = set(args.only.split(","))
     if os.geteuid() != 0:
         sys.exit("bench: run as root (private Postfix and Dovecot need their system users)")
@@ -471,6 +629,9 @@ def main():
             cpu_line = ("instructions per accepted message (mtad, 1 KiB, accept + Maildir delivery, "
                         "callgrind, marginal between %d and %d messages): %.0f" % (counts[0], counts[1], ir))
             res.notes.append(cpu_line)
+        growth = None
+        if "growth" in only:
+            growth = growth_workloads(base, bindir, args, outdir)
     finally:
         for s in reversed(started):
             try:
@@ -494,9 +655,17 @@ def main():
     print()
     for n in res.notes:
         print("- " + n)
+    if growth:
+        print()
+        print("growth: ours with an empty queue against ours with %d deferred messages" % args.growth_queue)
+        print()
+        print(growth[0].table(args.growth_queue))
+        print()
+        print("- " + growth[1])
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"header": header, "rows": res.rows, "notes": res.notes}, f, indent=1)
+            json.dump({"header": header, "rows": res.rows, "notes": res.notes,
+                       "growth": growth[0].rows if growth else None}, f, indent=1)
 
 
 if __name__ == "__main__":

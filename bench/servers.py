@@ -195,7 +195,7 @@ class Ours(Server):
     """mtad (and imapd when built) with a private config and state_dir."""
     name = "ours"
 
-    def __init__(self, base, sink_port, bindir, wrapper=None, tag="ours"):
+    def __init__(self, base, sink_port, bindir, wrapper=None, tag="ours", overrides=None):
         self.dir = os.path.join(base, tag)
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
@@ -229,6 +229,7 @@ class Ours(Server):
             "retry_schedule": "1s 2s 5s",
             "run_user": "mail",
         }
+        conf.update(overrides or {})
         self.config = os.path.join(self.dir, "mail.conf")
         with open(self.config, "w") as f:
             for k, v in conf.items():
@@ -240,6 +241,36 @@ class Ours(Server):
     def queue_count(self):
         # queue/spare holds empty files made ahead of time, not messages
         return sum(count_tree(os.path.join(self.state_dir, "queue", q)) for q in ("active", "tmp"))
+
+    def active_count(self):
+        """Committed queue files (queue/active), without walking tmp/ and corrupt/."""
+        return count_files(os.path.join(self.state_dir, "queue", "active"))
+
+    def control(self, command):
+        """One line to the control socket (as mailctl sends it); returns the reply text."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(os.path.join(self.state_dir, "control"))
+            s.sendall(command.encode() + b"\n")
+            out = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return out.decode(errors="replace")
+                out += chunk
+
+    def stats(self):
+        """The control socket's stats as a dict of integers ({} when it does not answer)."""
+        try:
+            text = self.control("stats")
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            k, _, v = line.partition(": ")
+            if v.isdigit():
+                out[k] = int(v)
+        return out
 
     def has_imapd(self):
         return os.access(os.path.join(self.bindir, "imapd"), os.X_OK)

@@ -30,6 +30,10 @@ void scheduler_flush(struct scheduler *s);
 /* Delay before attempt number `attempts` + 1, from the retry schedule (last entry repeats). */
 uint64_t scheduler_retry_delay(const uint64_t *schedule, size_t n, unsigned attempts);
 
+/* Due time of the rank-th (from 0) retry that came due while mtad was down: after a restart
+ * such retries start at most per_second per second, the first at now. */
+int64_t scheduler_recover_spread(int64_t now, size_t rank, unsigned per_second);
+
 enum scheduler_op { SCHEDULER_HOLD, SCHEDULER_RELEASE, SCHEDULER_DELETE };
 
 /* status 0 done, -ENOENT no such message, -EBUSY being delivered right now, else -errno. */
