@@ -10,7 +10,7 @@
  *   directory scan ("0.0" = unknown, rescan). When both still match, the directories hold
  *   exactly what the index says, so a sync costs a few stat calls.
  * - RECENTUID: the first UID no read-write SELECT has claimed as \Recent yet (RFC 3501
- *   2.3.2); 1..UIDNEXT. Absent (older files): UIDNEXT, nothing is recent.
+ *   2.3.2); 1..UIDNEXT. Absent: UIDNEXT (nothing is recent; written only when lower).
  * - SIZE: octets of the file; IDATE: internal date, seconds since the epoch.
  * - LOC: 'n' (file in new/) or 'c' (in cur/). NAME: the file's full current name (base name
  *   before the first ':', then ":2,FLAGS"); the base name identifies the message.
@@ -281,10 +281,14 @@ fail:;
 void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 {
 	buf_printf(out, MAILBOX_INDEX_MAGIC "%" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
-		   ".%ld %" PRId64 ".%ld %" PRIu32 "\n",
+		   ".%ld %" PRId64 ".%ld",
 		   idx->uidvalidity, idx->uidnext, idx->highest_modseq, idx->n, idx->new_stamp.sec,
-		   idx->new_stamp.nsec, idx->cur_stamp.sec, idx->cur_stamp.nsec,
-		   idx->recent_uid ? idx->recent_uid : idx->uidnext);
+		   idx->new_stamp.nsec, idx->cur_stamp.sec, idx->cur_stamp.nsec);
+	/* Written only when some message is still unclaimed: the common file stays readable
+	 * by versions that predate the field. */
+	if (idx->recent_uid && idx->recent_uid < idx->uidnext)
+		buf_printf(out, " %" PRIu32, idx->recent_uid);
+	buf_append_str(out, "\n");
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct mailbox_entry *e = &idx->e[i];
 		buf_printf(out, "%" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRId64 " %c %s\n", e->uid,
