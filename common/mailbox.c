@@ -445,8 +445,8 @@ static long mailbox_hash_find(const struct mailbox_hash *h, const char *s, size_
 
 /* Size and internal date of a file not yet indexed: from the name when it says, else stat.
  * Returns 0, or -ENOENT when the file vanished. */
-static int mailbox_file_facts(const char *maildir, const struct mailbox_dirent *f,
-			      uint64_t *size_r, int64_t *idate_r)
+static int mailbox_file_facts(const char *maildir, const int dirfd[2],
+			      const struct mailbox_dirent *f, uint64_t *size_r, int64_t *idate_r)
 {
 	struct store_name_info info;
 	bool have_size = store_maildir_parse_name(f->name, &info) == 0 && info.has_size;
@@ -457,11 +457,18 @@ static int mailbox_file_facts(const char *maildir, const struct mailbox_dirent *
 	}
 	char path[PATH_MAX];
 	struct stat st;
-	int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
-	if (r < 0)
-		return r;
-	if (stat(path, &st) < 0)
-		return -errno;
+	int dfd = dirfd[f->in_new ? 1 : 0];
+	if (dfd >= 0) {
+		/* Relative to the open directory: no path walk per file. */
+		if (fstatat(dfd, f->name, &st, 0) < 0)
+			return -errno;
+	} else {
+		int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
+		if (r < 0)
+			return r;
+		if (stat(path, &st) < 0)
+			return -errno;
+	}
 	*size_r = have_size ? info.size : (uint64_t)st.st_size;
 	*idate_r = f->secs >= 0 ? f->secs : (int64_t)st.st_mtim.tv_sec;
 	return 0;
@@ -581,9 +588,15 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 	/* New files get the next UIDs in arrival order. */
 	if (nnew > 1)
 		qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
+	int dirfd[2] = { -1, -1 };
+	for (int d = 0; d < 2 && nnew; d++) {
+		char dpath[PATH_MAX];
+		if (mailbox_path2(dpath, sizeof(dpath), s->path, d ? "new" : "cur", NULL) == 0)
+			dirfd[d] = open(dpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	for (size_t k = 0; k < nnew; k++) {
 		struct mailbox_entry e = { 0 };
-		int fr = mailbox_file_facts(s->path, &files[k], &e.size, &e.idate);
+		int fr = mailbox_file_facts(s->path, dirfd, &files[k], &e.size, &e.idate);
 		if (fr == -ENOENT) {
 			*retry = true;	/* renamed between readdir and now */
 			continue;
@@ -604,6 +617,9 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 		mailbox_index_push(&s->idx, &e);
 		*changed = true;
 	}
+	for (int d = 0; d < 2; d++)
+		if (dirfd[d] >= 0)
+			close(dirfd[d]);
 	/* Delivered files move to cur/, as every Maildir reader does. */
 	for (size_t i = 0; r == 0 && !s->readonly && i < s->idx.n; i++) {
 		if (!s->idx.e[i].in_new)
