@@ -998,6 +998,20 @@ int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, s
 	return mailbox_cache_header(s->cache, mb->msgs[i].uid, path, hdr_r, len_r);
 }
 
+int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r)
+{
+	struct mailbox_state *s = mb->priv;
+	char path[PATH_MAX];
+	if (!s)
+		return -EINVAL;
+	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (!s->cache)
+		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
+	return mailbox_cache_envelope(s->cache, mb->msgs[i].uid, path, env_r, len_r);
+}
+
 void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len)
 {
 	struct mailbox_state *s = mb->priv;

@@ -109,6 +109,9 @@ size_t mailbox_recent_count(const struct mailbox *mb);
  * the cache. *hdr_r is valid until the next call for mb. Not thread-safe per mailbox (like
  * the rest of it); no globals. Returns 0 or -errno (-ENOENT: the file vanished). */
 int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, size_t *len_r);
+/* Message i's IMAP ENVELOPE (RFC 3501 7.4.2, as common/mime renders it), from the cache or
+ * rendered from the header and cached. Same rules as mailbox_msg_header. */
+int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r);
 /* Adds message i's header to the cache from bytes the caller already read. */
 void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len);
 

@@ -3,7 +3,10 @@
  * MAILDIR/mtad-cache, append-only:
  *
  *   mtad-cache 1 UIDVALIDITY\n
- *   H UID LEN CHECK\n<LEN bytes: the message's header block>\n      (any number, any order)
+ *   K UID LEN CHECK\n<LEN bytes>\n      (any number, any order)
+ *
+ * - K: 'H' = the message's header block (up to and including the blank line), 'E' = its
+ *   IMAP ENVELOPE as FETCH renders it (common/mime).
  *
  * - CHECK: FNV-1a 32 of the LEN bytes, 8 lower-case hex digits. LEN <= MAILBOX_CACHE_MAX_HEADER.
  * - A record that is torn (crash during an append), malformed or fails its check ends the
@@ -17,6 +20,7 @@
  * it loses nothing.
  */
 #include "mailbox_cache.h"
+#include "mime.h"
 #include "rfc5322.h"
 #include "xalloc.h"
 
@@ -95,7 +99,9 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start,
 	size_t good = start;
 	size_t pos = start;
 	while (pos < len) {
-		if (len - pos < 2 || data[pos] != 'H' || data[pos + 1] != ' ')
+		char kind = data[pos];
+		if (len - pos < 2 || (kind != MAILBOX_CACHE_HEADER && kind != MAILBOX_CACHE_ENVELOPE) ||
+		    data[pos + 1] != ' ')
 			break;
 		pos += 2;
 		uint64_t uid, hlen;
@@ -126,7 +132,7 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start,
 			out->cap = out->cap ? out->cap * 2 : 64;
 			out->r = xrealloc(out->r, out->cap * sizeof(*out->r));
 		}
-		out->r[out->n++] = (struct mailbox_cache_rec){ (uint32_t)uid, pos, (size_t)hlen };
+		out->r[out->n++] = (struct mailbox_cache_rec){ (uint32_t)uid, kind, pos, (size_t)hlen };
 		pos += hlen + 1;
 		good = pos;
 	}
@@ -138,10 +144,11 @@ void mailbox_cache_format_head(struct buf *out, uint32_t uidvalidity)
 	buf_printf(out, CACHE_MAGIC "%" PRIu32 "\n", uidvalidity);
 }
 
-void mailbox_cache_format_record(struct buf *out, uint32_t uid, const char *hdr, size_t len)
+void mailbox_cache_format_record(struct buf *out, char kind, uint32_t uid, const char *bytes,
+				 size_t len)
 {
-	buf_printf(out, "H %" PRIu32 " %zu %08" PRIx32 "\n", uid, len, cache_check(hdr, len));
-	buf_append(out, hdr, len);
+	buf_printf(out, "%c %" PRIu32 " %zu %08" PRIx32 "\n", kind, uid, len, cache_check(bytes, len));
+	buf_append(out, bytes, len);
 	buf_append(out, "\n", 1);
 }
 
@@ -155,6 +162,7 @@ void mailbox_cache_recs_free(struct mailbox_cache_recs *r)
 
 struct cache_entry {
 	uint32_t uid;
+	char kind;
 	bool pending;		/* bytes in c->mem, not yet in the file */
 	size_t off, len;
 };
@@ -174,20 +182,20 @@ struct mailbox_cache {
 	struct buf scratch;	/* a header too large to cache, or the file's bytes being read */
 };
 
-static size_t cache_hash(uint32_t uid, size_t nslots)
+static size_t cache_hash(uint32_t uid, char kind, size_t nslots)
 {
-	return (size_t)((uid * 2654435761u) & (nslots - 1));
+	return (size_t)(((uid * 2u + (kind == MAILBOX_CACHE_ENVELOPE)) * 2654435761u) & (nslots - 1));
 }
 
-static long cache_find(const struct mailbox_cache *c, uint32_t uid)
+static long cache_find(const struct mailbox_cache *c, uint32_t uid, char kind)
 {
 	if (!c->nslots)
 		return -1;
-	for (size_t h = cache_hash(uid, c->nslots);; h = (h + 1) & (c->nslots - 1)) {
+	for (size_t h = cache_hash(uid, kind, c->nslots);; h = (h + 1) & (c->nslots - 1)) {
 		long v = c->slot[h];
 		if (v == 0)
 			return -1;
-		if (c->e[v - 1].uid == uid)
+		if (c->e[v - 1].uid == uid && c->e[v - 1].kind == kind)
 			return v - 1;
 	}
 }
@@ -201,7 +209,7 @@ static void cache_rehash(struct mailbox_cache *c)
 	c->slot = xcalloc(n, sizeof(*c->slot));
 	c->nslots = n;
 	for (size_t i = 0; i < c->n; i++) {
-		size_t h = cache_hash(c->e[i].uid, n);
+		size_t h = cache_hash(c->e[i].uid, c->e[i].kind, n);
 		while (c->slot[h])
 			h = (h + 1) & (n - 1);
 		c->slot[h] = (long)i + 1;
@@ -209,20 +217,21 @@ static void cache_rehash(struct mailbox_cache *c)
 }
 
 /* Adds an entry unless the UID is known. */
-static void cache_add(struct mailbox_cache *c, uint32_t uid, bool pending, size_t off, size_t len)
+static void cache_add(struct mailbox_cache *c, uint32_t uid, char kind, bool pending, size_t off,
+		      size_t len)
 {
-	if (cache_find(c, uid) >= 0)
+	if (cache_find(c, uid, kind) >= 0)
 		return;
 	if (c->n == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 256;
 		c->e = xrealloc(c->e, c->cap * sizeof(*c->e));
 	}
-	c->e[c->n++] = (struct cache_entry){ uid, pending, off, len };
+	c->e[c->n++] = (struct cache_entry){ uid, kind, pending, off, len };
 	if ((c->n + 1) * 2 > c->nslots) {
 		cache_rehash(c);
 		return;
 	}
-	size_t h = cache_hash(uid, c->nslots);
+	size_t h = cache_hash(uid, kind, c->nslots);
 	while (c->slot[h])
 		h = (h + 1) & (c->nslots - 1);
 	c->slot[h] = (long)c->n;
@@ -308,7 +317,7 @@ static void cache_parse_disk(struct mailbox_cache *c)
 	struct mailbox_cache_recs recs = { 0 };
 	size_t end = mailbox_cache_parse_records(c->disk.data, c->disk.len, c->disk_good, &recs);
 	for (size_t i = 0; i < recs.n; i++)
-		cache_add(c, recs.r[i].uid, false, recs.r[i].off, recs.r[i].len);
+		cache_add(c, recs.r[i].uid, recs.r[i].kind, false, recs.r[i].off, recs.r[i].len);
 	mailbox_cache_recs_free(&recs);
 	c->disk_good = end;
 	/* Keep only the good prefix: a torn tail is read again once complete. */
@@ -338,13 +347,14 @@ static const char *cache_bytes(const struct mailbox_cache *c, const struct cache
 	return (e->pending ? c->mem.data : c->disk.data) + e->off;
 }
 
-static void cache_remember(struct mailbox_cache *c, uint32_t uid, const char *hdr, size_t len)
+static void cache_remember(struct mailbox_cache *c, uint32_t uid, char kind, const char *bytes,
+			   size_t len)
 {
-	if (c->disabled || len > MAILBOX_CACHE_MAX_HEADER || cache_find(c, uid) >= 0)
+	if (c->disabled || len > MAILBOX_CACHE_MAX_HEADER || cache_find(c, uid, kind) >= 0)
 		return;
-	mailbox_cache_format_record(&c->mem, uid, hdr, len);
+	mailbox_cache_format_record(&c->mem, kind, uid, bytes, len);
 	size_t off = c->mem.len - 1 - len;
-	cache_add(c, uid, true, off, len);
+	cache_add(c, uid, kind, true, off, len);
 	if (c->mem.len > 256 * 1024)
 		mailbox_cache_flush(c);
 }
@@ -353,7 +363,7 @@ void mailbox_cache_note(struct mailbox_cache *c, uint32_t uid, const char *msg, 
 {
 	if (!c)
 		return;
-	cache_remember(c, uid, msg, rfc5322_header_length(msg, len));
+	cache_remember(c, uid, MAILBOX_CACHE_HEADER, msg, rfc5322_header_length(msg, len));
 }
 
 /* Reads the header block of the file at path into c->scratch. */
@@ -392,10 +402,10 @@ static int cache_read_header(struct mailbox_cache *c, const char *path, size_t *
 int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path,
 			 const char **hdr_r, size_t *len_r)
 {
-	long i = cache_find(c, uid);
+	long i = cache_find(c, uid, MAILBOX_CACHE_HEADER);
 	if (i < 0) {
 		cache_refresh(c);
-		i = cache_find(c, uid);
+		i = cache_find(c, uid, MAILBOX_CACHE_HEADER);
 	}
 	if (i >= 0) {
 		*hdr_r = cache_bytes(c, &c->e[i]);
@@ -406,8 +416,8 @@ int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path
 	int r = cache_read_header(c, path, &hlen);
 	if (r < 0)
 		return r;
-	cache_remember(c, uid, c->scratch.data, hlen);
-	i = cache_find(c, uid);
+	cache_remember(c, uid, MAILBOX_CACHE_HEADER, c->scratch.data, hlen);
+	i = cache_find(c, uid, MAILBOX_CACHE_HEADER);
 	if (i >= 0) {
 		*hdr_r = cache_bytes(c, &c->e[i]);
 		*len_r = c->e[i].len;
@@ -415,6 +425,41 @@ int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path
 		*hdr_r = c->scratch.data;
 		*len_r = hlen;
 	}
+	return 0;
+}
+
+int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *path,
+			   const char **env_r, size_t *len_r)
+{
+	long i = cache_find(c, uid, MAILBOX_CACHE_ENVELOPE);
+	if (i < 0) {
+		cache_refresh(c);
+		i = cache_find(c, uid, MAILBOX_CACHE_ENVELOPE);
+	}
+	if (i < 0) {
+		const char *hdr;
+		size_t hlen;
+		int r = mailbox_cache_header(c, uid, path, &hdr, &hlen);
+		if (r < 0)
+			return r;
+		struct buf env;
+		buf_init(&env);
+		mime_write_envelope(&env, hdr, hlen);
+		cache_remember(c, uid, MAILBOX_CACHE_ENVELOPE, env.data ? env.data : "", env.len);
+		i = cache_find(c, uid, MAILBOX_CACHE_ENVELOPE);
+		if (i < 0) {
+			/* Not cacheable (too large, cache disabled): hand out the rendering. */
+			buf_reset(&c->scratch);
+			buf_append(&c->scratch, env.data ? env.data : "", env.len);
+			buf_free(&env);
+			*env_r = c->scratch.data;
+			*len_r = c->scratch.len;
+			return 0;
+		}
+		buf_free(&env);
+	}
+	*env_r = cache_bytes(c, &c->e[i]);
+	*len_r = c->e[i].len;
 	return 0;
 }
 

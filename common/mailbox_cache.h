@@ -14,9 +14,16 @@
 /* A cache file longer than this is neither read nor grown (the folder works without it). */
 #define MAILBOX_CACHE_MAX_FILE ((size_t)512 << 20)
 
-/* One cached header block: bytes [off, off+len) of the parsed image. */
+/* What a record holds. */
+enum mailbox_cache_kind {
+	MAILBOX_CACHE_HEADER = 'H',	/* the raw header block */
+	MAILBOX_CACHE_ENVELOPE = 'E',	/* the rendered IMAP ENVELOPE */
+};
+
+/* One cached item: bytes [off, off+len) of the parsed image. */
 struct mailbox_cache_rec {
 	uint32_t uid;
+	char kind;	/* enum mailbox_cache_kind */
 	size_t off, len;
 };
 
@@ -36,7 +43,8 @@ size_t mailbox_cache_parse_head(const char *data, size_t len, uint32_t *uidvalid
 size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start,
 				   struct mailbox_cache_recs *out);
 void mailbox_cache_format_head(struct buf *out, uint32_t uidvalidity);
-void mailbox_cache_format_record(struct buf *out, uint32_t uid, const char *hdr, size_t len);
+void mailbox_cache_format_record(struct buf *out, char kind, uint32_t uid, const char *bytes,
+				 size_t len);
 void mailbox_cache_recs_free(struct mailbox_cache_recs *r);
 
 /* ---- the cache of one open folder (not shared between threads; no globals) ---- */
@@ -54,6 +62,10 @@ uint32_t mailbox_cache_uidvalidity(const struct mailbox_cache *c);
  * valid until the next call on c. Returns 0 or -errno (the file is gone: -ENOENT). */
 int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path,
 			 const char **hdr_r, size_t *len_r);
+/* The IMAP ENVELOPE of message uid (rendered from its header block on a miss, and cached).
+ * Same rules as mailbox_cache_header. */
+int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *path,
+			   const char **env_r, size_t *len_r);
 /* Remembers the header of a message whose bytes the caller already has (APPEND, a FETCH
  * that read the whole file). */
 void mailbox_cache_note(struct mailbox_cache *c, uint32_t uid, const char *msg, size_t len);

@@ -303,9 +303,22 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 	bool has_flags = false, has_modseq = false;
 	for (unsigned i = 0; i < req->count; i++) {
 		const struct fetch_item *it = &req->items[i];
-		if (!m->data && (fetch_item_needs_data(it) ||
-				 (fetch_item_header_only(it) && !fetch_header(&x, mb))))
+		const char *env = NULL;
+		size_t env_len = 0;
+		if (!m->data && it->type == FETCH_ENVELOPE) {
+			/* The rendered ENVELOPE is cached itself; the header pointer may move. */
+			if (!mb || !mb->priv || m->seq < 1 || m->seq > mb->count ||
+			    mb->msgs[m->seq - 1].uid != m->uid ||
+			    mailbox_msg_envelope(mb, m->seq - 1, &env, &env_len) < 0)
+				continue;
+			if (x.hdr_state == 1) {
+				x.hdr_state = 0;
+				x.hdr = NULL;
+			}
+		} else if (!m->data && (fetch_item_needs_data(it) ||
+					(fetch_item_header_only(it) && !fetch_header(&x, mb)))) {
 			continue;
+		}
 		if (!first)
 			buf_append_str(&o->meta, " ");
 		first = false;
@@ -327,7 +340,10 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			buf_printf(&o->meta, "%llu", (unsigned long long)(m->data ? m->len : m->size));
 			break;
 		case FETCH_ENVELOPE:
-			mime_write_envelope(&o->meta, x.hdr, x.header_len);
+			if (env)
+				buf_append(&o->meta, env, env_len);
+			else
+				mime_write_envelope(&o->meta, m->data, x.header_len);
 			break;
 		case FETCH_BODY:
 		case FETCH_BODYSTRUCTURE:

@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check(r.r[i].uid != 0);
 		fuzz_check(r.r[i].len <= MAILBOX_CACHE_MAX_HEADER);
 		fuzz_check(r.r[i].off >= head && r.r[i].off + r.r[i].len < end);
-		mailbox_cache_format_record(&b, r.r[i].uid, p + r.r[i].off, r.r[i].len);
+		mailbox_cache_format_record(&b, r.r[i].kind, r.r[i].uid, p + r.r[i].off, r.r[i].len);
 	}
 	/* The good prefix parses again to the same records; formatting reproduces it. */
 	struct mailbox_cache_recs again = { 0 };
@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_check(mailbox_cache_parse_records(b.data, b.len, bhead, &fmt) == b.len);
 	fuzz_check(fmt.n == r.n);
 	for (size_t i = 0; i < r.n; i++) {
-		fuzz_check(fmt.r[i].uid == r.r[i].uid && fmt.r[i].len == r.r[i].len);
+		fuzz_check(fmt.r[i].uid == r.r[i].uid && fmt.r[i].len == r.r[i].len &&
+			   fmt.r[i].kind == r.r[i].kind);
 		fuzz_check(memcmp(b.data + fmt.r[i].off, p + r.r[i].off, r.r[i].len) == 0);
 	}
 	if (head)

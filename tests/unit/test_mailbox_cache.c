@@ -69,9 +69,9 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 	buf_init(&b);
 	mailbox_cache_format_head(&b, 7);
 	size_t head = b.len;
-	mailbox_cache_format_record(&b, 3, "Subject: a\r\n\r\n", 14);
-	mailbox_cache_format_record(&b, 1, "", 0);
-	mailbox_cache_format_record(&b, 9, "X: \n b\n\n", 8);
+	mailbox_cache_format_record(&b, MAILBOX_CACHE_HEADER, 3, "Subject: a\r\n\r\n", 14);
+	mailbox_cache_format_record(&b, MAILBOX_CACHE_ENVELOPE, 1, "", 0);
+	mailbox_cache_format_record(&b, MAILBOX_CACHE_HEADER, 9, "X: \n b\n\n", 8);
 	size_t whole = b.len;
 	uint32_t uv;
 	cr_assert_eq(mailbox_cache_parse_head(b.data, b.len, &uv), head);
@@ -81,7 +81,9 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 	cr_assert_eq(r.r[0].uid, 3);
 	cr_assert_eq(r.r[0].len, 14);
 	cr_assert_eq(memcmp(b.data + r.r[0].off, "Subject: a\r\n\r\n", 14), 0);
+	cr_assert_eq(r.r[0].kind, 'H');
 	cr_assert_eq(r.r[1].uid, 1);
+	cr_assert_eq(r.r[1].kind, 'E');
 	cr_assert_eq(r.r[1].len, 0);
 	cr_assert_eq(r.r[2].uid, 9);
 	mailbox_cache_recs_free(&r);
@@ -222,6 +224,16 @@ Test(mailbox_cache, mailbox_msg_header_through_the_folder)
 	cr_assert_eq(mailbox_msg_header(mb, 0, &h, &len), 0);
 	cr_assert_eq(memcmp(h, MSG, len), 0);
 	cr_assert_eq(mailbox_msg_header(mb, 1, &h, &len), -EINVAL);
+	const char *env;
+	size_t elen;
+	cr_assert_eq(mailbox_msg_envelope(mb, 0, &env, &elen), 0);
+	cr_assert(elen > 0 && env[0] == '(' && env[elen - 1] == ')');
+	cr_assert(memmem(env, elen, "\"hello\"", 7) != NULL);
+	/* Served again from the cache, byte for byte. */
+	char *copy = strndup(env, elen);
+	cr_assert_eq(mailbox_msg_envelope(mb, 0, &env, &elen), 0);
+	cr_assert_eq(memcmp(env, copy, elen), 0);
+	free(copy);
 	mailbox_close(&mb);
 	char cpath[PATH_MAX];
 	snprintf(cpath, sizeof(cpath), "%s/%s", test_md, MAILBOX_CACHE_FILE);
