@@ -7,6 +7,7 @@
  * the view forward, reporting the differences.
  */
 #include "mailbox.h"
+#include "mailbox_cache.h"
 #include "mailbox_index.h"
 #include "store.h"
 #include "xalloc.h"
@@ -45,6 +46,9 @@ struct mailbox_state {
 	struct mailbox_fileid index_id, kw_id;
 	char *kw[MAILBOX_MAX_KEYWORDS];
 	size_t nkw;
+	bool claims_recent;	/* a read-write view: claims new UIDs as \Recent */
+	uint32_t claim_lo, claim_hi;	/* UIDs claimed as \Recent, not yet in the view */
+	struct mailbox_cache *cache;	/* header cache, made on first use */
 };
 
 /* An entry found in cur/ or new/. */
@@ -180,6 +184,7 @@ static void mailbox_state_free(struct mailbox_state *s)
 	if (!s)
 		return;
 	mailbox_unlock(s->lockfd);
+	mailbox_cache_free(s->cache);
 	mailbox_index_free(&s->idx);
 	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 		free(s->kw[i]);
@@ -440,8 +445,8 @@ static long mailbox_hash_find(const struct mailbox_hash *h, const char *s, size_
 
 /* Size and internal date of a file not yet indexed: from the name when it says, else stat.
  * Returns 0, or -ENOENT when the file vanished. */
-static int mailbox_file_facts(const char *maildir, const struct mailbox_dirent *f,
-			      uint64_t *size_r, int64_t *idate_r)
+static int mailbox_file_facts(const char *maildir, const int dirfd[2],
+			      const struct mailbox_dirent *f, uint64_t *size_r, int64_t *idate_r)
 {
 	struct store_name_info info;
 	bool have_size = store_maildir_parse_name(f->name, &info) == 0 && info.has_size;
@@ -452,11 +457,18 @@ static int mailbox_file_facts(const char *maildir, const struct mailbox_dirent *
 	}
 	char path[PATH_MAX];
 	struct stat st;
-	int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
-	if (r < 0)
-		return r;
-	if (stat(path, &st) < 0)
-		return -errno;
+	int dfd = dirfd[f->in_new ? 1 : 0];
+	if (dfd >= 0) {
+		/* Relative to the open directory: no path walk per file. */
+		if (fstatat(dfd, f->name, &st, 0) < 0)
+			return -errno;
+	} else {
+		int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
+		if (r < 0)
+			return r;
+		if (stat(path, &st) < 0)
+			return -errno;
+	}
 	*size_r = have_size ? info.size : (uint64_t)st.st_size;
 	*idate_r = f->secs >= 0 ? f->secs : (int64_t)st.st_mtim.tv_sec;
 	return 0;
@@ -576,9 +588,15 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 	/* New files get the next UIDs in arrival order. */
 	if (nnew > 1)
 		qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
+	int dirfd[2] = { -1, -1 };
+	for (int d = 0; d < 2 && nnew; d++) {
+		char dpath[PATH_MAX];
+		if (mailbox_path2(dpath, sizeof(dpath), s->path, d ? "new" : "cur", NULL) == 0)
+			dirfd[d] = open(dpath, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	}
 	for (size_t k = 0; k < nnew; k++) {
 		struct mailbox_entry e = { 0 };
-		int fr = mailbox_file_facts(s->path, &files[k], &e.size, &e.idate);
+		int fr = mailbox_file_facts(s->path, dirfd, &files[k], &e.size, &e.idate);
 		if (fr == -ENOENT) {
 			*retry = true;	/* renamed between readdir and now */
 			continue;
@@ -596,10 +614,12 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 		e.name = files[k].name;
 		files[k].name = NULL;
 		e.in_new = files[k].in_new;
-		e.recent = true;
 		mailbox_index_push(&s->idx, &e);
 		*changed = true;
 	}
+	for (int d = 0; d < 2; d++)
+		if (dirfd[d] >= 0)
+			close(dirfd[d]);
 	/* Delivered files move to cur/, as every Maildir reader does. */
 	for (size_t i = 0; r == 0 && !s->readonly && i < s->idx.n; i++) {
 		if (!s->idx.e[i].in_new)
@@ -635,9 +655,25 @@ static void mailbox_state_reset(struct mailbox_state *s)
 	s->idx.uidvalidity = mailbox_new_uidvalidity(s->known_uidvalidity);
 	s->known_uidvalidity = s->idx.uidvalidity;
 	s->idx.uidnext = 1;
+	s->idx.recent_uid = 1;
 	s->idx.highest_modseq = 1;
 	s->rebuild = false;
 	mailbox_lock_hint_write(s->lockfd, s->idx.uidvalidity);
+}
+
+/* A read-write view claims the messages no session has seen as \Recent yet (lock held), then
+ * writes the index when anything changed. */
+static int mailbox_state_claim_and_write(struct mailbox_state *s, bool changed)
+{
+	if (s->claims_recent && s->idx.recent_uid && s->idx.recent_uid < s->idx.uidnext) {
+		if (!s->claim_hi)
+			s->claim_lo = s->idx.recent_uid;
+		s->claim_hi = s->idx.uidnext;
+		s->idx.recent_uid = s->idx.uidnext;
+		s->view_stale = true;
+		changed = true;
+	}
+	return changed ? mailbox_state_write(s) : 0;
 }
 
 /* Brings the state up to date with the disk (lock held): reads the index, scans the
@@ -657,7 +693,7 @@ static int mailbox_state_refresh(struct mailbox_state *s, bool force)
 		if (s->idx.new_stamp.sec != 0 && s->idx.cur_stamp.sec != 0 &&
 		    mailbox_stamp_eq(&ns, &s->idx.new_stamp) &&
 		    mailbox_stamp_eq(&cs, &s->idx.cur_stamp))
-			return 0;
+			return mailbox_state_claim_and_write(s, false);
 	}
 	s->view_stale = true;
 	for (int attempt = 0; attempt < MAILBOX_SCAN_RETRIES; attempt++) {
@@ -672,7 +708,7 @@ static int mailbox_state_refresh(struct mailbox_state *s, bool force)
 		if (!retry)
 			break;
 	}
-	return changed ? mailbox_state_write(s) : 0;
+	return mailbox_state_claim_and_write(s, changed);
 }
 
 /* Lock + refresh for the one-shot operations (append, copy, status) on a folder that may
@@ -774,9 +810,8 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 		}
 		struct mailbox_msg *m = &nv[j];
 		mailbox_msg_from_entry(m, e, kwmask);
-		if (e->recent)
+		if (e->uid >= s->claim_lo && e->uid < s->claim_hi)
 			m->flags |= MAILBOX_RECENT;
-		s->idx.e[j].recent = false;
 		if (o && o->uid == e->uid) {
 			m->flags |= o->flags & MAILBOX_RECENT;
 			if (o->modseq != m->modseq || (o->flags & ~MAILBOX_RECENT) !=
@@ -806,7 +841,12 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	mb->uidvalidity = s->idx.uidvalidity;
 	mb->uidnext = s->idx.uidnext;
 	mb->highest_modseq = s->idx.highest_modseq;
+	s->claim_lo = s->claim_hi = 0;
 	s->view_stale = false;
+	if (s->cache && mailbox_cache_uidvalidity(s->cache) != mb->uidvalidity) {
+		mailbox_cache_free(s->cache);	/* another generation of the folder */
+		s->cache = NULL;
+	}
 	if (ch == &dummy)
 		mailbox_changes_free(ch);
 }
@@ -834,6 +874,7 @@ int mailbox_open(const char *maildir, bool readonly, struct mailbox **mb_r, char
 	mb->path = xstrdup(maildir);
 	mb->readonly = readonly;
 	struct mailbox_state *s = mailbox_state_new(maildir, readonly);
+	s->claims_recent = !readonly;
 	mb->priv = s;
 	r = mailbox_state_lock(s);
 	if (r == 0) {
@@ -899,6 +940,7 @@ int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r)
 	struct mailbox_state *s = mb->priv;
 	if (ch_r)
 		memset(ch_r, 0, sizeof(*ch_r));
+	mailbox_cache_flush(s->cache);
 	if (mailbox_unchanged(mb, s))
 		return 0;
 	int r = mailbox_state_lock(s);
@@ -932,6 +974,52 @@ int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outle
 		return -EINVAL;
 	return mailbox_path2(out, outlen, mb->path, mb->msgs[i].in_new ? "new" : "cur",
 			     mb->msgs[i].filename);
+}
+
+size_t mailbox_recent_count(const struct mailbox *mb)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < mb->count; i++)
+		n += (mb->msgs[i].flags & MAILBOX_RECENT) != 0;
+	return n;
+}
+
+int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, size_t *len_r)
+{
+	struct mailbox_state *s = mb->priv;
+	char path[PATH_MAX];
+	if (!s)
+		return -EINVAL;
+	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (!s->cache)
+		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
+	return mailbox_cache_header(s->cache, mb->msgs[i].uid, path, hdr_r, len_r);
+}
+
+int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r)
+{
+	struct mailbox_state *s = mb->priv;
+	char path[PATH_MAX];
+	if (!s)
+		return -EINVAL;
+	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	if (r < 0)
+		return r;
+	if (!s->cache)
+		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
+	return mailbox_cache_envelope(s->cache, mb->msgs[i].uid, path, env_r, len_r);
+}
+
+void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len)
+{
+	struct mailbox_state *s = mb->priv;
+	if (!s || i >= mb->count)
+		return;
+	if (!s->cache)
+		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
+	mailbox_cache_note(s->cache, mb->msgs[i].uid, data, len);
 }
 
 /* ---- STORE ---- */
@@ -1469,6 +1557,8 @@ int mailbox_status(const char *maildir, struct mailbox_status *st_r)
 		st_r->uidvalidity = s->idx.uidvalidity;
 		st_r->highest_modseq = s->idx.highest_modseq;
 		for (size_t i = 0; i < s->idx.n; i++) {
+			if (s->idx.recent_uid && s->idx.e[i].uid >= s->idx.recent_uid)
+				st_r->recent++;
 			unsigned fl;
 			uint32_t kw;
 			mailbox_name_flags(s->idx.e[i].name, &fl, &kw);

@@ -29,7 +29,8 @@ enum mailbox_flag {
 	MAILBOX_FLAGGED = 1 << 2,	/* F */
 	MAILBOX_DELETED = 1 << 3,	/* T */
 	MAILBOX_DRAFT = 1 << 4,		/* D */
-	MAILBOX_RECENT = 1 << 5,	/* \Recent: this session only, never stored */
+	MAILBOX_RECENT = 1 << 5,	/* \Recent: this session was the first read-write
+					 * SELECT to see the message (RFC 3501 2.3.2) */
 };
 
 #define MAILBOX_MAX_KEYWORDS 26	/* Maildir letters a-z */
@@ -98,6 +99,22 @@ long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
 /* Full path of message i (for reading its bytes). */
 int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen);
 
+/* \Recent: a read-write open/sync claims (under the index lock) every message that no
+ * read-write session has seen yet, and marks them MAILBOX_RECENT in this view only; a
+ * read-only open (EXAMINE) claims nothing. The number of such messages in the view: */
+size_t mailbox_recent_count(const struct mailbox *mb);
+
+/* The header block (up to and including the blank line) of message i, from the folder's
+ * header cache (mtad-cache, see mailbox_cache.h) or else read from the file and added to
+ * the cache. *hdr_r is valid until the next call for mb. Not thread-safe per mailbox (like
+ * the rest of it); no globals. Returns 0 or -errno (-ENOENT: the file vanished). */
+int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, size_t *len_r);
+/* Message i's IMAP ENVELOPE (RFC 3501 7.4.2, as common/mime renders it), from the cache or
+ * rendered from the header and cached. Same rules as mailbox_msg_header. */
+int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r);
+/* Adds message i's header to the cache from bytes the caller already read. */
+void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len);
+
 /* Changes message i's flags/keywords: mode '+' adds, '-' removes, '=' replaces. Renames the
  * file, bumps its modseq. A keyword name not yet known is added to the folder's list (at
  * most MAILBOX_MAX_KEYWORDS). Returns 0 or -errno. */
@@ -131,11 +148,13 @@ int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_
 int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const char *dst_maildir,
 		      uint32_t *uidvalidity_r, uint32_t *uids_r);
 
-/* Counts for STATUS without keeping the folder open: MESSAGES, RECENT (0), UIDNEXT,
- * UIDVALIDITY, UNSEEN, HIGHESTMODSEQ, SIZE. Returns 0 or -errno. */
+/* Counts for STATUS without keeping the folder open: MESSAGES, UIDNEXT, UIDVALIDITY,
+ * UNSEEN, HIGHESTMODSEQ, SIZE, RECENT (messages no read-write SELECT has claimed yet).
+ * Claims nothing. Returns 0 or -errno. */
 struct mailbox_status {
 	uint32_t messages, unseen, uidnext, uidvalidity;
 	uint64_t highest_modseq, size;
+	uint32_t recent;
 };
 int mailbox_status(const char *maildir, struct mailbox_status *st_r);
 

@@ -2,13 +2,15 @@
  *
  * MAILDIR/mtad-uidlist, text, one record per line, every line ends in '\n':
  *
- *   mtad-uidlist 1 UIDVALIDITY UIDNEXT HIGHESTMODSEQ COUNT NEWSTAMP CURSTAMP
+ *   mtad-uidlist 1 UIDVALIDITY UIDNEXT HIGHESTMODSEQ COUNT NEWSTAMP CURSTAMP [RECENTUID]
  *   UID MODSEQ SIZE IDATE LOC NAME          (COUNT lines, UID strictly increasing)
  *
  * - UIDVALIDITY, UIDNEXT: 1..2^32-1; every UID < UIDNEXT. HIGHESTMODSEQ >= every MODSEQ >= 1.
  * - NEWSTAMP, CURSTAMP: "SEC.NSEC" mtimes of new/ and cur/ taken just before the last full
  *   directory scan ("0.0" = unknown, rescan). When both still match, the directories hold
  *   exactly what the index says, so a sync costs a few stat calls.
+ * - RECENTUID: the first UID no read-write SELECT has claimed as \Recent yet (RFC 3501
+ *   2.3.2); 1..UIDNEXT. Absent: UIDNEXT (nothing is recent; written only when lower).
  * - SIZE: octets of the file; IDATE: internal date, seconds since the epoch.
  * - LOC: 'n' (file in new/) or 'c' (in cur/). NAME: the file's full current name (base name
  *   before the first ':', then ":2,FLAGS"); the base name identifies the message.
@@ -176,8 +178,14 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 			idx_r->uidvalidity = (uint32_t)v[0];
 	}
 	if (mailbox_index_stamp(&q, nl, &idx_r->new_stamp) < 0 || q == nl ||
-	    mailbox_index_stamp(&q, nl, &idx_r->cur_stamp) < 0 || q != nl) {
+	    mailbox_index_stamp(&q, nl, &idx_r->cur_stamp) < 0) {
 		mailbox_index_err(err, errlen, "line 1: bad directory stamps");
+		return -1;
+	}
+	v[4] = 0;
+	if (q != nl && (mailbox_index_num(&q, nl, UINT32_MAX, &v[4]) < 0 || q != nl ||
+			v[4] == 0)) {
+		mailbox_index_err(err, errlen, "line 1: bad RECENTUID");
 		return -1;
 	}
 	if (v[0] == 0 || v[1] == 0 || v[2] == 0) {
@@ -186,6 +194,11 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 	}
 	idx_r->uidnext = (uint32_t)v[1];
 	idx_r->highest_modseq = v[2];
+	if (v[4] > v[1]) {
+		mailbox_index_err(err, errlen, "line 1: RECENTUID above UIDNEXT");
+		return -1;
+	}
+	idx_r->recent_uid = v[4] ? (uint32_t)v[4] : idx_r->uidnext;
 	uint64_t count = v[3];
 	/* Each record takes at least 12 bytes: do not trust COUNT for the allocation. */
 	if (count > len / 12 + 1) {
@@ -268,9 +281,14 @@ fail:;
 void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 {
 	buf_printf(out, MAILBOX_INDEX_MAGIC "%" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
-		   ".%ld %" PRId64 ".%ld\n",
+		   ".%ld %" PRId64 ".%ld",
 		   idx->uidvalidity, idx->uidnext, idx->highest_modseq, idx->n, idx->new_stamp.sec,
 		   idx->new_stamp.nsec, idx->cur_stamp.sec, idx->cur_stamp.nsec);
+	/* Written only when some message is still unclaimed: the common file stays readable
+	 * by versions that predate the field. */
+	if (idx->recent_uid && idx->recent_uid < idx->uidnext)
+		buf_printf(out, " %" PRIu32, idx->recent_uid);
+	buf_append_str(out, "\n");
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct mailbox_entry *e = &idx->e[i];
 		buf_printf(out, "%" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRId64 " %c %s\n", e->uid,

@@ -28,7 +28,6 @@ struct mailbox_entry {
 	int64_t idate;
 	char *name;	/* the file's full current name (base name + ":2,FLAGS") */
 	bool in_new;	/* in new/ rather than cur/ */
-	bool recent;	/* transient: this process gave it its UID (never stored) */
 };
 
 /* A directory's modification time as recorded at the last full scan; 0/0 = "rescan". */
@@ -41,6 +40,7 @@ struct mailbox_index {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highest_modseq;
+	uint32_t recent_uid;	/* first UID not yet claimed as \Recent by a read-write SELECT */
 	struct mailbox_stamp new_stamp, cur_stamp;
 	struct mailbox_entry *e;	/* sorted by uid, strictly increasing */
 	size_t n, cap;

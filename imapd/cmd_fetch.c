@@ -61,7 +61,8 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 		.seq = (uint32_t)(i + 1),
 		.uid = mm->uid,
 		.modseq = mm->modseq,
-		.flags = mm->flags,
+		.flags = (c->enabled & IMAP_ENABLED_REV2) ? mm->flags & ~(unsigned)MAILBOX_RECENT
+							  : mm->flags,
 		.keywords = mm->keywords,
 		.size = mm->size,
 		.internal_date = mm->internal_date,
@@ -86,7 +87,8 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 		}
 		if (sets && mailbox_store(mb, i, '+', MAILBOX_SEEN, NULL, 0) == 0) {
 			mm = &mb->msgs[i];
-			m.flags = mm->flags;
+			m.flags = (c->enabled & IMAP_ENABLED_REV2) ? mm->flags & ~(unsigned)MAILBOX_RECENT
+								   : mm->flags;
 			m.modseq = mm->modseq;
 			add_flags = true;
 			job->seen_changed = true;

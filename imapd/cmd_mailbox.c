@@ -421,7 +421,7 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 		if (imap_arg_atom_equals(a, "MESSAGES"))
 			buf_printf(b, "MESSAGES %u", st.messages);
 		else if (imap_arg_atom_equals(a, "RECENT"))
-			buf_append_str(b, "RECENT 0");
+			buf_printf(b, "RECENT %u", st.recent);
 		else if (imap_arg_atom_equals(a, "UIDNEXT"))
 			buf_printf(b, "UIDNEXT %u", st.uidnext);
 		else if (imap_arg_atom_equals(a, "UIDVALIDITY"))

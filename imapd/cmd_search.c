@@ -27,6 +27,12 @@ static int search_load_message(struct search_msg *m, void *arg)
 	return 0;
 }
 
+static int search_load_header(struct search_msg *m, void *arg)
+{
+	struct search_load_ctx *x = arg;
+	return mailbox_msg_header(x->c->view->mb, x->index, &m->header, &m->header_len);
+}
+
 void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct search_program prog;
@@ -65,6 +71,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			.internal_date = mm->internal_date,
 			.tz_minutes = fetch_local_tz(mm->internal_date),
 			.load = search_load_message,
+			.load_header = search_load_header,
 			.load_arg = &x,
 		};
 		int hit = search_match(prog.root, &m);

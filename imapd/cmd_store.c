@@ -103,7 +103,7 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 		buf_printf(&b, "* %zu FETCH (", i + 1);
 		if (!silent) {
 			buf_append_str(&b, "FLAGS ");
-			command_write_flags(&b, mb, m->flags, m->keywords);
+			command_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
 		}
 		if (cmd->uid)
 			buf_printf(&b, "%sUID %u", silent ? "" : " ", m->uid);

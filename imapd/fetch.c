@@ -83,20 +83,43 @@ int fetch_local_tz(time_t t)
 	return (int)(tm.tm_gmtoff / 60);
 }
 
+/* An item that needs only the message's header block (served by the folder's header
+ * cache, mailbox_msg_header, without reading the file). */
+static bool fetch_item_header_only(const struct fetch_item *it)
+{
+	switch (it->type) {
+	case FETCH_ENVELOPE:
+	case FETCH_RFC822_HEADER:
+		return true;
+	case FETCH_BODY_SECTION:
+		return it->section.part_count == 0 &&
+		       (it->section.text == FETCH_SECTION_HEADER ||
+			it->section.text == FETCH_SECTION_HEADER_FIELDS ||
+			it->section.text == FETCH_SECTION_HEADER_FIELDS_NOT);
+	default:
+		return false;
+	}
+}
+
+static bool fetch_item_needs_data(const struct fetch_item *it)
+{
+	switch (it->type) {
+	case FETCH_FLAGS:
+	case FETCH_INTERNALDATE:
+	case FETCH_RFC822_SIZE:
+	case FETCH_UID:
+	case FETCH_MODSEQ:
+		return false;
+	default:
+		return !fetch_item_header_only(it);
+	}
+}
+
 bool fetch_needs_data(const struct fetch_request *req)
 {
-	for (unsigned i = 0; i < req->count; i++) {
-		switch (req->items[i].type) {
-		case FETCH_FLAGS:
-		case FETCH_INTERNALDATE:
-		case FETCH_RFC822_SIZE:
-		case FETCH_UID:
-		case FETCH_MODSEQ:
-			break;
-		default:
+	for (unsigned i = 0; i < req->count; i++)
+		if (fetch_item_needs_data(&req->items[i]))
 			return true;
-		}
-	}
 	return false;
 }
 
@@ -128,7 +151,39 @@ struct fetch_ctx {
 	const struct fetch_msg *m;
 	struct mime_part *root;		/* parsed on first use */
 	size_t header_len;
+	const char *hdr;		/* the header block: m->data, or from the cache */
+	int hdr_state;			/* 0 not looked up, 1 have it, -1 unavailable */
 };
+
+/* The header block: from the message bytes when read, else from the folder's cache. */
+static bool fetch_header(struct fetch_ctx *x, const struct mailbox *mb)
+{
+	if (x->hdr_state == 0) {
+		x->hdr_state = -1;
+		if (x->m->data) {
+			x->hdr = x->m->data;
+			x->hdr_state = 1;
+		} else if (mb && mb->priv && x->m->seq >= 1 && x->m->seq <= mb->count &&
+			   mb->msgs[x->m->seq - 1].uid == x->m->uid &&
+			   mailbox_msg_header(mb, x->m->seq - 1, &x->hdr, &x->header_len) == 0) {
+			x->hdr_state = 1;
+		}
+	}
+	return x->hdr_state == 1;
+}
+
+/* A literal holding a copy of bytes [off, off+len) of the header block. */
+static void fetch_literal_header(struct fetch_out *o, const struct fetch_ctx *x, size_t off,
+				 size_t len)
+{
+	if (x->m->data) {
+		fetch_literal_ref(o, off, len);
+		return;
+	}
+	size_t start = o->meta.len;
+	buf_append(&o->meta, x->hdr + off, len);
+	fetch_literal_meta(o, start, false);
+}
 
 static const struct mime_part *fetch_root(struct fetch_ctx *x)
 {
@@ -182,7 +237,8 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const s
 	}
 	if (found && (s->text == FETCH_SECTION_HEADER_FIELDS || s->text == FETCH_SECTION_HEADER_FIELDS_NOT)) {
 		size_t start = o->meta.len;
-		mime_write_header_fields(&o->meta, m->data + off, len, (const char *const *)s->fields,
+		mime_write_header_fields(&o->meta, (m->data ? m->data : x->hdr) + off, len,
+					 (const char *const *)s->fields,
 					 s->field_count, s->text == FETCH_SECTION_HEADER_FIELDS_NOT);
 		/* The partial applies to the rendered fields. */
 		size_t flen = o->meta.len - start, foff = 0;
@@ -195,7 +251,10 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const s
 		return;
 	}
 	fetch_partial(it, &off, &len);
-	fetch_literal_ref(o, off, len);
+	if (!m->data)
+		fetch_literal_header(o, x, off, len);
+	else
+		fetch_literal_ref(o, off, len);
 }
 
 static void fetch_binary_item(struct fetch_out *o, struct fetch_ctx *x, const struct fetch_item *it)
@@ -238,13 +297,28 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 	struct fetch_ctx x = { .m = m };
 	if (m->data)
 		x.header_len = rfc5322_header_length(m->data, m->len);
+	x.hdr = m->data;
 	buf_printf(&o->meta, "* %u FETCH (", m->seq);
 	bool first = true;
 	bool has_flags = false, has_modseq = false;
 	for (unsigned i = 0; i < req->count; i++) {
 		const struct fetch_item *it = &req->items[i];
-		if (!m->data && fetch_needs_data(&(struct fetch_request){ .items = (struct fetch_item *)it, .count = 1 }))
+		const char *env = NULL;
+		size_t env_len = 0;
+		if (!m->data && it->type == FETCH_ENVELOPE) {
+			/* The rendered ENVELOPE is cached itself; the header pointer may move. */
+			if (!mb || !mb->priv || m->seq < 1 || m->seq > mb->count ||
+			    mb->msgs[m->seq - 1].uid != m->uid ||
+			    mailbox_msg_envelope(mb, m->seq - 1, &env, &env_len) < 0)
+				continue;
+			if (x.hdr_state == 1) {
+				x.hdr_state = 0;
+				x.hdr = NULL;
+			}
+		} else if (!m->data && (fetch_item_needs_data(it) ||
+					(fetch_item_header_only(it) && !fetch_header(&x, mb)))) {
 			continue;
+		}
 		if (!first)
 			buf_append_str(&o->meta, " ");
 		first = false;
@@ -266,7 +340,10 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			buf_printf(&o->meta, "%llu", (unsigned long long)(m->data ? m->len : m->size));
 			break;
 		case FETCH_ENVELOPE:
-			mime_write_envelope(&o->meta, m->data, x.header_len);
+			if (env)
+				buf_append(&o->meta, env, env_len);
+			else
+				mime_write_envelope(&o->meta, m->data, x.header_len);
 			break;
 		case FETCH_BODY:
 		case FETCH_BODYSTRUCTURE:
@@ -283,7 +360,7 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			fetch_literal_ref(o, 0, m->len);
 			break;
 		case FETCH_RFC822_HEADER:
-			fetch_literal_ref(o, 0, x.header_len);
+			fetch_literal_header(o, &x, 0, x.header_len);
 			break;
 		case FETCH_RFC822_TEXT:
 			fetch_literal_ref(o, x.header_len, m->len - x.header_len);

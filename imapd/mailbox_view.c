@@ -105,7 +105,7 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	buf_append_str(&b, ")\r\n");
 	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (!(c->enabled & IMAP_ENABLED_REV2))
-		buf_append_str(&b, "* 0 RECENT\r\n");
+		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
 	for (size_t i = 0; i < mb->count; i++) {
 		if (!(mb->msgs[i].flags & MAILBOX_SEEN)) {
 			if (!(c->enabled & IMAP_ENABLED_REV2))
@@ -166,13 +166,15 @@ void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch)
 		buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
 	if (ch->n_new)
 		buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
+	if (ch->n_new && !(c->enabled & IMAP_ENABLED_REV2))
+		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
 	for (size_t i = 0; i < ch->n_flag_changed; i++) {
 		long idx = mailbox_find_uid(mb, ch->flag_changed_uids[i]);
 		if (idx < 0)
 			continue;
 		const struct mailbox_msg *m = &mb->msgs[idx];
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", idx + 1, m->uid);
-		command_write_flags(&b, mb, m->flags, m->keywords);
+		command_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
 		if (c->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&b, ")\r\n");

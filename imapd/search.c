@@ -46,14 +46,38 @@ static size_t search_header_len(const struct search_msg *m)
 	return rfc5322_header_length(m->data, m->len);
 }
 
+/* The header block alone: from load_header when the message is not loaded, else from the
+ * message. */
+static bool search_load_header(struct search_msg *m, const char **hdr_r, size_t *len_r)
+{
+	if (!m->data && !m->header && !m->header_failed && m->load_header) {
+		if (m->load_header(m, m->load_arg) < 0 || !m->header) {
+			m->header = NULL;
+			m->header_failed = true;
+		}
+	}
+	if (!m->data && m->header) {
+		*hdr_r = m->header;
+		*len_r = m->header_len;
+		return true;
+	}
+	if (!search_load(m))
+		return false;
+	*hdr_r = m->data;
+	*len_r = search_header_len(m);
+	return true;
+}
+
 /* Does a field named name contain s (decoded, unfolded)? s empty: does the field exist? */
 static bool search_header(struct search_msg *m, const char *name, const char *s, size_t slen)
 {
-	if (!search_load(m))
+	const char *hdr;
+	size_t hlen;
+	if (!search_load_header(m, &hdr, &hlen))
 		return false;
 	struct rfc5322_iter it;
 	struct rfc5322_field f;
-	rfc5322_iter_init(&it, m->data, search_header_len(m));
+	rfc5322_iter_init(&it, hdr, hlen);
 	bool found = false;
 	struct buf unfolded, decoded;
 	buf_init(&unfolded);
@@ -158,9 +182,11 @@ static bool search_flag(const struct search_msg *m, const char *name)
 /* Day of the Date: header in its own zone; the internal date when it has none. */
 static int64_t search_sent_day(struct search_msg *m)
 {
-	if (search_load(m)) {
+	const char *hdr;
+	size_t hlen;
+	if (search_load_header(m, &hdr, &hlen)) {
 		struct rfc5322_field f;
-		if (rfc5322_find(m->data, search_header_len(m), "Date", &f) == 1) {
+		if (rfc5322_find(hdr, hlen, "Date", &f) == 1) {
 			struct buf v;
 			buf_init(&v);
 			rfc5322_unfold(&v, f.value, f.value_len, true);

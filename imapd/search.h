@@ -29,9 +29,15 @@ struct search_msg {
 	size_t len;
 	int (*load)(struct search_msg *m, void *arg);
 	void *load_arg;
+	/* Optional: sets header/header_len to the header block alone (e.g. from the folder's
+	 * header cache) and returns 0, or -1; header keys then do not load the whole message. */
+	int (*load_header)(struct search_msg *m, void *arg);
+	const char *header;
+	size_t header_len;
 
 	/* private: caches */
 	bool load_failed;
+	bool header_failed;
 	struct mime_part *mime;
 	bool have_text;
 	char *body_text;		/* folded UTF-8 text of every text part */

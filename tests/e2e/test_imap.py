@@ -243,7 +243,8 @@ class MessageTest(IMAPTestCase):
         self.assertEqual(body, SIMPLE)
         self.assertIn(b"RFC822.SIZE %d" % len(SIMPLE), head)
         self.assertIn(b"UID 1", head)
-        self.assertRegex(head.decode(), r"FLAGS \((\\Flagged \$Work|\$Work \\Flagged)\)")
+        # This session is the first to select INBOX since the APPEND: the message is \Recent.
+        self.assertRegex(head.decode(), r"FLAGS \(\\Flagged \\Recent \$Work\)")
         internal = re.search(rb'INTERNALDATE "([^"]+)"', head).group(1).decode()
         self.assertEqual(imaplib.Internaldate2tuple(b'INTERNALDATE "%s"' % internal.encode())[:6],
                          time.localtime(1770026400)[:6])
@@ -321,13 +322,15 @@ class MessageTest(IMAPTestCase):
         typ, data = m.store("1:2", "+FLAGS", r"(\Seen \Answered)")
         self.assertEqual(typ, "OK")
         self.assertEqual(len(data), 2)
-        self.assertRegex(data[0].decode(), r"1 \(FLAGS \(\\Seen \\Answered\)\)")
+        self.assertRegex(data[0].decode(), r"1 \(FLAGS \(\\Seen \\Answered \\Recent\)\)")
         typ, data = m.store("2", "-FLAGS", r"(\Seen)")
-        self.assertRegex(data[0].decode(), r"2 \(FLAGS \(\\Answered\)\)")
+        self.assertRegex(data[0].decode(), r"2 \(FLAGS \(\\Answered \\Recent\)\)")
         typ, data = m.store("3", "+FLAGS.SILENT", r"(\Flagged Important)")
         self.assertEqual(data, [None])
         typ, data = m.uid("STORE", "3", "FLAGS", r"(\Draft)")
-        self.assertRegex(data[0].decode(), r"3 \(FLAGS \(\\Draft\) UID 3\)")
+        # STORE cannot remove \Recent (RFC 3501 2.3.2); after the restart below no
+        # session claims them again.
+        self.assertRegex(data[0].decode(), r"3 \(FLAGS \(\\Draft \\Recent\) UID 3\)")
         with self.assertRaises(imaplib.IMAP4.error):
             m.store("1", "+FLAGS", r"(\Bogus)")
         m.logout()
@@ -551,6 +554,116 @@ class ConcurrencyTest(IMAPTestCase):
         self.idle_done(a, tag)
         typ, data = a.fetch("1:*", "(UID)")
         self.assertEqual(data, [b"1 (UID 2)"])
+
+
+class RecentTest(IMAPTestCase):
+    def flags(self, m):
+        typ, data = m.fetch("1:*", "(FLAGS)")
+        self.assertEqual(typ, "OK")
+        return [d.decode() for d in data]
+
+    def test_only_the_first_read_write_session_sees_recent(self):
+        s0 = self.login()
+        self.append(s0, SIMPLE)
+        self.append(s0, MULTIPART)
+        typ, data = s0.status("INBOX", "(MESSAGES RECENT)")
+        self.assertIn(b"RECENT 2", data[0])
+        # EXAMINE looks without claiming.
+        e = self.login()
+        e.untagged_responses.clear()
+        e.select("INBOX", readonly=True)
+        self.assertEqual(e.untagged_responses.pop("RECENT"), [b"0"])
+        self.assertTrue(all("\\Recent" not in f for f in self.flags(e)))
+        # The first SELECT gets them.
+        a = self.login()
+        a.untagged_responses.clear()
+        a.select("INBOX")
+        self.assertEqual(a.untagged_responses.pop("RECENT"), [b"2"])
+        self.assertTrue(all("\\Recent" in f for f in self.flags(a)), self.flags(a))
+        self.assertEqual(a.search(None, "RECENT")[1], [b"1 2"])
+        self.assertEqual(a.search(None, "NEW")[1], [b"1 2"])
+        self.assertEqual(a.search(None, "OLD")[1], [b""])
+        # A second session, and STATUS, find nothing recent any more.
+        b = self.login()
+        b.untagged_responses.clear()
+        b.select("INBOX")
+        self.assertEqual(b.untagged_responses.pop("RECENT"), [b"0"])
+        self.assertTrue(all("\\Recent" not in f for f in self.flags(b)))
+        self.assertEqual(b.search(None, "RECENT")[1], [b""])
+        self.assertEqual(b.search(None, "OLD")[1], [b"1 2"])
+        typ, data = s0.status("INBOX", "(RECENT)")
+        self.assertIn(b"RECENT 0", data[0])
+        # \Recent stays for a's session: STORE does not remove it.
+        a.store("1", "+FLAGS", r"(\Seen)")
+        self.assertIn("\\Recent", self.flags(a)[0])
+        self.assertEqual(a.search(None, "NEW")[1], [b"2"])
+
+    def test_imap4rev2_session_shows_no_recent(self):
+        m = self.login()
+        self.append(m, SIMPLE)
+        self.raw(m, "ENABLE", "IMAP4rev2")
+        m.untagged_responses.clear()
+        m.select("INBOX")
+        self.assertNotIn("RECENT", m.untagged_responses)
+        self.assertTrue(all("\\Recent" not in f for f in self.flags(m)))
+
+
+class HeaderCacheTest(IMAPTestCase):
+    ITEMS = "(ENVELOPE RFC822.HEADER BODY.PEEK[HEADER.FIELDS (SUBJECT DATE)] BODY.PEEK[HEADER]<0.20>)"
+
+    def fetch_all(self):
+        m = self.login(select="INBOX")
+        typ, data = m.fetch("1:*", self.ITEMS)
+        self.assertEqual(typ, "OK")
+        typ, hits = m.uid("SEARCH", "HEADER", "Subject", "lunch")
+        self.assertEqual(typ, "OK")
+        typ, sent = m.search(None, "SENTON", "10-Mar-2026")
+        typ, frm = m.search(None, "FROM", "carol")
+        m.logout()
+        return data, hits, sent, frm
+
+    def cache_path(self):
+        return os.path.join(self.maildir(), "mtad-cache")
+
+    def test_cache_answers_like_the_files_and_survives_damage(self):
+        m = self.login()
+        self.append(m, SIMPLE)
+        self.append(m, MULTIPART)
+        m.select("INBOX")
+        # The same items computed from the whole message (no cache involved).
+        typ, direct = m.fetch("1:*", "(ENVELOPE BODY.PEEK[])")
+        m.logout()
+        first = self.fetch_all()
+        self.assertTrue(os.path.exists(self.cache_path()))
+        self.assertEqual(first[1], [b"1"])
+        self.assertEqual(first[2], [b"2"])
+        self.assertEqual(first[3], [b"2"])
+        text = b"".join(x if isinstance(x, bytes) else b"".join(x) for x in first[0])
+        self.assertIn(b"Subject: Lunch plans\r\n", text)
+        self.assertIn(b'"Lunch plans"', text)
+        env_direct = [d[0].split(b"ENVELOPE ", 1)[1].rsplit(b" BODY[]", 1)[0]
+                      for d in direct if isinstance(d, tuple)]
+        self.assertEqual(len(env_direct), 2)
+        m = self.login(select="INBOX")
+        typ, cached = m.fetch("1:*", "(ENVELOPE)")
+        m.logout()
+        self.assertEqual(cached, [b"%d (ENVELOPE %s)" % (i + 1, e) for i, e in enumerate(env_direct)])
+        # Served from the cache: same answers.
+        self.assertEqual(self.fetch_all(), first)
+        # A torn or garbled cache is ignored; a removed one is rebuilt.
+        with open(self.cache_path(), "r+b") as f:
+            f.seek(0, 2)
+            f.truncate(f.tell() - 7)
+        self.assertEqual(self.fetch_all(), first)
+        with open(self.cache_path(), "r+b") as f:
+            f.seek(20)
+            f.write(b"\x00garbage\xff" * 8)
+        self.assertEqual(self.fetch_all(), first)
+        os.unlink(self.cache_path())
+        self.assertEqual(self.fetch_all(), first)
+        with open(self.cache_path(), "wb") as f:
+            f.write(b"mtad-cache 1 1\nH 1 5 00000000\nFrom:\n")
+        self.assertEqual(self.fetch_all(), first)
 
 
 class ExtensionTest(IMAPTestCase):
