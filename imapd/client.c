@@ -335,7 +335,8 @@ static void client_work_done(uv_work_t *req, int status)
 	} else {
 		client_enter_state(c, c->state);	/* the state's timeout */
 	}
-	net_conn_resume(c->conn);	/* reads on: buffered commands first */
+	if (c->mode != IMAP_MODE_BUSY)	/* (an IDLE sync may have been queued just now) */
+		net_conn_resume(c->conn);	/* reads on: buffered commands first */
 	client_unref(c);
 }
 
