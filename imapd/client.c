@@ -549,8 +549,9 @@ static void client_on_close(struct net_conn *conn, const char *reason)
 	struct imap_client *c = conn->data;
 	if (!c)
 		return;
-	log_info("imap: disconnect from [%s] user=%s reason=%s commands=%u", conn->peer_ip,
-		 c->user[0] ? c->user : "-", reason, c->commands);
+	log_info("imap: disconnect from [%s] user=%s reason=%s commands=%u%s", conn->peer_ip,
+		 c->user[0] ? c->user : "-", reason, c->commands,
+		 c->work ? " (store work in progress)" : "");
 	c->conn = NULL;
 	conn->data = NULL;
 	if (c->work) {
