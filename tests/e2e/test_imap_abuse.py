@@ -170,7 +170,9 @@ class IMAPAbuseTest(unittest.TestCase):
         grown = peak - before
         print("\nimap pipelining flood: %d commands (%.1f KB), imapd RSS grew %d KiB at most"
               % (FLOOD, len(payload) / 1e3, grown))
-        self.assertLess(grown, 64 * 1024)
+        # Under the sanitizers freed memory sits in ASan's quarantine (256 MiB by default) and
+        # every pool job allocates: the bound there is the quarantine's, not imapd's.
+        self.assertLess(grown, (384 if SLOW else 64) * 1024)
 
     def test_disconnect_while_command_runs_on_the_pool(self):
         """Clients that vanish in the middle of SELECT, FETCH, STATUS or IDLE: no crash, no leak
