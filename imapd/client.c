@@ -11,6 +11,7 @@
 #include "xalloc.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,24 @@
 #define CLIENT_PREAUTH_MAX_LITERAL 8192
 #define CLIENT_MAX_LINE 65536
 #define CLIENT_CONT_LINE_MAX 8192	/* AUTHENTICATE response and IDLE's DONE */
+#define CLIENT_COMMANDS_PER_TURN 64	/* pipelined commands served before others get a turn */
+#define CLIENT_OUTPUT_HIGH (512 * 1024)	/* stop reading commands above this output backlog */
+#define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
+
+/* One piece of store work of a session on the thread pool (see client_run_on_pool). */
+struct client_work {
+	uv_work_t req;
+	struct imap_client *c;
+	void (*fn)(struct imap_client *c, void *arg);
+	void *arg;
+	struct buf out;			/* output staged by fn, written by the loop afterwards */
+	size_t backlog_base;		/* connection backlog when fn was queued */
+	enum imap_mode mode_after;
+	atomic_bool cancelled;		/* set by the loop when the connection goes */
+	char close_reason[64];		/* client_close called by fn */
+	char *notify[CLIENT_NOTIFY_MAX];	/* imapd_notify_folder called by fn */
+	size_t nnotify;
+};
 
 static const char *const client_state_names[] = {
 	[IMAP_STATE_NOAUTH] = "not-authenticated",
@@ -31,7 +50,9 @@ static const char *const client_state_names[] = {
 
 void client_send_raw(struct imap_client *c, const void *p, size_t n)
 {
-	if (c->conn)
+	if (c->work)
+		buf_append(&c->work->out, p, n);
+	else if (c->conn)
 		net_conn_write(c->conn, p, n);
 }
 
@@ -64,6 +85,8 @@ void client_send(struct imap_client *c, const char *fmt, ...)
 
 size_t client_backlog(const struct imap_client *c)
 {
+	if (c->work)
+		return c->work->backlog_base + c->work->out.len;
 	if (!c->conn)
 		return 0;
 	return c->conn->writing + c->conn->out.len;
@@ -90,8 +113,8 @@ void client_tagged(struct imap_client *c, const char *tag, const char *status, c
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	client_send(c, "%s %s %s\r\n", tag ? tag : "*", status, text);
-	if (c->bad_in_row >= IMAPD_MAX_BAD_COMMANDS && c->conn) {
-		log_warn("imap: [%s]: too many bad commands", c->conn->peer_ip);
+	if (c->bad_in_row >= IMAPD_MAX_BAD_COMMANDS && (c->work || c->conn)) {
+		log_warn("imap: [%s]: too many bad commands", c->peer_ip);
 		client_send(c, "* BYE Too many invalid commands\r\n");
 		client_close(c, "too many bad commands");
 	}
@@ -102,7 +125,8 @@ void client_enter_state(struct imap_client *c, enum imap_state state)
 	log_debug("imap: %p: %s -> %s", (void *)c, client_state_names[c->state],
 		  client_state_names[state]);
 	c->state = state;
-	if (c->conn && state != IMAP_STATE_LOGOUT)
+	/* On the pool the loop re-arms the timer after the work (client_work_done). */
+	if (!c->work && c->conn && state != IMAP_STATE_LOGOUT)
 		net_conn_set_timeout(c->conn, state == IMAP_STATE_NOAUTH ? IMAPD_PREAUTH_TIMEOUT_MS
 									  : IMAPD_IDLE_TIMEOUT_MS);
 }
@@ -111,6 +135,11 @@ void client_close(struct imap_client *c, const char *reason)
 {
 	if (c->state != IMAP_STATE_LOGOUT)
 		c->state = IMAP_STATE_LOGOUT;
+	if (c->work) {
+		if (!c->work->close_reason[0])
+			snprintf(c->work->close_reason, sizeof(c->work->close_reason), "%s", reason);
+		return;
+	}
 	if (c->conn) {
 		/* Encrypt what is buffered before net_conn_close queues close_notify. */
 		net_conn_flush(c->conn);
@@ -235,6 +264,107 @@ static void client_maybe_free(struct imap_client *c)
 		client_free(c);
 }
 
+bool client_cancelled(const struct imap_client *c)
+{
+	if (c->work)
+		return atomic_load(&c->work->cancelled);
+	return !c->conn || c->conn->closing;
+}
+
+void client_set_mode_after(struct imap_client *c, enum imap_mode mode)
+{
+	if (c->work)
+		c->work->mode_after = mode;
+}
+
+static void client_work_run(uv_work_t *req)
+{
+	struct client_work *w = container_of(req, struct client_work, req);
+	w->fn(w->c, w->arg);
+}
+
+static void client_fetch_work(struct imap_client *c, void *arg)
+{
+	(void)arg;
+	cmd_fetch_resume(c);
+}
+
+/* Loop thread: apply what the pool work asked for, in the order a loop-side run would have. */
+static void client_work_done(uv_work_t *req, int status)
+{
+	struct client_work *w = container_of(req, struct client_work, req);
+	struct imap_client *c = w->c;
+	(void)status;
+	c->d->pool_jobs--;
+	c->work = NULL;
+	c->running = NULL;
+	client_ref(c);
+	view_after_work(c);
+	for (size_t i = 0; i < w->nnotify; i++) {
+		imapd_notify_folder(c->d, c, w->notify[i]);
+		free(w->notify[i]);
+	}
+	bool live = c->conn && !c->conn->closing;
+	if (live && w->out.len)
+		net_conn_write(c->conn, w->out.data, w->out.len);
+	if (live && w->close_reason[0]) {
+		client_close(c, w->close_reason);
+		live = false;
+	}
+	buf_free(&w->out);
+	enum imap_mode mode_after = w->mode_after;
+	free(w);
+	if (!live) {
+		cmd_fetch_job_free(c);
+		c->mode = IMAP_MODE_COMMAND;
+		client_unref(c);
+		return;
+	}
+	if (c->job) {
+		/* A FETCH with more to send: the next piece runs once the output drained. */
+		if (client_backlog(c) <= NET_DRAIN_LOW)
+			client_run_on_pool(c, client_fetch_work, NULL, IMAP_MODE_COMMAND);
+		client_unref(c);
+		return;
+	}
+	c->mode = mode_after;
+	if (mode_after == IMAP_MODE_IDLE) {
+		net_conn_set_timeout(c->conn, IMAPD_IDLE_KEEPALIVE_MS);
+		if (c->view && c->view->changed)
+			view_mark_changed(c);	/* a change that arrived before IDLE began */
+	} else {
+		client_enter_state(c, c->state);	/* the state's timeout */
+	}
+	if (c->mode != IMAP_MODE_BUSY)	/* (an IDLE sync may have been queued just now) */
+		net_conn_resume(c->conn);	/* reads on: buffered commands first */
+	client_unref(c);
+}
+
+void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			void *arg, enum imap_mode mode_after)
+{
+	struct client_work *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	w->fn = fn;
+	w->arg = arg;
+	buf_init(&w->out);
+	w->mode_after = mode_after;
+	atomic_init(&w->cancelled, false);
+	w->backlog_base = client_backlog(c);
+	c->mode = IMAP_MODE_BUSY;
+	if (c->conn)
+		net_conn_pause(c->conn);
+	c->work = w;
+	c->d->pool_jobs++;
+	int r = uv_queue_work(c->d->loop, &w->req, client_work_run, client_work_done);
+	if (r < 0) {
+		/* Cannot happen with a valid loop and callback; run it here rather than lose it. */
+		log_error("imap: uv_queue_work: %s", uv_strerror(r));
+		client_work_run(&w->req);
+		client_work_done(&w->req, r);
+	}
+}
+
 void client_ref(struct imap_client *c)
 {
 	c->refs++;
@@ -244,6 +374,11 @@ void client_unref(struct imap_client *c)
 {
 	c->refs--;
 	client_maybe_free(c);
+}
+
+static void client_run_command(struct imap_client *c, void *arg)
+{
+	c->running->fn(c, arg);
 }
 
 static void client_dispatch(struct imap_client *c, const struct imap_command *cmd)
@@ -272,6 +407,15 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 		return;
 	}
 	snprintf(c->tag, sizeof(c->tag), "%s", cmd->tag);
+	/* Commands that read or write the store run on the pool; so does every command whose
+	 * tagged reply syncs the selected folder. The parsed command stays valid meanwhile:
+	 * nothing is fed to the parser while the session is BUSY. */
+	if ((k->flags & CMD_FLAG_STORE) ||
+	    (c->state == IMAP_STATE_SELECTED && !(k->flags & CMD_FLAG_NO_SYNC))) {
+		c->running = k;
+		client_run_on_pool(c, client_run_command, (void *)cmd, IMAP_MODE_COMMAND);
+		return;
+	}
 	k->fn(c, cmd);
 }
 
@@ -319,11 +463,17 @@ static void client_parse_error(struct imap_client *c)
 	}
 }
 
+/* Serves buffered input: at most CLIENT_COMMANDS_PER_TURN commands, and none while the output
+ * backlog is above CLIENT_OUTPUT_HIGH (on_drain wakes us). Input left over is served in a later
+ * loop iteration (net.c's fairness list), so a pipelining flood cannot starve other sessions
+ * and what it makes us buffer stays bounded. */
 static void client_process(struct imap_client *c)
 {
+	unsigned served = 0;
 	while (c->conn && !c->conn->closing && c->conn->in.len > 0) {
 		struct net_conn *conn = c->conn;
-		if (c->mode == IMAP_MODE_BUSY)
+		if (c->mode == IMAP_MODE_BUSY || served >= CLIENT_COMMANDS_PER_TURN ||
+		    client_backlog(c) > CLIENT_OUTPUT_HIGH)
 			return;
 		if (c->mode == IMAP_MODE_AUTHENTICATE) {
 			if (!client_take_line(c, cmd_authenticate_response))
@@ -345,6 +495,7 @@ static void client_process(struct imap_client *c)
 			client_send(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
+			served++;
 			client_dispatch(c, imap_parser_command(c->parser));
 			break;
 		case IMAP_PARSE_ERROR:
@@ -398,10 +549,16 @@ static void client_on_close(struct net_conn *conn, const char *reason)
 	struct imap_client *c = conn->data;
 	if (!c)
 		return;
-	log_info("imap: disconnect from [%s] user=%s reason=%s commands=%u", conn->peer_ip,
-		 c->user[0] ? c->user : "-", reason, c->commands);
+	log_info("imap: disconnect from [%s] user=%s reason=%s commands=%u%s", conn->peer_ip,
+		 c->user[0] ? c->user : "-", reason, c->commands,
+		 c->work ? " (store work in progress)" : "");
 	c->conn = NULL;
 	conn->data = NULL;
+	if (c->work) {
+		/* The pool work finishes on its own; client_work_done frees what is left. */
+		atomic_store(&c->work->cancelled, true);
+		return;
+	}
 	if (c->job) {
 		cmd_fetch_job_free(c);
 		c->mode = IMAP_MODE_COMMAND;
@@ -419,14 +576,27 @@ static void client_on_tls_ready(struct net_conn *conn)
 		 tls_session_summary(conn->tls));
 }
 
+/* Serves input that waited for the output backlog to drain, through net.c so that leftovers go
+ * on its fairness list. */
+static void client_wake(struct imap_client *c)
+{
+	if (!c->conn || c->conn->closing || !c->conn->in.len)
+		return;
+	net_conn_pause(c->conn);
+	net_conn_resume(c->conn);
+}
+
 static void client_on_drain(struct net_conn *conn)
 {
 	struct imap_client *c = conn->data;
-	if (!c || !c->job)
+	if (!c || c->work)
 		return;
-	client_ref(c);
-	cmd_fetch_resume(c);
-	client_unref(c);
+	if (c->job) {
+		client_run_on_pool(c, client_fetch_work, NULL, IMAP_MODE_COMMAND);
+		return;
+	}
+	if (c->mode == IMAP_MODE_COMMAND)
+		client_wake(c);
 }
 
 static const struct net_conn_ops client_conn_ops = {
@@ -446,6 +616,7 @@ void client_accept(struct net_listener *l, struct net_conn *conn)
 	c->state = IMAP_STATE_NOAUTH;
 	c->mode = IMAP_MODE_COMMAND;
 	c->tls = conn->tls != NULL;
+	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", conn->peer_ip);
 	c->parser = client_parser_new(c, false);
 	c->next = d->clients;
 	if (d->clients)
@@ -475,10 +646,27 @@ void client_accept(struct net_listener *l, struct net_conn *conn)
 
 void imapd_notify_folder(struct imapd *d, const struct imap_client *except, const char *maildir)
 {
+	if (except && except->work) {
+		/* On the pool: other sessions are the loop's; told in client_work_done. */
+		struct client_work *w = except->work;
+		for (size_t i = 0; i < w->nnotify; i++)
+			if (strcmp(w->notify[i], maildir) == 0)
+				return;
+		if (w->nnotify < CLIENT_NOTIFY_MAX)
+			w->notify[w->nnotify++] = xstrdup(maildir);
+		return;
+	}
 	struct imap_client *next;
 	for (struct imap_client *c = d->clients; c; c = next) {
 		next = c->next;
-		if (c != except && c->view && c->conn && strcmp(c->view->path, maildir) == 0)
+		if (c == except || !c->conn)
+			continue;
+		if (c->work) {
+			/* Its folder may be changing hands on the pool: it looks after the work. */
+			c->changed_while_busy = true;
+			continue;
+		}
+		if (c->view && strcmp(c->view->path, maildir) == 0)
 			view_mark_changed(c);
 	}
 }

@@ -13,6 +13,9 @@
 
 struct mailbox_view;
 struct fetch_job;
+struct view_watch;
+struct client_work;
+struct command;
 
 enum imap_state {
 	IMAP_STATE_NOAUTH = 1 << 0,
@@ -26,7 +29,7 @@ enum imap_mode {
 	IMAP_MODE_COMMAND,	/* parsing commands */
 	IMAP_MODE_AUTHENTICATE,	/* waiting for the SASL response line */
 	IMAP_MODE_IDLE,		/* waiting for DONE */
-	IMAP_MODE_BUSY,		/* a command is in progress (password check, long FETCH) */
+	IMAP_MODE_BUSY,		/* a command is in progress (password check, pool work, long FETCH) */
 };
 
 enum imap_enabled {
@@ -54,6 +57,11 @@ struct imap_client {
 	char account_dir[PATH_MAX];	/* the account's Maildir (INBOX) */
 	struct mailbox_view *view;	/* the selected folder (SELECTED state) */
 	struct fetch_job *job;		/* a FETCH in progress waiting for output to drain */
+	struct client_work *work;	/* store work of this session on the thread pool (or NULL) */
+	const struct command *running;	/* the command whose body runs in work */
+	struct view_watch *retired_watches;	/* watchers of folders closed by work: stopped after it */
+	bool changed_while_busy;	/* a change notice arrived while work ran */
+	char peer_ip[64];		/* for log lines written on the pool (c->conn is the loop's) */
 	int refs;			/* callers on the stack: the session is freed after them */
 	struct imap_client *prev, *next;	/* imapd->clients */
 };
@@ -72,6 +80,20 @@ size_t client_backlog(const struct imap_client *c);
 /* Sends pending untagged EXISTS/EXPUNGE/FETCH of the selected folder. allow_expunge false
  * during FETCH, STORE, SEARCH (RFC 3501 7.4.1): then only EXISTS and FLAGS go out. */
 void client_sync(struct imap_client *c, bool allow_expunge);
+
+/* Store work on the libuv thread pool (docs/imap-store.md). Runs fn(c, arg) in a worker with
+ * the session BUSY and reading paused. Inside fn, client_send*, client_tagged, client_close,
+ * client_enter_state, view_open/view_close/view_sync and imapd_notify_folder are safe: output
+ * is staged in a per-session buffer and everything that touches uv handles (the connection,
+ * timers, inotify watchers, other sessions) is applied on the loop thread after fn returns;
+ * then the session goes to mode_after (IMAP_MODE_COMMAND, or IMAP_MODE_IDLE) and reads on,
+ * unless a FETCH job is left (it continues on the pool as the output drains). */
+void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			void *arg, enum imap_mode mode_after);
+/* Inside pool work: the mode the session enters afterwards (IDLE after "+ idling"). */
+void client_set_mode_after(struct imap_client *c, enum imap_mode mode);
+/* The connection went or is closing: long work stops early. Callable on the pool. */
+bool client_cancelled(const struct imap_client *c);
 
 /* State transitions (logged at debug level). */
 void client_enter_state(struct imap_client *c, enum imap_state state);

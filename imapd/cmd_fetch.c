@@ -1,4 +1,5 @@
-/* cmd_fetch.c - FETCH and UID FETCH: a job that renders one message at a time and writes it in bounded pieces as the connection drains. */
+/* cmd_fetch.c - FETCH and UID FETCH: a job that renders one message at a time and writes it in bounded pieces as the connection drains.
+ * Runs on the thread pool: each piece of at most FETCH_HIGH_WATER output is one pool job (client.c). */
 #include "commands.h"
 #include "fetch.h"
 #include "log.h"
@@ -33,7 +34,6 @@ struct fetch_job {
 	char *data;
 	size_t seg, seg_off;
 	bool writing;
-	bool async;			/* the session waits (paused) for this job */
 };
 
 void cmd_fetch_job_free(struct imap_client *c)
@@ -108,7 +108,7 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 	snprintf(tag, sizeof(tag), "%s", job->tag);
 	unsigned missing = job->missing;
 	bool seen_changed = job->seen_changed;
-	bool uid = job->uid, async = job->async;
+	bool uid = job->uid;
 	cmd_fetch_job_free(c);
 	if (seen_changed && c->view)
 		imapd_notify_folder(c->d, c, c->view->path);
@@ -116,14 +116,12 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 		client_tagged(c, tag, "NO", "Some messages were expunged meanwhile");
 	else
 		client_tagged(c, tag, "OK", "%sFETCH completed", uid ? "UID " : "");
-	if (async)
-		client_command_done(c);
 }
 
 void cmd_fetch_resume(struct imap_client *c)
 {
 	struct fetch_job *job = c->job;
-	while (job && c->conn && !c->conn->closing && client_backlog(c) < FETCH_HIGH_WATER) {
+	while (job && !client_cancelled(c) && client_backlog(c) < FETCH_HIGH_WATER) {
 		if (job->writing) {
 			if (job->seg == job->out.nsegs) {
 				job->writing = false;
@@ -156,7 +154,7 @@ void cmd_fetch_resume(struct imap_client *c)
 			return;
 		}
 	}
-	if (c->conn && c->conn->closing)
+	if (client_cancelled(c))
 		cmd_fetch_job_free(c);
 }
 
@@ -190,11 +188,7 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 	job->uid = cmd->uid;
 	job->needs_data = fetch_needs_data(&job->req);
 	job->condstore = (c->enabled & IMAP_ENABLED_CONDSTORE) != 0;
+	/* What does not fit below FETCH_HIGH_WATER stays in c->job: the loop runs the next piece
+	 * on the pool once the connection drained (client_work_done, client_on_drain). */
 	cmd_fetch_resume(c);
-	if (c->job && c->conn && !c->conn->closing) {
-		/* Output backed up: the rest is written as the connection drains. */
-		c->job->async = true;
-		c->mode = IMAP_MODE_BUSY;
-		net_conn_pause(c->conn);
-	}
 }

@@ -1,4 +1,5 @@
-/* cmd_idle.c - IDLE (RFC 2177): folder changes pushed as they happen (inotify via mailbox_view), keep-alives, DONE. */
+/* cmd_idle.c - IDLE (RFC 2177): folder changes pushed as they happen (inotify via mailbox_view), keep-alives, DONE.
+ * The syncs run on the thread pool (client_run_on_pool); IDLE itself is a store command. */
 #include "commands.h"
 #include "mailbox_view.h"
 
@@ -11,13 +12,17 @@ void cmd_idle(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "BAD", "IDLE takes no arguments");
 		return;
 	}
+	/* On the pool: the loop enters IDLE afterwards, arms the keep-alive timer and syncs again
+	 * if a change came meanwhile (client_work_done). */
 	client_sync(c, true);
-	c->mode = IMAP_MODE_IDLE;
 	client_send(c, "+ idling\r\n");
-	net_conn_set_timeout(c->conn, IMAPD_IDLE_KEEPALIVE_MS);
-	/* A change that arrived just before IDLE. */
-	if (c->view && c->view->changed)
-		view_sync(c);
+	client_set_mode_after(c, IMAP_MODE_IDLE);
+}
+
+static void idle_done_work(struct imap_client *c, void *arg)
+{
+	(void)arg;
+	client_tagged(c, c->tag, "OK", "IDLE terminated");
 }
 
 void cmd_idle_line(struct imap_client *c, const char *line, size_t len)
@@ -25,14 +30,20 @@ void cmd_idle_line(struct imap_client *c, const char *line, size_t len)
 	c->mode = IMAP_MODE_COMMAND;
 	client_enter_state(c, c->state);	/* back to the normal timeout */
 	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
-		client_tagged(c, c->tag, "OK", "IDLE terminated");
+		client_run_on_pool(c, idle_done_work, NULL, IMAP_MODE_COMMAND);	/* it syncs */
 	else
 		client_tagged(c, c->tag, "BAD", "Expected DONE");
 }
 
-void cmd_idle_keepalive(struct imap_client *c)
+static void idle_keepalive_work(struct imap_client *c, void *arg)
 {
+	(void)arg;
 	if (c->view)
 		view_sync(c);
 	client_send(c, "* OK Still here\r\n");
+}
+
+void cmd_idle_keepalive(struct imap_client *c)
+{
+	client_run_on_pool(c, idle_keepalive_work, NULL, IMAP_MODE_IDLE);
 }

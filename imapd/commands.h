@@ -11,6 +11,7 @@ enum command_flag {
 	CMD_FLAG_UID = 1 << 0,		/* may be prefixed with UID */
 	CMD_FLAG_NO_EXPUNGE = 1 << 1,	/* no untagged EXPUNGE before its tagged response */
 	CMD_FLAG_NO_SYNC = 1 << 2,	/* sends its own updates (or none) */
+	CMD_FLAG_STORE = 1 << 3,	/* reads or writes the store: its body runs on the thread pool */
 };
 
 typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);

@@ -30,6 +30,7 @@ struct imapd {
 	struct net_listener *listeners;
 	struct imap_client *clients;	/* every live session (for change notification) */
 	uint64_t sessions_total;
+	unsigned pool_jobs;		/* client_run_on_pool work queued and not yet done */
 	bool stopping;
 };
 

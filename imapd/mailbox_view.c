@@ -19,6 +19,7 @@ struct view_watch {
 	uv_timer_t debounce;
 	int handles_open;
 	struct imap_client *c;	/* NULL once the view is closed */
+	struct view_watch *next_retired;	/* imap_client.retired_watches */
 };
 
 static void view_watch_closed(uv_handle_t *h)
@@ -94,7 +95,8 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	snprintf(v->path, sizeof(v->path), "%s", path);
 	v->readonly = readonly;
 	c->view = v;
-	v->watch = view_watch_start(c, path);
+	if (!c->work)
+		v->watch = view_watch_start(c, path);
 
 	struct buf b;
 	buf_init(&b);
@@ -148,6 +150,12 @@ void view_close(struct imap_client *c)
 	if (!v)
 		return;
 	c->view = NULL;
+	if (c->work && v->watch) {
+		/* uv handles are the loop's: view_after_work stops them. */
+		v->watch->next_retired = c->retired_watches;
+		c->retired_watches = v->watch;
+		v->watch = NULL;
+	}
 	view_watch_stop(&v->watch);
 	mailbox_close(&v->mb);
 	free(v->name);
@@ -207,14 +215,37 @@ void view_sync(struct imap_client *c)
 	mailbox_changes_free(&ch);
 }
 
+static void view_sync_work(struct imap_client *c, void *arg)
+{
+	(void)arg;
+	view_sync(c);
+}
+
 void view_mark_changed(struct imap_client *c)
 {
+	if (c->work) {
+		c->changed_while_busy = true;	/* the view is the pool's until the work is done */
+		return;
+	}
 	if (!c->view)
 		return;
 	c->view->changed = true;
-	if (c->mode == IMAP_MODE_IDLE) {
-		client_ref(c);
-		view_sync(c);
-		client_unref(c);
+	if (c->mode == IMAP_MODE_IDLE && c->conn && !c->conn->closing)
+		client_run_on_pool(c, view_sync_work, NULL, IMAP_MODE_IDLE);
+}
+
+void view_after_work(struct imap_client *c)
+{
+	while (c->retired_watches) {
+		struct view_watch *w = c->retired_watches;
+		c->retired_watches = w->next_retired;
+		view_watch_stop(&w);
 	}
+	if (c->view) {
+		if (!c->view->watch && c->conn && !c->conn->closing)
+			c->view->watch = view_watch_start(c, c->view->path);
+		if (c->changed_while_busy)
+			c->view->changed = true;
+	}
+	c->changed_while_busy = false;
 }

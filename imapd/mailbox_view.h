@@ -21,7 +21,8 @@ struct mailbox_view {
 	struct view_watch *watch;	/* inotify on new/ and cur/ (NULL when unavailable) */
 };
 
-/* Opens name (path already resolved) for c and sends the SELECT/EXAMINE untagged responses.
+/* Opens name (path already resolved) for c and sends the SELECT/EXAMINE untagged responses. On
+ * the pool the watcher is started afterwards by view_after_work.
  * Returns 0, or -1 with err set ("NO" text). */
 int view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
 	      char *err, size_t errlen);
@@ -32,7 +33,11 @@ void view_close(struct imap_client *c);
 void view_sync(struct imap_client *c);
 /* Sends the untagged responses for changes (from a sync, or an expunge made by c). */
 void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch);
-/* Something changed the folder (file-system event or another session of this daemon). */
+/* Something changed the folder (file-system event or another session of this daemon). Loop
+ * thread. While idling, the sync runs on the thread pool. */
 void view_mark_changed(struct imap_client *c);
+/* Loop thread, after pool work of c (client_run_on_pool): stops the watchers of folders the work
+ * closed, starts the one of the folder it opened, applies change notices that came meanwhile. */
+void view_after_work(struct imap_client *c);
 
 #endif

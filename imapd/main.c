@@ -94,6 +94,9 @@ int main(int argc, char **argv)
 	uv_run(imapd.loop, UV_RUN_DEFAULT);
 
 	/* Orderly shutdown: every handle closed, in-flight password checks drained. */
+	/* Store work still on the thread pool finishes first: its sessions free their handles. */
+	while (imapd.pool_jobs)
+		uv_run(imapd.loop, UV_RUN_ONCE);
 	daemon_close_handles(imapd.loop);
 	uv_loop_close(imapd.loop);
 	tls_ctx_free(&imapd.tls);
