@@ -340,7 +340,7 @@ class RemoteOutcomeRecordTest(unittest.TestCase):
 
             def recorded():     # a "D" record for recipient 0 after the committed part
                 with open(os.path.join(m.state_dir, "queue", "active", qid), "rb") as f:
-                    return re.search(rb"\nE0:\n(.*\n)?D\d+:0 ", f.read(), re.S)
+                    return re.search(rb"\nE\d+:[^\n]*\n(.*\n)?D\d+:0 ", f.read(), re.S)
             self.assertTrue(wait_until(recorded), "one.test's 250 not recorded while two.test hangs")
             m.kill9()
             slow.data_delay = 0
