@@ -24,6 +24,11 @@ struct auth_job {
 	struct imap_client *c;
 	char tag[128];
 	const char *mech;
+	uv_work_t open_work;		/* the account's directories, after the password check
+					 * (counted in imapd->pool_jobs) */
+	int open_result;
+	char state_dir[PATH_MAX];
+	char account_dir[PATH_MAX];
 };
 
 void cmd_capability(struct imap_client *c, const struct imap_command *cmd)
@@ -96,55 +101,93 @@ static void auth_delay_done(struct password_check *pc)
 	auth_finish(job);
 }
 
-/* Opens the account: its Maildir and the special-use folders exist after the first login. */
-static int auth_open_account(struct imap_client *c, const char *user)
+/* Opens the account (on the thread pool: first login creates directories and fsyncs): its
+ * Maildir and the special-use folders exist after the first login. */
+static int auth_open_account(const char *state_dir, const char *user, char *account_dir,
+			     size_t account_dir_len)
 {
 	const char *at = strrchr(user, '@');
 	if (!at || at == user || !at[1])
 		return -1;
 	char local[256];
 	snprintf(local, sizeof(local), "%.*s", (int)(at - user), user);
-	if (store_mailbox_path(c->d->cfg->state_dir, at + 1, local, c->account_dir,
-			       sizeof(c->account_dir)) < 0)
+	if (store_mailbox_path(state_dir, at + 1, local, account_dir, account_dir_len) < 0)
 		return -1;
-	int r = store_maildir_create(c->account_dir);
+	int r = store_maildir_create(account_dir);
 	if (r < 0) {
-		log_error("imap: user=%s, cannot create %s: %s", user, c->account_dir, strerror(-r));
+		log_error("imap: user=%s, cannot create %s: %s", user, account_dir, strerror(-r));
 		return -1;
 	}
-	if (mailbox_create_special(c->account_dir) < 0)
+	if (mailbox_create_special(account_dir) < 0)
 		log_warn("imap: user=%s, cannot create the special-use folders", user);
 	return 0;
+}
+
+static void auth_open_work(uv_work_t *w)
+{
+	struct auth_job *job = container_of(w, struct auth_job, open_work);
+	job->open_result = auth_open_account(job->state_dir, job->check.user, job->account_dir,
+					     sizeof(job->account_dir));
+}
+
+static void auth_failed(struct auth_job *job)
+{
+	struct imap_client *c = job->c;
+	char key[AUTH_THROTTLE_KEY_SIZE];
+	auth_throttle_key_of(c, key, sizeof(key));
+	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
+	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)", c->conn->peer_ip,
+		 job->mech, job->check.user, delay);
+	password_check_delay(&job->check, delay, auth_delay_done);
+}
+
+static void auth_open_done(uv_work_t *w, int status)
+{
+	struct auth_job *job = container_of(w, struct auth_job, open_work);
+	struct imap_client *c = job->c;
+	c->d->pool_jobs--;
+	if (!c->conn) {
+		auth_finish(job);
+		return;
+	}
+	if (status < 0 || job->open_result < 0) {
+		auth_failed(job);
+		return;
+	}
+	char key[AUTH_THROTTLE_KEY_SIZE];
+	auth_throttle_key_of(c, key, sizeof(key));
+	auth_throttle_success(c->d->auth_throttle, key);
+	snprintf(c->account_dir, sizeof(c->account_dir), "%s", job->account_dir);
+	snprintf(c->user, sizeof(c->user), "%s", job->check.user);
+	log_info("imap: [%s]: login user=%s, method=%s", c->conn->peer_ip, c->user, job->mech);
+	client_enter_state(c, IMAP_STATE_AUTH);
+	client_login_done(c);
+	struct buf b;
+	buf_init(&b);
+	client_capabilities(c, &b);
+	client_tagged(c, job->tag, "OK", "[CAPABILITY %s] Logged in", b.data);
+	buf_free(&b);
+	auth_finish(job);
 }
 
 static void auth_verify_done(struct password_check *pc)
 {
 	struct auth_job *job = container_of(pc, struct auth_job, check);
 	struct imap_client *c = job->c;
-	char key[AUTH_THROTTLE_KEY_SIZE];
 	if (!c->conn) {
 		auth_finish(job);
 		return;
 	}
-	auth_throttle_key_of(c, key, sizeof(key));
-	if (pc->ok && auth_open_account(c, pc->user) == 0) {
-		auth_throttle_success(c->d->auth_throttle, key);
-		snprintf(c->user, sizeof(c->user), "%s", pc->user);
-		log_info("imap: [%s]: login user=%s, method=%s", c->conn->peer_ip, c->user, job->mech);
-		client_enter_state(c, IMAP_STATE_AUTH);
-		client_login_done(c);
-		struct buf b;
-		buf_init(&b);
-		client_capabilities(c, &b);
-		client_tagged(c, job->tag, "OK", "[CAPABILITY %s] Logged in", b.data);
-		buf_free(&b);
-		auth_finish(job);
+	if (!pc->ok) {
+		auth_failed(job);
 		return;
 	}
-	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
-	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)", c->conn->peer_ip,
-		 job->mech, pc->user, delay);
-	password_check_delay(pc, delay, auth_delay_done);
+	snprintf(job->state_dir, sizeof(job->state_dir), "%s", c->d->cfg->state_dir);
+	if (uv_queue_work(c->d->loop, &job->open_work, auth_open_work, auth_open_done) < 0) {
+		auth_failed(job);
+		return;
+	}
+	c->d->pool_jobs++;
 }
 
 static void auth_verify(struct imap_client *c, const char *tag, const char *mech, const char *user,
