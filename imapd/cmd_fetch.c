@@ -118,6 +118,35 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 		client_tagged(c, tag, "OK", "%sFETCH completed", uid ? "UID " : "");
 }
 
+/* The index of the first message after i (whose number, sequence or UID, is key and not in
+ * set) whose number is in set; mb->count when there is none. */
+static size_t fetch_next_index(const struct mailbox *mb, const struct seqset *set, bool uid, size_t i,
+			       uint32_t key)
+{
+	size_t lo = 0, hi = set->count;
+	while (lo < hi) {	/* the first range starting above key */
+		size_t mid = lo + (hi - lo) / 2;
+		if (set->ranges[mid].lo <= key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == set->count)
+		return mb->count;
+	uint32_t want = set->ranges[lo].lo;
+	if (!uid)
+		return want - 1 < mb->count ? want - 1 : mb->count;
+	size_t a = i + 1, b = mb->count;	/* the first message with UID >= want */
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (mb->msgs[mid].uid < want)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	return a;
+}
+
 void cmd_fetch_resume(struct imap_client *c)
 {
 	struct fetch_job *job = c->job;
@@ -144,9 +173,15 @@ void cmd_fetch_resume(struct imap_client *c)
 		}
 		const struct mailbox *mb = c->view->mb;
 		while (job->next < mb->count) {
-			size_t i = job->next++;
+			size_t i = job->next;
 			uint32_t key = job->uid ? mb->msgs[i].uid : (uint32_t)(i + 1);
-			if (seqset_contains(&job->set, key) && fetch_prepare(c, job, i))
+			if (!seqset_contains(&job->set, key)) {
+				/* Jump to the next member: "FETCH 5" costs the same in any folder size. */
+				job->next = fetch_next_index(mb, &job->set, job->uid, i, key);
+				continue;
+			}
+			job->next++;
+			if (fetch_prepare(c, job, i))
 				break;
 		}
 		if (!job->writing) {

@@ -475,6 +475,32 @@ class CopyMoveExpungeTest(IMAPTestCase):
         self.assertNotIn(b"\\Seen", data[0])
 
 
+class SparseSetTest(IMAPTestCase):
+    def test_fetch_sparse_sequence_and_uid_sets(self):
+        """FETCH jumps between the members of a set; it must land on exactly those messages."""
+        m = self.login()
+        for i in range(10):
+            self.append(m, SIMPLE.replace(b"Lunch", b"Lunch %d" % i))
+        m.select("INBOX")
+        m.store("2,5:6,9", "+FLAGS", r"(\Deleted)")   # UIDs left: 1 3 4 7 8 10
+        self.assertEqual(m.expunge()[0], "OK")
+
+        def fetched(data):
+            return [tuple(int(x) for x in re.match(rb"(\d+) \(UID (\d+)\)", d).groups())
+                    for d in data if isinstance(d, bytes)]
+        typ, data = m.fetch("1,3:4,6", "(UID)")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(fetched(data), [(1, 1), (3, 4), (4, 7), (6, 10)])
+        typ, data = m.uid("FETCH", "2:4,7,9:11", "(UID)")
+        self.assertEqual(fetched(data), [(2, 3), (3, 4), (4, 7), (6, 10)])
+        typ, data = m.uid("FETCH", "2,5:6,9", "(UID)")
+        self.assertEqual(fetched(data), [])
+        typ, data = m.fetch("6:*", "(UID)")
+        self.assertEqual(fetched(data), [(6, 10)])
+        typ, data = m.uid("FETCH", "8:*", "(UID)")
+        self.assertEqual(fetched(data), [(5, 8), (6, 10)])
+
+
 class ConcurrencyTest(IMAPTestCase):
     start_mtad = True
 
