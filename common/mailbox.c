@@ -984,32 +984,40 @@ size_t mailbox_recent_count(const struct mailbox *mb)
 	return n;
 }
 
-int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, size_t *len_r)
+/* Message i's file path and the folder's header cache (opened on first use). */
+static int mailbox_msg_cached(const struct mailbox *mb, size_t i, char *path, size_t pathlen,
+			      struct mailbox_cache **cache_r)
 {
 	struct mailbox_state *s = mb->priv;
-	char path[PATH_MAX];
 	if (!s)
 		return -EINVAL;
-	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	int r = mailbox_msg_path(mb, i, path, pathlen);
 	if (r < 0)
 		return r;
 	if (!s->cache)
 		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
-	return mailbox_cache_header(s->cache, mb->msgs[i].uid, path, hdr_r, len_r);
+	*cache_r = s->cache;
+	return 0;
+}
+
+int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, size_t *len_r)
+{
+	char path[PATH_MAX];
+	struct mailbox_cache *cache;
+	int r = mailbox_msg_cached(mb, i, path, sizeof(path), &cache);
+	if (r < 0)
+		return r;
+	return mailbox_cache_header(cache, mb->msgs[i].uid, path, hdr_r, len_r);
 }
 
 int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r)
 {
-	struct mailbox_state *s = mb->priv;
 	char path[PATH_MAX];
-	if (!s)
-		return -EINVAL;
-	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	struct mailbox_cache *cache;
+	int r = mailbox_msg_cached(mb, i, path, sizeof(path), &cache);
 	if (r < 0)
 		return r;
-	if (!s->cache)
-		s->cache = mailbox_cache_new(mb->path, mb->uidvalidity);
-	return mailbox_cache_envelope(s->cache, mb->msgs[i].uid, path, env_r, len_r);
+	return mailbox_cache_envelope(cache, mb->msgs[i].uid, path, env_r, len_r);
 }
 
 void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len)

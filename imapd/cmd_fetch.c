@@ -123,17 +123,9 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 static size_t fetch_next_index(const struct mailbox *mb, const struct seqset *set, bool uid, size_t i,
 			       uint32_t key)
 {
-	size_t lo = 0, hi = set->count;
-	while (lo < hi) {	/* the first range starting above key */
-		size_t mid = lo + (hi - lo) / 2;
-		if (set->ranges[mid].lo <= key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == set->count)
+	uint32_t want;
+	if (key == UINT32_MAX || !seqset_next(set, key + 1, &want))
 		return mb->count;
-	uint32_t want = set->ranges[lo].lo;
 	if (!uid)
 		return want - 1 < mb->count ? want - 1 : mb->count;
 	size_t a = i + 1, b = mb->count;	/* the first message with UID >= want */

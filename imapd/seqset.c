@@ -211,7 +211,8 @@ void seqset_resolve(const struct seqset *set, uint32_t max, struct seqset *out)
 	}
 }
 
-bool seqset_contains(const struct seqset *set, uint32_t n)
+/* Index of the first range whose hi is >= n (set->count when none). */
+static size_t seqset_first_range_from(const struct seqset *set, uint32_t n)
 {
 	size_t a = 0, b = set->count;
 	while (a < b) {
@@ -221,7 +222,22 @@ bool seqset_contains(const struct seqset *set, uint32_t n)
 		else
 			b = m;
 	}
+	return a;
+}
+
+bool seqset_contains(const struct seqset *set, uint32_t n)
+{
+	size_t a = seqset_first_range_from(set, n);
 	return a < set->count && set->ranges[a].lo <= n;
+}
+
+bool seqset_next(const struct seqset *set, uint32_t n, uint32_t *next_r)
+{
+	size_t a = seqset_first_range_from(set, n);
+	if (a == set->count)
+		return false;
+	*next_r = set->ranges[a].lo > n ? set->ranges[a].lo : n;
+	return true;
 }
 
 bool seqset_contains_max(const struct seqset *set, uint32_t n, uint32_t max)

@@ -59,6 +59,8 @@ void seqset_resolve(const struct seqset *set, uint32_t max, struct seqset *out);
  * seqset_contains_max() resolves them against max on the fly. */
 bool seqset_contains(const struct seqset *set, uint32_t n);
 bool seqset_contains_max(const struct seqset *set, uint32_t n, uint32_t max);
+/* The smallest number >= n in the numeric ranges; false when there is none. */
+bool seqset_next(const struct seqset *set, uint32_t n, uint32_t *next_r);
 
 /* Count of numbers in the numeric ranges. */
 uint64_t seqset_count(const struct seqset *set);

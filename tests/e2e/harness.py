@@ -14,6 +14,31 @@ BIN = os.path.join(BUILD, "bin")
 TIMEOUT_SCALE = 8 if os.environ.get("MAIL_TEST_WRAPPER") else 1
 
 
+# valgrind or sanitizers: tests allow more time and memory
+SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))
+
+
+def tls_context():
+    """A client TLS context for the generated self-signed certificate."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def rss_kib(pid):
+    """Resident set size of a process, KiB (0 when it is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
 def binary(name):
     return os.path.join(BIN, name)
 

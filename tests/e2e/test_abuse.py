@@ -7,18 +7,9 @@ import threading
 import time
 import unittest
 
-from harness import MailServer, SMTPClient, wait_until
+from harness import MailServer, SMTPClient, wait_until, SLOW, rss_kib
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 PROMPT = 10.0 if SLOW else 1.5     # seconds a well-behaved transaction may take under attack
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 class Served:

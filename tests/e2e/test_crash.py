@@ -7,7 +7,7 @@ import threading
 import time
 import unittest
 
-from harness import TIMEOUT_SCALE, DNSServer, MailServer, SMTPSink, wait_until
+from harness import TIMEOUT_SCALE, DNSServer, MailServer, SMTPSink, wait_until, SLOW
 
 LOCAL = ("alice@localhost", "bob@localhost", "carol@example.test")
 # Three remote domains whose MX (dnsmasq) is the SMTP sink on 127.0.0.2.
@@ -15,7 +15,6 @@ REMOTE = ("ann@one.test", "ben@one.test", "cid@two.test", "dan@three.test")
 CLIENTS = 4
 MAX_PER_CLIENT = 150    # messages each client attempts at most
 MIN_KILLS = 12          # clients keep sending until mtad was killed this often
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 MID_RE = re.compile(rb"^Message-ID: (<[^>]+>)\r$", re.M)
 
 

@@ -8,9 +8,8 @@ import threading
 import time
 import unittest
 
-from harness import MailServer, binary, wait_until
+from harness import MailServer, binary, wait_until, SLOW
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 
 
 def mount_tmpfs(path, size):

@@ -8,7 +8,7 @@ import ssl
 import time
 import unittest
 
-from harness import MailServer, wait_until
+from harness import MailServer, wait_until, tls_context
 
 PASSWORD = "secret"
 ALICE = "alice@localhost"
@@ -41,13 +41,6 @@ MULTIPART = (b"From: carol@example.test\r\n"
              b"\r\n"
              b"AAECAwQF\r\n"
              b"--XYZ--\r\n")
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def files(maildir, sub="cur"):

@@ -8,29 +8,13 @@ import struct
 import time
 import unittest
 
-from harness import MailServer
+from harness import MailServer, SLOW, rss_kib, tls_context
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))  # valgrind or sanitizers
 PASSWORD = "secret"
 ALICE = "alice@localhost"
 FLOOD = 20000
 MESSAGE = (b"From: Bob <bob@example.org>\r\nTo: alice@localhost\r\nSubject: flood %d\r\n"
            b"Message-ID: <flood-%d@example.org>\r\n\r\n" + b"line of body text\r\n" * 200)
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class RawIMAP:

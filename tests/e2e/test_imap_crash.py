@@ -9,16 +9,9 @@ import threading
 import time
 import unittest
 
-from harness import MailServer, wait_until
+from harness import MailServer, wait_until, tls_context
 
 SIGNATURE = re.compile(rb"Message-ID: <(crash-[^@>]+)", re.I)
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 class IMAPCrashTest(unittest.TestCase):

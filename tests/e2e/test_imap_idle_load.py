@@ -8,17 +8,9 @@ import ssl
 import time
 import unittest
 
-from harness import MailServer, wait_until
+from harness import MailServer, wait_until, SLOW, tls_context
 
-SLOW = bool(os.environ.get("MAIL_TEST_WRAPPER") or os.environ.get("MAIL_TEST_SLOW"))
 SESSIONS = 200 if SLOW else 1000
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def read_until(sock, marker, timeout=20):

@@ -10,14 +10,7 @@ import subprocess
 import time
 import unittest
 
-from harness import MailServer, SMTPClient, binary, wait_until
-
-
-def tls_context():
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # the generated certificate is self-signed
-    return ctx
+from harness import MailServer, SMTPClient, binary, wait_until, tls_context
 
 
 def plain(user, password):

@@ -245,3 +245,27 @@ Test(seqset, random_against_bitmap)
 		buf_free(&text);
 	}
 }
+
+Test(seqset, next_member_at_or_after)
+{
+	struct seqset set;
+	const char *err;
+	seqset_init(&set);
+	cr_assert_eq(seqset_parse("3:5,9,20:21", 11, 0, &set, &err), 0);
+	uint32_t n = 0;
+	cr_assert(seqset_next(&set, 1, &n));
+	cr_assert_eq(n, 3);
+	cr_assert(seqset_next(&set, 4, &n));
+	cr_assert_eq(n, 4);
+	cr_assert(seqset_next(&set, 6, &n));
+	cr_assert_eq(n, 9);
+	cr_assert(seqset_next(&set, 10, &n));
+	cr_assert_eq(n, 20);
+	cr_assert(seqset_next(&set, 21, &n));
+	cr_assert_eq(n, 21);
+	cr_assert_not(seqset_next(&set, 22, &n));
+	seqset_free(&set);
+	seqset_init(&set);
+	cr_assert_not(seqset_next(&set, 1, &n));
+	seqset_free(&set);
+}
