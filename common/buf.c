@@ -7,6 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* An emptied buffer keeps at most this much storage: a connection's input buffer grows to a
+ * whole read (64 KiB) during DATA, and fifty sessions each keeping one cost 3 MiB. */
+#define BUF_KEEP_EMPTY	4096
+#define BUF_MIN_CAP	64
+
 void buf_init(struct buf *b)
 {
 	b->data = NULL;
@@ -30,10 +35,17 @@ void buf_reserve(struct buf *b, size_t extra)
 {
 	if (b->len + extra <= b->cap && b->data)
 		return;
-	size_t cap = b->cap ? b->cap : 64;
+	size_t cap = b->cap ? b->cap : BUF_MIN_CAP;
 	while (cap < b->len + extra)
 		cap *= 2;
-	b->data = xrealloc(b->data, cap + 1);
+	if (b->len == 0 && b->data) {
+		/* Nothing to keep: a new block, so malloc may reuse a freed one of the right size
+		 * instead of realloc growing this one into fresh pages at the heap's top. */
+		free(b->data);
+		b->data = xmalloc(cap + 1);
+	} else {
+		b->data = xrealloc(b->data, cap + 1);
+	}
 	b->cap = cap;
 	b->data[b->len] = '\0';
 }
@@ -75,6 +87,14 @@ void buf_printf(struct buf *b, const char *fmt, ...)
 void buf_consume(struct buf *b, size_t n)
 {
 	if (n >= b->len) {
+		if (b->cap > BUF_KEEP_EMPTY) {
+			/* The big block is freed whole (not shrunk in place), so the next buffer that
+			 * grows to that size gets it back. */
+			char *small = xmalloc(BUF_MIN_CAP + 1);
+			free(b->data);
+			b->data = small;
+			b->cap = BUF_MIN_CAP;
+		}
 		buf_reset(b);
 		return;
 	}

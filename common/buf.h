@@ -18,7 +18,8 @@ void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
 void buf_append_str(struct buf *b, const char *s);
 void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Removes the first n bytes. */
+/* Removes the first n bytes. Consuming everything gives back storage over 4 KiB (data stays
+ * a valid pointer). */
 void buf_consume(struct buf *b, size_t n);
 /* Hands the storage to the caller (who frees it) and resets b. */
 char *buf_steal(struct buf *b, size_t *len_r);
