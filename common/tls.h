@@ -58,8 +58,11 @@ struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file, 
 
 /*
  * Client context for opportunistic outbound STARTTLS: TLS 1.2 minimum, the system trust store
- * (SSL_CERT_FILE / SSL_CERT_DIR honoured) is loaded to tell Verified from Untrusted, but no
- * verification result ever fails a handshake. Returns NULL with err set on failure.
+ * tells Verified from Untrusted, but no verification result ever fails a handshake. The store
+ * is OpenSSL's hashed certificate directory (SSL_CERT_DIR, else OPENSSLDIR/certs, which Debian's
+ * update-ca-certificates keeps), whose roots are read when a chain first needs them (a stat()
+ * and a small file read during that handshake), plus the bundle named by SSL_CERT_FILE, if set,
+ * read here. Returns NULL with err set on failure.
  */
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 

@@ -914,6 +914,28 @@ Test(cert, client_reports_verified_trusted_untrusted)
 	free(ca);
 }
 
+/* Without SSL_CERT_FILE the roots come from the hashed directory (SSL_CERT_DIR here), read when
+ * the handshake needs them. */
+Test(cert, client_verifies_from_hashed_directory)
+{
+	make_ca_and_leaf();
+	char *dir = tpath("roots");
+	unsetenv("SSL_CERT_FILE");
+	char *cmd = xasprintf("mkdir %s", dir);
+	char *mk_argv[] = { "sh", "-c", cmd, NULL };
+	cr_assert(eq(int, test_run(mk_argv), 0));
+	free(cmd);
+	setenv("SSL_CERT_DIR", dir, 1);
+	cr_assert(eq(int, trust_for(HOST), TLS_PEER_UNTRUSTED), "empty directory");
+	cmd = xasprintf("cp %s/ca.pem %s/ && openssl rehash %s", tdir, dir, dir);
+	char *rehash_argv[] = { "sh", "-c", cmd, NULL };
+	cr_assert(eq(int, test_run(rehash_argv), 0));
+	free(cmd);
+	cr_assert(eq(int, trust_for(HOST), TLS_PEER_VERIFIED));
+	cr_assert(eq(int, trust_for("other.example"), TLS_PEER_TRUSTED));
+	free(dir);
+}
+
 /* The openssl programs at the other end of a real socket. */
 
 struct child {
