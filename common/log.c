@@ -16,6 +16,32 @@ static int log_to_stderr = 1;
 static enum log_level log_min = LOG_LEVEL_INFO;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* getpid(2) is a system call on every line otherwise (glibc does not cache it): the pid is
+ * kept here and forgotten in a forked child, whose first line asks again. */
+static long log_cached_pid = -1;
+
+static void log_forget_pid(void)
+{
+	log_cached_pid = -1;
+}
+
+static void log_register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, log_forget_pid);
+}
+
+static long log_getpid(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	long pid = __atomic_load_n(&log_cached_pid, __ATOMIC_RELAXED);
+	if (pid < 0) {
+		pthread_once(&once, log_register_atfork);
+		pid = (long)getpid();
+		__atomic_store_n(&log_cached_pid, pid, __ATOMIC_RELAXED);
+	}
+	return pid;
+}
+
 void log_init(const char *prog, int to_stderr)
 {
 	log_prog = prog;
@@ -70,7 +96,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	/* "TIMESTAMP.mmm PROG[PID]: TAGMESSAGE\n", the message cut to 2047 octets as before */
 	char out[sizeof(log_ts) + 5 + sizeof(log_who) + 16 + sizeof(line)];
 	struct timeval tv;
-	long pid = (long)getpid();
+	long pid = log_getpid();
 	gettimeofday(&tv, NULL);
 	pthread_mutex_lock(&log_lock);
 	if (tv.tv_sec != log_ts_sec) {
