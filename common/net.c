@@ -93,6 +93,21 @@ unsigned net_conn_count_ip(const char *ip)
 	return *pp ? (*pp)->count : 0;
 }
 
+/* "a.b.c.d" of 4 octets (what inet_ntop writes, without its sprintf); out has room for 16. */
+static void net_ipv4_text(const unsigned char *a, char *out)
+{
+	char *p = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+		*p++ = i < 3 ? '.' : '\0';
+	}
+}
+
 static void net_sockaddr_text(const struct sockaddr_storage *ss, char *out, size_t outlen,
 			      uint16_t *port_r)
 {
@@ -100,16 +115,27 @@ static void net_sockaddr_text(const struct sockaddr_storage *ss, char *out, size
 	*port_r = 0;
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-		inet_ntop(AF_INET, &sin->sin_addr, out, (socklen_t)outlen);
+		if (outlen >= INET_ADDRSTRLEN)
+			net_ipv4_text((const unsigned char *)&sin->sin_addr, out);
 		*port_r = ntohs(sin->sin_port);
 	} else if (ss->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
-			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], out, (socklen_t)outlen);
-		else
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+			if (outlen >= INET_ADDRSTRLEN)
+				net_ipv4_text(&sin6->sin6_addr.s6_addr[12], out);
+		} else
 			inet_ntop(AF_INET6, &sin6->sin6_addr, out, (socklen_t)outlen);
 		*port_r = ntohs(sin6->sin6_port);
 	}
+}
+
+static uint16_t net_sockaddr_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return 0;
 }
 
 static void net_pending_remove(struct net_conn *c)
@@ -286,9 +312,26 @@ static void net_write_done(uv_write_t *req, int status)
 	net_conn_update_reading(c);
 }
 
-/* Hands bytes to the socket (copied into the write request). */
+/* Hands bytes to the socket: written at once when nothing is queued before them and the
+ * socket takes them (the usual case for a reply: no write request, no completion callback in
+ * the next loop iteration, no epoll_ctl to drop POLLOUT again); what the socket does not take
+ * is copied into a write request. A synchronous write stays at most NET_DRAIN_LOW, so a
+ * protocol waiting for on_drain (backlog above it) always has a write request to wake it. */
 static void net_conn_send_raw(struct net_conn *c, const char *data, size_t len)
 {
+	if (c->writing == 0 && len <= NET_DRAIN_LOW) {
+		uv_buf_t direct = uv_buf_init((char *)data, (unsigned)len);
+		int n = uv_try_write((uv_stream_t *)&c->h, &direct, 1);
+		if (n >= 0) {
+			data += n;
+			len -= (size_t)n;
+			if (len == 0)
+				return;
+		} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
+			net_conn_abort(c, "write error");
+			return;
+		}
+	}
 	struct net_write_req *w = xmalloc(sizeof(*w) + len);
 	memcpy(w->data, data, len);
 	w->len = len;
@@ -484,6 +527,17 @@ static void net_conn_update_reading(struct net_conn *c)
 		uv_read_stop((uv_stream_t *)&c->h);
 }
 
+const struct sockaddr_storage *net_conn_local(struct net_conn *c)
+{
+	if (!c->local_known && !c->is_unix) {
+		int len = sizeof(c->local);
+		if (uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len) == 0)
+			c->local_port = net_sockaddr_port(&c->local);
+	}
+	c->local_known = true;
+	return &c->local;
+}
+
 void net_conn_pause(struct net_conn *c)
 {
 	c->read_paused = true;
@@ -567,11 +621,11 @@ static void net_on_connection(uv_stream_t *server, int status)
 		int len = sizeof(c->peer);
 		uv_tcp_getpeername(&c->h.tcp, (struct sockaddr *)&c->peer, &len);
 		net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
-		len = sizeof(c->local);
-		uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
-		char tmp[64];
-		net_sockaddr_text(&c->local, tmp, sizeof(tmp), &c->local_port);
+#ifndef __linux__
+		/* Linux hands the listener's TCP_NODELAY to accepted sockets (one setsockopt less per
+		 * connection); elsewhere it is set here. */
 		uv_tcp_nodelay(&c->h.tcp, 1);
+#endif
 	}
 	net_conn_list_add(c);
 	if ((l->max_connections && net_total_conns > l->max_connections) ||
@@ -598,9 +652,6 @@ static void net_connected(uv_connect_t *req, int status)
 	void (*cb)(struct net_conn *, int) = c->connect_cb;
 	c->connect_cb = NULL;
 	uv_timer_stop(&c->timer);
-	int len = sizeof(c->local);
-	if (!c->is_unix)
-		uv_tcp_getsockname(&c->h.tcp, (struct sockaddr *)&c->local, &len);
 	net_conn_list_add(c);
 	cb(c, 0);
 	if (!c->closing) {
@@ -678,6 +729,7 @@ int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const c
 		snprintf(l->addr_text, sizeof(l->addr_text), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u",
 			 hp->host, hp->port);
 		uv_tcp_init(loop, &l->h.tcp);
+		uv_tcp_nodelay(&l->h.tcp, 1);	/* inherited by accepted sockets on Linux */
 		l->h.tcp.data = l;
 		l->next = *head;
 		*head = l;

@@ -69,8 +69,9 @@ struct net_conn {
 	struct sockaddr_storage peer;
 	char peer_ip[64];	/* printable address, IPv4-mapped IPv6 shown as IPv4 */
 	uint16_t peer_port;
-	struct sockaddr_storage local;
-	uint16_t local_port;
+	struct sockaddr_storage local;	/* our end: read through net_conn_local() */
+	uint16_t local_port;	/* valid after net_conn_local() */
+	bool local_known;	/* local/local_port filled (getsockname only when asked for) */
 	long peer_uid;		/* unix sockets: the client's uid (SO_PEERCRED), else -1 */
 	struct tls_session *tls;
 	uint64_t timeout_ms;
@@ -128,6 +129,10 @@ void net_conn_close(struct net_conn *c, const char *reason);
 
 /* (Re)arms the idle timer; 0 disables it. */
 void net_conn_set_timeout(struct net_conn *c, uint64_t ms);
+
+/* Our end of a TCP connection (address and c->local_port), asked of the kernel on first use;
+ * zeroed for a unix-domain one. */
+const struct sockaddr_storage *net_conn_local(struct net_conn *c);
 
 /* Stops/starts delivering on_read callbacks (input keeps being buffered up to max_in). */
 void net_conn_pause(struct net_conn *c);

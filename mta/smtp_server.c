@@ -192,7 +192,7 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 		}
 		snprintf(mm->tmp[0], sizeof(mm->tmp[0]), "[%s]", c->peer_ip);
 		snprintf(mm->tmp[1], sizeof(mm->tmp[1]), "%u", c->peer_port);
-		if (getnameinfo((const struct sockaddr *)&c->local, sizeof(c->local), mm->tmp[2],
+		if (getnameinfo((const struct sockaddr *)net_conn_local(c), sizeof(c->local), mm->tmp[2],
 				sizeof(mm->tmp[2]), NULL, 0, NI_NUMERICHOST) == 0) {
 			if (strncmp(mm->tmp[2], "::ffff:", 7) == 0 && strchr(mm->tmp[2], '.'))
 				memmove(mm->tmp[2], mm->tmp[2] + 7, strlen(mm->tmp[2] + 7) + 1);
