@@ -861,11 +861,14 @@ static void mailbox_view_name_release(const struct mailbox_state *s, char *name)
 static void mailbox_msg_from_entry(const struct mailbox_state *s, struct mailbox_msg *m,
 				   const struct mailbox_entry *e, uint32_t kwmask)
 {
+	/* A size this view learnt is kept until the state has it too. */
+	bool keep_size = m->uid == e->uid && e->size == MAILBOX_SIZE_UNKNOWN;
 	m->uid = e->uid;
 	m->modseq = e->modseq;
 	mailbox_name_flags(e->name, &m->flags, &m->keywords);
 	m->keywords &= kwmask;
-	m->size = e->size;
+	if (!keep_size)
+		m->size = e->size;
 	m->internal_date = (time_t)e->idate;
 	mailbox_view_name_release(s, m->filename);
 	m->filename = mailbox_names_holds(s->view_names, e->name) ? e->name : xstrdup(e->name);
