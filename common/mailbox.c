@@ -187,12 +187,19 @@ static int mailbox_find_base(const char *maildir, const char *name, char *out, s
  * keyed by folder path and valid while the index file's identity (device, inode, size,
  * mtime) is the one it was read from or written as: every writer replaces the file
  * (write-then-rename under the folder lock), so any change by any process shows as a new
- * identity, and the directory stamps in the index still catch deliveries. A state copies
- * the entries (one memcpy) and shares the names block. */
+ * identity, and the directory stamps in the index still catch deliveries. The file's header
+ * line (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, COUNT, stamps, RECENTUID) must match as well,
+ * so even a reused inode with the same size and a coarse mtime in the same clock tick is
+ * not taken for the old file. A state copies the entries (one memcpy) and shares the names
+ * block. */
+
+#define MAILBOX_SNAPSHOT_HEAD 192	/* room for the index's header line */
 
 struct mailbox_snapshot {
 	char *path;
 	struct mailbox_fileid id;
+	char head[MAILBOX_SNAPSHOT_HEAD];	/* the file's first line, '\n' included */
+	size_t headlen;
 	struct mailbox_index idx;	/* every name inside idx.names */
 	uint64_t used;			/* last use, for replacing the least recent */
 };
@@ -204,30 +211,63 @@ static pthread_mutex_t mailbox_snapshots_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mailbox_snapshot mailbox_snapshots[MAILBOX_SNAPSHOTS];
 static uint64_t mailbox_snapshots_clock;
 
-/* Copies the index remembered for path as file id into idx_r. Returns true on a hit. */
-static bool mailbox_snapshot_get(const char *path, const struct mailbox_fileid *id,
-				 struct mailbox_index *idx_r)
+/* Length of the first line of an index image (with its '\n'), 0 if it does not fit. */
+static size_t mailbox_snapshot_head_len(const char *data, size_t len)
 {
-	bool hit = false;
-	pthread_mutex_lock(&mailbox_snapshots_lock);
-	for (size_t i = 0; i < MAILBOX_SNAPSHOTS && !hit; i++) {
-		struct mailbox_snapshot *sn = &mailbox_snapshots[i];
-		if (sn->path && strcmp(sn->path, path) == 0 && mailbox_fileid_eq(&sn->id, id)) {
-			mailbox_index_copy(idx_r, &sn->idx);
-			sn->used = ++mailbox_snapshots_clock;
-			hit = true;
-		}
-	}
-	pthread_mutex_unlock(&mailbox_snapshots_lock);
-	return hit;
+	const char *nl = memchr(data, '\n', len < MAILBOX_SNAPSHOT_HEAD ? len : MAILBOX_SNAPSHOT_HEAD);
+	return nl ? (size_t)(nl - data) + 1 : 0;
 }
 
-/* Remembers idx as the content of path's index file id (packing idx's names first when some
- * lie outside its block, so that the snapshot shares them all). */
-static void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id,
-				 struct mailbox_index *idx)
+/* The snapshot of path with file identity id and header line head, or NULL (lock held). */
+static struct mailbox_snapshot *mailbox_snapshot_find(const char *path,
+						      const struct mailbox_fileid *id,
+						      const char *head, size_t headlen)
 {
-	if (!id->exists || idx->n < MAILBOX_SNAPSHOT_MIN)
+	for (size_t i = 0; i < MAILBOX_SNAPSHOTS; i++) {
+		struct mailbox_snapshot *sn = &mailbox_snapshots[i];
+		if (sn->path && strcmp(sn->path, path) == 0 && mailbox_fileid_eq(&sn->id, id) &&
+		    (!head || (sn->headlen == headlen && memcmp(sn->head, head, headlen) == 0)))
+			return sn;
+	}
+	return NULL;
+}
+
+/* Copies the index remembered for folder path, index file file with identity id, into idx_r
+ * (folder lock held, so the file cannot change meanwhile). Returns true on a hit. */
+static bool mailbox_snapshot_get(const char *path, const char *file,
+				 const struct mailbox_fileid *id, struct mailbox_index *idx_r)
+{
+	pthread_mutex_lock(&mailbox_snapshots_lock);
+	bool candidate = mailbox_snapshot_find(path, id, NULL, 0) != NULL;
+	pthread_mutex_unlock(&mailbox_snapshots_lock);
+	if (!candidate)
+		return false;
+	char head[MAILBOX_SNAPSHOT_HEAD];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	size_t headlen = n > 0 ? mailbox_snapshot_head_len(head, (size_t)n) : 0;
+	if (headlen == 0)
+		return false;
+	pthread_mutex_lock(&mailbox_snapshots_lock);
+	struct mailbox_snapshot *sn = mailbox_snapshot_find(path, id, head, headlen);
+	if (sn) {
+		mailbox_index_copy(idx_r, &sn->idx);
+		sn->used = ++mailbox_snapshots_clock;
+	}
+	pthread_mutex_unlock(&mailbox_snapshots_lock);
+	return sn != NULL;
+}
+
+/* Remembers idx as the content of path's index file id whose image begins with data (packing
+ * idx's names first when some lie outside its block, so that the snapshot shares them all). */
+static void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id,
+				 const char *data, size_t len, struct mailbox_index *idx)
+{
+	size_t headlen = mailbox_snapshot_head_len(data, len);
+	if (!id->exists || idx->n < MAILBOX_SNAPSHOT_MIN || headlen == 0)
 		return;
 	for (size_t i = 0; i < idx->n; i++) {
 		if (!mailbox_names_holds(idx->names, idx->e[i].name)) {
@@ -254,6 +294,8 @@ static void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *
 	if (slot->path != old_path)
 		free(old_path);
 	slot->id = *id;
+	memcpy(slot->head, data, headlen);
+	slot->headlen = headlen;
 	slot->idx = copy;
 	slot->used = ++mailbox_snapshots_clock;
 	pthread_mutex_unlock(&mailbox_snapshots_lock);
@@ -357,7 +399,7 @@ static int mailbox_state_load(struct mailbox_state *s)
 	s->index_id = id;
 	if (!id.exists)
 		return 0;
-	if (mailbox_snapshot_get(s->path, &id, &s->idx)) {
+	if (mailbox_snapshot_get(s->path, path, &id, &s->idx)) {
 		s->rebuild = false;
 		return 0;
 	}
@@ -368,11 +410,12 @@ static int mailbox_state_load(struct mailbox_state *s)
 		return r == -ENOENT || r == -EFBIG ? 0 : r;
 	char err[128];
 	r = mailbox_index_parse(data, len, &s->idx, err, sizeof(err));
-	free(data);
 	if (r == 0) {
 		s->rebuild = false;
-		mailbox_snapshot_put(s->path, &id, &s->idx);
-	} else {
+		mailbox_snapshot_put(s->path, &id, data, len, &s->idx);
+	}
+	free(data);
+	if (r != 0) {
 		if (s->idx.uidvalidity > s->known_uidvalidity)
 			s->known_uidvalidity = s->idx.uidvalidity;
 		mailbox_index_free(&s->idx);
@@ -387,14 +430,12 @@ static int mailbox_state_write(struct mailbox_state *s)
 	buf_init(&b);
 	mailbox_index_format(&s->idx, &b);
 	int r = mailbox_file_replace(s->path, MAILBOX_INDEX_TMP, MAILBOX_INDEX_FILE, b.data, b.len);
-	buf_free(&b);
-	if (r < 0)
-		return r;
-	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) == 0) {
+	if (r == 0 && mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) == 0) {
 		mailbox_fileid_get(path, &s->index_id);
-		mailbox_snapshot_put(s->path, &s->index_id, &s->idx);
+		mailbox_snapshot_put(s->path, &s->index_id, b.data, b.len, &s->idx);
 	}
-	return 0;
+	buf_free(&b);
+	return r;
 }
 
 static int mailbox_state_write_keywords(struct mailbox_state *s)

@@ -820,6 +820,43 @@ Test(mailbox, shared_index_sees_every_change, .timeout = 60)
 	mailbox_close(&a);
 }
 
+Test(mailbox, shared_index_checks_the_header_too)
+{
+	/* The same inode, size and mtime but another content (rewritten in place, mtime put
+	 * back): the header line tells, the file is parsed again. */
+	char unique[64];
+	for (int i = 0; i < TEST_SHARED_MSGS; i++) {
+		snprintf(unique, sizeof(unique), "M%dP1", i);
+		test_deliver(test_md, 1700000000 + i, unique, "x\r\n");
+	}
+	struct mailbox *a = test_open(test_md);
+	uint64_t hms = a->highest_modseq;
+	mailbox_close(&a);
+	char idx_path[PATH_MAX], *data;
+	size_t len;
+	struct stat st;
+	test_index_path(idx_path, sizeof(idx_path));
+	cr_assert_eq(stat(idx_path, &st), 0);
+	cr_assert_eq(mailbox_file_read(idx_path, 1 << 24, &data, &len), 0);
+	char old[32], new[32];
+	snprintf(old, sizeof(old), " %" PRIu64 " %d ", hms, TEST_SHARED_MSGS);
+	snprintf(new, sizeof(new), " %" PRIu64 " %d ", hms + 7, TEST_SHARED_MSGS);
+	cr_assert_eq(strlen(old), strlen(new));
+	char *at = strstr(data, old);
+	cr_assert_not_null(at);
+	memcpy(at, new, strlen(new));
+	int fd = open(idx_path, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, data, len, 0), (ssize_t)len);
+	close(fd);
+	free(data);
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
+	cr_assert_eq(utimensat(AT_FDCWD, idx_path, ts, 0), 0);
+	struct mailbox *b = test_open(test_md);
+	cr_assert_eq(b->highest_modseq, hms + 7);
+	mailbox_close(&b);
+}
+
 /* ---- concurrency ---- */
 
 #define TEST_WRITERS 4
