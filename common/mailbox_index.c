@@ -14,7 +14,8 @@
  *   exactly what the index says, so a sync costs a few stat calls.
  * - RECENTUID: the first UID no read-write SELECT has claimed as \Recent yet (RFC 3501
  *   2.3.2); 1..UIDNEXT. Absent: UIDNEXT (nothing is recent; written only when lower).
- * - SIZE: octets of the file, or "-" (version 2 only); IDATE: internal date, seconds since the epoch.
+ * - SIZE: octets of the file, or "-" (version 2 only); IDATE: internal date, seconds since
+ *   the epoch.
  * - LOC: 'n' (file in new/) or 'c' (in cur/). NAME: the file's full current name (base name
  *   before the first ':', then ":2,FLAGS"); the base name identifies the message.
  * - COUNT must equal the number of records: a truncated or damaged file is refused and the
