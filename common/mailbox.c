@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,16 @@ struct mailbox_state {
 	bool claims_recent;	/* a read-write view: claims new UIDs as \Recent */
 	uint32_t claim_lo, claim_hi;	/* UIDs claimed as \Recent, not yet in the view */
 	struct mailbox_cache *cache;	/* header cache, made on first use */
+	struct mailbox_names *view_names;	/* the names block the view's file names may
+						 * point into (a reference) */
+	struct mailbox_learnt *learnt;	/* sizes learnt by mailbox_msg_size, for the index */
+	size_t nlearnt, learnt_cap;
+};
+
+/* A size the index did not know, learnt from the file. */
+struct mailbox_learnt {
+	uint32_t uid;
+	uint64_t size;
 };
 
 /* An entry found in cur/ or new/. */
@@ -167,6 +178,130 @@ static uint32_t mailbox_kw_mask(char *const kw[MAILBOX_MAX_KEYWORDS])
 	return m;
 }
 
+static int mailbox_find_base(const char *maildir, const char *name, char *out, size_t outlen);
+
+/* ---- the parsed indexes this process last read or wrote, shared by its sessions ----
+ *
+ * imapd is one process serving every session, so a SELECT of a folder another session read a
+ * moment ago would parse the same index file again. Instead the parsed index is kept here,
+ * keyed by folder path and valid while the index file's identity (device, inode, size,
+ * mtime) is the one it was read from or written as: every writer replaces the file
+ * (write-then-rename under the folder lock), so any change by any process shows as a new
+ * identity, and the directory stamps in the index still catch deliveries. The file's header
+ * line (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, COUNT, stamps, RECENTUID) must match as well,
+ * so even a reused inode with the same size and a coarse mtime in the same clock tick is
+ * not taken for the old file. A state copies the entries (one memcpy) and shares the names
+ * block. */
+
+#define MAILBOX_SNAPSHOT_HEAD 192	/* room for the index's header line */
+
+struct mailbox_snapshot {
+	char *path;
+	struct mailbox_fileid id;
+	char head[MAILBOX_SNAPSHOT_HEAD];	/* the file's first line, '\n' included */
+	size_t headlen;
+	struct mailbox_index idx;	/* every name inside idx.names */
+	uint64_t used;			/* last use, for replacing the least recent */
+};
+
+#define MAILBOX_SNAPSHOTS 8		/* folders remembered at once */
+#define MAILBOX_SNAPSHOT_MIN 256	/* smaller folders parse fast enough */
+
+static pthread_mutex_t mailbox_snapshots_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct mailbox_snapshot mailbox_snapshots[MAILBOX_SNAPSHOTS];
+static uint64_t mailbox_snapshots_clock;
+
+/* Length of the first line of an index image (with its '\n'), 0 if it does not fit. */
+static size_t mailbox_snapshot_head_len(const char *data, size_t len)
+{
+	const char *nl = memchr(data, '\n', len < MAILBOX_SNAPSHOT_HEAD ? len : MAILBOX_SNAPSHOT_HEAD);
+	return nl ? (size_t)(nl - data) + 1 : 0;
+}
+
+/* The snapshot of path with file identity id and header line head, or NULL (lock held). */
+static struct mailbox_snapshot *mailbox_snapshot_find(const char *path,
+						      const struct mailbox_fileid *id,
+						      const char *head, size_t headlen)
+{
+	for (size_t i = 0; i < MAILBOX_SNAPSHOTS; i++) {
+		struct mailbox_snapshot *sn = &mailbox_snapshots[i];
+		if (sn->path && strcmp(sn->path, path) == 0 && mailbox_fileid_eq(&sn->id, id) &&
+		    (!head || (sn->headlen == headlen && memcmp(sn->head, head, headlen) == 0)))
+			return sn;
+	}
+	return NULL;
+}
+
+/* Copies the index remembered for folder path, index file file with identity id, into idx_r
+ * (folder lock held, so the file cannot change meanwhile). Returns true on a hit. */
+static bool mailbox_snapshot_get(const char *path, const char *file,
+				 const struct mailbox_fileid *id, struct mailbox_index *idx_r)
+{
+	pthread_mutex_lock(&mailbox_snapshots_lock);
+	bool candidate = mailbox_snapshot_find(path, id, NULL, 0) != NULL;
+	pthread_mutex_unlock(&mailbox_snapshots_lock);
+	if (!candidate)
+		return false;
+	char head[MAILBOX_SNAPSHOT_HEAD];
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	size_t headlen = n > 0 ? mailbox_snapshot_head_len(head, (size_t)n) : 0;
+	if (headlen == 0)
+		return false;
+	pthread_mutex_lock(&mailbox_snapshots_lock);
+	struct mailbox_snapshot *sn = mailbox_snapshot_find(path, id, head, headlen);
+	if (sn) {
+		mailbox_index_copy(idx_r, &sn->idx);
+		sn->used = ++mailbox_snapshots_clock;
+	}
+	pthread_mutex_unlock(&mailbox_snapshots_lock);
+	return sn != NULL;
+}
+
+/* Remembers idx as the content of path's index file id whose image begins with data (packing
+ * idx's names first when some lie outside its block, so that the snapshot shares them all). */
+static void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id,
+				 const char *data, size_t len, struct mailbox_index *idx)
+{
+	size_t headlen = mailbox_snapshot_head_len(data, len);
+	if (!id->exists || idx->n < MAILBOX_SNAPSHOT_MIN || headlen == 0)
+		return;
+	for (size_t i = 0; i < idx->n; i++) {
+		if (!mailbox_names_holds(idx->names, idx->e[i].name)) {
+			mailbox_index_pack(idx);
+			break;
+		}
+	}
+	struct mailbox_index copy;
+	mailbox_index_copy(&copy, idx);
+	pthread_mutex_lock(&mailbox_snapshots_lock);
+	struct mailbox_snapshot *slot = NULL;
+	for (size_t i = 0; i < MAILBOX_SNAPSHOTS; i++) {
+		struct mailbox_snapshot *sn = &mailbox_snapshots[i];
+		if (sn->path && strcmp(sn->path, path) == 0) {
+			slot = sn;
+			break;
+		}
+		if (!slot || (slot->path && (!sn->path || sn->used < slot->used)))
+			slot = sn;
+	}
+	struct mailbox_index old = slot->idx;
+	char *old_path = slot->path;
+	slot->path = old_path && strcmp(old_path, path) == 0 ? old_path : xstrdup(path);
+	if (slot->path != old_path)
+		free(old_path);
+	slot->id = *id;
+	memcpy(slot->head, data, headlen);
+	slot->headlen = headlen;
+	slot->idx = copy;
+	slot->used = ++mailbox_snapshots_clock;
+	pthread_mutex_unlock(&mailbox_snapshots_lock);
+	mailbox_index_free(&old);
+}
+
 /* ---- state: load, scan, write ---- */
 
 static struct mailbox_state *mailbox_state_new(const char *path, bool readonly)
@@ -186,6 +321,8 @@ static void mailbox_state_free(struct mailbox_state *s)
 	mailbox_unlock(s->lockfd);
 	mailbox_cache_free(s->cache);
 	mailbox_index_free(&s->idx);
+	mailbox_names_unref(s->view_names);
+	free(s->learnt);
 	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 		free(s->kw[i]);
 	free(s->path);
@@ -262,6 +399,10 @@ static int mailbox_state_load(struct mailbox_state *s)
 	s->index_id = id;
 	if (!id.exists)
 		return 0;
+	if (mailbox_snapshot_get(s->path, path, &id, &s->idx)) {
+		s->rebuild = false;
+		return 0;
+	}
 	char *data;
 	size_t len;
 	r = mailbox_file_read(path, MAILBOX_INDEX_MAX_BYTES, &data, &len);
@@ -269,10 +410,12 @@ static int mailbox_state_load(struct mailbox_state *s)
 		return r == -ENOENT || r == -EFBIG ? 0 : r;
 	char err[128];
 	r = mailbox_index_parse(data, len, &s->idx, err, sizeof(err));
-	free(data);
 	if (r == 0) {
 		s->rebuild = false;
-	} else {
+		mailbox_snapshot_put(s->path, &id, data, len, &s->idx);
+	}
+	free(data);
+	if (r != 0) {
 		if (s->idx.uidvalidity > s->known_uidvalidity)
 			s->known_uidvalidity = s->idx.uidvalidity;
 		mailbox_index_free(&s->idx);
@@ -287,12 +430,12 @@ static int mailbox_state_write(struct mailbox_state *s)
 	buf_init(&b);
 	mailbox_index_format(&s->idx, &b);
 	int r = mailbox_file_replace(s->path, MAILBOX_INDEX_TMP, MAILBOX_INDEX_FILE, b.data, b.len);
-	buf_free(&b);
-	if (r < 0)
-		return r;
-	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) == 0)
+	if (r == 0 && mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) == 0) {
 		mailbox_fileid_get(path, &s->index_id);
-	return 0;
+		mailbox_snapshot_put(s->path, &s->index_id, b.data, b.len, &s->idx);
+	}
+	buf_free(&b);
+	return r;
 }
 
 static int mailbox_state_write_keywords(struct mailbox_state *s)
@@ -443,15 +586,17 @@ static long mailbox_hash_find(const struct mailbox_hash *h, const char *s, size_
 	}
 }
 
-/* Size and internal date of a file not yet indexed: from the name when it says, else stat.
- * Returns 0, or -ENOENT when the file vanished. */
+/* Size and internal date of a file not yet indexed: from the name when it says. A size the
+ * name does not carry is left unknown (learnt on first use, as Dovecot does: a first open of
+ * a large folder would otherwise read every inode); a name without a leading time costs one
+ * stat for the date. Returns 0, or -ENOENT when the file vanished. */
 static int mailbox_file_facts(const char *maildir, const int dirfd[2],
 			      const struct mailbox_dirent *f, uint64_t *size_r, int64_t *idate_r)
 {
 	struct store_name_info info;
 	bool have_size = store_maildir_parse_name(f->name, &info) == 0 && info.has_size;
-	if (have_size && f->secs >= 0) {
-		*size_r = info.size;
+	if (f->secs >= 0) {
+		*size_r = have_size ? info.size : MAILBOX_SIZE_UNKNOWN;
 		*idate_r = f->secs;
 		return 0;
 	}
@@ -488,8 +633,7 @@ static int mailbox_move_to_cur(struct mailbox_state *s, struct mailbox_entry *e)
 	if (r == 0 && rename(from, to) < 0)
 		r = errno == ENOENT ? 1 : -errno;
 	if (r == 0) {
-		free(e->name);
-		e->name = newname;
+		mailbox_index_name_set(&s->idx, e, newname);
 		e->in_new = false;
 	} else {
 		free(newname);
@@ -563,8 +707,7 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 			mailbox_name_flags(f->name, &f2, &k2);
 			if (f1 != f2 || k1 != k2)
 				e->modseq = ++s->idx.highest_modseq;
-			free(e->name);
-			e->name = f->name;
+			mailbox_index_name_set(&s->idx, e, f->name);
 			e->in_new = f->in_new;
 			*changed = true;
 		} else {
@@ -579,7 +722,7 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 		if (seen[i]) {
 			s->idx.e[w++] = s->idx.e[i];
 		} else {
-			free(s->idx.e[i].name);
+			mailbox_index_name_release(&s->idx, s->idx.e[i].name);
 			*changed = true;
 		}
 	}
@@ -665,6 +808,16 @@ static void mailbox_state_reset(struct mailbox_state *s)
  * writes the index when anything changed. */
 static int mailbox_state_claim_and_write(struct mailbox_state *s, bool changed)
 {
+	/* Sizes learnt since the last write go into the index (the file may have been
+	 * reread meanwhile, so by UID). */
+	for (size_t k = 0; k < s->nlearnt; k++) {
+		long j = mailbox_state_find(s, s->learnt[k].uid);
+		if (j >= 0 && s->idx.e[j].size == MAILBOX_SIZE_UNKNOWN) {
+			s->idx.e[j].size = s->learnt[k].size;
+			changed = true;
+		}
+	}
+	s->nlearnt = 0;
 	if (s->claims_recent && s->idx.recent_uid && s->idx.recent_uid < s->idx.uidnext) {
 		if (!s->claim_hi)
 			s->claim_lo = s->idx.recent_uid;
@@ -738,17 +891,28 @@ void mailbox_changes_free(struct mailbox_changes *ch)
 	memset(ch, 0, sizeof(*ch));
 }
 
-static void mailbox_msg_from_entry(struct mailbox_msg *m, const struct mailbox_entry *e,
-				   uint32_t kwmask)
+/* Releases a file name of the view (it may lie in the view's names block). */
+static void mailbox_view_name_release(const struct mailbox_state *s, char *name)
 {
+	if (!mailbox_names_holds(s->view_names, name))
+		free(name);
+}
+
+/* The view's message m takes entry e (names in the view's block are shared, not copied). */
+static void mailbox_msg_from_entry(const struct mailbox_state *s, struct mailbox_msg *m,
+				   const struct mailbox_entry *e, uint32_t kwmask)
+{
+	/* A size this view learnt is kept until the state has it too. */
+	bool keep_size = m->uid == e->uid && e->size == MAILBOX_SIZE_UNKNOWN;
 	m->uid = e->uid;
 	m->modseq = e->modseq;
 	mailbox_name_flags(e->name, &m->flags, &m->keywords);
 	m->keywords &= kwmask;
-	m->size = e->size;
+	if (!keep_size)
+		m->size = e->size;
 	m->internal_date = (time_t)e->idate;
-	free(m->filename);
-	m->filename = xstrdup(e->name);
+	mailbox_view_name_release(s, m->filename);
+	m->filename = mailbox_names_holds(s->view_names, e->name) ? e->name : xstrdup(e->name);
 	m->in_new = e->in_new;
 }
 
@@ -796,6 +960,10 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	mailbox_view_keywords(mb, s);
 	uint32_t kwmask = mailbox_kw_mask(s->kw);
 	struct mailbox_msg *nv = xcalloc(s->idx.n + 1, sizeof(*nv));
+	/* The new view shares the state's names block; the old one's stays alive until the old
+	 * messages are freed below. */
+	struct mailbox_names *old_names = s->view_names;
+	s->view_names = mailbox_names_ref(s->idx.names);
 	bool reset = mb->uidvalidity != 0 && mb->uidvalidity != s->idx.uidvalidity;
 	size_t i = 0, j = 0;
 
@@ -809,7 +977,7 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 			continue;
 		}
 		struct mailbox_msg *m = &nv[j];
-		mailbox_msg_from_entry(m, e, kwmask);
+		mailbox_msg_from_entry(s, m, e, kwmask);
 		if (e->uid >= s->claim_lo && e->uid < s->claim_hi)
 			m->flags |= MAILBOX_RECENT;
 		if (o && o->uid == e->uid) {
@@ -833,8 +1001,11 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 		ch->expunged_uids[a] = ch->expunged_uids[b - 1];
 		ch->expunged_uids[b - 1] = t;
 	}
-	for (size_t k = 0; k < mb->count; k++)
-		free(mb->msgs[k].filename);
+	for (size_t k = 0; k < mb->count; k++) {
+		if (!mailbox_names_holds(old_names, mb->msgs[k].filename))
+			free(mb->msgs[k].filename);
+	}
+	mailbox_names_unref(old_names);
 	free(mb->msgs);
 	mb->msgs = nv;
 	mb->count = s->idx.n;
@@ -897,9 +1068,9 @@ void mailbox_close(struct mailbox **mbp)
 	struct mailbox *mb = *mbp;
 	if (!mb)
 		return;
-	mailbox_state_free(mb->priv);
 	for (size_t i = 0; i < mb->count; i++)
-		free(mb->msgs[i].filename);
+		mailbox_view_name_release(mb->priv, mb->msgs[i].filename);
+	mailbox_state_free(mb->priv);
 	free(mb->msgs);
 	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 		free(mb->keywords[i]);
@@ -915,7 +1086,7 @@ static bool mailbox_unchanged(struct mailbox *mb, struct mailbox_state *s)
 	char path[PATH_MAX];
 	struct mailbox_fileid id;
 	struct mailbox_stamp ns, cs;
-	if (!s->loaded || s->rebuild || s->view_stale || s->idx.new_stamp.sec == 0 ||
+	if (!s->loaded || s->rebuild || s->view_stale || s->nlearnt || s->idx.new_stamp.sec == 0 ||
 	    s->idx.cur_stamp.sec == 0 ||
 	    mb->uidvalidity != s->idx.uidvalidity || mb->count != s->idx.n)
 		return false;
@@ -974,6 +1145,49 @@ int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outle
 		return -EINVAL;
 	return mailbox_path2(out, outlen, mb->path, mb->msgs[i].in_new ? "new" : "cur",
 			     mb->msgs[i].filename);
+}
+
+/* Stats MAILDIR/{cur,new}/name for its size. Returns 0 or -errno. */
+static int mailbox_stat_size(const char *maildir, bool in_new, const char *name, uint64_t *size_r)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int r = mailbox_path2(path, sizeof(path), maildir, in_new ? "new" : "cur", name);
+	if (r < 0)
+		return r;
+	if (stat(path, &st) < 0)
+		return -errno;
+	*size_r = (uint64_t)st.st_size;
+	return 0;
+}
+
+uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
+{
+	struct mailbox_state *s = mb->priv;
+	if (i >= mb->count)
+		return 0;
+	struct mailbox_msg *m = &mb->msgs[i];
+	if (m->size != MAILBOX_SIZE_UNKNOWN)
+		return m->size;
+	uint64_t size;
+	if (mailbox_stat_size(mb->path, m->in_new, m->filename, &size) < 0) {
+		/* Renamed by another program since the last sync? Look for its base name. */
+		char path[PATH_MAX];
+		struct stat st;
+		if (mailbox_find_base(mb->path, m->filename, path, sizeof(path)) < 0 ||
+		    stat(path, &st) < 0)
+			return 0;
+		size = (uint64_t)st.st_size;
+	}
+	m->size = size;
+	if (s) {
+		if (s->nlearnt == s->learnt_cap) {
+			s->learnt_cap = s->learnt_cap ? s->learnt_cap * 2 : 64;
+			s->learnt = xrealloc(s->learnt, s->learnt_cap * sizeof(*s->learnt));
+		}
+		s->learnt[s->nlearnt++] = (struct mailbox_learnt){ .uid = m->uid, .size = size };
+	}
+	return size;
 }
 
 size_t mailbox_recent_count(const struct mailbox *mb)
@@ -1050,8 +1264,7 @@ static int mailbox_entry_rename(struct mailbox_state *s, struct mailbox_entry *e
 	if (r == 0 && strcmp(from, to) != 0 && rename(from, to) < 0)
 		r = errno == ENOENT ? 1 : -errno;
 	if (r == 0) {
-		free(e->name);
-		e->name = newname;
+		mailbox_index_name_set(&s->idx, e, newname);
 		e->in_new = false;
 		e->modseq = ++s->idx.highest_modseq;
 	} else {
@@ -1122,7 +1335,7 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 		}
 		if (j >= 0 && rr == 0) {
 			unsigned recent = m->flags & MAILBOX_RECENT;
-			mailbox_msg_from_entry(m, &s->idx.e[j], mailbox_kw_mask(s->kw));
+			mailbox_msg_from_entry(s, m, &s->idx.e[j], mailbox_kw_mask(s->kw));
 			m->flags |= recent;
 		}
 		/* A message gone from disk is reported as expunged by the next sync. */
@@ -1225,7 +1438,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			while (k < mb->count && (!gone[k] || mb->msgs[k].uid < s->idx.e[j].uid))
 				k++;
 			if (k < mb->count && mb->msgs[k].uid == s->idx.e[j].uid) {
-				free(s->idx.e[j].name);
+				mailbox_index_name_release(&s->idx, s->idx.e[j].name);
 				continue;
 			}
 			s->idx.e[w++] = s->idx.e[j];
@@ -1246,7 +1459,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 		if (!gone[i])
 			mb->msgs[w++] = mb->msgs[i];
 		else
-			free(mb->msgs[i].filename);
+			mailbox_view_name_release(s, mb->msgs[i].filename);
 	}
 	mb->count = w;
 	if (s->idx.highest_modseq > mb->highest_modseq && !s->view_stale)
@@ -1469,6 +1682,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 	size_t nmade = 0;
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		const struct mailbox_msg *m = &src->msgs[idxs[k]];
+		uint64_t size = mailbox_msg_size(src, idxs[k]);
 		char path[PATH_MAX], info[64], tmp[PATH_MAX] = "";
 		const char *names[MAILBOX_MAX_KEYWORDS];
 		size_t nnames = 0;
@@ -1487,14 +1701,14 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 			const char *slash = strrchr(path, '/');
 			mailbox_name_flags(slash ? slash + 1 : path, &fl, &skw);
 			mailbox_info_build(NULL, fl, kw, info, sizeof(info));
-			r = mailbox_link_new(path, dst_maildir, (int64_t)m->internal_date, m->size,
+			r = mailbox_link_new(path, dst_maildir, (int64_t)m->internal_date, size,
 					     info, final, sizeof(final));
 			if (r == -EXDEV || r == -EPERM || r == -EMLINK) {
 				r = mailbox_copy_bytes(path, dst_maildir, (int64_t)m->internal_date,
 						       tmp, sizeof(tmp));
 				if (r == 0)
 					r = mailbox_link_new(tmp, dst_maildir,
-							     (int64_t)m->internal_date, m->size,
+							     (int64_t)m->internal_date, size,
 							     info, final, sizeof(final));
 				if (tmp[0])
 					unlink(tmp);
@@ -1516,7 +1730,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		struct mailbox_entry e = {
 			.uid = d->idx.uidnext++,
 			.modseq = ++d->idx.highest_modseq,
-			.size = m->size,
+			.size = size,
 			.idate = (int64_t)m->internal_date,
 			.name = xstrdup(final),
 		};
@@ -1551,7 +1765,7 @@ int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_
 	return mailbox_copy_many(src, &i, 1, dst_maildir, uidvalidity_r, uid_r);
 }
 
-int mailbox_status(const char *maildir, struct mailbox_status *st_r)
+int mailbox_status(const char *maildir, bool want_size, struct mailbox_status *st_r)
 {
 	memset(st_r, 0, sizeof(*st_r));
 	int r = mailbox_folder_exists(maildir);
@@ -1560,6 +1774,7 @@ int mailbox_status(const char *maildir, struct mailbox_status *st_r)
 	struct mailbox_state *s = mailbox_state_new(maildir, false);
 	r = mailbox_state_begin(s, true);
 	if (r == 0) {
+		bool learnt = false;
 		st_r->messages = (uint32_t)s->idx.n;
 		st_r->uidnext = s->idx.uidnext;
 		st_r->uidvalidity = s->idx.uidvalidity;
@@ -1572,8 +1787,18 @@ int mailbox_status(const char *maildir, struct mailbox_status *st_r)
 			mailbox_name_flags(s->idx.e[i].name, &fl, &kw);
 			if (!(fl & MAILBOX_SEEN))
 				st_r->unseen++;
-			st_r->size += s->idx.e[i].size;
+			struct mailbox_entry *e = &s->idx.e[i];
+			if (!want_size)
+				continue;
+			if (e->size == MAILBOX_SIZE_UNKNOWN &&
+			    mailbox_stat_size(s->path, e->in_new, e->name, &e->size) == 0)
+				learnt = true;
+			if (e->size != MAILBOX_SIZE_UNKNOWN)
+				st_r->size += e->size;
 		}
+		/* Sizes learnt here are kept (the lock is still held). */
+		if (learnt)
+			r = mailbox_state_write(s);
 		mailbox_state_unlock(s);
 	}
 	mailbox_state_free(s);

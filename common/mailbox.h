@@ -34,13 +34,17 @@ enum mailbox_flag {
 };
 
 #define MAILBOX_MAX_KEYWORDS 26	/* Maildir letters a-z */
+/* A size not learnt yet: a file whose name lacks ",S=" is not stat'ed when it is first
+ * indexed; mailbox_msg_size learns it on first use. */
+#define MAILBOX_SIZE_UNKNOWN UINT64_MAX
 
 struct mailbox_msg {
 	uint32_t uid;
 	uint64_t modseq;
 	unsigned flags;		/* enum mailbox_flag bits */
 	uint32_t keywords;	/* bit i = keyword i of mailbox->keywords */
-	uint64_t size;		/* octets of the file (CRLF as stored) = RFC822.SIZE */
+	uint64_t size;		/* octets of the file (CRLF as stored) = RFC822.SIZE, or
+				 * MAILBOX_SIZE_UNKNOWN: read it with mailbox_msg_size */
 	time_t internal_date;	/* arrival (from the file name, else the file's mtime) */
 	char *filename;		/* base name as it is now, in cur/ or new/ */
 	bool in_new;		/* still in new/ */
@@ -96,6 +100,11 @@ int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r);
 /* Index (0-based) of uid in msgs, or -1. */
 long mailbox_find_uid(const struct mailbox *mb, uint32_t uid);
 
+/* Message i's size (RFC822.SIZE), learnt from the file on first use when the index does not
+ * know it yet, then remembered in the view and written to the index at the next sync. 0 when
+ * the file vanished (the next sync reports the expunge). Not thread-safe per mailbox. */
+uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i);
+
 /* Full path of message i (for reading its bytes). */
 int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen);
 
@@ -149,14 +158,15 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		      uint32_t *uidvalidity_r, uint32_t *uids_r);
 
 /* Counts for STATUS without keeping the folder open: MESSAGES, UIDNEXT, UIDVALIDITY,
- * UNSEEN, HIGHESTMODSEQ, SIZE, RECENT (messages no read-write SELECT has claimed yet).
+ * UNSEEN, HIGHESTMODSEQ, SIZE (only with want_size: it learns, and then records, the sizes
+ * the index does not know yet), RECENT (messages no read-write SELECT has claimed yet).
  * Claims nothing. Returns 0 or -errno. */
 struct mailbox_status {
 	uint32_t messages, unseen, uidnext, uidvalidity;
 	uint64_t highest_modseq, size;
 	uint32_t recent;
 };
-int mailbox_status(const char *maildir, struct mailbox_status *st_r);
+int mailbox_status(const char *maildir, bool want_size, struct mailbox_status *st_r);
 
 /* ---- folders of one account (Maildir++: INBOX is the account directory, folder "A/B" is
  * the subdirectory ".A.B"; names on disk are IMAP modified UTF-7 as IMAP sends them) ---- */

@@ -526,8 +526,8 @@ int mailbox_folder_rename(const char *account_dir, const char *from, const char 
 			return r;
 		}
 		struct mailbox_status st;
-		mailbox_status(tpath, &st);	/* index the moved messages now */
-		mailbox_status(account_dir, &st);
+		mailbox_status(tpath, false, &st);	/* index the moved messages now */
+		mailbox_status(account_dir, false, &st);
 		return 0;
 	}
 	size_t flen = strlen(from);

@@ -2,16 +2,20 @@
  *
  * MAILDIR/mtad-uidlist, text, one record per line, every line ends in '\n':
  *
- *   mtad-uidlist 1 UIDVALIDITY UIDNEXT HIGHESTMODSEQ COUNT NEWSTAMP CURSTAMP [RECENTUID]
+ *   mtad-uidlist VERSION UIDVALIDITY UIDNEXT HIGHESTMODSEQ COUNT NEWSTAMP CURSTAMP [RECENTUID]
  *   UID MODSEQ SIZE IDATE LOC NAME          (COUNT lines, UID strictly increasing)
  *
+ * - VERSION: 1, or 2 when some SIZE is "-" (not known yet: the file's name has no ",S=" and
+ *   nobody asked). Version 2 is written only while a size is unknown, so an index without
+ *   one stays readable by the versions that know only 1. Both are read.
  * - UIDVALIDITY, UIDNEXT: 1..2^32-1; every UID < UIDNEXT. HIGHESTMODSEQ >= every MODSEQ >= 1.
  * - NEWSTAMP, CURSTAMP: "SEC.NSEC" mtimes of new/ and cur/ taken just before the last full
  *   directory scan ("0.0" = unknown, rescan). When both still match, the directories hold
  *   exactly what the index says, so a sync costs a few stat calls.
  * - RECENTUID: the first UID no read-write SELECT has claimed as \Recent yet (RFC 3501
  *   2.3.2); 1..UIDNEXT. Absent: UIDNEXT (nothing is recent; written only when lower).
- * - SIZE: octets of the file; IDATE: internal date, seconds since the epoch.
+ * - SIZE: octets of the file, or "-" (version 2 only); IDATE: internal date, seconds since
+ *   the epoch.
  * - LOC: 'n' (file in new/) or 'c' (in cur/). NAME: the file's full current name (base name
  *   before the first ':', then ":2,FLAGS"); the base name identifies the message.
  * - COUNT must equal the number of records: a truncated or damaged file is refused and the
@@ -35,19 +39,76 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAILBOX_INDEX_MAGIC "mtad-uidlist 1 "
+#define MAILBOX_INDEX_MAGIC "mtad-uidlist "
+
+struct mailbox_names *mailbox_names_ref(struct mailbox_names *n)
+{
+	if (n)
+		__atomic_add_fetch(&n->refs, 1, __ATOMIC_RELAXED);
+	return n;
+}
+
+void mailbox_names_unref(struct mailbox_names *n)
+{
+	if (n && __atomic_sub_fetch(&n->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(n);
+}
+
+bool mailbox_names_holds(const struct mailbox_names *n, const char *p)
+{
+	return n && p >= n->data && p < n->data + n->len;
+}
+
+static struct mailbox_names *mailbox_names_new(size_t len)
+{
+	struct mailbox_names *n = xmalloc(sizeof(*n) + len + 1);
+	n->refs = 1;
+	n->len = len;
+	return n;
+}
 
 void mailbox_index_init(struct mailbox_index *idx)
 {
 	memset(idx, 0, sizeof(*idx));
 }
 
+void mailbox_index_name_release(const struct mailbox_index *idx, char *name)
+{
+	if (!mailbox_names_holds(idx->names, name))
+		free(name);
+}
+
+void mailbox_index_name_set(struct mailbox_index *idx, struct mailbox_entry *e, char *name)
+{
+	mailbox_index_name_release(idx, e->name);
+	e->name = name;
+}
+
 void mailbox_index_free(struct mailbox_index *idx)
 {
 	for (size_t i = 0; i < idx->n; i++)
-		free(idx->e[i].name);
+		mailbox_index_name_release(idx, idx->e[i].name);
 	free(idx->e);
+	mailbox_names_unref(idx->names);
 	mailbox_index_init(idx);
+}
+
+void mailbox_index_pack(struct mailbox_index *idx)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < idx->n; i++)
+		total += strlen(idx->e[i].name) + 1;
+	struct mailbox_names *names = mailbox_names_new(total);
+	char *p = names->data;
+	for (size_t i = 0; i < idx->n; i++) {
+		size_t len = strlen(idx->e[i].name) + 1;
+		memcpy(p, idx->e[i].name, len);
+		mailbox_index_name_release(idx, idx->e[i].name);
+		idx->e[i].name = p;
+		p += len;
+	}
+	mailbox_names_unref(idx->names);
+	idx->names = names;
 }
 
 void mailbox_index_push(struct mailbox_index *idx, const struct mailbox_entry *e)
@@ -64,12 +125,14 @@ void mailbox_index_copy(struct mailbox_index *dst, const struct mailbox_index *s
 	*dst = *src;
 	dst->e = NULL;
 	dst->n = dst->cap = 0;
+	dst->names = mailbox_names_ref(src->names);
 	if (src->n) {
 		dst->cap = src->n;
 		dst->e = xmalloc(src->n * sizeof(*dst->e));
+		memcpy(dst->e, src->e, src->n * sizeof(*dst->e));
 		for (size_t i = 0; i < src->n; i++) {
-			dst->e[i] = src->e[i];
-			dst->e[i].name = xstrdup(src->e[i].name);
+			if (!mailbox_names_holds(src->names, src->e[i].name))
+				dst->e[i].name = xstrdup(src->e[i].name);
 		}
 		dst->n = src->n;
 	}
@@ -162,11 +225,13 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 	uint64_t v[5];
 	size_t magic = strlen(MAILBOX_INDEX_MAGIC);
 
-	if (!nl || (size_t)(nl - p) < magic || memcmp(p, MAILBOX_INDEX_MAGIC, magic) != 0) {
-		mailbox_index_err(err, errlen, "line 1: not an mtad-uidlist version 1 header");
+	if (!nl || (size_t)(nl - p) < magic + 2 || memcmp(p, MAILBOX_INDEX_MAGIC, magic) != 0 ||
+	    (p[magic] != '1' && p[magic] != '2') || p[magic + 1] != ' ') {
+		mailbox_index_err(err, errlen, "line 1: not an mtad-uidlist version 1 or 2 header");
 		return -1;
 	}
-	const char *q = p + magic;
+	bool v2 = p[magic] == '2';
+	const char *q = p + magic + 2;
 	static const uint64_t hmax[4] = { UINT32_MAX, UINT32_MAX, INT64_MAX,
 					  MAILBOX_INDEX_MAX_MSGS };
 	for (size_t i = 0; i < 4; i++) {
@@ -208,6 +273,9 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 	p = nl + 1;
 	uint32_t last_uid = 0;
 	size_t line = 1;
+	/* Every name lands in one block (bounded by the file's size): no allocation per name. */
+	idx_r->names = mailbox_names_new(len);
+	char *names_end = idx_r->names->data;
 	while (p < end) {
 		line++;
 		nl = memchr(p, '\n', (size_t)(end - p));
@@ -223,7 +291,14 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 		static const uint64_t rmax[4] = { UINT32_MAX, INT64_MAX, MAILBOX_INDEX_MAX_SIZE,
 						  MAILBOX_INDEX_MAX_DATE };
 		q = p;
+		bool size_unknown = false;
 		for (size_t i = 0; i < 4; i++) {
+			if (i == 2 && v2 && nl - q >= 2 && q[0] == '-' && q[1] == ' ') {
+				size_unknown = true;
+				v[2] = 0;
+				q += 2;
+				continue;
+			}
 			if (mailbox_index_num(&q, nl, rmax[i], &v[i]) < 0 || q == nl ||
 			    q[-1] != ' ') {
 				mailbox_index_err(err, errlen, "line %zu: bad field %zu", line, i + 1);
@@ -254,14 +329,18 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 			mailbox_index_err(err, errlen, "line %zu: empty base name", line);
 			goto fail;
 		}
+		size_t name_len = (size_t)(nl - q);
+		memcpy(names_end, q, name_len);
+		names_end[name_len] = '\0';
 		struct mailbox_entry e = {
 			.uid = uid,
 			.modseq = v[1],
-			.size = v[2],
+			.size = size_unknown ? MAILBOX_SIZE_UNKNOWN : v[2],
 			.idate = (int64_t)v[3],
-			.name = xstrndup(q, (size_t)(nl - q)),
+			.name = names_end,
 			.in_new = in_new,
 		};
+		names_end += name_len + 1;
 		mailbox_index_push(idx_r, &e);
 		last_uid = uid;
 		p = nl + 1;
@@ -280,9 +359,13 @@ fail:;
 
 void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 {
-	buf_printf(out, MAILBOX_INDEX_MAGIC "%" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
+	bool v2 = false;
+	for (size_t i = 0; i < idx->n && !v2; i++)
+		v2 = idx->e[i].size == MAILBOX_SIZE_UNKNOWN;
+	buf_printf(out, MAILBOX_INDEX_MAGIC "%c %" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
 		   ".%ld %" PRId64 ".%ld",
-		   idx->uidvalidity, idx->uidnext, idx->highest_modseq, idx->n, idx->new_stamp.sec,
+		   v2 ? '2' : '1', idx->uidvalidity, idx->uidnext, idx->highest_modseq, idx->n,
+		   idx->new_stamp.sec,
 		   idx->new_stamp.nsec, idx->cur_stamp.sec, idx->cur_stamp.nsec);
 	/* Written only when some message is still unclaimed: the common file stays readable
 	 * by versions that predate the field. */
@@ -291,8 +374,13 @@ void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 	buf_append_str(out, "\n");
 	for (size_t i = 0; i < idx->n; i++) {
 		const struct mailbox_entry *e = &idx->e[i];
-		buf_printf(out, "%" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRId64 " %c %s\n", e->uid,
-			   e->modseq, e->size, e->idate, e->in_new ? 'n' : 'c', e->name);
+		if (e->size == MAILBOX_SIZE_UNKNOWN)
+			buf_printf(out, "%" PRIu32 " %" PRIu64 " - %" PRId64 " %c %s\n", e->uid,
+				   e->modseq, e->idate, e->in_new ? 'n' : 'c', e->name);
+		else
+			buf_printf(out, "%" PRIu32 " %" PRIu64 " %" PRIu64 " %" PRId64 " %c %s\n",
+				   e->uid, e->modseq, e->size, e->idate, e->in_new ? 'n' : 'c',
+				   e->name);
 	}
 }
 

@@ -64,7 +64,7 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 		.flags = (c->enabled & IMAP_ENABLED_REV2) ? mm->flags & ~(unsigned)MAILBOX_RECENT
 							  : mm->flags,
 		.keywords = mm->keywords,
-		.size = mm->size,
+		.size = job->req.wants_size ? mailbox_msg_size(mb, i) : mm->size,
 		.internal_date = mm->internal_date,
 	};
 	if (job->needs_data) {

@@ -15,6 +15,7 @@ void cmd_idle(struct imap_client *c, const struct imap_command *cmd)
 	/* On the pool: the loop enters IDLE afterwards, arms the keep-alive timer and syncs again
 	 * if a change came meanwhile (client_work_done). */
 	client_sync(c, true);
+	view_want_watch(c);
 	client_send(c, "+ idling\r\n");
 	client_set_mode_after(c, IMAP_MODE_IDLE);
 }

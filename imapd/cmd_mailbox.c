@@ -393,8 +393,11 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 			const struct imap_arg *items, unsigned nitems)
 {
 	struct mailbox_status st;
+	bool want_size = false;
 	memset(&st, 0, sizeof(st));
-	int r = mailbox_status(path, &st);
+	for (unsigned i = 0; i < nitems; i++)
+		want_size = want_size || imap_arg_atom_equals(&items[i], "SIZE");
+	int r = mailbox_status(path, want_size, &st);
 	if (r < 0)
 		return -2;
 	uint32_t deleted = 0;

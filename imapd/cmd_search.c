@@ -66,7 +66,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			.flags = mm->flags,
 			.keywords = mm->keywords,
 			.keyword_names = (const char *const *)mb->keywords,
-			.size = mm->size,
+			.size = prog.uses_size ? mailbox_msg_size(mb, i) : mm->size,
 			.modseq = mm->modseq,
 			.internal_date = mm->internal_date,
 			.tz_minutes = fetch_local_tz(mm->internal_date),

@@ -416,6 +416,8 @@ int fetch_parse(const struct imap_arg *args, unsigned count, unsigned flags,
 		if (it->type == FETCH_RFC822 || it->type == FETCH_RFC822_TEXT ||
 		    ((it->type == FETCH_BODY_SECTION || it->type == FETCH_BINARY) && !it->peek))
 			req_r->sets_seen = true;
+		if (it->type == FETCH_RFC822_SIZE)
+			req_r->wants_size = true;
 	}
 	return 0;
 }

@@ -68,6 +68,7 @@ struct fetch_request {
 	bool sets_seen;			/* an item sets \Seen (RFC822, RFC822.TEXT, BODY[..], BINARY[..]):
 					 * in a read-write mailbox, also answer FLAGS when they change */
 	bool has_changedsince;		/* CHANGEDSINCE modifier (RFC 7162): MODSEQ item added */
+	bool wants_size;		/* RFC822.SIZE asked (alone or in FAST/ALL/FULL) */
 	uint64_t changedsince;
 	bool vanished;			/* VANISHED modifier (QRESYNC, UID FETCH only) */
 };

@@ -277,6 +277,7 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 		k->day = imap_date_days(&date);
 		return 0;
 	case KIND_NUMBER:
+		c->prog->uses_size = true;	/* LARGER, SMALLER */
 		a = search_parse_next(c);
 		if (a == NULL || !imap_arg_number64(a, &k->number))
 			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Search key needs a number");

@@ -106,6 +106,7 @@ struct search_program {
 	unsigned return_opts;		/* enum search_return_opt bits; "RETURN ()" gives ALL */
 	enum search_charset charset;
 	bool has_modseq;		/* a MODSEQ key: the response carries (MODSEQ n) */
+	bool uses_size;			/* LARGER or SMALLER: the messages' sizes are needed */
 	bool uses_saved;		/* "$" appears: the server substitutes the saved result */
 };
 

@@ -685,6 +685,112 @@ class HeaderCacheTest(IMAPTestCase):
         self.assertEqual(self.fetch_all(), first)
 
 
+class LargeFolderTest(IMAPTestCase):
+    """A folder big enough for imapd's shared copy of the parsed index, filled by another Maildir
+    tool (names with a time but without ",S="): sessions see each other's and others' changes,
+    and the sizes the first open did not read come out right when asked."""
+    COUNT = 300
+
+    def fill(self):
+        m = self.login()  # the first login makes the Maildir
+        m.logout()
+        cur = os.path.join(self.maildir(), "cur")
+        sizes = []
+        for i in range(self.COUNT):
+            body = b"Subject: m%d\r\n\r\n" % i + b"x" * (i * 3) + b"\r\n"
+            path = os.path.join(cur, "%d.M%dP7.other:2,%s" % (1700000000 + i, i, "S" if i % 2 else ""))
+            with open(path, "wb") as f:
+                f.write(body)
+            os.chmod(path, 0o644)
+            sizes.append(len(body))
+        return sizes
+
+    def select(self, m, readonly=False):
+        m.untagged_responses.clear()
+        typ, data = m.select("INBOX", readonly=readonly)
+        self.assertEqual(typ, "OK")
+        r = m.untagged_responses
+        return {"exists": int(data[0]), "recent": int(r.get("RECENT", [b"0"])[-1]),
+                "uidvalidity": int(r["UIDVALIDITY"][-1]), "uidnext": int(r["UIDNEXT"][-1]),
+                "highestmodseq": int(r["HIGHESTMODSEQ"][-1])}
+
+    def deliver(self, name, data):
+        md = self.maildir()
+        tmp = os.path.join(md, "tmp", name)
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, os.path.join(md, "new", name))
+
+    def sizes_of(self, m):
+        typ, data = m.fetch("1:*", "(RFC822.SIZE)")
+        self.assertEqual(typ, "OK")
+        return [int(re.search(rb"RFC822.SIZE (\d+)", d).group(1)) for d in data]
+
+    def test_sizes_missing_from_names_are_right_when_asked(self):
+        sizes = self.fill()
+        a = self.login()
+        self.assertEqual(self.select(a)["exists"], self.COUNT)
+        self.assertEqual(self.sizes_of(a), sizes)
+        typ, data = a.search(None, "LARGER", "500")
+        self.assertEqual(data[0].split(), [b"%d" % (i + 1) for i, n in enumerate(sizes) if n > 500])
+        typ, data = a.search(None, "SMALLER", "30")
+        self.assertEqual(data[0].split(), [b"%d" % (i + 1) for i, n in enumerate(sizes) if n < 30])
+        a.noop()  # the sync writes the learnt sizes into the index
+        with open(os.path.join(self.maildir(), "mtad-uidlist"), "rb") as f:
+            self.assertTrue(f.readline().startswith(b"mtad-uidlist 1 "))
+        b = self.login()
+        typ, data = b.status("INBOX", "(MESSAGES SIZE)")
+        self.assertIn(b"MESSAGES %d SIZE %d" % (self.COUNT, sum(sizes)), data[0])
+        self.select(b, readonly=True)
+        self.assertEqual(self.sizes_of(b), sizes)
+        # STATUS SIZE on a fresh folder learns the sizes itself.
+        os.unlink(os.path.join(self.maildir(), "mtad-uidlist"))
+        c = self.login()
+        typ, data = c.status("INBOX", "(SIZE)")
+        self.assertIn(b"SIZE %d" % sum(sizes), data[0])
+
+    def test_sessions_see_deliveries_and_changes_between_selects(self):
+        self.fill()
+        a = self.login()
+        first = self.select(a)
+        self.assertEqual((first["exists"], first["recent"], first["uidnext"]),
+                         (self.COUNT, self.COUNT, self.COUNT + 1))
+        b = self.login()
+        second = self.select(b)
+        self.assertEqual(second, dict(first, recent=0))
+        # A delivery between two SELECTs: the next session sees it, as recent.
+        self.deliver("1800000000.M1P1.mx,S=%d" % len(SIMPLE), SIMPLE)
+        c = self.login()
+        third = self.select(c)
+        self.assertEqual((third["exists"], third["recent"], third["uidnext"], third["uidvalidity"]),
+                         (self.COUNT + 1, 1, self.COUNT + 2, first["uidvalidity"]))
+        typ, data = c.fetch("%d" % (self.COUNT + 1), "(UID FLAGS RFC822.SIZE)")
+        self.assertIn(b"\\Recent", data[0])
+        self.assertIn(b"RFC822.SIZE %d" % len(SIMPLE), data[0])
+        # An expunge by one session and a flag change by another Maildir program.
+        b.store("5", "+FLAGS", r"(\Deleted)")
+        b.expunge()
+        cur = os.path.join(self.maildir(), "cur")
+        name = [n for n in os.listdir(cur) if n.startswith("1700000009.")][0]
+        os.rename(os.path.join(cur, name), os.path.join(cur, name.split(":")[0] + ":2,F"))
+        d = self.login()
+        fourth = self.select(d)
+        self.assertEqual((fourth["exists"], fourth["recent"], fourth["uidnext"]),
+                         (self.COUNT, 0, self.COUNT + 2))
+        self.assertGreater(fourth["highestmodseq"], third["highestmodseq"])
+        typ, data = d.fetch("5,9", "(UID FLAGS)")
+        self.assertEqual(data[0], b"5 (UID 6 FLAGS (\\Seen))")
+        self.assertRegex(data[1].decode(), r"^9 \(UID 10 FLAGS \(\\Flagged\)\)$")
+        # The first session learns all of it at its next command.
+        a.untagged_responses.clear()
+        a.noop()
+        self.assertEqual(a.untagged_responses.pop("EXPUNGE"), [b"5"])
+        self.assertEqual(a.untagged_responses.pop("EXISTS"), [b"%d" % self.COUNT])
+        typ, data = a.fetch("9", "(UID FLAGS)")
+        self.assertIn(b"\\Flagged", data[-1] if isinstance(data[-1], bytes) else data[-1][0])
+
+
 class ExtensionTest(IMAPTestCase):
     def test_enable_condstore_id_unselect(self):
         m = self.login()

@@ -30,6 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_check(e->modseq >= 1 && e->modseq <= idx.highest_modseq);
 			fuzz_check(mailbox_index_name_ok(e->name, strlen(e->name)));
 			fuzz_check(mailbox_index_base_len(e->name) > 0);
+			fuzz_check(e->size <= MAILBOX_INDEX_MAX_SIZE || e->size == MAILBOX_SIZE_UNKNOWN);
 			last = e->uid;
 		}
 		/* Formatting and parsing again gives the same index, byte for byte. */

@@ -141,6 +141,19 @@ Test(fetch_parse, sets_seen)
 		cr_assert_eq(r.req.sets_seen, cases[i].seen, "%s", cases[i].args);
 		done(&r);
 	}
+	/* RFC822.SIZE, alone or in a macro, asks for the size (learnt on demand) */
+	static const struct {
+		const char *args;
+		bool size;
+	} sized[] = { { "RFC822.SIZE", true }, { "FAST", true }, { "ALL", true },
+		      { "FULL", true }, { "(FLAGS UID)", false }, { "BODY.PEEK[]", false } };
+	for (size_t i = 0; i < sizeof(sized) / sizeof(sized[0]); i++) {
+		struct parsed r;
+		parse(&r, sized[i].args, 0);
+		cr_assert_eq(r.rc, 0);
+		cr_assert_eq(r.req.wants_size, sized[i].size, "%s", sized[i].args);
+		done(&r);
+	}
 	/* the kept duplicate loses its PEEK when a non-PEEK twin follows */
 	struct parsed r;
 	parse(&r, "(BODY.PEEK[1] BODY[1])", 0);

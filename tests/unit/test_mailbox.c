@@ -578,7 +578,7 @@ Test(mailbox, status_counts)
 	test_deliver(test_md, 100, "Ma", "x\r\n");
 	test_deliver(test_md, 101, "Mb", "yy\r\n");
 	struct mailbox_status st;
-	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
 	cr_assert_eq(st.messages, 2);
 	cr_assert_eq(st.unseen, 2);
 	cr_assert_eq(st.uidnext, 3);
@@ -588,12 +588,12 @@ Test(mailbox, status_counts)
 	cr_assert_eq(mb->uidvalidity, st.uidvalidity);
 	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN, NULL, 0), 0);
 	mailbox_close(&mb);
-	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
 	cr_assert_eq(st.unseen, 1);
 	cr_assert_gt(st.highest_modseq, 1);
 	char missing[PATH_MAX];
 	test_fmt(missing, sizeof(missing), "%s/.Nope", test_md);
-	cr_assert_eq(mailbox_status(missing, &st), -ENOENT);
+	cr_assert_eq(mailbox_status(missing, true, &st), -ENOENT);
 }
 
 Test(mailbox, store_after_foreign_rename_merges_flags)
@@ -688,6 +688,173 @@ Test(mailbox, file_without_size_or_date_in_name)
 	cr_assert_eq(mb->msgs[0].internal_date, 1234567890);
 	cr_assert_eq(mb->msgs[0].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_FLAGGED);
 	mailbox_close(&mb);
+}
+
+Test(mailbox, sizes_not_in_names_are_learnt_on_use)
+{
+	/* Files named with a time but no ",S=" (other Maildir tools): the first open does not stat
+	 * them; the size is learnt when asked, then kept in the index. */
+	char path[PATH_MAX];
+	for (int i = 0; i < 3; i++) {
+		test_fmt(path, sizeof(path), "%s/cur/%d.M%dP1.other:2,S", test_md, 1700000000 + i, i);
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		for (int k = 0; k <= i; k++)
+			fputs("0123456789\r\n", f);
+		fclose(f);
+	}
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_eq(mb->count, 3);
+	cr_assert_eq(mb->msgs[1].size, MAILBOX_SIZE_UNKNOWN);
+	cr_assert_eq(mb->msgs[1].internal_date, 1700000001);
+	char idx_path[PATH_MAX], *data;
+	size_t len;
+	test_index_path(idx_path, sizeof(idx_path));
+	cr_assert_eq(mailbox_file_read(idx_path, 1 << 20, &data, &len), 0);
+	cr_assert(strncmp(data, "mtad-uidlist 2 ", 15) == 0, "%s", data);
+	free(data);
+	struct mailbox_status st;
+	cr_assert_eq(mailbox_status(test_md, false, &st), 0);
+	cr_assert_eq(st.messages, 3);
+	cr_assert_eq(mailbox_msg_size(mb, 1), 24);
+	cr_assert_eq(mb->msgs[1].size, 24);
+	cr_assert_eq(mailbox_msg_size(mb, 2), 36);
+	/* The next sync writes what was learnt. */
+	cr_assert_eq(mailbox_sync(mb, NULL), 0);
+	struct mailbox *again = test_open(test_md);
+	cr_assert_eq(again->msgs[1].size, 24);
+	cr_assert_eq(again->msgs[0].size, MAILBOX_SIZE_UNKNOWN);
+	mailbox_close(&again);
+	/* STATUS SIZE learns the rest, and the index is version 1 again. */
+	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
+	cr_assert_eq(st.size, 12 + 24 + 36);
+	cr_assert_eq(mailbox_file_read(idx_path, 1 << 20, &data, &len), 0);
+	cr_assert(strncmp(data, "mtad-uidlist 1 ", 15) == 0, "%s", data);
+	free(data);
+	mailbox_close(&mb);
+}
+
+Test(mailbox, version_1_index_still_loads)
+{
+	/* An index written by the versions before sizes-on-demand keeps its UIDVALIDITY. */
+	test_deliver(test_md, 1700000000, "M1P1", "hello\r\n");
+	struct mailbox *mb = test_open(test_md);
+	uint32_t uv = mb->uidvalidity;
+	char name[NAME_MAX + 1];
+	snprintf(name, sizeof(name), "%s", mb->msgs[0].filename);
+	mailbox_close(&mb);
+	char idx_path[PATH_MAX], text[1024];
+	test_index_path(idx_path, sizeof(idx_path));
+	snprintf(text, sizeof(text), "mtad-uidlist 1 %u 5 9 1 0.0 0.0\n4 9 7 1700000000 c %s\n",
+		 uv, name);
+	FILE *f = fopen(idx_path, "w");
+	fputs(text, f);
+	fclose(f);
+	mb = test_open(test_md);
+	cr_assert_eq(mb->uidvalidity, uv);
+	cr_assert_eq(mb->count, 1);
+	cr_assert_eq(mb->msgs[0].uid, 4);
+	cr_assert_eq(mb->uidnext, 5);
+	cr_assert_eq(mb->highest_modseq, 9);
+	cr_assert_eq(mb->msgs[0].size, 7);
+	mailbox_close(&mb);
+}
+
+/* Big enough for the process's shared copy of parsed indexes. */
+#define TEST_SHARED_MSGS 300
+
+Test(mailbox, shared_index_sees_every_change, .timeout = 60)
+{
+	char unique[64];
+	for (int i = 0; i < TEST_SHARED_MSGS; i++) {
+		snprintf(unique, sizeof(unique), "M%dP1", i);
+		test_deliver(test_md, 1700000000 + i, unique, "x\r\n");
+	}
+	struct mailbox *a = test_open(test_md);
+	cr_assert_eq(a->count, TEST_SHARED_MSGS);
+	cr_assert_eq(mailbox_recent_count(a), TEST_SHARED_MSGS);
+	/* A second session: same state, nothing recent any more (a claimed it). */
+	struct mailbox *b = test_open(test_md);
+	cr_assert_eq(b->count, TEST_SHARED_MSGS);
+	cr_assert_eq(b->uidvalidity, a->uidvalidity);
+	cr_assert_eq(b->uidnext, a->uidnext);
+	cr_assert_eq(b->highest_modseq, a->highest_modseq);
+	cr_assert_eq(mailbox_recent_count(b), 0);
+	mailbox_close(&b);
+	/* A delivery between two opens. */
+	test_deliver(test_md, 1800000000, "late", "late\r\n");
+	b = test_open(test_md);
+	cr_assert_eq(b->count, TEST_SHARED_MSGS + 1);
+	cr_assert_eq(mailbox_recent_count(b), 1);
+	cr_assert(b->msgs[TEST_SHARED_MSGS].flags & MAILBOX_RECENT);
+	mailbox_close(&b);
+	/* A flag change by this process, then by another process (its own index write). */
+	cr_assert_eq(mailbox_store(a, 5, '+', MAILBOX_FLAGGED, NULL, 0), 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		struct mailbox *c;
+		char err[256];
+		int ok = mailbox_open(test_md, false, &c, err, sizeof(err)) == 0 &&
+			 mailbox_store(c, 7, '+', MAILBOX_DELETED, NULL, 0) == 0 &&
+			 mailbox_expunge(c, NULL, 0, NULL) == 0;
+		_exit(ok ? 0 : 1);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	b = test_open(test_md);
+	cr_assert_eq(b->count, TEST_SHARED_MSGS);
+	cr_assert(b->msgs[5].flags & MAILBOX_FLAGGED);
+	cr_assert_eq(b->msgs[7].uid, 9);	/* UID 8 expunged by the other process */
+	cr_assert_eq(mailbox_recent_count(b), 0);
+	/* The first session learns the expunge at its next sync. */
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(a, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 1);
+	cr_assert_eq(ch.expunged_uids[0], 8);
+	cr_assert_eq(ch.n_new, 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(a->highest_modseq, b->highest_modseq);
+	mailbox_close(&b);
+	mailbox_close(&a);
+}
+
+Test(mailbox, shared_index_checks_the_header_too)
+{
+	/* The same inode, size and mtime but another content (rewritten in place, mtime put
+	 * back): the header line tells, the file is parsed again. */
+	char unique[64];
+	for (int i = 0; i < TEST_SHARED_MSGS; i++) {
+		snprintf(unique, sizeof(unique), "M%dP1", i);
+		test_deliver(test_md, 1700000000 + i, unique, "x\r\n");
+	}
+	struct mailbox *a = test_open(test_md);
+	uint64_t hms = a->highest_modseq;
+	mailbox_close(&a);
+	char idx_path[PATH_MAX], *data;
+	size_t len;
+	struct stat st;
+	test_index_path(idx_path, sizeof(idx_path));
+	cr_assert_eq(stat(idx_path, &st), 0);
+	cr_assert_eq(mailbox_file_read(idx_path, 1 << 24, &data, &len), 0);
+	char old[32], new[32];
+	snprintf(old, sizeof(old), " %" PRIu64 " %d ", hms, TEST_SHARED_MSGS);
+	snprintf(new, sizeof(new), " %" PRIu64 " %d ", hms + 7, TEST_SHARED_MSGS);
+	cr_assert_eq(strlen(old), strlen(new));
+	char *at = strstr(data, old);
+	cr_assert_not_null(at);
+	memcpy(at, new, strlen(new));
+	int fd = open(idx_path, O_WRONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(pwrite(fd, data, len, 0), (ssize_t)len);
+	close(fd);
+	free(data);
+	struct timespec ts[2] = { st.st_atim, st.st_mtim };
+	cr_assert_eq(utimensat(AT_FDCWD, idx_path, ts, 0), 0);
+	struct mailbox *b = test_open(test_md);
+	cr_assert_eq(b->highest_modseq, hms + 7);
+	mailbox_close(&b);
 }
 
 /* ---- concurrency ---- */
@@ -892,11 +1059,57 @@ Test(mailbox, index_parse_round_trip)
 	mailbox_index_free(&idx);
 }
 
+Test(mailbox, index_version_2_unknown_sizes)
+{
+	/* "-" = size not learnt yet; written as version 2 only while some size is unknown. */
+	const char *v2 = "mtad-uidlist 2 1700000000 3 7 2 0.0 0.0\n"
+			 "1 2 - 1700000000 c 1700000000.a:2,S\n"
+			 "2 5 77 1700000005 c 1700000005.b,S=77:2,\n";
+	struct mailbox_index idx;
+	cr_assert_eq(test_parse(v2, &idx), 0);
+	cr_assert_eq(idx.n, 2);
+	cr_assert_eq(idx.e[0].size, MAILBOX_SIZE_UNKNOWN);
+	cr_assert_eq(idx.e[1].size, 77);
+	struct buf b;
+	buf_init(&b);
+	mailbox_index_format(&idx, &b);
+	cr_assert_str_eq(b.data, v2);
+	/* Once learnt, the file is version 1 again: readable by the versions before 2. */
+	idx.e[0].size = 12;
+	buf_free(&b);
+	buf_init(&b);
+	mailbox_index_format(&idx, &b);
+	cr_assert_str_eq(b.data, "mtad-uidlist 1 1700000000 3 7 2 0.0 0.0\n"
+				 "1 2 12 1700000000 c 1700000000.a:2,S\n"
+				 "2 5 77 1700000005 c 1700000005.b,S=77:2,\n");
+	buf_free(&b);
+	mailbox_index_free(&idx);
+}
+
+Test(mailbox, index_copy_shares_names_and_survives_renames)
+{
+	struct mailbox_index idx, copy;
+	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n",
+				&idx), 0);
+	mailbox_index_copy(&copy, &idx);
+	cr_assert_eq(copy.e[0].name, idx.e[0].name);	/* shared, not copied */
+	mailbox_index_name_set(&copy, &copy.e[0], strdup("a:2,S"));
+	mailbox_index_free(&idx);	/* the copy keeps the block alive */
+	cr_assert_str_eq(copy.e[0].name, "a:2,S");
+	cr_assert_str_eq(copy.e[1].name, "b");
+	mailbox_index_pack(&copy);
+	cr_assert(mailbox_names_holds(copy.names, copy.e[0].name));
+	cr_assert_str_eq(copy.e[0].name, "a:2,S");
+	mailbox_index_free(&copy);
+}
+
 Test(mailbox, index_parse_refusals)
 {
 	static const char *const bad[] = {
 		"mtad-uidlist 1 0 4 7 0 0.0 0.0\n",		/* UIDVALIDITY 0 */
-		"mtad-uidlist 2 1 4 7 0 0.0 0.0\n",		/* version */
+		"mtad-uidlist 3 1 4 7 0 0.0 0.0\n",		/* version */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 - 1 c x\n",	/* unknown size in version 1 */
+		"mtad-uidlist 2 1 4 7 1 0.0 0.0\n1 1 -- 1 c x\n",	/* bad unknown size */
 		"mtad-uidlist 1 1 4 7 0 0.0\n",			/* stamps */
 		"mtad-uidlist 1 1 4 7 0 0.0 0.0",		/* no newline */
 		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n4 1 1 1 c x\n",	/* uid >= uidnext */

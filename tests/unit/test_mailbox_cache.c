@@ -245,7 +245,7 @@ Test(mailbox_cache, recent_claimed_once_examine_claims_nothing)
 	make_msg("1700000000.M1.h,S=50:2,", MSG);
 	make_msg("1700000001.M2.h,S=50:2,", MSG);
 	struct mailbox_status st;
-	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
 	cr_assert_eq(st.recent, 2);
 	struct mailbox *ro, *a, *b;
 	char err[256];
@@ -255,7 +255,7 @@ Test(mailbox_cache, recent_claimed_once_examine_claims_nothing)
 	cr_assert_eq(mailbox_recent_count(a), 2);
 	cr_assert_eq(mailbox_open(test_md, false, &b, err, sizeof(err)), 0);
 	cr_assert_eq(mailbox_recent_count(b), 0);
-	cr_assert_eq(mailbox_status(test_md, &st), 0);
+	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
 	cr_assert_eq(st.recent, 0);
 	/* A later arrival goes to whichever read-write session syncs first. */
 	uint32_t uv, uid;

@@ -225,7 +225,7 @@ Test(folder, rename_with_children_and_subscriptions)
 	/* The message kept its UID and UIDVALIDITY (the index moved with the folder). */
 	cr_assert_eq(mailbox_folder_path(test_acct, "New/Place/Kid", path, sizeof(path)), 0);
 	struct mailbox_status st;
-	cr_assert_eq(mailbox_status(path, &st), 0);
+	cr_assert_eq(mailbox_status(path, true, &st), 0);
 	cr_assert_eq(st.messages, 1);
 	cr_assert_eq(st.uidvalidity, uv);
 	cr_assert_eq(st.uidnext, uid + 1);
@@ -276,7 +276,7 @@ Test(folder, rename_inbox_moves_messages)
 	cr_assert(test_find(f, n, "INBOX")->has_children);
 	mailbox_folders_free(f, (size_t)n);
 	struct mailbox_status st;
-	cr_assert_eq(mailbox_status(test_acct, &st), 0);
+	cr_assert_eq(mailbox_status(test_acct, true, &st), 0);
 	cr_assert_eq(st.messages, 0);
 }
 

@@ -228,3 +228,31 @@ Test(search_parse, depth_is_bounded)
 	free(got);
 	buf_free(&b);
 }
+
+/* Whether the program needs the messages' sizes (LARGER/SMALLER anywhere in the tree). */
+static bool search_uses_size(const char *args)
+{
+	struct buf line;
+	buf_init(&line);
+	buf_printf(&line, "t SEARCH %s\r\n", args);
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t used;
+	cr_assert_eq(imap_parser_feed(p, line.data, line.len, &used), IMAP_PARSE_DONE);
+	const struct imap_command *c = imap_parser_command(p);
+	struct search_program prog;
+	struct search_error err;
+	cr_assert_eq(search_parse(c->args, c->count, 0, &prog, &err), 0, "%s", args);
+	bool uses = prog.uses_size;
+	search_program_free(&prog);
+	imap_parser_free(&p);
+	buf_free(&line);
+	return uses;
+}
+
+Test(search_parse, size_keys_are_noted)
+{
+	cr_assert(search_uses_size("LARGER 100"));
+	cr_assert(search_uses_size("UNSEEN OR FLAGGED NOT SMALLER 5"));
+	cr_assert(!search_uses_size("UNSEEN FROM bob"));
+	cr_assert(!search_uses_size("ALL"));
+}
