@@ -24,6 +24,21 @@
 #define CLIENT_COMMANDS_PER_TURN 64	/* pipelined commands served before others get a turn */
 #define CLIENT_OUTPUT_HIGH (512 * 1024)	/* stop reading commands above this output backlog */
 #define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
+#define CLIENT_PREFETCH_BYTES (1024 * 1024)	/* message bytes a batch opens ahead (read-ahead) */
+
+/* Pipelined commands that run one after the other in one pool job (client_dispatch): the
+ * first was parsed by c->parser, each further one by its own parser from the input still
+ * buffered, which is consumed only for the commands that ran (client_work_done). */
+struct client_batch {
+	unsigned n;			/* commands in the batch, at least 1 */
+	unsigned ran;			/* commands that ran (set by the pool) */
+	struct {
+		const struct command *k;
+		const struct imap_command *cmd;
+		struct imap_parser *parser;	/* NULL for the first (c->parser's) */
+		size_t bytes;			/* its input bytes (0 for the first) */
+	} e[CLIENT_COMMANDS_PER_TURN];
+};
 
 /* One piece of store work of a session on the thread pool (see client_run_on_pool). */
 struct client_work {
@@ -38,6 +53,7 @@ struct client_work {
 	char close_reason[64];		/* client_close called by fn */
 	char *notify[CLIENT_NOTIFY_MAX];	/* imapd_notify_folder called by fn */
 	size_t nnotify;
+	struct client_batch *batch;	/* the commands fn runs, when it is client_run_batch */
 };
 
 static const char *const client_state_names[] = {
@@ -289,6 +305,27 @@ static void client_fetch_work(struct imap_client *c, void *arg)
 	cmd_fetch_resume(c);
 }
 
+static void client_batch_free(struct client_batch *b)
+{
+	for (unsigned i = 1; i < b->n; i++)
+		imap_parser_free(&b->e[i].parser);
+	free(b);
+}
+
+/* Loop thread, after a batch: the input of the further commands that ran is used up; the
+ * rest is parsed again by c->parser later. */
+static void client_batch_done(struct imap_client *c, struct client_batch *b)
+{
+	size_t used = 0;
+	for (unsigned i = 1; i < b->ran; i++)
+		used += b->e[i].bytes;
+	if (b->ran > 1)
+		c->commands += b->ran - 1;
+	if (c->conn)
+		buf_consume(&c->conn->in, used);
+	client_batch_free(b);
+}
+
 /* Loop thread: apply what the pool work asked for, in the order a loop-side run would have. */
 static void client_work_done(uv_work_t *req, int status)
 {
@@ -298,6 +335,8 @@ static void client_work_done(uv_work_t *req, int status)
 	c->d->pool_jobs--;
 	c->work = NULL;
 	c->running = NULL;
+	if (w->batch)
+		client_batch_done(c, w->batch);
 	client_ref(c);
 	view_after_work(c);
 	for (size_t i = 0; i < w->nnotify; i++) {
@@ -340,13 +379,14 @@ static void client_work_done(uv_work_t *req, int status)
 	client_unref(c);
 }
 
-void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
-			void *arg, enum imap_mode mode_after)
+static void client_queue_work(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			      void *arg, enum imap_mode mode_after, struct client_batch *batch)
 {
 	struct client_work *w = xcalloc(1, sizeof(*w));
 	w->c = c;
 	w->fn = fn;
 	w->arg = arg;
+	w->batch = batch;
 	buf_init(&w->out);
 	w->mode_after = mode_after;
 	atomic_init(&w->cancelled, false);
@@ -365,6 +405,12 @@ void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c,
 	}
 }
 
+void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			void *arg, enum imap_mode mode_after)
+{
+	client_queue_work(c, fn, arg, mode_after, NULL);
+}
+
 void client_ref(struct imap_client *c)
 {
 	c->refs++;
@@ -381,7 +427,83 @@ static void client_run_command(struct imap_client *c, void *arg)
 	c->running->fn(c, arg);
 }
 
-static void client_dispatch(struct imap_client *c, const struct imap_command *cmd)
+/* May the next command of a batch start? What client_process asks (output backlog), and:
+ * the commands before it left no FETCH job and no close, and the folder is still selected. */
+static bool client_batch_may_go_on(const struct imap_client *c)
+{
+	const struct client_work *w = c->work;
+	return !atomic_load(&w->cancelled) && !w->close_reason[0] && !c->job &&
+	       w->mode_after == IMAP_MODE_COMMAND && c->state == IMAP_STATE_SELECTED && c->view &&
+	       client_backlog(c) <= CLIENT_OUTPUT_HIGH;
+}
+
+/* Pool: the commands of a batch in order, after opening ahead the files their FETCHes read,
+ * so that those reads overlap instead of waiting for the disk one after the other. */
+static void client_run_batch(struct imap_client *c, void *arg)
+{
+	struct client_batch *b = arg;
+	uint64_t prefetch_bytes = CLIENT_PREFETCH_BYTES;
+	for (unsigned i = 0; i < b->n; i++)
+		if (b->e[i].k->fn == cmd_fetch)
+			cmd_fetch_prefetch(c, b->e[i].cmd, &prefetch_bytes);
+	for (unsigned i = 0; i < b->n; i++) {
+		if (i > 0) {
+			if (!client_batch_may_go_on(c))
+				break;
+			c->cmd_flags = b->e[i].k->flags;
+			c->cmd_uid = b->e[i].cmd->uid;
+			snprintf(c->tag, sizeof(c->tag), "%s", b->e[i].cmd->tag);
+			c->running = b->e[i].k;
+		}
+		b->e[i].k->fn(c, b->e[i].cmd);
+		b->ran = i + 1;
+	}
+	command_prefetch_release(c);
+}
+
+/* Command k (cmd, from c->parser) and the complete pipelined commands buffered after it that
+ * may share its pool job: CMD_FLAG_BATCH ones, a line each (a literal ends the batch), at most
+ * room in all. Each is parsed by its own parser; no input is consumed here. */
+static struct client_batch *client_batch_new(struct imap_client *c, const struct command *k,
+					     const struct imap_command *cmd, unsigned room)
+{
+	struct client_batch *b = xcalloc(1, sizeof(*b));
+	b->n = 1;
+	b->e[0].k = k;
+	b->e[0].cmd = cmd;
+	const struct buf *in = &c->conn->in;
+	size_t off = 0;
+	while (b->n < room && off < in->len) {
+		const char *line = in->data + off;
+		const char *nl = memchr(line, '\n', in->len - off);
+		if (!nl)
+			break;
+		size_t len = (size_t)(nl - line) + 1, used = 0;
+		struct imap_parser *p = client_parser_new(c, c->authenticated_parser);
+		enum imap_parse_result r = imap_parser_feed(p, line, len, &used);
+		const struct imap_command *next = NULL;
+		const struct command *nk = NULL;
+		if (r == IMAP_PARSE_DONE && used == len) {
+			next = imap_parser_command(p);
+			nk = command_find(next->name);
+		}
+		if (!nk || !(nk->flags & CMD_FLAG_BATCH) || !(nk->states & c->state) ||
+		    (next->uid && !(nk->flags & CMD_FLAG_UID))) {
+			imap_parser_free(&p);
+			break;
+		}
+		b->e[b->n].k = nk;
+		b->e[b->n].cmd = next;
+		b->e[b->n].parser = p;
+		b->e[b->n].bytes = len;
+		b->n++;
+		off += len;
+	}
+	return b;
+}
+
+/* room: commands this turn may still serve, cmd included. */
+static void client_dispatch(struct imap_client *c, const struct imap_command *cmd, unsigned room)
 {
 	c->commands++;
 	if (c->state == IMAP_STATE_NOAUTH && c->commands > IMAPD_PREAUTH_MAX_COMMANDS) {
@@ -409,10 +531,16 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 	snprintf(c->tag, sizeof(c->tag), "%s", cmd->tag);
 	/* Commands that read or write the store run on the pool; so does every command whose
 	 * tagged reply syncs the selected folder. The parsed command stays valid meanwhile:
-	 * nothing is fed to the parser while the session is BUSY. */
+	 * nothing is fed to the parser while the session is BUSY. Pipelined FETCH, STORE,
+	 * SEARCH and NOOP in the selected state go as one batch. */
 	if ((k->flags & CMD_FLAG_STORE) ||
 	    (c->state == IMAP_STATE_SELECTED && !(k->flags & CMD_FLAG_NO_SYNC))) {
 		c->running = k;
+		if (c->state == IMAP_STATE_SELECTED && (k->flags & CMD_FLAG_BATCH)) {
+			struct client_batch *b = client_batch_new(c, k, cmd, room);
+			client_queue_work(c, client_run_batch, b, IMAP_MODE_COMMAND, b);
+			return;
+		}
 		client_run_on_pool(c, client_run_command, (void *)cmd, IMAP_MODE_COMMAND);
 		return;
 	}
@@ -495,8 +623,9 @@ static void client_process(struct imap_client *c)
 			client_send(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
+			client_dispatch(c, imap_parser_command(c->parser),
+					CLIENT_COMMANDS_PER_TURN - served);
 			served++;
-			client_dispatch(c, imap_parser_command(c->parser));
 			break;
 		case IMAP_PARSE_ERROR:
 			client_parse_error(c);

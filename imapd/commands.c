@@ -32,7 +32,7 @@ static const struct command command_table[] = {
 	{ "ENABLE", cmd_enable, IMAP_STATE_AUTH, 0 },
 	{ "EXAMINE", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "EXPUNGE", cmd_expunge, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE },
-	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "ID", cmd_id, S_ANY, 0 },
 	{ "IDLE", cmd_idle, S_AUTH, CMD_FLAG_STORE },
 	{ "LIST", cmd_list, S_AUTH, CMD_FLAG_STORE },
@@ -41,13 +41,13 @@ static const struct command command_table[] = {
 	{ "LSUB", cmd_list, S_AUTH, CMD_FLAG_STORE },
 	{ "MOVE", cmd_copy, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE },
 	{ "NAMESPACE", cmd_namespace, S_AUTH, 0 },
-	{ "NOOP", cmd_noop, S_ANY, 0 },
+	{ "NOOP", cmd_noop, S_ANY, CMD_FLAG_BATCH },
 	{ "RENAME", cmd_rename, S_AUTH, CMD_FLAG_STORE },
-	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "SELECT", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, CMD_FLAG_NO_SYNC },
 	{ "STATUS", cmd_status, S_AUTH, CMD_FLAG_STORE },
-	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "SUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE },
 	{ "UNSELECT", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "UNSUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE },
@@ -69,30 +69,37 @@ const struct command *command_find(const char *name)
 	return NULL;
 }
 
-int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
-		   struct seqset *out)
+int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap_arg *a,
+			   struct seqset *out)
 {
 	const char *error;
 	struct seqset raw;
 	seqset_init(&raw);
 	if (!imap_arg_is_atom(a) || imap_arg_is_nil(a) ||
-	    seqset_parse(a->str, a->len, 0, &raw, &error) < 0) {
-		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");
+	    seqset_parse(a->str, a->len, 0, &raw, &error) < 0)
 		return -1;
-	}
-	const struct mailbox *mb = c->view->mb;
-	uint32_t max = cmd->uid ? (mb->count ? mb->msgs[mb->count - 1].uid : 0) : (uint32_t)mb->count;
+	uint32_t max = uid ? (mb->count ? mb->msgs[mb->count - 1].uid : 0) : (uint32_t)mb->count;
 	seqset_resolve(&raw, max, out);
 	seqset_free(&raw);
-	if (!cmd->uid) {
+	if (!uid) {
 		uint32_t hi;
-		if (seqset_max(out, &hi) && hi > mb->count) {
-			client_tagged(c, cmd->tag, "BAD", "Invalid sequence number (%u messages)",
-				      (unsigned)mb->count);
-			return -1;
-		}
+		if (seqset_max(out, &hi) && hi > mb->count)
+			return -2;
 	}
 	return 0;
+}
+
+int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		   struct seqset *out)
+{
+	const struct mailbox *mb = c->view->mb;
+	int r = command_seqset_resolve(mb, cmd->uid, a, out);
+	if (r == -1)
+		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");
+	else if (r < 0)
+		client_tagged(c, cmd->tag, "BAD", "Invalid sequence number (%u messages)",
+			      (unsigned)mb->count);
+	return r < 0 ? -1 : 0;
 }
 
 static const struct {
@@ -178,18 +185,83 @@ void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags
 	buf_append_str(b, ")");
 }
 
+/* Files opened ahead by command_prefetch_message, by UID (a STORE may rename the file, the
+ * open descriptor still reads the same bytes). */
+struct command_prefetch {
+	unsigned n;
+	struct {
+		uint32_t uid;
+		int fd;
+	} f[COMMAND_PREFETCH_MAX];
+};
+
+/* The descriptor opened ahead for uid, taken out of the table; -1 when there is none. */
+static int command_prefetched_fd(struct imap_client *c, uint32_t uid)
+{
+	struct command_prefetch *p = c->prefetch;
+	if (!p)
+		return -1;
+	for (unsigned k = 0; k < p->n; k++) {
+		if (p->f[k].uid == uid) {
+			int fd = p->f[k].fd;
+			p->f[k] = p->f[--p->n];
+			return fd;
+		}
+	}
+	return -1;
+}
+
+bool command_prefetch_message(struct imap_client *c, size_t i)
+{
+	if (!c->prefetch)
+		c->prefetch = xcalloc(1, sizeof(*c->prefetch));
+	struct command_prefetch *p = c->prefetch;
+	uint32_t uid = c->view->mb->msgs[i].uid;
+	for (unsigned k = 0; k < p->n; k++)
+		if (p->f[k].uid == uid)
+			return true;
+	if (p->n == COMMAND_PREFETCH_MAX)
+		return false;
+	char path[PATH_MAX];
+	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
+		return true;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;	/* gone: the FETCH itself finds out */
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+	p->f[p->n].uid = uid;
+	p->f[p->n].fd = fd;
+	p->n++;
+	return true;
+}
+
+void command_prefetch_release(struct imap_client *c)
+{
+	struct command_prefetch *p = c->prefetch;
+	if (!p)
+		return;
+	c->prefetch = NULL;
+	for (unsigned k = 0; k < p->n; k++)
+		close(p->f[k].fd);
+	free(p);
+}
+
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r)
 {
-	char path[PATH_MAX];
 	*data_r = NULL;
 	*len_r = 0;
-	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
-		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = command_prefetched_fd(c, c->view->mb->msgs[i].uid);
 	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("imap: user=%s, cannot open %s: %s", c->user, path, strerror(errno));
-		return -1;
+		char path[PATH_MAX];
+		if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
+			return -1;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != ENOENT)
+				log_warn("imap: user=%s, cannot open %s: %s", c->user, path,
+					 strerror(errno));
+			return -1;
+		}
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -199,7 +271,7 @@ int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t 
 	size_t len = (size_t)st.st_size, got = 0;
 	char *data = xmalloc(len + 1);
 	while (got < len) {
-		ssize_t n = read(fd, data + got, len - got);
+		ssize_t n = pread(fd, data + got, len - got, (off_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

@@ -3,6 +3,7 @@
 #define MAIL_IMAP_COMMANDS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "client.h"
 #include "imap_parser.h"
@@ -12,6 +13,8 @@ enum command_flag {
 	CMD_FLAG_NO_EXPUNGE = 1 << 1,	/* no untagged EXPUNGE before its tagged response */
 	CMD_FLAG_NO_SYNC = 1 << 2,	/* sends its own updates (or none) */
 	CMD_FLAG_STORE = 1 << 3,	/* reads or writes the store: its body runs on the thread pool */
+	CMD_FLAG_BATCH = 1 << 4,	/* in the selected state, pipelined runs of these commands share
+					 * one pool job (client.c); they change no state, mode or folder */
 };
 
 typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);
@@ -56,6 +59,10 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd);
 /* Output drained: continue a FETCH job. */
 void cmd_fetch_resume(struct imap_client *c);
 void cmd_fetch_job_free(struct imap_client *c);
+/* Pool side, before a batch runs (client.c): opens ahead (command_prefetch_message) the files
+ * of the messages this FETCH will read, while *bytes_left (their sizes) allows. Sends
+ * nothing: a command that does not parse is left to cmd_fetch. */
+void cmd_fetch_prefetch(struct imap_client *c, const struct imap_command *cmd, uint64_t *bytes_left);
 
 /* cmd_store.c */
 void cmd_store(struct imap_client *c, const struct imap_command *cmd);
@@ -84,15 +91,27 @@ void cmd_idle_keepalive(struct imap_client *c);
 struct seqset;
 int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
 		   struct seqset *out);
+/* The same without a response: 0, -1 for an invalid set, -2 for a sequence number above
+ * the message count. */
+struct mailbox;
+int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap_arg *a,
+			   struct seqset *out);
 /* Parses a flag list or single flag: system flags into *flags_r, keywords into kw (pointers
  * into the argument tree, at most 26+). Returns 0, or -1 after a BAD response. */
 int command_flags(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
 		  unsigned *flags_r, const char **kw, size_t kwmax, size_t *nkw_r);
 /* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
- * when the file vanished (expunged elsewhere) or cannot be read (logged). */
+ * when the file vanished (expunged elsewhere) or cannot be read (logged). Uses the file
+ * opened by command_prefetch_message when there is one. */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
+/* Message files opened ahead by a pool batch (client.c), so that their reads overlap: at most
+ * COMMAND_PREFETCH_MAX, each with posix_fadvise(WILLNEED) (the kernel starts reading it at
+ * once). Pool side only. command_prefetch_message returns false when the table is full. */
+#define COMMAND_PREFETCH_MAX 64
+bool command_prefetch_message(struct imap_client *c, size_t i);
+/* Closes the files opened ahead and not read. */
+void command_prefetch_release(struct imap_client *c);
 /* Appends "(\Seen \Flagged kw)" for a message of the selected folder. */
-struct mailbox;
 void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords);
 
 #endif
