@@ -185,83 +185,18 @@ void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags
 	buf_append_str(b, ")");
 }
 
-/* Files opened ahead by command_prefetch_message, by UID (a STORE may rename the file, the
- * open descriptor still reads the same bytes). */
-struct command_prefetch {
-	unsigned n;
-	struct {
-		uint32_t uid;
-		int fd;
-	} f[COMMAND_PREFETCH_MAX];
-};
-
-/* The descriptor opened ahead for uid, taken out of the table; -1 when there is none. */
-static int command_prefetched_fd(struct imap_client *c, uint32_t uid)
-{
-	struct command_prefetch *p = c->prefetch;
-	if (!p)
-		return -1;
-	for (unsigned k = 0; k < p->n; k++) {
-		if (p->f[k].uid == uid) {
-			int fd = p->f[k].fd;
-			p->f[k] = p->f[--p->n];
-			return fd;
-		}
-	}
-	return -1;
-}
-
-bool command_prefetch_message(struct imap_client *c, size_t i)
-{
-	if (!c->prefetch)
-		c->prefetch = xcalloc(1, sizeof(*c->prefetch));
-	struct command_prefetch *p = c->prefetch;
-	uint32_t uid = c->view->mb->msgs[i].uid;
-	for (unsigned k = 0; k < p->n; k++)
-		if (p->f[k].uid == uid)
-			return true;
-	if (p->n == COMMAND_PREFETCH_MAX)
-		return false;
-	char path[PATH_MAX];
-	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
-		return true;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;	/* gone: the FETCH itself finds out */
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-	p->f[p->n].uid = uid;
-	p->f[p->n].fd = fd;
-	p->n++;
-	return true;
-}
-
-void command_prefetch_release(struct imap_client *c)
-{
-	struct command_prefetch *p = c->prefetch;
-	if (!p)
-		return;
-	c->prefetch = NULL;
-	for (unsigned k = 0; k < p->n; k++)
-		close(p->f[k].fd);
-	free(p);
-}
-
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r)
 {
+	char path[PATH_MAX];
 	*data_r = NULL;
 	*len_r = 0;
-	int fd = command_prefetched_fd(c, c->view->mb->msgs[i].uid);
+	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
+		return -1;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		char path[PATH_MAX];
-		if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
-			return -1;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno != ENOENT)
-				log_warn("imap: user=%s, cannot open %s: %s", c->user, path,
-					 strerror(errno));
-			return -1;
-		}
+		if (errno != ENOENT)
+			log_warn("imap: user=%s, cannot open %s: %s", c->user, path, strerror(errno));
+		return -1;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -271,7 +206,7 @@ int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t 
 	size_t len = (size_t)st.st_size, got = 0;
 	char *data = xmalloc(len + 1);
 	while (got < len) {
-		ssize_t n = pread(fd, data + got, len - got, (off_t)got);
+		ssize_t n = read(fd, data + got, len - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)

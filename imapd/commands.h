@@ -59,10 +59,11 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd);
 /* Output drained: continue a FETCH job. */
 void cmd_fetch_resume(struct imap_client *c);
 void cmd_fetch_job_free(struct imap_client *c);
-/* Pool side, before a batch runs (client.c): opens ahead (command_prefetch_message) the files
- * of the messages this FETCH will read, while *bytes_left (their sizes) allows. Sends
- * nothing: a command that does not parse is left to cmd_fetch. */
-void cmd_fetch_prefetch(struct imap_client *c, const struct imap_command *cmd, uint64_t *bytes_left);
+/* The messages whose files this FETCH will read, in order, into idx (at most max; returns
+ * how many), while their sizes fit in *bytes_left (reduced). For read-ahead (client.c): sends
+ * nothing; a command that does not parse gives none (cmd_fetch answers it). */
+size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
+		       uint64_t *bytes_left, size_t *idx, size_t max);
 
 /* cmd_store.c */
 void cmd_store(struct imap_client *c, const struct imap_command *cmd);
@@ -101,16 +102,8 @@ int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap
 int command_flags(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
 		  unsigned *flags_r, const char **kw, size_t kwmax, size_t *nkw_r);
 /* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
- * when the file vanished (expunged elsewhere) or cannot be read (logged). Uses the file
- * opened by command_prefetch_message when there is one. */
+ * when the file vanished (expunged elsewhere) or cannot be read (logged). */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
-/* Message files opened ahead by a pool batch (client.c), so that their reads overlap: at most
- * COMMAND_PREFETCH_MAX, each with posix_fadvise(WILLNEED) (the kernel starts reading it at
- * once). Pool side only. command_prefetch_message returns false when the table is full. */
-#define COMMAND_PREFETCH_MAX 64
-bool command_prefetch_message(struct imap_client *c, size_t i);
-/* Closes the files opened ahead and not read. */
-void command_prefetch_release(struct imap_client *c);
 /* Appends "(\Seen \Flagged kw)" for a message of the selected folder. */
 void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords);
 
