@@ -29,7 +29,8 @@
 #define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
 #define CLIENT_PREFETCH_BYTES (1024 * 1024)	/* message bytes a batch reads ahead */
 #define CLIENT_PREFETCH_FILES 64	/* ... in at most this many files */
-#define CLIENT_PREFETCH_JOBS 8		/* ... on at most this many other pool threads */
+#define CLIENT_PREFETCH_JOBS 15	/* ... on at most this many other pool threads, */
+#define CLIENT_PREFETCH_PER_JOB 4	/* ... each opening at least this many (or all) */
 
 /* Pipelined commands that run one after the other in one pool job (client_dispatch): the
  * first was parsed by c->parser, each further one by its own parser from the input still
@@ -266,6 +267,7 @@ static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
 	cmd_fetch_job_free(c);
+	free(c->readahead);
 	view_close(c);
 	imap_parser_free(&c->parser);
 	if (c->prev)
@@ -495,10 +497,45 @@ static void client_prefetch_done(uv_work_t *req, int status)
 	free(p);
 }
 
+/* The UIDs the session's last batches read ahead: a batch that stopped at the output limit
+ * leaves commands whose files were read ahead already for the next batch. */
+struct client_readahead {
+	const struct mailbox *mb;	/* of this folder (a view opened later starts afresh) */
+	uint32_t uid[CLIENT_PREFETCH_FILES];
+	unsigned next;
+};
+
+/* Drops from idx the messages read ahead recently and remembers the others. */
+static size_t client_readahead_new(struct imap_client *c, size_t *idx, size_t n)
+{
+	const struct mailbox *mb = c->view->mb;
+	struct client_readahead *ra = c->readahead;
+	if (!ra)
+		ra = c->readahead = xcalloc(1, sizeof(*ra));
+	if (ra->mb != mb) {
+		memset(ra, 0, sizeof(*ra));
+		ra->mb = mb;
+	}
+	size_t w = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t uid = mb->msgs[idx[k]].uid;
+		bool seen = false;
+		for (unsigned r = 0; r < CLIENT_PREFETCH_FILES && !seen; r++)
+			seen = ra->uid[r] == uid;
+		if (seen)
+			continue;
+		ra->uid[ra->next] = uid;
+		ra->next = (ra->next + 1) % CLIENT_PREFETCH_FILES;
+		idx[w++] = idx[k];
+	}
+	return w;
+}
+
 /* Loop thread, before the batch's job is queued (the session's view is the loop's until
  * then): the files its FETCHes will read, at most CLIENT_PREFETCH_FILES and
- * CLIENT_PREFETCH_BYTES, for up to CLIENT_PREFETCH_JOBS read-ahead jobs, interleaved so that
- * the first files come first. Returns how many jobs it made. */
+ * CLIENT_PREFETCH_BYTES, less those read ahead just before, for up to CLIENT_PREFETCH_JOBS
+ * read-ahead jobs, interleaved so that the first files come first. Returns how many jobs it
+ * made. */
 static size_t client_prefetch_prepare(struct imap_client *c, const struct client_batch *b,
 				      struct client_prefetch **jobs)
 {
@@ -508,7 +545,9 @@ static size_t client_prefetch_prepare(struct imap_client *c, const struct client
 		if (b->e[i].k->fn == cmd_fetch)
 			n += cmd_fetch_files(c, b->e[i].cmd, &bytes_left, idx + n,
 					     CLIENT_PREFETCH_FILES - n);
-	size_t njobs = (n + 7) / 8;
+	if (n)
+		n = client_readahead_new(c, idx, n);
+	size_t njobs = (n + CLIENT_PREFETCH_PER_JOB - 1) / CLIENT_PREFETCH_PER_JOB;
 	if (njobs > CLIENT_PREFETCH_JOBS)
 		njobs = CLIENT_PREFETCH_JOBS;
 	for (size_t j = 0; j < njobs; j++) {
