@@ -27,8 +27,9 @@
 #define CLIENT_COMMANDS_PER_TURN 64	/* pipelined commands served before others get a turn */
 #define CLIENT_OUTPUT_HIGH (512 * 1024)	/* stop reading commands above this output backlog */
 #define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
-#define CLIENT_PREFETCH_BYTES (1024 * 1024)	/* message bytes a batch reads ahead */
-#define CLIENT_PREFETCH_FILES 64	/* ... in at most this many files */
+#define CLIENT_PREFETCH_BYTES (2 * 1024 * 1024)	/* message bytes a batch reads ahead */
+#define CLIENT_PREFETCH_FILES 128	/* ... in at most this many files, */
+#define CLIENT_PREFETCH_BEYOND 64	/* ... of its commands and as many buffered after it, */
 #define CLIENT_PREFETCH_JOBS 15	/* ... on at most this many other pool threads, */
 #define CLIENT_PREFETCH_PER_JOB 4	/* ... each opening at least this many (or all) */
 
@@ -462,6 +463,39 @@ static void client_run_batch(struct imap_client *c, void *arg)
 	}
 }
 
+/* The complete line at in[off..] parsed by a parser of its own, when it is a command that
+ * may join a batch now (CMD_FLAG_BATCH, valid in this state, UID only where allowed; a
+ * literal, an incomplete line or a parse error is not): its parser (the command stays valid
+ * until it is freed), its table entry and its length. NULL otherwise. */
+static struct imap_parser *client_parse_batchable(const struct imap_client *c, const struct buf *in,
+						  size_t off, const struct command **k_r,
+						  size_t *len_r)
+{
+	if (off >= in->len)
+		return NULL;
+	const char *line = in->data + off;
+	const char *nl = memchr(line, '\n', in->len - off);
+	if (!nl)
+		return NULL;
+	size_t len = (size_t)(nl - line) + 1, used = 0;
+	struct imap_parser *p = client_parser_new(c, c->authenticated_parser);
+	enum imap_parse_result r = imap_parser_feed(p, line, len, &used);
+	const struct imap_command *cmd = NULL;
+	const struct command *k = NULL;
+	if (r == IMAP_PARSE_DONE && used == len) {
+		cmd = imap_parser_command(p);
+		k = command_find(cmd->name);
+	}
+	if (!k || !(k->flags & CMD_FLAG_BATCH) || !(k->states & c->state) ||
+	    (cmd->uid && !(k->flags & CMD_FLAG_UID))) {
+		imap_parser_free(&p);
+		return NULL;
+	}
+	*k_r = k;
+	*len_r = len;
+	return p;
+}
+
 /* Read-ahead of the message files a batch will read, on other pool threads: each file is
  * opened (the directory and inode blocks come in) and posix_fadvise(WILLNEED) starts reading
  * its bytes, so that the batch's reads, one after the other, mostly find the page cache warm
@@ -532,19 +566,35 @@ static size_t client_readahead_new(struct imap_client *c, size_t *idx, size_t n)
 }
 
 /* Loop thread, before the batch's job is queued (the session's view is the loop's until
- * then): the files its FETCHes will read, at most CLIENT_PREFETCH_FILES and
- * CLIENT_PREFETCH_BYTES, less those read ahead just before, for up to CLIENT_PREFETCH_JOBS
- * read-ahead jobs, interleaved so that the first files come first. Returns how many jobs it
- * made. */
+ * then): the files its FETCHes and those of the FETCHes buffered after it will read, at most
+ * CLIENT_PREFETCH_FILES and CLIENT_PREFETCH_BYTES, less those read ahead just before, for
+ * up to CLIENT_PREFETCH_JOBS read-ahead jobs, interleaved so that the first files come first.
+ * Returns how many jobs it made. */
 static size_t client_prefetch_prepare(struct imap_client *c, const struct client_batch *b,
 				      struct client_prefetch **jobs)
 {
-	size_t idx[CLIENT_PREFETCH_FILES], n = 0;
+	size_t idx[CLIENT_PREFETCH_FILES], n = 0, off = 0;
 	uint64_t bytes_left = CLIENT_PREFETCH_BYTES;
-	for (unsigned i = 0; i < b->n && n < CLIENT_PREFETCH_FILES; i++)
+	for (unsigned i = 0; i < b->n && n < CLIENT_PREFETCH_FILES; i++) {
 		if (b->e[i].k->fn == cmd_fetch)
 			n += cmd_fetch_files(c, b->e[i].cmd, &bytes_left, idx + n,
 					     CLIENT_PREFETCH_FILES - n);
+		off += b->e[i].bytes;
+	}
+	/* And beyond the batch: the next batch finds its first files on the way in. */
+	for (unsigned extra = 0; extra < CLIENT_PREFETCH_BEYOND && n < CLIENT_PREFETCH_FILES &&
+				 bytes_left > 0; extra++) {
+		const struct command *k;
+		size_t len;
+		struct imap_parser *p = client_parse_batchable(c, &c->conn->in, off, &k, &len);
+		if (!p)
+			break;
+		if (k->fn == cmd_fetch)
+			n += cmd_fetch_files(c, imap_parser_command(p), &bytes_left, idx + n,
+					     CLIENT_PREFETCH_FILES - n);
+		imap_parser_free(&p);
+		off += len;
+	}
 	if (n)
 		n = client_readahead_new(c, idx, n);
 	size_t njobs = (n + CLIENT_PREFETCH_PER_JOB - 1) / CLIENT_PREFETCH_PER_JOB;
@@ -578,8 +628,8 @@ static void client_prefetch_queue(struct client_prefetch **jobs, size_t njobs)
 }
 
 /* Command k (cmd, from c->parser) and the complete pipelined commands buffered after it that
- * may share its pool job: CMD_FLAG_BATCH ones, a line each (a literal ends the batch), at most
- * room in all. Each is parsed by its own parser; no input is consumed here. */
+ * may share its pool job (client_parse_batchable), at most room in all. No input is consumed
+ * here. */
 static struct client_batch *client_batch_new(struct imap_client *c, const struct command *k,
 					     const struct imap_command *cmd, unsigned room)
 {
@@ -587,29 +637,15 @@ static struct client_batch *client_batch_new(struct imap_client *c, const struct
 	b->n = 1;
 	b->e[0].k = k;
 	b->e[0].cmd = cmd;
-	const struct buf *in = &c->conn->in;
 	size_t off = 0;
-	while (b->n < room && off < in->len) {
-		const char *line = in->data + off;
-		const char *nl = memchr(line, '\n', in->len - off);
-		if (!nl)
+	while (b->n < room) {
+		const struct command *nk;
+		size_t len;
+		struct imap_parser *p = client_parse_batchable(c, &c->conn->in, off, &nk, &len);
+		if (!p)
 			break;
-		size_t len = (size_t)(nl - line) + 1, used = 0;
-		struct imap_parser *p = client_parser_new(c, c->authenticated_parser);
-		enum imap_parse_result r = imap_parser_feed(p, line, len, &used);
-		const struct imap_command *next = NULL;
-		const struct command *nk = NULL;
-		if (r == IMAP_PARSE_DONE && used == len) {
-			next = imap_parser_command(p);
-			nk = command_find(next->name);
-		}
-		if (!nk || !(nk->flags & CMD_FLAG_BATCH) || !(nk->states & c->state) ||
-		    (next->uid && !(nk->flags & CMD_FLAG_UID))) {
-			imap_parser_free(&p);
-			break;
-		}
 		b->e[b->n].k = nk;
-		b->e[b->n].cmd = next;
+		b->e[b->n].cmd = imap_parser_command(p);
 		b->e[b->n].parser = p;
 		b->e[b->n].bytes = len;
 		b->n++;
