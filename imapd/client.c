@@ -10,12 +10,15 @@
 #include "tls.h"
 #include "xalloc.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define CLIENT_PREAUTH_MAX_LINE 8192
 #define CLIENT_PREAUTH_MAX_LITERAL 8192
@@ -24,6 +27,24 @@
 #define CLIENT_COMMANDS_PER_TURN 64	/* pipelined commands served before others get a turn */
 #define CLIENT_OUTPUT_HIGH (512 * 1024)	/* stop reading commands above this output backlog */
 #define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
+#define CLIENT_PREFETCH_BYTES (1024 * 1024)	/* message bytes a batch reads ahead */
+#define CLIENT_PREFETCH_FILES 64	/* ... in at most this many files, */
+#define CLIENT_PREFETCH_JOBS 15	/* ... on at most this many other pool threads, */
+#define CLIENT_PREFETCH_PER_JOB 4	/* ... each opening at least this many (or all) */
+
+/* Pipelined commands that run one after the other in one pool job (client_dispatch): the
+ * first was parsed by c->parser, each further one by its own parser from the input still
+ * buffered, which is consumed only for the commands that ran (client_work_done). */
+struct client_batch {
+	unsigned n;			/* commands in the batch, at least 1 */
+	unsigned ran;			/* commands that ran (set by the pool) */
+	struct {
+		const struct command *k;
+		const struct imap_command *cmd;
+		struct imap_parser *parser;	/* NULL for the first (c->parser's) */
+		size_t bytes;			/* its input bytes (0 for the first) */
+	} e[CLIENT_COMMANDS_PER_TURN];
+};
 
 /* One piece of store work of a session on the thread pool (see client_run_on_pool). */
 struct client_work {
@@ -38,6 +59,7 @@ struct client_work {
 	char close_reason[64];		/* client_close called by fn */
 	char *notify[CLIENT_NOTIFY_MAX];	/* imapd_notify_folder called by fn */
 	size_t nnotify;
+	struct client_batch *batch;	/* the commands fn runs, when it is client_run_batch */
 };
 
 static const char *const client_state_names[] = {
@@ -245,6 +267,7 @@ static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
 	cmd_fetch_job_free(c);
+	free(c->readahead);
 	view_close(c);
 	imap_parser_free(&c->parser);
 	if (c->prev)
@@ -289,6 +312,27 @@ static void client_fetch_work(struct imap_client *c, void *arg)
 	cmd_fetch_resume(c);
 }
 
+static void client_batch_free(struct client_batch *b)
+{
+	for (unsigned i = 1; i < b->n; i++)
+		imap_parser_free(&b->e[i].parser);
+	free(b);
+}
+
+/* Loop thread, after a batch: the input of the further commands that ran is used up; the
+ * rest is parsed again by c->parser later. */
+static void client_batch_done(struct imap_client *c, struct client_batch *b)
+{
+	size_t used = 0;
+	for (unsigned i = 1; i < b->ran; i++)
+		used += b->e[i].bytes;
+	if (b->ran > 1)
+		c->commands += b->ran - 1;
+	if (c->conn)
+		buf_consume(&c->conn->in, used);
+	client_batch_free(b);
+}
+
 /* Loop thread: apply what the pool work asked for, in the order a loop-side run would have. */
 static void client_work_done(uv_work_t *req, int status)
 {
@@ -298,6 +342,8 @@ static void client_work_done(uv_work_t *req, int status)
 	c->d->pool_jobs--;
 	c->work = NULL;
 	c->running = NULL;
+	if (w->batch)
+		client_batch_done(c, w->batch);
 	client_ref(c);
 	view_after_work(c);
 	for (size_t i = 0; i < w->nnotify; i++) {
@@ -340,13 +386,14 @@ static void client_work_done(uv_work_t *req, int status)
 	client_unref(c);
 }
 
-void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
-			void *arg, enum imap_mode mode_after)
+static void client_queue_work(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			      void *arg, enum imap_mode mode_after, struct client_batch *batch)
 {
 	struct client_work *w = xcalloc(1, sizeof(*w));
 	w->c = c;
 	w->fn = fn;
 	w->arg = arg;
+	w->batch = batch;
 	buf_init(&w->out);
 	w->mode_after = mode_after;
 	atomic_init(&w->cancelled, false);
@@ -365,6 +412,12 @@ void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c,
 	}
 }
 
+void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
+			void *arg, enum imap_mode mode_after)
+{
+	client_queue_work(c, fn, arg, mode_after, NULL);
+}
+
 void client_ref(struct imap_client *c)
 {
 	c->refs++;
@@ -381,7 +434,213 @@ static void client_run_command(struct imap_client *c, void *arg)
 	c->running->fn(c, arg);
 }
 
-static void client_dispatch(struct imap_client *c, const struct imap_command *cmd)
+/* May the next command of a batch start? What client_process asks (output backlog), and:
+ * the commands before it left no FETCH job and no close, and the folder is still selected. */
+static bool client_batch_may_go_on(const struct imap_client *c)
+{
+	const struct client_work *w = c->work;
+	return !atomic_load(&w->cancelled) && !w->close_reason[0] && !c->job &&
+	       w->mode_after == IMAP_MODE_COMMAND && c->state == IMAP_STATE_SELECTED && c->view &&
+	       client_backlog(c) <= CLIENT_OUTPUT_HIGH;
+}
+
+/* Pool: the commands of a batch in order. */
+static void client_run_batch(struct imap_client *c, void *arg)
+{
+	struct client_batch *b = arg;
+	for (unsigned i = 0; i < b->n; i++) {
+		if (i > 0) {
+			if (!client_batch_may_go_on(c))
+				break;
+			c->cmd_flags = b->e[i].k->flags;
+			c->cmd_uid = b->e[i].cmd->uid;
+			snprintf(c->tag, sizeof(c->tag), "%s", b->e[i].cmd->tag);
+			c->running = b->e[i].k;
+		}
+		b->e[i].k->fn(c, b->e[i].cmd);
+		b->ran = i + 1;
+	}
+}
+
+/* The complete line at in[off..] parsed by a parser of its own, when it is a command that
+ * may join a batch now (CMD_FLAG_BATCH, valid in this state, UID only where allowed; a
+ * literal, an incomplete line or a parse error is not): its parser (the command stays valid
+ * until it is freed), its table entry and its length. NULL otherwise. */
+static struct imap_parser *client_parse_batchable(const struct imap_client *c, const struct buf *in,
+						  size_t off, const struct command **k_r,
+						  size_t *len_r)
+{
+	if (off >= in->len)
+		return NULL;
+	const char *line = in->data + off;
+	const char *nl = memchr(line, '\n', in->len - off);
+	if (!nl)
+		return NULL;
+	size_t len = (size_t)(nl - line) + 1, used = 0;
+	struct imap_parser *p = client_parser_new(c, c->authenticated_parser);
+	enum imap_parse_result r = imap_parser_feed(p, line, len, &used);
+	const struct imap_command *cmd = NULL;
+	const struct command *k = NULL;
+	if (r == IMAP_PARSE_DONE && used == len) {
+		cmd = imap_parser_command(p);
+		k = command_find(cmd->name);
+	}
+	if (!k || !(k->flags & CMD_FLAG_BATCH) || !(k->states & c->state) ||
+	    (cmd->uid && !(k->flags & CMD_FLAG_UID))) {
+		imap_parser_free(&p);
+		return NULL;
+	}
+	*k_r = k;
+	*len_r = len;
+	return p;
+}
+
+/* Read-ahead of the message files a batch will read, on other pool threads: each file is
+ * opened (the directory and inode blocks come in) and posix_fadvise(WILLNEED) starts reading
+ * its bytes, so that the batch's reads, one after the other, mostly find the page cache warm
+ * instead of waiting for the disk once per file. Only a hint: it touches nothing shared and
+ * a file gone meanwhile is skipped. */
+struct client_prefetch {
+	uv_work_t req;
+	struct imapd *d;
+	struct buf paths;	/* n NUL-terminated paths */
+	size_t n;
+};
+
+static void client_prefetch_run(uv_work_t *req)
+{
+	struct client_prefetch *p = container_of(req, struct client_prefetch, req);
+	const char *path = p->paths.data;
+	for (size_t k = 0; k < p->n; k++) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+			close(fd);
+		}
+		path += strlen(path) + 1;
+	}
+}
+
+static void client_prefetch_done(uv_work_t *req, int status)
+{
+	struct client_prefetch *p = container_of(req, struct client_prefetch, req);
+	(void)status;
+	p->d->pool_jobs--;
+	buf_free(&p->paths);
+	free(p);
+}
+
+/* The UIDs the session's last batches read ahead: a batch that stopped at the output limit
+ * leaves commands whose files were read ahead already for the next batch. */
+struct client_readahead {
+	const struct mailbox *mb;	/* of this folder (a view opened later starts afresh) */
+	uint32_t uid[CLIENT_PREFETCH_FILES];
+	unsigned next;
+};
+
+/* Drops from idx the messages read ahead recently and remembers the others. */
+static size_t client_readahead_new(struct imap_client *c, size_t *idx, size_t n)
+{
+	const struct mailbox *mb = c->view->mb;
+	struct client_readahead *ra = c->readahead;
+	if (!ra)
+		ra = c->readahead = xcalloc(1, sizeof(*ra));
+	if (ra->mb != mb) {
+		memset(ra, 0, sizeof(*ra));
+		ra->mb = mb;
+	}
+	size_t w = 0;
+	for (size_t k = 0; k < n; k++) {
+		uint32_t uid = mb->msgs[idx[k]].uid;
+		bool seen = false;
+		for (unsigned r = 0; r < CLIENT_PREFETCH_FILES && !seen; r++)
+			seen = ra->uid[r] == uid;
+		if (seen)
+			continue;
+		ra->uid[ra->next] = uid;
+		ra->next = (ra->next + 1) % CLIENT_PREFETCH_FILES;
+		idx[w++] = idx[k];
+	}
+	return w;
+}
+
+/* Loop thread, before the batch's job is queued (the session's view is the loop's until
+ * then): the files its FETCHes will read, at most CLIENT_PREFETCH_FILES and
+ * CLIENT_PREFETCH_BYTES (a batch that stops at the output limit leaves the rest read ahead
+ * for the next one), less those read ahead just before, for up to CLIENT_PREFETCH_JOBS
+ * read-ahead jobs, interleaved so that the first files come first. Returns how many jobs it
+ * made. (Reading ahead for the FETCHes buffered after the batch too cost a quarter more CPU
+ * per warm FETCH for no cold gain measurable here.) */
+static size_t client_prefetch_prepare(struct imap_client *c, const struct client_batch *b,
+				      struct client_prefetch **jobs)
+{
+	size_t idx[CLIENT_PREFETCH_FILES], n = 0;
+	uint64_t bytes_left = CLIENT_PREFETCH_BYTES;
+	for (unsigned i = 0; i < b->n && n < CLIENT_PREFETCH_FILES; i++)
+		if (b->e[i].k->fn == cmd_fetch)
+			n += cmd_fetch_files(c, b->e[i].cmd, &bytes_left, idx + n,
+					     CLIENT_PREFETCH_FILES - n);
+	if (n)
+		n = client_readahead_new(c, idx, n);
+	size_t njobs = (n + CLIENT_PREFETCH_PER_JOB - 1) / CLIENT_PREFETCH_PER_JOB;
+	if (njobs > CLIENT_PREFETCH_JOBS)
+		njobs = CLIENT_PREFETCH_JOBS;
+	for (size_t j = 0; j < njobs; j++) {
+		struct client_prefetch *p = xcalloc(1, sizeof(*p));
+		p->d = c->d;
+		buf_init(&p->paths);
+		for (size_t k = j; k < n; k += njobs) {
+			char path[PATH_MAX];
+			if (mailbox_msg_path(c->view->mb, idx[k], path, sizeof(path)) < 0)
+				continue;
+			buf_append(&p->paths, path, strlen(path) + 1);
+			p->n++;
+		}
+		jobs[j] = p;
+	}
+	return njobs;
+}
+
+/* Queued after the batch's own job: with one free pool thread, the batch goes first. */
+static void client_prefetch_queue(struct client_prefetch **jobs, size_t njobs)
+{
+	for (size_t j = 0; j < njobs; j++) {
+		struct client_prefetch *p = jobs[j];
+		p->d->pool_jobs++;
+		if (uv_queue_work(p->d->loop, &p->req, client_prefetch_run, client_prefetch_done) < 0)
+			client_prefetch_done(&p->req, -1);
+	}
+}
+
+/* Command k (cmd, from c->parser) and the complete pipelined commands buffered after it that
+ * may share its pool job (client_parse_batchable), at most room in all. No input is consumed
+ * here. */
+static struct client_batch *client_batch_new(struct imap_client *c, const struct command *k,
+					     const struct imap_command *cmd, unsigned room)
+{
+	struct client_batch *b = xcalloc(1, sizeof(*b));
+	b->n = 1;
+	b->e[0].k = k;
+	b->e[0].cmd = cmd;
+	size_t off = 0;
+	while (b->n < room) {
+		const struct command *nk;
+		size_t len;
+		struct imap_parser *p = client_parse_batchable(c, &c->conn->in, off, &nk, &len);
+		if (!p)
+			break;
+		b->e[b->n].k = nk;
+		b->e[b->n].cmd = imap_parser_command(p);
+		b->e[b->n].parser = p;
+		b->e[b->n].bytes = len;
+		b->n++;
+		off += len;
+	}
+	return b;
+}
+
+/* room: commands this turn may still serve, cmd included. */
+static void client_dispatch(struct imap_client *c, const struct imap_command *cmd, unsigned room)
 {
 	c->commands++;
 	if (c->state == IMAP_STATE_NOAUTH && c->commands > IMAPD_PREAUTH_MAX_COMMANDS) {
@@ -409,10 +668,19 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 	snprintf(c->tag, sizeof(c->tag), "%s", cmd->tag);
 	/* Commands that read or write the store run on the pool; so does every command whose
 	 * tagged reply syncs the selected folder. The parsed command stays valid meanwhile:
-	 * nothing is fed to the parser while the session is BUSY. */
+	 * nothing is fed to the parser while the session is BUSY. Pipelined FETCH, STORE,
+	 * SEARCH and NOOP in the selected state go as one batch. */
 	if ((k->flags & CMD_FLAG_STORE) ||
 	    (c->state == IMAP_STATE_SELECTED && !(k->flags & CMD_FLAG_NO_SYNC))) {
 		c->running = k;
+		if (c->state == IMAP_STATE_SELECTED && (k->flags & CMD_FLAG_BATCH)) {
+			struct client_batch *b = client_batch_new(c, k, cmd, room);
+			struct client_prefetch *jobs[CLIENT_PREFETCH_JOBS];
+			size_t njobs = client_prefetch_prepare(c, b, jobs);
+			client_queue_work(c, client_run_batch, b, IMAP_MODE_COMMAND, b);
+			client_prefetch_queue(jobs, njobs);
+			return;
+		}
 		client_run_on_pool(c, client_run_command, (void *)cmd, IMAP_MODE_COMMAND);
 		return;
 	}
@@ -495,8 +763,9 @@ static void client_process(struct imap_client *c)
 			client_send(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
+			client_dispatch(c, imap_parser_command(c->parser),
+					CLIENT_COMMANDS_PER_TURN - served);
 			served++;
-			client_dispatch(c, imap_parser_command(c->parser));
 			break;
 		case IMAP_PARSE_ERROR:
 			client_parse_error(c);

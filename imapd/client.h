@@ -16,6 +16,7 @@ struct fetch_job;
 struct view_watch;
 struct client_work;
 struct command;
+struct client_readahead;
 
 enum imap_state {
 	IMAP_STATE_NOAUTH = 1 << 0,
@@ -59,6 +60,7 @@ struct imap_client {
 	struct fetch_job *job;		/* a FETCH in progress waiting for output to drain */
 	struct client_work *work;	/* store work of this session on the thread pool (or NULL) */
 	const struct command *running;	/* the command whose body runs in work */
+	struct client_readahead *readahead;	/* files a batch read ahead (loop side; or NULL) */
 	struct view_watch *retired_watches;	/* watchers of folders closed by work: stopped after it */
 	bool changed_while_busy;	/* a change notice arrived while work ran */
 	char peer_ip[64];		/* for log lines written on the pool (c->conn is the loop's) */

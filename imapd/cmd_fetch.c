@@ -185,6 +185,60 @@ void cmd_fetch_resume(struct imap_client *c)
 		cmd_fetch_job_free(c);
 }
 
+/* A message larger than this is not opened ahead: it is streamed at its own pace. */
+#define FETCH_PREFETCH_MAX_MESSAGE (256 * 1024)
+
+size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
+		       uint64_t *bytes_left, size_t *idx, size_t max)
+{
+	size_t n = 0;
+	if (cmd->count < 2 || !c->view)
+		return 0;
+	struct fetch_request req;
+	struct fetch_error ferr;
+	if (fetch_parse(&cmd->args[1], cmd->count - 1, cmd->uid ? FETCH_PARSE_UID : 0, &req,
+			&ferr) < 0)
+		return 0;
+	bool needs_data = fetch_needs_data(&req);
+	fetch_request_free(&req);
+	struct seqset set;
+	seqset_init(&set);
+	const struct mailbox *mb = c->view->mb;
+	if (!needs_data || command_seqset_resolve(mb, cmd->uid, &cmd->args[0], &set) < 0) {
+		seqset_free(&set);
+		return 0;
+	}
+	/* The members of the set in order, as cmd_fetch_resume will visit them. */
+	uint32_t want;
+	size_t i = 0;
+	bool more = seqset_next(&set, 1, &want);
+	while (more && *bytes_left > 0 && n < max) {
+		if (cmd->uid) {
+			size_t b = mb->count;	/* the first message from i on with UID >= want */
+			while (i < b) {
+				size_t mid = i + (b - i) / 2;
+				if (mb->msgs[mid].uid < want)
+					i = mid + 1;
+				else
+					b = mid;
+			}
+		} else {
+			i = want - 1;
+		}
+		if (i >= mb->count)
+			break;
+		const struct mailbox_msg *mm = &mb->msgs[i];
+		uint32_t key = cmd->uid ? mm->uid : (uint32_t)(i + 1);
+		if (key == want && mm->size <= FETCH_PREFETCH_MAX_MESSAGE) {
+			idx[n++] = i;
+			*bytes_left = mm->size < *bytes_left ? *bytes_left - mm->size : 0;
+		}
+		more = key < UINT32_MAX && seqset_next(&set, key == want ? key + 1 : key, &want);
+	}
+	seqset_free(&set);
+	return n;
+}
+
 void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct fetch_error ferr;

@@ -55,6 +55,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_init(&plain);
 	buf_append_str(&plain, "* SEARCH");
 	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
+	bool needs_tz = search_needs_tz(prog.root);	/* localtime per message costs */
 	for (size_t i = 0; i < mb->count; i++) {
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		struct search_load_ctx x = { .c = c, .index = i };
@@ -69,7 +70,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			.size = prog.uses_size ? mailbox_msg_size(mb, i) : mm->size,
 			.modseq = mm->modseq,
 			.internal_date = mm->internal_date,
-			.tz_minutes = fetch_local_tz(mm->internal_date),
+			.tz_minutes = needs_tz ? fetch_local_tz(mm->internal_date) : 0,
 			.load = search_load_message,
 			.load_header = search_load_header,
 			.load_arg = &x,

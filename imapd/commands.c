@@ -32,7 +32,7 @@ static const struct command command_table[] = {
 	{ "ENABLE", cmd_enable, IMAP_STATE_AUTH, 0 },
 	{ "EXAMINE", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "EXPUNGE", cmd_expunge, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE },
-	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "ID", cmd_id, S_ANY, 0 },
 	{ "IDLE", cmd_idle, S_AUTH, CMD_FLAG_STORE },
 	{ "LIST", cmd_list, S_AUTH, CMD_FLAG_STORE },
@@ -41,13 +41,13 @@ static const struct command command_table[] = {
 	{ "LSUB", cmd_list, S_AUTH, CMD_FLAG_STORE },
 	{ "MOVE", cmd_copy, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE },
 	{ "NAMESPACE", cmd_namespace, S_AUTH, 0 },
-	{ "NOOP", cmd_noop, S_ANY, 0 },
+	{ "NOOP", cmd_noop, S_ANY, CMD_FLAG_BATCH },
 	{ "RENAME", cmd_rename, S_AUTH, CMD_FLAG_STORE },
-	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "SELECT", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, CMD_FLAG_NO_SYNC },
 	{ "STATUS", cmd_status, S_AUTH, CMD_FLAG_STORE },
-	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE },
+	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH },
 	{ "SUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE },
 	{ "UNSELECT", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE },
 	{ "UNSUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE },
@@ -69,30 +69,37 @@ const struct command *command_find(const char *name)
 	return NULL;
 }
 
-int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
-		   struct seqset *out)
+int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap_arg *a,
+			   struct seqset *out)
 {
 	const char *error;
 	struct seqset raw;
 	seqset_init(&raw);
 	if (!imap_arg_is_atom(a) || imap_arg_is_nil(a) ||
-	    seqset_parse(a->str, a->len, 0, &raw, &error) < 0) {
-		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");
+	    seqset_parse(a->str, a->len, 0, &raw, &error) < 0)
 		return -1;
-	}
-	const struct mailbox *mb = c->view->mb;
-	uint32_t max = cmd->uid ? (mb->count ? mb->msgs[mb->count - 1].uid : 0) : (uint32_t)mb->count;
+	uint32_t max = uid ? (mb->count ? mb->msgs[mb->count - 1].uid : 0) : (uint32_t)mb->count;
 	seqset_resolve(&raw, max, out);
 	seqset_free(&raw);
-	if (!cmd->uid) {
+	if (!uid) {
 		uint32_t hi;
-		if (seqset_max(out, &hi) && hi > mb->count) {
-			client_tagged(c, cmd->tag, "BAD", "Invalid sequence number (%u messages)",
-				      (unsigned)mb->count);
-			return -1;
-		}
+		if (seqset_max(out, &hi) && hi > mb->count)
+			return -2;
 	}
 	return 0;
+}
+
+int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
+		   struct seqset *out)
+{
+	const struct mailbox *mb = c->view->mb;
+	int r = command_seqset_resolve(mb, cmd->uid, a, out);
+	if (r == -1)
+		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");
+	else if (r < 0)
+		client_tagged(c, cmd->tag, "BAD", "Invalid sequence number (%u messages)",
+			      (unsigned)mb->count);
+	return r < 0 ? -1 : 0;
 }
 
 static const struct {

@@ -3,6 +3,7 @@
 #define MAIL_IMAP_COMMANDS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "client.h"
 #include "imap_parser.h"
@@ -12,6 +13,8 @@ enum command_flag {
 	CMD_FLAG_NO_EXPUNGE = 1 << 1,	/* no untagged EXPUNGE before its tagged response */
 	CMD_FLAG_NO_SYNC = 1 << 2,	/* sends its own updates (or none) */
 	CMD_FLAG_STORE = 1 << 3,	/* reads or writes the store: its body runs on the thread pool */
+	CMD_FLAG_BATCH = 1 << 4,	/* in the selected state, pipelined runs of these commands share
+					 * one pool job (client.c); they change no state, mode or folder */
 };
 
 typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);
@@ -56,6 +59,11 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd);
 /* Output drained: continue a FETCH job. */
 void cmd_fetch_resume(struct imap_client *c);
 void cmd_fetch_job_free(struct imap_client *c);
+/* The messages whose files this FETCH will read, in order, into idx (at most max; returns
+ * how many), while their sizes fit in *bytes_left (reduced). For read-ahead (client.c): sends
+ * nothing; a command that does not parse gives none (cmd_fetch answers it). */
+size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
+		       uint64_t *bytes_left, size_t *idx, size_t max);
 
 /* cmd_store.c */
 void cmd_store(struct imap_client *c, const struct imap_command *cmd);
@@ -84,6 +92,11 @@ void cmd_idle_keepalive(struct imap_client *c);
 struct seqset;
 int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
 		   struct seqset *out);
+/* The same without a response: 0, -1 for an invalid set, -2 for a sequence number above
+ * the message count. */
+struct mailbox;
+int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap_arg *a,
+			   struct seqset *out);
 /* Parses a flag list or single flag: system flags into *flags_r, keywords into kw (pointers
  * into the argument tree, at most 26+). Returns 0, or -1 after a BAD response. */
 int command_flags(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
@@ -92,7 +105,6 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
  * when the file vanished (expunged elsewhere) or cannot be read (logged). */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
 /* Appends "(\Seen \Flagged kw)" for a message of the selected folder. */
-struct mailbox;
 void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords);
 
 #endif

@@ -19,6 +19,7 @@ struct tls_ctx;
 #define IMAPD_IDLE_KEEPALIVE_MS (2 * 60 * 1000)	/* "* OK Still here" during IDLE */
 #define IMAPD_PREAUTH_MAX_COMMANDS 30		/* commands allowed before authentication */
 #define IMAPD_MAX_BAD_COMMANDS 20		/* BAD responses in a row before BYE */
+#define IMAPD_POOL_THREADS "16"			/* libuv pool size unless UV_THREADPOOL_SIZE is set */
 
 struct imapd {
 	struct config *cfg;

@@ -66,6 +66,9 @@ int main(int argc, char **argv)
 	memset(&imapd, 0, sizeof(imapd));
 	imapd.cfg = &cfg;
 	imapd.loop = uv_default_loop();
+	/* Pool threads mostly wait for the disk (store work, FETCH read-ahead): more than libuv's
+	 * 4 let those waits overlap (docs/imap-store.md). An operator's UV_THREADPOOL_SIZE wins. */
+	setenv("UV_THREADPOOL_SIZE", IMAPD_POOL_THREADS, 0);
 
 	imapd.accounts = accounts_load(cfg.users_file, err, sizeof(err));
 	if (!imapd.accounts)

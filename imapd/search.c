@@ -68,6 +68,104 @@ static bool search_load_header(struct search_msg *m, const char **hdr_r, size_t 
 	return true;
 }
 
+/* The longest run of s without blanks, when every byte of s is printable ASCII or a blank
+ * and the run is short enough for a stack copy. */
+#define SEARCH_TOKEN_MAX 256
+static bool search_ascii_token(const char *s, size_t len, const char **tok_r, size_t *tok_len_r)
+{
+	size_t best = 0, best_len = 0, run = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f)
+			continue;
+		if (i < len && s[i] != ' ' && s[i] != '\t')
+			return false;	/* 8-bit or a control character: no shortcut */
+		if (i - run > best_len) {
+			best = run;
+			best_len = i - run;
+		}
+		run = i + 1;
+	}
+	if (best_len == 0 || best_len > SEARCH_TOKEN_MAX)
+		return false;
+	*tok_r = s + best;
+	*tok_len_r = best_len;
+	return true;
+}
+
+static bool search_ascii_caseeq(const char *a, const char *lower, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)a[i];
+		if (c >= 'A' && c <= 'Z')
+			c += 32;
+		if (c != (unsigned char)lower[i])
+			return false;
+	}
+	return true;
+}
+
+/* Does hay contain lower (lower-case ASCII) ignoring ASCII case? memchr finds the candidates. */
+static bool search_ascii_casemem(const char *hay, size_t len, const char *lower, size_t n)
+{
+	if (n == 0 || n > len)
+		return n == 0;
+	const char *end = hay + len - n + 1;	/* candidates start before end */
+	char c0 = lower[0], c1 = (c0 >= 'a' && c0 <= 'z') ? (char)(c0 - 32) : c0;
+	const char *p0 = memchr(hay, c0, (size_t)(end - hay));
+	const char *p1 = c1 != c0 ? memchr(hay, c1, (size_t)(end - hay)) : NULL;
+	while (p0 || p1) {
+		const char *p = !p1 || (p0 && p0 < p1) ? p0 : p1;
+		if (search_ascii_caseeq(p + 1, lower + 1, n - 1))
+			return true;
+		if (p == p0)
+			p0 = memchr(p0 + 1, c0, (size_t)(end - p0 - 1));
+		else
+			p1 = memchr(p1 + 1, c1, (size_t)(end - p1 - 1));
+	}
+	return false;
+}
+
+/* Does s contain "=?" (the start of an encoded-word)? memchr for the rarer '?': glibc's
+ * memmem has no fast path for a two-byte needle. */
+static bool search_has_encoded_word(const char *s, size_t len)
+{
+	const char *p = len > 1 ? memchr(s + 1, '?', len - 1) : NULL;
+	while (p) {
+		if (p[-1] == '=')
+			return true;
+		size_t left = len - (size_t)(p + 1 - s);
+		p = left ? memchr(p + 1, '?', left) : NULL;
+	}
+	return false;
+}
+
+/* The search text s as a lower-case ASCII token for search_ascii_casemem (see
+ * search_header): false when s does not allow the shortcut. */
+struct search_token {
+	char lower[SEARCH_TOKEN_MAX];
+	size_t len;
+};
+
+static bool search_token_make(struct search_token *t, const char *s, size_t slen)
+{
+	const char *tok;
+	if (slen == 0 || !search_ascii_token(s, slen, &tok, &t->len))
+		return false;
+	for (size_t i = 0; i < t->len; i++)
+		t->lower[i] = (char)((tok[i] >= 'A' && tok[i] <= 'Z') ? tok[i] + 32 : tok[i]);
+	return true;
+}
+
+/* Could text (raw, unfolded or decoded) contain s after case folding? Unfolding only removes
+ * CR and LF (a fold keeps its blank), decoding keeps every ASCII byte outside encoded-words
+ * in place, and case folding maps no other byte to ASCII: so when a run of s without blanks,
+ * all ASCII, is nowhere in the text (ignoring ASCII case), s is not in it either, and not in
+ * its unfolded and decoded forms unless an encoded-word ("=?") hides it. */
+static bool search_token_in(const struct search_token *t, const char *text, size_t len)
+{
+	return search_ascii_casemem(text, len, t->lower, t->len);
+}
+
 /* Does a field named name contain s (decoded, unfolded)? s empty: does the field exist? */
 static bool search_header(struct search_msg *m, const char *name, const char *s, size_t slen)
 {
@@ -75,27 +173,48 @@ static bool search_header(struct search_msg *m, const char *name, const char *s,
 	size_t hlen;
 	if (!search_load_header(m, &hdr, &hlen))
 		return false;
+	/* On the raw block first: most messages are decided by one memchr-driven scan. */
+	struct search_token tok;
+	bool have_tok = search_token_make(&tok, s, slen);
+	bool raw_has = !have_tok || search_token_in(&tok, hdr, hlen);
+	if (!raw_has && !search_has_encoded_word(hdr, hlen))
+		return false;
 	struct rfc5322_iter it;
 	struct rfc5322_field f;
 	rfc5322_iter_init(&it, hdr, hlen);
 	bool found = false;
-	struct buf unfolded, decoded;
+	struct buf unfolded, decoded, folded, needle;
 	buf_init(&unfolded);
 	buf_init(&decoded);
+	buf_init(&folded);
+	buf_init(&needle);
+	rfc2047_fold(&needle, s, slen);
 	while (!found && rfc5322_iter_next_named(&it, name, &f) == 1) {
 		if (slen == 0) {
 			found = true;
 			break;
 		}
+		if (!raw_has && !search_has_encoded_word(f.value, f.value_len))
+			continue;
 		buf_reset(&unfolded);
 		buf_reset(&decoded);
 		rfc5322_unfold(&unfolded, f.value, f.value_len, true);
 		rfc2047_decode(&decoded, unfolded.data ? unfolded.data : "", unfolded.len);
-		found = search_contains(decoded.data ? decoded.data : "", decoded.len, s, slen) ||
-			search_contains(unfolded.data ? unfolded.data : "", unfolded.len, s, slen);
+		const struct buf *forms[2] = { &decoded, &unfolded };
+		for (int k = 0; k < 2 && !found; k++) {
+			const char *text = forms[k]->data ? forms[k]->data : "";
+			if (have_tok && !search_token_in(&tok, text, forms[k]->len))
+				continue;
+			buf_reset(&folded);
+			rfc2047_fold(&folded, text, forms[k]->len);
+			found = rfc2047_contains_folded(folded.data ? folded.data : "", folded.len,
+							needle.data ? needle.data : "", needle.len);
+		}
 	}
 	buf_free(&unfolded);
 	buf_free(&decoded);
+	buf_free(&folded);
+	buf_free(&needle);
 	return found;
 }
 
@@ -199,6 +318,28 @@ static int64_t search_sent_day(struct search_msg *m)
 		}
 	}
 	return imap_date_days_of_time(m->internal_date, m->tz_minutes);
+}
+
+bool search_needs_tz(const struct search_key *key)
+{
+	switch (key->type) {
+	case SEARCH_AND:
+	case SEARCH_OR:
+	case SEARCH_NOT:
+		for (unsigned i = 0; i < key->count; i++)
+			if (search_needs_tz(&key->children[i]))
+				return true;
+		return false;
+	case SEARCH_BEFORE:
+	case SEARCH_ON:
+	case SEARCH_SINCE:
+	case SEARCH_SENTBEFORE:
+	case SEARCH_SENTON:
+	case SEARCH_SENTSINCE:
+		return true;
+	default:
+		return false;
+	}
 }
 
 int search_match(const struct search_key *key, struct search_msg *m)

@@ -47,6 +47,9 @@ struct search_msg {
 /* 1 when m matches key, else 0. Cost bounded by SEARCH_MAX_DEPTH and the message size. */
 int search_match(const struct search_key *key, struct search_msg *m);
 
+/* Whether key looks at tz_minutes (date keys): the caller may leave it 0 otherwise. */
+bool search_needs_tz(const struct search_key *key);
+
 /* Frees the caches (not data). */
 void search_msg_clear(struct search_msg *m);
 

@@ -158,6 +158,33 @@ class IMAPAbuseTest(unittest.TestCase):
         # every pool job allocates: the bound there is the quarantine's, not imapd's.
         self.assertLess(grown, (384 if SLOW else 64) * 1024)
 
+    def test_pipelined_body_fetches_keep_output_bounded(self):
+        """4,000 pipelined FETCH n (BODY.PEEK[]) (16 MB of replies) from a client that does not
+        read: imapd runs them in batches but stops at its output limit, so its memory stays
+        bounded; another client is served meanwhile; then every reply comes, in order."""
+        before = rss_kib(self.pid)
+        flood = self.raw_login()
+        self.assertIn(b"OK", flood.command("s", "EXAMINE INBOX"))
+        n = 4000
+        payload = b"".join(b"b%d FETCH %d (BODY.PEEK[])\r\n" % (i, i % 300 + 1) for i in range(n))
+        flood.s.sendall(payload)    # about 120 KB: fits imapd's input buffer
+        peak = rss_kib(self.pid)
+        good = self.raw_login()
+        self.assertIn(b"OK", good.command("s", "SELECT INBOX"))
+        self.assertIn(b"OK", good.command("f", "FETCH 9 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])"))
+        good.s.close()
+        peak = max(peak, rss_kib(self.pid))
+        for i in range(n):
+            reply = flood.until_tag("b%d" % i)
+            self.assertTrue(reply.startswith(b"b%d OK" % i), reply)
+            if i % 500 == 0:
+                peak = max(peak, rss_kib(self.pid))
+        flood.s.close()
+        grown = peak - before
+        print("\nimap pipelined body fetches: %d (%.1f MB of replies), imapd RSS grew %d KiB at most"
+              % (n, n * len(MESSAGE % (0, 0)) / 1e6, grown))
+        self.assertLess(grown, (384 if SLOW else 64) * 1024)
+
     def test_disconnect_while_command_runs_on_the_pool(self):
         """Clients that vanish in the middle of SELECT, FETCH, STATUS or IDLE: no crash, no leak
         (the ASan build reports leaks and use-after-free at shutdown in tearDownClass)."""

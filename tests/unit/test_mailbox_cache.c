@@ -274,3 +274,44 @@ Test(mailbox_cache, recent_claimed_once_examine_claims_nothing)
 	mailbox_close(&a);
 	mailbox_close(&b);
 }
+
+/* Slots are indexed by the UID itself: UIDs that land on the same slot (spaced by the table
+ * size, near 2^32), dense runs, both kinds, and UIDs never cached are all told apart. */
+Test(mailbox_cache, colliding_and_dense_uids)
+{
+	uint32_t uids[3000];
+	size_t n = 0;
+	for (uint32_t k = 0; k < 1000; k++)
+		uids[n++] = 4294967295u - k * 2048u;	/* one slot for all in small tables */
+	for (uint32_t k = 0; k < 1000; k++)
+		uids[n++] = 1 + k;			/* dense */
+	for (uint32_t k = 0; k < 1000; k++)
+		uids[n++] = 100000 + k * 1024u;
+	struct mailbox_cache *c = mailbox_cache_new(test_md, 3);
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/none", test_md);
+	for (size_t i = 0; i < n; i++) {
+		char msg[64];
+		int len = snprintf(msg, sizeof(msg), "X-Uid: %u\r\n\r\nbody", uids[i]);
+		mailbox_cache_note(c, uids[i], msg, (size_t)len);
+	}
+	mailbox_cache_free(c);	/* flushed: the file holds every record */
+	c = mailbox_cache_new(test_md, 3);
+	for (size_t i = 0; i < n; i++) {
+		const char *h, *env;
+		size_t len, env_len;
+		char want[64];
+		int wl = snprintf(want, sizeof(want), "X-Uid: %u\r\n\r\n", uids[i]);
+		cr_assert_eq(mailbox_cache_header(c, uids[i], path, &h, &len), 0, "uid %u", uids[i]);
+		cr_assert_eq(len, (size_t)wl);
+		cr_assert_eq(memcmp(h, want, len), 0, "uid %u", uids[i]);
+		/* An ENVELOPE record made from it, kept apart from the header record. */
+		cr_assert_eq(mailbox_cache_envelope(c, uids[i], path, &env, &env_len), 0);
+		cr_assert(env_len > 0);
+	}
+	const char *h;
+	size_t len;
+	cr_assert_eq(mailbox_cache_header(c, 2000, path, &h, &len), -ENOENT);
+	cr_assert_eq(mailbox_cache_header(c, 4294967295u - 1024u, path, &h, &len), -ENOENT);
+	mailbox_cache_free(c);
+}
