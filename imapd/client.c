@@ -514,7 +514,7 @@ static void client_prefetch_run(uv_work_t *req)
 	for (size_t k = 0; k < p->n; k++) {
 		int fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (fd >= 0) {
-			(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+			(void)posix_fadvise(fd, 0, CLIENT_PREFETCH_FILE_MAX, POSIX_FADV_WILLNEED);
 			close(fd);
 		}
 		path += strlen(path) + 1;

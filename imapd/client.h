@@ -2,6 +2,10 @@
 #ifndef MAIL_IMAP_CLIENT_H
 #define MAIL_IMAP_CLIENT_H
 
+/* A message larger than this is not read ahead (it is streamed at its own pace); one whose
+ * size is not learnt yet is read ahead up to this many bytes. */
+#define CLIENT_PREFETCH_FILE_MAX (256 * 1024)
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -185,9 +185,6 @@ void cmd_fetch_resume(struct imap_client *c)
 		cmd_fetch_job_free(c);
 }
 
-/* A message larger than this is not opened ahead: it is streamed at its own pace. */
-#define FETCH_PREFETCH_MAX_MESSAGE (256 * 1024)
-
 size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
 		       uint64_t *bytes_left, size_t *idx, size_t max)
 {
@@ -229,9 +226,12 @@ size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *c
 			break;
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		uint32_t key = cmd->uid ? mm->uid : (uint32_t)(i + 1);
-		if (key == want && mm->size <= FETCH_PREFETCH_MAX_MESSAGE) {
+		/* A size not learnt yet (MAILBOX_SIZE_UNKNOWN: a name without ,S=) is read ahead
+		 * too, counted as the most the read-ahead asks for (client_prefetch_run). */
+		uint64_t sz = mm->size == MAILBOX_SIZE_UNKNOWN ? CLIENT_PREFETCH_FILE_MAX : mm->size;
+		if (key == want && sz <= CLIENT_PREFETCH_FILE_MAX) {
 			idx[n++] = i;
-			*bytes_left = mm->size < *bytes_left ? *bytes_left - mm->size : 0;
+			*bytes_left = sz < *bytes_left ? *bytes_left - sz : 0;
 		}
 		more = key < UINT32_MAX && seqset_next(&set, key == want ? key + 1 : key, &want);
 	}
