@@ -205,35 +205,23 @@ size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *c
 		seqset_free(&set);
 		return 0;
 	}
-	/* The members of the set in order, as cmd_fetch_resume will visit them. */
-	uint32_t want;
+	/* The members of the set in order, visited as cmd_fetch_resume visits them. */
 	size_t i = 0;
-	bool more = seqset_next(&set, 1, &want);
-	while (more && *bytes_left > 0 && n < max) {
-		if (cmd->uid) {
-			size_t b = mb->count;	/* the first message from i on with UID >= want */
-			while (i < b) {
-				size_t mid = i + (b - i) / 2;
-				if (mb->msgs[mid].uid < want)
-					i = mid + 1;
-				else
-					b = mid;
-			}
-		} else {
-			i = want - 1;
-		}
-		if (i >= mb->count)
-			break;
+	while (i < mb->count && *bytes_left > 0 && n < max) {
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		uint32_t key = cmd->uid ? mm->uid : (uint32_t)(i + 1);
+		if (!seqset_contains(&set, key)) {
+			i = fetch_next_index(mb, &set, cmd->uid, i, key);
+			continue;
+		}
 		/* A size not learnt yet (MAILBOX_SIZE_UNKNOWN: a name without ,S=) is read ahead
 		 * too, counted as the most the read-ahead asks for (client_prefetch_run). */
 		uint64_t sz = mm->size == MAILBOX_SIZE_UNKNOWN ? CLIENT_PREFETCH_FILE_MAX : mm->size;
-		if (key == want && sz <= CLIENT_PREFETCH_FILE_MAX) {
+		if (sz <= CLIENT_PREFETCH_FILE_MAX) {
 			idx[n++] = i;
 			*bytes_left = sz < *bytes_left ? *bytes_left - sz : 0;
 		}
-		more = key < UINT32_MAX && seqset_next(&set, key == want ? key + 1 : key, &want);
+		i++;
 	}
 	seqset_free(&set);
 	return n;

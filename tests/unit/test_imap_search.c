@@ -8,6 +8,7 @@
 #include "mailbox.h"
 #include "search.h"
 #include "search_parse.h"
+#include "search_test_command.h"
 
 static const char MSG_PLAIN[] =
 	"From: Bob Example <bob@example.org>\r\n"
@@ -75,16 +76,8 @@ static void msg_init(struct search_msg *m, const char *text, uint32_t seq, uint3
 /* Evaluates "t SEARCH <args>" against m: 1, 0, or -1 when the program does not parse. */
 static int eval(const char *args, struct search_msg *m)
 {
-	struct buf line;
-	buf_init(&line);
-	buf_printf(&line, "t SEARCH %s\r\n", args);
-	struct imap_parser *p = imap_parser_new(NULL);
-	size_t off = 0, used;
-	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) == IMAP_PARSE_LITERAL)
-		off += used;
-	cr_assert_eq(r, IMAP_PARSE_DONE, "IMAP syntax: %s", args);
-	const struct imap_command *c = imap_parser_command(p);
+	const struct imap_command *c;
+	struct imap_parser *p = search_test_command(args, &c);
 	struct search_program prog;
 	struct search_error err;
 	int result = -1;
@@ -96,7 +89,6 @@ static int eval(const char *args, struct search_msg *m)
 	m->data = NULL;
 	m->len = 0;
 	imap_parser_free(&p);
-	buf_free(&line);
 	return result;
 }
 

@@ -7,6 +7,7 @@
 #include "imap_parser.h"
 #include "search.h"
 #include "search_parse.h"
+#include "search_test_command.h"
 
 /* The header block comes from load_header (as from the folder's header cache); the whole
  * message is never loaded for these keys. */
@@ -36,16 +37,8 @@ static int eval(const char *hdr, const char *args)
 	m.load = load_message;
 	m.load_header = load_header;
 	m.load_arg = (void *)hdr;
-	struct buf line;
-	buf_init(&line);
-	buf_printf(&line, "t SEARCH %s\r\n", args);
-	struct imap_parser *p = imap_parser_new(NULL);
-	size_t off = 0, used;
-	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) == IMAP_PARSE_LITERAL)
-		off += used;
-	cr_assert_eq(r, IMAP_PARSE_DONE, "IMAP syntax: %s", args);
-	const struct imap_command *c = imap_parser_command(p);
+	const struct imap_command *c;
+	struct imap_parser *p = search_test_command(args, &c);
 	struct search_program prog;
 	struct search_error err;
 	cr_assert_eq(search_parse(c->args, c->count, 0, &prog, &err), 0, "%s", args);
@@ -53,7 +46,6 @@ static int eval(const char *hdr, const char *args)
 	search_program_free(&prog);
 	search_msg_clear(&m);
 	imap_parser_free(&p);
-	buf_free(&line);
 	return result;
 }
 

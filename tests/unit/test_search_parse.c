@@ -5,22 +5,16 @@
 
 #include "imap_parser.h"
 #include "search_parse.h"
+#include "search_test_command.h"
 
 /* Parses "t SEARCH <args>\r\n" (synchronising literals accepted), runs search_parse and
  * renders "[RETURN=bits ][CHARSET=n ][MODSEQ ][SAVED ]tree" or "ERR code text". */
 static char *search(const char *args, unsigned flags)
 {
-	struct buf line, out;
-	buf_init(&line);
+	struct buf out;
 	buf_init(&out);
-	buf_printf(&line, "t SEARCH %s\r\n", args);
-	struct imap_parser *p = imap_parser_new(NULL);
-	size_t off = 0, used;
-	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) == IMAP_PARSE_LITERAL)
-		off += used;
-	cr_assert_eq(r, IMAP_PARSE_DONE, "IMAP syntax: %s", args);
-	const struct imap_command *c = imap_parser_command(p);
+	const struct imap_command *c;
+	struct imap_parser *p = search_test_command(args, &c);
 	struct search_program prog;
 	struct search_error err;
 	if (search_parse(c->args, c->count, flags, &prog, &err) < 0) {
@@ -40,7 +34,6 @@ static char *search(const char *args, unsigned flags)
 		cr_assert_null(prog.root);
 	}
 	imap_parser_free(&p);
-	buf_free(&line);
 	return buf_steal(&out, NULL);
 }
 
@@ -232,20 +225,14 @@ Test(search_parse, depth_is_bounded)
 /* Whether the program needs the messages' sizes (LARGER/SMALLER anywhere in the tree). */
 static bool search_uses_size(const char *args)
 {
-	struct buf line;
-	buf_init(&line);
-	buf_printf(&line, "t SEARCH %s\r\n", args);
-	struct imap_parser *p = imap_parser_new(NULL);
-	size_t used;
-	cr_assert_eq(imap_parser_feed(p, line.data, line.len, &used), IMAP_PARSE_DONE);
-	const struct imap_command *c = imap_parser_command(p);
+	const struct imap_command *c;
+	struct imap_parser *p = search_test_command(args, &c);
 	struct search_program prog;
 	struct search_error err;
 	cr_assert_eq(search_parse(c->args, c->count, 0, &prog, &err), 0, "%s", args);
 	bool uses = prog.uses_size;
 	search_program_free(&prog);
 	imap_parser_free(&p);
-	buf_free(&line);
 	return uses;
 }
 
