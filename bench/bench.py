@@ -122,6 +122,8 @@ def smtp_workloads(res, ours, pf, args, relay):
     modes = [(False, "new conn/msg"), (True, "reused conn")]
     kind = "relay" if relay else "local"
     for size, slabel in bodies:
+        if size not in args.sizes:
+            continue
         for conc in concs:
             for reuse, mlabel in modes:
                 # relay: the concurrent cases only (c=1 adds little over the local runs); 100 KiB at c=50
@@ -558,6 +560,8 @@ def main():
     ap.add_argument("--messages", type=int, help="messages per SMTP run with 1 KiB bodies")
     ap.add_argument("--only", default="smtp,relay,memory,imap,cpu,growth",
                     help="comma list of smtp, relay, memory, imap, cpu, growth")
+    ap.add_argument("--concurrency", default="1,10,50", help="comma list of SMTP concurrencies (1,10,50)")
+    ap.add_argument("--sizes", default="1,100", help="comma list of SMTP body sizes in KiB (1,100)")
     ap.add_argument("--growth-queue", type=int, help="deferred messages for the growth workload (100000)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--json", help="also write the raw figures to this file")
@@ -565,7 +569,8 @@ def main():
     args.reps = args.reps or (1 if args.quick else 3)
     args.messages = args.messages or (1000 if args.quick else 5000)
     args.big_fraction = 100 if args.quick else 20  # percent of args.messages sent with 100 KiB bodies
-    args.concurrency = [1, 10, 50]
+    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    args.sizes = [int(k) * 1024 for k in args.sizes.split(",")]
     args.idle = 1000 if args.quick else 10000
     args.idle_postfix = 200 if args.quick else 1000
     args.imap_messages = 10000 if args.quick else 100000
