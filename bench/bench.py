@@ -463,49 +463,57 @@ def mem_kib(srv):
 
 def growth_workloads(base, bindir, args, outdir):
     """Accept throughput, CPU per delivery, restart and memory with an empty queue and with
-    args.growth_queue deferred messages; a ratio against ourselves (no Postfix)."""
+    args.growth_queue deferred messages; a ratio against ourselves (no Postfix). Two instances of
+    mtad run side by side, one with an empty queue and one with the deferred messages, and the
+    timed runs alternate between them (as ours and Postfix do), so drift of the machine during
+    the run (page cache, file system state after earlier steps, other load) falls on both."""
     n_queue, n_msgs = args.growth_queue, args.growth_messages
     closed = free_closed_port()
-    srv = S.Ours(base, closed, bindir, tag="growth", overrides={
-        # the next hop refuses connections: deferral costs nothing; one try per hour
-        "smarthost": "[127.0.0.3]:%d" % closed, "retry_schedule": "1h"})
+    sides = {}
+    for side in ("empty", "full"):
+        sides[side] = S.Ours(base, closed, bindir, tag="growth-" + side, overrides={
+            # the next hop refuses connections: deferral costs nothing; one try per hour
+            "smarthost": "[127.0.0.3]:%d" % closed, "retry_schedule": "1h"})
     rat = Ratios()
-    srv.start()
     try:
-        local_run_with_queue(srv, 200, 10, 0)  # untimed: first Maildir, page cache, thread pool
-        for side in ("empty", "full"):
-            if side == "full":
-                fill_deferred(srv, n_queue)
-                # every deferral is recorded and nothing is due: the scheduler is idle
-                S.wait_until(lambda: srv.stats().get("in_delivery", 1) == 0, timeout=120)
-            baseline = srv.active_count()
-            expect = n_queue if side == "full" else 0
-            for rep in range(args.reps):
-                acc, cpu = local_run_with_queue(srv, n_msgs, 10, baseline)
+        for side, srv in sides.items():
+            srv.start()
+            local_run_with_queue(srv, 200, 10, 0)  # untimed: first Maildir, page cache, thread pool
+        full = sides["full"]
+        fill_deferred(full, n_queue)
+        # every deferral is recorded and nothing is due: the scheduler is idle
+        S.wait_until(lambda: full.stats().get("in_delivery", 1) == 0, timeout=120)
+        baseline = {side: srv.active_count() for side, srv in sides.items()}
+        expect = {"empty": 0, "full": n_queue}
+        for rep in range(args.reps):
+            for side in order(rep, ["empty", "full"]):
+                acc, cpu = local_run_with_queue(sides[side], n_msgs, 10, baseline[side])
                 rat.add("acc", "local 1 KiB c=10 new conn/msg n=%d: accept" % n_msgs, "msg/s", "higher", side,
                         n_msgs / acc, target="10%")
                 rat.add("cpu", "mtad CPU per local delivery (accept + Maildir + removal)", "ms/msg", "lower",
                         side, cpu * 1000 / n_msgs, target="10%")
                 log("growth %-5s: accept %.0f msg/s, cpu %.3f ms/msg" % (side, n_msgs / acc, cpu * 1000 / n_msgs))
-            for rep in range(args.reps):
-                t_stop, t_ehlo, t_loaded = restart_timed(srv, expect)
+        for rep in range(args.reps):
+            for side in order(rep, ["empty", "full"]):
+                t_stop, t_ehlo, t_loaded = restart_timed(sides[side], expect[side])
                 rat.add("stop", "SIGTERM until mtad has exited", "s", "lower", side, t_stop)
                 rat.add("ehlo", "restart: start until EHLO gets 250", "s", "lower", side, t_ehlo, target=2.0)
                 rat.add("loaded", "restart: start until the whole queue is loaded (stats)", "s", "lower", side,
                         t_loaded)
                 log("growth %-5s: stop %.2f s, EHLO 250 after %.3f s, queue loaded after %.2f s"
                     % (side, t_stop, t_ehlo, t_loaded))
-            time.sleep(1.0)
+        time.sleep(1.0)
+        for side, srv in sides.items():
             pss, rss = mem_kib(srv)
             rat.add("pss", "mtad PSS after restart and recovery", "MiB", "lower", side, pss / 1024)
             rat.add("rss", "mtad RSS after restart and recovery", "MiB", "lower", side, rss / 1024)
             log("growth %-5s: PSS %.1f MiB, RSS %.1f MiB" % (side, pss / 1024, rss / 1024))
-            if side == "full":
-                st = srv.stats()
-                if st.get("messages") != n_queue or st.get("in_delivery"):
-                    log("growth: unexpected queue state after restart: %s" % st)
+        st = full.stats()
+        if st.get("messages") != n_queue or st.get("in_delivery"):
+            log("growth: unexpected queue state after restart: %s" % st)
     finally:
-        srv.stop()
+        for srv in sides.values():
+            srv.stop()
     e_pss, f_pss = statistics.median(rat.rows["pss"]["empty"]), statistics.median(rat.rows["pss"]["full"])
     e_rss, f_rss = statistics.median(rat.rows["rss"]["empty"]), statistics.median(rat.rows["rss"]["full"])
     note = ("memory per deferred message (1 KiB body, one recipient): PSS %.2f KiB, RSS %.2f KiB "
