@@ -5,7 +5,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config clang
 	libssl-dev libc-ares-dev libuv1-dev libmilter-dev libcriterion-dev libcrypt-dev
-	openssl python3 swaks curl dnsmasq-base isync opendkim opendkim-tools
+	openssl python3 swaks libnet-ssleay-perl curl dnsmasq-base isync opendkim opendkim-tools
 	valgrind procps iproute2
 )
 
