@@ -386,9 +386,8 @@ int store_maildir_deliver(const char *maildir, const char *name, const struct io
 	    snprintf(dst, sizeof(dst), "%s/new/%s", maildir, name) >= (int)sizeof(dst))
 		return -ENAMETOOLONG;
 	snprintf(newdir, sizeof(newdir), "%s/new", maildir);
-	if (lstat(dst, &st) == 0)
-		return 1;
-
+	/* No check for dst first: a name already in new/ makes the link below fail with EEXIST
+	 * (a redelivery after a crash, rare; its callers scan for it before). */
 	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		/* Left over by a crash in the middle of an earlier attempt with this name. */
@@ -418,7 +417,8 @@ int store_maildir_deliver(const char *maildir, const char *name, const struct io
 		store_unlink_ours(tmp, &st);
 		return r;
 	}
-	store_unlink_ours(tmp, &st);
+	/* tmp/NAME and new/NAME are now one inode: no need to check whose it is. */
+	unlink(tmp);
 	r = store_fsync_dir_shared(newdir);
 	if (r < 0) {
 		/* Not durable: take it back so that failure means "not delivered". */

@@ -294,11 +294,6 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 		snprintf(err, errlen, "recipient address too long");
 		return DELIVERY_PERMFAIL;
 	}
-	r = store_maildir_create(maildir);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot create maildir %s: %s", maildir, strerror(-r));
-		return DELIVERY_TEMPFAIL;
-	}
 	if (req->unique && req->check_existing) {
 		r = store_maildir_has_unique(maildir, req->unique);
 		if (r == 1)
@@ -329,6 +324,17 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 		{ .iov_base = (void *)req->msg, .iov_len = req->msg_len },
 	};
 	r = store_maildir_deliver(maildir, name, iov, 2);
+	if (r == -ENOENT) {
+		/* First delivery to this mailbox (or a part of it was removed): the Maildir is
+		 * made only then, instead of three stat calls per delivery to check it. */
+		r = store_maildir_create(maildir);
+		if (r < 0) {
+			free(hdr);
+			snprintf(err, errlen, "cannot create maildir %s: %s", maildir, strerror(-r));
+			return DELIVERY_TEMPFAIL;
+		}
+		r = store_maildir_deliver(maildir, name, iov, 2);
+	}
 	free(hdr);
 	if (r >= 0)
 		return DELIVERY_OK;	/* 1: this very file is already in new/ */

@@ -24,7 +24,12 @@ struct queue_commit {
 	void *arg;
 	uint64_t spare;		/* sequence number of the spare file written */
 	int status;
-	struct queue_commit *next;	/* on q->spare_waiting */
+	struct queue_commit *next;	/* on q->spare_waiting, then on q->durable */
+	/* queue_commit_then: follow-up work in the same job */
+	uv_work_t *then_req;
+	uv_work_cb then_work;
+	uv_after_work_cb then_done;
+	bool told;		/* loop thread: cb has run */
 };
 
 static int queue_mkdir(const char *path)
@@ -103,6 +108,8 @@ void queue_close(struct queue **qp)
 	free(q->tmp_dir);
 	free(q->corrupt_dir);
 	free(q->spare_dir);
+	if (q->durable_async_open)
+		uv_mutex_destroy(&q->durable_lock);
 	free(q);
 	*qp = NULL;
 }
@@ -163,6 +170,23 @@ static void queue_commit_work(uv_work_t *w)
 	if (r == 0 && rename(spare, dst) < 0)
 		r = -errno;
 	qc->status = r;
+	if (r == 0 && qc->then_work) {
+		/* Durable: the loop sends its 250 now, while this thread goes on. */
+		struct queue *q = qc->q;
+		uv_mutex_lock(&q->durable_lock);
+		qc->next = NULL;
+		if (q->durable_tail)
+			q->durable_tail->next = qc;
+		else
+			q->durable = qc;
+		q->durable_tail = qc;
+		uv_mutex_unlock(&q->durable_lock);
+		uv_async_send(&q->durable_async);
+		buf_free(&head);
+		buf_free(&tail);
+		qc->then_work(qc->then_req);
+		return;
+	}
 out:
 	/* Not committed: the spare is removed, never reused. (One whose write was whole but
 	 * whose fdatasync or rename failed could still come back after a crash and be
@@ -173,6 +197,28 @@ out:
 	buf_free(&tail);
 }
 
+/* Loop: a commit with follow-up work is durable. */
+static void queue_commit_tell(struct queue_commit *qc)
+{
+	qc->told = true;
+	qc->q->committed++;
+	qc->cb(qc->arg, 0);
+}
+
+static void queue_durable_cb(uv_async_t *a)
+{
+	struct queue *q = container_of(a, struct queue, durable_async);
+	uv_mutex_lock(&q->durable_lock);
+	struct queue_commit *qc = q->durable;
+	q->durable = q->durable_tail = NULL;
+	uv_mutex_unlock(&q->durable_lock);
+	while (qc) {
+		struct queue_commit *next = qc->next;
+		queue_commit_tell(qc);
+		qc = next;
+	}
+}
+
 static void queue_commit_done(uv_work_t *w, int status)
 {
 	struct queue_commit *qc = container_of(w, struct queue_commit, work);
@@ -180,6 +226,28 @@ static void queue_commit_done(uv_work_t *w, int status)
 	if (status < 0 && qc->status == 0)
 		qc->status = status;
 	q->commits_in_flight--;
+	if (qc->then_work && qc->status == 0) {
+		if (!qc->told) {
+			/* The job finished before the handle's callback ran (or after it was
+			 * closed at shutdown): take it off the list, the 250 goes first. */
+			uv_mutex_lock(&q->durable_lock);
+			struct queue_commit **pp = &q->durable, *prev = NULL;
+			while (*pp && *pp != qc) {
+				prev = *pp;
+				pp = &(*pp)->next;
+			}
+			if (*pp) {
+				*pp = qc->next;
+				if (q->durable_tail == qc)
+					q->durable_tail = prev;
+			}
+			uv_mutex_unlock(&q->durable_lock);
+			queue_commit_tell(qc);
+		}
+		qc->then_done(qc->then_req, status);
+		free(qc);
+		return;
+	}
 	if (qc->status == 0)
 		q->committed++;
 	qc->cb(qc->arg, qc->status);
@@ -267,6 +335,8 @@ static void queue_spare_refill_maybe(struct queue *q)
 		      queue_spare_refill_done);
 }
 
+static void queue_commit_add(struct queue *q, struct queue_commit *qc);
+
 void queue_commit(struct queue *q, const struct queue_envelope *env, const char *msg,
 		  size_t msg_len, queue_commit_cb cb, void *arg)
 {
@@ -277,6 +347,38 @@ void queue_commit(struct queue *q, const struct queue_envelope *env, const char 
 	qc->msg_len = msg_len;
 	qc->cb = cb;
 	qc->arg = arg;
+	queue_commit_add(q, qc);
+}
+
+void queue_commit_then(struct queue *q, const struct queue_envelope *env, const char *msg,
+		       size_t msg_len, queue_commit_cb cb, void *arg, uv_work_t *then_req,
+		       uv_work_cb then_work, uv_after_work_cb then_done)
+{
+	if (!q->durable_async_open) {
+		/* Made at first use (a queue opened only to probe permissions has none). It
+		 * lives in q until queue_close, after the loop is closed: the daemon's handle walk
+		 * may close it while jobs are still draining, whose send then only wakes the
+		 * loop, and queue_commit_done tells the loop instead. */
+		uv_mutex_init(&q->durable_lock);
+		uv_async_init(q->loop, &q->durable_async, queue_durable_cb);
+		uv_unref((uv_handle_t *)&q->durable_async);
+		q->durable_async_open = true;
+	}
+	struct queue_commit *qc = xcalloc(1, sizeof(*qc));
+	qc->q = q;
+	qc->env = env;
+	qc->msg = msg;
+	qc->msg_len = msg_len;
+	qc->cb = cb;
+	qc->arg = arg;
+	qc->then_req = then_req;
+	qc->then_work = then_work;
+	qc->then_done = then_done;
+	queue_commit_add(q, qc);
+}
+
+static void queue_commit_add(struct queue *q, struct queue_commit *qc)
+{
 	q->commits_in_flight++;
 	if (q->spare_nready > 0 && !q->spare_waiting) {
 		queue_commit_start(q, qc);

@@ -37,6 +37,12 @@ struct queue {
 	unsigned spare_refill_made;
 	int spare_refill_error;
 	struct queue_commit *spare_waiting, *spare_waiting_tail;	/* commits waiting for a spare */
+	/* Commits with follow-up work (queue_commit_then) tell the loop through this handle as
+	 * soon as they are durable, before the follow-up runs. */
+	uv_async_t durable_async;
+	uv_mutex_t durable_lock;
+	struct queue_commit *durable, *durable_tail;	/* durable, loop not told yet */
+	bool durable_async_open;
 	unsigned commits_in_flight;
 	uint64_t spare_refills, committed;	/* counters for stats */
 };
@@ -44,6 +50,9 @@ struct queue {
 /* Creates state_dir/queue/{active,tmp,corrupt} (mode 0700) and checks they are writable.
  * Returns NULL with err set. */
 struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size_t errlen);
+/* Closes the loop handle of a queue opened with a loop (before uv_loop_close; the daemon's
+ * handle walk also does). */
+void queue_close_handles(struct queue *q);
 void queue_close(struct queue **q);
 
 /* Writes env + msg as a queue file and makes it durable: on the thread pool, into a spare
@@ -52,6 +61,15 @@ void queue_close(struct queue **q);
  * stay valid until cb. */
 void queue_commit(struct queue *q, const struct queue_envelope *env, const char *msg,
 		  size_t msg_len, queue_commit_cb cb, void *arg);
+
+/* queue_commit, plus follow-up work in the same thread-pool job: once the file is durable
+ * (and renamed), the loop is told at once (cb(arg, 0) runs without waiting for the follow-up)
+ * and then_work(then_req) runs on that same pool thread; then_done(then_req, status) runs on
+ * the loop after cb. A failed commit calls cb(arg, -errno) only (no follow-up). Saves the
+ * thread-pool round trip a second job would cost. */
+void queue_commit_then(struct queue *q, const struct queue_envelope *env, const char *msg,
+		       size_t msg_len, queue_commit_cb cb, void *arg, uv_work_t *then_req,
+		       uv_work_cb then_work, uv_after_work_cb then_done);
 
 /* Blocking (thread pool only): appends state records to active/ID and fdatasyncs.
  * Returns 0 or -errno. */

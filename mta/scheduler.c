@@ -57,11 +57,15 @@ struct sched_job {
 	char **error;
 	bool *remote_due;
 	char **relay_host;
+	/* a message just received (scheduler_accept): told when its commit is durable */
+	scheduler_accept_cb accept_cb;
+	void *accept_arg;
 	/* remote phase */
 	struct relay_delivery *relays;
 	size_t n_relays;
 	size_t relays_pending;
 	/* record phase */
+	bool recorded;		/* done in the same job as phase 1 (no remote recipient) */
 	bool removed;
 	bool need_bounce;
 	int state_error;
@@ -264,9 +268,8 @@ static void sched_bounce(struct scheduler *s, struct sched_entry *e);
 static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now);
 
 /* Phase 1, thread pool: read the message if not cached, deliver the local recipients. */
-static void sched_job_work(uv_work_t *w)
+static void sched_job_deliver_local(struct sched_job *j)
 {
-	struct sched_job *j = container_of(w, struct sched_job, work);
 	struct sched_entry *e = j->e;
 	const struct config *cfg = j->s->m->cfg;
 	const struct queue *q = j->s->m->queue;
@@ -322,6 +325,24 @@ static void sched_job_work(uv_work_t *w)
 		j->code[i] = st == DELIVERY_OK ? 250 : st == DELIVERY_TEMPFAIL ? 451 : 550;
 		if (st != DELIVERY_OK)
 			j->error[i] = xstrdup(err[0] ? err : "delivery failed");
+	}
+}
+
+static void sched_job_record_work(uv_work_t *w);
+static void sched_job_done(uv_work_t *w, int status);
+
+/* Phases 1 and, when no recipient is remote, 3 in the same thread-pool job: between them the
+ * loop would have nothing to do, so the outcomes are recorded without a second trip. */
+static void sched_job_work(uv_work_t *w)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	sched_job_deliver_local(j);
+	bool any_remote = false;
+	for (size_t i = 0; i < j->e->env.nrcpts && !j->load_error; i++)
+		any_remote |= j->remote_due[i];
+	if (!any_remote) {
+		sched_job_record_work(w);
+		j->recorded = true;
 	}
 }
 
@@ -399,6 +420,10 @@ static void sched_job_local_done(uv_work_t *w, int status)
 	struct sched_job *j = container_of(w, struct sched_job, work);
 	struct sched_entry *e = j->e;
 	struct scheduler *s = j->s;
+	if (j->recorded) {
+		sched_job_done(w, status);
+		return;
+	}
 	if (status < 0 && j->load_error == 0)
 		j->load_error = status;
 	size_t nremote = 0;
@@ -904,7 +929,7 @@ static void sched_job_record(struct sched_job *j)
 	uv_queue_work(j->s->m->loop, &j->work, sched_job_record_work, sched_job_done);
 }
 
-static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
+static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *e, int64_t now)
 {
 	struct sched_job *j = xcalloc(1, sizeof(*j));
 	size_t n = e->env.nrcpts;
@@ -918,6 +943,12 @@ static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t 
 	j->relay_host = xcalloc(n, sizeof(*j->relay_host));
 	e->busy = true;
 	s->jobs++;
+	return j;
+}
+
+static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
+{
+	struct sched_job *j = sched_job_new(s, e, now);
 	uv_queue_work(s->m->loop, &j->work, sched_job_work, sched_job_local_done);
 }
 
@@ -1022,6 +1053,43 @@ void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *dat
 	sched_entry_link(e);
 	sched_enqueue(s, e);
 	sched_arm(s);
+}
+
+/* Loop: the commit of an accepted message is durable (status 0: its delivery job goes on
+ * on the pool thread) or failed (the message is dropped; its client gets a 4xx). */
+static void sched_accept_committed(void *arg, int status)
+{
+	struct sched_job *j = arg;
+	struct scheduler *s = j->s;
+	struct sched_entry *e = j->e;
+	j->accept_cb(j->accept_arg, status, &e->env, e->msg_len);
+	if (status == 0) {
+		s->count++;
+		sched_entry_link(e);
+		return;
+	}
+	s->jobs--;
+	sched_job_free(j);
+	sched_entry_free(e);
+	if (s->stopping)
+		sched_free_if_idle(s);
+}
+
+void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
+		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg)
+{
+	struct sched_entry *e = xcalloc(1, sizeof(*e));
+	e->env = *env;
+	memset(env, 0, sizeof(*env));
+	e->data = data;
+	e->msg = msg;
+	e->msg_len = msg_len;
+	e->received = sched_now_f();
+	struct sched_job *j = sched_job_new(s, e, (int64_t)time(NULL));
+	j->accept_cb = cb;
+	j->accept_arg = arg;
+	queue_commit_then(s->m->queue, &e->env, e->msg, e->msg_len, sched_accept_committed, j,
+			  &j->work, sched_job_work, sched_job_local_done);
 }
 
 /* Thread pool: removes tmp/ leftovers and lists queue/active. */
