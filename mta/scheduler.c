@@ -290,9 +290,12 @@ static void sched_job_deliver_local(struct sched_job *j)
 		e->msg_len = fresh.msg_len;
 		queue_envelope_free(&fresh);
 	}
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		j->result[i] = -1;
+	if (e->env.held)
+		return;	/* accepted on hold (a milter's quarantine): mailctl release lets it go */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
-		j->result[i] = -1;
 		if (!sched_rcpt_open(r) || r->next_attempt > j->now)
 			continue;
 		struct addr a;
