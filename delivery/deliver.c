@@ -231,7 +231,20 @@ enum delivery_status delivery_resolve(const struct config *cfg, const struct acc
 				      struct delivery_target **targets_r, size_t *n_r,
 				      char *err, size_t errlen)
 {
-	struct delivery_ctx c = { .cfg = cfg, .acc = acc, .al = al, .err = err, .errlen = errlen };
+	/* Field by field: the alias stack (11 KiB) is written before it is read, and zeroing it
+	 * cost about a tenth of mtad's instructions per message (one resolution per RCPT). */
+	struct delivery_ctx c;
+	c.cfg = cfg;
+	c.acc = acc;
+	c.al = al;
+	c.t = NULL;
+	c.n = c.cap = 0;
+	c.depth = 0;
+	c.seen = NULL;
+	c.n_seen = c.cap_seen = 0;
+	c.steps = 0;
+	c.err = err;
+	c.errlen = errlen;
 	const char *domain = rcpt->domain;
 
 	*targets_r = NULL;

@@ -557,12 +557,7 @@ static void sched_job_free(struct sched_job *j)
 		free(j->relays[k].out);
 	}
 	free(j->relays);
-	free(j->error);
-	free(j->relay_host);
-	free(j->result);
-	free(j->code);
-	free(j->remote_due);
-	free(j);
+	free(j);	/* with its arrays */
 }
 
 /* Phase 4, loop: the in-memory state follows what is now on disk. */
@@ -934,16 +929,18 @@ static void sched_job_record(struct sched_job *j)
 
 static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *e, int64_t now)
 {
-	struct sched_job *j = xcalloc(1, sizeof(*j));
+	/* One block: the job, then its per-recipient arrays (pointers, ints, bools: aligned). */
 	size_t n = e->env.nrcpts;
+	size_t size = sizeof(struct sched_job) + n * (2 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
+	struct sched_job *j = xcalloc(1, size);
 	j->s = s;
 	j->e = e;
 	j->now = now;
-	j->result = xcalloc(n, sizeof(*j->result));
-	j->code = xcalloc(n, sizeof(*j->code));
-	j->error = xcalloc(n, sizeof(*j->error));
-	j->remote_due = xcalloc(n, sizeof(*j->remote_due));
-	j->relay_host = xcalloc(n, sizeof(*j->relay_host));
+	j->error = (char **)(j + 1);
+	j->relay_host = j->error + n;
+	j->result = (int *)(j->relay_host + n);
+	j->code = j->result + n;
+	j->remote_due = (bool *)(j->code + n);
 	e->busy = true;
 	s->jobs++;
 	return j;
