@@ -60,7 +60,7 @@ static int queue_fsync_dir(const char *path)
  * spares made meanwhile by the running daemon. */
 static void queue_spare_path(const struct queue *q, uint64_t seq, char *out, size_t outlen)
 {
-	snprintf(out, outlen, "%s/%s.%" PRIu64, q->spare_dir, q->spare_run, seq);
+	str_format(out, outlen, "%s/%s.%" PRIu64, q->spare_dir, q->spare_run, seq);
 }
 
 struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size_t errlen)
@@ -78,17 +78,17 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		int r = queue_mkdir(dirs[i]);
 		if (r < 0) {
-			snprintf(err, errlen, "queue directory %s: %s", dirs[i], strerror(-r));
+			str_format(err, errlen, "queue directory %s: %s", dirs[i], strerror(-r));
 			queue_close(&q);
 			return NULL;
 		}
 	}
 	/* Prove the queue is writable now rather than at the first message. */
 	char probe[4096];
-	snprintf(probe, sizeof(probe), "%s/.probe.%ld", q->tmp_dir, (long)getpid());
+	str_format(probe, sizeof(probe), "%s/.probe.%ld", q->tmp_dir, (long)getpid());
 	int fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "queue directory %s is not writable: %s", q->tmp_dir,
+		str_format(err, errlen, "queue directory %s is not writable: %s", q->tmp_dir,
 			 strerror(errno));
 		queue_close(&q);
 		return NULL;
@@ -151,7 +151,7 @@ static void queue_commit_work(uv_work_t *w)
 	buf_init(&tail);
 	queue_file_encode(qc->env, qc->msg, qc->msg_len, &head, &tail);
 	queue_spare_path(qc->q, qc->spare, spare, sizeof(spare));
-	snprintf(dst, sizeof(dst), "%s/%s", qc->q->active_dir, qc->env->id);
+	str_format(dst, sizeof(dst), "%s/%s", qc->q->active_dir, qc->env->id);
 	fd = open(spare, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		qc->status = -errno;
@@ -396,7 +396,7 @@ static void queue_commit_add(struct queue *q, struct queue_commit *qc)
 int queue_append_state(const struct queue *q, const char *id, const struct buf *records)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", q->active_dir, id);
+	str_format(path, sizeof(path), "%s/%s", q->active_dir, id);
 	int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
@@ -412,7 +412,7 @@ int queue_append_state(const struct queue *q, const char *id, const struct buf *
 int queue_remove(const struct queue *q, const char *id)
 {
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/%s", q->active_dir, id);
+	str_format(path, sizeof(path), "%s/%s", q->active_dir, id);
 	if (unlink(path) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
@@ -454,7 +454,7 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 	char *data;
 	size_t got;
 
-	snprintf(path, sizeof(path), "%s/%s", q->active_dir, id);
+	str_format(path, sizeof(path), "%s/%s", q->active_dir, id);
 	int r = queue_read_file(path, &data, &got);
 	if (r < 0)
 		return r;
@@ -462,7 +462,7 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 		if (env_r->id[0])
 			queue_envelope_free(env_r);
 		char dst[4096];
-		snprintf(dst, sizeof(dst), "%s/%s", q->corrupt_dir, id);
+		str_format(dst, sizeof(dst), "%s/%s", q->corrupt_dir, id);
 		log_error("%s: queue file unusable (%s): moved to %s", id,
 			  env_r->id[0] ? "id mismatch" : error, dst);
 		rename(path, dst);
@@ -483,7 +483,7 @@ static void queue_recover_spare(const struct queue *q, const char *name)
 	char *data = NULL;
 	size_t len = 0;
 
-	snprintf(path, sizeof(path), "%s/%s", q->spare_dir, name);
+	str_format(path, sizeof(path), "%s/%s", q->spare_dir, name);
 	int r = queue_read_file(path, &data, &len);
 	if (r < 0) {
 		log_error("queue: cannot read %s: %s", path, strerror(-r));
@@ -491,10 +491,10 @@ static void queue_recover_spare(const struct queue *q, const char *name)
 	}
 	if (len > 0 && queue_file_decode(data, len, &env, &error) == 0) {
 		struct stat st;
-		snprintf(dst, sizeof(dst), "%s/%s", q->active_dir, env.id);
+		str_format(dst, sizeof(dst), "%s/%s", q->active_dir, env.id);
 		if (lstat(dst, &st) == 0) {
 			/* Cannot happen with an atomic rename; keep both rather than guess. */
-			snprintf(dst, sizeof(dst), "%s/%s.spare-%s", q->corrupt_dir, env.id, name);
+			str_format(dst, sizeof(dst), "%s/%s.spare-%s", q->corrupt_dir, env.id, name);
 			log_error("%s: committed spare %s but active/%s exists: moved to %s", env.id,
 				  path, env.id, dst);
 		} else {
@@ -523,7 +523,7 @@ void queue_recover_spares(const struct queue *q)
 				continue;
 			/* Left by an earlier version: a commit that never reached its rename. */
 			char path[4096];
-			snprintf(path, sizeof(path), "%s/%s", q->tmp_dir, de->d_name);
+			str_format(path, sizeof(path), "%s/%s", q->tmp_dir, de->d_name);
 			unlink(path);
 		}
 		closedir(d);

@@ -80,7 +80,7 @@ void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
 	char tmp[1200];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n = str_vformat(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;
@@ -478,7 +478,11 @@ void queue_id_new(char out[QUEUE_ID_MAX + 1])
 	do {
 		next = now > prev ? now : prev + 1;
 	} while (!atomic_compare_exchange_weak(&last, &prev, next));
-	snprintf(out, QUEUE_ID_MAX + 1, "%016" PRIX64, next);
+	/* "%016" PRIX64, by hand (once per message and per spare) */
+	static const char hex[] = "0123456789ABCDEF";
+	for (int i = 15; i >= 0; i--, next >>= 4)
+		out[i] = hex[next & 0xf];
+	out[16] = '\0';
 }
 
 bool queue_id_valid(const char *s)

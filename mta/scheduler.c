@@ -1,5 +1,6 @@
 /* scheduler.c - due-time heap over queued messages; runs local delivery jobs on the thread pool and records each outcome durably. */
 #include "scheduler.h"
+#include "buf.h"
 #include "bounce.h"
 #include "deliver.h"
 #include "relay.h"
@@ -311,7 +312,7 @@ static void sched_job_deliver_local(struct sched_job *j)
 			continue;
 		}
 		char unique[64];
-		snprintf(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
+		str_format(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
 		struct delivery_request req = {
 			.cfg = cfg,
 			.rcpt = &a,

@@ -53,7 +53,7 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	} else {
 		va_list ap;
 		va_start(ap, fmt);
-		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+		n = str_vformat(line, sizeof(line) - 2, fmt, ap);
 		va_end(ap);
 	}
 	if (n < 0)
@@ -427,7 +427,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 	if (cmd->verb == SMTP_VERB_HELO) {
 		s->esmtp = false;
 		char ok[300];
-		snprintf(ok, sizeof(ok), "250 %s\r\n", s->m->cfg->hostname);
+		str_format(ok, sizeof(ok), "250 %s\r\n", s->m->cfg->hostname);
 		smtp_milter_hook(s, SMTP_MILTER_HELO, cmd, ok);
 		return;
 	}
