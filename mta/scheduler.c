@@ -568,7 +568,12 @@ static void sched_job_done(uv_work_t *w, int status)
 	struct scheduler *s = j->s;
 	struct sched_entry *e = j->e;
 	const struct config *cfg = s->m->cfg;
-	double delay = sched_now_f() - e->received;
+	/* delay= as "%.2f" would print it, without stdio's floating-point path (once per line) */
+	double dsec = sched_now_f() - e->received;
+	long cs = (long)(dsec * 100 + (dsec < 0 ? -0.5 : 0.5)), acs = cs < 0 ? -cs : cs;
+	char delay[32];
+	str_format(delay, sizeof(delay), "%s%ld.%c%c", cs < 0 ? "-" : "", acs / 100,
+		   (char)('0' + acs % 100 / 10), (char)('0' + acs % 10));
 
 	s->jobs--;
 	e->busy = false;
@@ -601,11 +606,11 @@ static void sched_job_done(uv_work_t *w, int status)
 			}
 			s->minute_count[sec % 60]++;
 			if (j->remote_due[i])
-				log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=sent (%s)", e->env.id,
+				log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=sent (%s)", e->env.id,
 					 r->addr, origbuf, relay, delay,
 					 j->relay_host[i] ? j->relay_host[i] : "");
 			else
-				log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=sent (delivered to maildir)",
+				log_info("%s: to=<%s>%s, relay=local, delay=%s, status=sent (delivered to maildir)",
 					 e->env.id, r->addr, origbuf, delay);
 		} else if (j->result[i] == DELIVERY_TEMPFAIL &&
 			   (uint64_t)(j->now - e->env.arrival) < cfg->queue_lifetime) {
@@ -618,7 +623,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->deferred++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=deferred (%s)", e->env.id,
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)", e->env.id,
 				 r->addr, origbuf, relay, delay, r->last_error);
 		} else {
 			r->state = QUEUE_RCPT_FAILED;
@@ -627,7 +632,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->failed++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=bounced (%s)", e->env.id,
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)", e->env.id,
 				 r->addr, origbuf, relay, delay, r->last_error);
 		}
 	}
