@@ -5,6 +5,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -73,6 +74,8 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	q->corrupt_dir = xasprintf("%s/corrupt", q->dir);
 	q->spare_dir = xasprintf("%s/spare", q->dir);
 	queue_id_new(q->spare_run);
+	uv_mutex_init(&q->recycle_lock);
+	q->recycle_seq = (uint64_t)1 << 48;	/* apart from the refill job's SEQs */
 	const char *dirs[] = { state_dir, q->dir, q->active_dir, q->tmp_dir, q->corrupt_dir,
 			       q->spare_dir };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -110,6 +113,7 @@ void queue_close(struct queue **qp)
 	free(q->spare_dir);
 	if (q->durable_async_open)
 		uv_mutex_destroy(&q->durable_lock);
+	uv_mutex_destroy(&q->recycle_lock);
 	free(q);
 	*qp = NULL;
 }
@@ -262,22 +266,39 @@ static void queue_commit_start(struct queue *q, struct queue_commit *qc)
 
 static void queue_spare_refill_maybe(struct queue *q);
 
-/* Thread pool: creates the next batch of empty spares, then one fsync of spare/. */
+/* Thread pool: the next batch of empty spares: the finished queue files emptied since the
+ * last batch, then new files for the rest; one fsync of active/ (the recycled files' old
+ * names must not come back) and one of spare/. */
 static void queue_spare_refill_work(uv_work_t *w)
 {
 	struct queue *q = container_of(w, struct queue, spare_refill_work);
 	char path[4096];
-	unsigned n;
+	unsigned n = 0, recycled;
 	int r = 0;
 
-	for (n = 0; n < QUEUE_SPARE_BATCH; n++) {
-		queue_spare_path(q, q->spare_name_next + n, path, sizeof(path));
+	uv_mutex_lock(&q->recycle_lock);
+	recycled = q->nrecycled < QUEUE_SPARE_BATCH ? q->nrecycled : QUEUE_SPARE_BATCH;
+	q->nrecycled -= recycled;
+	memcpy(q->spare_refill_seqs, q->recycled + q->nrecycled, recycled * sizeof(uint64_t));
+	uv_mutex_unlock(&q->recycle_lock);
+	n = recycled;
+	for (unsigned k = 0; n < QUEUE_SPARE_BATCH; n++, k++) {
+		uint64_t seq = q->spare_name_next + k;
+		queue_spare_path(q, seq, path, sizeof(path));
 		int fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 		if (fd < 0) {
 			r = -errno;
 			break;
 		}
 		close(fd);
+		q->spare_refill_seqs[n] = seq;
+	}
+	if (recycled > 0) {
+		int s = queue_fsync_dir(q->active_dir);
+		if (s < 0) {
+			r = s;
+			n = 0;
+		}
 	}
 	if (n > 0) {
 		int s = queue_fsync_dir(q->spare_dir);
@@ -299,7 +320,7 @@ static void queue_spare_refill_done(uv_work_t *w, int status)
 	q->spare_refill_running = false;
 	q->spare_refills++;
 	for (unsigned i = made; i > 0; i--)
-		q->spare_ready[q->spare_nready++] = q->spare_name_next + i - 1;
+		q->spare_ready[q->spare_nready++] = q->spare_refill_seqs[i - 1];
 	q->spare_name_next += QUEUE_SPARE_BATCH;
 	if (err < 0)
 		log_error("queue: cannot make spare files in %s: %s", q->spare_dir, strerror(-err));
@@ -418,6 +439,32 @@ int queue_remove(const struct queue *q, const char *id)
 	return 0;
 }
 
+int queue_finish(struct queue *q, const char *id)
+{
+	char path[4096], spare[4096];
+	str_format(path, sizeof(path), "%s/%s", q->active_dir, id);
+	uv_mutex_lock(&q->recycle_lock);
+	bool room = q->nrecycled < QUEUE_RECYCLE_MAX;
+	uint64_t seq = q->recycle_seq++;
+	uv_mutex_unlock(&q->recycle_lock);
+	if (room && truncate(path, 0) == 0) {
+		queue_spare_path(q, seq, spare, sizeof(spare));
+		if (rename(path, spare) == 0) {
+			uv_mutex_lock(&q->recycle_lock);
+			room = q->nrecycled < QUEUE_RECYCLE_MAX;
+			if (room)
+				q->recycled[q->nrecycled++] = seq;
+			uv_mutex_unlock(&q->recycle_lock);
+			if (room || unlink(spare) == 0 || errno == ENOENT)
+				return 0;
+			return -errno;
+		}
+	}
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 /* Reads a whole file into a malloc'd buffer (one spare byte). Returns 0 or -errno. */
 static int queue_read_file(const char *path, char **data_r, size_t *len_r)
 {
@@ -458,6 +505,14 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 	int r = queue_read_file(path, &data, &got);
 	if (r < 0)
 		return r;
+	if (got == 0) {
+		/* Emptied by queue_finish (every recipient done) before a crash kept its rename
+		 * to spare/ from reaching the disk. */
+		log_info("%s: empty queue file (finished before a restart): removed", id);
+		unlink(path);
+		free(data);
+		return -ENOENT;
+	}
 	if (queue_file_decode(data, got, env_r, &error) < 0 || strcmp(env_r->id, id) != 0) {
 		if (env_r->id[0])
 			queue_envelope_free(env_r);

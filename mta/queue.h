@@ -19,6 +19,8 @@ typedef void (*queue_commit_cb)(void *arg, int status);
  * batch started when fewer than QUEUE_SPARE_LOW are ready. */
 #define QUEUE_SPARE_BATCH 64
 #define QUEUE_SPARE_LOW 32
+/* Finished queue files kept (emptied) for reuse as spares at most; beyond, they are removed. */
+#define QUEUE_RECYCLE_MAX 256
 
 struct queue {
 	uv_loop_t *loop;
@@ -34,7 +36,16 @@ struct queue {
 	uint64_t spare_name_next;	/* SEQ of the next batch's first file */
 	bool spare_refill_running;
 	uv_work_t spare_refill_work;
+	uint64_t spare_refill_seqs[QUEUE_SPARE_BATCH];	/* made ready by the refill job */
 	unsigned spare_refill_made;
+	/* Finished queue files, emptied and renamed to spare/RUN.SEQ by queue_finish (thread
+	 * pool), not durable yet: the next refill job flushes active/ and spare/ and hands them
+	 * out. An inode reused instead of freed and allocated again: ext4 scans past recently
+	 * freed inodes at every allocation in their group (recently_deleted). */
+	uv_mutex_t recycle_lock;
+	uint64_t recycled[QUEUE_RECYCLE_MAX];
+	unsigned nrecycled;
+	uint64_t recycle_seq;
 	int spare_refill_error;
 	struct queue_commit *spare_waiting, *spare_waiting_tail;	/* commits waiting for a spare */
 	/* Commits with follow-up work (queue_commit_then) tell the loop through this handle as
@@ -77,6 +88,13 @@ int queue_append_state(const struct queue *q, const char *id, const struct buf *
 
 /* Blocking (thread pool only): removes a finished queue file. Returns 0 or -errno. */
 int queue_remove(const struct queue *q, const char *id);
+
+/* Blocking (thread pool only): a queue file whose every recipient is done: emptied and kept
+ * as a spare (spare/RUN.SEQ; used only after the refill job's flush of active/ and spare/),
+ * or removed when QUEUE_RECYCLE_MAX wait already. Nothing is flushed here: after a crash the
+ * file may come back under either name, full (its deliveries are found by name or in its
+ * records) or empty (removed at start). Returns 0 or -errno. */
+int queue_finish(struct queue *q, const char *id);
 
 /* Blocking: reads and decodes active/ID; *data_r holds the file image (message at
  * env->msg_offset). Returns 0, -1 (undecodable: moved to corrupt/) or -errno. */

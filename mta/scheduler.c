@@ -541,7 +541,7 @@ static void sched_job_record_work(uv_work_t *w)
 	if (records.len && !skip_records)
 		j->state_error = queue_append_state(q, e->env.id, &records);
 	if (j->state_error == 0 && !open && !e->env.held && !j->need_bounce) {
-		j->state_error = queue_remove(q, e->env.id);
+		j->state_error = queue_finish(j->s->m->queue, e->env.id);
 		j->removed = j->state_error == 0;
 	}
 	buf_free(&records);
