@@ -1,7 +1,8 @@
-/* buf.h - growable byte buffer: the one home of append/consume arithmetic on bytes. */
+/* buf.h - growable byte buffer: the one home of append/consume arithmetic on bytes, and of the fast snprintf (str_format). */
 #ifndef MAIL_BUF_H
 #define MAIL_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,5 +24,14 @@ void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(print
 void buf_consume(struct buf *b, size_t n);
 /* Hands the storage to the caller (who frees it) and resets b. */
 char *buf_steal(struct buf *b, size_t *len_r);
+
+/* snprintf for what per-message code formats: %s %.*s %c %d %u %ld %lu %zd %zu %lld %llu %%
+ * (no flags or widths) without stdio's per-call set-up, which costs more than the rest of a
+ * short line; any other conversion is handed to vsnprintf. Same result and return value as
+ * snprintf (the would-be length; output cut at cap - 1 octets and NUL-terminated). */
+int str_format(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int str_vformat(char *dst, size_t cap, const char *fmt, va_list ap);
+/* The fast path alone: -1 (ap left to the caller's own copy) for a conversion it lacks. */
+int str_format_fast(char *dst, size_t cap, const char *fmt, va_list ap);
 
 #endif

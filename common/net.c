@@ -71,7 +71,7 @@ static void net_ip_add(const char *ip, int delta)
 		if (delta < 0)
 			return;
 		*pp = xcalloc(1, sizeof(**pp));
-		snprintf((*pp)->ip, sizeof((*pp)->ip), "%s", ip);
+		str_format((*pp)->ip, sizeof((*pp)->ip), "%s", ip);
 	}
 	if (delta < 0 && (*pp)->count <= 1) {
 		struct net_ip_count *gone = *pp;
@@ -383,7 +383,7 @@ void net_conn_printf(struct net_conn *c, const char *fmt, ...)
 	char tmp[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n = str_vformat(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;

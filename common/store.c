@@ -1,5 +1,6 @@
 /* store.c - the Maildir store: safe mailbox paths, unique file names, durable tmp -> new delivery (shared new/ fsync). */
 #include "store.h"
+#include "buf.h"
 #include "xalloc.h"
 
 #include <dirent.h>
@@ -40,7 +41,7 @@ int store_mailbox_path(const char *state_dir, const char *domain, const char *lo
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	int n = snprintf(out, outlen, "%s/mail/%s/%s", state_dir, domain, local);
+	int n = str_format(out, outlen, "%s/mail/%s/%s", state_dir, domain, local);
 	if (n < 0 || (size_t)n >= outlen || n >= PATH_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -202,7 +203,7 @@ int store_maildir_create(const char *maildir)
 		return -EINVAL;
 	/* Fast path: an existing Maildir costs three stat calls. */
 	for (size_t i = 0; i < 3 && all; i++) {
-		if (snprintf(path, sizeof(path), "%s/%s", maildir, sub[i]) >= (int)sizeof(path))
+		if (str_format(path, sizeof(path), "%s/%s", maildir, sub[i]) >= (int)sizeof(path))
 			return -ENAMETOOLONG;
 		all = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 	}
@@ -214,7 +215,7 @@ int store_maildir_create(const char *maildir)
 		return r;
 	bool made_sub = false;
 	for (size_t i = 0; i < 3; i++) {
-		snprintf(path, sizeof(path), "%s/%s", maildir, sub[i]);
+		str_format(path, sizeof(path), "%s/%s", maildir, sub[i]);
 		if (mkdir(path, 0700) == 0) {
 			made_sub = true;
 		} else if (errno != EEXIST) {
@@ -244,7 +245,7 @@ size_t store_maildir_name(char *out, size_t outlen, int64_t secs, const char *un
 	char num[32];
 	size_t n = 0;
 
-	snprintf(num, sizeof(num), "%" PRId64 ".", secs);
+	str_format(num, sizeof(num), "%" PRId64 ".", secs);
 	for (const char *p = num; *p; p++)
 		store_put(out, outlen, &n, *p);
 	for (const char *p = unique; *p; p++)
@@ -255,14 +256,14 @@ size_t store_maildir_name(char *out, size_t outlen, int64_t secs, const char *un
 	for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
 		if (*p == '/' || *p == ':' || *p == ',') {
 			char oct[5];
-			snprintf(oct, sizeof(oct), "\\%03o", *p);
+			str_format(oct, sizeof(oct), "\\%03o", *p);
 			for (const char *q = oct; *q; q++)
 				store_put(out, outlen, &n, *q);
 		} else {
 			store_put(out, outlen, &n, (char)*p);
 		}
 	}
-	snprintf(num, sizeof(num), ",S=%" PRIu64, size);
+	str_format(num, sizeof(num), ",S=%" PRIu64, size);
 	for (const char *p = num; *p; p++)
 		store_put(out, outlen, &n, *p);
 	if (outlen > 0)
@@ -382,13 +383,12 @@ int store_maildir_deliver(const char *maildir, const char *name, const struct io
 
 	if (!store_name_ok(name) || iovcnt < 0)
 		return -EINVAL;
-	if (snprintf(tmp, sizeof(tmp), "%s/tmp/%s", maildir, name) >= (int)sizeof(tmp) ||
-	    snprintf(dst, sizeof(dst), "%s/new/%s", maildir, name) >= (int)sizeof(dst))
+	if (str_format(tmp, sizeof(tmp), "%s/tmp/%s", maildir, name) >= (int)sizeof(tmp) ||
+	    str_format(dst, sizeof(dst), "%s/new/%s", maildir, name) >= (int)sizeof(dst))
 		return -ENAMETOOLONG;
-	snprintf(newdir, sizeof(newdir), "%s/new", maildir);
-	if (lstat(dst, &st) == 0)
-		return 1;
-
+	str_format(newdir, sizeof(newdir), "%s/new", maildir);
+	/* No check for dst first: a name already in new/ makes the link below fail with EEXIST
+	 * (a redelivery after a crash, rare; its callers scan for it before). */
 	fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0 && errno == EEXIST) {
 		/* Left over by a crash in the middle of an earlier attempt with this name. */
@@ -418,7 +418,8 @@ int store_maildir_deliver(const char *maildir, const char *name, const struct io
 		store_unlink_ours(tmp, &st);
 		return r;
 	}
-	store_unlink_ours(tmp, &st);
+	/* tmp/NAME and new/NAME are now one inode: no need to check whose it is. */
+	unlink(tmp);
 	r = store_fsync_dir_shared(newdir);
 	if (r < 0) {
 		/* Not durable: take it back so that failure means "not delivered". */
@@ -459,7 +460,7 @@ int store_maildir_has_unique(const char *maildir, const char *unique)
 	char *token = xasprintf(".%s.", unique);
 	int r = 0;
 	for (size_t i = 0; i < 2 && r == 0; i++) {
-		if (snprintf(dir, sizeof(dir), "%s/%s", maildir, sub[i]) >= (int)sizeof(dir)) {
+		if (str_format(dir, sizeof(dir), "%s/%s", maildir, sub[i]) >= (int)sizeof(dir)) {
 			r = -ENAMETOOLONG;
 			break;
 		}

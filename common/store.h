@@ -35,8 +35,9 @@ int store_maildir_parse_name(const char *name, struct store_name_info *info_r);
 /* Writes the concatenated iov into MAILDIR/tmp/NAME, fsyncs it, links it to MAILDIR/new/NAME
  * and returns once an fsync of new/ that started after the link has finished: concurrent
  * deliveries into the same new/ (from other threads) share that fsync. Returns 0 on
- * success, 1 when NAME already exists in new/ (already delivered; nothing written), or
- * -errno on failure (tmp file removed). Thread-safe. */
+ * success, 1 when NAME already exists in new/ (already delivered; the existing file is
+ * untouched and nothing is left in tmp/), or -errno on failure (tmp file removed; -ENOENT
+ * when tmp/ or new/ is missing: store_maildir_create, then try again). Thread-safe. */
 int store_maildir_deliver(const char *maildir, const char *name, const struct iovec *iov,
 			  int iovcnt);
 

@@ -53,9 +53,26 @@ uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
 
 void queue_record_put(struct buf *out, char type, const void *payload, size_t len)
 {
-	buf_printf(out, "%c%zu:", type, len);
-	buf_append(out, payload, len);
-	buf_append(out, "\n", 1);
+	/* "<type><len>:<payload>\n", the length in decimal without printf (about ten records
+	 * per queue file). */
+	char digits[24];
+	size_t nd = 0, v = len;
+	do {
+		digits[sizeof(digits) - 1 - nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_reserve(out, 1 + nd + 1 + len + 1);
+	char *p = out->data + out->len;
+	*p++ = type;
+	memcpy(p, digits + sizeof(digits) - nd, nd);
+	p += nd;
+	*p++ = ':';
+	if (len)
+		memcpy(p, payload, len);
+	p += len;
+	*p++ = '\n';
+	out->len = (size_t)(p - out->data);
+	out->data[out->len] = '\0';
 }
 
 void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
@@ -63,7 +80,7 @@ void queue_record_putf(struct buf *out, char type, const char *fmt, ...)
 	char tmp[1200];
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	int n = str_vformat(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		n = 0;
@@ -461,7 +478,11 @@ void queue_id_new(char out[QUEUE_ID_MAX + 1])
 	do {
 		next = now > prev ? now : prev + 1;
 	} while (!atomic_compare_exchange_weak(&last, &prev, next));
-	snprintf(out, QUEUE_ID_MAX + 1, "%016" PRIX64, next);
+	/* "%016" PRIX64, by hand (once per message and per spare) */
+	static const char hex[] = "0123456789ABCDEF";
+	for (int i = 15; i >= 0; i--, next >>= 4)
+		out[i] = hex[next & 0xf];
+	out[16] = '\0';
 }
 
 bool queue_id_valid(const char *s)

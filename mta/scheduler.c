@@ -1,5 +1,6 @@
 /* scheduler.c - due-time heap over queued messages; runs local delivery jobs on the thread pool and records each outcome durably. */
 #include "scheduler.h"
+#include "buf.h"
 #include "bounce.h"
 #include "deliver.h"
 #include "relay.h"
@@ -57,11 +58,15 @@ struct sched_job {
 	char **error;
 	bool *remote_due;
 	char **relay_host;
+	/* a message just received (scheduler_accept): told when its commit is durable */
+	scheduler_accept_cb accept_cb;
+	void *accept_arg;
 	/* remote phase */
 	struct relay_delivery *relays;
 	size_t n_relays;
 	size_t relays_pending;
 	/* record phase */
+	bool recorded;		/* done in the same job as phase 1 (no remote recipient) */
 	bool removed;
 	bool need_bounce;
 	int state_error;
@@ -264,9 +269,8 @@ static void sched_bounce(struct scheduler *s, struct sched_entry *e);
 static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now);
 
 /* Phase 1, thread pool: read the message if not cached, deliver the local recipients. */
-static void sched_job_work(uv_work_t *w)
+static void sched_job_deliver_local(struct sched_job *j)
 {
-	struct sched_job *j = container_of(w, struct sched_job, work);
 	struct sched_entry *e = j->e;
 	const struct config *cfg = j->s->m->cfg;
 	const struct queue *q = j->s->m->queue;
@@ -287,9 +291,12 @@ static void sched_job_work(uv_work_t *w)
 		e->msg_len = fresh.msg_len;
 		queue_envelope_free(&fresh);
 	}
+	for (size_t i = 0; i < e->env.nrcpts; i++)
+		j->result[i] = -1;
+	if (e->env.held)
+		return;	/* accepted on hold (a milter's quarantine): mailctl release lets it go */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
-		j->result[i] = -1;
 		if (!sched_rcpt_open(r) || r->next_attempt > j->now)
 			continue;
 		struct addr a;
@@ -305,7 +312,7 @@ static void sched_job_work(uv_work_t *w)
 			continue;
 		}
 		char unique[64];
-		snprintf(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
+		str_format(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
 		struct delivery_request req = {
 			.cfg = cfg,
 			.rcpt = &a,
@@ -322,6 +329,24 @@ static void sched_job_work(uv_work_t *w)
 		j->code[i] = st == DELIVERY_OK ? 250 : st == DELIVERY_TEMPFAIL ? 451 : 550;
 		if (st != DELIVERY_OK)
 			j->error[i] = xstrdup(err[0] ? err : "delivery failed");
+	}
+}
+
+static void sched_job_record_work(uv_work_t *w);
+static void sched_job_done(uv_work_t *w, int status);
+
+/* Phases 1 and, when no recipient is remote, 3 in the same thread-pool job: between them the
+ * loop would have nothing to do, so the outcomes are recorded without a second trip. */
+static void sched_job_work(uv_work_t *w)
+{
+	struct sched_job *j = container_of(w, struct sched_job, work);
+	sched_job_deliver_local(j);
+	bool any_remote = false;
+	for (size_t i = 0; i < j->e->env.nrcpts && !j->load_error; i++)
+		any_remote |= j->remote_due[i];
+	if (!any_remote) {
+		sched_job_record_work(w);
+		j->recorded = true;
 	}
 }
 
@@ -399,6 +424,10 @@ static void sched_job_local_done(uv_work_t *w, int status)
 	struct sched_job *j = container_of(w, struct sched_job, work);
 	struct sched_entry *e = j->e;
 	struct scheduler *s = j->s;
+	if (j->recorded) {
+		sched_job_done(w, status);
+		return;
+	}
 	if (status < 0 && j->load_error == 0)
 		j->load_error = status;
 	size_t nremote = 0;
@@ -512,7 +541,7 @@ static void sched_job_record_work(uv_work_t *w)
 	if (records.len && !skip_records)
 		j->state_error = queue_append_state(q, e->env.id, &records);
 	if (j->state_error == 0 && !open && !e->env.held && !j->need_bounce) {
-		j->state_error = queue_remove(q, e->env.id);
+		j->state_error = queue_finish(j->s->m->queue, e->env.id);
 		j->removed = j->state_error == 0;
 	}
 	buf_free(&records);
@@ -529,12 +558,7 @@ static void sched_job_free(struct sched_job *j)
 		free(j->relays[k].out);
 	}
 	free(j->relays);
-	free(j->error);
-	free(j->relay_host);
-	free(j->result);
-	free(j->code);
-	free(j->remote_due);
-	free(j);
+	free(j);	/* with its arrays */
 }
 
 /* Phase 4, loop: the in-memory state follows what is now on disk. */
@@ -544,7 +568,12 @@ static void sched_job_done(uv_work_t *w, int status)
 	struct scheduler *s = j->s;
 	struct sched_entry *e = j->e;
 	const struct config *cfg = s->m->cfg;
-	double delay = sched_now_f() - e->received;
+	/* delay= as "%.2f" would print it, without stdio's floating-point path (once per line) */
+	double dsec = sched_now_f() - e->received;
+	long cs = (long)(dsec * 100 + (dsec < 0 ? -0.5 : 0.5)), acs = cs < 0 ? -cs : cs;
+	char delay[32];
+	str_format(delay, sizeof(delay), "%s%ld.%c%c", cs < 0 ? "-" : "", acs / 100,
+		   (char)('0' + acs % 100 / 10), (char)('0' + acs % 10));
 
 	s->jobs--;
 	e->busy = false;
@@ -577,11 +606,11 @@ static void sched_job_done(uv_work_t *w, int status)
 			}
 			s->minute_count[sec % 60]++;
 			if (j->remote_due[i])
-				log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=sent (%s)", e->env.id,
+				log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=sent (%s)", e->env.id,
 					 r->addr, origbuf, relay, delay,
 					 j->relay_host[i] ? j->relay_host[i] : "");
 			else
-				log_info("%s: to=<%s>%s, relay=local, delay=%.2f, status=sent (delivered to maildir)",
+				log_info("%s: to=<%s>%s, relay=local, delay=%s, status=sent (delivered to maildir)",
 					 e->env.id, r->addr, origbuf, delay);
 		} else if (j->result[i] == DELIVERY_TEMPFAIL &&
 			   (uint64_t)(j->now - e->env.arrival) < cfg->queue_lifetime) {
@@ -594,7 +623,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->deferred++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=deferred (%s)", e->env.id,
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)", e->env.id,
 				 r->addr, origbuf, relay, delay, r->last_error);
 		} else {
 			r->state = QUEUE_RCPT_FAILED;
@@ -603,7 +632,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->failed++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%.2f, status=bounced (%s)", e->env.id,
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)", e->env.id,
 				 r->addr, origbuf, relay, delay, r->last_error);
 		}
 	}
@@ -904,20 +933,28 @@ static void sched_job_record(struct sched_job *j)
 	uv_queue_work(j->s->m->loop, &j->work, sched_job_record_work, sched_job_done);
 }
 
-static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
+static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *e, int64_t now)
 {
-	struct sched_job *j = xcalloc(1, sizeof(*j));
+	/* One block: the job, then its per-recipient arrays (pointers, ints, bools: aligned). */
 	size_t n = e->env.nrcpts;
+	size_t size = sizeof(struct sched_job) + n * (2 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
+	struct sched_job *j = xcalloc(1, size);
 	j->s = s;
 	j->e = e;
 	j->now = now;
-	j->result = xcalloc(n, sizeof(*j->result));
-	j->code = xcalloc(n, sizeof(*j->code));
-	j->error = xcalloc(n, sizeof(*j->error));
-	j->remote_due = xcalloc(n, sizeof(*j->remote_due));
-	j->relay_host = xcalloc(n, sizeof(*j->relay_host));
+	j->error = (char **)(j + 1);
+	j->relay_host = j->error + n;
+	j->result = (int *)(j->relay_host + n);
+	j->code = j->result + n;
+	j->remote_due = (bool *)(j->code + n);
 	e->busy = true;
 	s->jobs++;
+	return j;
+}
+
+static void sched_start_job(struct scheduler *s, struct sched_entry *e, int64_t now)
+{
+	struct sched_job *j = sched_job_new(s, e, now);
 	uv_queue_work(s->m->loop, &j->work, sched_job_work, sched_job_local_done);
 }
 
@@ -1022,6 +1059,43 @@ void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *dat
 	sched_entry_link(e);
 	sched_enqueue(s, e);
 	sched_arm(s);
+}
+
+/* Loop: the commit of an accepted message is durable (status 0: its delivery job goes on
+ * on the pool thread) or failed (the message is dropped; its client gets a 4xx). */
+static void sched_accept_committed(void *arg, int status)
+{
+	struct sched_job *j = arg;
+	struct scheduler *s = j->s;
+	struct sched_entry *e = j->e;
+	j->accept_cb(j->accept_arg, status, &e->env, e->msg_len);
+	if (status == 0) {
+		s->count++;
+		sched_entry_link(e);
+		return;
+	}
+	s->jobs--;
+	sched_job_free(j);
+	sched_entry_free(e);
+	if (s->stopping)
+		sched_free_if_idle(s);
+}
+
+void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
+		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg)
+{
+	struct sched_entry *e = xcalloc(1, sizeof(*e));
+	e->env = *env;
+	memset(env, 0, sizeof(*env));
+	e->data = data;
+	e->msg = msg;
+	e->msg_len = msg_len;
+	e->received = sched_now_f();
+	struct sched_job *j = sched_job_new(s, e, (int64_t)time(NULL));
+	j->accept_cb = cb;
+	j->accept_arg = arg;
+	queue_commit_then(s->m->queue, &e->env, e->msg, e->msg_len, sched_accept_committed, j,
+			  &j->work, sched_job_work, sched_job_local_done);
 }
 
 /* Thread pool: removes tmp/ leftovers and lists queue/active. */

@@ -20,6 +20,19 @@ void scheduler_stop(struct scheduler **s);
 void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
 		      const char *msg, size_t msg_len);
 
+/* status 0: the message is durable in the queue (send the 250); else -errno (nothing kept).
+ * env and msg_len describe the message, valid during the call only. */
+typedef void (*scheduler_accept_cb)(void *arg, int status, const struct queue_envelope *env,
+				    size_t msg_len);
+
+/* Takes a message just received: env is moved (the caller's copy is zeroed) and data (the
+ * malloc'd block holding msg) is owned by the scheduler from now on. Commits it to the queue
+ * and, in the same thread-pool job once it is durable, delivers its local recipients and
+ * records the outcomes (remote ones go to the relay as usual). cb runs on the loop as soon as
+ * the commit is durable or has failed, without waiting for the delivery; exactly once. */
+void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
+		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg);
+
 /* Loads every message in queue/active on the thread pool (at start-up), marking local
  * recipients for the crash-recovery check. */
 void scheduler_recover(struct scheduler *s);

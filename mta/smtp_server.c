@@ -53,7 +53,7 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	} else {
 		va_list ap;
 		va_start(ap, fmt);
-		n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+		n = str_vformat(line, sizeof(line) - 2, fmt, ap);
 		va_end(ap);
 	}
 	if (n < 0)
@@ -427,7 +427,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 	if (cmd->verb == SMTP_VERB_HELO) {
 		s->esmtp = false;
 		char ok[300];
-		snprintf(ok, sizeof(ok), "250 %s\r\n", s->m->cfg->hostname);
+		str_format(ok, sizeof(ok), "250 %s\r\n", s->m->cfg->hostname);
 		smtp_milter_hook(s, SMTP_MILTER_HELO, cmd, ok);
 		return;
 	}
@@ -780,27 +780,22 @@ static void smtp_add_missing_headers(struct smtp_session *s)
 	buf_free(&add);
 }
 
-static void smtp_commit_done(void *arg, int status)
+/* The commit of the message env (msg_len bytes) is durable (status 0) or failed: the reply. */
+static void smtp_commit_done(void *arg, int status, const struct queue_envelope *env,
+			     size_t msg_len)
 {
 	struct smtp_session *s = arg;
 	struct mtad *m = s->m;
 	s->async_pending = false;
 	if (status == 0) {
 		m->messages_accepted++;
-		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", s->env.id, s->env.sender,
-			 s->msg.len, s->env.nrcpts);
+		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", env->id, env->sender,
+			 msg_len, env->nrcpts);
 		if (s->conn)
-			smtp_reply(s, "250 2.0.0 Ok: queued as %s", s->env.id);
-		size_t len;
-		char *data = buf_steal(&s->msg, &len);
-		smtp_msg_account(s);	/* the scheduler owns it now */
-		if (m->sched)
-			scheduler_submit(m->sched, &s->env, data, data, len);
-		else
-			free(data);	/* shutting down: the next start recovers it from the queue */
+			smtp_reply(s, "250 2.0.0 Ok: queued as %s", env->id);
 	} else {
 		m->messages_rejected++;
-		log_error("%s: queue commit failed: %s", s->env.id, strerror(-status));
+		log_error("%s: queue commit failed: %s", env->id, strerror(-status));
 		if (s->conn) {
 			if (status == -ENOSPC || status == -EDQUOT)
 				smtp_reply(s, "452 4.3.1 Insufficient system storage");
@@ -880,13 +875,29 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		smtp_message_commit(s);
 }
 
-/* The message is final: commit it to the queue (the 250 waits). */
+/* Shutting down (no scheduler): commit only; the next start recovers and delivers it. */
+static void smtp_commit_done_queue_only(void *arg, int status)
+{
+	struct smtp_session *s = arg;
+	smtp_commit_done(s, status, &s->env, s->msg.len);
+}
+
+/* The message is final: the scheduler commits it to the queue (the 250 waits for that, not
+ * for the delivery that follows in the same thread-pool job). */
 static void smtp_message_commit(struct smtp_session *s)
 {
 	smtp_enter_state(s, SMTP_STATE_COMMIT);
 	net_conn_pause(s->conn);
 	s->async_pending = true;
-	queue_commit(s->m->queue, &s->env, s->msg.data, s->msg.len, smtp_commit_done, s);
+	if (!s->m->sched) {
+		queue_commit(s->m->queue, &s->env, s->msg.data, s->msg.len,
+			     smtp_commit_done_queue_only, s);
+		return;
+	}
+	size_t len;
+	char *data = buf_steal(&s->msg, &len);
+	smtp_msg_account(s);	/* the scheduler owns it now */
+	scheduler_accept(s->m->sched, &s->env, data, data, len, smtp_commit_done, s);
 }
 
 static void smtp_read_data(struct smtp_session *s)

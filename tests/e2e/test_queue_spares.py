@@ -1,4 +1,4 @@
-"""test_queue_spares.py - start-up recovery of queue/spare/: a committed message whose rename to active/ was lost is delivered once, torn and empty spares are removed."""
+"""test_queue_spares.py - start-up recovery of queue/spare/: a committed message whose rename to active/ was lost is delivered once, torn and empty spares are removed; finished queue files are reused as spares, and an emptied one left in active/ is removed."""
 import os
 import smtplib
 import unittest
@@ -69,6 +69,33 @@ class SpareRecoveryTest(unittest.TestCase):
         self.assertTrue(wait_until(lambda: not set(os.listdir(self.spare)) & set(ready), 10),
                         os.listdir(self.spare))
         self.assertEqual(len(self.m.messages("alice@localhost")), 2)
+
+    def test_finished_files_reused_and_emptied_one_removed(self):
+        # An emptied queue file whose move to spare/ did not happen before a crash.
+        active = os.path.join(self.m.state_dir, "queue", "active")
+        os.makedirs(active, mode=0o700)
+        open(os.path.join(active, "00060A1B2C3D4E61"), "wb").close()
+        self.m.give_to_run_user("queue", "queue/spare", "queue/active", "queue/active/00060A1B2C3D4E61")
+        self.m.start()
+        self.assertTrue(wait_until(lambda: not self.m.queue_files(), 10), self.m.queue_files())
+        corrupt = os.path.join(self.m.state_dir, "queue", "corrupt")
+        self.assertEqual(os.listdir(corrupt) if os.path.isdir(corrupt) else [], [])
+        self.assertIn("00060A1B2C3D4E61: empty queue file (finished before a restart): removed", self.m.log())
+        # Delivered messages leave their emptied files in spare/, which later commits reuse:
+        # more messages than one batch of spares, and the number of spares stays bounded.
+        with smtplib.SMTP("127.0.0.1", self.m.smtp_port, timeout=10) as s:
+            for i in range(150):
+                s.sendmail("f@example.org", ["alice@localhost"],
+                           "Message-ID: <reuse-%d@example.org>\r\n\r\nbody %d\r\n" % (i, i))
+        self.assertTrue(wait_until(lambda: len(self.m.messages("alice@localhost")) == 150
+                                   and not self.m.queue_files(), 30), self.m.log()[-2000:])
+        spares = os.listdir(self.spare)
+        self.assertTrue(all(os.path.getsize(os.path.join(self.spare, n)) == 0 for n in spares))
+        # reused ones carry a SEQ from 2^48 up; made ones count from 0
+        self.assertTrue(any(int(n.rsplit(".", 1)[1]) >= 1 << 48 for n in spares), spares)
+        self.assertLess(len(spares), 150 + 64)
+        bodies = sorted(m.split(b"\r\n\r\n", 1)[1] for m in self.m.messages("alice@localhost"))
+        self.assertEqual(bodies, sorted(b"body %d\r\n" % i for i in range(150)))
 
 
 if __name__ == "__main__":
