@@ -317,6 +317,28 @@ static void net_write_done(uv_write_t *req, int status)
  * the next loop iteration, no epoll_ctl to drop POLLOUT again); what the socket does not take
  * is copied into a write request. A synchronous write stays at most NET_DRAIN_LOW, so a
  * protocol waiting for on_drain (backlog above it) always has a write request to wake it. */
+static void net_timer_fired(uv_timer_t *t);
+
+/* A write failed. Inside the protocol's callback the close is deferred until it returns;
+ * outside one (a reply sent when a queue commit or a pool job finished) the caller still uses
+ * its session after net_conn_write returns, so the close, and with it on_close, which may
+ * free that session, comes on the next loop turn. */
+static void net_conn_write_failed(struct net_conn *c)
+{
+	if (c->in_callback) {
+		net_conn_abort(c, "write error");
+		return;
+	}
+	if (!c->closing) {
+		c->closing = true;
+		snprintf(c->close_reason, sizeof(c->close_reason), "%s", "write error");
+	}
+	uv_read_stop((uv_stream_t *)&c->h);
+	buf_reset(&c->out);
+	c->abort_pending = true;
+	uv_timer_start(&c->timer, net_timer_fired, 0, 0);
+}
+
 static void net_conn_send_raw(struct net_conn *c, const char *data, size_t len)
 {
 	if (c->writing == 0 && len <= NET_DRAIN_LOW) {
@@ -328,7 +350,7 @@ static void net_conn_send_raw(struct net_conn *c, const char *data, size_t len)
 			if (len == 0)
 				return;
 		} else if (n != UV_EAGAIN && n != UV_ENOSYS) {
-			net_conn_abort(c, "write error");
+			net_conn_write_failed(c);
 			return;
 		}
 	}
@@ -342,7 +364,7 @@ static void net_conn_send_raw(struct net_conn *c, const char *data, size_t len)
 	if (r < 0) {
 		c->writing -= w->len;
 		free(w);
-		net_conn_abort(c, "write error");
+		net_conn_write_failed(c);
 	}
 }
 
@@ -350,6 +372,10 @@ static void net_conn_do_write(struct net_conn *c)
 {
 	if (uv_is_closing((uv_handle_t *)&c->h))
 		return;
+	if (c->abort_pending) {
+		buf_reset(&c->out);
+		return;
+	}
 	if (c->tls) {
 		if (c->out.len) {
 			tls_session_write(c->tls, c->out.data, c->out.len);
@@ -414,6 +440,10 @@ static void net_timer_fired(uv_timer_t *t)
 	struct net_conn *c = container_of(t, struct net_conn, timer);
 	if (c->connect_cb) {
 		net_connect_failed(c, c->connect_error ? c->connect_error : UV_ETIMEDOUT);
+		return;
+	}
+	if (c->abort_pending) {
+		net_conn_abort(c, "write error");	/* closing: the reason set then is kept */
 		return;
 	}
 	if (c->closing)

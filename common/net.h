@@ -93,6 +93,7 @@ struct net_conn {
 	bool listed;		/* counted in the connection list and limits */
 	bool tls_ready;		/* handshake done and on_tls_ready called */
 	bool close_deferred;	/* closed from inside a callback: finished when it returns */
+	bool abort_pending;	/* a write failed outside a callback: closed on the next loop turn */
 	bool pending;		/* input left over: served again next loop iteration */
 	struct net_conn *pend_prev, *pend_next;
 };
