@@ -110,13 +110,9 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (!(c->enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
-	for (size_t i = 0; i < mb->count; i++) {
-		if (!(mb->msgs[i].flags & MAILBOX_SEEN)) {
-			if (!(c->enabled & IMAP_ENABLED_REV2))
-				buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
-			break;
-		}
-	}
+	size_t unseen = mailbox_first_unseen(mb);
+	if (unseen < mb->count && !(c->enabled & IMAP_ENABLED_REV2))
+		buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", unseen + 1);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
 	if (readonly) {
