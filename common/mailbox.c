@@ -1453,8 +1453,8 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 			uint32_t kwmask = mailbox_kw_mask(s->kw);
 			/* A view sharing its index's published messages copies them only when
 			 * this one differs from the entry. */
-			if (s->view_frozen && (m->modseq != e->modseq || m->filename != e->name ||
-					       m->in_new != e->in_new ||
+			if (s->view_frozen && (m->modseq != e->modseq || m->in_new != e->in_new ||
+					       strcmp(m->filename, e->name) != 0 ||
 					       mailbox_msgs_of(mb->msgs)->kwmask != kwmask)) {
 				mailbox_view_own(mb, s);
 				m = &mb->msgs[idxs[k]];
