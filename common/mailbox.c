@@ -193,8 +193,9 @@ static int mailbox_find_base(const char *maildir, const char *name, char *out, s
  * identity, and the directory stamps in the index still catch deliveries. The file's header
  * line (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, COUNT, stamps, RECENTUID) must match as well,
  * so even a reused inode with the same size and a coarse mtime in the same clock tick is
- * not taken for the old file. A state copies the entries (one memcpy) and shares the names
- * block. */
+ * not taken for the old file. The snapshot's entries are frozen: a state shares them and
+ * copies them only before it changes one (mailbox_index_own), and a view of them may be
+ * published for every session to share (mailbox_view_update). */
 
 #define MAILBOX_SNAPSHOT_HEAD 192	/* room for the index's header line */
 
@@ -203,7 +204,7 @@ struct mailbox_snapshot {
 	struct mailbox_fileid id;
 	char head[MAILBOX_SNAPSHOT_HEAD];	/* the file's first line, '\n' included */
 	size_t headlen;
-	struct mailbox_index idx;	/* every name inside idx.names */
+	struct mailbox_index idx;	/* frozen (every name inside idx.names) */
 	uint64_t used;			/* last use, for replacing the least recent */
 };
 
