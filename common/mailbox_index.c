@@ -180,7 +180,8 @@ void mailbox_index_pack(struct mailbox_index *idx)
 
 void mailbox_index_push(struct mailbox_index *idx, const struct mailbox_entry *e)
 {
-	mailbox_index_own(idx);
+	if (idx->frozen)
+		mailbox_index_own(idx);
 	if (idx->n == idx->cap) {
 		idx->cap = idx->cap ? idx->cap * 2 : 64;
 		idx->e = xrealloc(idx->e, idx->cap * sizeof(*idx->e));
