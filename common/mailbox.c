@@ -52,6 +52,9 @@ struct mailbox_state {
 	struct mailbox_cache *cache;	/* header cache, made on first use */
 	struct mailbox_names *view_names;	/* the names block the view's file names may
 						 * point into (a reference) */
+	struct mailbox_frozen *view_frozen;	/* non-NULL: the view's messages are this
+						 * frozen index's published ones (read-only,
+						 * shared; a reference) */
 	struct mailbox_learnt *learnt;	/* sizes learnt by mailbox_msg_size, for the index */
 	size_t nlearnt, learnt_cap;
 };
@@ -190,8 +193,9 @@ static int mailbox_find_base(const char *maildir, const char *name, char *out, s
  * identity, and the directory stamps in the index still catch deliveries. The file's header
  * line (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ, COUNT, stamps, RECENTUID) must match as well,
  * so even a reused inode with the same size and a coarse mtime in the same clock tick is
- * not taken for the old file. A state copies the entries (one memcpy) and shares the names
- * block. */
+ * not taken for the old file. The snapshot's entries are frozen: a state shares them and
+ * copies them only before it changes one (mailbox_index_own), and a view of them may be
+ * published for every session to share (mailbox_view_update). */
 
 #define MAILBOX_SNAPSHOT_HEAD 192	/* room for the index's header line */
 
@@ -200,7 +204,7 @@ struct mailbox_snapshot {
 	struct mailbox_fileid id;
 	char head[MAILBOX_SNAPSHOT_HEAD];	/* the file's first line, '\n' included */
 	size_t headlen;
-	struct mailbox_index idx;	/* every name inside idx.names */
+	struct mailbox_index idx;	/* frozen (every name inside idx.names) */
 	uint64_t used;			/* last use, for replacing the least recent */
 };
 
@@ -254,29 +258,25 @@ static bool mailbox_snapshot_get(const char *path, const char *file,
 	pthread_mutex_lock(&mailbox_snapshots_lock);
 	struct mailbox_snapshot *sn = mailbox_snapshot_find(path, id, head, headlen);
 	if (sn) {
-		mailbox_index_copy(idx_r, &sn->idx);
+		mailbox_index_share(idx_r, &sn->idx);
 		sn->used = ++mailbox_snapshots_clock;
 	}
 	pthread_mutex_unlock(&mailbox_snapshots_lock);
 	return sn != NULL;
 }
 
-/* Remembers idx as the content of path's index file id whose image begins with data (packing
- * idx's names first when some lie outside its block, so that the snapshot shares them all). */
+/* Remembers idx as the content of path's index file id whose image begins with data: idx's
+ * entries are frozen (its names packed first when some lie outside the block), and the
+ * snapshot shares them. */
 static void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id,
 				 const char *data, size_t len, struct mailbox_index *idx)
 {
 	size_t headlen = mailbox_snapshot_head_len(data, len);
 	if (!id->exists || idx->n < MAILBOX_SNAPSHOT_MIN || headlen == 0)
 		return;
-	for (size_t i = 0; i < idx->n; i++) {
-		if (!mailbox_names_holds(idx->names, idx->e[i].name)) {
-			mailbox_index_pack(idx);
-			break;
-		}
-	}
+	mailbox_index_freeze(idx);
 	struct mailbox_index copy;
-	mailbox_index_copy(&copy, idx);
+	mailbox_index_share(&copy, idx);
 	pthread_mutex_lock(&mailbox_snapshots_lock);
 	struct mailbox_snapshot *slot = NULL;
 	for (size_t i = 0; i < MAILBOX_SNAPSHOTS; i++) {
@@ -322,6 +322,7 @@ static void mailbox_state_free(struct mailbox_state *s)
 	mailbox_cache_free(s->cache);
 	mailbox_index_free(&s->idx);
 	mailbox_names_unref(s->view_names);
+	mailbox_frozen_unref(s->view_frozen);
 	free(s->learnt);
 	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 		free(s->kw[i]);
@@ -652,6 +653,7 @@ static int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool 
 	int r;
 
 	*retry = false;
+	mailbox_index_own(&s->idx);	/* the reconciliation changes entries in place */
 	/* Stamps first: a change after them shows as a different mtime next time. */
 	if ((r = mailbox_dir_stamp(s->path, "new", &ns, &nracy)) < 0 ||
 	    (r = mailbox_dir_stamp(s->path, "cur", &cs, &cracy)) < 0)
@@ -813,6 +815,7 @@ static int mailbox_state_claim_and_write(struct mailbox_state *s, bool changed)
 	for (size_t k = 0; k < s->nlearnt; k++) {
 		long j = mailbox_state_find(s, s->learnt[k].uid);
 		if (j >= 0 && s->idx.e[j].size == MAILBOX_SIZE_UNKNOWN) {
+			mailbox_index_own(&s->idx);
 			s->idx.e[j].size = s->learnt[k].size;
 			changed = true;
 		}
@@ -948,7 +951,67 @@ static void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, ui
 	ch->n_expunged++;
 }
 
-/* Replaces the view by the state, reporting the differences in ch (may be NULL). */
+/* A view's messages (struct mailbox's msgs points at m): the view's own, or published in a
+ * frozen index (mailbox_frozen.view) and then read-only, shared by every view of that index.
+ * Only a view that is exactly the index's entries is published: every size known (so
+ * mailbox_msg_size never writes one) and no \Recent (a per-session flag). */
+struct mailbox_msgs {
+	uint32_t kwmask;	/* the keyword letters the folder's list named */
+	size_t first_unseen;	/* index of the first message without \Seen, or the count */
+	struct mailbox_msg m[];
+};
+
+static struct mailbox_msgs *mailbox_msgs_new(size_t n)
+{
+	return xcalloc(1, sizeof(struct mailbox_msgs) + (n + 1) * sizeof(struct mailbox_msg));
+}
+
+static struct mailbox_msgs *mailbox_msgs_of(struct mailbox_msg *m)
+{
+	return m ? (struct mailbox_msgs *)(void *)((char *)m - offsetof(struct mailbox_msgs, m))
+		 : NULL;
+}
+
+/* Releases a view's messages: the file names of its own (those outside names) and the block,
+ * or its reference to the published ones (frozen). */
+static void mailbox_view_release(struct mailbox_msg *msgs, size_t count,
+				 const struct mailbox_names *names, struct mailbox_frozen *frozen)
+{
+	if (frozen) {
+		mailbox_frozen_unref(frozen);
+		return;
+	}
+	for (size_t k = 0; k < count; k++) {
+		if (!mailbox_names_holds(names, msgs[k].filename))
+			free(msgs[k].filename);
+	}
+	free(mailbox_msgs_of(msgs));
+}
+
+/* Makes a view that shares the published messages of its index their own copy, before one of
+ * them changes (one memcpy; the file names stay in the shared names block, which
+ * s->view_names holds). Message pointers taken before it are stale. */
+static void mailbox_view_own(struct mailbox *mb, struct mailbox_state *s)
+{
+	struct mailbox_frozen *f = s->view_frozen;
+	if (!f)
+		return;
+	struct mailbox_msgs *b = mailbox_msgs_new(mb->count);
+	struct mailbox_msgs *pub = mailbox_msgs_of(mb->msgs);
+	b->kwmask = pub->kwmask;
+	b->first_unseen = pub->first_unseen;
+	if (mb->count)
+		memcpy(b->m, mb->msgs, mb->count * sizeof(*b->m));
+	mb->msgs = b->m;
+	s->view_frozen = NULL;
+	mailbox_frozen_unref(f);
+}
+
+/* Replaces the view by the state, reporting the differences in ch (may be NULL). When the
+ * state's entries are a frozen index whose view form another view already published (and this
+ * view would be exactly that: same keyword list, no \Recent here), the view shares it instead
+ * of building its own: a SELECT of a folder some session of this process already opened costs
+ * no copy at all. A view built here that qualifies is published for the next. */
 static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 				struct mailbox_changes *ch)
 {
@@ -959,15 +1022,28 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	memset(ch, 0, sizeof(*ch));
 	mailbox_view_keywords(mb, s);
 	uint32_t kwmask = mailbox_kw_mask(s->kw);
-	struct mailbox_msg *nv = xcalloc(s->idx.n + 1, sizeof(*nv));
+	struct mailbox_frozen *frozen = s->idx.frozen;
+	struct mailbox_msgs *pub = frozen ? __atomic_load_n((struct mailbox_msgs **)&frozen->view,
+							     __ATOMIC_ACQUIRE)
+					  : NULL;
+	if (pub && (pub->kwmask != kwmask || s->claim_hi || mailbox_recent_count(mb)))
+		pub = NULL;
+	struct mailbox_msgs *own = pub ? NULL : mailbox_msgs_new(s->idx.n);
+	struct mailbox_msg *nv = pub ? pub->m : own->m;
 	/* The new view shares the state's names block; the old one's stays alive until the old
-	 * messages are freed below. */
+	 * messages are released below. */
 	struct mailbox_names *old_names = s->view_names;
+	struct mailbox_frozen *old_frozen = s->view_frozen;
 	s->view_names = mailbox_names_ref(s->idx.names);
 	bool reset = mb->uidvalidity != 0 && mb->uidvalidity != s->idx.uidvalidity;
-	size_t i = 0, j = 0;
+	bool publishable = frozen && own;
+	size_t i = 0, j = 0, first_unseen = s->idx.n;
 
 	ch->uidvalidity_changed = reset;
+	if (pub && mb->count == 0) {
+		ch->n_new = s->idx.n;	/* a first view (SELECT): nothing to compare */
+		j = s->idx.n;
+	}
 	while (i < mb->count || j < s->idx.n) {
 		const struct mailbox_msg *o = i < mb->count ? &mb->msgs[i] : NULL;
 		const struct mailbox_entry *e = j < s->idx.n ? &s->idx.e[j] : NULL;
@@ -977,11 +1053,19 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 			continue;
 		}
 		struct mailbox_msg *m = &nv[j];
-		mailbox_msg_from_entry(s, m, e, kwmask);
-		if (e->uid >= s->claim_lo && e->uid < s->claim_hi)
-			m->flags |= MAILBOX_RECENT;
-		if (o && o->uid == e->uid) {
-			m->flags |= o->flags & MAILBOX_RECENT;
+		bool same = o && o->uid == e->uid;
+		if (own) {
+			mailbox_msg_from_entry(s, m, e, kwmask);
+			if (e->uid >= s->claim_lo && e->uid < s->claim_hi)
+				m->flags |= MAILBOX_RECENT;
+			if (same)
+				m->flags |= o->flags & MAILBOX_RECENT;
+			if ((m->flags & MAILBOX_RECENT) || m->size == MAILBOX_SIZE_UNKNOWN)
+				publishable = false;
+			if (first_unseen == s->idx.n && !(m->flags & MAILBOX_SEEN))
+				first_unseen = j;
+		}
+		if (same) {
 			if (o->modseq != m->modseq || (o->flags & ~MAILBOX_RECENT) !=
 			    (m->flags & ~MAILBOX_RECENT) || o->keywords != m->keywords)
 				mailbox_changes_add(&ch->flag_changed_uids, &ch->n_flag_changed,
@@ -1001,13 +1085,23 @@ static void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 		ch->expunged_uids[a] = ch->expunged_uids[b - 1];
 		ch->expunged_uids[b - 1] = t;
 	}
-	for (size_t k = 0; k < mb->count; k++) {
-		if (!mailbox_names_holds(old_names, mb->msgs[k].filename))
-			free(mb->msgs[k].filename);
-	}
+	mailbox_view_release(mb->msgs, mb->count, old_names, old_frozen);
 	mailbox_names_unref(old_names);
-	free(mb->msgs);
-	mb->msgs = nv;
+	s->view_frozen = NULL;
+	if (own) {
+		own->kwmask = kwmask;
+		own->first_unseen = first_unseen;
+		mb->msgs = own->m;
+		/* Published for the next view of the same index (unless one was meanwhile: then
+		 * this one stays private). Read-only from here on. */
+		void *expected = NULL;
+		if (publishable && __atomic_compare_exchange_n(&frozen->view, &expected, own, false,
+							       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			s->view_frozen = mailbox_frozen_ref(frozen);
+	} else {
+		mb->msgs = pub->m;
+		s->view_frozen = mailbox_frozen_ref(frozen);
+	}
 	mb->count = s->idx.n;
 	mb->uidvalidity = s->idx.uidvalidity;
 	mb->uidnext = s->idx.uidnext;
@@ -1068,10 +1162,14 @@ void mailbox_close(struct mailbox **mbp)
 	struct mailbox *mb = *mbp;
 	if (!mb)
 		return;
-	for (size_t i = 0; i < mb->count; i++)
-		mailbox_view_name_release(mb->priv, mb->msgs[i].filename);
-	mailbox_state_free(mb->priv);
-	free(mb->msgs);
+	struct mailbox_state *s = mb->priv;
+	if (s) {
+		mailbox_view_release(mb->msgs, mb->count, s->view_names, s->view_frozen);
+		s->view_frozen = NULL;
+	} else {
+		free(mailbox_msgs_of(mb->msgs));
+	}
+	mailbox_state_free(s);
 	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 		free(mb->keywords[i]);
 	free(mb->path);
@@ -1139,6 +1237,17 @@ long mailbox_find_uid(const struct mailbox *mb, uint32_t uid)
 	return -1;
 }
 
+size_t mailbox_first_unseen(const struct mailbox *mb)
+{
+	const struct mailbox_state *s = mb->priv;
+	if (s && s->view_frozen)
+		return mailbox_msgs_of(mb->msgs)->first_unseen;	/* read-only: still true */
+	size_t i = 0;
+	while (i < mb->count && (mb->msgs[i].flags & MAILBOX_SEEN))
+		i++;
+	return i;
+}
+
 int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen)
 {
 	if (i >= mb->count)
@@ -1167,6 +1276,8 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 	if (i >= mb->count)
 		return 0;
 	struct mailbox_msg *m = &mb->msgs[i];
+	/* Always the case in a view that shares published messages (read-only): every size
+	 * is known there. */
 	if (m->size != MAILBOX_SIZE_UNKNOWN)
 		return m->size;
 	uint64_t size;
@@ -1192,6 +1303,9 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 
 size_t mailbox_recent_count(const struct mailbox *mb)
 {
+	const struct mailbox_state *s = mb->priv;
+	if (s && s->view_frozen)
+		return 0;	/* a shared view has no \Recent */
 	size_t n = 0;
 	for (size_t i = 0; i < mb->count; i++)
 		n += (mb->msgs[i].flags & MAILBOX_RECENT) != 0;
@@ -1316,6 +1430,8 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 				rr = 0;
 				break;
 			}
+			mailbox_index_own(&s->idx);
+			e = &s->idx.e[j];
 			rr = mailbox_entry_rename(s, e, nf, nkw);
 			if (rr == 0)
 				dirty = true;
@@ -1334,9 +1450,21 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 			break;
 		}
 		if (j >= 0 && rr == 0) {
-			unsigned recent = m->flags & MAILBOX_RECENT;
-			mailbox_msg_from_entry(s, m, &s->idx.e[j], mailbox_kw_mask(s->kw));
-			m->flags |= recent;
+			const struct mailbox_entry *e = &s->idx.e[j];
+			uint32_t kwmask = mailbox_kw_mask(s->kw);
+			/* A view sharing its index's published messages copies them only when
+			 * this one differs from the entry. */
+			if (s->view_frozen && (m->modseq != e->modseq || m->in_new != e->in_new ||
+					       strcmp(m->filename, e->name) != 0 ||
+					       mailbox_msgs_of(mb->msgs)->kwmask != kwmask)) {
+				mailbox_view_own(mb, s);
+				m = &mb->msgs[idxs[k]];
+			}
+			if (!s->view_frozen) {
+				unsigned recent = m->flags & MAILBOX_RECENT;
+				mailbox_msg_from_entry(s, m, e, kwmask);
+				m->flags |= recent;
+			}
 		}
 		/* A message gone from disk is reported as expunged by the next sync. */
 	}
@@ -1433,6 +1561,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 	}
 	if (dirty) {
 		/* Drop the state entries of the removed files (both lists ascend by UID). */
+		mailbox_index_own(&s->idx);
 		size_t w = 0, k = 0;
 		for (size_t j = 0; j < s->idx.n; j++) {
 			while (k < mb->count && (!gone[k] || mb->msgs[k].uid < s->idx.e[j].uid))
@@ -1454,6 +1583,8 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 		if (gone[i])
 			mailbox_changes_expunged(ch, &ecap, (uint32_t)(i + 1), mb->msgs[i].uid);
 	}
+	if (dirty)
+		mailbox_view_own(mb, s);
 	size_t w = 0;
 	for (size_t i = 0; i < mb->count; i++) {
 		if (!gone[i])
@@ -1787,9 +1918,11 @@ int mailbox_status(const char *maildir, bool want_size, struct mailbox_status *s
 			mailbox_name_flags(s->idx.e[i].name, &fl, &kw);
 			if (!(fl & MAILBOX_SEEN))
 				st_r->unseen++;
-			struct mailbox_entry *e = &s->idx.e[i];
 			if (!want_size)
 				continue;
+			if (s->idx.e[i].size == MAILBOX_SIZE_UNKNOWN)
+				mailbox_index_own(&s->idx);	/* about to learn it */
+			struct mailbox_entry *e = &s->idx.e[i];
 			if (e->size == MAILBOX_SIZE_UNKNOWN &&
 			    mailbox_stat_size(s->path, e->in_new, e->name, &e->size) == 0)
 				learnt = true;

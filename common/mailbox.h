@@ -112,6 +112,9 @@ int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outle
  * read-write session has seen yet, and marks them MAILBOX_RECENT in this view only; a
  * read-only open (EXAMINE) claims nothing. The number of such messages in the view: */
 size_t mailbox_recent_count(const struct mailbox *mb);
+/* Index (0-based) of the first message without \Seen, or count when there is none
+ * (SELECT's UNSEEN). */
+size_t mailbox_first_unseen(const struct mailbox *mb);
 
 /* The header block (up to and including the blank line) of message i, from the folder's
  * header cache (mtad-cache, see mailbox_cache.h) or else read from the file and added to

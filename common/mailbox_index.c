@@ -67,6 +67,23 @@ static struct mailbox_names *mailbox_names_new(size_t len)
 	return n;
 }
 
+struct mailbox_frozen *mailbox_frozen_ref(struct mailbox_frozen *f)
+{
+	if (f)
+		__atomic_add_fetch(&f->refs, 1, __ATOMIC_RELAXED);
+	return f;
+}
+
+void mailbox_frozen_unref(struct mailbox_frozen *f)
+{
+	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	free(__atomic_load_n(&f->view, __ATOMIC_ACQUIRE));
+	free(f->e);
+	mailbox_names_unref(f->names);
+	free(f);
+}
+
 void mailbox_index_init(struct mailbox_index *idx)
 {
 	memset(idx, 0, sizeof(*idx));
@@ -80,21 +97,71 @@ void mailbox_index_name_release(const struct mailbox_index *idx, char *name)
 
 void mailbox_index_name_set(struct mailbox_index *idx, struct mailbox_entry *e, char *name)
 {
+	if (idx->frozen)
+		abort();	/* a caller forgot mailbox_index_own: it would write shared entries */
 	mailbox_index_name_release(idx, e->name);
 	e->name = name;
 }
 
 void mailbox_index_free(struct mailbox_index *idx)
 {
-	for (size_t i = 0; i < idx->n; i++)
-		mailbox_index_name_release(idx, idx->e[i].name);
-	free(idx->e);
+	if (idx->frozen) {
+		mailbox_frozen_unref(idx->frozen);
+	} else {
+		for (size_t i = 0; i < idx->n; i++)
+			mailbox_index_name_release(idx, idx->e[i].name);
+		free(idx->e);
+	}
 	mailbox_names_unref(idx->names);
 	mailbox_index_init(idx);
 }
 
+void mailbox_index_own(struct mailbox_index *idx)
+{
+	struct mailbox_frozen *f = idx->frozen;
+	if (!f)
+		return;
+	/* Every name lies in idx->names, which idx holds a reference of its own on. */
+	idx->cap = idx->n ? idx->n : 1;
+	idx->e = xmalloc(idx->cap * sizeof(*idx->e));
+	if (idx->n)
+		memcpy(idx->e, f->e, idx->n * sizeof(*idx->e));
+	idx->frozen = NULL;
+	mailbox_frozen_unref(f);
+}
+
+void mailbox_index_freeze(struct mailbox_index *idx)
+{
+	if (idx->frozen)
+		return;
+	for (size_t i = 0; i < idx->n; i++) {
+		if (!mailbox_names_holds(idx->names, idx->e[i].name)) {
+			mailbox_index_pack(idx);
+			break;
+		}
+	}
+	struct mailbox_frozen *f = xcalloc(1, sizeof(*f));
+	f->refs = 1;
+	f->e = idx->e;
+	f->n = idx->n;
+	f->names = mailbox_names_ref(idx->names);
+	idx->frozen = f;
+	idx->cap = idx->n;
+}
+
+void mailbox_index_share(struct mailbox_index *dst, const struct mailbox_index *src)
+{
+	if (!src->frozen)
+		abort();	/* only frozen entries are shared */
+	*dst = *src;
+	mailbox_frozen_ref(dst->frozen);
+	mailbox_names_ref(dst->names);
+}
+
 void mailbox_index_pack(struct mailbox_index *idx)
 {
+	if (idx->frozen)
+		return;	/* every name already lies in the block */
 	size_t total = 0;
 	for (size_t i = 0; i < idx->n; i++)
 		total += strlen(idx->e[i].name) + 1;
@@ -113,6 +180,8 @@ void mailbox_index_pack(struct mailbox_index *idx)
 
 void mailbox_index_push(struct mailbox_index *idx, const struct mailbox_entry *e)
 {
+	if (idx->frozen)
+		mailbox_index_own(idx);
 	if (idx->n == idx->cap) {
 		idx->cap = idx->cap ? idx->cap * 2 : 64;
 		idx->e = xrealloc(idx->e, idx->cap * sizeof(*idx->e));
@@ -125,6 +194,7 @@ void mailbox_index_copy(struct mailbox_index *dst, const struct mailbox_index *s
 	*dst = *src;
 	dst->e = NULL;
 	dst->n = dst->cap = 0;
+	dst->frozen = NULL;
 	dst->names = mailbox_names_ref(src->names);
 	if (src->n) {
 		dst->cap = src->n;

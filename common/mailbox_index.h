@@ -40,6 +40,22 @@ struct mailbox_names {
 	char data[];
 };
 
+/* An index's entries made read-only for sharing (reference counted, safe across threads):
+ * every name lies in names. An index whose entries are frozen copies them only when it is
+ * about to change one (mailbox_index_own), so a folder's snapshot and every session that read
+ * the same index file share one array. A view form of the entries built from them may be
+ * published once (mailbox.c's business: freed with the entries). */
+struct mailbox_frozen {
+	unsigned refs;
+	struct mailbox_entry *e;
+	size_t n;
+	struct mailbox_names *names;	/* a reference */
+	void *view;			/* published view form (one malloc'd block), or NULL */
+};
+
+struct mailbox_frozen *mailbox_frozen_ref(struct mailbox_frozen *f);
+void mailbox_frozen_unref(struct mailbox_frozen *f);
+
 struct mailbox_names *mailbox_names_ref(struct mailbox_names *n);
 void mailbox_names_unref(struct mailbox_names *n);
 /* p points into the block n (NULL n holds nothing). */
@@ -60,19 +76,31 @@ struct mailbox_index {
 	struct mailbox_entry *e;	/* sorted by uid, strictly increasing */
 	size_t n, cap;
 	struct mailbox_names *names;	/* the block some entries' names point into, or NULL */
+	struct mailbox_frozen *frozen;	/* non-NULL: e is frozen->e, read-only; call
+					 * mailbox_index_own before changing an entry or n */
 };
 
 void mailbox_index_init(struct mailbox_index *idx);
 void mailbox_index_free(struct mailbox_index *idx);
 /* Copy: the entries are copied, names in src's block are shared, the others duplicated. */
 void mailbox_index_copy(struct mailbox_index *dst, const struct mailbox_index *src);
-/* Appends an entry (takes ownership of a malloc'd name, or one inside idx->names). */
+/* Freezes idx's entries (packing the names first when some lie outside the block): from now
+ * on they can be shared in O(1). Already frozen: nothing to do. */
+void mailbox_index_freeze(struct mailbox_index *idx);
+/* dst becomes a copy of the frozen src that shares its entries (no copying). */
+void mailbox_index_share(struct mailbox_index *dst, const struct mailbox_index *src);
+/* Makes idx's entries its own (one memcpy when they are frozen), so they may change. Entry
+ * pointers taken before it are stale. */
+void mailbox_index_own(struct mailbox_index *idx);
+/* Appends an entry (takes ownership of a malloc'd name, or one inside idx->names); owns the
+ * entries first. */
 void mailbox_index_push(struct mailbox_index *idx, const struct mailbox_entry *e);
-/* Gives e a new malloc'd name (taken over), releasing the old one. */
+/* Gives e a new malloc'd name (taken over), releasing the old one. idx must own its entries. */
 void mailbox_index_name_set(struct mailbox_index *idx, struct mailbox_entry *e, char *name);
 /* Releases an entry's name (frees it unless it lies in the names block). */
 void mailbox_index_name_release(const struct mailbox_index *idx, char *name);
-/* Moves every name into one new block (so copies of idx share them all). */
+/* Moves every name into one new block (so copies of idx share them all); frozen entries
+ * already are. */
 void mailbox_index_pack(struct mailbox_index *idx);
 
 /* Parses an index file image (version 1, or 2 which allows "-" = size unknown); the names

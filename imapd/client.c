@@ -351,8 +351,11 @@ static void client_work_done(uv_work_t *req, int status)
 		free(w->notify[i]);
 	}
 	bool live = c->conn && !c->conn->closing;
-	if (live && w->out.len)
+	if (live && w->out.len) {
 		net_conn_write(c->conn, w->out.data, w->out.len);
+		/* A write error closes the connection at once (c->conn is then NULL). */
+		live = c->conn && !c->conn->closing;
+	}
 	if (live && w->close_reason[0]) {
 		client_close(c, w->close_reason);
 		live = false;

@@ -110,13 +110,9 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (!(c->enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
-	for (size_t i = 0; i < mb->count; i++) {
-		if (!(mb->msgs[i].flags & MAILBOX_SEEN)) {
-			if (!(c->enabled & IMAP_ENABLED_REV2))
-				buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", i + 1);
-			break;
-		}
-	}
+	size_t unseen = mailbox_first_unseen(mb);
+	if (unseen < mb->count && !(c->enabled & IMAP_ENABLED_REV2))
+		buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", unseen + 1);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
 	if (readonly) {
@@ -146,6 +142,30 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	return 0;
 }
 
+/* A folder closed on the loop thread (the session ended): mailbox_close runs on the pool, as
+ * it may flush the header cache to disk and free a large one (about 1.2 KB per message), which
+ * would hold up the next connection. */
+struct view_close_job {
+	uv_work_t req;
+	struct imapd *d;
+	struct mailbox *mb;
+};
+
+static void view_close_run(uv_work_t *req)
+{
+	struct view_close_job *j = container_of(req, struct view_close_job, req);
+	mailbox_close(&j->mb);
+}
+
+static void view_close_done(uv_work_t *req, int status)
+{
+	struct view_close_job *j = container_of(req, struct view_close_job, req);
+	(void)status;
+	j->d->pool_jobs--;
+	mailbox_close(&j->mb);	/* (not run: closed here) */
+	free(j);
+}
+
 void view_close(struct imap_client *c)
 {
 	struct mailbox_view *v = c->view;
@@ -159,6 +179,15 @@ void view_close(struct imap_client *c)
 		v->watch = NULL;
 	}
 	view_watch_stop(&v->watch);
+	if (!c->work && !c->d->stopping) {
+		struct view_close_job *j = xcalloc(1, sizeof(*j));
+		j->d = c->d;
+		j->mb = v->mb;
+		v->mb = NULL;
+		j->d->pool_jobs++;
+		if (uv_queue_work(j->d->loop, &j->req, view_close_run, view_close_done) < 0)
+			view_close_done(&j->req, -1);
+	}
 	mailbox_close(&v->mb);
 	free(v->name);
 	free(v);

@@ -791,6 +791,72 @@ class LargeFolderTest(IMAPTestCase):
         self.assertIn(b"\\Flagged", data[-1] if isinstance(data[-1], bytes) else data[-1][0])
 
 
+    def age_dirs(self):
+        """Directory mtimes a second old are trusted: opens stop rescanning, and imapd's
+        sessions share the folder's parsed index and view."""
+        past = time.time() - 10
+        for sub in ("cur", "new"):
+            os.utime(os.path.join(self.maildir(), sub), (past, past))
+
+    def flags_of(self, m, seq):
+        typ, data = m.fetch(seq, "(FLAGS)")
+        self.assertEqual(typ, "OK")
+        return [d for d in data if isinstance(d, bytes) and b"FLAGS" in d][-1]
+
+    def test_sessions_sharing_the_folder_see_each_others_changes(self):
+        """Sessions of one imapd that share a large folder's parsed index and view: a STORE or
+        EXPUNGE by one is seen by the others at their next command, and a delivery while all
+        are selected reaches each of them, \\Recent in exactly one."""
+        self.fill()
+        a = self.login()
+        self.select(a)  # claims every message as \Recent: its view is its own
+        # Only a folder whose sizes are all known is shared: learnt here, written by the NOOP.
+        self.sizes_of(a)
+        a.noop()
+        self.age_dirs()
+        b, c, r = self.login(), self.login(), self.login()
+        self.assertEqual(self.select(b)["recent"], 0)
+        self.assertEqual(self.select(c)["recent"], 0)
+        self.assertEqual(self.select(r, readonly=True)["exists"], self.COUNT)
+        b.store("3", "+FLAGS", r"(\Flagged)")
+        self.assertIn(b"\\Flagged", self.flags_of(b, "3"))
+        c.untagged_responses.clear()
+        c.noop()
+        self.assertIn(b"\\Flagged", self.flags_of(c, "3"))
+        r.noop()
+        self.assertIn(b"\\Flagged", self.flags_of(r, "3"))
+        c.store("4", "+FLAGS", r"(\Deleted)")
+        c.expunge()
+        for m in (b, r, a):
+            m.untagged_responses.clear()
+            m.noop()
+            self.assertEqual(m.untagged_responses.pop("EXPUNGE"), [b"4"])
+            self.assertIn(b"\\Flagged", self.flags_of(m, "3"))
+            typ, data = m.fetch("4", "(UID)")
+            self.assertEqual(data[-1], b"4 (UID 5)")
+        # A delivery while all are selected.
+        self.deliver("1800000000.M2P1.mx,S=%d" % len(SIMPLE), SIMPLE)
+        recent = 0
+        for m in (a, b, c, r):
+            m.untagged_responses.clear()
+            m.noop()
+            self.assertEqual(m.untagged_responses.pop("EXISTS"), [b"%d" % self.COUNT])
+            last = self.flags_of(m, "%d" % self.COUNT)
+            recent += b"\\Recent" in last
+            typ, data = m.fetch("%d" % self.COUNT, "(UID RFC822.SIZE)")
+            self.assertIn(b"UID %d RFC822.SIZE %d" % (self.COUNT + 1, len(SIMPLE)), data[0])
+        self.assertEqual(recent, 1)
+        # A new session sees the same.
+        self.age_dirs()
+        d = self.login()
+        self.assertEqual(self.select(d)["exists"], self.COUNT)
+        typ, data = d.fetch("1:*", "(FLAGS)")
+        self.assertEqual(len(data), self.COUNT)
+        self.assertIn(b"\\Flagged", self.flags_of(d, "3"))
+        for m in (a, b, c, r, d):
+            m.logout()
+
+
 class ExtensionTest(IMAPTestCase):
     def test_enable_condstore_id_unselect(self):
         m = self.login()

@@ -1017,6 +1017,192 @@ Test(mailbox, large_folder_opens_from_the_index, .timeout = 60)
 	mailbox_close(&mb);
 }
 
+/* ---- sessions of one process sharing a large folder's index and view ---- */
+
+#define TEST_SHARED 300	/* above MAILBOX_SNAPSHOT_MIN: the process keeps the parsed index */
+
+/* Directory mtimes older than a second are trusted (no rescan at each open). */
+static void test_age_dirs(const char *md)
+{
+	static const char *const sub[] = { "cur", "new" };
+	struct timespec ts[2] = { { .tv_sec = time(NULL) - 10 }, { .tv_sec = time(NULL) - 10 } };
+	char path[PATH_MAX];
+	for (int i = 0; i < 2; i++) {
+		test_fmt(path, sizeof(path), "%s/%s", md, sub[i]);
+		cr_assert_eq(utimensat(AT_FDCWD, path, ts, 0), 0);
+	}
+}
+
+/* TEST_SHARED messages in cur/, named as our delivery names them (size known), the index
+ * built and every message claimed as \Recent by a first session that is closed again. */
+static void test_shared_folder(void)
+{
+	char path[PATH_MAX], name[NAME_MAX + 1], proto[PATH_MAX];
+	test_fmt(proto, sizeof(proto), "%s/tmp/proto", test_md);
+	FILE *f = fopen(proto, "w");
+	cr_assert_not_null(f);
+	fputs("abc\r\n", f);
+	fclose(f);
+	for (int i = 0; i < TEST_SHARED; i++) {
+		char u[32];
+		snprintf(u, sizeof(u), "M%dP1", i);
+		store_maildir_name(name, sizeof(name), 1600000000 + i, u, "host", 5);
+		test_fmt(path, sizeof(path), "%s/cur/%s:2,", test_md, name);
+		cr_assert_eq(link(proto, path), 0);
+	}
+	unlink(proto);
+	test_age_dirs(test_md);
+	struct mailbox *first = test_open(test_md);
+	cr_assert_eq(mailbox_recent_count(first), TEST_SHARED);
+	mailbox_close(&first);
+}
+
+/* The flags a message of mb shows, without \Recent. */
+static unsigned test_flags(const struct mailbox *mb, size_t i)
+{
+	return mb->msgs[i].flags & ~(unsigned)MAILBOX_RECENT;
+}
+
+Test(mailbox, sessions_share_a_large_folder_and_copy_on_change, .timeout = 30)
+{
+	test_shared_folder();
+	/* The first view of the index is built and published; the next ones share it. */
+	struct mailbox *a = test_open(test_md), *b = test_open(test_md), *c = test_open(test_md);
+	cr_assert_eq(a->count, TEST_SHARED);
+	cr_assert_eq(b->msgs, a->msgs, "the second SELECT shares the first one's messages");
+	cr_assert_eq(c->msgs, a->msgs);
+	cr_assert_eq(mailbox_recent_count(b), 0);
+	cr_assert_eq(mailbox_first_unseen(b), 0);
+	cr_assert_eq(mailbox_msg_size(b, 7), 5);
+	cr_assert_eq(b->msgs[TEST_SHARED - 1].uid, TEST_SHARED);
+	struct mailbox *ro;
+	char err[256];
+	cr_assert_eq(mailbox_open(test_md, true, &ro, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ro->msgs, a->msgs, "EXAMINE shares too");
+
+	/* A STORE copies only the storing view; the others keep what they were told. */
+	cr_assert_eq(mailbox_store(b, 4, '+', MAILBOX_FLAGGED, NULL, 0), 0);
+	cr_assert_neq(b->msgs, a->msgs);
+	cr_assert_eq(test_flags(b, 4), (unsigned)MAILBOX_FLAGGED);
+	cr_assert_eq(test_flags(a, 4), 0u);
+	cr_assert_eq(test_flags(c, 4), 0u);
+	/* A STORE that changes nothing does not copy. */
+	cr_assert_eq(mailbox_store(c, 5, '-', MAILBOX_SEEN, NULL, 0), 0);
+	cr_assert_eq(c->msgs, a->msgs);
+	cr_assert_eq(mailbox_store(c, 6, '+', MAILBOX_SEEN, NULL, 0), 0);
+	cr_assert_neq(c->msgs, a->msgs);
+	cr_assert_eq(mailbox_first_unseen(c), 0);
+	cr_assert_eq(test_flags(a, 6), 0u);
+
+	/* The others learn both changes at their next sync (the first of them scans the
+	 * directories once the renames are a second old, then the index is shared again). */
+	test_age_dirs(test_md);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_sync(a, &ch), 0);
+	cr_assert_eq(ch.n_flag_changed, 2);
+	cr_assert_eq(ch.flag_changed_uids[0], 5);
+	cr_assert_eq(ch.flag_changed_uids[1], 7);
+	cr_assert_eq(ch.n_new + ch.n_expunged, 0);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(test_flags(a, 4), (unsigned)MAILBOX_FLAGGED);
+	cr_assert_eq(test_flags(a, 6), (unsigned)MAILBOX_SEEN);
+	/* a's new view is published: a new session and the read-only one share it. */
+	struct mailbox *d = test_open(test_md);
+	cr_assert_eq(d->msgs, a->msgs);
+	cr_assert_eq(test_flags(d, 6), (unsigned)MAILBOX_SEEN);
+	cr_assert_eq(mailbox_sync(ro, &ch), 0);
+	cr_assert_eq(ch.n_flag_changed, 2);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(ro->msgs, a->msgs);
+
+	/* Another process rewrites the index (as deliver or a second imapd would). */
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mailbox *m;
+		if (mailbox_open(test_md, false, &m, err, sizeof(err)) < 0 ||
+		    mailbox_store(m, 0, '+', MAILBOX_ANSWERED, NULL, 0) < 0)
+			_exit(1);
+		mailbox_close(&m);
+		_exit(0);
+	}
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	cr_assert_eq(mailbox_sync(d, &ch), 0);
+	cr_assert_eq(ch.n_flag_changed, 1);
+	cr_assert_eq(ch.flag_changed_uids[0], 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(test_flags(d, 0), (unsigned)MAILBOX_ANSWERED);
+	cr_assert_eq(test_flags(a, 0), 0u, "a has not synced yet");
+
+	/* EXPUNGE by one view: the sharing views keep valid messages until they sync. */
+	cr_assert_eq(mailbox_store(c, 9, '+', MAILBOX_DELETED, NULL, 0), 0);
+	cr_assert_eq(mailbox_expunge(c, NULL, 0, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 1);
+	cr_assert_eq(ch.expunged_seqs[0], 10);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(c->count, TEST_SHARED - 1);
+	cr_assert_eq(a->msgs[9].uid, 10);
+	cr_assert_eq(mailbox_msg_size(a, 9), 5);
+	struct mailbox *views[] = { a, b, d, ro };
+	for (size_t k = 0; k < 4; k++) {
+		cr_assert_eq(mailbox_sync(views[k], &ch), 0);
+		cr_assert_eq(ch.n_expunged, 1, "view %zu", k);
+		cr_assert_eq(ch.expunged_seqs[0], 10);
+		cr_assert_eq(ch.expunged_uids[0], 10);
+		mailbox_changes_free(&ch);
+		cr_assert_eq(views[k]->count, TEST_SHARED - 1);
+		cr_assert_eq(views[k]->msgs[9].uid, 11);
+		cr_assert_eq(test_flags(views[k], 0), (unsigned)MAILBOX_ANSWERED);
+		cr_assert_eq(test_flags(views[k], 4), (unsigned)MAILBOX_FLAGGED);
+	}
+
+	/* A delivery while all are open: every view sees it, exactly one read-write view
+	 * has it as \Recent, and the views that sync later share again. */
+	test_deliver(test_md, 1700000000, "Mnew", "new\r\n");
+	size_t recent = 0;
+	struct mailbox *rw[] = { a, b, c, d };
+	for (size_t k = 0; k < 4; k++) {
+		cr_assert_eq(mailbox_sync(rw[k], &ch), 0);
+		cr_assert_eq(ch.n_new, 1, "view %zu", k);
+		mailbox_changes_free(&ch);
+		cr_assert_eq(rw[k]->count, TEST_SHARED);
+		cr_assert_eq(rw[k]->msgs[TEST_SHARED - 1].uid, TEST_SHARED + 1);
+		cr_assert_eq(mailbox_msg_size(rw[k], TEST_SHARED - 1), 5);
+		recent += mailbox_recent_count(rw[k]);
+	}
+	cr_assert_eq(recent, 1);
+	cr_assert_eq(mailbox_recent_count(ro), 0);
+	mailbox_close(&a);
+	mailbox_close(&c);
+	mailbox_close(&b);
+	mailbox_close(&ro);
+	mailbox_close(&d);
+}
+
+Test(mailbox, shared_view_with_every_message_seen_knows_no_unseen)
+{
+	test_shared_folder();
+	struct mailbox *a = test_open(test_md);
+	size_t *all = malloc(TEST_SHARED * sizeof(*all));
+	for (size_t i = 0; i < TEST_SHARED; i++)
+		all[i] = i;
+	cr_assert_eq(mailbox_store_many(a, all, TEST_SHARED, '+', MAILBOX_SEEN, NULL, 0), 0);
+	free(all);
+	cr_assert_eq(mailbox_first_unseen(a), TEST_SHARED);
+	test_age_dirs(test_md);	/* the renames are a second old: the next open scans once */
+	struct mailbox *b = test_open(test_md), *c = test_open(test_md);
+	cr_assert_eq(c->msgs, b->msgs);
+	cr_assert_eq(mailbox_first_unseen(c), TEST_SHARED);
+	cr_assert_eq(mailbox_store(a, 3, '-', MAILBOX_SEEN, NULL, 0), 0);
+	cr_assert_eq(mailbox_first_unseen(a), 3);
+	cr_assert_eq(mailbox_sync(c, NULL), 0);
+	cr_assert_eq(mailbox_first_unseen(c), 3);
+	mailbox_close(&a);
+	mailbox_close(&b);
+	mailbox_close(&c);
+}
+
 /* ---- the index parser (pure) ---- */
 
 /* Parses from an exact-size heap copy, so reading past the end is caught under ASan. */
@@ -1101,6 +1287,45 @@ Test(mailbox, index_copy_shares_names_and_survives_renames)
 	cr_assert(mailbox_names_holds(copy.names, copy.e[0].name));
 	cr_assert_str_eq(copy.e[0].name, "a:2,S");
 	mailbox_index_free(&copy);
+}
+
+Test(mailbox, index_freeze_shares_entries_until_one_changes)
+{
+	struct mailbox_index idx, copy;
+	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n",
+				&idx), 0);
+	mailbox_index_name_set(&idx, &idx.e[1], strdup("b:2,S"));	/* outside the block */
+	mailbox_index_freeze(&idx);
+	cr_assert_not_null(idx.frozen);
+	cr_assert(mailbox_names_holds(idx.names, idx.e[1].name), "packed before freezing");
+	mailbox_index_share(&copy, &idx);
+	cr_assert_eq(copy.e, idx.e);
+	mailbox_index_own(&copy);
+	cr_assert_neq(copy.e, idx.e);
+	cr_assert_null(copy.frozen);
+	cr_assert_eq(copy.e[1].name, idx.e[1].name);	/* the names stay shared */
+	copy.e[0].modseq = 6;
+	mailbox_index_name_set(&copy, &copy.e[1], strdup("b:2,FS"));
+	struct mailbox_entry e = { .uid = 3, .modseq = 7, .size = 1, .idate = 1,
+				   .name = strdup("c") };
+	mailbox_index_push(&copy, &e);
+	cr_assert_eq(idx.e[0].modseq, 1);
+	cr_assert_str_eq(idx.e[1].name, "b:2,S");
+	mailbox_index_free(&idx);	/* the copy keeps the names alive */
+	cr_assert_str_eq(copy.e[0].name, "a");
+	cr_assert_str_eq(copy.e[1].name, "b:2,FS");
+	cr_assert_eq(copy.n, 3);
+	/* A frozen index that is pushed to owns its entries first. */
+	mailbox_index_freeze(&copy);
+	struct mailbox_index third;
+	mailbox_index_share(&third, &copy);
+	e.uid = 4;
+	e.name = strdup("d");
+	mailbox_index_push(&third, &e);
+	cr_assert_eq(copy.n, 3);
+	cr_assert_eq(third.n, 4);
+	mailbox_index_free(&copy);
+	mailbox_index_free(&third);
 }
 
 Test(mailbox, index_parse_refusals)
