@@ -353,7 +353,7 @@ static void client_work_done(uv_work_t *req, int status)
 	bool live = c->conn && !c->conn->closing;
 	if (live && w->out.len) {
 		net_conn_write(c->conn, w->out.data, w->out.len);
-		/* A write error closes the connection at once (c->conn is then NULL). */
+		/* A write error marks the connection closing (net.c closes it on the next loop turn). */
 		live = c->conn && !c->conn->closing;
 	}
 	if (live && w->close_reason[0]) {
