@@ -76,7 +76,7 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 	uint32_t uv;
 	cr_assert_eq(mailbox_cache_parse_head(b.data, b.len, &uv), head);
 	struct mailbox_cache_recs r = { 0 };
-	cr_assert_eq(mailbox_cache_parse_records(b.data, b.len, head, &r), whole);
+	cr_assert_eq(mailbox_cache_parse_records(b.data, b.len, head, true, &r), whole);
 	cr_assert_eq(r.n, 3);
 	cr_assert_eq(r.r[0].uid, 3);
 	cr_assert_eq(r.r[0].len, 14);
@@ -89,11 +89,11 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 	mailbox_cache_recs_free(&r);
 	/* Every cut inside the last record keeps exactly the first two. */
 	size_t two_end = 0;
-	cr_assert_eq(mailbox_cache_parse_records(b.data, whole, head, &r), whole);
+	cr_assert_eq(mailbox_cache_parse_records(b.data, whole, head, true, &r), whole);
 	two_end = r.r[2].off - strlen("H 9 8 00000000\n");
 	mailbox_cache_recs_free(&r);
 	for (size_t cut = two_end; cut < whole; cut++) {
-		cr_assert_eq(mailbox_cache_parse_records(b.data, cut, head, &r), two_end, "cut %zu", cut);
+		cr_assert_eq(mailbox_cache_parse_records(b.data, cut, head, true, &r), two_end, "cut %zu", cut);
 		cr_assert_eq(r.n, 2);
 		mailbox_cache_recs_free(&r);
 	}
@@ -117,7 +117,7 @@ Test(mailbox_cache, damaged_records_end_the_file)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct mailbox_cache_recs r = { 0 };
-		cr_assert_eq(mailbox_cache_parse_records(bad[i], strlen(bad[i]), 0, &r), 0, "%s", bad[i]);
+		cr_assert_eq(mailbox_cache_parse_records(bad[i], strlen(bad[i]), 0, true, &r), 0, "%s", bad[i]);
 		cr_assert_eq(r.n, 0);
 		mailbox_cache_recs_free(&r);
 	}
@@ -206,10 +206,61 @@ Test(mailbox_cache, torn_tail_is_cut_by_the_next_writer)
 	uint32_t uv;
 	size_t head = mailbox_cache_parse_head(data, flen, &uv);
 	cr_assert(head > 0);
-	cr_assert_eq(mailbox_cache_parse_records(data, flen, head, &r), flen, "no torn bytes left");
+	cr_assert_eq(mailbox_cache_parse_records(data, flen, head, true, &r), flen, "no torn bytes left");
 	cr_assert_eq(r.n, 2);
 	mailbox_cache_recs_free(&r);
 	free(data);
+}
+
+Test(mailbox_cache, unverified_parse_leaves_the_check_to_use)
+{
+	const char *wrong = "H 1 1 00000000\nx\n";
+	struct mailbox_cache_recs r = { 0 };
+	cr_assert_eq(mailbox_cache_parse_records(wrong, strlen(wrong), 0, false, &r), strlen(wrong));
+	cr_assert_eq(r.n, 1);
+	cr_assert_not(mailbox_cache_record_ok(wrong, &r.r[0]));
+	mailbox_cache_recs_free(&r);
+	struct buf b;
+	buf_init(&b);
+	mailbox_cache_format_record(&b, MAILBOX_CACHE_HEADER, 1, "x", 1);
+	cr_assert_eq(mailbox_cache_parse_records(b.data, b.len, 0, false, &r), b.len);
+	cr_assert_eq(r.n, 1);
+	cr_assert(mailbox_cache_record_ok(b.data, &r.r[0]));
+	mailbox_cache_recs_free(&r);
+	buf_free(&b);
+}
+
+Test(mailbox_cache, damaged_record_bytes_read_the_message_instead)
+{
+	make_msg("1.a:2,", "Subject: one\n\nx\n");
+	make_msg("2.b:2,", "Subject: two\n\ny\n");
+	char p1[PATH_MAX], p2[PATH_MAX], cpath[PATH_MAX];
+	snprintf(p1, sizeof(p1), "%s/cur/1.a:2,", test_md);
+	snprintf(p2, sizeof(p2), "%s/cur/2.b:2,", test_md);
+	snprintf(cpath, sizeof(cpath), "%s/%s", test_md, MAILBOX_CACHE_FILE);
+	struct mailbox_cache *c = mailbox_cache_new(test_md, 9);
+	const char *h;
+	size_t len;
+	cr_assert_eq(mailbox_cache_header(c, 1, p1, &h, &len), 0);
+	cr_assert_eq(mailbox_cache_header(c, 2, p2, &h, &len), 0);
+	mailbox_cache_free(c);
+	/* One byte of the first record's header changes, its framing intact. */
+	size_t flen;
+	char *data = read_file(cpath, &flen);
+	char *one = strstr(data, "Subject: one");
+	cr_assert(one);
+	one[9] = 'X';
+	write_file(cpath, data, flen);
+	free(data);
+	c = mailbox_cache_new(test_md, 9);
+	cr_assert_eq(mailbox_cache_header(c, 2, p2, &h, &len), 0);
+	cr_assert_eq(len, strlen("Subject: two\n\n"));
+	cr_assert_eq(memcmp(h, "Subject: two\n\n", len), 0);
+	/* The damaged record is not served: the message file is read (and cached again). */
+	cr_assert_eq(mailbox_cache_header(c, 1, p1, &h, &len), 0);
+	cr_assert_eq(len, strlen("Subject: one\n\n"));
+	cr_assert_eq(memcmp(h, "Subject: one\n\n", len), 0);
+	mailbox_cache_free(c);
 }
 
 Test(mailbox_cache, mailbox_msg_header_through_the_folder)
