@@ -361,21 +361,14 @@ static void queue_commit_add(struct queue *q, struct queue_commit *qc);
 void queue_commit(struct queue *q, const struct queue_envelope *env, const char *msg,
 		  size_t msg_len, queue_commit_cb cb, void *arg)
 {
-	struct queue_commit *qc = xcalloc(1, sizeof(*qc));
-	qc->q = q;
-	qc->env = env;
-	qc->msg = msg;
-	qc->msg_len = msg_len;
-	qc->cb = cb;
-	qc->arg = arg;
-	queue_commit_add(q, qc);
+	queue_commit_then(q, env, msg, msg_len, cb, arg, NULL, NULL, NULL);
 }
 
 void queue_commit_then(struct queue *q, const struct queue_envelope *env, const char *msg,
 		       size_t msg_len, queue_commit_cb cb, void *arg, uv_work_t *then_req,
 		       uv_work_cb then_work, uv_after_work_cb then_done)
 {
-	if (!q->durable_async_open) {
+	if (then_work && !q->durable_async_open) {
 		/* Made at first use (a queue opened only to probe permissions has none). It
 		 * lives in q until queue_close, after the loop is closed: the daemon's handle walk
 		 * may close it while jobs are still draining, whose send then only wakes the

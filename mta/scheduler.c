@@ -1045,8 +1045,9 @@ void scheduler_stop(struct scheduler **sp)
 	*sp = NULL;
 }
 
-void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
-		      const char *msg, size_t msg_len)
+/* A queued message's entry; it takes over env (left zeroed) and data. */
+static struct sched_entry *sched_entry_new(struct queue_envelope *env, char *data,
+					   const char *msg, size_t msg_len)
 {
 	struct sched_entry *e = xcalloc(1, sizeof(*e));
 	e->env = *env;
@@ -1055,6 +1056,13 @@ void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *dat
 	e->msg = msg;
 	e->msg_len = msg_len;
 	e->received = sched_now_f();
+	return e;
+}
+
+void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
+		      const char *msg, size_t msg_len)
+{
+	struct sched_entry *e = sched_entry_new(env, data, msg, msg_len);
 	s->count++;
 	sched_entry_link(e);
 	sched_enqueue(s, e);
@@ -1084,13 +1092,7 @@ static void sched_accept_committed(void *arg, int status)
 void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
 		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg)
 {
-	struct sched_entry *e = xcalloc(1, sizeof(*e));
-	e->env = *env;
-	memset(env, 0, sizeof(*env));
-	e->data = data;
-	e->msg = msg;
-	e->msg_len = msg_len;
-	e->received = sched_now_f();
+	struct sched_entry *e = sched_entry_new(env, data, msg, msg_len);
 	struct sched_job *j = sched_job_new(s, e, (int64_t)time(NULL));
 	j->accept_cb = cb;
 	j->accept_arg = arg;

@@ -178,14 +178,20 @@ Test(mailbox_cache, fill_reuse_and_file_gone)
 	free(data);
 }
 
+/* Two messages, 1.a:2, and 2.b:2, with these contents; their paths and the cache file's. */
+static void make_two(const char *one, const char *two, char *p1, char *p2, char *cpath)
+{
+	make_msg("1.a:2,", one);
+	make_msg("2.b:2,", two);
+	snprintf(p1, PATH_MAX, "%s/cur/1.a:2,", test_md);
+	snprintf(p2, PATH_MAX, "%s/cur/2.b:2,", test_md);
+	snprintf(cpath, PATH_MAX, "%s/%s", test_md, MAILBOX_CACHE_FILE);
+}
+
 Test(mailbox_cache, torn_tail_is_cut_by_the_next_writer)
 {
-	make_msg("1.a:2,", "A: 1\n\n");
-	make_msg("2.b:2,", "B: 2\n\n");
 	char p1[PATH_MAX], p2[PATH_MAX], cpath[PATH_MAX];
-	snprintf(p1, sizeof(p1), "%s/cur/1.a:2,", test_md);
-	snprintf(p2, sizeof(p2), "%s/cur/2.b:2,", test_md);
-	snprintf(cpath, sizeof(cpath), "%s/%s", test_md, MAILBOX_CACHE_FILE);
+	make_two("A: 1\n\n", "B: 2\n\n", p1, p2, cpath);
 	struct mailbox_cache *c = mailbox_cache_new(test_md, 9);
 	const char *h;
 	size_t len;
@@ -232,12 +238,8 @@ Test(mailbox_cache, unverified_parse_leaves_the_check_to_use)
 
 Test(mailbox_cache, damaged_record_bytes_read_the_message_instead)
 {
-	make_msg("1.a:2,", "Subject: one\n\nx\n");
-	make_msg("2.b:2,", "Subject: two\n\ny\n");
 	char p1[PATH_MAX], p2[PATH_MAX], cpath[PATH_MAX];
-	snprintf(p1, sizeof(p1), "%s/cur/1.a:2,", test_md);
-	snprintf(p2, sizeof(p2), "%s/cur/2.b:2,", test_md);
-	snprintf(cpath, sizeof(cpath), "%s/%s", test_md, MAILBOX_CACHE_FILE);
+	make_two("Subject: one\n\nx\n", "Subject: two\n\ny\n", p1, p2, cpath);
 	struct mailbox_cache *c = mailbox_cache_new(test_md, 9);
 	const char *h;
 	size_t len;
