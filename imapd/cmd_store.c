@@ -1,5 +1,6 @@
 /* cmd_store.c - STORE and UID STORE: FLAGS, +FLAGS, -FLAGS (.SILENT), CONDSTORE UNCHANGEDSINCE. */
 #include "commands.h"
+#include "imap_render.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
@@ -103,7 +104,7 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 		buf_printf(&b, "* %zu FETCH (", i + 1);
 		if (!silent) {
 			buf_append_str(&b, "FLAGS ");
-			command_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
+			imap_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
 		}
 		if (cmd->uid)
 			buf_printf(&b, "%sUID %u", silent ? "" : " ", m->uid);

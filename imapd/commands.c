@@ -1,5 +1,6 @@
 /* commands.c - the IMAP command table (name -> handler, allowed states, flags) and argument helpers shared by the handlers. */
 #include "commands.h"
+#include "imap_render.h"
 #include "log.h"
 #include "xalloc.h"
 #include "mailbox.h"
@@ -102,15 +103,6 @@ int command_seqset(struct imap_client *c, const struct imap_command *cmd, const 
 	return r < 0 ? -1 : 0;
 }
 
-static const struct {
-	const char *name;
-	unsigned flag;
-} command_system_flags[] = {
-	{ "\\Seen", MAILBOX_SEEN },	  { "\\Answered", MAILBOX_ANSWERED },
-	{ "\\Flagged", MAILBOX_FLAGGED }, { "\\Deleted", MAILBOX_DELETED },
-	{ "\\Draft", MAILBOX_DRAFT },
-};
-
 static bool command_keyword_ok(const char *s)
 {
 	if (!*s || strlen(s) > 100)
@@ -138,17 +130,17 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 		const char *f = list[i].str;
 		if (f[0] == '\\') {
 			size_t k;
-			for (k = 0; k < sizeof(command_system_flags) / sizeof(command_system_flags[0]); k++)
-				if (strcasecmp(f, command_system_flags[k].name) == 0)
+			for (k = 0; k < IMAP_SYSTEM_FLAGS; k++)
+				if (strcasecmp(f, imap_system_flags[k].name) == 0)
 					break;
-			if (k == sizeof(command_system_flags) / sizeof(command_system_flags[0])) {
+			if (k == IMAP_SYSTEM_FLAGS) {
 				if (strcasecmp(f, "\\Recent") == 0)
 					continue;	/* cannot be stored: ignored */
 				client_tagged(c, cmd->tag, "BAD", "Invalid system flag %s",
 					      strcasecmp(f, "\\*") == 0 ? "\\*" : "");
 				return -1;
 			}
-			*flags_r |= command_system_flags[k].flag;
+			*flags_r |= imap_system_flags[k].flag;
 			continue;
 		}
 		if (!command_keyword_ok(f)) {
@@ -168,21 +160,6 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 		kw[(*nkw_r)++] = f;
 	}
 	return 0;
-}
-
-void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords)
-{
-	buf_append_str(b, "(");
-	size_t start = b->len;
-	for (size_t k = 0; k < sizeof(command_system_flags) / sizeof(command_system_flags[0]); k++)
-		if (flags & command_system_flags[k].flag)
-			buf_printf(b, "%s%s", b->len > start ? " " : "", command_system_flags[k].name);
-	if (flags & MAILBOX_RECENT)
-		buf_printf(b, "%s\\Recent", b->len > start ? " " : "");
-	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
-		if ((keywords & (1u << i)) && mb->keywords[i])
-			buf_printf(b, "%s%s", b->len > start ? " " : "", mb->keywords[i]);
-	buf_append_str(b, ")");
 }
 
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r)

@@ -104,7 +104,5 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 /* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
  * when the file vanished (expunged elsewhere) or cannot be read (logged). */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
-/* Appends "(\Seen \Flagged kw)" for a message of the selected folder. */
-void command_write_flags(struct buf *b, const struct mailbox *mb, unsigned flags, uint32_t keywords);
 
 #endif

@@ -3,6 +3,7 @@
 #include "fetch.h"
 #include "commands.h"
 #include "imap_date.h"
+#include "imap_render.h"
 #include "mailbox.h"
 #include "mime.h"
 #include "rfc5322.h"
@@ -327,7 +328,7 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 		switch (it->type) {
 		case FETCH_FLAGS:
 			has_flags = true;
-			command_write_flags(&o->meta, mb, m->flags, m->keywords);
+			imap_write_flags(&o->meta, mb, m->flags, m->keywords);
 			break;
 		case FETCH_INTERNALDATE: {
 			char d[IMAP_DATETIME_LEN];
@@ -343,11 +344,11 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			if (env)
 				buf_append(&o->meta, env, env_len);
 			else
-				mime_write_envelope(&o->meta, m->data, x.header_len);
+				imap_write_envelope(&o->meta, m->data, x.header_len);
 			break;
 		case FETCH_BODY:
 		case FETCH_BODYSTRUCTURE:
-			mime_write_bodystructure(&o->meta, m->data, fetch_root(&x), it->type == FETCH_BODYSTRUCTURE);
+			imap_write_bodystructure(&o->meta, m->data, fetch_root(&x), it->type == FETCH_BODYSTRUCTURE);
 			break;
 		case FETCH_UID:
 			buf_printf(&o->meta, "%u", m->uid);
@@ -377,7 +378,7 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 	if (add_flags && !has_flags) {
 		buf_append_str(&o->meta, first ? "FLAGS " : " FLAGS ");
 		first = false;
-		command_write_flags(&o->meta, mb, m->flags, m->keywords);
+		imap_write_flags(&o->meta, mb, m->flags, m->keywords);
 	}
 	if (add_modseq && !has_modseq)
 		buf_printf(&o->meta, "%sMODSEQ (%llu)", first ? "" : " ", (unsigned long long)m->modseq);

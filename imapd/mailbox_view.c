@@ -2,6 +2,7 @@
 #include "mailbox_view.h"
 #include "client.h"
 #include "commands.h"
+#include "imap_render.h"
 #include "log.h"
 #include "mailbox.h"
 #include "xalloc.h"
@@ -213,7 +214,7 @@ void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch)
 			continue;
 		const struct mailbox_msg *m = &mb->msgs[idx];
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", idx + 1, m->uid);
-		command_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
+		imap_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
 		if (c->enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&b, ")\r\n");

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "imap_render.h"
 #include "mime.h"
 #include "rfc2047.h"
 #include "rfc5322.h"
@@ -61,13 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct buf out;
 	buf_init(&out);
-	mime_write_bodystructure(&out, msg, root, true);
+	imap_write_bodystructure(&out, msg, root, true);
 	fuzz_mime_balanced(&out);
 	buf_reset(&out);
-	mime_write_bodystructure(&out, msg, root, false);
+	imap_write_bodystructure(&out, msg, root, false);
 	fuzz_mime_balanced(&out);
 	buf_reset(&out);
-	mime_write_envelope(&out, msg, root->body_start);
+	imap_write_envelope(&out, msg, root->body_start);
 	fuzz_mime_balanced(&out);
 
 	static const char *sections[] = { "", "1", "2", "1.1", "1.2", "2.1", "1.1.1", "3.2.1" };

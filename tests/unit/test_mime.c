@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "imap_render.h"
 #include "mime.h"
 
 static char *test_load(const char *name, size_t *len_r)
@@ -30,7 +31,7 @@ static char *test_bs(const char *msg, const struct mime_part *p, bool ext)
 {
 	struct buf b;
 	buf_init(&b);
-	mime_write_bodystructure(&b, msg, p, ext);
+	imap_write_bodystructure(&b, msg, p, ext);
 	return buf_steal(&b, NULL);
 }
 
@@ -38,7 +39,7 @@ static char *test_env(const char *msg, const struct mime_part *p)
 {
 	struct buf b;
 	buf_init(&b);
-	mime_write_envelope(&b, msg + p->header_start, p->body_start - p->header_start);
+	imap_write_envelope(&b, msg + p->header_start, p->body_start - p->header_start);
 	return buf_steal(&b, NULL);
 }
 
@@ -278,13 +279,13 @@ Test(mime, strings_quoted_or_literal)
 {
 	struct buf b;
 	buf_init(&b);
-	mime_write_nstring(&b, NULL, 0);
+	imap_render_nstring(&b, NULL, 0);
 	buf_append(&b, " ", 1);
-	mime_write_nstring(&b, "a \"q\" \\", 7);
+	imap_render_nstring(&b, "a \"q\" \\", 7);
 	buf_append(&b, " ", 1);
-	mime_write_nstring(&b, "caf\xc3\xa9", 5);
+	imap_render_nstring(&b, "caf\xc3\xa9", 5);
 	buf_append(&b, " ", 1);
-	mime_write_nstring(&b, "a\r\nb", 4);
+	imap_render_nstring(&b, "a\r\nb", 4);
 	cr_assert_str_eq(b.data, "NIL \"a \\\"q\\\" \\\\\" {5}\r\ncaf\xc3\xa9 {4}\r\na\r\nb");
 	buf_free(&b);
 
@@ -608,7 +609,7 @@ Test(mime, part_count_is_bounded)
 	cr_assert_eq(test_check_offsets(root, 0, b.len), MIME_MAX_PARTS);
 	struct buf out;
 	buf_init(&out);
-	mime_write_bodystructure(&out, b.data, root, true);
+	imap_write_bodystructure(&out, b.data, root, true);
 	cr_assert(out.len > 0 && out.data[out.len - 1] == ')');
 	cr_assert((double)(clock() - t0) / CLOCKS_PER_SEC < 2.0);
 	buf_free(&out);

@@ -1,4 +1,4 @@
-/* mime.h - MIME structure of a stored message (pure): part tree, BODYSTRUCTURE, ENVELOPE, sections. */
+/* mime.h - MIME structure of a stored message (pure): part tree, sections, transfer decoding. */
 #ifndef MAIL_MIME_H
 #define MAIL_MIME_H
 
@@ -81,22 +81,6 @@ void mime_free(struct mime_part *root);
 
 /* Looks up a parameter of the part's Content-Type (or of its disposition). NULL if absent. */
 const struct mime_param *mime_param_find(const struct mime_param *params, size_t n, const char *name);
-
-/* Appends the parenthesised BODY (extended false) or BODYSTRUCTURE (extended true) of part as
- * RFC 3501 7.4.2 / RFC 9051 7.5.2 defines it, e.g. ("text" "plain" ("charset" "us-ascii")
- * NIL NIL "7bit" 12 1 NIL NIL NIL NIL). msg is the buffer the tree was parsed from. */
-void mime_write_bodystructure(struct buf *out, const char *msg, const struct mime_part *part,
-			      bool extended);
-
-/* Appends the parenthesised ENVELOPE of the message whose header is hdr[0..header_len):
- * (date subject from sender reply-to to cc bcc in-reply-to message-id), raw values, the
- * sender and reply-to defaulting to from, addresses as (name adl mailbox host) with groups as
- * (NIL NIL "group" NIL) ... (NIL NIL NIL NIL). */
-void mime_write_envelope(struct buf *out, const char *hdr, size_t header_len);
-
-/* Appends s as an IMAP string: quoted, or a literal {n}\r\n... when it holds CR, LF or 8-bit
- * bytes. NUL bytes are dropped. s NULL appends NIL. */
-void mime_write_nstring(struct buf *out, const char *s, size_t len);
 
 /* Section lookup (RFC 3501 6.4.5). numbers is "" or "1", "1.2.3" (no trailing dot). */
 enum mime_section {

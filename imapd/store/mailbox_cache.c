@@ -20,6 +20,7 @@
  * it loses nothing.
  */
 #include "mailbox_cache.h"
+#include "imap_render.h"
 #include "mime.h"
 #include "rfc5322.h"
 #include "xalloc.h"
@@ -493,7 +494,7 @@ int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *pa
 			return r;
 		struct buf env;
 		buf_init(&env);
-		mime_write_envelope(&env, hdr, hlen);
+		imap_write_envelope(&env, hdr, hlen);
 		cache_remember(c, uid, MAILBOX_CACHE_ENVELOPE, env.data ? env.data : "", env.len);
 		i = cache_find(c, uid, MAILBOX_CACHE_ENVELOPE);
 		if (i < 0) {
