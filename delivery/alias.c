@@ -1,5 +1,6 @@
 /* alias.c - the aliases_file table: parse (pure, file:line errors), look up, reload when changed. */
 #include "deliver.h"
+#include "str.h"
 #include "table_file.h"
 #include "xalloc.h"
 
@@ -22,10 +23,7 @@ struct aliases {
 	char *path;
 	struct alias_entry *items;	/* sorted by key */
 	size_t n;
-	time_t mtime;
-	long mtime_nsec;
-	off_t size;
-	ino_t ino;
+	struct file_stamp stamp;	/* of the file when loaded */
 };
 
 static int alias_entry_cmp(const void *a, const void *b)
@@ -48,15 +46,6 @@ static void alias_entry_free(struct alias_entry *e)
 		free((char *)e->targets[i].local);	/* domain shares the allocation */
 	free(e->targets);
 	free(e->key);
-}
-
-static char *alias_lower(const char *s)
-{
-	char *r = xstrdup(s);
-	for (char *p = r; *p; p++)
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	return r;
 }
 
 /* Position of the first c in [s, s+len) outside a quoted string, or len. */
@@ -145,11 +134,9 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 	struct aliases *al = xcalloc(1, sizeof(*al));
 	size_t cap = 0, tcap = 0, lineno = 0, pos = 0;
 
-	while (pos < len) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - line) : len - pos;
-		pos += l + (nl ? 1 : 0);
+	const char *line;
+	size_t l;
+	while (table_next_line(text, len, &pos, &line, &l)) {
 		lineno++;
 		if (memchr(line, '\0', l)) {
 			snprintf(err, errlen, "%s:%zu: NUL byte", name, lineno);
@@ -197,7 +184,7 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 		}
 		struct alias_entry *e = &al->items[al->n++];
 		char *key = ka.domain[0] ? xasprintf("%s@%s", ka.local, ka.domain) : xstrdup(ka.local);
-		e->key = alias_lower(key);
+		e->key = str_lower(xstrdup(key));
 		free(key);
 		e->targets = NULL;
 		e->n = 0;
@@ -238,23 +225,18 @@ struct aliases *aliases_load(const char *path, char *err, size_t errlen)
 	if (!al)
 		return NULL;
 	al->path = xstrdup(path);
-	al->mtime = st.st_mtim.tv_sec;
-	al->mtime_nsec = st.st_mtim.tv_nsec;
-	al->size = st.st_size;
-	al->ino = st.st_ino;
+	file_stamp_set(&al->stamp, &st);
 	return al;
 }
 
 int aliases_reload_if_changed(struct aliases **alp, char *err, size_t errlen)
 {
 	struct aliases *al = *alp;
-	struct stat st;
 	if (!al || !al->path) {
 		snprintf(err, errlen, "aliases: not loaded from a file");
 		return -1;
 	}
-	if (stat(al->path, &st) == 0 && st.st_mtim.tv_sec == al->mtime &&
-	    st.st_mtim.tv_nsec == al->mtime_nsec && st.st_size == al->size && st.st_ino == al->ino)
+	if (!file_stamp_changed(&al->stamp, al->path))
 		return 0;
 	struct aliases *fresh = aliases_load(al->path, err, errlen);
 	if (!fresh)

@@ -2,6 +2,7 @@
 #include "deliver.h"
 #include "buf.h"
 #include "store.h"
+#include "str.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -72,12 +73,11 @@ struct delivery_ctx {
 	size_t errlen;
 };
 
+/* dst = src lower-cased, cut to dstlen - 1 bytes. */
 static void delivery_lower(char *dst, const char *src, size_t dstlen)
 {
-	size_t i = 0;
-	for (; src[i] && i + 1 < dstlen; i++)
-		dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (char)(src[i] - 'A' + 'a') : src[i];
-	dst[i] = '\0';
+	snprintf(dst, dstlen, "%s", src);
+	str_lower(dst);
 }
 
 static bool delivery_has_8bit(const char *s)

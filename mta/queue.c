@@ -1,5 +1,6 @@
 /* queue.c - the durable queue directory: commits into pre-created spare files, the state log, loading, start-up recovery. */
 #include "queue.h"
+#include "fileutil.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -45,16 +46,6 @@ static int queue_mkdir(const char *path)
 	if (access(path, W_OK | X_OK) < 0)
 		return -errno;
 	return 0;
-}
-
-static int queue_fsync_dir(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = fsync(fd) < 0 ? -errno : 0;
-	close(fd);
-	return r;
 }
 
 /* spare/RUN.SEQ: RUN is this process's tag, so that the start-up scan leaves alone the
@@ -294,14 +285,14 @@ static void queue_spare_refill_work(uv_work_t *w)
 		q->spare_refill_seqs[n] = seq;
 	}
 	if (recycled > 0) {
-		int s = queue_fsync_dir(q->active_dir);
+		int s = fsync_dir(q->active_dir);
 		if (s < 0) {
 			r = s;
 			n = 0;
 		}
 	}
 	if (n > 0) {
-		int s = queue_fsync_dir(q->spare_dir);
+		int s = fsync_dir(q->spare_dir);
 		if (s < 0) {
 			r = s;
 			n = 0;	/* not durable: never used (removed at the next start) */
@@ -458,34 +449,6 @@ int queue_finish(struct queue *q, const char *id)
 	return 0;
 }
 
-/* Reads a whole file into a malloc'd buffer (one spare byte). Returns 0 or -errno. */
-static int queue_read_file(const char *path, char **data_r, size_t *len_r)
-{
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	char *data = xmalloc((size_t)st.st_size + 1);
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	*data_r = data;
-	*len_r = got;
-	return 0;
-}
-
 int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r,
 	       char **data_r, size_t *len_r)
 {
@@ -495,7 +458,7 @@ int queue_load(const struct queue *q, const char *id, struct queue_envelope *env
 	size_t got;
 
 	str_format(path, sizeof(path), "%s/%s", q->active_dir, id);
-	int r = queue_read_file(path, &data, &got);
+	int r = read_file(path, SIZE_MAX, true, &data, &got);
 	if (r < 0)
 		return r;
 	if (got == 0) {
@@ -532,7 +495,7 @@ static void queue_recover_spare(const struct queue *q, const char *name)
 	size_t len = 0;
 
 	str_format(path, sizeof(path), "%s/%s", q->spare_dir, name);
-	int r = queue_read_file(path, &data, &len);
+	int r = read_file(path, SIZE_MAX, true, &data, &len);
 	if (r < 0) {
 		log_error("queue: cannot read %s: %s", path, strerror(-r));
 		return;

@@ -27,11 +27,9 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 	struct accounts *acc = xcalloc(1, sizeof(*acc));
 	size_t cap = 0, lineno = 0, pos = 0;
 
-	while (pos < len) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - line) : len - pos;
-		pos += l + (nl ? 1 : 0);
+	const char *line;
+	size_t l;
+	while (table_next_line(text, len, &pos, &line, &l)) {
 		lineno++;
 		while (l > 0 && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
 			l--;
@@ -78,7 +76,7 @@ struct accounts *accounts_load(const char *path, char *err, size_t errlen)
 			return NULL;
 		struct accounts *acc = xcalloc(1, sizeof(*acc));
 		acc->path = xstrdup(path);
-		acc->missing = true;
+		file_stamp_set(&acc->stamp, NULL);
 		return acc;
 	}
 	struct accounts *acc = accounts_parse(path, text, n, err, errlen);
@@ -86,23 +84,15 @@ struct accounts *accounts_load(const char *path, char *err, size_t errlen)
 	if (!acc)
 		return NULL;
 	acc->path = xstrdup(path);
-	acc->mtime = st.st_mtim.tv_sec;
-	acc->mtime_nsec = st.st_mtim.tv_nsec;
-	acc->size = st.st_size;
+	file_stamp_set(&acc->stamp, &st);
 	return acc;
 }
 
 int accounts_reload_if_changed(struct accounts **accp, char *err, size_t errlen)
 {
 	struct accounts *acc = *accp;
-	struct stat st;
-	if (stat(acc->path, &st) < 0) {
-		if (errno == ENOENT && acc->missing)
-			return 0;
-	} else if (!acc->missing && st.st_mtim.tv_sec == acc->mtime &&
-		   st.st_mtim.tv_nsec == acc->mtime_nsec && st.st_size == acc->size) {
+	if (!file_stamp_changed(&acc->stamp, acc->path))
 		return 0;
-	}
 	struct accounts *fresh = accounts_load(acc->path, err, errlen);
 	if (!fresh)
 		return -1;

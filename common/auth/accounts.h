@@ -2,9 +2,17 @@
 #ifndef MAIL_ACCOUNTS_H
 #define MAIL_ACCOUNTS_H
 
+#include "fileutil.h"
+
 #include <stdbool.h>
+#include "fileutil.h"
+
 #include <stddef.h>
+#include "fileutil.h"
+
 #include <sys/types.h>
+#include "fileutil.h"
+
 #include <time.h>
 
 struct account {
@@ -16,10 +24,7 @@ struct accounts {
 	char *path;
 	struct account *items;	/* sorted by address */
 	size_t n;
-	time_t mtime;		/* of the file when loaded */
-	long mtime_nsec;
-	off_t size;
-	bool missing;		/* file did not exist: empty table */
+	struct file_stamp stamp;	/* of the file when loaded (missing: an empty table) */
 };
 
 /* Loads path (a missing file is an empty table). Returns NULL with err set to "PATH:LINE: msg"

@@ -1,6 +1,8 @@
 /* config.c - the one configuration loader: key table, value parsers, defaults, file:line errors. */
 #include "config.h"
+#include "fileutil.h"
 #include "log.h"
+#include "table_file.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -1032,11 +1034,9 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 	memset(seen, 0, sizeof(seen));
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
 		pos = 3;	/* a UTF-8 byte order mark */
-	while (pos < len) {
-		const char *line = text + pos;
-		const char *nl = memchr(line, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - line) : len - pos;
-		pos += l + (nl ? 1 : 0);
+	const char *line;
+	size_t l;
+	while (table_next_line(text, len, &pos, &line, &l)) {
 		lineno++;
 		if (memchr(line, '\0', l)) {
 			snprintf(err, errlen, "%s:%zu: NUL byte in line", name, lineno);
@@ -1067,11 +1067,7 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 static int config_read_file(const char *path, char **text_r, size_t *len_r)
 {
 	struct stat st;
-	size_t len = 0, cap = 4096;
-	char *text;
-	int fd, e;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -1079,40 +1075,13 @@ static int config_read_file(const char *path, char **text_r, size_t *len_r)
 		errno = EISDIR;
 		return -1;
 	}
-	text = xmalloc(cap);
-	for (;;) {
-		if (len == cap) {
-			if (cap > CONFIG_FILE_MAX) {
-				e = EFBIG;
-				goto fail;
-			}
-			cap *= 2;
-			text = xrealloc(text, cap);
-		}
-		ssize_t r = read(fd, text + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			e = errno;
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		len += (size_t)r;
-	}
-	if (len > CONFIG_FILE_MAX) {
-		e = EFBIG;
-		goto fail;
-	}
+	int r = read_fd_whole(fd, CONFIG_FILE_MAX, text_r, len_r);
 	close(fd);
-	*text_r = text;
-	*len_r = len;
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
 	return 0;
-fail:
-	free(text);
-	close(fd);
-	errno = e;
-	return -1;
 }
 
 int config_load(struct config *cfg, const char *path, char *err, size_t errlen)

@@ -8,6 +8,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+bool table_next_line(const char *text, size_t len, size_t *pos, const char **line_r, size_t *len_r)
+{
+	if (*pos >= len)
+		return false;
+	const char *line = text + *pos;
+	const char *nl = memchr(line, '\n', len - *pos);
+	size_t l = nl ? (size_t)(nl - line) : len - *pos;
+	*pos += l + (nl ? 1 : 0);
+	*line_r = line;
+	*len_r = l;
+	return true;
+}
+
 char *table_file_read(const char *path, off_t max_size, bool regular_only, const char *size_error,
 		      size_t *len_r, struct stat *st_r, char *err, size_t errlen)
 {

@@ -13,4 +13,8 @@
 char *table_file_read(const char *path, off_t max_size, bool regular_only, const char *size_error,
 		      size_t *len_r, struct stat *st_r, char *err, size_t errlen);
 
+/* Steps through text[0..len) a line at a time from *pos: sets *line_r and *len_r (without the
+ * LF) and moves *pos past the LF. Returns false at the end. */
+bool table_next_line(const char *text, size_t len, size_t *pos, const char **line_r, size_t *len_r);
+
 #endif

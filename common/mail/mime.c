@@ -3,6 +3,7 @@
 #include "base64.h"
 #include "rfc2047.h"
 #include "rfc5322.h"
+#include "str.h"
 #include "xalloc.h"
 
 #include <stdint.h>
@@ -24,15 +25,6 @@ struct mime_ctx {
 static bool mime_is_wsp(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static char *mime_lower_dup(const char *s, size_t n)
-{
-	char *d = xstrndup(s, n);
-	for (size_t i = 0; i < n; i++)
-		if (d[i] >= 'A' && d[i] <= 'Z')
-			d[i] = (char)(d[i] + 32);
-	return d;
 }
 
 /* An unfolded, trimmed copy of a field value. */
@@ -148,7 +140,7 @@ static size_t mime_read_params(const char *s, size_t len, size_t i, struct mime_
 			buf_append(&v, s + st, i - st);
 		}
 		buf_append(&v, "", 0);	/* NUL-terminated even when empty */
-		out[n].attr = mime_lower_dup(s + a, alen);
+		out[n].attr = str_lower(xstrndup(s + a, alen));
 		out[n].value = buf_steal(&v, NULL);
 		n++;
 	}
@@ -348,8 +340,8 @@ static void mime_content_type(struct mime_part *p, const char *v)
 		stlen = mime_token(v, len, &i);
 	}
 	if (tlen > 0 && stlen > 0) {
-		p->type = mime_lower_dup(v + t, tlen);
-		p->subtype = mime_lower_dup(v + st, stlen);
+		p->type = str_lower(xstrndup(v + t, tlen));
+		p->subtype = str_lower(xstrndup(v + st, stlen));
 	}
 	/* RFC 2045 5.2: an invalid type defaults to text/plain; its parameters still count. */
 	p->nparams = mime_parse_params(v, len, i, &p->params);
@@ -362,7 +354,7 @@ static void mime_content_disposition(struct mime_part *p, const char *v)
 	size_t t = i, tlen = mime_token(v, len, &i);
 	if (tlen == 0)
 		return;
-	p->disposition = mime_lower_dup(v + t, tlen);
+	p->disposition = str_lower(xstrndup(v + t, tlen));
 	p->ndisp_params = mime_parse_params(v, len, i, &p->disp_params);
 }
 
@@ -394,7 +386,7 @@ static void mime_content_encoding(struct mime_part *p, const char *v)
 	mime_skip_cfws(v, len, &i);
 	size_t t = i, tlen = mime_token(v, len, &i);
 	if (tlen > 0)
-		p->encoding = mime_lower_dup(v + t, tlen);
+		p->encoding = str_lower(xstrndup(v + t, tlen));
 }
 
 static void mime_read_header(struct mime_part *p, const char *hdr, size_t len)
@@ -719,17 +711,6 @@ void mime_write_header_fields(struct buf *out, const char *hdr, size_t len, cons
 
 /* --- transfer encodings --- */
 
-static int mime_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int mime_decode_qp(struct buf *out, const char *s, size_t len)
 {
 	int ret = 0;
@@ -756,8 +737,8 @@ static int mime_decode_qp(struct buf *out, const char *s, size_t len)
 			j = run;
 			if (j >= cend)
 				break;
-			if (j + 2 < cend && mime_hexval(s[j + 1]) >= 0 && mime_hexval(s[j + 2]) >= 0) {
-				char b = (char)(mime_hexval(s[j + 1]) * 16 + mime_hexval(s[j + 2]));
+			if (j + 2 < cend && hex_value(s[j + 1]) >= 0 && hex_value(s[j + 2]) >= 0) {
+				char b = (char)(hex_value(s[j + 1]) * 16 + hex_value(s[j + 2]));
 				buf_append(out, &b, 1);
 				j += 3;
 			} else {

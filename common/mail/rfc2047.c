@@ -1,6 +1,7 @@
 /* rfc2047.c - encoded-words, RFC 2231 values and charsets to UTF-8, and case-folded search (pure). */
 #include "rfc2047.h"
 #include "base64.h"
+#include "str.h"
 
 #include <errno.h>
 #include <iconv.h>
@@ -188,26 +189,15 @@ int rfc2047_to_utf8(struct buf *out, const char *charset, size_t charset_len, co
 	return ret;
 }
 
-static int rfc2047_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void rfc2047_decode_q(struct buf *out, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
 		if (c == '_') {
 			buf_append(out, " ", 1);
-		} else if (c == '=' && i + 2 < len && rfc2047_hex(s[i + 1]) >= 0 &&
-			   rfc2047_hex(s[i + 2]) >= 0) {
-			char b = (char)(rfc2047_hex(s[i + 1]) * 16 + rfc2047_hex(s[i + 2]));
+		} else if (c == '=' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
+			   hex_value(s[i + 2]) >= 0) {
+			char b = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
 			buf_append(out, &b, 1);
 			i += 2;
 		} else {
@@ -341,8 +331,8 @@ int rfc2047_decode_2231(struct buf *out, const char *s, size_t len)
 	struct buf raw;
 	buf_init(&raw);
 	for (; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && rfc2047_hex(s[i + 1]) >= 0 && rfc2047_hex(s[i + 2]) >= 0) {
-			char b = (char)(rfc2047_hex(s[i + 1]) * 16 + rfc2047_hex(s[i + 2]));
+		if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+			char b = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
 			buf_append(&raw, &b, 1);
 			i += 2;
 		} else {

@@ -1,6 +1,7 @@
 /* store.c - the Maildir store: safe mailbox paths, unique file names, durable tmp -> new delivery (shared new/ fsync). */
 #include "store.h"
 #include "buf.h"
+#include "fileutil.h"
 #include "xalloc.h"
 
 #include <dirent.h>
@@ -47,19 +48,6 @@ int store_mailbox_path(const char *state_dir, const char *domain, const char *lo
 		return -1;
 	}
 	return 0;
-}
-
-/* fsync of a directory, so that entries created or linked in it survive a crash. */
-static int store_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
-		r = -errno;
-	close(fd);
-	return r;
 }
 
 /* Group fsync of a directory: threads that put an entry into the same directory while a
@@ -110,7 +98,7 @@ static int store_fsync_dir_shared(const char *dir)
 		ds->waiting = NULL;
 		ds->running = true;
 		pthread_mutex_unlock(&store_dirsync_lock);
-		int r = store_fsync_dir(dir);
+		int r = fsync_dir(dir);
 		pthread_mutex_lock(&store_dirsync_lock);
 		for (w = batch; w; w = next) {
 			next = w->next;
@@ -163,7 +151,7 @@ static int store_mkdirs(const char *path)
 		p[i] = '\0';
 		if (mkdir(p, 0700) == 0) {
 			char *parent = store_parent(p);
-			r = store_fsync_dir(parent);
+			r = fsync_dir(parent);
 			free(parent);
 			if (r < 0) {
 				p[i] = save;
@@ -227,7 +215,7 @@ int store_maildir_create(const char *maildir)
 		}
 	}
 	if (made_sub)
-		return store_fsync_dir(maildir);
+		return fsync_dir(maildir);
 	return 0;
 }
 

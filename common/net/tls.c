@@ -1,5 +1,6 @@
 /* tls.c - TLS engine over OpenSSL memory BIOs, contexts with certificate reload, self-signed generation. */
 #include "tls.h"
+#include "fileutil.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -694,22 +695,6 @@ static int tls_emit_cert(BIO *b, void *arg)
 	return PEM_write_bio_X509(b, arg);
 }
 
-static void tls_fsync_parent(const char *path)
-{
-	char *dir = xstrdup(path);
-	char *slash = strrchr(dir, '/');
-	if (slash == dir)
-		slash[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	int fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 /* Writes path with the given mode through a fresh temporary file renamed into place. */
 static int tls_write_pem(const char *path, mode_t mode, int (*emit)(BIO *, void *), void *arg,
     char *err, size_t errlen)
@@ -748,7 +733,7 @@ static int tls_write_pem(const char *path, mode_t mode, int (*emit)(BIO *, void 
 		what = "rename";
 		goto fail;
 	}
-	tls_fsync_parent(path);
+	(void)fsync_parent(path);
 	free(tmp);
 	return 0;
 fail:

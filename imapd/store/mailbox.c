@@ -7,6 +7,7 @@
  * the view forward, reporting the differences.
  */
 #include "mailbox.h"
+#include "fileutil.h"
 #include "mailbox_cache.h"
 #include "mailbox_index.h"
 #include "store.h"
@@ -361,7 +362,7 @@ static void mailbox_state_load_keywords(struct mailbox_state *s)
 	char *data = NULL;
 	size_t len = 0;
 	char *names[MAILBOX_MAX_KEYWORDS];
-	if (id.exists && mailbox_file_read(path, 1 << 16, &data, &len) == 0) {
+	if (id.exists && read_file(path, 1 << 16, false, &data, &len) == 0) {
 		size_t n = mailbox_keywords_parse(data, len, names);
 		free(data);
 		/* The list only grows: a name we know keeps its letter. */
@@ -406,7 +407,7 @@ static int mailbox_state_load(struct mailbox_state *s)
 	}
 	char *data;
 	size_t len;
-	r = mailbox_file_read(path, MAILBOX_INDEX_MAX_BYTES, &data, &len);
+	r = read_file(path, MAILBOX_INDEX_MAX_BYTES, false, &data, &len);
 	if (r < 0)
 		return r == -ENOENT || r == -EFBIG ? 0 : r;
 	char err[128];
@@ -1734,7 +1735,7 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 			.name = xstrdup(final),
 		};
 		mailbox_index_push(&s->idx, &e);
-		r = mailbox_fsync_dir(dir);
+		r = fsync_dir(dir);
 		if (r == 0)
 			r = mailbox_state_write(s);
 		if (r < 0) {
@@ -1784,7 +1785,7 @@ static int mailbox_copy_bytes(const char *src, const char *maildir, int64_t secs
 	char *data;
 	size_t len;
 	char name[NAME_MAX + 1];
-	int r = mailbox_file_read(src, (size_t)MAILBOX_INDEX_MAX_SIZE, &data, &len);
+	int r = read_file(src, (size_t)MAILBOX_INDEX_MAX_SIZE, false, &data, &len);
 	if (r < 0)
 		return r;
 	r = mailbox_write_tmp(maildir, data, len, secs, name, sizeof(name), tmp, tmplen);
@@ -1871,7 +1872,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 	}
 	if (r == 0 && n > 0) {
 		mailbox_path2(dir, sizeof(dir), dst_maildir, "cur", NULL);
-		r = mailbox_fsync_dir(dir);
+		r = fsync_dir(dir);
 		if (r == 0)
 			r = mailbox_state_write(d);
 	}

@@ -23,6 +23,7 @@
 #include "imap_render.h"
 #include "mime.h"
 #include "rfc5322.h"
+#include "str.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -87,15 +88,6 @@ size_t mailbox_cache_parse_head(const char *data, size_t len, uint32_t *uidvalid
 	return pos;
 }
 
-static int cache_hexdigit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start, bool verify,
 				   struct mailbox_cache_recs *out)
 {
@@ -117,7 +109,7 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start, b
 		uint32_t check = 0;
 		bool hex_ok = true;
 		for (int k = 0; k < 8; k++) {
-			int d = cache_hexdigit(data[pos + (size_t)k]);
+			int d = hex_value(data[pos + (size_t)k]);
 			if (d < 0) {
 				hex_ok = false;
 				break;

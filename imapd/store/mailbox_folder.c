@@ -1,4 +1,5 @@
 /* mailbox_folder.c - the folders of one account as Maildir++ subdirectories: name mapping, LIST, CREATE, DELETE, RENAME, subscriptions. */
+#include "fileutil.h"
 #include "imap_utf7.h"
 #include "mailbox.h"
 #include "mailbox_index.h"
@@ -109,7 +110,7 @@ static size_t mailbox_subs_read(const char *account_dir, char ***v_r)
 	*v_r = NULL;
 	if (snprintf(path, sizeof(path), "%s/" MAILBOX_SUBS_FILE, account_dir) >= (int)sizeof(path))
 		return 0;
-	if (mailbox_file_read(path, 4 << 20, &data, &len) < 0)
+	if (read_file(path, 4 << 20, false, &data, &len) < 0)
 		return 0;
 	for (char *p = data; p < data + len;) {
 		char *nl = memchr(p, '\n', (size_t)(data + len - p));
@@ -451,7 +452,7 @@ int mailbox_folder_delete(const char *account_dir, const char *name, char *err, 
 		snprintf(err, errlen, "cannot delete folder: %s", strerror(errno));
 		return r;
 	}
-	mailbox_fsync_dir(account_dir);
+	fsync_dir(account_dir);
 	if (nftw(trash, mailbox_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0) {
 		snprintf(err, errlen, "folder deleted, but %s remains: %s", trash, strerror(errno));
 		return -errno;
@@ -583,7 +584,7 @@ int mailbox_folder_rename(const char *account_dir, const char *from, const char 
 		}
 	}
 	mailbox_strv_free(kids, nkids);
-	mailbox_fsync_dir(account_dir);
+	fsync_dir(account_dir);
 	mailbox_subs_change(account_dir, NULL, from, true, to);
 	if (r < 0)
 		snprintf(err, errlen, "cannot rename a child folder: %s", strerror(-r));

@@ -25,6 +25,7 @@
  * Dovecot's dovecot-keywords).
  */
 #include "mailbox_index.h"
+#include "fileutil.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -570,65 +571,6 @@ void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char 
 	out[n] = '\0';
 }
 
-int mailbox_file_read(const char *path, size_t max, char **data_r, size_t *len_r)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		int r = -errno;
-		close(fd);
-		return r;
-	}
-	if ((uint64_t)st.st_size > max) {
-		close(fd);
-		return -EFBIG;
-	}
-	size_t cap = (size_t)st.st_size + 1, len = 0;
-	char *data = xmalloc(cap + 1);
-	for (;;) {
-		if (len == cap) {
-			if (cap > max) {
-				free(data);
-				close(fd);
-				return -EFBIG;
-			}
-			cap *= 2;
-			data = xrealloc(data, cap + 1);
-		}
-		ssize_t n = read(fd, data + len, cap - len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int r = -errno;
-			free(data);
-			close(fd);
-			return r;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	data[len] = '\0';
-	*data_r = data;
-	*len_r = len;
-	return 0;
-}
-
-int mailbox_fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	int r = 0;
-	if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
-		r = -errno;
-	close(fd);
-	return r;
-}
-
 int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 			 const void *data, size_t len)
 {
@@ -662,7 +604,7 @@ int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 		unlink(tmp);
 		return r;
 	}
-	return mailbox_fsync_dir(dir);
+	return fsync_dir(dir);
 }
 
 int mailbox_lock(const char *maildir)

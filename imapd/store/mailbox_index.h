@@ -133,11 +133,9 @@ void mailbox_name_flags(const char *name, unsigned *flags_r, uint32_t *kw_r);
 void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char *out,
 			size_t outlen);
 
-/* Files: whole-file read (bounded), atomic replace (tmp, fsync, rename, fsync dir). */
-int mailbox_file_read(const char *path, size_t max, char **data_r, size_t *len_r);
+/* Atomic replace of a file: tmp, fsync, rename, fsync dir. */
 int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 			 const void *data, size_t len);
-int mailbox_fsync_dir(const char *dir);
 
 /* Opens (creating) and flocks MAILDIR/mtad-uidlist.lock exclusively. Returns the fd or
  * -errno. mailbox_unlock closes it. */

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "mailbox.h"
 #include "mailbox_index.h"
 #include "store.h"
@@ -710,7 +711,7 @@ Test(mailbox, sizes_not_in_names_are_learnt_on_use)
 	char idx_path[PATH_MAX], *data;
 	size_t len;
 	test_index_path(idx_path, sizeof(idx_path));
-	cr_assert_eq(mailbox_file_read(idx_path, 1 << 20, &data, &len), 0);
+	cr_assert_eq(read_file(idx_path, 1 << 20, false, &data, &len), 0);
 	cr_assert(strncmp(data, "mtad-uidlist 2 ", 15) == 0, "%s", data);
 	free(data);
 	struct mailbox_status st;
@@ -728,7 +729,7 @@ Test(mailbox, sizes_not_in_names_are_learnt_on_use)
 	/* STATUS SIZE learns the rest, and the index is version 1 again. */
 	cr_assert_eq(mailbox_status(test_md, true, &st), 0);
 	cr_assert_eq(st.size, 12 + 24 + 36);
-	cr_assert_eq(mailbox_file_read(idx_path, 1 << 20, &data, &len), 0);
+	cr_assert_eq(read_file(idx_path, 1 << 20, false, &data, &len), 0);
 	cr_assert(strncmp(data, "mtad-uidlist 1 ", 15) == 0, "%s", data);
 	free(data);
 	mailbox_close(&mb);
@@ -837,7 +838,7 @@ Test(mailbox, shared_index_checks_the_header_too)
 	struct stat st;
 	test_index_path(idx_path, sizeof(idx_path));
 	cr_assert_eq(stat(idx_path, &st), 0);
-	cr_assert_eq(mailbox_file_read(idx_path, 1 << 24, &data, &len), 0);
+	cr_assert_eq(read_file(idx_path, 1 << 24, false, &data, &len), 0);
 	char old[32], new[32];
 	snprintf(old, sizeof(old), " %" PRIu64 " %d ", hms, TEST_SHARED_MSGS);
 	snprintf(new, sizeof(new), " %" PRIu64 " %d ", hms + 7, TEST_SHARED_MSGS);

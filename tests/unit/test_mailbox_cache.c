@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileutil.h"
 #include "mailbox.h"
 #include "mailbox_cache.h"
 #include "mailbox_index.h"
@@ -43,10 +44,10 @@ static void write_file(const char *path, const char *data, size_t len)
 	close(fd);
 }
 
-static char *read_file(const char *path, size_t *len_r)
+static char *test_read_file(const char *path, size_t *len_r)
 {
 	char *data;
-	cr_assert_eq(mailbox_file_read(path, 1 << 24, &data, len_r), 0);
+	cr_assert_eq(read_file(path, 1 << 24, false, &data, len_r), 0);
 	return data;
 }
 
@@ -166,14 +167,14 @@ Test(mailbox_cache, fill_reuse_and_file_gone)
 	char cpath[PATH_MAX];
 	snprintf(cpath, sizeof(cpath), "%s/%s", test_md, MAILBOX_CACHE_FILE);
 	size_t flen;
-	char *data = read_file(cpath, &flen);
+	char *data = test_read_file(cpath, &flen);
 	cr_assert(flen > 16 && memcmp(data, "mtad-cache 1 6\n", 15) == 0);
 	free(data);
 	/* An older generation's session never clobbers the newer file. */
 	c = mailbox_cache_new(test_md, 5);
 	cr_assert_eq(mailbox_cache_header(c, 1, path, &h, &len), 0);
 	mailbox_cache_free(c);
-	data = read_file(cpath, &flen);
+	data = test_read_file(cpath, &flen);
 	cr_assert(memcmp(data, "mtad-cache 1 6\n", 15) == 0);
 	free(data);
 }
@@ -207,7 +208,7 @@ Test(mailbox_cache, torn_tail_is_cut_by_the_next_writer)
 	cr_assert_eq(len, 6);
 	mailbox_cache_free(c);
 	size_t flen;
-	char *data = read_file(cpath, &flen);
+	char *data = test_read_file(cpath, &flen);
 	struct mailbox_cache_recs r = { 0 };
 	uint32_t uv;
 	size_t head = mailbox_cache_parse_head(data, flen, &uv);
@@ -248,7 +249,7 @@ Test(mailbox_cache, damaged_record_bytes_read_the_message_instead)
 	mailbox_cache_free(c);
 	/* One byte of the first record's header changes, its framing intact. */
 	size_t flen;
-	char *data = read_file(cpath, &flen);
+	char *data = test_read_file(cpath, &flen);
 	char *one = strstr(data, "Subject: one");
 	cr_assert(one);
 	one[9] = 'X';
