@@ -1,5 +1,6 @@
 /* accounts.c - the users_file table: parse, sort, look up, reload when the file changes. */
 #include "accounts.h"
+#include "fileutil.h"
 #include "table_file.h"
 #include "xalloc.h"
 
@@ -139,9 +140,9 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 	}
 	snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
 	snprintf(tmp_path, sizeof(tmp_path), "%s.tmp.%ld", path, (long)getpid());
-	int lock = open(lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	int lock = open_lock_file(lock_path, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
-		snprintf(err, errlen, "%s: %s", lock_path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", lock_path, strerror(lock < 0 ? -lock : errno));
 		if (lock >= 0)
 			close(lock);
 		return -1;

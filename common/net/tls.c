@@ -818,7 +818,7 @@ int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg
 		/* mtad and imapd may both start on a fresh state_dir: one generates, the other
 		 * waits for the lock and then finds the pair. */
 		char *lock_path = xasprintf("%s/.generate.lock", dir);
-		int lock = open(lock_path, O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+		int lock = open_lock_file(lock_path, 0600);
 		free(lock_path);
 		if (lock >= 0)
 			(void)flock(lock, LOCK_EX);

@@ -151,9 +151,9 @@ static int mailbox_subs_change(const char *account_dir, const char *add, const c
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/" MAILBOX_SUBS_LOCK, account_dir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open_lock_file(path, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int r = -errno;

@@ -612,9 +612,9 @@ int mailbox_lock(const char *maildir)
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/" MAILBOX_LOCK_FILE, maildir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open_lock_file(path, 0600);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno != EINTR) {
 			int r = -errno;
