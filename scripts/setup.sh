@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PACKAGES=(
-	build-essential cmake pkg-config clang
+	build-essential cmake pkg-config clang clang-format git
 	libssl-dev libc-ares-dev libuv1-dev libmilter-dev libcriterion-dev libcrypt-dev
 	openssl python3 swaks libnet-ssleay-perl curl dnsmasq-base isync opendkim opendkim-tools
 	valgrind procps iproute2
