@@ -118,7 +118,7 @@ void client_sync(struct imap_client *c, bool allow_expunge)
 {
 	if (c->state != IMAP_STATE_SELECTED || !c->view || !allow_expunge)
 		return;
-	view_sync(c);
+	view_sync(c->view);
 }
 
 void client_tagged(struct imap_client *c, const char *tag, const char *status, const char *fmt, ...)
@@ -234,6 +234,101 @@ int client_folder_path(const struct imap_client *c, const char *name, char *out,
 	return mailbox_folder_path(c->account_dir, name, out, outlen);
 }
 
+/* The session's side of its selected folder (struct view_client). */
+static void client_view_send_buf(void *ctx, const struct buf *b)
+{
+	client_send_buf(ctx, b);
+}
+
+static void client_view_send_raw(void *ctx, const void *p, size_t n)
+{
+	client_send_raw(ctx, p, n);
+}
+
+static void client_view_close_session(void *ctx, const char *reason)
+{
+	client_close(ctx, reason);
+}
+
+static void client_view_write_mailbox(void *ctx, struct buf *b, const char *name)
+{
+	client_write_mailbox(ctx, b, name);
+}
+
+static unsigned client_view_enabled(void *ctx)
+{
+	const struct imap_client *c = ctx;
+	return c->enabled;
+}
+
+static void client_view_changed(void *ctx)
+{
+	client_folder_changed(ctx);
+}
+
+int client_view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
+		     char *err, size_t errlen)
+{
+	const struct view_client cl = {
+		.ctx = c,
+		.d = c->d,
+		.user = c->user,
+		.send_buf = client_view_send_buf,
+		.send_raw = client_view_send_raw,
+		.close = client_view_close_session,
+		.write_mailbox = client_view_write_mailbox,
+		.enabled = client_view_enabled,
+		.changed = client_view_changed,
+	};
+	struct mailbox_view *v = view_open(&cl, name, path, readonly, err, errlen);
+	if (!v)
+		return -1;
+	c->view = v;
+	return 0;
+}
+
+void client_view_close(struct imap_client *c)
+{
+	struct mailbox_view *v = c->view;
+	if (!v)
+		return;
+	c->view = NULL;
+	view_close(v, c->work ? &c->retired_watches : NULL);
+}
+
+static void client_view_sync_work(struct imap_client *c, void *arg)
+{
+	(void)arg;
+	view_sync(c->view);
+}
+
+void client_folder_changed(struct imap_client *c)
+{
+	if (c->work) {
+		c->changed_while_busy = true;	/* the view is the pool's until the work is done */
+		return;
+	}
+	if (!c->view)
+		return;
+	c->view->changed = true;
+	if (c->mode == IMAP_MODE_IDLE && c->conn && !c->conn->closing)
+		client_run_on_pool(c, client_view_sync_work, NULL, IMAP_MODE_IDLE);
+}
+
+/* Loop thread, after pool work of c (client_run_on_pool): stops the watchers of folders the work
+ * closed, starts the one of the folder it opened, applies change notices that came meanwhile. */
+static void client_view_after_work(struct imap_client *c)
+{
+	view_watches_stop(&c->retired_watches);
+	if (c->view) {
+		if (c->conn && !c->conn->closing)
+			view_start_watch(c->view);
+		if (c->changed_while_busy)
+			c->view->changed = true;
+	}
+	c->changed_while_busy = false;
+}
+
 static struct imap_parser *client_parser_new(const struct imap_client *c, bool authenticated)
 {
 	struct imap_parser_limits lim;
@@ -263,12 +358,20 @@ void client_login_done(struct imap_client *c)
 	c->authenticated_parser = true;
 }
 
+/* The paused command's state goes (the session ends or its connection went). */
+static void client_cont_free(struct imap_client *c)
+{
+	if (c->cont.free)
+		c->cont.free(c);
+	memset(&c->cont, 0, sizeof(c->cont));
+}
+
 static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
-	cmd_fetch_job_free(c);
+	client_cont_free(c);
 	free(c->readahead);
-	view_close(c);
+	client_view_close(c);
 	imap_parser_free(&c->parser);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -294,10 +397,16 @@ bool client_cancelled(const struct imap_client *c)
 	return !c->conn || c->conn->closing;
 }
 
-void client_set_mode_after(struct imap_client *c, enum imap_mode mode)
+void client_wait_line(struct imap_client *c, enum imap_mode mode,
+		      void (*on_line)(struct imap_client *c, const char *line, size_t len),
+		      void (*on_timeout)(struct imap_client *c))
 {
+	c->cont.on_line = on_line;
+	c->cont.on_timeout = on_timeout;
 	if (c->work)
 		c->work->mode_after = mode;
+	else
+		c->mode = mode;
 }
 
 static void client_work_run(uv_work_t *req)
@@ -306,10 +415,10 @@ static void client_work_run(uv_work_t *req)
 	w->fn(w->c, w->arg);
 }
 
-static void client_fetch_work(struct imap_client *c, void *arg)
+static void client_resume_work(struct imap_client *c, void *arg)
 {
 	(void)arg;
-	cmd_fetch_resume(c);
+	c->cont.resume(c);
 }
 
 static void client_batch_free(struct client_batch *b)
@@ -345,7 +454,7 @@ static void client_work_done(uv_work_t *req, int status)
 	if (w->batch)
 		client_batch_done(c, w->batch);
 	client_ref(c);
-	view_after_work(c);
+	client_view_after_work(c);
 	for (size_t i = 0; i < w->nnotify; i++) {
 		imapd_notify_folder(c->d, c, w->notify[i]);
 		free(w->notify[i]);
@@ -364,15 +473,15 @@ static void client_work_done(uv_work_t *req, int status)
 	enum imap_mode mode_after = w->mode_after;
 	free(w);
 	if (!live) {
-		cmd_fetch_job_free(c);
+		client_cont_free(c);
 		c->mode = IMAP_MODE_COMMAND;
 		client_unref(c);
 		return;
 	}
-	if (c->job) {
-		/* A FETCH with more to send: the next piece runs once the output drained. */
+	if (c->cont.resume) {
+		/* A command with more to send (FETCH): the next piece runs once the output drained. */
 		if (client_backlog(c) <= NET_DRAIN_LOW)
-			client_run_on_pool(c, client_fetch_work, NULL, IMAP_MODE_COMMAND);
+			client_run_on_pool(c, client_resume_work, NULL, IMAP_MODE_COMMAND);
 		client_unref(c);
 		return;
 	}
@@ -380,7 +489,7 @@ static void client_work_done(uv_work_t *req, int status)
 	if (mode_after == IMAP_MODE_IDLE) {
 		net_conn_set_timeout(c->conn, IMAPD_IDLE_KEEPALIVE_MS);
 		if (c->view && c->view->changed)
-			view_mark_changed(c);	/* a change that arrived before IDLE began */
+			client_folder_changed(c);	/* a change that arrived before IDLE began */
 	} else {
 		client_enter_state(c, c->state);	/* the state's timeout */
 	}
@@ -438,11 +547,12 @@ static void client_run_command(struct imap_client *c, void *arg)
 }
 
 /* May the next command of a batch start? What client_process asks (output backlog), and:
- * the commands before it left no FETCH job and no close, and the folder is still selected. */
+ * the commands before it left no output to produce (a FETCH's rest) and no close, and the folder
+ * is still selected. */
 static bool client_batch_may_go_on(const struct imap_client *c)
 {
 	const struct client_work *w = c->work;
-	return !atomic_load(&w->cancelled) && !w->close_reason[0] && !c->job &&
+	return !atomic_load(&w->cancelled) && !w->close_reason[0] && !c->cont.resume &&
 	       w->mode_after == IMAP_MODE_COMMAND && c->state == IMAP_STATE_SELECTED && c->view &&
 	       client_backlog(c) <= CLIENT_OUTPUT_HIGH;
 }
@@ -568,21 +678,21 @@ static size_t client_readahead_new(struct imap_client *c, size_t *idx, size_t n)
 }
 
 /* Loop thread, before the batch's job is queued (the session's view is the loop's until
- * then): the files its FETCHes will read, at most CLIENT_PREFETCH_FILES and
- * CLIENT_PREFETCH_BYTES (a batch that stops at the output limit leaves the rest read ahead
- * for the next one), less those read ahead just before, for up to CLIENT_PREFETCH_JOBS
- * read-ahead jobs, interleaved so that the first files come first. Returns how many jobs it
- * made. (Reading ahead for the FETCHes buffered after the batch too cost a quarter more CPU
- * per warm FETCH for no cold gain measurable here.) */
+ * then): the files its FETCHes will read (struct command.files), at most
+ * CLIENT_PREFETCH_FILES and CLIENT_PREFETCH_BYTES (a batch that stops at the output limit
+ * leaves the rest read ahead for the next one), less those read ahead just before, for up to
+ * CLIENT_PREFETCH_JOBS read-ahead jobs, interleaved so that the first files come first.
+ * Returns how many jobs it made. (Reading ahead for the FETCHes buffered after the batch too
+ * cost a quarter more CPU per warm FETCH for no cold gain measurable here.) */
 static size_t client_prefetch_prepare(struct imap_client *c, const struct client_batch *b,
 				      struct client_prefetch **jobs)
 {
 	size_t idx[CLIENT_PREFETCH_FILES], n = 0;
 	uint64_t bytes_left = CLIENT_PREFETCH_BYTES;
 	for (unsigned i = 0; i < b->n && n < CLIENT_PREFETCH_FILES; i++)
-		if (b->e[i].k->fn == cmd_fetch)
-			n += cmd_fetch_files(c, b->e[i].cmd, &bytes_left, idx + n,
-					     CLIENT_PREFETCH_FILES - n);
+		if (b->e[i].k->files)
+			n += b->e[i].k->files(c, b->e[i].cmd, &bytes_left, idx + n,
+					      CLIENT_PREFETCH_FILES - n);
 	if (n)
 		n = client_readahead_new(c, idx, n);
 	size_t njobs = (n + CLIENT_PREFETCH_PER_JOB - 1) / CLIENT_PREFETCH_PER_JOB;
@@ -690,8 +800,9 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 	k->fn(c, cmd);
 }
 
-/* A complete line for AUTHENTICATE or IDLE, at most CLIENT_CONT_LINE_MAX. 1 done, 0 more. */
-static int client_take_line(struct imap_client *c, void (*fn)(struct imap_client *, const char *, size_t))
+/* A complete line for the command waiting for one (AUTHENTICATE, IDLE: c->cont.on_line), at
+ * most CLIENT_CONT_LINE_MAX. 1 done, 0 more. */
+static int client_take_line(struct imap_client *c)
 {
 	struct net_conn *conn = c->conn;
 	const char *nl = memchr(conn->in.data, '\n', conn->in.len);
@@ -713,7 +824,10 @@ static int client_take_line(struct imap_client *c, void (*fn)(struct imap_client
 	}
 	char *line = xstrndup(conn->in.data, l);
 	buf_consume(&conn->in, consumed);
-	fn(c, line, l);
+	void (*on_line)(struct imap_client *, const char *, size_t) = c->cont.on_line;
+	c->cont.on_line = NULL;
+	c->cont.on_timeout = NULL;
+	on_line(c, line, l);
 	explicit_bzero(line, l);
 	free(line);
 	return 1;
@@ -746,13 +860,8 @@ static void client_process(struct imap_client *c)
 		if (c->mode == IMAP_MODE_BUSY || served >= CLIENT_COMMANDS_PER_TURN ||
 		    client_backlog(c) > CLIENT_OUTPUT_HIGH)
 			return;
-		if (c->mode == IMAP_MODE_AUTHENTICATE) {
-			if (!client_take_line(c, cmd_authenticate_response))
-				return;
-			continue;
-		}
-		if (c->mode == IMAP_MODE_IDLE) {
-			if (!client_take_line(c, cmd_idle_line))
+		if (c->mode == IMAP_MODE_AUTHENTICATE || c->mode == IMAP_MODE_IDLE) {
+			if (!client_take_line(c))
 				return;
 			continue;
 		}
@@ -802,7 +911,8 @@ static void client_on_timeout(struct net_conn *conn)
 {
 	struct imap_client *c = conn->data;
 	if (c->mode == IMAP_MODE_IDLE) {
-		cmd_idle_keepalive(c);
+		if (c->cont.on_timeout)
+			c->cont.on_timeout(c);
 		net_conn_set_timeout(conn, IMAPD_IDLE_KEEPALIVE_MS);
 		return;
 	}
@@ -831,8 +941,8 @@ static void client_on_close(struct net_conn *conn, const char *reason)
 		atomic_store(&c->work->cancelled, true);
 		return;
 	}
-	if (c->job) {
-		cmd_fetch_job_free(c);
+	if (c->cont.resume) {
+		client_cont_free(c);
 		c->mode = IMAP_MODE_COMMAND;
 	}
 	client_maybe_free(c);
@@ -863,8 +973,8 @@ static void client_on_drain(struct net_conn *conn)
 	struct imap_client *c = conn->data;
 	if (!c || c->work)
 		return;
-	if (c->job) {
-		client_run_on_pool(c, client_fetch_work, NULL, IMAP_MODE_COMMAND);
+	if (c->cont.resume) {
+		client_run_on_pool(c, client_resume_work, NULL, IMAP_MODE_COMMAND);
 		return;
 	}
 	if (c->mode == IMAP_MODE_COMMAND)
@@ -939,7 +1049,7 @@ void imapd_notify_folder(struct imapd *d, const struct imap_client *except, cons
 			continue;
 		}
 		if (c->view && strcmp(c->view->path, maildir) == 0)
-			view_mark_changed(c);
+			client_folder_changed(c);
 	}
 }
 

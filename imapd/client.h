@@ -16,7 +16,6 @@
 #include "imapd.h"
 
 struct mailbox_view;
-struct fetch_job;
 struct view_watch;
 struct client_work;
 struct command;
@@ -37,10 +36,21 @@ enum imap_mode {
 	IMAP_MODE_BUSY,		/* a command is in progress (password check, pool work, long FETCH) */
 };
 
-enum imap_enabled {
-	IMAP_ENABLED_CONDSTORE = 1 << 0,
-	IMAP_ENABLED_UTF8 = 1 << 1,
-	IMAP_ENABLED_REV2 = 1 << 2,
+/* How a command that paused goes on: the command sets it when it pauses and client.c calls it,
+ * knowing no command by name. Set on the loop or inside the command's pool work. */
+struct client_cont {
+	/* IMAP_MODE_AUTHENTICATE, IMAP_MODE_IDLE: the client's next line (loop thread); it ends
+	 * the wait (client.c empties on_line and on_timeout first). */
+	void (*on_line)(struct imap_client *c, const char *line, size_t len);
+	/* IMAP_MODE_IDLE: the keep-alive timer fired (loop thread). */
+	void (*on_timeout)(struct imap_client *c);
+	/* Output is left to produce (FETCH): runs on the pool each time the connection drained,
+	 * until the command empties the continuation. */
+	void (*resume)(struct imap_client *c);
+	/* Frees ctx and empties the continuation: the session ends or its connection went before
+	 * resume finished. */
+	void (*free)(struct imap_client *c);
+	void *ctx;		/* the paused command's state */
 };
 
 struct imap_client {
@@ -61,7 +71,7 @@ struct imap_client {
 	char user[256];			/* login address, lower-cased */
 	char account_dir[PATH_MAX];	/* the account's Maildir (INBOX) */
 	struct mailbox_view *view;	/* the selected folder (SELECTED state) */
-	struct fetch_job *job;		/* a FETCH in progress waiting for output to drain */
+	struct client_cont cont;	/* the command in progress, when it paused */
 	struct client_work *work;	/* store work of this session on the thread pool (or NULL) */
 	const struct command *running;	/* the command whose body runs in work */
 	struct client_readahead *readahead;	/* files a batch read ahead (loop side; or NULL) */
@@ -89,15 +99,20 @@ void client_sync(struct imap_client *c, bool allow_expunge);
 
 /* Store work on the libuv thread pool (docs/imap-store.md). Runs fn(c, arg) in a worker with
  * the session BUSY and reading paused. Inside fn, client_send*, client_tagged, client_close,
- * client_enter_state, view_open/view_close/view_sync and imapd_notify_folder are safe: output
- * is staged in a per-session buffer and everything that touches uv handles (the connection,
- * timers, inotify watchers, other sessions) is applied on the loop thread after fn returns;
- * then the session goes to mode_after (IMAP_MODE_COMMAND, or IMAP_MODE_IDLE) and reads on,
- * unless a FETCH job is left (it continues on the pool as the output drains). */
+ * client_enter_state, client_view_open/client_view_close, view_sync, client_folder_changed and
+ * imapd_notify_folder are safe: output is staged in a per-session buffer and everything that
+ * touches uv handles (the connection, timers, inotify watchers, other sessions) is applied on
+ * the loop thread after fn returns; then the session goes to mode_after (IMAP_MODE_COMMAND, or
+ * IMAP_MODE_IDLE) and reads on, unless a command left output to produce (c->cont.resume: it
+ * continues on the pool as the output drains). */
 void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
 			void *arg, enum imap_mode mode_after);
-/* Inside pool work: the mode the session enters afterwards (IDLE after "+ idling"). */
-void client_set_mode_after(struct imap_client *c, enum imap_mode mode);
+/* The command waits for a line of the client (AUTHENTICATE's response, IDLE's DONE): the session
+ * enters mode (at once, or after the pool work that calls this), the line goes to on_line, and
+ * in IMAP_MODE_IDLE the keep-alive timer calls on_timeout meanwhile (c->cont). */
+void client_wait_line(struct imap_client *c, enum imap_mode mode,
+		      void (*on_line)(struct imap_client *c, const char *line, size_t len),
+		      void (*on_timeout)(struct imap_client *c));
 /* The connection went or is closing: long work stops early. Callable on the pool. */
 bool client_cancelled(const struct imap_client *c);
 
@@ -131,5 +146,17 @@ void client_write_mailbox(const struct imap_client *c, struct buf *b, const char
 
 /* The folder path of an IMAP mailbox name of this account; -1 for an invalid name. */
 int client_folder_path(const struct imap_client *c, const char *name, char *out, size_t outlen);
+
+/* Selects: opens name (path already resolved) as c->view, with this session's callbacks
+ * (mailbox_view.h), and sends the SELECT/EXAMINE untagged responses. Returns 0, or -1 with err
+ * set ("NO" text). */
+int client_view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
+		     char *err, size_t errlen);
+/* Closes the selected folder, if any (no expunge). */
+void client_view_close(struct imap_client *c);
+/* Something changed the selected folder (file-system event, another session of this daemon, a
+ * COPY into it). Inside pool work it is noted for afterwards; on the loop, while idling, the
+ * sync runs on the thread pool. */
+void client_folder_changed(struct imap_client *c);
 
 #endif

@@ -264,6 +264,13 @@ static void auth_plain(struct imap_client *c, const char *b64, size_t len)
 	explicit_bzero(passwd, sizeof(passwd));
 }
 
+/* The client's response line to the AUTHENTICATE challenge. */
+static void auth_response(struct imap_client *c, const char *line, size_t len)
+{
+	c->mode = IMAP_MODE_COMMAND;
+	auth_plain(c, line, len);
+}
+
 void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd)
 {
 	if (cmd->count < 1 || cmd->count > 2 || !imap_arg_is_atom(&cmd->args[0])) {
@@ -286,14 +293,8 @@ void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd)
 		auth_plain(c, ir, irlen);
 		return;
 	}
-	c->mode = IMAP_MODE_AUTHENTICATE;
+	client_wait_line(c, IMAP_MODE_AUTHENTICATE, auth_response, NULL);
 	client_send(c, "+ \r\n");
-}
-
-void cmd_authenticate_response(struct imap_client *c, const char *line, size_t len)
-{
-	c->mode = IMAP_MODE_COMMAND;
-	auth_plain(c, line, len);
 }
 
 void cmd_id(struct imap_client *c, const struct imap_command *cmd)

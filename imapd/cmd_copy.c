@@ -105,7 +105,7 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 		if (r < 0)
 			log_warn("imap: user=%s, MOVE expunge in %s failed: %s", c->user, v->path,
 				 strerror(-r));
-		view_send_changes(c, &ch);
+		view_send_changes(c->view, &ch);
 		mailbox_changes_free(&ch);
 		imapd_notify_folder(c->d, c, v->path);
 		client_tagged(c, cmd->tag, "OK", "%sMOVE completed", cmd->uid ? "UID " : "");
@@ -118,7 +118,7 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 	if (!failed && src_uids.count) {
 		imapd_notify_folder(c->d, c, dst);
 		if (same)
-			view_mark_changed(c);
+			client_folder_changed(c);
 	}
 	buf_free(&code);
 	free(idxs);

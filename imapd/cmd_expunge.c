@@ -42,7 +42,7 @@ void cmd_expunge(struct imap_client *c, const struct imap_command *cmd)
 	if (!cmd->uid || nuids)
 		r = mailbox_expunge(mb, uids, nuids, &ch);
 	free(uids);
-	view_send_changes(c, &ch);
+	view_send_changes(c->view, &ch);
 	bool any = ch.n_expunged > 0;
 	mailbox_changes_free(&ch);
 	if (any)
@@ -74,7 +74,7 @@ void cmd_close(struct imap_client *c, const struct imap_command *cmd)
 			imapd_notify_folder(c->d, c, v->path);
 		mailbox_changes_free(&ch);
 	}
-	view_close(c);
+	client_view_close(c);
 	client_enter_state(c, IMAP_STATE_AUTH);
 	client_tagged(c, cmd->tag, "OK", "%s completed", cmd->name);
 }

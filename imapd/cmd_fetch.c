@@ -1,5 +1,5 @@
 /* cmd_fetch.c - FETCH and UID FETCH: a job that renders one message at a time and writes it in bounded pieces as the connection drains.
- * Runs on the thread pool: each piece of at most FETCH_HIGH_WATER output is one pool job (client.c). */
+ * Runs on the thread pool: each piece of at most FETCH_HIGH_WATER output is one pool job (client.c), resumed through c->cont. */
 #include "commands.h"
 #include "fetch.h"
 #include "log.h"
@@ -36,12 +36,13 @@ struct fetch_job {
 	bool writing;
 };
 
-void cmd_fetch_job_free(struct imap_client *c)
+/* The job is the session's continuation (c->cont) from cmd_fetch until it finished. */
+static void fetch_job_free(struct imap_client *c)
 {
-	struct fetch_job *job = c->job;
+	struct fetch_job *job = c->cont.ctx;
 	if (!job)
 		return;
-	c->job = NULL;
+	memset(&c->cont, 0, sizeof(c->cont));
 	fetch_request_free(&job->req);
 	seqset_free(&job->set);
 	fetch_out_free(&job->out);
@@ -109,7 +110,7 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 	unsigned missing = job->missing;
 	bool seen_changed = job->seen_changed;
 	bool uid = job->uid;
-	cmd_fetch_job_free(c);
+	fetch_job_free(c);
 	if (seen_changed && c->view)
 		imapd_notify_folder(c->d, c, c->view->path);
 	if (missing)
@@ -139,9 +140,11 @@ static size_t fetch_next_index(const struct mailbox *mb, const struct seqset *se
 	return a;
 }
 
-void cmd_fetch_resume(struct imap_client *c)
+/* Writes on until the backlog reaches FETCH_HIGH_WATER or the job is done (c->cont.resume: the
+ * loop calls it again on the pool once the output drained). */
+static void fetch_resume(struct imap_client *c)
 {
-	struct fetch_job *job = c->job;
+	struct fetch_job *job = c->cont.ctx;
 	while (job && !client_cancelled(c) && client_backlog(c) < FETCH_HIGH_WATER) {
 		if (job->writing) {
 			if (job->seg == job->out.nsegs) {
@@ -182,7 +185,7 @@ void cmd_fetch_resume(struct imap_client *c)
 		}
 	}
 	if (client_cancelled(c))
-		cmd_fetch_job_free(c);
+		fetch_job_free(c);
 }
 
 size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
@@ -205,7 +208,7 @@ size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *c
 		seqset_free(&set);
 		return 0;
 	}
-	/* The members of the set in order, visited as cmd_fetch_resume visits them. */
+	/* The members of the set in order, visited as fetch_resume visits them. */
 	size_t i = 0;
 	while (i < mb->count && *bytes_left > 0 && n < max) {
 		const struct mailbox_msg *mm = &mb->msgs[i];
@@ -237,15 +240,17 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 	struct fetch_job *job = xcalloc(1, sizeof(*job));
 	seqset_init(&job->set);
 	fetch_out_init(&job->out);
-	c->job = job;
+	c->cont.resume = fetch_resume;
+	c->cont.free = fetch_job_free;
+	c->cont.ctx = job;
 	if (command_seqset(c, cmd, &cmd->args[0], &job->set) < 0) {
-		cmd_fetch_job_free(c);
+		fetch_job_free(c);
 		return;
 	}
 	if (fetch_parse(&cmd->args[1], cmd->count - 1, cmd->uid ? FETCH_PARSE_UID : 0, &job->req,
 			&ferr) < 0) {
 		client_tagged(c, cmd->tag, "BAD", "%s", ferr.text);
-		cmd_fetch_job_free(c);
+		fetch_job_free(c);
 		return;
 	}
 	for (unsigned i = 0; i < job->req.count; i++)
@@ -257,7 +262,7 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 	job->uid = cmd->uid;
 	job->needs_data = fetch_needs_data(&job->req);
 	job->condstore = (c->enabled & IMAP_ENABLED_CONDSTORE) != 0;
-	/* What does not fit below FETCH_HIGH_WATER stays in c->job: the loop runs the next piece
+	/* What does not fit below FETCH_HIGH_WATER stays in c->cont: the loop runs the next piece
 	 * on the pool once the connection drained (client_work_done, client_on_drain). */
-	cmd_fetch_resume(c);
+	fetch_resume(c);
 }

@@ -79,13 +79,13 @@ void cmd_select(struct imap_client *c, const struct imap_command *cmd)
 		}
 	}
 	if (c->view) {
-		view_close(c);
+		client_view_close(c);
 		client_enter_state(c, IMAP_STATE_AUTH);
 		client_send(c, "* OK [CLOSED] Previous mailbox closed\r\n");
 	}
 	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
 		return;
-	if (view_open(c, name, path, readonly, err, sizeof(err)) < 0) {
+	if (client_view_open(c, name, path, readonly, err, sizeof(err)) < 0) {
 		log_warn("imap: user=%s, cannot open %s: %s", c->user, path, err);
 		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot open the mailbox");
 		return;
@@ -134,7 +134,7 @@ void cmd_delete(struct imap_client *c, const struct imap_command *cmd)
 	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
 		return;
 	if (c->view && strcmp(c->view->path, path) == 0) {
-		view_close(c);
+		client_view_close(c);
 		client_enter_state(c, IMAP_STATE_AUTH);
 	}
 	if (mailbox_folder_delete(c->account_dir, name, err, sizeof(err)) < 0) {

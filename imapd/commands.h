@@ -3,6 +3,7 @@
 #define MAIL_IMAP_COMMANDS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "client.h"
@@ -18,12 +19,18 @@ enum command_flag {
 };
 
 typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);
+/* The messages whose files cmd will read, in order, into idx (at most max; returns how many),
+ * while their sizes fit in *bytes_left (reduced). For read-ahead (client.c): sends nothing; a
+ * command that does not parse gives none (its handler answers it). */
+typedef size_t (*command_files_fn)(const struct imap_client *c, const struct imap_command *cmd,
+				   uint64_t *bytes_left, size_t *idx, size_t max);
 
 struct command {
 	const char *name;
 	command_fn fn;
 	unsigned states;	/* enum imap_state bits */
 	unsigned flags;		/* enum command_flag bits */
+	command_files_fn files;	/* the files a batch may read ahead for it, or NULL */
 };
 
 /* Looks up an upper-cased command name; NULL when unknown. */
@@ -36,8 +43,6 @@ void cmd_logout(struct imap_client *c, const struct imap_command *cmd);
 void cmd_starttls(struct imap_client *c, const struct imap_command *cmd);
 void cmd_login(struct imap_client *c, const struct imap_command *cmd);
 void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd);
-/* The client's response line to an AUTHENTICATE challenge. */
-void cmd_authenticate_response(struct imap_client *c, const char *line, size_t len);
 void cmd_id(struct imap_client *c, const struct imap_command *cmd);
 void cmd_enable(struct imap_client *c, const struct imap_command *cmd);
 void cmd_namespace(struct imap_client *c, const struct imap_command *cmd);
@@ -54,14 +59,9 @@ void cmd_status(struct imap_client *c, const struct imap_command *cmd);
 /* cmd_append.c */
 void cmd_append(struct imap_client *c, const struct imap_command *cmd);
 
-/* cmd_fetch.c */
+/* cmd_fetch.c: what does not fit the output backlog at once goes on through c->cont (client.h). */
 void cmd_fetch(struct imap_client *c, const struct imap_command *cmd);
-/* Output drained: continue a FETCH job. */
-void cmd_fetch_resume(struct imap_client *c);
-void cmd_fetch_job_free(struct imap_client *c);
-/* The messages whose files this FETCH will read, in order, into idx (at most max; returns
- * how many), while their sizes fit in *bytes_left (reduced). For read-ahead (client.c): sends
- * nothing; a command that does not parse gives none (cmd_fetch answers it). */
+/* Its command_files_fn: the messages of the set that need their bytes. */
 size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *cmd,
 		       uint64_t *bytes_left, size_t *idx, size_t max);
 
@@ -79,12 +79,8 @@ void cmd_expunge(struct imap_client *c, const struct imap_command *cmd);
 void cmd_close(struct imap_client *c, const struct imap_command *cmd);
 void cmd_check(struct imap_client *c, const struct imap_command *cmd);
 
-/* cmd_idle.c */
+/* cmd_idle.c: waits for DONE through c->cont (client.h). */
 void cmd_idle(struct imap_client *c, const struct imap_command *cmd);
-/* A line received while idling ("DONE" ends it). */
-void cmd_idle_line(struct imap_client *c, const char *line, size_t len);
-/* Keep-alive timer or folder change while idling. */
-void cmd_idle_keepalive(struct imap_client *c);
 
 /* Shared argument helpers (commands.c). */
 /* Parses a sequence set argument for the selected folder (UID when uid), '*' resolved

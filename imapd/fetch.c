@@ -1,7 +1,6 @@
 /* fetch.c - FETCH item rendering: FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODY(STRUCTURE), BODY[section]<partial>, BINARY, UID, MODSEQ.
  * Security: the message bytes are untrusted; all structure comes from common/mime, which is bounded. */
 #include "fetch.h"
-#include "commands.h"
 #include "imap_date.h"
 #include "imap_render.h"
 #include "mailbox.h"

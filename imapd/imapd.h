@@ -1,4 +1,4 @@
-/* imapd.h - state shared by the whole imapd daemon: configuration, TLS, accounts, throttle, live sessions. */
+/* imapd.h - state shared by the whole imapd daemon: configuration, TLS, accounts, throttle, live sessions, the extensions a session can enable. */
 #ifndef MAIL_IMAPD_H
 #define MAIL_IMAPD_H
 
@@ -20,6 +20,14 @@ struct tls_ctx;
 #define IMAPD_PREAUTH_MAX_COMMANDS 30		/* commands allowed before authentication */
 #define IMAPD_MAX_BAD_COMMANDS 20		/* BAD responses in a row before BYE */
 #define IMAPD_POOL_THREADS "16"			/* libuv pool size unless UV_THREADPOOL_SIZE is set */
+
+/* The extensions a session has turned on (ENABLE, or CONDSTORE by first use): imap_client.enabled
+ * bits, which the selected folder's view reads too (mailbox_view.h). */
+enum imap_enabled {
+	IMAP_ENABLED_CONDSTORE = 1 << 0,
+	IMAP_ENABLED_UTF8 = 1 << 1,
+	IMAP_ENABLED_REV2 = 1 << 2,
+};
 
 struct imapd {
 	struct config *cfg;

@@ -1,8 +1,8 @@
 /* mailbox_view.c - the selected folder of one session: open/close, sync with the store, untagged updates, inotify watching. */
 #include "mailbox_view.h"
-#include "client.h"
-#include "commands.h"
+#include "buf.h"
 #include "imap_render.h"
+#include "imapd.h"
 #include "log.h"
 #include "mailbox.h"
 #include "xalloc.h"
@@ -19,8 +19,9 @@ struct view_watch {
 	bool ev_started[2];
 	uv_timer_t debounce;
 	int handles_open;
-	struct imap_client *c;	/* NULL once the view is closed */
-	struct view_watch *next_retired;	/* imap_client.retired_watches */
+	void (*changed)(void *ctx);	/* the session's (view_client) */
+	void *ctx;		/* NULL once stopped */
+	struct view_watch *next_retired;	/* the list view_close puts it on, inside pool work */
 };
 
 static void view_watch_closed(uv_handle_t *h)
@@ -33,8 +34,8 @@ static void view_watch_closed(uv_handle_t *h)
 static void view_debounce_fired(uv_timer_t *t)
 {
 	struct view_watch *w = t->data;
-	if (w->c)
-		view_mark_changed(w->c);
+	if (w->ctx)
+		w->changed(w->ctx);
 }
 
 static void view_fs_event(uv_fs_event_t *h, const char *filename, int events, int status)
@@ -42,24 +43,25 @@ static void view_fs_event(uv_fs_event_t *h, const char *filename, int events, in
 	(void)filename;
 	(void)events;
 	struct view_watch *w = h->data;
-	if (!w->c || status < 0)
+	if (!w->ctx || status < 0)
 		return;
 	if (!uv_is_active((uv_handle_t *)&w->debounce))
 		uv_timer_start(&w->debounce, view_debounce_fired, VIEW_DEBOUNCE_MS, 0);
 }
 
-static struct view_watch *view_watch_start(struct imap_client *c, const char *path)
+static struct view_watch *view_watch_start(const struct view_client *cl, const char *path)
 {
 	static const char *const subdirs[2] = { "new", "cur" };
 	struct view_watch *w = xcalloc(1, sizeof(*w));
-	w->c = c;
-	uv_timer_init(c->d->loop, &w->debounce);
+	w->changed = cl->changed;
+	w->ctx = cl->ctx;
+	uv_timer_init(cl->d->loop, &w->debounce);
 	w->debounce.data = w;
 	w->handles_open = 1;
 	for (int i = 0; i < 2; i++) {
 		char dir[PATH_MAX + 8];
 		snprintf(dir, sizeof(dir), "%s/%s", path, subdirs[i]);
-		uv_fs_event_init(c->d->loop, &w->ev[i]);
+		uv_fs_event_init(cl->d->loop, &w->ev[i]);
 		w->ev[i].data = w;
 		w->handles_open++;
 		int r = uv_fs_event_start(&w->ev[i], view_fs_event, dir, 0);
@@ -78,24 +80,25 @@ static void view_watch_stop(struct view_watch **wp)
 	if (!w)
 		return;
 	*wp = NULL;
-	w->c = NULL;
+	w->ctx = NULL;
 	uv_close((uv_handle_t *)&w->debounce, view_watch_closed);
 	for (int i = 0; i < 2; i++)
 		uv_close((uv_handle_t *)&w->ev[i], view_watch_closed);
 }
 
-int view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
-	      char *err, size_t errlen)
+struct mailbox_view *view_open(const struct view_client *cl, const char *name, const char *path,
+			       bool readonly, char *err, size_t errlen)
 {
 	struct mailbox *mb = NULL;
 	if (mailbox_open(path, readonly, &mb, err, errlen) < 0)
-		return -1;
+		return NULL;
 	struct mailbox_view *v = xcalloc(1, sizeof(*v));
 	v->mb = mb;
 	v->name = xstrdup(name);
 	snprintf(v->path, sizeof(v->path), "%s", path);
 	v->readonly = readonly;
-	c->view = v;
+	v->cl = *cl;
+	unsigned enabled = cl->enabled(cl->ctx);
 	/* No inotify watch yet: it starts at the first IDLE (view_want_watch). Adding the first
 	 * watch on a directory makes the kernel visit every cached entry of it
 	 * (fsnotify_set_children_dentry_flags): about 15 ms on the loop thread for a 100,000-file
@@ -109,10 +112,10 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 			buf_printf(&b, " %s", mb->keywords[i]);
 	buf_append_str(&b, ")\r\n");
 	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
-	if (!(c->enabled & IMAP_ENABLED_REV2))
+	if (!(enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
 	size_t unseen = mailbox_first_unseen(mb);
-	if (unseen < mb->count && !(c->enabled & IMAP_ENABLED_REV2))
+	if (unseen < mb->count && !(enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", unseen + 1);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
@@ -130,17 +133,17 @@ int view_open(struct imap_client *c, const char *name, const char *path, bool re
 	buf_printf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		   (unsigned long long)(mb->highest_modseq ? mb->highest_modseq : 1));
 	buf_printf(&b, "* LIST () \"/\" ");
-	client_write_mailbox(c, &b, name);
+	cl->write_mailbox(cl->ctx, &b, name);
 	buf_append_str(&b, "\r\n");
 	/* The LIST line is an IMAP4rev2 requirement (mailbox name as the server knows it). */
-	if (!(c->enabled & IMAP_ENABLED_REV2)) {
+	if (!(enabled & IMAP_ENABLED_REV2)) {
 		char *nl = strstr(b.data, "* LIST ");
 		b.len = (size_t)(nl - b.data);
 		b.data[b.len] = '\0';
 	}
-	client_send_buf(c, &b);
+	cl->send_buf(cl->ctx, &b);
 	buf_free(&b);
-	return 0;
+	return v;
 }
 
 /* A folder closed on the loop thread (the session ended): mailbox_close runs on the pool, as
@@ -167,22 +170,18 @@ static void view_close_done(uv_work_t *req, int status)
 	free(j);
 }
 
-void view_close(struct imap_client *c)
+void view_close(struct mailbox_view *v, struct view_watch **retired)
 {
-	struct mailbox_view *v = c->view;
-	if (!v)
-		return;
-	c->view = NULL;
-	if (c->work && v->watch) {
-		/* uv handles are the loop's: view_after_work stops them. */
-		v->watch->next_retired = c->retired_watches;
-		c->retired_watches = v->watch;
+	if (retired && v->watch) {
+		/* uv handles are the loop's: view_watches_stop stops them. */
+		v->watch->next_retired = *retired;
+		*retired = v->watch;
 		v->watch = NULL;
 	}
 	view_watch_stop(&v->watch);
-	if (!c->work && !c->d->stopping) {
+	if (!retired && !v->cl.d->stopping) {
 		struct view_close_job *j = xcalloc(1, sizeof(*j));
-		j->d = c->d;
+		j->d = v->cl.d;
 		j->mb = v->mb;
 		v->mb = NULL;
 		j->d->pool_jobs++;
@@ -194,19 +193,19 @@ void view_close(struct imap_client *c)
 	free(v);
 }
 
-void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch)
+void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 {
-	struct mailbox_view *v = c->view;
 	if (!v)
 		return;
 	struct mailbox *mb = v->mb;
+	unsigned enabled = v->cl.enabled(v->cl.ctx);
 	struct buf b;
 	buf_init(&b);
 	for (size_t i = 0; i < ch->n_expunged; i++)
 		buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
 	if (ch->n_new)
 		buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
-	if (ch->n_new && !(c->enabled & IMAP_ENABLED_REV2))
+	if (ch->n_new && !(enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
 	for (size_t i = 0; i < ch->n_flag_changed; i++) {
 		long idx = mailbox_find_uid(mb, ch->flag_changed_uids[i]);
@@ -214,18 +213,17 @@ void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch)
 			continue;
 		const struct mailbox_msg *m = &mb->msgs[idx];
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", idx + 1, m->uid);
-		imap_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
-		if (c->enabled & IMAP_ENABLED_CONDSTORE)
+		imap_write_flags(&b, mb, (enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
+		if (enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&b, ")\r\n");
 	}
-	client_send_buf(c, &b);
+	v->cl.send_buf(v->cl.ctx, &b);
 	buf_free(&b);
 }
 
-void view_sync(struct imap_client *c)
+void view_sync(struct mailbox_view *v)
 {
-	struct mailbox_view *v = c->view;
 	if (!v)
 		return;
 	struct mailbox_changes ch;
@@ -233,60 +231,41 @@ void view_sync(struct imap_client *c)
 	v->changed = false;
 	int r = mailbox_sync(v->mb, &ch);
 	if (r < 0) {
-		log_warn("imap: user=%s, sync of %s failed: %s", c->user, v->path, strerror(-r));
+		log_warn("imap: user=%s, sync of %s failed: %s", v->cl.user, v->path, strerror(-r));
 		mailbox_changes_free(&ch);
 		return;
 	}
 	if (ch.uidvalidity_changed) {
+		static const char bye[] = "* BYE The folder index was rebuilt, please reconnect\r\n";
 		mailbox_changes_free(&ch);
-		client_send(c, "* BYE The folder index was rebuilt, please reconnect\r\n");
-		client_close(c, "uidvalidity changed");
+		v->cl.send_raw(v->cl.ctx, bye, sizeof(bye) - 1);
+		v->cl.close(v->cl.ctx, "uidvalidity changed");
 		return;
 	}
-	view_send_changes(c, &ch);
+	view_send_changes(v, &ch);
 	mailbox_changes_free(&ch);
 }
 
-static void view_sync_work(struct imap_client *c, void *arg)
+void view_want_watch(struct mailbox_view *v)
 {
-	(void)arg;
-	view_sync(c);
+	if (v)
+		v->want_watch = true;
 }
 
-void view_mark_changed(struct imap_client *c)
+void view_start_watch(struct mailbox_view *v)
 {
-	if (c->work) {
-		c->changed_while_busy = true;	/* the view is the pool's until the work is done */
+	if (!v->want_watch || v->watch)
 		return;
-	}
-	if (!c->view)
-		return;
-	c->view->changed = true;
-	if (c->mode == IMAP_MODE_IDLE && c->conn && !c->conn->closing)
-		client_run_on_pool(c, view_sync_work, NULL, IMAP_MODE_IDLE);
+	v->watch = view_watch_start(&v->cl, v->path);
+	/* A change between the IDLE's sync and the watch start: sync once more. */
+	v->changed = true;
 }
 
-void view_want_watch(struct imap_client *c)
+void view_watches_stop(struct view_watch **retired)
 {
-	if (c->view)
-		c->view->want_watch = true;
-}
-
-void view_after_work(struct imap_client *c)
-{
-	while (c->retired_watches) {
-		struct view_watch *w = c->retired_watches;
-		c->retired_watches = w->next_retired;
+	while (*retired) {
+		struct view_watch *w = *retired;
+		*retired = w->next_retired;
 		view_watch_stop(&w);
 	}
-	if (c->view) {
-		if (c->view->want_watch && !c->view->watch && c->conn && !c->conn->closing) {
-			c->view->watch = view_watch_start(c, c->view->path);
-			/* A change between the IDLE's sync and the watch start: sync once more. */
-			c->view->changed = true;
-		}
-		if (c->changed_while_busy)
-			c->view->changed = true;
-	}
-	c->changed_while_busy = false;
 }

@@ -7,10 +7,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct imap_client;
+struct buf;
+struct imapd;
 struct mailbox;
 struct mailbox_changes;
 struct view_watch;
+
+/* The session a view belongs to, given to view_open (client.c fills it in): the view writes its
+ * untagged responses and reports changes only through these, never naming client.c. ctx is the
+ * first argument of every callback. The callbacks are safe where the session's own functions
+ * are (on the loop, or inside the session's pool work). */
+struct view_client {
+	void *ctx;			/* the session */
+	struct imapd *d;		/* its daemon: the loop (watchers), the pool (closing) */
+	const char *user;		/* for log lines; lives as long as the session */
+	/* Output (client_send_buf, client_send_raw). */
+	void (*send_buf)(void *ctx, const struct buf *b);
+	void (*send_raw)(void *ctx, const void *p, size_t n);
+	/* Ends the session after its pending output (client_close). */
+	void (*close)(void *ctx, const char *reason);
+	/* Appends a folder name as the client expects it (client_write_mailbox). */
+	void (*write_mailbox)(void *ctx, struct buf *b, const char *name);
+	/* The session's enum imap_enabled bits (imapd.h), as they are now. */
+	unsigned (*enabled)(void *ctx);
+	/* The watcher saw the folder change (loop thread). May come after the view closed, until
+	 * view_watches_stop stopped its watcher. */
+	void (*changed)(void *ctx);
+};
 
 struct mailbox_view {
 	struct mailbox *mb;
@@ -21,28 +44,31 @@ struct mailbox_view {
 	bool want_watch;		/* IDLE was entered: watch the folder until it is closed */
 	struct view_watch *watch;	/* inotify on new/ and cur/ (NULL until the first IDLE,
 					 * or when unavailable) */
+	struct view_client cl;		/* the session */
 };
 
-/* Opens name (path already resolved) for c and sends the SELECT/EXAMINE untagged responses. The
- * watcher is started by view_after_work once the session IDLEs.
- * Returns 0, or -1 with err set ("NO" text). */
-int view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
-	      char *err, size_t errlen);
-/* Closes the selected folder (no expunge). */
-void view_close(struct imap_client *c);
+/* Opens name (path already resolved) for the session cl and sends the SELECT/EXAMINE untagged
+ * responses. The watcher is started by view_start_watch once the session IDLEs.
+ * Returns the view, or NULL with err set ("NO" text). */
+struct mailbox_view *view_open(const struct view_client *cl, const char *name, const char *path,
+			       bool readonly, char *err, size_t errlen);
+/* Closes v (no expunge). On the loop thread retired is NULL: the watcher stops now and the
+ * mailbox is closed on the thread pool. Inside pool work the watcher (uv handles are the loop's)
+ * goes on the list *retired, for view_watches_stop on the loop afterwards. */
+void view_close(struct mailbox_view *v, struct view_watch **retired);
 
-/* Syncs with the disk and sends EXPUNGE/EXISTS/FETCH for what changed. */
-void view_sync(struct imap_client *c);
-/* Sends the untagged responses for changes (from a sync, or an expunge made by c). */
-void view_send_changes(struct imap_client *c, const struct mailbox_changes *ch);
-/* Something changed the folder (file-system event or another session of this daemon). Loop
- * thread. While idling, the sync runs on the thread pool. */
-void view_mark_changed(struct imap_client *c);
-/* The session enters IDLE (pool or loop): view_after_work starts the inotify watch, which
- * then lasts until the folder is closed. */
-void view_want_watch(struct imap_client *c);
-/* Loop thread, after pool work of c (client_run_on_pool): stops the watchers of folders the work
- * closed, starts the one of the folder it opened, applies change notices that came meanwhile. */
-void view_after_work(struct imap_client *c);
+/* Syncs with the disk and sends EXPUNGE/EXISTS/FETCH for what changed. Nothing when v is NULL. */
+void view_sync(struct mailbox_view *v);
+/* Sends the untagged responses for changes (from a sync, or an expunge made by the session).
+ * Nothing when v is NULL. */
+void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch);
+/* The session enters IDLE (pool or loop): view_start_watch starts the inotify watch, which then
+ * lasts until the folder is closed. Nothing when v is NULL. */
+void view_want_watch(struct mailbox_view *v);
+/* Loop thread, after pool work: starts the watcher the view wants and has not (marking the view
+ * changed, for what changed before it started). */
+void view_start_watch(struct mailbox_view *v);
+/* Loop thread: stops the watchers on the list *retired (view_close inside pool work). */
+void view_watches_stop(struct view_watch **retired);
 
 #endif
