@@ -110,12 +110,16 @@ static bool mailbox_fileid_eq(const struct mailbox_fileid *a, const struct mailb
 
 /* The current mtime stamp of MAILDIR/sub; 0/0 when the directory changed so recently that a
  * later change could carry the same mtime (coarse file system clocks): then it is not
- * trusted and the next sync scans again. Returns 0 or -errno. */
+ * trusted and the next sync scans again. Returns 0 or -errno; on an error *st_r is 0/0 and
+ * *racy_r true (nothing to trust), so the outputs are defined on every path. */
 static int mailbox_dir_stamp(const char *maildir, const char *sub, struct mailbox_stamp *st_r,
 			     bool *racy_r)
 {
 	char path[PATH_MAX];
 	struct stat st;
+	*st_r = (struct mailbox_stamp){ 0, 0 };
+	if (racy_r)
+		*racy_r = true;
 	int r = mailbox_path2(path, sizeof(path), maildir, sub, NULL);
 	if (r < 0)
 		return r;
@@ -1280,7 +1284,7 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 	 * is known there. */
 	if (m->size != MAILBOX_SIZE_UNKNOWN)
 		return m->size;
-	uint64_t size;
+	uint64_t size = 0;	/* set by whichever lookup below succeeds */
 	if (mailbox_stat_size(mb->path, m->in_new, m->filename, &size) < 0) {
 		/* Renamed by another program since the last sync? Look for its base name. */
 		char path[PATH_MAX];
