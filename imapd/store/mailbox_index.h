@@ -44,7 +44,7 @@ struct mailbox_names {
  * every name lies in names. An index whose entries are frozen copies them only when it is
  * about to change one (mailbox_index_own), so a folder's snapshot and every session that read
  * the same index file share one array. A view form of the entries built from them may be
- * published once (mailbox.c's business: freed with the entries). */
+ * published once (mailbox_views.c's business: freed with the entries). */
 struct mailbox_frozen {
 	unsigned refs;
 	struct mailbox_entry *e;
