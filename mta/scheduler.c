@@ -1,14 +1,12 @@
 /* scheduler.c - due-time heap over queued messages; runs local delivery jobs on the thread pool and records each outcome durably. */
-#include "scheduler.h"
+#include "scheduler_internal.h"
 #include "buf.h"
-#include "bounce.h"
 #include "deliver.h"
 #include "relay.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,30 +18,6 @@
 /* Messages in delivery at once. Local work is bounded by the thread pool, remote work by the
  * relay connection limits, so this only caps memory (a job holds its message). */
 #define SCHED_MAX_JOBS 256
-
-/* Retries that fell due while mtad was down start at most this many per second after a
- * restart, instead of all at once (a large deferred queue would otherwise hit its next hops
- * and the thread pool in one burst, ahead of new mail). */
-#define SCHED_RECOVER_RETRIES_PER_SEC 100
-
-/* At start-up the queue files are read by this many thread-pool jobs at once, each over its
- * share of the listing (reading 100,000 files is mostly open/read system calls); the other
- * pool threads (16, main.c) stay free for commits and deliveries meanwhile. */
-#define SCHED_RECOVER_SLICES 4
-
-struct sched_entry {
-	struct queue_envelope env;
-	char *data;		/* owned block holding msg, or NULL when not cached */
-	const char *msg;
-	size_t msg_len;
-	int64_t due;		/* unix seconds */
-	size_t heap_idx;
-	bool in_heap;
-	bool busy;
-	bool recovered;		/* loaded after a restart: check Maildirs before delivering */
-	struct sched_entry *prev, *next;	/* every live entry, for lookups by id */
-	double received;	/* arrival, for delay= in logs */
-};
 
 /* One delivery attempt of one message: local deliveries on the thread pool, remote ones on
  * the loop through relay/, then every outcome recorded durably on the thread pool. */
@@ -71,33 +45,6 @@ struct sched_job {
 	bool need_bounce;
 	int state_error;
 	int load_error;
-};
-
-struct scheduler {
-	struct mtad *m;
-	uv_timer_t timer;
-	struct sched_entry **heap;
-	size_t heap_len, heap_cap;
-	size_t count;		/* entries alive (heap + busy) */
-	unsigned jobs;
-	bool stopping;
-	bool timer_closed;
-	uint64_t delivered, deferred, failed;
-	int64_t minute_stamp[60];	/* per-second delivery counts over the last minute */
-	uint64_t minute_count[60];
-	uv_work_t recover_work;
-	char **recover_ids;
-	struct queue_envelope *recover_envs;
-	long recover_n;
-	unsigned recover_pending;	/* slices still reading */
-	atomic_bool recover_cancel;	/* set by scheduler_stop: slices skip the files left */
-};
-
-/* One share of the start-up read: queue files recover_ids[lo..hi) into recover_envs. */
-struct sched_recover_slice {
-	uv_work_t work;
-	struct scheduler *s;
-	long lo, hi;
 };
 
 static double sched_now_f(void)
@@ -129,7 +76,7 @@ static void sched_heap_up(struct scheduler *s, size_t i)
 	}
 }
 
-static void sched_heap_down(struct scheduler *s, size_t i)
+void sched_heap_down(struct scheduler *s, size_t i)
 {
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
@@ -144,7 +91,7 @@ static void sched_heap_down(struct scheduler *s, size_t i)
 	}
 }
 
-static void sched_heap_push(struct scheduler *s, struct sched_entry *e)
+void sched_heap_push(struct scheduler *s, struct sched_entry *e)
 {
 	if (s->heap_len == s->heap_cap) {
 		s->heap_cap = s->heap_cap ? s->heap_cap * 2 : 256;
@@ -169,11 +116,24 @@ static struct sched_entry *sched_heap_pop(struct scheduler *s)
 	return e;
 }
 
+void sched_heap_remove(struct scheduler *s, struct sched_entry *e)
+{
+	size_t i = e->heap_idx;
+	s->heap_len--;
+	if (i != s->heap_len) {
+		s->heap[i] = s->heap[s->heap_len];
+		s->heap[i]->heap_idx = i;
+		sched_heap_down(s, i);
+		sched_heap_up(s, s->heap[i]->heap_idx);
+	}
+	e->in_heap = false;
+}
+
 /* ---- entries ---- */
 
-static struct sched_entry *sched_all;	/* one scheduler per process */
+struct sched_entry *sched_all;	/* one scheduler per process */
 
-static void sched_entry_link(struct sched_entry *e)
+void sched_entry_link(struct sched_entry *e)
 {
 	e->prev = NULL;
 	e->next = sched_all;
@@ -182,7 +142,7 @@ static void sched_entry_link(struct sched_entry *e)
 	sched_all = e;
 }
 
-static void sched_entry_free(struct sched_entry *e)
+void sched_entry_free(struct sched_entry *e)
 {
 	if (e->prev)
 		e->prev->next = e->next;
@@ -201,7 +161,7 @@ static bool sched_rcpt_open(const struct queue_rcpt *r)
 }
 
 /* Earliest time any open recipient is due; INT64_MAX when none is open. */
-static int64_t sched_entry_due(const struct sched_entry *e)
+int64_t sched_entry_due(const struct sched_entry *e)
 {
 	int64_t due = INT64_MAX;
 	if (e->env.held)
@@ -224,33 +184,7 @@ uint64_t scheduler_retry_delay(const uint64_t *schedule, size_t n, unsigned atte
 	return schedule[i];
 }
 
-int64_t scheduler_recover_spread(int64_t now, size_t rank, unsigned per_second)
-{
-	if (per_second == 0)
-		per_second = 1;
-	return now + (int64_t)(rank / per_second);
-}
-
-/* A recovered entry that is only waiting for retries which came due while mtad was down
- * (no first attempt pending): those are spread out after a restart. */
-static bool sched_entry_overdue_retry(const struct sched_entry *e, int64_t now)
-{
-	if (e->env.held || e->due > now)
-		return false;
-	bool retry = false;
-	for (size_t i = 0; i < e->env.nrcpts; i++) {
-		const struct queue_rcpt *r = &e->env.rcpts[i];
-		if (r->state == QUEUE_RCPT_PENDING)
-			return false;
-		retry |= r->state == QUEUE_RCPT_DEFERRED;
-	}
-	return retry;
-}
-
-static void sched_arm(struct scheduler *s);
-static void sched_free_if_idle(struct scheduler *s);
-
-static void sched_enqueue(struct scheduler *s, struct sched_entry *e)
+void sched_enqueue(struct scheduler *s, struct sched_entry *e)
 {
 	e->due = sched_entry_due(e);
 	if (e->due == INT64_MAX && !e->env.held) {
@@ -265,8 +199,6 @@ static void sched_enqueue(struct scheduler *s, struct sched_entry *e)
 /* ---- the delivery job ---- */
 
 static void sched_job_record(struct sched_job *j);
-static void sched_bounce(struct scheduler *s, struct sched_entry *e);
-static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now);
 
 /* Phase 1, thread pool: read the message if not cached, deliver the local recipients. */
 static void sched_job_deliver_local(struct sched_job *j)
@@ -671,263 +603,6 @@ static void sched_job_done(uv_work_t *w, int status)
 		sched_arm(s);
 }
 
-/* ---- bounces ---- */
-
-struct sched_bounce {
-	uv_work_t work;
-	struct scheduler *s;
-	struct sched_entry *orig;
-	struct queue_envelope env;
-	struct buf msg;
-	int status;
-};
-
-static void sched_bounce_work(uv_work_t *w)
-{
-	struct sched_bounce *b = container_of(w, struct sched_bounce, work);
-	const struct queue *q = b->s->m->queue;
-	struct buf rec;
-	buf_init(&rec);
-	queue_state_bounced(&rec, (int64_t)time(NULL));
-	b->status = queue_append_state(q, b->orig->env.id, &rec);
-	buf_free(&rec);
-	if (b->status == 0 && !b->orig->env.held)
-		b->status = queue_remove(q, b->orig->env.id);
-}
-
-static void sched_bounce_done(uv_work_t *w, int status)
-{
-	struct sched_bounce *b = container_of(w, struct sched_bounce, work);
-	struct scheduler *s = b->s;
-	struct sched_entry *e = b->orig;
-	s->jobs--;
-	e->busy = false;
-	if (status < 0 && b->status == 0)
-		b->status = status;
-	if (b->status == 0 && !e->env.held) {
-		log_info("%s: removed", e->env.id);
-		s->count--;
-		sched_entry_free(e);
-	} else {
-		e->env.bounced = b->status == 0 ? (int64_t)time(NULL) : 0;
-		free(e->data);
-		e->data = NULL;
-		e->msg = NULL;
-		if (s->stopping) {
-			s->count--;
-			sched_entry_free(e);
-		} else {
-			sched_enqueue(s, e);
-		}
-	}
-	queue_envelope_free(&b->env);
-	buf_free(&b->msg);
-	free(b);
-	if (s->stopping)
-		sched_free_if_idle(s);
-	else
-		sched_arm(s);
-}
-
-static void sched_bounce_committed(void *arg, int status)
-{
-	struct sched_bounce *b = arg;
-	struct scheduler *s = b->s;
-	struct sched_entry *e = b->orig;
-	if (status != 0) {
-		log_error("%s: cannot queue the non-delivery notification: %s (will retry)", e->env.id,
-			  strerror(-status));
-		s->jobs--;
-		e->busy = false;
-		for (size_t i = 0; i < e->env.nrcpts; i++)
-			e->env.rcpts[i].next_attempt = (int64_t)time(NULL) + 60;
-		queue_envelope_free(&b->env);
-		buf_free(&b->msg);
-		free(b);
-		if (s->stopping) {
-			s->count--;
-			sched_entry_free(e);
-			sched_free_if_idle(s);
-		} else {
-			/* No open recipient keeps it due: push it back with a due time. */
-			e->due = (int64_t)time(NULL) + 60;
-			sched_heap_push(s, e);
-			sched_arm(s);
-		}
-		return;
-	}
-	log_info("%s: sender non-delivery notification: %s", e->env.id, b->env.id);
-	log_info("%s: from=<>, size=%zu, nrcpt=%zu (queue active)", b->env.id, b->msg.len,
-		 b->env.nrcpts);
-	if (!s->stopping) {
-		size_t len;
-		char *data = buf_steal(&b->msg, &len);
-		scheduler_submit(s, &b->env, data, data, len);
-	}
-	e->env.bounced = (int64_t)time(NULL);
-	uv_queue_work(s->m->loop, &b->work, sched_bounce_work, sched_bounce_done);
-}
-
-/* Every recipient is final and some failed: queue one DSN to the sender, then drop the
- * original (its 'b' record first, so a crash never sends a second DSN after the first is
- * queued, except within one fsync). */
-static void sched_bounce(struct scheduler *s, struct sched_entry *e)
-{
-	const struct config *cfg = s->m->cfg;
-	struct sched_bounce *b = xcalloc(1, sizeof(*b));
-	b->s = s;
-	b->orig = e;
-	buf_init(&b->msg);
-	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
-	for (size_t i = 0; i < e->env.nrcpts; i++)
-		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
-			idx[n++] = i;
-	bounce_compose(&b->msg, cfg->hostname, &e->env, e->msg ? e->msg : "", e->msg ? e->msg_len : 0,
-		       idx, n, BOUNCE_FAILED, (int64_t)time(NULL));
-	free(idx);
-
-	/* The notification goes to the envelope sender, resolved like any recipient. */
-	struct addr a;
-	const char *aerr;
-	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
-	b->env.rcpts = xcalloc(1, sizeof(*b->env.rcpts));
-	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) == 0) {
-		if (config_is_local_domain(cfg, a.domain)) {
-			struct delivery_target *t = NULL;
-			size_t nt = 0;
-			char err[256];
-			if (delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &t, &nt, err,
-					     sizeof(err)) == DELIVERY_OK && nt > 0) {
-				b->env.rcpts = xrealloc(b->env.rcpts, nt * sizeof(*b->env.rcpts));
-				for (size_t k = 0; k < nt; k++) {
-					memset(&b->env.rcpts[k], 0, sizeof(b->env.rcpts[k]));
-					addr_format(&t[k].addr, rcpt, sizeof(rcpt));
-					b->env.rcpts[k].addr = xstrdup(rcpt);
-				}
-				b->env.nrcpts = nt;
-			}
-			free(t);
-		} else {
-			addr_format(&a, rcpt, sizeof(rcpt));
-			b->env.rcpts[0].addr = xstrdup(rcpt);
-			b->env.nrcpts = 1;
-		}
-	}
-	e->busy = true;
-	s->jobs++;
-	if (b->env.nrcpts == 0) {
-		log_warn("%s: sender <%s> cannot receive a non-delivery notification: none sent",
-			 e->env.id, e->env.sender);
-		uv_queue_work(s->m->loop, &b->work, sched_bounce_work, sched_bounce_done);
-		return;
-	}
-	queue_id_new(b->env.id);
-	b->env.arrival = (int64_t)time(NULL);
-	b->env.sender = xstrdup("");
-	b->env.proto = xstrdup("bounce");
-	queue_commit(s->m->queue, &b->env, b->msg.data, b->msg.len, sched_bounce_committed, b);
-}
-
-/* ---- delay warnings (RFC 3464 Action: delayed) ---- */
-
-struct sched_warning {
-	uv_work_t work;
-	struct scheduler *s;
-	char orig_id[QUEUE_ID_MAX + 1];
-	struct queue_envelope env;
-	struct buf msg;
-	int64_t when;
-};
-
-static void sched_warning_work(uv_work_t *w)
-{
-	struct sched_warning *sw = container_of(w, struct sched_warning, work);
-	struct buf rec;
-	buf_init(&rec);
-	queue_state_warned(&rec, sw->when);
-	(void)queue_append_state(sw->s->m->queue, sw->orig_id, &rec);	/* gone meanwhile: fine */
-	buf_free(&rec);
-}
-
-static void sched_warning_done(uv_work_t *w, int status)
-{
-	struct sched_warning *sw = container_of(w, struct sched_warning, work);
-	struct scheduler *s = sw->s;
-	(void)status;
-	s->jobs--;
-	queue_envelope_free(&sw->env);
-	buf_free(&sw->msg);
-	free(sw);
-	if (s->stopping)
-		sched_free_if_idle(s);
-}
-
-static void sched_warning_committed(void *arg, int status)
-{
-	struct sched_warning *sw = arg;
-	struct scheduler *s = sw->s;
-	if (status != 0) {
-		log_error("%s: cannot queue the delay warning: %s", sw->orig_id, strerror(-status));
-		s->jobs--;
-		queue_envelope_free(&sw->env);
-		buf_free(&sw->msg);
-		free(sw);
-		if (s->stopping)
-			sched_free_if_idle(s);
-		return;
-	}
-	log_info("%s: sender delay notification: %s", sw->orig_id, sw->env.id);
-	if (!s->stopping) {
-		size_t len;
-		char *data = buf_steal(&sw->msg, &len);
-		scheduler_submit(s, &sw->env, data, data, len);
-	}
-	uv_queue_work(s->m->loop, &sw->work, sched_warning_work, sched_warning_done);
-}
-
-/* The first time a message has waited delay_warning_time with recipients still deferred,
- * its sender hears about it once (never for the null sender). */
-static void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
-{
-	const struct config *cfg = s->m->cfg;
-	if (!cfg->delay_warning_time || e->env.warned || !e->env.sender || !e->env.sender[0] ||
-	    (uint64_t)(now - e->env.arrival) < cfg->delay_warning_time || !e->msg)
-		return;
-	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
-	for (size_t i = 0; i < e->env.nrcpts; i++)
-		if (e->env.rcpts[i].state == QUEUE_RCPT_DEFERRED)
-			idx[n++] = i;
-	if (n == 0) {
-		free(idx);
-		return;
-	}
-	struct addr a;
-	const char *aerr;
-	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) < 0) {
-		free(idx);
-		return;
-	}
-	e->env.warned = now;
-	struct sched_warning *sw = xcalloc(1, sizeof(*sw));
-	sw->s = s;
-	sw->when = now;
-	snprintf(sw->orig_id, sizeof(sw->orig_id), "%s", e->env.id);
-	buf_init(&sw->msg);
-	bounce_compose(&sw->msg, cfg->hostname, &e->env, e->msg, e->msg_len, idx, n, BOUNCE_DELAYED, now);
-	free(idx);
-	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
-	addr_format(&a, rcpt, sizeof(rcpt));
-	sw->env.rcpts = xcalloc(1, sizeof(*sw->env.rcpts));
-	sw->env.rcpts[0].addr = xstrdup(rcpt);
-	sw->env.nrcpts = 1;
-	queue_id_new(sw->env.id);
-	sw->env.arrival = now;
-	sw->env.sender = xstrdup("");
-	sw->env.proto = xstrdup("bounce");
-	s->jobs++;
-	queue_commit(s->m->queue, &sw->env, sw->msg.data, sw->msg.len, sched_warning_committed, sw);
-}
-
 static void sched_job_record(struct sched_job *j)
 {
 	uv_queue_work(j->s->m->loop, &j->work, sched_job_record_work, sched_job_done);
@@ -974,7 +649,7 @@ static void sched_timer_fired(uv_timer_t *t)
 	sched_arm(s);
 }
 
-static void sched_arm(struct scheduler *s)
+void sched_arm(struct scheduler *s)
 {
 	if (s->stopping)
 		return;
@@ -1012,7 +687,7 @@ struct scheduler *scheduler_new(struct mtad *m)
 	return s;
 }
 
-static void sched_free_if_idle(struct scheduler *s)
+void sched_free_if_idle(struct scheduler *s)
 {
 	if (!s->timer_closed || s->jobs > 0)
 		return;
@@ -1098,283 +773,4 @@ void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *dat
 	j->accept_arg = arg;
 	queue_commit_then(s->m->queue, &e->env, e->msg, e->msg_len, sched_accept_committed, j,
 			  &j->work, sched_job_work, sched_job_local_done);
-}
-
-/* Thread pool: removes tmp/ leftovers and lists queue/active. */
-static void sched_recover_work(uv_work_t *w)
-{
-	struct scheduler *s = container_of(w, struct scheduler, recover_work);
-	queue_recover_spares(s->m->queue);
-	s->recover_n = queue_list(s->m->queue, &s->recover_ids);
-}
-
-/* Thread pool: reads one slice of the queue files (the envelope and state records are kept,
- * the message bytes are read again at delivery time: keeps start-up memory small). */
-static void sched_recover_slice_work(uv_work_t *w)
-{
-	struct sched_recover_slice *sl = container_of(w, struct sched_recover_slice, work);
-	struct scheduler *s = sl->s;
-	for (long i = sl->lo; i < sl->hi; i++) {
-		char *data;
-		size_t len;
-		if (!atomic_load_explicit(&s->recover_cancel, memory_order_relaxed) &&
-		    queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) == 0)
-			free(data);
-		free(s->recover_ids[i]);
-		s->recover_ids[i] = NULL;
-	}
-}
-
-static void sched_recover_finish(struct scheduler *s);
-
-static void sched_recover_slice_done(uv_work_t *w, int status)
-{
-	struct sched_recover_slice *sl = container_of(w, struct sched_recover_slice, work);
-	struct scheduler *s = sl->s;
-	(void)status;	/* never cancelled */
-	free(sl);
-	s->jobs--;
-	if (--s->recover_pending == 0)
-		sched_recover_finish(s);
-}
-
-/* Loop: the listing is back; the files are read in SCHED_RECOVER_SLICES jobs at once. */
-static void sched_recover_listed(uv_work_t *w, int status)
-{
-	struct scheduler *s = container_of(w, struct scheduler, recover_work);
-	if (status < 0 || s->recover_n < 0) {
-		log_error("queue: cannot list %s: %s", s->m->queue->active_dir,
-			  strerror(status < 0 ? -status : (int)-s->recover_n));
-		for (long i = 0; i < s->recover_n; i++)
-			free(s->recover_ids[i]);
-		s->recover_n = 0;
-	}
-	if (s->recover_n > 0 && !s->stopping) {
-		s->recover_envs = xcalloc((size_t)s->recover_n, sizeof(*s->recover_envs));
-		for (long k = 0; k < SCHED_RECOVER_SLICES; k++) {
-			long lo = s->recover_n * k / SCHED_RECOVER_SLICES;
-			long hi = s->recover_n * (k + 1) / SCHED_RECOVER_SLICES;
-			if (lo == hi)
-				continue;
-			struct sched_recover_slice *sl = xcalloc(1, sizeof(*sl));
-			sl->s = s;
-			sl->lo = lo;
-			sl->hi = hi;
-			s->jobs++;
-			s->recover_pending++;
-			uv_queue_work(s->m->loop, &sl->work, sched_recover_slice_work,
-				      sched_recover_slice_done);
-		}
-		s->jobs--;	/* the listing's hold; the slices keep the scheduler alive */
-		return;
-	}
-	for (long i = 0; i < s->recover_n; i++)
-		free(s->recover_ids[i]);
-	s->recover_n = 0;
-	s->jobs--;
-	sched_recover_finish(s);
-}
-
-/* Loop: every slice is read; the messages join the heap. */
-static void sched_recover_finish(struct scheduler *s)
-{
-	free(s->recover_ids);
-	s->recover_ids = NULL;
-	if (s->stopping) {
-		for (long i = 0; i < s->recover_n; i++)
-			queue_envelope_free(&s->recover_envs[i]);
-		free(s->recover_envs);
-		s->recover_envs = NULL;
-		sched_free_if_idle(s);
-		return;
-	}
-	size_t loaded = 0, spread = 0;
-	int64_t now = (int64_t)time(NULL);
-	for (long i = 0; i < s->recover_n; i++) {
-		struct queue_envelope *env = &s->recover_envs[i];
-		if (!env->id[0])
-			continue;
-		struct sched_entry *e = xcalloc(1, sizeof(*e));
-		e->env = *env;
-		e->recovered = true;
-		e->received = (double)env->arrival;
-		s->count++;
-		sched_entry_link(e);
-		e->due = sched_entry_due(e);
-		if (e->due == INT64_MAX && !e->env.held)
-			e->due = 0;	/* finished before the crash but not yet removed: a job removes it */
-		else if (sched_entry_overdue_retry(e, now))
-			e->due = scheduler_recover_spread(now, spread++, SCHED_RECOVER_RETRIES_PER_SEC);
-		sched_heap_push(s, e);
-		loaded++;
-	}
-	free(s->recover_envs);
-	s->recover_envs = NULL;
-	if (loaded)
-		log_info("queue: %zu message(s) recovered from %s", loaded, s->m->queue->active_dir);
-	if (spread > 1)
-		log_info("queue: %zu overdue retries spread over %" PRId64 " s (%d per second)", spread,
-			 scheduler_recover_spread(0, spread - 1, SCHED_RECOVER_RETRIES_PER_SEC) + 1,
-			 SCHED_RECOVER_RETRIES_PER_SEC);
-	sched_arm(s);
-}
-
-void scheduler_recover(struct scheduler *s)
-{
-	s->jobs++;	/* keeps the scheduler alive until the scan is back */
-	uv_queue_work(s->m->loop, &s->recover_work, sched_recover_work, sched_recover_listed);
-}
-
-void scheduler_flush(struct scheduler *s)
-{
-	for (size_t i = 0; i < s->heap_len; i++) {
-		struct sched_entry *e = s->heap[i];
-		for (size_t k = 0; k < e->env.nrcpts; k++)
-			e->env.rcpts[k].next_attempt = 0;
-		e->due = sched_entry_due(e);
-	}
-	for (size_t i = s->heap_len; i-- > 0;)
-		sched_heap_down(s, i);
-	sched_arm(s);
-}
-
-struct sched_control {
-	uv_work_t work;
-	struct scheduler *s;
-	struct sched_entry *e;
-	enum scheduler_op op;
-	scheduler_op_cb cb;
-	void *arg;
-	int status;
-};
-
-static void sched_heap_remove(struct scheduler *s, struct sched_entry *e)
-{
-	size_t i = e->heap_idx;
-	s->heap_len--;
-	if (i != s->heap_len) {
-		s->heap[i] = s->heap[s->heap_len];
-		s->heap[i]->heap_idx = i;
-		sched_heap_down(s, i);
-		sched_heap_up(s, s->heap[i]->heap_idx);
-	}
-	e->in_heap = false;
-}
-
-static void sched_control_work(uv_work_t *w)
-{
-	struct sched_control *sc = container_of(w, struct sched_control, work);
-	const struct queue *q = sc->s->m->queue;
-	if (sc->op == SCHEDULER_DELETE) {
-		sc->status = queue_remove(q, sc->e->env.id);
-		return;
-	}
-	struct buf rec;
-	buf_init(&rec);
-	queue_state_held(&rec, sc->op == SCHEDULER_HOLD);
-	sc->status = queue_append_state(q, sc->e->env.id, &rec);
-	buf_free(&rec);
-}
-
-static void sched_control_done(uv_work_t *w, int status)
-{
-	struct sched_control *sc = container_of(w, struct sched_control, work);
-	struct scheduler *s = sc->s;
-	struct sched_entry *e = sc->e;
-	if (status < 0 && sc->status == 0)
-		sc->status = status;
-	s->jobs--;
-	e->busy = false;
-	if (sc->status == 0) {
-		if (sc->op == SCHEDULER_DELETE) {
-			log_info("%s: removed (deleted by the administrator)", e->env.id);
-			s->count--;
-			sched_entry_free(e);
-			e = NULL;
-		} else {
-			e->env.held = sc->op == SCHEDULER_HOLD;
-			log_info("%s: %s by the administrator", e->env.id,
-				 e->env.held ? "held" : "released");
-		}
-	}
-	if (e) {
-		if (s->stopping) {
-			s->count--;
-			sched_entry_free(e);
-		} else {
-			sched_enqueue(s, e);
-		}
-	}
-	sc->cb(sc->arg, sc->status);
-	free(sc);
-	if (s->stopping)
-		sched_free_if_idle(s);
-	else
-		sched_arm(s);
-}
-
-static void sched_control_fail(uv_timer_t *t);
-
-struct sched_control_error {
-	uv_timer_t timer;
-	scheduler_op_cb cb;
-	void *arg;
-	int status;
-};
-
-static void sched_control_error_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void sched_control_fail(uv_timer_t *t)
-{
-	struct sched_control_error *ce = t->data;
-	ce->cb(ce->arg, ce->status);
-	uv_close((uv_handle_t *)&ce->timer, sched_control_error_closed);
-}
-
-void scheduler_control(struct scheduler *s, enum scheduler_op op, const char *id,
-		       scheduler_op_cb cb, void *arg)
-{
-	struct sched_entry *e = sched_all;
-	while (e && strcmp(e->env.id, id) != 0)
-		e = e->next;
-	if (!e || e->busy || !e->in_heap) {
-		/* Unknown, or being delivered right now. Answer on the next turn. */
-		struct sched_control_error *ce = xcalloc(1, sizeof(*ce));
-		ce->cb = cb;
-		ce->arg = arg;
-		ce->status = e ? -EBUSY : -ENOENT;
-		uv_timer_init(s->m->loop, &ce->timer);
-		ce->timer.data = ce;
-		uv_timer_start(&ce->timer, sched_control_fail, 0, 0);
-		return;
-	}
-	sched_heap_remove(s, e);
-	e->busy = true;
-	s->jobs++;
-	struct sched_control *sc = xcalloc(1, sizeof(*sc));
-	sc->s = s;
-	sc->e = e;
-	sc->op = op;
-	sc->cb = cb;
-	sc->arg = arg;
-	uv_queue_work(s->m->loop, &sc->work, sched_control_work, sched_control_done);
-}
-
-void scheduler_get_stats(const struct scheduler *s, struct scheduler_stats *st)
-{
-	memset(st, 0, sizeof(*st));
-	for (size_t i = 0; i < s->heap_len; i++)
-		st->held += s->heap[i]->env.held;
-	int64_t now = (int64_t)time(NULL);
-	for (size_t i = 0; i < 60; i++)
-		if (now - s->minute_stamp[i] < 60)
-			st->delivered_last_minute += s->minute_count[i];
-	st->messages = s->count;
-	st->busy = s->jobs;
-	st->delivered = s->delivered;
-	st->deferred = s->deferred;
-	st->failed = s->failed;
 }

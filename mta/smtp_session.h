@@ -1,4 +1,4 @@
-/* smtp_session.h - the inbound SMTP session shared by smtp_server.c (commands, DATA) and smtp_auth.c (AUTH). */
+/* smtp_session.h - the inbound SMTP session shared by smtp_server.c (commands), smtp_data.c (DATA, BDAT), smtp_milter.c, smtp_policy.c and smtp_auth.c (AUTH). */
 #ifndef MAIL_SMTP_SESSION_H
 #define MAIL_SMTP_SESSION_H
 
@@ -66,7 +66,7 @@ struct smtp_session {
 	size_t rcpt_cap;
 	/* milters (milter.h): the hook in flight pauses the session */
 	struct milter_set *milters;	/* NULL: no milters on this listener */
-	int milter_hook;		/* the hook waiting for the milters (smtp_server.c) */
+	int milter_hook;		/* the hook waiting for the milters (enum smtp_milter_hook) */
 	char *milter_ok;		/* the reply sent when the milters let the command pass */
 	size_t milter_rcpt_mark;	/* recipients before the RCPT under check */
 	bool milter_connected;		/* the connect stage ran */
@@ -81,6 +81,55 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...) __attribute__((for
 void smtp_error_reply(struct smtp_session *s, int code, const char *enh, const char *text);
 /* Frees a session whose connection is gone. */
 void smtp_session_free(struct smtp_session *s);
+/* Ends the transaction (envelope, message, the milters' view of it); back to HELO state. */
+void smtp_tx_reset(struct smtp_session *s);
+/* The 220 greeting, once the milters (if any) have seen the connection. */
+void smtp_send_banner(struct smtp_session *s);
+
+/* smtp_data.c */
+/* Keeps the daemon-wide count of message buffer bytes in step with s->msg. */
+void smtp_msg_account(struct smtp_session *s);
+void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd);
+void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd);
+/* Input while s->state is SMTP_STATE_DATA or SMTP_STATE_BDAT. */
+void smtp_read_data(struct smtp_session *s);
+void smtp_read_bdat(struct smtp_session *s);
+/* DATA passed the checks (and the milters): the message begins. */
+void smtp_data_start(struct smtp_session *s);
+/* The message is final: commit it to the queue (the 250 waits). */
+void smtp_message_commit(struct smtp_session *s);
+
+/* smtp_milter.c */
+enum smtp_milter_hook {
+	SMTP_MILTER_CONNECT = 1,
+	SMTP_MILTER_HELO,
+	SMTP_MILTER_MAIL,
+	SMTP_MILTER_RCPT,
+	SMTP_MILTER_DATA,
+	SMTP_MILTER_EOM,
+};
+
+/* The listener's own milter list when set, else the global one. */
+const struct config_strlist *smtp_milter_list(const struct config *cfg,
+					      enum smtp_listener_kind kind);
+/* A command passed our own checks: the milters decide, then ok (CRLF-ended) is the reply. */
+void smtp_milter_hook(struct smtp_session *s, int hook, const struct smtp_command *cmd,
+		      const char *ok);
+/* These return true when the milters have the session (it resumes when they answer). */
+bool smtp_milter_connect(struct smtp_session *s);
+bool smtp_milter_data(struct smtp_session *s);
+bool smtp_milter_eom(struct smtp_session *s);
+
+/* smtp_policy.c */
+/* May this session send to a domain that is not ours? */
+bool smtp_relay_allowed(const struct smtp_session *s);
+/* True when address a belongs to the authenticated account. */
+bool smtp_sender_owned(struct smtp_session *s, const struct addr *a);
+/* The submission sender check is on for this session. */
+bool smtp_sender_check_applies(const struct smtp_session *s);
+/* Every From: address of the message belongs to the authenticated account (else the first
+ * that does not is copied to bad). */
+bool smtp_from_header_owned(struct smtp_session *s, char *bad, size_t badlen);
 
 /* smtp_auth.c */
 void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd);
