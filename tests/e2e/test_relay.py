@@ -49,6 +49,8 @@ class RelayTest(unittest.TestCase):
         t = self.sink.received_for("user@two.test")[0]
         self.assertIn(b"<failover@x>", t["data"])
         self.assertEqual(t["mail_from"], "alice@localhost")
+        # The sink has the message before mtad has recorded the outcome: wait for the log line.
+        wait_until(lambda: "status=sent (mx2.two.test" in self.m.log(), 10)
         log = self.m.log()
         self.assertIn("mx1.two.test[127.0.0.3]", log)  # tried first, refused
         self.assertRegex(log, r"to=<user@two\.test>, relay=remote, .*status=sent \(mx2\.two\.test\[127\.0\.0\.2\]")
