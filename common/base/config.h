@@ -146,6 +146,23 @@ struct config_milter {
  * Returns 0, or -1 with *error_r a static description. */
 int config_parse_milter(const char *spec, struct config_milter *m, const char **error_r);
 
+/* The syntax of one value (config_values.c), as the keys use it: each returns 0, or -1 with
+ * *error_r a static reason (the one the file:line message gives). */
+int config_value_count(const char *s, uint64_t *out, const char **error_r);	/* digits only */
+int config_value_size(const char *s, uint64_t *out, const char **error_r);
+int config_value_duration(const char *s, uint64_t *out, const char **error_r);
+int config_value_millis(const char *s, uint64_t *out, const char **error_r);
+int config_value_port(const char *s, uint16_t *port, const char **error_r);	/* 1-65535 */
+/* Validates a DNS name (letters, digits, hyphens; labels of 1-63; at most 253), strips one
+ * trailing dot and lower-cases it in place. */
+int config_value_domain(char *name, const char **error_r);
+/* "HOST:PORT", "[HOST]:PORT"; with default_port != 0 also "HOST", "[HOST]" and a bare IPv6
+ * address. ip_only refuses host names. */
+int config_value_hostport(const char *s, uint16_t default_port, bool ip_only, struct config_hostport *hp,
+			  const char **error_r);
+/* "ADDR", "ADDR/PREFIX" ("[V6]" too), IPv4 or IPv6; host bits are cleared. */
+int config_value_cidr(const char *s, struct config_cidr *c, const char **error_r);
+
 /* The i-th key of the table (NULL past the end); *default_r is its default as written in the
  * file ("" for an empty list), or NULL when there is none or it is derived (hostname,
  * users_file). For documentation checks and "mailctl check". */

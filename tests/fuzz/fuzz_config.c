@@ -51,10 +51,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The single-value parsers over the same bytes as a string. */
 	char *s = xstrndup((const char *)data, size < 256 ? size : 256);
+	struct config_hostport hp;
+	struct config_cidr c;
+	uint16_t port;
 	(void)config_parse_size(s, &v);
 	(void)config_parse_duration(s, &v);
 	(void)config_parse_millis(s, &v);
 	(void)config_parse_milter(s, &m, &e);
+	(void)config_value_count(s, &v, &e);
+	(void)config_value_port(s, &port, &e);
+	if (config_value_hostport(s, 0, false, &hp, &e) == 0 && (hp.port == 0 || hp.host[0] == '\0'))
+		abort();
+	(void)config_value_hostport(s, 53, true, &hp, &e);
+	if (config_value_cidr(s, &c, &e) == 0 && c.prefix > (c.family == AF_INET ? 32u : 128u))
+		abort();
+	(void)config_value_domain(s, &e);	/* last: it rewrites s */
 	free(s);
 	return 0;
 }

@@ -867,3 +867,164 @@ Test(config, example_file_documents_every_key)
 	free(ex);
 	free(doc);
 }
+
+/* Every value type of the key table (and every per-key syntax): a good value, then a bad one
+ * with its exact message. */
+Test(config, every_type_good_and_bad)
+{
+	static const struct {
+		const char *good, *bad, *want;
+	} cases[] = {
+		/* string: one word; hostname and domains as DNS names */
+		{ "run_user = nobody\n", "run_user = a b\n", "t.conf:1: run_user: expected one value, got 2" },
+		{ "hostname = MX.example.org.\n", "hostname = mx_1.example\n",
+		  "t.conf:1: hostname: 'mx_1.example': invalid character in domain name" },
+		{ "domains = a.example\n", "domains = a.example b_c.example\n",
+		  "t.conf:1: domains: 'b_c.example': invalid character in domain name" },
+		/* path */
+		{ "aliases_file = /etc/my aliases, v2\n", "users_file =\n", "t.conf:1: users_file: empty value" },
+		/* chars */
+		{ "recipient_delimiter = -+\n", "recipient_delimiter = + -\n",
+		  "t.conf:1: recipient_delimiter: expected one word of characters, as in \"+\" or \"+-\"" },
+		{ "recipient_delimiter = ++++++++++++++++\n", "recipient_delimiter = +++++++++++++++++\n",
+		  "t.conf:1: recipient_delimiter: '+++++++++++++++++': at most 16 characters" },
+		/* bool */
+		{ "imap_plaintext_auth = On\n", "imap_plaintext_auth = maybe\n",
+		  "t.conf:1: imap_plaintext_auth: 'maybe': expected yes or no" },
+		{ "submission_sender_check = FALSE\n", "submission_sender_check = 2\n",
+		  "t.conf:1: submission_sender_check: '2': expected yes or no" },
+		/* milter action */
+		{ "milter_default_action = accept\n", "milter_default_action = Accept\n",
+		  "t.conf:1: milter_default_action: 'Accept': expected tempfail, reject or accept" },
+		/* port */
+		{ "relay_port = 65535\n", "relay_port = 65536\n", "t.conf:1: relay_port: '65536': bad port (use 1-65535)" },
+		/* count */
+		{ "auth_block_failures = 1000\n", "auth_block_failures = 1001\n",
+		  "t.conf:1: auth_block_failures: '1001': must be between 1 and 1000" },
+		/* size */
+		{ "max_message_size = 1G\n", "max_message_size = 1T\n",
+		  "t.conf:1: max_message_size: '1T': unknown size suffix (use k, M or G)" },
+		/* duration, and a list of them */
+		{ "relay_idle_timeout = 1h\n", "relay_idle_timeout = 61m\n",
+		  "t.conf:1: relay_idle_timeout: '61m': must be between 0s and 1h" },
+		{ "retry_schedule = 1m\n", "retry_schedule = 1m 0\n",
+		  "t.conf:1: retry_schedule: '0': must be between 1s and 3650d" },
+		/* milliseconds */
+		{ "smtp_greeting_delay = 5m\n", "smtp_greeting_delay = 5d\n",
+		  "t.conf:1: smtp_greeting_delay: '5d': unknown suffix (use ms, s or m)" },
+		/* addresses: listeners, resolvers, the smarthost */
+		{ "imaps_listen = [::1]:993\n", "imaps_listen = [::1]993\n",
+		  "t.conf:1: imaps_listen: '[::1]993': unexpected text after ']'" },
+		{ "dns_servers = [::1]\n", "dns_servers = [::1]:0\n",
+		  "t.conf:1: dns_servers: '[::1]:0': bad port (use 1-65535)" },
+		{ "smarthost = [2001:db8::25]\n", "smarthost = relay.example:25:26\n",
+		  "t.conf:1: smarthost: 'relay.example:25:26': an IPv6 address needs brackets, as in [::1]:25" },
+		/* CIDR */
+		{ "relay_networks = 192.0.2.0/24\n", "relay_networks = 192.0.2.0/24/1\n",
+		  "t.conf:1: relay_networks: '192.0.2.0/24/1': bad prefix length (use 0-32)" },
+		/* milters */
+		{ "local_milters = unix:/run/m\n", "local_milters = unix:/run/m inet:1.2.3.4\n",
+		  "t.conf:1: local_milters: 'inet:1.2.3.4': missing port (use HOST:PORT)" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		test_expect_ok(cases[i].good);
+		test_expect_error(cases[i].bad, cases[i].want);
+	}
+
+	/* Length limits: a word of 255 bytes, a path of 4095. */
+	char text[5000], want[200];
+	snprintf(text, sizeof(text), "run_user = %0255d\n", 0);
+	test_expect_ok(text);
+	snprintf(text, sizeof(text), "run_user = %0256d\n", 0);
+	snprintf(want, sizeof(want), "t.conf:1: run_user: '%064d...': too long", 0);
+	test_expect_error(text, want);
+	snprintf(text, sizeof(text), "state_dir = /%04094d\n", 0);
+	test_expect_ok(text);
+	snprintf(text, sizeof(text), "state_dir = /%04095d\n", 0);
+	test_expect_error(text, "t.conf:1: state_dir: path too long");
+}
+
+/* Every list-valued key goes through the one list parser: words split at blanks, commas or
+ * both; one bad word names itself and leaves the old list. */
+Test(config, lists_split_at_blanks_and_commas)
+{
+	struct config cfg;
+
+	cr_assert_eq(test_parse(&cfg, "domains = a.example,b.example c.example\n"
+				      "smtp_listen = 127.0.0.1:25,[::1]:25 , 127.0.0.2:25\n"
+				      "relay_networks = 10.0.0.0/8,::1\t192.0.2.1\n"
+				      "milters = unix:/a,unix:/b unix:/c\n"
+				      "submission_milters = ,unix:/d,\n"
+				      "dns_servers = 192.0.2.53,[::1] 192.0.2.54:5353\n"
+				      "retry_schedule = 1m,2m 3m\n"), 0, "%s", test_err);
+	cr_assert_eq(cfg.domains.n, 3);
+	cr_expect_str_eq(cfg.domains.items[2], "c.example");
+	cr_assert_eq(cfg.smtp_listen.n, 3);
+	test_expect_hostport(&cfg.smtp_listen.items[1], "::1", 25);
+	cr_assert_eq(cfg.n_relay_networks, 3);
+	cr_expect_eq(cfg.relay_networks[1].family, AF_INET6);
+	cr_assert_eq(cfg.milters.n, 3);
+	cr_expect_str_eq(cfg.milters.items[2], "unix:/c");
+	cr_assert_eq(cfg.submission_milters.n, 1);
+	cr_assert_eq(cfg.dns_servers.n, 3);
+	test_expect_hostport(&cfg.dns_servers.items[2], "192.0.2.54", 5353);
+	cr_assert_eq(cfg.n_retry_schedule, 3);
+	cr_expect_eq(cfg.retry_schedule[2], 180);
+
+	/* Over the same cfg: a bad word fails the key and keeps the old value, list or not. */
+	static const char *const bad[] = {
+		"smtp_listen = 127.0.0.1:1, 127.0.0.1\n", "relay_networks = 10.0.0.0/8 nonsense\n",
+		"milters = unix:/x, tcp:y\n", "dns_servers = 192.0.2.1 ns.example\n",
+		"retry_schedule = 1m 1y\n", "relay_port = 0\n", "smarthost = [x\n",
+		"imap_plaintext_auth = perhaps\n", "run_user = a b\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(config_parse(&cfg, "u.conf", bad[i], strlen(bad[i]), test_err, sizeof(test_err)),
+			     -1, "accepted: %s", bad[i]);
+	cr_expect_eq(cfg.smtp_listen.n, 3);
+	cr_expect_eq(cfg.n_relay_networks, 3);
+	cr_expect_eq(cfg.milters.n, 3);
+	cr_expect_eq(cfg.dns_servers.n, 3);
+	cr_expect_eq(cfg.n_retry_schedule, 3);
+	cr_expect_eq(cfg.relay_port, 25);
+	cr_expect_eq(cfg.smarthost.host[0], '\0');
+	cr_expect_not(cfg.imap_plaintext_auth);
+	cr_expect_str_eq(cfg.run_user, "mail");
+	config_free(&cfg);
+}
+
+/* The value parsers behind the keys give the reasons the file:line messages carry. */
+Test(config, value_parsers)
+{
+	struct config_hostport hp;
+	struct config_cidr c;
+	const char *e;
+	uint64_t v;
+	uint16_t port;
+	char name[] = "MX.Example.ORG.";
+
+	cr_expect_eq(config_value_count("42", &v, &e), 0);
+	cr_expect_eq(v, 42);
+	cr_expect_eq(config_value_count("42k", &v, &e), -1);
+	cr_expect_str_eq(e, "not a number");
+	cr_expect_eq(config_value_size("2k", &v, &e), 0);
+	cr_expect_eq(v, 2048);
+	cr_expect_eq(config_value_duration("2ms", &v, &e), -1);
+	cr_expect_str_eq(e, "sub-second durations are not supported");
+	cr_expect_eq(config_value_millis("2s", &v, &e), 0);
+	cr_expect_eq(v, 2000);
+	cr_expect_eq(config_value_port("-1", &port, &e), -1);
+	cr_expect_str_eq(e, "bad port (use 1-65535)");
+	cr_expect_eq(config_value_domain(name, &e), 0);
+	cr_expect_str_eq(name, "mx.example.org");
+	cr_expect_eq(config_value_hostport("[::1]", 53, true, &hp, &e), 0);
+	test_expect_hostport(&hp, "::1", 53);
+	cr_expect_eq(config_value_hostport("ns.example", 53, true, &hp, &e), -1);
+	cr_expect_str_eq(e, "not an IP address");
+	cr_expect_eq(config_value_cidr("10.1.2.3/8", &c, &e), 0);
+	cr_expect_eq(c.prefix, 8);
+	cr_expect_eq(c.addr[1], 0);
+	cr_expect_eq(config_value_cidr("10.1.2.3/40", &c, &e), -1);
+	cr_expect_str_eq(e, "bad prefix length (use 0-32)");
+}
