@@ -13,17 +13,17 @@
 #define ALIASES_MAX_FILE (16 * 1024 * 1024)
 
 struct alias_entry {
-	char *key;			/* lower-cased "local@domain" or bare "local" */
-	struct alias_target *targets;	/* strings owned by the entry */
+	char *key;                    /* lower-cased "local@domain" or bare "local" */
+	struct alias_target *targets; /* strings owned by the entry */
 	size_t n;
 	size_t line;
 };
 
 struct aliases {
 	char *path;
-	struct alias_entry *items;	/* sorted by key */
+	struct alias_entry *items; /* sorted by key */
 	size_t n;
-	struct file_stamp stamp;	/* of the file when loaded */
+	struct file_stamp stamp; /* of the file when loaded */
 };
 
 static int alias_entry_cmp(const void *a, const void *b)
@@ -43,7 +43,7 @@ static int alias_entry_cmp_key(const void *a, const void *b)
 static void alias_entry_free(struct alias_entry *e)
 {
 	for (size_t i = 0; i < e->n; i++)
-		free((char *)e->targets[i].local);	/* domain shares the allocation */
+		free((char *)e->targets[i].local); /* domain shares the allocation */
 	free(e->targets);
 	free(e->key);
 }
@@ -183,7 +183,8 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 			al->items = xrealloc(al->items, cap * sizeof(*al->items));
 		}
 		struct alias_entry *e = &al->items[al->n++];
-		char *key = ka.domain[0] ? xasprintf("%s@%s", ka.local, ka.domain) : xstrdup(ka.local);
+		char *key = ka.domain[0] ? xasprintf("%s@%s", ka.local, ka.domain)
+					 : xstrdup(ka.local);
 		e->key = str_lower(xstrdup(key));
 		free(key);
 		e->targets = NULL;
@@ -200,8 +201,9 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 		qsort(al->items, al->n, sizeof(*al->items), alias_entry_cmp);
 	for (size_t i = 1; i < al->n; i++) {
 		if (strcmp(al->items[i - 1].key, al->items[i].key) == 0) {
-			snprintf(err, errlen, "%s:%zu: alias \"%s\" given twice (first at line %zu)",
-				 name, al->items[i].line, al->items[i].key, al->items[i - 1].line);
+			snprintf(err, errlen,
+				 "%s:%zu: alias \"%s\" given twice (first at line %zu)", name,
+				 al->items[i].line, al->items[i].key, al->items[i - 1].line);
 			goto fail;
 		}
 	}

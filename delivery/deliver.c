@@ -17,9 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DELIVERY_MAX_DEPTH 20		/* nested alias expansions */
-#define DELIVERY_MAX_TARGETS 4096	/* final recipients of one envelope recipient */
-#define DELIVERY_MAX_STEPS 100000	/* addresses looked at while expanding */
+#define DELIVERY_MAX_DEPTH   20     /* nested alias expansions */
+#define DELIVERY_MAX_TARGETS 4096   /* final recipients of one envelope recipient */
+#define DELIVERY_MAX_STEPS   100000 /* addresses looked at while expanding */
 
 int delivery_parse_address(const char *s, size_t len, struct addr *addr_r, const char **error_r)
 {
@@ -50,7 +50,7 @@ int delivery_parse_address(const char *s, size_t len, struct addr *addr_r, const
 
 struct delivery_frame {
 	const struct alias_target *entry;
-	char addr[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];	/* "local@domain" looked up */
+	char addr[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2]; /* "local@domain" looked up */
 };
 
 struct delivery_seen {
@@ -98,7 +98,7 @@ static enum delivery_status delivery_add(struct delivery_ctx *c, const char *loc
 	}
 	if (c->n >= DELIVERY_MAX_TARGETS) {
 		str_format(c->err, c->errlen, "alias expansion exceeds %d recipients",
-			 DELIVERY_MAX_TARGETS);
+			   DELIVERY_MAX_TARGETS);
 		return DELIVERY_PERMFAIL;
 	}
 	if (c->n == c->cap) {
@@ -178,8 +178,8 @@ static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *
 	size_t n = 0;
 	const struct alias_target *e = delivery_find_alias(c, local, strip, domain, &n);
 	/* "alice: alice, bob" names the account alice itself, as in sendmail. */
-	if (e && !(e == parent && c->depth > 0 && strcmp(strchr(c->stack[c->depth - 1].addr, '@'),
-							strchr(full, '@')) == 0)) {
+	if (e && !(e == parent && c->depth > 0 &&
+		   strcmp(strchr(c->stack[c->depth - 1].addr, '@'), strchr(full, '@')) == 0)) {
 		for (size_t i = 0; i < c->depth; i++) {
 			if (c->stack[i].entry == e &&
 			    strcmp(strchr(c->stack[i].addr, '@'), strchr(full, '@')) == 0)
@@ -187,7 +187,7 @@ static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *
 		}
 		if (c->depth >= DELIVERY_MAX_DEPTH) {
 			str_format(c->err, c->errlen, "aliases nested deeper than %d at %s",
-				 DELIVERY_MAX_DEPTH, full);
+				   DELIVERY_MAX_DEPTH, full);
 			return DELIVERY_PERMFAIL;
 		}
 		/* An alias reached again by another branch is already expanded. */
@@ -221,7 +221,7 @@ static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *
 	}
 	if (c->depth > 0)
 		str_format(c->err, c->errlen, "%s: no such user (alias target of %s)", full,
-			 c->stack[0].addr);
+			   c->stack[0].addr);
 	else
 		str_format(c->err, c->errlen, "%s: no such user", full);
 	return DELIVERY_UNKNOWN_USER;
@@ -229,8 +229,8 @@ static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *
 
 enum delivery_status delivery_resolve(const struct config *cfg, const struct accounts *acc,
 				      const struct aliases *al, const struct addr *rcpt,
-				      struct delivery_target **targets_r, size_t *n_r,
-				      char *err, size_t errlen)
+				      struct delivery_target **targets_r, size_t *n_r, char *err,
+				      size_t errlen)
 {
 	/* Field by field: the alias stack (11 KiB) is written before it is read, and zeroing it
 	 * cost about a tenth of mtad's instructions per message (one resolution per RCPT). */
@@ -282,11 +282,10 @@ static void delivery_gen_unique(char *out, size_t outlen)
 	struct timeval tv;
 	gettimeofday(&tv, NULL);
 	str_format(out, outlen, "M%06ldP%ldQ%u", (long)tv.tv_usec, (long)getpid(),
-		 atomic_fetch_add(&counter, 1) + 1);
+		   atomic_fetch_add(&counter, 1) + 1);
 }
 
-enum delivery_status delivery_maildir(const struct delivery_request *req, char *err,
-				      size_t errlen)
+enum delivery_status delivery_maildir(const struct delivery_request *req, char *err, size_t errlen)
 {
 	const struct config *cfg = req->cfg;
 	const char *sender = req->sender ? req->sender : "";
@@ -297,7 +296,7 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 	if (store_mailbox_path(cfg->state_dir, req->rcpt->domain, req->rcpt->local, maildir,
 			       sizeof(maildir)) < 0) {
 		str_format(err, errlen, "invalid mailbox name for %s@%s: %s", req->rcpt->local,
-			 req->rcpt->domain, strerror(errno));
+			   req->rcpt->domain, strerror(errno));
 		return DELIVERY_PERMFAIL;
 	}
 	if (strpbrk(sender, "\r\n")) {
@@ -313,7 +312,8 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 		if (r == 1)
 			return DELIVERY_OK;
 		if (r < 0) {
-			str_format(err, errlen, "cannot scan maildir %s: %s", maildir, strerror(-r));
+			str_format(err, errlen, "cannot scan maildir %s: %s", maildir,
+				   strerror(-r));
 			return r == -EINVAL ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
 		}
 	}
@@ -344,14 +344,15 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 		r = store_maildir_create(maildir);
 		if (r < 0) {
 			free(hdr);
-			str_format(err, errlen, "cannot create maildir %s: %s", maildir, strerror(-r));
+			str_format(err, errlen, "cannot create maildir %s: %s", maildir,
+				   strerror(-r));
 			return DELIVERY_TEMPFAIL;
 		}
 		r = store_maildir_deliver(maildir, name, iov, 2);
 	}
 	free(hdr);
 	if (r >= 0)
-		return DELIVERY_OK;	/* 1: this very file is already in new/ */
+		return DELIVERY_OK; /* 1: this very file is already in new/ */
 	str_format(err, errlen, "cannot write into %s: %s", maildir, strerror(-r));
 	return r == -EINVAL ? DELIVERY_PERMFAIL : DELIVERY_TEMPFAIL;
 }

@@ -13,18 +13,18 @@
 
 enum delivery_status {
 	DELIVERY_OK = 0,
-	DELIVERY_TEMPFAIL,	/* try again later (disk full, permission, I/O) */
-	DELIVERY_PERMFAIL,	/* will never work (bounce) */
-	DELIVERY_UNKNOWN_USER,	/* no such local account or alias */
+	DELIVERY_TEMPFAIL,     /* try again later (disk full, permission, I/O) */
+	DELIVERY_PERMFAIL,     /* will never work (bounce) */
+	DELIVERY_UNKNOWN_USER, /* no such local account or alias */
 };
 
 /* aliases_file: "alias@domain: target[, target...]" ('#' comments, continuation lines that
  * start with white space). Targets are addresses (local or remote). */
 struct aliases;
-struct aliases *aliases_load(const char *path, char *err, size_t errlen);	/* NULL + err */
+struct aliases *aliases_load(const char *path, char *err, size_t errlen); /* NULL + err */
 struct aliases *aliases_parse(const char *name, const char *text, size_t len, char *err,
 			      size_t errlen);
-int aliases_reload_if_changed(struct aliases **al, char *err, size_t errlen);	/* 1/0/-1 */
+int aliases_reload_if_changed(struct aliases **al, char *err, size_t errlen); /* 1/0/-1 */
 void aliases_free(struct aliases **al);
 
 /* One alias target as written in the file; domain is "" for a bare local part, which is
@@ -32,7 +32,7 @@ void aliases_free(struct aliases **al);
 struct alias_target {
 	const char *local;
 	const char *domain;
-	bool quoted;	/* the local part was written as a quoted-string */
+	bool quoted; /* the local part was written as a quoted-string */
 };
 
 /* Exact lookup of a lower-cased key: "local@domain", or a bare "local" (a key written without
@@ -47,8 +47,9 @@ int delivery_parse_address(const char *s, size_t len, struct addr *addr_r, const
 
 /* One final recipient after resolution. */
 struct delivery_target {
-	struct addr addr;	/* local: the account (plus-detail removed, lower-cased); remote: as given */
-	bool local;		/* true: deliver into the store; false: relay */
+	struct addr
+		addr; /* local: the account (plus-detail removed, lower-cased); remote: as given */
+	bool local;   /* true: deliver into the store; false: relay */
 };
 
 /* Resolves one envelope recipient: lower-cases, strips "+detail" (any character of
@@ -61,26 +62,25 @@ struct delivery_target {
  * DELIVERY_UNKNOWN_USER / DELIVERY_PERMFAIL (alias loop) with err set. */
 enum delivery_status delivery_resolve(const struct config *cfg, const struct accounts *acc,
 				      const struct aliases *al, const struct addr *rcpt,
-				      struct delivery_target **targets_r, size_t *n_r,
-				      char *err, size_t errlen);
+				      struct delivery_target **targets_r, size_t *n_r, char *err,
+				      size_t errlen);
 
 /* One message into one local mailbox. */
 struct delivery_request {
 	const struct config *cfg;
-	const struct addr *rcpt;	/* resolved local account */
-	const char *sender;		/* envelope sender as on the wire, "" for <> */
-	const char *unique;		/* Maildir unique part, e.g. "Q<queueid>R<n>"; NULL: generate */
-	bool check_existing;		/* after a crash: skip if a file with this unique exists */
-	const char *msg;		/* message bytes (CRLF line endings) */
+	const struct addr *rcpt; /* resolved local account */
+	const char *sender;      /* envelope sender as on the wire, "" for <> */
+	const char *unique;      /* Maildir unique part, e.g. "Q<queueid>R<n>"; NULL: generate */
+	bool check_existing;     /* after a crash: skip if a file with this unique exists */
+	const char *msg;         /* message bytes (CRLF line endings) */
 	size_t msg_len;
-	int64_t arrival;		/* seconds: Maildir name time */
+	int64_t arrival; /* seconds: Maildir name time */
 };
 
 /* Writes Return-Path: <sender> and Delivered-To: <rcpt> then the message into
  * state_dir/mail/DOMAIN/LOCAL/ (created on first delivery). Returns DELIVERY_OK (also when
  * check_existing found it already delivered), DELIVERY_TEMPFAIL or DELIVERY_PERMFAIL with
  * err set. Blocking: call from a worker thread. */
-enum delivery_status delivery_maildir(const struct delivery_request *req, char *err,
-				      size_t errlen);
+enum delivery_status delivery_maildir(const struct delivery_request *req, char *err, size_t errlen);
 
 #endif

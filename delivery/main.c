@@ -19,22 +19,21 @@
 
 static void deliver_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: deliver [-c FILE] [-f SENDER] RECIPIENT...\n"
-		"Delivers one message read from standard input into the Maildir of each local\n"
-		"RECIPIENT (local@domain, or a bare local part in the first local domain),\n"
-		"after plus-addressing and aliases_file expansion. Bare LF line endings are\n"
-		"stored as CRLF. Remote alias targets cannot be relayed and are skipped.\n"
-		"\n"
-		"  -c FILE     configuration file (default: $MAIL_CONF, else etc/mail.conf)\n"
-		"  -f SENDER   envelope sender for Return-Path (\"\" or \"<>\" for the null\n"
-		"              sender; default: the invoking user at hostname)\n"
-		"  --help      this text\n"
-		"  --version   print the version\n"
-		"\n"
-		"Exit status: 0 delivered, 64 usage, 65 message too large, 67 unknown user,\n"
-		"69 other permanent failure (alias loop), 75 temporary failure (retry),\n"
-		"78 configuration error.\n");
+	fprintf(f, "usage: deliver [-c FILE] [-f SENDER] RECIPIENT...\n"
+		   "Delivers one message read from standard input into the Maildir of each local\n"
+		   "RECIPIENT (local@domain, or a bare local part in the first local domain),\n"
+		   "after plus-addressing and aliases_file expansion. Bare LF line endings are\n"
+		   "stored as CRLF. Remote alias targets cannot be relayed and are skipped.\n"
+		   "\n"
+		   "  -c FILE     configuration file (default: $MAIL_CONF, else etc/mail.conf)\n"
+		   "  -f SENDER   envelope sender for Return-Path (\"\" or \"<>\" for the null\n"
+		   "              sender; default: the invoking user at hostname)\n"
+		   "  --help      this text\n"
+		   "  --version   print the version\n"
+		   "\n"
+		   "Exit status: 0 delivered, 64 usage, 65 message too large, 67 unknown user,\n"
+		   "69 other permanent failure (alias loop), 75 temporary failure (retry),\n"
+		   "78 configuration error.\n");
 }
 
 /* Replaces bytes that do not belong on a log line; at most 200 bytes are kept. */
@@ -132,7 +131,7 @@ struct deliver_run {
 	const char *sender;
 	const struct buf *msg;
 	int64_t arrival;
-	struct addr *done;	/* local targets delivered so far (one copy each) */
+	struct addr *done; /* local targets delivered so far (one copy each) */
 	size_t n_done;
 	bool tempfail, unknown, permfail;
 };
@@ -165,8 +164,8 @@ static void deliver_one(struct deliver_run *run, const char *arg)
 		return;
 	}
 	addr_format(&rcpt, orig, sizeof(orig));
-	enum delivery_status st = delivery_resolve(run->cfg, run->acc, run->al, &rcpt, &t, &n,
-						   err, sizeof(err));
+	enum delivery_status st = delivery_resolve(run->cfg, run->acc, run->al, &rcpt, &t, &n, err,
+						   sizeof(err));
 	if (st != DELIVERY_OK) {
 		log_error("to=<%s>, status=bounced (%s)", orig, err);
 		if (st == DELIVERY_UNKNOWN_USER)
@@ -181,7 +180,8 @@ static void deliver_one(struct deliver_run *run, const char *arg)
 		addr_format(&t[i].addr, to, sizeof(to));
 		if (!t[i].local) {
 			log_warn("to=<%s>, orig_to=<%s>, status=skipped (remote alias target: "
-				 "deliver does not relay)", to, orig);
+				 "deliver does not relay)",
+				 to, orig);
 			continue;
 		}
 		if (deliver_already_done(run, &t[i].addr))
@@ -198,7 +198,8 @@ static void deliver_one(struct deliver_run *run, const char *arg)
 		};
 		st = delivery_maildir(&req, err, sizeof(err));
 		if (st == DELIVERY_OK) {
-			log_info("to=<%s>, orig_to=<%s>, size=%zu, status=sent (delivered to maildir)",
+			log_info("to=<%s>, orig_to=<%s>, size=%zu, status=sent (delivered to "
+				 "maildir)",
 				 to, orig, run->msg->len);
 		} else if (st == DELIVERY_TEMPFAIL) {
 			log_error("to=<%s>, orig_to=<%s>, status=deferred (%s)", to, orig, err);

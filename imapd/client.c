@@ -20,29 +20,29 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CLIENT_PREAUTH_MAX_LINE 8192
+#define CLIENT_PREAUTH_MAX_LINE    8192
 #define CLIENT_PREAUTH_MAX_LITERAL 8192
-#define CLIENT_MAX_LINE 65536
-#define CLIENT_CONT_LINE_MAX 8192	/* AUTHENTICATE response and IDLE's DONE */
-#define CLIENT_COMMANDS_PER_TURN 64	/* pipelined commands served before others get a turn */
-#define CLIENT_OUTPUT_HIGH (512 * 1024)	/* stop reading commands above this output backlog */
-#define CLIENT_NOTIFY_MAX 4		/* folders one pool job tells other sessions about */
-#define CLIENT_PREFETCH_BYTES (1024 * 1024)	/* message bytes a batch reads ahead */
-#define CLIENT_PREFETCH_FILES 64	/* ... in at most this many files, */
-#define CLIENT_PREFETCH_JOBS 15	/* ... on at most this many other pool threads, */
-#define CLIENT_PREFETCH_PER_JOB 4	/* ... each opening at least this many (or all) */
+#define CLIENT_MAX_LINE            65536
+#define CLIENT_CONT_LINE_MAX       8192 /* AUTHENTICATE response and IDLE's DONE */
+#define CLIENT_COMMANDS_PER_TURN   64   /* pipelined commands served before others get a turn */
+#define CLIENT_OUTPUT_HIGH         (512 * 1024) /* stop reading commands above this output backlog */
+#define CLIENT_NOTIFY_MAX          4 /* folders one pool job tells other sessions about */
+#define CLIENT_PREFETCH_BYTES      (1024 * 1024) /* message bytes a batch reads ahead */
+#define CLIENT_PREFETCH_FILES      64            /* ... in at most this many files, */
+#define CLIENT_PREFETCH_JOBS       15            /* ... on at most this many other pool threads, */
+#define CLIENT_PREFETCH_PER_JOB    4             /* ... each opening at least this many (or all) */
 
 /* Pipelined commands that run one after the other in one pool job (client_dispatch): the
  * first was parsed by c->parser, each further one by its own parser from the input still
  * buffered, which is consumed only for the commands that ran (client_work_done). */
 struct client_batch {
-	unsigned n;			/* commands in the batch, at least 1 */
-	unsigned ran;			/* commands that ran (set by the pool) */
+	unsigned n;   /* commands in the batch, at least 1 */
+	unsigned ran; /* commands that ran (set by the pool) */
 	struct {
 		const struct command *k;
 		const struct imap_command *cmd;
-		struct imap_parser *parser;	/* NULL for the first (c->parser's) */
-		size_t bytes;			/* its input bytes (0 for the first) */
+		struct imap_parser *parser; /* NULL for the first (c->parser's) */
+		size_t bytes;               /* its input bytes (0 for the first) */
 	} e[CLIENT_COMMANDS_PER_TURN];
 };
 
@@ -52,14 +52,14 @@ struct client_work {
 	struct imap_client *c;
 	void (*fn)(struct imap_client *c, void *arg);
 	void *arg;
-	struct buf out;			/* output staged by fn, written by the loop afterwards */
-	size_t backlog_base;		/* connection backlog when fn was queued */
+	struct buf out;      /* output staged by fn, written by the loop afterwards */
+	size_t backlog_base; /* connection backlog when fn was queued */
 	enum imap_mode mode_after;
-	atomic_bool cancelled;		/* set by the loop when the connection goes */
-	char close_reason[64];		/* client_close called by fn */
-	char *notify[CLIENT_NOTIFY_MAX];	/* imapd_notify_folder called by fn */
+	atomic_bool cancelled;           /* set by the loop when the connection goes */
+	char close_reason[64];           /* client_close called by fn */
+	char *notify[CLIENT_NOTIFY_MAX]; /* imapd_notify_folder called by fn */
 	size_t nnotify;
-	struct client_batch *batch;	/* the commands fn runs, when it is client_run_batch */
+	struct client_batch *batch; /* the commands fn runs, when it is client_run_batch */
 };
 
 static const char *const client_state_names[] = {
@@ -68,7 +68,6 @@ static const char *const client_state_names[] = {
 	[IMAP_STATE_SELECTED] = "selected",
 	[IMAP_STATE_LOGOUT] = "logout",
 };
-
 
 void client_send_raw(struct imap_client *c, const void *p, size_t n)
 {
@@ -150,7 +149,7 @@ void client_enter_state(struct imap_client *c, enum imap_state state)
 	/* On the pool the loop re-arms the timer after the work (client_work_done). */
 	if (!c->work && c->conn && state != IMAP_STATE_LOGOUT)
 		net_conn_set_timeout(c->conn, state == IMAP_STATE_NOAUTH ? IMAPD_PREAUTH_TIMEOUT_MS
-									  : IMAPD_IDLE_TIMEOUT_MS);
+									 : IMAPD_IDLE_TIMEOUT_MS);
 }
 
 void client_close(struct imap_client *c, const char *reason)
@@ -159,7 +158,8 @@ void client_close(struct imap_client *c, const char *reason)
 		c->state = IMAP_STATE_LOGOUT;
 	if (c->work) {
 		if (!c->work->close_reason[0])
-			snprintf(c->work->close_reason, sizeof(c->work->close_reason), "%s", reason);
+			snprintf(c->work->close_reason, sizeof(c->work->close_reason), "%s",
+				 reason);
 		return;
 	}
 	if (c->conn) {
@@ -220,7 +220,8 @@ void client_write_mailbox(const struct imap_client *c, struct buf *b, const char
 		struct buf u;
 		buf_init(&u);
 		if (imap_utf7_to_utf8(name, strlen(name), &u) == 0) {
-			imap_write_string_flags(b, u.data ? u.data : "", u.len, IMAP_WRITE_UTF8, true);
+			imap_write_string_flags(b, u.data ? u.data : "", u.len, IMAP_WRITE_UTF8,
+						true);
 			buf_free(&u);
 			return;
 		}
@@ -305,7 +306,7 @@ static void client_view_sync_work(struct imap_client *c, void *arg)
 void client_folder_changed(struct imap_client *c)
 {
 	if (c->work) {
-		c->changed_while_busy = true;	/* the view is the pool's until the work is done */
+		c->changed_while_busy = true; /* the view is the pool's until the work is done */
 		return;
 	}
 	if (!c->view)
@@ -489,12 +490,12 @@ static void client_work_done(uv_work_t *req, int status)
 	if (mode_after == IMAP_MODE_IDLE) {
 		net_conn_set_timeout(c->conn, IMAPD_IDLE_KEEPALIVE_MS);
 		if (c->view && c->view->changed)
-			client_folder_changed(c);	/* a change that arrived before IDLE began */
+			client_folder_changed(c); /* a change that arrived before IDLE began */
 	} else {
-		client_enter_state(c, c->state);	/* the state's timeout */
+		client_enter_state(c, c->state); /* the state's timeout */
 	}
-	if (c->mode != IMAP_MODE_BUSY)	/* (an IDLE sync may have been queued just now) */
-		net_conn_resume(c->conn);	/* reads on: buffered commands first */
+	if (c->mode != IMAP_MODE_BUSY)    /* (an IDLE sync may have been queued just now) */
+		net_conn_resume(c->conn); /* reads on: buffered commands first */
 	client_unref(c);
 }
 
@@ -616,7 +617,7 @@ static struct imap_parser *client_parse_batchable(const struct imap_client *c, c
 struct client_prefetch {
 	uv_work_t req;
 	struct imapd *d;
-	struct buf paths;	/* n NUL-terminated paths */
+	struct buf paths; /* n NUL-terminated paths */
 	size_t n;
 };
 
@@ -646,7 +647,7 @@ static void client_prefetch_done(uv_work_t *req, int status)
 /* The UIDs the session's last batches read ahead: a batch that stopped at the output limit
  * leaves commands whose files were read ahead already for the next batch. */
 struct client_readahead {
-	const struct mailbox *mb;	/* of this folder (a view opened later starts afresh) */
+	const struct mailbox *mb; /* of this folder (a view opened later starts afresh) */
 	uint32_t uid[CLIENT_PREFETCH_FILES];
 	unsigned next;
 };
@@ -720,7 +721,8 @@ static void client_prefetch_queue(struct client_prefetch **jobs, size_t njobs)
 	for (size_t j = 0; j < njobs; j++) {
 		struct client_prefetch *p = jobs[j];
 		p->d->pool_jobs++;
-		if (uv_queue_work(p->d->loop, &p->req, client_prefetch_run, client_prefetch_done) < 0)
+		if (uv_queue_work(p->d->loop, &p->req, client_prefetch_run, client_prefetch_done) <
+		    0)
 			client_prefetch_done(&p->req, -1);
 	}
 }
@@ -866,7 +868,8 @@ static void client_process(struct imap_client *c)
 			continue;
 		}
 		size_t used = 0;
-		enum imap_parse_result r = imap_parser_feed(c->parser, conn->in.data, conn->in.len, &used);
+		enum imap_parse_result r = imap_parser_feed(c->parser, conn->in.data, conn->in.len,
+							    &used);
 		buf_consume(&conn->in, used);
 		switch (r) {
 		case IMAP_PARSE_MORE:

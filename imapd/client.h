@@ -30,10 +30,10 @@ enum imap_state {
 
 /* What the session is doing besides reading commands. */
 enum imap_mode {
-	IMAP_MODE_COMMAND,	/* parsing commands */
-	IMAP_MODE_AUTHENTICATE,	/* waiting for the SASL response line */
-	IMAP_MODE_IDLE,		/* waiting for DONE */
-	IMAP_MODE_BUSY,		/* a command is in progress (password check, pool work, long FETCH) */
+	IMAP_MODE_COMMAND,      /* parsing commands */
+	IMAP_MODE_AUTHENTICATE, /* waiting for the SASL response line */
+	IMAP_MODE_IDLE,         /* waiting for DONE */
+	IMAP_MODE_BUSY, /* a command is in progress (password check, pool work, long FETCH) */
 };
 
 /* How a command that paused goes on: the command sets it when it pauses and client.c calls it,
@@ -50,7 +50,7 @@ struct client_cont {
 	/* Frees ctx and empties the continuation: the session ends or its connection went before
 	 * resume finished. */
 	void (*free)(struct imap_client *c);
-	void *ctx;		/* the paused command's state */
+	void *ctx; /* the paused command's state */
 };
 
 struct imap_client {
@@ -59,27 +59,28 @@ struct imap_client {
 	struct imap_parser *parser;
 	enum imap_state state;
 	enum imap_mode mode;
-	bool tls;			/* the connection is encrypted */
-	bool orphaned;			/* the connection went while a job was pending */
-	bool authenticated_parser;	/* the parser has post-login limits */
-	unsigned enabled;		/* enum imap_enabled bits */
-	unsigned cmd_flags;		/* flags of the command in progress (commands.h) */
-	bool cmd_uid;			/* ... and whether it was a UID command */
-	unsigned commands;		/* commands received */
-	unsigned bad_in_row;		/* consecutive BAD responses */
-	char tag[128];			/* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
-	char user[256];			/* login address, lower-cased */
-	char account_dir[PATH_MAX];	/* the account's Maildir (INBOX) */
-	struct mailbox_view *view;	/* the selected folder (SELECTED state) */
-	struct client_cont cont;	/* the command in progress, when it paused */
-	struct client_work *work;	/* store work of this session on the thread pool (or NULL) */
-	const struct command *running;	/* the command whose body runs in work */
-	struct client_readahead *readahead;	/* files a batch read ahead (loop side; or NULL) */
-	struct view_watch *retired_watches;	/* watchers of folders closed by work: stopped after it */
-	bool changed_while_busy;	/* a change notice arrived while work ran */
-	char peer_ip[64];		/* for log lines written on the pool (c->conn is the loop's) */
-	int refs;			/* callers on the stack: the session is freed after them */
-	struct imap_client *prev, *next;	/* imapd->clients */
+	bool tls;                   /* the connection is encrypted */
+	bool orphaned;              /* the connection went while a job was pending */
+	bool authenticated_parser;  /* the parser has post-login limits */
+	unsigned enabled;           /* enum imap_enabled bits */
+	unsigned cmd_flags;         /* flags of the command in progress (commands.h) */
+	bool cmd_uid;               /* ... and whether it was a UID command */
+	unsigned commands;          /* commands received */
+	unsigned bad_in_row;        /* consecutive BAD responses */
+	char tag[128];              /* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
+	char user[256];             /* login address, lower-cased */
+	char account_dir[PATH_MAX]; /* the account's Maildir (INBOX) */
+	struct mailbox_view *view;  /* the selected folder (SELECTED state) */
+	struct client_cont cont;    /* the command in progress, when it paused */
+	struct client_work *work;   /* store work of this session on the thread pool (or NULL) */
+	const struct command *running;      /* the command whose body runs in work */
+	struct client_readahead *readahead; /* files a batch read ahead (loop side; or NULL) */
+	struct view_watch
+		*retired_watches; /* watchers of folders closed by work: stopped after it */
+	bool changed_while_busy;  /* a change notice arrived while work ran */
+	char peer_ip[64];         /* for log lines written on the pool (c->conn is the loop's) */
+	int refs;                 /* callers on the stack: the session is freed after them */
+	struct imap_client *prev, *next; /* imapd->clients */
 };
 
 /* Output. Every line goes through these; nothing else writes to the connection. */

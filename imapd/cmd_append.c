@@ -19,7 +19,8 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 	const char *name;
 	size_t nlen;
 	if (n < 2 || !imap_arg_string(&a[0], &name, &nlen) || nlen == 0 || memchr(name, 0, nlen)) {
-		client_tagged(c, cmd->tag, "BAD", "Usage: APPEND mailbox [(flags)] [date-time] literal");
+		client_tagged(c, cmd->tag, "BAD",
+			      "Usage: APPEND mailbox [(flags)] [date-time] literal");
 		return;
 	}
 	unsigned i = 1, flags = 0;
@@ -42,7 +43,8 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		i++;
 	}
 	if (i + 1 != n || a[i].type != IMAP_ARG_LITERAL) {
-		client_tagged(c, cmd->tag, "BAD", "Usage: APPEND mailbox [(flags)] [date-time] literal");
+		client_tagged(c, cmd->tag, "BAD",
+			      "Usage: APPEND mailbox [(flags)] [date-time] literal");
 		return;
 	}
 	if (a[i].len == 0) {
@@ -66,16 +68,18 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		return;
 	}
 	uint32_t uidvalidity = 0, uid = 0;
-	int r = mailbox_append(path, a[i].str, a[i].len, flags, kw, nkw, when, &uidvalidity, &uid, err,
-			       sizeof(err));
+	int r = mailbox_append(path, a[i].str, a[i].len, flags, kw, nkw, when, &uidvalidity, &uid,
+			       err, sizeof(err));
 	if (r < 0) {
 		log_warn("imap: user=%s, APPEND to %s failed: %s", c->user, path, err);
 		client_tagged(c, cmd->tag, "NO", "%s",
-			      r == -ENOSPC || r == -EDQUOT ? "[OVERQUOTA] Not enough space"
-							   : "[SERVERBUG] Cannot store the message");
+			      r == -ENOSPC || r == -EDQUOT
+				      ? "[OVERQUOTA] Not enough space"
+				      : "[SERVERBUG] Cannot store the message");
 		return;
 	}
-	log_info("imap: user=%s, appended uid %u (%zu bytes) to %s", c->user, uid, a[i].len, normal);
+	log_info("imap: user=%s, appended uid %u (%zu bytes) to %s", c->user, uid, a[i].len,
+		 normal);
 	imapd_notify_folder(c->d, c, path);
 	if (c->view && strcmp(c->view->path, path) == 0)
 		c->view->changed = true;

@@ -24,7 +24,7 @@ struct auth_job {
 	struct imap_client *c;
 	char tag[128];
 	const char *mech;
-	uv_work_t open_work;		/* the account's directories, after the password check
+	uv_work_t open_work; /* the account's directories, after the password check
 					 * (counted in imapd->pool_jobs) */
 	int open_result;
 	char state_dir[PATH_MAX];
@@ -136,8 +136,8 @@ static void auth_failed(struct auth_job *job)
 	char key[AUTH_THROTTLE_KEY_SIZE];
 	auth_throttle_key_of(c, key, sizeof(key));
 	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
-	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)", c->conn->peer_ip,
-		 job->mech, job->check.user, delay);
+	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)",
+		 c->conn->peer_ip, job->mech, job->check.user, delay);
 	password_check_delay(&job->check, delay, auth_delay_done);
 }
 
@@ -233,8 +233,8 @@ void cmd_login(struct imap_client *c, const struct imap_command *cmd)
 	}
 	if (auth_allowed(c, cmd) < 0)
 		return;
-	if (ulen == 0 || ulen > SASL_AUTHCID_MAX || plen > SASL_PASSWD_MAX || memchr(user, 0, ulen) ||
-	    memchr(pass, 0, plen)) {
+	if (ulen == 0 || ulen > SASL_AUTHCID_MAX || plen > SASL_PASSWD_MAX ||
+	    memchr(user, 0, ulen) || memchr(pass, 0, plen)) {
 		client_tagged(c, cmd->tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 		return;
 	}
@@ -243,7 +243,8 @@ void cmd_login(struct imap_client *c, const struct imap_command *cmd)
 
 static void auth_plain(struct imap_client *c, const char *b64, size_t len)
 {
-	char authzid[SASL_AUTHZID_MAX + 1], authcid[SASL_AUTHCID_MAX + 1], passwd[SASL_PASSWD_MAX + 1];
+	char authzid[SASL_AUTHZID_MAX + 1], authcid[SASL_AUTHCID_MAX + 1],
+		passwd[SASL_PASSWD_MAX + 1];
 	const char *error;
 	int r = sasl_plain_decode(b64, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				  passwd, sizeof(passwd), &error);
@@ -257,7 +258,8 @@ static void auth_plain(struct imap_client *c, const char *b64, size_t len)
 	}
 	if (authzid[0] && strcasecmp(authzid, authcid) != 0) {
 		explicit_bzero(passwd, sizeof(passwd));
-		client_tagged(c, c->tag, "NO", "[AUTHORIZATIONFAILED] Authorization identity not allowed");
+		client_tagged(c, c->tag, "NO",
+			      "[AUTHORIZATIONFAILED] Authorization identity not allowed");
 		return;
 	}
 	auth_verify(c, c->tag, "PLAIN", authcid, passwd);
@@ -274,7 +276,8 @@ static void auth_response(struct imap_client *c, const char *line, size_t len)
 void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd)
 {
 	if (cmd->count < 1 || cmd->count > 2 || !imap_arg_is_atom(&cmd->args[0])) {
-		client_tagged(c, cmd->tag, "BAD", "Usage: AUTHENTICATE mechanism [initial-response]");
+		client_tagged(c, cmd->tag, "BAD",
+			      "Usage: AUTHENTICATE mechanism [initial-response]");
 		return;
 	}
 	if (auth_allowed(c, cmd) < 0)
@@ -299,7 +302,8 @@ void cmd_authenticate(struct imap_client *c, const struct imap_command *cmd)
 
 void cmd_id(struct imap_client *c, const struct imap_command *cmd)
 {
-	if (cmd->count != 1 || (!imap_arg_is_nil(&cmd->args[0]) && cmd->args[0].type != IMAP_ARG_LIST)) {
+	if (cmd->count != 1 ||
+	    (!imap_arg_is_nil(&cmd->args[0]) && cmd->args[0].type != IMAP_ARG_LIST)) {
 		client_tagged(c, cmd->tag, "BAD", "Usage: ID (field value ...) or ID NIL");
 		return;
 	}

@@ -92,9 +92,10 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 	}
 	if (failed) {
 		/* Nothing is expunged when the copy did not complete (RFC 6851 3.3). */
-		client_tagged(c, cmd->tag, "NO", "%s", failed == -ENOSPC || failed == -EDQUOT
-						      ? "[OVERQUOTA] Not enough space"
-						      : "[SERVERBUG] Copy failed");
+		client_tagged(c, cmd->tag, "NO", "%s",
+			      failed == -ENOSPC || failed == -EDQUOT
+				      ? "[OVERQUOTA] Not enough space"
+				      : "[SERVERBUG] Copy failed");
 	} else if (move && nmoved) {
 		if (code.len)
 			client_send(c, "* OK [%s] Moved\r\n", code.data);
@@ -110,10 +111,11 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 		imapd_notify_folder(c->d, c, v->path);
 		client_tagged(c, cmd->tag, "OK", "%sMOVE completed", cmd->uid ? "UID " : "");
 	} else if (code.len) {
-		client_tagged(c, cmd->tag, "OK", "[%s] %sCOPY completed", code.data, cmd->uid ? "UID " : "");
+		client_tagged(c, cmd->tag, "OK", "[%s] %sCOPY completed", code.data,
+			      cmd->uid ? "UID " : "");
 	} else {
-		client_tagged(c, cmd->tag, "OK", "%s%s completed (no messages)", cmd->uid ? "UID " : "",
-			      cmd->name);
+		client_tagged(c, cmd->tag, "OK", "%s%s completed (no messages)",
+			      cmd->uid ? "UID " : "", cmd->name);
 	}
 	if (!failed && src_uids.count) {
 		imapd_notify_folder(c->d, c, dst);

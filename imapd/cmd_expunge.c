@@ -13,7 +13,8 @@ void cmd_expunge(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct mailbox_view *v = c->view;
 	if ((cmd->uid && cmd->count != 1) || (!cmd->uid && cmd->count != 0)) {
-		client_tagged(c, cmd->tag, "BAD", cmd->uid ? "Usage: UID EXPUNGE uid-set" : "Usage: EXPUNGE");
+		client_tagged(c, cmd->tag, "BAD",
+			      cmd->uid ? "Usage: UID EXPUNGE uid-set" : "Usage: EXPUNGE");
 		return;
 	}
 	if (v->readonly) {
@@ -68,8 +69,8 @@ void cmd_close(struct imap_client *c, const struct imap_command *cmd)
 		memset(&ch, 0, sizeof(ch));
 		int r = mailbox_expunge(v->mb, NULL, 0, &ch);
 		if (r < 0)
-			log_warn("imap: user=%s, expunge on CLOSE of %s failed: %s", c->user, v->path,
-				 strerror(-r));
+			log_warn("imap: user=%s, expunge on CLOSE of %s failed: %s", c->user,
+				 v->path, strerror(-r));
 		if (ch.n_expunged)
 			imapd_notify_folder(c->d, c, v->path);
 		mailbox_changes_free(&ch);

@@ -16,19 +16,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define FETCH_CHUNK (64 * 1024)		/* bytes handed to the connection at a time */
-#define FETCH_HIGH_WATER (512 * 1024)	/* stop producing above this backlog */
+#define FETCH_CHUNK      (64 * 1024)  /* bytes handed to the connection at a time */
+#define FETCH_HIGH_WATER (512 * 1024) /* stop producing above this backlog */
 
 struct fetch_job {
 	char tag[128];
 	bool uid;
 	struct fetch_request req;
-	struct seqset set;		/* resolved sequence numbers or UIDs */
-	size_t next;			/* index of the next message to look at */
+	struct seqset set; /* resolved sequence numbers or UIDs */
+	size_t next;       /* index of the next message to look at */
 	bool needs_data;
 	bool condstore;
-	bool seen_changed;		/* \Seen set on some message: tell other sessions */
-	unsigned missing;		/* messages whose file vanished */
+	bool seen_changed; /* \Seen set on some message: tell other sessions */
+	unsigned missing;  /* messages whose file vanished */
 	/* the message being written */
 	struct fetch_out out;
 	char *data;
@@ -82,14 +82,16 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 		bool sets = false;
 		for (unsigned k = 0; k < job->req.count; k++) {
 			const struct fetch_item *it = &job->req.items[k];
-			if (!it->peek && (it->type == FETCH_RFC822 || it->type == FETCH_RFC822_TEXT ||
-					  it->type == FETCH_BODY_SECTION || it->type == FETCH_BINARY))
+			if (!it->peek &&
+			    (it->type == FETCH_RFC822 || it->type == FETCH_RFC822_TEXT ||
+			     it->type == FETCH_BODY_SECTION || it->type == FETCH_BINARY))
 				sets = true;
 		}
 		if (sets && mailbox_store(mb, i, '+', MAILBOX_SEEN, NULL, 0) == 0) {
 			mm = &mb->msgs[i];
-			m.flags = (c->enabled & IMAP_ENABLED_REV2) ? mm->flags & ~(unsigned)MAILBOX_RECENT
-								   : mm->flags;
+			m.flags = (c->enabled & IMAP_ENABLED_REV2)
+					  ? mm->flags & ~(unsigned)MAILBOX_RECENT
+					  : mm->flags;
 			m.modseq = mm->modseq;
 			add_flags = true;
 			job->seen_changed = true;
@@ -121,15 +123,15 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 
 /* The index of the first message after i (whose number, sequence or UID, is key and not in
  * set) whose number is in set; mb->count when there is none. */
-static size_t fetch_next_index(const struct mailbox *mb, const struct seqset *set, bool uid, size_t i,
-			       uint32_t key)
+static size_t fetch_next_index(const struct mailbox *mb, const struct seqset *set, bool uid,
+			       size_t i, uint32_t key)
 {
 	uint32_t want;
 	if (key == UINT32_MAX || !seqset_next(set, key + 1, &want))
 		return mb->count;
 	if (!uid)
 		return want - 1 < mb->count ? want - 1 : mb->count;
-	size_t a = i + 1, b = mb->count;	/* the first message with UID >= want */
+	size_t a = i + 1, b = mb->count; /* the first message with UID >= want */
 	while (a < b) {
 		size_t mid = a + (b - a) / 2;
 		if (mb->msgs[mid].uid < want)
@@ -210,7 +212,7 @@ size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *c
 	}
 	/* The members of the set in order, visited as fetch_resume visits them. */
 	size_t i = 0;
-	while (i < mb->count && *bytes_left > 0 && n < max) {
+	while (i<mb->count && * bytes_left> 0 && n < max) {
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		uint32_t key = cmd->uid ? mm->uid : (uint32_t)(i + 1);
 		if (!seqset_contains(&set, key)) {
@@ -219,7 +221,8 @@ size_t cmd_fetch_files(const struct imap_client *c, const struct imap_command *c
 		}
 		/* A size not learnt yet (MAILBOX_SIZE_UNKNOWN: a name without ,S=) is read ahead
 		 * too, counted as the most the read-ahead asks for (client_prefetch_run). */
-		uint64_t sz = mm->size == MAILBOX_SIZE_UNKNOWN ? CLIENT_PREFETCH_FILE_MAX : mm->size;
+		uint64_t sz = mm->size == MAILBOX_SIZE_UNKNOWN ? CLIENT_PREFETCH_FILE_MAX
+							       : mm->size;
 		if (sz <= CLIENT_PREFETCH_FILE_MAX) {
 			idx[n++] = i;
 			*bytes_left = sz < *bytes_left ? *bytes_left - sz : 0;

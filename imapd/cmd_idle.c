@@ -16,9 +16,9 @@ static void idle_done_work(struct imap_client *c, void *arg)
 static void idle_line(struct imap_client *c, const char *line, size_t len)
 {
 	c->mode = IMAP_MODE_COMMAND;
-	client_enter_state(c, c->state);	/* back to the normal timeout */
+	client_enter_state(c, c->state); /* back to the normal timeout */
 	if (len == 4 && strncasecmp(line, "DONE", 4) == 0)
-		client_run_on_pool(c, idle_done_work, NULL, IMAP_MODE_COMMAND);	/* it syncs */
+		client_run_on_pool(c, idle_done_work, NULL, IMAP_MODE_COMMAND); /* it syncs */
 	else
 		client_tagged(c, c->tag, "BAD", "Expected DONE");
 }

@@ -17,8 +17,8 @@
 
 /* The mailbox name argument, "INBOX" in any case normalised, a trailing '/' dropped.
  * Returns 0, or -1 after a BAD response. */
-static int mbox_name_arg(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
-			 char *out, size_t outlen)
+static int mbox_name_arg(struct imap_client *c, const struct imap_command *cmd,
+			 const struct imap_arg *a, char *out, size_t outlen)
 {
 	const char *s;
 	size_t len;

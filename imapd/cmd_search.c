@@ -39,7 +39,8 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	struct search_error err;
 	if (search_parse(cmd->args, cmd->count, 0, &prog, &err) < 0) {
 		if (err.code == SEARCH_ERR_BADCHARSET)
-			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s", err.text);
+			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s",
+				      err.text);
 		else
 			client_tagged(c, cmd->tag, "BAD", "%s", err.text);
 		return;
@@ -55,7 +56,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_init(&plain);
 	buf_append_str(&plain, "* SEARCH");
 	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
-	bool needs_tz = search_needs_tz(prog.root);	/* localtime per message costs */
+	bool needs_tz = search_needs_tz(prog.root); /* localtime per message costs */
 	for (size_t i = 0; i < mb->count; i++) {
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		struct search_load_ctx x = { .c = c, .index = i };

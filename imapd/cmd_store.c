@@ -104,7 +104,11 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 		buf_printf(&b, "* %zu FETCH (", i + 1);
 		if (!silent) {
 			buf_append_str(&b, "FLAGS ");
-			imap_write_flags(&b, mb, (c->enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
+			imap_write_flags(&b, mb,
+					 (c->enabled & IMAP_ENABLED_REV2)
+						 ? m->flags & ~(unsigned)MAILBOX_RECENT
+						 : m->flags,
+					 m->keywords);
 		}
 		if (cmd->uid)
 			buf_printf(&b, "%sUID %u", silent ? "" : " ", m->uid);
@@ -130,7 +134,8 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 		struct buf m;
 		buf_init(&m);
 		seqset_write(&m, &modified);
-		client_tagged(c, cmd->tag, "OK", "[MODIFIED %s] Conditional STORE failed for some", m.data);
+		client_tagged(c, cmd->tag, "OK", "[MODIFIED %s] Conditional STORE failed for some",
+			      m.data);
 		buf_free(&m);
 	} else {
 		client_tagged(c, cmd->tag, "OK", "%sSTORE completed", cmd->uid ? "UID " : "");

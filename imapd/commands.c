@@ -16,10 +16,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define S_ANY (IMAP_STATE_NOAUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define S_ANY    (IMAP_STATE_NOAUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
 #define S_NOAUTH IMAP_STATE_NOAUTH
-#define S_AUTH (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
-#define S_SEL IMAP_STATE_SELECTED
+#define S_AUTH   (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define S_SEL    IMAP_STATE_SELECTED
 
 static const struct command command_table[] = {
 	{ "APPEND", cmd_append, S_AUTH, CMD_FLAG_STORE, NULL },
@@ -33,8 +33,8 @@ static const struct command command_table[] = {
 	{ "ENABLE", cmd_enable, IMAP_STATE_AUTH, 0, NULL },
 	{ "EXAMINE", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
 	{ "EXPUNGE", cmd_expunge, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE, NULL },
-	{ "FETCH", cmd_fetch, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH,
-	  cmd_fetch_files },
+	{ "FETCH", cmd_fetch, S_SEL,
+	  CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH, cmd_fetch_files },
 	{ "ID", cmd_id, S_ANY, 0, NULL },
 	{ "IDLE", cmd_idle, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "LIST", cmd_list, S_AUTH, CMD_FLAG_STORE, NULL },
@@ -45,11 +45,13 @@ static const struct command command_table[] = {
 	{ "NAMESPACE", cmd_namespace, S_AUTH, 0, NULL },
 	{ "NOOP", cmd_noop, S_ANY, CMD_FLAG_BATCH, NULL },
 	{ "RENAME", cmd_rename, S_AUTH, CMD_FLAG_STORE, NULL },
-	{ "SEARCH", cmd_search, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH, NULL },
+	{ "SEARCH", cmd_search, S_SEL,
+	  CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH, NULL },
 	{ "SELECT", cmd_select, S_AUTH, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
 	{ "STARTTLS", cmd_starttls, S_NOAUTH, CMD_FLAG_NO_SYNC, NULL },
 	{ "STATUS", cmd_status, S_AUTH, CMD_FLAG_STORE, NULL },
-	{ "STORE", cmd_store, S_SEL, CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH, NULL },
+	{ "STORE", cmd_store, S_SEL,
+	  CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH, NULL },
 	{ "SUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "UNSELECT", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
 	{ "UNSUBSCRIBE", cmd_subscribe, S_AUTH, CMD_FLAG_STORE, NULL },
@@ -109,7 +111,8 @@ static bool command_keyword_ok(const char *s)
 	if (!*s || strlen(s) > 100)
 		return false;
 	for (; *s; s++)
-		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || strchr("(){%*\"\\]", *s))
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
+		    strchr("(){%*\"\\]", *s))
 			return false;
 	return true;
 }
@@ -136,7 +139,7 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 					break;
 			if (k == IMAP_SYSTEM_FLAGS) {
 				if (strcasecmp(f, "\\Recent") == 0)
-					continue;	/* cannot be stored: ignored */
+					continue; /* cannot be stored: ignored */
 				client_tagged(c, cmd->tag, "BAD", "Invalid system flag %s",
 					      strcasecmp(f, "\\*") == 0 ? "\\*" : "");
 				return -1;
@@ -173,7 +176,8 @@ int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t 
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno != ENOENT)
-			log_warn("imap: user=%s, cannot open %s: %s", c->user, path, strerror(errno));
+			log_warn("imap: user=%s, cannot open %s: %s", c->user, path,
+				 strerror(errno));
 		return -1;
 	}
 	struct stat st;

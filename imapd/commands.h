@@ -10,11 +10,11 @@
 #include "imap_parser.h"
 
 enum command_flag {
-	CMD_FLAG_UID = 1 << 0,		/* may be prefixed with UID */
-	CMD_FLAG_NO_EXPUNGE = 1 << 1,	/* no untagged EXPUNGE before its tagged response */
-	CMD_FLAG_NO_SYNC = 1 << 2,	/* sends its own updates (or none) */
-	CMD_FLAG_STORE = 1 << 3,	/* reads or writes the store: its body runs on the thread pool */
-	CMD_FLAG_BATCH = 1 << 4,	/* in the selected state, pipelined runs of these commands share
+	CMD_FLAG_UID = 1 << 0,        /* may be prefixed with UID */
+	CMD_FLAG_NO_EXPUNGE = 1 << 1, /* no untagged EXPUNGE before its tagged response */
+	CMD_FLAG_NO_SYNC = 1 << 2,    /* sends its own updates (or none) */
+	CMD_FLAG_STORE = 1 << 3, /* reads or writes the store: its body runs on the thread pool */
+	CMD_FLAG_BATCH = 1 << 4, /* in the selected state, pipelined runs of these commands share
 					 * one pool job (client.c); they change no state, mode or folder */
 };
 
@@ -28,9 +28,9 @@ typedef size_t (*command_files_fn)(const struct imap_client *c, const struct ima
 struct command {
 	const char *name;
 	command_fn fn;
-	unsigned states;	/* enum imap_state bits */
-	unsigned flags;		/* enum command_flag bits */
-	command_files_fn files;	/* the files a batch may read ahead for it, or NULL */
+	unsigned states;        /* enum imap_state bits */
+	unsigned flags;         /* enum command_flag bits */
+	command_files_fn files; /* the files a batch may read ahead for it, or NULL */
 };
 
 /* Looks up an upper-cased command name; NULL when unknown. */

@@ -149,10 +149,10 @@ static void fetch_partial(const struct fetch_item *it, size_t *off, size_t *len)
 
 struct fetch_ctx {
 	const struct fetch_msg *m;
-	struct mime_part *root;		/* parsed on first use */
+	struct mime_part *root; /* parsed on first use */
 	size_t header_len;
-	const char *hdr;		/* the header block: m->data, or from the cache */
-	int hdr_state;			/* 0 not looked up, 1 have it, -1 unavailable */
+	const char *hdr; /* the header block: m->data, or from the cache */
+	int hdr_state;   /* 0 not looked up, 1 have it, -1 unavailable */
 };
 
 /* The header block: from the message bytes when read, else from the folder's cache. */
@@ -192,7 +192,8 @@ static const struct mime_part *fetch_root(struct fetch_ctx *x)
 	return x->root;
 }
 
-static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const struct fetch_item *it)
+static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x,
+			       const struct fetch_item *it)
 {
 	const struct fetch_section *s = &it->section;
 	const struct fetch_msg *m = x->m;
@@ -206,7 +207,8 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const s
 			off = 0;
 			len = m->len;
 		} else {
-			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_BODY, &off, &len) == 0;
+			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_BODY, &off,
+						   &len) == 0;
 		}
 		break;
 	case FETCH_SECTION_HEADER:
@@ -216,7 +218,8 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const s
 			off = 0;
 			len = x->header_len;
 		} else {
-			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_HEADER, &off, &len) == 0;
+			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_HEADER,
+						   &off, &len) == 0;
 		}
 		break;
 	case FETCH_SECTION_TEXT:
@@ -224,22 +227,25 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x, const s
 			off = x->header_len;
 			len = m->len - x->header_len;
 		} else {
-			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_TEXT, &off, &len) == 0;
+			found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_TEXT, &off,
+						   &len) == 0;
 		}
 		break;
 	case FETCH_SECTION_MIME:
-		found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_MIME, &off, &len) == 0;
+		found = mime_section_range(fetch_root(x), numbers, MIME_SECTION_MIME, &off, &len) ==
+			0;
 		break;
 	}
 	if (!found) {
 		off = 0;
 		len = 0;
 	}
-	if (found && (s->text == FETCH_SECTION_HEADER_FIELDS || s->text == FETCH_SECTION_HEADER_FIELDS_NOT)) {
+	if (found && (s->text == FETCH_SECTION_HEADER_FIELDS ||
+		      s->text == FETCH_SECTION_HEADER_FIELDS_NOT)) {
 		size_t start = o->meta.len;
 		mime_write_header_fields(&o->meta, (m->data ? m->data : x->hdr) + off, len,
-					 (const char *const *)s->fields,
-					 s->field_count, s->text == FETCH_SECTION_HEADER_FIELDS_NOT);
+					 (const char *const *)s->fields, s->field_count,
+					 s->text == FETCH_SECTION_HEADER_FIELDS_NOT);
 		/* The partial applies to the rendered fields. */
 		size_t flen = o->meta.len - start, foff = 0;
 		fetch_partial(it, &foff, &flen);
@@ -331,13 +337,15 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			break;
 		case FETCH_INTERNALDATE: {
 			char d[IMAP_DATETIME_LEN];
-			if (!imap_datetime_format(m->internal_date, fetch_local_tz(m->internal_date), d))
+			if (!imap_datetime_format(m->internal_date,
+						  fetch_local_tz(m->internal_date), d))
 				imap_datetime_format(0, 0, d);
 			buf_printf(&o->meta, "\"%s\"", d);
 			break;
 		}
 		case FETCH_RFC822_SIZE:
-			buf_printf(&o->meta, "%llu", (unsigned long long)(m->data ? m->len : m->size));
+			buf_printf(&o->meta, "%llu",
+				   (unsigned long long)(m->data ? m->len : m->size));
 			break;
 		case FETCH_ENVELOPE:
 			if (env)
@@ -347,7 +355,8 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 			break;
 		case FETCH_BODY:
 		case FETCH_BODYSTRUCTURE:
-			imap_write_bodystructure(&o->meta, m->data, fetch_root(&x), it->type == FETCH_BODYSTRUCTURE);
+			imap_write_bodystructure(&o->meta, m->data, fetch_root(&x),
+						 it->type == FETCH_BODYSTRUCTURE);
 			break;
 		case FETCH_UID:
 			buf_printf(&o->meta, "%u", m->uid);
@@ -380,7 +389,8 @@ void fetch_render(struct fetch_out *o, const struct fetch_request *req, const st
 		imap_write_flags(&o->meta, mb, m->flags, m->keywords);
 	}
 	if (add_modseq && !has_modseq)
-		buf_printf(&o->meta, "%sMODSEQ (%llu)", first ? "" : " ", (unsigned long long)m->modseq);
+		buf_printf(&o->meta, "%sMODSEQ (%llu)", first ? "" : " ",
+			   (unsigned long long)m->modseq);
 	buf_append_str(&o->meta, ")\r\n");
 	fetch_flush_meta(o);
 	if (x.root)

@@ -22,14 +22,14 @@ struct fetch_out {
 	struct buf meta;
 	struct fetch_seg *segs;
 	size_t nsegs, cap;
-	size_t mark;		/* meta bytes already covered by segments */
+	size_t mark; /* meta bytes already covered by segments */
 };
 
 /* One message as FETCH sees it. data is NULL when the request needs no message bytes. */
 struct fetch_msg {
 	uint32_t seq, uid;
 	uint64_t modseq;
-	unsigned flags;		/* enum mailbox_flag bits */
+	unsigned flags; /* enum mailbox_flag bits */
 	uint32_t keywords;
 	uint64_t size;
 	time_t internal_date;

@@ -122,7 +122,7 @@ static const char *fetch_parse_field(struct fetch_cur *c, struct fetch_section *
 		name[i] = (char)toupper((unsigned char)name[i]);
 	}
 	unsigned count = sec->field_count;
-	if ((count & (count - 1)) == 0)	/* 0, 1, 2, 4, ...: capacity doubles */
+	if ((count & (count - 1)) == 0) /* 0, 1, 2, 4, ...: capacity doubles */
 		sec->fields = xrealloc(sec->fields, (count ? count * 2 : 1) * sizeof(*sec->fields));
 	sec->fields[sec->field_count++] = name;
 	return NULL;
@@ -177,7 +177,8 @@ static const char *fetch_parse_section(struct fetch_cur *c, bool binary, struct 
 		return "Invalid section";
 	if (sec->text == FETCH_SECTION_MIME && sec->part_count == 0)
 		return "MIME needs a part number";
-	if (sec->text == FETCH_SECTION_HEADER_FIELDS || sec->text == FETCH_SECTION_HEADER_FIELDS_NOT) {
+	if (sec->text == FETCH_SECTION_HEADER_FIELDS ||
+	    sec->text == FETCH_SECTION_HEADER_FIELDS_NOT) {
 		const char *error = fetch_parse_fields(c, sec);
 		if (error != NULL)
 			return error;
@@ -251,7 +252,8 @@ static const char *fetch_parse_sectioned(const char *s, size_t len, struct fetch
 	struct buf b;
 	buf_init(&b);
 	buf_append_str(&b, it->type == FETCH_BODY_SECTION ? "BODY"
-			   : it->type == FETCH_BINARY ? "BINARY" : "BINARY.SIZE");
+			   : it->type == FETCH_BINARY     ? "BINARY"
+							  : "BINARY.SIZE");
 	fetch_write_section(&b, &it->section);
 	if (it->partial)
 		buf_printf(&b, "<%u>", it->origin);
@@ -292,8 +294,8 @@ static void fetch_add_item(struct fetch_request *req, struct fetch_item *it)
 	req->items[req->count++] = *it;
 }
 
-static void fetch_add_simple(struct fetch_request *req, enum fetch_item_type type,
-			     const char *name, bool front)
+static void fetch_add_simple(struct fetch_request *req, enum fetch_item_type type, const char *name,
+			     bool front)
 {
 	for (unsigned i = 0; i < req->count; i++) {
 		if (req->items[i].type == type)
@@ -315,7 +317,8 @@ static void fetch_add_simple(struct fetch_request *req, enum fetch_item_type typ
 
 static const char *fetch_parse_macro(const struct imap_arg *a, struct fetch_request *req)
 {
-	static const char *const names[] = { "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY" };
+	static const char *const names[] = { "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE",
+					     "BODY" };
 	static const enum fetch_item_type types[] = {
 		FETCH_FLAGS, FETCH_INTERNALDATE, FETCH_RFC822_SIZE, FETCH_ENVELOPE, FETCH_BODY,
 	};
@@ -389,7 +392,8 @@ int fetch_parse(const struct imap_arg *args, unsigned count, unsigned flags,
 			else
 				fetch_add_item(req_r, &it);
 		}
-	} else if (imap_arg_atom_equals(&args[0], "ALL") || imap_arg_atom_equals(&args[0], "FAST") ||
+	} else if (imap_arg_atom_equals(&args[0], "ALL") ||
+		   imap_arg_atom_equals(&args[0], "FAST") ||
 		   imap_arg_atom_equals(&args[0], "FULL")) {
 		error = fetch_parse_macro(&args[0], req_r);
 	} else {

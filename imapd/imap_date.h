@@ -10,9 +10,9 @@
 #define IMAP_DATETIME_LEN 27
 
 struct imap_date {
-	int year;	/* 0..9999 */
-	int month;	/* 1..12 */
-	int day;	/* 1..31, valid for the month */
+	int year;  /* 0..9999 */
+	int month; /* 1..12 */
+	int day;   /* 1..31, valid for the month */
 };
 
 /* date (RFC 3501 9): date-day "-" date-month "-" date-year, day of 1 or 2 digits, month

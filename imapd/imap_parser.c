@@ -11,28 +11,28 @@
 #define IMAP_LITERAL_SIZE_CAP (UINT64_MAX / 16)
 
 enum parser_state {
-	S_IDLE,			/* between commands; blank lines skipped */
-	S_IDLE_CR,		/* CR of a blank line */
+	S_IDLE,    /* between commands; blank lines skipped */
+	S_IDLE_CR, /* CR of a blank line */
 	S_TAG,
-	S_NAME_START,		/* after "tag " or "tag UID " */
+	S_NAME_START, /* after "tag " or "tag UID " */
 	S_NAME,
-	S_ARG_START,		/* expecting an argument, ')' or the end of the line */
-	S_AFTER_ARG,		/* after an argument: SP, ')' or end of line */
-	S_TILDE,		/* '~' read: literal8 or an atom */
+	S_ARG_START, /* expecting an argument, ')' or the end of the line */
+	S_AFTER_ARG, /* after an argument: SP, ')' or end of line */
+	S_TILDE,     /* '~' read: literal8 or an atom */
 	S_ATOM,
-	S_BRACKET,		/* inside [...] of an atom */
+	S_BRACKET, /* inside [...] of an atom */
 	S_BRACKET_QUOTED,
 	S_BRACKET_ESC,
 	S_QUOTED,
 	S_QUOTED_ESC,
-	S_LIT_LEN,		/* digits of {n} */
-	S_LIT_PLUS,		/* '+' of {n+} read */
-	S_LIT_CLOSE,		/* '}' read: CRLF next */
-	S_LIT_LF,		/* CR after '}' read */
+	S_LIT_LEN,   /* digits of {n} */
+	S_LIT_PLUS,  /* '+' of {n+} read */
+	S_LIT_CLOSE, /* '}' read: CRLF next */
+	S_LIT_LF,    /* CR after '}' read */
 	S_LIT_DATA,
-	S_CR,			/* CR at the end of the command line */
-	S_DONE,			/* command complete, waiting for the caller */
-	S_ENDED,		/* an error ended the command; cleared at the next feed */
+	S_CR,    /* CR at the end of the command line */
+	S_DONE,  /* command complete, waiting for the caller */
+	S_ENDED, /* an error ended the command; cleared at the next feed */
 	S_SKIP_LINE,
 	S_SKIP_LITERAL,
 	S_DEAD,
@@ -75,12 +75,12 @@ struct imap_parser {
 };
 
 enum step {
-	STEP_NEXT,		/* byte consumed */
-	STEP_AGAIN,		/* byte not consumed, state changed: look at it again */
-	STEP_DONE,		/* byte consumed, command complete */
-	STEP_LITERAL,		/* byte consumed, synchronising literal accepted */
-	STEP_ERROR,		/* byte not consumed, error set, now skipping */
-	STEP_ERROR_USED,	/* byte consumed, error set */
+	STEP_NEXT,       /* byte consumed */
+	STEP_AGAIN,      /* byte not consumed, state changed: look at it again */
+	STEP_DONE,       /* byte consumed, command complete */
+	STEP_LITERAL,    /* byte consumed, synchronising literal accepted */
+	STEP_ERROR,      /* byte not consumed, error set, now skipping */
+	STEP_ERROR_USED, /* byte consumed, error set */
 };
 
 static void imap_parser_args_free(struct imap_arg *v, unsigned n)
@@ -279,7 +279,7 @@ static struct imap_arg *imap_parser_push(struct imap_parser *p, enum imap_arg_ty
 	}
 	struct imap_arg *a = &f->v[f->n++];
 	memset(a, 0, sizeof(*a));
-	memset(&f->v[f->n], 0, sizeof(*a));	/* EOL sentinel */
+	memset(&f->v[f->n], 0, sizeof(*a)); /* EOL sentinel */
 	a->type = type;
 	return a;
 }
@@ -402,7 +402,8 @@ static void imap_parser_literal_end(struct imap_parser *p)
 {
 	struct imap_arg *a = imap_parser_push(p, IMAP_ARG_LITERAL);
 	a->str = imap_parser_take(&p->tok, &a->len);
-	a->flags = (p->lit_nonsync ? IMAP_ARG_FLAG_NONSYNC : 0) | (p->lit8 ? IMAP_ARG_FLAG_LITERAL8 : 0);
+	a->flags = (p->lit_nonsync ? IMAP_ARG_FLAG_NONSYNC : 0) |
+		   (p->lit8 ? IMAP_ARG_FLAG_LITERAL8 : 0);
 	p->state = S_AFTER_ARG;
 }
 
@@ -430,7 +431,8 @@ static enum step imap_parser_arg_start(struct imap_parser *p, unsigned char c)
 	if (c == '(' || c == '"' || c == '{' || c == '~' || c == '\\' || c == '[' ||
 	    imap_parser_is_arg_char(c)) {
 		if (!imap_parser_count_arg(p))
-			return imap_parser_fail(p, c, IMAP_PERR_TOO_MANY_ARGS, "Too many arguments");
+			return imap_parser_fail(p, c, IMAP_PERR_TOO_MANY_ARGS,
+						"Too many arguments");
 	} else if (c >= 0x80) {
 		return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "8-bit data outside a string");
 	} else {
@@ -440,7 +442,8 @@ static enum step imap_parser_arg_start(struct imap_parser *p, unsigned char c)
 	switch (c) {
 	case '(':
 		if (p->depth >= p->lim.max_depth)
-			return imap_parser_fail(p, c, IMAP_PERR_TOO_DEEP, "Lists nested too deeply");
+			return imap_parser_fail(p, c, IMAP_PERR_TOO_DEEP,
+						"Lists nested too deeply");
 		p->depth++;
 		return STEP_NEXT;
 	case '"':
@@ -498,7 +501,8 @@ static enum step imap_parser_bracket(struct imap_parser *p, unsigned char c)
 		return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "Invalid character in section");
 	if (p->state == S_BRACKET_ESC) {
 		if (c != '"' && c != '\\')
-			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "Invalid escape in quoted string");
+			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX,
+						"Invalid escape in quoted string");
 		p->state = S_BRACKET_QUOTED;
 	} else if (p->state == S_BRACKET_QUOTED) {
 		if (c == '\\')
@@ -523,7 +527,8 @@ static enum step imap_parser_quoted(struct imap_parser *p, unsigned char c)
 {
 	if (p->state == S_QUOTED_ESC) {
 		if (c != '"' && c != '\\')
-			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "Invalid escape in quoted string");
+			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX,
+						"Invalid escape in quoted string");
 		buf_append(&p->tok, &c, 1);
 		p->state = S_QUOTED;
 		return STEP_NEXT;
@@ -584,7 +589,8 @@ static enum step imap_parser_literal_head(struct imap_parser *p, unsigned char c
 		return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "Expected CRLF after literal size");
 	default: /* S_LIT_LF */
 		if (c != '\n')
-			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX, "Expected CRLF after literal size");
+			return imap_parser_fail(p, c, IMAP_PERR_SYNTAX,
+						"Expected CRLF after literal size");
 		return imap_parser_literal_announced(p);
 	}
 }
@@ -682,7 +688,8 @@ static enum step imap_parser_step(struct imap_parser *p, unsigned char c)
 static int imap_parser_skip_byte(struct imap_parser *p, unsigned char c)
 {
 	if (c == '\n') {
-		bool lit = p->skip_nonsync && (p->skip_lit == SKIP_LIT_CLOSE || p->skip_lit == SKIP_LIT_CR);
+		bool lit = p->skip_nonsync &&
+			   (p->skip_lit == SKIP_LIT_CLOSE || p->skip_lit == SKIP_LIT_CR);
 		p->skip_lit = SKIP_LIT_NONE;
 		if (!lit)
 			return 1;
@@ -786,10 +793,12 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p, const char *in, s
 				imap_parser_clear(p);
 			continue;
 		}
-		bool blank = (p->state == S_IDLE || p->state == S_IDLE_CR) && (c == '\r' || c == '\n');
+		bool blank = (p->state == S_IDLE || p->state == S_IDLE_CR) &&
+			     (c == '\r' || c == '\n');
 		enum step st;
 		if (!blank && ++p->line_len > p->lim.max_line)
-			st = imap_parser_fail(p, c, IMAP_PERR_LINE_TOO_LONG, "Command line too long");
+			st = imap_parser_fail(p, c, IMAP_PERR_LINE_TOO_LONG,
+					      "Command line too long");
 		else
 			while ((st = imap_parser_step(p, c)) == STEP_AGAIN)
 				;
@@ -920,8 +929,7 @@ bool imap_arg_number64(const struct imap_arg *a, uint64_t *n_r)
 
 #define IMAP_QUOTED_MAX 1024
 
-void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags,
-			     bool atom_ok)
+void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags, bool atom_ok)
 {
 	bool atom = atom_ok && len > 0;
 	bool quotable = len <= IMAP_QUOTED_MAX;

@@ -33,45 +33,45 @@
  */
 
 enum imap_arg_type {
-	IMAP_ARG_EOL = 0,	/* sentinel after the last argument of every list */
-	IMAP_ARG_ATOM,		/* atom, number, "*", "\Seen", sequence set, BODY[...]<..> kept whole */
-	IMAP_ARG_NIL,		/* the atom NIL (any case); str holds it as sent */
-	IMAP_ARG_STRING,	/* quoted string, unescaped */
-	IMAP_ARG_LITERAL,	/* {n}, {n+} or ~{n} literal; see flags */
-	IMAP_ARG_LIST,		/* ( ... ) */
+	IMAP_ARG_EOL = 0, /* sentinel after the last argument of every list */
+	IMAP_ARG_ATOM,    /* atom, number, "*", "\Seen", sequence set, BODY[...]<..> kept whole */
+	IMAP_ARG_NIL,     /* the atom NIL (any case); str holds it as sent */
+	IMAP_ARG_STRING,  /* quoted string, unescaped */
+	IMAP_ARG_LITERAL, /* {n}, {n+} or ~{n} literal; see flags */
+	IMAP_ARG_LIST,    /* ( ... ) */
 };
 
 enum imap_arg_flag {
-	IMAP_ARG_FLAG_NONSYNC = 1 << 0,	/* {n+} / ~{n+} (LITERAL+ / LITERAL-) */
-	IMAP_ARG_FLAG_LITERAL8 = 1 << 1,	/* ~{n}: binary literal (RFC 3516), may hold NUL */
+	IMAP_ARG_FLAG_NONSYNC = 1 << 0,  /* {n+} / ~{n+} (LITERAL+ / LITERAL-) */
+	IMAP_ARG_FLAG_LITERAL8 = 1 << 1, /* ~{n}: binary literal (RFC 3516), may hold NUL */
 };
 
 struct imap_arg {
 	enum imap_arg_type type;
-	unsigned flags;			/* enum imap_arg_flag bits, literals only */
-	char *str;			/* ATOM, NIL, STRING, LITERAL: owned, NUL-terminated */
-	size_t len;			/* bytes in str (a literal may contain NUL) */
-	struct imap_arg *list;		/* LIST: count args, then an IMAP_ARG_EOL sentinel */
+	unsigned flags;        /* enum imap_arg_flag bits, literals only */
+	char *str;             /* ATOM, NIL, STRING, LITERAL: owned, NUL-terminated */
+	size_t len;            /* bytes in str (a literal may contain NUL) */
+	struct imap_arg *list; /* LIST: count args, then an IMAP_ARG_EOL sentinel */
 	unsigned count;
 };
 
 struct imap_command {
 	const char *tag;
-	const char *name;		/* upper-cased; "FETCH" for "UID FETCH" (see uid) */
-	bool uid;			/* the command was prefixed with UID */
-	const struct imap_arg *args;	/* count args, then an IMAP_ARG_EOL sentinel */
+	const char *name;            /* upper-cased; "FETCH" for "UID FETCH" (see uid) */
+	bool uid;                    /* the command was prefixed with UID */
+	const struct imap_arg *args; /* count args, then an IMAP_ARG_EOL sentinel */
 	unsigned count;
 };
 
 struct imap_parser_limits {
-	size_t max_line;		/* bytes of a command, literal data excluded; default 65536 */
-	uint64_t max_literal;		/* largest synchronising literal; default 35 MiB */
-	uint64_t max_nonsync_literal;	/* largest {n+}: 4096 for LITERAL-; default max_literal */
-	uint64_t max_literal_total;	/* all literal data of one command; default 4 * max_literal */
-	uint64_t max_skip_literal;	/* a too large {n+} up to this size is read and discarded,
+	size_t max_line;              /* bytes of a command, literal data excluded; default 65536 */
+	uint64_t max_literal;         /* largest synchronising literal; default 35 MiB */
+	uint64_t max_nonsync_literal; /* largest {n+}: 4096 for LITERAL-; default max_literal */
+	uint64_t max_literal_total;   /* all literal data of one command; default 4 * max_literal */
+	uint64_t max_skip_literal;    /* a too large {n+} up to this size is read and discarded,
 					 * a larger one is fatal; default max_literal */
-	unsigned max_depth;		/* list nesting; default 16, at most 64 */
-	unsigned max_args;		/* arguments of one command, lists and their members included;
+	unsigned max_depth;           /* list nesting; default 16, at most 64 */
+	unsigned max_args;            /* arguments of one command, lists and their members included;
 					 * default 10000 */
 };
 
@@ -84,29 +84,29 @@ enum imap_parse_result {
 
 enum imap_parse_error_code {
 	IMAP_PERR_NONE = 0,
-	IMAP_PERR_SYNTAX,		/* malformed command: text says where */
-	IMAP_PERR_TAG,			/* missing or invalid tag (tag is NULL) */
-	IMAP_PERR_COMMAND,		/* missing or invalid command name */
+	IMAP_PERR_SYNTAX,  /* malformed command: text says where */
+	IMAP_PERR_TAG,     /* missing or invalid tag (tag is NULL) */
+	IMAP_PERR_COMMAND, /* missing or invalid command name */
 	IMAP_PERR_LINE_TOO_LONG,
-	IMAP_PERR_LITERAL_TOO_BIG,	/* for APPEND the server may answer "NO [TOOBIG]" instead */
+	IMAP_PERR_LITERAL_TOO_BIG, /* for APPEND the server may answer "NO [TOOBIG]" instead */
 	IMAP_PERR_TOO_DEEP,
 	IMAP_PERR_TOO_MANY_ARGS,
 };
 
 enum imap_parse_skip {
-	IMAP_SKIP_NONE = 0,	/* the bad command ended where the error was found */
-	IMAP_SKIP_LINE,		/* the parser discards input through the end of the line */
-	IMAP_SKIP_LITERAL,	/* ... first the n bytes of a non-synchronising literal, then the line */
+	IMAP_SKIP_NONE = 0, /* the bad command ended where the error was found */
+	IMAP_SKIP_LINE,     /* the parser discards input through the end of the line */
+	IMAP_SKIP_LITERAL, /* ... first the n bytes of a non-synchronising literal, then the line */
 };
 
 struct imap_parse_error {
 	enum imap_parse_error_code code;
-	const char *text;		/* static text for the BAD response */
-	const char *tag;		/* NULL when no complete tag was read */
-	const char *name;		/* command name (upper-cased) or NULL when not read yet */
+	const char *text; /* static text for the BAD response */
+	const char *tag;  /* NULL when no complete tag was read */
+	const char *name; /* command name (upper-cased) or NULL when not read yet */
 	enum imap_parse_skip skip;
-	uint64_t literal_size;		/* LITERAL_TOO_BIG: the announced size */
-	bool fatal;			/* close the connection; the parser is dead */
+	uint64_t literal_size; /* LITERAL_TOO_BIG: the announced size */
+	bool fatal;            /* close the connection; the parser is dead */
 };
 
 struct imap_parser;
@@ -138,7 +138,7 @@ const char *imap_parser_name(const struct imap_parser *p);
 bool imap_parser_idle(const struct imap_parser *p);
 
 /* Argument accessors: false when the argument has another type. */
-bool imap_arg_is_atom(const struct imap_arg *a);	/* ATOM or NIL */
+bool imap_arg_is_atom(const struct imap_arg *a); /* ATOM or NIL */
 bool imap_arg_is_nil(const struct imap_arg *a);
 bool imap_arg_is_eol(const struct imap_arg *a);
 /* ATOM (or NIL) equal to word, ignoring ASCII case. */

@@ -14,12 +14,12 @@ struct auth_throttle;
 struct imap_client;
 struct tls_ctx;
 
-#define IMAPD_IDLE_TIMEOUT_MS (30 * 60 * 1000)	/* RFC 3501 5.4: at least 30 minutes */
-#define IMAPD_PREAUTH_TIMEOUT_MS (60 * 1000)	/* before LOGIN: short */
-#define IMAPD_IDLE_KEEPALIVE_MS (2 * 60 * 1000)	/* "* OK Still here" during IDLE */
-#define IMAPD_PREAUTH_MAX_COMMANDS 30		/* commands allowed before authentication */
-#define IMAPD_MAX_BAD_COMMANDS 20		/* BAD responses in a row before BYE */
-#define IMAPD_POOL_THREADS "16"			/* libuv pool size unless UV_THREADPOOL_SIZE is set */
+#define IMAPD_IDLE_TIMEOUT_MS      (30 * 60 * 1000) /* RFC 3501 5.4: at least 30 minutes */
+#define IMAPD_PREAUTH_TIMEOUT_MS   (60 * 1000)      /* before LOGIN: short */
+#define IMAPD_IDLE_KEEPALIVE_MS    (2 * 60 * 1000)  /* "* OK Still here" during IDLE */
+#define IMAPD_PREAUTH_MAX_COMMANDS 30               /* commands allowed before authentication */
+#define IMAPD_MAX_BAD_COMMANDS     20               /* BAD responses in a row before BYE */
+#define IMAPD_POOL_THREADS         "16" /* libuv pool size unless UV_THREADPOOL_SIZE is set */
 
 /* The extensions a session has turned on (ENABLE, or CONDSTORE by first use): imap_client.enabled
  * bits, which the selected folder's view reads too (mailbox_view.h). */
@@ -37,9 +37,9 @@ struct imapd {
 	struct accounts *accounts;
 	struct auth_throttle *auth_throttle;
 	struct net_listener *listeners;
-	struct imap_client *clients;	/* every live session (for change notification) */
+	struct imap_client *clients; /* every live session (for change notification) */
 	uint64_t sessions_total;
-	unsigned pool_jobs;		/* client_run_on_pool work queued and not yet done */
+	unsigned pool_jobs; /* client_run_on_pool work queued and not yet done */
 	bool stopping;
 };
 

@@ -15,13 +15,13 @@
 
 /* The uv handles outlive the view until their close callbacks ran. */
 struct view_watch {
-	uv_fs_event_t ev[2];	/* new/ and cur/ */
+	uv_fs_event_t ev[2]; /* new/ and cur/ */
 	bool ev_started[2];
 	uv_timer_t debounce;
 	int handles_open;
-	void (*changed)(void *ctx);	/* the session's (view_client) */
-	void *ctx;		/* NULL once stopped */
-	struct view_watch *next_retired;	/* the list view_close puts it on, inside pool work */
+	void (*changed)(void *ctx);      /* the session's (view_client) */
+	void *ctx;                       /* NULL once stopped */
+	struct view_watch *next_retired; /* the list view_close puts it on, inside pool work */
 };
 
 static void view_watch_closed(uv_handle_t *h)
@@ -66,8 +66,8 @@ static struct view_watch *view_watch_start(const struct view_client *cl, const c
 		w->handles_open++;
 		int r = uv_fs_event_start(&w->ev[i], view_fs_event, dir, 0);
 		if (r < 0)
-			log_warn("imap: cannot watch %s: %s (IDLE falls back to the keep-alive)", dir,
-				 uv_strerror(r));
+			log_warn("imap: cannot watch %s: %s (IDLE falls back to the keep-alive)",
+				 dir, uv_strerror(r));
 		else
 			w->ev_started[i] = true;
 	}
@@ -122,7 +122,8 @@ struct mailbox_view *view_open(const struct view_client *cl, const char *name, c
 	if (readonly) {
 		buf_append_str(&b, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
 	} else {
-		buf_append_str(&b, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		buf_append_str(
+			&b, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
 		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 			if (mb->keywords[i])
 				buf_printf(&b, " %s", mb->keywords[i]);
@@ -166,7 +167,7 @@ static void view_close_done(uv_work_t *req, int status)
 	struct view_close_job *j = container_of(req, struct view_close_job, req);
 	(void)status;
 	j->d->pool_jobs--;
-	mailbox_close(&j->mb);	/* (not run: closed here) */
+	mailbox_close(&j->mb); /* (not run: closed here) */
 	free(j);
 }
 
@@ -213,7 +214,11 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 			continue;
 		const struct mailbox_msg *m = &mb->msgs[idx];
 		buf_printf(&b, "* %ld FETCH (UID %u FLAGS ", idx + 1, m->uid);
-		imap_write_flags(&b, mb, (enabled & IMAP_ENABLED_REV2) ? m->flags & ~(unsigned)MAILBOX_RECENT : m->flags, m->keywords);
+		imap_write_flags(&b, mb,
+				 (enabled & IMAP_ENABLED_REV2)
+					 ? m->flags & ~(unsigned)MAILBOX_RECENT
+					 : m->flags,
+				 m->keywords);
 		if (enabled & IMAP_ENABLED_CONDSTORE)
 			buf_printf(&b, " MODSEQ (%llu)", (unsigned long long)m->modseq);
 		buf_append_str(&b, ")\r\n");
@@ -236,7 +241,8 @@ void view_sync(struct mailbox_view *v)
 		return;
 	}
 	if (ch.uidvalidity_changed) {
-		static const char bye[] = "* BYE The folder index was rebuilt, please reconnect\r\n";
+		static const char bye[] =
+			"* BYE The folder index was rebuilt, please reconnect\r\n";
 		mailbox_changes_free(&ch);
 		v->cl.send_raw(v->cl.ctx, bye, sizeof(bye) - 1);
 		v->cl.close(v->cl.ctx, "uidvalidity changed");

@@ -18,9 +18,9 @@ struct view_watch;
  * first argument of every callback. The callbacks are safe where the session's own functions
  * are (on the loop, or inside the session's pool work). */
 struct view_client {
-	void *ctx;			/* the session */
-	struct imapd *d;		/* its daemon: the loop (watchers), the pool (closing) */
-	const char *user;		/* for log lines; lives as long as the session */
+	void *ctx;        /* the session */
+	struct imapd *d;  /* its daemon: the loop (watchers), the pool (closing) */
+	const char *user; /* for log lines; lives as long as the session */
 	/* Output (client_send_buf, client_send_raw). */
 	void (*send_buf)(void *ctx, const struct buf *b);
 	void (*send_raw)(void *ctx, const void *p, size_t n);
@@ -37,14 +37,14 @@ struct view_client {
 
 struct mailbox_view {
 	struct mailbox *mb;
-	char *name;			/* as the client named it ("INBOX" normalised) */
-	char path[PATH_MAX];		/* the Maildir */
-	bool readonly;			/* EXAMINE */
-	bool changed;			/* the folder changed on disk since the last sync */
-	bool want_watch;		/* IDLE was entered: watch the folder until it is closed */
-	struct view_watch *watch;	/* inotify on new/ and cur/ (NULL until the first IDLE,
+	char *name;               /* as the client named it ("INBOX" normalised) */
+	char path[PATH_MAX];      /* the Maildir */
+	bool readonly;            /* EXAMINE */
+	bool changed;             /* the folder changed on disk since the last sync */
+	bool want_watch;          /* IDLE was entered: watch the folder until it is closed */
+	struct view_watch *watch; /* inotify on new/ and cur/ (NULL until the first IDLE,
 					 * or when unavailable) */
-	struct view_client cl;		/* the session */
+	struct view_client cl;    /* the session */
 };
 
 /* Opens name (path already resolved) for the session cl and sends the SELECT/EXAMINE untagged

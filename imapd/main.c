@@ -19,12 +19,13 @@ static struct imapd imapd;
 
 static void imapd_usage(FILE *f)
 {
-	fprintf(f, "usage: imapd [-c FILE] [-f]\n"
-		   "  -c FILE    configuration file (default: $MAIL_CONF, else PREFIX/etc/mail.conf,\n"
-		   "             else built-in defaults)\n"
-		   "  -f         stay in the foreground and log to stderr\n"
-		   "  --help     this text\n"
-		   "  --version  print the version\n");
+	fprintf(f,
+		"usage: imapd [-c FILE] [-f]\n"
+		"  -c FILE    configuration file (default: $MAIL_CONF, else PREFIX/etc/mail.conf,\n"
+		"             else built-in defaults)\n"
+		"  -f         stay in the foreground and log to stderr\n"
+		"  --help     this text\n"
+		"  --version  print the version\n");
 }
 
 static void imapd_tables_tick(uv_timer_t *t)

@@ -78,7 +78,7 @@ static bool search_ascii_token(const char *s, size_t len, const char **tok_r, si
 		if (i < len && (unsigned char)s[i] > ' ' && (unsigned char)s[i] < 0x7f)
 			continue;
 		if (i < len && s[i] != ' ' && s[i] != '\t')
-			return false;	/* 8-bit or a control character: no shortcut */
+			return false; /* 8-bit or a control character: no shortcut */
 		if (i - run > best_len) {
 			best = run;
 			best_len = i - run;
@@ -109,7 +109,7 @@ static bool search_ascii_casemem(const char *hay, size_t len, const char *lower,
 {
 	if (n == 0 || n > len)
 		return n == 0;
-	const char *end = hay + len - n + 1;	/* candidates start before end */
+	const char *end = hay + len - n + 1; /* candidates start before end */
 	char c0 = lower[0], c1 = (c0 >= 'a' && c0 <= 'z') ? (char)(c0 - 32) : c0;
 	const char *p0 = memchr(hay, c0, (size_t)(end - hay));
 	const char *p1 = c1 != c0 ? memchr(hay, c1, (size_t)(end - hay)) : NULL;
@@ -279,9 +279,9 @@ static bool search_flag(const struct search_msg *m, const char *name)
 		const char *name;
 		unsigned flag;
 	} sys[] = {
-		{ "\\Seen", MAILBOX_SEEN },	  { "\\Answered", MAILBOX_ANSWERED },
+		{ "\\Seen", MAILBOX_SEEN },       { "\\Answered", MAILBOX_ANSWERED },
 		{ "\\Flagged", MAILBOX_FLAGGED }, { "\\Deleted", MAILBOX_DELETED },
-		{ "\\Draft", MAILBOX_DRAFT },	  { "\\Recent", MAILBOX_RECENT },
+		{ "\\Draft", MAILBOX_DRAFT },     { "\\Recent", MAILBOX_RECENT },
 	};
 	if (name[0] == '\\') {
 		for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)

@@ -16,14 +16,14 @@ struct mime_part;
  * the message is treated as matching no text key). */
 struct search_msg {
 	uint32_t seq, uid;
-	uint32_t max_seq, max_uid;	/* '*' in sets already resolved by the caller is fine */
-	unsigned flags;			/* enum mailbox_flag bits */
+	uint32_t max_seq, max_uid; /* '*' in sets already resolved by the caller is fine */
+	unsigned flags;            /* enum mailbox_flag bits */
 	uint32_t keywords;
-	const char *const *keyword_names;	/* MAILBOX_MAX_KEYWORDS entries, NULL when unused */
+	const char *const *keyword_names; /* MAILBOX_MAX_KEYWORDS entries, NULL when unused */
 	uint64_t size;
 	uint64_t modseq;
 	time_t internal_date;
-	int tz_minutes;			/* zone for BEFORE/ON/SINCE on the internal date */
+	int tz_minutes; /* zone for BEFORE/ON/SINCE on the internal date */
 
 	const char *data;
 	size_t len;
@@ -40,7 +40,7 @@ struct search_msg {
 	bool header_failed;
 	struct mime_part *mime;
 	bool have_text;
-	char *body_text;		/* folded UTF-8 text of every text part */
+	char *body_text; /* folded UTF-8 text of every text part */
 	size_t body_len;
 };
 

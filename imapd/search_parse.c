@@ -8,16 +8,16 @@
 #include <strings.h>
 
 enum search_arg_kind {
-	KIND_NONE,		/* no argument */
-	KIND_FLAG,		/* system flag, fixed */
-	KIND_UNFLAG,		/* NOT of a system flag */
-	KIND_ASTRING,		/* a string argument */
-	KIND_HEADER,		/* header name (fixed or read) and string */
+	KIND_NONE,    /* no argument */
+	KIND_FLAG,    /* system flag, fixed */
+	KIND_UNFLAG,  /* NOT of a system flag */
+	KIND_ASTRING, /* a string argument */
+	KIND_HEADER,  /* header name (fixed or read) and string */
 	KIND_DATE,
 	KIND_NUMBER,
-	KIND_KEYWORD,		/* flag-keyword atom */
+	KIND_KEYWORD, /* flag-keyword atom */
 	KIND_UNKEYWORD,
-	KIND_SEQSET,		/* UID */
+	KIND_SEQSET, /* UID */
 	KIND_NOT,
 	KIND_OR,
 	KIND_NEW,
@@ -29,7 +29,7 @@ struct search_keyword {
 	const char *name;
 	enum search_arg_kind kind;
 	enum search_key_type type;
-	const char *arg;	/* flag name or header name */
+	const char *arg; /* flag name or header name */
 };
 
 static const struct search_keyword search_keywords[] = {
@@ -125,8 +125,9 @@ static void search_key_set_str(struct search_key *k, const char *s, size_t len)
 static struct search_key *search_key_add_child(struct search_key *parent)
 {
 	unsigned n = parent->count;
-	if ((n & (n - 1)) == 0)		/* 0, 1, 2, 4, ...: capacity doubles */
-		parent->children = xrealloc(parent->children, (n ? n * 2 : 1) * sizeof(*parent->children));
+	if ((n & (n - 1)) == 0) /* 0, 1, 2, 4, ...: capacity doubles */
+		parent->children = xrealloc(parent->children,
+					    (n ? n * 2 : 1) * sizeof(*parent->children));
 	struct search_key *k = &parent->children[parent->count++];
 	memset(k, 0, sizeof(*k));
 	return k;
@@ -142,8 +143,7 @@ static void search_key_make_flag(struct search_key *k, const char *flag, bool ne
 	search_key_set_str(k, flag, strlen(flag));
 }
 
-static int search_parse_seqset(struct search_ctx *c, const struct imap_arg *a,
-			       struct search_key *k)
+static int search_parse_seqset(struct search_ctx *c, const struct imap_arg *a, struct search_key *k)
 {
 	const char *error;
 	unsigned f = (c->flags & SEARCH_PARSE_SEARCHRES) ? SEQSET_ALLOW_SAVED : 0;
@@ -249,7 +249,8 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 		a = search_parse_next(c);
 		if (a == NULL || a->type != IMAP_ARG_ATOM || a->str[0] == '\\' ||
 		    strpbrk(a->str, "[]%*") != NULL)
-			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "KEYWORD needs a flag keyword");
+			return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+						 "KEYWORD needs a flag keyword");
 		search_key_make_flag(k, a->str, kw->kind == KIND_UNKEYWORD);
 		return 0;
 	case KIND_HEADER:
@@ -260,10 +261,11 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 			a = search_parse_next(c);
 			if (a == NULL || !imap_arg_string(a, &s, &len) ||
 			    !search_is_field_name(s, len))
-				return search_parse_fail(c, SEARCH_ERR_SYNTAX, "HEADER needs a field name");
+				return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+							 "HEADER needs a field name");
 			k->header = xstrdup(s);
 		}
-		__attribute__((fallthrough));	/* to the string to look for */
+		__attribute__((fallthrough)); /* to the string to look for */
 	case KIND_ASTRING:
 		a = search_parse_next(c);
 		if (a == NULL || !imap_arg_string(a, &s, &len))
@@ -272,12 +274,14 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 		return 0;
 	case KIND_DATE:
 		a = search_parse_next(c);
-		if (a == NULL || !imap_arg_string(a, &s, &len) || imap_date_parse(s, len, &date) < 0)
-			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Invalid date (want 1-Feb-1994)");
+		if (a == NULL || !imap_arg_string(a, &s, &len) ||
+		    imap_date_parse(s, len, &date) < 0)
+			return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+						 "Invalid date (want 1-Feb-1994)");
 		k->day = imap_date_days(&date);
 		return 0;
 	case KIND_NUMBER:
-		c->prog->uses_size = true;	/* LARGER, SMALLER */
+		c->prog->uses_size = true; /* LARGER, SMALLER */
 		a = search_parse_next(c);
 		if (a == NULL || !imap_arg_number64(a, &k->number))
 			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Search key needs a number");
@@ -291,7 +295,8 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 	case KIND_OR:
 		for (int i = 0; i < 2; i++) {
 			if (c->pos >= c->count)
-				return search_parse_fail(c, SEARCH_ERR_SYNTAX, "OR needs two search keys");
+				return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+							 "OR needs two search keys");
 			if (search_parse_key(c, search_key_add_child(k), depth + 1) < 0)
 				return -1;
 		}
@@ -305,7 +310,8 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 static int search_parse_key(struct search_ctx *c, struct search_key *k, unsigned depth)
 {
 	if (depth >= SEARCH_MAX_DEPTH)
-		return search_parse_fail(c, SEARCH_ERR_TOO_DEEP, "Search program nested too deeply");
+		return search_parse_fail(c, SEARCH_ERR_TOO_DEEP,
+					 "Search program nested too deeply");
 	const struct imap_arg *a = search_parse_next(c);
 	if (a->type == IMAP_ARG_LIST)
 		return search_parse_keys(c, a->list, a->count, k, depth + 1);
@@ -358,7 +364,12 @@ int search_parse(const struct imap_arg *args, unsigned count, unsigned flags,
 		 struct search_program *prog_r, struct search_error *err_r)
 {
 	struct search_ctx c = {
-		.args = args, .count = count, .pos = 0, .flags = flags, .prog = prog_r, .err = err_r,
+		.args = args,
+		.count = count,
+		.pos = 0,
+		.flags = flags,
+		.prog = prog_r,
+		.err = err_r,
 	};
 	const char *s;
 	size_t len;
@@ -400,9 +411,9 @@ fail:
 void search_key_dump(struct buf *b, const struct search_key *k)
 {
 	static const char *const names[] = {
-		"ALL", "AND", "OR", "NOT", "SEQSET", "UIDSET", "FLAG", "HEADER", "BODY", "TEXT",
-		"BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER",
-		"MODSEQ",
+		"ALL",    "AND",       "OR",     "NOT",     "SEQSET", "UIDSET", "FLAG",
+		"HEADER", "BODY",      "TEXT",   "BEFORE",  "ON",     "SINCE",  "SENTBEFORE",
+		"SENTON", "SENTSINCE", "LARGER", "SMALLER", "MODSEQ",
 	};
 	buf_append_str(b, names[k->type]);
 	switch (k->type) {

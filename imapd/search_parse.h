@@ -9,7 +9,7 @@
 #include "imap_parser.h"
 #include "seqset.h"
 
-#define SEARCH_MAX_DEPTH 32	/* nesting of NOT, OR and parentheses */
+#define SEARCH_MAX_DEPTH 32 /* nesting of NOT, OR and parentheses */
 
 /*
  * The tree has few node kinds so that an evaluator is one switch; the search
@@ -74,15 +74,15 @@ enum search_modseq_entry {
 
 struct search_key {
 	enum search_key_type type;
-	struct search_key *children;	/* AND: count >= 1, OR: 2, NOT: 1 */
+	struct search_key *children; /* AND: count >= 1, OR: 2, NOT: 1 */
 	unsigned count;
-	struct seqset set;		/* SEQSET, UIDSET */
-	char *str;			/* FLAG, HEADER, BODY, TEXT, MODSEQ entry name (or NULL) */
+	struct seqset set; /* SEQSET, UIDSET */
+	char *str;         /* FLAG, HEADER, BODY, TEXT, MODSEQ entry name (or NULL) */
 	size_t str_len;
-	char *header;			/* HEADER: field name */
-	bool address;			/* HEADER from BCC/CC/FROM/TO */
-	int64_t day;			/* dates: days since 1970-01-01 */
-	uint64_t number;		/* LARGER, SMALLER, MODSEQ */
+	char *header;    /* HEADER: field name */
+	bool address;    /* HEADER from BCC/CC/FROM/TO */
+	int64_t day;     /* dates: days since 1970-01-01 */
+	uint64_t number; /* LARGER, SMALLER, MODSEQ */
 	enum search_modseq_entry entry_type;
 };
 
@@ -95,34 +95,34 @@ enum search_return_opt {
 };
 
 enum search_charset {
-	SEARCH_CHARSET_DEFAULT = 0,	/* no CHARSET given */
+	SEARCH_CHARSET_DEFAULT = 0, /* no CHARSET given */
 	SEARCH_CHARSET_US_ASCII,
 	SEARCH_CHARSET_UTF8,
 };
 
 struct search_program {
-	struct search_key *root;	/* SEARCH_AND of the top-level keys */
-	bool esearch;			/* RETURN (...) given: answer with ESEARCH (RFC 4731) */
-	unsigned return_opts;		/* enum search_return_opt bits; "RETURN ()" gives ALL */
+	struct search_key *root; /* SEARCH_AND of the top-level keys */
+	bool esearch;            /* RETURN (...) given: answer with ESEARCH (RFC 4731) */
+	unsigned return_opts;    /* enum search_return_opt bits; "RETURN ()" gives ALL */
 	enum search_charset charset;
-	bool has_modseq;		/* a MODSEQ key: the response carries (MODSEQ n) */
-	bool uses_size;			/* LARGER or SMALLER: the messages' sizes are needed */
-	bool uses_saved;		/* "$" appears: the server substitutes the saved result */
+	bool has_modseq; /* a MODSEQ key: the response carries (MODSEQ n) */
+	bool uses_size;  /* LARGER or SMALLER: the messages' sizes are needed */
+	bool uses_saved; /* "$" appears: the server substitutes the saved result */
 };
 
 enum search_error_code {
-	SEARCH_ERR_SYNTAX = 1,		/* "BAD text" */
-	SEARCH_ERR_BADCHARSET,		/* "NO [BADCHARSET (US-ASCII UTF-8)] text" */
-	SEARCH_ERR_TOO_DEEP,		/* "BAD text" */
+	SEARCH_ERR_SYNTAX = 1, /* "BAD text" */
+	SEARCH_ERR_BADCHARSET, /* "NO [BADCHARSET (US-ASCII UTF-8)] text" */
+	SEARCH_ERR_TOO_DEEP,   /* "BAD text" */
 };
 
 struct search_error {
 	enum search_error_code code;
-	const char *text;		/* static */
+	const char *text; /* static */
 };
 
 enum search_parse_flag {
-	SEARCH_PARSE_SEARCHRES = 1 << 0,	/* SEARCHRES enabled: accept "$" and RETURN (SAVE) */
+	SEARCH_PARSE_SEARCHRES = 1 << 0, /* SEARCHRES enabled: accept "$" and RETURN (SAVE) */
 };
 
 /* args: the arguments after SEARCH (or UID SEARCH). Returns 0 with *prog_r filled

@@ -23,7 +23,8 @@ static void seqset_insert_at(struct seqset *set, size_t pos, uint32_t lo, uint32
 		set->cap = set->cap ? set->cap * 2 : 8;
 		set->ranges = xrealloc(set->ranges, set->cap * sizeof(*set->ranges));
 	}
-	memmove(&set->ranges[pos + 1], &set->ranges[pos], (set->count - pos) * sizeof(*set->ranges));
+	memmove(&set->ranges[pos + 1], &set->ranges[pos],
+		(set->count - pos) * sizeof(*set->ranges));
 	set->ranges[pos].lo = lo;
 	set->ranges[pos].hi = hi;
 	set->count++;
@@ -84,8 +85,8 @@ void seqset_add(struct seqset *set, uint32_t n)
 }
 
 /* One nz-number or '*' at s[*pos]; *star_r tells which. */
-static int seqset_parse_value(const char *s, size_t len, size_t *pos, unsigned flags,
-			      uint32_t *n_r, bool *star_r, const char **error_r)
+static int seqset_parse_value(const char *s, size_t len, size_t *pos, unsigned flags, uint32_t *n_r,
+			      bool *star_r, const char **error_r)
 {
 	size_t i = *pos;
 	if (i >= len || s[i] == ',' || s[i] == ':') {
@@ -128,7 +129,7 @@ static int seqset_parse_value(const char *s, size_t len, size_t *pos, unsigned f
 static void seqset_add_star(struct seqset *set, uint32_t other)
 {
 	size_t n = set->star_count;
-	if ((n & (n - 1)) == 0)		/* 0, 1, 2, 4, ...: capacity doubles */
+	if ((n & (n - 1)) == 0) /* 0, 1, 2, 4, ...: capacity doubles */
 		set->star = xrealloc(set->star, (n ? n * 2 : 1) * sizeof(*set->star));
 	set->star[set->star_count++] = other;
 }

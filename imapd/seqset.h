@@ -32,8 +32,8 @@ struct seqset {
 };
 
 enum seqset_parse_flag {
-	SEQSET_ALLOW_SAVED = 1 << 0,	/* accept "$" (SEARCHRES enabled) */
-	SEQSET_NO_STAR = 1 << 1,	/* reject '*' (e.g. APPENDUID/COPYUID parsing) */
+	SEQSET_ALLOW_SAVED = 1 << 0, /* accept "$" (SEARCHRES enabled) */
+	SEQSET_NO_STAR = 1 << 1,     /* reject '*' (e.g. APPENDUID/COPYUID parsing) */
 };
 
 void seqset_init(struct seqset *set);

@@ -80,25 +80,30 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 
 	buf_printf(out, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", hostname);
 	buf_printf(out, "To: <%s>\r\n", env->sender);
-	buf_printf(out, "Subject: %s\r\n", kind == BOUNCE_FAILED
-					      ? "Undelivered Mail Returned to Sender"
-					      : "Delayed Mail (still being retried)");
+	buf_printf(out, "Subject: %s\r\n",
+		   kind == BOUNCE_FAILED ? "Undelivered Mail Returned to Sender"
+					 : "Delayed Mail (still being retried)");
 	buf_printf(out, "Date: %s\r\n", date);
 	buf_printf(out, "Message-ID: <%s.%s.%lld@%s>\r\n", env->id,
 		   kind == BOUNCE_FAILED ? "bounce" : "delay", (long long)now, hostname);
 	buf_append_str(out, "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n");
-	buf_printf(out, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
-			"\tboundary=\"%s\"\r\n\r\n", boundary);
+	buf_printf(out,
+		   "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+		   "\tboundary=\"%s\"\r\n\r\n",
+		   boundary);
 	buf_append_str(out, "This is a MIME-encapsulated message.\r\n\r\n");
 
 	/* 1. For the person. */
-	buf_printf(out, "--%s\r\nContent-Description: Notification\r\n"
-			"Content-Type: text/plain; charset=us-ascii\r\n\r\n", boundary);
+	buf_printf(out,
+		   "--%s\r\nContent-Description: Notification\r\n"
+		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
+		   boundary);
 	buf_printf(out, "This is the mail system at host %s.\r\n\r\n", hostname);
 	if (kind == BOUNCE_FAILED)
-		buf_append_str(out,
-			       "I'm sorry to have to inform you that your message could not\r\n"
-			       "be delivered to one or more recipients. It's attached below.\r\n\r\n");
+		buf_append_str(
+			out,
+			"I'm sorry to have to inform you that your message could not\r\n"
+			"be delivered to one or more recipients. It's attached below.\r\n\r\n");
 	else
 		buf_append_str(out,
 			       "Your message could not be delivered yet to one or more\r\n"
@@ -113,8 +118,10 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	buf_append_str(out, "\r\n");
 
 	/* 2. For programs (RFC 3464). */
-	buf_printf(out, "--%s\r\nContent-Description: Delivery report\r\n"
-			"Content-Type: message/delivery-status\r\n\r\n", boundary);
+	buf_printf(out,
+		   "--%s\r\nContent-Description: Delivery report\r\n"
+		   "Content-Type: message/delivery-status\r\n\r\n",
+		   boundary);
 	buf_printf(out, "Reporting-MTA: dns; %s\r\nX-Queue-ID: %s\r\n", hostname, env->id);
 	if (env->sender[0])
 		buf_printf(out, "X-Original-Sender: rfc822; %s\r\n", env->sender);
@@ -122,31 +129,35 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	for (size_t k = 0; k < n; k++) {
 		const struct queue_rcpt *r = &env->rcpts[idx[k]];
 		char status[16], mta[300];
-		bounce_status_code(r->last_error, r->code ? r->code : (kind == BOUNCE_FAILED ? 550 : 450),
-				   status);
+		bounce_status_code(r->last_error,
+				   r->code ? r->code : (kind == BOUNCE_FAILED ? 550 : 450), status);
 		if (kind == BOUNCE_FAILED && status[0] != '5')
-			status[0] = '5';	/* e.g. expired after temporary failures */
+			status[0] = '5'; /* e.g. expired after temporary failures */
 		buf_printf(out, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
 		if (r->orig)
 			buf_printf(out, "Original-Recipient: rfc822; %s\r\n", r->orig);
-		buf_printf(out, "Action: %s\r\nStatus: %s\r\n", kind == BOUNCE_FAILED ? "failed" : "delayed",
-			   status);
+		buf_printf(out, "Action: %s\r\nStatus: %s\r\n",
+			   kind == BOUNCE_FAILED ? "failed" : "delayed", status);
 		if (bounce_remote_mta(r->last_error, mta, sizeof(mta)))
 			buf_printf(out, "Remote-MTA: dns; %s\r\n", mta);
 		const char *diag = bounce_diagnostic(r->last_error);
 		buf_append_str(out, diag ? "Diagnostic-Code: smtp; " : "Diagnostic-Code: X-mtad; ");
-		bounce_clean_line(out, diag ? diag : (r->last_error ? r->last_error : "delivery failed"));
+		bounce_clean_line(out, diag ? diag
+					    : (r->last_error ? r->last_error : "delivery failed"));
 		buf_append_str(out, "\r\n");
 	}
 	buf_append_str(out, "\r\n");
 
 	/* 3. The original header section. */
-	buf_printf(out, "--%s\r\nContent-Description: Undelivered Message Headers\r\n"
-			"Content-Type: text/rfc822-headers\r\n\r\n", boundary);
+	buf_printf(out,
+		   "--%s\r\nContent-Description: Undelivered Message Headers\r\n"
+		   "Content-Type: text/rfc822-headers\r\n\r\n",
+		   boundary);
 	size_t hlen = msg_len;
 	for (size_t i = 0; i + 1 < msg_len; i++) {
-		if (msg[i] == '\n' && (msg[i + 1] == '\n' || (msg[i + 1] == '\r' && i + 2 < msg_len &&
-							      msg[i + 2] == '\n'))) {
+		if (msg[i] == '\n' &&
+		    (msg[i + 1] == '\n' ||
+		     (msg[i + 1] == '\r' && i + 2 < msg_len && msg[i + 2] == '\n'))) {
 			hlen = i + 1;
 			break;
 		}

@@ -68,7 +68,9 @@ static void control_op_done(void *arg, int status)
 	if (status == 0)
 		net_conn_printf(cs->conn, "OK\n");
 	else if (status == -ENOENT)
-		net_conn_printf(cs->conn, "ERR no such message in the queue (or being delivered right now)\n");
+		net_conn_printf(
+			cs->conn,
+			"ERR no such message in the queue (or being delivered right now)\n");
 	else
 		net_conn_printf(cs->conn, "ERR %s\n", strerror(-status));
 	net_conn_close(cs->conn, "done");
@@ -89,18 +91,20 @@ static void control_handle(struct control_session *cs, char *line)
 		scheduler_get_stats(m->sched, &st);
 		net_conn_printf(cs->conn,
 				"messages: %zu\nheld: %zu\nin_delivery: %zu\nconnections: %u\n"
-				"sessions_total: %" PRIu64 "\naccepted: %" PRIu64 "\nrejected: %" PRIu64
-				"\ndelivered: %" PRIu64 "\ndeferred: %" PRIu64 "\nfailed: %" PRIu64
+				"sessions_total: %" PRIu64 "\naccepted: %" PRIu64
+				"\nrejected: %" PRIu64 "\ndelivered: %" PRIu64
+				"\ndeferred: %" PRIu64 "\nfailed: %" PRIu64
 				"\ndelivered_last_minute: %" PRIu64 "\nOK\n",
 				st.messages, st.held, st.busy, net_conn_count(), m->sessions_total,
-				m->messages_accepted, m->messages_rejected, st.delivered, st.deferred,
-				st.failed, st.delivered_last_minute);
+				m->messages_accepted, m->messages_rejected, st.delivered,
+				st.deferred, st.failed, st.delivered_last_minute);
 	} else if ((strcmp(line, "hold") == 0 || strcmp(line, "release") == 0 ||
-		    strcmp(line, "delete") == 0) && arg) {
+		    strcmp(line, "delete") == 0) &&
+		   arg) {
 		if (!queue_id_valid(arg)) {
 			net_conn_printf(cs->conn, "ERR invalid queue id\n");
 		} else {
-			enum scheduler_op op = line[0] == 'h'	? SCHEDULER_HOLD
+			enum scheduler_op op = line[0] == 'h'   ? SCHEDULER_HOLD
 					       : line[0] == 'r' ? SCHEDULER_RELEASE
 								: SCHEDULER_DELETE;
 			cs->busy = true;
@@ -148,7 +152,7 @@ static void control_on_close(struct net_conn *c, const char *reason)
 	if (!cs)
 		return;
 	if (cs->busy) {
-		cs->gone = true;	/* freed when the operation completes */
+		cs->gone = true; /* freed when the operation completes */
 		return;
 	}
 	control_session_free(cs);

@@ -23,12 +23,13 @@ static struct mtad mtad;
 
 static void mtad_usage(FILE *f)
 {
-	fprintf(f, "usage: mtad [-c FILE] [-f]\n"
-		   "  -c FILE    configuration file (default: $MAIL_CONF, else PREFIX/etc/mail.conf,\n"
-		   "             else built-in defaults)\n"
-		   "  -f         stay in the foreground and log to stderr\n"
-		   "  --help     this text\n"
-		   "  --version  print the version\n");
+	fprintf(f,
+		"usage: mtad [-c FILE] [-f]\n"
+		"  -c FILE    configuration file (default: $MAIL_CONF, else PREFIX/etc/mail.conf,\n"
+		"             else built-in defaults)\n"
+		"  -f         stay in the foreground and log to stderr\n"
+		"  --help     this text\n"
+		"  --version  print the version\n");
 }
 
 /* users_file and aliases_file are re-read when they change. */

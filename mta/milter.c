@@ -19,15 +19,15 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#define MILTER_WRITE_HIGH (256 * 1024)	/* body sent without replies: wait above this */
+#define MILTER_WRITE_HIGH (256 * 1024) /* body sent without replies: wait above this */
 
 enum milter_state {
-	MILTER_S_IDLE,		/* not connected yet */
+	MILTER_S_IDLE, /* not connected yet */
 	MILTER_S_CONNECTING,
-	MILTER_S_OPTNEG,	/* waiting for the option negotiation reply */
+	MILTER_S_OPTNEG, /* waiting for the option negotiation reply */
 	MILTER_S_READY,
-	MILTER_S_DONE,		/* accepted the connection: never called again */
-	MILTER_S_FAILED,	/* down, timed out or broke the protocol: the default action applies */
+	MILTER_S_DONE,   /* accepted the connection: never called again */
+	MILTER_S_FAILED, /* down, timed out or broke the protocol: the default action applies */
 };
 
 enum milter_stage {
@@ -39,7 +39,9 @@ enum milter_stage {
 	MILTER_STAGE_EOM,
 };
 
-static const char *const milter_stage_names[] = { "connect", "helo", "mail", "rcpt", "data", "eom" };
+static const char *const milter_stage_names[] = {
+	"connect", "helo", "mail", "rcpt", "data", "eom"
+};
 
 /* Steps of the end-of-message stage for one milter. */
 enum milter_eom_step {
@@ -58,11 +60,11 @@ struct milter {
 	enum milter_state state;
 	uint32_t version, actions, protocol;
 	char *symlist[MILTER_M_NSTAGES];
-	bool msg_accepted;	/* accepted the message: skipped until the next MAIL */
-	bool in_tx;		/* saw MAIL and the transaction is not over */
+	bool msg_accepted; /* accepted the message: skipped until the next MAIL */
+	bool in_tx;        /* saw MAIL and the transaction is not over */
 	bool data_sent;
-	bool eob_done;		/* answered end of message in the current stage */
-	char waiting;		/* command whose reply is awaited, 0 when none */
+	bool eob_done; /* answered end of message in the current stage */
+	char waiting;  /* command whose reply is awaited, 0 when none */
 };
 
 struct milter_set {
@@ -73,27 +75,27 @@ struct milter_set {
 	/* the stage in flight */
 	bool busy;
 	enum milter_stage stage;
-	size_t cur;		/* the milter being driven */
-	int step;		/* its progress through the stage */
+	size_t cur; /* the milter being driven */
+	int step;   /* its progress through the stage */
 	milter_done_cb cb;
 	void *arg;
 	struct milter_result res;
-	bool finished;		/* res is ready: deliver from the timer */
-	char **macros;		/* the stage's macros (copied) */
+	bool finished; /* res is ready: deliver from the timer */
+	char **macros; /* the stage's macros (copied) */
 	char macro_cmd;
 	enum milter_macro_stage macro_stage;
-	struct buf packet;	/* the stage's command packet */
+	struct buf packet; /* the stage's command packet */
 	/* end of message */
 	struct milter_mm {
 		struct buf *msg;
 		struct queue_envelope *env;
 	} mmv, *mm;
-	size_t hdr_pos;		/* next header field (offset into the message) */
+	size_t hdr_pos; /* next header field (offset into the message) */
 	size_t body_pos;
 	struct buf newbody;
 	bool newbody_set;
-	bool discard;		/* DISCARD for the current transaction */
-	uv_timer_t timer;	/* delivers results on the loop; paces body writes */
+	bool discard;     /* DISCARD for the current transaction */
+	uv_timer_t timer; /* delivers results on the loop; paces body writes */
 };
 
 static void milter_run(struct milter_set *ms);
@@ -114,12 +116,14 @@ static void milter_std_reply(struct milter_set *ms, enum milter_verdict v)
 {
 	bool greeting = ms->stage == MILTER_STAGE_CONNECT;
 	if (v == MILTER_REJECT)
-		milter_set_reply(ms, v, greeting ? "554 5.7.1 Access denied"
+		milter_set_reply(ms, v,
+				 greeting                         ? "554 5.7.1 Access denied"
 				 : ms->stage == MILTER_STAGE_RCPT ? "550 5.7.1 Recipient rejected"
 								  : "550 5.7.1 Command rejected");
 	else
-		milter_set_reply(ms, v, greeting ? "421 4.7.1 Service unavailable - try again later"
-						 : "451 4.7.1 Service unavailable - try again later");
+		milter_set_reply(ms, v,
+				 greeting ? "421 4.7.1 Service unavailable - try again later"
+					  : "451 4.7.1 Service unavailable - try again later");
 }
 
 static void milter_default_result(struct milter_set *ms)
@@ -159,7 +163,7 @@ static void milter_close(struct milter *mi, bool quit)
 	mi->conn = NULL;
 	c->data = NULL;
 	if (c->connect_cb)
-		return;	/* still connecting: milter_connected sees data == NULL and lets it go */
+		return; /* still connecting: milter_connected sees data == NULL and lets it go */
 	net_conn_close(c, quit ? "quit" : "milter error");
 }
 
@@ -178,10 +182,10 @@ static void milter_fail(struct milter *mi, const char *why)
 	milter_close(mi, false);
 	if (!driven)
 		return;
-	uv_timer_stop(&ms->timer);	/* body pacing */
+	uv_timer_stop(&ms->timer); /* body pacing */
 	milter_default_result(ms);
 	if (ms->res.verdict != MILTER_CONTINUE) {
-		ms->cur = ms->n;	/* stop the stage */
+		ms->cur = ms->n; /* stop the stage */
 	} else {
 		ms->cur++;
 		ms->step = 0;
@@ -229,7 +233,7 @@ static void milter_connected(struct net_conn *c, int status)
 	struct milter *mi = c->data;
 	if (!mi) {
 		if (status == 0)
-			net_conn_close(c, "session gone");	/* given up meanwhile */
+			net_conn_close(c, "session gone"); /* given up meanwhile */
 		return;
 	}
 	if (status < 0) {
@@ -309,7 +313,7 @@ static void milter_send_macros(struct milter *mi, char cmd, enum milter_macro_st
 static void milter_stage_bits(enum milter_stage st, uint32_t *no, uint32_t *noreply)
 {
 	static const uint32_t nos[] = { MILTER_P_NOCONNECT, MILTER_P_NOHELO, MILTER_P_NOMAIL,
-					MILTER_P_NORCPT, MILTER_P_NODATA, 0 };
+					MILTER_P_NORCPT,    MILTER_P_NODATA, 0 };
 	static const uint32_t nrs[] = { MILTER_P_NR_CONN, MILTER_P_NR_HELO, MILTER_P_NR_MAIL,
 					MILTER_P_NR_RCPT, MILTER_P_NR_DATA, 0 };
 	*no = nos[st];
@@ -332,7 +336,7 @@ static enum milter_go milter_go_simple(struct milter *mi)
 	uint32_t no, noreply;
 	milter_stage_bits(ms->stage, &no, &noreply);
 	if (ms->stage == MILTER_STAGE_DATA && mi->version < 4)
-		no = ~0u;	/* older milters have no DATA step */
+		no = ~0u; /* older milters have no DATA step */
 	if (ms->stage == MILTER_STAGE_MAIL) {
 		mi->msg_accepted = false;
 		mi->data_sent = false;
@@ -374,7 +378,8 @@ static enum milter_go milter_go_eom(struct milter *mi)
 					milter_write(mi, &b);
 					buf_free(&b);
 					if (!(mi->protocol & MILTER_P_NR_DATA)) {
-						milter_wait(mi, MILTER_CMD_DATA, cfg->milter_command_timeout);
+						milter_wait(mi, MILTER_CMD_DATA,
+							    cfg->milter_command_timeout);
 						return MILTER_GO_WAIT;
 					}
 				}
@@ -408,7 +413,8 @@ static enum milter_go milter_go_eom(struct milter *mi)
 			buf_init(&val);
 			milter_value_to_wire(&val, v, vl);
 			buf_init(&b);
-			milter_put_header(&b, f.name, f.name_len, val.data ? val.data : "", val.len);
+			milter_put_header(&b, f.name, f.name_len, val.data ? val.data : "",
+					  val.len);
 			milter_write(mi, &b);
 			buf_free(&b);
 			buf_free(&val);
@@ -426,7 +432,8 @@ static enum milter_go milter_go_eom(struct milter *mi)
 				milter_write(mi, &b);
 				buf_free(&b);
 				if (!(mi->protocol & MILTER_P_NR_EOH)) {
-					milter_wait(mi, MILTER_CMD_EOH, cfg->milter_command_timeout);
+					milter_wait(mi, MILTER_CMD_EOH,
+						    cfg->milter_command_timeout);
 					return MILTER_GO_WAIT;
 				}
 			}
@@ -443,7 +450,7 @@ static enum milter_go milter_go_eom(struct milter *mi)
 				break;
 			}
 			if (mi->conn && mi->conn->writing + mi->conn->out.len > MILTER_WRITE_HIGH)
-				return MILTER_GO_WAIT;	/* unanswered chunks: milter_run paces */
+				return MILTER_GO_WAIT; /* unanswered chunks: milter_run paces */
 			size_t n = msg->len - ms->body_pos;
 			if (n > MILTER_CHUNK_MAX)
 				n = MILTER_CHUNK_MAX;
@@ -480,7 +487,7 @@ static enum milter_go milter_go(struct milter *mi)
 	switch (mi->state) {
 	case MILTER_S_IDLE:
 		if (ms->stage != MILTER_STAGE_CONNECT)
-			return milter_go_failed(ms);	/* cannot happen: connect runs first */
+			return milter_go_failed(ms); /* cannot happen: connect runs first */
 		milter_connect(mi);
 		if (mi->state == MILTER_S_FAILED)
 			return milter_go_failed(ms);
@@ -495,7 +502,8 @@ static enum milter_go milter_go(struct milter *mi)
 	case MILTER_S_READY:
 		break;
 	}
-	if (milter_is_message_stage(ms->stage) && mi->msg_accepted && ms->stage != MILTER_STAGE_MAIL)
+	if (milter_is_message_stage(ms->stage) && mi->msg_accepted &&
+	    ms->stage != MILTER_STAGE_MAIL)
 		return MILTER_GO_NEXT;
 	if (ms->stage == MILTER_STAGE_EOM)
 		return milter_go_eom(mi);
@@ -506,7 +514,7 @@ static void milter_deliver(uv_timer_t *t)
 {
 	struct milter_set *ms = t->data;
 	if (!ms->finished) {
-		milter_run(ms);	/* body pacing */
+		milter_run(ms); /* body pacing */
 		return;
 	}
 	ms->finished = false;
@@ -526,7 +534,8 @@ static void milter_stage_end(struct milter_set *ms)
 		milter_put_packet(&b, MILTER_CMD_ABORT, NULL, 0);
 		for (size_t i = 0; i < ms->n; i++) {
 			struct milter *mi = &ms->list[i];
-			if (mi->in_tx && !mi->eob_done && mi->state == MILTER_S_READY && !mi->waiting)
+			if (mi->in_tx && !mi->eob_done && mi->state == MILTER_S_READY &&
+			    !mi->waiting)
 				milter_write(mi, &b);
 			mi->in_tx = false;
 			mi->msg_accepted = false;
@@ -544,7 +553,7 @@ static void milter_stage_end(struct milter_set *ms)
 			ms->discard = true;
 			ms->res.verdict = MILTER_CONTINUE;
 		} else {
-			ms->res.verdict = MILTER_CONTINUE;	/* meaningless before MAIL */
+			ms->res.verdict = MILTER_CONTINUE; /* meaningless before MAIL */
 		}
 	}
 	ms->finished = true;
@@ -556,11 +565,11 @@ static void milter_run(struct milter_set *ms)
 	while (ms->cur < ms->n) {
 		struct milter *mi = &ms->list[ms->cur];
 		if (mi->waiting)
-			return;	/* its reply drives the stage on */
+			return; /* its reply drives the stage on */
 		enum milter_go g = milter_go(mi);
 		if (g == MILTER_GO_WAIT) {
-			if (ms->stage == MILTER_STAGE_EOM && ms->step == MILTER_EOM_BODY && !mi->waiting &&
-			    mi->state == MILTER_S_READY)
+			if (ms->stage == MILTER_STAGE_EOM && ms->step == MILTER_EOM_BODY &&
+			    !mi->waiting && mi->state == MILTER_S_READY)
 				uv_timer_start(&ms->timer, milter_deliver, 5, 0);
 			return;
 		}
@@ -689,10 +698,14 @@ static int milter_modify(struct milter *mi, const struct milter_reply *r, const 
 		char cmd;
 		uint32_t flag;
 	} need[] = {
-		{ MILTER_R_ADDRCPT, MILTER_F_ADDRCPT }, { MILTER_R_ADDRCPT_PAR, MILTER_F_ADDRCPT_PAR },
-		{ MILTER_R_DELRCPT, MILTER_F_DELRCPT }, { MILTER_R_CHGFROM, MILTER_F_CHGFROM },
-		{ MILTER_R_ADDHEADER, MILTER_F_ADDHDRS }, { MILTER_R_INSHEADER, MILTER_F_ADDHDRS },
-		{ MILTER_R_CHGHEADER, MILTER_F_CHGHDRS }, { MILTER_R_REPLBODY, MILTER_F_CHGBODY },
+		{ MILTER_R_ADDRCPT, MILTER_F_ADDRCPT },
+		{ MILTER_R_ADDRCPT_PAR, MILTER_F_ADDRCPT_PAR },
+		{ MILTER_R_DELRCPT, MILTER_F_DELRCPT },
+		{ MILTER_R_CHGFROM, MILTER_F_CHGFROM },
+		{ MILTER_R_ADDHEADER, MILTER_F_ADDHDRS },
+		{ MILTER_R_INSHEADER, MILTER_F_ADDHDRS },
+		{ MILTER_R_CHGHEADER, MILTER_F_CHGHDRS },
+		{ MILTER_R_REPLBODY, MILTER_F_CHGBODY },
 		{ MILTER_R_QUARANTINE, MILTER_F_QUARANTINE },
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
@@ -719,11 +732,13 @@ static int milter_modify(struct milter *mi, const struct milter_reply *r, const 
 			return -1;
 		}
 		if (r->cmd == MILTER_R_CHGHEADER) {
-			milter_header_change(msg, r->index, r->s1, v.data ? v.data : "", v.len, leadspc);
-			log_info("%s: milter %s: %s header %s", id, mi->spec, v.len ? "changed" : "deleted",
-				 r->s1);
+			milter_header_change(msg, r->index, r->s1, v.data ? v.data : "", v.len,
+					     leadspc);
+			log_info("%s: milter %s: %s header %s", id, mi->spec,
+				 v.len ? "changed" : "deleted", r->s1);
 		} else {
-			milter_header_insert(msg, r->cmd == MILTER_R_INSHEADER ? r->index : UINT32_MAX,
+			milter_header_insert(msg,
+					     r->cmd == MILTER_R_INSHEADER ? r->index : UINT32_MAX,
 					     r->s1, v.data ? v.data : "", v.len, leadspc);
 			log_info("%s: milter %s: added header %s", id, mi->spec, r->s1);
 		}
@@ -742,7 +757,8 @@ static int milter_modify(struct milter *mi, const struct milter_reply *r, const 
 	case MILTER_R_ADDRCPT_PAR: {
 		char err[256];
 		if (milter_add_rcpt(ms, r->s1, err, sizeof(err)) < 0)
-			log_warn("%s: milter %s: recipient %s not added: %s", id, mi->spec, r->s1, err);
+			log_warn("%s: milter %s: recipient %s not added: %s", id, mi->spec, r->s1,
+				 err);
 		else
 			log_info("%s: milter %s: added recipient %s", id, mi->spec, r->s1);
 		return 0;
@@ -868,7 +884,8 @@ static void milter_reply(struct milter *mi, char cmd, const char *data, size_t l
 			milter_fail(mi, "no option negotiation reply");
 			return;
 		}
-		if (milter_optneg_decode(data, len, MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o, &why) < 0) {
+		if (milter_optneg_decode(data, len, MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o,
+					 &why) < 0) {
 			milter_fail(mi, why);
 			return;
 		}
@@ -892,8 +909,9 @@ static void milter_reply(struct milter *mi, char cmd, const char *data, size_t l
 		return;
 	}
 	if (cmd == MILTER_R_PROGRESS) {
-		milter_wait(mi, waited, waited == MILTER_CMD_BODYEOB ? ms->m->cfg->milter_eom_timeout
-								      : ms->m->cfg->milter_command_timeout);
+		milter_wait(mi, waited,
+			    waited == MILTER_CMD_BODYEOB ? ms->m->cfg->milter_eom_timeout
+							 : ms->m->cfg->milter_command_timeout);
 		return;
 	}
 	if (milter_is_modification(cmd)) {
@@ -913,12 +931,12 @@ static void milter_reply(struct milter *mi, char cmd, const char *data, size_t l
 	if (cmd == MILTER_R_SKIP) {
 		if (waited == MILTER_CMD_BODY)
 			ms->step = MILTER_EOM_EOB;
-		milter_run(ms);	/* elsewhere: taken as continue */
+		milter_run(ms); /* elsewhere: taken as continue */
 		return;
 	}
 	if (ms->stage == MILTER_STAGE_EOM && waited != MILTER_CMD_BODYEOB &&
 	    (cmd == MILTER_R_CONTINUE)) {
-		milter_run(ms);	/* the next header, chunk or step */
+		milter_run(ms); /* the next header, chunk or step */
 		return;
 	}
 	milter_final(mi, &r);
@@ -931,8 +949,8 @@ static void milter_on_read(struct net_conn *c)
 		char cmd;
 		const char *data, *why;
 		size_t len, used;
-		int r = milter_packet_next(c->in.data, c->in.len, MILTER_PACKET_MAX, &cmd, &data, &len,
-					   &used, &why);
+		int r = milter_packet_next(c->in.data, c->in.len, MILTER_PACKET_MAX, &cmd, &data,
+					   &len, &used, &why);
 		if (r == 0)
 			return;
 		if (r < 0) {
@@ -1008,7 +1026,7 @@ void milter_set_free(struct milter_set *ms)
 		milter_close(&ms->list[i], true);
 	ms->cb = NULL;
 	if (uv_is_closing((uv_handle_t *)&ms->timer))
-		return;	/* the loop is being torn down: it owns the handle now */
+		return; /* the loop is being torn down: it owns the handle now */
 	uv_close((uv_handle_t *)&ms->timer, milter_set_release);
 }
 

@@ -14,16 +14,16 @@ struct mtad;
 struct milter_set;
 
 enum milter_verdict {
-	MILTER_CONTINUE,	/* go on: every milter let it pass (or accepted, or is skipped) */
-	MILTER_REJECT,		/* 5xx: the reply is in milter_result.reply */
-	MILTER_TEMPFAIL,	/* 4xx: the reply is in milter_result.reply */
-	MILTER_DISCARD,		/* accept, then drop the message (only for MAIL, RCPT, DATA, EOM) */
-	MILTER_SHUTDOWN,	/* 421: close the session; the reply is in milter_result.reply */
+	MILTER_CONTINUE, /* go on: every milter let it pass (or accepted, or is skipped) */
+	MILTER_REJECT,   /* 5xx: the reply is in milter_result.reply */
+	MILTER_TEMPFAIL, /* 4xx: the reply is in milter_result.reply */
+	MILTER_DISCARD,  /* accept, then drop the message (only for MAIL, RCPT, DATA, EOM) */
+	MILTER_SHUTDOWN, /* 421: close the session; the reply is in milter_result.reply */
 };
 
 struct milter_result {
 	enum milter_verdict verdict;
-	struct buf reply;	/* REJECT/TEMPFAIL/SHUTDOWN: SMTP reply lines, each ending in CRLF */
+	struct buf reply; /* REJECT/TEMPFAIL/SHUTDOWN: SMTP reply lines, each ending in CRLF */
 };
 
 /* Called once per stage, always from the event loop (never from inside the call that
@@ -47,7 +47,8 @@ void milter_set_free(struct milter_set *ms);
 /* Connects to each milter, negotiates options (protocol version 6) and sends the client:
  * hostname ("[addr]" without reverse DNS), family '4', '6', 'L' (unix) or 'U', port, address. */
 void milter_stage_connect(struct milter_set *ms, const char *hostname, char family, uint16_t port,
-			  const char *addr, const char *const *macros, milter_done_cb cb, void *arg);
+			  const char *addr, const char *const *macros, milter_done_cb cb,
+			  void *arg);
 void milter_stage_helo(struct milter_set *ms, const char *helo, const char *const *macros,
 		       milter_done_cb cb, void *arg);
 /* args[0] is "<address>", then the ESMTP parameters ("SIZE=123"). Starts a transaction. */

@@ -304,8 +304,8 @@ int milter_reply_format(const char *text, size_t len, struct buf *out, const cha
 		last = next >= len;
 		const char *l = text + pos;
 		size_t ll = e - pos;
-		if (ll < 3 || (l[0] != '4' && l[0] != '5') || l[1] < '0' || l[1] > '9' || l[2] < '0' ||
-		    l[2] > '9' || (ll > 3 && l[3] != ' ' && l[3] != '-') ||
+		if (ll < 3 || (l[0] != '4' && l[0] != '5') || l[1] < '0' || l[1] > '9' ||
+		    l[2] < '0' || l[2] > '9' || (ll > 3 && l[3] != ' ' && l[3] != '-') ||
 		    (ll > 3 && l[3] == '-' && last) || (ll > 3 && l[3] == ' ' && !last)) {
 			*error_r = "bad reply code";
 			out->len = start;
@@ -354,7 +354,7 @@ void milter_value_from_wire(struct buf *out, const char *value, size_t len)
 		if (ch == '\r' && i + 1 < len && value[i + 1] == '\n')
 			i++;
 		if (i + 1 >= len)
-			break;	/* a trailing line ending: the field's own CRLF follows */
+			break; /* a trailing line ending: the field's own CRLF follows */
 		buf_append(out, "\r\n", 2);
 		if (value[i + 1] != ' ' && value[i + 1] != '\t')
 			buf_append(out, "\t", 1);
@@ -383,7 +383,8 @@ size_t milter_header_block_end(const char *msg, size_t len, size_t *body_r)
 		const char *nl = memchr(msg + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - msg) + 1 : len;
 		size_t ll = end - pos;
-		if ((ll == 1 && msg[pos] == '\n') || (ll == 2 && msg[pos] == '\r' && msg[pos + 1] == '\n')) {
+		if ((ll == 1 && msg[pos] == '\n') ||
+		    (ll == 2 && msg[pos] == '\r' && msg[pos + 1] == '\n')) {
 			*body_r = end;
 			return pos;
 		}

@@ -9,88 +9,88 @@
 #include "buf.h"
 
 /* The values of libmilter's mfdef.h / mfapi.h (the wire protocol), under our names. */
-#define MILTER_VERSION		6
-#define MILTER_CHUNK_MAX	65535		/* body bytes per SMFIC_BODY packet */
-#define MILTER_PACKET_MAX	(1024 * 1024 + 64)	/* largest reply accepted (SMFIP_MDS_1M data) */
+#define MILTER_VERSION    6
+#define MILTER_CHUNK_MAX  65535              /* body bytes per SMFIC_BODY packet */
+#define MILTER_PACKET_MAX (1024 * 1024 + 64) /* largest reply accepted (SMFIP_MDS_1M data) */
 
 /* Commands (MTA to milter), SMFIC_*. */
-#define MILTER_CMD_ABORT	'A'
-#define MILTER_CMD_BODY		'B'
-#define MILTER_CMD_CONNECT	'C'
-#define MILTER_CMD_MACRO	'D'
-#define MILTER_CMD_BODYEOB	'E'
-#define MILTER_CMD_HELO		'H'
-#define MILTER_CMD_HEADER	'L'
-#define MILTER_CMD_MAIL		'M'
-#define MILTER_CMD_EOH		'N'
-#define MILTER_CMD_OPTNEG	'O'
-#define MILTER_CMD_QUIT		'Q'
-#define MILTER_CMD_RCPT		'R'
-#define MILTER_CMD_DATA		'T'
+#define MILTER_CMD_ABORT   'A'
+#define MILTER_CMD_BODY    'B'
+#define MILTER_CMD_CONNECT 'C'
+#define MILTER_CMD_MACRO   'D'
+#define MILTER_CMD_BODYEOB 'E'
+#define MILTER_CMD_HELO    'H'
+#define MILTER_CMD_HEADER  'L'
+#define MILTER_CMD_MAIL    'M'
+#define MILTER_CMD_EOH     'N'
+#define MILTER_CMD_OPTNEG  'O'
+#define MILTER_CMD_QUIT    'Q'
+#define MILTER_CMD_RCPT    'R'
+#define MILTER_CMD_DATA    'T'
 
 /* Replies and actions (milter to MTA), SMFIR_*. */
-#define MILTER_R_ADDRCPT	'+'
-#define MILTER_R_DELRCPT	'-'
-#define MILTER_R_ADDRCPT_PAR	'2'
-#define MILTER_R_SHUTDOWN	'4'
-#define MILTER_R_ACCEPT		'a'
-#define MILTER_R_REPLBODY	'b'
-#define MILTER_R_CONTINUE	'c'
-#define MILTER_R_DISCARD	'd'
-#define MILTER_R_CHGFROM	'e'
-#define MILTER_R_CONN_FAIL	'f'
-#define MILTER_R_ADDHEADER	'h'
-#define MILTER_R_INSHEADER	'i'
-#define MILTER_R_CHGHEADER	'm'
-#define MILTER_R_PROGRESS	'p'
-#define MILTER_R_QUARANTINE	'q'
-#define MILTER_R_REJECT		'r'
-#define MILTER_R_SKIP		's'
-#define MILTER_R_TEMPFAIL	't'
-#define MILTER_R_REPLYCODE	'y'
-#define MILTER_R_OPTNEG		'O'
+#define MILTER_R_ADDRCPT     '+'
+#define MILTER_R_DELRCPT     '-'
+#define MILTER_R_ADDRCPT_PAR '2'
+#define MILTER_R_SHUTDOWN    '4'
+#define MILTER_R_ACCEPT      'a'
+#define MILTER_R_REPLBODY    'b'
+#define MILTER_R_CONTINUE    'c'
+#define MILTER_R_DISCARD     'd'
+#define MILTER_R_CHGFROM     'e'
+#define MILTER_R_CONN_FAIL   'f'
+#define MILTER_R_ADDHEADER   'h'
+#define MILTER_R_INSHEADER   'i'
+#define MILTER_R_CHGHEADER   'm'
+#define MILTER_R_PROGRESS    'p'
+#define MILTER_R_QUARANTINE  'q'
+#define MILTER_R_REJECT      'r'
+#define MILTER_R_SKIP        's'
+#define MILTER_R_TEMPFAIL    't'
+#define MILTER_R_REPLYCODE   'y'
+#define MILTER_R_OPTNEG      'O'
 
 /* Actions a milter may take, SMFIF_*. */
-#define MILTER_F_ADDHDRS	0x001u
-#define MILTER_F_CHGBODY	0x002u
-#define MILTER_F_ADDRCPT	0x004u
-#define MILTER_F_DELRCPT	0x008u
-#define MILTER_F_CHGHDRS	0x010u
-#define MILTER_F_QUARANTINE	0x020u
-#define MILTER_F_CHGFROM	0x040u
-#define MILTER_F_ADDRCPT_PAR	0x080u
-#define MILTER_F_SETSYMLIST	0x100u
-#define MILTER_ACTIONS_ALL	0x1ffu
+#define MILTER_F_ADDHDRS     0x001u
+#define MILTER_F_CHGBODY     0x002u
+#define MILTER_F_ADDRCPT     0x004u
+#define MILTER_F_DELRCPT     0x008u
+#define MILTER_F_CHGHDRS     0x010u
+#define MILTER_F_QUARANTINE  0x020u
+#define MILTER_F_CHGFROM     0x040u
+#define MILTER_F_ADDRCPT_PAR 0x080u
+#define MILTER_F_SETSYMLIST  0x100u
+#define MILTER_ACTIONS_ALL   0x1ffu
 
 /* Protocol steps, SMFIP_*. */
-#define MILTER_P_NOCONNECT	0x00000001u
-#define MILTER_P_NOHELO		0x00000002u
-#define MILTER_P_NOMAIL		0x00000004u
-#define MILTER_P_NORCPT		0x00000008u
-#define MILTER_P_NOBODY		0x00000010u
-#define MILTER_P_NOHDRS		0x00000020u
-#define MILTER_P_NOEOH		0x00000040u
-#define MILTER_P_NR_HDR		0x00000080u
-#define MILTER_P_NOUNKNOWN	0x00000100u
-#define MILTER_P_NODATA		0x00000200u
-#define MILTER_P_SKIP		0x00000400u
-#define MILTER_P_RCPT_REJ	0x00000800u
-#define MILTER_P_NR_CONN	0x00001000u
-#define MILTER_P_NR_HELO	0x00002000u
-#define MILTER_P_NR_MAIL	0x00004000u
-#define MILTER_P_NR_RCPT	0x00008000u
-#define MILTER_P_NR_DATA	0x00010000u
-#define MILTER_P_NR_UNKN	0x00020000u
-#define MILTER_P_NR_EOH		0x00040000u
-#define MILTER_P_NR_BODY	0x00080000u
-#define MILTER_P_HDR_LEADSPC	0x00100000u
-#define MILTER_P_MDS_256K	0x10000000u
-#define MILTER_P_MDS_1M		0x20000000u
-#define MILTER_P_INTERNAL	0x70000000u	/* between libmilter and its MTA; ignored */
+#define MILTER_P_NOCONNECT   0x00000001u
+#define MILTER_P_NOHELO      0x00000002u
+#define MILTER_P_NOMAIL      0x00000004u
+#define MILTER_P_NORCPT      0x00000008u
+#define MILTER_P_NOBODY      0x00000010u
+#define MILTER_P_NOHDRS      0x00000020u
+#define MILTER_P_NOEOH       0x00000040u
+#define MILTER_P_NR_HDR      0x00000080u
+#define MILTER_P_NOUNKNOWN   0x00000100u
+#define MILTER_P_NODATA      0x00000200u
+#define MILTER_P_SKIP        0x00000400u
+#define MILTER_P_RCPT_REJ    0x00000800u
+#define MILTER_P_NR_CONN     0x00001000u
+#define MILTER_P_NR_HELO     0x00002000u
+#define MILTER_P_NR_MAIL     0x00004000u
+#define MILTER_P_NR_RCPT     0x00008000u
+#define MILTER_P_NR_DATA     0x00010000u
+#define MILTER_P_NR_UNKN     0x00020000u
+#define MILTER_P_NR_EOH      0x00040000u
+#define MILTER_P_NR_BODY     0x00080000u
+#define MILTER_P_HDR_LEADSPC 0x00100000u
+#define MILTER_P_MDS_256K    0x10000000u
+#define MILTER_P_MDS_1M      0x20000000u
+#define MILTER_P_INTERNAL    0x70000000u /* between libmilter and its MTA; ignored */
 /* What we offer: every step a milter may leave out or not answer (we never send SMFIC_UNKNOWN,
  * and never send rejected recipients, so NOUNKNOWN/NR_UNKN are trivially honoured and
  * RCPT_REJ is not offered). */
-#define MILTER_P_OFFERED	(0x001fffffu & ~MILTER_P_RCPT_REJ)
+#define MILTER_P_OFFERED     (0x001fffffu & ~MILTER_P_RCPT_REJ)
 
 /* Macro stages of SMFIR_SETSYMLIST, SMFIM_*. */
 enum milter_macro_stage {
@@ -136,8 +136,8 @@ int milter_packet_next(const char *in, size_t len, size_t max, char *cmd_r, cons
 /* The milter's SMFIC_OPTNEG reply. */
 struct milter_optneg {
 	uint32_t version;
-	uint32_t actions;	/* what it may do: a subset of what was offered */
-	uint32_t protocol;	/* the steps it wants left out or unanswered (internal bits cleared) */
+	uint32_t actions;  /* what it may do: a subset of what was offered */
+	uint32_t protocol; /* the steps it wants left out or unanswered (internal bits cleared) */
 	/* SMFIR_SETSYMLIST: the macros it wants per stage (pointers into the packet, NUL-ended),
 	 * NULL where it did not say. */
 	const char *symlist[MILTER_M_NSTAGES];
@@ -146,15 +146,16 @@ struct milter_optneg {
 /* Decodes and checks an option negotiation reply against what we offered: version 2-6,
  * no action or step outside the offer. Returns 0, or -1 with *error_r. */
 int milter_optneg_decode(const char *data, size_t len, uint32_t offered_actions,
-			 uint32_t offered_protocol, struct milter_optneg *out, const char **error_r);
+			 uint32_t offered_protocol, struct milter_optneg *out,
+			 const char **error_r);
 
 /* One reply or modification action. String pointers go into the packet and are NUL-ended. */
 struct milter_reply {
-	char cmd;		/* MILTER_R_* */
-	const char *s1;		/* REPLYCODE text, add/del rcpt, from, quarantine reason, header name */
-	const char *s2;		/* header value, ESMTP arguments (NULL when absent) */
-	uint32_t index;		/* INSHEADER, CHGHEADER */
-	const char *body;	/* REPLBODY bytes */
+	char cmd;         /* MILTER_R_* */
+	const char *s1;   /* REPLYCODE text, add/del rcpt, from, quarantine reason, header name */
+	const char *s2;   /* header value, ESMTP arguments (NULL when absent) */
+	uint32_t index;   /* INSHEADER, CHGHEADER */
+	const char *body; /* REPLBODY bytes */
 	size_t body_len;
 };
 

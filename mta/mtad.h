@@ -25,12 +25,12 @@ struct mtad {
 	struct scheduler *sched;
 	struct relay *relay;
 	struct net_listener *listeners;
-	struct tls_ctx *tls;		/* server side: STARTTLS and implicit TLS */
+	struct tls_ctx *tls; /* server side: STARTTLS and implicit TLS */
 	struct auth_throttle *auth_throttle;
-	char *tls_cert, *tls_key;	/* paths, for SIGHUP reload */
+	char *tls_cert, *tls_key; /* paths, for SIGHUP reload */
 	bool stopping;
 	uint64_t sessions_total, messages_accepted, messages_rejected;
-	size_t data_bytes;	/* bytes held in sessions' message buffers */
+	size_t data_bytes; /* bytes held in sessions' message buffers */
 };
 
 #endif

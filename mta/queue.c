@@ -24,14 +24,14 @@ struct queue_commit {
 	size_t msg_len;
 	queue_commit_cb cb;
 	void *arg;
-	uint64_t spare;		/* sequence number of the spare file written */
+	uint64_t spare; /* sequence number of the spare file written */
 	int status;
-	struct queue_commit *next;	/* on q->spare_waiting, then on q->durable */
+	struct queue_commit *next; /* on q->spare_waiting, then on q->durable */
 	/* queue_commit_then: follow-up work in the same job */
 	uv_work_t *then_req;
 	uv_work_cb then_work;
 	uv_after_work_cb then_done;
-	bool told;		/* loop thread: cb has run */
+	bool told; /* loop thread: cb has run */
 };
 
 static int queue_mkdir(const char *path)
@@ -66,9 +66,9 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	q->spare_dir = xasprintf("%s/spare", q->dir);
 	queue_id_new(q->spare_run);
 	uv_mutex_init(&q->recycle_lock);
-	q->recycle_seq = (uint64_t)1 << 48;	/* apart from the refill job's SEQs */
-	const char *dirs[] = { state_dir, q->dir, q->active_dir, q->tmp_dir, q->corrupt_dir,
-			       q->spare_dir };
+	q->recycle_seq = (uint64_t)1 << 48; /* apart from the refill job's SEQs */
+	const char *dirs[] = { state_dir,  q->dir,         q->active_dir,
+			       q->tmp_dir, q->corrupt_dir, q->spare_dir };
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
 		int r = queue_mkdir(dirs[i]);
 		if (r < 0) {
@@ -83,7 +83,7 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	int fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		str_format(err, errlen, "queue directory %s is not writable: %s", q->tmp_dir,
-			 strerror(errno));
+			   strerror(errno));
 		queue_close(&q);
 		return NULL;
 	}
@@ -295,7 +295,7 @@ static void queue_spare_refill_work(uv_work_t *w)
 		int s = fsync_dir(q->spare_dir);
 		if (s < 0) {
 			r = s;
-			n = 0;	/* not durable: never used (removed at the next start) */
+			n = 0; /* not durable: never used (removed at the next start) */
 		}
 	}
 	q->spare_refill_made = n;
@@ -334,7 +334,7 @@ static void queue_spare_refill_done(uv_work_t *w, int status)
 	}
 	if (!q->spare_waiting)
 		q->spare_waiting_tail = NULL;
-	if (made > 0)	/* after a failure the next commit tries again, not a loop here */
+	if (made > 0) /* after a failure the next commit tries again, not a loop here */
 		queue_spare_refill_maybe(q);
 }
 
@@ -449,8 +449,8 @@ int queue_finish(struct queue *q, const char *id)
 	return 0;
 }
 
-int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r,
-	       char **data_r, size_t *len_r)
+int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r, char **data_r,
+	       size_t *len_r)
 {
 	char path[4096];
 	const char *error;
@@ -505,9 +505,10 @@ static void queue_recover_spare(const struct queue *q, const char *name)
 		str_format(dst, sizeof(dst), "%s/%s", q->active_dir, env.id);
 		if (lstat(dst, &st) == 0) {
 			/* Cannot happen with an atomic rename; keep both rather than guess. */
-			str_format(dst, sizeof(dst), "%s/%s.spare-%s", q->corrupt_dir, env.id, name);
-			log_error("%s: committed spare %s but active/%s exists: moved to %s", env.id,
-				  path, env.id, dst);
+			str_format(dst, sizeof(dst), "%s/%s.spare-%s", q->corrupt_dir, env.id,
+				   name);
+			log_error("%s: committed spare %s but active/%s exists: moved to %s",
+				  env.id, path, env.id, dst);
 		} else {
 			log_info("%s: committed queue file recovered from %s", env.id, path);
 		}
@@ -547,7 +548,7 @@ void queue_recover_spares(const struct queue *q)
 		if (de->d_name[0] == '.')
 			continue;
 		if (strncmp(de->d_name, q->spare_run, runlen) == 0 && de->d_name[runlen] == '.')
-			continue;	/* this process's own */
+			continue; /* this process's own */
 		queue_recover_spare(q, de->d_name);
 	}
 	closedir(d);

@@ -18,25 +18,25 @@ typedef void (*queue_commit_cb)(void *arg, int status);
 /* Spare files: created QUEUE_SPARE_BATCH at a time (one fsync of spare/ per batch), a new
  * batch started when fewer than QUEUE_SPARE_LOW are ready. */
 #define QUEUE_SPARE_BATCH 64
-#define QUEUE_SPARE_LOW 32
+#define QUEUE_SPARE_LOW   32
 /* Finished queue files kept (emptied) for reuse as spares at most; beyond, they are removed. */
 #define QUEUE_RECYCLE_MAX 256
 
 struct queue {
 	uv_loop_t *loop;
-	char *dir;		/* state_dir/queue */
-	char *active_dir;	/* state_dir/queue/active: committed messages */
-	char *tmp_dir;		/* state_dir/queue/tmp: unused since spare/ (old leftovers removed) */
-	char *corrupt_dir;	/* state_dir/queue/corrupt: files that failed to decode */
-	char *spare_dir;	/* state_dir/queue/spare: empty files, durable, ready to commit into */
+	char *dir;         /* state_dir/queue */
+	char *active_dir;  /* state_dir/queue/active: committed messages */
+	char *tmp_dir;     /* state_dir/queue/tmp: unused since spare/ (old leftovers removed) */
+	char *corrupt_dir; /* state_dir/queue/corrupt: files that failed to decode */
+	char *spare_dir;   /* state_dir/queue/spare: empty files, durable, ready to commit into */
 	/* Spare files of this process are spare/RUN.SEQ (RUN = spare_run). Loop thread only. */
 	char spare_run[QUEUE_ID_MAX + 1];
-	uint64_t spare_ready[QUEUE_SPARE_LOW + QUEUE_SPARE_BATCH];	/* SEQs ready to use */
+	uint64_t spare_ready[QUEUE_SPARE_LOW + QUEUE_SPARE_BATCH]; /* SEQs ready to use */
 	unsigned spare_nready;
-	uint64_t spare_name_next;	/* SEQ of the next batch's first file */
+	uint64_t spare_name_next; /* SEQ of the next batch's first file */
 	bool spare_refill_running;
 	uv_work_t spare_refill_work;
-	uint64_t spare_refill_seqs[QUEUE_SPARE_BATCH];	/* made ready by the refill job */
+	uint64_t spare_refill_seqs[QUEUE_SPARE_BATCH]; /* made ready by the refill job */
 	unsigned spare_refill_made;
 	/* Finished queue files, emptied and renamed to spare/RUN.SEQ by queue_finish (thread
 	 * pool), not durable yet: the next refill job flushes active/ and spare/ and hands them
@@ -47,15 +47,15 @@ struct queue {
 	unsigned nrecycled;
 	uint64_t recycle_seq;
 	int spare_refill_error;
-	struct queue_commit *spare_waiting, *spare_waiting_tail;	/* commits waiting for a spare */
+	struct queue_commit *spare_waiting, *spare_waiting_tail; /* commits waiting for a spare */
 	/* Commits with follow-up work (queue_commit_then) tell the loop through this handle as
 	 * soon as they are durable, before the follow-up runs. */
 	uv_async_t durable_async;
 	uv_mutex_t durable_lock;
-	struct queue_commit *durable, *durable_tail;	/* durable, loop not told yet */
+	struct queue_commit *durable, *durable_tail; /* durable, loop not told yet */
 	bool durable_async_open;
 	unsigned commits_in_flight;
-	uint64_t spare_refills, committed;	/* counters for stats */
+	uint64_t spare_refills, committed; /* counters for stats */
 };
 
 /* Creates state_dir/queue/{active,tmp,corrupt} (mode 0700) and checks they are writable.
@@ -98,8 +98,8 @@ int queue_finish(struct queue *q, const char *id);
 
 /* Blocking: reads and decodes active/ID; *data_r holds the file image (message at
  * env->msg_offset). Returns 0, -1 (undecodable: moved to corrupt/) or -errno. */
-int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r,
-	       char **data_r, size_t *len_r);
+int queue_load(const struct queue *q, const char *id, struct queue_envelope *env_r, char **data_r,
+	       size_t *len_r);
 
 /* Blocking: lists the ids in active/ (malloc'd array of malloc'd strings). Returns the
  * count or -errno. */

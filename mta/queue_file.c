@@ -12,8 +12,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-#define QUEUE_FILE_VERSION "MQ2"	/* E carries "<length> <crc32>" */
-#define QUEUE_FILE_VERSION_UNSEALED "MQ1"	/* E empty: written only by tmp + rename */
+#define QUEUE_FILE_VERSION          "MQ2" /* E carries "<length> <crc32>" */
+#define QUEUE_FILE_VERSION_UNSEALED "MQ1" /* E empty: written only by tmp + rename */
 
 /* CRC-32 (IEEE 802.3, reflected 0xEDB88320), eight bytes per step ("slicing by 8"): about
  * a byte per cycle, so sealing a large message costs little next to writing it. */
@@ -29,8 +29,9 @@ static void queue_crc_init(void)
 	}
 	for (uint32_t i = 0; i < 256; i++)
 		for (int t = 1; t < 8; t++)
-			queue_crc_table[t][i] = (queue_crc_table[t - 1][i] >> 8) ^
-						queue_crc_table[0][queue_crc_table[t - 1][i] & 0xff];
+			queue_crc_table[t][i] =
+				(queue_crc_table[t - 1][i] >> 8) ^
+				queue_crc_table[0][queue_crc_table[t - 1][i] & 0xff];
 }
 
 uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
@@ -38,7 +39,7 @@ uint32_t queue_crc32(uint32_t crc, const void *data, size_t len)
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, queue_crc_init);
 	const unsigned char *p = data;
-	uint32_t (*t)[256] = queue_crc_table;
+	uint32_t(*t)[256] = queue_crc_table;
 	crc = ~crc;
 	for (; len >= 8; p += 8, len -= 8) {
 		crc ^= (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
@@ -230,8 +231,8 @@ static int queue_apply_state(struct queue_envelope *env, char type, const char *
 		r->done_time = a;
 		r->code = (int)code;
 	} else {
-		if (queue_parse_i64(&p, end, &a) < 0 || queue_parse_i64(&p, end, &b) < 0 ||
-		    a < 0 || a > 1000000)
+		if (queue_parse_i64(&p, end, &a) < 0 || queue_parse_i64(&p, end, &b) < 0 || a < 0 ||
+		    a > 1000000)
 			return -1;
 		if (r->state == QUEUE_RCPT_DELIVERED || r->state == QUEUE_RCPT_FAILED)
 			return 0;
@@ -257,7 +258,9 @@ static int queue_check_seal(const char *data, size_t record_start, const char *p
 		return -1;
 	}
 	for (; p < end; p++) {
-		int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+		int d = *p >= '0' && *p <= '9'   ? *p - '0'
+			: *p >= 'a' && *p <= 'f' ? *p - 'a' + 10
+						 : -1;
 		if (d < 0) {
 			*error_r = "bad commit record";
 			return -1;

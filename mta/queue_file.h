@@ -47,30 +47,30 @@ enum queue_rcpt_state {
 };
 
 struct queue_rcpt {
-	char *addr;		/* wire form "local@domain" */
-	char *orig;		/* original recipient (before alias expansion) or NULL */
+	char *addr; /* wire form "local@domain" */
+	char *orig; /* original recipient (before alias expansion) or NULL */
 	enum queue_rcpt_state state;
 	unsigned attempts;
-	int64_t next_attempt;	/* unix seconds; 0 = now */
+	int64_t next_attempt; /* unix seconds; 0 = now */
 	int64_t done_time;
-	int code;		/* last reply code, 0 if none */
-	char *last_error;	/* last error text or NULL */
+	int code;         /* last reply code, 0 if none */
+	char *last_error; /* last error text or NULL */
 };
 
 struct queue_envelope {
 	char id[QUEUE_ID_MAX + 1];
 	int64_t arrival;
-	char *sender;		/* "" for the null sender */
-	char *body_flags;	/* may be NULL */
-	char *client;		/* may be NULL */
-	char *helo;		/* may be NULL */
-	char *auth;		/* may be NULL */
-	char *proto;		/* may be NULL */
+	char *sender;     /* "" for the null sender */
+	char *body_flags; /* may be NULL */
+	char *client;     /* may be NULL */
+	char *helo;       /* may be NULL */
+	char *auth;       /* may be NULL */
+	char *proto;      /* may be NULL */
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
 	bool held;
-	int64_t bounced;	/* time a DSN was generated, 0 if none */
-	int64_t warned;		/* time a delay warning was generated, 0 if none */
+	int64_t bounced; /* time a DSN was generated, 0 if none */
+	int64_t warned;  /* time a delay warning was generated, 0 if none */
 	/* Where the message bytes are in the decoded buffer/file. */
 	size_t msg_offset;
 	size_t msg_len;

@@ -16,7 +16,7 @@
 /* One destination (a domain, or the smarthost): its connections and what waits for one. */
 struct relay_dest {
 	char key[256];
-	unsigned conns;			/* open or being opened (in use + idle) */
+	unsigned conns; /* open or being opened (in use + idle) */
 	struct smtp_client *idle[RELAY_IDLE_MAX];
 	size_t n_idle;
 	struct relay_delivery *wait_head, *wait_tail;
@@ -28,10 +28,10 @@ struct relay {
 	struct mtad *m;
 	struct dns *dns;
 	struct tls_ctx *tls;
-	char *auth_user;	/* smarthost credentials (smarthost_auth_file) */
+	char *auth_user; /* smarthost credentials (smarthost_auth_file) */
 	char *auth_password;
 	struct relay_dest *dests;
-	unsigned conns;			/* all destinations */
+	unsigned conns; /* all destinations */
 	bool stopping;
 };
 
@@ -217,7 +217,7 @@ static void relay_finish(struct relay_delivery *d)
 	d->rcpt_ptrs = NULL;
 	free(d->job.results);
 	d->job.results = NULL;
-	d->done(d, d->arg);	/* d may be freed from here on */
+	d->done(d, d->arg); /* d may be freed from here on */
 	if (!dest)
 		return;
 	if (sc && !r->stopping) {
@@ -230,7 +230,8 @@ static void relay_finish(struct relay_delivery *d)
 		}
 		if (dest->n_idle < RELAY_IDLE_MAX) {
 			dest->idle[dest->n_idle++] = sc;
-			smtp_client_park(sc, r->m->cfg->relay_idle_timeout * 1000, relay_idle_closed, dest);
+			smtp_client_park(sc, r->m->cfg->relay_idle_timeout * 1000,
+					 relay_idle_closed, dest);
 			return;
 		}
 		smtp_client_quit(sc);
@@ -289,13 +290,14 @@ static void relay_try_next(struct relay_delivery *d)
 			((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
 		relay_fill_job(d->r, d);
 		d->job.tls_sni = h->name;
-		smtp_client_run(d->r->m->loop, (struct sockaddr *)&ss, h->name, &d->job, relay_client_done, d);
+		smtp_client_run(d->r->m->loop, (struct sockaddr *)&ss, h->name, &d->job,
+				relay_client_done, d);
 		return;
 	}
 	const char *why = d->last_host_error.text[0] ? d->last_host_error.text
-						      : "4.4.1 no mail exchanger could be reached";
-	relay_set_all(d, RELAY_TEMP, d->last_host_error.code / 100 == 5 ? 0 : d->last_host_error.code,
-		      why);
+						     : "4.4.1 no mail exchanger could be reached";
+	relay_set_all(d, RELAY_TEMP,
+		      d->last_host_error.code / 100 == 5 ? 0 : d->last_host_error.code, why);
 	relay_finish(d);
 }
 
@@ -317,8 +319,8 @@ static void relay_resolved(const struct dns_result *res, void *arg)
 		relay_finish(d);
 		return;
 	case DNS_NOHOST:
-		snprintf(t, sizeof(t), "5.4.4 no address for the mail exchangers of %s (%s)", d->domain,
-			 res->error);
+		snprintf(t, sizeof(t), "5.4.4 no address for the mail exchangers of %s (%s)",
+			 d->domain, res->error);
 		relay_set_all(d, RELAY_PERM, 550, t);
 		relay_finish(d);
 		return;

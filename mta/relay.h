@@ -12,13 +12,13 @@
 struct relay;
 struct relay_dest;
 
-#define RELAY_IDLE_MAX 8	/* idle connections kept per destination */
+#define RELAY_IDLE_MAX 8 /* idle connections kept per destination */
 
 enum relay_outcome_kind { RELAY_SENT, RELAY_TEMP, RELAY_PERM };
 
 struct relay_outcome {
 	enum relay_outcome_kind kind;
-	int code;		/* reply code, or 0 */
+	int code; /* reply code, or 0 */
 	char text[512];
 };
 
@@ -28,10 +28,10 @@ struct relay_delivery {
 	const char *msg;
 	size_t msg_len;
 	char domain[256];
-	size_t *idx;			/* indexes into env->rcpts (owned by the caller) */
+	size_t *idx; /* indexes into env->rcpts (owned by the caller) */
 	size_t n;
-	struct relay_outcome *out;	/* n entries, filled (owned by the caller) */
-	char remote[300];		/* the host that answered last */
+	struct relay_outcome *out; /* n entries, filled (owned by the caller) */
+	char remote[300];          /* the host that answered last */
 	void (*done)(struct relay_delivery *d, void *arg);
 	void *arg;
 	/* private */

@@ -40,7 +40,7 @@ struct sched_job {
 	size_t n_relays;
 	size_t relays_pending;
 	/* record phase */
-	bool recorded;		/* done in the same job as phase 1 (no remote recipient) */
+	bool recorded; /* done in the same job as phase 1 (no remote recipient) */
 	bool removed;
 	bool need_bounce;
 	int state_error;
@@ -131,7 +131,7 @@ void sched_heap_remove(struct scheduler *s, struct sched_entry *e)
 
 /* ---- entries ---- */
 
-struct sched_entry *sched_all;	/* one scheduler per process */
+struct sched_entry *sched_all; /* one scheduler per process */
 
 void sched_entry_link(struct sched_entry *e)
 {
@@ -226,7 +226,7 @@ static void sched_job_deliver_local(struct sched_job *j)
 	for (size_t i = 0; i < e->env.nrcpts; i++)
 		j->result[i] = -1;
 	if (e->env.held)
-		return;	/* accepted on hold (a milter's quarantine): mailctl release lets it go */
+		return; /* accepted on hold (a milter's quarantine): mailctl release lets it go */
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
 		if (!sched_rcpt_open(r) || r->next_attempt > j->now)
@@ -343,7 +343,8 @@ static void sched_relay_done(struct relay_delivery *d, void *arg)
 		}
 	}
 	if (rec) {
-		uv_queue_work(j->s->m->loop, &rec->work, sched_sent_record_work, sched_sent_record_done);
+		uv_queue_work(j->s->m->loop, &rec->work, sched_sent_record_work,
+			      sched_sent_record_done);
 		return;
 	}
 	if (--j->relays_pending == 0)
@@ -441,22 +442,26 @@ static void sched_job_record_work(uv_work_t *w)
 			unsigned attempts = r->attempts + 1;
 			bool expired = (uint64_t)(j->now - e->env.arrival) >= cfg->queue_lifetime;
 			if (expired) {
-				char *t = xasprintf("%s (gave up after %u attempts: message expired)",
-						    j->error[i], attempts);
+				char *t = xasprintf(
+					"%s (gave up after %u attempts: message expired)",
+					j->error[i], attempts);
 				free(j->error[i]);
 				j->error[i] = t;
-				queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 451, t);
+				queue_state_failed(&records, i, j->now,
+						   j->code[i] ? j->code[i] : 451, t);
 				failed = true;
 			} else {
 				int64_t next = j->now + (int64_t)scheduler_retry_delay(
-					cfg->retry_schedule, cfg->n_retry_schedule, attempts);
+								cfg->retry_schedule,
+								cfg->n_retry_schedule, attempts);
 				queue_state_deferred(&records, i, attempts, next, j->error[i]);
 				open = true;
 			}
 			break;
 		}
 		default:
-			queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 550, j->error[i]);
+			queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 550,
+					   j->error[i]);
 			failed = true;
 			break;
 		}
@@ -490,7 +495,7 @@ static void sched_job_free(struct sched_job *j)
 		free(j->relays[k].out);
 	}
 	free(j->relays);
-	free(j);	/* with its arrays */
+	free(j); /* with its arrays */
 }
 
 /* Phase 4, loop: the in-memory state follows what is now on disk. */
@@ -523,8 +528,8 @@ static void sched_job_done(uv_work_t *w, int status)
 			/* The outcome could not be recorded: keep the recipient open so a retry
 			 * happens (for local mail the Maildir name makes a second copy impossible). */
 			r->next_attempt = j->now + 60;
-			log_warn("%s: to=<%s>%s, status=deferred (cannot record state: %s)", e->env.id,
-				 r->addr, origbuf, strerror(-j->state_error));
+			log_warn("%s: to=<%s>%s, status=deferred (cannot record state: %s)",
+				 e->env.id, r->addr, origbuf, strerror(-j->state_error));
 			e->recovered = true;
 			continue;
 		}
@@ -538,11 +543,12 @@ static void sched_job_done(uv_work_t *w, int status)
 			}
 			s->minute_count[sec % 60]++;
 			if (j->remote_due[i])
-				log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=sent (%s)", e->env.id,
-					 r->addr, origbuf, relay, delay,
+				log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=sent (%s)",
+					 e->env.id, r->addr, origbuf, relay, delay,
 					 j->relay_host[i] ? j->relay_host[i] : "");
 			else
-				log_info("%s: to=<%s>%s, relay=local, delay=%s, status=sent (delivered to maildir)",
+				log_info("%s: to=<%s>%s, relay=local, delay=%s, status=sent "
+					 "(delivered to maildir)",
 					 e->env.id, r->addr, origbuf, delay);
 		} else if (j->result[i] == DELIVERY_TEMPFAIL &&
 			   (uint64_t)(j->now - e->env.arrival) < cfg->queue_lifetime) {
@@ -550,13 +556,14 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->attempts++;
 			r->code = j->code[i];
 			r->next_attempt = j->now + (int64_t)scheduler_retry_delay(
-				cfg->retry_schedule, cfg->n_retry_schedule, r->attempts);
+							   cfg->retry_schedule,
+							   cfg->n_retry_schedule, r->attempts);
 			free(r->last_error);
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->deferred++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)", e->env.id,
-				 r->addr, origbuf, relay, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)",
+				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
 		} else {
 			r->state = QUEUE_RCPT_FAILED;
 			r->code = j->code[i];
@@ -564,8 +571,8 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			s->failed++;
-			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)", e->env.id,
-				 r->addr, origbuf, relay, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)",
+				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
 		}
 	}
 	if (j->load_error)
@@ -612,7 +619,8 @@ static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *
 {
 	/* One block: the job, then its per-recipient arrays (pointers, ints, bools: aligned). */
 	size_t n = e->env.nrcpts;
-	size_t size = sizeof(struct sched_job) + n * (2 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
+	size_t size = sizeof(struct sched_job) +
+		      n * (2 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
 	struct sched_job *j = xcalloc(1, size);
 	j->s = s;
 	j->e = e;
@@ -721,8 +729,8 @@ void scheduler_stop(struct scheduler **sp)
 }
 
 /* A queued message's entry; it takes over env (left zeroed) and data. */
-static struct sched_entry *sched_entry_new(struct queue_envelope *env, char *data,
-					   const char *msg, size_t msg_len)
+static struct sched_entry *sched_entry_new(struct queue_envelope *env, char *data, const char *msg,
+					   size_t msg_len)
 {
 	struct sched_entry *e = xcalloc(1, sizeof(*e));
 	e->env = *env;
@@ -734,8 +742,8 @@ static struct sched_entry *sched_entry_new(struct queue_envelope *env, char *dat
 	return e;
 }
 
-void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
-		      const char *msg, size_t msg_len)
+void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data, const char *msg,
+		      size_t msg_len)
 {
 	struct sched_entry *e = sched_entry_new(env, data, msg, msg_len);
 	s->count++;
@@ -764,8 +772,8 @@ static void sched_accept_committed(void *arg, int status)
 		sched_free_if_idle(s);
 }
 
-void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
-		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg)
+void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data, const char *msg,
+		      size_t msg_len, scheduler_accept_cb cb, void *arg)
 {
 	struct sched_entry *e = sched_entry_new(env, data, msg, msg_len);
 	struct sched_job *j = sched_job_new(s, e, (int64_t)time(NULL));

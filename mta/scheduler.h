@@ -17,8 +17,8 @@ void scheduler_stop(struct scheduler **s);
 /* Takes a freshly committed message. env is moved (the caller's copy is zeroed); data is
  * the malloc'd block holding the message (msg points into it) and is freed by the
  * scheduler; data may be NULL (then the message is read from the queue file). */
-void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data,
-		      const char *msg, size_t msg_len);
+void scheduler_submit(struct scheduler *s, struct queue_envelope *env, char *data, const char *msg,
+		      size_t msg_len);
 
 /* status 0: the message is durable in the queue (send the 250); else -errno (nothing kept).
  * env and msg_len describe the message, valid during the call only. */
@@ -30,8 +30,8 @@ typedef void (*scheduler_accept_cb)(void *arg, int status, const struct queue_en
  * and, in the same thread-pool job once it is durable, delivers its local recipients and
  * records the outcomes (remote ones go to the relay as usual). cb runs on the loop as soon as
  * the commit is durable or has failed, without waiting for the delivery; exactly once. */
-void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data,
-		      const char *msg, size_t msg_len, scheduler_accept_cb cb, void *arg);
+void scheduler_accept(struct scheduler *s, struct queue_envelope *env, char *data, const char *msg,
+		      size_t msg_len, scheduler_accept_cb cb, void *arg);
 
 /* Loads every message in queue/active on the thread pool (at start-up), marking local
  * recipients for the crash-recovery check. */
@@ -58,8 +58,8 @@ void scheduler_control(struct scheduler *s, enum scheduler_op op, const char *id
 		       scheduler_op_cb cb, void *arg);
 
 struct scheduler_stats {
-	size_t messages;	/* in the queue */
-	size_t busy;		/* being delivered */
+	size_t messages; /* in the queue */
+	size_t busy;     /* being delivered */
 	uint64_t delivered, deferred, failed;
 	size_t held;
 	uint64_t delivered_last_minute;

@@ -75,8 +75,8 @@ static void sched_bounce_committed(void *arg, int status)
 	struct scheduler *s = b->s;
 	struct sched_entry *e = b->orig;
 	if (status != 0) {
-		log_error("%s: cannot queue the non-delivery notification: %s (will retry)", e->env.id,
-			  strerror(-status));
+		log_error("%s: cannot queue the non-delivery notification: %s (will retry)",
+			  e->env.id, strerror(-status));
 		s->jobs--;
 		e->busy = false;
 		for (size_t i = 0; i < e->env.nrcpts; i++)
@@ -122,8 +122,8 @@ void sched_bounce(struct scheduler *s, struct sched_entry *e)
 	for (size_t i = 0; i < e->env.nrcpts; i++)
 		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
 			idx[n++] = i;
-	bounce_compose(&b->msg, cfg->hostname, &e->env, e->msg ? e->msg : "", e->msg ? e->msg_len : 0,
-		       idx, n, BOUNCE_FAILED, (int64_t)time(NULL));
+	bounce_compose(&b->msg, cfg->hostname, &e->env, e->msg ? e->msg : "",
+		       e->msg ? e->msg_len : 0, idx, n, BOUNCE_FAILED, (int64_t)time(NULL));
 	free(idx);
 
 	/* The notification goes to the envelope sender, resolved like any recipient. */
@@ -131,13 +131,15 @@ void sched_bounce(struct scheduler *s, struct sched_entry *e)
 	const char *aerr;
 	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	b->env.rcpts = xcalloc(1, sizeof(*b->env.rcpts));
-	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) == 0) {
+	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) ==
+	    0) {
 		if (config_is_local_domain(cfg, a.domain)) {
 			struct delivery_target *t = NULL;
 			size_t nt = 0;
 			char err[256];
 			if (delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &t, &nt, err,
-					     sizeof(err)) == DELIVERY_OK && nt > 0) {
+					     sizeof(err)) == DELIVERY_OK &&
+			    nt > 0) {
 				b->env.rcpts = xrealloc(b->env.rcpts, nt * sizeof(*b->env.rcpts));
 				for (size_t k = 0; k < nt; k++) {
 					memset(&b->env.rcpts[k], 0, sizeof(b->env.rcpts[k]));
@@ -185,7 +187,7 @@ static void sched_warning_work(uv_work_t *w)
 	struct buf rec;
 	buf_init(&rec);
 	queue_state_warned(&rec, sw->when);
-	(void)queue_append_state(sw->s->m->queue, sw->orig_id, &rec);	/* gone meanwhile: fine */
+	(void)queue_append_state(sw->s->m->queue, sw->orig_id, &rec); /* gone meanwhile: fine */
 	buf_free(&rec);
 }
 
@@ -243,7 +245,8 @@ void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
 	}
 	struct addr a;
 	const char *aerr;
-	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) < 0) {
+	if (addr_parse_mailbox(e->env.sender, strlen(e->env.sender), ADDR_ALLOW_UTF8, &a, &aerr) <
+	    0) {
 		free(idx);
 		return;
 	}
@@ -253,7 +256,8 @@ void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
 	sw->when = now;
 	snprintf(sw->orig_id, sizeof(sw->orig_id), "%s", e->env.id);
 	buf_init(&sw->msg);
-	bounce_compose(&sw->msg, cfg->hostname, &e->env, e->msg, e->msg_len, idx, n, BOUNCE_DELAYED, now);
+	bounce_compose(&sw->msg, cfg->hostname, &e->env, e->msg, e->msg_len, idx, n, BOUNCE_DELAYED,
+		       now);
 	free(idx);
 	char rcpt[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	addr_format(&a, rcpt, sizeof(rcpt));

@@ -10,16 +10,16 @@
 
 struct sched_entry {
 	struct queue_envelope env;
-	char *data;		/* owned block holding msg, or NULL when not cached */
+	char *data; /* owned block holding msg, or NULL when not cached */
 	const char *msg;
 	size_t msg_len;
-	int64_t due;		/* unix seconds */
+	int64_t due; /* unix seconds */
 	size_t heap_idx;
 	bool in_heap;
 	bool busy;
-	bool recovered;		/* loaded after a restart: check Maildirs before delivering */
-	struct sched_entry *prev, *next;	/* every live entry, for lookups by id */
-	double received;	/* arrival, for delay= in logs */
+	bool recovered; /* loaded after a restart: check Maildirs before delivering */
+	struct sched_entry *prev, *next; /* every live entry, for lookups by id */
+	double received;                 /* arrival, for delay= in logs */
 };
 
 struct scheduler {
@@ -27,19 +27,19 @@ struct scheduler {
 	uv_timer_t timer;
 	struct sched_entry **heap;
 	size_t heap_len, heap_cap;
-	size_t count;		/* entries alive (heap + busy) */
+	size_t count; /* entries alive (heap + busy) */
 	unsigned jobs;
 	bool stopping;
 	bool timer_closed;
 	uint64_t delivered, deferred, failed;
-	int64_t minute_stamp[60];	/* per-second delivery counts over the last minute */
+	int64_t minute_stamp[60]; /* per-second delivery counts over the last minute */
 	uint64_t minute_count[60];
 	uv_work_t recover_work;
 	char **recover_ids;
 	struct queue_envelope *recover_envs;
 	long recover_n;
-	unsigned recover_pending;	/* slices still reading */
-	atomic_bool recover_cancel;	/* set by scheduler_stop: slices skip the files left */
+	unsigned recover_pending;   /* slices still reading */
+	atomic_bool recover_cancel; /* set by scheduler_stop: slices skip the files left */
 };
 
 /* scheduler.c: the heap */
@@ -48,7 +48,7 @@ void sched_heap_down(struct scheduler *s, size_t i);
 void sched_heap_remove(struct scheduler *s, struct sched_entry *e);
 
 /* scheduler.c: entries */
-extern struct sched_entry *sched_all;	/* every live entry */
+extern struct sched_entry *sched_all; /* every live entry */
 void sched_entry_link(struct sched_entry *e);
 /* Unlinks and frees e (the caller keeps s->count right). */
 void sched_entry_free(struct sched_entry *e);

@@ -66,7 +66,8 @@ static void sched_recover_slice_work(uv_work_t *w)
 		char *data;
 		size_t len;
 		if (!atomic_load_explicit(&s->recover_cancel, memory_order_relaxed) &&
-		    queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) == 0)
+		    queue_load(s->m->queue, s->recover_ids[i], &s->recover_envs[i], &data, &len) ==
+			    0)
 			free(data);
 		free(s->recover_ids[i]);
 		s->recover_ids[i] = NULL;
@@ -79,7 +80,7 @@ static void sched_recover_slice_done(uv_work_t *w, int status)
 {
 	struct sched_recover_slice *sl = container_of(w, struct sched_recover_slice, work);
 	struct scheduler *s = sl->s;
-	(void)status;	/* never cancelled */
+	(void)status; /* never cancelled */
 	free(sl);
 	s->jobs--;
 	if (--s->recover_pending == 0)
@@ -113,7 +114,7 @@ static void sched_recover_listed(uv_work_t *w, int status)
 			uv_queue_work(s->m->loop, &sl->work, sched_recover_slice_work,
 				      sched_recover_slice_done);
 		}
-		s->jobs--;	/* the listing's hold; the slices keep the scheduler alive */
+		s->jobs--; /* the listing's hold; the slices keep the scheduler alive */
 		return;
 	}
 	for (long i = 0; i < s->recover_n; i++)
@@ -150,18 +151,22 @@ static void sched_recover_finish(struct scheduler *s)
 		sched_entry_link(e);
 		e->due = sched_entry_due(e);
 		if (e->due == INT64_MAX && !e->env.held)
-			e->due = 0;	/* finished before the crash but not yet removed: a job removes it */
+			e->due =
+				0; /* finished before the crash but not yet removed: a job removes it */
 		else if (sched_entry_overdue_retry(e, now))
-			e->due = scheduler_recover_spread(now, spread++, SCHED_RECOVER_RETRIES_PER_SEC);
+			e->due = scheduler_recover_spread(now, spread++,
+							  SCHED_RECOVER_RETRIES_PER_SEC);
 		sched_heap_push(s, e);
 		loaded++;
 	}
 	free(s->recover_envs);
 	s->recover_envs = NULL;
 	if (loaded)
-		log_info("queue: %zu message(s) recovered from %s", loaded, s->m->queue->active_dir);
+		log_info("queue: %zu message(s) recovered from %s", loaded,
+			 s->m->queue->active_dir);
 	if (spread > 1)
-		log_info("queue: %zu overdue retries spread over %" PRId64 " s (%d per second)", spread,
+		log_info("queue: %zu overdue retries spread over %" PRId64 " s (%d per second)",
+			 spread,
 			 scheduler_recover_spread(0, spread - 1, SCHED_RECOVER_RETRIES_PER_SEC) + 1,
 			 SCHED_RECOVER_RETRIES_PER_SEC);
 	sched_arm(s);
@@ -169,6 +174,6 @@ static void sched_recover_finish(struct scheduler *s)
 
 void scheduler_recover(struct scheduler *s)
 {
-	s->jobs++;	/* keeps the scheduler alive until the scan is back */
+	s->jobs++; /* keeps the scheduler alive until the scan is back */
 	uv_queue_work(s->m->loop, &s->recover_work, sched_recover_work, sched_recover_listed);
 }

@@ -124,7 +124,8 @@ static bool smtp_auth_decoded(struct smtp_session *s, int r)
 
 static void smtp_auth_plain(struct smtp_session *s, const char *b64, size_t len)
 {
-	char authzid[SASL_AUTHZID_MAX + 1], authcid[SASL_AUTHCID_MAX + 1], passwd[SASL_PASSWD_MAX + 1];
+	char authzid[SASL_AUTHZID_MAX + 1], authcid[SASL_AUTHCID_MAX + 1],
+		passwd[SASL_PASSWD_MAX + 1];
 	const char *error;
 	int r = sasl_plain_decode(b64, len, authzid, sizeof(authzid), authcid, sizeof(authcid),
 				  passwd, sizeof(passwd), &error);
@@ -144,8 +145,9 @@ static void smtp_auth_login_step(struct smtp_session *s, const char *b64, size_t
 {
 	char value[SASL_PASSWD_MAX + 1];
 	const char *error;
-	int r = sasl_login_decode_step(b64, len, s->auth_step == 0 ? SASL_LOGIN_USERNAME : SASL_LOGIN_PASSWORD,
-				       value, sizeof(value), &error);
+	int r = sasl_login_decode_step(
+		b64, len, s->auth_step == 0 ? SASL_LOGIN_USERNAME : SASL_LOGIN_PASSWORD, value,
+		sizeof(value), &error);
 	if (!smtp_auth_decoded(s, r))
 		return;
 	if (s->auth_step == 0) {
@@ -173,15 +175,16 @@ void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd)
 		return;
 	}
 	if (!s->tls) {
-		smtp_error_reply(s, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		smtp_error_reply(s, 538, "5.7.11",
+				 "Encryption required for requested authentication mechanism");
 		return;
 	}
 	char key[AUTH_THROTTLE_KEY_SIZE];
 	time_t remaining;
 	smtp_auth_throttle_key(s, key, sizeof(key));
 	if (auth_throttle_blocked(s->m->auth_throttle, key, time(NULL), &remaining)) {
-		log_warn("[%s]: AUTH refused: too many failures (blocked for %lds)", s->conn->peer_ip,
-			 (long)remaining);
+		log_warn("[%s]: AUTH refused: too many failures (blocked for %lds)",
+			 s->conn->peer_ip, (long)remaining);
 		smtp_reply(s, "%s", AUTH_THROTTLE_SMTP_REPLY);
 		return;
 	}
@@ -196,7 +199,8 @@ void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd)
 	s->auth_step = 0;
 	smtp_enter_state(s, SMTP_STATE_AUTH);
 	if (!cmd->initial) {
-		smtp_reply(s, "334 %s", s->auth_mech == SMTP_AUTH_PLAIN ? "" : SASL_LOGIN_CHALLENGE_USERNAME);
+		smtp_reply(s, "334 %s",
+			   s->auth_mech == SMTP_AUTH_PLAIN ? "" : SASL_LOGIN_CHALLENGE_USERNAME);
 		return;
 	}
 	smtp_auth_response(s, cmd->initial, cmd->initial_len);

@@ -18,13 +18,24 @@
 #define SMTP_CLIENT_REPLY_MAX 16384
 
 enum smtp_client_state {
-	SC_GREETING, SC_EHLO, SC_STARTTLS, SC_TLS_HANDSHAKE, SC_HELO, SC_AUTH, SC_MAIL, SC_RCPT, SC_DATA,
-	SC_BODY, SC_IDLE, SC_QUIT, SC_DONE,
+	SC_GREETING,
+	SC_EHLO,
+	SC_STARTTLS,
+	SC_TLS_HANDSHAKE,
+	SC_HELO,
+	SC_AUTH,
+	SC_MAIL,
+	SC_RCPT,
+	SC_DATA,
+	SC_BODY,
+	SC_IDLE,
+	SC_QUIT,
+	SC_DONE,
 };
 
 struct smtp_client {
 	struct net_conn *conn;
-	struct smtp_client_job *job;	/* NULL once reported (idle, or quitting) */
+	struct smtp_client_job *job; /* NULL once reported (idle, or quitting) */
 	char remote_name[300];
 	void (*idle_closed)(struct smtp_client *sc, void *arg);
 	void *idle_arg;
@@ -39,10 +50,10 @@ struct smtp_client {
 	struct buf reply;
 	int reply_code;
 	/* transaction progress */
-	size_t rcpt_next;	/* index of the recipient whose reply comes next */
+	size_t rcpt_next; /* index of the recipient whose reply comes next */
 	size_t accepted;
 	bool mail_failed;
-	bool final_seen;	/* the reply to the end of the message arrived */
+	bool final_seen; /* the reply to the end of the message arrived */
 	bool finished;
 };
 
@@ -80,8 +91,7 @@ static void sc_host_fail(struct smtp_client *sc, int code, const char *text)
 /* Every recipient without a result gets this one. */
 static void sc_fail_open(struct smtp_client *sc, int code, const char *text)
 {
-	for (size_t i = 0; i < sc->job->nrcpts; i++)
-	{
+	for (size_t i = 0; i < sc->job->nrcpts; i++) {
 		struct smtp_client_result *r = &sc->job->results[i];
 		/* accepted at RCPT but no final answer to the message: not delivered */
 		bool tentative = r->code / 100 == 2 && !sc->final_seen;
@@ -90,7 +100,8 @@ static void sc_fail_open(struct smtp_client *sc, int code, const char *text)
 	}
 }
 
-static void sc_send(struct smtp_client *sc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sc_send(struct smtp_client *sc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void sc_send(struct smtp_client *sc, const char *fmt, ...)
 {
 	char line[1100];
@@ -133,7 +144,8 @@ static void sc_send_mail(struct smtp_client *sc)
 	if (sc->size_limit || sc->eightbit || sc->smtputf8) {
 		size_t n = 0;
 		if (sc->state != SC_HELO)
-			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu", job->msg_len);
+			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu",
+					      job->msg_len);
 		if (job->need_8bitmime && sc->eightbit)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
 		if (job->need_smtputf8 && sc->smtputf8)
@@ -183,7 +195,8 @@ static void sc_after_ehlo(struct smtp_client *sc)
 	if (job->need_8bitmime && !sc->eightbit) {
 		for (size_t i = 0; i < job->nrcpts; i++)
 			sc_set(&job->results[i], 554,
-			       "5.6.3 the message has 8-bit content and %s does not support 8BITMIME",
+			       "5.6.3 the message has 8-bit content and %s does not support "
+			       "8BITMIME",
 			       job->remote_name);
 		sc->state = SC_QUIT;
 		sc_send(sc, "QUIT");
@@ -191,8 +204,9 @@ static void sc_after_ehlo(struct smtp_client *sc)
 	}
 	if (sc->size_limit && job->msg_len > sc->size_limit) {
 		for (size_t i = 0; i < job->nrcpts; i++)
-			sc_set(&job->results[i], 552, "5.3.4 message too big for %s (limit %" PRIu64 ")",
-			       job->remote_name, sc->size_limit);
+			sc_set(&job->results[i], 552,
+			       "5.3.4 message too big for %s (limit %" PRIu64 ")", job->remote_name,
+			       sc->size_limit);
 		sc->state = SC_QUIT;
 		sc_send(sc, "QUIT");
 		return;
@@ -217,12 +231,14 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 				sc->smtputf8 = true;
 			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
 				sc->starttls = true;
-			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 && (p[4] == ' ' || p[4] == '=')) {
+			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 &&
+				 (p[4] == ' ' || p[4] == '=')) {
 				for (size_t k = 5; k + 5 <= l; k++)
 					if (strncasecmp(p + k, "PLAIN", 5) == 0 &&
 					    (k + 5 == l || p[k + 5] == ' ') && p[k - 1] == ' ')
 						sc->auth_plain = true;
-			} else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 && (l == 4 || p[4] == ' '))
+			} else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 &&
+				   (l == 4 || p[4] == ' '))
 				sc->size_limit = l > 5 ? strtoull(p + 5, NULL, 10) : 0;
 		}
 		first = false;
@@ -250,7 +266,8 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		return;
 	case SC_EHLO:
 		if (code / 100 == 2) {
-			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls = sc->auth_plain = false;
+			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls =
+				sc->auth_plain = false;
 			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
 			if (sc->starttls && job->tls && !sc->conn->tls) {
@@ -265,15 +282,16 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			sc_send(sc, "HELO %s", job->helo_name);
 		} else {
 			char t[900];
-			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to EHLO)", job->remote_name, code, first);
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to EHLO)",
+				 job->remote_name, code, first);
 			sc_host_fail(sc, code, t);
 		}
 		return;
 	case SC_STARTTLS:
 		if (code != 220) {
 			char t[900];
-			snprintf(t, sizeof(t), "%s offered STARTTLS but said: %d %.250s", job->remote_name,
-				 code, first);
+			snprintf(t, sizeof(t), "%s offered STARTTLS but said: %d %.250s",
+				 job->remote_name, code, first);
 			sc_host_fail(sc, code / 100 == 5 ? 0 : code, t);
 			return;
 		}
@@ -282,12 +300,12 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			sc_host_fail(sc, 0, "4.7.5 cannot start TLS");
 		return;
 	case SC_TLS_HANDSHAKE:
-		return;	/* nothing may arrive in plaintext after our STARTTLS */
+		return; /* nothing may arrive in plaintext after our STARTTLS */
 	case SC_AUTH:
 		if (code != 235) {
 			char t[900];
-			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to AUTH)", job->remote_name, code,
-				 first);
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to AUTH)",
+				 job->remote_name, code, first);
 			sc_host_fail(sc, code / 100 == 5 ? 0 : code, t);
 			return;
 		}
@@ -297,7 +315,8 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 	case SC_HELO:
 		if (code / 100 != 2) {
 			char t[900];
-			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to HELO)", job->remote_name, code, first);
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to HELO)",
+				 job->remote_name, code, first);
 			sc_host_fail(sc, code, t);
 			return;
 		}
@@ -307,8 +326,9 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		if (code / 100 != 2) {
 			sc->mail_failed = true;
 			for (size_t i = 0; i < job->nrcpts; i++)
-				sc_set(&job->results[i], code, "%s said: %d %s (in reply to MAIL FROM)",
-				       job->remote_name, code, first);
+				sc_set(&job->results[i], code,
+				       "%s said: %d %s (in reply to MAIL FROM)", job->remote_name,
+				       code, first);
 			if (!sc->pipelining) {
 				sc->state = SC_QUIT;
 				sc_send(sc, "QUIT");
@@ -327,8 +347,9 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				sc->accepted++;
 				sc_set(&job->results[i], code, "accepted");
 			} else {
-				sc_set(&job->results[i], code, "%s said: %d %s (in reply to RCPT TO)",
-				       job->remote_name, code, first);
+				sc_set(&job->results[i], code,
+				       "%s said: %d %s (in reply to RCPT TO)", job->remote_name,
+				       code, first);
 			}
 		}
 		if (sc->rcpt_next < job->nrcpts) {
@@ -368,7 +389,8 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		if (sc->accepted > 0) {
 			for (size_t i = 0; i < job->nrcpts; i++)
 				if (job->results[i].code / 100 == 2)
-					sc_set(&job->results[i], code, "%s said: %d %s (in reply to DATA)",
+					sc_set(&job->results[i], code,
+					       "%s said: %d %s (in reply to DATA)",
 					       job->remote_name, code, first);
 		}
 		sc->state = SC_QUIT;
@@ -380,10 +402,12 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			if (job->results[i].code / 100 != 2)
 				continue;
 			if (code / 100 == 2)
-				sc_set(&job->results[i], code, "%s said: %d %s", job->remote_name, code, first);
+				sc_set(&job->results[i], code, "%s said: %d %s", job->remote_name,
+				       code, first);
 			else
-				sc_set(&job->results[i], code, "%s said: %d %s (in reply to end of DATA)",
-				       job->remote_name, code, first);
+				sc_set(&job->results[i], code,
+				       "%s said: %d %s (in reply to end of DATA)", job->remote_name,
+				       code, first);
 		}
 		if (job->keep_open && code / 100 == 2) {
 			/* The caller may send another message on this connection. */
@@ -397,7 +421,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		sc_send(sc, "QUIT");
 		return;
 	case SC_IDLE:
-		return;	/* unsolicited (e.g. 421 before closing): the close follows */
+		return; /* unsolicited (e.g. 421 before closing): the close follows */
 	case SC_QUIT:
 		sc_finish(sc, "quit");
 		return;
@@ -421,8 +445,10 @@ static void sc_on_read(struct net_conn *c)
 					sc_finish(sc, "reply too long");
 					return;
 				}
-				sc_fail_open(sc, 451, "4.5.0 reply line too long from remote server");
-				sc_host_fail(sc, 451, "4.5.0 reply line too long from remote server");
+				sc_fail_open(sc, 451,
+					     "4.5.0 reply line too long from remote server");
+				sc_host_fail(sc, 451,
+					     "4.5.0 reply line too long from remote server");
 			}
 			return;
 		}
@@ -452,13 +478,13 @@ static void sc_on_read(struct net_conn *c)
 			return;
 		}
 		if (r == 0)
-			continue;	/* continuation line */
+			continue; /* continuation line */
 		char *copy = buf_steal(&sc->reply, NULL);
 		sc_handle_reply(sc, code, copy ? copy : "");
 		free(copy);
 		if (sc->state != SC_DONE && sc->state != SC_IDLE && sc->job)
 			net_conn_set_timeout(c, sc->state == SC_BODY ? sc->job->data_timeout_ms
-								  : sc->job->command_timeout_ms);
+								     : sc->job->command_timeout_ms);
 	}
 }
 
@@ -497,7 +523,8 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 	}
 	if (sc->state != SC_DONE) {
 		char t[400];
-		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name, reason);
+		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name,
+			 reason);
 		if (sc->state <= SC_AUTH) {
 			sc->job->host_failed = true;
 			sc_set(&sc->job->host_result, 0, "%s", t);
@@ -546,7 +573,8 @@ static void sc_connected(struct net_conn *c, int status)
 	struct smtp_client *sc = c->data;
 	if (status < 0) {
 		char t[400];
-		snprintf(t, sizeof(t), "4.4.1 connect to %s: %s", sc->job->remote_name, uv_strerror(status));
+		snprintf(t, sizeof(t), "4.4.1 connect to %s: %s", sc->job->remote_name,
+			 uv_strerror(status));
 		sc->conn = NULL;
 		sc->job->host_failed = true;
 		sc_set(&sc->job->host_result, 0, "%s", t);
@@ -579,9 +607,10 @@ void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
 		memset(&job->results[i], 0, sizeof(job->results[i]));
 	snprintf(job->remote_name, sizeof(job->remote_name), "%s", sc->remote_name);
 	if (sc->conn && sc->conn->tls)
-		snprintf(job->tls_info, sizeof(job->tls_info), "%s", tls_session_summary(sc->conn->tls));
+		snprintf(job->tls_info, sizeof(job->tls_info), "%s",
+			 tls_session_summary(sc->conn->tls));
 	net_conn_set_timeout(sc->conn, job->command_timeout_ms);
-	sc->state = SC_EHLO;	/* capabilities are known: straight to MAIL */
+	sc->state = SC_EHLO; /* capabilities are known: straight to MAIL */
 	sc_after_ehlo(sc);
 	net_conn_flush(sc->conn);
 }

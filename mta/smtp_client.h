@@ -13,36 +13,36 @@ struct smtp_client;
 
 /* Result for one recipient: code 0 means no answer was obtained (treat as temporary). */
 struct smtp_client_result {
-	int code;		/* SMTP reply code, or 0 */
-	char text[512];		/* "4.2.0 text" as the server said, or our own description */
+	int code;       /* SMTP reply code, or 0 */
+	char text[512]; /* "4.2.0 text" as the server said, or our own description */
 };
 
 struct smtp_client_job {
 	/* input (borrowed; valid until done) */
 	const char *helo_name;
-	const char *sender;		/* "" for <> */
+	const char *sender; /* "" for <> */
 	const char *const *rcpts;
 	size_t nrcpts;
-	const char *msg;		/* CRLF line endings, not dot-stuffed */
+	const char *msg; /* CRLF line endings, not dot-stuffed */
 	size_t msg_len;
 	bool need_8bitmime;
 	bool need_smtputf8;
-	struct tls_ctx *tls;		/* opportunistic STARTTLS when non-NULL */
-	bool keep_open;			/* after a delivered message, keep the connection (reuse) */
-	const char *auth_user;		/* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
+	struct tls_ctx *tls;   /* opportunistic STARTTLS when non-NULL */
+	bool keep_open;        /* after a delivered message, keep the connection (reuse) */
+	const char *auth_user; /* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
 	const char *auth_password;
 	const char *tls_sni;
 	uint64_t connect_timeout_ms;
 	uint64_t command_timeout_ms;
 	uint64_t data_timeout_ms;
 	/* output */
-	bool connected;			/* a TCP connection was made */
-	bool host_failed;		/* this host could not take the mail (try the next one) */
-	struct smtp_client_result host_result;	/* why, when host_failed */
-	struct smtp_client_result *results;	/* nrcpts entries, allocated by the caller */
-	char tls_info[160];		/* "TLSv1.3 with cipher ..." or "" */
-	char remote_name[300];		/* "host[addr]:port" for logs and DSNs */
-	struct smtp_client *client;	/* keep_open and delivered: the idle connection, which the
+	bool connected;   /* a TCP connection was made */
+	bool host_failed; /* this host could not take the mail (try the next one) */
+	struct smtp_client_result host_result; /* why, when host_failed */
+	struct smtp_client_result *results;    /* nrcpts entries, allocated by the caller */
+	char tls_info[160];                    /* "TLSv1.3 with cipher ..." or "" */
+	char remote_name[300];                 /* "host[addr]:port" for logs and DSNs */
+	struct smtp_client *client; /* keep_open and delivered: the idle connection, which the
 					 * caller must reuse, park or quit */
 };
 

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-#define SMTP_MAX_RECEIVED 30
-#define SMTP_DATA_MEMORY_MAX ((size_t)1 << 30)	/* all sessions' message buffers together */
+#define SMTP_MAX_RECEIVED    30
+#define SMTP_DATA_MEMORY_MAX ((size_t)1 << 30) /* all sessions' message buffers together */
 
 /* Keeps the daemon-wide count of bytes held in message buffers in step with s->msg, so
  * many large concurrent messages cannot exhaust memory (SMTP_DATA_MEMORY_MAX). */
@@ -62,8 +62,7 @@ static void smtp_received_header(struct smtp_session *s)
 	if (s->kind == SMTP_LISTENER_LOCAL)
 		buf_printf(&s->msg, "Received: by %s (mtad, from userid %ld)\r\n\tid %s",
 			   cfg->hostname, s->conn->peer_uid, s->env.id);
-	else
-	{
+	else {
 		const char *helo = s->helo[0] ? s->helo : "unknown";
 		buf_append_str(&s->msg, "Received: from ");
 		buf_append_str(&s->msg, helo);
@@ -229,7 +228,8 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		reject_text = "Error: too many hops (mail loop?)";
 	}
 	char bad[600] = "";
-	if (!reject_code && smtp_sender_check_applies(s) && !smtp_from_header_owned(s, bad, sizeof(bad))) {
+	if (!reject_code && smtp_sender_check_applies(s) &&
+	    !smtp_from_header_owned(s, bad, sizeof(bad))) {
 		reject_code = 553;
 		reject_enh = "5.7.1";
 		reject_text = "From: header address not owned by the authenticated user";
@@ -256,7 +256,9 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 	free(s->env.helo);
 	s->env.helo = s->helo[0] ? xstrdup(s->helo) : NULL;
 	free(s->env.proto);
-	s->env.proto = xstrdup(s->kind == SMTP_LISTENER_LOCAL ? "local" : s->esmtp ? "ESMTP" : "SMTP");
+	s->env.proto = xstrdup(s->kind == SMTP_LISTENER_LOCAL ? "local"
+			       : s->esmtp                     ? "ESMTP"
+							      : "SMTP");
 	if (s->authenticated) {
 		free(s->env.auth);
 		s->env.auth = xstrdup(s->auth_user);
@@ -286,7 +288,7 @@ void smtp_message_commit(struct smtp_session *s)
 	}
 	size_t len;
 	char *data = buf_steal(&s->msg, &len);
-	smtp_msg_account(s);	/* the scheduler owns it now */
+	smtp_msg_account(s); /* the scheduler owns it now */
 	scheduler_accept(s->m->sched, &s->env, data, data, len, smtp_commit_done, s);
 }
 
@@ -318,9 +320,11 @@ void smtp_read_data(struct smtp_session *s)
 		/* Over the limit: keep scanning for the end, storing nothing. */
 		size_t off = 0;
 		do {
-			size_t chunk = c->in.len - off < sizeof(scratch) ? c->in.len - off : sizeof(scratch);
+			size_t chunk = c->in.len - off < sizeof(scratch) ? c->in.len - off
+									 : sizeof(scratch);
 			size_t used = 0;
-			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len, &used);
+			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len,
+					    &used);
 			off += used;
 		} while (st == SMTP_DATA_MORE && off < c->in.len);
 		consumed = off;
@@ -349,7 +353,9 @@ static void smtp_bdat_chunk_done(struct smtp_session *s)
 		if (s->data_overload)
 			smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
 		else
-			smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+			smtp_reply(
+				s,
+				"552 5.3.4 Error: message size exceeds fixed maximum message size");
 		if (s->bdat_last)
 			smtp_tx_reset(s);
 		else

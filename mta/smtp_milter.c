@@ -16,7 +16,7 @@
 const struct config_strlist *smtp_milter_list(const struct config *cfg,
 					      enum smtp_listener_kind kind)
 {
-	const struct config_strlist *l = kind == SMTP_LISTENER_MX	  ? &cfg->smtp_milters
+	const struct config_strlist *l = kind == SMTP_LISTENER_MX      ? &cfg->smtp_milters
 					 : kind == SMTP_LISTENER_LOCAL ? &cfg->local_milters
 								       : &cfg->submission_milters;
 	return l->items ? l : &cfg->milters;
@@ -54,8 +54,8 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 		}
 		snprintf(mm->tmp[0], sizeof(mm->tmp[0]), "[%s]", c->peer_ip);
 		snprintf(mm->tmp[1], sizeof(mm->tmp[1]), "%u", c->peer_port);
-		if (getnameinfo((const struct sockaddr *)net_conn_local(c), sizeof(c->local), mm->tmp[2],
-				sizeof(mm->tmp[2]), NULL, 0, NI_NUMERICHOST) == 0) {
+		if (getnameinfo((const struct sockaddr *)net_conn_local(c), sizeof(c->local),
+				mm->tmp[2], sizeof(mm->tmp[2]), NULL, 0, NI_NUMERICHOST) == 0) {
 			if (strncmp(mm->tmp[2], "::ffff:", 7) == 0 && strchr(mm->tmp[2], '.'))
 				memmove(mm->tmp[2], mm->tmp[2] + 7, strlen(mm->tmp[2] + 7) + 1);
 			smtp_milter_macro(mm, "{if_addr}", mm->tmp[2]);
@@ -70,7 +70,8 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 	case SMTP_MILTER_HELO:
 	case SMTP_MILTER_MAIL:
 		if (s->tls && c->tls) {
-			snprintf(mm->tmp[0], sizeof(mm->tmp[0]), "%d", tls_session_cipher_bits(c->tls, NULL));
+			snprintf(mm->tmp[0], sizeof(mm->tmp[0]), "%d",
+				 tls_session_cipher_bits(c->tls, NULL));
 			smtp_milter_macro(mm, "{tls_version}", tls_session_version(c->tls));
 			smtp_milter_macro(mm, "{cipher}", tls_session_cipher(c->tls));
 			smtp_milter_macro(mm, "{cipher_bits}", mm->tmp[0]);
@@ -80,8 +81,9 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 		smtp_milter_macro(mm, "{mail_addr}", s->env.sender);
 		if (s->authenticated) {
 			smtp_milter_macro(mm, "{auth_authen}", s->auth_user);
-			smtp_milter_macro(mm, "{auth_type}", s->kind == SMTP_LISTENER_LOCAL ? "local"
-							     : s->milter_auth_type);
+			smtp_milter_macro(mm, "{auth_type}",
+					  s->kind == SMTP_LISTENER_LOCAL ? "local"
+									 : s->milter_auth_type);
 		}
 		break;
 	case SMTP_MILTER_EOM:
@@ -155,7 +157,8 @@ bool smtp_milter_connect(struct smtp_session *s)
 	struct net_conn *c = s->conn;
 	if (c->is_unix) {
 		milter_stage_connect(s->milters, "localhost", 'L', 0,
-				     c->listener ? c->listener->addr_text : "", mm.v, smtp_milter_done, s);
+				     c->listener ? c->listener->addr_text : "", mm.v,
+				     smtp_milter_done, s);
 		return true;
 	}
 	milter_stage_connect(s->milters, mm.tmp[0], strchr(c->peer_ip, ':') ? '6' : '4',
@@ -189,8 +192,8 @@ bool smtp_milter_eom(struct smtp_session *s)
 
 static void smtp_milter_done(void *arg, const struct milter_result *r)
 {
-	static const char *const names[] = { "", "CONNECT", "HELO", "MAIL", "RCPT", "DATA",
-					     "END-OF-MESSAGE" };
+	static const char *const names[] = { "",     "CONNECT", "HELO",          "MAIL",
+					     "RCPT", "DATA",    "END-OF-MESSAGE" };
 	struct smtp_session *s = arg;
 	int hook = s->milter_hook;
 	char *ok = s->milter_ok;

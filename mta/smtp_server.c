@@ -17,8 +17,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define SMTP_MAX_ERRORS 20
-#define SMTP_AUTH_LINE_MAX 12288	/* RFC 4954 4 */
+#define SMTP_MAX_ERRORS        20
+#define SMTP_AUTH_LINE_MAX     12288 /* RFC 4954 4 */
 #define SMTP_COMMANDS_PER_TURN 64
 
 static const char *const smtp_state_names[] = {
@@ -27,8 +27,8 @@ static const char *const smtp_state_names[] = {
 
 void smtp_enter_state(struct smtp_session *s, enum smtp_state st)
 {
-	log_debug("smtp %" PRIu64 ": %s -> %s", s->conn ? s->conn->id : 0, smtp_state_names[s->state],
-		  smtp_state_names[st]);
+	log_debug("smtp %" PRIu64 ": %s -> %s", s->conn ? s->conn->id : 0,
+		  smtp_state_names[s->state], smtp_state_names[st]);
 	s->state = st;
 }
 
@@ -38,7 +38,7 @@ void smtp_reply(struct smtp_session *s, const char *fmt, ...)
 	char line[1024];
 	int n;
 	size_t fixed = strcspn(fmt, "%");
-	if (fmt[fixed] == '\0' && fixed < sizeof(line) - 2) {	/* a fixed reply: no printf */
+	if (fmt[fixed] == '\0' && fixed < sizeof(line) - 2) { /* a fixed reply: no printf */
 		memcpy(line, fmt, fixed);
 		n = (int)fixed;
 	} else {
@@ -171,9 +171,10 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	addr_format(&cmd->path, sender, sizeof(sender));
 	if (smtp_sender_check_applies(s) && !smtp_sender_owned(s, &cmd->path)) {
-		log_info("reject: MAIL from [%s]: 553 5.7.1 <%s>: sender not owned by %s", s->conn->peer_ip,
-			 sender, s->auth_user);
-		smtp_error_reply(s, 553, "5.7.1", "Sender address rejected: not owned by the authenticated user");
+		log_info("reject: MAIL from [%s]: 553 5.7.1 <%s>: sender not owned by %s",
+			 s->conn->peer_ip, sender, s->auth_user);
+		smtp_error_reply(s, 553, "5.7.1",
+				 "Sender address rejected: not owned by the authenticated user");
 		return;
 	}
 	queue_envelope_free(&s->env);
@@ -189,7 +190,7 @@ static bool smtp_rcpt_add(struct smtp_session *s, const char *addr, const char *
 {
 	for (size_t i = 0; i < s->env.nrcpts; i++)
 		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
-			return true;	/* the same mailbox twice gets one copy */
+			return true; /* the same mailbox twice gets one copy */
 	if (s->env.nrcpts >= s->m->cfg->max_recipients)
 		return false;
 	if (s->env.nrcpts == s->rcpt_cap) {
@@ -216,7 +217,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	}
 	s->milter_rcpt_mark = s->env.nrcpts;
 	struct addr a = cmd->path;
-	if (a.domain[0] == '\0')	/* <postmaster> */
+	if (a.domain[0] == '\0') /* <postmaster> */
 		snprintf(a.domain, sizeof(a.domain), "%s",
 			 cfg->domains.n ? cfg->domains.items[0] : cfg->hostname);
 	if (a.utf8 && !s->smtputf8) {
@@ -227,7 +228,8 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	addr_format(&a, rcpt, sizeof(rcpt));
 	if (!config_is_local_domain(cfg, a.domain)) {
 		if (!smtp_relay_allowed(s)) {
-			log_info("reject: RCPT from [%s]: 554 5.7.1 <%s>: Relay access denied; from=<%s> helo=<%s>",
+			log_info("reject: RCPT from [%s]: 554 5.7.1 <%s>: Relay access denied; "
+				 "from=<%s> helo=<%s>",
 				 s->conn->peer_ip, rcpt, s->env.sender, s->helo);
 			smtp_error_reply(s, 554, "5.7.1", "Relay access denied");
 			return;
@@ -247,7 +249,8 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	enum delivery_status st = delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &targets,
 						   &ntargets, err, sizeof(err));
 	if (st == DELIVERY_UNKNOWN_USER) {
-		log_info("reject: RCPT from [%s]: 550 5.1.1 <%s>: Recipient address rejected: User unknown; from=<%s>",
+		log_info("reject: RCPT from [%s]: 550 5.1.1 <%s>: Recipient address rejected: User "
+			 "unknown; from=<%s>",
 			 s->conn->peer_ip, rcpt, s->env.sender);
 		smtp_error_reply(s, 550, "5.1.1", "Recipient address rejected: User unknown");
 		return;
@@ -353,20 +356,13 @@ struct smtp_command_entry {
 };
 
 static const struct smtp_command_entry smtp_commands[] = {
-	{ SMTP_VERB_HELO, smtp_cmd_helo },
-	{ SMTP_VERB_EHLO, smtp_cmd_helo },
-	{ SMTP_VERB_MAIL, smtp_cmd_mail },
-	{ SMTP_VERB_RCPT, smtp_cmd_rcpt },
-	{ SMTP_VERB_DATA, smtp_cmd_data },
-	{ SMTP_VERB_BDAT, smtp_cmd_bdat },
-	{ SMTP_VERB_RSET, smtp_cmd_rset },
-	{ SMTP_VERB_NOOP, smtp_cmd_noop },
-	{ SMTP_VERB_QUIT, smtp_cmd_quit },
-	{ SMTP_VERB_VRFY, smtp_cmd_vrfy },
-	{ SMTP_VERB_EXPN, smtp_cmd_expn },
-	{ SMTP_VERB_HELP, smtp_cmd_help },
-	{ SMTP_VERB_STARTTLS, smtp_cmd_starttls },
-	{ SMTP_VERB_AUTH, smtp_cmd_auth },
+	{ SMTP_VERB_HELO, smtp_cmd_helo },         { SMTP_VERB_EHLO, smtp_cmd_helo },
+	{ SMTP_VERB_MAIL, smtp_cmd_mail },         { SMTP_VERB_RCPT, smtp_cmd_rcpt },
+	{ SMTP_VERB_DATA, smtp_cmd_data },         { SMTP_VERB_BDAT, smtp_cmd_bdat },
+	{ SMTP_VERB_RSET, smtp_cmd_rset },         { SMTP_VERB_NOOP, smtp_cmd_noop },
+	{ SMTP_VERB_QUIT, smtp_cmd_quit },         { SMTP_VERB_VRFY, smtp_cmd_vrfy },
+	{ SMTP_VERB_EXPN, smtp_cmd_expn },         { SMTP_VERB_HELP, smtp_cmd_help },
+	{ SMTP_VERB_STARTTLS, smtp_cmd_starttls }, { SMTP_VERB_AUTH, smtp_cmd_auth },
 };
 
 static void smtp_handle_line(struct smtp_session *s, const char *line, size_t len)
@@ -398,7 +394,8 @@ static void smtp_on_read(struct net_conn *c)
 		switch (s->state) {
 		case SMTP_STATE_GREETING:
 			log_info("reject: [%s] talked before the greeting", c->peer_ip);
-			smtp_reply(s, "554 5.5.1 %s Error: talking before the greeting", s->m->cfg->hostname);
+			smtp_reply(s, "554 5.5.1 %s Error: talking before the greeting",
+				   s->m->cfg->hostname);
 			smtp_enter_state(s, SMTP_STATE_QUIT);
 			net_conn_close(c, "early talker");
 			buf_reset(&c->in);
@@ -418,7 +415,9 @@ static void smtp_on_read(struct net_conn *c)
 			const char *nl = memchr(c->in.data, '\n', c->in.len);
 			size_t avail = nl ? (size_t)(nl - c->in.data) : c->in.len;
 			if (avail > SMTP_AUTH_LINE_MAX) {
-				smtp_reply(s, "500 5.5.6 Error: authentication exchange line too long");
+				smtp_reply(
+					s,
+					"500 5.5.6 Error: authentication exchange line too long");
 				smtp_enter_state(s, SMTP_STATE_HELO);
 				s->discard_line = !nl;
 				buf_consume(&c->in, nl ? avail + 1 : c->in.len);
@@ -486,7 +485,7 @@ static void smtp_on_read(struct net_conn *c)
 void smtp_send_banner(struct smtp_session *s)
 {
 	if (smtp_milter_connect(s))
-		return;	/* the milters see the connection first; the banner waits */
+		return; /* the milters see the connection first; the banner waits */
 	smtp_enter_state(s, SMTP_STATE_CONNECTED);
 	smtp_reply(s, "220 %s ESMTP mtad", s->m->cfg->hostname);
 	net_conn_set_timeout(s->conn, s->m->cfg->smtp_timeout * 1000);
@@ -511,12 +510,13 @@ static void smtp_on_close(struct net_conn *c, const char *reason)
 	if (!s)
 		return;
 	if (s->kind != SMTP_LISTENER_LOCAL)
-		log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u rset=%u quit=%u commands=%u",
-		 c->peer_ip, reason, s->n_helo, s->n_mail, s->n_rcpt, s->n_data, s->n_bdat, s->n_rset,
-		 s->n_quit, s->n_cmds);
+		log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u "
+			 "rset=%u quit=%u commands=%u",
+			 c->peer_ip, reason, s->n_helo, s->n_mail, s->n_rcpt, s->n_data, s->n_bdat,
+			 s->n_rset, s->n_quit, s->n_cmds);
 	s->conn = NULL;
 	if (s->async_pending) {
-		s->orphaned = true;	/* freed when the commit or password check completes */
+		s->orphaned = true; /* freed when the commit or password check completes */
 		return;
 	}
 	smtp_session_free(s);
@@ -526,7 +526,8 @@ static void smtp_on_tls_ready(struct net_conn *c)
 {
 	struct smtp_session *s = c->data;
 	s->tls = true;
-	log_info("TLS connection established from [%s]: %s", c->peer_ip, tls_session_summary(c->tls));
+	log_info("TLS connection established from [%s]: %s", c->peer_ip,
+		 tls_session_summary(c->tls));
 }
 
 static const struct net_conn_ops smtp_conn_ops = {
@@ -544,7 +545,7 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 	s->conn = c;
 	s->kind = strcmp(l->name, "submission") == 0    ? SMTP_LISTENER_SUBMISSION
 		  : strcmp(l->name, "submissions") == 0 ? SMTP_LISTENER_SUBMISSIONS
-		  : strcmp(l->name, "local") == 0	? SMTP_LISTENER_LOCAL
+		  : strcmp(l->name, "local") == 0       ? SMTP_LISTENER_LOCAL
 							: SMTP_LISTENER_MX;
 	s->milters = milter_set_new(m, smtp_milter_list(m->cfg, s->kind), c->peer_ip);
 	if (s->kind == SMTP_LISTENER_LOCAL) {

@@ -6,10 +6,10 @@
 #include "net.h"
 
 enum smtp_listener_kind {
-	SMTP_LISTENER_MX,		/* smtp_listen: local domains from anyone, relays for nobody */
-	SMTP_LISTENER_SUBMISSION,	/* submission_listen: STARTTLS, AUTH, then relay */
-	SMTP_LISTENER_SUBMISSIONS,	/* submissions_listen: implicit TLS, AUTH, then relay */
-	SMTP_LISTENER_LOCAL,		/* state_dir/submit.sock: the sendmail command (local users) */
+	SMTP_LISTENER_MX,          /* smtp_listen: local domains from anyone, relays for nobody */
+	SMTP_LISTENER_SUBMISSION,  /* submission_listen: STARTTLS, AUTH, then relay */
+	SMTP_LISTENER_SUBMISSIONS, /* submissions_listen: implicit TLS, AUTH, then relay */
+	SMTP_LISTENER_LOCAL,       /* state_dir/submit.sock: the sendmail command (local users) */
 };
 
 /* The accept callback of every SMTP listener; the listener's data is the struct mtad and

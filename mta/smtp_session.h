@@ -14,16 +14,16 @@
 #include "smtp_server.h"
 
 enum smtp_state {
-	SMTP_STATE_GREETING,	/* banner not yet sent (greeting delay) */
-	SMTP_STATE_CONNECTED,	/* banner sent, no HELO/EHLO yet */
-	SMTP_STATE_HELO,	/* ready for MAIL */
-	SMTP_STATE_MAIL,	/* sender given */
-	SMTP_STATE_RCPT,	/* at least one recipient */
-	SMTP_STATE_DATA,	/* reading DATA */
-	SMTP_STATE_BDAT,	/* reading a BDAT chunk */
-	SMTP_STATE_COMMIT,	/* waiting for the queue */
-	SMTP_STATE_AUTH,	/* reading SASL responses, or verifying them */
-	SMTP_STATE_QUIT,	/* closing */
+	SMTP_STATE_GREETING,  /* banner not yet sent (greeting delay) */
+	SMTP_STATE_CONNECTED, /* banner sent, no HELO/EHLO yet */
+	SMTP_STATE_HELO,      /* ready for MAIL */
+	SMTP_STATE_MAIL,      /* sender given */
+	SMTP_STATE_RCPT,      /* at least one recipient */
+	SMTP_STATE_DATA,      /* reading DATA */
+	SMTP_STATE_BDAT,      /* reading a BDAT chunk */
+	SMTP_STATE_COMMIT,    /* waiting for the queue */
+	SMTP_STATE_AUTH,      /* reading SASL responses, or verifying them */
+	SMTP_STATE_QUIT,      /* closing */
 };
 
 struct smtp_session {
@@ -36,13 +36,13 @@ struct smtp_session {
 	bool tls;
 	bool authenticated;
 	char auth_user[256];
-	bool relay_client;	/* in relay_networks */
+	bool relay_client; /* in relay_networks */
 	unsigned errors;
-	bool discard_line;	/* an over-long command line is being skipped */
-	bool orphaned;		/* connection closed while a commit or an AUTH check was in flight */
-	bool async_pending;	/* a queue commit or password check is running for this session */
+	bool discard_line;  /* an over-long command line is being skipped */
+	bool orphaned;      /* connection closed while a commit or an AUTH check was in flight */
+	bool async_pending; /* a queue commit or password check is running for this session */
 	/* AUTH in progress */
-	int auth_mech;		/* 1 PLAIN, 2 LOGIN */
+	int auth_mech; /* 1 PLAIN, 2 LOGIN */
 	int auth_step;
 	char auth_login_user[256];
 	/* counters for the disconnect log line */
@@ -52,25 +52,25 @@ struct smtp_session {
 	bool smtputf8;
 	enum smtp_body body;
 	struct buf msg;
-	size_t msg_accounted;	/* msg.cap as counted in m->data_bytes */
-	bool data_overload;	/* the daemon's message memory was full: 452 at the end */
-	size_t msg_header_len;	/* our Received: header at the start of msg */
+	size_t msg_accounted;  /* msg.cap as counted in m->data_bytes */
+	bool data_overload;    /* the daemon's message memory was full: 452 at the end */
+	size_t msg_header_len; /* our Received: header at the start of msg */
 	struct smtp_data_reader data;
 	uint64_t bdat_remaining;
 	bool bdat_last;
 	bool bdat_failed;
 	bool bdat_used;
-	bool bdat_discard;		/* reading a refused chunk */
-	enum smtp_state bdat_return;	/* state after a refused chunk */
+	bool bdat_discard;           /* reading a refused chunk */
+	enum smtp_state bdat_return; /* state after a refused chunk */
 	uint64_t bdat_size;
 	size_t rcpt_cap;
 	/* milters (milter.h): the hook in flight pauses the session */
-	struct milter_set *milters;	/* NULL: no milters on this listener */
-	int milter_hook;		/* the hook waiting for the milters (enum smtp_milter_hook) */
-	char *milter_ok;		/* the reply sent when the milters let the command pass */
-	size_t milter_rcpt_mark;	/* recipients before the RCPT under check */
-	bool milter_connected;		/* the connect stage ran */
-	char milter_auth_type[32];	/* AUTH mechanism, for {auth_type} */
+	struct milter_set *milters; /* NULL: no milters on this listener */
+	int milter_hook;            /* the hook waiting for the milters (enum smtp_milter_hook) */
+	char *milter_ok;            /* the reply sent when the milters let the command pass */
+	size_t milter_rcpt_mark;    /* recipients before the RCPT under check */
+	bool milter_connected;      /* the connect stage ran */
+	char milter_auth_type[32];  /* AUTH mechanism, for {auth_type} */
 };
 
 /* The only writer of s->state; logs the transition at debug level. */

@@ -27,7 +27,8 @@ static void mailctl_usage(FILE *f)
 		"usage: mailctl [-c FILE] COMMAND\n"
 		"commands:\n"
 		"  check                  validate the configuration, users_file and aliases_file\n"
-		"  user add ADDRESS       add an account (password read from stdin, stored hashed)\n"
+		"  user add ADDRESS       add an account (password read from stdin, stored "
+		"hashed)\n"
 		"  user passwd ADDRESS    change an account's password (read from stdin)\n"
 		"  user del ADDRESS       remove an account\n"
 		"  user list              list the accounts\n"
@@ -90,7 +91,9 @@ static int mailctl_normalise_address(const struct config *cfg, const char *in, c
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
 	if (!config_is_local_domain(cfg, a.domain))
-		fprintf(stderr, "mailctl: warning: %s is not in domains; mail for it will not be accepted\n",
+		fprintf(stderr,
+			"mailctl: warning: %s is not in domains; mail for it will not be "
+			"accepted\n",
 			a.domain);
 	addr_format(&a, out, outlen);
 	return 0;
@@ -118,7 +121,8 @@ static int mailctl_user(const struct config *cfg, int argc, char **argv)
 		return 65;
 	const char *verb = argv[0];
 	if (strcmp(verb, "del") == 0) {
-		int r = accounts_file_update(cfg->users_file, address, NULL, 0600, err, sizeof(err));
+		int r = accounts_file_update(cfg->users_file, address, NULL, 0600, err,
+					     sizeof(err));
 		if (r < 0) {
 			fprintf(stderr, "mailctl: %s\n", err);
 			return 74;
@@ -291,7 +295,8 @@ static int mailctl_queue(const struct config *cfg, bool json, bool stats_only)
 		if (stats_only) {
 			/* counted */
 		} else if (json) {
-			printf("%s{\"id\":\"%s\",\"size\":%zu,\"age\":%" PRId64 ",\"held\":%s,\"sender\":",
+			printf("%s{\"id\":\"%s\",\"size\":%zu,\"age\":%" PRId64
+			       ",\"held\":%s,\"sender\":",
 			       msgs > 1 ? "," : "", env.id, env.msg_len, (int64_t)now - env.arrival,
 			       env.held ? "true" : "false");
 			mailctl_json_string(env.sender);
@@ -315,8 +320,9 @@ static int mailctl_queue(const struct config *cfg, bool json, bool stats_only)
 			       env.held ? " HELD" : "", env.sender);
 			for (size_t k = 0; k < env.nrcpts; k++) {
 				const struct queue_rcpt *r = &env.rcpts[k];
-				printf("    %-9s <%s>%s%s%s\n", mailctl_state_name(r->state), r->addr,
-				       r->last_error ? " (" : "", r->last_error ? r->last_error : "",
+				printf("    %-9s <%s>%s%s%s\n", mailctl_state_name(r->state),
+				       r->addr, r->last_error ? " (" : "",
+				       r->last_error ? r->last_error : "",
 				       r->last_error ? ")" : "");
 			}
 		}
@@ -332,7 +338,8 @@ static int mailctl_queue(const struct config *cfg, bool json, bool stats_only)
 			       "\"delivered\":%zu,\"failed\":%zu}\n",
 			       msgs, held, by_state[0], by_state[1], by_state[2], by_state[3]);
 		else
-			printf("messages: %zu\nheld: %zu\nrecipients pending: %zu\nrecipients deferred: %zu\n"
+			printf("messages: %zu\nheld: %zu\nrecipients pending: %zu\nrecipients "
+			       "deferred: %zu\n"
 			       "recipients delivered: %zu\nrecipients failed: %zu\n",
 			       msgs, held, by_state[0], by_state[1], by_state[2], by_state[3]);
 	} else if (json) {
@@ -391,20 +398,23 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "stats") == 0 && rest <= 1) {
 		ret = mailctl_control(&cfg, "stats", json, true);
 		if (ret < 0)
-			ret = mailctl_queue(&cfg, json, true);	/* mtad not running: count files */
+			ret = mailctl_queue(&cfg, json, true); /* mtad not running: count files */
 	} else if (strcmp(cmd, "flush") == 0 && rest == 0) {
 		ret = mailctl_control(&cfg, "flush", false, false);
 		ret = ret == 0 ? 0 : 69;
 	} else if ((strcmp(cmd, "hold") == 0 || strcmp(cmd, "release") == 0 ||
-		    strcmp(cmd, "delete") == 0) && rest == 1) {
+		    strcmp(cmd, "delete") == 0) &&
+		   rest == 1) {
 		char req[200];
 		snprintf(req, sizeof(req), "%s %.64s", cmd, rargv[0]);
 		ret = mailctl_control(&cfg, req, false, false);
 		ret = ret == 0 ? 0 : ret > 0 ? 67 : 69;
 		if (ret == 0)
-			printf("%s: %s\n", rargv[0], cmd[0] == 'h' ? "held" : cmd[0] == 'r' ? "released" : "deleted");
-	}
-	else {
+			printf("%s: %s\n", rargv[0],
+			       cmd[0] == 'h'   ? "held"
+			       : cmd[0] == 'r' ? "released"
+					       : "deleted");
+	} else {
 		mailctl_usage(stderr);
 		ret = 64;
 	}

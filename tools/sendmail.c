@@ -17,22 +17,24 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define EX_USAGE 64
-#define EX_DATAERR 65
-#define EX_NOUSER 67
+#define EX_USAGE       64
+#define EX_DATAERR     65
+#define EX_NOUSER      67
 #define EX_UNAVAILABLE 69
-#define EX_SOFTWARE 70
-#define EX_TEMPFAIL 75
+#define EX_SOFTWARE    70
+#define EX_TEMPFAIL    75
 
 static void sendmail_usage(FILE *f)
 {
-	fprintf(f, "usage: sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RECIPIENT...]\n"
-		   "  -t       take recipients from the To:, Cc: and Bcc: headers (Bcc: is removed)\n"
-		   "  -i, -oi  a line with a single dot does not end the message\n"
-		   "  -f ADDR  envelope sender (default: your user name at hostname)\n"
-		   "  -F NAME  full name for a From: header added when the message has none\n"
-		   "  -C FILE  configuration file (also -c)\n"
-		   "The message is read from standard input and handed to mtad, which must be running.\n");
+	fprintf(f,
+		"usage: sendmail [-t] [-i] [-f SENDER] [-F NAME] [-C FILE] [RECIPIENT...]\n"
+		"  -t       take recipients from the To:, Cc: and Bcc: headers (Bcc: is removed)\n"
+		"  -i, -oi  a line with a single dot does not end the message\n"
+		"  -f ADDR  envelope sender (default: your user name at hostname)\n"
+		"  -F NAME  full name for a From: header added when the message has none\n"
+		"  -C FILE  configuration file (also -c)\n"
+		"The message is read from standard input and handed to mtad, which must be "
+		"running.\n");
 }
 
 struct sendmail_conn {
@@ -148,7 +150,8 @@ static void sendmail_header_rcpts(struct buf *msg, char ***rcpts, size_t *n)
 				    strcmp(list[i].host, "MISSING_DOMAIN") == 0)
 					continue;
 				*rcpts = xrealloc(*rcpts, (*n + 1) * sizeof(**rcpts));
-				(*rcpts)[(*n)++] = xasprintf("%s@%s", list[i].mailbox, list[i].host);
+				(*rcpts)[(*n)++] = xasprintf("%s@%s", list[i].mailbox,
+							     list[i].host);
 			}
 			rfc5322_addrs_free(list, k);
 		}
@@ -205,9 +208,10 @@ int main(int argc, char **argv)
 			fullname = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
 		else if (strncmp(a, "-C", 2) == 0 || strncmp(a, "-c", 2) == 0)
 			conf = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
-		else if (strncmp(a, "-o", 2) == 0 || strncmp(a, "-b", 2) == 0 || strcmp(a, "-v") == 0 ||
-			 strncmp(a, "-N", 2) == 0 || strncmp(a, "-R", 2) == 0 || strncmp(a, "-V", 2) == 0)
-			continue;	/* accepted and ignored, as Postfix does: -odi, -oem, -bm, ... */
+		else if (strncmp(a, "-o", 2) == 0 || strncmp(a, "-b", 2) == 0 ||
+			 strcmp(a, "-v") == 0 || strncmp(a, "-N", 2) == 0 ||
+			 strncmp(a, "-R", 2) == 0 || strncmp(a, "-V", 2) == 0)
+			continue; /* accepted and ignored, as Postfix does: -odi, -oem, -bm, ... */
 		else {
 			fprintf(stderr, "sendmail: unknown option %s\n", a);
 			sendmail_usage(stderr);
@@ -221,8 +225,8 @@ int main(int argc, char **argv)
 	char default_sender[512];
 	if (!sender) {
 		struct passwd *pw = getpwuid(getuid());
-		snprintf(default_sender, sizeof(default_sender), "%s@%s", pw ? pw->pw_name : "nobody",
-			 cfg.hostname);
+		snprintf(default_sender, sizeof(default_sender), "%s@%s",
+			 pw ? pw->pw_name : "nobody", cfg.hostname);
 		sender = default_sender;
 	}
 	if (strcmp(sender, "<>") == 0)
@@ -276,7 +280,8 @@ int main(int argc, char **argv)
 		goto temp;
 	if ((code = sendmail_cmd(&c, text, sizeof(text), "EHLO localhost")) != 250)
 		goto temp;
-	code = sendmail_cmd(&c, text, sizeof(text), "MAIL FROM:<%s>%s", sender, utf8 ? " SMTPUTF8" : "");
+	code = sendmail_cmd(&c, text, sizeof(text), "MAIL FROM:<%s>%s", sender,
+			    utf8 ? " SMTPUTF8" : "");
 	if (code / 100 == 5) {
 		fprintf(stderr, "sendmail: sender <%s> refused: %s\n", sender, text);
 		ret = EX_DATAERR;

@@ -41,8 +41,10 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 			continue;
 		const char *colon = memchr(line + s, ':', l - s);
 		const char *at = memchr(line + s, '@', l - s);
-		if (!colon || colon == line + s || !at || at > colon || memchr(line + s, '\0', l - s)) {
-			snprintf(err, errlen, "%s:%zu: expected address:{SCHEME}hash", name, lineno);
+		if (!colon || colon == line + s || !at || at > colon ||
+		    memchr(line + s, '\0', l - s)) {
+			snprintf(err, errlen, "%s:%zu: expected address:{SCHEME}hash", name,
+				 lineno);
 			accounts_free(&acc);
 			return NULL;
 		}
@@ -125,8 +127,8 @@ void accounts_free(struct accounts **accp)
 	*accp = NULL;
 }
 
-int accounts_file_update(const char *path, const char *address, const char *hash,
-			 unsigned mode, char *err, size_t errlen)
+int accounts_file_update(const char *path, const char *address, const char *hash, unsigned mode,
+			 char *err, size_t errlen)
 {
 	char lock_path[4096], tmp_path[4096];
 	size_t alen = strlen(address);
@@ -165,7 +167,7 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 			if (colon && (size_t)(colon - line) == alen &&
 			    strncasecmp(line, address, alen) == 0) {
 				found = 1;
-				continue;	/* replaced or removed below */
+				continue; /* replaced or removed below */
 			}
 			buf_append(&out, line, (size_t)n);
 			if (line[n - 1] != '\n')

@@ -16,15 +16,15 @@
 #include <time.h>
 
 struct account {
-	char *address;	/* lower-cased "local@domain" */
-	char *hash;	/* "{SCHEME}..." or a bare crypt(3) string; may be "" (no password login) */
+	char *address; /* lower-cased "local@domain" */
+	char *hash;    /* "{SCHEME}..." or a bare crypt(3) string; may be "" (no password login) */
 };
 
 struct accounts {
 	char *path;
-	struct account *items;	/* sorted by address */
+	struct account *items; /* sorted by address */
 	size_t n;
-	struct file_stamp stamp;	/* of the file when loaded (missing: an empty table) */
+	struct file_stamp stamp; /* of the file when loaded (missing: an empty table) */
 };
 
 /* Loads path (a missing file is an empty table). Returns NULL with err set to "PATH:LINE: msg"
@@ -48,7 +48,7 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
  * hash is NULL. Atomic (temp file, fsync, rename) and serialised by a lock file. mode: file
  * permissions for a new file. Returns 1 changed, 0 (remove only) address not present, -1
  * error with err set. */
-int accounts_file_update(const char *path, const char *address, const char *hash,
-			 unsigned mode, char *err, size_t errlen);
+int accounts_file_update(const char *path, const char *address, const char *hash, unsigned mode,
+			 char *err, size_t errlen);
 
 #endif

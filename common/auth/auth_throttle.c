@@ -14,23 +14,23 @@
 struct auth_throttle_entry {
 	char key[AUTH_THROTTLE_KEY_SIZE];
 	uint64_t hash;
-	struct auth_throttle_entry *hnext;		/* bucket chain */
-	struct auth_throttle_entry *newer, *older;	/* LRU list by last failure */
-	time_t blocked_until;				/* 0: not blocked */
+	struct auth_throttle_entry *hnext;         /* bucket chain */
+	struct auth_throttle_entry *newer, *older; /* LRU list by last failure */
+	time_t blocked_until;                      /* 0: not blocked */
 	time_t last_failure;
-	unsigned streak;				/* failures in a row */
-	unsigned nstamps;				/* valid entries in stamps */
-	unsigned next;					/* slot the next stamp goes to */
-	time_t stamps[];				/* block_failures + 1 slots */
+	unsigned streak;  /* failures in a row */
+	unsigned nstamps; /* valid entries in stamps */
+	unsigned next;    /* slot the next stamp goes to */
+	time_t stamps[];  /* block_failures + 1 slots */
 };
 
 struct auth_throttle {
 	struct auth_throttle_config cfg;
 	struct auth_throttle_entry **buckets;
-	size_t nbuckets;	/* power of two */
+	size_t nbuckets; /* power of two */
 	size_t count;
 	struct auth_throttle_entry *newest, *oldest;
-	uint64_t k0, k1;	/* SipHash key: addresses are chosen by clients */
+	uint64_t k0, k1; /* SipHash key: addresses are chosen by clients */
 };
 
 /* How far from the old end eviction looks for an entry that is not blocked. */
@@ -221,8 +221,8 @@ static void auth_throttle_evict(struct auth_throttle *t, time_t now)
 bool auth_throttle_blocked(struct auth_throttle *t, const char *key, time_t now,
 			   time_t *remaining_r)
 {
-	struct auth_throttle_entry *e =
-		auth_throttle_find(t, key, auth_throttle_hash(t, key, auth_throttle_keylen(key)));
+	struct auth_throttle_entry *e = auth_throttle_find(
+		t, key, auth_throttle_hash(t, key, auth_throttle_keylen(key)));
 	bool blocked = e && auth_throttle_is_blocked(e, now);
 	if (remaining_r)
 		*remaining_r = blocked ? e->blocked_until - now : 0;
@@ -284,8 +284,8 @@ unsigned auth_throttle_failure(struct auth_throttle *t, const char *key, time_t 
 
 void auth_throttle_success(struct auth_throttle *t, const char *key)
 {
-	struct auth_throttle_entry *e =
-		auth_throttle_find(t, key, auth_throttle_hash(t, key, auth_throttle_keylen(key)));
+	struct auth_throttle_entry *e = auth_throttle_find(
+		t, key, auth_throttle_hash(t, key, auth_throttle_keylen(key)));
 	if (e)
 		auth_throttle_remove(t, e);
 }
@@ -335,8 +335,8 @@ int auth_throttle_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *out
 			}
 			if (!inet_ntop(AF_INET6, &a, text, sizeof(text)))
 				return -1;
-			n = prefix == 128 ? snprintf(out, outlen, "%s", text) :
-					    snprintf(out, outlen, "%s/%u", text, prefix);
+			n = prefix == 128 ? snprintf(out, outlen, "%s", text)
+					  : snprintf(out, outlen, "%s/%u", text, prefix);
 		}
 	} else if (sa->sa_family == AF_UNIX) {
 		n = snprintf(out, outlen, "unix");

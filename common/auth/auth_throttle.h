@@ -13,17 +13,17 @@
 	"NO [UNAVAILABLE] Too many authentication failures, try again later"
 
 /* Longest key auth_throttle_key() writes, with its NUL. */
-#define AUTH_THROTTLE_KEY_SIZE 64
+#define AUTH_THROTTLE_KEY_SIZE     64
 /* Upper bound of block_failures (it sizes each entry's ring of timestamps). */
 #define AUTH_THROTTLE_FAILURES_MAX 1000
 
 struct auth_throttle_config {
-	size_t max_entries;		/* addresses tracked; the least recently failed goes first */
-	unsigned block_failures;	/* more failures than this within window blocks ... */
-	time_t window;			/* ... (seconds) */
-	time_t block_time;		/* for this long (seconds) */
-	unsigned delay_max;		/* cap of the per-failure delay (seconds) */
-	unsigned ipv6_prefix;		/* auth_throttle_key() groups IPv6 clients by this prefix */
+	size_t max_entries;      /* addresses tracked; the least recently failed goes first */
+	unsigned block_failures; /* more failures than this within window blocks ... */
+	time_t window;           /* ... (seconds) */
+	time_t block_time;       /* for this long (seconds) */
+	unsigned delay_max;      /* cap of the per-failure delay (seconds) */
+	unsigned ipv6_prefix;    /* auth_throttle_key() groups IPv6 clients by this prefix */
 };
 
 /* One table per daemon, used from its event loop thread only (no locking). */

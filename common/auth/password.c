@@ -12,14 +12,14 @@
 #include <openssl/evp.h>
 
 enum password_kind {
-	PASSWORD_KIND_CRYPT,	/* a crypt(3) string, optionally with required prefixes */
-	PASSWORD_KIND_PLAIN,	/* clear text */
+	PASSWORD_KIND_CRYPT, /* a crypt(3) string, optionally with required prefixes */
+	PASSWORD_KIND_PLAIN, /* clear text */
 };
 
 struct password_scheme {
-	const char *name;		/* between the braces */
+	const char *name; /* between the braces */
 	enum password_kind kind;
-	const char *prefixes[4];	/* accepted crypt(3) prefixes; none: any */
+	const char *prefixes[4]; /* accepted crypt(3) prefixes; none: any */
 };
 
 static const struct password_scheme password_schemes[] = {
@@ -51,8 +51,9 @@ static int password_parse(const char *stored, const struct password_scheme **sch
 		return 0;
 	}
 	if (stored[0] != '{') {
-		*error_r = stored[0] == '*' || stored[0] == '!' ? "account locked" :
-			   "hash has neither a {SCHEME} prefix nor a crypt(3) '$' prefix";
+		*error_r = stored[0] == '*' || stored[0] == '!'
+				   ? "account locked"
+				   : "hash has neither a {SCHEME} prefix nor a crypt(3) '$' prefix";
 		return -1;
 	}
 	const char *close = memchr(stored + 1, '}',
@@ -211,8 +212,8 @@ static const char *password_label(const char *prefix)
 
 /* Hashes with one method. *unavailable_r tells whether a failure was the method's, so that
  * password_hash() may try the next. */
-static int password_hash_method(const char *password, const char *prefix, char *out,
-				size_t outlen, char *err, size_t errlen, bool *unavailable_r)
+static int password_hash_method(const char *password, const char *prefix, char *out, size_t outlen,
+				char *err, size_t errlen, bool *unavailable_r)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
 	const char *label = prefix ? password_label(prefix) : NULL;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 /* Longest password accepted for hashing or verification, in bytes. */
-#define PASSWORD_MAX 1024
+#define PASSWORD_MAX       1024
 /* Room for any string password_hash() writes, with its NUL. */
 #define PASSWORD_HASH_SIZE 512
 

@@ -15,10 +15,10 @@ typedef void (*password_check_cb)(struct password_check *pc);
 struct password_check {
 	uv_work_t work;
 	uv_timer_t delay;
-	char user[SASL_AUTHCID_MAX + 1];	/* lower-cased */
-	char password[SASL_PASSWD_MAX + 1];	/* wiped as soon as it was checked */
-	char *hash;		/* NULL: unknown user (a dummy check of the same cost) */
-	bool ok;		/* the result, when on_done runs */
+	char user[SASL_AUTHCID_MAX + 1];    /* lower-cased */
+	char password[SASL_PASSWD_MAX + 1]; /* wiped as soon as it was checked */
+	char *hash; /* NULL: unknown user (a dummy check of the same cost) */
+	bool ok;    /* the result, when on_done runs */
 	password_check_cb on_done, on_delayed, on_closed;
 };
 
@@ -29,7 +29,8 @@ void password_check_start(struct password_check *pc, uv_loop_t *loop,
 			  password_check_cb on_done);
 
 /* After a failure: on_delayed runs after seconds (the throttle's delay). */
-void password_check_delay(struct password_check *pc, unsigned seconds, password_check_cb on_delayed);
+void password_check_delay(struct password_check *pc, unsigned seconds,
+			  password_check_cb on_delayed);
 
 /* Ends the check: wipes it, closes its timer, then on_closed frees the caller's job. */
 void password_check_close(struct password_check *pc, password_check_cb on_closed);

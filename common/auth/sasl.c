@@ -76,8 +76,8 @@ int sasl_plain_decode(const char *b64, size_t len, char *authzid, size_t authzid
 		goto out;
 	ret = -1;
 	const unsigned char *nul1 = memchr(dec, '\0', n);
-	const unsigned char *nul2 = nul1 ? memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - dec)) :
-					   NULL;
+	const unsigned char *nul2 = nul1 ? memchr(nul1 + 1, '\0', n - (size_t)(nul1 + 1 - dec))
+					 : NULL;
 	if (!nul1 || !nul2) {
 		*error_r = "SASL PLAIN response lacks its two NUL separators";
 		goto out;
@@ -123,23 +123,21 @@ int sasl_login_decode_step(const char *b64, size_t len, enum sasl_login_field fi
 	sasl_wipe(out, outsize);
 	ret = sasl_decode_line(b64, len, dec, &n, error_r);
 	if (ret == 0)
-		ret = sasl_copy_field(dec, n, user ? SASL_AUTHCID_MAX : SASL_PASSWD_MAX, user,
-				      false, out, outsize,
-				      user ? "SASL LOGIN username is empty" :
-					     "SASL LOGIN password is empty",
-				      user ? "SASL LOGIN username too long" :
-					     "SASL LOGIN password too long",
-				      user ? "SASL LOGIN username has NUL or control characters" :
-					     "SASL LOGIN password has a NUL",
-				      error_r);
+		ret = sasl_copy_field(
+			dec, n, user ? SASL_AUTHCID_MAX : SASL_PASSWD_MAX, user, false, out,
+			outsize,
+			user ? "SASL LOGIN username is empty" : "SASL LOGIN password is empty",
+			user ? "SASL LOGIN username too long" : "SASL LOGIN password too long",
+			user ? "SASL LOGIN username has NUL or control characters"
+			     : "SASL LOGIN password has a NUL",
+			error_r);
 	OPENSSL_cleanse(dec, sizeof(dec));
 	if (ret != 0)
 		sasl_wipe(out, outsize);
 	return ret;
 }
 
-void sasl_plain_encode(struct buf *b, const char *authzid, const char *authcid,
-		       const char *passwd)
+void sasl_plain_encode(struct buf *b, const char *authzid, const char *authcid, const char *passwd)
 {
 	size_t zl = strlen(authzid), cl = strlen(authcid), pl = strlen(passwd);
 	size_t n = zl + 1 + cl + 1 + pl;

@@ -7,9 +7,9 @@
 #include "buf.h"
 
 /* Longest accepted identities and password, in bytes (without the NUL). */
-#define SASL_AUTHZID_MAX 255
-#define SASL_AUTHCID_MAX 255
-#define SASL_PASSWD_MAX 1024
+#define SASL_AUTHZID_MAX  255
+#define SASL_AUTHCID_MAX  255
+#define SASL_PASSWD_MAX   1024
 /* Longest accepted base64 line for one response (enough for the three fields above). */
 #define SASL_RESPONSE_MAX 2048
 
@@ -22,8 +22,8 @@
 #define SASL_LOGIN_CHALLENGE_PASSWORD "UGFzc3dvcmQ6"
 
 enum sasl_login_field {
-	SASL_LOGIN_USERNAME,	/* checked like a PLAIN authcid */
-	SASL_LOGIN_PASSWORD,	/* checked like a PLAIN passwd */
+	SASL_LOGIN_USERNAME, /* checked like a PLAIN authcid */
+	SASL_LOGIN_PASSWORD, /* checked like a PLAIN passwd */
 };
 
 /* Input conventions shared by the decoders: b64/len is one client response line without its
@@ -48,7 +48,6 @@ int sasl_login_decode_step(const char *b64, size_t len, enum sasl_login_field fi
 			   size_t outsize, const char **error_r);
 
 /* Client side: appends base64 of "authzid NUL authcid NUL passwd" to b (authzid may be ""). */
-void sasl_plain_encode(struct buf *b, const char *authzid, const char *authcid,
-		       const char *passwd);
+void sasl_plain_encode(struct buf *b, const char *authzid, const char *authcid, const char *passwd);
 
 #endif

@@ -88,8 +88,8 @@ int base64_decode(const char *in, size_t len, void *out, size_t outsize, size_t 
 		for (int k = 0; k < 4 - pad; k++) {
 			v[k] = base64_value(g[k]);
 			if (v[k] < 0) {
-				*error_r = g[k] == '=' ? "base64 padding in the wrong place" :
-							 "invalid base64 character";
+				*error_r = g[k] == '=' ? "base64 padding in the wrong place"
+						       : "invalid base64 character";
 				return -1;
 			}
 		}

@@ -7,7 +7,7 @@
 #include "buf.h"
 
 /* Characters needed to encode n bytes, without the terminating NUL. */
-#define BASE64_ENCODED_LEN(n) ((((n) + 2) / 3) * 4)
+#define BASE64_ENCODED_LEN(n)   ((((n) + 2) / 3) * 4)
 /* Upper bound of the bytes that len characters of base64 decode to. */
 #define BASE64_DECODED_MAX(len) (((len) / 4) * 3)
 

@@ -11,8 +11,8 @@
 
 /* An emptied buffer keeps at most this much storage: a connection's input buffer grows to a
  * whole read (64 KiB) during DATA, and fifty sessions each keeping one cost 3 MiB. */
-#define BUF_KEEP_EMPTY	4096
-#define BUF_MIN_CAP	64
+#define BUF_KEEP_EMPTY 4096
+#define BUF_MIN_CAP    64
 
 void buf_init(struct buf *b)
 {
@@ -74,12 +74,12 @@ void buf_append_str(struct buf *b, const char *s)
 int str_format_fast(char *dst, size_t cap, const char *fmt, va_list ap)
 {
 	size_t n = 0;
-#define STR_PUT(ch)                       \
-	do {                              \
-		char str_put_ch = (ch);   \
-		if (n + 1 < cap)          \
+#define STR_PUT(ch)                          \
+	do {                                 \
+		char str_put_ch = (ch);      \
+		if (n + 1 < cap)             \
 			dst[n] = str_put_ch; \
-		n++;                      \
+		n++;                         \
 	} while (0)
 	for (const char *f = fmt; *f; f++) {
 		if (*f != '%') {
@@ -123,7 +123,8 @@ int str_format_fast(char *dst, size_t cap, const char *fmt, va_list ap)
 		} else if ((f[0] == 'l' || f[0] == 'z') && (f[1] == 'd' || f[1] == 'u')) {
 			bool is_long = f[0] == 'l';
 			if (f[1] == 'd') {
-				long long x = is_long ? va_arg(ap, long) : (long long)va_arg(ap, ssize_t);
+				long long x = is_long ? va_arg(ap, long)
+						      : (long long)va_arg(ap, ssize_t);
 				neg = x < 0;
 				v = neg ? 0ULL - (unsigned long long)x : (unsigned long long)x;
 			} else {

@@ -7,9 +7,9 @@
 #include <stdint.h>
 
 struct buf {
-	char *data;	/* owned; NUL-terminated beyond len for convenience */
-	size_t len;	/* bytes in use */
-	size_t cap;	/* bytes allocated (excluding the NUL) */
+	char *data; /* owned; NUL-terminated beyond len for convenience */
+	size_t len; /* bytes in use */
+	size_t cap; /* bytes allocated (excluding the NUL) */
 };
 
 void buf_init(struct buf *b);

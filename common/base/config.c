@@ -23,31 +23,31 @@
 #define MAIL_PREFIX "/usr/local"
 #endif
 
-#define CONFIG_FILE_MAX (1024 * 1024)		/* a larger file is refused */
-#define CONFIG_PATH_MAX 4095
-#define CONFIG_WORD_MAX 255
-#define CONFIG_CHARS_MAX 16
-#define CONFIG_DURATION_MAX (3650ULL * 86400)	/* ten years: fits any timer in ms */
-#define CONFIG_FQDN_WAIT_MS 1500		/* longest wait for the resolver at startup */
+#define CONFIG_FILE_MAX     (1024 * 1024) /* a larger file is refused */
+#define CONFIG_PATH_MAX     4095
+#define CONFIG_WORD_MAX     255
+#define CONFIG_CHARS_MAX    16
+#define CONFIG_DURATION_MAX (3650ULL * 86400) /* ten years: fits any timer in ms */
+#define CONFIG_FQDN_WAIT_MS 1500              /* longest wait for the resolver at startup */
 
 /* What one element of a field is; a list-valued key (CONFIG_LIST) holds any number of them. */
 enum config_type {
-	CONFIG_T_PATH,		/* char *: the whole value, blanks and commas kept; "" is NULL */
-	CONFIG_T_STRING,	/* char *: one word */
-	CONFIG_T_CHARS,		/* char *: a set of punctuation characters, "" allowed */
-	CONFIG_T_BOOL,		/* bool: yes/no, true/false, on/off, 1/0 */
-	CONFIG_T_ACTION,	/* enum milter_action */
-	CONFIG_T_PORT,		/* uint16_t, 1-65535 */
-	CONFIG_T_COUNT,		/* unsigned within [min, max] */
-	CONFIG_T_SIZE,		/* uint64_t bytes within [min, max] */
-	CONFIG_T_DURATION,	/* uint64_t seconds within [min, max] */
-	CONFIG_T_MILLIS,	/* uint64_t milliseconds within [min, max] */
-	CONFIG_T_ADDRESS,	/* struct config_hostport */
-	CONFIG_T_CIDR,		/* struct config_cidr */
+	CONFIG_T_PATH,     /* char *: the whole value, blanks and commas kept; "" is NULL */
+	CONFIG_T_STRING,   /* char *: one word */
+	CONFIG_T_CHARS,    /* char *: a set of punctuation characters, "" allowed */
+	CONFIG_T_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
+	CONFIG_T_ACTION,   /* enum milter_action */
+	CONFIG_T_PORT,     /* uint16_t, 1-65535 */
+	CONFIG_T_COUNT,    /* unsigned within [min, max] */
+	CONFIG_T_SIZE,     /* uint64_t bytes within [min, max] */
+	CONFIG_T_DURATION, /* uint64_t seconds within [min, max] */
+	CONFIG_T_MILLIS,   /* uint64_t milliseconds within [min, max] */
+	CONFIG_T_ADDRESS,  /* struct config_hostport */
+	CONFIG_T_CIDR,     /* struct config_cidr */
 };
 
-#define CONFIG_EMPTY_OK 1u	/* an empty value means "none" or the empty list */
-#define CONFIG_LIST 2u		/* an items pointer at off, its size_t count at off_n */
+#define CONFIG_EMPTY_OK 1u /* an empty value means "none" or the empty list */
+#define CONFIG_LIST     2u /* an items pointer at off, its size_t count at off_n */
 
 struct config_key;
 
@@ -60,11 +60,11 @@ struct config_key {
 	const char *name;
 	enum config_type type;
 	unsigned flags;
-	size_t off;		/* the field in struct config */
-	size_t off_n;		/* a list's element count */
-	uint64_t min, max;	/* numeric types */
-	config_elem_fn *check;	/* the key's own syntax for a word, in place of its type's */
-	const char *def;	/* the default as written in a file; NULL: none, or derived */
+	size_t off;            /* the field in struct config */
+	size_t off_n;          /* a list's element count */
+	uint64_t min, max;     /* numeric types */
+	config_elem_fn *check; /* the key's own syntax for a word, in place of its type's */
+	const char *def;       /* the default as written in a file; NULL: none, or derived */
 };
 
 /* Per-key syntax (below the table). */
@@ -72,18 +72,24 @@ static config_elem_fn config_check_domain, config_check_milter, config_check_res
 	config_check_smarthost;
 
 /* One row per key: the key is the name of its field in struct config. */
-#define KEY(field, type, flags, min, max, check, def) \
-	{ #field, type, flags, offsetof(struct config, field), 0, min, max, check, def }
+#define KEY(field, type, flags, min, max, check, def)                                        \
+	{                                                                                    \
+#field, type, flags, offsetof(struct config, field), 0, min, max, check, def \
+	}
 /* A list in a struct config_strlist or struct config_hostport_list. */
-#define LIST(field, type, flags, check, def) \
-	{ #field, type, (flags) | CONFIG_LIST, offsetof(struct config, field.items), \
-	  offsetof(struct config, field.n), 0, 0, check, def }
+#define LIST(field, type, flags, check, def)                                               \
+	{                                                                                  \
+#field, type, (flags) | CONFIG_LIST, offsetof(struct config, field.items), \
+			offsetof(struct config, field.n), 0, 0, check, def                 \
+	}
 /* A list as an items field with a count field beside it. */
-#define LISTN(field, nfield, type, flags, min, max, def) \
-	{ #field, type, (flags) | CONFIG_LIST, offsetof(struct config, field), \
-	  offsetof(struct config, nfield), min, max, NULL, def }
+#define LISTN(field, nfield, type, flags, min, max, def)                             \
+	{                                                                            \
+#field, type, (flags) | CONFIG_LIST, offsetof(struct config, field), \
+			offsetof(struct config, nfield), min, max, NULL, def         \
+	}
 #define EMPTY CONFIG_EMPTY_OK
-#define DMAX CONFIG_DURATION_MAX
+#define DMAX  CONFIG_DURATION_MAX
 
 static const struct config_key config_keys[] = {
 	KEY(hostname, CONFIG_T_STRING, 0, 0, 0, config_check_domain, NULL),
@@ -107,7 +113,8 @@ static const struct config_key config_keys[] = {
 	KEY(max_message_size, CONFIG_T_SIZE, 0, 1, 1ULL << 40, NULL, "35M"),
 	KEY(max_recipients, CONFIG_T_COUNT, 0, 1, 1000000, NULL, "1000"),
 	KEY(queue_lifetime, CONFIG_T_DURATION, 0, 0, DMAX, NULL, "5d"),
-	LISTN(retry_schedule, n_retry_schedule, CONFIG_T_DURATION, 0, 1, DMAX, "1m 5m 15m 30m 1h 2h 4h"),
+	LISTN(retry_schedule, n_retry_schedule, CONFIG_T_DURATION, 0, 1, DMAX,
+	      "1m 5m 15m 30m 1h 2h 4h"),
 	KEY(run_user, CONFIG_T_STRING, 0, 0, 0, NULL, "mail"),
 	KEY(smtp_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
 	KEY(smtp_data_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "3m"),
@@ -203,8 +210,9 @@ static int config_elem_chars(const struct config_key *k, char *word, void *elem,
 		return config_why(why, whylen, "at most 16 characters");
 	for (size_t i = 0; word[i]; i++)
 		if (!ispunct((unsigned char)word[i]) || strchr("@\"\\", word[i]))
-			return config_why(why, whylen,
-					  "only punctuation characters other than @ \" \\ are allowed");
+			return config_why(
+				why, whylen,
+				"only punctuation characters other than @ \" \\ are allowed");
 	*(char **)elem = xstrdup(word);
 	return 0;
 }
@@ -253,8 +261,8 @@ static int config_elem_port(const struct config_key *k, char *word, void *elem, 
 /* Parses a number with parse and checks it against the key's [min, max]; the reason names the
  * range in the type's unit. */
 static int config_number(const struct config_key *k, const char *word,
-			 int (*parse)(const char *, uint64_t *, const char **), uint64_t *v, char *why,
-			 size_t whylen)
+			 int (*parse)(const char *, uint64_t *, const char **), uint64_t *v,
+			 char *why, size_t whylen)
 {
 	const char *e;
 	char lo[32], hi[32];
@@ -271,7 +279,9 @@ static int config_number(const struct config_key *k, const char *word,
 		snprintf(hi, sizeof(hi), "%llu", (unsigned long long)k->max);
 	}
 	snprintf(why, whylen, "must be between %s and %s%s", lo, hi,
-		 k->type == CONFIG_T_SIZE ? " bytes" : k->type == CONFIG_T_MILLIS ? " ms" : "");
+		 k->type == CONFIG_T_SIZE     ? " bytes"
+		 : k->type == CONFIG_T_MILLIS ? " ms"
+					      : "");
 	return -1;
 }
 
@@ -347,8 +357,8 @@ static int config_check_milter(const struct config_key *k, char *word, void *ele
 	if (m.family == AF_UNIX)
 		*(char **)elem = xasprintf("unix:%s", m.path);
 	else
-		*(char **)elem = xasprintf("%s:%s:%u", m.family == AF_INET6 ? "inet6" : "inet", m.host,
-					   m.port);
+		*(char **)elem = xasprintf("%s:%s:%u", m.family == AF_INET6 ? "inet6" : "inet",
+					   m.host, m.port);
 	return 0;
 }
 
@@ -369,7 +379,8 @@ static int config_check_smarthost(const struct config_key *k, char *word, void *
 
 	if (word[0] == '\0')
 		return 0;
-	return config_value_hostport(word, 25, false, elem, &e) < 0 ? config_why(why, whylen, e) : 0;
+	return config_value_hostport(word, 25, false, elem, &e) < 0 ? config_why(why, whylen, e)
+								    : 0;
 }
 
 /* ---- key table: free, set ---- */
@@ -381,10 +392,10 @@ static void config_free_string(void *elem)
 
 /* What the setters need to know of a type. */
 struct config_type_ops {
-	size_t size;			/* one element */
-	config_elem_fn *parse;		/* one word into one element */
-	void (*free)(void *elem);	/* what an element owns, or NULL */
-	const char *many;		/* the reason when a single value is several words, or NULL */
+	size_t size;              /* one element */
+	config_elem_fn *parse;    /* one word into one element */
+	void (*free)(void *elem); /* what an element owns, or NULL */
+	const char *many;         /* the reason when a single value is several words, or NULL */
 };
 
 static const struct config_type_ops config_types[] = {
@@ -506,7 +517,7 @@ static int config_set_list(struct config *cfg, const struct config_key *k, char 
 			   const char **bad_r, char *why, size_t whylen)
 {
 	const struct config_type_ops *t = &config_types[k->type];
-	char *items = xcalloc(n + 1, t->size);	/* never NULL: an empty list is set, not unset */
+	char *items = xcalloc(n + 1, t->size); /* never NULL: an empty list is set, not unset */
 
 	for (size_t i = 0; i < n; i++) {
 		if (config_elem_parse(k, words[i], items + i * t->size, why, whylen) < 0) {
@@ -528,7 +539,7 @@ static int config_set(struct config *cfg, const struct config_key *k, char *val,
 {
 	char empty[1] = "";
 	char why[128], q[80];
-	const char *bad = NULL;	/* the offending word */
+	const char *bad = NULL; /* the offending word */
 	char **words;
 	size_t n;
 	int rc;
@@ -638,7 +649,8 @@ static int config_parse_line(struct config *cfg, char *s, size_t lineno, size_t 
 	}
 	size_t idx = (size_t)(k - config_keys);
 	if (seen[idx]) {
-		snprintf(msg, msglen, "duplicate key '%s' (first set on line %zu)", k->name, seen[idx]);
+		snprintf(msg, msglen, "duplicate key '%s' (first set on line %zu)", k->name,
+			 seen[idx]);
 		return -1;
 	}
 	seen[idx] = lineno;
@@ -665,7 +677,7 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 
 	memset(seen, 0, sizeof(seen));
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;	/* a UTF-8 byte order mark */
+		pos = 3; /* a UTF-8 byte order mark */
 	const char *line;
 	size_t l;
 	while (table_next_line(text, len, &pos, &line, &l)) {

@@ -11,7 +11,7 @@
 
 /* One "HOST:PORT" (IPv6 as "[::1]:25") listen or connect address. */
 struct config_hostport {
-	char host[256];	/* no brackets */
+	char host[256]; /* no brackets */
 	uint16_t port;
 };
 
@@ -27,71 +27,74 @@ struct config_strlist {
 
 /* A CIDR network: relay_networks entries. */
 struct config_cidr {
-	int family;		/* AF_INET or AF_INET6 */
-	uint8_t addr[16];	/* network address, host bits cleared */
-	unsigned prefix;	/* prefix length */
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network address, host bits cleared */
+	unsigned prefix;  /* prefix length */
 };
 
 enum milter_action { MILTER_ACTION_TEMPFAIL, MILTER_ACTION_REJECT, MILTER_ACTION_ACCEPT };
 
 struct config {
-	char *path;			/* file loaded, or NULL for built-in defaults */
-	char *hostname;			/* default: the machine's FQDN */
-	struct config_strlist domains;	/* lower-cased; default "localhost" */
-	char *state_dir;		/* default "./var" */
-	char *users_file;		/* default state_dir/users */
-	char *aliases_file;		/* default NULL */
-	struct config_hostport_list smtp_listen;	/* default 127.0.0.1:2525; empty list = disabled */
-	struct config_hostport_list submission_listen;	/* 127.0.0.1:2587 */
-	struct config_hostport_list submissions_listen;	/* 127.0.0.1:2465 */
-	struct config_hostport_list imap_listen;	/* 127.0.0.1:1143 */
-	struct config_hostport_list imaps_listen;	/* 127.0.0.1:1993 */
-	char *tls_cert;			/* default NULL: generated into state_dir */
+	char *path;                              /* file loaded, or NULL for built-in defaults */
+	char *hostname;                          /* default: the machine's FQDN */
+	struct config_strlist domains;           /* lower-cased; default "localhost" */
+	char *state_dir;                         /* default "./var" */
+	char *users_file;                        /* default state_dir/users */
+	char *aliases_file;                      /* default NULL */
+	struct config_hostport_list smtp_listen; /* default 127.0.0.1:2525; empty list = disabled */
+	struct config_hostport_list submission_listen;  /* 127.0.0.1:2587 */
+	struct config_hostport_list submissions_listen; /* 127.0.0.1:2465 */
+	struct config_hostport_list imap_listen;        /* 127.0.0.1:1143 */
+	struct config_hostport_list imaps_listen;       /* 127.0.0.1:1993 */
+	char *tls_cert;                                 /* default NULL: generated into state_dir */
 	char *tls_key;
 	struct config_cidr *relay_networks;
 	size_t n_relay_networks;
-	struct config_strlist milters;	/* "inet:HOST:PORT" or "unix:PATH", validated */
-	enum milter_action milter_default_action;	/* default tempfail */
-	struct config_hostport_list dns_servers;	/* port 53 when omitted; empty = system resolver */
-	uint16_t relay_port;		/* default 25 */
-	struct config_hostport smarthost;	/* host[0] == 0 when unset; "[host]:port" or "host:port" */
-	uint64_t max_message_size;	/* bytes, default 35M */
-	unsigned max_recipients;	/* default 1000 */
-	uint64_t queue_lifetime;	/* seconds, default 5d */
-	uint64_t *retry_schedule;	/* seconds, default 1m 5m 15m 30m 1h 2h 4h */
+	struct config_strlist milters;            /* "inet:HOST:PORT" or "unix:PATH", validated */
+	enum milter_action milter_default_action; /* default tempfail */
+	struct config_hostport_list dns_servers; /* port 53 when omitted; empty = system resolver */
+	uint16_t relay_port;                     /* default 25 */
+	struct config_hostport
+		smarthost;         /* host[0] == 0 when unset; "[host]:port" or "host:port" */
+	uint64_t max_message_size; /* bytes, default 35M */
+	unsigned max_recipients;   /* default 1000 */
+	uint64_t queue_lifetime;   /* seconds, default 5d */
+	uint64_t *retry_schedule;  /* seconds, default 1m 5m 15m 30m 1h 2h 4h */
 	size_t n_retry_schedule;
-	char *run_user;			/* default "mail" */
+	char *run_user; /* default "mail" */
 
 	/* Our own keys (documented in CONTRACT.md). */
-	uint64_t smtp_timeout;		/* idle/command timeout, default 5m (RFC 5321 4.5.3.2) */
-	uint64_t smtp_data_timeout;	/* per-read timeout inside DATA, default 3m */
-	unsigned max_connections;	/* default 1000 */
-	unsigned max_connections_per_ip;	/* default 50 */
-	uint64_t smtp_greeting_delay;	/* milliseconds to wait before the banner (early talkers rejected), default 0 */
-	char *recipient_delimiter;	/* plus-addressing separator characters, default "+"; "" disables */
-	bool submission_sender_check;	/* submission: envelope sender and From: must belong to the
+	uint64_t smtp_timeout;           /* idle/command timeout, default 5m (RFC 5321 4.5.3.2) */
+	uint64_t smtp_data_timeout;      /* per-read timeout inside DATA, default 3m */
+	unsigned max_connections;        /* default 1000 */
+	unsigned max_connections_per_ip; /* default 50 */
+	uint64_t
+		smtp_greeting_delay; /* milliseconds to wait before the banner (early talkers rejected), default 0 */
+	char *recipient_delimiter; /* plus-addressing separator characters, default "+"; "" disables */
+	bool submission_sender_check;    /* submission: envelope sender and From: must belong to the
 					 * authenticated account (or an alias of it), default yes */
-	uint64_t relay_connect_timeout;	/* seconds, default 30s */
-	uint64_t relay_command_timeout;	/* seconds, default 5m (RFC 5321 4.5.3.2) */
-	uint64_t relay_data_timeout;	/* seconds, default 10m (end of DATA) */
-	uint64_t auth_failure_delay_max;	/* cap of the growing delay after a failed login, 15s */
-	unsigned auth_block_failures;	/* more failures than this from one address in 10 min ... */
-	uint64_t auth_block_time;	/* ... refuse its logins for this long, default 10m */
-	unsigned relay_max_connections;	/* outbound connections at once, default 100 */
-	unsigned relay_max_per_destination;	/* to one domain (or the smarthost), default 10 */
-	uint64_t relay_idle_timeout;	/* an idle outbound connection waits this long for the next
+	uint64_t relay_connect_timeout;  /* seconds, default 30s */
+	uint64_t relay_command_timeout;  /* seconds, default 5m (RFC 5321 4.5.3.2) */
+	uint64_t relay_data_timeout;     /* seconds, default 10m (end of DATA) */
+	uint64_t auth_failure_delay_max; /* cap of the growing delay after a failed login, 15s */
+	unsigned auth_block_failures;   /* more failures than this from one address in 10 min ... */
+	uint64_t auth_block_time;       /* ... refuse its logins for this long, default 10m */
+	unsigned relay_max_connections; /* outbound connections at once, default 100 */
+	unsigned relay_max_per_destination; /* to one domain (or the smarthost), default 10 */
+	uint64_t relay_idle_timeout; /* an idle outbound connection waits this long for the next
 					 * message to the same destination, default 5s */
-	char *smarthost_auth_file;	/* "username:password" for AUTH at the smarthost (over TLS) */
-	bool imap_plaintext_auth;	/* allow IMAP LOGIN without TLS (benchmarks, trusted LANs), no */
-	uint64_t delay_warning_time;	/* tell the sender once when a message waits this long, 0 = never; 4h */
+	char *smarthost_auth_file;   /* "username:password" for AUTH at the smarthost (over TLS) */
+	bool imap_plaintext_auth; /* allow IMAP LOGIN without TLS (benchmarks, trusted LANs), no */
+	uint64_t
+		delay_warning_time; /* tell the sender once when a message waits this long, 0 = never; 4h */
 	/* Per-listener milter lists: items == NULL when unset (the global milters apply); set
 	 * but empty means no milters on that listener. */
-	struct config_strlist smtp_milters;	/* the MX listener */
-	struct config_strlist submission_milters;	/* submission and submissions */
-	struct config_strlist local_milters;	/* the sendmail command's local socket */
-	uint64_t milter_connect_timeout;	/* seconds, default 10s */
-	uint64_t milter_command_timeout;	/* seconds, default 30s: each reply but end of message */
-	uint64_t milter_eom_timeout;	/* seconds, default 5m: the reply to end of message */
+	struct config_strlist smtp_milters;       /* the MX listener */
+	struct config_strlist submission_milters; /* submission and submissions */
+	struct config_strlist local_milters;      /* the sendmail command's local socket */
+	uint64_t milter_connect_timeout;          /* seconds, default 10s */
+	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
+	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
@@ -134,10 +137,10 @@ int config_parse_millis(const char *s, uint64_t *out);
 
 /* One milters entry taken apart: what the milter client connects to. */
 struct config_milter {
-	int family;		/* AF_INET, AF_INET6 or AF_UNIX */
-	char host[256];		/* inet/inet6: address or host name, no brackets */
-	uint16_t port;		/* inet/inet6 */
-	char path[108];		/* unix: absolute socket path */
+	int family;     /* AF_INET, AF_INET6 or AF_UNIX */
+	char host[256]; /* inet/inet6: address or host name, no brackets */
+	uint16_t port;  /* inet/inet6 */
+	char path[108]; /* unix: absolute socket path */
 };
 
 /* Parses "inet:HOST:PORT", "inet:[V6]:PORT", "inet6:HOST:PORT", "inet:PORT@HOST" (Postfix/
@@ -148,18 +151,18 @@ int config_parse_milter(const char *spec, struct config_milter *m, const char **
 
 /* The syntax of one value (config_values.c), as the keys use it: each returns 0, or -1 with
  * *error_r a static reason (the one the file:line message gives). */
-int config_value_count(const char *s, uint64_t *out, const char **error_r);	/* digits only */
+int config_value_count(const char *s, uint64_t *out, const char **error_r); /* digits only */
 int config_value_size(const char *s, uint64_t *out, const char **error_r);
 int config_value_duration(const char *s, uint64_t *out, const char **error_r);
 int config_value_millis(const char *s, uint64_t *out, const char **error_r);
-int config_value_port(const char *s, uint16_t *port, const char **error_r);	/* 1-65535 */
+int config_value_port(const char *s, uint16_t *port, const char **error_r); /* 1-65535 */
 /* Validates a DNS name (letters, digits, hyphens; labels of 1-63; at most 253), strips one
  * trailing dot and lower-cases it in place. */
 int config_value_domain(char *name, const char **error_r);
 /* "HOST:PORT", "[HOST]:PORT"; with default_port != 0 also "HOST", "[HOST]" and a bare IPv6
  * address. ip_only refuses host names. */
-int config_value_hostport(const char *s, uint16_t default_port, bool ip_only, struct config_hostport *hp,
-			  const char **error_r);
+int config_value_hostport(const char *s, uint16_t default_port, bool ip_only,
+			  struct config_hostport *hp, const char **error_r);
 /* "ADDR", "ADDR/PREFIX" ("[V6]" too), IPv4 or IPv6; host bits are cleared. */
 int config_value_cidr(const char *s, struct config_cidr *c, const char **error_r);
 

@@ -76,8 +76,8 @@ static int config_scaled(const char *s, const char *const *suffixes, const uint6
 int config_value_size(const char *s, uint64_t *out, const char **why)
 {
 	static const char *const suf[] = { "", "k", "K", "m", "M", "g", "G", NULL };
-	static const uint64_t mul[] = { 1, 1ULL << 10, 1ULL << 10, 1ULL << 20, 1ULL << 20,
-					1ULL << 30, 1ULL << 30 };
+	static const uint64_t mul[] = { 1,          1ULL << 10, 1ULL << 10, 1ULL << 20,
+					1ULL << 20, 1ULL << 30, 1ULL << 30 };
 
 	return config_scaled(s, suf, mul, "unknown size suffix (use k, M or G)", out, why);
 }
@@ -225,8 +225,8 @@ static int config_copy_host(char *dst, size_t dstlen, const char *s, size_t n, c
 	return 0;
 }
 
-int config_value_hostport(const char *tok, uint16_t defport, bool ip_only, struct config_hostport *hp,
-			  const char **why)
+int config_value_hostport(const char *tok, uint16_t defport, bool ip_only,
+			  struct config_hostport *hp, const char **why)
 {
 	struct config_hostport r;
 	const char *port = NULL;
@@ -239,7 +239,8 @@ int config_value_hostport(const char *tok, uint16_t defport, bool ip_only, struc
 			*why = "missing ']'";
 			return -1;
 		}
-		if (config_copy_host(r.host, sizeof(r.host), tok + 1, (size_t)(rb - tok - 1), why) < 0)
+		if (config_copy_host(r.host, sizeof(r.host), tok + 1, (size_t)(rb - tok - 1), why) <
+		    0)
 			return -1;
 		if (rb[1] == ':') {
 			port = rb + 2;
@@ -258,7 +259,8 @@ int config_value_hostport(const char *tok, uint16_t defport, bool ip_only, struc
 			if (config_copy_host(r.host, sizeof(r.host), tok, strlen(tok), why) < 0)
 				return -1;
 		} else if (c) {
-			if (config_copy_host(r.host, sizeof(r.host), tok, (size_t)(c - tok), why) < 0)
+			if (config_copy_host(r.host, sizeof(r.host), tok, (size_t)(c - tok), why) <
+			    0)
 				return -1;
 			port = c + 1;
 		} else if (config_copy_host(r.host, sizeof(r.host), tok, strlen(tok), why) < 0) {
@@ -318,13 +320,14 @@ int config_value_cidr(const char *tok, struct config_cidr *c, const char **why)
 		size_t used;
 		if (config_digits(slash + 1, &n, &used, why) < 0 || slash[1 + used] != '\0' ||
 		    n > max) {
-			*why = max == 32 ? "bad prefix length (use 0-32)" : "bad prefix length (use 0-128)";
+			*why = max == 32 ? "bad prefix length (use 0-32)"
+					 : "bad prefix length (use 0-128)";
 			return -1;
 		}
 		c->prefix = (unsigned)n;
 	}
 	for (unsigned bit = c->prefix; bit < max; bit++)
-		c->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		c->addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	return 0;
 }
 
@@ -343,7 +346,7 @@ int config_parse_milter(const char *spec, struct config_milter *m, const char **
 			*error_r = "a unix milter socket needs an absolute path";
 			return -1;
 		}
-		if (strlen(rest) >= sizeof(m->path)) {	/* sizeof(sun_path) */
+		if (strlen(rest) >= sizeof(m->path)) { /* sizeof(sun_path) */
 			*error_r = "unix socket path too long";
 			return -1;
 		}
@@ -384,7 +387,8 @@ int config_parse_milter(const char *spec, struct config_milter *m, const char **
 	} else if (v6 && rest[0] != '[' && strchr(rest, ':') != strrchr(rest, ':')) {
 		/* "inet6:ADDR:PORT" without brackets: the port follows the last colon. */
 		const char *c = strrchr(rest, ':');
-		if (config_copy_host(hp.host, sizeof(hp.host), rest, (size_t)(c - rest), error_r) < 0 ||
+		if (config_copy_host(hp.host, sizeof(hp.host), rest, (size_t)(c - rest), error_r) <
+			    0 ||
 		    config_value_port(c + 1, &hp.port, error_r) < 0)
 			return -1;
 	} else if (config_value_hostport(rest, 0, false, &hp, error_r) < 0) {

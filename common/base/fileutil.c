@@ -127,5 +127,6 @@ bool file_stamp_changed(const struct file_stamp *fs, const char *path)
 	if (stat(path, &st) < 0)
 		return !fs->missing;
 	return fs->missing || st.st_mtim.tv_sec != fs->mtime.tv_sec ||
-	       st.st_mtim.tv_nsec != fs->mtime.tv_nsec || st.st_size != fs->size || st.st_ino != fs->ino;
+	       st.st_mtim.tv_nsec != fs->mtime.tv_nsec || st.st_size != fs->size ||
+	       st.st_ino != fs->ino;
 }

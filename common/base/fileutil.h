@@ -32,7 +32,7 @@ struct file_stamp {
 	struct timespec mtime;
 	off_t size;
 	ino_t ino;
-	bool missing;	/* the file did not exist when stamped */
+	bool missing; /* the file did not exist when stamped */
 };
 /* Fills *fs from st (NULL: the file is missing). */
 void file_stamp_set(struct file_stamp *fs, const struct stat *st);

@@ -83,7 +83,6 @@ static void log_write_all(const char *line, size_t len)
 	}
 }
 
-
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
@@ -111,7 +110,9 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	}
 	if (pid != log_pid) {
 		int n = snprintf(log_who, sizeof(log_who), " %s[%ld]: ", log_prog, pid);
-		log_who_len = n < 0 ? 0 : (size_t)n < sizeof(log_who) ? (size_t)n : sizeof(log_who) - 1;
+		log_who_len = n < 0                         ? 0
+			      : (size_t)n < sizeof(log_who) ? (size_t)n
+							    : sizeof(log_who) - 1;
 		log_pid = pid;
 	}
 	size_t n = 0;
@@ -143,13 +144,13 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	pthread_mutex_unlock(&log_lock);
 }
 
-#define LOG_FN(name, level)                          \
-	void name(const char *fmt, ...)              \
-	{                                            \
-		va_list ap;                          \
-		va_start(ap, fmt);                   \
-		log_vwrite(level, fmt, ap);          \
-		va_end(ap);                          \
+#define LOG_FN(name, level)                 \
+	void name(const char *fmt, ...)     \
+	{                                   \
+		va_list ap;                 \
+		va_start(ap, fmt);          \
+		log_vwrite(level, fmt, ap); \
+		va_end(ap);                 \
 	}
 LOG_FN(log_debug, LOG_LEVEL_DEBUG)
 LOG_FN(log_info, LOG_LEVEL_INFO)

@@ -44,7 +44,8 @@ int privilege_drop(const char *user, char *err, size_t errlen)
 		snprintf(err, errlen, "run_user %s is root: refusing to run as root", user);
 		return -1;
 	}
-	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0) {
+	if (setgroups(1, &gid) < 0 || setresgid(gid, gid, gid) < 0 ||
+	    setresuid(uid, uid, uid) < 0) {
 		snprintf(err, errlen, "cannot drop privileges to %s: %s", user, strerror(errno));
 		return -1;
 	}

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define ADDR_LABEL_MAX 63
-#define ADDR_ULABEL_CP_MAX 59	/* "xn--" plus at least one octet per code point must fit 63 */
+#define ADDR_LABEL_MAX     63
+#define ADDR_ULABEL_CP_MAX 59 /* "xn--" plus at least one octet per code point must fit 63 */
 
 static bool addr_is_alnum(unsigned char c)
 {
@@ -124,7 +124,8 @@ static int addr_check_domain_n(char *d, size_t len, bool allow_utf8, bool *utf8_
 				size_t k;
 
 				if (!allow_utf8)
-					return addr_fail(error_r, "non-ASCII domain without SMTPUTF8");
+					return addr_fail(error_r,
+							 "non-ASCII domain without SMTPUTF8");
 				k = addr_utf8_len(u + p, len - p);
 				if (k == 0)
 					return addr_fail(error_r, "invalid UTF-8 in domain");
@@ -138,7 +139,8 @@ static int addr_check_domain_n(char *d, size_t len, bool allow_utf8, bool *utf8_
 				last_hyphen = false;
 			} else if (u[p] == '-') {
 				if (p == start)
-					return addr_fail(error_r, "domain label starts with a hyphen");
+					return addr_fail(error_r,
+							 "domain label starts with a hyphen");
 				p++;
 				last_hyphen = true;
 			} else {
@@ -156,7 +158,7 @@ static int addr_check_domain_n(char *d, size_t len, bool allow_utf8, bool *utf8_
 			*utf8_r = true;
 		if (p == len)
 			return 0;
-		p++;	/* the dot */
+		p++; /* the dot */
 		if (p == len)
 			return addr_fail(error_r, "empty label in domain");
 	}
@@ -200,8 +202,8 @@ static int addr_local_utf8(struct addr *a, size_t *n, const unsigned char *u, si
 }
 
 /* Parses a Local-part (Dot-string or Quoted-string) at s[*pos..len) into a->local. */
-static int addr_parse_local(const char *s, size_t len, size_t *pos, unsigned flags,
-			    struct addr *a, const char **error_r)
+static int addr_parse_local(const char *s, size_t len, size_t *pos, unsigned flags, struct addr *a,
+			    const char **error_r)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t p = *pos, n = 0;
@@ -218,7 +220,8 @@ static int addr_parse_local(const char *s, size_t len, size_t *pos, unsigned fla
 			}
 			if (u[p] == '\\') {
 				if (p + 1 >= len || u[p + 1] < 0x20 || u[p + 1] > 0x7e)
-					return addr_fail(error_r, "invalid quoted pair in local part");
+					return addr_fail(error_r,
+							 "invalid quoted pair in local part");
 				if (addr_local_add(a, &n, u + p + 1, 1, error_r) < 0)
 					return -1;
 				p += 2;
@@ -240,8 +243,10 @@ static int addr_parse_local(const char *s, size_t len, size_t *pos, unsigned fla
 		while (p < len) {
 			if (u[p] == '.') {
 				if (!after_atom)
-					return addr_fail(error_r, p == start ? "local part starts with a dot"
-									    : "consecutive dots in local part");
+					return addr_fail(
+						error_r,
+						p == start ? "local part starts with a dot"
+							   : "consecutive dots in local part");
 				after_atom = false;
 			} else if (u[p] >= 0x80) {
 				if (addr_local_utf8(a, &n, u, len, &p, flags, error_r) < 0)

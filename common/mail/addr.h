@@ -5,22 +5,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define ADDR_LOCAL_MAX 255	/* generous: real-world VERP locals exceed RFC's 64 */
+#define ADDR_LOCAL_MAX  255 /* generous: real-world VERP locals exceed RFC's 64 */
 #define ADDR_DOMAIN_MAX 255
 
 struct addr {
-	char local[ADDR_LOCAL_MAX + 1];	/* decoded: quotes and backslash escapes removed */
-	char domain[ADDR_DOMAIN_MAX + 1];	/* lower-cased ASCII; an address literal keeps its brackets */
-	bool is_null;			/* the null path <> */
-	bool utf8;			/* local or domain has non-ASCII octets (needs SMTPUTF8) */
-	bool quoted;			/* local part was a quoted-string */
+	char local[ADDR_LOCAL_MAX + 1]; /* decoded: quotes and backslash escapes removed */
+	char domain[ADDR_DOMAIN_MAX +
+		    1]; /* lower-cased ASCII; an address literal keeps its brackets */
+	bool is_null;   /* the null path <> */
+	bool utf8;      /* local or domain has non-ASCII octets (needs SMTPUTF8) */
+	bool quoted;    /* local part was a quoted-string */
 };
 
 enum addr_flags {
-	ADDR_ALLOW_NULL = 1 << 0,	/* accept <> (MAIL FROM) */
-	ADDR_ALLOW_UTF8 = 1 << 1,	/* accept UTF-8 in local part and domain */
-	ADDR_ALLOW_NO_DOMAIN = 1 << 2,	/* accept "<postmaster>" (RCPT TO, RFC 5321 4.1.1.3) */
-	ADDR_ALLOW_SOURCE_ROUTE = 1 << 3,	/* accept and discard "@a,@b:" A-d-l (RFC 5321 4.1.2) */
+	ADDR_ALLOW_NULL = 1 << 0,         /* accept <> (MAIL FROM) */
+	ADDR_ALLOW_UTF8 = 1 << 1,         /* accept UTF-8 in local part and domain */
+	ADDR_ALLOW_NO_DOMAIN = 1 << 2,    /* accept "<postmaster>" (RCPT TO, RFC 5321 4.1.1.3) */
+	ADDR_ALLOW_SOURCE_ROUTE = 1 << 3, /* accept and discard "@a,@b:" A-d-l (RFC 5321 4.1.2) */
 };
 
 /* Parses a path "<local@domain>" (with optional source route) at the start of s.

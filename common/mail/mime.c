@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MIME_BOUNDARY_MAX 998
+#define MIME_BOUNDARY_MAX      998
 #define MIME_COMMENT_DEPTH_MAX 64
 
 struct mime_ctx {
@@ -33,7 +33,7 @@ static char *mime_field_value(const struct rfc5322_field *f)
 	struct buf b;
 	buf_init(&b);
 	rfc5322_unfold(&b, f->value, f->value_len, true);
-	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
+	buf_append(&b, "", 0); /* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -79,8 +79,8 @@ static size_t mime_token(const char *s, size_t len, size_t *i)
 /* --- parameters (RFC 2045 5.1, RFC 2231) --- */
 
 struct mime_rawparam {
-	char *attr;	/* lower-cased, as written (with any '*' suffixes) */
-	char *value;	/* unquoted */
+	char *attr;  /* lower-cased, as written (with any '*' suffixes) */
+	char *value; /* unquoted */
 };
 
 static void mime_param_free_array(struct mime_param *p, size_t n)
@@ -95,12 +95,13 @@ static void mime_param_free_array(struct mime_param *p, size_t n)
 
 /* Reads "; attr=value" pairs from s[*i..len), leniently: garbage up to the next ';' is skipped,
  * unquoted values run to white space or ';'. */
-static size_t mime_read_params(const char *s, size_t len, size_t i, struct mime_rawparam *out, size_t max)
+static size_t mime_read_params(const char *s, size_t len, size_t i, struct mime_rawparam *out,
+			       size_t max)
 {
 	size_t n = 0;
 	while (i < len && n < max) {
 		while (i < len && s[i] != ';') {
-			if (s[i] == '"') {	/* skip a stray quoted string whole */
+			if (s[i] == '"') { /* skip a stray quoted string whole */
 				i++;
 				while (i < len && s[i] != '"')
 					i += (s[i] == '\\' && i + 1 < len) ? 2 : 1;
@@ -135,11 +136,12 @@ static size_t mime_read_params(const char *s, size_t len, size_t i, struct mime_
 				i++;
 		} else {
 			size_t st = i;
-			while (i < len && s[i] != ';' && !mime_is_wsp(s[i]) && s[i] != '\r' && s[i] != '\n')
+			while (i < len && s[i] != ';' && !mime_is_wsp(s[i]) && s[i] != '\r' &&
+			       s[i] != '\n')
 				i++;
 			buf_append(&v, s + st, i - st);
 		}
-		buf_append(&v, "", 0);	/* NUL-terminated even when empty */
+		buf_append(&v, "", 0); /* NUL-terminated even when empty */
 		out[n].attr = str_lower(xstrndup(s + a, alen));
 		out[n].value = buf_steal(&v, NULL);
 		n++;
@@ -168,7 +170,7 @@ static char *mime_param_decoded(const char *name, const char *raw, bool extended
 		rfc2047_decode(&b, raw, strlen(raw));
 	else
 		buf_append_str(&b, raw);
-	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
+	buf_append(&b, "", 0); /* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -202,7 +204,7 @@ static bool mime_2231_split(const char *attr, size_t *base_len, long *idx, bool 
 			p++;
 		}
 	} else if (*p == '\0') {
-		*ext = true;	/* "name*" */
+		*ext = true; /* "name*" */
 	}
 	return *p == '\0';
 }
@@ -249,8 +251,8 @@ static size_t mime_parse_params(const char *s, size_t len, size_t i, struct mime
 			size_t bl2;
 			long idx2;
 			bool ext2;
-			if (used[j] || !mime_2231_split(raw[j].attr, &bl2, &idx2, &ext2) || idx2 < 0 ||
-			    bl2 != bl || strncmp(raw[j].attr, raw[k].attr, bl) != 0)
+			if (used[j] || !mime_2231_split(raw[j].attr, &bl2, &idx2, &ext2) ||
+			    idx2 < 0 || bl2 != bl || strncmp(raw[j].attr, raw[k].attr, bl) != 0)
 				continue;
 			members[nm++] = j;
 			any_ext |= ext2;
@@ -300,7 +302,7 @@ static size_t mime_parse_params(const char *s, size_t len, size_t i, struct mime
 				buf_append_str(&v, raw[j].value);
 			used[j] = true;
 		}
-		buf_append(&v, "", 0);	/* NUL-terminated even when empty */
+		buf_append(&v, "", 0); /* NUL-terminated even when empty */
 		char *name = xstrndup(raw[k].attr, bl);
 		for (size_t a = 0; a < nm; a++) {
 			free(raw[members[a]].attr);
@@ -316,7 +318,8 @@ static size_t mime_parse_params(const char *s, size_t len, size_t i, struct mime
 	return n;
 }
 
-const struct mime_param *mime_param_find(const struct mime_param *params, size_t n, const char *name)
+const struct mime_param *mime_param_find(const struct mime_param *params, size_t n,
+					 const char *name)
 {
 	for (size_t i = 0; i < n; i++)
 		if (strcasecmp(params[i].name, name) == 0)
@@ -457,8 +460,9 @@ static void mime_body_stats(struct mime_part *p, const char *msg)
 	p->lines = lines;
 }
 
-static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_t end, unsigned depth,
-					 const struct mime_part *parent, bool digest_child);
+static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_t end,
+					 unsigned depth, const struct mime_part *parent,
+					 bool digest_child);
 
 static void mime_add_child(struct mime_part *p, struct mime_part *child, size_t *cap)
 {
@@ -504,7 +508,7 @@ static void mime_split_multipart(struct mime_ctx *c, struct mime_part *p, const 
 			if (ok) {
 				size_t dstart = ls;
 				if (ls > b) {
-					dstart = ls - 1;	/* the LF before the line */
+					dstart = ls - 1; /* the LF before the line */
 					if (dstart > b && s[dstart - 1] == '\r')
 						dstart--;
 				}
@@ -512,7 +516,9 @@ static void mime_split_multipart(struct mime_ctx *c, struct mime_part *p, const 
 					size_t pe = dstart < part_start ? part_start : dstart;
 					if (c->nparts >= MIME_MAX_PARTS)
 						return;
-					mime_add_child(p, mime_parse_part(c, part_start, pe, p->depth + 1, p, digest),
+					mime_add_child(p,
+						       mime_parse_part(c, part_start, pe,
+								       p->depth + 1, p, digest),
 						       &cap);
 				}
 				if (close)
@@ -532,7 +538,8 @@ static void mime_split_multipart(struct mime_ctx *c, struct mime_part *p, const 
 
 static bool mime_encoding_is_identity(const char *enc)
 {
-	return !enc || strcmp(enc, "7bit") == 0 || strcmp(enc, "8bit") == 0 || strcmp(enc, "binary") == 0;
+	return !enc || strcmp(enc, "7bit") == 0 || strcmp(enc, "8bit") == 0 ||
+	       strcmp(enc, "binary") == 0;
 }
 
 /* Does the part begin with a header field or the blank line (as RFC 2046 requires)? */
@@ -546,8 +553,9 @@ static bool mime_starts_with_field(const char *s, size_t len)
 	return rfc5322_iter_next(&it, &f) == 1 && f.start == 0;
 }
 
-static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_t end, unsigned depth,
-					 const struct mime_part *parent, bool digest_child)
+static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_t end,
+					 unsigned depth, const struct mime_part *parent,
+					 bool digest_child)
 {
 	struct mime_part *p = xcalloc(1, sizeof(*p));
 	c->nparts++;
@@ -556,7 +564,7 @@ static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_
 	p->header_start = start;
 	p->body_start = start + rfc5322_header_length(c->msg + start, end - start);
 	if (parent && parent->multipart && !mime_starts_with_field(c->msg + start, end - start))
-		p->body_start = start;	/* a part that forgot its blank line: all body */
+		p->body_start = start; /* a part that forgot its blank line: all body */
 	p->body_end = end;
 	mime_read_header(p, c->msg + start, p->body_start - start);
 	if (!p->type) {
@@ -578,7 +586,8 @@ static struct mime_part *mime_parse_part(struct mime_ctx *c, size_t start, size_
 	} else if (strcmp(p->type, "message") == 0 &&
 		   (strcmp(p->subtype, "rfc822") == 0 || strcmp(p->subtype, "global") == 0)) {
 		if (room && mime_encoding_is_identity(p->encoding))
-			p->message = mime_parse_part(c, p->body_start, p->body_end, depth + 1, p, false);
+			p->message = mime_parse_part(c, p->body_start, p->body_end, depth + 1, p,
+						     false);
 		else
 			p->opaque = true;
 	}
@@ -690,8 +699,8 @@ int mime_section_range(const struct mime_part *root, const char *numbers, enum m
 	return -1;
 }
 
-void mime_write_header_fields(struct buf *out, const char *hdr, size_t len, const char *const *names,
-			      size_t nnames, bool exclude)
+void mime_write_header_fields(struct buf *out, const char *hdr, size_t len,
+			      const char *const *names, size_t nnames, bool exclude)
 {
 	struct rfc5322_iter it;
 	struct rfc5322_field f;
@@ -725,7 +734,7 @@ static int mime_decode_qp(struct buf *out, const char *s, size_t len)
 		if (cend > i && s[cend - 1] == '\r' && lf)
 			cend--;
 		while (cend > i && mime_is_wsp(s[cend - 1]))
-			cend--;	/* RFC 2045 6.7 (3): trailing white space is not data */
+			cend--; /* RFC 2045 6.7 (3): trailing white space is not data */
 		bool soft = cend > i && s[cend - 1] == '=';
 		if (soft)
 			cend--;
@@ -779,7 +788,8 @@ int mime_part_text(struct buf *out, const char *msg, const struct mime_part *par
 	int ret = mime_part_decode(&raw, msg, part);
 	const struct mime_param *cs = mime_param_find(part->params, part->nparams, "charset");
 	if (strcmp(part->type, "text") == 0 && cs)
-		rfc2047_to_utf8(out, cs->value, strlen(cs->value), raw.data ? raw.data : "", raw.len);
+		rfc2047_to_utf8(out, cs->value, strlen(cs->value), raw.data ? raw.data : "",
+				raw.len);
 	else
 		rfc2047_utf8_sanitize(out, raw.data ? raw.data : "", raw.len);
 	buf_free(&raw);

@@ -29,17 +29,17 @@
  * - message/global is nested like message/rfc822 (RFC 9051 body-type-msg).
  */
 
-#define MIME_MAX_DEPTH 50	/* nesting levels (multipart children and messages) */
-#define MIME_MAX_PARTS 10000	/* parts in one message, nested messages included */
-#define MIME_MAX_PARAMS 64	/* parameters kept per Content-Type / Content-Disposition */
+#define MIME_MAX_DEPTH     50    /* nesting levels (multipart children and messages) */
+#define MIME_MAX_PARTS     10000 /* parts in one message, nested messages included */
+#define MIME_MAX_PARAMS    64    /* parameters kept per Content-Type / Content-Disposition */
 #define MIME_MAX_LANGUAGES 32
 
 struct mime_param {
-	char *name;	/* attribute, lower-cased, without the RFC 2231 "*n*" suffix */
-	char *raw;	/* value as sent in BODYSTRUCTURE: unquoted, continuations joined */
-	char *value;	/* UTF-8: RFC 2231 decoded if extended; RFC 2047 words decoded in
+	char *name;    /* attribute, lower-cased, without the RFC 2231 "*n*" suffix */
+	char *raw;     /* value as sent in BODYSTRUCTURE: unquoted, continuations joined */
+	char *value;   /* UTF-8: RFC 2231 decoded if extended; RFC 2047 words decoded in
 			 * name/filename; else raw */
-	bool extended;	/* RFC 2231 charset'lang'%XX form: BODYSTRUCTURE writes "name*" */
+	bool extended; /* RFC 2231 charset'lang'%XX form: BODYSTRUCTURE writes "name*" */
 };
 
 struct mime_part {
@@ -48,28 +48,28 @@ struct mime_part {
 	 * included; the body is [body_start, body_end). */
 	size_t header_start, body_start, body_end;
 
-	char *type, *subtype;		/* never NULL: text/plain by default (message/rfc822 in
+	char *type, *subtype;      /* never NULL: text/plain by default (message/rfc822 in
 					 * a multipart/digest) */
-	struct mime_param *params;	/* Content-Type parameters */
+	struct mime_param *params; /* Content-Type parameters */
 	size_t nparams;
-	char *id, *description, *md5, *location;	/* unfolded values, NULL when absent */
-	char *encoding;			/* Content-Transfer-Encoding token, NULL when absent */
-	char *disposition;		/* Content-Disposition type, NULL when absent */
+	char *id, *description, *md5, *location; /* unfolded values, NULL when absent */
+	char *encoding;    /* Content-Transfer-Encoding token, NULL when absent */
+	char *disposition; /* Content-Disposition type, NULL when absent */
 	struct mime_param *disp_params;
 	size_t ndisp_params;
-	char **languages;		/* Content-Language tags */
+	char **languages; /* Content-Language tags */
 	size_t nlanguages;
 
-	size_t size;	/* body octets as stored */
-	size_t vsize;	/* body octets with each bare LF counted as CRLF */
-	size_t lines;	/* LF count of the body */
-	unsigned depth;	/* 0 for the root */
+	size_t size;    /* body octets as stored */
+	size_t vsize;   /* body octets with each bare LF counted as CRLF */
+	size_t lines;   /* LF count of the body */
+	unsigned depth; /* 0 for the root */
 
-	bool multipart;	/* split into children (maybe zero when no boundary line was found) */
-	bool opaque;	/* a container type not parsed (see above) */
+	bool multipart; /* split into children (maybe zero when no boundary line was found) */
+	bool opaque;    /* a container type not parsed (see above) */
 	struct mime_part **children;
 	size_t nchildren;
-	struct mime_part *message;	/* message/rfc822 and message/global: the encapsulated
+	struct mime_part *message; /* message/rfc822 and message/global: the encapsulated
 					 * message (its own header and body) */
 	const struct mime_part *parent;
 };
@@ -80,14 +80,15 @@ struct mime_part *mime_parse(const char *msg, size_t len);
 void mime_free(struct mime_part *root);
 
 /* Looks up a parameter of the part's Content-Type (or of its disposition). NULL if absent. */
-const struct mime_param *mime_param_find(const struct mime_param *params, size_t n, const char *name);
+const struct mime_param *mime_param_find(const struct mime_param *params, size_t n,
+					 const char *name);
 
 /* Section lookup (RFC 3501 6.4.5). numbers is "" or "1", "1.2.3" (no trailing dot). */
 enum mime_section {
-	MIME_SECTION_BODY,	/* BODY[] / BODY[n]: whole message, or part n's body */
-	MIME_SECTION_HEADER,	/* BODY[HEADER] / BODY[n.HEADER] (part n must be a message) */
-	MIME_SECTION_TEXT,	/* BODY[TEXT] / BODY[n.TEXT] (part n must be a message) */
-	MIME_SECTION_MIME,	/* BODY[n.MIME]: part n's MIME header (n required) */
+	MIME_SECTION_BODY,   /* BODY[] / BODY[n]: whole message, or part n's body */
+	MIME_SECTION_HEADER, /* BODY[HEADER] / BODY[n.HEADER] (part n must be a message) */
+	MIME_SECTION_TEXT,   /* BODY[TEXT] / BODY[n.TEXT] (part n must be a message) */
+	MIME_SECTION_MIME,   /* BODY[n.MIME]: part n's MIME header (n required) */
 };
 
 /* The part numbered by numbers ("" is the root; in a non-multipart message "1" is the root).
@@ -102,8 +103,8 @@ int mime_section_range(const struct mime_part *root, const char *numbers, enum m
 /* BODY[...HEADER.FIELDS (names)] and .NOT: appends the fields of hdr[0..len) whose names are
  * (exclude false) or are not (exclude true) in names (case-insensitive), as stored (folding
  * kept), then the blank line "\r\n". A field without a final line ending gets "\r\n". */
-void mime_write_header_fields(struct buf *out, const char *hdr, size_t len, const char *const *names,
-			      size_t nnames, bool exclude);
+void mime_write_header_fields(struct buf *out, const char *hdr, size_t len,
+			      const char *const *names, size_t nnames, bool exclude);
 
 /* Appends s decoded from the transfer encoding ("base64", "quoted-printable"; NULL or anything
  * else is copied). Returns 0, or -1 when the input was malformed (best-effort output kept). */

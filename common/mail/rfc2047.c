@@ -11,7 +11,7 @@
 
 #define RFC2047_CHARSET_MAX 64
 
-static const char rfc2047_replacement[] = "\xEF\xBF\xBD";	/* U+FFFD */
+static const char rfc2047_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 
 static void rfc2047_put_cp(struct buf *out, uint32_t cp)
 {
@@ -140,7 +140,7 @@ static int rfc2047_iconv(struct buf *out, const char *charset, const char *s, si
 			inleft--;
 			iconv(cd, NULL, NULL, NULL, NULL);
 		} else {
-			break;	/* EINVAL: incomplete sequence at the end */
+			break; /* EINVAL: incomplete sequence at the end */
 		}
 	}
 	char *o = tmp;
@@ -157,8 +157,10 @@ int rfc2047_to_utf8(struct buf *out, const char *charset, size_t charset_len, co
 	const char *star = memchr(charset, '*', charset_len);
 	if (star)
 		charset_len = (size_t)(star - charset);
-	if (rfc2047_cs_is(charset, charset_len, "utf-8") || rfc2047_cs_is(charset, charset_len, "utf8") ||
-	    rfc2047_cs_is(charset, charset_len, "us-ascii") || rfc2047_cs_is(charset, charset_len, "ascii"))
+	if (rfc2047_cs_is(charset, charset_len, "utf-8") ||
+	    rfc2047_cs_is(charset, charset_len, "utf8") ||
+	    rfc2047_cs_is(charset, charset_len, "us-ascii") ||
+	    rfc2047_cs_is(charset, charset_len, "ascii"))
 		return rfc2047_utf8_sanitize(out, s, len);
 	if (rfc2047_cs_is(charset, charset_len, "iso-8859-1") ||
 	    rfc2047_cs_is(charset, charset_len, "iso8859-1") ||
@@ -238,7 +240,7 @@ struct rfc2047_word {
 	char enc;
 	const char *text;
 	size_t text_len;
-	size_t end;	/* offset just past "?=" */
+	size_t end; /* offset just past "?=" */
 };
 
 /* Parses an encoded-word at s+i ("=?" already seen there). */
@@ -247,8 +249,8 @@ static bool rfc2047_word_parse(const char *s, size_t len, size_t i, struct rfc20
 {
 	size_t p = i + 2;
 	size_t cs = p;
-	while (p < len && p - cs <= RFC2047_CHARSET_MAX && s[p] != '?' && s[p] != ' ' && s[p] != '\t' &&
-	       s[p] != '\r' && s[p] != '\n' && s[p] != '=')
+	while (p < len && p - cs <= RFC2047_CHARSET_MAX && s[p] != '?' && s[p] != ' ' &&
+	       s[p] != '\t' && s[p] != '\r' && s[p] != '\n' && s[p] != '=')
 		p++;
 	if (p == cs || p + 3 >= len || s[p] != '?')
 		return false;
@@ -271,23 +273,26 @@ static bool rfc2047_word_parse(const char *s, size_t len, size_t i, struct rfc20
 void rfc2047_decode(struct buf *out, const char *s, size_t len)
 {
 	struct rfc2047_scan sc = { 0 };
-	struct buf pending;	/* decoded bytes of adjacent words in one charset */
+	struct buf pending; /* decoded bytes of adjacent words in one charset */
 	const char *pcs = NULL;
 	size_t pcs_len = 0;
-	size_t i = 0, lit = 0;	/* literal text pending from lit to i */
-	size_t after_word = (size_t)-1;	/* end of the last encoded-word */
+	size_t i = 0, lit = 0;          /* literal text pending from lit to i */
+	size_t after_word = (size_t)-1; /* end of the last encoded-word */
 	buf_init(&pending);
 
 	while (i < len) {
 		struct rfc2047_word w;
-		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?' && rfc2047_word_parse(s, len, i, &w, &sc)) {
+		if (s[i] == '=' && i + 1 < len && s[i + 1] == '?' &&
+		    rfc2047_word_parse(s, len, i, &w, &sc)) {
 			bool only_ws = after_word == lit;
 			for (size_t k = lit; only_ws && k < i; k++)
-				only_ws = s[k] == ' ' || s[k] == '\t' || s[k] == '\r' || s[k] == '\n';
+				only_ws = s[k] == ' ' || s[k] == '\t' || s[k] == '\r' ||
+					  s[k] == '\n';
 			if (!only_ws || !pcs || w.charset_len != pcs_len ||
 			    strncasecmp(w.charset, pcs, pcs_len) != 0) {
 				if (pcs)
-					rfc2047_to_utf8(out, pcs, pcs_len, pending.data, pending.len);
+					rfc2047_to_utf8(out, pcs, pcs_len, pending.data,
+							pending.len);
 				buf_reset(&pending);
 				if (!only_ws)
 					rfc2047_utf8_sanitize(out, s + lit, i - lit);
@@ -331,7 +336,8 @@ int rfc2047_decode_2231(struct buf *out, const char *s, size_t len)
 	struct buf raw;
 	buf_init(&raw);
 	for (; i < len; i++) {
-		if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+		if (s[i] == '%' && i + 2 < len && hex_value(s[i + 1]) >= 0 &&
+		    hex_value(s[i + 2]) >= 0) {
 			char b = (char)(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
 			buf_append(&raw, &b, 1);
 			i += 2;

@@ -49,15 +49,16 @@ int rfc5322_iter_next(struct rfc5322_iter *it, struct rfc5322_field *field_r)
 		size_t eol = rfc5322_line_end(s, len, start);
 		it->pos = eol;
 		if (rfc5322_is_wsp(s[start]))
-			continue;	/* continuation without a field */
+			continue; /* continuation without a field */
 		size_t i = start;
-		while (i < eol && (unsigned char)s[i] > 32 && (unsigned char)s[i] < 127 && s[i] != ':')
+		while (i < eol && (unsigned char)s[i] > 32 && (unsigned char)s[i] < 127 &&
+		       s[i] != ':')
 			i++;
 		size_t name_end = i;
 		while (i < eol && rfc5322_is_wsp(s[i]))
 			i++;
 		if (name_end == start || i >= eol || s[i] != ':')
-			continue;	/* not a field */
+			continue; /* not a field */
 		size_t end = eol;
 		while (end < len && rfc5322_is_wsp(s[end]))
 			end = rfc5322_line_end(s, len, end);
@@ -85,7 +86,8 @@ bool rfc5322_name_is(const struct rfc5322_field *f, const char *name)
 	return f->name_len == n && strncasecmp(f->name, name, n) == 0;
 }
 
-int rfc5322_iter_next_named(struct rfc5322_iter *it, const char *name, struct rfc5322_field *field_r)
+int rfc5322_iter_next_named(struct rfc5322_iter *it, const char *name,
+			    struct rfc5322_field *field_r)
 {
 	while (rfc5322_iter_next(it, field_r) == 1) {
 		if (rfc5322_name_is(field_r, name))
@@ -127,11 +129,11 @@ void rfc5322_unfold(struct buf *out, const char *value, size_t len, bool trim)
 		if (i >= len)
 			break;
 		if (value[i] == '\r' && (i + 1 >= len || value[i + 1] == '\n')) {
-			i++;	/* CR of a line ending */
+			i++; /* CR of a line ending */
 			continue;
 		}
 		if (value[i] == '\r')
-			buf_append(out, "\r", 1);	/* bare CR is kept */
+			buf_append(out, "\r", 1); /* bare CR is kept */
 		i++;
 	}
 	if (trim) {
@@ -144,18 +146,18 @@ void rfc5322_unfold(struct buf *out, const char *value, size_t len, bool trim)
 /* --- address lists --- */
 
 enum rfc5322_tok_kind {
-	RFC5322_TOK_ATOM,	/* atom text, dots included (obs-phrase, dot-atom) */
-	RFC5322_TOK_QSTR,	/* quoted string, unescaped */
-	RFC5322_TOK_DLIT,	/* domain literal, brackets kept */
-	RFC5322_TOK_COMMENT,	/* comment text, unescaped, outer parentheses removed */
-	RFC5322_TOK_SPECIAL,	/* one of < > @ , ; : */
+	RFC5322_TOK_ATOM,    /* atom text, dots included (obs-phrase, dot-atom) */
+	RFC5322_TOK_QSTR,    /* quoted string, unescaped */
+	RFC5322_TOK_DLIT,    /* domain literal, brackets kept */
+	RFC5322_TOK_COMMENT, /* comment text, unescaped, outer parentheses removed */
+	RFC5322_TOK_SPECIAL, /* one of < > @ , ; : */
 };
 
 struct rfc5322_tok {
 	enum rfc5322_tok_kind kind;
-	size_t off, len;	/* into the token text buffer */
-	char ch;		/* the special character */
-	bool space_before;	/* white space or a comment preceded the token */
+	size_t off, len;   /* into the token text buffer */
+	char ch;           /* the special character */
+	bool space_before; /* white space or a comment preceded the token */
 };
 
 struct rfc5322_toks {
@@ -247,14 +249,14 @@ static void rfc5322_tokenize(const char *s, size_t len, struct rfc5322_toks *t)
 			space = false;
 			i++;
 		} else if (c == ')' || c == ']') {
-			i++;	/* stray closer */
+			i++; /* stray closer */
 		} else {
 			size_t j = i;
-			while (j < len && !rfc5322_is_special(s[j]) && s[j] != ' ' && s[j] != '\t' &&
-			       s[j] != '\r' && s[j] != '\n')
+			while (j < len && !rfc5322_is_special(s[j]) && s[j] != ' ' &&
+			       s[j] != '\t' && s[j] != '\r' && s[j] != '\n')
 				j++;
 			if (j == i)
-				j++;	/* a lone backslash */
+				j++; /* a lone backslash */
 			size_t off = t->text.len;
 			buf_append(&t->text, s + i, j - i);
 			rfc5322_tok_add(t, RFC5322_TOK_ATOM, off, 0, space);
@@ -297,11 +299,12 @@ static char *rfc5322_join(const struct rfc5322_toks *t, size_t from, size_t to, 
 	bool any = false;
 	for (size_t i = from; i < to; i++) {
 		const struct rfc5322_tok *k = &t->v[i];
-		if (k->kind != RFC5322_TOK_ATOM && k->kind != RFC5322_TOK_QSTR && k->kind != RFC5322_TOK_DLIT)
+		if (k->kind != RFC5322_TOK_ATOM && k->kind != RFC5322_TOK_QSTR &&
+		    k->kind != RFC5322_TOK_DLIT)
 			continue;
 		if (any && phrase && k->space_before)
 			buf_append(&b, " ", 1);
-		if (k->len)	/* an empty quoted string: text.data may still be NULL */
+		if (k->len) /* an empty quoted string: text.data may still be NULL */
 			buf_append(&b, t->text.data + k->off, k->len);
 		any = true;
 	}
@@ -309,7 +312,7 @@ static char *rfc5322_join(const struct rfc5322_toks *t, size_t from, size_t to, 
 		buf_free(&b);
 		return NULL;
 	}
-	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
+	buf_append(&b, "", 0); /* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -324,7 +327,8 @@ static char *rfc5322_last_comment(const struct rfc5322_toks *t, size_t from, siz
 }
 
 /* addr-spec in tokens [from, to): local-part "@" domain. */
-static void rfc5322_addr_spec(const struct rfc5322_toks *t, size_t from, size_t to, struct rfc5322_addr *a)
+static void rfc5322_addr_spec(const struct rfc5322_toks *t, size_t from, size_t to,
+			      struct rfc5322_addr *a)
 {
 	size_t at = to;
 	for (size_t i = from; i < to; i++) {
@@ -343,7 +347,8 @@ static void rfc5322_addr_spec(const struct rfc5322_toks *t, size_t from, size_t 
 }
 
 /* One mailbox in tokens [from, to). Returns false when it held nothing. */
-static bool rfc5322_mailbox(const struct rfc5322_toks *t, size_t from, size_t to, struct rfc5322_addr *a)
+static bool rfc5322_mailbox(const struct rfc5322_toks *t, size_t from, size_t to,
+			    struct rfc5322_addr *a)
 {
 	size_t lt = to;
 	for (size_t i = from; i < to; i++) {
@@ -386,7 +391,8 @@ static bool rfc5322_mailbox(const struct rfc5322_toks *t, size_t from, size_t to
 			buf_init(&r);
 			for (size_t i = spec; i < colon; i++) {
 				const struct rfc5322_tok *k = &t->v[i];
-				if (k->kind == RFC5322_TOK_SPECIAL && (k->ch == '@' || k->ch == ','))
+				if (k->kind == RFC5322_TOK_SPECIAL &&
+				    (k->ch == '@' || k->ch == ','))
 					buf_append(&r, &k->ch, 1);
 				else if (k->kind == RFC5322_TOK_ATOM || k->kind == RFC5322_TOK_DLIT)
 					buf_append(&r, t->text.data + k->off, k->len);
@@ -483,8 +489,9 @@ size_t rfc5322_parse_addresses(const char *s, size_t len, struct rfc5322_addr **
 				}
 				size_t e = rfc5322_mailbox_end(&t, i, true);
 				if (l.n + 2 > RFC5322_MAX_ADDRESSES)
-					break;	/* keep room for the group end */
-				struct rfc5322_addr *a = rfc5322_alist_add(&l, RFC5322_ADDR_MAILBOX);
+					break; /* keep room for the group end */
+				struct rfc5322_addr *a = rfc5322_alist_add(&l,
+									   RFC5322_ADDR_MAILBOX);
 				if (!rfc5322_mailbox(&t, i, e, a)) {
 					rfc5322_addr_free_one(a);
 					l.n--;
@@ -492,7 +499,7 @@ size_t rfc5322_parse_addresses(const char *s, size_t len, struct rfc5322_addr **
 				i = e;
 			}
 			if (i < t.n)
-				i++;	/* ';' */
+				i++; /* ';' */
 			rfc5322_alist_add(&l, RFC5322_ADDR_GROUP_END);
 			continue;
 		}
@@ -630,9 +637,10 @@ static int rfc5322_date_zone(struct rfc5322_dcur *c)
 	static const struct {
 		const char *name;
 		int minutes;
-	} zones[] = { { "UT", 0 },	  { "UTC", 0 },	     { "GMT", 0 },     { "Z", 0 },
-		      { "EST", -5 * 60 }, { "EDT", -4 * 60 }, { "CST", -6 * 60 }, { "CDT", -5 * 60 },
-		      { "MST", -7 * 60 }, { "MDT", -6 * 60 }, { "PST", -8 * 60 }, { "PDT", -7 * 60 } };
+	} zones[] = { { "UT", 0 },        { "UTC", 0 },       { "GMT", 0 },
+		      { "Z", 0 },         { "EST", -5 * 60 }, { "EDT", -4 * 60 },
+		      { "CST", -6 * 60 }, { "CDT", -5 * 60 }, { "MST", -7 * 60 },
+		      { "MDT", -6 * 60 }, { "PST", -8 * 60 }, { "PDT", -7 * 60 } };
 	rfc5322_date_skip(c);
 	if (c->i >= c->len)
 		return 0;

@@ -13,12 +13,12 @@
 
 /* One header field. Lines end in LF, optionally preceded by CR (bare-LF messages are tolerated). */
 struct rfc5322_field {
-	const char *name;	/* field name, not NUL-terminated, trailing WSP excluded */
+	const char *name; /* field name, not NUL-terminated, trailing WSP excluded */
 	size_t name_len;
-	const char *value;	/* raw value after the colon: folding kept, last line ending excluded */
+	const char *value; /* raw value after the colon: folding kept, last line ending excluded */
 	size_t value_len;
-	size_t start;		/* offset of the field's first byte in the header block */
-	size_t end;		/* offset just past the field's last line ending */
+	size_t start; /* offset of the field's first byte in the header block */
+	size_t end;   /* offset just past the field's last line ending */
 };
 
 /* Iterates the fields of a header block. Lines that are not fields (no "name:", stray
@@ -33,7 +33,8 @@ void rfc5322_iter_init(struct rfc5322_iter *it, const char *hdr, size_t len);
 /* Returns 1 with *field_r filled, or 0 at the end of the header block. */
 int rfc5322_iter_next(struct rfc5322_iter *it, struct rfc5322_field *field_r);
 /* Like rfc5322_iter_next, but only fields named name (case-insensitive). */
-int rfc5322_iter_next_named(struct rfc5322_iter *it, const char *name, struct rfc5322_field *field_r);
+int rfc5322_iter_next_named(struct rfc5322_iter *it, const char *name,
+			    struct rfc5322_field *field_r);
 
 /* Finds the first field named name (case-insensitive) in hdr. Returns 1 found, 0 not. */
 int rfc5322_find(const char *hdr, size_t len, const char *name, struct rfc5322_field *field_r);
@@ -51,18 +52,18 @@ void rfc5322_unfold(struct buf *out, const char *value, size_t len, bool trim);
 
 enum rfc5322_addr_kind {
 	RFC5322_ADDR_MAILBOX,
-	RFC5322_ADDR_GROUP_START,	/* mailbox holds the group's display name */
-	RFC5322_ADDR_GROUP_END,		/* all strings NULL */
+	RFC5322_ADDR_GROUP_START, /* mailbox holds the group's display name */
+	RFC5322_ADDR_GROUP_END,   /* all strings NULL */
 };
 
 /* One entry of an address list, in the shape of an IMAP ENVELOPE address. Strings are raw
  * (encoded-words are not decoded), quoted strings unquoted, comments dropped. */
 struct rfc5322_addr {
 	enum rfc5322_addr_kind kind;
-	char *name;		/* display name, or the last comment when there is none; NULL if absent */
-	char *route;		/* obsolete source route "@a,@b", NULL if absent */
-	char *mailbox;		/* local part ("MISSING_MAILBOX" when absent, as Dovecot) */
-	char *host;		/* domain ("MISSING_DOMAIN" when absent, as Dovecot) */
+	char *name;    /* display name, or the last comment when there is none; NULL if absent */
+	char *route;   /* obsolete source route "@a,@b", NULL if absent */
+	char *mailbox; /* local part ("MISSING_MAILBOX" when absent, as Dovecot) */
+	char *host;    /* domain ("MISSING_DOMAIN" when absent, as Dovecot) */
 };
 
 /* Parses an address-list header value (unfolded or not) leniently: display names, quoted

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <strings.h>
 
-#define SMTP_PROTO_HELO_MAX 255
-#define SMTP_PROTO_MECH_MAX 20	/* RFC 4422 3.1 */
-#define SMTP_PROTO_DIGITS_MAX 20
+#define SMTP_PROTO_HELO_MAX    255
+#define SMTP_PROTO_MECH_MAX    20 /* RFC 4422 3.1 */
+#define SMTP_PROTO_DIGITS_MAX  20
 #define SMTP_PROTO_TEXT_OCTETS (SMTP_TEXT_LINE_MAX - 2)
 
 #define SMTP_PROTO_SYNTAX "Syntax error in parameters or arguments"
@@ -17,10 +17,10 @@ struct smtp_proto_verb {
 };
 
 static const struct smtp_proto_verb smtp_proto_verbs[] = {
-	{ "HELO", SMTP_VERB_HELO }, { "EHLO", SMTP_VERB_EHLO }, { "MAIL", SMTP_VERB_MAIL },
-	{ "RCPT", SMTP_VERB_RCPT }, { "DATA", SMTP_VERB_DATA }, { "BDAT", SMTP_VERB_BDAT },
-	{ "RSET", SMTP_VERB_RSET }, { "NOOP", SMTP_VERB_NOOP }, { "QUIT", SMTP_VERB_QUIT },
-	{ "VRFY", SMTP_VERB_VRFY }, { "EXPN", SMTP_VERB_EXPN }, { "HELP", SMTP_VERB_HELP },
+	{ "HELO", SMTP_VERB_HELO },         { "EHLO", SMTP_VERB_EHLO }, { "MAIL", SMTP_VERB_MAIL },
+	{ "RCPT", SMTP_VERB_RCPT },         { "DATA", SMTP_VERB_DATA }, { "BDAT", SMTP_VERB_BDAT },
+	{ "RSET", SMTP_VERB_RSET },         { "NOOP", SMTP_VERB_NOOP }, { "QUIT", SMTP_VERB_QUIT },
+	{ "VRFY", SMTP_VERB_VRFY },         { "EXPN", SMTP_VERB_EXPN }, { "HELP", SMTP_VERB_HELP },
 	{ "STARTTLS", SMTP_VERB_STARTTLS }, { "AUTH", SMTP_VERB_AUTH },
 };
 
@@ -237,7 +237,8 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 			else if (val != NULL && smtp_proto_eq(val, val_len, "BINARYMIME"))
 				cmd->body = SMTP_BODY_BINARYMIME;
 			else
-				return smtp_proto_syntax(err_r, "BODY must be 7BIT, 8BITMIME or BINARYMIME");
+				return smtp_proto_syntax(
+					err_r, "BODY must be 7BIT, 8BITMIME or BINARYMIME");
 			break;
 		case SMTP_PROTO_PARAM_SMTPUTF8:
 			if (val != NULL)
@@ -266,7 +267,7 @@ static int smtp_proto_mail_rcpt(const char *a, size_t n, unsigned flags, bool is
 
 	if (n < plen || strncasecmp(a, prefix, plen) != 0)
 		return smtp_proto_syntax(err_r, is_mail ? "expected MAIL FROM:<address>"
-						       : "expected RCPT TO:<address>");
+							: "expected RCPT TO:<address>");
 	p = plen;
 	if (p < n && a[p] == ' ')
 		p++;
@@ -275,7 +276,8 @@ static int smtp_proto_mail_rcpt(const char *a, size_t n, unsigned flags, bool is
 	aflags |= is_mail ? ADDR_ALLOW_NULL : ADDR_ALLOW_NO_DOMAIN;
 	if (addr_parse_path(a + p, n - p, aflags, &cmd->path, &used, &error) < 0) {
 		if (is_mail)
-			return smtp_proto_fail(err_r, 501, "5.1.7", "Bad sender address syntax", error);
+			return smtp_proto_fail(err_r, 501, "5.1.7", "Bad sender address syntax",
+					       error);
 		return smtp_proto_fail(err_r, 501, "5.1.3", "Bad recipient address syntax", error);
 	}
 	if (smtp_proto_params(a, n, p + used, is_mail, flags, cmd, err_r) < 0)
@@ -293,7 +295,8 @@ static int smtp_proto_helo(const char *a, size_t n, bool ehlo, struct smtp_comma
 	size_t tok_len, rest_len, p = 0;
 
 	if (!smtp_proto_token(a, n, &p, &tok, &tok_len))
-		return smtp_proto_syntax(err_r, ehlo ? "EHLO needs a domain" : "HELO needs a domain");
+		return smtp_proto_syntax(err_r,
+					 ehlo ? "EHLO needs a domain" : "HELO needs a domain");
 	if (tok_len > SMTP_PROTO_HELO_MAX)
 		return smtp_proto_syntax(err_r, "domain too long");
 	if (!smtp_proto_is_printable(tok, tok_len))
@@ -373,14 +376,15 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
 		len--;
 	while (vlen < len && line[vlen] != ' ')
 		vlen++;
-	if (vlen <= 8) {	/* the longest verb, STARTTLS; upper-cased once, then plain compares */
+	if (vlen <= 8) { /* the longest verb, STARTTLS; upper-cased once, then plain compares */
 		char verb[9];
 		for (size_t i = 0; i < vlen; i++) {
 			char c = line[i];
 			verb[i] = c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
 		}
 		verb[vlen] = '\0';
-		for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]); i++) {
+		for (size_t i = 0; i < sizeof(smtp_proto_verbs) / sizeof(smtp_proto_verbs[0]);
+		     i++) {
 			const char *name = smtp_proto_verbs[i].name;
 			if (strlen(name) == vlen && memcmp(verb, name, vlen) == 0) {
 				cmd_r->verb = smtp_proto_verbs[i].verb;
@@ -396,7 +400,8 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
 	cmd_r->arg_len = n;
 
 	if (cmd_r->verb == SMTP_VERB_MAIL || cmd_r->verb == SMTP_VERB_RCPT)
-		return smtp_proto_mail_rcpt(a, n, flags, cmd_r->verb == SMTP_VERB_MAIL, cmd_r, err_r);
+		return smtp_proto_mail_rcpt(a, n, flags, cmd_r->verb == SMTP_VERB_MAIL, cmd_r,
+					    err_r);
 	if (!smtp_proto_is_clean(a, n, true))
 		return smtp_proto_syntax(err_r, "invalid octet in arguments");
 	switch (cmd_r->verb) {
@@ -420,17 +425,17 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
 	case SMTP_VERB_AUTH:
 		return smtp_proto_auth(a, n, cmd_r, err_r);
 	default:
-		return 0;	/* NOOP, HELP: optional free text */
+		return 0; /* NOOP, HELP: optional free text */
 	}
 }
 
 enum smtp_proto_data_state {
-	SMTP_PROTO_DATA_BOL = 0,	/* at the start of a line */
-	SMTP_PROTO_DATA_TEXT,		/* inside a line */
-	SMTP_PROTO_DATA_CR,		/* after a CR inside a line (already written) */
-	SMTP_PROTO_DATA_DOT,		/* after a '.' at the start of a line (held back) */
-	SMTP_PROTO_DATA_DOT_CR,		/* after ".\r" at the start of a line (held back) */
-	SMTP_PROTO_DATA_DONE,		/* end-of-data seen */
+	SMTP_PROTO_DATA_BOL = 0, /* at the start of a line */
+	SMTP_PROTO_DATA_TEXT,    /* inside a line */
+	SMTP_PROTO_DATA_CR,      /* after a CR inside a line (already written) */
+	SMTP_PROTO_DATA_DOT,     /* after a '.' at the start of a line (held back) */
+	SMTP_PROTO_DATA_DOT_CR,  /* after ".\r" at the start of a line (held back) */
+	SMTP_PROTO_DATA_DONE,    /* end-of-data seen */
 };
 
 void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
@@ -450,7 +455,7 @@ static void smtp_proto_data_emit(struct smtp_data_reader *r, const char *in, siz
 	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
 		return;
 	if (r->max_size != 0 && r->size > r->max_size) {
-		k = (size_t)(r->max_size - before);	/* before <= max_size until TOO_BIG */
+		k = (size_t)(r->max_size - before); /* before <= max_size until TOO_BIG */
 		r->flaws |= SMTP_DATA_FLAW_TOO_BIG;
 	}
 	memcpy(out + *n, in, k);
@@ -478,7 +483,7 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 	size_t k = cr != NULL ? (size_t)(cr - in) : len;
 	const char *lf = memchr(in, '\n', k);
 
-	if (lf != NULL) {	/* a bare LF is content */
+	if (lf != NULL) { /* a bare LF is content */
 		k = (size_t)(lf - in) + 1;
 		smtp_proto_data_emit(r, in, k, out, n);
 		smtp_proto_data_content(r, k);
@@ -492,7 +497,7 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 		r->state = SMTP_PROTO_DATA_TEXT;
 		return k;
 	}
-	if (k + 1 < len && in[k + 1] == '\n') {	/* CRLF: the line ends */
+	if (k + 1 < len && in[k + 1] == '\n') { /* CRLF: the line ends */
 		smtp_proto_data_emit(r, in, k + 2, out, n);
 		r->line_len = 0;
 		r->state = SMTP_PROTO_DATA_BOL;
@@ -522,7 +527,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 				i++;
 				continue;
 			}
-			break;	/* a stuffed dot: dropped, c is ordinary text */
+			break; /* a stuffed dot: dropped, c is ordinary text */
 		case SMTP_PROTO_DATA_DOT_CR:
 			if (c == '\n') {
 				r->state = SMTP_PROTO_DATA_DONE;
@@ -531,7 +536,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 				return SMTP_DATA_END;
 			}
 			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
-			break;	/* the dot and the bare CR are dropped */
+			break; /* the dot and the bare CR are dropped */
 		case SMTP_PROTO_DATA_CR:
 			if (c == '\n') {
 				smtp_proto_data_emit(r, in + i, 1, out, &n);
@@ -541,7 +546,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 				continue;
 			}
 			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
-			smtp_proto_data_content(r, 1);	/* the CR was content after all */
+			smtp_proto_data_content(r, 1); /* the CR was content after all */
 			break;
 		case SMTP_PROTO_DATA_BOL:
 			if (c == '.') {

@@ -8,37 +8,50 @@
 
 #include "addr.h"
 
-#define SMTP_COMMAND_LINE_MAX 512	/* RFC 5321 4.5.3.1.4, including CRLF */
-#define SMTP_TEXT_LINE_MAX 1000		/* RFC 5321 4.5.3.1.6, including CRLF */
+#define SMTP_COMMAND_LINE_MAX 512  /* RFC 5321 4.5.3.1.4, including CRLF */
+#define SMTP_TEXT_LINE_MAX    1000 /* RFC 5321 4.5.3.1.6, including CRLF */
 
 enum smtp_verb {
 	SMTP_VERB_UNKNOWN = 0,
-	SMTP_VERB_HELO, SMTP_VERB_EHLO, SMTP_VERB_MAIL, SMTP_VERB_RCPT, SMTP_VERB_DATA,
-	SMTP_VERB_BDAT, SMTP_VERB_RSET, SMTP_VERB_NOOP, SMTP_VERB_QUIT, SMTP_VERB_VRFY,
-	SMTP_VERB_EXPN, SMTP_VERB_HELP, SMTP_VERB_STARTTLS, SMTP_VERB_AUTH,
+	SMTP_VERB_HELO,
+	SMTP_VERB_EHLO,
+	SMTP_VERB_MAIL,
+	SMTP_VERB_RCPT,
+	SMTP_VERB_DATA,
+	SMTP_VERB_BDAT,
+	SMTP_VERB_RSET,
+	SMTP_VERB_NOOP,
+	SMTP_VERB_QUIT,
+	SMTP_VERB_VRFY,
+	SMTP_VERB_EXPN,
+	SMTP_VERB_HELP,
+	SMTP_VERB_STARTTLS,
+	SMTP_VERB_AUTH,
 };
 
 enum smtp_body { SMTP_BODY_DEFAULT = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
 
 /* A parse failure: the reply to send. */
 struct smtp_error {
-	int code;		/* 500, 501, 504, 555 ... */
-	const char *enhanced;	/* "5.5.2" */
-	const char *text;	/* static human text */
-	const char *detail;	/* static precise reason for the log (e.g. the address error), or NULL */
+	int code;             /* 500, 501, 504, 555 ... */
+	const char *enhanced; /* "5.5.2" */
+	const char *text;     /* static human text */
+	const char
+		*detail; /* static precise reason for the log (e.g. the address error), or NULL */
 };
 
 struct smtp_command {
 	enum smtp_verb verb;
-	const char *arg;	/* points into the line: text after the verb and one space, NUL not guaranteed */
-	size_t arg_len;		/* without CRLF */
+	const char *
+		arg; /* points into the line: text after the verb and one space, NUL not guaranteed */
+	size_t arg_len; /* without CRLF */
 	/* MAIL FROM / RCPT TO */
 	struct addr path;
-	uint64_t size;		/* MAIL SIZE=, 0 when absent */
+	uint64_t size; /* MAIL SIZE=, 0 when absent */
 	bool has_size;
-	enum smtp_body body;	/* MAIL BODY= */
-	bool smtputf8;		/* MAIL SMTPUTF8 */
-	char auth[256];		/* MAIL AUTH=, xtext-decoded, "" when absent */
+	enum smtp_body body; /* MAIL BODY= */
+	bool smtputf8;       /* MAIL SMTPUTF8 */
+	char auth[256];      /* MAIL AUTH=, xtext-decoded, "" when absent */
 	/* HELO/EHLO: the domain or address literal given */
 	char helo[256];
 	/* BDAT */
@@ -46,7 +59,7 @@ struct smtp_command {
 	bool last;
 	/* AUTH: mechanism and optional initial response */
 	char mechanism[32];
-	const char *initial;	/* into line; NULL when absent */
+	const char *initial; /* into line; NULL when absent */
 	size_t initial_len;
 };
 
@@ -71,24 +84,24 @@ int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp
  * the end "CRLF.CRLF" and nothing else: a bare LF or bare CR anywhere marks the message
  * bad (SMTP smuggling) but never ends it. */
 enum smtp_data_status {
-	SMTP_DATA_MORE = 0,	/* all input consumed, need more */
-	SMTP_DATA_END = 1,	/* end-of-data seen; *consumed_r tells where the next command begins */
+	SMTP_DATA_MORE = 0, /* all input consumed, need more */
+	SMTP_DATA_END = 1,  /* end-of-data seen; *consumed_r tells where the next command begins */
 };
 
 enum smtp_data_flaw {
 	SMTP_DATA_FLAW_NONE = 0,
 	SMTP_DATA_FLAW_BARE_LF = 1 << 0,
 	SMTP_DATA_FLAW_BARE_CR = 1 << 1,
-	SMTP_DATA_FLAW_LONG_LINE = 1 << 2,	/* a line over SMTP_TEXT_LINE_MAX */
-	SMTP_DATA_FLAW_TOO_BIG = 1 << 3,	/* output would exceed max_size: stopped storing */
+	SMTP_DATA_FLAW_LONG_LINE = 1 << 2, /* a line over SMTP_TEXT_LINE_MAX */
+	SMTP_DATA_FLAW_TOO_BIG = 1 << 3,   /* output would exceed max_size: stopped storing */
 };
 
 struct smtp_data_reader {
-	int state;		/* private */
-	size_t line_len;	/* private: octets in current line */
-	uint64_t size;		/* message bytes produced so far (counted even after TOO_BIG) */
-	uint64_t max_size;	/* 0 = unlimited */
-	unsigned flaws;		/* enum smtp_data_flaw bits */
+	int state;         /* private */
+	size_t line_len;   /* private: octets in current line */
+	uint64_t size;     /* message bytes produced so far (counted even after TOO_BIG) */
+	uint64_t max_size; /* 0 = unlimited */
+	unsigned flaws;    /* enum smtp_data_flaw bits */
 };
 
 void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size);

@@ -70,7 +70,7 @@ struct store_dirsync {
 
 static pthread_mutex_t store_dirsync_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t store_dirsync_cond = PTHREAD_COND_INITIALIZER;
-static struct store_dirsync *store_dirsyncs;	/* directories with a flush wanted or running */
+static struct store_dirsync *store_dirsyncs; /* directories with a flush wanted or running */
 
 static int store_fsync_dir_shared(const char *dir)
 {
@@ -146,7 +146,7 @@ static int store_mkdirs(const char *path)
 		if (i < len && p[i] != '/')
 			continue;
 		if (i < len && p[i - 1] == '/')
-			continue;	/* "a//b" */
+			continue; /* "a//b" */
 		char save = p[i];
 		p[i] = '\0';
 		if (mkdir(p, 0700) == 0) {
@@ -290,7 +290,7 @@ int store_maildir_parse_name(const char *name, struct store_name_info *info_r)
 	const char *fields_end = info ? info : p + strlen(p);
 	/* ",KEY=VALUE" fields up to ':'; unknown ones are kept by others and ignored by us. */
 	while (p < fields_end) {
-		p++;	/* the ',' */
+		p++; /* the ',' */
 		const char *end = memchr(p, ',', (size_t)(fields_end - p));
 		if (!end)
 			end = fields_end;

@@ -25,10 +25,10 @@ size_t store_maildir_name(char *out, size_t outlen, int64_t secs, const char *un
 
 /* Parsed form of a Maildir file name "BASE[,S=SIZE][,W=VSIZE][:2,FLAGS]". */
 struct store_name_info {
-	size_t base_len;	/* bytes of the name before the first ',' or ':' */
-	uint64_t size;		/* ,S= value; 0 and has_size false when absent */
+	size_t base_len; /* bytes of the name before the first ',' or ':' */
+	uint64_t size;   /* ,S= value; 0 and has_size false when absent */
 	bool has_size;
-	char flags[32];		/* the letters after ":2," (sorted as found), "" if none */
+	char flags[32]; /* the letters after ":2," (sorted as found), "" if none */
 };
 int store_maildir_parse_name(const char *name, struct store_name_info *info_r);
 

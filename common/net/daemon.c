@@ -90,8 +90,8 @@ void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key)
 		log_error("certificate not reloaded: %s", err);
 }
 
-bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs,
-			    size_t n_extra, const char *cert, const char *key)
+bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
+			    const char *cert, const char *key)
 {
 	char err[1024];
 	uid_t uid;

@@ -34,8 +34,8 @@ void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key);
  * state_dir/tls and the certificate pair, then drops to run_user; exits on failure. Returns
  * true when privileges were dropped (the caller then checks what run_user can reach), false
  * when not started as root (nothing done). */
-bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs,
-			    size_t n_extra, const char *cert, const char *key);
+bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
+			    const char *cert, const char *key);
 
 /* Re-reads users_file when it changed; logs the new count or why it was not reloaded. */
 void daemon_reload_accounts(struct accounts **accounts);

@@ -30,11 +30,11 @@ enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST };
 
 /* Outcome of one A or AAAA query. */
 enum dns_addr_state {
-	DNS_ADDR_PENDING,	/* not answered (yet) */
-	DNS_ADDR_OK,		/* at least one address */
-	DNS_ADDR_NODATA,	/* the name exists without addresses of this family */
-	DNS_ADDR_NXDOMAIN,	/* no such name (or an invalid one) */
-	DNS_ADDR_TEMP,		/* timeout, SERVFAIL, REFUSED, bad answer */
+	DNS_ADDR_PENDING,  /* not answered (yet) */
+	DNS_ADDR_OK,       /* at least one address */
+	DNS_ADDR_NODATA,   /* the name exists without addresses of this family */
+	DNS_ADDR_NXDOMAIN, /* no such name (or an invalid one) */
+	DNS_ADDR_TEMP,     /* timeout, SERVFAIL, REFUSED, bad answer */
 };
 
 /* Raw addresses of one host, per family, before they are interleaved into its dns_host. */
@@ -44,31 +44,31 @@ struct dns_addrs {
 	struct in6_addr v6[DNS_MAX_ADDRS];
 	size_t n6;
 	enum dns_addr_state s4, s6;
-	const char *e4, *e6;	/* ares_strerror() text (static) when not OK */
+	const char *e4, *e6; /* ares_strerror() text (static) when not OK */
 };
 
 struct dns_req {
 	struct dns *dns;
 	enum dns_kind kind;
 	char name[MX_NAME_MAX + 1];
-	dns_mx_cb cb;		/* dns_host_cb has the same type */
+	dns_mx_cb cb; /* dns_host_cb has the same type */
 	void *arg;
-	unsigned pending;	/* outstanding c-ares queries, plus a guard while starting them */
-	bool decided;		/* status and error are final (no address computation needed) */
+	unsigned pending; /* outstanding c-ares queries, plus a guard while starting them */
+	bool decided;     /* status and error are final (no address computation needed) */
 	enum dns_status status;
 	char error[768];
 	bool implicit_mx;
 	struct dns_host *hosts;
-	struct dns_addrs *addrs;	/* parallel to hosts */
+	struct dns_addrs *addrs; /* parallel to hosts */
 	size_t n_hosts;
-	struct dns_req *prev, *next;	/* on d->active, or (next only) on d->done */
+	struct dns_req *prev, *next; /* on d->active, or (next only) on d->done */
 };
 
 /* The argument of one c-ares query. */
 struct dns_query {
 	struct dns_req *req;
-	size_t host;		/* index into req->hosts (address queries) */
-	int family;		/* AF_INET or AF_INET6 (address queries) */
+	size_t host; /* index into req->hosts (address queries) */
+	int family;  /* AF_INET or AF_INET6 (address queries) */
 };
 
 struct dns_poll {
@@ -81,15 +81,15 @@ struct dns_poll {
 struct dns {
 	uv_loop_t *loop;
 	ares_channel channel;
-	uv_timer_t timer;	/* c-ares timeouts, re-armed from ares_timeout after every event */
-	uv_idle_t idle;		/* reports finished requests */
+	uv_timer_t timer; /* c-ares timeouts, re-armed from ares_timeout after every event */
+	uv_idle_t idle;   /* reports finished requests */
 	struct dns_poll *polls;
 	struct dns_req *active;
 	struct dns_req *done, *done_tail;
 	mx_random_fn random;
 	void *random_arg;
 	uint64_t prng;
-	int handles;		/* uv handles not yet closed; d is freed when it reaches 0 */
+	int handles; /* uv handles not yet closed; d is freed when it reaches 0 */
 	bool closing;
 };
 
@@ -202,7 +202,8 @@ static void dns_sock_state_cb(void *data, ares_socket_t fd, int readable, int wr
 		d->handles++;
 	}
 	int rc = uv_poll_start(&p->handle,
-			       (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0), dns_poll_cb);
+			       (readable ? UV_READABLE : 0) | (writable ? UV_WRITABLE : 0),
+			       dns_poll_cb);
 	if (rc < 0)
 		log_warn("dns: cannot watch resolver socket %d: %s", fd, uv_strerror(rc));
 }
@@ -317,8 +318,12 @@ static void dns_host_fill(struct dns_host *h, const struct dns_addrs *a)
 	h->error[0] = '\0';
 	if (h->tempfail || h->n_addrs == 0)
 		snprintf(h->error, sizeof(h->error), "A: %s; AAAA: %s",
-			 a->s4 == DNS_ADDR_OK ? "ok" : a->e4 ? a->e4 : "no answer",
-			 a->s6 == DNS_ADDR_OK ? "ok" : a->e6 ? a->e6 : "no answer");
+			 a->s4 == DNS_ADDR_OK ? "ok"
+			 : a->e4              ? a->e4
+					      : "no answer",
+			 a->s6 == DNS_ADDR_OK ? "ok"
+			 : a->e6              ? a->e6
+					      : "no answer");
 }
 
 /* All queries answered: fill the hosts and derive the status. */
@@ -388,7 +393,7 @@ static struct dns_req *dns_req_new(struct dns *d, enum dns_kind kind, const char
 	req->kind = kind;
 	req->cb = cb;
 	req->arg = arg;
-	req->pending = 1;	/* the guard, dropped by dns_req_put at the end of the start */
+	req->pending = 1; /* the guard, dropped by dns_req_put at the end of the start */
 	dns_copy(req->name, name, sizeof(req->name));
 	req->next = d->active;
 	if (d->active)
@@ -551,7 +556,7 @@ static void dns_mx_answer(void *arg, int status, int timeouts, unsigned char *ab
 		if (rc == ARES_SUCCESS)
 			dns_mx_list(req, mx);
 		else if (rc == ARES_ENODATA)
-			req->implicit_mx = true;	/* e.g. only a CNAME without MX */
+			req->implicit_mx = true; /* e.g. only a CNAME without MX */
 		else
 			dns_req_decide(req, DNS_TEMPFAIL, "MX lookup for %s: bad answer: %s",
 				       req->name, ares_strerror(rc));

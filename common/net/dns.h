@@ -11,27 +11,27 @@
 #include "config.h"
 #include "mx.h"
 
-#define DNS_MAX_MX 10		/* mail exchangers kept per domain, the most preferred */
-#define DNS_MAX_ADDRS 10	/* addresses kept per host, IPv6 and IPv4 interleaved */
+#define DNS_MAX_MX    10 /* mail exchangers kept per domain, the most preferred */
+#define DNS_MAX_ADDRS 10 /* addresses kept per host, IPv6 and IPv4 interleaved */
 
 enum dns_status {
-	DNS_OK,		/* at least one host has an address */
-	DNS_NULL_MX,	/* the domain publishes a null MX (RFC 7505): it accepts no mail; permanent */
-	DNS_NXDOMAIN,	/* the domain does not exist (or its name is invalid); permanent */
-	DNS_NOHOST,	/* no host has an address and no lookup failed temporarily; permanent */
-	DNS_TEMPFAIL,	/* SERVFAIL, REFUSED, timeout, network error: try again later */
-	DNS_CANCELLED,	/* dns_free was called before the lookup finished */
+	DNS_OK,       /* at least one host has an address */
+	DNS_NULL_MX,  /* the domain publishes a null MX (RFC 7505): it accepts no mail; permanent */
+	DNS_NXDOMAIN, /* the domain does not exist (or its name is invalid); permanent */
+	DNS_NOHOST,   /* no host has an address and no lookup failed temporarily; permanent */
+	DNS_TEMPFAIL, /* SERVFAIL, REFUSED, timeout, network error: try again later */
+	DNS_CANCELLED, /* dns_free was called before the lookup finished */
 };
 
 /* One mail exchanger (or the one host of dns_lookup_host) with its addresses. */
 struct dns_host {
-	char name[MX_NAME_MAX + 1];	/* as published, no trailing dot */
-	unsigned preference;		/* MX preference; 0 for an implicit MX or a host lookup */
-	struct sockaddr_storage addrs[DNS_MAX_ADDRS];	/* AF_INET6/AF_INET, port 0 */
+	char name[MX_NAME_MAX + 1]; /* as published, no trailing dot */
+	unsigned preference;        /* MX preference; 0 for an implicit MX or a host lookup */
+	struct sockaddr_storage addrs[DNS_MAX_ADDRS]; /* AF_INET6/AF_INET, port 0 */
 	size_t n_addrs;
-	bool tempfail;			/* an A or AAAA lookup failed temporarily: the addresses
+	bool tempfail;   /* an A or AAAA lookup failed temporarily: the addresses
 					 * may be incomplete (or absent); count it as a 4xx */
-	char error[160];		/* why addresses are missing or may be incomplete
+	char error[160]; /* why addresses are missing or may be incomplete
 					 * ("A: ...; AAAA: ..."); "" otherwise */
 };
 
@@ -39,10 +39,10 @@ struct dns_host {
  * you keep. */
 struct dns_result {
 	enum dns_status status;
-	const char *error;		/* human-readable reason; "" for DNS_OK */
-	const char *query;		/* the domain or host name asked for */
-	bool implicit_mx;		/* the domain has no MX records: hosts[0] is the domain itself */
-	const struct dns_host *hosts;	/* in the order to try them; also when status != DNS_OK,
+	const char *error; /* human-readable reason; "" for DNS_OK */
+	const char *query; /* the domain or host name asked for */
+	bool implicit_mx;  /* the domain has no MX records: hosts[0] is the domain itself */
+	const struct dns_host *hosts; /* in the order to try them; also when status != DNS_OK,
 					 * for logging (hosts with n_addrs == 0 are kept) */
 	size_t n_hosts;
 };
@@ -51,9 +51,9 @@ typedef void (*dns_mx_cb)(const struct dns_result *res, void *arg);
 typedef void (*dns_host_cb)(const struct dns_result *res, void *arg);
 
 struct dns_options {
-	unsigned timeout_ms;		/* per try; 0 = the system's (resolv.conf or c-ares) */
-	unsigned tries;			/* per server; 0 = the system's */
-	mx_random_fn random;		/* shuffles equal MX preferences; NULL = internal PRNG */
+	unsigned timeout_ms; /* per try; 0 = the system's (resolv.conf or c-ares) */
+	unsigned tries;      /* per server; 0 = the system's */
+	mx_random_fn random; /* shuffles equal MX preferences; NULL = internal PRNG */
 	void *random_arg;
 };
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MX_NAME_MAX 253		/* longest domain name in text form, without a trailing dot */
+#define MX_NAME_MAX 253 /* longest domain name in text form, without a trailing dot */
 
 /* One MX record as published. name is borrowed, never freed here; "" or "." is the root. */
 struct mx_entry {

@@ -15,10 +15,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define NET_READ_CHUNK (64 * 1024)
+#define NET_READ_CHUNK     (64 * 1024)
 #define NET_MAX_IN_DEFAULT (256 * 1024)
-#define NET_MAX_WRITING (1024 * 1024)
-#define NET_IP_BUCKETS 4096
+#define NET_MAX_WRITING    (1024 * 1024)
+#define NET_IP_BUCKETS     4096
 
 struct net_write_req {
 	uv_write_t req;
@@ -257,7 +257,7 @@ void net_conn_close(struct net_conn *c, const char *reason)
 	snprintf(c->close_reason, sizeof(c->close_reason), "%s", reason);
 	uv_read_stop((uv_stream_t *)&c->h);
 	uv_timer_stop(&c->timer);
-	net_conn_do_write(c);	/* the last replies, encrypted, before close_notify */
+	net_conn_do_write(c); /* the last replies, encrypted, before close_notify */
 	if (c->tls && c->tls_ready) {
 		tls_session_shutdown(c->tls);
 		net_conn_do_write(c);
@@ -443,7 +443,7 @@ static void net_timer_fired(uv_timer_t *t)
 		return;
 	}
 	if (c->abort_pending) {
-		net_conn_abort(c, "write error");	/* closing: the reason set then is kept */
+		net_conn_abort(c, "write error"); /* closing: the reason set then is kept */
 		return;
 	}
 	if (c->closing)
@@ -515,10 +515,11 @@ static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		int r = tls_session_feed(c->tls, b->base, (size_t)n);
 		if (r == 0)
 			r = tls_session_read(c->tls, &c->in);
-		net_conn_do_write(c);	/* handshake records, alerts */
+		net_conn_do_write(c); /* handshake records, alerts */
 		if (r == TLS_ERROR) {
-			log_info("%s: TLS error from [%s]: %s", c->listener ? c->listener->name : "client",
-				 c->peer_ip, tls_session_error(c->tls));
+			log_info("%s: TLS error from [%s]: %s",
+				 c->listener ? c->listener->name : "client", c->peer_ip,
+				 tls_session_error(c->tls));
 			net_conn_close(c, "TLS error");
 			return;
 		}
@@ -606,7 +607,7 @@ int net_conn_start_tls_client(struct net_conn *c, struct tls_ctx *ctx, const cha
 	if (!c->tls)
 		return -1;
 	buf_reset(&c->in);
-	net_conn_do_write(c);	/* the ClientHello */
+	net_conn_do_write(c); /* the ClientHello */
 	return 0;
 }
 
@@ -674,7 +675,7 @@ static void net_connected(uv_connect_t *req, int status)
 {
 	struct net_conn *c = req->data;
 	if (!c->connect_cb)
-		return;	/* timed out meanwhile: already reported and closing */
+		return; /* timed out meanwhile: already reported and closing */
 	if (status < 0) {
 		net_connect_failed(c, status);
 		return;
@@ -719,11 +720,12 @@ struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_
 	if (c->is_unix) {
 		/* A unix-domain socket (sockaddr_un): peer_ip "local", as for accepted ones. */
 		snprintf(c->peer_ip, sizeof(c->peer_ip), "local");
-		uv_pipe_connect(&c->connect_req, &c->h.pipe, ((const struct sockaddr_un *)sa)->sun_path,
-				net_connected);
+		uv_pipe_connect(&c->connect_req, &c->h.pipe,
+				((const struct sockaddr_un *)sa)->sun_path, net_connected);
 		return c;
 	}
-	size_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	size_t salen = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						 : sizeof(struct sockaddr_in);
 	memcpy(&c->peer, sa, salen);
 	net_sockaddr_text(&c->peer, c->peer_ip, sizeof(c->peer_ip), &c->peer_port);
 	uv_tcp_nodelay(&c->h.tcp, 1);
@@ -756,10 +758,10 @@ int net_listen(uv_loop_t *loop, const struct config_hostport_list *list, const c
 		l->accept_cb = cb;
 		l->data = data;
 		l->name = name;
-		snprintf(l->addr_text, sizeof(l->addr_text), strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u",
-			 hp->host, hp->port);
+		snprintf(l->addr_text, sizeof(l->addr_text),
+			 strchr(hp->host, ':') ? "[%s]:%u" : "%s:%u", hp->host, hp->port);
 		uv_tcp_init(loop, &l->h.tcp);
-		uv_tcp_nodelay(&l->h.tcp, 1);	/* inherited by accepted sockets on Linux */
+		uv_tcp_nodelay(&l->h.tcp, 1); /* inherited by accepted sockets on Linux */
 		l->h.tcp.data = l;
 		l->next = *head;
 		*head = l;

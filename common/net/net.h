@@ -41,13 +41,13 @@ struct net_listener {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} h;
-	bool is_unix;	/* a unix-domain socket (peer_ip "local") */
+	bool is_unix; /* a unix-domain socket (peer_ip "local") */
 	uv_loop_t *loop;
 	net_accept_cb accept_cb;
-	void *data;		/* owner's */
-	const char *name;	/* "smtp", "submission", ... for logs */
-	char addr_text[300];	/* "127.0.0.1:2525" */
-	struct tls_ctx *tls;	/* implicit TLS when non-NULL */
+	void *data;          /* owner's */
+	const char *name;    /* "smtp", "submission", ... for logs */
+	char addr_text[300]; /* "127.0.0.1:2525" */
+	struct tls_ctx *tls; /* implicit TLS when non-NULL */
 	unsigned max_connections;
 	unsigned max_per_ip;
 	struct net_listener *next;
@@ -62,39 +62,39 @@ struct net_conn {
 	uv_timer_t timer;
 	struct net_listener *listener;
 	const struct net_conn_ops *ops;
-	void *data;		/* the protocol session */
+	void *data; /* the protocol session */
 	uint64_t id;
-	struct buf in;		/* plaintext received and not yet consumed */
-	struct buf out;		/* plaintext written and not yet handed to the socket/TLS */
+	struct buf in;  /* plaintext received and not yet consumed */
+	struct buf out; /* plaintext written and not yet handed to the socket/TLS */
 	struct sockaddr_storage peer;
-	char peer_ip[64];	/* printable address, IPv4-mapped IPv6 shown as IPv4 */
+	char peer_ip[64]; /* printable address, IPv4-mapped IPv6 shown as IPv4 */
 	uint16_t peer_port;
-	struct sockaddr_storage local;	/* our end: read through net_conn_local() */
-	uint16_t local_port;	/* valid after net_conn_local() */
-	bool local_known;	/* local/local_port filled (getsockname only when asked for) */
-	long peer_uid;		/* unix sockets: the client's uid (SO_PEERCRED), else -1 */
+	struct sockaddr_storage local; /* our end: read through net_conn_local() */
+	uint16_t local_port;           /* valid after net_conn_local() */
+	bool local_known; /* local/local_port filled (getsockname only when asked for) */
+	long peer_uid;    /* unix sockets: the client's uid (SO_PEERCRED), else -1 */
 	struct tls_session *tls;
 	uint64_t timeout_ms;
-	size_t writing;		/* bytes handed to uv_write and not yet completed */
-	size_t max_in;		/* pause reading when c->in grows beyond this (default 256 KiB) */
-	bool in_callback;	/* inside on_read: writes are flushed when it returns */
+	size_t writing;   /* bytes handed to uv_write and not yet completed */
+	size_t max_in;    /* pause reading when c->in grows beyond this (default 256 KiB) */
+	bool in_callback; /* inside on_read: writes are flushed when it returns */
 	bool closing;
 	bool close_after_write;
-	bool read_paused;	/* by the protocol (e.g. waiting for a queue commit) */
-	bool over_limit;	/* accepted beyond max_connections or max_per_ip: say 421 and close */
+	bool read_paused; /* by the protocol (e.g. waiting for a queue commit) */
+	bool over_limit;  /* accepted beyond max_connections or max_per_ip: say 421 and close */
 	int handles_open;
 	char close_reason[64];
-	struct net_conn *prev, *next;	/* every live connection */
+	struct net_conn *prev, *next; /* every live connection */
 	/* outbound connections */
 	uv_connect_t connect_req;
 	void (*connect_cb)(struct net_conn *c, int status);
 	bool outbound;
 	int connect_error;
-	bool listed;		/* counted in the connection list and limits */
-	bool tls_ready;		/* handshake done and on_tls_ready called */
-	bool close_deferred;	/* closed from inside a callback: finished when it returns */
-	bool abort_pending;	/* a write failed outside a callback: closed on the next loop turn */
-	bool pending;		/* input left over: served again next loop iteration */
+	bool listed;         /* counted in the connection list and limits */
+	bool tls_ready;      /* handshake done and on_tls_ready called */
+	bool close_deferred; /* closed from inside a callback: finished when it returns */
+	bool abort_pending;  /* a write failed outside a callback: closed on the next loop turn */
+	bool pending;        /* input left over: served again next loop iteration */
 	struct net_conn *pend_prev, *pend_next;
 };
 
@@ -122,7 +122,8 @@ struct net_conn *net_connect(uv_loop_t *loop, const struct sockaddr *sa, uint64_
 /* Queues bytes for the peer (copied). Flushed when the current read callback returns, or
  * at once when called from elsewhere. */
 void net_conn_write(struct net_conn *c, const void *p, size_t n);
-void net_conn_printf(struct net_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void net_conn_printf(struct net_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 void net_conn_flush(struct net_conn *c);
 
 /* Closes after pending output has been written. on_close is called once. */

@@ -26,7 +26,7 @@
 #include <openssl/x509v3.h>
 
 /* TLS 1.2 suites for servers: forward secrecy and AEAD only, strongest first. */
-#define TLS_SERVER_CIPHERS \
+#define TLS_SERVER_CIPHERS                                           \
 	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
 	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:" \
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
@@ -34,30 +34,30 @@
 #define TLS_SERVER_SUITES \
 	"TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 
-#define TLS_READ_CHUNK		16384
-#define TLS_READ_MAX		(1 << 30)	/* plaintext returned by one tls_session_read() */
-#define TLS_SELF_SIGNED_DAYS	3650
-#define TLS_HOSTNAME_MAX	253
-#define TLS_IDLE_KEEP		65536	/* buffer bytes an idle session may keep */
+#define TLS_READ_CHUNK       16384
+#define TLS_READ_MAX         (1 << 30) /* plaintext returned by one tls_session_read() */
+#define TLS_SELF_SIGNED_DAYS 3650
+#define TLS_HOSTNAME_MAX     253
+#define TLS_IDLE_KEEP        65536 /* buffer bytes an idle session may keep */
 
 struct tls_ctx {
-	SSL_CTX *ssl_ctx;	/* the current one: each SSL holds its own reference */
+	SSL_CTX *ssl_ctx; /* the current one: each SSL holds its own reference */
 	bool server;
 };
 
 struct tls_session {
-	SSL *ssl;		/* owns rbio and wbio */
-	BIO *rbio;		/* ciphertext from the peer */
-	BIO *wbio;		/* ciphertext for the peer */
+	SSL *ssl;  /* owns rbio and wbio */
+	BIO *rbio; /* ciphertext from the peer */
+	BIO *wbio; /* ciphertext for the peer */
 	bool server;
-	bool done;		/* handshake complete */
+	bool done; /* handshake complete */
 	bool failed;
-	bool peer_closed;	/* close_notify received */
-	bool shut;		/* tls_session_shutdown() called */
-	bool chain_failed;	/* client: a chain verification error was seen */
-	bool name_failed;	/* client: the name did not match */
-	bool has_name;		/* client: a name was given to check */
-	struct buf queued;	/* plaintext written before the handshake completed */
+	bool peer_closed;  /* close_notify received */
+	bool shut;         /* tls_session_shutdown() called */
+	bool chain_failed; /* client: a chain verification error was seen */
+	bool name_failed;  /* client: the name did not match */
+	bool has_name;     /* client: a name was given to check */
+	struct buf queued; /* plaintext written before the handshake completed */
 	enum tls_peer_trust trust;
 	char *peer_cn;
 	char summary[192];
@@ -99,7 +99,7 @@ static int tls_ctx_common(SSL_CTX *c)
 }
 
 static SSL_CTX *tls_server_ssl_ctx(const char *cert_file, const char *key_file, char *err,
-    size_t errlen)
+				   size_t errlen)
 {
 	ERR_clear_error();
 	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
@@ -121,7 +121,8 @@ static SSL_CTX *tls_server_ssl_ctx(const char *cert_file, const char *key_file, 
 	}
 	if (SSL_CTX_use_PrivateKey_file(c, key_file, SSL_FILETYPE_PEM) != 1) {
 		unsigned long e = ERR_peek_last_error();
-		if (ERR_GET_LIB(e) == ERR_LIB_X509 && ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+		if (ERR_GET_LIB(e) == ERR_LIB_X509 &&
+		    ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
 			goto mismatch;
 		tls_set_err(err, errlen, "cannot load key", key_file);
 		goto fail;
@@ -138,7 +139,7 @@ fail:
 }
 
 struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-    size_t errlen)
+				   size_t errlen)
 {
 	SSL_CTX *c = tls_server_ssl_ctx(cert_file, key_file, err, errlen);
 	if (!c)
@@ -212,7 +213,7 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 }
 
 int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_file, const char *key_file, char *err,
-    size_t errlen)
+		   size_t errlen)
 {
 	if (!ctx->server) {
 		snprintf(err, errlen, "not a server TLS context");
@@ -221,7 +222,7 @@ int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_file, const char *key_f
 	SSL_CTX *c = tls_server_ssl_ctx(cert_file, key_file, err, errlen);
 	if (!c)
 		return -1;
-	SSL_CTX_free(ctx->ssl_ctx);	/* sessions hold their own references */
+	SSL_CTX_free(ctx->ssl_ctx); /* sessions hold their own references */
 	ctx->ssl_ctx = c;
 	return 0;
 }
@@ -251,13 +252,13 @@ static void tls_session_trim(struct tls_session *s)
 	BIO *b;
 	if (BIO_ctrl_pending(s->rbio) == 0 && BIO_get_mem_ptr(s->rbio, &bm) == 1 && bm &&
 	    bm->max > TLS_IDLE_KEEP && (b = tls_mem_bio())) {
-		SSL_set0_rbio(s->ssl, b);	/* frees the old one */
+		SSL_set0_rbio(s->ssl, b); /* frees the old one */
 		s->rbio = b;
 	}
 	bm = NULL;
 	if (BIO_ctrl_pending(s->wbio) == 0 && BIO_get_mem_ptr(s->wbio, &bm) == 1 && bm &&
 	    bm->max > TLS_IDLE_KEEP && (b = tls_mem_bio())) {
-		SSL_set0_wbio(s->ssl, b);	/* frees the old one */
+		SSL_set0_wbio(s->ssl, b); /* frees the old one */
 		s->wbio = b;
 	}
 	if (s->queued.len == 0 && s->queued.cap > TLS_IDLE_KEEP)
@@ -269,7 +270,7 @@ static int tls_session_fail(struct tls_session *s, const char *what, int sslerr)
 {
 	char reason[200];
 	tls_err_reason(reason, sizeof(reason),
-	    sslerr == SSL_ERROR_SYSCALL ? "unexpected end of input" : "protocol error");
+		       sslerr == SSL_ERROR_SYSCALL ? "unexpected end of input" : "protocol error");
 	snprintf(s->error, sizeof(s->error), "%s: %s", what, reason);
 	s->failed = true;
 	return TLS_ERROR;
@@ -303,7 +304,7 @@ static void tls_session_established(struct tls_session *s)
 	int alg_bits = 0;
 	int bits = SSL_get_cipher_bits(s->ssl, &alg_bits);
 	snprintf(s->summary, sizeof(s->summary), "%s with cipher %s (%d/%d bits)",
-	    SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl), bits, alg_bits);
+		 SSL_get_version(s->ssl), SSL_get_cipher_name(s->ssl), bits, alg_bits);
 	X509 *peer = SSL_get0_peer_certificate(s->ssl);
 	if (peer)
 		s->peer_cn = tls_cert_cn(peer);
@@ -400,17 +401,17 @@ struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char
 		/* An address literal is checked as such and not sent as SNI (RFC 6066 3). */
 		unsigned char ip[16];
 		bool is_ip = inet_pton(AF_INET, sni_or_null, ip) == 1 ||
-		    inet_pton(AF_INET6, sni_or_null, ip) == 1;
-		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni_or_null) != 1 :
-		    (SSL_set_tlsext_host_name(ssl, sni_or_null) != 1 ||
-		    SSL_set1_host(ssl, sni_or_null) != 1)) {
+			     inet_pton(AF_INET6, sni_or_null, ip) == 1;
+		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni_or_null) != 1
+			  : (SSL_set_tlsext_host_name(ssl, sni_or_null) != 1 ||
+			     SSL_set1_host(ssl, sni_or_null) != 1)) {
 			tls_session_free(&s);
 			ERR_clear_error();
 			return NULL;
 		}
 		s->has_name = true;
 	}
-	tls_session_advance(s);	/* the ClientHello */
+	tls_session_advance(s); /* the ClientHello */
 	return s;
 }
 
@@ -495,7 +496,8 @@ int tls_session_pending_output(struct tls_session *s, struct buf *cipher_out)
 			n = TLS_READ_MAX - total;
 		buf_reserve(cipher_out, n);
 		size_t got = 0;
-		if (BIO_read_ex(s->wbio, cipher_out->data + cipher_out->len, n, &got) != 1 || got == 0)
+		if (BIO_read_ex(s->wbio, cipher_out->data + cipher_out->len, n, &got) != 1 ||
+		    got == 0)
 			break;
 		cipher_out->len += got;
 		cipher_out->data[cipher_out->len] = '\0';
@@ -605,7 +607,7 @@ static bool tls_hostname_ok(const char *h)
 	for (const char *p = h; *p; p++) {
 		char c = *p;
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '-' || c == '_'))
+		      c == '.' || c == '-' || c == '_'))
 			return false;
 	}
 	return true;
@@ -654,8 +656,8 @@ static X509 *tls_make_cert(const char *hostname, EVP_PKEY *pkey)
 	unsigned char rnd[16];
 	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
 		goto fail;
-	rnd[0] &= 0x7f;	/* positive */
-	rnd[0] |= 0x01;	/* and of full length */
+	rnd[0] &= 0x7f; /* positive */
+	rnd[0] |= 0x01; /* and of full length */
 	if (!BN_bin2bn(rnd, sizeof(rnd), serial) ||
 	    !BN_to_ASN1_INTEGER(serial, X509_get_serialNumber(x)))
 		goto fail;
@@ -665,7 +667,8 @@ static X509 *tls_make_cert(const char *hostname, EVP_PKEY *pkey)
 		goto fail;
 	X509_NAME *name = X509_get_subject_name(x);
 	if (X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)hostname,
-	    -1, -1, 0) != 1 || X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, pkey) != 1)
+				       -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(x, name) != 1 || X509_set_pubkey(x, pkey) != 1)
 		goto fail;
 	X509V3_CTX v3;
 	X509V3_set_ctx_nodb(&v3);
@@ -697,10 +700,10 @@ static int tls_emit_cert(BIO *b, void *arg)
 
 /* Writes path with the given mode through a fresh temporary file renamed into place. */
 static int tls_write_pem(const char *path, mode_t mode, int (*emit)(BIO *, void *), void *arg,
-    char *err, size_t errlen)
+			 char *err, size_t errlen)
 {
 	char *tmp = xasprintf("%s.XXXXXX", path);
-	int fd = mkstemp(tmp);	/* O_CREAT | O_EXCL, mode 0600 */
+	int fd = mkstemp(tmp); /* O_CREAT | O_EXCL, mode 0600 */
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		free(tmp);
@@ -746,11 +749,11 @@ fail:
 }
 
 int tls_generate_self_signed(const char *hostname, const char *cert_path, const char *key_path,
-    char *err, size_t errlen)
+			     char *err, size_t errlen)
 {
 	if (!hostname || !tls_hostname_ok(hostname)) {
 		snprintf(err, errlen, "cannot make a certificate for host name \"%s\"",
-		    hostname ? hostname : "");
+			 hostname ? hostname : "");
 		return -1;
 	}
 	ERR_clear_error();
@@ -764,7 +767,7 @@ int tls_generate_self_signed(const char *hostname, const char *cert_path, const 
 	if (!x)
 		tls_set_err(err, errlen, "cannot make certificate for", hostname);
 	else if (tls_write_pem(key_path, 0600, tls_emit_key, pkey, err, errlen) == 0 &&
-	    tls_write_pem(cert_path, 0644, tls_emit_cert, x, err, errlen) == 0)
+		 tls_write_pem(cert_path, 0644, tls_emit_cert, x, err, errlen) == 0)
 		r = 0;
 	X509_free(x);
 	EVP_PKEY_free(pkey);
@@ -775,7 +778,7 @@ int tls_generate_self_signed(const char *hostname, const char *cert_path, const 
 static int tls_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
 {
 	char *p = xstrdup(path);
-	for (char *s = p + 1; ; s++) {
+	for (char *s = p + 1;; s++) {
 		bool last = *s == '\0';
 		if (*s != '/' && !last)
 			continue;
@@ -794,7 +797,7 @@ static int tls_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
 }
 
 int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg_cert,
-    const char *cfg_key, char **cert_r, char **key_r, char *err, size_t errlen)
+		    const char *cfg_key, char **cert_r, char **key_r, char *err, size_t errlen)
 {
 	*cert_r = *key_r = NULL;
 	if (cfg_cert || cfg_key) {

@@ -33,18 +33,19 @@
  * its large buffers, so an idle session costs a few kilobytes whatever it carried before.
  */
 
-#define TLS_ERROR	(-1)	/* failure: see tls_session_error(); drain and send pending output, then close */
-#define TLS_CLOSED	(-2)	/* the peer sent close_notify */
+#define TLS_ERROR \
+	(-1) /* failure: see tls_session_error(); drain and send pending output, then close */
+#define TLS_CLOSED (-2) /* the peer sent close_notify */
 
 struct tls_ctx;
 struct tls_session;
 
 /* What a client learned of the server's certificate (Postfix's words in tls_peer_trust_name()). */
 enum tls_peer_trust {
-	TLS_PEER_ANONYMOUS,	/* no certificate (server sessions, or no handshake yet) */
-	TLS_PEER_UNTRUSTED,	/* the chain does not verify against the system store */
-	TLS_PEER_TRUSTED,	/* the chain verifies, the name does not match (or none was given) */
-	TLS_PEER_VERIFIED,	/* chain and name verify */
+	TLS_PEER_ANONYMOUS, /* no certificate (server sessions, or no handshake yet) */
+	TLS_PEER_UNTRUSTED, /* the chain does not verify against the system store */
+	TLS_PEER_TRUSTED,   /* the chain verifies, the name does not match (or none was given) */
+	TLS_PEER_VERIFIED,  /* chain and name verify */
 };
 
 /*
@@ -54,7 +55,7 @@ enum tls_peer_trust {
  * Returns NULL with err set ("cannot load certificate PATH: reason") on failure.
  */
 struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err,
-    size_t errlen);
+				   size_t errlen);
 
 /*
  * Client context for opportunistic outbound STARTTLS: TLS 1.2 minimum, the system trust store
@@ -72,7 +73,7 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
  * unchanged. Returns 0, or -1 with err set.
  */
 int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_file, const char *key_file, char *err,
-    size_t errlen);
+		   size_t errlen);
 
 /* Frees the context and sets *ctx to NULL. Sessions still alive stay valid. */
 void tls_ctx_free(struct tls_ctx **ctx);
@@ -145,7 +146,7 @@ const char *tls_session_sni(const struct tls_session *s);
  * [A-Za-z0-9.-_]. Returns 0, or -1 with err set.
  */
 int tls_generate_self_signed(const char *hostname, const char *cert_path, const char *key_path,
-    char *err, size_t errlen);
+			     char *err, size_t errlen);
 
 /*
  * Decides the certificate pair to serve. With cfg_cert and cfg_key (tls_cert, tls_key) those,
@@ -155,6 +156,6 @@ int tls_generate_self_signed(const char *hostname, const char *cert_path, const 
  * or -1 with err set.
  */
 int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg_cert,
-    const char *cfg_key, char **cert_r, char **key_r, char *err, size_t errlen);
+		    const char *cfg_key, char **cert_r, char **key_r, char *err, size_t errlen);
 
 #endif

@@ -106,12 +106,14 @@ static void imap_write_ext_tail(struct buf *out, const struct mime_part *p)
 	imap_write_cstr(out, p->location);
 }
 
-void imap_write_bodystructure(struct buf *out, const char *msg, const struct mime_part *p, bool extended)
+void imap_write_bodystructure(struct buf *out, const char *msg, const struct mime_part *p,
+			      bool extended)
 {
 	buf_append(out, "(", 1);
 	if (p->multipart) {
 		if (p->nchildren == 0)
-			buf_append_str(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)");
+			buf_append_str(out, "(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL "
+					    "NIL \"7bit\" 0 0)");
 		for (size_t i = 0; i < p->nchildren; i++)
 			imap_write_bodystructure(out, msg, p->children[i], extended);
 		buf_append(out, " ", 1);
@@ -206,7 +208,7 @@ static bool imap_has_address(const char *value)
 
 void imap_write_envelope(struct buf *out, const char *hdr, size_t header_len)
 {
-	static const char *names[] = { "Date", "Subject", "From", "Sender", "Reply-To",
+	static const char *names[] = { "Date", "Subject", "From", "Sender",      "Reply-To",
 				       "To",   "Cc",      "Bcc",  "In-Reply-To", "Message-ID" };
 	enum { N = sizeof(names) / sizeof(names[0]) };
 	char *v[N] = { NULL };
@@ -220,7 +222,7 @@ void imap_write_envelope(struct buf *out, const char *hdr, size_t header_len)
 				struct buf b;
 				buf_init(&b);
 				rfc5322_unfold(&b, f.value, f.value_len, false);
-				buf_append(&b, "", 0);	/* NUL-terminated even when empty */
+				buf_append(&b, "", 0); /* NUL-terminated even when empty */
 				v[k] = buf_steal(&b, NULL);
 				break;
 			}
@@ -245,7 +247,7 @@ void imap_write_envelope(struct buf *out, const char *hdr, size_t header_len)
 }
 
 const struct imap_system_flag imap_system_flags[IMAP_SYSTEM_FLAGS] = {
-	{ "\\Seen", MAILBOX_SEEN },	  { "\\Answered", MAILBOX_ANSWERED },
+	{ "\\Seen", MAILBOX_SEEN },       { "\\Answered", MAILBOX_ANSWERED },
 	{ "\\Flagged", MAILBOX_FLAGGED }, { "\\Deleted", MAILBOX_DELETED },
 	{ "\\Draft", MAILBOX_DRAFT },
 };

@@ -153,7 +153,7 @@ static int imap_utf7_decode(const char *in, size_t len, struct buf *out)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t i = 0;
-	bool prev_b64 = false;	/* the previous token was a base64 run */
+	bool prev_b64 = false; /* the previous token was a base64 run */
 	while (i < len) {
 		unsigned char c = s[i];
 		if (c < 0x20 || c > 0x7e)
@@ -174,7 +174,7 @@ static int imap_utf7_decode(const char *in, size_t len, struct buf *out)
 			continue;
 		}
 		if (prev_b64)
-			return -1;	/* "&..-&..-": one run would have done */
+			return -1; /* "&..-&..-": one run would have done */
 		uint32_t bits = 0, high = 0;
 		int nbits = 0;
 		size_t nunits = 0;
@@ -202,14 +202,14 @@ static int imap_utf7_decode(const char *in, size_t len, struct buf *out)
 				high = u;
 			} else if ((u >= 0xdc00 && u <= 0xdfff) || (u >= 0x20 && u <= 0x7e) ||
 				   u == 0) {
-				return -1;	/* lone low surrogate, or ASCII that needs no base64 */
+				return -1; /* lone low surrogate, or ASCII that needs no base64 */
 			} else if (out) {
 				imap_utf8_put(out, u);
 			}
 		}
 		if (i == len || nunits == 0 || high || nbits >= 6 || bits != 0)
-			return -1;	/* unterminated, empty, split pair, or leftover bits */
-		i++;	/* '-' */
+			return -1; /* unterminated, empty, split pair, or leftover bits */
+		i++;               /* '-' */
 		prev_b64 = true;
 	}
 	return 0;

@@ -24,13 +24,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAILBOX_SCAN_RETRIES 8
+#define MAILBOX_SCAN_RETRIES    8
 #define MAILBOX_INDEX_MAX_BYTES ((size_t)2 << 30)
 
 /* ---- small helpers ---- */
 
-int mailbox_path2(char *out, size_t outlen, const char *dir, const char *sub,
-		  const char *name)
+int mailbox_path2(char *out, size_t outlen, const char *dir, const char *sub, const char *name)
 {
 	int n = name ? snprintf(out, outlen, "%s/%s/%s", dir, sub, name)
 		     : snprintf(out, outlen, "%s/%s", dir, sub);
@@ -411,7 +410,8 @@ int mailbox_open(const char *maildir, bool readonly, struct mailbox **mb_r, char
 	}
 	int r = store_maildir_create(maildir);
 	if (r < 0) {
-		snprintf(err, errlen, "%s: cannot create cur/ new/ tmp/: %s", maildir, strerror(-r));
+		snprintf(err, errlen, "%s: cannot create cur/ new/ tmp/: %s", maildir,
+			 strerror(-r));
 		return r;
 	}
 	struct mailbox *mb = xcalloc(1, sizeof(*mb));
@@ -464,8 +464,8 @@ static bool mailbox_unchanged(struct mailbox *mb, struct mailbox_state *s)
 	struct mailbox_fileid id;
 	struct mailbox_stamp ns, cs;
 	if (!s->loaded || s->rebuild || s->view_stale || s->nlearnt || s->idx.new_stamp.sec == 0 ||
-	    s->idx.cur_stamp.sec == 0 ||
-	    mb->uidvalidity != s->idx.uidvalidity || mb->count != s->idx.n)
+	    s->idx.cur_stamp.sec == 0 || mb->uidvalidity != s->idx.uidvalidity ||
+	    mb->count != s->idx.n)
 		return false;
 	if (mailbox_path2(path, sizeof(path), s->path, MAILBOX_INDEX_FILE, NULL) < 0)
 		return false;

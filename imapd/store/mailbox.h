@@ -24,16 +24,16 @@
 
 /* System flags, as bits. */
 enum mailbox_flag {
-	MAILBOX_SEEN = 1 << 0,		/* S */
-	MAILBOX_ANSWERED = 1 << 1,	/* R */
-	MAILBOX_FLAGGED = 1 << 2,	/* F */
-	MAILBOX_DELETED = 1 << 3,	/* T */
-	MAILBOX_DRAFT = 1 << 4,		/* D */
-	MAILBOX_RECENT = 1 << 5,	/* \Recent: this session was the first read-write
+	MAILBOX_SEEN = 1 << 0,     /* S */
+	MAILBOX_ANSWERED = 1 << 1, /* R */
+	MAILBOX_FLAGGED = 1 << 2,  /* F */
+	MAILBOX_DELETED = 1 << 3,  /* T */
+	MAILBOX_DRAFT = 1 << 4,    /* D */
+	MAILBOX_RECENT = 1 << 5,   /* \Recent: this session was the first read-write
 					 * SELECT to see the message (RFC 3501 2.3.2) */
 };
 
-#define MAILBOX_MAX_KEYWORDS 26	/* Maildir letters a-z */
+#define MAILBOX_MAX_KEYWORDS 26 /* Maildir letters a-z */
 /* A size not learnt yet: a file whose name lacks ",S=" is not stat'ed when it is first
  * indexed; mailbox_msg_size learns it on first use. */
 #define MAILBOX_SIZE_UNKNOWN UINT64_MAX
@@ -41,23 +41,23 @@ enum mailbox_flag {
 struct mailbox_msg {
 	uint32_t uid;
 	uint64_t modseq;
-	unsigned flags;		/* enum mailbox_flag bits */
-	uint32_t keywords;	/* bit i = keyword i of mailbox->keywords */
-	uint64_t size;		/* octets of the file (CRLF as stored) = RFC822.SIZE, or
+	unsigned flags;       /* enum mailbox_flag bits */
+	uint32_t keywords;    /* bit i = keyword i of mailbox->keywords */
+	uint64_t size;        /* octets of the file (CRLF as stored) = RFC822.SIZE, or
 				 * MAILBOX_SIZE_UNKNOWN: read it with mailbox_msg_size */
-	time_t internal_date;	/* arrival (from the file name, else the file's mtime) */
-	char *filename;		/* base name as it is now, in cur/ or new/ */
-	bool in_new;		/* still in new/ */
+	time_t internal_date; /* arrival (from the file name, else the file's mtime) */
+	char *filename;       /* base name as it is now, in cur/ or new/ */
+	bool in_new;          /* still in new/ */
 };
 
 struct mailbox {
-	char *path;		/* the Maildir directory */
+	char *path; /* the Maildir directory */
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highest_modseq;
-	struct mailbox_msg *msgs;	/* sorted by uid; index+1 = sequence number */
+	struct mailbox_msg *msgs; /* sorted by uid; index+1 = sequence number */
 	size_t count;
-	char *keywords[MAILBOX_MAX_KEYWORDS];	/* names, NULL when unused */
+	char *keywords[MAILBOX_MAX_KEYWORDS]; /* names, NULL when unused */
 	size_t nkeywords;
 	bool readonly;
 	/* private */
@@ -66,14 +66,14 @@ struct mailbox {
 
 /* What a sync found, for untagged responses (EXISTS, EXPUNGE, FETCH FLAGS). */
 struct mailbox_changes {
-	uint32_t *expunged_seqs;	/* sequence numbers at the time of the previous view, in
+	uint32_t *expunged_seqs; /* sequence numbers at the time of the previous view, in
 					 * decreasing order (so EXPUNGE responses stay valid) */
 	size_t n_expunged;
-	uint32_t *expunged_uids;	/* the same messages' UIDs (for QRESYNC VANISHED) */
-	size_t n_new;			/* messages appended at the end of msgs */
-	uint32_t *flag_changed_uids;	/* messages whose flags/keywords changed elsewhere */
+	uint32_t *expunged_uids;     /* the same messages' UIDs (for QRESYNC VANISHED) */
+	size_t n_new;                /* messages appended at the end of msgs */
+	uint32_t *flag_changed_uids; /* messages whose flags/keywords changed elsewhere */
 	size_t n_flag_changed;
-	bool uidvalidity_changed;	/* the index was rebuilt: the client must resync. Then
+	bool uidvalidity_changed; /* the index was rebuilt: the client must resync. Then
 					 * every old message is listed as expunged and every
 					 * current one counted in n_new; imapd should end the
 					 * selection (BYE / close) rather than send these. */
@@ -135,8 +135,8 @@ int mailbox_store(struct mailbox *mb, size_t i, char mode, unsigned flags,
 /* The same for n messages (indexes into msgs) with one index write: use it for STORE of a
  * sequence set. A message expunged meanwhile by someone else is skipped (the next sync
  * reports it). -ESTALE when the index was rebuilt (UIDVALIDITY changed) since the view. */
-int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode,
-		       unsigned flags, const char *const *keywords, size_t nkeywords);
+int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode, unsigned flags,
+		       const char *const *keywords, size_t nkeywords);
 
 /* Removes the files of every message with \Deleted (only those in uids when uids is non-NULL,
  * for UID EXPUNGE); the index forgets them. Expunged sequence numbers are reported like a
@@ -180,11 +180,12 @@ int mailbox_status(const char *maildir, bool want_size, struct mailbox_status *s
 int mailbox_folder_path(const char *account_dir, const char *name, char *out, size_t outlen);
 
 struct mailbox_folder {
-	char *name;		/* IMAP name ("INBOX", "Sent", "A/B") */
+	char *name; /* IMAP name ("INBOX", "Sent", "A/B") */
 	bool has_children;
 	bool subscribed;
-	const char *special_use;	/* "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive" or NULL */
-	bool noselect;		/* only a parent of other folders (no Maildir of its own) */
+	const char
+		*special_use; /* "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive" or NULL */
+	bool noselect;        /* only a parent of other folders (no Maildir of its own) */
 };
 
 /* Lists every folder of the account (INBOX first). Returns the count or -errno. */

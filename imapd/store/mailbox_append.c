@@ -90,8 +90,8 @@ static int mailbox_write_tmp(const char *maildir, const char *data, size_t len, 
 
 /* Links tmp into cur/ under a fresh unique name + info (the lock is held). Returns 0 with
  * final name in out, or -errno. */
-static int mailbox_link_new(const char *srcpath, const char *maildir, int64_t secs,
-			    uint64_t size, const char *info, char *out, size_t outlen)
+static int mailbox_link_new(const char *srcpath, const char *maildir, int64_t secs, uint64_t size,
+			    const char *info, char *out, size_t outlen)
 {
 	char name[NAME_MAX + 1], dst[PATH_MAX];
 	int r = -EEXIST;
@@ -135,8 +135,8 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 	uint32_t kw = 0;
 	r = mailbox_state_keywords(s, keywords, nkeywords, &kw);
 	if (r < 0)
-		snprintf(err, errlen, r == -ENOSPC ? "too many keywords in this folder"
-						   : "bad keyword");
+		snprintf(err, errlen,
+			 r == -ENOSPC ? "too many keywords in this folder" : "bad keyword");
 	flags &= MAILBOX_SEEN | MAILBOX_ANSWERED | MAILBOX_FLAGGED | MAILBOX_DELETED |
 		 MAILBOX_DRAFT;
 	mailbox_info_build(NULL, flags, kw, info, sizeof(info));
@@ -166,7 +166,7 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 			r = mailbox_state_write(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot commit the message: %s", strerror(-r));
-			unlink(dst);	/* not reported as appended: take it back */
+			unlink(dst); /* not reported as appended: take it back */
 		} else {
 			*uid_r = e.uid;
 			*uidvalidity_r = s->idx.uidvalidity;
@@ -266,8 +266,8 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 						       tmp, sizeof(tmp));
 				if (r == 0)
 					r = mailbox_link_new(tmp, dst_maildir,
-							     (int64_t)m->internal_date, size,
-							     info, final, sizeof(final));
+							     (int64_t)m->internal_date, size, info,
+							     final, sizeof(final));
 				if (tmp[0])
 					unlink(tmp);
 			}
@@ -348,7 +348,7 @@ int mailbox_status(const char *maildir, bool want_size, struct mailbox_status *s
 			if (!want_size)
 				continue;
 			if (s->idx.e[i].size == MAILBOX_SIZE_UNKNOWN)
-				mailbox_index_own(&s->idx);	/* about to learn it */
+				mailbox_index_own(&s->idx); /* about to learn it */
 			struct mailbox_entry *e = &s->idx.e[i];
 			if (e->size == MAILBOX_SIZE_UNKNOWN &&
 			    mailbox_stat_size(s->path, e->in_new, e->name, &e->size) == 0)

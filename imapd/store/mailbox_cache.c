@@ -38,9 +38,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define CACHE_MAGIC "mtad-cache 1 "
+#define CACHE_MAGIC      "mtad-cache 1 "
 #define CACHE_READ_CHUNK 8192
-#define CACHE_HUGE_MIN ((size_t)8 << 20)	/* images at least this large get huge-page advice */
+#define CACHE_HUGE_MIN   ((size_t)8 << 20) /* images at least this large get huge-page advice */
 
 /* ---- pure format ---- */
 
@@ -95,7 +95,8 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start, b
 	size_t pos = start;
 	while (pos < len) {
 		char kind = data[pos];
-		if (len - pos < 2 || (kind != MAILBOX_CACHE_HEADER && kind != MAILBOX_CACHE_ENVELOPE) ||
+		if (len - pos < 2 ||
+		    (kind != MAILBOX_CACHE_HEADER && kind != MAILBOX_CACHE_ENVELOPE) ||
 		    data[pos + 1] != ' ')
 			break;
 		pos += 2;
@@ -127,7 +128,8 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start, b
 			out->cap = out->cap ? out->cap * 2 : 64;
 			out->r = xrealloc(out->r, out->cap * sizeof(*out->r));
 		}
-		out->r[out->n++] = (struct mailbox_cache_rec){ (uint32_t)uid, kind, check, pos, (size_t)hlen };
+		out->r[out->n++] = (struct mailbox_cache_rec){ (uint32_t)uid, kind, check, pos,
+							       (size_t)hlen };
 		pos += hlen + 1;
 		good = pos;
 	}
@@ -147,7 +149,8 @@ void mailbox_cache_format_head(struct buf *out, uint32_t uidvalidity)
 void mailbox_cache_format_record(struct buf *out, char kind, uint32_t uid, const char *bytes,
 				 size_t len)
 {
-	buf_printf(out, "%c %" PRIu32 " %zu %08" PRIx32 "\n", kind, uid, len, cache_check(bytes, len));
+	buf_printf(out, "%c %" PRIu32 " %zu %08" PRIx32 "\n", kind, uid, len,
+		   cache_check(bytes, len));
 	buf_append(out, bytes, len);
 	buf_append(out, "\n", 1);
 }
@@ -162,9 +165,9 @@ void mailbox_cache_recs_free(struct mailbox_cache_recs *r)
 
 struct cache_entry {
 	uint32_t uid;
-	char kind;		/* 0: a record from the file whose bytes failed their check */
-	bool pending;		/* bytes in c->mem, not yet in the file */
-	bool unverified;	/* from the file, bytes not yet compared with check */
+	char kind;       /* 0: a record from the file whose bytes failed their check */
+	bool pending;    /* bytes in c->mem, not yet in the file */
+	bool unverified; /* from the file, bytes not yet compared with check */
 	uint32_t check;
 	size_t off, len;
 };
@@ -172,16 +175,16 @@ struct cache_entry {
 struct mailbox_cache {
 	char path[PATH_MAX];
 	uint32_t uidvalidity;
-	bool disabled;		/* the file is beyond our limits or belongs to a newer UIDVALIDITY */
-	bool tail_checked;	/* the file was checked for others' appends since the last flush */
-	struct buf disk;	/* the file image read so far: head + good records */
-	size_t disk_good;	/* disk.len when the head was valid and ours, else 0 */
-	struct buf mem;		/* records filled by us, not yet appended */
+	bool disabled;     /* the file is beyond our limits or belongs to a newer UIDVALIDITY */
+	bool tail_checked; /* the file was checked for others' appends since the last flush */
+	struct buf disk;   /* the file image read so far: head + good records */
+	size_t disk_good;  /* disk.len when the head was valid and ours, else 0 */
+	struct buf mem;    /* records filled by us, not yet appended */
 	struct cache_entry *e;
 	size_t n, cap;
-	long *slot;		/* open addressing: entry index + 1, 0 = empty */
+	long *slot; /* open addressing: entry index + 1, 0 = empty */
 	size_t nslots;
-	struct buf scratch;	/* a header too large to cache, or the file's bytes being read */
+	struct buf scratch; /* a header too large to cache, or the file's bytes being read */
 };
 
 /* UIDs are unique and mostly dense, so the key itself spreads them without collisions, and
@@ -248,7 +251,9 @@ static void cache_add(struct mailbox_cache *c, const struct mailbox_cache_rec *r
 	}
 	uint32_t uid = r->uid;
 	char kind = r->kind;
-	c->e[c->n++] = (struct cache_entry){ uid, kind, pending, !pending, r->check, r->off, r->len };
+	c->e[c->n++] = (struct cache_entry){
+		uid, kind, pending, !pending, r->check, r->off, r->len
+	};
 	if ((c->n + 1) * 2 > c->nslots) {
 		cache_rehash(c);
 		return;
@@ -349,7 +354,7 @@ static void cache_parse_disk(struct mailbox_cache *c)
 		size_t h = mailbox_cache_parse_head(c->disk.data, c->disk.len, &uv);
 		if (h == 0 || uv != c->uidvalidity) {
 			if (h && uv > c->uidvalidity)
-				c->disabled = true;	/* a newer folder generation owns it */
+				c->disabled = true; /* a newer folder generation owns it */
 			return;
 		}
 		c->disk_good = h;

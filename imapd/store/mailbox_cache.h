@@ -8,23 +8,23 @@
 
 #include "buf.h"
 
-#define MAILBOX_CACHE_FILE "mtad-cache"
+#define MAILBOX_CACHE_FILE       "mtad-cache"
 /* A header block longer than this is not cached (it is read from the message each time). */
 #define MAILBOX_CACHE_MAX_HEADER (64 * 1024)
 /* A cache file longer than this is neither read nor grown (the folder works without it). */
-#define MAILBOX_CACHE_MAX_FILE ((size_t)512 << 20)
+#define MAILBOX_CACHE_MAX_FILE   ((size_t)512 << 20)
 
 /* What a record holds. */
 enum mailbox_cache_kind {
-	MAILBOX_CACHE_HEADER = 'H',	/* the raw header block */
-	MAILBOX_CACHE_ENVELOPE = 'E',	/* the rendered IMAP ENVELOPE */
+	MAILBOX_CACHE_HEADER = 'H',   /* the raw header block */
+	MAILBOX_CACHE_ENVELOPE = 'E', /* the rendered IMAP ENVELOPE */
 };
 
 /* One cached item: bytes [off, off+len) of the parsed image. */
 struct mailbox_cache_rec {
 	uint32_t uid;
-	char kind;	/* enum mailbox_cache_kind */
-	uint32_t check;	/* the record's check value (FNV-1a of its bytes), as written */
+	char kind;      /* enum mailbox_cache_kind */
+	uint32_t check; /* the record's check value (FNV-1a of its bytes), as written */
 	size_t off, len;
 };
 

@@ -49,7 +49,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			continue;
 		long j = mailbox_state_find(s, uid);
 		if (j < 0)
-			continue;	/* expunged elsewhere: the next sync reports it */
+			continue; /* expunged elsewhere: the next sync reports it */
 		unsigned fl;
 		uint32_t kw;
 		mailbox_name_flags(s->idx.e[j].name, &fl, &kw);

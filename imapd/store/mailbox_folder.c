@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAILBOX_SUBS_FILE "subscriptions"
-#define MAILBOX_SUBS_TMP "subscriptions.tmp"
-#define MAILBOX_SUBS_LOCK "subscriptions.lock"
+#define MAILBOX_SUBS_FILE   "subscriptions"
+#define MAILBOX_SUBS_TMP    "subscriptions.tmp"
+#define MAILBOX_SUBS_LOCK   "subscriptions.lock"
 #define MAILBOX_MAX_FOLDERS 100000
 
 static bool mailbox_is_inbox(const char *name)
@@ -39,7 +39,7 @@ static bool mailbox_folder_name_ok(const char *name)
 	for (const char *p = name;; p++) {
 		if (*p == '/' || *p == '\0') {
 			if (p == comp)
-				return false;	/* "a//b" */
+				return false; /* "a//b" */
 			comp = p + 1;
 			if (*p == '\0')
 				break;
@@ -210,8 +210,8 @@ int mailbox_subscribe(const char *account_dir, const char *name, bool subscribe)
 		if (r < 0)
 			return r;
 	}
-	return mailbox_subs_change(account_dir, subscribe ? canon : NULL,
-				   subscribe ? NULL : canon, false, NULL);
+	return mailbox_subs_change(account_dir, subscribe ? canon : NULL, subscribe ? NULL : canon,
+				   false, NULL);
 }
 
 /* ---- LIST ---- */
@@ -221,10 +221,12 @@ static const char *mailbox_special_use(const char *name)
 	static const struct {
 		const char *name, *use;
 	} map[] = {
-		{ "Sent", "\\Sent" }, { "Sent Messages", "\\Sent" }, { "Sent Items", "\\Sent" },
-		{ "Drafts", "\\Drafts" }, { "Trash", "\\Trash" }, { "Deleted Messages", "\\Trash" },
-		{ "Deleted Items", "\\Trash" }, { "Junk", "\\Junk" }, { "Spam", "\\Junk" },
-		{ "Archive", "\\Archive" }, { "Archives", "\\Archive" },
+		{ "Sent", "\\Sent" },           { "Sent Messages", "\\Sent" },
+		{ "Sent Items", "\\Sent" },     { "Drafts", "\\Drafts" },
+		{ "Trash", "\\Trash" },         { "Deleted Messages", "\\Trash" },
+		{ "Deleted Items", "\\Trash" }, { "Junk", "\\Junk" },
+		{ "Spam", "\\Junk" },           { "Archive", "\\Archive" },
+		{ "Archives", "\\Archive" },
 	};
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 		if (strcasecmp(name, map[i].name) == 0)
@@ -242,7 +244,7 @@ static int mailbox_folder_cmp(const void *a, const void *b)
 	int c = strcmp(x->name, y->name);
 	if (c)
 		return c;
-	return (int)x->noselect - (int)y->noselect;	/* a real folder before a virtual one */
+	return (int)x->noselect - (int)y->noselect; /* a real folder before a virtual one */
 }
 
 static void mailbox_folder_push(struct mailbox_folder **v, size_t *n, size_t *cap, char *name,
@@ -393,7 +395,7 @@ int mailbox_folder_create(const char *account_dir, const char *name, char *err, 
 	size_t len = strlen(n);
 	int r;
 	if (len > 1 && n[len - 1] == '/')
-		n[len - 1] = '\0';	/* "A/" declares A as a parent: create A */
+		n[len - 1] = '\0'; /* "A/" declares A as a parent: create A */
 	if (mailbox_is_inbox(n)) {
 		snprintf(err, errlen, "INBOX always exists");
 		r = -EEXIST;
@@ -477,7 +479,8 @@ static int mailbox_move_inbox(const char *inbox, const char *dst)
 			char from[PATH_MAX], to[PATH_MAX];
 			if (de->d_name[0] == '.')
 				continue;
-			if (snprintf(from, sizeof(from), "%s/%s", dir, de->d_name) >= (int)sizeof(from) ||
+			if (snprintf(from, sizeof(from), "%s/%s", dir, de->d_name) >=
+				    (int)sizeof(from) ||
 			    snprintf(to, sizeof(to), "%s/%s/%s", dst, sub[i], de->d_name) >=
 				    (int)sizeof(to)) {
 				r = -ENAMETOOLONG;
@@ -527,7 +530,7 @@ int mailbox_folder_rename(const char *account_dir, const char *from, const char 
 			return r;
 		}
 		struct mailbox_status st;
-		mailbox_status(tpath, false, &st);	/* index the moved messages now */
+		mailbox_status(tpath, false, &st); /* index the moved messages now */
 		mailbox_status(account_dir, false, &st);
 		return 0;
 	}

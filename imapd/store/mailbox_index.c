@@ -99,7 +99,7 @@ void mailbox_index_name_release(const struct mailbox_index *idx, char *name)
 void mailbox_index_name_set(struct mailbox_index *idx, struct mailbox_entry *e, char *name)
 {
 	if (idx->frozen)
-		abort();	/* a caller forgot mailbox_index_own: it would write shared entries */
+		abort(); /* a caller forgot mailbox_index_own: it would write shared entries */
 	mailbox_index_name_release(idx, e->name);
 	e->name = name;
 }
@@ -153,7 +153,7 @@ void mailbox_index_freeze(struct mailbox_index *idx)
 void mailbox_index_share(struct mailbox_index *dst, const struct mailbox_index *src)
 {
 	if (!src->frozen)
-		abort();	/* only frozen entries are shared */
+		abort(); /* only frozen entries are shared */
 	*dst = *src;
 	mailbox_frozen_ref(dst->frozen);
 	mailbox_names_ref(dst->names);
@@ -162,7 +162,7 @@ void mailbox_index_share(struct mailbox_index *dst, const struct mailbox_index *
 void mailbox_index_pack(struct mailbox_index *idx)
 {
 	if (idx->frozen)
-		return;	/* every name already lies in the block */
+		return; /* every name already lies in the block */
 	size_t total = 0;
 	for (size_t i = 0; i < idx->n; i++)
 		total += strlen(idx->e[i].name) + 1;
@@ -319,13 +319,13 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 		return -1;
 	}
 	v[4] = 0;
-	if (q != nl && (mailbox_index_num(&q, nl, UINT32_MAX, &v[4]) < 0 || q != nl ||
-			v[4] == 0)) {
+	if (q != nl && (mailbox_index_num(&q, nl, UINT32_MAX, &v[4]) < 0 || q != nl || v[4] == 0)) {
 		mailbox_index_err(err, errlen, "line 1: bad RECENTUID");
 		return -1;
 	}
 	if (v[0] == 0 || v[1] == 0 || v[2] == 0) {
-		mailbox_index_err(err, errlen, "line 1: zero UIDVALIDITY, UIDNEXT or HIGHESTMODSEQ");
+		mailbox_index_err(err, errlen,
+				  "line 1: zero UIDVALIDITY, UIDNEXT or HIGHESTMODSEQ");
 		return -1;
 	}
 	idx_r->uidnext = (uint32_t)v[1];
@@ -372,7 +372,8 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 			}
 			if (mailbox_index_num(&q, nl, rmax[i], &v[i]) < 0 || q == nl ||
 			    q[-1] != ' ') {
-				mailbox_index_err(err, errlen, "line %zu: bad field %zu", line, i + 1);
+				mailbox_index_err(err, errlen, "line %zu: bad field %zu", line,
+						  i + 1);
 				goto fail;
 			}
 		}
@@ -382,14 +383,15 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 		}
 		bool in_new = q[0] == 'n';
 		q += 2;
-		if (!mailbox_index_name_ok(q, (size_t)(nl - q))) {	/* refuses NUL too */
+		if (!mailbox_index_name_ok(q, (size_t)(nl - q))) { /* refuses NUL too */
 			mailbox_index_err(err, errlen, "line %zu: bad file name", line);
 			goto fail;
 		}
 		uint32_t uid = (uint32_t)v[0];
 		if (uid == 0 || uid <= last_uid || uid >= idx_r->uidnext) {
-			mailbox_index_err(err, errlen, "line %zu: UID %" PRIu32 " out of order or range",
-					  line, uid);
+			mailbox_index_err(err, errlen,
+					  "line %zu: UID %" PRIu32 " out of order or range", line,
+					  uid);
 			goto fail;
 		}
 		if (v[1] == 0 || v[1] > idx_r->highest_modseq) {
@@ -417,7 +419,8 @@ int mailbox_index_parse(const char *data, size_t len, struct mailbox_index *idx_
 		p = nl + 1;
 	}
 	if (idx_r->n != count) {
-		mailbox_index_err(err, errlen, "%zu records, header says %" PRIu64, idx_r->n, count);
+		mailbox_index_err(err, errlen, "%zu records, header says %" PRIu64, idx_r->n,
+				  count);
 		goto fail;
 	}
 	return 0;
@@ -433,11 +436,12 @@ void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 	bool v2 = false;
 	for (size_t i = 0; i < idx->n && !v2; i++)
 		v2 = idx->e[i].size == MAILBOX_SIZE_UNKNOWN;
-	buf_printf(out, MAILBOX_INDEX_MAGIC "%c %" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
-		   ".%ld %" PRId64 ".%ld",
+	buf_printf(out,
+		   MAILBOX_INDEX_MAGIC "%c %" PRIu32 " %" PRIu32 " %" PRIu64 " %zu %" PRId64
+				       ".%ld %" PRId64 ".%ld",
 		   v2 ? '2' : '1', idx->uidvalidity, idx->uidnext, idx->highest_modseq, idx->n,
-		   idx->new_stamp.sec,
-		   idx->new_stamp.nsec, idx->cur_stamp.sec, idx->cur_stamp.nsec);
+		   idx->new_stamp.sec, idx->new_stamp.nsec, idx->cur_stamp.sec,
+		   idx->cur_stamp.nsec);
 	/* Written only when some message is still unclaimed: the common file stays readable
 	 * by versions that predate the field. */
 	if (idx->recent_uid && idx->recent_uid < idx->uidnext)
@@ -485,7 +489,8 @@ size_t mailbox_keywords_parse(const char *data, size_t len, char *names[MAILBOX_
 			bool dup = false;
 			for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
 				dup = dup || (names[i] && strcasecmp(names[i], name) == 0);
-			if (!dup && mailbox_keyword_name_ok(name) && strlen(name) == (size_t)(le - q)) {
+			if (!dup && mailbox_keyword_name_ok(name) &&
+			    strlen(name) == (size_t)(le - q)) {
 				names[idx] = name;
 				if (idx + 1 > used)
 					used = (size_t)idx + 1;
@@ -510,12 +515,18 @@ void mailbox_keywords_format(char *const names[MAILBOX_MAX_KEYWORDS], size_t n, 
 static unsigned mailbox_flag_bit(char c)
 {
 	switch (c) {
-	case 'S': return MAILBOX_SEEN;
-	case 'R': return MAILBOX_ANSWERED;
-	case 'F': return MAILBOX_FLAGGED;
-	case 'T': return MAILBOX_DELETED;
-	case 'D': return MAILBOX_DRAFT;
-	default: return 0;
+	case 'S':
+		return MAILBOX_SEEN;
+	case 'R':
+		return MAILBOX_ANSWERED;
+	case 'F':
+		return MAILBOX_FLAGGED;
+	case 'T':
+		return MAILBOX_DELETED;
+	case 'D':
+		return MAILBOX_DRAFT;
+	default:
+		return 0;
 	}
 }
 
@@ -540,8 +551,7 @@ void mailbox_name_flags(const char *name, unsigned *flags_r, uint32_t *kw_r)
 	}
 }
 
-void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char *out,
-			size_t outlen)
+void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char *out, size_t outlen)
 {
 	bool have[128] = { false };
 	const char *info = old_name ? mailbox_info(old_name) : NULL;
@@ -571,8 +581,8 @@ void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char 
 	out[n] = '\0';
 }
 
-int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
-			 const void *data, size_t len)
+int mailbox_file_replace(const char *dir, const char *tmpname, const char *name, const void *data,
+			 size_t len)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmpname) >= (int)sizeof(tmp) ||
@@ -628,7 +638,7 @@ int mailbox_lock(const char *maildir)
 void mailbox_unlock(int fd)
 {
 	if (fd >= 0)
-		close(fd);	/* releases the flock */
+		close(fd); /* releases the flock */
 }
 
 uint32_t mailbox_lock_hint_read(int fd)
@@ -649,5 +659,5 @@ void mailbox_lock_hint_write(int fd, uint32_t uidvalidity)
 	char b[64];
 	int n = snprintf(b, sizeof(b), "uidvalidity %" PRIu32 "\n", uidvalidity);
 	if (pwrite(fd, b, (size_t)n, 0) == n && ftruncate(fd, n) < 0)
-		return;	/* only a hint: a failure costs nothing but its accuracy */
+		return; /* only a hint: a failure costs nothing but its accuracy */
 }

@@ -9,11 +9,11 @@
 #include "buf.h"
 #include "mailbox.h"
 
-#define MAILBOX_INDEX_FILE "mtad-uidlist"
-#define MAILBOX_INDEX_TMP "mtad-uidlist.tmp"
-#define MAILBOX_LOCK_FILE "mtad-uidlist.lock"
+#define MAILBOX_INDEX_FILE    "mtad-uidlist"
+#define MAILBOX_INDEX_TMP     "mtad-uidlist.tmp"
+#define MAILBOX_LOCK_FILE     "mtad-uidlist.lock"
 #define MAILBOX_KEYWORDS_FILE "mtad-keywords"
-#define MAILBOX_KEYWORDS_TMP "mtad-keywords.tmp"
+#define MAILBOX_KEYWORDS_TMP  "mtad-keywords.tmp"
 
 /* Upper bounds that keep a hostile or damaged index from costing unbounded memory. */
 #define MAILBOX_INDEX_MAX_MSGS 10000000u
@@ -24,11 +24,11 @@
 struct mailbox_entry {
 	uint32_t uid;
 	uint64_t modseq;
-	uint64_t size;	/* MAILBOX_SIZE_UNKNOWN until someone asks (version 2 index: "-") */
+	uint64_t size; /* MAILBOX_SIZE_UNKNOWN until someone asks (version 2 index: "-") */
 	int64_t idate;
-	char *name;	/* the file's full current name (base name + ":2,FLAGS"): inside the
+	char *name;  /* the file's full current name (base name + ":2,FLAGS"): inside the
 			 * index's names block, or else malloc'd (see mailbox_index_name_set) */
-	bool in_new;	/* in new/ rather than cur/ */
+	bool in_new; /* in new/ rather than cur/ */
 };
 
 /* A block of NUL-terminated names, read-only once made and shared by every copy of an index
@@ -49,8 +49,8 @@ struct mailbox_frozen {
 	unsigned refs;
 	struct mailbox_entry *e;
 	size_t n;
-	struct mailbox_names *names;	/* a reference */
-	void *view;			/* published view form (one malloc'd block), or NULL */
+	struct mailbox_names *names; /* a reference */
+	void *view;                  /* published view form (one malloc'd block), or NULL */
 };
 
 struct mailbox_frozen *mailbox_frozen_ref(struct mailbox_frozen *f);
@@ -71,12 +71,12 @@ struct mailbox_index {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highest_modseq;
-	uint32_t recent_uid;	/* first UID not yet claimed as \Recent by a read-write SELECT */
+	uint32_t recent_uid; /* first UID not yet claimed as \Recent by a read-write SELECT */
 	struct mailbox_stamp new_stamp, cur_stamp;
-	struct mailbox_entry *e;	/* sorted by uid, strictly increasing */
+	struct mailbox_entry *e; /* sorted by uid, strictly increasing */
 	size_t n, cap;
-	struct mailbox_names *names;	/* the block some entries' names point into, or NULL */
-	struct mailbox_frozen *frozen;	/* non-NULL: e is frozen->e, read-only; call
+	struct mailbox_names *names;   /* the block some entries' names point into, or NULL */
+	struct mailbox_frozen *frozen; /* non-NULL: e is frozen->e, read-only; call
 					 * mailbox_index_own before changing an entry or n */
 };
 
@@ -119,8 +119,7 @@ size_t mailbox_index_base_len(const char *name);
 
 /* Keyword list "N NAME\n" lines (N 0..25). Lenient: bad lines are skipped. Pure. Fills
  * names[] (xstrdup'd, NULL when unused) and returns how many slots up to the highest used. */
-size_t mailbox_keywords_parse(const char *data, size_t len,
-			      char *names[MAILBOX_MAX_KEYWORDS]);
+size_t mailbox_keywords_parse(const char *data, size_t len, char *names[MAILBOX_MAX_KEYWORDS]);
 void mailbox_keywords_format(char *const names[MAILBOX_MAX_KEYWORDS], size_t n, struct buf *out);
 /* An IMAP flag-keyword atom we accept as a keyword name. */
 bool mailbox_keyword_name_ok(const char *name);
@@ -134,8 +133,8 @@ void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char 
 			size_t outlen);
 
 /* Atomic replace of a file: tmp, fsync, rename, fsync dir. */
-int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
-			 const void *data, size_t len);
+int mailbox_file_replace(const char *dir, const char *tmpname, const char *name, const void *data,
+			 size_t len);
 
 /* Opens (creating) and flocks MAILDIR/mtad-uidlist.lock exclusively. Returns the fd or
  * -errno. mailbox_unlock closes it. */

@@ -25,25 +25,25 @@ struct mailbox_fileid {
 /* The index state of one folder as this process last saw it on disk. */
 struct mailbox_state {
 	char *path;
-	int lockfd;		/* >= 0 while locked */
-	bool readonly;		/* no moves new/ -> cur/ */
+	int lockfd;    /* >= 0 while locked */
+	bool readonly; /* no moves new/ -> cur/ */
 	bool loaded;
-	bool rebuild;		/* index missing or corrupt: rebuild on the next refresh */
-	bool view_stale;	/* the state learnt something the open view has not seen */
-	uint32_t known_uidvalidity;	/* highest UIDVALIDITY ever seen for this folder */
+	bool rebuild;               /* index missing or corrupt: rebuild on the next refresh */
+	bool view_stale;            /* the state learnt something the open view has not seen */
+	uint32_t known_uidvalidity; /* highest UIDVALIDITY ever seen for this folder */
 	struct mailbox_index idx;
 	struct mailbox_fileid index_id, kw_id;
 	char *kw[MAILBOX_MAX_KEYWORDS];
 	size_t nkw;
-	bool claims_recent;	/* a read-write view: claims new UIDs as \Recent */
-	uint32_t claim_lo, claim_hi;	/* UIDs claimed as \Recent, not yet in the view */
-	struct mailbox_cache *cache;	/* header cache, made on first use */
-	struct mailbox_names *view_names;	/* the names block the view's file names may
+	bool claims_recent;                 /* a read-write view: claims new UIDs as \Recent */
+	uint32_t claim_lo, claim_hi;        /* UIDs claimed as \Recent, not yet in the view */
+	struct mailbox_cache *cache;        /* header cache, made on first use */
+	struct mailbox_names *view_names;   /* the names block the view's file names may
 						 * point into (a reference) */
-	struct mailbox_frozen *view_frozen;	/* non-NULL: the view's messages are this
+	struct mailbox_frozen *view_frozen; /* non-NULL: the view's messages are this
 						 * frozen index's published ones (read-only,
 						 * shared; a reference) */
-	struct mailbox_learnt *learnt;	/* sizes learnt by mailbox_msg_size, for the index */
+	struct mailbox_learnt *learnt;      /* sizes learnt by mailbox_msg_size, for the index */
 	size_t nlearnt, learnt_cap;
 };
 
@@ -58,8 +58,8 @@ struct mailbox_learnt {
  * Only a view that is exactly the index's entries is published: every size known (so
  * mailbox_msg_size never writes one) and no \Recent (a per-session flag). */
 struct mailbox_msgs {
-	uint32_t kwmask;	/* the keyword letters the folder's list named */
-	size_t first_unseen;	/* index of the first message without \Seen, or the count */
+	uint32_t kwmask;     /* the keyword letters the folder's list named */
+	size_t first_unseen; /* index of the first message without \Seen, or the count */
 	struct mailbox_msg m[];
 };
 
@@ -98,11 +98,10 @@ void mailbox_view_name_release(const struct mailbox_state *s, char *name);
 void mailbox_msg_from_entry(const struct mailbox_state *s, struct mailbox_msg *m,
 			    const struct mailbox_entry *e, uint32_t kwmask);
 void mailbox_view_keywords(struct mailbox *mb, const struct mailbox_state *s);
-void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, uint32_t seq,
-			      uint32_t uid);
+void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, uint32_t seq, uint32_t uid);
 struct mailbox_msgs *mailbox_msgs_of(struct mailbox_msg *m);
-void mailbox_view_release(struct mailbox_msg *msgs, size_t count,
-			  const struct mailbox_names *names, struct mailbox_frozen *frozen);
+void mailbox_view_release(struct mailbox_msg *msgs, size_t count, const struct mailbox_names *names,
+			  struct mailbox_frozen *frozen);
 void mailbox_view_own(struct mailbox *mb, struct mailbox_state *s);
 void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s, struct mailbox_changes *ch);
 int mailbox_stat_size(const char *maildir, bool in_new, const char *name, uint64_t *size_r);

@@ -17,7 +17,7 @@
 struct mailbox_dirent {
 	char *name;
 	bool in_new;
-	int64_t secs;	/* leading digits of the name (arrival time), -1 if none */
+	int64_t secs; /* leading digits of the name (arrival time), -1 if none */
 };
 
 /* Leading decimal digits followed by '.', as arrival time; -1 when absent. */
@@ -77,7 +77,7 @@ static int mailbox_dirent_cmp(const void *a, const void *b)
 /* Open-addressing hash of base names -> slot numbers (entries of the index, then files). */
 struct mailbox_hash {
 	size_t mask;
-	long *slot;	/* -1 empty */
+	long *slot; /* -1 empty */
 };
 
 static uint64_t mailbox_hash_str(const char *s, size_t len)
@@ -144,7 +144,8 @@ static int mailbox_file_facts(const char *maildir, const int dirfd[2],
 		if (fstatat(dfd, f->name, &st, 0) < 0)
 			return -errno;
 	} else {
-		int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur", f->name);
+		int r = mailbox_path2(path, sizeof(path), maildir, f->in_new ? "new" : "cur",
+				      f->name);
 		if (r < 0)
 			return r;
 		if (stat(path, &st) < 0)
@@ -188,7 +189,7 @@ int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
 	int r;
 
 	*retry = false;
-	mailbox_index_own(&s->idx);	/* the reconciliation changes entries in place */
+	mailbox_index_own(&s->idx); /* the reconciliation changes entries in place */
 	/* Stamps first: a change after them shows as a different mtime next time. */
 	if ((r = mailbox_dir_stamp(s->path, "new", &ns, &nracy)) < 0 ||
 	    (r = mailbox_dir_stamp(s->path, "cur", &cs, &cracy)) < 0)
@@ -205,7 +206,8 @@ int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
 	/* The index's base names; a duplicate means a damaged index: rebuild. */
 	for (size_t i = 0; i < s->idx.n; i++) {
 		const char *name = s->idx.e[i].name;
-		if (mailbox_hash_find(&h, name, mailbox_index_base_len(name), s, files, &pos) >= 0) {
+		if (mailbox_hash_find(&h, name, mailbox_index_base_len(name), s, files, &pos) >=
+		    0) {
 			s->rebuild = true;
 			free(h.slot);
 			r = 0;
@@ -231,7 +233,7 @@ int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
 			continue;
 		}
 		if ((size_t)v >= s->idx.n || seen[v]) {
-			free(f->name);	/* a second file with a known base name: ignored */
+			free(f->name); /* a second file with a known base name: ignored */
 			f->name = NULL;
 			continue;
 		}
@@ -278,7 +280,7 @@ int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
 		struct mailbox_entry e = { 0 };
 		int fr = mailbox_file_facts(s->path, dirfd, &files[k], &e.size, &e.idate);
 		if (fr == -ENOENT) {
-			*retry = true;	/* renamed between readdir and now */
+			*retry = true; /* renamed between readdir and now */
 			continue;
 		}
 		if (fr < 0) {

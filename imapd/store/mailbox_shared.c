@@ -20,19 +20,19 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAILBOX_SNAPSHOT_HEAD 192	/* room for the index's header line */
+#define MAILBOX_SNAPSHOT_HEAD 192 /* room for the index's header line */
 
 struct mailbox_snapshot {
 	char *path;
 	struct mailbox_fileid id;
-	char head[MAILBOX_SNAPSHOT_HEAD];	/* the file's first line, '\n' included */
+	char head[MAILBOX_SNAPSHOT_HEAD]; /* the file's first line, '\n' included */
 	size_t headlen;
-	struct mailbox_index idx;	/* frozen (every name inside idx.names) */
-	uint64_t used;			/* last use, for replacing the least recent */
+	struct mailbox_index idx; /* frozen (every name inside idx.names) */
+	uint64_t used;            /* last use, for replacing the least recent */
 };
 
-#define MAILBOX_SNAPSHOTS 8		/* folders remembered at once */
-#define MAILBOX_SNAPSHOT_MIN 256	/* smaller folders parse fast enough */
+#define MAILBOX_SNAPSHOTS    8   /* folders remembered at once */
+#define MAILBOX_SNAPSHOT_MIN 256 /* smaller folders parse fast enough */
 
 static pthread_mutex_t mailbox_snapshots_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct mailbox_snapshot mailbox_snapshots[MAILBOX_SNAPSHOTS];
@@ -41,7 +41,8 @@ static uint64_t mailbox_snapshots_clock;
 /* Length of the first line of an index image (with its '\n'), 0 if it does not fit. */
 static size_t mailbox_snapshot_head_len(const char *data, size_t len)
 {
-	const char *nl = memchr(data, '\n', len < MAILBOX_SNAPSHOT_HEAD ? len : MAILBOX_SNAPSHOT_HEAD);
+	const char *nl = memchr(data, '\n',
+				len < MAILBOX_SNAPSHOT_HEAD ? len : MAILBOX_SNAPSHOT_HEAD);
 	return nl ? (size_t)(nl - data) + 1 : 0;
 }
 
@@ -61,8 +62,8 @@ static struct mailbox_snapshot *mailbox_snapshot_find(const char *path,
 
 /* Copies the index remembered for folder path, index file file with identity id, into idx_r
  * (folder lock held, so the file cannot change meanwhile). Returns true on a hit. */
-bool mailbox_snapshot_get(const char *path, const char *file,
-			  const struct mailbox_fileid *id, struct mailbox_index *idx_r)
+bool mailbox_snapshot_get(const char *path, const char *file, const struct mailbox_fileid *id,
+			  struct mailbox_index *idx_r)
 {
 	pthread_mutex_lock(&mailbox_snapshots_lock);
 	bool candidate = mailbox_snapshot_find(path, id, NULL, 0) != NULL;
@@ -91,8 +92,8 @@ bool mailbox_snapshot_get(const char *path, const char *file,
 /* Remembers idx as the content of path's index file id whose image begins with data: idx's
  * entries are frozen (its names packed first when some lie outside the block), and the
  * snapshot shares them. */
-void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id,
-			  const char *data, size_t len, struct mailbox_index *idx)
+void mailbox_snapshot_put(const char *path, const struct mailbox_fileid *id, const char *data,
+			  size_t len, struct mailbox_index *idx)
 {
 	size_t headlen = mailbox_snapshot_head_len(data, len);
 	if (!id->exists || idx->n < MAILBOX_SNAPSHOT_MIN || headlen == 0)

@@ -35,8 +35,8 @@ static int mailbox_entry_rename(struct mailbox_state *s, struct mailbox_entry *e
 	return r;
 }
 
-int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode,
-		       unsigned flags, const char *const *keywords, size_t nkeywords)
+int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mode, unsigned flags,
+		       const char *const *keywords, size_t nkeywords)
 {
 	struct mailbox_state *s = mb->priv;
 	if (mb->readonly)
@@ -70,10 +70,14 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 			unsigned cur;
 			uint32_t ckw;
 			mailbox_name_flags(e->name, &cur, &ckw);
-			unsigned nf = mode == '+' ? cur | flags : mode == '-' ? cur & ~flags : flags;
-			uint32_t nkw = mode == '+' ? ckw | kwset : mode == '-' ? ckw & ~kwset : kwset;
+			unsigned nf = mode == '+'   ? cur | flags
+				      : mode == '-' ? cur & ~flags
+						    : flags;
+			uint32_t nkw = mode == '+'   ? ckw | kwset
+				       : mode == '-' ? ckw & ~kwset
+						     : kwset;
 			if (mode == '=')
-				nkw |= ckw & ~mailbox_kw_mask(s->kw);	/* unnamed letters stay */
+				nkw |= ckw & ~mailbox_kw_mask(s->kw); /* unnamed letters stay */
 			if (nf == cur && nkw == ckw && !(e->in_new && !s->readonly)) {
 				rr = 0;
 				break;

@@ -64,8 +64,7 @@ static void mailbox_changes_add(uint32_t **v, size_t *n, size_t *cap, uint32_t x
 }
 
 /* Records one expunged message (seq in the previous view, and its UID). */
-void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, uint32_t seq,
-			      uint32_t uid)
+void mailbox_changes_expunged(struct mailbox_changes *ch, size_t *cap, uint32_t seq, uint32_t uid)
 {
 	if (ch->n_expunged == *cap) {
 		*cap = *cap ? *cap * 2 : 16;
@@ -90,8 +89,8 @@ struct mailbox_msgs *mailbox_msgs_of(struct mailbox_msg *m)
 
 /* Releases a view's messages: the file names of its own (those outside names) and the block,
  * or its reference to the published ones (frozen). */
-void mailbox_view_release(struct mailbox_msg *msgs, size_t count,
-			  const struct mailbox_names *names, struct mailbox_frozen *frozen)
+void mailbox_view_release(struct mailbox_msg *msgs, size_t count, const struct mailbox_names *names,
+			  struct mailbox_frozen *frozen)
 {
 	if (frozen) {
 		mailbox_frozen_unref(frozen);
@@ -128,8 +127,7 @@ void mailbox_view_own(struct mailbox *mb, struct mailbox_state *s)
  * view would be exactly that: same keyword list, no \Recent here), the view shares it instead
  * of building its own: a SELECT of a folder some session of this process already opened costs
  * no copy at all. A view built here that qualifies is published for the next. */
-void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
-			 struct mailbox_changes *ch)
+void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s, struct mailbox_changes *ch)
 {
 	struct mailbox_changes dummy;
 	size_t ecap = 0, fcap = 0;
@@ -140,7 +138,7 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	uint32_t kwmask = mailbox_kw_mask(s->kw);
 	struct mailbox_frozen *frozen = s->idx.frozen;
 	struct mailbox_msgs *pub = frozen ? __atomic_load_n((struct mailbox_msgs **)&frozen->view,
-							     __ATOMIC_ACQUIRE)
+							    __ATOMIC_ACQUIRE)
 					  : NULL;
 	if (pub && (pub->kwmask != kwmask || s->claim_hi || mailbox_recent_count(mb)))
 		pub = NULL;
@@ -157,7 +155,7 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 
 	ch->uidvalidity_changed = reset;
 	if (pub && mb->count == 0) {
-		ch->n_new = s->idx.n;	/* a first view (SELECT): nothing to compare */
+		ch->n_new = s->idx.n; /* a first view (SELECT): nothing to compare */
 		j = s->idx.n;
 	}
 	while (i < mb->count || j < s->idx.n) {
@@ -182,8 +180,9 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 				first_unseen = j;
 		}
 		if (same) {
-			if (o->modseq != m->modseq || (o->flags & ~MAILBOX_RECENT) !=
-			    (m->flags & ~MAILBOX_RECENT) || o->keywords != m->keywords)
+			if (o->modseq != m->modseq ||
+			    (o->flags & ~MAILBOX_RECENT) != (m->flags & ~MAILBOX_RECENT) ||
+			    o->keywords != m->keywords)
 				mailbox_changes_add(&ch->flag_changed_uids, &ch->n_flag_changed,
 						    &fcap, e->uid);
 			i++;
@@ -225,7 +224,7 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s,
 	s->claim_lo = s->claim_hi = 0;
 	s->view_stale = false;
 	if (s->cache && mailbox_cache_uidvalidity(s->cache) != mb->uidvalidity) {
-		mailbox_cache_free(s->cache);	/* another generation of the folder */
+		mailbox_cache_free(s->cache); /* another generation of the folder */
 		s->cache = NULL;
 	}
 	if (ch == &dummy)
@@ -251,7 +250,7 @@ size_t mailbox_first_unseen(const struct mailbox *mb)
 {
 	const struct mailbox_state *s = mb->priv;
 	if (s && s->view_frozen)
-		return mailbox_msgs_of(mb->msgs)->first_unseen;	/* read-only: still true */
+		return mailbox_msgs_of(mb->msgs)->first_unseen; /* read-only: still true */
 	size_t i = 0;
 	while (i < mb->count && (mb->msgs[i].flags & MAILBOX_SEEN))
 		i++;
@@ -290,7 +289,7 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 	 * is known there. */
 	if (m->size != MAILBOX_SIZE_UNKNOWN)
 		return m->size;
-	uint64_t size = 0;	/* set by whichever lookup below succeeds */
+	uint64_t size = 0; /* set by whichever lookup below succeeds */
 	if (mailbox_stat_size(mb->path, m->in_new, m->filename, &size) < 0) {
 		/* Renamed by another program since the last sync? Look for its base name. */
 		char path[PATH_MAX];
@@ -315,7 +314,7 @@ size_t mailbox_recent_count(const struct mailbox *mb)
 {
 	const struct mailbox_state *s = mb->priv;
 	if (s && s->view_frozen)
-		return 0;	/* a shared view has no \Recent */
+		return 0; /* a shared view has no \Recent */
 	size_t n = 0;
 	for (size_t i = 0; i < mb->count; i++)
 		n += (mb->msgs[i].flags & MAILBOX_RECENT) != 0;

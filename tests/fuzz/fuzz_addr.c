@@ -1,5 +1,5 @@
 /* fuzz_addr.c - libFuzzer target: path/mailbox parsing, domain checks, format/reparse round trip. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,7 +20,8 @@ static void fuzz_addr_round_trip(const struct addr *a, unsigned flags)
 	assert(n < sizeof(out));
 	assert(strlen(out) == n);
 	snprintf(wire, sizeof(wire), "<%s>", out);
-	if (addr_parse_path(wire, n + 2, flags & ~ADDR_ALLOW_SOURCE_ROUTE, &b, &used, &error) != 0) {
+	if (addr_parse_path(wire, n + 2, flags & ~ADDR_ALLOW_SOURCE_ROUTE, &b, &used, &error) !=
+	    0) {
 		fprintf(stderr, "reparse of %s failed: %s\n", wire, error);
 		assert(0);
 	}

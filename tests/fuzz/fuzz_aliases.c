@@ -11,8 +11,8 @@ static char *fuzz_domains[] = { "localhost", "example.org" };
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char users[] = "a@localhost:x\nb@localhost:x\nc@example.org:x\n";
-	static const char *const rcpts[] = { "a@localhost", "b+x@localhost", "c@example.org",
-					     "d@localhost", "postmaster", "e@remote.test",
+	static const char *const rcpts[] = { "a@localhost",    "b+x@localhost", "c@example.org",
+					     "d@localhost",    "postmaster",    "e@remote.test",
 					     "A+B-C@LOCALHOST" };
 	char err[512];
 	struct aliases *al = aliases_parse("fuzz", (const char *)data, size, err, sizeof(err));
@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (delivery_resolve(&cfg, acc, al, &a, &t, &n, err, sizeof(err)) == DELIVERY_OK) {
 			if (n == 0)
-				abort();	/* OK always names at least one target */
+				abort(); /* OK always names at least one target */
 			free(t);
 		}
 	}

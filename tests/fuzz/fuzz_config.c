@@ -60,12 +60,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)config_parse_milter(s, &m, &e);
 	(void)config_value_count(s, &v, &e);
 	(void)config_value_port(s, &port, &e);
-	if (config_value_hostport(s, 0, false, &hp, &e) == 0 && (hp.port == 0 || hp.host[0] == '\0'))
+	if (config_value_hostport(s, 0, false, &hp, &e) == 0 &&
+	    (hp.port == 0 || hp.host[0] == '\0'))
 		abort();
 	(void)config_value_hostport(s, 53, true, &hp, &e);
 	if (config_value_cidr(s, &c, &e) == 0 && c.prefix > (c.family == AF_INET ? 32u : 128u))
 		abort();
-	(void)config_value_domain(s, &e);	/* last: it rewrites s */
+	(void)config_value_domain(s, &e); /* last: it rewrites s */
 	free(s);
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* fuzz_imap_date.c - libFuzzer target: IMAP date and date-time parsing; what parses formats and parses back to the same instant. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -19,7 +19,8 @@ static const struct imap_command *fuzz_command(struct imap_parser *p, const char
 	buf_append_str(line, "\r\n");
 	size_t off = 0, used;
 	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line->data + off, line->len - off, &used)) == IMAP_PARSE_LITERAL)
+	while ((r = imap_parser_feed(p, line->data + off, line->len - off, &used)) ==
+	       IMAP_PARSE_LITERAL)
 		off += used;
 	return r == IMAP_PARSE_DONE ? imap_parser_command(p) : NULL;
 }
@@ -40,9 +41,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct search_program prog;
 		struct search_error err;
 		if (search_parse(c->args, c->count, 0, &prog, &err) == 0) {
-			struct search_msg m = { .seq = 1, .uid = 5, .max_seq = 3, .max_uid = 9,
-						 .size = msg_len, .internal_date = 1770076800,
-						 .data = msg, .len = msg_len };
+			struct search_msg m = { .seq = 1,
+						.uid = 5,
+						.max_seq = 3,
+						.max_uid = 9,
+						.size = msg_len,
+						.internal_date = 1770076800,
+						.data = msg,
+						.len = msg_len };
 			int r = search_match(prog.root, &m);
 			if (r != 0 && r != 1)
 				abort();

@@ -12,7 +12,8 @@ static void fuzz_imap_parser_use(const struct imap_command *c, struct buf *log)
 	if (strcmp(c->name, "FETCH") == 0 && c->count >= 1) {
 		struct fetch_request req;
 		struct fetch_error err;
-		if (fetch_parse(c->args + 1, c->count - 1, c->uid ? FETCH_PARSE_UID : 0, &req, &err) == 0) {
+		if (fetch_parse(c->args + 1, c->count - 1, c->uid ? FETCH_PARSE_UID : 0, &req,
+				&err) == 0) {
 			for (unsigned i = 0; i < req.count; i++)
 				buf_printf(log, " %s", req.items[i].name);
 			fetch_request_free(&req);
@@ -33,8 +34,8 @@ static void fuzz_imap_parser_use(const struct imap_command *c, struct buf *log)
 	}
 }
 
-static void fuzz_imap_parser_run(const struct imap_parser_limits *lim, const uint8_t *data, size_t len,
-				 size_t chunk, struct buf *log)
+static void fuzz_imap_parser_run(const struct imap_parser_limits *lim, const uint8_t *data,
+				 size_t len, size_t chunk, struct buf *log)
 {
 	struct imap_parser *p = imap_parser_new(lim);
 	size_t off = 0;
@@ -55,8 +56,8 @@ static void fuzz_imap_parser_run(const struct imap_parser_limits *lim, const uin
 			buf_append(log, "\n", 1);
 		} else if (r == IMAP_PARSE_ERROR) {
 			const struct imap_parse_error *e = imap_parser_error(p);
-			buf_printf(log, "E %d %d %s %s\n", (int)e->code, (int)e->skip, e->tag ? e->tag : "-",
-				   e->text);
+			buf_printf(log, "E %d %d %s %s\n", (int)e->code, (int)e->skip,
+				   e->tag ? e->tag : "-", e->text);
 			if (e->fatal)
 				break;
 		}
@@ -70,9 +71,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	/* first byte: chunk size and limits */
 	size_t chunk = 1 + (data[0] & 0x0f);
-	struct imap_parser_limits small = { .max_line = 200, .max_literal = 64, .max_nonsync_literal = 16,
-					    .max_literal_total = 100, .max_skip_literal = 300,
-					    .max_depth = 4, .max_args = 40 };
+	struct imap_parser_limits small = { .max_line = 200,
+					    .max_literal = 64,
+					    .max_nonsync_literal = 16,
+					    .max_literal_total = 100,
+					    .max_skip_literal = 300,
+					    .max_depth = 4,
+					    .max_args = 40 };
 	const struct imap_parser_limits *lim = (data[0] & 0x10) ? &small : NULL;
 	data++;
 	size--;
@@ -81,7 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&pieces);
 	fuzz_imap_parser_run(lim, data, size, size ? size : 1, &whole);
 	fuzz_imap_parser_run(lim, data, size, chunk, &pieces);
-	if (whole.len != pieces.len || (whole.len && memcmp(whole.data, pieces.data, whole.len) != 0))
+	if (whole.len != pieces.len ||
+	    (whole.len && memcmp(whole.data, pieces.data, whole.len) != 0))
 		abort();
 	buf_free(&whole);
 	buf_free(&pieces);

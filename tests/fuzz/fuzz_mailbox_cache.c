@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_check(r.r[i].uid != 0);
 		fuzz_check(r.r[i].len <= MAILBOX_CACHE_MAX_HEADER);
 		fuzz_check(r.r[i].off >= head && r.r[i].off + r.r[i].len < end);
-		mailbox_cache_format_record(&b, r.r[i].kind, r.r[i].uid, p + r.r[i].off, r.r[i].len);
+		mailbox_cache_format_record(&b, r.r[i].kind, r.r[i].uid, p + r.r[i].off,
+					    r.r[i].len);
 	}
 	/* Without verify: at least the verified records, the same ones first, each of those
 	 * passing its check. */

@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_check(e->modseq >= 1 && e->modseq <= idx.highest_modseq);
 			fuzz_check(mailbox_index_name_ok(e->name, strlen(e->name)));
 			fuzz_check(mailbox_index_base_len(e->name) > 0);
-			fuzz_check(e->size <= MAILBOX_INDEX_MAX_SIZE || e->size == MAILBOX_SIZE_UNKNOWN);
+			fuzz_check(e->size <= MAILBOX_INDEX_MAX_SIZE ||
+				   e->size == MAILBOX_SIZE_UNKNOWN);
 			last = e->uid;
 		}
 		/* Formatting and parsing again gives the same index, byte for byte. */
@@ -39,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		mailbox_index_format(&idx, &b);
 		fuzz_check(mailbox_index_parse(b.data, b.len, &again, err, sizeof(err)) == 0);
 		fuzz_check(again.n == idx.n && again.uidvalidity == idx.uidvalidity &&
-			   again.uidnext == idx.uidnext && again.highest_modseq == idx.highest_modseq);
+			   again.uidnext == idx.uidnext &&
+			   again.highest_modseq == idx.highest_modseq);
 		for (size_t i = 0; i < idx.n; i++) {
 			fuzz_check(again.e[i].uid == idx.e[i].uid);
 			fuzz_check(again.e[i].size == idx.e[i].size);

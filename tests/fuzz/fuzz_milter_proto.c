@@ -1,5 +1,5 @@
 /* fuzz_milter_proto.c - libFuzzer target: a milter's reply stream through framing, negotiation, reply decoding and the message edits. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,7 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct buf msg, newbody;
 	buf_init(&msg);
 	buf_init(&newbody);
-	buf_append_str(&msg, "Received: from x\r\n\tby y; date\r\nSubject: s\r\nX-A: 1\r\n\r\nbody\r\n");
+	buf_append_str(&msg,
+		       "Received: from x\r\n\tby y; date\r\nSubject: s\r\nX-A: 1\r\n\r\nbody\r\n");
 	size_t pos = 0;
 	int packets = 0;
 	while (pos < size && packets++ < 256) {
@@ -31,11 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += used;
 		if (cmd == MILTER_R_OPTNEG) {
 			struct milter_optneg o;
-			if (milter_optneg_decode(p, len, MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o, &err) == 0) {
+			if (milter_optneg_decode(p, len, MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o,
+						 &err) == 0) {
 				assert(o.version >= 2 && o.version <= MILTER_VERSION);
 				assert(!(o.protocol & ~MILTER_P_OFFERED));
 				for (int i = 0; i < MILTER_M_NSTAGES; i++)
-					assert(!o.symlist[i] || (o.symlist[i] >= p && o.symlist[i] < p + len));
+					assert(!o.symlist[i] ||
+					       (o.symlist[i] >= p && o.symlist[i] < p + len));
 			}
 			continue;
 		}
@@ -68,10 +71,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (msg.len > 64 * 1024)
 				break;
 			if (cmd == MILTER_R_CHGHEADER)
-				milter_header_change(&msg, rep.index, rep.s1, v.data ? v.data : "", v.len, false);
+				milter_header_change(&msg, rep.index, rep.s1, v.data ? v.data : "",
+						     v.len, false);
 			else
-				milter_header_insert(&msg, cmd == MILTER_R_INSHEADER ? rep.index : UINT32_MAX,
-						     rep.s1, v.data ? v.data : "", v.len, true);
+				milter_header_insert(
+					&msg, cmd == MILTER_R_INSHEADER ? rep.index : UINT32_MAX,
+					rep.s1, v.data ? v.data : "", v.len, true);
 			break;
 		case MILTER_R_REPLBODY:
 			buf_append(&newbody, rep.body, rep.body_len);

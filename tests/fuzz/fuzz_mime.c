@@ -15,7 +15,8 @@ static void fuzz_mime_check(const struct mime_part *p, size_t lo, size_t hi, siz
 {
 	assert(lo <= p->header_start && p->header_start <= p->body_start);
 	assert(p->body_start <= p->body_end && p->body_end <= hi);
-	assert(p->size == p->body_end - p->body_start && p->vsize >= p->size && p->lines <= p->size);
+	assert(p->size == p->body_end - p->body_start && p->vsize >= p->size &&
+	       p->lines <= p->size);
 	assert(p->depth <= MIME_MAX_DEPTH && p->type && p->subtype);
 	(*n)++;
 	assert(*n <= MIME_MAX_PARTS);
@@ -75,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++) {
 		for (int w = MIME_SECTION_BODY; w <= MIME_SECTION_MIME; w++) {
 			size_t s, l;
-			if (mime_section_range(root, sections[i], (enum mime_section)w, &s, &l) == 0)
+			if (mime_section_range(root, sections[i], (enum mime_section)w, &s, &l) ==
+			    0)
 				assert(s <= size && l <= size - s);
 		}
 		const struct mime_part *p = mime_find_section(root, sections[i]);

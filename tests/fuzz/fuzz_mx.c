@@ -52,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		names[n][len] = '\0';
 		(void)mx_check_name(names[n], &why);
 		in[n].name = names[n];
-		in[n].preference = pref % 4;	/* many ties */
+		in[n].preference = pref % 4; /* many ties */
 		n++;
 	}
 

@@ -1,5 +1,5 @@
 /* fuzz_queue_file.c - libFuzzer target: queue_file_decode over any file image; what decodes re-encodes to the same sealed envelope. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,7 +81,8 @@ static void fuzz_queue_roundtrip(const struct queue_envelope *env, const char *m
 	while (sealed > 0 && !(file.data[sealed - 1] == '\n' && file.data[sealed] == 'E'))
 		sealed--;
 	assert(sealed > 0);
-	size_t at = env->msg_len ? again.msg_offset + (size_t)(unsigned char)msg[0] % env->msg_len : sealed / 2;
+	size_t at = env->msg_len ? again.msg_offset + (size_t)(unsigned char)msg[0] % env->msg_len
+				 : sealed / 2;
 	file.data[at] ^= 0x20;
 	assert(queue_file_decode(file.data, file.len, &again2, &error) == -1);
 	file.data[at] ^= 0x20;

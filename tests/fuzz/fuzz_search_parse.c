@@ -16,7 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct imap_parser *p = imap_parser_new(NULL);
 	size_t off = 0, used;
 	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) == IMAP_PARSE_LITERAL)
+	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) ==
+	       IMAP_PARSE_LITERAL)
 		off += used;
 	if (r == IMAP_PARSE_DONE) {
 		const struct imap_command *c = imap_parser_command(p);

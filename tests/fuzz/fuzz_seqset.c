@@ -48,7 +48,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
 		if (probes[i] == 0)
 			continue;
-		if (seqset_contains(&resolved, probes[i]) != seqset_contains_max(&set, probes[i], max))
+		if (seqset_contains(&resolved, probes[i]) !=
+		    seqset_contains_max(&set, probes[i], max))
 			abort();
 	}
 	struct seqset_iter it;

@@ -1,5 +1,5 @@
 /* fuzz_smtp_command.c - libFuzzer target: command line splitting and smtp_command_parse. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -69,7 +69,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		assert(consumed <= size && consumed <= SMTP_COMMAND_LINE_MAX);
 		assert(in[consumed - 1] == '\n');
-		assert(line_len + 1 == consumed || (line_len + 2 == consumed && in[line_len] == '\r'));
+		assert(line_len + 1 == consumed ||
+		       (line_len + 2 == consumed && in[line_len] == '\r'));
 		assert(memchr(in, '\n', line_len) == NULL);
 		fuzz_smtp_command_one(in, line_len, flags);
 		in += consumed;

@@ -1,5 +1,5 @@
 /* fuzz_smtp_data.c - libFuzzer target: the DATA reader against a reference, under random splits. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -40,7 +40,7 @@ static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t se
 			if (n > len - off)
 				n = len - off;
 		}
-		out = malloc(n + 1);	/* exactly the room promised, so ASan sees overruns */
+		out = malloc(n + 1); /* exactly the room promised, so ASan sees overruns */
 		assert(out != NULL);
 		run->status = smtp_data_feed(&r, in + off, n, out, &out_len, &consumed);
 		assert(out_len <= n);

@@ -1,5 +1,5 @@
 /* fuzz_smtp_reply.c - libFuzzer target: SMTP reply lines, xtext and the status code a bounce derives from an error text. */
-#undef NDEBUG	/* the checks below are the point, in every build type */
+#undef NDEBUG /* the checks below are the point, in every build type */
 #include <assert.h>
 #include <ctype.h>
 #include <stdint.h>
@@ -34,7 +34,7 @@ static void fuzz_smtp_reply_xtext(const char *in, size_t len, size_t outlen)
 		for (size_t i = 0; i < n; i++)
 			assert(out[i] != '\0');
 	}
-	assert(outlen >= sizeof(out) || out[outlen] == 'Z');	/* nothing written past outlen */
+	assert(outlen >= sizeof(out) || out[outlen] == 'Z'); /* nothing written past outlen */
 }
 
 /* The status code is "class.subject.detail": one of 2/4/5, 1-3 digits, 1-3 digits. */
@@ -60,13 +60,13 @@ static void fuzz_smtp_reply_status(const char *text, int code)
 		d++;
 	}
 	assert(d >= 1 && d <= 3 && out[i] == '\0');
-	if (strstr(text, out) == NULL)	/* not found in the text: derived from the code */
+	if (strstr(text, out) == NULL) /* not found in the text: derived from the code */
 		assert(strcmp(out + 1, ".0.0") == 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *copy = malloc(size + 1);	/* exact size: ASan catches reads past the end */
+	char *copy = malloc(size + 1); /* exact size: ASan catches reads past the end */
 	memcpy(copy, data, size);
 	fuzz_smtp_reply_line(copy, size);
 	/* every line of a multi-line reply as the client splits it */

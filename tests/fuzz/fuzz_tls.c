@@ -37,7 +37,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void fuzz_tls_run(bool server, const uint8_t *data, size_t size, size_t piece)
 {
 	struct tls_session *s = tls_session_new(server ? fuzz_sctx : fuzz_cctx, server,
-	    server ? NULL : "fuzz.example");
+						server ? NULL : "fuzz.example");
 	if (!s)
 		abort();
 	struct buf plain, out;
@@ -52,7 +52,7 @@ static void fuzz_tls_run(bool server, const uint8_t *data, size_t size, size_t p
 		tls_session_pending_output(s, &out);
 		if (r < 0) {
 			if (r == TLS_ERROR && !tls_session_error(s)[0])
-				abort();	/* an error always says why */
+				abort(); /* an error always says why */
 			break;
 		}
 		if (tls_session_handshake_done(s)) {

@@ -10,10 +10,29 @@ static sfsistat maybe_drop(const char *here)
 	return SMFIS_CONTINUE;
 }
 
-static sfsistat h_helo(SMFICTX *c, char *h) { (void)c; (void)h; return maybe_drop("helo"); }
-static sfsistat h_envfrom(SMFICTX *c, char **a) { (void)c; (void)a; return maybe_drop("mail"); }
-static sfsistat h_envrcpt(SMFICTX *c, char **a) { (void)c; (void)a; return maybe_drop("rcpt"); }
-static sfsistat h_eom(SMFICTX *c) { (void)c; return maybe_drop("eom"); }
+static sfsistat h_helo(SMFICTX *c, char *h)
+{
+	(void)c;
+	(void)h;
+	return maybe_drop("helo");
+}
+static sfsistat h_envfrom(SMFICTX *c, char **a)
+{
+	(void)c;
+	(void)a;
+	return maybe_drop("mail");
+}
+static sfsistat h_envrcpt(SMFICTX *c, char **a)
+{
+	(void)c;
+	(void)a;
+	return maybe_drop("rcpt");
+}
+static sfsistat h_eom(SMFICTX *c)
+{
+	(void)c;
+	return maybe_drop("eom");
+}
 
 int main(int argc, char **argv)
 {

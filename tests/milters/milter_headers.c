@@ -1,7 +1,7 @@
 /* milter_headers.c - test milter: reports the macros, headers and body it saw, then adds, inserts, changes and deletes headers; "noreply" negotiates no replies for headers and body, and header values with their leading space. */
 #include "milter_common.h"
 
-static int noreply;	/* SMFIP_NR_HDR, SMFIP_NR_BODY, SMFIP_HDR_LEADSPC */
+static int noreply; /* SMFIP_NR_HDR, SMFIP_NR_BODY, SMFIP_HDR_LEADSPC */
 
 static sfsistat h_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1, unsigned long f2,
 			    unsigned long f3, unsigned long *pf0, unsigned long *pf1,

@@ -18,13 +18,49 @@ static sfsistat verdict(const char *here)
 	return SMFIS_CONTINUE;
 }
 
-static sfsistat h_connect(SMFICTX *c, char *h, _SOCK_ADDR *sa) { (void)c; (void)h; (void)sa; return verdict("connect"); }
-static sfsistat h_helo(SMFICTX *c, char *h) { (void)c; (void)h; return verdict("helo"); }
-static sfsistat h_envfrom(SMFICTX *c, char **a) { (void)c; (void)a; return verdict("mail"); }
-static sfsistat h_data(SMFICTX *c) { (void)c; return verdict("data"); }
-static sfsistat h_header(SMFICTX *c, char *n, char *v) { (void)c; (void)n; (void)v; return verdict("header"); }
-static sfsistat h_eoh(SMFICTX *c) { (void)c; return verdict("eoh"); }
-static sfsistat h_body(SMFICTX *c, unsigned char *b, size_t l) { (void)c; (void)b; (void)l; return verdict("body"); }
+static sfsistat h_connect(SMFICTX *c, char *h, _SOCK_ADDR *sa)
+{
+	(void)c;
+	(void)h;
+	(void)sa;
+	return verdict("connect");
+}
+static sfsistat h_helo(SMFICTX *c, char *h)
+{
+	(void)c;
+	(void)h;
+	return verdict("helo");
+}
+static sfsistat h_envfrom(SMFICTX *c, char **a)
+{
+	(void)c;
+	(void)a;
+	return verdict("mail");
+}
+static sfsistat h_data(SMFICTX *c)
+{
+	(void)c;
+	return verdict("data");
+}
+static sfsistat h_header(SMFICTX *c, char *n, char *v)
+{
+	(void)c;
+	(void)n;
+	(void)v;
+	return verdict("header");
+}
+static sfsistat h_eoh(SMFICTX *c)
+{
+	(void)c;
+	return verdict("eoh");
+}
+static sfsistat h_body(SMFICTX *c, unsigned char *b, size_t l)
+{
+	(void)c;
+	(void)b;
+	(void)l;
+	return verdict("body");
+}
 static sfsistat h_eom(SMFICTX *c)
 {
 	if (strcmp(stage, "eom") == 0)

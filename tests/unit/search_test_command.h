@@ -17,7 +17,8 @@ static struct imap_parser *search_test_command(const char *args, const struct im
 	struct imap_parser *p = imap_parser_new(NULL);
 	size_t off = 0, used;
 	enum imap_parse_result r;
-	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) == IMAP_PARSE_LITERAL)
+	while ((r = imap_parser_feed(p, line.data + off, line.len - off, &used)) ==
+	       IMAP_PARSE_LITERAL)
 		off += used;
 	buf_free(&line);
 	cr_assert_eq(r, IMAP_PARSE_DONE, "IMAP syntax: %s", args);

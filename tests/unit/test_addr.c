@@ -40,8 +40,9 @@ Test(addr, dot_string)
 {
 	test_addr_ok("<user@example.com>", 0, "user", "example.com");
 	test_addr_ok("<first.last@example.com>", 0, "first.last", "example.com");
-	test_addr_ok("<a!#$%&'*+-/=?^_`{|}~z@example.com>", 0, "a!#$%&'*+-/=?^_`{|}~z", "example.com");
-	test_addr_ok("<User@Example.COM>", 0, "User", "example.com");	/* local case kept */
+	test_addr_ok("<a!#$%&'*+-/=?^_`{|}~z@example.com>", 0, "a!#$%&'*+-/=?^_`{|}~z",
+		     "example.com");
+	test_addr_ok("<User@Example.COM>", 0, "User", "example.com"); /* local case kept */
 	test_addr_ok("<a@localhost>", 0, "a", "localhost");
 	test_addr_ok("<a@123.example>", 0, "a", "123.example");
 	test_addr_ok("<a@x-y.example>", 0, "a", "x-y.example");
@@ -76,10 +77,10 @@ Test(addr, quoted_local)
 
 Test(addr, quoted_local_bad)
 {
-	test_addr_bad("<\"abc@example.com>", 0);		/* unterminated */
-	test_addr_bad("<\"a\tb\"@example.com>", 0);		/* control char */
-	test_addr_bad("<\"a\\\x01\"@example.com>", 0);	/* quoted pair of a control */
-	test_addr_bad("<\"a\"b@example.com>", 0);		/* text after the quotes */
+	test_addr_bad("<\"abc@example.com>", 0);       /* unterminated */
+	test_addr_bad("<\"a\tb\"@example.com>", 0);    /* control char */
+	test_addr_bad("<\"a\\\x01\"@example.com>", 0); /* quoted pair of a control */
+	test_addr_bad("<\"a\"b@example.com>", 0);      /* text after the quotes */
 	test_addr_bad("<\"a\\", 0);
 }
 
@@ -93,7 +94,7 @@ Test(addr, address_literals)
 	test_addr_bad("<a@[192.0.2]>", 0);
 	test_addr_bad("<a@[IPv6:2001:db8::g]>", 0);
 	test_addr_bad("<a@[IPv6:1.2.3.4]>", 0);
-	test_addr_bad("<a@[x-tag:whatever]>", 0);	/* general literal */
+	test_addr_bad("<a@[x-tag:whatever]>", 0); /* general literal */
 	test_addr_bad("<a@[192.0.2.1>", 0);
 	test_addr_bad("<a@[]>", 0);
 	test_addr_bad("<a@[[1.2.3.4]]>", 0);
@@ -101,11 +102,12 @@ Test(addr, address_literals)
 
 Test(addr, source_route)
 {
-	test_addr_ok("<@relay.example:user@example.com>", ADDR_ALLOW_SOURCE_ROUTE, "user", "example.com");
+	test_addr_ok("<@relay.example:user@example.com>", ADDR_ALLOW_SOURCE_ROUTE, "user",
+		     "example.com");
 	test_addr_ok("<@a.example,@b.example:user@example.com>", ADDR_ALLOW_SOURCE_ROUTE, "user",
-		"example.com");
+		     "example.com");
 	test_addr_ok("<@[192.0.2.1],@[IPv6:::1]:u@example.com>", ADDR_ALLOW_SOURCE_ROUTE, "u",
-		"example.com");
+		     "example.com");
 	test_addr_bad("<@relay.example:user@example.com>", 0);
 	test_addr_bad("<@relay.example,user@example.com>", ADDR_ALLOW_SOURCE_ROUTE);
 	test_addr_bad("<@:user@example.com>", ADDR_ALLOW_SOURCE_ROUTE);
@@ -150,15 +152,23 @@ Test(addr, utf8)
 	cr_assert_eq(test_addr_path("<j\xc3\xb6rg@example.com>", ADDR_ALLOW_UTF8, &a, &used), 0);
 	cr_assert_str_eq(a.local, "j\xc3\xb6rg");
 	cr_assert(a.utf8);
-	cr_assert_eq(test_addr_path("<user@b\xc3\xbc" "cher.example>", ADDR_ALLOW_UTF8, &a, &used), 0);
-	cr_assert_str_eq(a.domain, "b\xc3\xbc" "cher.example");
+	cr_assert_eq(test_addr_path("<user@b\xc3\xbc"
+				    "cher.example>",
+				    ADDR_ALLOW_UTF8, &a, &used),
+		     0);
+	cr_assert_str_eq(a.domain, "b\xc3\xbc"
+				   "cher.example");
 	cr_assert(a.utf8);
-	cr_assert_eq(test_addr_path("<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\x85\xac\xe5\x8f\xb8>",
-			  ADDR_ALLOW_UTF8, &a, &used), 0);
+	cr_assert_eq(test_addr_path("<\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90."
+				    "\xe5\x85\xac\xe5\x8f\xb8>",
+				    ADDR_ALLOW_UTF8, &a, &used),
+		     0);
 	cr_assert(a.utf8);
-	cr_assert_eq(test_addr_path("<\"j\xc3\xb6 rg\"@example.com>", ADDR_ALLOW_UTF8, &a, &used), 0);
+	cr_assert_eq(test_addr_path("<\"j\xc3\xb6 rg\"@example.com>", ADDR_ALLOW_UTF8, &a, &used),
+		     0);
 	cr_assert(a.utf8 && a.quoted);
-	cr_assert_eq(test_addr_path("<\xf0\x9f\x98\x80@example.com>", ADDR_ALLOW_UTF8, &a, &used), 0);
+	cr_assert_eq(test_addr_path("<\xf0\x9f\x98\x80@example.com>", ADDR_ALLOW_UTF8, &a, &used),
+		     0);
 	cr_assert_eq(test_addr_path("<user@example.com>", ADDR_ALLOW_UTF8, &a, &used), 0);
 	cr_assert(!a.utf8);
 	cr_assert_eq(test_addr_path("<user@Xn--Bcher-kva.example>", 0, &a, &used), 0);
@@ -168,15 +178,18 @@ Test(addr, utf8)
 
 Test(addr, utf8_bad)
 {
-	test_addr_bad("<j\xc3\xb6rg@example.com>", 0);			/* not allowed */
-	test_addr_bad("<user@b\xc3\xbc" "cher.example>", 0);
-	test_addr_bad("<j\xc3rg@example.com>", ADDR_ALLOW_UTF8);		/* truncated */
-	test_addr_bad("<j\xc0\xafrg@example.com>", ADDR_ALLOW_UTF8);	/* overlong '/' */
-	test_addr_bad("<j\xe0\x80\xafrg@example.com>", ADDR_ALLOW_UTF8);	/* overlong, 3 octets */
-	test_addr_bad("<j\xf0\x80\x80\xafrg@example.com>", ADDR_ALLOW_UTF8);	/* overlong, 4 octets */
-	test_addr_bad("<j\xed\xa0\x80rg@example.com>", ADDR_ALLOW_UTF8);	/* surrogate U+D800 */
-	test_addr_bad("<j\xf4\x90\x80\x80rg@example.com>", ADDR_ALLOW_UTF8);	/* beyond U+10FFFF */
-	test_addr_bad("<j\xc2\x85rg@example.com>", ADDR_ALLOW_UTF8);	/* C1 control NEL */
+	test_addr_bad("<j\xc3\xb6rg@example.com>", 0); /* not allowed */
+	test_addr_bad("<user@b\xc3\xbc"
+		      "cher.example>",
+		      0);
+	test_addr_bad("<j\xc3rg@example.com>", ADDR_ALLOW_UTF8);         /* truncated */
+	test_addr_bad("<j\xc0\xafrg@example.com>", ADDR_ALLOW_UTF8);     /* overlong '/' */
+	test_addr_bad("<j\xe0\x80\xafrg@example.com>", ADDR_ALLOW_UTF8); /* overlong, 3 octets */
+	test_addr_bad("<j\xf0\x80\x80\xafrg@example.com>",
+		      ADDR_ALLOW_UTF8);                                  /* overlong, 4 octets */
+	test_addr_bad("<j\xed\xa0\x80rg@example.com>", ADDR_ALLOW_UTF8); /* surrogate U+D800 */
+	test_addr_bad("<j\xf4\x90\x80\x80rg@example.com>", ADDR_ALLOW_UTF8); /* beyond U+10FFFF */
+	test_addr_bad("<j\xc2\x85rg@example.com>", ADDR_ALLOW_UTF8);         /* C1 control NEL */
 	test_addr_bad("<j\xffrg@example.com>", ADDR_ALLOW_UTF8);
 	test_addr_bad("<user@b\xed\xa0\x80.example>", ADDR_ALLOW_UTF8);
 	test_addr_bad("<user@\xc3\xbc\xc3>", ADDR_ALLOW_UTF8);
@@ -185,8 +198,8 @@ Test(addr, utf8_bad)
 Test(addr, malformed)
 {
 	test_addr_bad("", ALL);
-	test_addr_bad("user@example.com", ALL);		/* no brackets */
-	test_addr_bad("<user@example.com", ALL);		/* missing '>' */
+	test_addr_bad("user@example.com", ALL);  /* no brackets */
+	test_addr_bad("<user@example.com", ALL); /* missing '>' */
 	test_addr_bad("<user@example.com ", ALL);
 	test_addr_bad("<@>", ALL);
 	test_addr_bad("<@example.com>", ALL);
@@ -292,7 +305,8 @@ Test(addr, check_domain)
 	strcpy(d, "[IPv6:2001:DB8::1]");
 	cr_assert_eq(addr_check_domain(d, false, &error), 0);
 	cr_assert_str_eq(d, "[IPv6:2001:db8::1]");
-	strcpy(d, "b\xc3\xbc" "cher.example");
+	strcpy(d, "b\xc3\xbc"
+		  "cher.example");
 	cr_assert_eq(addr_check_domain(d, false, &error), -1);
 	cr_assert_eq(addr_check_domain(d, true, &error), 0);
 	strcpy(d, "");
@@ -317,7 +331,7 @@ static void test_addr_format_is(const char *in, const char *want)
 Test(addr, format)
 {
 	test_addr_format_is("<user@Example.com>", "user@example.com");
-	test_addr_format_is("<\"user\"@example.com>", "user@example.com");	/* needless quotes go */
+	test_addr_format_is("<\"user\"@example.com>", "user@example.com"); /* needless quotes go */
 	test_addr_format_is("<\"john doe\"@example.com>", "\"john doe\"@example.com");
 	test_addr_format_is("<\"a\\\"b\\\\c\"@example.com>", "\"a\\\"b\\\\c\"@example.com");
 	test_addr_format_is("<\"a..b\"@example.com>", "\"a..b\"@example.com");
@@ -332,8 +346,12 @@ Test(addr, format)
 Test(addr, format_round_trip)
 {
 	static const char *const cases[] = {
-		"<\"john doe\"@example.com>", "<\"a\\\"b\\\\c\"@example.com>", "<a.b@c.example>",
-		"<\"a@b\"@c.example>", "<\"\"@c.example>", "<\" \"@c.example>",
+		"<\"john doe\"@example.com>",
+		"<\"a\\\"b\\\\c\"@example.com>",
+		"<a.b@c.example>",
+		"<\"a@b\"@c.example>",
+		"<\"\"@c.example>",
+		"<\" \"@c.example>",
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

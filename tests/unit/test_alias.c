@@ -119,7 +119,7 @@ Test(aliases_load, load_and_reload)
 	fclose(f);
 	cr_assert_eq(aliases_reload_if_changed(&al, err, sizeof(err)), -1);
 	cr_assert(strstr(err, ":2:"), "%s", err);
-	t = aliases_lookup(al, "a@x.org", &n);	/* the old table is kept */
+	t = aliases_lookup(al, "a@x.org", &n); /* the old table is kept */
 	cr_assert_eq(n, 2);
 
 	unlink(path);
@@ -203,11 +203,11 @@ static void test_expect(const struct test_res *r, const char *const *want, size_
 		cr_assert_str_eq(test_target(r, i), want[i]);
 }
 
-#define EXPECT(r, ...)                                                             \
-	do {                                                                       \
-		static const char *const w_[] = { __VA_ARGS__ };                   \
-		test_expect(&(r), w_, sizeof(w_) / sizeof(w_[0]));                 \
-		free((r).t);                                                       \
+#define EXPECT(r, ...)                                             \
+	do {                                                       \
+		static const char *const w_[] = { __VA_ARGS__ };   \
+		test_expect(&(r), w_, sizeof(w_) / sizeof(w_[0])); \
+		free((r).t);                                       \
 	} while (0)
 
 Test(resolve, account_case_and_plus)
@@ -216,11 +216,11 @@ Test(resolve, account_case_and_plus)
 	EXPECT(r, "alice@localhost");
 	r = test_resolve("+", NULL, "ALICE+Lists@LocalHost");
 	EXPECT(r, "alice@localhost");
-	r = test_resolve("+", NULL, "alice");	/* no domain: the first local domain */
+	r = test_resolve("+", NULL, "alice"); /* no domain: the first local domain */
 	EXPECT(r, "alice@localhost");
 	r = test_resolve("+-", NULL, "alice-news@example.org");
 	EXPECT(r, "alice@example.org");
-	r = test_resolve("+-", NULL, "a-b@localhost");	/* the full name is an account */
+	r = test_resolve("+-", NULL, "a-b@localhost"); /* the full name is an account */
 	EXPECT(r, "a-b@localhost");
 	r = test_resolve("+", NULL, "a-b+x@localhost");
 	EXPECT(r, "a-b@localhost");
@@ -232,11 +232,11 @@ Test(resolve, unknown_users)
 	cr_assert_eq(r.st, DELIVERY_UNKNOWN_USER);
 	cr_assert(strstr(r.err, "nobody@localhost"), "%s", r.err);
 	cr_assert_null(r.t);
-	r = test_resolve("", NULL, "alice+x@localhost");	/* "" disables plus-addressing */
+	r = test_resolve("", NULL, "alice+x@localhost"); /* "" disables plus-addressing */
 	cr_assert_eq(r.st, DELIVERY_UNKNOWN_USER);
-	r = test_resolve("+", NULL, "+alice@localhost");	/* nothing before the delimiter */
+	r = test_resolve("+", NULL, "+alice@localhost"); /* nothing before the delimiter */
 	cr_assert_eq(r.st, DELIVERY_UNKNOWN_USER);
-	r = test_resolve("+", NULL, "bob@example.org");	/* account in the other domain only */
+	r = test_resolve("+", NULL, "bob@example.org"); /* account in the other domain only */
 	cr_assert_eq(r.st, DELIVERY_UNKNOWN_USER);
 	r = test_resolve("+", "list@localhost: alice, ghost\n", "list@localhost");
 	cr_assert_eq(r.st, DELIVERY_UNKNOWN_USER);
@@ -266,7 +266,7 @@ Test(resolve, full_address_before_stripped)
 	EXPECT(r, "carol@localhost");
 	r = test_resolve("+", al, "alice+ham@localhost");
 	EXPECT(r, "alice@localhost");
-	r = test_resolve("+", al, "bob+x@localhost");	/* the alias beats the account */
+	r = test_resolve("+", al, "bob+x@localhost"); /* the alias beats the account */
 	EXPECT(r, "alice@localhost");
 }
 
@@ -281,7 +281,7 @@ Test(resolve, bare_key_in_every_local_domain)
 	r = test_resolve("+", al, "postmaster");
 	EXPECT(r, "alice@localhost");
 	r = test_resolve("+", "postmaster@example.org: alice\npostmaster: bob@localhost\n",
-			 "postmaster@example.org");	/* the domain's own key wins */
+			 "postmaster@example.org"); /* the domain's own key wins */
 	EXPECT(r, "alice@example.org");
 }
 
@@ -328,11 +328,11 @@ static char *test_chain(int n)
 
 Test(resolve, depth_limit)
 {
-	char *al = test_chain(19);	/* 20 expansions: allowed */
+	char *al = test_chain(19); /* 20 expansions: allowed */
 	struct test_res r = test_resolve("+", al, "l0@localhost");
 	EXPECT(r, "alice@localhost");
 	free(al);
-	al = test_chain(20);		/* 21: refused */
+	al = test_chain(20); /* 21: refused */
 	r = test_resolve("+", al, "l0@localhost");
 	cr_assert_eq(r.st, DELIVERY_PERMFAIL);
 	cr_assert(strstr(r.err, "deeper than 20"), "%s", r.err);

@@ -14,7 +14,7 @@ Test(auth_throttle, delays_grow_and_cap)
 {
 	struct auth_throttle_config cfg;
 	auth_throttle_config_default(&cfg);
-	cfg.block_failures = 100;	/* keep the block out of the way */
+	cfg.block_failures = 100; /* keep the block out of the way */
 	struct auth_throttle *t = auth_throttle_new(&cfg);
 	static const unsigned want[] = { 0, 1, 2, 4, 8, 15, 15, 15 };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -38,7 +38,7 @@ Test(auth_throttle, many_failures_saturate)
 	unsigned d = 0;
 	for (int i = 0; i < 40; i++)
 		d = auth_throttle_failure(t, "x", T0);
-	cr_expect_eq(d, 100000);	/* 2^38 capped, no overflow */
+	cr_expect_eq(d, 100000); /* 2^38 capped, no overflow */
 	auth_throttle_free(&t);
 }
 
@@ -51,7 +51,7 @@ Test(auth_throttle, success_resets)
 	auth_throttle_success(t, "198.51.100.7");
 	cr_expect_eq(auth_throttle_count(t), 0);
 	cr_expect_eq(auth_throttle_failure(t, "198.51.100.7", T0 + 3), 0);
-	auth_throttle_success(t, "203.0.113.9");	/* unknown: no effect */
+	auth_throttle_success(t, "203.0.113.9"); /* unknown: no effect */
 	cr_expect_eq(auth_throttle_count(t), 1);
 	auth_throttle_free(&t);
 }
@@ -119,15 +119,19 @@ Test(auth_throttle, success_lifts_block)
 Test(auth_throttle, configurable_thresholds)
 {
 	struct auth_throttle_config cfg = {
-		.max_entries = 100, .block_failures = 3, .window = 60, .block_time = 30,
-		.delay_max = 3, .ipv6_prefix = 64,
+		.max_entries = 100,
+		.block_failures = 3,
+		.window = 60,
+		.block_time = 30,
+		.delay_max = 3,
+		.ipv6_prefix = 64,
 	};
 	struct auth_throttle *t = auth_throttle_new(&cfg);
 	cr_expect_eq(auth_throttle_failure(t, "k", T0), 0);
 	cr_expect_eq(auth_throttle_failure(t, "k", T0 + 1), 1);
 	cr_expect_eq(auth_throttle_failure(t, "k", T0 + 2), 2);
 	cr_expect(!auth_throttle_blocked(t, "k", T0 + 2, NULL));
-	cr_expect_eq(auth_throttle_failure(t, "k", T0 + 3), 3);	/* 4 > 3: blocked */
+	cr_expect_eq(auth_throttle_failure(t, "k", T0 + 3), 3); /* 4 > 3: blocked */
 	time_t rem;
 	cr_expect(auth_throttle_blocked(t, "k", T0 + 3, &rem));
 	cr_expect_eq(rem, 30);
@@ -139,7 +143,7 @@ Test(auth_throttle, clock_going_backwards_is_harmless)
 {
 	struct auth_throttle *t = auth_throttle_new(NULL);
 	auth_throttle_failure(t, "k", T0 + 1000);
-	cr_expect_eq(auth_throttle_failure(t, "k", T0), 1);	/* still a streak */
+	cr_expect_eq(auth_throttle_failure(t, "k", T0), 1); /* still a streak */
 	auth_throttle_free(&t);
 }
 
@@ -157,7 +161,7 @@ Test(auth_throttle, table_is_bounded_and_evicts_oldest)
 	}
 	cr_expect_eq(auth_throttle_count(t), 50);
 	/* the newest 50 are remembered: a second failure has a delay; the old ones start over */
-	cr_expect_eq(auth_throttle_failure(t, "10.0.1.243", T0 + 600), 1);	/* i = 499 */
+	cr_expect_eq(auth_throttle_failure(t, "10.0.1.243", T0 + 600), 1); /* i = 499 */
 	cr_expect_eq(auth_throttle_failure(t, "10.0.0.0", T0 + 600), 0);
 	auth_throttle_free(&t);
 }
@@ -187,7 +191,7 @@ Test(auth_throttle, prune_drops_stale_entries)
 	for (int i = 0; i < 11; i++)
 		auth_throttle_failure(t, "blocked", T0 + 500);
 	auth_throttle_failure(t, "recent", T0 + 650);
-	cr_expect_eq(auth_throttle_prune(t, T0 + 700), 1);	/* "old" only */
+	cr_expect_eq(auth_throttle_prune(t, T0 + 700), 1); /* "old" only */
 	cr_expect_eq(auth_throttle_count(t), 2);
 	cr_expect(auth_throttle_blocked(t, "blocked", T0 + 700, NULL));
 	cr_expect_eq(auth_throttle_prune(t, T0 + 1300), 2);
@@ -202,7 +206,7 @@ Test(auth_throttle, long_keys_are_truncated_consistently)
 	memset(a, 'k', sizeof(a) - 1);
 	a[sizeof(a) - 1] = '\0';
 	memcpy(b, a, sizeof(b));
-	b[150] = 'z';	/* differs only beyond the stored length */
+	b[150] = 'z'; /* differs only beyond the stored length */
 	auth_throttle_failure(t, a, T0);
 	cr_expect_eq(auth_throttle_failure(t, b, T0), 1);
 	cr_expect_eq(auth_throttle_count(t), 1);

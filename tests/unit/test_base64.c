@@ -59,7 +59,7 @@ Test(base64, rfc4648_vectors_decode)
 Test(base64, encode_buffer_too_small)
 {
 	char out[9];
-	cr_expect_eq(base64_encode("foobar", 6, out, 8), -1);	/* needs 8 + NUL */
+	cr_expect_eq(base64_encode("foobar", 6, out, 8), -1); /* needs 8 + NUL */
 	cr_expect_str_eq(out, "");
 	cr_expect_eq(base64_encode("foobar", 6, out, 9), 8);
 	cr_expect_eq(base64_encode("", 0, out, 1), 0);
@@ -94,7 +94,7 @@ static const struct {
 	{ "Zm9v\r\n", "length is not a multiple of 4" },
 	{ "Zm 9", "invalid base64 character" },
 	{ "Zm9v\r\nYg", "invalid base64 character" },
-	{ "Zm-v", "invalid base64 character" },	/* base64url is not accepted */
+	{ "Zm-v", "invalid base64 character" }, /* base64url is not accepted */
 	{ "Zm_v", "invalid base64 character" },
 	{ "Zm9\x80", "invalid base64 character" },
 	{ "Zg==Zg==", "padding in the wrong place" },
@@ -102,8 +102,8 @@ static const struct {
 	{ "====", "padding in the wrong place" },
 	{ "Zm=v", "padding in the wrong place" },
 	{ "=Zm9", "padding in the wrong place" },
-	{ "Zh==", "non-zero bits before the padding" },	/* canonical is Zg== */
-	{ "Zm9=", "non-zero bits before the padding" },	/* canonical is Zm8= */
+	{ "Zh==", "non-zero bits before the padding" }, /* canonical is Zg== */
+	{ "Zm9=", "non-zero bits before the padding" }, /* canonical is Zm8= */
 };
 
 Test(base64, strict_rejections)
@@ -112,9 +112,9 @@ Test(base64, strict_rejections)
 		unsigned char out[64];
 		size_t n = 7;
 		const char *error = NULL;
-		cr_expect_eq(base64_decode(bad[i].in, strlen(bad[i].in), out, sizeof(out), &n,
-					   &error),
-			     -1, "%s", bad[i].in);
+		cr_expect_eq(
+			base64_decode(bad[i].in, strlen(bad[i].in), out, sizeof(out), &n, &error),
+			-1, "%s", bad[i].in);
 		cr_expect(error && strstr(error, bad[i].why), "%s: %s", bad[i].in,
 			  error ? error : "(none)");
 		cr_expect_eq(n, 0);
@@ -165,7 +165,10 @@ Test(base64, lenient_message_text)
 	lenient_check("Zm9vY", BASE64_PAD_ENDS_QUANTUM, "foo", 0);
 	/* '=' ends a quantum only when asked (concatenated MIME parts) */
 	lenient_check("Zg==Zm8=", BASE64_PAD_ENDS_QUANTUM, "ffo", 0);
-	lenient_check("Zg==Zm8=", 0, "f\x06" "f", 0);
+	lenient_check("Zg==Zm8=", 0,
+		      "f\x06"
+		      "f",
+		      0);
 	/* more than one output chunk */
 	char big[4001];
 	memset(big, 'A', 4000);

@@ -17,14 +17,16 @@ static void env_fill(struct queue_envelope *env)
 	env->rcpts[0].addr = xstrdup("bob@remote.example");
 	env->rcpts[0].orig = xstrdup("bobby@example.org");
 	env->rcpts[0].code = 550;
-	env->rcpts[0].last_error =
-		xstrdup("mx1.remote.example[192.0.2.7]:25 said: 550 5.1.1 <bob@remote.example>: no such user (in reply to RCPT TO)");
+	env->rcpts[0].last_error = xstrdup(
+		"mx1.remote.example[192.0.2.7]:25 said: 550 5.1.1 <bob@remote.example>: no such "
+		"user (in reply to RCPT TO)");
 	env->rcpts[1].addr = xstrdup("carol@null.example");
 	env->rcpts[1].code = 556;
 	env->rcpts[1].last_error = xstrdup("5.1.10 domain null.example accepts no mail (null MX)");
 }
 
-static const char MSG[] = "From: Alice <alice@example.org>\r\nSubject: hi\r\nMessage-ID: <orig@x>\r\n\r\nsecret body\r\n";
+static const char MSG[] = "From: Alice <alice@example.org>\r\nSubject: hi\r\nMessage-ID: "
+			  "<orig@x>\r\n\r\nsecret body\r\n";
 
 Test(bounce, structure)
 {
@@ -33,7 +35,8 @@ Test(bounce, structure)
 	size_t idx[] = { 0, 1 };
 	env_fill(&env);
 	buf_init(&out);
-	bounce_compose(&out, "mx.test", &env, MSG, sizeof(MSG) - 1, idx, 2, BOUNCE_FAILED, 1700000100);
+	bounce_compose(&out, "mx.test", &env, MSG, sizeof(MSG) - 1, idx, 2, BOUNCE_FAILED,
+		       1700000100);
 	const char *s = out.data;
 	cr_assert(strstr(s, "From: Mail Delivery System <MAILER-DAEMON@mx.test>\r\n"));
 	cr_assert(strstr(s, "To: <alice@example.org>\r\n"));
@@ -45,8 +48,10 @@ Test(bounce, structure)
 	cr_assert(strstr(s, "Action: failed\r\nStatus: 5.1.1\r\n"));
 	cr_assert(strstr(s, "Remote-MTA: dns; mx1.remote.example\r\n"));
 	cr_assert(strstr(s, "Diagnostic-Code: smtp; 550 5.1.1 <bob@remote.example>: no such user"));
-	cr_assert(strstr(s, "Final-Recipient: rfc822; carol@null.example\r\nAction: failed\r\nStatus: 5.1.10\r\n"));
-	cr_assert(strstr(s, "Content-Type: text/rfc822-headers\r\n\r\nFrom: Alice <alice@example.org>\r\nSubject: hi\r\nMessage-ID: <orig@x>\r\n"));
+	cr_assert(strstr(s, "Final-Recipient: rfc822; carol@null.example\r\nAction: "
+			    "failed\r\nStatus: 5.1.10\r\n"));
+	cr_assert(strstr(s, "Content-Type: text/rfc822-headers\r\n\r\nFrom: Alice "
+			    "<alice@example.org>\r\nSubject: hi\r\nMessage-ID: <orig@x>\r\n"));
 	cr_assert_null(strstr(s, "secret body"), "the body is not returned");
 	cr_assert(strstr(s, "Auto-Submitted: auto-replied\r\n"));
 	/* every line ends in CRLF and no bare LF */
@@ -66,7 +71,8 @@ Test(bounce, delayed)
 	size_t idx[] = { 0 };
 	env_fill(&env);
 	buf_init(&out);
-	bounce_compose(&out, "mx.test", &env, MSG, sizeof(MSG) - 1, idx, 1, BOUNCE_DELAYED, 1700014400);
+	bounce_compose(&out, "mx.test", &env, MSG, sizeof(MSG) - 1, idx, 1, BOUNCE_DELAYED,
+		       1700014400);
 	cr_assert(strstr(out.data, "Action: delayed\r\n"));
 	cr_assert(strstr(out.data, "Subject: Delayed Mail"));
 	cr_assert_null(strstr(out.data, "carol@null.example"));

@@ -68,16 +68,16 @@ Test(buf, reserve_keeps_contents)
 
 /* str_format gives what snprintf gives: same text, same return value, same cut, also for the
  * conversions it hands to vsnprintf. */
-#define TEST_SAME(cap, ...)                                                          \
-	do {                                                                         \
-		char want[64], got[64];                                              \
-		memset(want, 'x', sizeof(want));                                     \
-		memset(got, 'x', sizeof(got));                                       \
-		volatile size_t test_cap = (cap);                                          \
-		int w = snprintf(want, test_cap, __VA_ARGS__);                       \
-		int g = str_format(got, test_cap, __VA_ARGS__);                      \
-		cr_assert(eq(int, g, w));                                            \
-		cr_assert(eq(int, memcmp(got, want, sizeof(got)), 0), "%s", want);   \
+#define TEST_SAME(cap, ...)                                                        \
+	do {                                                                       \
+		char want[64], got[64];                                            \
+		memset(want, 'x', sizeof(want));                                   \
+		memset(got, 'x', sizeof(got));                                     \
+		volatile size_t test_cap = (cap);                                  \
+		int w = snprintf(want, test_cap, __VA_ARGS__);                     \
+		int g = str_format(got, test_cap, __VA_ARGS__);                    \
+		cr_assert(eq(int, g, w));                                          \
+		cr_assert(eq(int, memcmp(got, want, sizeof(got)), 0), "%s", want); \
 	} while (0)
 
 Test(buf, str_format_matches_snprintf)
@@ -87,8 +87,8 @@ Test(buf, str_format_matches_snprintf)
 	TEST_SAME(64, "%d %u %ld %lu %lld %llu %zd %c %%", -5, 7u, -1234567890123L,
 		  18446744073709551615UL, -9LL, 0ULL, (ssize_t)-3, 'z');
 	TEST_SAME(64, "[%.*s] [%.*s]", 3, "abcdef", 10, "ab");
-	TEST_SAME(64, "%016lX %08x %5d", 0xabcUL, 0x1fu, 42);	/* handed to vsnprintf */
-	TEST_SAME(8, "%s@%s", "alice", "example.org");		/* cut */
+	TEST_SAME(64, "%016lX %08x %5d", 0xabcUL, 0x1fu, 42); /* handed to vsnprintf */
+	TEST_SAME(8, "%s@%s", "alice", "example.org");        /* cut */
 	TEST_SAME(6, "%d%d", 12345, 678);
 	TEST_SAME(1, "%s", "abc");
 	TEST_SAME(0, "%s", "abc");

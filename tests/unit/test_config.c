@@ -78,7 +78,7 @@ Test(config, defaults_match_contract)
 	struct config cfg;
 	config_defaults(&cfg);
 	cr_expect_null(cfg.path);
-	cr_expect_null(cfg.hostname);	/* derived by config_finish */
+	cr_expect_null(cfg.hostname); /* derived by config_finish */
 	cr_assert_eq(cfg.domains.n, 1);
 	cr_expect_str_eq(cfg.domains.items[0], "localhost");
 	cr_expect_str_eq(cfg.state_dir, "./var");
@@ -226,7 +226,7 @@ Test(config, every_key_parsed)
 	cr_assert_eq(cfg.n_relay_networks, 3);
 	cr_expect_eq(cfg.relay_networks[0].family, AF_INET);
 	cr_expect_eq(cfg.relay_networks[0].prefix, 8);
-	uint8_t ten[4] = { 10, 0, 0, 0 };	/* host bits cleared */
+	uint8_t ten[4] = { 10, 0, 0, 0 }; /* host bits cleared */
 	cr_expect_arr_eq(cfg.relay_networks[0].addr, ten, 4);
 	cr_expect_eq(cfg.relay_networks[1].family, AF_INET6);
 	cr_expect_eq(cfg.relay_networks[1].prefix, 48);
@@ -290,7 +290,8 @@ Test(config, every_key_parsed)
 
 Test(config, error_unknown_key)
 {
-	test_expect_error("hostname = mx.example.org\nhostnme = x\n", "t.conf:2: unknown key 'hostnme'");
+	test_expect_error("hostname = mx.example.org\nhostnme = x\n",
+			  "t.conf:2: unknown key 'hostnme'");
 	test_expect_error("Hostname = x\n", "t.conf:1: unknown key 'Hostname'");
 	test_expect_error("= x\n", "t.conf:1: missing key before '='");
 }
@@ -305,8 +306,9 @@ Test(config, error_duplicate_key)
 
 Test(config, error_missing_equals)
 {
-	test_expect_error("\n\nhostname mx.example.org   \n",
-			  "t.conf:3: missing '=' in 'hostname mx.example.org' (expected key = value)");
+	test_expect_error(
+		"\n\nhostname mx.example.org   \n",
+		"t.conf:3: missing '=' in 'hostname mx.example.org' (expected key = value)");
 }
 
 Test(config, error_bad_size)
@@ -319,10 +321,12 @@ Test(config, error_bad_size)
 			  "t.conf:1: max_message_size: '99999999999999999999': number too large");
 	test_expect_error("max_message_size = 17179869184G\n",
 			  "t.conf:1: max_message_size: '17179869184G': number too large");
-	test_expect_error("max_message_size = 2048G\n",
-			  "t.conf:1: max_message_size: '2048G': must be between 1 and 1099511627776 bytes");
-	test_expect_error("max_message_size = 0\n",
-			  "t.conf:1: max_message_size: '0': must be between 1 and 1099511627776 bytes");
+	test_expect_error(
+		"max_message_size = 2048G\n",
+		"t.conf:1: max_message_size: '2048G': must be between 1 and 1099511627776 bytes");
+	test_expect_error(
+		"max_message_size = 0\n",
+		"t.conf:1: max_message_size: '0': must be between 1 and 1099511627776 bytes");
 	test_expect_error("max_message_size =\n", "t.conf:1: max_message_size: empty value");
 	test_expect_error("max_message_size = 10 M\n",
 			  "t.conf:1: max_message_size: expected one value, got 2");
@@ -330,16 +334,19 @@ Test(config, error_bad_size)
 
 Test(config, error_bad_duration)
 {
-	test_expect_error("queue_lifetime = 5y\n",
-			  "t.conf:1: queue_lifetime: '5y': unknown duration suffix (use s, m, h or d)");
-	test_expect_error("smtp_timeout = 500ms\n",
-			  "t.conf:1: smtp_timeout: '500ms': sub-second durations are not supported");
+	test_expect_error(
+		"queue_lifetime = 5y\n",
+		"t.conf:1: queue_lifetime: '5y': unknown duration suffix (use s, m, h or d)");
+	test_expect_error(
+		"smtp_timeout = 500ms\n",
+		"t.conf:1: smtp_timeout: '500ms': sub-second durations are not supported");
 	test_expect_error("smtp_timeout = 0\n",
 			  "t.conf:1: smtp_timeout: '0': must be between 1s and 3650d");
 	test_expect_error("queue_lifetime = 3651d\n",
 			  "t.conf:1: queue_lifetime: '3651d': must be between 0s and 3650d");
-	test_expect_error("retry_schedule = 1m, 5x\n",
-			  "t.conf:1: retry_schedule: '5x': unknown duration suffix (use s, m, h or d)");
+	test_expect_error(
+		"retry_schedule = 1m, 5x\n",
+		"t.conf:1: retry_schedule: '5x': unknown duration suffix (use s, m, h or d)");
 	test_expect_error("retry_schedule =\n", "t.conf:1: retry_schedule: empty value");
 	test_expect_error("retry_schedule = , ,\n", "t.conf:1: retry_schedule: empty value");
 	test_expect_error("smtp_greeting_delay = 10m\n",
@@ -356,27 +363,33 @@ Test(config, error_bad_port)
 			  "t.conf:1: imap_listen: '127.0.0.1:65536': bad port (use 1-65535)");
 	test_expect_error("imap_listen = 127.0.0.1\n",
 			  "t.conf:1: imap_listen: '127.0.0.1': missing port (use HOST:PORT)");
-	test_expect_error("imap_listen = ::1:143\n",
-			  "t.conf:1: imap_listen: '::1:143': an IPv6 address needs brackets, as in [::1]:25");
-	test_expect_error("imap_listen = [::1:143\n", "t.conf:1: imap_listen: '[::1:143': missing ']'");
+	test_expect_error(
+		"imap_listen = ::1:143\n",
+		"t.conf:1: imap_listen: '::1:143': an IPv6 address needs brackets, as in [::1]:25");
+	test_expect_error("imap_listen = [::1:143\n",
+			  "t.conf:1: imap_listen: '[::1:143': missing ']'");
 	test_expect_error("imap_listen = :143\n", "t.conf:1: imap_listen: ':143': missing host");
-	test_expect_error("imap_listen = 127.0.0.300:143\n",
-			  "t.conf:1: imap_listen: '127.0.0.300:143': not a valid IP address or domain name");
+	test_expect_error(
+		"imap_listen = 127.0.0.300:143\n",
+		"t.conf:1: imap_listen: '127.0.0.300:143': not a valid IP address or domain name");
 	test_expect_error("relay_port = 0\n", "t.conf:1: relay_port: '0': bad port (use 1-65535)");
-	test_expect_error("relay_port = 25x\n", "t.conf:1: relay_port: '25x': bad port (use 1-65535)");
+	test_expect_error("relay_port = 25x\n",
+			  "t.conf:1: relay_port: '25x': bad port (use 1-65535)");
 	test_expect_error("dns_servers = ns.example.org\n",
 			  "t.conf:1: dns_servers: 'ns.example.org': not an IP address");
 	test_expect_error("smarthost = [relay.example]:x\n",
 			  "t.conf:1: smarthost: '[relay.example]:x': bad port (use 1-65535)");
-	test_expect_error("smarthost = a.example b.example\n", "t.conf:1: smarthost: expected one value, got 2");
+	test_expect_error("smarthost = a.example b.example\n",
+			  "t.conf:1: smarthost: expected one value, got 2");
 }
 
 Test(config, error_bad_cidr)
 {
 	test_expect_error("relay_networks = 10.0.0.0/33\n",
 			  "t.conf:1: relay_networks: '10.0.0.0/33': bad prefix length (use 0-32)");
-	test_expect_error("relay_networks = 2001:db8::/129\n",
-			  "t.conf:1: relay_networks: '2001:db8::/129': bad prefix length (use 0-128)");
+	test_expect_error(
+		"relay_networks = 2001:db8::/129\n",
+		"t.conf:1: relay_networks: '2001:db8::/129': bad prefix length (use 0-128)");
 	test_expect_error("relay_networks = 10.0.0/8\n",
 			  "t.conf:1: relay_networks: '10.0.0/8': not an IPv4 or IPv6 address");
 	test_expect_error("relay_networks = 10.0.0.0/\n",
@@ -390,36 +403,50 @@ Test(config, error_bad_cidr)
 Test(config, error_bad_milter_and_action)
 {
 	test_expect_error("milters = tcp:127.0.0.1:8891\n",
-			  "t.conf:1: milters: 'tcp:127.0.0.1:8891': a milter is inet:HOST:PORT, inet6:HOST:PORT or unix:/PATH");
+			  "t.conf:1: milters: 'tcp:127.0.0.1:8891': a milter is inet:HOST:PORT, "
+			  "inet6:HOST:PORT or unix:/PATH");
 	test_expect_error("milters = unix:run/m.sock\n",
-			  "t.conf:1: milters: 'unix:run/m.sock': a unix milter socket needs an absolute path");
+			  "t.conf:1: milters: 'unix:run/m.sock': a unix milter socket needs an "
+			  "absolute path");
 	test_expect_error("milters = inet:127.0.0.1\n",
 			  "t.conf:1: milters: 'inet:127.0.0.1': missing port (use HOST:PORT)");
 	test_expect_error("milters = inet6:127.0.0.1:99\n",
-			  "t.conf:1: milters: 'inet6:127.0.0.1:99': inet6 needs an IPv6 address or a host name");
-	test_expect_error("milter_default_action = discard\n",
-			  "t.conf:1: milter_default_action: 'discard': expected tempfail, reject or accept");
+			  "t.conf:1: milters: 'inet6:127.0.0.1:99': inet6 needs an IPv6 address or "
+			  "a host name");
+	test_expect_error(
+		"milter_default_action = discard\n",
+		"t.conf:1: milter_default_action: 'discard': expected tempfail, reject or accept");
 }
 
 Test(config, error_other_values)
 {
-	test_expect_error("domains = example.org, bad_domain.example\n",
-			  "t.conf:1: domains: 'bad_domain.example': invalid character in domain name");
-	test_expect_error("domains = a..example\n", "t.conf:1: domains: 'a..example': empty label in domain name");
+	test_expect_error(
+		"domains = example.org, bad_domain.example\n",
+		"t.conf:1: domains: 'bad_domain.example': invalid character in domain name");
+	test_expect_error("domains = a..example\n",
+			  "t.conf:1: domains: 'a..example': empty label in domain name");
 	test_expect_error("hostname = -mx.example\n",
 			  "t.conf:1: hostname: '-mx.example': domain name label starts with '-'");
 	test_expect_error("hostname = mx.b\xc3\xa4r.example\n",
-			  "t.conf:1: hostname: 'mx.b??r.example': non-ASCII domain name (write it in the xn-- form)");
+			  "t.conf:1: hostname: 'mx.b??r.example': non-ASCII domain name (write it "
+			  "in the xn-- form)");
 	test_expect_error("hostname =\n", "t.conf:1: hostname: empty value");
-	test_expect_error("max_recipients = 0\n", "t.conf:1: max_recipients: '0': must be between 1 and 1000000");
-	test_expect_error("max_recipients = ten\n", "t.conf:1: max_recipients: 'ten': not a number");
-	test_expect_error("max_connections = 10k\n", "t.conf:1: max_connections: '10k': not a number");
+	test_expect_error("max_recipients = 0\n",
+			  "t.conf:1: max_recipients: '0': must be between 1 and 1000000");
+	test_expect_error("max_recipients = ten\n",
+			  "t.conf:1: max_recipients: 'ten': not a number");
+	test_expect_error("max_connections = 10k\n",
+			  "t.conf:1: max_connections: '10k': not a number");
 	test_expect_error("recipient_delimiter = a\n",
-			  "t.conf:1: recipient_delimiter: 'a': only punctuation characters other than @ \" \\ are allowed");
-	test_expect_error("run_user = mail nobody\n", "t.conf:1: run_user: expected one value, got 2");
+			  "t.conf:1: recipient_delimiter: 'a': only punctuation characters other "
+			  "than @ \" \\ are allowed");
+	test_expect_error("run_user = mail nobody\n",
+			  "t.conf:1: run_user: expected one value, got 2");
 	test_expect_error("state_dir =\n", "t.conf:1: state_dir: empty value");
-	test_expect_error("tls_cert = /etc/c.pem\n", "t.conf:1: tls_cert is set but tls_key is not");
-	test_expect_error("\ntls_key = /etc/k.pem\n", "t.conf:2: tls_key is set but tls_cert is not");
+	test_expect_error("tls_cert = /etc/c.pem\n",
+			  "t.conf:1: tls_cert is set but tls_key is not");
+	test_expect_error("\ntls_key = /etc/k.pem\n",
+			  "t.conf:2: tls_key is set but tls_cert is not");
 }
 
 Test(config, error_line_numbers_and_bytes)
@@ -428,17 +455,23 @@ Test(config, error_line_numbers_and_bytes)
 	const char text[] = "# comment\r\n\r\nhostname = mx.example.org\r\nbogus\0 = 1\n";
 
 	config_defaults(&cfg);
-	cr_expect_eq(config_parse(&cfg, "t.conf", text, sizeof(text) - 1, test_err, sizeof(test_err)), -1);
+	cr_expect_eq(
+		config_parse(&cfg, "t.conf", text, sizeof(text) - 1, test_err, sizeof(test_err)),
+		-1);
 	cr_expect_str_eq(test_err, "t.conf:4: NUL byte in line");
 	config_free(&cfg);
 
 	/* A long key is cut in the message, and control bytes are shown as '?'. */
-	test_expect_error("a\x01\x02\x03" "bcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz = 1\n",
-			  "t.conf:1: unknown key 'a???bcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi...'");
+	test_expect_error("a\x01\x02\x03"
+			  "bcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu"
+			  "vwxyz = 1\n",
+			  "t.conf:1: unknown key "
+			  "'a???bcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghi...'");
 	/* The error names the file it was given. */
 	config_defaults(&cfg);
 	cr_expect_eq(config_parse(&cfg, "/etc/mail.conf", "\n\n\n\n\n\nhostnme = x", 17, test_err,
-				  sizeof(test_err)), -1);
+				  sizeof(test_err)),
+		     -1);
 	cr_expect_str_eq(test_err, "/etc/mail.conf:7: unknown key 'hostnme'");
 	config_free(&cfg);
 }
@@ -446,20 +479,21 @@ Test(config, error_line_numbers_and_bytes)
 Test(config, comments_blank_lines_and_lists)
 {
 	struct config cfg;
-	static const char text[] =
-		"\xef\xbb\xbf# leading comment\n"
-		"   # indented comment\n"
-		"\t\n"
-		"domains = Example.COM,example.net ,  foo.example,,bar.example   # trailing comment\n"
-		"aliases_file = /etc/mail/a#b  # '#' inside a word is kept\n"
-		"state_dir = /srv/my mail, dir\n"
-		"smtp_listen =\n"
-		"submission_listen = # disabled, the comment is not the value\n"
-		"relay_networks=127.0.0.1\t::1\n"
-		"recipient_delimiter =\n"
-		"smarthost =\n"
-		"milters = inet:8891@localhost, inet6:::1:8892 inet:[::1]:8893 local:/run/m inet6:9000@[::1]\n"
-		"hostname = mx.example.org\r\n";
+	static const char text[] = "\xef\xbb\xbf# leading comment\n"
+				   "   # indented comment\n"
+				   "\t\n"
+				   "domains = Example.COM,example.net ,  foo.example,,bar.example  "
+				   " # trailing comment\n"
+				   "aliases_file = /etc/mail/a#b  # '#' inside a word is kept\n"
+				   "state_dir = /srv/my mail, dir\n"
+				   "smtp_listen =\n"
+				   "submission_listen = # disabled, the comment is not the value\n"
+				   "relay_networks=127.0.0.1\t::1\n"
+				   "recipient_delimiter =\n"
+				   "smarthost =\n"
+				   "milters = inet:8891@localhost, inet6:::1:8892 inet:[::1]:8893 "
+				   "local:/run/m inet6:9000@[::1]\n"
+				   "hostname = mx.example.org\r\n";
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
 	cr_assert_eq(cfg.domains.n, 4);
@@ -521,9 +555,11 @@ Test(config, milter_specs_parse_back)
 
 	/* Every normalised entry stored in a config parses back. */
 	struct config cfg;
-	cr_assert_eq(test_parse(&cfg, "milters = inet:25@[::1] inet:[10.0.0.1]:1 unix:/x\n"), 0, "%s", test_err);
+	cr_assert_eq(test_parse(&cfg, "milters = inet:25@[::1] inet:[10.0.0.1]:1 unix:/x\n"), 0,
+		     "%s", test_err);
 	for (size_t i = 0; i < cfg.milters.n; i++)
-		cr_expect_eq(config_parse_milter(cfg.milters.items[i], &m, &e), 0, "%s", cfg.milters.items[i]);
+		cr_expect_eq(config_parse_milter(cfg.milters.items[i], &m, &e), 0, "%s",
+			     cfg.milters.items[i]);
 	config_free(&cfg);
 }
 
@@ -544,8 +580,9 @@ Test(config, smarthost_and_dns_forms)
 	test_expect_hostport(&cfg.smarthost, "relay.example", 25);
 	config_free(&cfg);
 
-	cr_assert_eq(test_parse(&cfg, "dns_servers = 127.0.0.53, 2001:db8::53 [::1] 10.0.0.1:5353\n"), 0,
-		     "%s", test_err);
+	cr_assert_eq(
+		test_parse(&cfg, "dns_servers = 127.0.0.53, 2001:db8::53 [::1] 10.0.0.1:5353\n"), 0,
+		"%s", test_err);
 	cr_assert_eq(cfg.dns_servers.n, 4);
 	test_expect_hostport(&cfg.dns_servers.items[0], "127.0.0.53", 53);
 	test_expect_hostport(&cfg.dns_servers.items[1], "2001:db8::53", 53);
@@ -575,7 +612,8 @@ Test(config, relay_network_matching)
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, "relay_networks = 192.168.1.77/24 10.0.0.1 172.16.0.0/12 "
-				      "2001:db8:abcd::/48 [::1]\n"), 0, "%s", test_err);
+				      "2001:db8:abcd::/48 [::1]\n"),
+		     0, "%s", test_err);
 	cr_expect(test_relays(&cfg, "192.168.1.1"));
 	cr_expect(test_relays(&cfg, "192.168.1.255"));
 	cr_expect_not(test_relays(&cfg, "192.168.2.1"));
@@ -707,15 +745,16 @@ Test(config, duration_parsing_edges)
 Test(config, load_file)
 {
 	struct config cfg;
-	char *path = test_write_temp("hostname = mx.example.org\nstate_dir = /tmp/st\nmax_recipients = 7\n");
+	char *path = test_write_temp(
+		"hostname = mx.example.org\nstate_dir = /tmp/st\nmax_recipients = 7\n");
 
 	cr_assert_eq(config_load(&cfg, path, test_err, sizeof(test_err)), 0, "%s", test_err);
 	cr_expect_str_eq(cfg.path, path);
 	cr_expect_eq(cfg.max_recipients, 7);
-	cr_expect_str_eq(cfg.users_file, "/tmp/st/users");	/* finished */
+	cr_expect_str_eq(cfg.users_file, "/tmp/st/users"); /* finished */
 	cr_expect_str_eq(cfg.hostname, "mx.example.org");
 	config_free(&cfg);
-	config_free(&cfg);	/* twice is harmless */
+	config_free(&cfg); /* twice is harmless */
 	unlink(path);
 	free(path);
 
@@ -817,14 +856,17 @@ Test(config, reparse_replaces_values)
 
 	cr_assert_eq(test_parse(&cfg, "domains = a.example\nrelay_networks = 10.0.0.0/8\n"), 0);
 	/* A second text over the same cfg (e.g. a drop-in) replaces, it does not leak or merge. */
-	cr_assert_eq(config_parse(&cfg, "u.conf", "domains = b.example\n", strlen("domains = b.example\n"), test_err, sizeof(test_err)), 0);
+	cr_assert_eq(config_parse(&cfg, "u.conf", "domains = b.example\n",
+				  strlen("domains = b.example\n"), test_err, sizeof(test_err)),
+		     0);
 	cr_assert_eq(cfg.domains.n, 1);
 	cr_expect_str_eq(cfg.domains.items[0], "b.example");
 	cr_expect_eq(cfg.n_relay_networks, 1);
 	/* A failing value leaves the old one in place. */
 	cr_assert_eq(config_parse(&cfg, "u.conf", "domains = ok.example bad..example\n",
 				  strlen("domains = ok.example bad..example\n"), test_err,
-				  sizeof(test_err)), -1);
+				  sizeof(test_err)),
+		     -1);
 	cr_expect_str_eq(cfg.domains.items[0], "b.example");
 	config_free(&cfg);
 }
@@ -876,17 +918,21 @@ Test(config, every_type_good_and_bad)
 		const char *good, *bad, *want;
 	} cases[] = {
 		/* string: one word; hostname and domains as DNS names */
-		{ "run_user = nobody\n", "run_user = a b\n", "t.conf:1: run_user: expected one value, got 2" },
+		{ "run_user = nobody\n", "run_user = a b\n",
+		  "t.conf:1: run_user: expected one value, got 2" },
 		{ "hostname = MX.example.org.\n", "hostname = mx_1.example\n",
 		  "t.conf:1: hostname: 'mx_1.example': invalid character in domain name" },
 		{ "domains = a.example\n", "domains = a.example b_c.example\n",
 		  "t.conf:1: domains: 'b_c.example': invalid character in domain name" },
 		/* path */
-		{ "aliases_file = /etc/my aliases, v2\n", "users_file =\n", "t.conf:1: users_file: empty value" },
+		{ "aliases_file = /etc/my aliases, v2\n", "users_file =\n",
+		  "t.conf:1: users_file: empty value" },
 		/* chars */
 		{ "recipient_delimiter = -+\n", "recipient_delimiter = + -\n",
-		  "t.conf:1: recipient_delimiter: expected one word of characters, as in \"+\" or \"+-\"" },
-		{ "recipient_delimiter = ++++++++++++++++\n", "recipient_delimiter = +++++++++++++++++\n",
+		  "t.conf:1: recipient_delimiter: expected one word of characters, as in \"+\" or "
+		  "\"+-\"" },
+		{ "recipient_delimiter = ++++++++++++++++\n",
+		  "recipient_delimiter = +++++++++++++++++\n",
 		  "t.conf:1: recipient_delimiter: '+++++++++++++++++': at most 16 characters" },
 		/* bool */
 		{ "imap_plaintext_auth = On\n", "imap_plaintext_auth = maybe\n",
@@ -895,9 +941,11 @@ Test(config, every_type_good_and_bad)
 		  "t.conf:1: submission_sender_check: '2': expected yes or no" },
 		/* milter action */
 		{ "milter_default_action = accept\n", "milter_default_action = Accept\n",
-		  "t.conf:1: milter_default_action: 'Accept': expected tempfail, reject or accept" },
+		  "t.conf:1: milter_default_action: 'Accept': expected tempfail, reject or "
+		  "accept" },
 		/* port */
-		{ "relay_port = 65535\n", "relay_port = 65536\n", "t.conf:1: relay_port: '65536': bad port (use 1-65535)" },
+		{ "relay_port = 65535\n", "relay_port = 65536\n",
+		  "t.conf:1: relay_port: '65536': bad port (use 1-65535)" },
 		/* count */
 		{ "auth_block_failures = 1000\n", "auth_block_failures = 1001\n",
 		  "t.conf:1: auth_block_failures: '1001': must be between 1 and 1000" },
@@ -918,7 +966,8 @@ Test(config, every_type_good_and_bad)
 		{ "dns_servers = [::1]\n", "dns_servers = [::1]:0\n",
 		  "t.conf:1: dns_servers: '[::1]:0': bad port (use 1-65535)" },
 		{ "smarthost = [2001:db8::25]\n", "smarthost = relay.example:25:26\n",
-		  "t.conf:1: smarthost: 'relay.example:25:26': an IPv6 address needs brackets, as in [::1]:25" },
+		  "t.conf:1: smarthost: 'relay.example:25:26': an IPv6 address needs brackets, as "
+		  "in [::1]:25" },
 		/* CIDR */
 		{ "relay_networks = 192.0.2.0/24\n", "relay_networks = 192.0.2.0/24/1\n",
 		  "t.conf:1: relay_networks: '192.0.2.0/24/1': bad prefix length (use 0-32)" },
@@ -957,7 +1006,8 @@ Test(config, lists_split_at_blanks_and_commas)
 				      "milters = unix:/a,unix:/b unix:/c\n"
 				      "submission_milters = ,unix:/d,\n"
 				      "dns_servers = 192.0.2.53,[::1] 192.0.2.54:5353\n"
-				      "retry_schedule = 1m,2m 3m\n"), 0, "%s", test_err);
+				      "retry_schedule = 1m,2m 3m\n"),
+		     0, "%s", test_err);
 	cr_assert_eq(cfg.domains.n, 3);
 	cr_expect_str_eq(cfg.domains.items[2], "c.example");
 	cr_assert_eq(cfg.smtp_listen.n, 3);
@@ -974,13 +1024,19 @@ Test(config, lists_split_at_blanks_and_commas)
 
 	/* Over the same cfg: a bad word fails the key and keeps the old value, list or not. */
 	static const char *const bad[] = {
-		"smtp_listen = 127.0.0.1:1, 127.0.0.1\n", "relay_networks = 10.0.0.0/8 nonsense\n",
-		"milters = unix:/x, tcp:y\n", "dns_servers = 192.0.2.1 ns.example\n",
-		"retry_schedule = 1m 1y\n", "relay_port = 0\n", "smarthost = [x\n",
-		"imap_plaintext_auth = perhaps\n", "run_user = a b\n",
+		"smtp_listen = 127.0.0.1:1, 127.0.0.1\n",
+		"relay_networks = 10.0.0.0/8 nonsense\n",
+		"milters = unix:/x, tcp:y\n",
+		"dns_servers = 192.0.2.1 ns.example\n",
+		"retry_schedule = 1m 1y\n",
+		"relay_port = 0\n",
+		"smarthost = [x\n",
+		"imap_plaintext_auth = perhaps\n",
+		"run_user = a b\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(config_parse(&cfg, "u.conf", bad[i], strlen(bad[i]), test_err, sizeof(test_err)),
+		cr_expect_eq(config_parse(&cfg, "u.conf", bad[i], strlen(bad[i]), test_err,
+					  sizeof(test_err)),
 			     -1, "accepted: %s", bad[i]);
 	cr_expect_eq(cfg.smtp_listen.n, 3);
 	cr_expect_eq(cfg.n_relay_networks, 3);

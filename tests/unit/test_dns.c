@@ -23,8 +23,8 @@ static pid_t dnsmasq_pid = -1;
 static uint16_t dnsmasq_port;
 static uv_loop_t loop;
 static struct dns *dns;
-static int silent_fd = -1;	/* a UDP socket that never answers */
-static uv_timer_t watchdog;	/* bounds every wait */
+static int silent_fd = -1;  /* a UDP socket that never answers */
+static uv_timer_t watchdog; /* bounds every wait */
 static bool expired;
 
 /* ---- dnsmasq ---- */
@@ -99,36 +99,59 @@ static void dnsmasq_start(void)
 		dnsmasq_port = free_port();
 		snprintf(port_arg, sizeof(port_arg), "--port=%u", dnsmasq_port);
 		char *argv[] = {
-			DNSMASQ, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--conf-file=/dev/null",
-			"--pid-file=", "--listen-address=127.0.0.1", "--bind-interfaces", port_arg,
+			DNSMASQ,
+			"--keep-in-foreground",
+			"--no-resolv",
+			"--no-hosts",
+			"--conf-file=/dev/null",
+			"--pid-file=",
+			"--listen-address=127.0.0.1",
+			"--bind-interfaces",
+			port_arg,
 			"--local=/test/",
-			"--mx-host=two.test,mx1.two.test,10", "--mx-host=two.test,mx2.two.test,20",
+			"--mx-host=two.test,mx1.two.test,10",
+			"--mx-host=two.test,mx2.two.test,20",
 			"--host-record=mx1.two.test,127.0.0.2",
 			"--host-record=mx2.two.test,127.0.0.3,::1",
 			"--host-record=nomx.test,127.0.0.4",
 			"--mx-host=null.test,.,0",
-			"--mx-host=eq.test,a.eq.test,10", "--mx-host=eq.test,b.eq.test,10",
+			"--mx-host=eq.test,a.eq.test,10",
+			"--mx-host=eq.test,b.eq.test,10",
 			"--mx-host=eq.test,c.eq.test,10",
-			"--host-record=a.eq.test,127.0.1.1", "--host-record=b.eq.test,127.0.1.2",
+			"--host-record=a.eq.test,127.0.1.1",
+			"--host-record=b.eq.test,127.0.1.2",
 			"--host-record=c.eq.test,127.0.1.3",
 			/* mx.refused is outside every local domain: dnsmasq, without upstream
 			 * servers, answers REFUSED for it. */
-			"--mx-host=mixed.test,mx.refused,10", "--mx-host=mixed.test,mx1.two.test,20",
+			"--mx-host=mixed.test,mx.refused,10",
+			"--mx-host=mixed.test,mx1.two.test,20",
 			"--mx-host=allfail.test,mx.refused,10",
 			"--mx-host=noaddr.test,gone.test,10",
 			"--cname=alias.test,mx1.two.test",
-			"--mx-host=many.test,mx01.many.test,1", "--mx-host=many.test,mx02.many.test,2",
-			"--mx-host=many.test,mx03.many.test,3", "--mx-host=many.test,mx04.many.test,4",
-			"--mx-host=many.test,mx05.many.test,5", "--mx-host=many.test,mx06.many.test,6",
-			"--mx-host=many.test,mx07.many.test,7", "--mx-host=many.test,mx08.many.test,8",
-			"--mx-host=many.test,mx09.many.test,9", "--mx-host=many.test,mx10.many.test,10",
-			"--mx-host=many.test,mx11.many.test,11", "--mx-host=many.test,mx12.many.test,12",
-			"--host-record=mx01.many.test,127.0.2.1", "--host-record=mx02.many.test,127.0.2.2",
-			"--host-record=mx03.many.test,127.0.2.3", "--host-record=mx04.many.test,127.0.2.4",
-			"--host-record=mx05.many.test,127.0.2.5", "--host-record=mx06.many.test,127.0.2.6",
-			"--host-record=mx07.many.test,127.0.2.7", "--host-record=mx08.many.test,127.0.2.8",
-			"--host-record=mx09.many.test,127.0.2.9", "--host-record=mx10.many.test,127.0.2.10",
-			"--host-record=mx11.many.test,127.0.2.11", "--host-record=mx12.many.test,127.0.2.12",
+			"--mx-host=many.test,mx01.many.test,1",
+			"--mx-host=many.test,mx02.many.test,2",
+			"--mx-host=many.test,mx03.many.test,3",
+			"--mx-host=many.test,mx04.many.test,4",
+			"--mx-host=many.test,mx05.many.test,5",
+			"--mx-host=many.test,mx06.many.test,6",
+			"--mx-host=many.test,mx07.many.test,7",
+			"--mx-host=many.test,mx08.many.test,8",
+			"--mx-host=many.test,mx09.many.test,9",
+			"--mx-host=many.test,mx10.many.test,10",
+			"--mx-host=many.test,mx11.many.test,11",
+			"--mx-host=many.test,mx12.many.test,12",
+			"--host-record=mx01.many.test,127.0.2.1",
+			"--host-record=mx02.many.test,127.0.2.2",
+			"--host-record=mx03.many.test,127.0.2.3",
+			"--host-record=mx04.many.test,127.0.2.4",
+			"--host-record=mx05.many.test,127.0.2.5",
+			"--host-record=mx06.many.test,127.0.2.6",
+			"--host-record=mx07.many.test,127.0.2.7",
+			"--host-record=mx08.many.test,127.0.2.8",
+			"--host-record=mx09.many.test,127.0.2.9",
+			"--host-record=mx10.many.test,127.0.2.10",
+			"--host-record=mx11.many.test,127.0.2.11",
+			"--host-record=mx12.many.test,127.0.2.12",
 			NULL,
 		};
 		/* big.test: 40 long-named MX records, too many for a 512-byte UDP answer, so
@@ -140,9 +163,11 @@ static void dnsmasq_start(void)
 			args[na++] = *a;
 		for (int i = 0; i < 40; i++) {
 			snprintf(big[2 * i], sizeof(big[0]),
-				 "--mx-host=big.test,a-rather-long-exchanger-name-%02d.big.test,%d", i, i);
+				 "--mx-host=big.test,a-rather-long-exchanger-name-%02d.big.test,%d",
+				 i, i);
 			snprintf(big[2 * i + 1], sizeof(big[0]),
-				 "--host-record=a-rather-long-exchanger-name-%02d.big.test,127.0.3.%d",
+				 "--host-record=a-rather-long-exchanger-name-%02d.big.test,127.0.3."
+				 "%d",
 				 i, i + 1);
 			args[na++] = big[2 * i];
 			args[na++] = big[2 * i + 1];
@@ -163,10 +188,10 @@ static void dnsmasq_start(void)
 			_exit(127);
 		}
 		dnsmasq_pid = pid;
-		for (int i = 0; i < 100; i++) {	/* at most ~5 s */
+		for (int i = 0; i < 100; i++) { /* at most ~5 s */
 			int st;
 			if (waitpid(pid, &st, WNOHANG) == pid) {
-				dnsmasq_pid = -1;	/* lost a port race, or no dnsmasq */
+				dnsmasq_pid = -1; /* lost a port race, or no dnsmasq */
 				cr_assert(!(WIFEXITED(st) && WEXITSTATUS(st) == 127),
 					  DNSMASQ " cannot be run");
 				break;
@@ -204,7 +229,8 @@ static struct dns *make_dns(uint16_t port, unsigned timeout_ms, unsigned tries)
 {
 	struct config_hostport hp = { .host = "127.0.0.1", .port = port };
 	struct config_hostport_list servers = { &hp, 1 };
-	struct dns_options opts = { .timeout_ms = timeout_ms, .tries = tries,
+	struct dns_options opts = { .timeout_ms = timeout_ms,
+				    .tries = tries,
 				    .random = zero_random };
 	char err[256] = "";
 	struct dns *d = dns_new_opts(&loop, &servers, &opts, err, sizeof(err));
@@ -239,17 +265,17 @@ TestSuite(dns, .init = setup, .fini = teardown, .timeout = 10);
 /* What a callback saw. */
 struct outcome {
 	int calls;
-	bool returned;		/* dns_lookup_* had returned when the callback ran */
-	bool sync_call;		/* the callback ran before dns_lookup_* returned */
+	bool returned;  /* dns_lookup_* had returned when the callback ran */
+	bool sync_call; /* the callback ran before dns_lookup_* returned */
 	enum dns_status status;
 	char error[800];
 	char query[300];
 	bool implicit_mx;
 	struct dns_host hosts[DNS_MAX_MX];
 	size_t n_hosts;
-	struct dns **free_in_cb;	/* dns_free this from the callback */
-	struct dns *relookup_dns;	/* on DNS_CANCELLED, start a lookup on this resolver */
-	int relookup_rc;		/* and what it returned */
+	struct dns **free_in_cb;  /* dns_free this from the callback */
+	struct dns *relookup_dns; /* on DNS_CANCELLED, start a lookup on this resolver */
+	int relookup_rc;          /* and what it returned */
 };
 
 static void on_result(const struct dns_result *res, void *arg)
@@ -361,7 +387,7 @@ Test(dns, mx_list_in_preference_order_with_both_families)
 	cr_assert_eq(o.hosts[0].preference, 10);
 	cr_assert_str_eq(addrs(&o.hosts[0]), "127.0.0.2");
 	cr_assert_not(o.hosts[0].tempfail);
-	cr_assert_str_eq(o.hosts[0].error, "");	/* no AAAA is not an error */
+	cr_assert_str_eq(o.hosts[0].error, ""); /* no AAAA is not an error */
 	cr_assert_str_eq(o.hosts[1].name, "mx2.two.test");
 	cr_assert_eq(o.hosts[1].preference, 20);
 	cr_assert_str_eq(addrs(&o.hosts[1]), "::1 127.0.0.3");
@@ -433,7 +459,8 @@ Test(dns, null_mx_nxdomain_and_nohost)
 	cr_assert_str_eq(o[2].hosts[0].name, "gone.test");
 	cr_assert_eq(o[2].hosts[0].n_addrs, 0);
 	cr_assert_not(o[2].hosts[0].tempfail);
-	cr_assert_str_eq(o[2].hosts[0].error, "A: Domain name not found; AAAA: Domain name not found");
+	cr_assert_str_eq(o[2].hosts[0].error,
+			 "A: Domain name not found; AAAA: Domain name not found");
 	cr_assert(strstr(o[2].error, "gone.test") != NULL, "%s", o[2].error);
 }
 
@@ -543,7 +570,7 @@ Test(dns, host_lookups)
 	cr_assert_str_eq(o[0].hosts[0].name, "mx2.two.test");
 	cr_assert_str_eq(addrs(&o[0].hosts[0]), "::1 127.0.0.3");
 
-	cr_assert_eq(o[1].status, DNS_OK, "%s", o[1].error);	/* through the CNAME */
+	cr_assert_eq(o[1].status, DNS_OK, "%s", o[1].error); /* through the CNAME */
 	cr_assert_str_eq(addrs(&o[1].hosts[0]), "127.0.0.2");
 
 	cr_assert_eq(o[2].status, DNS_NOHOST, "%s", dns_status_str(o[2].status));
@@ -608,7 +635,7 @@ Test(dns, unreachable_server_is_a_temporary_failure)
 	struct outcome o;
 
 	dns_free(&dns);
-	dns = make_dns(free_port(), 300, 1);	/* nothing listens there */
+	dns = make_dns(free_port(), 300, 1); /* nothing listens there */
 	lookup_mx("two.test", &o);
 	wait_all(&o, 1);
 	cr_assert_eq(o.status, DNS_TEMPFAIL, "%s", dns_status_str(o.status));
@@ -624,8 +651,8 @@ Test(dns, free_cancels_outstanding_lookups_once)
 	lookup_mx("two.test", &o[0]);
 	lookup_mx("nomx.test", &o[1]);
 	lookup_host("mx1.two.test", &o[2]);
-	uv_run(&loop, UV_RUN_NOWAIT);	/* queries out, sockets watched */
-	lookup_host("192.0.2.1", &o[3]);	/* finished, not yet reported */
+	uv_run(&loop, UV_RUN_NOWAIT);    /* queries out, sockets watched */
+	lookup_host("192.0.2.1", &o[3]); /* finished, not yet reported */
 	for (int i = 0; i < 4; i++) {
 		cr_assert_eq(o[i].calls, 0);
 		o[i].relookup_dns = d;

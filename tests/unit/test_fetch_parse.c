@@ -21,7 +21,8 @@ static void parse(struct parsed *r, const char *args, unsigned flags)
 	buf_printf(&line, "t FETCH 1 %s\r\n", args);
 	r->p = imap_parser_new(NULL);
 	size_t used;
-	cr_assert_eq(imap_parser_feed(r->p, line.data, line.len, &used), IMAP_PARSE_DONE, "%s", args);
+	cr_assert_eq(imap_parser_feed(r->p, line.data, line.len, &used), IMAP_PARSE_DONE, "%s",
+		     args);
 	const struct imap_command *c = imap_parser_command(r->p);
 	r->rc = fetch_parse(c->args + 1, c->count - 1, flags, &r->req, &r->err);
 	buf_free(&line);
@@ -90,7 +91,8 @@ Test(fetch_parse, canonical_section_names)
 	N("BODY[1.2.MIME]", "BODY[1.2.MIME]");
 	N("BODY[4.2.HEADER]<10.20>", "BODY[4.2.HEADER]<10>");
 	N("BODY[3.TEXT]", "BODY[3.TEXT]");
-	N("BODY.PEEK[HEADER.FIELDS (From To \"cc\")]<0.100>", "BODY[HEADER.FIELDS (FROM TO CC)]<0>");
+	N("BODY.PEEK[HEADER.FIELDS (From To \"cc\")]<0.100>",
+	  "BODY[HEADER.FIELDS (FROM TO CC)]<0>");
 	N("BODY[HEADER.FIELDS.NOT (x-spam)]", "BODY[HEADER.FIELDS.NOT (X-SPAM)]");
 	N("BODY[1.HEADER.FIELDS (Subject)]", "BODY[1.HEADER.FIELDS (SUBJECT)]");
 	N("BODY[HEADER.FIELDS (\"a\\\"b\" \"c(d)\")]", "BODY[HEADER.FIELDS (\"A\\\"B\" \"C(D)\")]");
@@ -103,7 +105,10 @@ Test(fetch_parse, canonical_section_names)
 Test(fetch_parse, item_fields)
 {
 	struct parsed r;
-	parse(&r, "(BODY.PEEK[2.1.HEADER.FIELDS.NOT (A B)]<4294967295.4294967295> BINARY[7] RFC822.SIZE)", 0);
+	parse(&r,
+	      "(BODY.PEEK[2.1.HEADER.FIELDS.NOT (A B)]<4294967295.4294967295> BINARY[7] "
+	      "RFC822.SIZE)",
+	      0);
 	cr_assert_eq(r.rc, 0);
 	cr_assert_eq(r.req.count, 3);
 	const struct fetch_item *it = &r.req.items[0];
@@ -130,9 +135,15 @@ Test(fetch_parse, sets_seen)
 		const char *args;
 		bool seen;
 	} cases[] = {
-		{ "RFC822", true },	     { "RFC822.TEXT", true },  { "RFC822.HEADER", false },
-		{ "BODY[]", true },	     { "BODY.PEEK[]", false }, { "(BODY.PEEK[1] BODY[1])", true },
-		{ "BINARY.PEEK[1]", false }, { "BINARY.SIZE[1]", false }, { "(FLAGS BODY ENVELOPE)", false },
+		{ "RFC822", true },
+		{ "RFC822.TEXT", true },
+		{ "RFC822.HEADER", false },
+		{ "BODY[]", true },
+		{ "BODY.PEEK[]", false },
+		{ "(BODY.PEEK[1] BODY[1])", true },
+		{ "BINARY.PEEK[1]", false },
+		{ "BINARY.SIZE[1]", false },
+		{ "(FLAGS BODY ENVELOPE)", false },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct parsed r;
@@ -145,8 +156,8 @@ Test(fetch_parse, sets_seen)
 	static const struct {
 		const char *args;
 		bool size;
-	} sized[] = { { "RFC822.SIZE", true }, { "FAST", true }, { "ALL", true },
-		      { "FULL", true }, { "(FLAGS UID)", false }, { "BODY.PEEK[]", false } };
+	} sized[] = { { "RFC822.SIZE", true }, { "FAST", true },         { "ALL", true },
+		      { "FULL", true },        { "(FLAGS UID)", false }, { "BODY.PEEK[]", false } };
 	for (size_t i = 0; i < sizeof(sized) / sizeof(sized[0]); i++) {
 		struct parsed r;
 		parse(&r, sized[i].args, 0);
@@ -184,7 +195,8 @@ Test(fetch_parse, modifiers)
 	N("FLAGS (CHANGEDSINCE)", "ERR CHANGEDSINCE needs a mod-sequence value");
 	N("FLAGS (CHANGEDSINCE 0)", "ERR CHANGEDSINCE needs a mod-sequence value");
 	N("FLAGS (CHANGEDSINCE x)", "ERR CHANGEDSINCE needs a mod-sequence value");
-	N("FLAGS (CHANGEDSINCE 9223372036854775808)", "ERR CHANGEDSINCE needs a mod-sequence value");
+	N("FLAGS (CHANGEDSINCE 9223372036854775808)",
+	  "ERR CHANGEDSINCE needs a mod-sequence value");
 	N("FLAGS (PARTIAL 1:5)", "ERR Unknown FETCH modifier");
 	N("FLAGS ()", "ERR FETCH modifiers must be a non-empty list");
 	N("FLAGS CHANGEDSINCE", "ERR FETCH modifiers must be a non-empty list");

@@ -21,7 +21,8 @@ static void run(const struct imap_parser_limits *lim, const char *in, size_t len
 		if (r == IMAP_PARSE_MORE) {
 			cr_assert_eq(used, n);
 		} else if (r == IMAP_PARSE_LITERAL) {
-			buf_printf(out, "LIT %llu\n", (unsigned long long)imap_parser_literal_size(p));
+			buf_printf(out, "LIT %llu\n",
+				   (unsigned long long)imap_parser_literal_size(p));
 		} else if (r == IMAP_PARSE_DONE) {
 			const struct imap_command *c = imap_parser_command(p);
 			cr_assert_not_null(c);
@@ -34,8 +35,8 @@ static void run(const struct imap_parser_limits *lim, const char *in, size_t len
 			buf_append(out, "\n", 1);
 		} else {
 			const struct imap_parse_error *e = imap_parser_error(p);
-			buf_printf(out, "%s %d %d %s %s\n", e->fatal ? "FATAL" : "ERR", (int)e->code,
-				   (int)e->skip, e->tag ? e->tag : "-", e->text);
+			buf_printf(out, "%s %d %d %s %s\n", e->fatal ? "FATAL" : "ERR",
+				   (int)e->code, (int)e->skip, e->tag ? e->tag : "-", e->text);
 			if (e->fatal) {
 				size_t u2 = 99;
 				cr_assert_eq(imap_parser_feed(p, "x", 1, &u2), IMAP_PARSE_ERROR);
@@ -67,19 +68,19 @@ static char *events_lim(const struct imap_parser_limits *lim, const char *in, si
 	return s ? s : strdup("");
 }
 
-#define EV(s) events_lim(NULL, s, sizeof(s) - 1)
+#define EV(s)       events_lim(NULL, s, sizeof(s) - 1)
 #define EVL(lim, s) events_lim(lim, s, sizeof(s) - 1)
-#define CHECK(in, expected)                                    \
-	do {                                                   \
-		char *got_ = EV(in);                           \
+#define CHECK(in, expected)                                                      \
+	do {                                                                     \
+		char *got_ = EV(in);                                             \
 		cr_assert_str_eq(got_, expected, "input: %s got: %s", in, got_); \
-		free(got_);                                    \
+		free(got_);                                                      \
 	} while (0)
-#define CHECKL(lim, in, expected)                              \
-	do {                                                   \
-		char *got_ = EVL(lim, in);                     \
+#define CHECKL(lim, in, expected)                                                \
+	do {                                                                     \
+		char *got_ = EVL(lim, in);                                       \
 		cr_assert_str_eq(got_, expected, "input: %s got: %s", in, got_); \
-		free(got_);                                    \
+		free(got_);                                                      \
 	} while (0)
 
 Test(imap_parser, simple_commands)
@@ -107,8 +108,10 @@ Test(imap_parser, strings_and_atoms)
 
 Test(imap_parser, special_atoms_kept_whole)
 {
-	CHECK("a1 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM \"To\" \"a\\\"]\")]<0.100>)\r\n",
-	      "DONE a1 FETCH uid: 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM \"To\" \"a\\\"]\")]<0.100>)\n");
+	CHECK("a1 UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM \"To\" "
+	      "\"a\\\"]\")]<0.100>)\r\n",
+	      "DONE a1 FETCH uid: 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (FROM \"To\" "
+	      "\"a\\\"]\")]<0.100>)\n");
 	CHECK("a FETCH 1 BODY[]\r\n", "DONE a FETCH: 1 BODY[]\n");
 	CHECK("a FETCH 1 (BODY[1.2.MIME] BINARY[1]<0.5>)\r\n",
 	      "DONE a FETCH: 1 (BODY[1.2.MIME] BINARY[1]<0.5>)\n");
@@ -117,7 +120,8 @@ Test(imap_parser, special_atoms_kept_whole)
 Test(imap_parser, arg_tree_types)
 {
 	struct imap_parser *p = imap_parser_new(NULL);
-	static const char lit[] = "t X atom \"q s\" {3+}\r\nl\0t ~{2}\r\n\0\1 NIL (a (b)) 42 4294967296\r\n";
+	static const char lit[] =
+		"t X atom \"q s\" {3+}\r\nl\0t ~{2}\r\n\0\1 NIL (a (b)) 42 4294967296\r\n";
 	const char *in = lit;
 	size_t len = sizeof(lit) - 1, used;
 	cr_assert_eq(imap_parser_feed(p, in, len, &used), IMAP_PARSE_LITERAL);
@@ -178,9 +182,11 @@ Test(imap_parser, arg_tree_types)
 
 Test(imap_parser, literals)
 {
-	CHECK("a LOGIN {4}\r\nuser {4}\r\npass\r\n", "LIT 4\nLIT 4\nDONE a LOGIN: {4}user {4}pass\n");
+	CHECK("a LOGIN {4}\r\nuser {4}\r\npass\r\n",
+	      "LIT 4\nLIT 4\nDONE a LOGIN: {4}user {4}pass\n");
 	CHECK("a LOGIN {4+}\r\nuser {4+}\npass\r\n", "DONE a LOGIN: {4+}user {4+}pass\n");
-	CHECK("a APPEND INBOX (\\Seen) ~{3}\r\na\0b\r\n", "LIT 3\nDONE a APPEND: INBOX (\\Seen) ~{3}a\0b\n");
+	CHECK("a APPEND INBOX (\\Seen) ~{3}\r\na\0b\r\n",
+	      "LIT 3\nDONE a APPEND: INBOX (\\Seen) ~{3}a\0b\n");
 	CHECK("a X {0}\r\n\r\n", "LIT 0\nDONE a X: {0}\n");
 	CHECK("a X ({2+}\r\nab)\r\n", "DONE a X: ({2+}ab)\n");
 	CHECK("a X {3}\r\n\r\n)\r\n", "LIT 3\nDONE a X: {3}\r\n)\n");
@@ -211,7 +217,8 @@ Test(imap_parser, literal_progress_and_big_literal_bytewise)
 	cr_assert_eq(used, 2, "the next command's bytes stay with the caller");
 	const struct imap_command *c = imap_parser_command(p);
 	cr_assert_eq(c->args[1].len, 1048576);
-	cr_assert(memcmp(c->args[1].str, "abcd", 4) == 0 && c->args[1].str[1048575] == 'a' + 1048575 % 26);
+	cr_assert(memcmp(c->args[1].str, "abcd", 4) == 0 &&
+		  c->args[1].str[1048575] == 'a' + 1048575 % 26);
 	cr_assert_eq(imap_parser_feed(p, "b NOOP\r\n", 8, &used), IMAP_PARSE_DONE);
 	cr_assert_str_eq(imap_parser_command(p)->tag, "b");
 	imap_parser_free(&p);
@@ -232,7 +239,7 @@ Test(imap_parser, command_valid_until_next_feed_and_reset)
 	cr_assert_eq(imap_parser_feed(p, "", 0, &used), IMAP_PARSE_MORE);
 	cr_assert_null(imap_parser_command(p));
 	imap_parser_free(&p);
-	imap_parser_free(&p);	/* NULL is fine */
+	imap_parser_free(&p); /* NULL is fine */
 }
 
 Test(imap_parser, tag_and_name_errors)
@@ -283,19 +290,23 @@ Test(imap_parser, syntax_errors)
 Test(imap_parser, error_skips_nonsync_literals_of_the_bad_line)
 {
 	/* The literal data "abc\r\n" must not be taken for a command. */
-	CHECK("a X \"a\\q\" {3+}\r\nabc\r\nb NOOP\r\n", "ERR 1 1 a Invalid escape in quoted string\nDONE b NOOP:\n");
+	CHECK("a X \"a\\q\" {3+}\r\nabc\r\nb NOOP\r\n",
+	      "ERR 1 1 a Invalid escape in quoted string\nDONE b NOOP:\n");
 	CHECK("a X \"a\\q\" ~{3+}\r\nab\n x {2+}\r\nzz\r\nb NOOP\r\n",
 	      "ERR 1 1 a Invalid escape in quoted string\nDONE b NOOP:\n");
 	/* A synchronising literal ends the bad command: the client waits for "+". */
-	CHECK("a X \"a\\q\" {3}\r\nb NOOP\r\n", "ERR 1 1 a Invalid escape in quoted string\nDONE b NOOP:\n");
+	CHECK("a X \"a\\q\" {3}\r\nb NOOP\r\n",
+	      "ERR 1 1 a Invalid escape in quoted string\nDONE b NOOP:\n");
 	/* Error inside the announcement itself: the skipper continues it. */
 	CHECK("a X {3+\r\nb NOOP\r\n", "ERR 1 1 a Expected '}' after '+'\nDONE b NOOP:\n");
-	CHECK("a X {3+}x{2+}\r\nab\r\nb NOOP\r\n", "ERR 1 1 a Expected CRLF after literal size\nDONE b NOOP:\n");
+	CHECK("a X {3+}x{2+}\r\nab\r\nb NOOP\r\n",
+	      "ERR 1 1 a Expected CRLF after literal size\nDONE b NOOP:\n");
 	/* A literal too big to skip on a bad line is fatal. */
 	CHECK("a X \"a\\q\" {99999999999+}\r\n", "ERR 1 1 a Invalid escape in quoted string\n"
 						 "FATAL 5 0 a Literal too big\n");
-	CHECK("a X \"a\\q\" {999999999999999999999999+}\r\n", "ERR 1 1 a Invalid escape in quoted string\n"
-							   "FATAL 5 0 a Literal too big\n");
+	CHECK("a X \"a\\q\" {999999999999999999999999+}\r\n",
+	      "ERR 1 1 a Invalid escape in quoted string\n"
+	      "FATAL 5 0 a Literal too big\n");
 }
 
 Test(imap_parser, line_too_long)
@@ -303,14 +314,18 @@ Test(imap_parser, line_too_long)
 	struct imap_parser_limits lim = { .max_line = 16 };
 	/* 16 bytes with the CRLF: fits; 17: too long */
 	CHECKL(&lim, "a X 1234567890\r\nb NOOP\r\n", "DONE a X: 1234567890\nDONE b NOOP:\n");
-	CHECKL(&lim, "a X 12345678901\r\nb NOOP\r\n", "ERR 4 0 a Command line too long\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X 12345678901\r\nb NOOP\r\n",
+	       "ERR 4 0 a Command line too long\nDONE b NOOP:\n");
 	CHECKL(&lim, "a X 123456789012345678901234567890\r\nb NOOP\r\n",
 	       "ERR 4 1 a Command line too long\nDONE b NOOP:\n");
 	/* Literal data does not count; the announcement does. */
-	CHECKL(&lim, "a X {20+}\r\n12345678901234567890\r\n", "DONE a X: {20+}12345678901234567890\n");
-	CHECKL(&lim, "a X {20+}\r\n12345678901234567890 abcdefg\r\n", "ERR 4 1 a Command line too long\n");
+	CHECKL(&lim, "a X {20+}\r\n12345678901234567890\r\n",
+	       "DONE a X: {20+}12345678901234567890\n");
+	CHECKL(&lim, "a X {20+}\r\n12345678901234567890 abcdefg\r\n",
+	       "ERR 4 1 a Command line too long\n");
 	/* The limit hits inside "{2+}": the skipper still discards the literal. */
-	CHECKL(&lim, "a X 1234567 {2+}\r\nzz\r\nb NOOP\r\n", "ERR 4 1 a Command line too long\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X 1234567 {2+}\r\nzz\r\nb NOOP\r\n",
+	       "ERR 4 1 a Command line too long\nDONE b NOOP:\n");
 	/* Blank lines are free; a long tag is caught too. */
 	CHECKL(&lim, "\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\n\r\na NOOP\r\n", "DONE a NOOP:\n");
 	CHECKL(&lim, "aaaaaaaaaaaaaaaaaaaa NOOP\r\n", "ERR 4 1 - Command line too long\n");
@@ -318,20 +333,27 @@ Test(imap_parser, line_too_long)
 
 Test(imap_parser, literal_limits)
 {
-	struct imap_parser_limits lim = { .max_literal = 10, .max_nonsync_literal = 4, .max_literal_total = 15,
+	struct imap_parser_limits lim = { .max_literal = 10,
+					  .max_nonsync_literal = 4,
+					  .max_literal_total = 15,
 					  .max_skip_literal = 100 };
-	CHECKL(&lim, "a APPEND INBOX {10}\r\n0123456789\r\n", "LIT 10\nDONE a APPEND: INBOX {10}0123456789\n");
+	CHECKL(&lim, "a APPEND INBOX {10}\r\n0123456789\r\n",
+	       "LIT 10\nDONE a APPEND: INBOX {10}0123456789\n");
 	/* too big, synchronising: the client sends nothing more for this command */
-	CHECKL(&lim, "a APPEND INBOX {11}\r\nb NOOP\r\n", "ERR 5 0 a Literal too big\nDONE b NOOP:\n");
-	CHECKL(&lim, "a APPEND INBOX {99999999999999999999999}\r\nb NOOP\r\n", "ERR 5 0 a Literal too big\nDONE b NOOP:\n");
+	CHECKL(&lim, "a APPEND INBOX {11}\r\nb NOOP\r\n",
+	       "ERR 5 0 a Literal too big\nDONE b NOOP:\n");
+	CHECKL(&lim, "a APPEND INBOX {99999999999999999999999}\r\nb NOOP\r\n",
+	       "ERR 5 0 a Literal too big\nDONE b NOOP:\n");
 	/* too big, non-synchronising (LITERAL- limit 4): data skipped */
-	CHECKL(&lim, "a LOGIN {5+}\r\nabcde x\r\nb NOOP\r\n", "ERR 5 2 a Literal too big\nDONE b NOOP:\n");
+	CHECKL(&lim, "a LOGIN {5+}\r\nabcde x\r\nb NOOP\r\n",
+	       "ERR 5 2 a Literal too big\nDONE b NOOP:\n");
 	CHECKL(&lim, "a LOGIN {4+}\r\nabcd x\r\n", "DONE a LOGIN: {4+}abcd x\n");
 	/* beyond the skip limit, or not a number: fatal */
 	CHECKL(&lim, "a LOGIN {101+}\r\nb NOOP\r\n", "FATAL 5 0 a Literal too big\n");
 	CHECKL(&lim, "a LOGIN {99999999999999999999999+}\r\n", "FATAL 5 0 a Literal too big\n");
 	/* total of one command */
-	CHECKL(&lim, "a X {8}\r\n01234567 {8}\r\nb NOOP\r\n", "LIT 8\nERR 5 0 a Literal too big\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X {8}\r\n01234567 {8}\r\nb NOOP\r\n",
+	       "LIT 8\nERR 5 0 a Literal too big\nDONE b NOOP:\n");
 
 	struct imap_parser *p = imap_parser_new(&lim);
 	size_t used;
@@ -353,19 +375,24 @@ Test(imap_parser, depth_and_arg_count_limits)
 {
 	struct imap_parser_limits lim = { .max_depth = 2, .max_args = 5 };
 	CHECKL(&lim, "a X ((a))\r\n", "DONE a X: ((a))\n");
-	CHECKL(&lim, "a X (((a)))\r\nb NOOP\r\n", "ERR 6 1 a Lists nested too deeply\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X (((a)))\r\nb NOOP\r\n",
+	       "ERR 6 1 a Lists nested too deeply\nDONE b NOOP:\n");
 	CHECKL(&lim, "a X 1 2 3 4 5\r\n", "DONE a X: 1 2 3 4 5\n");
-	CHECKL(&lim, "a X 1 2 3 4 5 6\r\nb NOOP\r\n", "ERR 7 1 a Too many arguments\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X 1 2 3 4 5 6\r\nb NOOP\r\n",
+	       "ERR 7 1 a Too many arguments\nDONE b NOOP:\n");
 	CHECKL(&lim, "a X (1 2) (3 4)\r\n", "ERR 7 1 a Too many arguments\n");
-	CHECKL(&lim, "a X 1 2 3 4 5 {1+}\r\nz\r\nb NOOP\r\n", "ERR 7 1 a Too many arguments\nDONE b NOOP:\n");
+	CHECKL(&lim, "a X 1 2 3 4 5 {1+}\r\nz\r\nb NOOP\r\n",
+	       "ERR 7 1 a Too many arguments\nDONE b NOOP:\n");
 
 	/* defaults: 16 levels, 10000 arguments */
 	char in[200];
-	snprintf(in, sizeof(in), "a X %.*s%.*s\r\n", 16, "((((((((((((((((((((", 16, "))))))))))))))))))))");
+	snprintf(in, sizeof(in), "a X %.*s%.*s\r\n", 16, "((((((((((((((((((((", 16,
+		 "))))))))))))))))))))");
 	char *got = events_lim(NULL, in, strlen(in));
 	cr_assert(strncmp(got, "DONE", 4) == 0);
 	free(got);
-	snprintf(in, sizeof(in), "a X %.*s%.*s\r\n", 17, "((((((((((((((((((((", 17, "))))))))))))))))))))");
+	snprintf(in, sizeof(in), "a X %.*s%.*s\r\n", 17, "((((((((((((((((((((", 17,
+		 "))))))))))))))))))))");
 	got = events_lim(NULL, in, strlen(in));
 	cr_assert_str_eq(got, "ERR 6 1 a Lists nested too deeply\n");
 	free(got);
@@ -398,11 +425,11 @@ static char *write_with(void (*fn)(struct buf *, const char *, size_t), const ch
 	return r ? r : strdup("");
 }
 
-#define WRITES(fn, s, expected)                                  \
-	do {                                                     \
-		char *w_ = write_with(fn, s, sizeof(s) - 1);     \
-		cr_assert_str_eq(w_, expected);                  \
-		free(w_);                                        \
+#define WRITES(fn, s, expected)                              \
+	do {                                                 \
+		char *w_ = write_with(fn, s, sizeof(s) - 1); \
+		cr_assert_str_eq(w_, expected);              \
+		free(w_);                                    \
 	} while (0)
 
 Test(imap_parser, writers)
@@ -444,8 +471,8 @@ Test(imap_parser, writers)
 Test(imap_parser, writer_round_trip)
 {
 	static const char *const samples[] = {
-		"INBOX", "", "NIL", "a b", "\"", "\\", "a\r\nb", "\xc3\xa9t\xc3\xa9", "(x)", "{3}", "*", "%",
-		"]", "a]", "~{1}",
+		"INBOX", "",    "NIL", "a b", "\"", "\\", "a\r\nb", "\xc3\xa9t\xc3\xa9",
+		"(x)",   "{3}", "*",   "%",   "]",  "a]", "~{1}",
 	};
 	for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
 		struct buf b;
@@ -456,7 +483,8 @@ Test(imap_parser, writer_round_trip)
 		struct imap_parser *p = imap_parser_new(NULL);
 		size_t off = 0, used;
 		enum imap_parse_result r;
-		while ((r = imap_parser_feed(p, b.data + off, b.len - off, &used)) == IMAP_PARSE_LITERAL)
+		while ((r = imap_parser_feed(p, b.data + off, b.len - off, &used)) ==
+		       IMAP_PARSE_LITERAL)
 			off += used;
 		cr_assert_eq(r, IMAP_PARSE_DONE, "sample %zu: %s", i, b.data);
 		const char *s;
@@ -464,7 +492,8 @@ Test(imap_parser, writer_round_trip)
 		const struct imap_command *c = imap_parser_command(p);
 		cr_assert_eq(c->count, 1);
 		cr_assert(imap_arg_string(&c->args[0], &s, &n));
-		cr_assert(n == strlen(samples[i]) && memcmp(s, samples[i], n) == 0, "sample %zu", i);
+		cr_assert(n == strlen(samples[i]) && memcmp(s, samples[i], n) == 0, "sample %zu",
+			  i);
 		cr_assert(!imap_arg_is_nil(&c->args[0]));
 		imap_parser_free(&p);
 		buf_free(&b);

@@ -10,32 +10,30 @@
 #include "search_parse.h"
 #include "search_test_command.h"
 
-static const char MSG_PLAIN[] =
-	"From: Bob Example <bob@example.org>\r\n"
-	"To: alice@localhost, \"Carol\" <carol@example.test>\r\n"
-	"Subject: Lunch plans\r\n"
-	"Date: Mon, 02 Feb 2026 23:30:00 -0500\r\n"
-	"X-Spam-Flag: NO\r\n"
-	"\r\n"
-	"Shall we meet at noon?\r\n";
+static const char MSG_PLAIN[] = "From: Bob Example <bob@example.org>\r\n"
+				"To: alice@localhost, \"Carol\" <carol@example.test>\r\n"
+				"Subject: Lunch plans\r\n"
+				"Date: Mon, 02 Feb 2026 23:30:00 -0500\r\n"
+				"X-Spam-Flag: NO\r\n"
+				"\r\n"
+				"Shall we meet at noon?\r\n";
 
-static const char MSG_MIME[] =
-	"From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.fr>\r\n"
-	"Subject: =?UTF-8?B?UsOpc3Vtw6k=?=\r\n"
-	"MIME-Version: 1.0\r\n"
-	"Content-Type: multipart/alternative; boundary=b1\r\n"
-	"\r\n"
-	"--b1\r\n"
-	"Content-Type: text/plain; charset=iso-8859-1\r\n"
-	"Content-Transfer-Encoding: quoted-printable\r\n"
-	"\r\n"
-	"Caf=E9 au lait\r\n"
-	"--b1\r\n"
-	"Content-Type: image/png\r\n"
-	"Content-Transfer-Encoding: base64\r\n"
-	"\r\n"
-	"aGlkZGVud29yZA==\r\n"
-	"--b1--\r\n";
+static const char MSG_MIME[] = "From: =?ISO-8859-1?Q?Andr=E9?= <andre@example.fr>\r\n"
+			       "Subject: =?UTF-8?B?UsOpc3Vtw6k=?=\r\n"
+			       "MIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/alternative; boundary=b1\r\n"
+			       "\r\n"
+			       "--b1\r\n"
+			       "Content-Type: text/plain; charset=iso-8859-1\r\n"
+			       "Content-Transfer-Encoding: quoted-printable\r\n"
+			       "\r\n"
+			       "Caf=E9 au lait\r\n"
+			       "--b1\r\n"
+			       "Content-Type: image/png\r\n"
+			       "Content-Transfer-Encoding: base64\r\n"
+			       "\r\n"
+			       "aGlkZGVud29yZA==\r\n"
+			       "--b1--\r\n";
 
 static const char *const keyword_names[MAILBOX_MAX_KEYWORDS] = { "$Work", "Important" };
 
@@ -67,7 +65,7 @@ static void msg_init(struct search_msg *m, const char *text, uint32_t seq, uint3
 	m->keyword_names = keyword_names;
 	m->size = strlen(text);
 	m->modseq = 7;
-	m->internal_date = 1770076800;	/* 03-Feb-2026 00:00:00 UTC */
+	m->internal_date = 1770076800; /* 03-Feb-2026 00:00:00 UTC */
 	m->tz_minutes = 0;
 	m->load = test_load;
 	m->load_arg = (void *)text;
@@ -93,7 +91,7 @@ static int eval(const char *args, struct search_msg *m)
 }
 
 #define YES(m, args) cr_assert_eq(eval(args, m), 1, "expected a match: %s", args)
-#define NO(m, args) cr_assert_eq(eval(args, m), 0, "expected no match: %s", args)
+#define NO(m, args)  cr_assert_eq(eval(args, m), 0, "expected no match: %s", args)
 
 Test(imap_search, flags_and_keywords_without_loading)
 {

@@ -38,10 +38,10 @@ Test(imap_utf7, rfc3501_examples)
 Test(imap_utf7, rejects_invalid_utf8)
 {
 	static const char *const bad[] = {
-		"\xc0\xaf",		/* overlong '/' */
-		"\xed\xa0\x80",		/* surrogate */
-		"\xf4\x90\x80\x80",	/* > U+10FFFF */
-		"\xe6\x97",		/* truncated */
+		"\xc0\xaf",         /* overlong '/' */
+		"\xed\xa0\x80",     /* surrogate */
+		"\xf4\x90\x80\x80", /* > U+10FFFF */
+		"\xe6\x97",         /* truncated */
 		"\x80",
 	};
 	struct buf b;
@@ -56,18 +56,18 @@ Test(imap_utf7, rejects_invalid_utf8)
 Test(imap_utf7, rejects_non_canonical_utf7)
 {
 	static const char *const bad[] = {
-		"&",		/* unterminated */
-		"&U,BTFw",	/* unterminated */
-		"&AGE-",	/* 'a' need not be encoded */
-		"&2D0-",	/* lone high surrogate */
-		"&3gA-",	/* lone low surrogate */
-		"&U,BTFw-&ZeVnLIqe-",	/* adjacent runs */
-		"&U,BTF-",	/* leftover bits */
+		"&",                  /* unterminated */
+		"&U,BTFw",            /* unterminated */
+		"&AGE-",              /* 'a' need not be encoded */
+		"&2D0-",              /* lone high surrogate */
+		"&3gA-",              /* lone low surrogate */
+		"&U,BTFw-&ZeVnLIqe-", /* adjacent runs */
+		"&U,BTF-",            /* leftover bits */
 		"&AOk",
-		"\xc3\xa9",	/* 8-bit */
-		"a\tb",		/* raw control */
-		"&A!k-",	/* bad base64 */
-		"&AOl-",	/* non-zero padding bits */
+		"\xc3\xa9", /* 8-bit */
+		"a\tb",     /* raw control */
+		"&A!k-",    /* bad base64 */
+		"&AOl-",    /* non-zero padding bits */
 	};
 	struct buf b;
 	buf_init(&b);

@@ -78,7 +78,8 @@ Test(log, long_types_precision_and_null)
 	char *text = captured(log_long_types);
 	char expected[512];
 	snprintf(expected, sizeof(expected),
-		 "warning: a=%ld b=%lu c=%lld d=%llu e=%zu f=%zd g=%" PRIu64 " h=%c%% i=%.*s j=%.*s k=%s",
+		 "warning: a=%ld b=%lu c=%lld d=%llu e=%zu f=%zd g=%" PRIu64
+		 " h=%c%% i=%.*s j=%.*s k=%s",
 		 -9223372036854775807L - 1, 18446744073709551615UL, -5LL, 7ULL, (size_t)123,
 		 (ssize_t)-9, (uint64_t)UINT64_MAX, 'x', 3, "abcdef", 10, "ab", "(null)");
 	cr_assert_str_eq(message_of(text), expected);

@@ -230,7 +230,8 @@ Test(mailbox, flags_round_trip_through_file_names)
 	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FS");
 	uint64_t ms = mb->msgs[0].modseq;
 	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_DRAFT | MAILBOX_ANSWERED | MAILBOX_DELETED,
-				   NULL, 0), 0);
+				   NULL, 0),
+		     0);
 	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,DFRST");
 	cr_assert_gt(mb->msgs[0].modseq, ms);
 	cr_assert_eq(mb->highest_modseq, mb->msgs[0].modseq);
@@ -279,7 +280,7 @@ Test(mailbox, unknown_letters_kept_on_store)
 {
 	test_deliver(test_md, 100, "Ma", "x\r\n");
 	struct mailbox *mb = test_open(test_md);
-	test_rename_info(test_md, &mb->msgs[0], "PS");	/* P = passed, no IMAP flag */
+	test_rename_info(test_md, &mb->msgs[0], "PS"); /* P = passed, no IMAP flag */
 	cr_assert_eq(mailbox_sync(mb, NULL), 0);
 	cr_assert_eq(mailbox_store(mb, 0, '=', MAILBOX_FLAGGED, NULL, 0), 0);
 	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FP");
@@ -298,7 +299,7 @@ Test(mailbox, keywords_letters_and_list_file)
 	cr_assert_str_eq(mb->keywords[0], "$Forwarded");
 	cr_assert_str_eq(mb->keywords[1], "Junk");
 	cr_assert_eq(mb->msgs[0].keywords, 3u);
-	const char *kw2[] = { "junk" };	/* keywords compare case-insensitively */
+	const char *kw2[] = { "junk" }; /* keywords compare case-insensitively */
 	cr_assert_eq(mailbox_store(mb, 1, '+', 0, kw2, 1), 0);
 	cr_assert_eq(mb->msgs[1].keywords, 2u);
 	cr_assert_str_eq(mb->msgs[1].filename, "101.Mb.host.example,S=3:2,b");
@@ -444,7 +445,8 @@ Test(mailbox, index_deleted_rebuilt_with_new_uidvalidity_same_flags)
 	mb = test_open(test_md);
 	cr_assert_gt(mb->uidvalidity, uv2);
 	cr_assert_eq(mb->count, 4);
-	cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT, (unsigned)(MAILBOX_SEEN | MAILBOX_ANSWERED));
+	cr_assert_eq(mb->msgs[1].flags & ~MAILBOX_RECENT,
+		     (unsigned)(MAILBOX_SEEN | MAILBOX_ANSWERED));
 	cr_assert_eq(mb->msgs[1].keywords, 1u);
 	cr_assert_str_eq(mb->keywords[0], "Work");
 	cr_assert_eq(mb->msgs[3].flags & ~MAILBOX_RECENT, (unsigned)MAILBOX_FLAGGED);
@@ -463,8 +465,8 @@ Test(mailbox, corrupt_index_rebuilt)
 	static const char *const bad[] = {
 		"garbage\n",
 		"",
-		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n1 1 3 100 c 100.Ma:2,S\n",	/* truncated */
-		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n2 1 3 100 c x\n1 1 3 100 c y\n",	/* order */
+		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n1 1 3 100 c 100.Ma:2,S\n",       /* truncated */
+		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n2 1 3 100 c x\n1 1 3 100 c y\n", /* order */
 		"mtad-uidlist 1 5 3 9 2 0.0 0.0\n1 1 3 100 c x:2,S\n2 1 3 100 c x:2,\n", /* dup */
 		"mtad-uidlist 1 5 3 9 1 0.0 0.0\n1 1 3 100 c ../../etc/passwd\n",
 	};
@@ -494,7 +496,8 @@ Test(mailbox, append_assigns_uid_and_flags)
 	const char *kw[] = { "$MDNSent" };
 	const char *msg = "Subject: hi\r\n\r\nbody\r\n";
 	cr_assert_eq(mailbox_append(test_md, msg, strlen(msg), MAILBOX_SEEN | MAILBOX_DRAFT, kw, 1,
-				    1700000000, &uv, &uid, err, sizeof(err)), 0, "%s", err);
+				    1700000000, &uv, &uid, err, sizeof(err)),
+		     0, "%s", err);
 	cr_assert_eq(uv, mb->uidvalidity);
 	cr_assert_eq(uid, 2);
 	struct mailbox_changes ch;
@@ -518,7 +521,8 @@ Test(mailbox, append_assigns_uid_and_flags)
 	char missing[PATH_MAX];
 	test_fmt(missing, sizeof(missing), "%s/nope", test_dir);
 	cr_assert_eq(mailbox_append(missing, msg, strlen(msg), 0, NULL, 0, 0, &uv, &uid, err,
-				    sizeof(err)), -ENOENT);
+				    sizeof(err)),
+		     -ENOENT);
 	mailbox_close(&mb);
 }
 
@@ -531,8 +535,8 @@ Test(mailbox, copy_keeps_flags_and_keywords)
 	test_deliver(test_md, 101, "Mb", "world\r\n");
 	struct mailbox *mb = test_open(test_md);
 	const char *kw[] = { "Other", "Work" };
-	cr_assert_eq(mailbox_store(mb, 1, '+', 0, kw, 1), 0);	/* "Other" takes letter a */
-	cr_assert_eq(mailbox_store(mb, 1, '+', MAILBOX_FLAGGED, kw + 1, 1), 0);	/* Work: b */
+	cr_assert_eq(mailbox_store(mb, 1, '+', 0, kw, 1), 0); /* "Other" takes letter a */
+	cr_assert_eq(mailbox_store(mb, 1, '+', MAILBOX_FLAGGED, kw + 1, 1), 0); /* Work: b */
 	cr_assert_str_eq(mb->msgs[1].filename, "101.Mb.host.example,S=7:2,Fab");
 	/* Destination has a different keyword list: "Work" must map to its own letter. */
 	struct mailbox *mbd = test_open(dst);
@@ -601,7 +605,7 @@ Test(mailbox, store_after_foreign_rename_merges_flags)
 {
 	test_deliver(test_md, 100, "Ma", "x\r\n");
 	struct mailbox *mb = test_open(test_md);
-	test_rename_info(test_md, &mb->msgs[0], "RS");	/* our view still has the old name */
+	test_rename_info(test_md, &mb->msgs[0], "RS"); /* our view still has the old name */
 	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_FLAGGED, NULL, 0), 0);
 	cr_assert_str_eq(mb->msgs[0].filename, "100.Ma.host.example,S=3:2,FRS");
 	cr_assert_eq(test_count_dir(test_md, "cur"), 1);
@@ -697,7 +701,8 @@ Test(mailbox, sizes_not_in_names_are_learnt_on_use)
 	 * them; the size is learnt when asked, then kept in the index. */
 	char path[PATH_MAX];
 	for (int i = 0; i < 3; i++) {
-		test_fmt(path, sizeof(path), "%s/cur/%d.M%dP1.other:2,S", test_md, 1700000000 + i, i);
+		test_fmt(path, sizeof(path), "%s/cur/%d.M%dP1.other:2,S", test_md, 1700000000 + i,
+			 i);
 		FILE *f = fopen(path, "w");
 		cr_assert_not_null(f);
 		for (int k = 0; k <= i; k++)
@@ -746,8 +751,8 @@ Test(mailbox, version_1_index_still_loads)
 	mailbox_close(&mb);
 	char idx_path[PATH_MAX], text[1024];
 	test_index_path(idx_path, sizeof(idx_path));
-	snprintf(text, sizeof(text), "mtad-uidlist 1 %u 5 9 1 0.0 0.0\n4 9 7 1700000000 c %s\n",
-		 uv, name);
+	snprintf(text, sizeof(text), "mtad-uidlist 1 %u 5 9 1 0.0 0.0\n4 9 7 1700000000 c %s\n", uv,
+		 name);
 	FILE *f = fopen(idx_path, "w");
 	fputs(text, f);
 	fclose(f);
@@ -807,7 +812,7 @@ Test(mailbox, shared_index_sees_every_change, .timeout = 60)
 	b = test_open(test_md);
 	cr_assert_eq(b->count, TEST_SHARED_MSGS);
 	cr_assert(b->msgs[5].flags & MAILBOX_FLAGGED);
-	cr_assert_eq(b->msgs[7].uid, 9);	/* UID 8 expunged by the other process */
+	cr_assert_eq(b->msgs[7].uid, 9); /* UID 8 expunged by the other process */
 	cr_assert_eq(mailbox_recent_count(b), 0);
 	/* The first session learns the expunge at its next sync. */
 	struct mailbox_changes ch;
@@ -860,8 +865,8 @@ Test(mailbox, shared_index_checks_the_header_too)
 
 /* ---- concurrency ---- */
 
-#define TEST_WRITERS 4
-#define TEST_APPENDS 200
+#define TEST_WRITERS    4
+#define TEST_APPENDS    200
 #define TEST_DELIVERIES 100
 
 /* A syncing session: its view must always ascend by UID and never show a file twice. */
@@ -908,9 +913,11 @@ Test(mailbox, concurrent_appends_deliveries_and_sync, .timeout = 60)
 			for (int k = 0; k < TEST_APPENDS; k++) {
 				char msg[64], err[256];
 				uint32_t uv, uid;
-				int n = snprintf(msg, sizeof(msg), "Subject: w%d k%d\r\n\r\nx\r\n", w, k);
-				if (mailbox_append(test_md, msg, (size_t)n, (k % 3) ? MAILBOX_SEEN : 0,
-						   NULL, 0, 0, &uv, &uid, err, sizeof(err)) < 0)
+				int n = snprintf(msg, sizeof(msg), "Subject: w%d k%d\r\n\r\nx\r\n",
+						 w, k);
+				if (mailbox_append(test_md, msg, (size_t)n,
+						   (k % 3) ? MAILBOX_SEEN : 0, NULL, 0, 0, &uv,
+						   &uid, err, sizeof(err)) < 0)
 					_exit(1);
 				if (write(fds[1], &uid, sizeof(uid)) != sizeof(uid))
 					_exit(2);
@@ -1020,7 +1027,7 @@ Test(mailbox, large_folder_opens_from_the_index, .timeout = 60)
 
 /* ---- sessions of one process sharing a large folder's index and view ---- */
 
-#define TEST_SHARED 300	/* above MAILBOX_SNAPSHOT_MIN: the process keeps the parsed index */
+#define TEST_SHARED 300 /* above MAILBOX_SNAPSHOT_MIN: the process keeps the parsed index */
 
 /* Directory mtimes older than a second are trusted (no rescan at each open). */
 static void test_age_dirs(const char *md)
@@ -1191,7 +1198,7 @@ Test(mailbox, shared_view_with_every_message_seen_knows_no_unseen)
 	cr_assert_eq(mailbox_store_many(a, all, TEST_SHARED, '+', MAILBOX_SEEN, NULL, 0), 0);
 	free(all);
 	cr_assert_eq(mailbox_first_unseen(a), TEST_SHARED);
-	test_age_dirs(test_md);	/* the renames are a second old: the next open scans once */
+	test_age_dirs(test_md); /* the renames are a second old: the next open scans once */
 	struct mailbox *b = test_open(test_md), *c = test_open(test_md);
 	cr_assert_eq(c->msgs, b->msgs);
 	cr_assert_eq(mailbox_first_unseen(c), TEST_SHARED);
@@ -1276,12 +1283,12 @@ Test(mailbox, index_version_2_unknown_sizes)
 Test(mailbox, index_copy_shares_names_and_survives_renames)
 {
 	struct mailbox_index idx, copy;
-	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n",
-				&idx), 0);
+	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n", &idx),
+		     0);
 	mailbox_index_copy(&copy, &idx);
-	cr_assert_eq(copy.e[0].name, idx.e[0].name);	/* shared, not copied */
+	cr_assert_eq(copy.e[0].name, idx.e[0].name); /* shared, not copied */
 	mailbox_index_name_set(&copy, &copy.e[0], strdup("a:2,S"));
-	mailbox_index_free(&idx);	/* the copy keeps the block alive */
+	mailbox_index_free(&idx); /* the copy keeps the block alive */
 	cr_assert_str_eq(copy.e[0].name, "a:2,S");
 	cr_assert_str_eq(copy.e[1].name, "b");
 	mailbox_index_pack(&copy);
@@ -1293,9 +1300,9 @@ Test(mailbox, index_copy_shares_names_and_survives_renames)
 Test(mailbox, index_freeze_shares_entries_until_one_changes)
 {
 	struct mailbox_index idx, copy;
-	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n",
-				&idx), 0);
-	mailbox_index_name_set(&idx, &idx.e[1], strdup("b:2,S"));	/* outside the block */
+	cr_assert_eq(test_parse("mtad-uidlist 1 1 3 7 2 0.0 0.0\n1 1 1 1 c a\n2 1 1 1 c b\n", &idx),
+		     0);
+	mailbox_index_name_set(&idx, &idx.e[1], strdup("b:2,S")); /* outside the block */
 	mailbox_index_freeze(&idx);
 	cr_assert_not_null(idx.frozen);
 	cr_assert(mailbox_names_holds(idx.names, idx.e[1].name), "packed before freezing");
@@ -1304,15 +1311,16 @@ Test(mailbox, index_freeze_shares_entries_until_one_changes)
 	mailbox_index_own(&copy);
 	cr_assert_neq(copy.e, idx.e);
 	cr_assert_null(copy.frozen);
-	cr_assert_eq(copy.e[1].name, idx.e[1].name);	/* the names stay shared */
+	cr_assert_eq(copy.e[1].name, idx.e[1].name); /* the names stay shared */
 	copy.e[0].modseq = 6;
 	mailbox_index_name_set(&copy, &copy.e[1], strdup("b:2,FS"));
-	struct mailbox_entry e = { .uid = 3, .modseq = 7, .size = 1, .idate = 1,
-				   .name = strdup("c") };
+	struct mailbox_entry e = {
+		.uid = 3, .modseq = 7, .size = 1, .idate = 1, .name = strdup("c")
+	};
 	mailbox_index_push(&copy, &e);
 	cr_assert_eq(idx.e[0].modseq, 1);
 	cr_assert_str_eq(idx.e[1].name, "b:2,S");
-	mailbox_index_free(&idx);	/* the copy keeps the names alive */
+	mailbox_index_free(&idx); /* the copy keeps the names alive */
 	cr_assert_str_eq(copy.e[0].name, "a");
 	cr_assert_str_eq(copy.e[1].name, "b:2,FS");
 	cr_assert_eq(copy.n, 3);
@@ -1332,22 +1340,22 @@ Test(mailbox, index_freeze_shares_entries_until_one_changes)
 Test(mailbox, index_parse_refusals)
 {
 	static const char *const bad[] = {
-		"mtad-uidlist 1 0 4 7 0 0.0 0.0\n",		/* UIDVALIDITY 0 */
-		"mtad-uidlist 3 1 4 7 0 0.0 0.0\n",		/* version */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 - 1 c x\n",	/* unknown size in version 1 */
-		"mtad-uidlist 2 1 4 7 1 0.0 0.0\n1 1 -- 1 c x\n",	/* bad unknown size */
-		"mtad-uidlist 1 1 4 7 0 0.0\n",			/* stamps */
-		"mtad-uidlist 1 1 4 7 0 0.0 0.0",		/* no newline */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n4 1 1 1 c x\n",	/* uid >= uidnext */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 8 1 1 c x\n",	/* modseq > highest */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 x x\n",	/* location */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c :2,S\n",	/* empty base */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c a/b\n",	/* slash */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c .x\n",	/* dot file */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c x\n2 1 1 1 c y\n",	/* count */
-		"mtad-uidlist 1 1 4 7 99999999 0.0 0.0\n",	/* count beyond the file */
-		"mtad-uidlist 1 1 4294967296 7 0 0.0 0.0\n",	/* overflow */
-		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1  1 1 1 c x\n",	/* empty field */
+		"mtad-uidlist 1 0 4 7 0 0.0 0.0\n",                 /* UIDVALIDITY 0 */
+		"mtad-uidlist 3 1 4 7 0 0.0 0.0\n",                 /* version */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 - 1 c x\n",    /* unknown size in version 1 */
+		"mtad-uidlist 2 1 4 7 1 0.0 0.0\n1 1 -- 1 c x\n",   /* bad unknown size */
+		"mtad-uidlist 1 1 4 7 0 0.0\n",                     /* stamps */
+		"mtad-uidlist 1 1 4 7 0 0.0 0.0",                   /* no newline */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n4 1 1 1 c x\n",    /* uid >= uidnext */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 8 1 1 c x\n",    /* modseq > highest */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 x x\n",    /* location */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c :2,S\n", /* empty base */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c a/b\n",  /* slash */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c .x\n",   /* dot file */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1 1 1 1 c x\n2 1 1 1 c y\n", /* count */
+		"mtad-uidlist 1 1 4 7 99999999 0.0 0.0\n",        /* count beyond the file */
+		"mtad-uidlist 1 1 4294967296 7 0 0.0 0.0\n",      /* overflow */
+		"mtad-uidlist 1 1 4 7 1 0.0 0.0\n1  1 1 1 c x\n", /* empty field */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct mailbox_index idx;
@@ -1367,7 +1375,7 @@ Test(mailbox, flag_letters)
 	cr_assert_eq(kw, 5u);
 	mailbox_name_flags("1.x,S=3", &fl, &kw);
 	cr_assert_eq(fl, 0u);
-	mailbox_name_flags("1.x:1,S", &fl, &kw);	/* experimental info: no flags */
+	mailbox_name_flags("1.x:1,S", &fl, &kw); /* experimental info: no flags */
 	cr_assert_eq(fl, 0u);
 	char info[64];
 	mailbox_info_build("1.x:2,PSa", MAILBOX_SEEN | MAILBOX_FLAGGED, 1u << 25, info,
@@ -1446,8 +1454,8 @@ Test(mailbox, concurrent_stores_keep_every_flag, .timeout = 30)
 			if (mailbox_open(test_md, false, &m, err, sizeof(err)) < 0)
 				_exit(1);
 			for (size_t i = 0; i < m->count; i++) {
-				if (mailbox_store(m, i, '+', w ? MAILBOX_SEEN : MAILBOX_FLAGGED, NULL,
-						  0) < 0)
+				if (mailbox_store(m, i, '+', w ? MAILBOX_SEEN : MAILBOX_FLAGGED,
+						  NULL, 0) < 0)
 					_exit(2);
 			}
 			mailbox_close(&m);
@@ -1462,8 +1470,8 @@ Test(mailbox, concurrent_stores_keep_every_flag, .timeout = 30)
 	mb = test_open(test_md);
 	cr_assert_eq(mb->count, 20);
 	for (size_t i = 0; i < mb->count; i++)
-		cr_assert_eq(mb->msgs[i].flags, (unsigned)(MAILBOX_SEEN | MAILBOX_FLAGGED), "msg %zu",
-			     i);
+		cr_assert_eq(mb->msgs[i].flags, (unsigned)(MAILBOX_SEEN | MAILBOX_FLAGGED),
+			     "msg %zu", i);
 	cr_assert_eq(mb->highest_modseq, ms0 + 40);
 	mailbox_close(&mb);
 }

@@ -94,7 +94,8 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 	two_end = r.r[2].off - strlen("H 9 8 00000000\n");
 	mailbox_cache_recs_free(&r);
 	for (size_t cut = two_end; cut < whole; cut++) {
-		cr_assert_eq(mailbox_cache_parse_records(b.data, cut, head, true, &r), two_end, "cut %zu", cut);
+		cr_assert_eq(mailbox_cache_parse_records(b.data, cut, head, true, &r), two_end,
+			     "cut %zu", cut);
 		cr_assert_eq(r.n, 2);
 		mailbox_cache_recs_free(&r);
 	}
@@ -104,12 +105,12 @@ Test(mailbox_cache, records_round_trip_and_torn_tail)
 Test(mailbox_cache, damaged_records_end_the_file)
 {
 	static const char *bad[] = {
-		"H 0 1 00000000\nx\n",		/* UID 0 */
-		"H 1 1 0000000\nx\n",		/* short check */
-		"H 1 1 0000000g\nx\n",		/* not hex */
-		"H 1 1 00000000\nx\n",		/* wrong check */
-		"H 1 70000 00000000\n",		/* longer than the limit */
-		"H 1 2 00000000\nx\n",		/* no newline after the bytes */
+		"H 0 1 00000000\nx\n",  /* UID 0 */
+		"H 1 1 0000000\nx\n",   /* short check */
+		"H 1 1 0000000g\nx\n",  /* not hex */
+		"H 1 1 00000000\nx\n",  /* wrong check */
+		"H 1 70000 00000000\n", /* longer than the limit */
+		"H 1 2 00000000\nx\n",  /* no newline after the bytes */
 		"Z 1 1 00000000\nx\n",
 		"H  1 1 00000000\nx\n",
 		"H 01 1 00000000\nx\n",
@@ -118,7 +119,8 @@ Test(mailbox_cache, damaged_records_end_the_file)
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct mailbox_cache_recs r = { 0 };
-		cr_assert_eq(mailbox_cache_parse_records(bad[i], strlen(bad[i]), 0, true, &r), 0, "%s", bad[i]);
+		cr_assert_eq(mailbox_cache_parse_records(bad[i], strlen(bad[i]), 0, true, &r), 0,
+			     "%s", bad[i]);
 		cr_assert_eq(r.n, 0);
 		mailbox_cache_recs_free(&r);
 	}
@@ -147,7 +149,7 @@ Test(mailbox_cache, fill_reuse_and_file_gone)
 	cr_assert_eq(mailbox_cache_header(c, 1, path, &h, &len), 0);
 	cr_assert_eq(len, strlen("From: a@example.org\r\nSubject: hello\r\n\r\n"));
 	cr_assert_eq(memcmp(h, MSG, len), 0);
-	mailbox_cache_free(c);	/* flushes */
+	mailbox_cache_free(c); /* flushes */
 
 	/* A new cache object answers without the message file. */
 	unlink(path);
@@ -213,7 +215,8 @@ Test(mailbox_cache, torn_tail_is_cut_by_the_next_writer)
 	uint32_t uv;
 	size_t head = mailbox_cache_parse_head(data, flen, &uv);
 	cr_assert(head > 0);
-	cr_assert_eq(mailbox_cache_parse_records(data, flen, head, true, &r), flen, "no torn bytes left");
+	cr_assert_eq(mailbox_cache_parse_records(data, flen, head, true, &r), flen,
+		     "no torn bytes left");
 	cr_assert_eq(r.n, 2);
 	mailbox_cache_recs_free(&r);
 	free(data);
@@ -223,7 +226,8 @@ Test(mailbox_cache, unverified_parse_leaves_the_check_to_use)
 {
 	const char *wrong = "H 1 1 00000000\nx\n";
 	struct mailbox_cache_recs r = { 0 };
-	cr_assert_eq(mailbox_cache_parse_records(wrong, strlen(wrong), 0, false, &r), strlen(wrong));
+	cr_assert_eq(mailbox_cache_parse_records(wrong, strlen(wrong), 0, false, &r),
+		     strlen(wrong));
 	cr_assert_eq(r.n, 1);
 	cr_assert_not(mailbox_cache_record_ok(wrong, &r.r[0]));
 	mailbox_cache_recs_free(&r);
@@ -336,9 +340,9 @@ Test(mailbox_cache, colliding_and_dense_uids)
 	uint32_t uids[3000];
 	size_t n = 0;
 	for (uint32_t k = 0; k < 1000; k++)
-		uids[n++] = 4294967295u - k * 2048u;	/* one slot for all in small tables */
+		uids[n++] = 4294967295u - k * 2048u; /* one slot for all in small tables */
 	for (uint32_t k = 0; k < 1000; k++)
-		uids[n++] = 1 + k;			/* dense */
+		uids[n++] = 1 + k; /* dense */
 	for (uint32_t k = 0; k < 1000; k++)
 		uids[n++] = 100000 + k * 1024u;
 	struct mailbox_cache *c = mailbox_cache_new(test_md, 3);
@@ -349,14 +353,15 @@ Test(mailbox_cache, colliding_and_dense_uids)
 		int len = snprintf(msg, sizeof(msg), "X-Uid: %u\r\n\r\nbody", uids[i]);
 		mailbox_cache_note(c, uids[i], msg, (size_t)len);
 	}
-	mailbox_cache_free(c);	/* flushed: the file holds every record */
+	mailbox_cache_free(c); /* flushed: the file holds every record */
 	c = mailbox_cache_new(test_md, 3);
 	for (size_t i = 0; i < n; i++) {
 		const char *h, *env;
 		size_t len, env_len;
 		char want[64];
 		int wl = snprintf(want, sizeof(want), "X-Uid: %u\r\n\r\n", uids[i]);
-		cr_assert_eq(mailbox_cache_header(c, uids[i], path, &h, &len), 0, "uid %u", uids[i]);
+		cr_assert_eq(mailbox_cache_header(c, uids[i], path, &h, &len), 0, "uid %u",
+			     uids[i]);
 		cr_assert_eq(len, (size_t)wl);
 		cr_assert_eq(memcmp(h, want, len), 0, "uid %u", uids[i]);
 		/* An ENVELOPE record made from it, kept apart from the header record. */

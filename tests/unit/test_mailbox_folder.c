@@ -74,8 +74,11 @@ Test(folder, name_mapping)
 Test(folder, name_refusals)
 {
 	static const char *const bad[] = {
-		"", "/", "/A", "A/", "A//B", ".", "..", "a/../b", "a/./b", ".hidden", "a/.hidden",
-		"a.b", "a\tb", "a\nb", "a\x7f", "\xc3\xa9t\xc3\xa9", "&", "&AGE-", "a*", "a%b",
+		"",      "/",       "/A",        "A/",
+		"A//B",  ".",       "..",        "a/../b",
+		"a/./b", ".hidden", "a/.hidden", "a.b",
+		"a\tb",  "a\nb",    "a\x7f",     "\xc3\xa9t\xc3\xa9",
+		"&",     "&AGE-",   "a*",        "a%b",
 	};
 	char out[PATH_MAX];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -137,8 +140,9 @@ Test(folder, create_special_and_list)
 
 	struct mailbox_folder *f;
 	long n = test_list(&f);
-	const char *want[] = { "INBOX", "Archive", "Drafts", "Junk", "Lone", "Lone/Child", "Sent",
-			       "Tmp", "Trash", "Work", "Work B", "Work/2026", "Work/2026/Q1" };
+	const char *want[] = { "INBOX",      "Archive",   "Drafts",      "Junk",  "Lone",
+			       "Lone/Child", "Sent",      "Tmp",         "Trash", "Work",
+			       "Work B",     "Work/2026", "Work/2026/Q1" };
 	cr_assert_eq(n, (long)(sizeof(want) / sizeof(want[0])));
 	for (long i = 0; i < n; i++)
 		cr_assert_str_eq(f[i].name, want[i]);
@@ -177,7 +181,8 @@ Test(folder, delete_rules)
 	cr_assert_neq(strstr(err, "children"), NULL);
 	cr_assert_eq(mailbox_folder_path(test_acct, "A/B", path, sizeof(path)), 0);
 	uint32_t uv, uid;
-	cr_assert_eq(mailbox_append(path, "x\r\n", 3, 0, NULL, 0, 0, &uv, &uid, err, sizeof(err)), 0);
+	cr_assert_eq(mailbox_append(path, "x\r\n", 3, 0, NULL, 0, 0, &uv, &uid, err, sizeof(err)),
+		     0);
 	cr_assert_eq(mailbox_folder_delete(test_acct, "A/B", err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(access(path, F_OK), -1);
 	cr_assert_eq(mailbox_folder_delete(test_acct, "A", err, sizeof(err)), 0);
@@ -203,7 +208,8 @@ Test(folder, rename_with_children_and_subscriptions)
 	cr_assert_eq(mailbox_folder_path(test_acct, "Old/Kid", path, sizeof(path)), 0);
 	uint32_t uv, uid;
 	cr_assert_eq(mailbox_append(path, "x\r\n", 3, MAILBOX_SEEN, NULL, 0, 0, &uv, &uid, err,
-				    sizeof(err)), 0);
+				    sizeof(err)),
+		     0);
 	cr_assert_eq(mailbox_folder_rename(test_acct, "Old", "Old/Deeper", err, sizeof(err)),
 		     -EINVAL);
 	cr_assert_eq(mailbox_folder_rename(test_acct, "Nope", "X", err, sizeof(err)), -ENOENT);
@@ -239,7 +245,8 @@ Test(folder, rename_inbox_moves_messages)
 	cr_assert_eq(mailbox_folder_create(test_acct, "INBOX/Kept", err, sizeof(err)), 0);
 	uint32_t uv, uid;
 	cr_assert_eq(mailbox_append(test_acct, "a\r\n", 3, MAILBOX_SEEN, NULL, 0, 0, &uv, &uid, err,
-				    sizeof(err)), 0);
+				    sizeof(err)),
+		     0);
 	char name[NAME_MAX + 1];
 	struct iovec iov = { .iov_base = "b\r\n", .iov_len = 3 };
 	store_maildir_name(name, sizeof(name), 1000, "Mx", "host", 3);

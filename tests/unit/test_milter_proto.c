@@ -25,10 +25,18 @@ Test(milter_proto, packet_framing)
 	cr_expect_arr_eq(b.data, "\x00\x00\x00\x19M<a@example.org>\0SIZE=10\0", b.len);
 	buf_reset(&b);
 	milter_put_connect(&b, "[192.0.2.1]", '4', 2525, "192.0.2.1");
-	cr_expect_arr_eq(b.data, "\x00\x00\x00\x1a" "C[192.0.2.1]\0" "4\x09\xdd" "192.0.2.1\0", b.len);
+	cr_expect_arr_eq(b.data,
+			 "\x00\x00\x00\x1a"
+			 "C[192.0.2.1]\0"
+			 "4\x09\xdd"
+			 "192.0.2.1\0",
+			 b.len);
 	buf_reset(&b);
 	milter_put_connect(&b, "localhost", 'U', 0, NULL);
-	cr_expect_arr_eq(b.data, "\x00\x00\x00\x0c" "Clocalhost\0U", b.len);
+	cr_expect_arr_eq(b.data,
+			 "\x00\x00\x00\x0c"
+			 "Clocalhost\0U",
+			 b.len);
 	buf_free(&b);
 }
 
@@ -36,12 +44,19 @@ Test(milter_proto, macros_filtered_by_symlist)
 {
 	struct buf b;
 	buf_init(&b);
-	const char *m[] = { "j", "mx.test", "{daemon_name}", "smtp", "{if_addr}", NULL, "i", "Q1", NULL };
+	const char *m[] = { "j",  "mx.test", "{daemon_name}", "smtp", "{if_addr}", NULL, "i",
+			    "Q1", NULL };
 	milter_put_macros(&b, MILTER_CMD_CONNECT, m, NULL);
-	cr_expect_arr_eq(b.data, "\x00\x00\x00\x24" "DCj\0mx.test\0{daemon_name}\0smtp\0i\0Q1\0", b.len);
+	cr_expect_arr_eq(b.data,
+			 "\x00\x00\x00\x24"
+			 "DCj\0mx.test\0{daemon_name}\0smtp\0i\0Q1\0",
+			 b.len);
 	buf_reset(&b);
 	milter_put_macros(&b, MILTER_CMD_CONNECT, m, "{i} daemon_name");
-	cr_expect_arr_eq(b.data, "\x00\x00\x00\x1a" "DC{daemon_name}\0smtp\0i\0Q1\0", b.len);
+	cr_expect_arr_eq(b.data,
+			 "\x00\x00\x00\x1a"
+			 "DC{daemon_name}\0smtp\0i\0Q1\0",
+			 b.len);
 	buf_reset(&b);
 	milter_put_macros(&b, MILTER_CMD_CONNECT, m, "{other}");
 	cr_expect_eq(b.len, 0, "no macro left: no packet");
@@ -54,14 +69,20 @@ Test(milter_proto, packet_next)
 	const char *data, *err;
 	size_t len, used;
 	cr_expect_eq(milter_packet_next("\x00\x00\x00", 3, 100, &cmd, &data, &len, &used, &err), 0);
-	cr_expect_eq(milter_packet_next("\x00\x00\x00\x02y", 5, 100, &cmd, &data, &len, &used, &err), 0);
-	cr_assert_eq(milter_packet_next("\x00\x00\x00\x01" "cXX", 7, 100, &cmd, &data, &len, &used, &err), 1);
+	cr_expect_eq(
+		milter_packet_next("\x00\x00\x00\x02y", 5, 100, &cmd, &data, &len, &used, &err), 0);
+	cr_assert_eq(milter_packet_next("\x00\x00\x00\x01"
+					"cXX",
+					7, 100, &cmd, &data, &len, &used, &err),
+		     1);
 	cr_expect_eq(cmd, 'c');
 	cr_expect_eq(len, 0);
 	cr_expect_eq(used, 5);
-	cr_expect_eq(milter_packet_next("\x00\x00\x00\x00", 4, 100, &cmd, &data, &len, &used, &err), -1);
+	cr_expect_eq(milter_packet_next("\x00\x00\x00\x00", 4, 100, &cmd, &data, &len, &used, &err),
+		     -1);
 	cr_expect_str_eq(err, "packet of length 0");
-	cr_expect_eq(milter_packet_next("\x7f\xff\xff\xff", 4, 100, &cmd, &data, &len, &used, &err), -1);
+	cr_expect_eq(milter_packet_next("\x7f\xff\xff\xff", 4, 100, &cmd, &data, &len, &used, &err),
+		     -1);
 	cr_expect_str_eq(err, "packet too long");
 }
 
@@ -70,28 +91,41 @@ Test(milter_proto, optneg)
 	struct milter_optneg o;
 	const char *err;
 	const char ok[] = "\x00\x00\x00\x06\x00\x00\x00\x03\x00\x10\x00\x92"
-			  "\x00\x00\x00\x05" "{i} j\0" "\x00\x00\x00\x02" "{mail_addr}";
-	cr_assert_eq(milter_optneg_decode(ok, sizeof(ok), MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o, &err), 0,
-		     "%s", err);
+			  "\x00\x00\x00\x05"
+			  "{i} j\0"
+			  "\x00\x00\x00\x02"
+			  "{mail_addr}";
+	cr_assert_eq(milter_optneg_decode(ok, sizeof(ok), MILTER_ACTIONS_ALL, MILTER_P_OFFERED, &o,
+					  &err),
+		     0, "%s", err);
 	cr_expect_eq(o.version, 6);
 	cr_expect_eq(o.actions, MILTER_F_ADDHDRS | MILTER_F_CHGBODY);
-	cr_expect_eq(o.protocol, MILTER_P_HDR_LEADSPC | MILTER_P_NR_HDR | MILTER_P_NOBODY | MILTER_P_NOHELO);
+	cr_expect_eq(o.protocol,
+		     MILTER_P_HDR_LEADSPC | MILTER_P_NR_HDR | MILTER_P_NOBODY | MILTER_P_NOHELO);
 	cr_expect_str_eq(o.symlist[MILTER_M_EOM], "{i} j");
 	cr_expect_str_eq(o.symlist[MILTER_M_ENVFROM], "{mail_addr}");
 	cr_expect_null(o.symlist[MILTER_M_CONNECT]);
 
 	/* Internal bits are ignored; anything else not offered is an error. */
-	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\x10\0\0\0", 12, 0, MILTER_P_OFFERED, &o, &err), 0);
+	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\x10\0\0\0", 12, 0, MILTER_P_OFFERED,
+					  &o, &err),
+		     0);
 	cr_expect_eq(o.protocol, 0);
-	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\x08\0", 12, 0, MILTER_P_OFFERED, &o, &err), -1);
-	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\x01\0\0\0\0", 12, 0, MILTER_P_OFFERED, &o, &err), -1);
+	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\x08\0", 12, 0, MILTER_P_OFFERED,
+					  &o, &err),
+		     -1);
+	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\x01\0\0\0\0", 12, 0, MILTER_P_OFFERED,
+					  &o, &err),
+		     -1);
 	cr_expect_eq(milter_optneg_decode("\0\0\0\x07\0\0\0\0\0\0\0\0", 12, 0, 0, &o, &err), -1);
 	cr_expect_eq(milter_optneg_decode("\0\0\0\x01\0\0\0\0\0\0\0\0", 12, 0, 0, &o, &err), -1);
 	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\0", 11, 0, 0, &o, &err), -1);
-	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\0\0\0\0\0\x01j", 17, 0, 0, &o, &err), -1,
-		     "unterminated list");
-	cr_expect_eq(milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\0\0\0\0\0\x09j\0", 18, 0, 0, &o, &err), -1,
-		     "unknown stage");
+	cr_expect_eq(
+		milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\0\0\0\0\0\x01j", 17, 0, 0, &o, &err),
+		-1, "unterminated list");
+	cr_expect_eq(
+		milter_optneg_decode("\0\0\0\x06\0\0\0\0\0\0\0\0\0\0\0\x09j\0", 18, 0, 0, &o, &err),
+		-1, "unknown stage");
 }
 
 Test(milter_proto, replies)
@@ -136,7 +170,10 @@ Test(milter_proto, reply_format)
 	cr_expect_eq(milter_reply_format("554", 3, &b, &err), 554);
 	cr_expect_str_eq(b.data, "554 \r\n");
 	buf_reset(&b);
-	cr_expect_eq(milter_reply_format("550 a\x01" "b", 7, &b, &err), 550);
+	cr_expect_eq(milter_reply_format("550 a\x01"
+					 "b",
+					 7, &b, &err),
+		     550);
 	cr_expect_str_eq(b.data, "550 a?b\r\n");
 	buf_reset(&b);
 	cr_expect_eq(milter_reply_format("250 ok", 6, &b, &err), -1, "2xx is not a rejection");
@@ -157,7 +194,8 @@ Test(milter_proto, header_values)
 	cr_expect_str_eq(b.data, " a\n\tb");
 	buf_reset(&b);
 	milter_value_from_wire(&b, "a\n\tb\r\nc\rd\n", 10);
-	cr_expect_str_eq(b.data, "a\r\n\tb\r\n\tc\r\n\td", "a line ending never starts a new field");
+	cr_expect_str_eq(b.data, "a\r\n\tb\r\n\tc\r\n\td",
+			 "a line ending never starts a new field");
 	buf_free(&b);
 	cr_expect(milter_header_name_ok("X-Spam-Flag"));
 	cr_expect_not(milter_header_name_ok(""));
@@ -172,14 +210,18 @@ Test(milter_proto, header_edits)
 	milter_header_insert(&m, 0, "X-Top", "t", 1, false);
 	milter_header_insert(&m, UINT32_MAX, "X-End", " e", 2, true);
 	milter_header_insert(&m, 2, "X-Third", "3", 1, false);
-	cr_expect_str_eq(m.data, "X-Top: t\r\nReceived: x\r\nX-Third: 3\r\nSubject: s\r\nX-A: 1\r\nX-A: 2\r\n"
-				 "X-End: e\r\n\r\nbody\r\n");
+	cr_expect_str_eq(
+		m.data,
+		"X-Top: t\r\nReceived: x\r\nX-Third: 3\r\nSubject: s\r\nX-A: 1\r\nX-A: 2\r\n"
+		"X-End: e\r\n\r\nbody\r\n");
 	milter_header_change(&m, 2, "x-a", "two", 3, false);
 	milter_header_change(&m, 0, "Subject", "", 0, false);
-	milter_header_change(&m, 5, "X-A", "", 0, false);	/* no fifth: nothing */
-	milter_header_change(&m, 1, "X-New", "n", 1, false);	/* none: added */
-	cr_expect_str_eq(m.data, "X-Top: t\r\nReceived: x\r\nX-Third: 3\r\nX-A: 1\r\nx-a: two\r\nX-End: e\r\n"
-				 "X-New: n\r\n\r\nbody\r\n");
+	milter_header_change(&m, 5, "X-A", "", 0, false);    /* no fifth: nothing */
+	milter_header_change(&m, 1, "X-New", "n", 1, false); /* none: added */
+	cr_expect_str_eq(
+		m.data,
+		"X-Top: t\r\nReceived: x\r\nX-Third: 3\r\nX-A: 1\r\nx-a: two\r\nX-End: e\r\n"
+		"X-New: n\r\n\r\nbody\r\n");
 	buf_free(&m);
 
 	/* A message without a body separator. */

@@ -83,8 +83,11 @@ Test(mx, every_permutation_of_equal_preferences_is_possible)
 		for (uint32_t r2 = 0; r2 < 2; r2++) {
 			uint32_t v[] = { r1, r2 };
 			struct seq s = { v, 2, 0 };
-			struct mx_entry e[] = { { "last", 90 }, { "b", 50 }, { "first", 1 },
-						{ "c", 50 }, { "a", 50 } };
+			struct mx_entry e[] = { { "last", 90 },
+						{ "b", 50 },
+						{ "first", 1 },
+						{ "c", 50 },
+						{ "a", 50 } };
 			char got[64];
 
 			cr_assert_eq(mx_select(e, 5, 10, seq_next, &s), 5);
@@ -92,7 +95,8 @@ Test(mx, every_permutation_of_equal_preferences_is_possible)
 			cr_assert_str_eq(e[4].name, "last");
 			names(e + 1, 3, got, sizeof(got));
 			for (size_t i = 0; i < n_seen; i++)
-				cr_assert_str_neq(seen[i], got, "permutation %s reached twice", got);
+				cr_assert_str_neq(seen[i], got, "permutation %s reached twice",
+						  got);
 			snprintf(seen[n_seen++], sizeof(seen[0]), "%s", got);
 		}
 	}
@@ -167,7 +171,9 @@ Test(mx, root_exchange_among_real_ones_is_dropped)
 
 Test(mx, duplicate_exchanges_keep_the_lowest_preference)
 {
-	struct mx_entry e[] = { { "MX1.example", 20 }, { "mx2.example", 15 }, { "mx1.example", 10 } };
+	struct mx_entry e[] = { { "MX1.example", 20 },
+				{ "mx2.example", 15 },
+				{ "mx1.example", 10 } };
 
 	cr_assert_eq(mx_select(e, 3, 10, zero_next, NULL), 2);
 	cr_assert_eq(strcasecmp(e[0].name, "mx1.example"), 0);
@@ -183,7 +189,7 @@ Test(mx, cap_keeps_the_most_preferred)
 	for (int i = 0; i < 15; i++) {
 		snprintf(name[i], sizeof(name[i]), "mx%02d", i);
 		e[i].name = name[i];
-		e[i].preference = (unsigned)(100 - i);	/* mx14 is the most preferred */
+		e[i].preference = (unsigned)(100 - i); /* mx14 is the most preferred */
 	}
 	cr_assert_eq(mx_select(e, 15, 10, zero_next, NULL), 10);
 	for (int i = 0; i < 10; i++)

@@ -15,9 +15,11 @@ struct fixture {
 };
 
 static const struct fixture good[] = {
-	{ "{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	{ "{SHA512-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	  "O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	  "Hello world!" },
-	{ "{SHA256-CRYPT}$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", "Hello world!" },
+	{ "{SHA256-CRYPT}$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+	  "Hello world!" },
 	{ "{BLF-CRYPT}$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U" },
 	{ "{BLF-CRYPT}$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW", "U*U" },
 	{ "{BLF-CRYPT}$2y$05$XXXXXXXXXXXXXXXXXXXXXOAcXxm9kjPGEMsLznoKqmqw7tc8WCx4a", "U*U*U" },
@@ -25,17 +27,20 @@ static const struct fixture good[] = {
 	{ "{CRYPT}$y$j9T$F5Jx5fExrKuPp53xLKQ..1$y8e1eitiNDaQsFFW6d.9KbSTlk5zV3R3coZQtfcNAO5",
 	  "correct horse battery staple" },
 	{ "{CRYPT}$gy$j9T$abcdefghijklmnop$5YKvdc32siU4n.XP3ZELEbILTxBDSvxwXIexuo6T5qD", "U*U" },
-	{ "{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	{ "{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	  "O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	  "Hello world!" },
 	{ "{CRYPT}$1$saltsalt$p8o/DENURnsaTWtr6WGJ70", "tr0ub4dor&3" },
 	{ "$y$j9T$abcdefghijklmnopqrstu.$BtI1C85gEUrt1rdmxUp3jEfe9z/jo0SzRdBMGm351nA",
 	  "p\xc3\xa4ssw\xc3\xb6rd" },
-	{ "$6$longpw$2r9L6cd5H.bn/glqJVHy/C4JlU8T7Vqq66pLnEcflIM2C8CuaRGSTtcBjCrzVVgZxlHvfqwz/bYoWU5c1dVTV/",
+	{ "$6$longpw$2r9L6cd5H.bn/glqJVHy/C4JlU8T7Vqq66pLnEcflIM2C8CuaRGSTtcBjCrzVVgZxlHvfqwz/"
+	  "bYoWU5c1dVTV/",
 	  "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" },
 	{ "{PLAIN}secret", "secret" },
 	{ "{plain}secret", "secret" },
 	{ "{CLEARTEXT}with:colon and space", "with:colon and space" },
-	{ "{sha512-crypt}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	{ "{sha512-crypt}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	  "O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	  "Hello world!" },
 };
 
@@ -45,8 +50,7 @@ Test(password, known_hashes_verify)
 		const char *error = NULL;
 		cr_expect(password_check_stored(good[i].stored, &error) == 0, "%s: %s",
 			  good[i].stored, error);
-		cr_expect(password_verify(good[i].stored, good[i].password), "%s",
-			  good[i].stored);
+		cr_expect(password_verify(good[i].stored, good[i].password), "%s", good[i].stored);
 	}
 }
 
@@ -56,10 +60,10 @@ Test(password, wrong_passwords_fail)
 		char wrong[PASSWORD_MAX + 1];
 		size_t l = strlen(good[i].password);
 		memcpy(wrong, good[i].password, l + 1);
-		wrong[l - 1] ^= 1;	/* last byte off by one bit */
+		wrong[l - 1] ^= 1; /* last byte off by one bit */
 		cr_expect(!password_verify(good[i].stored, wrong), "%s", good[i].stored);
 		memcpy(wrong, good[i].password, l);
-		wrong[l] = 'x';		/* one byte more */
+		wrong[l] = 'x'; /* one byte more */
 		wrong[l + 1] = '\0';
 		cr_expect(!password_verify(good[i].stored, wrong), "%s", good[i].stored);
 		cr_expect(!password_verify(good[i].stored, ""), "%s", good[i].stored);
@@ -90,9 +94,12 @@ static const char *const bad_stored[] = {
 	"",
 	"*",
 	"!",
-	"!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
-	"{CRYPT}!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
-	"!{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	"!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	"O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	"{CRYPT}!$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	"O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	"!{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	"O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	"{CRYPT}*",
 	"{CRYPT}",
 	"{PLAIN}",
@@ -101,13 +108,14 @@ static const char *const bad_stored[] = {
 	"{MD5}secret",
 	"{PLAIN",
 	"{}secret",
-	"secret",					/* bare text is not a crypt string */
-	"abJnggxhB/yWI",				/* DES crypt, bare */
-	"{CRYPT}abJnggxhB/yWI",				/* DES crypt: legacy, refused */
-	"{CRYPT}$3$$8846f7eaee8fb117ad06bdd830b7586c",	/* NT hash: legacy, refused */
+	"secret",                                      /* bare text is not a crypt string */
+	"abJnggxhB/yWI",                               /* DES crypt, bare */
+	"{CRYPT}abJnggxhB/yWI",                        /* DES crypt: legacy, refused */
+	"{CRYPT}$3$$8846f7eaee8fb117ad06bdd830b7586c", /* NT hash: legacy, refused */
 	"{CRYPT}$2x$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
 	"{SHA512-CRYPT}$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5", /* wrong scheme */
-	"{BLF-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+	"{BLF-CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/"
+	"O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
 	"$z$unknownmethod",
 };
 
@@ -171,9 +179,9 @@ Test(password, hash_each_method_round_trip)
 	const char *pw = "s\xc3\xa9same ouvre-toi";
 	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
 		char out[PASSWORD_HASH_SIZE], err[128] = "";
-		cr_assert_eq(password_hash_with(pw, m[i].prefix, out, sizeof(out), err,
-						sizeof(err)),
-			     0, "%s: %s", m[i].prefix, err);
+		cr_assert_eq(
+			password_hash_with(pw, m[i].prefix, out, sizeof(out), err, sizeof(err)), 0,
+			"%s: %s", m[i].prefix, err);
 		cr_expect(strncmp(out, m[i].label, strlen(m[i].label)) == 0, "%s", out);
 		cr_expect(password_verify(out, pw), "%s", out);
 		cr_expect(!password_verify(out, "sesame ouvre-toi"), "%s", out);
@@ -213,7 +221,7 @@ Test(password, long_password_skips_bcrypt_fallback)
 Test(password, dummy_verify_costs_like_a_real_one)
 {
 	struct timespec a, b, c;
-	const char *real = good[6].stored;	/* the yescrypt fixture */
+	const char *real = good[6].stored; /* the yescrypt fixture */
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	password_verify_dummy("guess");
 	clock_gettime(CLOCK_MONOTONIC, &b);

@@ -205,18 +205,18 @@ Test(queue_file, malformed_envelopes)
 		"",
 		"X3:MQ1\n",
 		"V3:MQ2\n",
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nM0:\nE0:\n",		/* no recipient */
-		"V3:MQ1\nI3:../\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",			/* bad id */
-		"V3:MQ1\nI16:0123456789ABCDEF\nT2:1x\nS0:\nR1:a\nM0:\nE0:\n",	/* bad time */
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM999:\nE0:\n",	/* length past end */
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nZ0:\nM0:\nE0:\n",	/* unknown type */
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nM0:\nE0:\n",	/* two messages */
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS1:\0\nR1:a\nM0:\nE0:\n",	/* NUL */
-		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",	/* unsealed v2 */
-		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE3:abc\n",	/* bad seal */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nM0:\nE0:\n",         /* no recipient */
+		"V3:MQ1\nI3:../\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",                 /* bad id */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT2:1x\nS0:\nR1:a\nM0:\nE0:\n",  /* bad time */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM999:\nE0:\n", /* length past end */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nZ0:\nM0:\nE0:\n", /* unknown type */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nM0:\nE0:\n", /* two messages */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS1:\0\nR1:a\nM0:\nE0:\n",    /* NUL */
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE0:\n",      /* unsealed v2 */
+		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE3:abc\n",   /* bad seal */
 		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:-1 00000000\n",
 		"V3:MQ2\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:46 0000000\n",
-		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:46 00000000\n",	/* v1 sealed */
+		"V3:MQ1\nI16:0123456789ABCDEF\nT1:1\nS0:\nR1:a\nM0:\nE11:46 00000000\n", /* v1 sealed */
 	};
 	size_t lens[] = { 0, 7, 7, 0, 0, 0, 0, 0, 0, 51, 0, 0, 0, 0, 0 };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -233,14 +233,15 @@ Test(queue_file, malformed_envelopes)
 	snprintf(v2, sizeof(v2), "%sE11:46 %08x\n", body, (unsigned)queue_crc32(0, body, 46));
 	cr_assert_eq(queue_file_decode(v2, strlen(v2), &got, &err), 0, "%s", err);
 	queue_envelope_free(&got);
-	cr_assert_eq(queue_crc32(0, "123456789", 9), 0xCBF43926u);	/* the CRC-32 check value */
+	cr_assert_eq(queue_crc32(0, "123456789", 9), 0xCBF43926u); /* the CRC-32 check value */
 	/* in pieces of any length, the same as in one go (zlib.crc32 of the 4096 bytes) */
 	char big[4096];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)(i * 7 + i / 251);
 	uint32_t whole = queue_crc32(0, big, sizeof(big)), parts = 0;
 	for (size_t at = 0, step = 1; at < sizeof(big); at += step, step = step * 3 % 17 + 1)
-		parts = queue_crc32(parts, big + at, at + step > sizeof(big) ? sizeof(big) - at : step);
+		parts = queue_crc32(parts, big + at,
+				    at + step > sizeof(big) ? sizeof(big) - at : step);
 	cr_assert_eq(parts, whole);
 	cr_assert_eq(whole, 0xe67689deu, "%08x", (unsigned)whole);
 }
@@ -256,5 +257,5 @@ Test(queue_file, ids_are_unique_and_valid)
 	}
 	cr_assert_not(queue_id_valid("../etc/passwd"));
 	cr_assert_not(queue_id_valid("abc"));
-	cr_assert_not(queue_id_valid("0123456789abcdef"));	/* lower case is not ours */
+	cr_assert_not(queue_id_valid("0123456789abcdef")); /* lower case is not ours */
 }

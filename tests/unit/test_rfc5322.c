@@ -17,14 +17,15 @@ static char *test_str(const char *s, size_t n)
 
 Test(rfc5322, iterate_fields)
 {
-	const char *h = "From alice@example.org Tue Jan  2 10:00:00 2024\r\n"	/* mbox line: not a field */
-			"Subject: Hello\r\n"
-			"\tworld\r\n"
-			"X-Empty:\r\n"
-			"Bad line without colon\r\n"
-			"Resent-To : bob@example.com\n"	/* obsolete space before ':' and a bare LF */
-			"\r\n"
-			"Body-Looking: not a header\r\n";
+	const char *h =
+		"From alice@example.org Tue Jan  2 10:00:00 2024\r\n" /* mbox line: not a field */
+		"Subject: Hello\r\n"
+		"\tworld\r\n"
+		"X-Empty:\r\n"
+		"Bad line without colon\r\n"
+		"Resent-To : bob@example.com\n" /* obsolete space before ':' and a bare LF */
+		"\r\n"
+		"Body-Looking: not a header\r\n";
 	struct rfc5322_iter it;
 	struct rfc5322_field f;
 	rfc5322_iter_init(&it, h, strlen(h));
@@ -48,10 +49,11 @@ Test(rfc5322, iterate_fields)
 	cr_assert_str_eq(v, " bob@example.com");
 	free(v);
 
-	cr_assert_eq(rfc5322_iter_next(&it, &f), 0);	/* stops at the blank line */
+	cr_assert_eq(rfc5322_iter_next(&it, &f), 0); /* stops at the blank line */
 	cr_assert_eq(rfc5322_iter_next(&it, &f), 0);
 
-	cr_assert_eq(rfc5322_header_length(h, strlen(h)), strlen(h) - strlen("Body-Looking: not a header\r\n"));
+	cr_assert_eq(rfc5322_header_length(h, strlen(h)),
+		     strlen(h) - strlen("Body-Looking: not a header\r\n"));
 	cr_assert_eq(rfc5322_header_length("A: b", 4), 4);
 	cr_assert_eq(rfc5322_header_length("\nbody", 5), 1);
 	cr_assert_eq(rfc5322_header_length("A: b\n\nc", 7), 6);
@@ -89,14 +91,14 @@ Test(rfc5322, unfold)
 	rfc5322_unfold(&b, v, strlen(v), true);
 	cr_assert_str_eq(b.data, "Lunch tomorrow?\tat noon");
 	buf_reset(&b);
-	rfc5322_unfold(&b, "a\rb", 3, true);	/* a bare CR stays */
+	rfc5322_unfold(&b, "a\rb", 3, true); /* a bare CR stays */
 	cr_assert_str_eq(b.data, "a\rb");
 	buf_free(&b);
 }
 
 struct addr_case {
 	const char *in;
-	const char *out;	/* entries as kind:name|route|mailbox|host, joined with ';' */
+	const char *out; /* entries as kind:name|route|mailbox|host, joined with ';' */
 };
 
 static char *test_addrs(const char *s)
@@ -106,12 +108,15 @@ static char *test_addrs(const char *s)
 	struct buf b;
 	buf_init(&b);
 	for (size_t i = 0; i < n; i++) {
-		const char *k = l[i].kind == RFC5322_ADDR_MAILBOX ? "M" : l[i].kind == RFC5322_ADDR_GROUP_START ? "G" : "E";
+		const char *k = l[i].kind == RFC5322_ADDR_MAILBOX       ? "M"
+				: l[i].kind == RFC5322_ADDR_GROUP_START ? "G"
+									: "E";
 		buf_printf(&b, "%s%s:%s|%s|%s|%s", i ? ";" : "", k, l[i].name ? l[i].name : "-",
-			   l[i].route ? l[i].route : "-", l[i].mailbox ? l[i].mailbox : "-", l[i].host ? l[i].host : "-");
+			   l[i].route ? l[i].route : "-", l[i].mailbox ? l[i].mailbox : "-",
+			   l[i].host ? l[i].host : "-");
 	}
 	rfc5322_addrs_free(l, n);
-	buf_append(&b, "", 0);	/* NUL-terminated even when empty */
+	buf_append(&b, "", 0); /* NUL-terminated even when empty */
 	return buf_steal(&b, NULL);
 }
 
@@ -124,12 +129,13 @@ Test(rfc5322, addresses)
 		{ "\"a \\\"q\\\" b\" <q@x>", "M:a \"q\" b|-|q|x" },
 		{ "jdoe@one.test (John Doe)", "M:John Doe|-|jdoe|one.test" },
 		{ "John (middle) Doe <j@x> (trailing)", "M:John Doe|-|j|x" },
-		{ "John Q. Public <john.q.public@example.com>", "M:John Q. Public|-|john.q.public|example.com" },
+		{ "John Q. Public <john.q.public@example.com>",
+		  "M:John Q. Public|-|john.q.public|example.com" },
 		{ "=?utf-8?q?J=C3=B6rg?= <j@x>", "M:=?utf-8?q?J=C3=B6rg?=|-|j|x" },
 		{ "<@a.test,@b.test:u@c.test>", "M:-|@a.test,@b.test|u|c.test" },
 		{ "\"quoted local\"@x.test", "M:-|-|quoted local|x.test" },
 		{ "u@[192.0.2.1]", "M:-|-|u|[192.0.2.1]" },
-		{ "Team: a@x, B <b@y>;, c@z", "M:-|-|-|-" },	/* replaced below */
+		{ "Team: a@x, B <b@y>;, c@z", "M:-|-|-|-" }, /* replaced below */
 		{ "undisclosed-recipients:;", "G:-|-|undisclosed-recipients|-;E:-|-|-|-" },
 		{ "", "" },
 		{ " , ,, ", "" },
@@ -216,13 +222,21 @@ Test(rfc5322, dates)
 		cr_expect_eq(tz, ok[i].tz, "[%s] tz=%d", ok[i].in, tz);
 	}
 	static const char *bad[] = {
-		"", "garbage", "Tue, 2 Foo 2024 10:00:00 +0000", "Tue, 30 Feb 2024 10:00:00 +0000",
-		"Tue, 2 Jan 2024 24:00:00 +0000", "Tue, 2 Jan 2024 10:60:00 +0000", "Tue, 2 Jan 2024",
-		"Tue, 0 Jan 2024 10:00:00 +0000", "Tue, 2 Jan 2024 10 +0000", "Tue, 2 Jan 2 10:00:00 +0000",
+		"",
+		"garbage",
+		"Tue, 2 Foo 2024 10:00:00 +0000",
+		"Tue, 30 Feb 2024 10:00:00 +0000",
+		"Tue, 2 Jan 2024 24:00:00 +0000",
+		"Tue, 2 Jan 2024 10:60:00 +0000",
+		"Tue, 2 Jan 2024",
+		"Tue, 0 Jan 2024 10:00:00 +0000",
+		"Tue, 2 Jan 2024 10 +0000",
+		"Tue, 2 Jan 2 10:00:00 +0000",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		time_t t;
 		int tz;
-		cr_expect_eq(rfc5322_parse_date(bad[i], strlen(bad[i]), &t, &tz), -1, "[%s] accepted", bad[i]);
+		cr_expect_eq(rfc5322_parse_date(bad[i], strlen(bad[i]), &t, &tz), -1,
+			     "[%s] accepted", bad[i]);
 	}
 }

@@ -225,8 +225,8 @@ Test(sasl_login, challenges_are_base64_of_prompts)
 	cr_expect_str_eq(out, "Password:");
 }
 
-static int login_step(const char *raw, size_t n, enum sasl_login_field f, char *out,
-		      size_t outsize, const char **error)
+static int login_step(const char *raw, size_t n, enum sasl_login_field f, char *out, size_t outsize,
+		      const char **error)
 {
 	static char enc[BASE64_ENCODED_LEN(4096) + 1];
 	cr_assert(base64_encode(raw, n, enc, sizeof(enc)) >= 0);
@@ -243,8 +243,7 @@ Test(sasl_login, good_steps)
 					    user, sizeof(user), &error),
 		     0);
 	cr_expect_str_eq(user, "user@example.com");
-	cr_assert_eq(login_step("p\x01 w\xff", 5, SASL_LOGIN_PASSWORD, pw, sizeof(pw), &error),
-		     0);
+	cr_assert_eq(login_step("p\x01 w\xff", 5, SASL_LOGIN_PASSWORD, pw, sizeof(pw), &error), 0);
 	cr_expect_str_eq(pw, "p\x01 w\xff");
 }
 
@@ -266,9 +265,9 @@ Test(sasl_login, rejections)
 	cr_expect_eq(sasl_login_decode_step("", 0, SASL_LOGIN_USERNAME, out, sizeof(out), &error),
 		     -1);
 	cr_expect_str_eq(error, "SASL LOGIN username is empty");
-	cr_expect_eq(sasl_login_decode_step("dXNlcg", 6, SASL_LOGIN_USERNAME, out, sizeof(out),
-					    &error),
-		     -1);
+	cr_expect_eq(
+		sasl_login_decode_step("dXNlcg", 6, SASL_LOGIN_USERNAME, out, sizeof(out), &error),
+		-1);
 	cr_expect_str_eq(error, "base64 length is not a multiple of 4");
 	cr_expect_eq(login_step("us\0er", 5, SASL_LOGIN_USERNAME, out, sizeof(out), &error), -1);
 	cr_expect_str_eq(error, "SASL LOGIN username has NUL or control characters");
@@ -278,20 +277,19 @@ Test(sasl_login, rejections)
 	cr_expect_str_eq(out, "");
 
 	memset(raw, 'u', SASL_AUTHCID_MAX + 1);
-	cr_expect_eq(login_step(raw, SASL_AUTHCID_MAX, SASL_LOGIN_USERNAME, out, sizeof(out),
-				&error),
-		     0);
+	cr_expect_eq(
+		login_step(raw, SASL_AUTHCID_MAX, SASL_LOGIN_USERNAME, out, sizeof(out), &error),
+		0);
 	cr_expect_eq(login_step(raw, SASL_AUTHCID_MAX + 1, SASL_LOGIN_USERNAME, out, sizeof(out),
 				&error),
 		     -1);
 	cr_expect_str_eq(error, "SASL LOGIN username too long");
 	memset(raw, 'p', SASL_PASSWD_MAX + 1);
-	cr_expect_eq(login_step(raw, SASL_PASSWD_MAX, SASL_LOGIN_PASSWORD, out, sizeof(out),
-				&error),
-		     0);
-	cr_expect_eq(login_step(raw, SASL_PASSWD_MAX + 1, SASL_LOGIN_PASSWORD, out, sizeof(out),
-				&error),
-		     -1);
+	cr_expect_eq(
+		login_step(raw, SASL_PASSWD_MAX, SASL_LOGIN_PASSWORD, out, sizeof(out), &error), 0);
+	cr_expect_eq(
+		login_step(raw, SASL_PASSWD_MAX + 1, SASL_LOGIN_PASSWORD, out, sizeof(out), &error),
+		-1);
 	cr_expect_str_eq(error, "SASL LOGIN password too long");
 	cr_expect_eq(login_step(raw, 8, SASL_LOGIN_PASSWORD, out, 8, &error), -1);
 	cr_expect_eq(login_step(raw, 7, SASL_LOGIN_PASSWORD, out, 8, &error), 0);

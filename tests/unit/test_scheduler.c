@@ -5,7 +5,8 @@
 
 Test(scheduler, recover_spread_starts_now)
 {
-	cr_assert_eq(scheduler_recover_spread(1000, 0, 100), 1000, "the first overdue retry goes at once");
+	cr_assert_eq(scheduler_recover_spread(1000, 0, 100), 1000,
+		     "the first overdue retry goes at once");
 	cr_assert_eq(scheduler_recover_spread(1000, 99, 100), 1000);
 	cr_assert_eq(scheduler_recover_spread(1000, 100, 100), 1001);
 }

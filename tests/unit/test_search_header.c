@@ -50,33 +50,28 @@ static int eval(const char *hdr, const char *args)
 }
 
 #define YES(h, args) cr_assert_eq(eval(h, args), 1, "expected a match: %s", args)
-#define NO(h, args) cr_assert_eq(eval(h, args), 0, "expected no match: %s", args)
+#define NO(h, args)  cr_assert_eq(eval(h, args), 0, "expected no match: %s", args)
 
-static const char PLAIN[] =
-	"From: Bob <bob@example.org>\r\n"
-	"Subject: Re: Quarterly Report for Q3\r\n"
-	"X-Note: budget summary\r\n"
-	"\r\n";
+static const char PLAIN[] = "From: Bob <bob@example.org>\r\n"
+			    "Subject: Re: Quarterly Report for Q3\r\n"
+			    "X-Note: budget summary\r\n"
+			    "\r\n";
 
-static const char FOLDED[] =
-	"From: Bob <bob@example.org>\r\n"
-	"Subject: the quarterly\r\n"
-	"\treport, folded\r\n"
-	"\r\n";
+static const char FOLDED[] = "From: Bob <bob@example.org>\r\n"
+			     "Subject: the quarterly\r\n"
+			     "\treport, folded\r\n"
+			     "\r\n";
 
-static const char ENCODED[] =
-	"From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\r\n"
-	"Subject: =?UTF-8?Q?Quarterly_report_f=C3=BCr_M=C3=A4rz?=\r\n"
-	"\r\n";
+static const char ENCODED[] = "From: =?UTF-8?Q?J=C3=BCrgen?= <j@example.de>\r\n"
+			      "Subject: =?UTF-8?Q?Quarterly_report_f=C3=BCr_M=C3=A4rz?=\r\n"
+			      "\r\n";
 
-static const char ENCODED_ELSEWHERE[] =
-	"From: =?UTF-8?Q?quarterly_report?= <j@example.de>\r\n"
-	"Subject: nothing to see\r\n"
-	"\r\n";
+static const char ENCODED_ELSEWHERE[] = "From: =?UTF-8?Q?quarterly_report?= <j@example.de>\r\n"
+					"Subject: nothing to see\r\n"
+					"\r\n";
 
-static const char EIGHT_BIT[] =
-	"Subject: Caf\xc3\xa9 quarterly r\xc3\xa9sum\xc3\xa9\r\n"
-	"\r\n";
+static const char EIGHT_BIT[] = "Subject: Caf\xc3\xa9 quarterly r\xc3\xa9sum\xc3\xa9\r\n"
+				"\r\n";
 
 Test(search_header, plain_ascii_any_case)
 {
@@ -84,9 +79,9 @@ Test(search_header, plain_ascii_any_case)
 	YES(PLAIN, "SUBJECT \"QUARTERLY REPORT\"");
 	YES(PLAIN, "SUBJECT q3");
 	NO(PLAIN, "SUBJECT \"quarterly  report\"");
-	NO(PLAIN, "SUBJECT budget");	/* in another field only */
+	NO(PLAIN, "SUBJECT budget"); /* in another field only */
 	YES(PLAIN, "HEADER X-Note budget");
-	NO(PLAIN, "SUBJECT subject");	/* the field name is not its value */
+	NO(PLAIN, "SUBJECT subject"); /* the field name is not its value */
 	NO(PLAIN, "SUBJECT \"annual report\"");
 	YES(PLAIN, "HEADER Subject \"\"");
 	NO(PLAIN, "HEADER Cc \"\"");
@@ -96,7 +91,7 @@ Test(search_header, plain_ascii_any_case)
 Test(search_header, a_fold_between_the_words)
 {
 	YES(FOLDED, "SUBJECT \"quarterly\treport\"");
-	NO(FOLDED, "SUBJECT \"quarterly report\"");	/* the fold keeps its tab */
+	NO(FOLDED, "SUBJECT \"quarterly report\""); /* the fold keeps its tab */
 	YES(FOLDED, "SUBJECT \"report, folded\"");
 	YES(FOLDED, "SUBJECT folded");
 	NO(FOLDED, "SUBJECT quarterlyreport");

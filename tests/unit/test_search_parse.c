@@ -37,24 +37,25 @@ static char *search(const char *args, unsigned flags)
 	return buf_steal(&out, NULL);
 }
 
-#define S(args, expected)                                                        \
-	do {                                                                     \
-		char *got_ = search(args, 0);                                    \
+#define S(args, expected)                                                         \
+	do {                                                                      \
+		char *got_ = search(args, 0);                                     \
 		cr_assert_str_eq(got_, expected, "args: %s got: %s", args, got_); \
-		free(got_);                                                      \
+		free(got_);                                                       \
 	} while (0)
-#define SF(flags, args, expected)                                                \
-	do {                                                                     \
-		char *got_ = search(args, flags);                                \
+#define SF(flags, args, expected)                                                 \
+	do {                                                                      \
+		char *got_ = search(args, flags);                                 \
 		cr_assert_str_eq(got_, expected, "args: %s got: %s", args, got_); \
-		free(got_);                                                      \
+		free(got_);                                                       \
 	} while (0)
 
 Test(search_parse, flags_and_their_negations)
 {
 	S("ALL", "AND(ALL)");
 	S("answered deleted DRAFT flagged SEEN RECENT",
-	  "AND(FLAG(\\Answered) FLAG(\\Deleted) FLAG(\\Draft) FLAG(\\Flagged) FLAG(\\Seen) FLAG(\\Recent))");
+	  "AND(FLAG(\\Answered) FLAG(\\Deleted) FLAG(\\Draft) FLAG(\\Flagged) FLAG(\\Seen) "
+	  "FLAG(\\Recent))");
 	S("UNANSWERED UNDELETED UNDRAFT UNFLAGGED UNSEEN",
 	  "AND(NOT(FLAG(\\Answered)) NOT(FLAG(\\Deleted)) NOT(FLAG(\\Draft)) NOT(FLAG(\\Flagged)) "
 	  "NOT(FLAG(\\Seen)))");
@@ -84,7 +85,7 @@ Test(search_parse, address_flag_and_string_copy)
 	struct search_program prog;
 	struct search_error err;
 	cr_assert_eq(search_parse(c->args, c->count, 0, &prog, &err), 0);
-	imap_parser_free(&p);	/* the program owns copies */
+	imap_parser_free(&p); /* the program owns copies */
 	cr_assert_eq(prog.root->count, 2);
 	cr_assert(prog.root->children[0].address);
 	cr_assert_str_eq(prog.root->children[0].str, "x");
@@ -100,7 +101,8 @@ Test(search_parse, dates_and_sizes)
 	  "AND(ON(0) SINCE(8797) BEFORE(11016))");
 	S("SENTBEFORE 31-Dec-1969 SENTON 01-Feb-1994 SENTSINCE 1-FEB-1994",
 	  "AND(SENTBEFORE(-1) SENTON(8797) SENTSINCE(8797))");
-	S("LARGER 1000 SMALLER 9223372036854775807", "AND(LARGER(1000) SMALLER(9223372036854775807))");
+	S("LARGER 1000 SMALLER 9223372036854775807",
+	  "AND(LARGER(1000) SMALLER(9223372036854775807))");
 }
 
 Test(search_parse, sets_and_groups)
@@ -108,7 +110,8 @@ Test(search_parse, sets_and_groups)
 	S("1:3,5 UID 10:*", "AND(SEQSET(1:3,5) UIDSET(10:*))");
 	S("*", "AND(SEQSET(*))");
 	S("(SEEN FLAGGED) (ALL)", "AND(AND(FLAG(\\Seen) FLAG(\\Flagged)) AND(ALL))");
-	S("OR SEEN (FROM a TO b)", "AND(OR(FLAG(\\Seen) AND(HEADER(FROM,\"a\") HEADER(TO,\"b\"))))");
+	S("OR SEEN (FROM a TO b)",
+	  "AND(OR(FLAG(\\Seen) AND(HEADER(FROM,\"a\") HEADER(TO,\"b\"))))");
 	S("OR OR 1 2 NOT 3", "AND(OR(OR(SEQSET(1) SEQSET(2)) NOT(SEQSET(3))))");
 	S("NOT NOT DELETED", "AND(NOT(NOT(FLAG(\\Deleted))))");
 	SF(SEARCH_PARSE_SEARCHRES, "$ UID $", "SAVED AND(SEQSET($) UIDSET($))");

@@ -227,11 +227,14 @@ Test(seqset, random_against_bitmap)
 		}
 		struct seqset set;
 		const char *error;
-		cr_assert_eq(seqset_parse(text.data, text.len, 0, &set, &error), 0, "%s", text.data);
+		cr_assert_eq(seqset_parse(text.data, text.len, 0, &set, &error), 0, "%s",
+			     text.data);
 		for (unsigned x = 1; x < 64; x++)
-			cr_assert_eq(seqset_contains(&set, x), bits[x] != 0, "%s: %u", text.data, x);
+			cr_assert_eq(seqset_contains(&set, x), bits[x] != 0, "%s: %u", text.data,
+				     x);
 		for (size_t i = 1; i < set.count; i++)
-			cr_assert((uint64_t)set.ranges[i - 1].hi + 1 < set.ranges[i].lo, "normalised");
+			cr_assert((uint64_t)set.ranges[i - 1].hi + 1 < set.ranges[i].lo,
+				  "normalised");
 		/* printing and parsing again gives the same set */
 		char *w = written(&set);
 		struct seqset again;

@@ -73,7 +73,8 @@ Test(line, length_limit)
 
 /* ---- smtp_command_parse ---- */
 
-static int test_cmd_parse(const char *line, unsigned flags, struct smtp_command *cmd, struct smtp_error *err)
+static int test_cmd_parse(const char *line, unsigned flags, struct smtp_command *cmd,
+			  struct smtp_error *err)
 {
 	return smtp_command_parse(line, strlen(line), flags, cmd, err);
 }
@@ -83,8 +84,8 @@ static void test_cmd_ok(const char *line, unsigned flags, enum smtp_verb verb)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(test_cmd_parse(line, flags, &cmd, &err), 0, "rejected \"%s\": %d %s %s", line, err.code,
-		     err.enhanced, err.detail ? err.detail : "");
+	cr_assert_eq(test_cmd_parse(line, flags, &cmd, &err), 0, "rejected \"%s\": %d %s %s", line,
+		     err.code, err.enhanced, err.detail ? err.detail : "");
 	cr_assert_eq(cmd.verb, verb, "verb of \"%s\"", line);
 }
 
@@ -111,7 +112,7 @@ Test(command, verbs_case_insensitive)
 	test_cmd_ok("noop", 0, SMTP_VERB_NOOP);
 	test_cmd_ok("NOOP anything at all", 0, SMTP_VERB_NOOP);
 	test_cmd_ok("quit", 0, SMTP_VERB_QUIT);
-	test_cmd_ok("QUIT ", 0, SMTP_VERB_QUIT);	/* trailing space tolerated */
+	test_cmd_ok("QUIT ", 0, SMTP_VERB_QUIT); /* trailing space tolerated */
 	test_cmd_ok("vrfy user", 0, SMTP_VERB_VRFY);
 	test_cmd_ok("expn list", 0, SMTP_VERB_EXPN);
 	test_cmd_ok("help", 0, SMTP_VERB_HELP);
@@ -209,19 +210,20 @@ Test(command, mail_from)
 	cr_assert(!cmd.has_size);
 	cr_assert_eq(cmd.body, SMTP_BODY_DEFAULT);
 	cr_assert_str_eq(cmd.auth, "");
-	cr_assert_eq(test_cmd_parse("MAIL FROM: <a@b.example>", 0, &cmd, &err), 0);	/* one space ok */
+	cr_assert_eq(test_cmd_parse("MAIL FROM: <a@b.example>", 0, &cmd, &err),
+		     0); /* one space ok */
 	cr_assert_eq(test_cmd_parse("MAIL FROM:<>", 0, &cmd, &err), 0);
 	cr_assert(cmd.path.is_null);
 	cr_assert_eq(test_cmd_parse("MAIL FROM:<@relay.example:a@b.example>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "b.example");
-	test_cmd_err("MAIL FROM:  <a@b.example>", 0, 501, "5.1.7");	/* two spaces */
-	test_cmd_err("MAIL FROM:a@b.example", 0, 501, "5.1.7");	/* brackets required */
+	test_cmd_err("MAIL FROM:  <a@b.example>", 0, 501, "5.1.7"); /* two spaces */
+	test_cmd_err("MAIL FROM:a@b.example", 0, 501, "5.1.7");     /* brackets required */
 	test_cmd_err("MAIL FROM:<a@b.example", 0, 501, "5.1.7");
 	test_cmd_err("MAIL FROM:<a..b@b.example>", 0, 501, "5.1.7");
 	test_cmd_err("MAIL FROM:<@>", 0, 501, "5.1.7");
 	test_cmd_err("MAIL FROM:<postmaster>", 0, 501, "5.1.7");
 	test_cmd_err("MAIL FROM:<a@b\x01.example>", 0, 501, "5.1.7");
-	test_cmd_err("MAIL FROM:<a@b.example>x", 0, 501, "5.5.4");	/* trailing garbage */
+	test_cmd_err("MAIL FROM:<a@b.example>x", 0, 501, "5.5.4"); /* trailing garbage */
 	test_cmd_err("MAIL FROM:", 0, 501, "5.5.4");
 	test_cmd_err("MAIL", 0, 501, "5.5.4");
 	test_cmd_err("MAIL TO:<a@b.example>", 0, 501, "5.5.4");
@@ -256,7 +258,9 @@ Test(command, mail_parameters)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME", 0, &cmd, &err), 0);
+	cr_assert_eq(
+		test_cmd_parse("MAIL FROM:<a@b.example> SIZE=12345 BODY=8BITMIME", 0, &cmd, &err),
+		0);
 	cr_assert(cmd.has_size);
 	cr_assert_eq(cmd.size, 12345);
 	cr_assert_eq(cmd.body, SMTP_BODY_8BITMIME);
@@ -266,9 +270,12 @@ Test(command, mail_parameters)
 	cr_assert_eq(cmd.size, 0);
 	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> BODY=BINARYMIME", 0, &cmd, &err), 0);
 	cr_assert_eq(cmd.body, SMTP_BODY_BINARYMIME);
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> SIZE=18446744073709551615", 0, &cmd, &err), 0);
+	cr_assert_eq(
+		test_cmd_parse("MAIL FROM:<a@b.example> SIZE=18446744073709551615", 0, &cmd, &err),
+		0);
 	cr_assert_eq(cmd.size, UINT64_MAX);
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example>  SIZE=1   BODY=7BIT  ", 0, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example>  SIZE=1   BODY=7BIT  ", 0, &cmd, &err),
+		     0);
 	test_cmd_err("MAIL FROM:<a@b.example> SIZE=18446744073709551616", 0, 501, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> SIZE=000000000000000000001", 0, 501, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> SIZE=", 0, 501, "5.5.4");
@@ -302,7 +309,9 @@ Test(command, mail_auth_param)
 
 	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=<>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.auth, "<>");
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=e+3Dmc2@example.com", 0, &cmd, &err), 0);
+	cr_assert_eq(
+		test_cmd_parse("MAIL FROM:<a@b.example> AUTH=e+3Dmc2@example.com", 0, &cmd, &err),
+		0);
 	cr_assert_str_eq(cmd.auth, "e=mc2@example.com");
 	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> AUTH=a+2Bb+20c", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.auth, "a+b c");
@@ -317,21 +326,27 @@ Test(command, mail_smtputf8)
 	struct smtp_command cmd;
 	struct smtp_error err;
 
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<j\xc3\xb6rg@b\xc3\xbc" "cher.example> SMTPUTF8", ADDR_ALLOW_UTF8,
-			   &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<j\xc3\xb6rg@b\xc3\xbc"
+				    "cher.example> SMTPUTF8",
+				    ADDR_ALLOW_UTF8, &cmd, &err),
+		     0);
 	cr_assert(cmd.smtputf8);
 	cr_assert(cmd.path.utf8);
 	cr_assert_str_eq(cmd.path.local, "j\xc3\xb6rg");
-	cr_assert_eq(test_cmd_parse("MAIL FROM:<a@b.example> smtputf8", ADDR_ALLOW_UTF8, &cmd, &err), 0);
+	cr_assert_eq(
+		test_cmd_parse("MAIL FROM:<a@b.example> smtputf8", ADDR_ALLOW_UTF8, &cmd, &err), 0);
 	cr_assert(cmd.smtputf8);
 	cr_assert(!cmd.path.utf8);
 	/* UTF-8 sender without the parameter, or when SMTPUTF8 is not offered */
 	test_cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, 553, "5.6.7");
-	test_cmd_err("MAIL FROM:<a@b\xc3\xbc" "cher.example> BODY=8BITMIME", ADDR_ALLOW_UTF8, 553, "5.6.7");
+	test_cmd_err("MAIL FROM:<a@b\xc3\xbc"
+		     "cher.example> BODY=8BITMIME",
+		     ADDR_ALLOW_UTF8, 553, "5.6.7");
 	test_cmd_err("MAIL FROM:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
 	/* bad UTF-8 is a syntax error, not a missing extension */
 	test_cmd_err("MAIL FROM:<j\xc0\xafrg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
-	test_cmd_err("MAIL FROM:<j\xed\xa0\x80rg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501, "5.1.7");
+	test_cmd_err("MAIL FROM:<j\xed\xa0\x80rg@b.example> SMTPUTF8", ADDR_ALLOW_UTF8, 501,
+		     "5.1.7");
 }
 
 Test(command, rcpt_to)
@@ -348,7 +363,8 @@ Test(command, rcpt_to)
 	cr_assert_eq(test_cmd_parse("RCPT TO:<@hop.example:a@b.example>", 0, &cmd, &err), 0);
 	cr_assert_eq(test_cmd_parse("RCPT TO:<a@[IPv6:2001:db8::1]>", 0, &cmd, &err), 0);
 	cr_assert_str_eq(cmd.path.domain, "[IPv6:2001:db8::1]");
-	cr_assert_eq(test_cmd_parse("RCPT TO:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, &cmd, &err), 0);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<j\xc3\xb6rg@b.example>", ADDR_ALLOW_UTF8, &cmd, &err),
+		     0);
 	cr_assert(cmd.path.utf8);
 	test_cmd_err("RCPT TO:<j\xc3\xb6rg@b.example>", 0, 553, "5.6.7");
 	test_cmd_err("RCPT TO:<>", 0, 501, "5.1.3");
@@ -408,7 +424,7 @@ Test(command, auth)
 	cr_assert_str_eq(cmd.mechanism, "SCRAM-SHA-256");
 	test_cmd_err("AUTH", 0, 501, "5.5.4");
 	test_cmd_err("AUTH PL@IN", 0, 501, "5.5.4");
-	test_cmd_err("AUTH ABCDEFGHIJKLMNOPQRSTU", 0, 501, "5.5.4");	/* 21 characters */
+	test_cmd_err("AUTH ABCDEFGHIJKLMNOPQRSTU", 0, 501, "5.5.4"); /* 21 characters */
 	test_cmd_err("AUTH PLAIN abc!", 0, 501, "5.5.4");
 	test_cmd_err("AUTH PLAIN abc def", 0, 501, "5.5.4");
 }
@@ -425,8 +441,8 @@ struct data_result {
 };
 
 /* Feeds in[0..len) in the pieces given by cuts (ascending offsets), stopping at END. */
-static void test_data_run(const char *in, size_t len, uint64_t max, const size_t *cuts, size_t ncuts,
-		     struct data_result *res)
+static void test_data_run(const char *in, size_t len, uint64_t max, const size_t *cuts,
+			  size_t ncuts, struct data_result *res)
 {
 	struct smtp_data_reader r;
 	size_t start = 0;
@@ -436,7 +452,7 @@ static void test_data_run(const char *in, size_t len, uint64_t max, const size_t
 	for (size_t k = 0; k <= ncuts; k++) {
 		size_t end = k < ncuts ? cuts[k] : len;
 		size_t n = end - start, out_len = 0, consumed = 0;
-		char *out = malloc(n + 1);	/* exactly the room the contract promises */
+		char *out = malloc(n + 1); /* exactly the room the contract promises */
 		enum smtp_data_status st;
 
 		cr_assert_not_null(out);
@@ -459,7 +475,8 @@ static void test_data_run(const char *in, size_t len, uint64_t max, const size_t
 	res->size = r.size;
 }
 
-static void test_data_same(const struct data_result *a, const struct data_result *b, const char *how)
+static void test_data_same(const struct data_result *a, const struct data_result *b,
+			   const char *how)
 {
 	cr_assert_eq(a->status, b->status, "status differs (%s)", how);
 	cr_assert_eq(a->out_len, b->out_len, "output length differs (%s)", how);
@@ -471,7 +488,7 @@ static void test_data_same(const struct data_result *a, const struct data_result
 
 /* Checks the one-shot result, then that every split (byte by byte, every 2-way) agrees. */
 static void test_data_check(const char *in, size_t len, uint64_t max, enum smtp_data_status status,
-		       const char *want, size_t want_len, size_t consumed, unsigned flaws)
+			    const char *want, size_t want_len, size_t consumed, unsigned flaws)
 {
 	struct data_result one, other;
 	size_t cuts[4096];
@@ -517,7 +534,7 @@ Test(data, dot_unstuffing)
 	DATA("a\r\n...\r\n.\r\n", SMTP_DATA_END, "a\r\n..\r\n", 11, 0);
 	DATA("a.\r\n.b\r\n.\r\n", SMTP_DATA_END, "a.\r\nb\r\n", 11, 0);
 	DATA(". \r\n.\r\n", SMTP_DATA_END, " \r\n", 7, 0);
-	DATA("x.\r\n.\r\n", SMTP_DATA_END, "x.\r\n", 7, 0);	/* dot not at line start */
+	DATA("x.\r\n.\r\n", SMTP_DATA_END, "x.\r\n", 7, 0); /* dot not at line start */
 	DATA("a\r\n\r\n.\r\n", SMTP_DATA_END, "a\r\n\r\n", 8, 0);
 }
 
@@ -580,10 +597,10 @@ Test(data, too_big)
 {
 	DATA("0123456789\r\n.\r\n", SMTP_DATA_END, "0123456789\r\n", 15, 0);
 	test_data_check("0123456789\r\n.\r\n", 15, 5, SMTP_DATA_END, "01234", 5, 15,
-		   SMTP_DATA_FLAW_TOO_BIG);
+			SMTP_DATA_FLAW_TOO_BIG);
 	test_data_check("0123456789\r\n.\r\n", 15, 12, SMTP_DATA_END, "0123456789\r\n", 12, 15, 0);
 	test_data_check("0123456789\r\n.\r\n", 15, 11, SMTP_DATA_END, "0123456789\r", 11, 15,
-		   SMTP_DATA_FLAW_TOO_BIG);
+			SMTP_DATA_FLAW_TOO_BIG);
 
 	struct smtp_data_reader r;
 	char out[32];
@@ -755,21 +772,27 @@ Test(data, same_as_byte_at_a_time_reference)
 		smtp_data_reader_init(&got, max);
 		smtp_data_reader_init(&want, max);
 		while (off <= len) {
-			size_t n = len - off, got_len = 7, want_len = 7, got_used = 7, want_used = 7;
+			size_t n = len - off, got_len = 7, want_len = 7, got_used = 7,
+			       want_used = 7;
 			char got_out[sizeof(in)], want_out[sizeof(in)];
 			enum smtp_data_status got_st, want_st;
 
 			if (test_rand(&seed) % 4 != 0)
 				n = n == 0 ? 0 : test_rand(&seed) % (n + 1);
 			got_st = smtp_data_feed(&got, in + off, n, got_out, &got_len, &got_used);
-			want_st = ref_data_feed(&want, in + off, n, want_out, &want_len, &want_used);
+			want_st = ref_data_feed(&want, in + off, n, want_out, &want_len,
+						&want_used);
 			cr_assert_eq(got_st, want_st, "round %d: status at %zu+%zu", round, off, n);
-			cr_assert_eq(got_used, want_used, "round %d: consumed at %zu+%zu", round, off, n);
-			cr_assert_eq(got_len, want_len, "round %d: out length at %zu+%zu", round, off, n);
-			cr_assert_eq(memcmp(got_out, want_out, got_len), 0, "round %d: output at %zu", round,
-				     off);
-			cr_assert_eq(got.flaws, want.flaws, "round %d: flaws at %zu+%zu", round, off, n);
-			cr_assert_eq(got.size, want.size, "round %d: size at %zu+%zu", round, off, n);
+			cr_assert_eq(got_used, want_used, "round %d: consumed at %zu+%zu", round,
+				     off, n);
+			cr_assert_eq(got_len, want_len, "round %d: out length at %zu+%zu", round,
+				     off, n);
+			cr_assert_eq(memcmp(got_out, want_out, got_len), 0,
+				     "round %d: output at %zu", round, off);
+			cr_assert_eq(got.flaws, want.flaws, "round %d: flaws at %zu+%zu", round,
+				     off, n);
+			cr_assert_eq(got.size, want.size, "round %d: size at %zu+%zu", round, off,
+				     n);
 			cr_assert_eq(got.line_len, want.line_len, "round %d: line length", round);
 			off += got_used;
 			if (got_st == SMTP_DATA_END || (off == len && n == 0))

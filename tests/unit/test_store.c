@@ -97,8 +97,8 @@ static char *test_path(const char *fmt, ...)
 Test(store_name, format_and_round_trip)
 {
 	char name[256];
-	size_t n = store_maildir_name(name, sizeof(name), 1700000000, "M123456P99Q7", "mx.example.org",
-				      4321);
+	size_t n = store_maildir_name(name, sizeof(name), 1700000000, "M123456P99Q7",
+				      "mx.example.org", 4321);
 	cr_assert_str_eq(name, "1700000000.M123456P99Q7.mx.example.org,S=4321");
 	cr_assert_eq(n, strlen(name));
 
@@ -163,8 +163,8 @@ Test(store_name, parse_fields_and_flags)
 Test(store_path, builds_path)
 {
 	char out[256];
-	cr_assert_eq(store_mailbox_path("/var/mail-state", "example.org", "alice", out,
-					sizeof(out)), 0);
+	cr_assert_eq(
+		store_mailbox_path("/var/mail-state", "example.org", "alice", out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "/var/mail-state/mail/example.org/alice");
 	cr_assert_eq(store_mailbox_path("./var", "[127.0.0.1]", "a.b+c", out, sizeof(out)), 0);
 	cr_assert_str_eq(out, "./var/mail/[127.0.0.1]/a.b+c");
@@ -172,8 +172,8 @@ Test(store_path, builds_path)
 
 Test(store_path, rejects_escapes)
 {
-	static const char *const bad[] = { "", ".", "..", "../x", "a/b", "/", ".hidden",
-					   "a\nb", "tab\there", "del\x7f", "x/.." };
+	static const char *const bad[] = { "",        ".",    "..",        "../x",    "a/b", "/",
+					   ".hidden", "a\nb", "tab\there", "del\x7f", "x/.." };
 	char out[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		errno = 0;
@@ -267,7 +267,7 @@ Test(store_deliver, exact_bytes_and_clean_tmp, .init = test_setup, .fini = test_
 /* Threads delivering at once into two Maildirs share the new/ fsyncs: every delivery
  * returns 0 only once its entry is covered, each file is whole, a second delivery under the
  * same name (a redelivery after a crash) writes nothing. */
-#define TEST_THREADS 8
+#define TEST_THREADS    8
 #define TEST_PER_THREAD 20
 
 struct test_deliverer {
@@ -323,7 +323,8 @@ Test(store_deliver, concurrent_deliveries_share_directory_fsync, .init = test_se
 			size_t len;
 			snprintf(body, sizeof(body), "thread %d message %d\r\n", i, k);
 			snprintf(unique, sizeof(unique), "Q%02dR%02d", i, k);
-			store_maildir_name(name, sizeof(name), 1700000000, unique, "host", strlen(body));
+			store_maildir_name(name, sizeof(name), 1700000000, unique, "host",
+					   strlen(body));
 			char *data = test_read(test_path("%s/new/%s", md[(i + k) % 2], name), &len);
 			cr_assert_str_eq(data, body);
 			free(data);
@@ -408,7 +409,7 @@ Test(store_unique, finds_token_in_new_and_cur, .init = test_setup, .fini = test_
 {
 	char md[PATH_MAX];
 	test_fmt(md, "%s/%s", test_dir, "md");
-	cr_assert_eq(store_maildir_has_unique(md, "Q42R1"), 0);	/* no Maildir yet */
+	cr_assert_eq(store_maildir_has_unique(md, "Q42R1"), 0); /* no Maildir yet */
 	cr_assert_eq(store_maildir_create(md), 0);
 	cr_assert_eq(store_maildir_has_unique(md, "Q42R1"), 0);
 	char name[256];
@@ -458,8 +459,13 @@ Test(delivery_maildir, writes_headers_and_message, .init = test_setup, .fini = t
 	struct addr rcpt = test_addr("alice", "localhost");
 	const char *msg = "Subject: t\r\n\r\nhello\r\n";
 	struct delivery_request req = {
-		.cfg = &cfg, .rcpt = &rcpt, .sender = "bob@example.org", .unique = "Q7R0",
-		.msg = msg, .msg_len = strlen(msg), .arrival = 1700000001,
+		.cfg = &cfg,
+		.rcpt = &rcpt,
+		.sender = "bob@example.org",
+		.unique = "Q7R0",
+		.msg = msg,
+		.msg_len = strlen(msg),
+		.arrival = 1700000001,
 	};
 	char err[256] = "";
 	cr_assert_eq(delivery_maildir(&req, err, sizeof(err)), DELIVERY_OK, "%s", err);
@@ -496,7 +502,11 @@ Test(delivery_maildir, error_mapping, .init = test_setup, .fini = test_teardown)
 	struct config cfg = test_cfg(test_dir);
 	struct addr bad = test_addr("../etc", "localhost");
 	struct delivery_request req = {
-		.cfg = &cfg, .rcpt = &bad, .sender = "", .msg = "x\r\n", .msg_len = 3,
+		.cfg = &cfg,
+		.rcpt = &bad,
+		.sender = "",
+		.msg = "x\r\n",
+		.msg_len = 3,
 	};
 	char err[256] = "";
 	cr_assert_eq(delivery_maildir(&req, err, sizeof(err)), DELIVERY_PERMFAIL);

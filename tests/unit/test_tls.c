@@ -81,7 +81,7 @@ static void setup_cert(void)
 	setup_dir();
 	char err[256] = "";
 	cr_assert(eq(int, tls_generate_self_signed(HOST, cert_path, key_path, err, sizeof(err)), 0),
-	    "%s", err);
+		  "%s", err);
 }
 
 static void teardown_dir(void)
@@ -92,7 +92,7 @@ static void teardown_dir(void)
 /* The engine on both ends. */
 
 struct pumped {
-	int c_rc, s_rc;	/* the last negative result of tls_session_read, 0 if none */
+	int c_rc, s_rc; /* the last negative result of tls_session_read, 0 if none */
 };
 
 static void pump_read(struct tls_session *t, struct buf *plain, int *rc)
@@ -104,7 +104,7 @@ static void pump_read(struct tls_session *t, struct buf *plain, int *rc)
 
 /* Moves bytes between a client and a server session until neither has anything to say. */
 static struct pumped pump(struct tls_session *c, struct tls_session *s, struct buf *c_plain,
-    struct buf *s_plain)
+			  struct buf *s_plain)
 {
 	struct pumped p = { 0, 0 };
 	struct buf wire;
@@ -180,7 +180,7 @@ Test(tls, tls13_handshake_exchange_and_close)
 	cr_assert(eq(int, tls_session_cipher_bits(s, &alg), 256));
 	cr_assert(eq(int, alg, 256));
 	cr_assert(eq(str, (char *)tls_session_summary(s),
-	    "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"));
+		     "TLSv1.3 with cipher TLS_AES_256_GCM_SHA384 (256/256 bits)"));
 	cr_assert(eq(str, (char *)tls_session_summary(c), (char *)tls_session_summary(s)));
 	cr_assert(eq(str, (char *)tls_session_sni(s), HOST));
 	cr_assert(eq(str, (char *)tls_session_peer_cn(c), HOST));
@@ -340,8 +340,12 @@ static void raw_init(struct raw *r, bool server, int min, int max)
 	cr_assert(eq(int, !!(SSL_CTX_set_min_proto_version(r->ctx, min) == 1), 1));
 	cr_assert(eq(int, !!(SSL_CTX_set_max_proto_version(r->ctx, max) == 1), 1));
 	if (server) {
-		cr_assert(eq(int, !!(SSL_CTX_use_certificate_chain_file(r->ctx, cert_path) == 1), 1));
-		cr_assert(eq(int, !!(SSL_CTX_use_PrivateKey_file(r->ctx, key_path, SSL_FILETYPE_PEM) == 1), 1));
+		cr_assert(
+			eq(int, !!(SSL_CTX_use_certificate_chain_file(r->ctx, cert_path) == 1), 1));
+		cr_assert(
+			eq(int,
+			   !!(SSL_CTX_use_PrivateKey_file(r->ctx, key_path, SSL_FILETYPE_PEM) == 1),
+			   1));
 	}
 	r->ssl = SSL_new(r->ctx);
 	r->rbio = BIO_new(BIO_s_mem());
@@ -382,8 +386,8 @@ static void raw_step(struct raw *r, struct buf *plain)
 		buf_append(plain, tmp, (size_t)n);
 }
 
-static void raw_pump(struct tls_session *t, struct raw *r, struct buf *t_plain,
-    struct buf *r_plain, int *t_rc)
+static void raw_pump(struct tls_session *t, struct raw *r, struct buf *t_plain, struct buf *r_plain,
+		     int *t_rc)
 {
 	struct buf wire;
 	buf_init(&wire);
@@ -428,7 +432,7 @@ Test(tls, tls12_only_client_gets_tls12)
 	cr_assert(eq(str, (char *)tls_session_version(s), "TLSv1.2"));
 	cr_assert(eq(str, (char *)tls_session_cipher(s), "ECDHE-ECDSA-AES256-GCM-SHA384"));
 	cr_assert(eq(str, (char *)tls_session_summary(s),
-	    "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)"));
+		     "TLSv1.2 with cipher ECDHE-ECDSA-AES256-GCM-SHA384 (256/256 bits)"));
 
 	cr_assert(eq(int, !!(SSL_write(r.ssl, "QUIT\r\n", 6) == 6), 1));
 	cr_assert(eq(int, tls_session_write(s, "221 bye\r\n", 9), 0));
@@ -457,8 +461,9 @@ static char *negotiated_cipher(int max, const char *ciphers12, const char *suite
 	buf_init(&rp);
 	int rc;
 	raw_pump(s, &r, &sp, &rp, &rc);
-	char *cipher = rc == 0 && tls_session_handshake_done(s) ?
-	    xstrdup(tls_session_cipher(s)) : xasprintf("error: %s", tls_session_error(s));
+	char *cipher = rc == 0 && tls_session_handshake_done(s)
+			       ? xstrdup(tls_session_cipher(s))
+			       : xasprintf("error: %s", tls_session_error(s));
 	buf_free(&sp);
 	buf_free(&rp);
 	raw_free(&r);
@@ -469,12 +474,15 @@ static char *negotiated_cipher(int max, const char *ciphers12, const char *suite
 
 Test(tls, server_chooses_the_cipher)
 {
-	const char *suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
+	const char *suites =
+		"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384";
 	char *c = negotiated_cipher(TLS1_3_VERSION, "DEFAULT", suites);
 	cr_assert(eq(str, c, "TLS_AES_256_GCM_SHA384"));
 	free(c);
 	c = negotiated_cipher(TLS1_2_VERSION,
-	    "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384", suites);
+			      "ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-"
+			      "AES256-GCM-SHA384",
+			      suites);
 	cr_assert(eq(str, c, "ECDHE-ECDSA-AES256-GCM-SHA384"));
 	free(c);
 	/* CBC and static-RSA-only clients are refused. */
@@ -508,7 +516,8 @@ Test(tls, engine_client_talks_to_tls12_only_server)
 	cr_assert(eq(int, SSL_renegotiate_pending(r.ssl), 1));
 	/* (OpenSSL as a server answers the refusal with a fatal alert.) */
 	cr_assert(eq(int, rc, TLS_ERROR));
-	cr_assert(eq(str, (char *)tls_session_error(c), "read failed: sslv3 alert handshake failure"));
+	cr_assert(eq(str, (char *)tls_session_error(c),
+		     "read failed: sslv3 alert handshake failure"));
 	buf_free(&cp);
 	buf_free(&rp);
 	raw_free(&r);
@@ -530,7 +539,8 @@ Test(tls, tls11_client_is_refused)
 	cr_assert(eq(int, rc, TLS_ERROR));
 	cr_assert(eq(int, !!(!tls_session_handshake_done(s)), 1));
 	cr_assert(eq(str, (char *)tls_session_error(s), "handshake failed: unsupported protocol"));
-	cr_assert(eq(int, !!(r.failed), 1), "the client must see the refusal (protocol_version alert)");
+	cr_assert(eq(int, !!(r.failed), 1),
+		  "the client must see the refusal (protocol_version alert)");
 	cr_assert(eq(int, tls_session_write(s, "x", 1), TLS_ERROR));
 	buf_free(&sp);
 	buf_free(&rp);
@@ -552,8 +562,8 @@ static void garbage_fails(const void *bytes, size_t len, const char *want)
 	if (want)
 		cr_assert(eq(str, (char *)tls_session_error(s), (char *)want));
 	else
-		cr_assert(eq(int, strncmp(tls_session_error(s), "handshake failed: ", 18), 0),
-		    "%s", tls_session_error(s));
+		cr_assert(eq(int, strncmp(tls_session_error(s), "handshake failed: ", 18), 0), "%s",
+			  tls_session_error(s));
 	/* Stays failed, does not crash on further use. */
 	cr_assert(eq(int, tls_session_feed(s, "more", 4), TLS_ERROR));
 	cr_assert(eq(int, tls_session_read(s, &sp), TLS_ERROR));
@@ -580,7 +590,7 @@ Test(tls, random_bytes_instead_of_client_hello)
 		struct buf g;
 		buf_init(&g);
 		fill_random(&g, 600, seed);
-		g.data[0] = 0x16;	/* even when it looks like a handshake record */
+		g.data[0] = 0x16; /* even when it looks like a handshake record */
 		if (seed % 2)
 			g.data[1] = 0x03;
 		garbage_fails(g.data, g.len, NULL);
@@ -618,8 +628,10 @@ static X509 *load_cert(const char *path)
 static char *cert_cn(X509 *x)
 {
 	char cn[256];
-	cr_assert(eq(int, !!(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
-	    sizeof(cn)) > 0), 1));
+	cr_assert(eq(int,
+		     !!(X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+						  sizeof(cn)) > 0),
+		     1));
 	return xstrdup(cn);
 }
 
@@ -627,10 +639,10 @@ TestSuite(cert, .init = setup_dir, .fini = teardown_dir, .timeout = 30);
 
 Test(cert, self_signed_modes_names_and_loads)
 {
-	umask(077);	/* the certificate is 0644 whatever the umask */
+	umask(077); /* the certificate is 0644 whatever the umask */
 	char err[256] = "";
 	cr_assert(eq(int, tls_generate_self_signed(HOST, cert_path, key_path, err, sizeof(err)), 0),
-	    "%s", err);
+		  "%s", err);
 	struct stat st;
 	cr_assert(eq(int, stat(key_path, &st), 0));
 	cr_assert(eq(int, !!(S_ISREG(st.st_mode)), 1));
@@ -652,7 +664,8 @@ Test(cert, self_signed_modes_names_and_loads)
 	cr_assert(eq(int, X509_check_host(x, HOST, 0, 0, NULL), 1));
 	cr_assert(eq(int, X509_get_signature_nid(x), NID_ecdsa_with_SHA256));
 	/* About ten years. */
-	time_t t9 = time(NULL) + (time_t)9 * 366 * 86400, t11 = time(NULL) + (time_t)11 * 365 * 86400;
+	time_t t9 = time(NULL) + (time_t)9 * 366 * 86400,
+	       t11 = time(NULL) + (time_t)11 * 365 * 86400;
 	cr_assert(eq(int, X509_cmp_time(X509_get0_notAfter(x), &t9), 1));
 	cr_assert(eq(int, X509_cmp_time(X509_get0_notAfter(x), &t11), -1));
 	cr_assert(eq(int, X509_cmp_current_time(X509_get0_notBefore(x)), -1));
@@ -687,15 +700,19 @@ Test(cert, self_signed_modes_names_and_loads)
 Test(cert, self_signed_refuses_bad_names_and_dirs)
 {
 	char err[256] = "";
-	cr_assert(eq(int, tls_generate_self_signed("a,DNS:evil.example", cert_path, key_path, err,
-	    sizeof(err)), -1));
+	cr_assert(eq(int,
+		     tls_generate_self_signed("a,DNS:evil.example", cert_path, key_path, err,
+					      sizeof(err)),
+		     -1));
 	cr_assert(eq(str, err, "cannot make a certificate for host name \"a,DNS:evil.example\""));
 	cr_assert(eq(int, tls_generate_self_signed("", cert_path, key_path, err, sizeof(err)), -1));
 	cr_assert(eq(int, access(key_path, F_OK), -1));
 	char *bad = tpath("nodir/key.pem");
 	cr_assert(eq(int, tls_generate_self_signed(HOST, cert_path, bad, err, sizeof(err)), -1));
-	cr_assert(eq(int, !!(strstr(err, "nodir/key.pem") && strstr(err, "No such file or directory")), 1), "%s",
-	    err);
+	cr_assert(eq(int,
+		     !!(strstr(err, "nodir/key.pem") && strstr(err, "No such file or directory")),
+		     1),
+		  "%s", err);
 	free(bad);
 }
 
@@ -704,8 +721,9 @@ Test(cert, ensure_generates_once_then_reuses)
 	char err[256] = "";
 	char *state = tpath("state/sub");
 	char *cert = NULL, *key = NULL;
-	cr_assert(eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)),
-	    1), "%s", err);
+	cr_assert(
+		eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)), 1),
+		"%s", err);
 	char *want_cert = xasprintf("%s/tls/cert.pem", state);
 	char *want_key = xasprintf("%s/tls/key.pem", state);
 	cr_assert(eq(str, cert, want_cert));
@@ -726,8 +744,9 @@ Test(cert, ensure_generates_once_then_reuses)
 	free(key);
 
 	/* Second start: the same files, untouched. */
-	cr_assert(eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)),
-	    0), "%s", err);
+	cr_assert(
+		eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)), 0),
+		"%s", err);
 	cr_assert(eq(int, stat(key, &st2), 0));
 	cr_assert(eq(u64, (uint64_t)st1.st_ino, (uint64_t)st2.st_ino));
 	free(cert);
@@ -735,21 +754,26 @@ Test(cert, ensure_generates_once_then_reuses)
 
 	/* A missing half is regenerated. */
 	unlink(want_cert);
-	cr_assert(eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)),
-	    1), "%s", err);
+	cr_assert(
+		eq(int, tls_ensure_cert(state, HOST, NULL, NULL, &cert, &key, err, sizeof(err)), 1),
+		"%s", err);
 	cr_assert(eq(int, access(want_cert, R_OK), 0));
 	free(cert);
 	free(key);
 
 	/* Configured files win; one without the other is an error. */
-	cr_assert(eq(int, tls_ensure_cert(state, HOST, "/etc/c.pem", "/etc/k.pem", &cert, &key, err,
-	    sizeof(err)), 0));
+	cr_assert(eq(int,
+		     tls_ensure_cert(state, HOST, "/etc/c.pem", "/etc/k.pem", &cert, &key, err,
+				     sizeof(err)),
+		     0));
 	cr_assert(eq(str, cert, "/etc/c.pem"));
 	cr_assert(eq(str, key, "/etc/k.pem"));
 	free(cert);
 	free(key);
-	cr_assert(eq(int, tls_ensure_cert(state, HOST, "/etc/c.pem", NULL, &cert, &key, err,
-	    sizeof(err)), -1));
+	cr_assert(
+		eq(int,
+		   tls_ensure_cert(state, HOST, "/etc/c.pem", NULL, &cert, &key, err, sizeof(err)),
+		   -1));
 	cr_assert(eq(str, err, "tls_cert and tls_key must be set together"));
 	cr_assert(eq(ptr, cert, NULL));
 	free(want_cert);
@@ -762,10 +786,12 @@ Test(cert, server_ctx_errors_name_the_file)
 	char err[256] = "";
 	char *missing = tpath("missing.pem");
 	cr_assert(eq(ptr, tls_server_ctx_new(missing, missing, err, sizeof(err)), NULL));
-	cr_assert(eq(int, !!(strstr(err, "cannot load certificate") && strstr(err, "missing.pem")), 1), "%s", err);
+	cr_assert(eq(int, !!(strstr(err, "cannot load certificate") && strstr(err, "missing.pem")),
+		     1),
+		  "%s", err);
 
 	char *c1 = tpath("c1.pem"), *k1 = tpath("k1.pem"), *c2 = tpath("c2.pem"),
-	    *k2 = tpath("k2.pem");
+	     *k2 = tpath("k2.pem");
 	cr_assert(eq(int, tls_generate_self_signed("a.example", c1, k1, err, sizeof(err)), 0));
 	cr_assert(eq(int, tls_generate_self_signed("b.example", c2, k2, err, sizeof(err)), 0));
 	cr_assert(eq(ptr, tls_server_ctx_new(c1, k2, err, sizeof(err)), NULL));
@@ -803,7 +829,7 @@ Test(cert, reload_serves_new_certificate_to_new_sessions_only)
 {
 	char err[256] = "";
 	char *c1 = tpath("c1.pem"), *k1 = tpath("k1.pem"), *c2 = tpath("c2.pem"),
-	    *k2 = tpath("k2.pem");
+	     *k2 = tpath("k2.pem");
 	cr_assert(eq(int, tls_generate_self_signed("a.example", c1, k1, err, sizeof(err)), 0));
 	cr_assert(eq(int, tls_generate_self_signed("b.example", c2, k2, err, sizeof(err)), 0));
 	struct tls_ctx *sctx = tls_server_ctx_new(c1, k1, err, sizeof(err));
@@ -863,14 +889,49 @@ Test(cert, reload_serves_new_certificate_to_new_sessions_only)
 static void make_ca_and_leaf(void)
 {
 	char *ca = tpath("ca.pem"), *cakey = tpath("ca.key");
-	char *ca_argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	    "ec_paramgen_curve:P-256", "-nodes", "-keyout", cakey, "-out", ca, "-subj",
-	    "/CN=Test CA", "-days", "2", NULL };
+	char *ca_argv[] = { "openssl",
+			    "req",
+			    "-x509",
+			    "-newkey",
+			    "ec",
+			    "-pkeyopt",
+			    "ec_paramgen_curve:P-256",
+			    "-nodes",
+			    "-keyout",
+			    cakey,
+			    "-out",
+			    ca,
+			    "-subj",
+			    "/CN=Test CA",
+			    "-days",
+			    "2",
+			    NULL };
 	cr_assert(eq(int, test_run(ca_argv), 0));
-	char *leaf_argv[] = { "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-	    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key_path, "-out", cert_path, "-subj",
-	    "/CN=" HOST, "-addext", "subjectAltName=DNS:" HOST ",IP:127.0.0.1", "-addext",
-	    "basicConstraints=critical,CA:FALSE", "-CA", ca, "-CAkey", cakey, "-days", "2", NULL };
+	char *leaf_argv[] = { "openssl",
+			      "req",
+			      "-x509",
+			      "-newkey",
+			      "ec",
+			      "-pkeyopt",
+			      "ec_paramgen_curve:P-256",
+			      "-nodes",
+			      "-keyout",
+			      key_path,
+			      "-out",
+			      cert_path,
+			      "-subj",
+			      "/CN=" HOST,
+			      "-addext",
+			      "subjectAltName=DNS:" HOST ",IP:127.0.0.1",
+			      "-addext",
+			      "basicConstraints=critical,CA:FALSE",
+			      "-CA",
+			      ca,
+			      "-CAkey",
+			      cakey,
+			      "-days",
+			      "2",
+			      NULL };
 	cr_assert(eq(int, test_run(leaf_argv), 0));
 	free(ca);
 	free(cakey);
@@ -940,8 +1001,8 @@ Test(cert, client_verifies_from_hashed_directory)
 
 struct child {
 	pid_t pid;
-	int in;		/* its stdin, or -1 */
-	int out;	/* its stdout */
+	int in;  /* its stdin, or -1 */
+	int out; /* its stdout */
 };
 
 static struct child spawn(char *const argv[])
@@ -973,7 +1034,8 @@ static void read_all(int fd, struct buf *b)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		cr_assert(eq(int, !!(poll(&pfd, 1, 10000) == 1), 1), "timed out reading child output");
+		cr_assert(eq(int, !!(poll(&pfd, 1, 10000) == 1), 1),
+			  "timed out reading child output");
 		char tmp[4096];
 		ssize_t n = read(fd, tmp, sizeof(tmp));
 		if (n <= 0)
@@ -1001,7 +1063,7 @@ static int child_wait(struct child *ch)
  * received, then answers with reply (if any) and closes with close_notify.
  */
 static void drive(int fd, struct tls_session *t, const char *want_plain, const char *reply,
-    struct buf *plain)
+		  struct buf *plain)
 {
 	struct buf out;
 	buf_init(&out);
@@ -1024,10 +1086,12 @@ static void drive(int fd, struct tls_session *t, const char *want_plain, const c
 			continue;
 		}
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		cr_assert(eq(int, !!(poll(&pfd, 1, 10000) == 1), 1), "timed out waiting for the peer");
+		cr_assert(eq(int, !!(poll(&pfd, 1, 10000) == 1), 1),
+			  "timed out waiting for the peer");
 		char tmp[16384];
 		ssize_t n = read(fd, tmp, sizeof(tmp));
-		cr_assert(eq(int, !!(n > 0), 1), "peer closed early; got \"%s\"", plain->data ? plain->data : "");
+		cr_assert(eq(int, !!(n > 0), 1), "peer closed early; got \"%s\"",
+			  plain->data ? plain->data : "");
 		cr_assert(eq(int, tls_session_feed(t, tmp, (size_t)n), 0));
 		int r = tls_session_read(t, plain);
 		cr_assert(eq(int, !!(r >= 0), 1), "%s", tls_session_error(t));
@@ -1065,8 +1129,10 @@ Test(tls, openssl_s_client_talks_to_engine)
 {
 	char *sock = tpath("s");
 	int lfd = unix_listen(sock);
-	char *argv[] = { "openssl", "s_client", "-unix", sock, "-quiet", "-servername", HOST,
-	    "-CAfile", cert_path, "-verify_hostname", HOST, "-verify_return_error", NULL };
+	char *argv[] = { "openssl", "s_client",         "-unix", sock,
+			 "-quiet",  "-servername",      HOST,    "-CAfile",
+			 cert_path, "-verify_hostname", HOST,    "-verify_return_error",
+			 NULL };
 	struct child ch = spawn(argv);
 	cr_assert(eq(int, !!(write(ch.in, "hello from s_client\n", 20) == 20), 1));
 
@@ -1106,8 +1172,8 @@ Test(tls, engine_talks_to_openssl_s_server)
 	char *ca = tpath("ca.pem");
 	setenv("SSL_CERT_FILE", ca, 1);
 	char *sock = tpath("s");
-	char *argv[] = { "openssl", "s_server", "-unix", sock, "-cert", cert_path, "-key", key_path,
-	    "-naccept", "1", "-rev", "-tls1_2", NULL };
+	char *argv[] = { "openssl", "s_server", "-unix", sock,   "-cert",   cert_path, "-key",
+			 key_path,  "-naccept", "1",     "-rev", "-tls1_2", NULL };
 	struct child ch = spawn(argv);
 	int fd = unix_connect_retry(sock);
 
