@@ -7,6 +7,7 @@ PACKAGES=(
 	libssl-dev libc-ares-dev libuv1-dev libmilter-dev libcriterion-dev libcrypt-dev
 	openssl python3 swaks libnet-ssleay-perl curl dnsmasq-base isync opendkim opendkim-tools
 	valgrind procps iproute2
+	dovecot-core dovecot-dev autoconf automake libtool
 )
 
 missing=()
