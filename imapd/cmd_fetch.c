@@ -116,7 +116,8 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 	if (seen_changed && c->view)
 		imapd_notify_folder(c->d, c, c->view->path);
 	if (missing)
-		client_tagged(c, tag, "NO", "Some messages were expunged meanwhile");
+		client_tagged(c, tag, "NO",
+			      "[EXPUNGEISSUED] Some of the requested messages no longer exist");
 	else
 		client_tagged(c, tag, "OK", "%sFETCH completed", uid ? "UID " : "");
 }

@@ -1,5 +1,6 @@
 /* commands.c - the IMAP command table (name -> handler, allowed states, flags) and argument helpers shared by the handlers. */
 #include "commands.h"
+#include "fileutil.h"
 #include "imap_render.h"
 #include "log.h"
 #include "xalloc.h"
@@ -168,35 +169,24 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r)
 {
-	char path[PATH_MAX];
 	*data_r = NULL;
 	*len_r = 0;
-	if (mailbox_msg_path(c->view->mb, i, path, sizeof(path)) < 0)
-		return -1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = mailbox_msg_open(c->view->mb, i);
 	if (fd < 0) {
-		if (errno != ENOENT)
-			log_warn("imap: user=%s, cannot open %s: %s", c->user, path,
-				 strerror(errno));
+		if (fd != -ENOENT)
+			log_warn("imap: user=%s, cannot open message %zu of %s: %s", c->user, i + 1,
+				 c->view->mb->path, strerror(-fd));
 		return -1;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		close(fd);
-		return -1;
-	}
-	size_t len = (size_t)st.st_size, got = 0;
-	char *data = xmalloc(len + 1);
-	while (got < len) {
-		ssize_t n = read(fd, data + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
+	size_t got = 0;
+	char *data = NULL;
+	int r = read_fd_whole(fd, SIZE_MAX, &data, &got);
 	close(fd);
-	data[got] = '\0';
+	if (r < 0) {
+		log_warn("imap: user=%s, cannot read message %zu of %s: %s", c->user, i + 1,
+			 c->view->mb->path, strerror(-r));
+		return -1;
+	}
 	*data_r = data;
 	*len_r = got;
 	return 0;

@@ -107,6 +107,11 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i);
 
 /* Full path of message i (for reading its bytes). */
 int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outlen);
+/* Opens message i read-only. A file another session renamed since this view was made (a flag
+ * change moves it to another ":2," name, or from new/ to cur/) is found again by its base
+ * name (the part before ':'), so only a message whose file is really gone fails. Returns the
+ * descriptor, or -errno (-ENOENT: expunged by someone else, not yet reported). */
+int mailbox_msg_open(const struct mailbox *mb, size_t i);
 
 /* \Recent: a read-write open/sync claims (under the index lock) every message that no
  * read-write session has seen yet, and marks them MAILBOX_RECENT in this view only; a

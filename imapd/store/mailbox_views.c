@@ -3,9 +3,12 @@
 #include "mailbox_cache.h"
 #include "xalloc.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -263,6 +266,54 @@ int mailbox_msg_path(const struct mailbox *mb, size_t i, char *out, size_t outle
 		return -EINVAL;
 	return mailbox_path2(out, outlen, mb->path, mb->msgs[i].in_new ? "new" : "cur",
 			     mb->msgs[i].filename);
+}
+
+/* Looks in MAILDIR/sub for an entry whose base name (up to ':') is base[0..blen) and opens
+ * it. Returns the descriptor or -ENOENT. */
+static int mailbox_open_by_base(const char *maildir, const char *sub, const char *base, size_t blen)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	if (snprintf(dir, sizeof(dir), "%s/%s", maildir, sub) >= (int)sizeof(dir))
+		return -ENAMETOOLONG;
+	DIR *d = opendir(dir);
+	if (!d)
+		return -ENOENT;
+	int fd = -ENOENT;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, base, blen) != 0 ||
+		    (e->d_name[blen] != '\0' && e->d_name[blen] != ':'))
+			continue;
+		if (mailbox_path2(path, sizeof(path), maildir, sub, e->d_name) < 0)
+			continue;
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd >= 0 || errno != ENOENT)
+			break; /* renamed again meanwhile: look on */
+		fd = -ENOENT;
+	}
+	if (fd < 0 && fd != -ENOENT)
+		fd = -errno;
+	closedir(d);
+	return fd;
+}
+
+int mailbox_msg_open(const struct mailbox *mb, size_t i)
+{
+	char path[PATH_MAX];
+	int r = mailbox_msg_path(mb, i, path, sizeof(path));
+	if (r < 0)
+		return r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd >= 0 || errno != ENOENT)
+		return fd >= 0 ? fd : -errno;
+	/* Renamed by another session (flags, or new/ -> cur/) since this view was made. */
+	const char *name = mb->msgs[i].filename;
+	const char *colon = strchr(name, ':');
+	size_t blen = colon ? (size_t)(colon - name) : strlen(name);
+	fd = mailbox_open_by_base(mb->path, "cur", name, blen);
+	if (fd == -ENOENT)
+		fd = mailbox_open_by_base(mb->path, "new", name, blen);
+	return fd;
 }
 
 /* Stats MAILDIR/{cur,new}/name for its size. Returns 0 or -errno. */

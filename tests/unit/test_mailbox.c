@@ -612,6 +612,31 @@ Test(mailbox, store_after_foreign_rename_merges_flags)
 	mailbox_close(&mb);
 }
 
+/* The case behind "FETCH ... NO" under imaptest's stress mode: another session changed the
+ * message's flags (its file was renamed) after this view was made. */
+Test(mailbox, open_after_foreign_rename_finds_the_file)
+{
+	test_deliver(test_md, 100, "Mo", "hello\r\n");
+	struct mailbox *mb = test_open(test_md);
+	char old[PATH_MAX];
+	cr_assert_eq(mailbox_msg_path(mb, 0, old, sizeof(old)), 0);
+	test_rename_info(test_md, &mb->msgs[0], "FS"); /* our view still has the old name */
+	cr_assert_eq(access(old, F_OK), -1);
+	int fd = mailbox_msg_open(mb, 0);
+	cr_assert_geq(fd, 0, "open: %s", strerror(-fd));
+	char buf[16] = "";
+	cr_assert_eq(read(fd, buf, sizeof(buf) - 1), 7);
+	cr_assert_str_eq(buf, "hello\r\n");
+	close(fd);
+	/* Expunged by someone else, not yet reported: really gone. */
+	char now[PATH_MAX];
+	test_fmt(now, sizeof(now), "%s/cur/%.*s:2,FS", test_md,
+		 (int)strcspn(mb->msgs[0].filename, ":"), mb->msgs[0].filename);
+	cr_assert_eq(unlink(now), 0);
+	cr_assert_eq(mailbox_msg_open(mb, 0), -ENOENT);
+	mailbox_close(&mb);
+}
+
 Test(mailbox, expunge_after_foreign_rename)
 {
 	test_deliver(test_md, 100, "Ma", "x\r\n");
