@@ -322,6 +322,61 @@ def imap_workloads(res, ours, dc, args):
         res.notes.append("IMAP checks %s: %s" % (name, json.dumps(chk, sort_keys=True)))
 
 
+# ---------------------------------------------------------------- IMAP under concurrent load (imaptest)
+
+def imaptest_tool():
+    """Dovecot's imaptest from ../shared/imaptest, built once into build/imaptest; (binary, mbox)."""
+    shared = os.path.join(S.ROOT, "..", "shared", "imaptest")
+    r = subprocess.run([os.path.join(shared, "build.sh"), os.path.join(S.ROOT, "build", "imaptest")],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("imaptest build: " + r.stderr[-2000:])
+    return r.stdout.strip().splitlines()[-1], os.path.join(shared, "tests", "default.mbox")
+
+
+def imaptest_stress(binary, mbox, port, secs, opts):
+    """One imaptest stress run; returns (commands per second, errors, {command: ms per command})."""
+    env = dict(os.environ, LD_LIBRARY_PATH="/usr/lib/dovecot")
+    cmd = [binary, "host=127.0.0.1", "port=%d" % port, "user=" + S.USER, "pass=" + S.PASSWORD,
+           "mbox=" + mbox, "clients=10", "secs=%d" % secs] + opts
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=secs + 120)
+    out = r.stdout + r.stderr
+    errors = sum(1 for l in out.splitlines() if l.startswith(("Error:", "Panic:", "Fatal:")))
+    names, latency, total = [], {}, 0
+    lines = out.splitlines()
+    if "Totals:" in lines:
+        tail = lines[lines.index("Totals:") + 1:]
+        names = tail[0].split()
+        counts = [int(x) for x in tail[-1].split() if x.isdigit()]
+        total = sum(counts)
+    avgs = [l for l in lines if l.rstrip().endswith("ms/cmd avg")]
+    if names and avgs:
+        # the per-interval averages: take the mean over the run of each column
+        cols = [[int(x) for x in l.split()[:len(names)]] for l in avgs]
+        for k, n in enumerate(names):
+            latency[n] = statistics.mean(c[k] for c in cols)
+    return total / secs, errors, latency
+
+
+def imap_stress_workloads(res, ours, dc, args):
+    binary, mbox = imaptest_tool()
+    modes = [("logged in", ["logout=0"]), ("with logins", [])]
+    for rep in range(args.reps):
+        for srv in order(rep, [ours, dc]):
+            side = "ours" if srv is ours else "theirs"
+            for mode, opts in modes:
+                cps, errors, lat = imaptest_stress(binary, mbox, srv.imap_port, args.stress_secs, opts)
+                res.add("stress %s" % mode, "imaptest stress, 10 clients %s, %d s: commands/s"
+                        % (mode, args.stress_secs), "cmd/s", "higher", side, cps)
+                res.add("stress %s errors" % mode, "imaptest stress, 10 clients %s: errors" % mode,
+                        "errors", "lower", side, errors)
+                for name in ("List", "Stat", "Fetc", "Stor"):
+                    if name in lat:
+                        res.add("stress %s %s" % (mode, name), "imaptest stress, %s: %s latency" % (mode, name),
+                                "ms/cmd", "lower", side, lat[name])
+                log("%-8s imaptest %s: %.0f commands/s, %d errors" % (srv.name, mode, cps, errors))
+
+
 # ---------------------------------------------------------------- instructions (callgrind)
 
 def callgrind_total(path):
@@ -566,7 +621,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="fewer messages, one repetition")
     ap.add_argument("--reps", type=int)
     ap.add_argument("--messages", type=int, help="messages per SMTP run with 1 KiB bodies")
-    ap.add_argument("--only", default="smtp,relay,memory,imap,cpu,growth",
+    ap.add_argument("--stress-secs", type=int, default=30, help="seconds of each imaptest stress run (30)")
+    ap.add_argument("--only", default="smtp,relay,memory,imap,imap-stress,cpu,growth",
                     help="comma list of smtp, relay, memory, imap, cpu, growth")
     ap.add_argument("--concurrency", default="1,10,50", help="comma list of SMTP concurrencies (1,10,50)")
     ap.add_argument("--sizes", default="1,100", help="comma list of SMTP body sizes in KiB (1,100)")
@@ -629,11 +685,16 @@ def main():
         if pf:
             pf.stop()
             started.remove(pf)
-        if "imap" in only:
+        if only & {"imap", "imap-stress"}:
             dc = S.Dovecot(base)
             started.append(dc)
             dc.start_imap()
-            imap_workloads(res, ours, dc, args)
+            if "imap" in only:
+                imap_workloads(res, ours, dc, args)
+            if "imap-stress" in only:
+                if "imapd" not in ours.procs:
+                    ours.start_imap()
+                imap_stress_workloads(res, ours, dc, args)
         cpu_line = None
         if "cpu" in only:
             counts = (20, 120) if args.quick else (50, 550)
