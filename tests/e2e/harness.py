@@ -146,7 +146,17 @@ class MailServer:
         with open(path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.procs[name] = proc
-        ok = wait_until(lambda: proc.poll() is not None or self._accepts(port), timeout=30)
+        # Accepting alone is not proof: another test's process may hold the port for a moment
+        # while ours fails to bind it. Wait for our own "listening on" line too.
+        mark = "listening on 127.0.0.1:%d " % port
+
+        def up():
+            if not self._accepts(port):
+                return False
+            with open(path, "rb") as f:
+                f.seek(start_at)
+                return mark.encode() in f.read()
+        ok = wait_until(lambda: proc.poll() is not None or up(), timeout=30)
         if proc.poll() is not None:
             self.procs.pop(name, None)
             raise RuntimeError("%s exited with %s:\n%s" % (name, proc.returncode, self.log(name)[start_at:]))

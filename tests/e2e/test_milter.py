@@ -126,6 +126,8 @@ class MilterCase(unittest.TestCase):
     def start(self, **conf):
         extra = {"milter_connect_timeout": "2s", "milter_command_timeout": "2s", "milter_eom_timeout": "3s"}
         extra.update(conf)
+        if self.server:  # a subtest's earlier server: stop it (and check it) before the next
+            self.server.close()
         self.server = harness.MailServer(extra=extra)
         self.server.start()
         return self.server
