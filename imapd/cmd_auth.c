@@ -199,7 +199,7 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
-	password_check_start(&job->check, c->d->loop, c->d->accounts, user, password,
+	password_check_start(&job->check, c->d->loop, &c->d->accounts, user, password,
 			     auth_verify_done);
 }
 

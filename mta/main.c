@@ -10,6 +10,7 @@
 #include "tls.h"
 #include "scheduler.h"
 #include "smtp_server.h"
+#include "tables.h"
 #include "xalloc.h"
 
 #include <signal.h>
@@ -32,24 +33,10 @@ static void mtad_usage(FILE *f)
 		"  --version  print the version\n");
 }
 
-/* users_file and aliases_file are re-read when they change. */
-static void mtad_reload_tables(void)
-{
-	daemon_reload_accounts(&mtad.accounts);
-	if (mtad.aliases) {
-		char err[512];
-		int r = aliases_reload_if_changed(&mtad.aliases, err, sizeof(err));
-		if (r < 0)
-			log_error("aliases_file not reloaded: %s", err);
-		else if (r > 0)
-			log_info("aliases_file reloaded");
-	}
-}
-
 static void mtad_tables_tick(uv_timer_t *t)
 {
 	(void)t;
-	mtad_reload_tables();
+	mtad_tables_reload(&mtad);
 }
 
 static void mtad_stop(uv_signal_t *sig, int signum)
@@ -63,7 +50,7 @@ static void mtad_hup(uv_signal_t *sig, int signum)
 	(void)sig;
 	(void)signum;
 	log_info("SIGHUP: reloading tables and certificates");
-	mtad_reload_tables();
+	mtad_tables_reload(&mtad);
 	daemon_tls_reload(mtad.tls, mtad.tls_cert, mtad.tls_key);
 }
 

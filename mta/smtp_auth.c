@@ -101,7 +101,7 @@ static void smtp_auth_verify(struct smtp_session *s, const char *user, const cha
 	job->s = s;
 	s->async_pending = true;
 	net_conn_pause(s->conn);
-	password_check_start(&job->check, s->m->loop, s->m->accounts, user, password,
+	password_check_start(&job->check, s->m->loop, &s->m->accounts, user, password,
 			     smtp_auth_verify_done);
 }
 

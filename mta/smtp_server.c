@@ -7,6 +7,7 @@
 #include "log.h"
 #include "milter.h"
 #include "smtp_proto.h"
+#include "tables.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -248,6 +249,14 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	char err[256] = "";
 	enum delivery_status st = delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &targets,
 						   &ntargets, err, sizeof(err));
+	/* A permanent refusal never comes from a stale table: re-read changed files and retry. */
+	if (st == DELIVERY_UNKNOWN_USER && mtad_tables_reload(s->m) > 0) {
+		free(targets);
+		targets = NULL;
+		ntargets = 0;
+		st = delivery_resolve(cfg, s->m->accounts, s->m->aliases, &a, &targets, &ntargets,
+				      err, sizeof(err));
+	}
 	if (st == DELIVERY_UNKNOWN_USER) {
 		log_info("reject: RCPT from [%s]: 550 5.1.1 <%s>: Recipient address rejected: User "
 			 "unknown; from=<%s>",

@@ -1,6 +1,7 @@
 /* password_check.c - one login's password check on the libuv thread pool, and the delayed failure reply. */
 #include "password_check.h"
 
+#include "log.h"
 #include "password.h"
 #include "xalloc.h"
 
@@ -29,15 +30,26 @@ static void password_check_done(uv_work_t *w, int status)
 	pc->on_done(pc);
 }
 
-void password_check_start(struct password_check *pc, uv_loop_t *loop,
-			  const struct accounts *accounts, const char *user, const char *password,
-			  password_check_cb on_done)
+void password_check_start(struct password_check *pc, uv_loop_t *loop, struct accounts **accounts,
+			  const char *user, const char *password, password_check_cb on_done)
 {
+	char err[512];
 	snprintf(pc->user, sizeof(pc->user), "%s", user);
 	for (char *p = pc->user; *p; p++)
 		*p = (char)tolower((unsigned char)*p);
 	snprintf(pc->password, sizeof(pc->password), "%s", password);
-	const struct account *a = accounts_find(accounts, pc->user);
+	const struct account *a = accounts_find(*accounts, pc->user);
+	/* An account added a moment ago (mailctl user add) must not be refused until the next
+	 * timed re-read: on a miss, re-read the file if it changed. */
+	if (!a) {
+		int r = accounts_reload_if_changed(accounts, err, sizeof(err));
+		if (r > 0) {
+			log_info("users_file reloaded: %zu account(s)", (*accounts)->n);
+			a = accounts_find(*accounts, pc->user);
+		} else if (r < 0) {
+			log_error("users_file not reloaded: %s", err);
+		}
+	}
 	pc->hash = a && a->hash[0] ? xstrdup(a->hash) : NULL;
 	pc->ok = false;
 	pc->on_done = on_done;

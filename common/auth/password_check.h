@@ -22,11 +22,11 @@ struct password_check {
 	password_check_cb on_done, on_delayed, on_closed;
 };
 
-/* Checks password for user (lower-cased copy) against accounts on the thread pool; on_done runs
- * on the loop thread with pc->ok set (false also when the work could not run). */
-void password_check_start(struct password_check *pc, uv_loop_t *loop,
-			  const struct accounts *accounts, const char *user, const char *password,
-			  password_check_cb on_done);
+/* Checks password for user (lower-cased copy) against *accounts on the thread pool; on_done runs
+ * on the loop thread with pc->ok set (false also when the work could not run). An unknown user
+ * makes it re-read the users file first when the file changed (*accounts may be replaced). */
+void password_check_start(struct password_check *pc, uv_loop_t *loop, struct accounts **accounts,
+			  const char *user, const char *password, password_check_cb on_done);
 
 /* After a failure: on_delayed runs after seconds (the throttle's delay). */
 void password_check_delay(struct password_check *pc, unsigned seconds,

@@ -114,7 +114,7 @@ bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_d
 	return true;
 }
 
-void daemon_reload_accounts(struct accounts **accounts)
+int daemon_reload_accounts(struct accounts **accounts)
 {
 	char err[512];
 	int r = accounts_reload_if_changed(accounts, err, sizeof(err));
@@ -122,6 +122,7 @@ void daemon_reload_accounts(struct accounts **accounts)
 		log_error("users_file not reloaded: %s", err);
 	else if (r > 0)
 		log_info("users_file reloaded: %zu account(s)", (*accounts)->n);
+	return r;
 }
 
 void daemon_signals_start(uv_loop_t *loop, uv_signal_cb on_stop, uv_signal_cb on_hup,

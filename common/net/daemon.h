@@ -37,8 +37,9 @@ void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key);
 bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
 			    const char *cert, const char *key);
 
-/* Re-reads users_file when it changed; logs the new count or why it was not reloaded. */
-void daemon_reload_accounts(struct accounts **accounts);
+/* Re-reads users_file when it changed; logs the new count or why it was not reloaded. Returns
+ * 1 reloaded, 0 unchanged, -1 error (the old table kept). */
+int daemon_reload_accounts(struct accounts **accounts);
 
 /* SIGTERM and SIGINT call on_stop, SIGHUP on_hup, and on_tick runs every 2 seconds (tables
  * re-read when changed). The handles are closed by daemon_close_handles(). */
