@@ -54,6 +54,28 @@ class SendmailTest(unittest.TestCase):
             self.assertIsNotNone(stored, who)
             self.assertNotIn(b"Bcc:", stored)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run as nobody")
+    def test_untrusted_user_cannot_choose_sender(self):
+        # F3: any local uid reaches submit.sock; only root, run_user and trusted_users pick -f.
+        env = dict(os.environ, MAIL_CONF=self.m.config_path)
+        r = subprocess.run(["runuser", "-u", "nobody", "--", binary("sendmail"), "-f", "ceo@example.test",
+                            "alice@localhost"],
+                           input=b"From: ceo@example.test\nMessage-ID: <forged1@x>\n\nwire money\n",
+                           capture_output=True, env=env, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stored = self.m.wait_message("alice@localhost", b"<forged1@x>")
+        self.assertIsNotNone(stored, self.m.log())
+        self.assertTrue(stored.startswith(b"Return-Path: <nobody@mx.test>\r\n"), stored[:200])
+        self.assertIn(b"\r\nX-Authentication-Warning: mx.test: nobody set sender to ceo@example.test "
+                      b"using -f\r\n", stored)
+        # its own address is no forgery: no warning
+        r = subprocess.run(["runuser", "-u", "nobody", "--", binary("sendmail"), "-f", "nobody@mx.test",
+                            "alice@localhost"], input=b"Message-ID: <own1@x>\n\nhi\n",
+                           capture_output=True, env=env, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stored = self.m.wait_message("alice@localhost", b"<own1@x>")
+        self.assertNotIn(b"X-Authentication-Warning", stored)
+
     def test_unknown_recipient_exit_67(self):
         r = self.sendmail(["nobody@localhost"], b"Subject: x\n\nx\n")
         self.assertEqual(r.returncode, 67)
