@@ -5,6 +5,7 @@
 #include "deliver.h"
 #include "fileutil.h"
 #include "log.h"
+#include "maildrop.h"
 #include "mtad.h"
 #include "privilege.h"
 #include "auth_throttle.h"
@@ -144,6 +145,8 @@ int main(int argc, char **argv)
 						 { "queue/spare", 0700 } };
 	daemon_state_dirs(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]));
 	mtad_lock_state_dir(&cfg);
+	if (maildrop_prepare(&cfg, err, sizeof(err)) < 0)
+		log_fatal(73, "%s", err);
 
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
@@ -179,6 +182,7 @@ int main(int argc, char **argv)
 
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);
+	maildrop_start(&mtad);
 
 	daemon_signals_start(mtad.loop, mtad_stop, mtad_hup, mtad_tables_tick);
 	daemon_log_listeners(mtad.listeners);
