@@ -10,6 +10,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <string.h>
@@ -115,6 +116,10 @@ void daemon_state_dirs(const struct config *cfg, const struct daemon_dir *dirs, 
 	/* state_dir itself is the administrator's path (followed); nothing below it is. */
 	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
 		log_fatal(73, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
+	int top = open(cfg->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		log_fatal(73, "state_dir %s: %s", cfg->state_dir, strerror(errno));
+	close(top);
 	const struct daemon_dir common[] = { { "", 0 }, { "mail", 0755 }, { "tls", 0 } };
 	for (size_t i = 0; i < n + sizeof(common) / sizeof(common[0]); i++) {
 		const struct daemon_dir *d = i < n ? &dirs[i] : &common[i - n];
