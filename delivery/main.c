@@ -3,6 +3,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
+#include "privilege.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -269,10 +271,28 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	/* Started as root (a Sieve or procmail-style hook, an admin's shell): the tables are read
+	 * as root, the store is touched only as run_user, or imapd and mtad could not use what we
+	 * write (docs/security.md). state_dir/mail is made and owned as the daemons do it. */
 	sender = farg ? deliver_parse_sender(farg) : deliver_default_sender(&cfg);
 	if (!sender) {
 		status = EX_USAGE;
 		goto out;
+	}
+	if (geteuid() == 0) {
+		uid_t uid;
+		gid_t gid;
+		(void)mkdir(cfg.state_dir, 0755);
+		if (privilege_lookup(cfg.run_user, &uid, &gid, err, sizeof(err)) < 0 ||
+		    privilege_own_beneath(cfg.state_dir, "", S_IFDIR, 0, uid, gid, err,
+					  sizeof(err)) < 0 ||
+		    privilege_own_beneath(cfg.state_dir, "mail", S_IFDIR, 0755, uid, gid, err,
+					  sizeof(err)) < 0 ||
+		    privilege_drop(cfg.run_user, err, sizeof(err)) < 0) {
+			log_error("status=deferred (%s)", err);
+			status = EX_TEMPFAIL;
+			goto out;
+		}
 	}
 
 	uint64_t limit = cfg.max_message_size ? cfg.max_message_size : DELIVER_DEFAULT_MAX_SIZE;

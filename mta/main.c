@@ -3,8 +3,11 @@
 #include "daemon.h"
 #include "control.h"
 #include "deliver.h"
+#include "fileutil.h"
 #include "log.h"
+#include "maildrop.h"
 #include "mtad.h"
+#include "privilege.h"
 #include "auth_throttle.h"
 #include "relay.h"
 #include "tls.h"
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +41,40 @@ static void mtad_tables_tick(uv_timer_t *t)
 {
 	(void)t;
 	mtad_tables_reload(&mtad);
+}
+
+/* One mtad per state_dir: an exclusive flock on state_dir/mtad.lock (opened without following
+ * a link), held until the process exits; the file says the holder's pid. A second mtad exits
+ * 75 (EX_TEMPFAIL) naming it (docs/reliability.md). */
+static void mtad_lock_state_dir(const struct config *cfg)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/mtad.lock", cfg->state_dir);
+	int fd = open_lock_file(path, 0644);
+	if (fd < 0)
+		log_fatal(73, "cannot open %s: %s", path, strerror(-fd));
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_fatal(75,
+			  "another mtad (pid %s) is already running on state_dir %s (it holds %s): "
+			  "not starting a second one",
+			  pid[0] ? pid : "unknown", cfg->state_dir, path);
+	}
+	char text[32];
+	int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)len, 0) != len)
+		log_warn("cannot write the pid into %s: %m", path);
+	uid_t uid;
+	gid_t gid;
+	char err[256];
+	/* run_user may start mtad itself later: the file is its. Through the descriptor. */
+	if (geteuid() == 0 && privilege_lookup(cfg->run_user, &uid, &gid, err, sizeof(err)) == 0 &&
+	    fchown(fd, uid, gid) < 0)
+		log_warn("cannot chown %s: %m", path);
+	/* Kept open (close-on-exec) for the life of the process: the lock goes with it. */
 }
 
 static void mtad_stop(uv_signal_t *sig, int signum)
@@ -85,9 +123,17 @@ int main(int argc, char **argv)
 			log_fatal(EX_CONFIG_STATUS, "%s", err);
 	}
 
-	mtad.queue = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
-	if (!mtad.queue)
-		log_fatal(75, "%s", err);
+	/* state_dir and the queue's directories, made (and, as root, given to run_user) without
+	 * following a link; then one mtad per state_dir. */
+	const struct daemon_dir queue_dirs[] = { { "queue", 0700 },
+						 { "queue/active", 0700 },
+						 { "queue/tmp", 0700 },
+						 { "queue/corrupt", 0700 },
+						 { "queue/spare", 0700 } };
+	daemon_state_dirs(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]));
+	mtad_lock_state_dir(&cfg);
+	if (maildrop_prepare(&cfg, err, sizeof(err)) < 0)
+		log_fatal(73, "%s", err);
 
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
@@ -106,16 +152,12 @@ int main(int argc, char **argv)
 	if (!mtad.relay)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
-	const char *queue_dirs[] = { mtad.queue->dir, mtad.queue->active_dir, mtad.queue->tmp_dir,
-				     mtad.queue->corrupt_dir, mtad.queue->spare_dir };
-	if (daemon_drop_privileges(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]),
-				   mtad.tls_cert, mtad.tls_key)) {
-		/* Every directory above state_dir must be searchable by run_user. */
-		struct queue *probe = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
-		if (!probe)
-			log_fatal(75, "after dropping privileges to %s: %s", cfg.run_user, err);
-		queue_close(&probe);
-	}
+	/* The queue is opened (and its files read) as run_user only. */
+	bool dropped = daemon_drop_privileges(&cfg, NULL, 0, mtad.tls_cert, mtad.tls_key);
+	mtad.queue = queue_open(mtad.loop, cfg.state_dir, err, sizeof(err));
+	if (!mtad.queue)
+		log_fatal(75, "%s%s%s%s", dropped ? "after dropping privileges to " : "",
+			  dropped ? cfg.run_user : "", dropped ? ": " : "", err);
 
 	char sock[4096];
 	snprintf(sock, sizeof(sock), "%s/control", cfg.state_dir);
@@ -127,6 +169,7 @@ int main(int argc, char **argv)
 
 	mtad.sched = scheduler_new(&mtad);
 	scheduler_recover(mtad.sched);
+	maildrop_start(&mtad);
 
 	daemon_signals_start(mtad.loop, mtad_stop, mtad_hup, mtad_tables_tick);
 	daemon_log_listeners(mtad.listeners);

@@ -80,7 +80,9 @@ struct queue *queue_open(uv_loop_t *loop, const char *state_dir, char *err, size
 	/* Prove the queue is writable now rather than at the first message. */
 	char probe[4096];
 	str_format(probe, sizeof(probe), "%s/.probe.%ld", q->tmp_dir, (long)getpid());
-	int fd = open(probe, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+	/* A name run_user could have planted: created afresh, never through a link. */
+	unlink(probe);
+	int fd = open(probe, O_CREAT | O_EXCL | O_NOFOLLOW | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		str_format(err, errlen, "queue directory %s is not writable: %s", q->tmp_dir,
 			   strerror(errno));

@@ -90,6 +90,8 @@ static void smtp_received_header(struct smtp_session *s)
 	buf_append_str(&s->msg, "; ");
 	buf_append_str(&s->msg, smtp_date_now());
 	buf_append_str(&s->msg, "\r\n");
+	if (s->kind == SMTP_LISTENER_LOCAL)
+		buf_append_str(&s->msg, s->local_warning);
 	s->msg_header_len = s->msg.len;
 }
 

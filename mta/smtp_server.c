@@ -2,6 +2,7 @@
  * Owns struct smtp_session and its transaction; the queue owns the bytes once committed.
  * Security: reads hostile network input; all parsing goes through common/smtp_proto and addr. */
 #include "smtp_server.h"
+#include "local_sender.h"
 #include "smtp_session.h"
 #include "deliver.h"
 #include "log.h"
@@ -171,6 +172,12 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	}
 	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	addr_format(&cmd->path, sender, sizeof(sender));
+	s->local_warning[0] = '\0';
+	if (s->kind == SMTP_LISTENER_LOCAL &&
+	    local_sender_decide(cfg, s->conn->peer_uid, sender, sender, sizeof(sender),
+				s->local_warning, sizeof(s->local_warning)))
+		log_info("local uid %ld (%s) may not choose its sender: <%s> used instead",
+			 s->conn->peer_uid, s->auth_user, sender);
 	if (smtp_sender_check_applies(s) && !smtp_sender_owned(s, &cmd->path)) {
 		log_info("reject: MAIL from [%s]: 553 5.7.1 <%s>: sender not owned by %s",
 			 s->conn->peer_ip, sender, s->auth_user);

@@ -36,7 +36,9 @@ struct smtp_session {
 	bool tls;
 	bool authenticated;
 	char auth_user[256];
-	bool relay_client; /* in relay_networks */
+	char local_warning[1200]; /* local socket: this transaction's X-Authentication-Warning line
+				   * (local_sender.c), or "" */
+	bool relay_client;        /* in relay_networks */
 	unsigned errors;
 	bool discard_line;  /* an over-long command line is being skipped */
 	bool orphaned;      /* connection closed while a commit or an AUTH check was in flight */

@@ -95,7 +95,13 @@ static int mailctl_normalise_address(const struct config *cfg, const char *in, c
 			"mailctl: warning: %s is not in domains; mail for it will not be "
 			"accepted\n",
 			a.domain);
-	addr_format(&a, out, outlen);
+	size_t n = addr_format(&a, out, outlen);
+	if (n >= outlen) {
+		/* Never cut it short: the shorter address may be another account's. */
+		fprintf(stderr, "mailctl: %.64s...: address too long (%zu bytes, at most %zu)\n",
+			in, n, outlen - 1);
+		return -1;
+	}
 	return 0;
 }
 

@@ -2,19 +2,24 @@
 #include "addr.h"
 #include "buf.h"
 #include "config.h"
+#include "fileutil.h"
 #include "log.h"
 #include "rfc5322.h"
 #include "smtp_proto.h"
 #include "xalloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EX_USAGE       64
@@ -33,8 +38,8 @@ static void sendmail_usage(FILE *f)
 		"  -f ADDR  envelope sender (default: your user name at hostname)\n"
 		"  -F NAME  full name for a From: header added when the message has none\n"
 		"  -C FILE  configuration file (also -c)\n"
-		"The message is read from standard input and handed to mtad, which must be "
-		"running.\n");
+		"The message is read from standard input and handed to mtad; when mtad is not\n"
+		"running it is kept in state_dir/maildrop and delivered when mtad starts.\n");
 }
 
 struct sendmail_conn {
@@ -69,10 +74,10 @@ static int sendmail_reply(struct sendmail_conn *c, char *text, size_t textlen)
 	}
 }
 
-static int sendmail_write(struct sendmail_conn *c, const char *p, size_t n)
+static int sendmail_write_fd(int fd, const char *p, size_t n)
 {
 	while (n) {
-		ssize_t w = write(c->fd, p, n);
+		ssize_t w = write(fd, p, n);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)
@@ -81,6 +86,11 @@ static int sendmail_write(struct sendmail_conn *c, const char *p, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+static int sendmail_write(struct sendmail_conn *c, const char *p, size_t n)
+{
+	return sendmail_write_fd(c->fd, p, n);
 }
 
 static int sendmail_cmd(struct sendmail_conn *c, char *text, size_t textlen, const char *fmt, ...)
@@ -167,6 +177,56 @@ static void sendmail_header_rcpts(struct buf *msg, char ***rcpts, size_t *n)
 	} else {
 		buf_free(&kept);
 	}
+}
+
+/* mtad is not running: the message goes durably into state_dir/maildrop (mode 1733: we may
+ * create, not list; the file is 0644 under an unguessable name), where mtad picks it up at start; the file's owner (us) is the submitter
+ * it trusts (docs/security.md). Written under a t. name, fsynced, renamed to its m. name, the
+ * directory flushed. Returns 0 or -1 with err. */
+static int sendmail_maildrop(const struct config *cfg, const char *sender, char **rcpts,
+			     size_t nrcpts, const struct buf *msg, char *err, size_t errlen)
+{
+	char dir[4096], tmp[4200], final[4200];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(dir, sizeof(dir), "%s/maildrop", cfg->state_dir);
+	/* Mode 0644 so that mtad (run_user) can read it; nobody else can list the directory, and
+	 * the name carries 64 random bits, so nobody else can open it either. */
+	unsigned long long rnd = 0;
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd ^= (unsigned long long)ts.tv_nsec * 0x9e3779b97f4a7c15ULL;
+	snprintf(tmp, sizeof(tmp), "%s/t.%lld.%ld.%016llx", dir, (long long)ts.tv_sec,
+		 (long)getpid(), rnd);
+	snprintf(final, sizeof(final), "%s/m.%lld.%ld.%016llx", dir, (long long)ts.tv_sec,
+		 (long)getpid(), rnd);
+	int fd = open(tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	struct buf head;
+	buf_init(&head);
+	buf_printf(&head, "MAILDROP 1\nS %s\n", sender);
+	for (size_t i = 0; i < nrcpts; i++)
+		if (!strchr(rcpts[i], '\n'))
+			buf_printf(&head, "R %s\n", rcpts[i]);
+	buf_append(&head, "\n", 1);
+	bool ok = fchmod(fd, 0644) == 0 && sendmail_write_fd(fd, head.data, head.len) == 0 &&
+		  sendmail_write_fd(fd, msg->data ? msg->data : "", msg->len) == 0 &&
+		  fsync(fd) == 0 && rename(tmp, final) == 0;
+	buf_free(&head);
+	if (ok) {
+		/* The directory is not readable for us: when it cannot be opened to be flushed,
+		 * the whole file system is. */
+		int r = fsync_dir(dir);
+		ok = r == 0 || (r == -EACCES && syncfs(fd) == 0);
+	}
+	if (!ok) {
+		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		unlink(tmp);
+	}
+	close(fd);
+	return ok ? 0 : -1;
 }
 
 int main(int argc, char **argv)
@@ -264,8 +324,13 @@ int main(int argc, char **argv)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/submit.sock", cfg.state_dir);
 	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c.fd < 0 || connect(c.fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "sendmail: cannot reach mtad at %s: %s (is mtad running?)\n",
-			sun.sun_path, strerror(errno));
+		int e = errno;
+		char why[4400];
+		if (sendmail_maildrop(&cfg, sender, rcpts, nrcpts, &msg, why, sizeof(why)) == 0)
+			goto out; /* durable: mtad delivers it when it starts */
+		fprintf(stderr,
+			"sendmail: cannot reach mtad at %s: %s (is mtad running?), and %s\n",
+			sun.sun_path, strerror(e), why);
 		ret = EX_TEMPFAIL;
 		goto out;
 	}

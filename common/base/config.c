@@ -123,6 +123,7 @@ static const struct config_key config_keys[] = {
 	KEY(smtp_greeting_delay, CONFIG_T_MILLIS, 0, 0, 300000, NULL, "0"),
 	KEY(recipient_delimiter, CONFIG_T_CHARS, EMPTY, 0, 0, NULL, "+"),
 	KEY(submission_sender_check, CONFIG_T_BOOL, 0, 0, 0, NULL, "yes"),
+	LIST(trusted_users, CONFIG_T_STRING, EMPTY, NULL, ""),
 	KEY(relay_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "30s"),
 	KEY(relay_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
 	KEY(relay_data_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "10m"),

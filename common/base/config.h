@@ -71,11 +71,13 @@ struct config {
 	uint64_t
 		smtp_greeting_delay; /* milliseconds to wait before the banner (early talkers rejected), default 0 */
 	char *recipient_delimiter; /* plus-addressing separator characters, default "+"; "" disables */
-	bool submission_sender_check;    /* submission: envelope sender and From: must belong to the
+	bool submission_sender_check; /* submission: envelope sender and From: must belong to the
 					 * authenticated account (or an alias of it), default yes */
-	uint64_t relay_connect_timeout;  /* seconds, default 30s */
-	uint64_t relay_command_timeout;  /* seconds, default 5m (RFC 5321 4.5.3.2) */
-	uint64_t relay_data_timeout;     /* seconds, default 10m (end of DATA) */
+	struct config_strlist trusted_users; /* local users whose sendmail -f is honoured, besides
+					      * root and run_user (docs/security.md); default none */
+	uint64_t relay_connect_timeout;      /* seconds, default 30s */
+	uint64_t relay_command_timeout;      /* seconds, default 5m (RFC 5321 4.5.3.2) */
+	uint64_t relay_data_timeout;         /* seconds, default 10m (end of DATA) */
 	uint64_t auth_failure_delay_max; /* cap of the growing delay after a failed login, 15s */
 	unsigned auth_block_failures;   /* more failures than this from one address in 10 min ... */
 	uint64_t auth_block_time;       /* ... refuse its logins for this long, default 10m */

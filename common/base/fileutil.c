@@ -90,7 +90,12 @@ int read_file(const char *path, size_t max, bool nofollow, char **data_r, size_t
 
 int open_lock_file(const char *path, mode_t mode)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
+	return open_lock_file_at(AT_FDCWD, path, mode);
+}
+
+int open_lock_file_at(int dirfd, const char *path, mode_t mode)
+{
+	int fd = openat(dirfd, path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, mode);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -107,6 +112,74 @@ int open_lock_file(const char *path, mode_t mode)
 	if (fl >= 0)
 		(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
 	return fd;
+}
+
+int open_beneath(const char *base, const char *rel, mode_t type, mode_t mkdir_mode,
+		 struct stat *st_r)
+{
+	int dfd = open(base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(dfd, &st) < 0) {
+		int r = -errno;
+		close(dfd);
+		return r;
+	}
+	char *copy = xstrdup(rel ? rel : "");
+	char *save = NULL;
+	int r = 0;
+	for (char *comp = strtok_r(copy, "/", &save); comp;) {
+		char *next = strtok_r(NULL, "/", &save);
+		mode_t want = next ? S_IFDIR : type;
+		if (want == S_IFDIR && mkdir_mode && mkdirat(dfd, comp, mkdir_mode) < 0 &&
+		    errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int fd = openat(dfd, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			r = -errno;
+			break;
+		}
+		close(dfd);
+		dfd = fd;
+		if (fstat(fd, &st) < 0)
+			r = -errno;
+		else if (S_ISLNK(st.st_mode))
+			r = -ELOOP;
+		else if ((st.st_mode & S_IFMT) != want)
+			r = want == S_IFDIR ? -ENOTDIR : -EINVAL;
+		else if (!S_ISDIR(st.st_mode) && st.st_nlink > 1)
+			r = -EMLINK;
+		if (r < 0)
+			break;
+		comp = next;
+	}
+	free(copy);
+	if (r < 0) {
+		close(dfd);
+		return r;
+	}
+	if (st_r)
+		*st_r = st;
+	return dfd;
+}
+
+const char *open_beneath_error(int r)
+{
+	switch (-r) {
+	case ELOOP:
+		return "is a symbolic link (not followed)";
+	case ENOTDIR:
+		return "is not a directory";
+	case EINVAL:
+		return "is not a regular file";
+	case EMLINK:
+		return "has more than one hard link";
+	default:
+		return strerror(-r);
+	}
 }
 
 void file_stamp_set(struct file_stamp *fs, const struct stat *st)

@@ -26,6 +26,22 @@ int read_file(const char *path, size_t max, bool nofollow, char **data_r, size_t
  * user can write. Returns the descriptor, or -errno (-ELOOP for a link, -EINVAL for anything
  * not a regular file). The caller flocks it. */
 int open_lock_file(const char *path, mode_t mode);
+/* The same, path relative to the directory descriptor dirfd (AT_FDCWD: the working directory). */
+int open_lock_file_at(int dirfd, const char *path, mode_t mode);
+
+/* What root uses for every path inside a directory a less privileged user can write (state_dir
+ * and below: docs/security.md). Opens base (followed: the administrator's path) and then each
+ * '/'-separated component of rel without following any symbolic link, as an O_PATH descriptor
+ * (usable as the dirfd of *at() calls, with fstat and fchownat(AT_EMPTY_PATH)). Every component
+ * but the last must be a directory; the last must be of type (S_IFDIR or S_IFREG), and a
+ * regular file must have a single link. With mkdir_mode, missing directories are created with
+ * that mode. rel NULL or "" opens base itself. Fills *st_r (may be NULL) for the last one.
+ * Returns the descriptor, or -errno: -ELOOP for a symbolic link, -ENOTDIR or -EINVAL for
+ * another type, -EMLINK for a hard-linked file, -ENOENT when missing. */
+int open_beneath(const char *base, const char *rel, mode_t type, mode_t mkdir_mode,
+		 struct stat *st_r);
+/* The words for an open_beneath() failure: "is a symbolic link (not followed)", ... */
+const char *open_beneath_error(int r);
 
 /* What a reload-if-changed check compares: a file's mtime, size and inode. */
 struct file_stamp {

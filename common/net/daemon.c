@@ -3,13 +3,18 @@
 
 #include "accounts.h"
 #include "config.h"
+#include "fileutil.h"
 #include "log.h"
 #include "net.h"
 #include "privilege.h"
 #include "tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static uv_signal_t daemon_sig_term, daemon_sig_int, daemon_sig_hup;
@@ -68,6 +73,7 @@ void daemon_close_handles(uv_loop_t *loop)
 struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char **key_r)
 {
 	char err[1024];
+	daemon_state_dirs(cfg, NULL, 0);
 	char *cert = NULL, *key = NULL;
 	int gen = tls_ensure_cert(cfg->state_dir, cfg->hostname, cfg->tls_cert, cfg->tls_key, &cert,
 				  &key, err, sizeof(err));
@@ -90,24 +96,70 @@ void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key)
 		log_error("certificate not reloaded: %s", err);
 }
 
+/* Root's view of run_user, looked up once. */
+static bool daemon_run_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
+{
+	char err[1024];
+	if (geteuid() != 0)
+		return false;
+	if (privilege_lookup(cfg->run_user, uid, gid, err, sizeof(err)) < 0)
+		log_fatal(EX_CONFIG_STATUS, "%s", err);
+	return true;
+}
+
+void daemon_state_dirs(const struct config *cfg, const struct daemon_dir *dirs, size_t n)
+{
+	char err[1024];
+	uid_t uid = 0;
+	gid_t gid = 0;
+	bool root = daemon_run_ids(cfg, &uid, &gid);
+	/* state_dir itself is the administrator's path (followed); nothing below it is. */
+	if (mkdir(cfg->state_dir, 0755) < 0 && errno != EEXIST)
+		log_fatal(73, "cannot create state_dir %s: %s", cfg->state_dir, strerror(errno));
+	int top = open(cfg->state_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (top < 0)
+		log_fatal(73, "state_dir %s: %s", cfg->state_dir, strerror(errno));
+	close(top);
+	const struct daemon_dir common[] = { { "", 0 }, { "mail", 0755 }, { "tls", 0 } };
+	for (size_t i = 0; i < n + sizeof(common) / sizeof(common[0]); i++) {
+		const struct daemon_dir *d = i < n ? &dirs[i] : &common[i - n];
+		if (!root) {
+			struct stat st;
+			int fd = open_beneath(cfg->state_dir, d->rel, S_IFDIR, d->mode, &st);
+			if (fd < 0 && !(fd == -ENOENT && !d->mode))
+				log_fatal(73, "%s/%s %s", cfg->state_dir, d->rel,
+					  open_beneath_error(fd));
+			if (fd >= 0)
+				close(fd);
+		} else if (privilege_own_beneath(cfg->state_dir, d->rel, S_IFDIR, d->mode, uid, gid,
+						 err, sizeof(err)) < 0) {
+			log_fatal(73, "%s", err);
+		}
+	}
+}
+
 bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
 			    const char *cert, const char *key)
 {
 	char err[1024];
 	uid_t uid;
 	gid_t gid;
-	if (geteuid() != 0)
+	(void)cert;
+	(void)key;
+	if (!daemon_run_ids(cfg, &uid, &gid))
 		return false;
-	if (privilege_lookup(cfg->run_user, &uid, &gid, err, sizeof(err)) < 0)
-		log_fatal(EX_CONFIG_STATUS, "%s", err);
-	char mail_dir[4096], tls_dir[4096];
-	snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg->state_dir);
-	snprintf(tls_dir, sizeof(tls_dir), "%s/tls", cfg->state_dir);
-	const char *own[] = { cfg->state_dir, mail_dir, tls_dir, cert, key };
-	for (size_t i = 0; i < n_extra + sizeof(own) / sizeof(own[0]); i++) {
-		const char *path = i < n_extra ? extra_dirs[i] : own[i - n_extra];
-		if (privilege_chown(path, uid, gid, err, sizeof(err)) < 0)
-			log_fatal(75, "%s", err);
+	for (size_t i = 0; i < n_extra; i++)
+		if (privilege_own_beneath(cfg->state_dir, extra_dirs[i], S_IFDIR, 0, uid, gid, err,
+					  sizeof(err)) < 0)
+			log_fatal(73, "%s", err);
+	/* The generated pair in state_dir/tls is run_user's (SIGHUP reloads it); an
+	 * administrator's tls_cert/tls_key was read above, as root, and is never chowned. */
+	if (!cfg->tls_cert) {
+		const char *own[] = { "tls", "tls/cert.pem", "tls/key.pem" };
+		for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+			if (privilege_own_beneath(cfg->state_dir, own[i], i ? S_IFREG : S_IFDIR, 0,
+						  uid, gid, err, sizeof(err)) < 0)
+				log_fatal(73, "%s", err);
 	}
 	if (privilege_drop(cfg->run_user, err, sizeof(err)) < 0)
 		log_fatal(75, "%s", err);

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <uv.h>
 
 struct accounts;
@@ -22,7 +23,7 @@ int daemon_options(int argc, char **argv, const char *name, void (*usage)(FILE *
  * until in-flight thread-pool work and close callbacks are done. */
 void daemon_close_handles(uv_loop_t *loop);
 
-/* The server TLS context: the configured tls_cert/tls_key pair, or one generated into
+/* The server TLS context (after daemon_state_dirs(cfg, NULL, 0)): the configured tls_cert/tls_key pair, or one generated into
  * state_dir/tls at first start (logged). *cert_r and *key_r get the pair's paths (free them).
  * Exits with EX_CONFIG_STATUS when there is no usable pair. */
 struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char **key_r);
@@ -30,10 +31,26 @@ struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char *
 /* SIGHUP's certificate step: re-reads the pair into tls, logging a failure (the old pair stays). */
 void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key);
 
-/* Started as root: gives run_user state_dir, extra_dirs[0..n_extra), state_dir/mail,
- * state_dir/tls and the certificate pair, then drops to run_user; exits on failure. Returns
- * true when privileges were dropped (the caller then checks what run_user can reach), false
- * when not started as root (nothing done). */
+/* A directory below state_dir the daemon needs: rel ("queue/active"), created with mode when
+ * missing (mode 0: not created, only owned when present). */
+struct daemon_dir {
+	const char *rel;
+	mode_t mode;
+};
+
+/* Before anything else touches state_dir: creates state_dir (the administrator's path), then
+ * dirs[0..n), state_dir/mail (0755) and, when present, state_dir/tls below it without
+ * following any symbolic link (open_beneath); started as root, hands each to run_user through
+ * the descriptor. A link or another type where a directory belongs: exits 73 (EX_CANTCREAT)
+ * with a line naming the path. docs/security.md. */
+void daemon_state_dirs(const struct config *cfg, const struct daemon_dir *dirs, size_t n);
+
+/* Started as root: hands extra_dirs[0..n_extra) (directories relative to state_dir, when
+ * present) and the generated certificate pair in state_dir/tls to run_user, no link followed
+ * (open_beneath); cert and key are not used: a configured tls_cert/tls_key was read as root
+ * and is never chowned. Then drops to run_user; exits on failure (73 on a link). Returns true
+ * when privileges were dropped (the caller then checks what run_user can reach), false when not
+ * started as root (nothing done). */
 bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
 			    const char *cert, const char *key);
 

@@ -698,12 +698,21 @@ static int tls_emit_cert(BIO *b, void *arg)
 	return PEM_write_bio_X509(b, arg);
 }
 
-/* Writes path with the given mode through a fresh temporary file renamed into place. */
-static int tls_write_pem(const char *path, mode_t mode, int (*emit)(BIO *, void *), void *arg,
-			 char *err, size_t errlen)
+/* Writes path (relative to dirfd, or AT_FDCWD) with the given mode through a fresh temporary
+ * file (O_EXCL, never through a link) renamed into place; the directory is fsynced. */
+static int tls_write_pem(int dirfd, const char *path, mode_t mode, int (*emit)(BIO *, void *),
+			 void *arg, char *err, size_t errlen)
 {
-	char *tmp = xasprintf("%s.XXXXXX", path);
-	int fd = mkstemp(tmp); /* O_CREAT | O_EXCL, mode 0600 */
+	static unsigned seq;
+	char *tmp = NULL;
+	int fd = -1;
+	for (int tries = 0; fd < 0 && tries < 100; tries++) {
+		free(tmp);
+		tmp = xasprintf("%s.%ld.%u", path, (long)getpid(), seq++);
+		fd = openat(dirfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		free(tmp);
@@ -732,24 +741,33 @@ static int tls_write_pem(const char *path, mode_t mode, int (*emit)(BIO *, void 
 		goto fail;
 	}
 	fd = -1;
-	if (rename(tmp, path) < 0) {
+	if (renameat(dirfd, tmp, dirfd, path) < 0) {
 		what = "rename";
 		goto fail;
 	}
-	(void)fsync_parent(path);
+	if (dirfd == AT_FDCWD) {
+		(void)fsync_parent(path);
+	} else {
+		int d = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (d >= 0) {
+			(void)fsync(d);
+			close(d);
+		}
+	}
 	free(tmp);
 	return 0;
 fail:
 	snprintf(err, errlen, "cannot %s %s: %s", what, tmp, strerror(errno));
 	if (fd >= 0)
 		close(fd);
-	unlink(tmp);
+	unlinkat(dirfd, tmp, 0);
 	free(tmp);
 	return -1;
 }
 
-int tls_generate_self_signed(const char *hostname, const char *cert_path, const char *key_path,
-			     char *err, size_t errlen)
+/* tls_generate_self_signed, the two paths relative to dirfd. */
+static int tls_generate_at(int dirfd, const char *hostname, const char *cert_path,
+			   const char *key_path, char *err, size_t errlen)
 {
 	if (!hostname || !tls_hostname_ok(hostname)) {
 		snprintf(err, errlen, "cannot make a certificate for host name \"%s\"",
@@ -766,16 +784,22 @@ int tls_generate_self_signed(const char *hostname, const char *cert_path, const 
 	int r = -1;
 	if (!x)
 		tls_set_err(err, errlen, "cannot make certificate for", hostname);
-	else if (tls_write_pem(key_path, 0600, tls_emit_key, pkey, err, errlen) == 0 &&
-		 tls_write_pem(cert_path, 0644, tls_emit_cert, x, err, errlen) == 0)
+	else if (tls_write_pem(dirfd, key_path, 0600, tls_emit_key, pkey, err, errlen) == 0 &&
+		 tls_write_pem(dirfd, cert_path, 0644, tls_emit_cert, x, err, errlen) == 0)
 		r = 0;
 	X509_free(x);
 	EVP_PKEY_free(pkey);
 	return r;
 }
 
-/* mkdir -p, the last component with mode. */
-static int tls_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
+int tls_generate_self_signed(const char *hostname, const char *cert_path, const char *key_path,
+			     char *err, size_t errlen)
+{
+	return tls_generate_at(AT_FDCWD, hostname, cert_path, key_path, err, errlen);
+}
+
+/* mkdir -p of state_dir itself (the administrator's path: followed). */
+static void tls_mkdirs(const char *path)
 {
 	char *p = xstrdup(path);
 	for (char *s = p + 1;; s++) {
@@ -783,17 +807,27 @@ static int tls_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
 		if (*s != '/' && !last)
 			continue;
 		*s = '\0';
-		if (mkdir(p, last ? mode : 0755) < 0 && errno != EEXIST) {
-			snprintf(err, errlen, "cannot create directory %s: %s", p, strerror(errno));
-			free(p);
-			return -1;
-		}
+		(void)mkdir(p, 0755);
 		if (last)
 			break;
 		*s = '/';
 	}
 	free(p);
-	return 0;
+}
+
+/* name in dirfd: 1 a regular file with one link, 0 missing, -1 anything else (err set). */
+static int tls_pem_present(int dirfd, const char *dir, const char *name, char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (S_ISREG(st.st_mode) && st.st_nlink == 1)
+		return 1;
+	snprintf(err, errlen, "%s/%s %s: refusing to use it as root", dir, name,
+		 open_beneath_error(S_ISLNK(st.st_mode)   ? -ELOOP
+				    : S_ISREG(st.st_mode) ? -EMLINK
+							  : -EINVAL));
+	return -1;
 }
 
 int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg_cert,
@@ -809,31 +843,43 @@ int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg
 		*key_r = xstrdup(cfg_key);
 		return 0;
 	}
+	/* state_dir is run_user's: root walks to tls/ without following a link, and writes
+	 * and checks inside it through that descriptor only (docs/security.md). */
 	char *dir = xasprintf("%s/tls", state_dir);
 	char *cert = xasprintf("%s/cert.pem", dir);
 	char *key = xasprintf("%s/key.pem", dir);
-	int r;
-	if (access(cert, F_OK) == 0 && access(key, F_OK) == 0) {
-		r = 0;
-	} else if (tls_mkdirs(dir, 0700, err, errlen) < 0) {
+	int r, c, k;
+	tls_mkdirs(state_dir);
+	int dfd = open_beneath(state_dir, "tls", S_IFDIR, 0700, NULL);
+	if (dfd < 0) {
+		snprintf(err, errlen, "%s %s: refusing to use it as root", dir,
+			 open_beneath_error(dfd));
 		r = -1;
+	} else if ((c = tls_pem_present(dfd, dir, "cert.pem", err, errlen)) < 0 ||
+		   (k = tls_pem_present(dfd, dir, "key.pem", err, errlen)) < 0) {
+		r = -1;
+	} else if (c && k) {
+		r = 0;
 	} else {
 		/* mtad and imapd may both start on a fresh state_dir: one generates, the other
 		 * waits for the lock and then finds the pair. */
-		char *lock_path = xasprintf("%s/.generate.lock", dir);
-		int lock = open_lock_file(lock_path, 0600);
-		free(lock_path);
+		int lock = open_lock_file_at(dfd, ".generate.lock", 0600);
 		if (lock >= 0)
 			(void)flock(lock, LOCK_EX);
-		if (access(cert, F_OK) == 0 && access(key, F_OK) == 0)
+		if ((c = tls_pem_present(dfd, dir, "cert.pem", err, errlen)) < 0 ||
+		    (k = tls_pem_present(dfd, dir, "key.pem", err, errlen)) < 0)
+			r = -1;
+		else if (c && k)
 			r = 0;
-		else if (tls_generate_self_signed(hostname, cert, key, err, errlen) < 0)
+		else if (tls_generate_at(dfd, hostname, "cert.pem", "key.pem", err, errlen) < 0)
 			r = -1;
 		else
 			r = 1;
 		if (lock >= 0)
 			close(lock);
 	}
+	if (dfd >= 0)
+		close(dfd);
 	free(dir);
 	if (r < 0) {
 		free(cert);

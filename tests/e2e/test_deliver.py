@@ -17,6 +17,7 @@ CRLF_MESSAGE = (b"From: bob@example.org\r\nTo: alice@localhost\r\nSubject: hello
 class DeliverTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="test_deliver.")
+        os.chmod(self.dir, 0o755)   # as root, deliver writes the store as run_user
         self.state = os.path.join(self.dir, "state")
         os.mkdir(self.state)
         self.users = os.path.join(self.dir, "users")
@@ -195,6 +196,42 @@ class DeliverTest(unittest.TestCase):
         self.assertEqual(r.returncode, 64)
         r = self.deliver("-f", "not an address", "alice@localhost")
         self.assertEqual(r.returncode, 64)
+
+
+@unittest.skipUnless(os.geteuid() == 0, "needs root")
+class DeliverAsRootTest(unittest.TestCase):
+    """F5: deliver started as root writes the store as run_user, so imapd and mtad can use it."""
+
+    def test_store_belongs_to_run_user(self):
+        import imaplib
+        import pwd
+        from harness import MailServer
+        pw = pwd.getpwnam("mail")
+        m = MailServer(extra={"run_user": "mail"})
+        try:
+            env = dict(os.environ)
+            env.pop("MAIL_CONF", None)
+            r = subprocess.run([DELIVER, "-c", m.config_path, "alice@localhost"],
+                               input=b"Subject: as root\nMessage-ID: <root1@x>\n\nbody\n",
+                               capture_output=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            md = m.maildir("alice@localhost")
+            paths = [os.path.join(m.state_dir, "mail"), os.path.dirname(md), md]
+            paths += [os.path.join(md, sub) for sub in ("new", "cur", "tmp")]
+            paths += [os.path.join(md, "new", n) for n in os.listdir(os.path.join(md, "new"))]
+            self.assertEqual(len(paths), 7)
+            for path in paths:
+                self.assertEqual(os.lstat(path).st_uid, pw.pw_uid, path)
+            m.start("imapd")
+            from harness import tls_context
+            with imaplib.IMAP4_SSL("127.0.0.1", m.imaps_port, ssl_context=tls_context()) as c:
+                c.login("alice@localhost", m.password)
+                c.select("INBOX")
+                typ, data = c.fetch("1", "(BODY.PEEK[])")
+                self.assertEqual(typ, "OK", data)
+                self.assertIn(b"<root1@x>", data[0][1])
+        finally:
+            m.close()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """test_sendmail.py - the sendmail command and mailctl as an operator uses them, against a running mtad."""
 import os
+import stat
 import subprocess
+import time
 import unittest
 
 from harness import MailServer, binary, wait_until
@@ -54,6 +56,28 @@ class SendmailTest(unittest.TestCase):
             self.assertIsNotNone(stored, who)
             self.assertNotIn(b"Bcc:", stored)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to run as nobody")
+    def test_untrusted_user_cannot_choose_sender(self):
+        # F3: any local uid reaches submit.sock; only root, run_user and trusted_users pick -f.
+        env = dict(os.environ, MAIL_CONF=self.m.config_path)
+        r = subprocess.run(["runuser", "-u", "nobody", "--", binary("sendmail"), "-f", "ceo@example.test",
+                            "alice@localhost"],
+                           input=b"From: ceo@example.test\nMessage-ID: <forged1@x>\n\nwire money\n",
+                           capture_output=True, env=env, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stored = self.m.wait_message("alice@localhost", b"<forged1@x>")
+        self.assertIsNotNone(stored, self.m.log())
+        self.assertTrue(stored.startswith(b"Return-Path: <nobody@mx.test>\r\n"), stored[:200])
+        self.assertIn(b"\r\nX-Authentication-Warning: mx.test: nobody set sender to ceo@example.test "
+                      b"using -f\r\n", stored)
+        # its own address is no forgery: no warning
+        r = subprocess.run(["runuser", "-u", "nobody", "--", binary("sendmail"), "-f", "nobody@mx.test",
+                            "alice@localhost"], input=b"Message-ID: <own1@x>\n\nhi\n",
+                           capture_output=True, env=env, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        stored = self.m.wait_message("alice@localhost", b"<own1@x>")
+        self.assertNotIn(b"X-Authentication-Warning", stored)
+
     def test_unknown_recipient_exit_67(self):
         r = self.sendmail(["nobody@localhost"], b"Subject: x\n\nx\n")
         self.assertEqual(r.returncode, 67)
@@ -66,6 +90,52 @@ class SendmailTest(unittest.TestCase):
             r = subprocess.run([binary("sendmail"), "alice@localhost"], input=b"x\n", capture_output=True, env=env)
             self.assertEqual(r.returncode, 75)
             self.assertIn(b"is mtad running", r.stderr)
+        finally:
+            m.close()
+
+
+class MaildropTest(unittest.TestCase):
+    """F12: with mtad stopped, sendmail exits 0 only once the message is durable in
+    state_dir/maildrop; mtad delivers it exactly once when it starts."""
+
+    def test_mtad_stopped(self):
+        m = MailServer()
+        try:
+            m.start()
+            m.stop()
+            drop = os.path.join(m.state_dir, "maildrop")
+            self.assertEqual(stat.S_IMODE(os.stat(drop).st_mode), 0o1733)
+            env = dict(os.environ, MAIL_CONF=m.config_path)
+            r = subprocess.run([binary("sendmail"), "-f", "cron@localhost", "alice@localhost"],
+                               input=b"Message-ID: <drop1@x>\n\nkept\n", capture_output=True, env=env,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            users = [None]
+            if os.geteuid() == 0:
+                users.append("nobody")
+                r = subprocess.run(["runuser", "-u", "nobody", "--", binary("sendmail"), "-f",
+                                    "ceo@example.test", "alice@localhost"],
+                                   input=b"Message-ID: <drop2@x>\n\nforged\n", capture_output=True,
+                                   env=env, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(len(os.listdir(drop)), len(users))
+            m.start()
+            stored = m.wait_message("alice@localhost", b"<drop1@x>")
+            self.assertIsNotNone(stored, m.log())
+            self.assertTrue(stored.startswith(b"Return-Path: <cron@localhost>\r\n"))
+            if os.geteuid() == 0:
+                stored = m.wait_message("alice@localhost", b"<drop2@x>")
+                self.assertIsNotNone(stored, m.log())
+                self.assertTrue(stored.startswith(b"Return-Path: <nobody@mx.test>\r\n"), stored[:100])
+                self.assertIn(b"X-Authentication-Warning: mx.test: nobody set sender to "
+                              b"ceo@example.test using -f\r\n", stored)
+            self.assertTrue(wait_until(lambda: not os.listdir(drop), timeout=10), os.listdir(drop))
+            m.stop()
+            m.start()   # nothing left to pick up a second time
+            time.sleep(1)
+            msgs = m.messages("alice@localhost")
+            self.assertEqual(sum(b"<drop1@x>" in x for x in msgs), 1)
+            self.assertEqual(sum(b"<drop2@x>" in x for x in msgs), len(users) - 1)
         finally:
             m.close()
 

@@ -201,6 +201,7 @@ Test(config, every_key_parsed)
 		"smtp_milters = inet:[::1]:8892\n"
 		"submission_milters = inet:8891@localhost, local:/run/dkim.sock\n"
 		"local_milters = \n"
+		"trusted_users = www-data, backup\n"
 		"milter_connect_timeout = 3s\n"
 		"milter_command_timeout = 1m\n"
 		"milter_eom_timeout = 7m\n";
@@ -274,6 +275,9 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.submission_milters.items[1], "unix:/run/dkim.sock");
 	cr_expect_not_null(cfg.local_milters.items, "an empty list is set, not unset");
 	cr_expect_eq(cfg.local_milters.n, 0);
+	cr_assert_eq(cfg.trusted_users.n, 2);
+	cr_expect_str_eq(cfg.trusted_users.items[0], "www-data");
+	cr_expect_str_eq(cfg.trusted_users.items[1], "backup");
 	cr_expect_eq(cfg.milter_connect_timeout, 3);
 	cr_expect_eq(cfg.milter_command_timeout, 60);
 	cr_expect_eq(cfg.milter_eom_timeout, 420);
