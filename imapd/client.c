@@ -59,7 +59,9 @@ struct client_work {
 	char close_reason[64];           /* client_close called by fn */
 	char *notify[CLIENT_NOTIFY_MAX]; /* imapd_notify_folder called by fn */
 	size_t nnotify;
-	struct client_batch *batch; /* the commands fn runs, when it is client_run_batch */
+	struct client_batch *batch;       /* the commands fn runs, when it is client_run_batch */
+	bool heavy;                       /* runs a CMD_FLAG_HEAVY command (SEARCH) */
+	struct client_work *next_waiting; /* imapd.pool_wait_head list */
 };
 
 static const char *const client_state_names[] = {
@@ -443,12 +445,70 @@ static void client_batch_done(struct imap_client *c, struct client_batch *b)
 	client_batch_free(b);
 }
 
+void imapd_pool_setup(struct imapd *d, unsigned threads)
+{
+	if (threads == 0)
+		threads = 1;
+	unsigned reserve = threads >= 8 ? threads / 4 : 1;
+	d->pool_cmd_max = threads > reserve ? threads - reserve : 1;
+	d->pool_heavy_max = d->pool_cmd_max / 3 ? d->pool_cmd_max / 3 : 1;
+}
+
+static void client_work_run(uv_work_t *req);
+static void client_work_done(uv_work_t *req, int status);
+static void client_work_finish(struct client_work *w);
+
+static void client_pool_start(struct imapd *d, struct client_work *w)
+{
+	d->pool_cmd_running++;
+	if (w->heavy)
+		d->pool_heavy_running++;
+	int r = uv_queue_work(d->loop, &w->req, client_work_run, client_work_done);
+	if (r < 0) {
+		/* Cannot happen with a valid loop and callback; run it here rather than lose it. */
+		log_error("imap: uv_queue_work: %s", uv_strerror(r));
+		client_work_run(&w->req);
+		client_work_done(&w->req, r);
+	}
+}
+
+/* Starts the waiting command jobs that fit (oldest first; a heavy one waits while
+ * pool_heavy_max of them run, without holding up the others behind it). */
+static void client_pool_dispatch(struct imapd *d)
+{
+	struct client_work **pp = &d->pool_wait_head, *prev = NULL;
+	while (*pp && d->pool_cmd_running < d->pool_cmd_max) {
+		struct client_work *w = *pp;
+		if (w->heavy && d->pool_heavy_running >= d->pool_heavy_max) {
+			prev = w;
+			pp = &w->next_waiting;
+			continue;
+		}
+		*pp = w->next_waiting;
+		if (d->pool_wait_tail == w)
+			d->pool_wait_tail = prev;
+		w->next_waiting = NULL;
+		client_pool_start(d, w);
+	}
+}
+
 /* Loop thread: apply what the pool work asked for, in the order a loop-side run would have. */
 static void client_work_done(uv_work_t *req, int status)
 {
 	struct client_work *w = container_of(req, struct client_work, req);
 	struct imap_client *c = w->c;
+	struct imapd *d = c->d;
 	(void)status;
+	d->pool_cmd_running--;
+	if (w->heavy)
+		d->pool_heavy_running--;
+	client_work_finish(w);
+	client_pool_dispatch(d);
+}
+
+static void client_work_finish(struct client_work *w)
+{
+	struct imap_client *c = w->c;
 	c->d->pool_jobs--;
 	c->work = NULL;
 	c->running = NULL;
@@ -516,13 +576,16 @@ static void client_queue_work(struct imap_client *c, void (*fn)(struct imap_clie
 		net_conn_pause(c->conn);
 	c->work = w;
 	c->d->pool_jobs++;
-	int r = uv_queue_work(c->d->loop, &w->req, client_work_run, client_work_done);
-	if (r < 0) {
-		/* Cannot happen with a valid loop and callback; run it here rather than lose it. */
-		log_error("imap: uv_queue_work: %s", uv_strerror(r));
-		client_work_run(&w->req);
-		client_work_done(&w->req, r);
-	}
+	w->heavy = c->running && (c->running->flags & CMD_FLAG_HEAVY);
+	for (unsigned i = 0; batch && i < batch->n; i++)
+		w->heavy |= (batch->e[i].k->flags & CMD_FLAG_HEAVY) != 0;
+	struct imapd *d = c->d;
+	if (d->pool_wait_tail)
+		d->pool_wait_tail->next_waiting = w;
+	else
+		d->pool_wait_head = w;
+	d->pool_wait_tail = w;
+	client_pool_dispatch(d);
 }
 
 void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),

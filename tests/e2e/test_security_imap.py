@@ -179,5 +179,100 @@ class QueueEscapeTest(unittest.TestCase):
             dns.close()
 
 
+def big_message(i, size):
+    line = b"the quick brown fox jumps over the lazy dog %06d\r\n"
+    body = b"".join(line % n for n in range(size // len(line % 0)))
+    return (b"From: Bob <bob@example.org>\r\nTo: alice@localhost\r\nSubject: big %d\r\n\r\n" % i) + body
+
+
+class SearchLimitsTest(unittest.TestCase):
+    """F11: SEARCH work is bounded per command and cannot keep a login waiting."""
+
+    SESSIONS = 20
+    PER_SESSION = 3
+    HEAVY = "SEARCH " + " ".join("NOT TEXT zq%03d" % i for i in range(100))
+
+    @classmethod
+    def setUpClass(cls):
+        cls.m = MailServer(extra={"imap_plaintext_auth": "yes"})
+        cls.m.start("imapd")
+        c = imap_login(cls.m.imap_port, "alice@localhost")
+        for i in range(8):
+            typ, resp = c.append("INBOX", None, None, big_message(i, 1024 * 1024))
+            assert typ == "OK", resp
+        c.logout()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.m.close()
+
+    def session(self):
+        r = RawIMAP(self.m.imap_port, timeout=300)
+        self.assertIn(b"OK", r.command("l", "LOGIN alice@localhost %s" % PASSWORD))
+        self.assertIn(b"OK", r.command("s", "SELECT INBOX"))
+        return r
+
+    def test_key_count_limit(self):
+        r = self.session()
+        try:
+            reply = r.command("t1", "SEARCH " + " ".join("TEXT k%d" % i for i in range(101)))
+            self.assertTrue(reply.startswith(b"t1 NO [LIMIT]"), reply)
+            reply = r.command("t2", "SEARCH " + " ".join("SEEN" for i in range(1001)))
+            self.assertTrue(reply.startswith(b"t2 NO [LIMIT]"), reply)
+            # At the limit: answered.
+            reply = r.command("t3", "SEARCH " + " ".join("TEXT k%d" % i for i in range(100)))
+            self.assertTrue(reply.startswith(b"t3 OK"), reply)
+        finally:
+            r.close()
+
+    def test_login_is_not_starved_by_searches(self):
+        sessions = [self.session() for _ in range(self.SESSIONS)]
+        done = {}
+        lock = threading.Lock()
+
+        def run(i, r):
+            try:
+                for k in range(self.PER_SESSION):
+                    r.until_tag("h%d" % k)
+            except (OSError, EOFError):
+                pass
+            with lock:
+                done.setdefault("first_search_session", time.monotonic())
+
+        def login():
+            c = imaplib.IMAP4("127.0.0.1", self.m.imap_port, timeout=300)
+            typ, _ = c.login("bob@localhost", PASSWORD)
+            with lock:
+                done["login"] = (time.monotonic(), typ)
+            c.logout()
+
+        threads = []
+        try:
+            for i, r in enumerate(sessions):
+                # Pipelined: imapd runs them as one job of the thread pool.
+                r.s.sendall(b"".join(("h%d %s\r\n" % (k, self.HEAVY)).encode()
+                                     for k in range(self.PER_SESSION)))
+                threads.append(threading.Thread(target=run, args=(i, r), daemon=True))
+                threads[-1].start()
+            time.sleep(0.5)     # the searches hold the pool now
+            start = time.monotonic()
+            t = threading.Thread(target=login, daemon=True)
+            t.start()
+            wait_until(lambda: "login" in done or "first_search_session" in done, 600)
+            t.join(300)
+            self.assertIn("login", done)
+            self.assertEqual(done["login"][1], "OK")
+            # The login did not wait for any session's searches to end.
+            first = done.get("first_search_session")
+            self.assertTrue(first is None or done["login"][0] < first,
+                            "login took %.1fs, a search session ended after %.1fs" %
+                            (done["login"][0] - start, (first or 0) - start))
+        finally:
+            for r in sessions:
+                r.close()
+            for th in threads:
+                th.join(60)
+
+
 if __name__ == "__main__":
     unittest.main()
