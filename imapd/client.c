@@ -173,7 +173,7 @@ void client_close(struct imap_client *c, const char *reason)
 
 void client_capabilities(const struct imap_client *c, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
 			  "STATUS=SIZE SASL-IR");
 	if (c->state == IMAP_STATE_NOAUTH) {
@@ -332,6 +332,8 @@ static void client_view_after_work(struct imap_client *c)
 	c->changed_while_busy = false;
 }
 
+static void client_literal_release(struct imap_client *c);
+
 static struct imap_parser *client_parser_new(const struct imap_client *c, bool authenticated)
 {
 	struct imap_parser_limits lim;
@@ -340,13 +342,13 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 		uint64_t max = c->d->cfg->max_message_size;
 		lim.max_line = CLIENT_MAX_LINE;
 		lim.max_literal = max;
-		lim.max_nonsync_literal = max;
+		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
 		lim.max_literal_total = max + 65536;
 		lim.max_skip_literal = max;
 	} else {
 		lim.max_line = CLIENT_PREAUTH_MAX_LINE;
 		lim.max_literal = CLIENT_PREAUTH_MAX_LITERAL;
-		lim.max_nonsync_literal = CLIENT_PREAUTH_MAX_LITERAL;
+		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
 		lim.max_literal_total = 2 * CLIENT_PREAUTH_MAX_LITERAL;
 		lim.max_skip_literal = CLIENT_PREAUTH_MAX_LITERAL;
 	}
@@ -356,6 +358,7 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 void client_login_done(struct imap_client *c)
 {
 	/* Called between commands: nothing of the next command has been fed yet. */
+	client_literal_release(c);
 	imap_parser_free(&c->parser);
 	c->parser = client_parser_new(c, true);
 	c->authenticated_parser = true;
@@ -369,9 +372,40 @@ static void client_cont_free(struct imap_client *c)
 	memset(&c->cont, 0, sizeof(c->cont));
 }
 
+/* The literal memory of the command parsed so far goes back to the daemon. */
+static void client_literal_release(struct imap_client *c)
+{
+	c->d->literal_bytes -= c->literal_reserved;
+	c->literal_reserved = 0;
+}
+
+/* A synchronising literal was announced: reserve its size before "+" is sent, or refuse it
+ * (NO [LIMIT]) when all sessions' literals would pass IMAPD_LITERAL_MEMORY_MAX. 0 go on. */
+static int client_literal_reserve(struct imap_client *c)
+{
+	uint64_t size = imap_parser_literal_size(c->parser);
+	struct imapd *d = c->d;
+	if (d->literal_bytes + size > IMAPD_LITERAL_MEMORY_MAX) {
+		const char *tag = imap_parser_tag(c->parser);
+		log_warn("imap: [%s]: user=%s, literal of %llu bytes refused: sessions hold %llu "
+			 "bytes of literals",
+			 c->conn->peer_ip, c->user[0] ? c->user : "-", (unsigned long long)size,
+			 (unsigned long long)d->literal_bytes);
+		client_tagged(c, tag ? tag : "*", "NO",
+			      "[LIMIT] Server busy: too much literal data in progress, try later");
+		imap_parser_reset(c->parser);
+		client_literal_release(c);
+		return -1;
+	}
+	d->literal_bytes += size;
+	c->literal_reserved += size;
+	return 0;
+}
+
 static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
+	client_literal_release(c);
 	client_cont_free(c);
 	free(c->readahead);
 	client_view_close(c);
@@ -930,6 +964,9 @@ static void client_process(struct imap_client *c)
 				return;
 			continue;
 		}
+		/* The command before (and its literals) is done with: nothing is fed while busy. */
+		if (c->literal_reserved && imap_parser_idle(c->parser))
+			client_literal_release(c);
 		size_t used = 0;
 		enum imap_parse_result r = imap_parser_feed(c->parser, conn->in.data, conn->in.len,
 							    &used);
@@ -938,7 +975,8 @@ static void client_process(struct imap_client *c)
 		case IMAP_PARSE_MORE:
 			return;
 		case IMAP_PARSE_LITERAL:
-			client_send(c, "+ Ready for literal data\r\n");
+			if (client_literal_reserve(c) == 0)
+				client_send(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
 			client_dispatch(c, imap_parser_command(c->parser),
@@ -946,6 +984,7 @@ static void client_process(struct imap_client *c)
 			served++;
 			break;
 		case IMAP_PARSE_ERROR:
+			client_literal_release(c);
 			client_parse_error(c);
 			break;
 		}

@@ -21,6 +21,10 @@ struct tls_ctx;
 #define IMAPD_PREAUTH_MAX_COMMANDS 30               /* commands allowed before authentication */
 #define IMAPD_MAX_BAD_COMMANDS     20               /* BAD responses in a row before BYE */
 #define IMAPD_POOL_THREADS         "16" /* libuv pool size unless UV_THREADPOOL_SIZE is set */
+/* All sessions' synchronising literals together (announced sizes, reserved before "+"): a
+ * literal that would pass it is answered NO [LIMIT] without reading it. */
+#define IMAPD_LITERAL_MEMORY_MAX   ((uint64_t)256 << 20)
+#define IMAPD_NONSYNC_LITERAL_MAX  4096 /* LITERAL- (RFC 7888): larger {n+} is BAD, skipped */
 
 /* The extensions a session has turned on (ENABLE, or CONDSTORE by first use): imap_client.enabled
  * bits, which the selected folder's view reads too (mailbox_view.h). */
@@ -48,6 +52,7 @@ struct imapd {
 	unsigned pool_cmd_max, pool_heavy_max;
 	unsigned pool_cmd_running, pool_heavy_running;
 	struct client_work *pool_wait_head, *pool_wait_tail;
+	uint64_t literal_bytes; /* sessions' reserved literal bytes (IMAPD_LITERAL_MEMORY_MAX) */
 	bool stopping;
 };
 

@@ -274,5 +274,52 @@ class SearchLimitsTest(unittest.TestCase):
                 th.join(60)
 
 
+class LiteralCapTest(unittest.TestCase):
+    """F8: all sessions' literals together are capped (256 MiB): an over-cap literal gets
+    NO [LIMIT] before the "+" continuation, and imapd's memory stays bounded."""
+
+    def test_concurrent_big_literals_are_refused_past_the_cap(self):
+        m = MailServer(extra={"imap_plaintext_auth": "yes", "max_message_size": "35M"})
+        sessions = []
+        try:
+            m.start("imapd")
+            pid = m.procs["imapd"].pid
+            size = 30 * 1024 * 1024
+            answers = []
+            for i in range(12):
+                r = RawIMAP(m.imap_port)
+                self.assertIn(b"OK", r.command("l", "LOGIN alice@localhost %s" % PASSWORD))
+                sessions.append(r)
+                r.s.sendall(b"a APPEND INBOX {%d}\r\n" % size)
+                answers.append(r.line())
+            accepted = [i for i, a in enumerate(answers) if a.startswith(b"+")]
+            refused = [i for i, a in enumerate(answers) if a.startswith(b"a NO [LIMIT]")]
+            self.assertEqual(len(accepted), 8, answers)       # 8 x 30 MiB <= 256 MiB
+            self.assertEqual(len(refused), 4, answers)
+            # The accepted ones send their data (a part of it): memory stays near the cap.
+            chunk = b"x" * (1024 * 1024)
+            for r, a in zip(sessions, answers):
+                if a.startswith(b"+"):
+                    for _ in range(8):
+                        r.s.sendall(chunk)
+            time.sleep(1)
+            self.assertLess(rss_kib(pid), 400 * 1024)
+            # A refused session may try again once memory is free: one accepted client leaves.
+            sessions[accepted[0]].close()
+            refused_session = sessions[refused[0]]
+            self.assertTrue(wait_until(lambda: "disconnect from" in m.log("imapd"), 10))
+            refused_session.s.sendall(b"b APPEND INBOX {%d}\r\n" % size)
+            self.assertTrue(refused_session.line().startswith(b"+"))
+            # LITERAL-: a non-synchronising literal over 4096 bytes is BAD, its data skipped.
+            r = sessions[refused[1]]
+            reply = r.command("c", "APPEND INBOX {5000+}\r\n" + "y" * 5000)
+            self.assertTrue(reply.startswith(b"c NO [TOOBIG]") or reply.startswith(b"c BAD"), reply)
+            self.assertIn(b"OK", r.command("d", "NOOP"))
+        finally:
+            for r in sessions:
+                r.close()
+            m.close()
+
+
 if __name__ == "__main__":
     unittest.main()
