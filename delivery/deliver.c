@@ -147,6 +147,18 @@ static enum delivery_status delivery_loop_error(struct delivery_ctx *c, size_t f
 	return DELIVERY_PERMFAIL;
 }
 
+static bool delivery_is_account(const struct delivery_ctx *c, const char *local, const char *domain)
+{
+	struct addr a;
+	char name[ADDR_LOCAL_MAX * 2 + ADDR_DOMAIN_MAX + 8];
+	memset(&a, 0, sizeof(a));
+	str_format(a.local, sizeof(a.local), "%s", local);
+	str_format(a.domain, sizeof(a.domain), "%s", domain);
+	if (addr_account_name(&a, name, sizeof(name)) >= sizeof(name))
+		return false;
+	return accounts_find(c->acc, name) != NULL;
+}
+
 static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *local_in,
 					    const char *domain_in, bool quoted,
 					    const struct alias_target *parent)
@@ -211,14 +223,12 @@ static enum delivery_status delivery_expand(struct delivery_ctx *c, const char *
 		return st;
 	}
 
-	if (accounts_find(c->acc, full))
+	/* Accounts by their account name (addr_account_name: quoted where needed), so that the
+	 * account "john smith"@d is the recipient "john smith"@d and nobody else. */
+	if (delivery_is_account(c, local, domain))
 		return delivery_add(c, local, domain, quoted, true);
-	if (strip) {
-		char key[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 2];
-		str_format(key, sizeof(key), "%s@%s", strip, domain);
-		if (accounts_find(c->acc, key))
-			return delivery_add(c, strip, domain, quoted, true);
-	}
+	if (strip && delivery_is_account(c, strip, domain))
+		return delivery_add(c, strip, domain, quoted, true);
 	if (c->depth > 0)
 		str_format(c->err, c->errlen, "%s: no such user (alias target of %s)", full,
 			   c->stack[0].addr);
@@ -293,8 +303,7 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 	char unique[64], name[NAME_MAX + 1];
 	int r;
 
-	if (store_mailbox_path(cfg->state_dir, req->rcpt->domain, req->rcpt->local, maildir,
-			       sizeof(maildir)) < 0) {
+	if (store_mailbox_path_for_addr(cfg->state_dir, req->rcpt, maildir, sizeof(maildir)) < 0) {
 		str_format(err, errlen, "invalid mailbox name for %s@%s: %s", req->rcpt->local,
 			   req->rcpt->domain, strerror(errno));
 		return DELIVERY_PERMFAIL;

@@ -59,7 +59,9 @@ struct client_work {
 	char close_reason[64];           /* client_close called by fn */
 	char *notify[CLIENT_NOTIFY_MAX]; /* imapd_notify_folder called by fn */
 	size_t nnotify;
-	struct client_batch *batch; /* the commands fn runs, when it is client_run_batch */
+	struct client_batch *batch;       /* the commands fn runs, when it is client_run_batch */
+	bool heavy;                       /* runs a CMD_FLAG_HEAVY command (SEARCH) */
+	struct client_work *next_waiting; /* imapd.pool_wait_head list */
 };
 
 static const char *const client_state_names[] = {
@@ -171,7 +173,7 @@ void client_close(struct imap_client *c, const char *reason)
 
 void client_capabilities(const struct imap_client *c, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
 			  "STATUS=SIZE SASL-IR");
 	if (c->state == IMAP_STATE_NOAUTH) {
@@ -330,6 +332,8 @@ static void client_view_after_work(struct imap_client *c)
 	c->changed_while_busy = false;
 }
 
+static void client_literal_release(struct imap_client *c);
+
 static struct imap_parser *client_parser_new(const struct imap_client *c, bool authenticated)
 {
 	struct imap_parser_limits lim;
@@ -338,13 +342,13 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 		uint64_t max = c->d->cfg->max_message_size;
 		lim.max_line = CLIENT_MAX_LINE;
 		lim.max_literal = max;
-		lim.max_nonsync_literal = max;
+		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
 		lim.max_literal_total = max + 65536;
 		lim.max_skip_literal = max;
 	} else {
 		lim.max_line = CLIENT_PREAUTH_MAX_LINE;
 		lim.max_literal = CLIENT_PREAUTH_MAX_LITERAL;
-		lim.max_nonsync_literal = CLIENT_PREAUTH_MAX_LITERAL;
+		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
 		lim.max_literal_total = 2 * CLIENT_PREAUTH_MAX_LITERAL;
 		lim.max_skip_literal = CLIENT_PREAUTH_MAX_LITERAL;
 	}
@@ -354,6 +358,7 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 void client_login_done(struct imap_client *c)
 {
 	/* Called between commands: nothing of the next command has been fed yet. */
+	client_literal_release(c);
 	imap_parser_free(&c->parser);
 	c->parser = client_parser_new(c, true);
 	c->authenticated_parser = true;
@@ -367,9 +372,40 @@ static void client_cont_free(struct imap_client *c)
 	memset(&c->cont, 0, sizeof(c->cont));
 }
 
+/* The literal memory of the command parsed so far goes back to the daemon. */
+static void client_literal_release(struct imap_client *c)
+{
+	c->d->literal_bytes -= c->literal_reserved;
+	c->literal_reserved = 0;
+}
+
+/* A synchronising literal was announced: reserve its size before "+" is sent, or refuse it
+ * (NO [LIMIT]) when all sessions' literals would pass IMAPD_LITERAL_MEMORY_MAX. 0 go on. */
+static int client_literal_reserve(struct imap_client *c)
+{
+	uint64_t size = imap_parser_literal_size(c->parser);
+	struct imapd *d = c->d;
+	if (d->literal_bytes + size > IMAPD_LITERAL_MEMORY_MAX) {
+		const char *tag = imap_parser_tag(c->parser);
+		log_warn("imap: [%s]: user=%s, literal of %llu bytes refused: sessions hold %llu "
+			 "bytes of literals",
+			 c->conn->peer_ip, c->user[0] ? c->user : "-", (unsigned long long)size,
+			 (unsigned long long)d->literal_bytes);
+		client_tagged(c, tag ? tag : "*", "NO",
+			      "[LIMIT] Server busy: too much literal data in progress, try later");
+		imap_parser_reset(c->parser);
+		client_literal_release(c);
+		return -1;
+	}
+	d->literal_bytes += size;
+	c->literal_reserved += size;
+	return 0;
+}
+
 static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
+	client_literal_release(c);
 	client_cont_free(c);
 	free(c->readahead);
 	client_view_close(c);
@@ -443,12 +479,70 @@ static void client_batch_done(struct imap_client *c, struct client_batch *b)
 	client_batch_free(b);
 }
 
+void imapd_pool_setup(struct imapd *d, unsigned threads)
+{
+	if (threads == 0)
+		threads = 1;
+	unsigned reserve = threads >= 8 ? threads / 4 : 1;
+	d->pool_cmd_max = threads > reserve ? threads - reserve : 1;
+	d->pool_heavy_max = d->pool_cmd_max / 3 ? d->pool_cmd_max / 3 : 1;
+}
+
+static void client_work_run(uv_work_t *req);
+static void client_work_done(uv_work_t *req, int status);
+static void client_work_finish(struct client_work *w);
+
+static void client_pool_start(struct imapd *d, struct client_work *w)
+{
+	d->pool_cmd_running++;
+	if (w->heavy)
+		d->pool_heavy_running++;
+	int r = uv_queue_work(d->loop, &w->req, client_work_run, client_work_done);
+	if (r < 0) {
+		/* Cannot happen with a valid loop and callback; run it here rather than lose it. */
+		log_error("imap: uv_queue_work: %s", uv_strerror(r));
+		client_work_run(&w->req);
+		client_work_done(&w->req, r);
+	}
+}
+
+/* Starts the waiting command jobs that fit (oldest first; a heavy one waits while
+ * pool_heavy_max of them run, without holding up the others behind it). */
+static void client_pool_dispatch(struct imapd *d)
+{
+	struct client_work **pp = &d->pool_wait_head, *prev = NULL;
+	while (*pp && d->pool_cmd_running < d->pool_cmd_max) {
+		struct client_work *w = *pp;
+		if (w->heavy && d->pool_heavy_running >= d->pool_heavy_max) {
+			prev = w;
+			pp = &w->next_waiting;
+			continue;
+		}
+		*pp = w->next_waiting;
+		if (d->pool_wait_tail == w)
+			d->pool_wait_tail = prev;
+		w->next_waiting = NULL;
+		client_pool_start(d, w);
+	}
+}
+
 /* Loop thread: apply what the pool work asked for, in the order a loop-side run would have. */
 static void client_work_done(uv_work_t *req, int status)
 {
 	struct client_work *w = container_of(req, struct client_work, req);
 	struct imap_client *c = w->c;
+	struct imapd *d = c->d;
 	(void)status;
+	d->pool_cmd_running--;
+	if (w->heavy)
+		d->pool_heavy_running--;
+	client_work_finish(w);
+	client_pool_dispatch(d);
+}
+
+static void client_work_finish(struct client_work *w)
+{
+	struct imap_client *c = w->c;
 	c->d->pool_jobs--;
 	c->work = NULL;
 	c->running = NULL;
@@ -516,13 +610,16 @@ static void client_queue_work(struct imap_client *c, void (*fn)(struct imap_clie
 		net_conn_pause(c->conn);
 	c->work = w;
 	c->d->pool_jobs++;
-	int r = uv_queue_work(c->d->loop, &w->req, client_work_run, client_work_done);
-	if (r < 0) {
-		/* Cannot happen with a valid loop and callback; run it here rather than lose it. */
-		log_error("imap: uv_queue_work: %s", uv_strerror(r));
-		client_work_run(&w->req);
-		client_work_done(&w->req, r);
-	}
+	w->heavy = c->running && (c->running->flags & CMD_FLAG_HEAVY);
+	for (unsigned i = 0; batch && i < batch->n; i++)
+		w->heavy |= (batch->e[i].k->flags & CMD_FLAG_HEAVY) != 0;
+	struct imapd *d = c->d;
+	if (d->pool_wait_tail)
+		d->pool_wait_tail->next_waiting = w;
+	else
+		d->pool_wait_head = w;
+	d->pool_wait_tail = w;
+	client_pool_dispatch(d);
 }
 
 void client_run_on_pool(struct imap_client *c, void (*fn)(struct imap_client *c, void *arg),
@@ -867,6 +964,9 @@ static void client_process(struct imap_client *c)
 				return;
 			continue;
 		}
+		/* The command before (and its literals) is done with: nothing is fed while busy. */
+		if (c->literal_reserved && imap_parser_idle(c->parser))
+			client_literal_release(c);
 		size_t used = 0;
 		enum imap_parse_result r = imap_parser_feed(c->parser, conn->in.data, conn->in.len,
 							    &used);
@@ -875,7 +975,8 @@ static void client_process(struct imap_client *c)
 		case IMAP_PARSE_MORE:
 			return;
 		case IMAP_PARSE_LITERAL:
-			client_send(c, "+ Ready for literal data\r\n");
+			if (client_literal_reserve(c) == 0)
+				client_send(c, "+ Ready for literal data\r\n");
 			break;
 		case IMAP_PARSE_DONE:
 			client_dispatch(c, imap_parser_command(c->parser),
@@ -883,6 +984,7 @@ static void client_process(struct imap_client *c)
 			served++;
 			break;
 		case IMAP_PARSE_ERROR:
+			client_literal_release(c);
 			client_parse_error(c);
 			break;
 		}

@@ -57,6 +57,7 @@ struct imap_client {
 	struct imapd *d;
 	struct net_conn *conn;
 	struct imap_parser *parser;
+	uint64_t literal_reserved; /* of imapd.literal_bytes, for the command being parsed */
 	enum imap_state state;
 	enum imap_mode mode;
 	bool tls;                   /* the connection is encrypted */

@@ -2,6 +2,7 @@
  * Security: credentials are untrusted input; passwords are checked on the thread pool (common/password_check), never logged, and failures
  * are delayed and throttled per client address (common/auth_throttle). */
 #include "accounts.h"
+#include "addr.h"
 #include "auth_throttle.h"
 #include "commands.h"
 #include "log.h"
@@ -106,12 +107,7 @@ static void auth_delay_done(struct password_check *pc)
 static int auth_open_account(const char *state_dir, const char *user, char *account_dir,
 			     size_t account_dir_len)
 {
-	const char *at = strrchr(user, '@');
-	if (!at || at == user || !at[1])
-		return -1;
-	char local[256];
-	snprintf(local, sizeof(local), "%.*s", (int)(at - user), user);
-	if (store_mailbox_path(state_dir, at + 1, local, account_dir, account_dir_len) < 0)
+	if (store_mailbox_path_for_address(state_dir, user, account_dir, account_dir_len) < 0)
 		return -1;
 	int r = store_maildir_create(account_dir);
 	if (r < 0) {
@@ -199,6 +195,14 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
+	/* The account name as delivery knows it ("John"@d is john@d); a name that is no address
+	 * is checked as it is (and fails like an unknown user, at the same cost). */
+	struct addr a;
+	const char *error;
+	char name[SASL_AUTHCID_MAX + 1];
+	if (addr_parse_mailbox(user, strlen(user), ADDR_ALLOW_UTF8, &a, &error) == 0 &&
+	    addr_account_name(&a, name, sizeof(name)) < sizeof(name))
+		user = name;
 	password_check_start(&job->check, c->d->loop, &c->d->accounts, user, password,
 			     auth_verify_done);
 }

@@ -41,6 +41,10 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 		if (err.code == SEARCH_ERR_BADCHARSET)
 			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s",
 				      err.text);
+		else if (err.code == SEARCH_ERR_LIMIT)
+			client_tagged(c, cmd->tag, "NO",
+				      "[LIMIT] %s (at most %d, of them %d text keys)", err.text,
+				      SEARCH_MAX_KEYS, SEARCH_MAX_TEXT_KEYS);
 		else
 			client_tagged(c, cmd->tag, "BAD", "%s", err.text);
 		return;
@@ -58,6 +62,13 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
 	bool needs_tz = search_needs_tz(prog.root); /* localtime per message costs */
 	for (size_t i = 0; i < mb->count; i++) {
+		/* A client that left stops its search at the next message. */
+		if (client_cancelled(c)) {
+			buf_free(&plain);
+			seqset_free(&result);
+			search_program_free(&prog);
+			return;
+		}
 		const struct mailbox_msg *mm = &mb->msgs[i];
 		struct search_load_ctx x = { .c = c, .index = i };
 		struct search_msg m = {

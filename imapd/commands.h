@@ -16,6 +16,8 @@ enum command_flag {
 	CMD_FLAG_STORE = 1 << 3, /* reads or writes the store: its body runs on the thread pool */
 	CMD_FLAG_BATCH = 1 << 4, /* in the selected state, pipelined runs of these commands share
 					 * one pool job (client.c); they change no state, mode or folder */
+	CMD_FLAG_HEAVY = 1 << 5, /* may read every message of a folder (SEARCH): at most
+				  * imapd.pool_heavy_max such jobs run at once (client.c) */
 };
 
 typedef void (*command_fn)(struct imap_client *c, const struct imap_command *cmd);

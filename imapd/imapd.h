@@ -11,6 +11,7 @@
 
 struct accounts;
 struct auth_throttle;
+struct client_work;
 struct imap_client;
 struct tls_ctx;
 
@@ -20,6 +21,10 @@ struct tls_ctx;
 #define IMAPD_PREAUTH_MAX_COMMANDS 30               /* commands allowed before authentication */
 #define IMAPD_MAX_BAD_COMMANDS     20               /* BAD responses in a row before BYE */
 #define IMAPD_POOL_THREADS         "16" /* libuv pool size unless UV_THREADPOOL_SIZE is set */
+/* All sessions' synchronising literals together (announced sizes, reserved before "+"): a
+ * literal that would pass it is answered NO [LIMIT] without reading it. */
+#define IMAPD_LITERAL_MEMORY_MAX   ((uint64_t)256 << 20)
+#define IMAPD_NONSYNC_LITERAL_MAX  4096 /* LITERAL- (RFC 7888): larger {n+} is BAD, skipped */
 
 /* The extensions a session has turned on (ENABLE, or CONDSTORE by first use): imap_client.enabled
  * bits, which the selected folder's view reads too (mailbox_view.h). */
@@ -40,8 +45,20 @@ struct imapd {
 	struct imap_client *clients; /* every live session (for change notification) */
 	uint64_t sessions_total;
 	unsigned pool_jobs; /* client_run_on_pool work queued and not yet done */
+	/* Sessions' command work on the pool is gated (client.c) so that logins (password
+	 * checks, account opening) always find a free pool thread and SEARCHes cannot take all
+	 * the others: at most pool_cmd_max command jobs run at once, pool_heavy_max of them
+	 * CMD_FLAG_HEAVY; the rest wait in order in a list on the loop. */
+	unsigned pool_cmd_max, pool_heavy_max;
+	unsigned pool_cmd_running, pool_heavy_running;
+	struct client_work *pool_wait_head, *pool_wait_tail;
+	uint64_t literal_bytes; /* sessions' reserved literal bytes (IMAPD_LITERAL_MEMORY_MAX) */
 	bool stopping;
 };
+
+/* Sets pool_cmd_max and pool_heavy_max for a thread pool of threads threads: a quarter of
+ * them (at least one) stay for logins, a third of the rest at most run SEARCHes. */
+void imapd_pool_setup(struct imapd *d, unsigned threads);
 
 /* Binds imap_listen (STARTTLS) and imaps_listen (implicit TLS). Returns 0 or -1 with err. */
 int imapd_listen(struct imapd *d, char *err, size_t errlen);

@@ -70,6 +70,7 @@ int main(int argc, char **argv)
 	/* Pool threads mostly wait for the disk (store work, FETCH read-ahead): more than libuv's
 	 * 4 let those waits overlap (docs/imap-store.md). An operator's UV_THREADPOOL_SIZE wins. */
 	setenv("UV_THREADPOOL_SIZE", IMAPD_POOL_THREADS, 0);
+	imapd_pool_setup(&imapd, (unsigned)strtoul(getenv("UV_THREADPOOL_SIZE"), NULL, 10));
 
 	imapd.accounts = accounts_load(cfg.users_file, err, sizeof(err));
 	if (!imapd.accounts)

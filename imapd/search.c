@@ -34,11 +34,37 @@ void search_msg_clear(struct search_msg *m)
 	m->body_text = NULL;
 	m->body_len = 0;
 	m->have_text = false;
+	free(m->header_text);
+	m->header_text = NULL;
+	m->have_header_text = false;
 }
 
-static bool search_contains(const char *hay, size_t hay_len, const char *needle, size_t needle_len)
+/* Does hay_folded (rfc2047_fold made it, once per message) contain needle once folded? The
+ * text of a message is folded once per SEARCH however many keys test it: folding it per key
+ * cost a pass over the whole message for each. */
+static bool search_contains(const char *hay_folded, size_t hay_len, const char *needle,
+			    size_t needle_len)
 {
-	return rfc2047_contains(hay, hay_len, needle, needle_len);
+	struct buf n;
+	buf_init(&n);
+	rfc2047_fold(&n, needle, needle_len);
+	bool r = rfc2047_contains_folded(hay_folded, hay_len, n.data ? n.data : "", n.len);
+	buf_free(&n);
+	return r;
+}
+
+/* text[0..len) folded, as a malloc'd string (never NULL). */
+static char *search_fold(const char *text, size_t len, size_t *len_r)
+{
+	struct buf f;
+	buf_init(&f);
+	rfc2047_fold(&f, text ? text : "", len);
+	char *out = buf_steal(&f, len_r);
+	if (!out) {
+		out = xstrdup("");
+		*len_r = 0;
+	}
+	return out;
 }
 
 static size_t search_header_len(const struct search_msg *m)
@@ -248,10 +274,8 @@ static bool search_body(struct search_msg *m, const char *s, size_t slen)
 		struct buf text;
 		buf_init(&text);
 		search_collect_text(&text, m->data, m->mime, 0);
-		m->body_len = text.len;
-		m->body_text = buf_steal(&text, &m->body_len);
-		if (!m->body_text)
-			m->body_text = xstrdup("");
+		m->body_text = search_fold(text.data, text.len, &m->body_len);
+		buf_free(&text);
 		m->have_text = true;
 	}
 	return search_contains(m->body_text, m->body_len, s, slen);
@@ -261,15 +285,19 @@ static bool search_text(struct search_msg *m, const char *s, size_t slen)
 {
 	if (!search_load(m))
 		return false;
-	size_t hlen = search_header_len(m);
-	struct buf unfolded, decoded;
-	buf_init(&unfolded);
-	buf_init(&decoded);
-	rfc5322_unfold(&unfolded, m->data, hlen, false);
-	rfc2047_decode(&decoded, unfolded.data ? unfolded.data : "", unfolded.len);
-	bool found = search_contains(decoded.data ? decoded.data : "", decoded.len, s, slen);
-	buf_free(&unfolded);
-	buf_free(&decoded);
+	if (!m->have_header_text) {
+		size_t hlen = search_header_len(m);
+		struct buf unfolded, decoded;
+		buf_init(&unfolded);
+		buf_init(&decoded);
+		rfc5322_unfold(&unfolded, m->data, hlen, false);
+		rfc2047_decode(&decoded, unfolded.data ? unfolded.data : "", unfolded.len);
+		m->header_text = search_fold(decoded.data, decoded.len, &m->header_text_len);
+		buf_free(&unfolded);
+		buf_free(&decoded);
+		m->have_header_text = true;
+	}
+	bool found = search_contains(m->header_text, m->header_text_len, s, slen);
 	return found || search_body(m, s, slen);
 }
 

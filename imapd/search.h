@@ -40,8 +40,12 @@ struct search_msg {
 	bool header_failed;
 	struct mime_part *mime;
 	bool have_text;
-	char *body_text; /* folded UTF-8 text of every text part */
+	char *body_text; /* UTF-8 text of every text part, case-folded (rfc2047_fold) once */
 	size_t body_len;
+	bool have_header_text;
+	char *header_text; /* the header unfolded, decoded and folded, for TEXT: once per message,
+			    * however many TEXT keys test it */
+	size_t header_text_len;
 };
 
 /* 1 when m matches key, else 0. Cost bounded by SEARCH_MAX_DEPTH and the message size. */

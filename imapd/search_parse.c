@@ -254,10 +254,15 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 		search_key_make_flag(k, a->str, kw->kind == KIND_UNKEYWORD);
 		return 0;
 	case KIND_HEADER:
-		if (kw->arg != NULL) {
+	case KIND_ASTRING:
+		/* Each string key scans a message's text: bounded per command (SEARCH with
+		 * thousands of NOT TEXT keys rescanned every message once per key). */
+		if (++c->prog->text_keys > SEARCH_MAX_TEXT_KEYS)
+			return search_parse_fail(c, SEARCH_ERR_LIMIT, "Too many text search keys");
+		if (kw->kind == KIND_HEADER && kw->arg != NULL) {
 			k->header = xstrdup(kw->arg);
 			k->address = strcmp(kw->arg, "SUBJECT") != 0;
-		} else {
+		} else if (kw->kind == KIND_HEADER) {
 			a = search_parse_next(c);
 			if (a == NULL || !imap_arg_string(a, &s, &len) ||
 			    !search_is_field_name(s, len))
@@ -265,8 +270,7 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 							 "HEADER needs a field name");
 			k->header = xstrdup(s);
 		}
-		__attribute__((fallthrough)); /* to the string to look for */
-	case KIND_ASTRING:
+		/* the string to look for */
 		a = search_parse_next(c);
 		if (a == NULL || !imap_arg_string(a, &s, &len))
 			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Search key needs a string");
@@ -312,6 +316,8 @@ static int search_parse_key(struct search_ctx *c, struct search_key *k, unsigned
 	if (depth >= SEARCH_MAX_DEPTH)
 		return search_parse_fail(c, SEARCH_ERR_TOO_DEEP,
 					 "Search program nested too deeply");
+	if (++c->prog->keys > SEARCH_MAX_KEYS)
+		return search_parse_fail(c, SEARCH_ERR_LIMIT, "Too many search keys");
 	const struct imap_arg *a = search_parse_next(c);
 	if (a->type == IMAP_ARG_LIST)
 		return search_parse_keys(c, a->list, a->count, k, depth + 1);

@@ -9,7 +9,9 @@
 #include "imap_parser.h"
 #include "seqset.h"
 
-#define SEARCH_MAX_DEPTH 32 /* nesting of NOT, OR and parentheses */
+#define SEARCH_MAX_DEPTH     32   /* nesting of NOT, OR and parentheses */
+#define SEARCH_MAX_KEYS      1000 /* search keys of one command, all kinds */
+#define SEARCH_MAX_TEXT_KEYS 100  /* of them BODY, TEXT and header keys: each reads text */
 
 /*
  * The tree has few node kinds so that an evaluator is one switch; the search
@@ -105,15 +107,18 @@ struct search_program {
 	bool esearch;            /* RETURN (...) given: answer with ESEARCH (RFC 4731) */
 	unsigned return_opts;    /* enum search_return_opt bits; "RETURN ()" gives ALL */
 	enum search_charset charset;
-	bool has_modseq; /* a MODSEQ key: the response carries (MODSEQ n) */
-	bool uses_size;  /* LARGER or SMALLER: the messages' sizes are needed */
-	bool uses_saved; /* "$" appears: the server substitutes the saved result */
+	bool has_modseq;    /* a MODSEQ key: the response carries (MODSEQ n) */
+	bool uses_size;     /* LARGER or SMALLER: the messages' sizes are needed */
+	bool uses_saved;    /* "$" appears: the server substitutes the saved result */
+	unsigned keys;      /* search keys parsed (SEARCH_MAX_KEYS) */
+	unsigned text_keys; /* of them BODY, TEXT, header keys (SEARCH_MAX_TEXT_KEYS) */
 };
 
 enum search_error_code {
 	SEARCH_ERR_SYNTAX = 1, /* "BAD text" */
 	SEARCH_ERR_BADCHARSET, /* "NO [BADCHARSET (US-ASCII UTF-8)] text" */
 	SEARCH_ERR_TOO_DEEP,   /* "BAD text" */
+	SEARCH_ERR_LIMIT,      /* too many keys: "NO [LIMIT] text" (the work a command may cost) */
 };
 
 struct search_error {

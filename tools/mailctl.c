@@ -7,6 +7,7 @@
 #include "privilege.h"
 #include "queue.h"
 #include "queue_file.h"
+#include "str.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -252,6 +253,16 @@ static const char *mailctl_state_name(enum queue_rcpt_state st)
 	return "?";
 }
 
+/* Queue text came from the network (a remote server's reply, the envelope): escaped for the
+ * terminal by the one escaper (str.h). Returns a malloc'd string. */
+static char *mailctl_printable(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	char *out = xmalloc(len * 4 + 1);
+	str_escape_printable(s ? s : "", len, out, len * 4 + 1);
+	return out;
+}
+
 static void mailctl_json_string(const char *s)
 {
 	putchar('"');
@@ -259,7 +270,7 @@ static void mailctl_json_string(const char *s)
 		unsigned char ch = (unsigned char)*s;
 		if (ch == '"' || ch == '\\')
 			printf("\\%c", ch);
-		else if (ch < 0x20)
+		else if (ch < 0x20 || ch == 0x7f)
 			printf("\\u%04x", ch);
 		else
 			putchar(ch);
@@ -322,14 +333,19 @@ static int mailctl_queue(const struct config *cfg, bool json, bool stats_only)
 			printf("]}");
 		} else {
 			int64_t age = (int64_t)now - env.arrival;
+			char *sender = mailctl_printable(env.sender);
 			printf("%-16s %8zu %6" PRId64 "m%s <%s>\n", env.id, env.msg_len, age / 60,
-			       env.held ? " HELD" : "", env.sender);
+			       env.held ? " HELD" : "", sender);
+			free(sender);
 			for (size_t k = 0; k < env.nrcpts; k++) {
 				const struct queue_rcpt *r = &env.rcpts[k];
-				printf("    %-9s <%s>%s%s%s\n", mailctl_state_name(r->state),
-				       r->addr, r->last_error ? " (" : "",
-				       r->last_error ? r->last_error : "",
-				       r->last_error ? ")" : "");
+				char *addr = mailctl_printable(r->addr);
+				char *error = r->last_error ? mailctl_printable(r->last_error)
+							    : NULL;
+				printf("    %-9s <%s>%s%s%s\n", mailctl_state_name(r->state), addr,
+				       error ? " (" : "", error ? error : "", error ? ")" : "");
+				free(addr);
+				free(error);
 			}
 		}
 		queue_envelope_free(&env);

@@ -1,6 +1,7 @@
 /* log.c - the one logging sink: stderr lines with a timestamp, or syslog(LOG_MAIL). */
 #include "log.h"
 #include "buf.h"
+#include "str.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -92,7 +93,14 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	if (level < log_min)
 		return;
 	if (!log_to_stderr) {
-		vsnprintf(line, sizeof(line), fmt, ap);
+		int m = vsnprintf(line, sizeof(line), fmt, ap);
+		size_t len = m < 0 ? 0 : (size_t)m >= sizeof(line) ? sizeof(line) - 1 : (size_t)m;
+		if (!str_is_printable(line, len)) {
+			char esc[sizeof(line)];
+			str_escape_printable(line, len, esc, sizeof(esc));
+			syslog(prio[level], "%s%s", tag[level], esc);
+			return;
+		}
 		syslog(prio[level], "%s%s", tag[level], line);
 		return;
 	}
@@ -138,6 +146,13 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		m = 0;
 	else if ((size_t)m >= sizeof(line))
 		m = (int)sizeof(line) - 1;
+	/* Every message is one line of text whatever its arguments held (a user name or a remote
+	 * reply from the network): control bytes and invalid UTF-8 are escaped here, once for all
+	 * call sites. */
+	if (!str_is_printable(out + n, (size_t)m)) {
+		memcpy(line, out + n, (size_t)m);
+		m = (int)str_escape_printable(line, (size_t)m, out + n, sizeof(line));
+	}
 	n += (size_t)m;
 	out[n++] = '\n';
 	log_write_all(out, n);

@@ -1,5 +1,6 @@
 /* addr.c - RFC 5321 4.1.2 path and mailbox parsing and formatting, with RFC 6531 UTF-8 (pure). */
 #include "addr.h"
+#include "str.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -464,4 +465,10 @@ size_t addr_format(const struct addr *a, char *out, size_t outlen)
 	if (outlen > 0)
 		out[n < outlen ? n : outlen - 1] = '\0';
 	return n;
+}
+
+size_t addr_account_name(struct addr *a, char *out, size_t outlen)
+{
+	str_lower(a->local);
+	return addr_format(a, out, outlen);
 }

@@ -39,6 +39,12 @@ int addr_parse_mailbox(const char *s, size_t len, unsigned flags, struct addr *a
  * needed; "" for the null path). Returns the length it needed (snprintf-like). */
 size_t addr_format(const struct addr *a, char *out, size_t outlen);
 
+/* The account name of a mailbox, the one key of users_file, of every login and of local
+ * delivery: a's local part with ASCII lower-cased (in place), then addr_format. Quoting is
+ * syntax, not identity: "john"@d and john@d are one account, "john smith"@d is written with
+ * its quotes, and "\"john smith\""@d is another one. Returns the length like addr_format. */
+size_t addr_account_name(struct addr *a, char *out, size_t outlen);
+
 /* Validates a domain name (or [address-literal]); lower-cases ASCII in place. Returns 0/-1. */
 int addr_check_domain(char *domain, bool allow_utf8, const char **error_r);
 

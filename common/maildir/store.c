@@ -1,7 +1,9 @@
 /* store.c - the Maildir store: safe mailbox paths, unique file names, durable tmp -> new delivery (shared new/ fsync). */
 #include "store.h"
+#include "addr.h"
 #include "buf.h"
 #include "fileutil.h"
+#include "str.h"
 #include "xalloc.h"
 
 #include <dirent.h>
@@ -48,6 +50,32 @@ int store_mailbox_path(const char *state_dir, const char *domain, const char *lo
 		return -1;
 	}
 	return 0;
+}
+
+int store_mailbox_path_for_addr(const char *state_dir, const struct addr *a, char *out,
+				size_t outlen)
+{
+	char local[ADDR_LOCAL_MAX + 1], domain[ADDR_DOMAIN_MAX + 1];
+	if (!a || a->is_null || a->local[0] == '\0' || a->domain[0] == '\0') {
+		errno = EINVAL;
+		return -1;
+	}
+	str_format(local, sizeof(local), "%s", a->local);
+	str_format(domain, sizeof(domain), "%s", a->domain);
+	return store_mailbox_path(state_dir, str_lower(domain), str_lower(local), out, outlen);
+}
+
+int store_mailbox_path_for_address(const char *state_dir, const char *address, char *out,
+				   size_t outlen)
+{
+	struct addr a;
+	const char *error;
+	if (!address ||
+	    addr_parse_mailbox(address, strlen(address), ADDR_ALLOW_UTF8, &a, &error) < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return store_mailbox_path_for_addr(state_dir, &a, out, outlen);
 }
 
 /* Group fsync of a directory: threads that put an entry into the same directory while a

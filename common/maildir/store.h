@@ -7,11 +7,24 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-/* state_dir/mail/DOMAIN/LOCALPART (domain and local part lower-cased by the caller).
+/* state_dir/mail/DOMAIN/LOCALPART (domain and local part lower-cased by the caller; use the
+ * _for_addr(ess) forms below, which decide what an address maps to).
  * Refuses names that could escape the tree ("", ".", "..", '/', leading '.', NUL, control
  * characters). Returns 0 or -1 (EINVAL / ENAMETOOLONG in errno). */
 int store_mailbox_path(const char *state_dir, const char *domain, const char *local, char *out,
 		       size_t outlen);
+
+/* THE Maildir of an address, for every program (imapd login, deliver, mtad's local delivery):
+ * state_dir/mail/DOMAIN/LOCAL with LOCAL the local part decoded (quotes and backslash escapes
+ * removed, as a mailbox it is one name whatever its spelling) and ASCII lower-cased, DOMAIN
+ * lower-cased. The _for_address form parses "local@domain" first (addr_parse_mailbox, UTF-8
+ * allowed). Distinct account names (addr_account_name) give distinct Maildirs. Same returns
+ * as store_mailbox_path (EINVAL also for an address that does not parse). */
+struct addr;
+int store_mailbox_path_for_addr(const char *state_dir, const struct addr *a, char *out,
+				size_t outlen);
+int store_mailbox_path_for_address(const char *state_dir, const char *address, char *out,
+				   size_t outlen);
 
 /* Creates the Maildir (and parents) with cur/ new/ tmp/, mode 0700. Returns 0 or -errno. */
 int store_maildir_create(const char *maildir);

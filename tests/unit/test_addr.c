@@ -381,3 +381,26 @@ Test(addr, format_truncates_like_snprintf)
 	cr_assert_str_eq(out, "\"john d");
 	cr_assert_eq(addr_format(&a, NULL, 0), 22);
 }
+
+Test(addr, account_name_is_canonical)
+{
+	static const struct {
+		const char *in, *name;
+	} cases[] = {
+		{ "Alice@Example.ORG", "alice@example.org" },
+		{ "\"alice\"@example.org", "alice@example.org" },
+		{ "\"John Smith\"@localhost", "\"john smith\"@localhost" },
+		{ "\"\\\"john smith\\\"\"@localhost", "\"\\\"john smith\\\"\"@localhost" },
+		{ "\"a\\b\"@x.org", "ab@x.org" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct addr a;
+		const char *error;
+		char out[600];
+		cr_assert_eq(addr_parse_mailbox(cases[i].in, strlen(cases[i].in), ADDR_ALLOW_UTF8,
+						&a, &error),
+			     0, "%s", cases[i].in);
+		cr_assert_eq(addr_account_name(&a, out, sizeof(out)), strlen(cases[i].name));
+		cr_assert_str_eq(out, cases[i].name, "%s", cases[i].in);
+	}
+}

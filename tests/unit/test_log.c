@@ -118,3 +118,20 @@ Test(log, long_message_cut_at_2047_octets)
 	cr_assert_eq(msg[2046], 'y');
 	free(text);
 }
+
+static void log_forged(void)
+{
+	log_warn("imap: [%s]: LOGIN authentication failed for %s", "127.0.0.1",
+		 "a\r\nMay 01 00:00:00.000 imapd[1]: imap: login user=root\x1b[2K");
+}
+
+/* Text from the network cannot start a line of its own or reach the terminal as control
+ * codes: the logger escapes it, whichever call site logged it. */
+Test(log, control_bytes_in_a_message_are_escaped)
+{
+	char *text = captured(log_forged);
+	cr_assert_str_eq(message_of(text),
+			 "warning: imap: [127.0.0.1]: LOGIN authentication failed for "
+			 "a\\r\\nMay 01 00:00:00.000 imapd[1]: imap: login user=root\\x1b[2K");
+	free(text);
+}

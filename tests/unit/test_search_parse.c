@@ -214,14 +214,53 @@ Test(search_parse, depth_is_bounded)
 	got = search(b.data, 0);
 	cr_assert_str_eq(got, "ERR 3 Search program nested too deeply");
 	free(got);
-	/* wide is fine */
+	/* wide is fine, up to SEARCH_MAX_KEYS keys */
 	buf_reset(&b);
-	for (int i = 0; i < 5000; i++)
+	for (int i = 0; i < SEARCH_MAX_KEYS - 1; i++)
 		buf_append_str(&b, "SEEN ");
 	buf_append_str(&b, "SEEN");
 	got = search(b.data, 0);
 	cr_assert(strncmp(got, "AND(FLAG(\\Seen) FLAG(\\Seen)", 27) == 0);
 	free(got);
+	buf_free(&b);
+}
+
+/* F11: the work of one SEARCH is bounded: at most SEARCH_MAX_KEYS keys, of which at most
+ * SEARCH_MAX_TEXT_KEYS read text (BODY, TEXT, header keys); more is NO [LIMIT]. */
+Test(search_parse, key_count_is_bounded)
+{
+	struct buf b;
+	buf_init(&b);
+	for (int i = 0; i < SEARCH_MAX_KEYS + 1; i++)
+		buf_append_str(&b, i ? " SEEN" : "SEEN");
+	char *got = search(b.data, 0);
+	cr_assert_str_eq(got, "ERR 4 Too many search keys");
+	free(got);
+	buf_reset(&b);
+	for (int i = 0; i < 400; i++)
+		buf_append_str(&b, "(SEEN (SEEN SEEN)) ");
+	buf_append_str(&b, "ALL");
+	got = search(b.data, 0);
+	cr_assert_str_eq(got, "ERR 4 Too many search keys", "groups count too: %s", got);
+	free(got);
+	static const char *const kinds[] = { "NOT TEXT x", "BODY x", "SUBJECT x", "HEADER X-Y x",
+					     "OR FROM x TO y" };
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		buf_reset(&b);
+		for (int i = 0; i < SEARCH_MAX_TEXT_KEYS; i++)
+			buf_printf(&b, "%s%s", i ? " " : "", kinds[k]);
+		got = search(b.data, 0);
+		bool pair = strncmp(kinds[k], "OR", 2) == 0;
+		if (pair)
+			cr_assert_str_eq(got, "ERR 4 Too many text search keys", "%s", kinds[k]);
+		else
+			cr_assert(strncmp(got, "AND(", 4) == 0, "%s: %s", kinds[k], got);
+		free(got);
+		buf_printf(&b, " %s", kinds[k]);
+		got = search(b.data, 0);
+		cr_assert_str_eq(got, "ERR 4 Too many text search keys", "%s", kinds[k]);
+		free(got);
+	}
 	buf_free(&b);
 }
 

@@ -170,6 +170,38 @@ Test(store_path, builds_path)
 	cr_assert_str_eq(out, "./var/mail/[127.0.0.1]/a.b+c");
 }
 
+/* F6: one Maildir per account name, whatever the spelling of the address. */
+Test(store_path, one_maildir_per_address)
+{
+	char out[256];
+	static const struct {
+		const char *address, *path;
+	} ok[] = {
+		{ "alice@example.org", "/s/mail/example.org/alice" },
+		{ "Alice@Example.ORG", "/s/mail/example.org/alice" },
+		{ "\"alice\"@example.org", "/s/mail/example.org/alice" },
+		{ "\"john smith\"@localhost", "/s/mail/localhost/john smith" },
+		{ "\"John Smith\"@localhost", "/s/mail/localhost/john smith" },
+		{ "\"\\\"john smith\\\"\"@localhost", "/s/mail/localhost/\"john smith\"" },
+		{ "johnsmith@localhost", "/s/mail/localhost/johnsmith" },
+	};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		cr_assert_eq(store_mailbox_path_for_address("/s", ok[i].address, out, sizeof(out)),
+			     0, "%s refused", ok[i].address);
+		cr_assert_str_eq(out, ok[i].path, "%s", ok[i].address);
+	}
+	static const char *const bad[] = { "",
+					   "alice",
+					   "@example.org",
+					   "\"a/b\"@example.org",
+					   "\".x\"@example.org",
+					   "\"a\\\nb\"@x.org",
+					   "a b@x.org" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_assert_eq(store_mailbox_path_for_address("/s", bad[i], out, sizeof(out)), -1,
+			     "%s accepted", bad[i]);
+}
+
 Test(store_path, rejects_escapes)
 {
 	static const char *const bad[] = { "",        ".",    "..",        "../x",    "a/b", "/",
