@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mime_7bit.h"
 #include "mtad.h"
 #include "queue_file.h"
 #include "smtp_client.h"
@@ -44,6 +45,8 @@ struct relay_delivery {
 	struct smtp_client_result last_host_error;
 	struct relay_dest *dest;
 	struct relay_delivery *wait_next;
+	struct mime_8bit_info content; /* scanned once per delivery */
+	bool utf8_envelope;            /* the sender or a recipient is not ASCII */
 };
 
 /* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */

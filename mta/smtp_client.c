@@ -3,6 +3,7 @@
 #include "smtp_client.h"
 #include "buf.h"
 #include "log.h"
+#include "mime_7bit.h"
 #include "net.h"
 #include "smtp_proto.h"
 #include "sasl.h"
@@ -54,6 +55,8 @@ struct smtp_client {
 	size_t accepted;
 	bool mail_failed;
 	bool final_seen; /* the reply to the end of the message arrived */
+	bool downgraded; /* the message goes as body7 (converted to 7bit) */
+	struct buf body7;
 	bool finished;
 };
 
@@ -145,10 +148,10 @@ static void sc_send_mail(struct smtp_client *sc)
 		size_t n = 0;
 		if (sc->state != SC_HELO)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu",
-					      job->msg_len);
-		if (job->need_8bitmime && sc->eightbit)
+					      sc->downgraded ? sc->body7.len : job->msg_len);
+		if (job->has_8bit && sc->eightbit)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
-		if (job->need_smtputf8 && sc->smtputf8)
+		if (job->want_smtputf8 && sc->smtputf8)
 			snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	}
 	sc->state = SC_MAIL;
@@ -192,17 +195,30 @@ static void sc_after_ehlo(struct smtp_client *sc)
 		sc_send(sc, "QUIT");
 		return;
 	}
-	if (job->need_8bitmime && !sc->eightbit) {
-		for (size_t i = 0; i < job->nrcpts; i++)
-			sc_set(&job->results[i], 554,
-			       "5.6.3 the message has 8-bit content and %s does not support "
-			       "8BITMIME",
-			       job->remote_name);
-		sc->state = SC_QUIT;
-		sc_send(sc, "QUIT");
-		return;
+	sc->downgraded = false;
+	if (job->has_8bit && !sc->eightbit) {
+		/* RFC 6152 3: convert to 7bit (quoted-printable) where that is possible without
+		 * breaking a signature; else the message cannot go this way. */
+		const char *why = NULL;
+		buf_reset(&sc->body7);
+		if (job->dkim_signed)
+			why = "message has 8-bit content and a DKIM signature";
+		else if (mime_downgrade_7bit(job->msg, job->msg_len, &sc->body7, &why) == 0)
+			sc->downgraded = true;
+		if (!sc->downgraded) {
+			for (size_t i = 0; i < job->nrcpts; i++)
+				sc_set(&job->results[i], 554,
+				       "5.6.3 %s; the next hop does not support 8BITMIME (%s)", why,
+				       job->remote_name);
+			sc->state = SC_QUIT;
+			sc_send(sc, "QUIT");
+			return;
+		}
+		log_info("%s: 8-bit message converted to 7bit (quoted-printable) for a server "
+			 "without 8BITMIME",
+			 job->remote_name);
 	}
-	if (sc->size_limit && job->msg_len > sc->size_limit) {
+	if (sc->size_limit && (sc->downgraded ? sc->body7.len : job->msg_len) > sc->size_limit) {
 		for (size_t i = 0; i < job->nrcpts; i++)
 			sc_set(&job->results[i], 552,
 			       "5.3.4 message too big for %s (limit %" PRIu64 ")", job->remote_name,
@@ -379,7 +395,10 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			}
 			struct buf body;
 			buf_init(&body);
-			smtp_client_dot_stuff(job->msg, job->msg_len, &body);
+			if (sc->downgraded)
+				smtp_client_dot_stuff(sc->body7.data, sc->body7.len, &body);
+			else
+				smtp_client_dot_stuff(job->msg, job->msg_len, &body);
 			net_conn_write(sc->conn, body.data, body.len);
 			buf_free(&body);
 			sc->state = SC_BODY;
@@ -534,6 +553,7 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 		sc_finish(sc, reason);
 	}
 	buf_free(&sc->reply);
+	buf_free(&sc->body7);
 	free(sc);
 }
 
@@ -581,6 +601,7 @@ static void sc_connected(struct net_conn *c, int status)
 		sc->state = SC_DONE;
 		sc->done(sc->job, sc->arg);
 		buf_free(&sc->reply);
+		buf_free(&sc->body7);
 		free(sc);
 		return;
 	}
@@ -652,6 +673,7 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 	sc->arg = arg;
 	sc->state = SC_GREETING;
 	buf_init(&sc->reply);
+	buf_init(&sc->body7);
 	job->host_failed = false;
 	job->connected = false;
 	memset(&job->host_result, 0, sizeof(job->host_result));

@@ -25,8 +25,10 @@ struct smtp_client_job {
 	size_t nrcpts;
 	const char *msg; /* CRLF line endings, not dot-stuffed */
 	size_t msg_len;
-	bool need_8bitmime;
-	bool need_smtputf8;
+	bool has_8bit;         /* octets >= 0x80: BODY=8BITMIME, or a 7bit downgrade (RFC 6152) */
+	bool dkim_signed;      /* a DKIM-Signature: never downgraded (that would break it) */
+	bool want_smtputf8;    /* the client asked for SMTPUTF8: sent when the server offers it */
+	bool need_smtputf8;    /* UTF-8 envelope or headers: fails at a server without SMTPUTF8 */
 	struct tls_ctx *tls;   /* opportunistic STARTTLS when non-NULL */
 	bool keep_open;        /* after a delivered message, keep the connection (reuse) */
 	const char *auth_user; /* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
