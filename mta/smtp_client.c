@@ -44,7 +44,7 @@ struct smtp_client {
 	void *arg;
 	enum smtp_client_state state;
 	/* server capabilities */
-	bool pipelining, eightbit, smtputf8, starttls, auth_plain;
+	bool pipelining, eightbit, smtputf8, starttls, auth_plain, dsn;
 	bool authenticated;
 	uint64_t size_limit;
 	/* the reply being read */
@@ -140,12 +140,48 @@ void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out)
 	buf_append(out, ".\r\n", 3);
 }
 
+/* RCPT TO for recipient i, with NOTIFY and ORCPT (xtext) when the server offers DSN. */
+static void sc_send_rcpt(struct smtp_client *sc, size_t i)
+{
+	struct smtp_client_job *job = sc->job;
+	struct buf params;
+	buf_init(&params);
+	buf_append_str(&params, "");
+	if (sc->dsn && job->rcpt_notify && job->rcpt_notify[i]) {
+		char notify[32];
+		smtp_notify_format(job->rcpt_notify[i], notify, sizeof(notify));
+		buf_printf(&params, " NOTIFY=%s", notify);
+	}
+	const char *orcpt = sc->dsn && job->rcpt_orcpt ? job->rcpt_orcpt[i] : NULL;
+	const char *semi = orcpt ? strchr(orcpt, ';') : NULL;
+	if (semi) {
+		buf_printf(&params, " ORCPT=%.*s;", (int)(semi - orcpt), orcpt);
+		smtp_xtext_encode(&params, semi + 1, strlen(semi + 1));
+	}
+	sc_send(sc, "RCPT TO:<%s>%s", job->rcpts[i], params.data);
+	buf_free(&params);
+}
+
 static void sc_send_mail(struct smtp_client *sc)
 {
 	struct smtp_client_job *job = sc->job;
-	char params[128] = "";
+	char params[400] = "";
+	job->dsn = sc->dsn;
+	if (sc->dsn) {
+		struct buf b;
+		buf_init(&b);
+		buf_append_str(&b, "");
+		if (job->ret)
+			buf_printf(&b, " RET=%s", job->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+		if (job->envid && job->envid[0]) {
+			buf_append_str(&b, " ENVID=");
+			smtp_xtext_encode(&b, job->envid, strlen(job->envid));
+		}
+		snprintf(params, sizeof(params), "%s", b.data);
+		buf_free(&b);
+	}
 	if (sc->size_limit || sc->eightbit || sc->smtputf8) {
-		size_t n = 0;
+		size_t n = strlen(params);
 		if (sc->state != SC_HELO)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu",
 					      sc->downgraded ? sc->body7.len : job->msg_len);
@@ -158,7 +194,7 @@ static void sc_send_mail(struct smtp_client *sc)
 	sc_send(sc, "MAIL FROM:<%s>%s", job->sender, params);
 	if (sc->pipelining) {
 		for (size_t i = 0; i < job->nrcpts; i++)
-			sc_send(sc, "RCPT TO:<%s>", job->rcpts[i]);
+			sc_send_rcpt(sc, i);
 		sc_send(sc, "DATA");
 	}
 }
@@ -245,6 +281,8 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 				sc->eightbit = true;
 			else if (l >= 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)
 				sc->smtputf8 = true;
+			else if (l == 3 && strncasecmp(p, "DSN", 3) == 0)
+				sc->dsn = true;
 			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
 				sc->starttls = true;
 			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 &&
@@ -283,7 +321,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 	case SC_EHLO:
 		if (code / 100 == 2) {
 			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls =
-				sc->auth_plain = false;
+				sc->auth_plain = sc->dsn = false;
 			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
 			if (sc->starttls && job->tls && !sc->conn->tls) {
@@ -354,7 +392,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		sc->state = SC_RCPT;
 		sc->rcpt_next = 0;
 		if (!sc->pipelining)
-			sc_send(sc, "RCPT TO:<%s>", job->rcpts[0]);
+			sc_send_rcpt(sc, 0);
 		return;
 	case SC_RCPT: {
 		size_t i = sc->rcpt_next++;
@@ -370,7 +408,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		}
 		if (sc->rcpt_next < job->nrcpts) {
 			if (!sc->pipelining)
-				sc_send(sc, "RCPT TO:<%s>", job->rcpts[sc->rcpt_next]);
+				sc_send_rcpt(sc, sc->rcpt_next);
 			return;
 		}
 		sc->state = SC_DATA;
