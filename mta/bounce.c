@@ -70,6 +70,35 @@ static void bounce_clean_line(struct buf *out, const char *s)
 		buf_append(out, (*s == '\r' || *s == '\n') ? " " : s, 1);
 }
 
+static bool bounce_ascii(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+bool bounce_needs_utf8(const struct queue_envelope *env)
+{
+	if (env->body_flags && strstr(env->body_flags, "SMTPUTF8"))
+		return true;
+	if (!bounce_ascii(env->sender))
+		return true;
+	for (size_t i = 0; i < env->nrcpts; i++)
+		if (!bounce_ascii(env->rcpts[i].addr) || !bounce_ascii(env->rcpts[i].orig) ||
+		    !bounce_ascii(env->rcpts[i].orcpt))
+			return true;
+	return false;
+}
+
+/* An address field: "rfc822; addr", or "utf-8; addr" for a UTF-8 address (RFC 6533 3). */
+static void bounce_addr_field(struct buf *out, const char *field, const char *addr)
+{
+	buf_printf(out, "%s: %s; ", field, bounce_ascii(addr) ? "rfc822" : "utf-8");
+	bounce_clean_line(out, addr);
+	buf_append_str(out, "\r\n");
+}
+
 /* What the report says of one recipient (RFC 3464 2.3.3). */
 static const char *bounce_action(const struct queue_rcpt *r, enum bounce_kind kind)
 {
@@ -105,6 +134,8 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	/* RET=FULL: the whole message comes back with a failure (success and delay notices,
 	 * and RET=HDRS or no RET, carry the header only) */
 	bool full = env->ret == SMTP_RET_FULL && nfailed > 0;
+	/* RFC 6533: the notice of an internationalized message is itself one */
+	bool utf8 = bounce_needs_utf8(env);
 	bounce_date(date, sizeof(date), now);
 	bounce_date(arrival, sizeof(arrival), env->arrival);
 	snprintf(boundary, sizeof(boundary), "%s.%lld/%s", env->id, (long long)now, hostname);
@@ -131,8 +162,9 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	/* 1. For the person. */
 	buf_printf(out,
 		   "--%s\r\nContent-Description: Notification\r\n"
-		   "Content-Type: text/plain; charset=us-ascii\r\n\r\n",
-		   boundary);
+		   "Content-Type: text/plain; charset=%s\r\n%s\r\n",
+		   boundary, utf8 ? "utf-8" : "us-ascii",
+		   utf8 ? "Content-Transfer-Encoding: 8bit\r\n" : "");
 	buf_printf(out, "This is the mail system at host %s.\r\n\r\n", hostname);
 	if (kind == BOUNCE_DELAYED)
 		buf_append_str(out,
@@ -168,8 +200,8 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	/* 2. For programs (RFC 3464). */
 	buf_printf(out,
 		   "--%s\r\nContent-Description: Delivery report\r\n"
-		   "Content-Type: message/delivery-status\r\n\r\n",
-		   boundary);
+		   "Content-Type: message/%sdelivery-status\r\n\r\n",
+		   boundary, utf8 ? "global-" : "");
 	buf_printf(out, "Reporting-MTA: dns; %s\r\nX-Queue-ID: %s\r\n", hostname, env->id);
 	if (env->envid && env->envid[0]) {
 		buf_append_str(out, "Original-Envelope-Id: ");
@@ -177,7 +209,7 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 		buf_append_str(out, "\r\n");
 	}
 	if (env->sender[0])
-		buf_printf(out, "X-Original-Sender: rfc822; %s\r\n", env->sender);
+		bounce_addr_field(out, "X-Original-Sender", env->sender);
 	buf_printf(out, "Arrival-Date: %s\r\n", arrival);
 	for (size_t k = 0; k < n; k++) {
 		const struct queue_rcpt *r = &env->rcpts[idx[k]];
@@ -192,11 +224,12 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 					   status);
 		if (kind == BOUNCE_FAILED && !success && status[0] != '5')
 			status[0] = '5'; /* e.g. expired after temporary failures */
-		buf_printf(out, "\r\nFinal-Recipient: rfc822; %s\r\n", r->addr);
+		buf_append_str(out, "\r\n");
+		bounce_addr_field(out, "Final-Recipient", r->addr);
 		if (r->orcpt)
 			bounce_typed_addr(out, "Original-Recipient", r->orcpt);
 		else if (r->orig)
-			buf_printf(out, "Original-Recipient: rfc822; %s\r\n", r->orig);
+			bounce_addr_field(out, "Original-Recipient", r->orig);
 		buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action, status);
 		if (success)
 			continue;
@@ -223,16 +256,17 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 	if (full) {
 		buf_printf(out,
 			   "--%s\r\nContent-Description: Undelivered Message\r\n"
-			   "Content-Type: message/rfc822\r\n\r\n",
-			   boundary);
+			   "Content-Type: message/%s\r\n\r\n",
+			   boundary, utf8 ? "global" : "rfc822");
 		hlen = msg_len;
 	} else {
 		buf_printf(out,
 			   "--%s\r\nContent-Description: %s\r\n"
-			   "Content-Type: text/rfc822-headers\r\n\r\n",
+			   "Content-Type: %s\r\n\r\n",
 			   boundary,
 			   kind == BOUNCE_FAILED && nfailed ? "Undelivered Message Headers"
-							    : "Message Headers");
+							    : "Message Headers",
+			   utf8 ? "message/global-headers" : "text/rfc822-headers");
 	}
 	buf_append(out, msg, hlen);
 	if (hlen && msg[hlen - 1] != '\n')

@@ -183,6 +183,8 @@ no_notice:
 	b->env.arrival = (int64_t)time(NULL);
 	b->env.sender = xstrdup("");
 	b->env.proto = xstrdup("bounce");
+	if (bounce_needs_utf8(&e->env))
+		b->env.body_flags = xstrdup("8BITMIME SMTPUTF8");
 	queue_commit(s->m->queue, &b->env, b->msg.data, b->msg.len, sched_bounce_committed, b);
 }
 
@@ -288,6 +290,8 @@ void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
 	sw->env.arrival = now;
 	sw->env.sender = xstrdup("");
 	sw->env.proto = xstrdup("bounce");
+	if (bounce_needs_utf8(&e->env))
+		sw->env.body_flags = xstrdup("8BITMIME SMTPUTF8");
 	s->jobs++;
 	queue_commit(s->m->queue, &sw->env, sw->msg.data, sw->msg.len, sched_warning_committed, sw);
 }

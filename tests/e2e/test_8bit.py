@@ -105,5 +105,52 @@ class EightBitHopTest(unittest.TestCase):
             sink.close()
 
 
+class InternationalizedNoticeTest(unittest.TestCase):
+    """RFC 6533: the notice about an SMTPUTF8 message is itself internationalized."""
+
+    def test_bounce_of_smtputf8_mail_uses_global_types(self):
+        sink = SMTPSink("127.0.0.2", smtputf8=False)
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8",
+                              "smarthost": "[127.0.0.2]:%d" % sink.port})
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.ehlo("c")
+                s.mail("alice@localhost", ["SMTPUTF8", "BODY=8BITMIME"])
+                s.rcpt("j\u00fcrgen@far.example")
+                code, _ = s.data("Message-ID: <eai-dsn@x>\r\nSubject: gr\u00fc\u00dfe\r\n\r\nx\r\n".encode())
+                self.assertEqual(code, 250)
+            dsn = m.wait_message("alice@localhost", b"Status: 5.6.7", timeout=15)
+            self.assertIsNotNone(dsn, m.log()[-3000:])
+            self.assertIn(b"Content-Type: text/plain; charset=utf-8", dsn)
+            self.assertNotIn(b"charset=us-ascii", dsn)
+            self.assertIn(b"Content-Type: message/global-delivery-status", dsn)
+            self.assertIn("Final-Recipient: utf-8; j\u00fcrgen@far.example".encode(), dsn)
+            self.assertIn(b"Content-Type: message/global-headers", dsn)
+            self.assertIn("Subject: gr\u00fc\u00dfe".encode(), dsn)
+        finally:
+            m.close()
+            sink.close()
+
+    def test_bounce_of_ascii_mail_keeps_the_classic_types(self):
+        sink = SMTPSink("127.0.0.2")
+        sink.rcpt_replies["nobody@far.example"] = ["550 5.1.1 no such user"]
+        m = MailServer(extra={"relay_networks": "127.0.0.0/8",
+                              "smarthost": "[127.0.0.2]:%d" % sink.port})
+        try:
+            m.start()
+            with smtplib.SMTP("127.0.0.1", m.smtp_port) as s:
+                s.sendmail("alice@localhost", ["nobody@far.example"], b"Message-ID: <a@x>\r\n\r\nx\r\n")
+            dsn = m.wait_message("alice@localhost", b"Status: 5.1.1", timeout=15)
+            self.assertIsNotNone(dsn, m.log()[-3000:])
+            self.assertIn(b"charset=us-ascii", dsn)
+            self.assertIn(b"Content-Type: message/delivery-status", dsn)
+            self.assertIn(b"Final-Recipient: rfc822; nobody@far.example", dsn)
+            self.assertIn(b"Content-Type: text/rfc822-headers", dsn)
+        finally:
+            m.close()
+            sink.close()
+
+
 if __name__ == "__main__":
     unittest.main()
