@@ -20,6 +20,12 @@ void bounce_compose(struct buf *out, const char *hostname, const struct queue_en
 		    const char *msg, size_t msg_len, const size_t *idx, size_t n,
 		    enum bounce_kind kind, int64_t now);
 
+/* True when the notice about env must be internationalized (RFC 6533): the message was
+ * sent with SMTPUTF8 or has a UTF-8 address. Then the notice uses charset=utf-8,
+ * message/global-delivery-status, "utf-8;" address types and message/global(-headers) for
+ * the returned content, and must be queued as SMTPUTF8 itself. */
+bool bounce_needs_utf8(const struct queue_envelope *env);
+
 /* The RFC 3463 status code ("5.1.1") found in an error text, or derived from the reply code
  * (5.0.0 / 4.0.0). */
 void bounce_status_code(const char *text, int code, char out[16]);

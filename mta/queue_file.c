@@ -1,5 +1,6 @@
 /* queue_file.c - queue file records: encode the committed envelope and message, decode a file image. */
 #include "queue_file.h"
+#include "smtp_proto.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -108,9 +109,18 @@ void queue_file_encode(const struct queue_envelope *env, const char *msg, size_t
 	queue_put_str(head, 'H', env->helo);
 	queue_put_str(head, 'A', env->auth);
 	queue_put_str(head, 'P', env->proto);
+	if (env->ret)
+		queue_put_str(head, 'F', env->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+	queue_put_str(head, 'J', env->envid);
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		queue_put_str(head, 'R', env->rcpts[i].addr);
 		queue_put_str(head, 'O', env->rcpts[i].orig);
+		if (env->rcpts[i].notify) {
+			char notify[32];
+			smtp_notify_format(env->rcpts[i].notify, notify, sizeof(notify));
+			queue_put_str(head, 'N', notify);
+		}
+		queue_put_str(head, 'K', env->rcpts[i].orcpt);
 	}
 	buf_printf(head, "M%zu:", msg_len);
 	/* The commit record seals everything before it: a torn write (pages of a file that
@@ -222,6 +232,10 @@ static int queue_apply_state(struct queue_envelope *env, char type, const char *
 			return -1;
 		r->state = QUEUE_RCPT_DELIVERED;
 		r->done_time = a;
+		r->via = p + 1 == end && (*p == QUEUE_VIA_LOCAL || *p == QUEUE_VIA_RELAYED ||
+					  *p == QUEUE_VIA_DSN)
+				 ? *p
+				 : 0;
 		return 0;
 	}
 	if (type == 'X') {
@@ -373,6 +387,34 @@ int queue_file_decode(const char *data, size_t len, struct queue_envelope *env,
 			}
 			env->rcpts[env->nrcpts - 1].orig = queue_dup(pl, plen);
 			break;
+		case 'N':
+			if (env->nrcpts == 0 || env->rcpts[env->nrcpts - 1].notify ||
+			    smtp_notify_parse(pl, plen, &env->rcpts[env->nrcpts - 1].notify) < 0) {
+				*error_r = "bad NOTIFY record";
+				goto fail;
+			}
+			break;
+		case 'K':
+			if (env->nrcpts == 0 || env->rcpts[env->nrcpts - 1].orcpt || plen == 0) {
+				*error_r = "bad ORCPT record";
+				goto fail;
+			}
+			env->rcpts[env->nrcpts - 1].orcpt = queue_dup(pl, plen);
+			break;
+		case 'F':
+			if (plen == 4 && memcmp(pl, "FULL", 4) == 0)
+				env->ret = SMTP_RET_FULL;
+			else if (plen == 4 && memcmp(pl, "HDRS", 4) == 0)
+				env->ret = SMTP_RET_HDRS;
+			else {
+				*error_r = "bad RET record";
+				goto fail;
+			}
+			break;
+		case 'J':
+			free(env->envid);
+			env->envid = queue_dup(pl, plen);
+			break;
 		case 'M':
 			if (have_msg) {
 				*error_r = "two message records";
@@ -416,6 +458,7 @@ void queue_envelope_free(struct queue_envelope *env)
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		free(env->rcpts[i].addr);
 		free(env->rcpts[i].orig);
+		free(env->rcpts[i].orcpt);
 		free(env->rcpts[i].last_error);
 	}
 	free(env->rcpts);
@@ -425,6 +468,7 @@ void queue_envelope_free(struct queue_envelope *env)
 	free(env->helo);
 	free(env->auth);
 	free(env->proto);
+	free(env->envid);
 	memset(env, 0, sizeof(*env));
 }
 
@@ -436,9 +480,12 @@ static void queue_text_clean(char *dst, size_t dstlen, const char *src)
 	dst[j] = '\0';
 }
 
-void queue_state_delivered(struct buf *out, size_t index, int64_t when)
+void queue_state_delivered(struct buf *out, size_t index, int64_t when, char via)
 {
-	queue_record_putf(out, 'D', "%zu %" PRId64, index, when);
+	if (via)
+		queue_record_putf(out, 'D', "%zu %" PRId64 " %c", index, when, via);
+	else
+		queue_record_putf(out, 'D', "%zu %" PRId64, index, when);
 }
 
 void queue_state_failed(struct buf *out, size_t index, int64_t when, int code, const char *text)

@@ -18,10 +18,17 @@
  *   C client address                H HELO name        A authenticated user
  *   P protocol ("ESMTP", "ESMTPS", "ESMTPSA", "SMTP", "local")
  *   R recipient address (wire form) O original recipient of the preceding R (optional)
+ *   N DSN NOTIFY of the preceding R ("NEVER", "SUCCESS,FAILURE,DELAY"; absent: default)
+ *   K DSN ORCPT of the preceding R ("rfc822;addr", the address xtext-decoded)
+ *   F DSN RET ("FULL" or "HDRS")    J DSN ENVID (xtext-decoded)
+ *   (N, K, F and J are written only when the client gave them: files without them, and
+ *   files written before they existed, load as "no DSN parameters".)
  *   M message bytes (CRLF line endings, our Received: header included)
  *   E "<length> <crc32>"            commit record (MQ1: empty payload)
  * After E:
- *   D "<index> <time>"                         recipient delivered
+ *   D "<index> <time> [<via>]"                 recipient delivered; via (optional): "l"
+ *                                              local, "r" relayed to a hop without DSN,
+ *                                              "d" relayed with DSN (the hop notifies)
  *   X "<index> <time> <code> <text>"           recipient failed permanently (bounce due)
  *   Q "<index> <attempts> <next-time> <text>"  recipient deferred
  *   h "1" or "0"                               message held / released
@@ -55,7 +62,14 @@ struct queue_rcpt {
 	int64_t done_time;
 	int code;         /* last reply code, 0 if none */
 	char *last_error; /* last error text or NULL */
+	unsigned notify;  /* DSN NOTIFY: enum smtp_notify bits, 0 = not given */
+	char *orcpt;      /* DSN ORCPT "addr-type;address" or NULL */
+	char via;         /* delivered how: QUEUE_VIA_*, 0 unknown */
 };
+
+#define QUEUE_VIA_LOCAL   'l' /* into a mailbox here: Action: delivered */
+#define QUEUE_VIA_RELAYED 'r' /* to a hop without DSN: Action: relayed */
+#define QUEUE_VIA_DSN     'd' /* to a hop that took NOTIFY/ORCPT: it reports, not us */
 
 struct queue_envelope {
 	char id[QUEUE_ID_MAX + 1];
@@ -66,6 +80,8 @@ struct queue_envelope {
 	char *helo;       /* may be NULL */
 	char *auth;       /* may be NULL */
 	char *proto;      /* may be NULL */
+	char *envid;      /* DSN ENVID, may be NULL */
+	int ret;          /* DSN RET: enum smtp_ret (0 = not given) */
 	struct queue_rcpt *rcpts;
 	size_t nrcpts;
 	bool held;
@@ -100,7 +116,7 @@ int queue_file_decode(const char *data, size_t len, struct queue_envelope *env_r
 void queue_envelope_free(struct queue_envelope *env);
 
 /* Encodes the state records (appended after END). */
-void queue_state_delivered(struct buf *out, size_t index, int64_t when);
+void queue_state_delivered(struct buf *out, size_t index, int64_t when, char via);
 void queue_state_failed(struct buf *out, size_t index, int64_t when, int code, const char *text);
 void queue_state_deferred(struct buf *out, size_t index, unsigned attempts, int64_t next,
 			  const char *text);

@@ -215,6 +215,10 @@ static void relay_finish(struct relay_delivery *d)
 	d->hosts = NULL;
 	free(d->rcpt_ptrs);
 	d->rcpt_ptrs = NULL;
+	free(d->rcpt_notify);
+	d->rcpt_notify = NULL;
+	free(d->rcpt_orcpt);
+	d->rcpt_orcpt = NULL;
 	free(d->job.results);
 	d->job.results = NULL;
 	d->done(d, d->arg); /* d may be freed from here on */
@@ -261,6 +265,7 @@ static void relay_client_done(struct smtp_client_job *job, void *arg)
 		const struct smtp_client_result *res = &job->results[i];
 		struct relay_outcome *o = &d->out[i];
 		o->code = res->code;
+		o->dsn = job->dsn;
 		snprintf(o->text, sizeof(o->text), "%s", res->text);
 		if (res->code / 100 == 2)
 			o->kind = RELAY_SENT;
@@ -343,8 +348,21 @@ static void relay_prepare(struct relay *r, struct relay_delivery *d)
 {
 	d->r = r;
 	d->rcpt_ptrs = xcalloc(d->n, sizeof(*d->rcpt_ptrs));
-	for (size_t i = 0; i < d->n; i++)
+	d->rcpt_notify = xcalloc(d->n, sizeof(*d->rcpt_notify));
+	d->rcpt_orcpt = xcalloc(d->n, sizeof(*d->rcpt_orcpt));
+	for (size_t i = 0; i < d->n; i++) {
+		d->rcpt_notify[i] = d->env->rcpts[d->idx[i]].notify;
+		d->rcpt_orcpt[i] = d->env->rcpts[d->idx[i]].orcpt;
+	}
+	d->utf8_envelope = !mime_is_ascii(d->env->sender, strlen(d->env->sender));
+	for (size_t i = 0; i < d->n; i++) {
 		d->rcpt_ptrs[i] = d->env->rcpts[d->idx[i]].addr;
+		if (!mime_is_ascii(d->rcpt_ptrs[i], strlen(d->rcpt_ptrs[i])))
+			d->utf8_envelope = true;
+	}
+	/* What the message needs is decided from its bytes, not from what the client
+	 * declared (BODY=8BITMIME and SMTPUTF8 are often sent for plain ASCII mail). */
+	mime_8bit_scan(d->msg, d->msg_len, &d->content);
 	d->job.results = xcalloc(d->n, sizeof(*d->job.results));
 	memset(&d->last_host_error, 0, sizeof(d->last_host_error));
 	d->remote[0] = '\0';
@@ -360,8 +378,15 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 	job->nrcpts = d->n;
 	job->msg = d->msg;
 	job->msg_len = d->msg_len;
-	job->need_8bitmime = d->env->body_flags && strstr(d->env->body_flags, "8BITMIME");
-	job->need_smtputf8 = d->env->body_flags && strstr(d->env->body_flags, "SMTPUTF8");
+	job->has_8bit = d->content.body_8bit || d->content.header_8bit;
+	job->dkim_signed = d->content.dkim_signed;
+	job->want_smtputf8 = d->env->body_flags && strstr(d->env->body_flags, "SMTPUTF8");
+	/* RFC 6531 3.4: only a UTF-8 envelope or header really needs an SMTPUTF8 hop. */
+	job->need_smtputf8 = job->want_smtputf8 && (d->utf8_envelope || d->content.header_8bit);
+	job->rcpt_notify = d->rcpt_notify;
+	job->rcpt_orcpt = d->rcpt_orcpt;
+	job->ret = d->env->ret;
+	job->envid = d->env->envid;
 	job->tls = r->tls;
 	job->keep_open = true;
 	job->auth_user = cfg->smarthost.host[0] ? r->auth_user : NULL;

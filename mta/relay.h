@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mime_7bit.h"
 #include "mtad.h"
 #include "queue_file.h"
 #include "smtp_client.h"
@@ -20,6 +21,7 @@ struct relay_outcome {
 	enum relay_outcome_kind kind;
 	int code; /* reply code, or 0 */
 	char text[512];
+	bool dsn; /* sent to a server that offered DSN (it sends any further notices) */
 };
 
 /* One message to the recipients of one domain. */
@@ -40,10 +42,14 @@ struct relay_delivery {
 	size_t n_hosts, host_i, addr_i;
 	uint16_t port;
 	const char **rcpt_ptrs;
+	unsigned *rcpt_notify;
+	const char **rcpt_orcpt;
 	struct smtp_client_job job;
 	struct smtp_client_result last_host_error;
 	struct relay_dest *dest;
 	struct relay_delivery *wait_next;
+	struct mime_8bit_info content; /* scanned once per delivery */
+	bool utf8_envelope;            /* the sender or a recipient is not ASCII */
 };
 
 /* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */

@@ -323,13 +323,15 @@ static void sched_relay_done(struct relay_delivery *d, void *arg)
 		case RELAY_SENT:
 			j->result[i] = DELIVERY_OK;
 			j->relay_host[i] = xstrdup(o->text);
+			j->e->env.rcpts[i].via = o->dsn ? QUEUE_VIA_DSN : QUEUE_VIA_RELAYED;
 			if (j->relays_pending > 1) {
 				if (!rec) {
 					rec = xcalloc(1, sizeof(*rec));
 					rec->j = j;
 					buf_init(&rec->records);
 				}
-				queue_state_delivered(&rec->records, i, j->now);
+				queue_state_delivered(&rec->records, i, j->now,
+						      j->e->env.rcpts[i].via);
 			}
 			break;
 		case RELAY_PERM:
@@ -425,7 +427,7 @@ static void sched_job_record_work(uv_work_t *w)
 		return;
 	}
 	buf_init(&records);
-	bool open = false, failed = false;
+	bool open = false, failed = false, notice = false;
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		struct queue_rcpt *r = &e->env.rcpts[i];
 		switch (j->result[i]) {
@@ -434,9 +436,13 @@ static void sched_job_record_work(uv_work_t *w)
 				open = true;
 			if (r->state == QUEUE_RCPT_FAILED)
 				failed = true;
+			notice |= sched_dsn_wanted(r, r->state);
 			break;
 		case DELIVERY_OK:
-			queue_state_delivered(&records, i, j->now);
+			if (!j->remote_due[i])
+				r->via = QUEUE_VIA_LOCAL;
+			queue_state_delivered(&records, i, j->now, r->via);
+			notice |= sched_dsn_wanted(r, QUEUE_RCPT_DELIVERED);
 			break;
 		case DELIVERY_TEMPFAIL: {
 			unsigned attempts = r->attempts + 1;
@@ -450,6 +456,7 @@ static void sched_job_record_work(uv_work_t *w)
 				queue_state_failed(&records, i, j->now,
 						   j->code[i] ? j->code[i] : 451, t);
 				failed = true;
+				notice |= sched_dsn_wanted(r, QUEUE_RCPT_FAILED);
 			} else {
 				int64_t next = j->now + (int64_t)scheduler_retry_delay(
 								cfg->retry_schedule,
@@ -463,10 +470,14 @@ static void sched_job_record_work(uv_work_t *w)
 			queue_state_failed(&records, i, j->now, j->code[i] ? j->code[i] : 550,
 					   j->error[i]);
 			failed = true;
+			notice |= sched_dsn_wanted(r, QUEUE_RCPT_FAILED);
 			break;
 		}
 	}
-	j->need_bounce = !open && failed && e->env.sender && e->env.sender[0] && !e->env.bounced;
+	/* A notice is due when every recipient is final and one of them asked for it (a
+	 * failure unless NOTIFY excluded it; a success with NOTIFY=SUCCESS that no next hop
+	 * took over). */
+	j->need_bounce = !open && notice && e->env.sender && e->env.sender[0] && !e->env.bounced;
 	/* Finished, and every recipient of this round was local: removing the file is the only
 	 * record needed. Should the removal not survive a crash, the redelivery finds each
 	 * Maildir copy by its name and writes no second one. Remote outcomes are always
@@ -474,7 +485,7 @@ static void sched_job_record_work(uv_work_t *w)
 	bool any_remote = false;
 	for (size_t i = 0; i < e->env.nrcpts; i++)
 		any_remote |= j->remote_due[i];
-	bool skip_records = !open && !failed && !e->env.held && !any_remote;
+	bool skip_records = !open && !failed && !e->env.held && !any_remote && !j->need_bounce;
 	if (records.len && !skip_records)
 		j->state_error = queue_append_state(q, e->env.id, &records);
 	if (j->state_error == 0 && !open && !e->env.held && !j->need_bounce) {

@@ -4,6 +4,7 @@
 #include "buf.h"
 #include "deliver.h"
 #include "log.h"
+#include "smtp_proto.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -12,6 +13,17 @@
 #include <time.h>
 
 /* ---- bounces ---- */
+
+bool sched_dsn_wanted(const struct queue_rcpt *r, enum queue_rcpt_state st)
+{
+	if (r->notify & SMTP_NOTIFY_NEVER)
+		return false;
+	if (st == QUEUE_RCPT_FAILED)
+		return r->notify == 0 || (r->notify & SMTP_NOTIFY_FAILURE);
+	if (st == QUEUE_RCPT_DELIVERED)
+		return (r->notify & SMTP_NOTIFY_SUCCESS) && r->via != QUEUE_VIA_DSN;
+	return false;
+}
 
 struct sched_bounce {
 	uv_work_t work;
@@ -120,11 +132,13 @@ void sched_bounce(struct scheduler *s, struct sched_entry *e)
 	buf_init(&b->msg);
 	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
 	for (size_t i = 0; i < e->env.nrcpts; i++)
-		if (e->env.rcpts[i].state == QUEUE_RCPT_FAILED)
+		if (sched_dsn_wanted(&e->env.rcpts[i], e->env.rcpts[i].state))
 			idx[n++] = i;
 	bounce_compose(&b->msg, cfg->hostname, &e->env, e->msg ? e->msg : "",
 		       e->msg ? e->msg_len : 0, idx, n, BOUNCE_FAILED, (int64_t)time(NULL));
 	free(idx);
+	if (n == 0) /* nobody asked (NOTIFY=NEVER): the original just goes */
+		goto no_notice;
 
 	/* The notification goes to the envelope sender, resolved like any recipient. */
 	struct addr a;
@@ -155,11 +169,13 @@ void sched_bounce(struct scheduler *s, struct sched_entry *e)
 			b->env.nrcpts = 1;
 		}
 	}
+	if (b->env.nrcpts == 0)
+		log_warn("%s: sender <%s> cannot receive a non-delivery notification: none sent",
+			 e->env.id, e->env.sender);
+no_notice:
 	e->busy = true;
 	s->jobs++;
 	if (b->env.nrcpts == 0) {
-		log_warn("%s: sender <%s> cannot receive a non-delivery notification: none sent",
-			 e->env.id, e->env.sender);
 		uv_queue_work(s->m->loop, &b->work, sched_bounce_work, sched_bounce_done);
 		return;
 	}
@@ -167,6 +183,8 @@ void sched_bounce(struct scheduler *s, struct sched_entry *e)
 	b->env.arrival = (int64_t)time(NULL);
 	b->env.sender = xstrdup("");
 	b->env.proto = xstrdup("bounce");
+	if (bounce_needs_utf8(&e->env))
+		b->env.body_flags = xstrdup("8BITMIME SMTPUTF8");
 	queue_commit(s->m->queue, &b->env, b->msg.data, b->msg.len, sched_bounce_committed, b);
 }
 
@@ -236,9 +254,13 @@ void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
 	    (uint64_t)(now - e->env.arrival) < cfg->delay_warning_time || !e->msg)
 		return;
 	size_t *idx = xcalloc(e->env.nrcpts, sizeof(*idx)), n = 0;
-	for (size_t i = 0; i < e->env.nrcpts; i++)
-		if (e->env.rcpts[i].state == QUEUE_RCPT_DEFERRED)
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &e->env.rcpts[i];
+		/* RFC 3461 4.1: a delay notice only when NOTIFY is absent or lists DELAY */
+		if (r->state == QUEUE_RCPT_DEFERRED &&
+		    (r->notify == 0 || (r->notify & SMTP_NOTIFY_DELAY)))
 			idx[n++] = i;
+	}
 	if (n == 0) {
 		free(idx);
 		return;
@@ -268,6 +290,8 @@ void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now)
 	sw->env.arrival = now;
 	sw->env.sender = xstrdup("");
 	sw->env.proto = xstrdup("bounce");
+	if (bounce_needs_utf8(&e->env))
+		sw->env.body_flags = xstrdup("8BITMIME SMTPUTF8");
 	s->jobs++;
 	queue_commit(s->m->queue, &sw->env, sw->msg.data, sw->msg.len, sched_warning_committed, sw);
 }

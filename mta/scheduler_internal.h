@@ -66,6 +66,10 @@ void sched_free_if_idle(struct scheduler *s);
 /* scheduler_bounce.c */
 /* Every recipient is final and some failed: one DSN to the sender, then the original goes. */
 void sched_bounce(struct scheduler *s, struct sched_entry *e);
+/* True when r, in state st, is reported to the sender (RFC 3461 NOTIFY): a failure unless
+ * NOTIFY left FAILURE out (or is NEVER); a delivery with NOTIFY=SUCCESS unless it went to a
+ * hop that took the DSN request over. */
+bool sched_dsn_wanted(const struct queue_rcpt *r, enum queue_rcpt_state st);
 /* A delay warning to the sender, once, when the message has waited delay_warning_time. */
 void sched_maybe_warn(struct scheduler *s, struct sched_entry *e, int64_t now);
 

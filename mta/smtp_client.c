@@ -3,6 +3,7 @@
 #include "smtp_client.h"
 #include "buf.h"
 #include "log.h"
+#include "mime_7bit.h"
 #include "net.h"
 #include "smtp_proto.h"
 #include "sasl.h"
@@ -43,7 +44,7 @@ struct smtp_client {
 	void *arg;
 	enum smtp_client_state state;
 	/* server capabilities */
-	bool pipelining, eightbit, smtputf8, starttls, auth_plain;
+	bool pipelining, eightbit, smtputf8, starttls, auth_plain, dsn;
 	bool authenticated;
 	uint64_t size_limit;
 	/* the reply being read */
@@ -54,6 +55,8 @@ struct smtp_client {
 	size_t accepted;
 	bool mail_failed;
 	bool final_seen; /* the reply to the end of the message arrived */
+	bool downgraded; /* the message goes as body7 (converted to 7bit) */
+	struct buf body7;
 	bool finished;
 };
 
@@ -137,25 +140,61 @@ void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out)
 	buf_append(out, ".\r\n", 3);
 }
 
+/* RCPT TO for recipient i, with NOTIFY and ORCPT (xtext) when the server offers DSN. */
+static void sc_send_rcpt(struct smtp_client *sc, size_t i)
+{
+	struct smtp_client_job *job = sc->job;
+	struct buf params;
+	buf_init(&params);
+	buf_append_str(&params, "");
+	if (sc->dsn && job->rcpt_notify && job->rcpt_notify[i]) {
+		char notify[32];
+		smtp_notify_format(job->rcpt_notify[i], notify, sizeof(notify));
+		buf_printf(&params, " NOTIFY=%s", notify);
+	}
+	const char *orcpt = sc->dsn && job->rcpt_orcpt ? job->rcpt_orcpt[i] : NULL;
+	const char *semi = orcpt ? strchr(orcpt, ';') : NULL;
+	if (semi) {
+		buf_printf(&params, " ORCPT=%.*s;", (int)(semi - orcpt), orcpt);
+		smtp_xtext_encode(&params, semi + 1, strlen(semi + 1));
+	}
+	sc_send(sc, "RCPT TO:<%s>%s", job->rcpts[i], params.data);
+	buf_free(&params);
+}
+
 static void sc_send_mail(struct smtp_client *sc)
 {
 	struct smtp_client_job *job = sc->job;
-	char params[128] = "";
+	char params[400] = "";
+	job->dsn = sc->dsn;
+	if (sc->dsn) {
+		struct buf b;
+		buf_init(&b);
+		buf_append_str(&b, "");
+		if (job->ret)
+			buf_printf(&b, " RET=%s", job->ret == SMTP_RET_FULL ? "FULL" : "HDRS");
+		if (job->envid && job->envid[0]) {
+			buf_append_str(&b, " ENVID=");
+			smtp_xtext_encode(&b, job->envid, strlen(job->envid));
+		}
+		snprintf(params, sizeof(params), "%s", b.data);
+		buf_free(&b);
+	}
 	if (sc->size_limit || sc->eightbit || sc->smtputf8) {
-		size_t n = 0;
+		size_t n = strlen(params);
 		if (sc->state != SC_HELO)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu",
-					      job->msg_len);
-		if (job->need_8bitmime && sc->eightbit)
+					      sc->downgraded ? sc->body7.len : job->msg_len);
+		if (job->has_8bit && sc->eightbit)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
-		if (job->need_smtputf8 && sc->smtputf8)
+		if (job->want_smtputf8 && sc->smtputf8)
 			snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	}
 	sc->state = SC_MAIL;
 	sc_send(sc, "MAIL FROM:<%s>%s", job->sender, params);
 	if (sc->pipelining) {
 		for (size_t i = 0; i < job->nrcpts; i++)
-			sc_send(sc, "RCPT TO:<%s>", job->rcpts[i]);
+			sc_send_rcpt(sc, i);
 		sc_send(sc, "DATA");
 	}
 }
@@ -192,17 +231,30 @@ static void sc_after_ehlo(struct smtp_client *sc)
 		sc_send(sc, "QUIT");
 		return;
 	}
-	if (job->need_8bitmime && !sc->eightbit) {
-		for (size_t i = 0; i < job->nrcpts; i++)
-			sc_set(&job->results[i], 554,
-			       "5.6.3 the message has 8-bit content and %s does not support "
-			       "8BITMIME",
-			       job->remote_name);
-		sc->state = SC_QUIT;
-		sc_send(sc, "QUIT");
-		return;
+	sc->downgraded = false;
+	if (job->has_8bit && !sc->eightbit) {
+		/* RFC 6152 3: convert to 7bit (quoted-printable) where that is possible without
+		 * breaking a signature; else the message cannot go this way. */
+		const char *why = NULL;
+		buf_reset(&sc->body7);
+		if (job->dkim_signed)
+			why = "message has 8-bit content and a DKIM signature";
+		else if (mime_downgrade_7bit(job->msg, job->msg_len, &sc->body7, &why) == 0)
+			sc->downgraded = true;
+		if (!sc->downgraded) {
+			for (size_t i = 0; i < job->nrcpts; i++)
+				sc_set(&job->results[i], 554,
+				       "5.6.3 %s; the next hop does not support 8BITMIME (%s)", why,
+				       job->remote_name);
+			sc->state = SC_QUIT;
+			sc_send(sc, "QUIT");
+			return;
+		}
+		log_info("%s: 8-bit message converted to 7bit (quoted-printable) for a server "
+			 "without 8BITMIME",
+			 job->remote_name);
 	}
-	if (sc->size_limit && job->msg_len > sc->size_limit) {
+	if (sc->size_limit && (sc->downgraded ? sc->body7.len : job->msg_len) > sc->size_limit) {
 		for (size_t i = 0; i < job->nrcpts; i++)
 			sc_set(&job->results[i], 552,
 			       "5.3.4 message too big for %s (limit %" PRIu64 ")", job->remote_name,
@@ -229,6 +281,8 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 				sc->eightbit = true;
 			else if (l >= 8 && strncasecmp(p, "SMTPUTF8", 8) == 0)
 				sc->smtputf8 = true;
+			else if (l == 3 && strncasecmp(p, "DSN", 3) == 0)
+				sc->dsn = true;
 			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
 				sc->starttls = true;
 			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 &&
@@ -267,7 +321,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 	case SC_EHLO:
 		if (code / 100 == 2) {
 			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls =
-				sc->auth_plain = false;
+				sc->auth_plain = sc->dsn = false;
 			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
 			if (sc->starttls && job->tls && !sc->conn->tls) {
@@ -338,7 +392,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		sc->state = SC_RCPT;
 		sc->rcpt_next = 0;
 		if (!sc->pipelining)
-			sc_send(sc, "RCPT TO:<%s>", job->rcpts[0]);
+			sc_send_rcpt(sc, 0);
 		return;
 	case SC_RCPT: {
 		size_t i = sc->rcpt_next++;
@@ -354,7 +408,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		}
 		if (sc->rcpt_next < job->nrcpts) {
 			if (!sc->pipelining)
-				sc_send(sc, "RCPT TO:<%s>", job->rcpts[sc->rcpt_next]);
+				sc_send_rcpt(sc, sc->rcpt_next);
 			return;
 		}
 		sc->state = SC_DATA;
@@ -379,7 +433,10 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			}
 			struct buf body;
 			buf_init(&body);
-			smtp_client_dot_stuff(job->msg, job->msg_len, &body);
+			if (sc->downgraded)
+				smtp_client_dot_stuff(sc->body7.data, sc->body7.len, &body);
+			else
+				smtp_client_dot_stuff(job->msg, job->msg_len, &body);
 			net_conn_write(sc->conn, body.data, body.len);
 			buf_free(&body);
 			sc->state = SC_BODY;
@@ -534,6 +591,7 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 		sc_finish(sc, reason);
 	}
 	buf_free(&sc->reply);
+	buf_free(&sc->body7);
 	free(sc);
 }
 
@@ -581,6 +639,7 @@ static void sc_connected(struct net_conn *c, int status)
 		sc->state = SC_DONE;
 		sc->done(sc->job, sc->arg);
 		buf_free(&sc->reply);
+		buf_free(&sc->body7);
 		free(sc);
 		return;
 	}
@@ -652,6 +711,7 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 	sc->arg = arg;
 	sc->state = SC_GREETING;
 	buf_init(&sc->reply);
+	buf_init(&sc->body7);
 	job->host_failed = false;
 	job->connected = false;
 	memset(&job->host_result, 0, sizeof(job->host_result));

@@ -25,8 +25,16 @@ struct smtp_client_job {
 	size_t nrcpts;
 	const char *msg; /* CRLF line endings, not dot-stuffed */
 	size_t msg_len;
-	bool need_8bitmime;
-	bool need_smtputf8;
+	bool has_8bit;      /* octets >= 0x80: BODY=8BITMIME, or a 7bit downgrade (RFC 6152) */
+	bool dkim_signed;   /* a DKIM-Signature: never downgraded (that would break it) */
+	bool want_smtputf8; /* the client asked for SMTPUTF8: sent when the server offers it */
+	bool need_smtputf8; /* UTF-8 envelope or headers: fails at a server without SMTPUTF8 */
+	/* DSN (RFC 3461), passed on when the server offers DSN: per recipient NOTIFY bits
+	 * (0 = none) and ORCPT ("type;addr" or NULL), and the message's RET and ENVID. */
+	const unsigned *rcpt_notify;
+	const char *const *rcpt_orcpt;
+	int ret;               /* enum smtp_ret */
+	const char *envid;     /* or NULL */
 	struct tls_ctx *tls;   /* opportunistic STARTTLS when non-NULL */
 	bool keep_open;        /* after a delivered message, keep the connection (reuse) */
 	const char *auth_user; /* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
@@ -38,6 +46,7 @@ struct smtp_client_job {
 	/* output */
 	bool connected;   /* a TCP connection was made */
 	bool host_failed; /* this host could not take the mail (try the next one) */
+	bool dsn;         /* the server offered DSN: it took over the notices */
 	struct smtp_client_result host_result; /* why, when host_failed */
 	struct smtp_client_result *results;    /* nrcpts entries, allocated by the caller */
 	char tls_info[160];                    /* "TLSv1.3 with cipher ..." or "" */

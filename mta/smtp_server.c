@@ -138,6 +138,7 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 	buf_append_str(&r, "250-ENHANCEDSTATUSCODES\r\n");
 	buf_append_str(&r, "250-8BITMIME\r\n");
 	buf_append_str(&r, "250-SMTPUTF8\r\n");
+	buf_append_str(&r, "250-DSN\r\n");
 	if (s->m->tls && !s->tls)
 		buf_append_str(&r, "250-STARTTLS\r\n");
 	if (s->tls && s->kind != SMTP_LISTENER_LOCAL)
@@ -187,6 +188,8 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	}
 	queue_envelope_free(&s->env);
 	s->env.sender = xstrdup(sender);
+	s->env.ret = cmd->ret; /* DSN (RFC 3461) */
+	s->env.envid = cmd->envid[0] ? xstrdup(cmd->envid) : NULL;
 	s->smtputf8 = cmd->smtputf8;
 	s->body = cmd->body;
 	s->n_mail++;
@@ -194,7 +197,8 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	smtp_milter_hook(s, SMTP_MILTER_MAIL, cmd, "250 2.1.0 Ok\r\n");
 }
 
-static bool smtp_rcpt_add(struct smtp_session *s, const char *addr, const char *orig)
+static bool smtp_rcpt_add(struct smtp_session *s, const char *addr, const char *orig,
+			  const struct smtp_command *cmd)
 {
 	for (size_t i = 0; i < s->env.nrcpts; i++)
 		if (strcmp(s->env.rcpts[i].addr, addr) == 0)
@@ -209,6 +213,8 @@ static bool smtp_rcpt_add(struct smtp_session *s, const char *addr, const char *
 	memset(r, 0, sizeof(*r));
 	r->addr = xstrdup(addr);
 	r->orig = orig && strcmp(orig, addr) != 0 ? xstrdup(orig) : NULL;
+	r->notify = cmd->notify; /* DSN (RFC 3461) */
+	r->orcpt = cmd->orcpt[0] ? xstrdup(cmd->orcpt) : NULL;
 	return true;
 }
 
@@ -242,7 +248,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 			smtp_error_reply(s, 554, "5.7.1", "Relay access denied");
 			return;
 		}
-		if (!smtp_rcpt_add(s, rcpt, NULL)) {
+		if (!smtp_rcpt_add(s, rcpt, NULL, cmd)) {
 			smtp_reply(s, "452 4.5.3 Error: too many recipients");
 			return;
 		}
@@ -283,7 +289,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 	for (size_t i = 0; i < ntargets; i++) {
 		char t[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 		addr_format(&targets[i].addr, t, sizeof(t));
-		if (!smtp_rcpt_add(s, t, rcpt)) {
+		if (!smtp_rcpt_add(s, t, rcpt, cmd)) {
 			free(targets);
 			smtp_reply(s, "452 4.5.3 Error: too many recipients");
 			return;

@@ -1,5 +1,6 @@
 /* smtp_proto.c - SMTP command lines, ESMTP parameters, DATA unstuffing and reply lines (pure). */
 #include "smtp_proto.h"
+#include "buf.h"
 
 #include <string.h>
 #include <strings.h>
@@ -29,6 +30,10 @@ enum smtp_proto_param {
 	SMTP_PROTO_PARAM_BODY = 1 << 1,
 	SMTP_PROTO_PARAM_SMTPUTF8 = 1 << 2,
 	SMTP_PROTO_PARAM_AUTH = 1 << 3,
+	SMTP_PROTO_PARAM_RET = 1 << 4,
+	SMTP_PROTO_PARAM_ENVID = 1 << 5,
+	SMTP_PROTO_PARAM_NOTIFY = 1 << 6,
+	SMTP_PROTO_PARAM_ORCPT = 1 << 7,
 };
 
 int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r)
@@ -170,6 +175,99 @@ int smtp_xtext_decode(const char *in, size_t len, char *out, size_t outlen)
 	return 0;
 }
 
+int smtp_notify_parse(const char *s, size_t len, unsigned *notify_r)
+{
+	static const char *const names[] = { "NEVER", "SUCCESS", "FAILURE", "DELAY" };
+	unsigned v = 0;
+	size_t p = 0;
+
+	if (len == 0)
+		return -1;
+	while (p <= len) {
+		const char *comma = memchr(s + p, ',', len - p);
+		size_t end = comma ? (size_t)(comma - s) : len;
+		unsigned bit = 0;
+
+		for (unsigned k = 0; k < 4; k++)
+			if (smtp_proto_eq(s + p, end - p, names[k]))
+				bit = 1u << k;
+		if (bit == 0 || (v & bit))
+			return -1;
+		v |= bit;
+		if (!comma)
+			break;
+		p = end + 1;
+	}
+	if ((v & SMTP_NOTIFY_NEVER) && v != SMTP_NOTIFY_NEVER)
+		return -1; /* RFC 3461 4.1: NEVER stands alone */
+	*notify_r = v;
+	return 0;
+}
+
+void smtp_notify_format(unsigned notify, char *out, size_t outlen)
+{
+	static const char *const names[] = { "NEVER", "SUCCESS", "FAILURE", "DELAY" };
+	size_t n = 0;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	for (unsigned k = 0; k < 4; k++) {
+		size_t l = strlen(names[k]);
+		if (!(notify & (1u << k)) || n + l + 2 > outlen)
+			continue;
+		if (n)
+			out[n++] = ',';
+		memcpy(out + n, names[k], l + 1);
+		n += l;
+	}
+}
+
+void smtp_xtext_encode(struct buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x21 || c > 0x7e || c == '+' || c == '=') {
+			char e[3] = { '+', hex[c >> 4], hex[c & 15] };
+			buf_append(out, e, 3);
+		} else {
+			buf_append(out, (const char *)&c, 1);
+		}
+	}
+}
+
+/* ORCPT=addr-type;xtext (RFC 3461 4.2): addr-type an atom ("rfc822", "utf-8"), the address
+ * non-empty after decoding, printable ASCII for rfc822 (UTF-8 allowed for utf-8, RFC 6533). */
+static int smtp_proto_orcpt(const char *val, size_t val_len, struct smtp_command *cmd,
+			    struct smtp_error *err_r)
+{
+	const char *semi = memchr(val, ';', val_len);
+	size_t tlen = semi ? (size_t)(semi - val) : 0;
+	char addr[SMTP_ORCPT_MAX + 1];
+
+	if (tlen == 0 || tlen > 32)
+		return smtp_proto_syntax(err_r, "ORCPT needs addr-type;address");
+	for (size_t i = 0; i < tlen; i++) {
+		char c = val[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '-'))
+			return smtp_proto_syntax(err_r, "malformed ORCPT address type");
+	}
+	if (smtp_xtext_decode(semi + 1, val_len - tlen - 1, addr, sizeof(addr) - tlen - 1) < 0 ||
+	    addr[0] == '\0')
+		return smtp_proto_syntax(err_r, "ORCPT address is not valid xtext");
+	bool utf8 = smtp_proto_eq(val, tlen, "utf-8");
+	if (!smtp_proto_is_clean(addr, strlen(addr), !utf8))
+		return smtp_proto_syntax(err_r, "invalid octet in the ORCPT address");
+	memcpy(cmd->orcpt, val, tlen);
+	cmd->orcpt[tlen] = ';';
+	memcpy(cmd->orcpt + tlen + 1, addr, strlen(addr) + 1);
+	return 0;
+}
+
 /* MAIL/RCPT parameters after the path: a[p..n). */
 static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, unsigned flags,
 			     struct smtp_command *cmd, struct smtp_error *err_r)
@@ -207,9 +305,15 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 		}
 		if (eq != NULL && (val_len == 0 || memchr(val, '=', val_len) != NULL))
 			return smtp_proto_syntax(err_r, "malformed parameter value");
-		if (!is_mail)
-			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter", NULL);
-		if (smtp_proto_eq(kw, kw_len, "SIZE"))
+		if (!is_mail) {
+			if (smtp_proto_eq(kw, kw_len, "NOTIFY"))
+				bit = SMTP_PROTO_PARAM_NOTIFY;
+			else if (smtp_proto_eq(kw, kw_len, "ORCPT"))
+				bit = SMTP_PROTO_PARAM_ORCPT;
+			else
+				return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter",
+						       NULL);
+		} else if (smtp_proto_eq(kw, kw_len, "SIZE"))
 			bit = SMTP_PROTO_PARAM_SIZE;
 		else if (smtp_proto_eq(kw, kw_len, "BODY"))
 			bit = SMTP_PROTO_PARAM_BODY;
@@ -217,6 +321,10 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 			bit = SMTP_PROTO_PARAM_SMTPUTF8;
 		else if (smtp_proto_eq(kw, kw_len, "AUTH"))
 			bit = SMTP_PROTO_PARAM_AUTH;
+		else if (smtp_proto_eq(kw, kw_len, "RET"))
+			bit = SMTP_PROTO_PARAM_RET;
+		else if (smtp_proto_eq(kw, kw_len, "ENVID"))
+			bit = SMTP_PROTO_PARAM_ENVID;
 		else
 			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter", NULL);
 		if (seen & bit)
@@ -252,6 +360,31 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 				memcpy(cmd->auth, "<>", 3);
 			else if (smtp_xtext_decode(val, val_len, cmd->auth, sizeof(cmd->auth)) < 0)
 				return smtp_proto_syntax(err_r, "AUTH value is not valid xtext");
+			break;
+		case SMTP_PROTO_PARAM_RET:
+			if (val != NULL && smtp_proto_eq(val, val_len, "FULL"))
+				cmd->ret = SMTP_RET_FULL;
+			else if (val != NULL && smtp_proto_eq(val, val_len, "HDRS"))
+				cmd->ret = SMTP_RET_HDRS;
+			else
+				return smtp_proto_syntax(err_r, "RET must be FULL or HDRS");
+			break;
+		case SMTP_PROTO_PARAM_ENVID:
+			if (val == NULL ||
+			    smtp_xtext_decode(val, val_len, cmd->envid, sizeof(cmd->envid)) < 0 ||
+			    !smtp_proto_is_clean(cmd->envid, strlen(cmd->envid), true))
+				return smtp_proto_syntax(err_r, "ENVID is not valid xtext");
+			break;
+		case SMTP_PROTO_PARAM_NOTIFY:
+			if (val == NULL || smtp_notify_parse(val, val_len, &cmd->notify) < 0)
+				return smtp_proto_syntax(err_r, "NOTIFY must be NEVER or a list of "
+								"SUCCESS, FAILURE, DELAY");
+			break;
+		case SMTP_PROTO_PARAM_ORCPT:
+			if (val == NULL)
+				return smtp_proto_syntax(err_r, "ORCPT needs addr-type;address");
+			if (smtp_proto_orcpt(val, val_len, cmd, err_r) < 0)
+				return -1;
 			break;
 		}
 	}

@@ -31,6 +31,19 @@ enum smtp_verb {
 
 enum smtp_body { SMTP_BODY_DEFAULT = 0, SMTP_BODY_7BIT, SMTP_BODY_8BITMIME, SMTP_BODY_BINARYMIME };
 
+/* DSN (RFC 3461): RCPT NOTIFY= bits (0 = absent: failure and delay notices, Postfix's
+ * default) and MAIL RET=. */
+enum smtp_notify {
+	SMTP_NOTIFY_NEVER = 1 << 0,
+	SMTP_NOTIFY_SUCCESS = 1 << 1,
+	SMTP_NOTIFY_FAILURE = 1 << 2,
+	SMTP_NOTIFY_DELAY = 1 << 3,
+};
+enum smtp_ret { SMTP_RET_DEFAULT = 0, SMTP_RET_FULL, SMTP_RET_HDRS };
+
+#define SMTP_ENVID_MAX 100 /* RFC 3461 4.4, decoded */
+#define SMTP_ORCPT_MAX 500 /* RFC 3461 4.2: "addr-type;address", decoded */
+
 /* A parse failure: the reply to send. */
 struct smtp_error {
 	int code;             /* 500, 501, 504, 555 ... */
@@ -49,9 +62,14 @@ struct smtp_command {
 	struct addr path;
 	uint64_t size; /* MAIL SIZE=, 0 when absent */
 	bool has_size;
-	enum smtp_body body; /* MAIL BODY= */
-	bool smtputf8;       /* MAIL SMTPUTF8 */
-	char auth[256];      /* MAIL AUTH=, xtext-decoded, "" when absent */
+	enum smtp_body body;            /* MAIL BODY= */
+	bool smtputf8;                  /* MAIL SMTPUTF8 */
+	char auth[256];                 /* MAIL AUTH=, xtext-decoded, "" when absent */
+	enum smtp_ret ret;              /* MAIL RET= */
+	char envid[SMTP_ENVID_MAX + 1]; /* MAIL ENVID=, xtext-decoded, "" when absent */
+	unsigned notify;                /* RCPT NOTIFY=, enum smtp_notify bits, 0 when absent */
+	char orcpt[SMTP_ORCPT_MAX + 1]; /* RCPT ORCPT= as "addr-type;address" (the address
+					 * xtext-decoded, addr-type as sent), "" when absent */
 	/* HELO/EHLO: the domain or address literal given */
 	char helo[256];
 	/* BDAT */
@@ -121,6 +139,17 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
  * A "NNN" line alone is final with empty text; one trailing CR is ignored. */
 int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,
 			  size_t *text_len_r);
+
+/* NOTIFY values: "NEVER", or a comma-separated list of SUCCESS, FAILURE, DELAY (any case,
+ * each once). Returns 0 with the bits, or -1. */
+int smtp_notify_parse(const char *s, size_t len, unsigned *notify_r);
+/* Writes the canonical form ("NEVER", "SUCCESS,FAILURE,DELAY" in that order) into out
+ * (at least 24 octets); "" for 0. */
+void smtp_notify_format(unsigned notify, char *out, size_t outlen);
+
+/* xtext (RFC 3461 4) encode: '+', '=' and octets outside 0x21-0x7e become "+HH". */
+struct buf;
+void smtp_xtext_encode(struct buf *out, const char *s, size_t len);
 
 /* xtext (RFC 3461) decode into out, NUL-terminated: "+HH" (hex, either case) or a printable
  * ASCII octet other than '+' and '='. Returns 0, or -1 on a bad escape, a bad octet, a decoded

@@ -374,8 +374,10 @@ class SMTPSink:
     repeating), default 250."""
 
     def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True,
-                 starttls=False, auth=None):
+                 starttls=False, auth=None, eightbitmime=True, dsn=False):
         import threading
+        self.eightbitmime = eightbitmime  # offer 8BITMIME (False: a 7-bit-only hop)
+        self.dsn = dsn                    # offer DSN (RFC 3461)
         self.host = host
         self.auth = auth            # (user, password): AUTH PLAIN offered after STARTTLS
         self.auth_logins = []
@@ -435,6 +437,7 @@ class SMTPSink:
         try:
             send("220 sink.test ESMTP sink")
             mail_from, rcpts = None, []
+            mail_params, rcpt_params = [], {}
             tls_active = False
             while True:
                 line = f.readline()
@@ -454,18 +457,24 @@ class SMTPSink:
                         ext.append("250-STARTTLS")
                     if self.auth and tls_active:
                         ext.append("250-AUTH PLAIN")
-                    ext.append("250 8BITMIME")
+                    if self.eightbitmime:
+                        ext.append("250-8BITMIME")
+                    if self.dsn:
+                        ext.append("250-DSN")
+                    ext.append("250 HELP")
                     send("\r\n".join(ext))
                 elif up.startswith("HELO"):
                     send("250 sink.test")
                 elif up.startswith("MAIL FROM:"):
                     mail_from, rcpts = cmd[10:].split(" ")[0].strip("<>"), []
+                    mail_params, rcpt_params = cmd[10:].split(" ")[1:], {}
                     send("250 2.1.0 Ok")
                 elif up.startswith("RCPT TO:"):
                     addr = cmd[8:].split(" ")[0].strip("<>")
                     r = self._reply_for(addr)
                     if r.startswith("2"):
                         rcpts.append(addr)
+                        rcpt_params[addr] = cmd[8:].split(" ")[1:]
                     send(r)
                 elif up == "DATA":
                     if not rcpts:
@@ -485,6 +494,8 @@ class SMTPSink:
                         with self.lock:
                             self.transactions.append({"conn": cid, "mail_from": mail_from,
                                                       "rcpts": list(rcpts), "data": data,
+                                                      "mail_params": mail_params,
+                                                      "rcpt_params": dict(rcpt_params),
                                                       "tls": tls_active, "at": time.monotonic()})
                     if self.data_delay:
                         time.sleep(self.data_delay)

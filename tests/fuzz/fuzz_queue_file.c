@@ -40,7 +40,7 @@ static void fuzz_queue_roundtrip(const struct queue_envelope *env, const char *m
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 		if (r->state == QUEUE_RCPT_DELIVERED)
-			queue_state_delivered(&file, i, r->done_time);
+			queue_state_delivered(&file, i, r->done_time, r->via);
 		else if (r->state == QUEUE_RCPT_FAILED)
 			queue_state_failed(&file, i, r->done_time, r->code, r->last_error);
 		else if (r->state == QUEUE_RCPT_DEFERRED)

@@ -5,7 +5,36 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "buf.h"
 #include "smtp_proto.h"
+
+/* DSN parameters: NOTIFY canonical form parses back to the same bits; ORCPT is
+ * "type;address"; ENVID and the ORCPT address survive an xtext round trip. */
+static void fuzz_smtp_command_dsn(const struct smtp_command *cmd)
+{
+	char out[32], back[SMTP_ORCPT_MAX + 1];
+	unsigned v = 0;
+	struct buf b;
+
+	assert(strlen(cmd->envid) <= SMTP_ENVID_MAX && strlen(cmd->orcpt) <= SMTP_ORCPT_MAX);
+	if (cmd->notify) {
+		assert(cmd->verb == SMTP_VERB_RCPT);
+		assert(!(cmd->notify & SMTP_NOTIFY_NEVER) || cmd->notify == SMTP_NOTIFY_NEVER);
+		smtp_notify_format(cmd->notify, out, sizeof(out));
+		assert(smtp_notify_parse(out, strlen(out), &v) == 0 && v == cmd->notify);
+	}
+	if (cmd->ret || cmd->envid[0])
+		assert(cmd->verb == SMTP_VERB_MAIL);
+	buf_init(&b);
+	smtp_xtext_encode(&b, cmd->envid, strlen(cmd->envid));
+	assert(smtp_xtext_decode(b.data ? b.data : "", b.len, back, sizeof(back)) == 0 &&
+	       strcmp(back, cmd->envid) == 0);
+	buf_free(&b);
+	if (cmd->orcpt[0]) {
+		const char *semi = strchr(cmd->orcpt, ';');
+		assert(cmd->verb == SMTP_VERB_RCPT && semi && semi > cmd->orcpt && semi[1]);
+	}
+}
 
 static void fuzz_smtp_command_one(const char *line, size_t len, unsigned flags)
 {
@@ -34,6 +63,7 @@ static void fuzz_smtp_command_one(const char *line, size_t len, unsigned flags)
 	}
 	if (cmd.verb == SMTP_VERB_HELO || cmd.verb == SMTP_VERB_EHLO)
 		assert(cmd.helo[0] != '\0');
+	fuzz_smtp_command_dsn(&cmd);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

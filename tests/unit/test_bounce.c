@@ -1,5 +1,6 @@
 /* test_bounce.c - DSN composition (RFC 3464 structure) and the retry schedule arithmetic. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bounce.h"
@@ -107,4 +108,37 @@ Test(scheduler, retry_delay)
 	cr_assert_eq(scheduler_retry_delay(sched, 3, 1000), 900);
 	cr_assert_eq(scheduler_retry_delay(sched, 3, 0), 60);
 	cr_assert_eq(scheduler_retry_delay(NULL, 0, 5), 300);
+}
+
+/* RFC 6533: the notice about an SMTPUTF8 message is internationalized. */
+Test(bounce, smtputf8_message_gets_global_types)
+{
+	struct queue_envelope env;
+	struct buf out;
+	size_t idx[] = { 0 };
+	env_fill(&env);
+	env.body_flags = xstrdup("8BITMIME SMTPUTF8");
+	free(env.rcpts[0].addr);
+	env.rcpts[0].addr = xstrdup("j\xc3\xbcrgen@remote.example");
+	buf_init(&out);
+	cr_assert(bounce_needs_utf8(&env));
+	bounce_compose(&out, "mx.test", &env, MSG, sizeof(MSG) - 1, idx, 1, BOUNCE_FAILED,
+		       1700000100);
+	const char *s = out.data;
+	cr_assert(strstr(s, "Content-Type: text/plain; charset=utf-8\r\n"));
+	cr_assert_null(strstr(s, "us-ascii"));
+	cr_assert(strstr(s, "Content-Type: message/global-delivery-status\r\n"));
+	cr_assert(strstr(s, "Final-Recipient: utf-8; j\xc3\xbcrgen@remote.example\r\n"));
+	cr_assert(strstr(s, "X-Original-Sender: rfc822; alice@example.org\r\n"));
+	cr_assert(strstr(s, "Content-Type: message/global-headers\r\n"));
+	queue_envelope_free(&env);
+	buf_free(&out);
+}
+
+Test(bounce, ascii_message_keeps_classic_types)
+{
+	struct queue_envelope env;
+	env_fill(&env);
+	cr_assert(!bounce_needs_utf8(&env));
+	queue_envelope_free(&env);
 }

@@ -92,7 +92,7 @@ Test(queue_file, state_log_last_record_wins)
 	buf_init(&file);
 	encode(&env, &file);
 	queue_state_deferred(&file, 2, 1, 1700000060, "4.4.1 connect to mx: refused\nsecond line");
-	queue_state_delivered(&file, 0, 1700000001);
+	queue_state_delivered(&file, 0, 1700000001, 0);
 	queue_state_failed(&file, 1, 1700000002, 550, "5.1.1 user unknown");
 	queue_state_deferred(&file, 0, 3, 1700000100, "late deferral after delivery is ignored");
 	queue_state_deferred(&file, 2, 2, 1700000300, "4.4.1 again");
@@ -123,9 +123,9 @@ Test(queue_file, torn_trailing_record_is_ignored)
 	make_env(&env);
 	buf_init(&file);
 	encode(&env, &file);
-	queue_state_delivered(&file, 0, 1700000001);
+	queue_state_delivered(&file, 0, 1700000001, 0);
 	size_t good = file.len;
-	queue_state_delivered(&file, 1, 1700000002);
+	queue_state_delivered(&file, 1, 1700000002, 0);
 	/* every truncation inside the last record keeps the first state only */
 	for (size_t cut = good; cut < file.len; cut++) {
 		cr_assert_eq(queue_file_decode(file.data, cut, &got, &err), 0);
@@ -258,4 +258,92 @@ Test(queue_file, ids_are_unique_and_valid)
 	cr_assert_not(queue_id_valid("../etc/passwd"));
 	cr_assert_not(queue_id_valid("abc"));
 	cr_assert_not(queue_id_valid("0123456789abcdef")); /* lower case is not ours */
+}
+
+Test(queue_file, dsn_parameters_round_trip)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err = NULL;
+	make_env(&env);
+	env.ret = 2; /* SMTP_RET_HDRS */
+	env.envid = xstrdup("QQ314159");
+	env.rcpts[0].notify = 2 | 8; /* SUCCESS,DELAY */
+	env.rcpts[0].orcpt = xstrdup("rfc822;Bob+x@localhost");
+	env.rcpts[2].notify = 1; /* NEVER */
+	buf_init(&file);
+	encode(&env, &file);
+	cr_assert_not_null(strstr(file.data, "N13:SUCCESS,DELAY\n"));
+	queue_state_delivered(&file, 0, 1700000001, QUEUE_VIA_LOCAL);
+	queue_state_delivered(&file, 2, 1700000002, QUEUE_VIA_DSN);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0, "%s", err);
+	cr_assert_eq(got.ret, 2);
+	cr_assert_str_eq(got.envid, "QQ314159");
+	cr_assert_eq(got.rcpts[0].notify, 2 | 8);
+	cr_assert_str_eq(got.rcpts[0].orcpt, "rfc822;Bob+x@localhost");
+	cr_assert_eq(got.rcpts[1].notify, 0);
+	cr_assert_null(got.rcpts[1].orcpt);
+	cr_assert_str_eq(got.rcpts[1].orig, "team@localhost");
+	cr_assert_eq(got.rcpts[2].notify, 1);
+	cr_assert_eq(got.rcpts[0].via, QUEUE_VIA_LOCAL);
+	cr_assert_eq(got.rcpts[2].via, QUEUE_VIA_DSN);
+	cr_assert_eq(got.rcpts[2].state, QUEUE_RCPT_DELIVERED);
+	queue_envelope_free(&env);
+	queue_envelope_free(&got);
+	buf_free(&file);
+}
+
+/* A file written before the DSN records existed: no N/K/F/J, "D<index> <time>" without the
+ * delivery route. It loads as "no DSN parameters". */
+Test(queue_file, file_without_dsn_records_still_loads)
+{
+	struct buf file;
+	struct queue_envelope got;
+	const char *err = NULL;
+	buf_init(&file);
+	queue_record_put(&file, 'V', "MQ2", 3);
+	queue_record_put(&file, 'I', "0123456789ABCDEF", 16);
+	queue_record_put(&file, 'T', "1700000000", 10);
+	queue_record_put(&file, 'S', "a@example.org", 13);
+	queue_record_put(&file, 'R', "b@example.org", 13);
+	queue_record_put(&file, 'O', "c@example.org", 13);
+	queue_record_put(&file, 'R', "d@example.org", 13);
+	queue_record_put(&file, 'M', "Subject: x\r\n\r\nhi\r\n", 18);
+	queue_record_putf(&file, 'E', "%zu %08x", file.len,
+			  (unsigned)queue_crc32(0, file.data, file.len));
+	queue_record_put(&file, 'D', "1 1700000001", 12);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0, "%s", err);
+	cr_assert_eq(got.nrcpts, 2);
+	cr_assert_eq(got.ret, 0);
+	cr_assert_null(got.envid);
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(got.rcpts[i].notify, 0);
+		cr_assert_null(got.rcpts[i].orcpt);
+	}
+	cr_assert_eq(got.rcpts[1].state, QUEUE_RCPT_DELIVERED);
+	cr_assert_eq(got.rcpts[1].via, 0);
+	queue_envelope_free(&got);
+	buf_free(&file);
+}
+
+Test(queue_file, bad_dsn_records_are_rejected)
+{
+	static const char *const bad[] = { "N5:NEVERX\n", "N13:NEVER,SUCCESS\n", "F4:SOME\n",
+					   "K0:\n" };
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct buf file;
+		struct queue_envelope got;
+		const char *err = NULL;
+		buf_init(&file);
+		queue_record_put(&file, 'V', "MQ2", 3);
+		queue_record_put(&file, 'I', "0123456789ABCDEF", 16);
+		queue_record_put(&file, 'S', "a@example.org", 13);
+		queue_record_put(&file, 'R', "b@example.org", 13);
+		buf_append_str(&file, bad[k]);
+		queue_record_put(&file, 'M', "x\r\n", 3);
+		queue_record_putf(&file, 'E', "%zu %08x", file.len,
+				  (unsigned)queue_crc32(0, file.data, file.len));
+		cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), -1, "%s", bad[k]);
+		buf_free(&file);
+	}
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "smtp_proto.h"
 
 /* ---- smtp_line_next ---- */
@@ -290,8 +291,8 @@ Test(command, mail_parameters)
 	test_cmd_err("MAIL FROM:<a@b.example> X=\xc3\xa4", 0, 501, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> X=\x01", 0, 501, "5.5.4");
 	/* unknown and duplicate parameters */
-	test_cmd_err("MAIL FROM:<a@b.example> RET=HDRS", 0, 555, "5.5.4");
-	test_cmd_err("MAIL FROM:<a@b.example> ENVID=x", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> RET=HDRS RET=FULL", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> ENVID=x ENVID=y", 0, 555, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> X-FOO", 0, 555, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> SIZE=1 SIZE=2", 0, 555, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> BODY=7BIT body=8BITMIME", 0, 555, "5.5.4");
@@ -377,10 +378,101 @@ Test(command, rcpt_to)
 	test_cmd_err("RCPT TO:", 0, 501, "5.5.4");
 	test_cmd_err("RCPT FROM:<a@b.example>", 0, 501, "5.5.4");
 	test_cmd_err("RCPT", 0, 501, "5.5.4");
-	/* no parameters are offered for RCPT */
-	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=NEVER", 0, 555, "5.5.4");
-	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a@b.example", 0, 555, "5.5.4");
+	/* RCPT takes only the DSN parameters */
 	test_cmd_err("RCPT TO:<a@b.example> SIZE=1", 0, 555, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=NEVER NOTIFY=NEVER", 0, 555, "5.5.4");
+}
+
+/* ---- DSN parameters (RFC 3461) ---- */
+
+Test(dsn, mail_ret_and_envid)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+
+	cr_assert_eq(
+		test_cmd_parse("MAIL FROM:<a@b.example> RET=hdrs ENVID=QQ+2B1+3Dx", 0, &cmd, &err),
+		0);
+	cr_assert_eq(cmd.ret, SMTP_RET_HDRS);
+	cr_assert_str_eq(cmd.envid, "QQ+1=x");
+	cr_assert_eq(test_cmd_parse("MAIL FROM:<> RET=FULL", 0, &cmd, &err), 0);
+	cr_assert_eq(cmd.ret, SMTP_RET_FULL);
+	cr_assert_str_eq(cmd.envid, "");
+	test_cmd_err("MAIL FROM:<a@b.example> RET=BOTH", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> RET", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> ENVID", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> ENVID=a+2", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> ENVID=a+0A", 0, 501, "5.5.4"); /* control */
+	char longid[200] = "MAIL FROM:<a@b.example> ENVID=";
+	memset(longid + strlen(longid), 'x', 101);
+	test_cmd_err(longid, 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> RET=FULL", 0, 555, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> NOTIFY=NEVER", 0, 555, "5.5.4");
+}
+
+Test(dsn, rcpt_notify)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example> NOTIFY=NEVER", 0, &cmd, &err), 0);
+	cr_assert_eq(cmd.notify, SMTP_NOTIFY_NEVER);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example> NOTIFY=delay,Success", 0, &cmd, &err),
+		     0);
+	cr_assert_eq(cmd.notify, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_DELAY);
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example>", 0, &cmd, &err), 0);
+	cr_assert_eq(cmd.notify, 0);
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=NEVER,SUCCESS", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=SUCCESS,SUCCESS", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=SUCCESS,", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=,FAILURE", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY=ALWAYS", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> NOTIFY", 0, 501, "5.5.4");
+	char out[32];
+	smtp_notify_format(SMTP_NOTIFY_DELAY | SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE, out,
+			   sizeof(out));
+	cr_assert_str_eq(out, "SUCCESS,FAILURE,DELAY");
+	smtp_notify_format(SMTP_NOTIFY_NEVER, out, sizeof(out));
+	cr_assert_str_eq(out, "NEVER");
+	smtp_notify_format(0, out, sizeof(out));
+	cr_assert_str_eq(out, "");
+	unsigned v;
+	cr_assert_eq(smtp_notify_parse("SUCCESS,FAILURE,DELAY", 21, &v), 0);
+	cr_assert_eq(v, SMTP_NOTIFY_SUCCESS | SMTP_NOTIFY_FAILURE | SMTP_NOTIFY_DELAY);
+}
+
+Test(dsn, rcpt_orcpt)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example> ORCPT=rfc822;Orig+2Bx@b.example "
+				    "NOTIFY=FAILURE",
+				    0, &cmd, &err),
+		     0);
+	cr_assert_str_eq(cmd.orcpt, "rfc822;Orig+x@b.example");
+	cr_assert_eq(cmd.notify, SMTP_NOTIFY_FAILURE);
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=a@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=;a@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc 822;a", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a+ZZ", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a+C3+A4", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT", 0, 501, "5.5.4");
+}
+
+Test(dsn, xtext_round_trip)
+{
+	struct buf b;
+	char out[64];
+
+	buf_init(&b);
+	smtp_xtext_encode(&b, "a+b=c d\xc3\xa4", 9);
+	buf_append(&b, "", 1);
+	cr_assert_str_eq(b.data, "a+2Bb+3Dc+20d+C3+A4");
+	cr_assert_eq(smtp_xtext_decode(b.data, b.len - 1, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "a+b=c d\xc3\xa4");
+	buf_free(&b);
 }
 
 Test(command, bdat)
