@@ -1,9 +1,11 @@
 /* cmd_append.c - APPEND: a literal message with optional flags and date into a folder, APPENDUID (UIDPLUS). */
+#include "buf.h"
 #include "commands.h"
 #include "imap_date.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
+#include "mime.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -67,9 +69,21 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[TRYCREATE] No such mailbox");
 		return;
 	}
+	/* RFC 3501 messages are CRLF: a bare LF (what a script or an mbox import sends) is stored
+	 * as CRLF, as Dovecot does; CRLF input is stored byte for byte. */
+	const char *data = a[i].str;
+	size_t len = a[i].len;
+	struct buf crlf;
+	buf_init(&crlf);
+	if (mime_crlf_size(data, len) != len) {
+		mime_append_crlf(&crlf, data, len);
+		data = crlf.data;
+		len = crlf.len;
+	}
 	uint32_t uidvalidity = 0, uid = 0;
-	int r = mailbox_append(path, a[i].str, a[i].len, flags, kw, nkw, when, &uidvalidity, &uid,
-			       err, sizeof(err));
+	int r = mailbox_append(path, data, len, flags, kw, nkw, when, &uidvalidity, &uid, err,
+			       sizeof(err));
+	buf_free(&crlf);
 	if (r < 0) {
 		log_warn("imap: user=%s, APPEND to %s failed: %s", c->user, path, err);
 		client_tagged(c, cmd->tag, "NO", "%s",
@@ -78,8 +92,7 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 				      : "[SERVERBUG] Cannot store the message");
 		return;
 	}
-	log_info("imap: user=%s, appended uid %u (%zu bytes) to %s", c->user, uid, a[i].len,
-		 normal);
+	log_info("imap: user=%s, appended uid %u (%zu bytes) to %s", c->user, uid, len, normal);
 	imapd_notify_folder(c->d, c, path);
 	if (c->view && strcmp(c->view->path, path) == 0)
 		c->view->changed = true;
