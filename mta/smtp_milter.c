@@ -22,6 +22,17 @@ const struct config_strlist *smtp_milter_list(const struct config *cfg,
 	return l->items ? l : &cfg->milters;
 }
 
+/* {daemon_name}: the listener's own setting, else milter_daemon_name, else the hostname. */
+const char *smtp_milter_daemon_name(const struct config *cfg, enum smtp_listener_kind kind)
+{
+	const char *n = kind == SMTP_LISTENER_MX      ? cfg->smtp_milter_daemon_name
+			: kind == SMTP_LISTENER_LOCAL ? cfg->local_milter_daemon_name
+						      : cfg->submission_milter_daemon_name;
+	if (!n)
+		n = cfg->milter_daemon_name;
+	return n ? n : cfg->hostname;
+}
+
 struct smtp_milter_macros {
 	const char *v[48];
 	size_t n;
@@ -45,7 +56,7 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 	mm->n = 0;
 	mm->v[0] = NULL;
 	smtp_milter_macro(mm, "j", cfg->hostname);
-	smtp_milter_macro(mm, "{daemon_name}", c->listener ? c->listener->name : "smtp");
+	smtp_milter_macro(mm, "{daemon_name}", smtp_milter_daemon_name(cfg, s->kind));
 	switch (hook) {
 	case SMTP_MILTER_CONNECT:
 		if (c->is_unix) {

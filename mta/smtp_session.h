@@ -114,6 +114,7 @@ enum smtp_milter_hook {
 /* The listener's own milter list when set, else the global one. */
 const struct config_strlist *smtp_milter_list(const struct config *cfg,
 					      enum smtp_listener_kind kind);
+const char *smtp_milter_daemon_name(const struct config *cfg, enum smtp_listener_kind kind);
 /* A command passed our own checks: the milters decide, then ok (CRLF-ended) is the reply. */
 void smtp_milter_hook(struct smtp_session *s, int hook, const struct smtp_command *cmd,
 		      const char *ok);

@@ -94,7 +94,13 @@ struct config {
 	struct config_strlist smtp_milters;       /* the MX listener */
 	struct config_strlist submission_milters; /* submission and submissions */
 	struct config_strlist local_milters;      /* the sendmail command's local socket */
-	uint64_t milter_connect_timeout;          /* seconds, default 10s */
+	/* The milter macro {daemon_name}: per listener, else milter_daemon_name, else hostname
+	 * (Postfix's $myhostname: rspamd writes it as the authserv-id of Authentication-Results). */
+	char *milter_daemon_name;
+	char *smtp_milter_daemon_name;
+	char *submission_milter_daemon_name; /* e.g. ORIGINATING for OpenDKIM's MTA setting */
+	char *local_milter_daemon_name;
+	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
 };

@@ -213,6 +213,9 @@ class MailServer:
         return found
 
     def close(self):
+        if getattr(self, "closed", False):
+            return
+        self.closed = True
         for name in list(self.procs):
             self.stop(name)
         reports = self.sanitizer_reports()

@@ -39,12 +39,18 @@ class DKIMTest(unittest.TestCase):
             f.write("test._domainkey.example.test %s\n" % txt)
         self.sign_port = self.opendkim("sign", [
             "Mode s", "Domain example.test", "Selector test", "KeyFile %s/test.private" % d,
-            "Canonicalization relaxed/simple", "InternalHosts 127.0.0.1", "SignatureAlgorithm rsa-sha256"])
+            "Canonicalization relaxed/simple", "SignatureAlgorithm rsa-sha256",
+            # Signs what mtad names ORIGINATING in {daemon_name} (as Postfix users set on
+            # submission), not what comes from an internal address.
+            "InternalHosts -", "MTA ORIGINATING"])
         self.verify_port = self.opendkim("verify", [
             "Mode v", "TestPublicKeys %s/keys" % d, "AlwaysAddARHeader yes", "AuthservID mx.test",
             "InternalHosts -", "Canonicalization relaxed/simple"])
         self.server.conf.update({
             "submission_milters": "inet:127.0.0.1:%d" % self.sign_port,
+            "local_milters": "inet:127.0.0.1:%d" % self.sign_port,
+            "submission_milter_daemon_name": "ORIGINATING",
+            "local_milter_daemon_name": "ORIGINATING",
             "smtp_milters": "inet:127.0.0.1:%d" % self.verify_port,
         })
         self.server.write_config()
@@ -116,6 +122,18 @@ class DKIMTest(unittest.TestCase):
         bad = self.server.wait_message("carol@example.test", b"<dkim2@example.test>")
         self.assertIsNotNone(bad)
         self.assertRegex(bad.split(b"\r\n\r\n")[0], rb"Authentication-Results: mx.test;\s+dkim=fail")
+
+    def test_local_mail_signed_by_daemon_name(self):
+        """The sendmail command's mail is neither authenticated nor from an internal host for
+        OpenDKIM: only {daemon_name} = ORIGINATING makes it sign."""
+        out = subprocess.run([harness.binary("sendmail"), "-C", self.server.config_path, "-f", "root@localhost",
+                              "bob@localhost"],
+                             input=b"From: root@example.test\nSubject: cron\nMessage-ID: <cron@example.test>\n\nreport\n",
+                             capture_output=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        msg = self.server.wait_message("bob@localhost", b"<cron@example.test>")
+        self.assertIsNotNone(msg, self.server.log())
+        self.assertIn(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=example.test;", msg)
 
     def test_mx_mail_not_signed(self):
         with smtplib.SMTP("127.0.0.1", self.server.smtp_port, timeout=30) as s:

@@ -163,7 +163,7 @@ class MilterCase(unittest.TestCase):
         self.assertEqual(seen, "headers=8 body=%d" % len(body))
         self.assertTrue(msg.endswith(body))
         macros = dict(fields)["X-Test-Macros"]
-        for want in ("host=[127.0.0.1]", "family=2", "j=mx.test", "{daemon_name}=smtp", "{if_addr}=127.0.0.1",
+        for want in ("host=[127.0.0.1]", "family=2", "j=mx.test", "{daemon_name}=mx.test", "{if_addr}=127.0.0.1",
                      "{client_addr}=127.0.0.1", "from=<sender@example.org>", "{mail_addr}=sender@example.org",
                      "rcpt=<alice@localhost>", "{rcpt_addr}=alice@localhost"):
             self.assertIn(want, macros)
@@ -413,7 +413,7 @@ class MilterCase(unittest.TestCase):
         h = self.milter("milter_headers")
         r = self.milter("milter_verdict", "mail", "reject")
         # Global: the header milter; the MX listener: none; submission: the global list.
-        self.start(milters=h.spec, smtp_milters="")
+        self.start(milters=h.spec, smtp_milters="", submission_milter_daemon_name="ORIGINATING")
         self.send("mx")
         msg = self.server.wait_message("alice@localhost", b"<mx@example.org>")
         self.assertIsNotNone(msg)
@@ -429,7 +429,7 @@ class MilterCase(unittest.TestCase):
         msg = self.server.wait_message("bob@localhost", b"<sub@x>")
         self.assertIsNotNone(msg, self.server.log())
         macros = dict(headers_of(msg))["X-Test-Macros"]
-        self.assertIn("{daemon_name}=submission", macros)
+        self.assertIn("{daemon_name}=ORIGINATING", macros)  # the listener's own name
         self.assertIn("{auth_authen}=alice@localhost", macros)
         self.assertIn("{auth_type}=PLAIN", macros)
         self.assertIn("{tls_version}=TLSv1.3", macros)
@@ -452,7 +452,7 @@ class MilterCase(unittest.TestCase):
         msg = self.server.wait_message("alice@localhost", b"<local@x>")
         self.assertIsNotNone(msg, self.server.log())
         macros = dict(headers_of(msg))["X-Test-Macros"]
-        self.assertIn("{daemon_name}=local", macros)
+        self.assertIn("{daemon_name}=mx.test", macros)  # the default: hostname, as Postfix's
         self.assertIn("{auth_type}=local", macros)
         self.assertIn("family=1", macros)
         # The MX listener has no milter (local_milters replaces nothing else; the global list is empty).

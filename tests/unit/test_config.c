@@ -204,7 +204,11 @@ Test(config, every_key_parsed)
 		"trusted_users = www-data, backup\n"
 		"milter_connect_timeout = 3s\n"
 		"milter_command_timeout = 1m\n"
-		"milter_eom_timeout = 7m\n";
+		"milter_eom_timeout = 7m\n"
+		"milter_daemon_name = mx1.example.org\n"
+		"smtp_milter_daemon_name = inbound\n"
+		"submission_milter_daemon_name = ORIGINATING\n"
+		"local_milter_daemon_name = LOCAL\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -281,6 +285,10 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.milter_connect_timeout, 3);
 	cr_expect_eq(cfg.milter_command_timeout, 60);
 	cr_expect_eq(cfg.milter_eom_timeout, 420);
+	cr_expect_str_eq(cfg.milter_daemon_name, "mx1.example.org");
+	cr_expect_str_eq(cfg.smtp_milter_daemon_name, "inbound");
+	cr_expect_str_eq(cfg.submission_milter_daemon_name, "ORIGINATING");
+	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
 
 	/* The test text sets every key of the table. */
 	const char *name;
