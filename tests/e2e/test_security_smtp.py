@@ -5,7 +5,7 @@ import socket
 import time
 import unittest
 
-from harness import MailServer, SMTPClient, rss_kib, tls_context, wait_until
+from harness import SLOW, MailServer, SMTPClient, rss_kib, tls_context, wait_until
 
 
 def plain(user, password):
@@ -166,7 +166,10 @@ class BdatTest(unittest.TestCase):
             c.send(junk)
         time.sleep(0.5)
         grown = rss_kib(pid) - before
-        self.assertLess(grown, 8 * 1024, "mtad grew by %d KiB while discarding" % grown)
+        if not SLOW:
+            # Under AddressSanitizer the freed read buffers sit in its quarantine (tens of MiB
+            # of RSS for the 48 MiB read); the bound is checked in the normal build.
+            self.assertLess(grown, 8 * 1024, "mtad grew by %d KiB while discarding" % grown)
         c.sock.settimeout(10)
         code, lines = c.reply()
         self.assertEqual(code, 552, lines)
