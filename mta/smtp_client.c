@@ -124,18 +124,28 @@ static void sc_send(struct smtp_client *sc, const char *fmt, ...)
 void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out)
 {
 	size_t pos = 0;
-	buf_reserve(out, len + len / 64 + 8);
 	bool line_start = true;
+	buf_reserve(out, len + len / 64 + 8);
 	while (pos < len) {
 		if (line_start && msg[pos] == '.')
 			buf_append(out, ".", 1);
-		const char *nl = memchr(msg + pos, '\n', len - pos);
-		size_t l = nl ? (size_t)(nl - (msg + pos)) + 1 : len - pos;
-		buf_append(out, msg + pos, l);
-		pos += l;
-		line_start = nl != NULL;
+		const char *cr = memchr(msg + pos, '\r', len - pos);
+		size_t k = cr ? (size_t)(cr - (msg + pos)) : len - pos;
+		const char *lf = memchr(msg + pos, '\n', k);
+		if (lf)
+			k = (size_t)(lf - (msg + pos));
+		buf_append(out, msg + pos, k);
+		pos += k;
+		if (pos == len) {
+			line_start = false;
+			break;
+		}
+		/* CRLF, a bare CR or a bare LF: each goes out as one CRLF */
+		buf_append(out, "\r\n", 2);
+		pos += msg[pos] == '\r' && pos + 1 < len && msg[pos + 1] == '\n' ? 2 : 1;
+		line_start = true;
 	}
-	if (len > 0 && !(len >= 2 && msg[len - 2] == '\r' && msg[len - 1] == '\n'))
+	if (len > 0 && !line_start)
 		buf_append(out, "\r\n", 2);
 	buf_append(out, ".\r\n", 3);
 }

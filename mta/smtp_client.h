@@ -73,7 +73,10 @@ void smtp_client_park(struct smtp_client *sc, uint64_t idle_ms,
 void smtp_client_quit(struct smtp_client *sc);
 const char *smtp_client_name(const struct smtp_client *sc);
 
-/* Dot-stuffs msg into out (CRLF.CRLF terminator appended). */
+/* Dot-stuffs msg into out (CRLF.CRLF terminator appended). Every line ending goes out as CRLF:
+ * RFC 5321 2.3.8 lets a client send CR and LF only as CRLF, so a bare CR or bare LF (in a
+ * message queued before intake refused them, or put there by a milter) becomes CRLF and
+ * "\r.\r" or "\n.\n" can never reach the next hop as an end of data (SMTP smuggling). */
 struct buf;
 void smtp_client_dot_stuff(const char *msg, size_t len, struct buf *out);
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define SMTP_MAX_RECEIVED    30
@@ -223,23 +224,49 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		reject_code = 554;
 		reject_enh = "5.6.0";
 		reject_text = "Error: message contains a line longer than 998 characters";
+	} else if (flaws & SMTP_DATA_FLAW_NUL) {
+		reject_code = 554;
+		reject_enh = "5.6.0";
+		reject_text = "Error: message contains a NUL octet";
 	} else if (smtp_count_received(s->msg.data + s->msg_header_len,
 				       s->msg.len - s->msg_header_len) > SMTP_MAX_RECEIVED) {
 		reject_code = 554;
 		reject_enh = "5.4.6";
 		reject_text = "Error: too many hops (mail loop?)";
 	}
-	char bad[600] = "";
+	char bad[700] = "", dup[160];
+	const char *hdr = s->msg.data + s->msg_header_len;
+	size_t hlen = rfc5322_header_length(hdr, s->msg.len - s->msg_header_len);
+	struct rfc5322_field f;
+	enum rfc5322_header_flaw hflaw;
+	if (!reject_code && smtp_authenticated_account(s) &&
+	    (hflaw = rfc5322_header_check(hdr, hlen, &f)) != RFC5322_HEADER_OK) {
+		/* Submitted mail: the header a recipient's MUA shows must be unambiguous. */
+		reject_code = 554;
+		reject_enh = "5.6.0";
+		if (hflaw == RFC5322_HEADER_NUL)
+			reject_text = "Error: message header contains a NUL octet";
+		else {
+			snprintf(dup, sizeof(dup),
+				 "Error: duplicate %.*s: header field (RFC 5322 3.6 allows one)",
+				 (int)(f.name_len < 64 ? f.name_len : 64), f.name);
+			reject_text = dup;
+		}
+	}
 	if (!reject_code && smtp_sender_check_applies(s) &&
-	    !smtp_from_header_owned(s, bad, sizeof(bad))) {
+	    !smtp_originators_owned(s, hdr, hlen, bad, sizeof(bad))) {
 		reject_code = 553;
 		reject_enh = "5.7.1";
 		reject_text = "From: header address not owned by the authenticated user";
+		if (strncasecmp(bad, "From:", 5) != 0)
+			reject_text = "Sender or Resent- header address not owned by the "
+				      "authenticated user";
 	}
 	if (reject_code) {
 		s->m->messages_rejected++;
-		log_info("reject: %s from [%s]: %d %s %s; from=<%s>", s->env.id, s->conn->peer_ip,
-			 reject_code, reject_enh, reject_text, s->env.sender);
+		log_info("reject: %s from [%s]: %d %s %s%s%s; from=<%s>", s->env.id,
+			 s->conn->peer_ip, reject_code, reject_enh, reject_text, bad[0] ? ": " : "",
+			 bad, s->env.sender);
 		smtp_reply(s, "%d %s %s", reject_code, reject_enh, reject_text);
 		smtp_tx_reset(s);
 		return;
@@ -351,13 +378,8 @@ static void smtp_bdat_chunk_done(struct smtp_session *s)
 		smtp_enter_state(s, s->bdat_return);
 		return;
 	}
-	if (s->bdat_failed) {
-		if (s->data_overload)
-			smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
-		else
-			smtp_reply(
-				s,
-				"552 5.3.4 Error: message size exceeds fixed maximum message size");
+	if (s->bdat_failed) { /* the daemon's message memory filled up during this chunk */
+		smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
 		if (s->bdat_last)
 			smtp_tx_reset(s);
 		else
@@ -365,7 +387,7 @@ static void smtp_bdat_chunk_done(struct smtp_session *s)
 		return;
 	}
 	if (s->bdat_last) {
-		smtp_message_complete(s, 0);
+		smtp_message_complete(s, smtp_body_check_end(&s->bdat_check));
 		return;
 	}
 	smtp_enter_state(s, SMTP_STATE_RCPT);
@@ -384,6 +406,7 @@ void smtp_read_bdat(struct smtp_session *s)
 		smtp_msg_account(s);
 	}
 	if (!s->bdat_discard && !s->bdat_failed) {
+		smtp_body_check_feed(&s->bdat_check, c->in.data, n);
 		buf_append(&s->msg, c->in.data, n);
 		smtp_msg_account(s);
 	}
@@ -391,6 +414,37 @@ void smtp_read_bdat(struct smtp_session *s)
 	s->bdat_remaining -= n;
 	if (s->bdat_remaining == 0)
 		smtp_bdat_chunk_done(s);
+}
+
+/* A chunk refused before it is read (it would pass max_message_size, or an earlier chunk
+ * failed): the reply now, then its octets are read and thrown away, never buffered. */
+static void smtp_bdat_refuse(struct smtp_session *s, const struct smtp_command *cmd)
+{
+	if (s->data_overload)
+		smtp_reply(s, "452 4.3.1 Insufficient system resources, try again later");
+	else {
+		log_info("reject: BDAT from [%s]: 552 5.3.4 chunk of %" PRIu64
+			 " octets after %" PRIu64 " passes max_message_size %" PRIu64 "; from=<%s>",
+			 s->conn->peer_ip, cmd->chunk_size, s->bdat_size,
+			 s->m->cfg->max_message_size, s->env.sender ? s->env.sender : "");
+		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
+	}
+	if (!s->bdat_failed) {
+		s->m->messages_rejected++;
+		s->bdat_failed = true;
+		buf_free(&s->msg);
+		smtp_msg_account(s);
+	}
+	if (cmd->last)
+		smtp_tx_reset(s); /* back to HELO state; the transaction is over */
+	s->bdat_last = cmd->last;
+	s->bdat_remaining = cmd->chunk_size;
+	if (s->bdat_remaining == 0)
+		return;
+	s->bdat_discard = true;
+	s->bdat_return = s->state;
+	smtp_enter_state(s, SMTP_STATE_BDAT);
+	net_conn_set_timeout(s->conn, s->m->cfg->smtp_data_timeout * 1000);
 }
 
 void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
@@ -413,13 +467,16 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 	if (!s->bdat_used) {
 		s->bdat_used = true;
 		s->bdat_failed = false;
+		smtp_body_check_init(&s->bdat_check);
 		smtp_tx_begin_message(s);
 	}
-	s->bdat_size += cmd->chunk_size;
-	if (s->bdat_size > s->m->cfg->max_message_size && !s->bdat_failed) {
-		s->bdat_failed = true;
-		buf_free(&s->msg);
+	/* bdat_size <= max_message_size always, so the subtraction cannot wrap (the sum could:
+	 * BDAT 100, then BDAT 18446744073709551516 LAST). */
+	if (s->bdat_failed || cmd->chunk_size > s->m->cfg->max_message_size - s->bdat_size) {
+		smtp_bdat_refuse(s, cmd);
+		return;
 	}
+	s->bdat_size += cmd->chunk_size;
 	smtp_enter_state(s, SMTP_STATE_BDAT);
 	net_conn_set_timeout(s->conn, s->m->cfg->smtp_data_timeout * 1000);
 	if (s->bdat_remaining == 0)

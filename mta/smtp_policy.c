@@ -38,35 +38,47 @@ bool smtp_sender_owned(struct smtp_session *s, const struct addr *a)
 	return owned;
 }
 
-bool smtp_sender_check_applies(const struct smtp_session *s)
+/* Keyed on the session being authenticated by SASL, not on the listener: AUTH is offered on
+ * the MX listener too (after STARTTLS), and an account must not send as another one there
+ * either. The local socket's sessions are trusted by uid (sendmail), not by an account. */
+bool smtp_authenticated_account(const struct smtp_session *s)
 {
-	return (s->kind == SMTP_LISTENER_SUBMISSION || s->kind == SMTP_LISTENER_SUBMISSIONS) &&
-	       s->authenticated && s->m->cfg->submission_sender_check;
+	return s->authenticated && s->kind != SMTP_LISTENER_LOCAL;
 }
 
-/* Submission: every From: address must belong to the authenticated account. */
-bool smtp_from_header_owned(struct smtp_session *s, char *bad, size_t badlen)
+bool smtp_sender_check_applies(const struct smtp_session *s)
 {
-	const char *body = s->msg.data + s->msg_header_len;
-	size_t blen = s->msg.len - s->msg_header_len;
+	return smtp_authenticated_account(s) && s->m->cfg->submission_sender_check;
+}
+
+/* Every address of every originator field (From, Sender, Resent-From, Resent-Sender) must
+ * belong to the authenticated account: the first that does not goes to bad (as "Field: addr"). */
+bool smtp_originators_owned(struct smtp_session *s, const char *hdr, size_t hlen, char *bad,
+			    size_t badlen)
+{
+	struct rfc5322_iter it;
 	struct rfc5322_field f;
-	if (!rfc5322_find(body, rfc5322_header_length(body, blen), "From", &f))
-		return true;
-	struct rfc5322_addr *list;
-	size_t n = rfc5322_parse_addresses(f.value, f.value_len, &list);
 	bool ok = true;
-	for (size_t i = 0; i < n && ok; i++) {
-		if (list[i].kind != RFC5322_ADDR_MAILBOX)
+	rfc5322_iter_init(&it, hdr, hlen);
+	while (ok && rfc5322_iter_next(&it, &f) == 1) {
+		if (!rfc5322_is_originator(&f))
 			continue;
-		char text[600];
-		snprintf(text, sizeof(text), "%s@%s", list[i].mailbox, list[i].host);
-		struct addr a;
-		const char *err;
-		ok = addr_parse_mailbox(text, strlen(text), ADDR_ALLOW_UTF8, &a, &err) == 0 &&
-		     smtp_sender_owned(s, &a);
-		if (!ok)
-			snprintf(bad, badlen, "%s", text);
+		struct rfc5322_addr *list;
+		size_t n = rfc5322_parse_addresses(f.value, f.value_len, &list);
+		for (size_t i = 0; i < n && ok; i++) {
+			if (list[i].kind != RFC5322_ADDR_MAILBOX)
+				continue;
+			char text[600];
+			snprintf(text, sizeof(text), "%s@%s", list[i].mailbox, list[i].host);
+			struct addr a;
+			const char *err;
+			ok = addr_parse_mailbox(text, strlen(text), ADDR_ALLOW_UTF8, &a, &err) ==
+				     0 &&
+			     smtp_sender_owned(s, &a);
+			if (!ok)
+				snprintf(bad, badlen, "%.*s: %s", (int)f.name_len, f.name, text);
+		}
+		rfc5322_addrs_free(list, n);
 	}
-	rfc5322_addrs_free(list, n);
 	return ok;
 }

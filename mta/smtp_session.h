@@ -64,7 +64,8 @@ struct smtp_session {
 	bool bdat_used;
 	bool bdat_discard;           /* reading a refused chunk */
 	enum smtp_state bdat_return; /* state after a refused chunk */
-	uint64_t bdat_size;
+	uint64_t bdat_size;          /* octets of the BDAT chunks accepted, <= max_message_size */
+	struct smtp_body_check bdat_check; /* the line rules over the chunks, as DATA applies */
 	size_t rcpt_cap;
 	/* milters (milter.h): the hook in flight pauses the session */
 	struct milter_set *milters; /* NULL: no milters on this listener */
@@ -128,11 +129,16 @@ bool smtp_milter_eom(struct smtp_session *s);
 bool smtp_relay_allowed(const struct smtp_session *s);
 /* True when address a belongs to the authenticated account. */
 bool smtp_sender_owned(struct smtp_session *s, const struct addr *a);
-/* The submission sender check is on for this session. */
+/* The session is a SASL-authenticated account, on whatever listener (not the local socket). */
+bool smtp_authenticated_account(const struct smtp_session *s);
+/* The sender check (envelope sender and originator header fields) is on for this session:
+ * every authenticated account, on every listener, unless submission_sender_check = no. */
 bool smtp_sender_check_applies(const struct smtp_session *s);
-/* Every From: address of the message belongs to the authenticated account (else the first
+/* Every address in the originator fields (From, Sender, Resent-From, Resent-Sender) of the
+ * header block hdr belongs to the authenticated account (else "Field: address" of the first
  * that does not is copied to bad). */
-bool smtp_from_header_owned(struct smtp_session *s, char *bad, size_t badlen);
+bool smtp_originators_owned(struct smtp_session *s, const char *hdr, size_t hlen, char *bad,
+			    size_t badlen);
 
 /* smtp_auth.c */
 void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd);

@@ -103,6 +103,41 @@ int rfc5322_find(const char *hdr, size_t len, const char *name, struct rfc5322_f
 	return rfc5322_iter_next_named(&it, name, field_r);
 }
 
+bool rfc5322_is_originator(const struct rfc5322_field *f)
+{
+	return rfc5322_name_is(f, "From") || rfc5322_name_is(f, "Sender") ||
+	       rfc5322_name_is(f, "Resent-From") || rfc5322_name_is(f, "Resent-Sender");
+}
+
+/* RFC 5322 3.6: the fields a message has at most one of. */
+static const char *const rfc5322_single_fields[] = {
+	"Date", "From",       "Sender",      "Reply-To",   "To",      "Cc",
+	"Bcc",  "Message-ID", "In-Reply-To", "References", "Subject",
+};
+
+enum rfc5322_header_flaw rfc5322_header_check(const char *hdr, size_t len,
+					      struct rfc5322_field *field_r)
+{
+	const size_t nsingle = sizeof(rfc5322_single_fields) / sizeof(rfc5322_single_fields[0]);
+	bool seen[sizeof(rfc5322_single_fields) / sizeof(rfc5322_single_fields[0])] = { false };
+	struct rfc5322_iter it;
+
+	if (len > 0 && memchr(hdr, '\0', len) != NULL)
+		return RFC5322_HEADER_NUL;
+	rfc5322_iter_init(&it, hdr, len);
+	while (rfc5322_iter_next(&it, field_r) == 1) {
+		for (size_t i = 0; i < nsingle; i++) {
+			if (!rfc5322_name_is(field_r, rfc5322_single_fields[i]))
+				continue;
+			if (seen[i])
+				return RFC5322_HEADER_DUPLICATE;
+			seen[i] = true;
+			break;
+		}
+	}
+	return RFC5322_HEADER_OK;
+}
+
 size_t rfc5322_header_length(const char *msg, size_t len)
 {
 	size_t pos = 0;

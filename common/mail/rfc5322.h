@@ -42,6 +42,22 @@ int rfc5322_find(const char *hdr, size_t len, const char *name, struct rfc5322_f
 /* Case-insensitive comparison of a field's name. */
 bool rfc5322_name_is(const struct rfc5322_field *f, const char *name);
 
+/* An originator field (RFC 5322 3.6.2, 3.6.6): From, Sender, Resent-From, Resent-Sender. */
+bool rfc5322_is_originator(const struct rfc5322_field *f);
+
+enum rfc5322_header_flaw {
+	RFC5322_HEADER_OK = 0,
+	RFC5322_HEADER_NUL,       /* a NUL octet in the header block */
+	RFC5322_HEADER_DUPLICATE, /* a second field of one RFC 5322 3.6 allows once */
+};
+
+/* Checks a header block (as rfc5322_header_length gives it): no NUL octet, and at most one
+ * each of From, Sender, Reply-To, To, Cc, Bcc, Message-ID, In-Reply-To, References, Subject
+ * and Date (RFC 5322 3.6, the table's "max number" 1). Returns the first flaw; for DUPLICATE
+ * *field_r is the second occurrence. */
+enum rfc5322_header_flaw rfc5322_header_check(const char *hdr, size_t len,
+					      struct rfc5322_field *field_r);
+
 /* Length of the header block at the start of msg, including the blank line that ends it; the
  * body starts there. Without a blank line the whole buffer is header. */
 size_t rfc5322_header_length(const char *msg, size_t len);

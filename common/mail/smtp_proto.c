@@ -571,19 +571,85 @@ enum smtp_proto_data_state {
 	SMTP_PROTO_DATA_DONE,    /* end-of-data seen */
 };
 
+void smtp_body_check_init(struct smtp_body_check *c)
+{
+	memset(c, 0, sizeof(*c));
+}
+
+/* Counts k octets of line content (not the CRLF); the count saturates past the limit. */
+static void smtp_body_check_content(struct smtp_body_check *c, size_t k)
+{
+	if (k == 0)
+		return;
+	c->line_len = k > SMTP_PROTO_TEXT_OCTETS ? SMTP_PROTO_TEXT_OCTETS + 1 : c->line_len + k;
+	if (c->line_len > SMTP_PROTO_TEXT_OCTETS) {
+		c->line_len = SMTP_PROTO_TEXT_OCTETS + 1;
+		c->flaws |= SMTP_DATA_FLAW_LONG_LINE;
+	}
+}
+
+void smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n)
+{
+	size_t i = 0;
+
+	if (n > 0 && memchr(p, '\0', n) != NULL)
+		c->flaws |= SMTP_DATA_FLAW_NUL;
+	while (i < n) {
+		if (c->cr) {
+			c->cr = false;
+			if (p[i] == '\n') { /* CRLF: the line ends */
+				c->line_len = 0;
+				i++;
+				continue;
+			}
+			c->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			smtp_body_check_content(c, 1); /* the CR was content after all */
+		}
+		const char *cr = memchr(p + i, '\r', n - i);
+		size_t k = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
+		const char *lf = memchr(p + i, '\n', k);
+
+		if (lf != NULL) { /* a bare LF is content: the line goes on */
+			k = (size_t)(lf - (p + i)) + 1;
+			smtp_body_check_content(c, k);
+			c->flaws |= SMTP_DATA_FLAW_BARE_LF;
+			i += k;
+			continue;
+		}
+		smtp_body_check_content(c, k);
+		i += k;
+		if (cr != NULL) {
+			c->cr = true;
+			i++;
+		}
+	}
+}
+
+unsigned smtp_body_check_end(struct smtp_body_check *c)
+{
+	if (c->cr) {
+		c->cr = false;
+		c->flaws |= SMTP_DATA_FLAW_BARE_CR;
+	}
+	return c->flaws;
+}
+
 void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
 {
 	memset(r, 0, sizeof(*r));
 	r->state = SMTP_PROTO_DATA_BOL;
+	smtp_body_check_init(&r->check);
 	r->max_size = max_size;
 }
 
-/* Message octets in[0..k): counted always, written while the total stays within max_size. */
+/* Message octets in[0..k): checked and counted always, written while the total stays
+ * within max_size. */
 static void smtp_proto_data_emit(struct smtp_data_reader *r, const char *in, size_t k, char *out,
 				 size_t *n)
 {
 	uint64_t before = r->size;
 
+	smtp_body_check_feed(&r->check, in, k);
 	r->size += k;
 	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
 		return;
@@ -595,20 +661,9 @@ static void smtp_proto_data_emit(struct smtp_data_reader *r, const char *in, siz
 	*n += k;
 }
 
-/* Counts k octets of line content (not the CRLF); the count saturates past the limit. */
-static void smtp_proto_data_content(struct smtp_data_reader *r, size_t k)
-{
-	if (k == 0)
-		return;
-	r->line_len = k > SMTP_PROTO_TEXT_OCTETS ? SMTP_PROTO_TEXT_OCTETS + 1 : r->line_len + k;
-	if (r->line_len > SMTP_PROTO_TEXT_OCTETS) {
-		r->line_len = SMTP_PROTO_TEXT_OCTETS + 1;
-		r->flaws |= SMTP_DATA_FLAW_LONG_LINE;
-	}
-}
-
 /* Ordinary text from in[0..len), len > 0: copies the run up to the first CR or LF and that
- * octet (with the LF of a CRLF); sets the state after it. Returns the octets taken. */
+ * octet (with the LF of a CRLF); sets the state after it. Returns the octets taken. The line
+ * rules are the body checker's (in emit); here only where lines begin matters. */
 static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, size_t len,
 				   char *out, size_t *n)
 {
@@ -616,15 +671,12 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 	size_t k = cr != NULL ? (size_t)(cr - in) : len;
 	const char *lf = memchr(in, '\n', k);
 
-	if (lf != NULL) { /* a bare LF is content */
+	if (lf != NULL) { /* a bare LF is content: no new line begins */
 		k = (size_t)(lf - in) + 1;
 		smtp_proto_data_emit(r, in, k, out, n);
-		smtp_proto_data_content(r, k);
-		r->flaws |= SMTP_DATA_FLAW_BARE_LF;
 		r->state = SMTP_PROTO_DATA_TEXT;
 		return k;
 	}
-	smtp_proto_data_content(r, k);
 	if (cr == NULL) {
 		smtp_proto_data_emit(r, in, k, out, n);
 		r->state = SMTP_PROTO_DATA_TEXT;
@@ -632,13 +684,23 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 	}
 	if (k + 1 < len && in[k + 1] == '\n') { /* CRLF: the line ends */
 		smtp_proto_data_emit(r, in, k + 2, out, n);
-		r->line_len = 0;
 		r->state = SMTP_PROTO_DATA_BOL;
 		return k + 2;
 	}
 	smtp_proto_data_emit(r, in, k + 1, out, n);
 	r->state = SMTP_PROTO_DATA_CR;
 	return k + 1;
+}
+
+static enum smtp_data_status smtp_proto_data_return(struct smtp_data_reader *r,
+						    enum smtp_data_status st, size_t n,
+						    size_t consumed, size_t *out_len_r,
+						    size_t *consumed_r)
+{
+	r->flaws |= r->check.flaws;
+	*out_len_r = n;
+	*consumed_r = consumed;
+	return st;
 }
 
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
@@ -664,23 +726,19 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 		case SMTP_PROTO_DATA_DOT_CR:
 			if (c == '\n') {
 				r->state = SMTP_PROTO_DATA_DONE;
-				*out_len_r = n;
-				*consumed_r = i + 1;
-				return SMTP_DATA_END;
+				return smtp_proto_data_return(r, SMTP_DATA_END, n, i + 1, out_len_r,
+							      consumed_r);
 			}
-			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
+			r->check.flaws |= SMTP_DATA_FLAW_BARE_CR;
 			break; /* the dot and the bare CR are dropped */
 		case SMTP_PROTO_DATA_CR:
 			if (c == '\n') {
 				smtp_proto_data_emit(r, in + i, 1, out, &n);
-				r->line_len = 0;
 				r->state = SMTP_PROTO_DATA_BOL;
 				i++;
 				continue;
 			}
-			r->flaws |= SMTP_DATA_FLAW_BARE_CR;
-			smtp_proto_data_content(r, 1); /* the CR was content after all */
-			break;
+			break; /* the checker has seen the bare CR */
 		case SMTP_PROTO_DATA_BOL:
 			if (c == '.') {
 				r->state = SMTP_PROTO_DATA_DOT;
@@ -693,9 +751,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 		}
 		i += smtp_proto_data_text(r, in + i, len - i, out, &n);
 	}
-	*out_len_r = n;
-	*consumed_r = len;
-	return SMTP_DATA_MORE;
+	return smtp_proto_data_return(r, SMTP_DATA_MORE, n, len, out_len_r, consumed_r);
 }
 
 int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char **text_r,

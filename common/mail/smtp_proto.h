@@ -98,25 +98,44 @@ int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consu
 int smtp_command_parse(const char *line, size_t len, unsigned flags, struct smtp_command *cmd_r,
 		       struct smtp_error *err_r);
 
-/* DATA receiver: turns the dot-stuffed stream into message bytes (CRLF kept), detecting
- * the end "CRLF.CRLF" and nothing else: a bare LF or bare CR anywhere marks the message
- * bad (SMTP smuggling) but never ends it. */
-enum smtp_data_status {
-	SMTP_DATA_MORE = 0, /* all input consumed, need more */
-	SMTP_DATA_END = 1,  /* end-of-data seen; *consumed_r tells where the next command begins */
-};
-
+/* The line rules every message obeys however it arrived, DATA or BDAT (RFC 5321 2.3.8,
+ * 4.5.3.1.6; RFC 5322 2.3): lines end in CRLF (a bare LF or bare CR is the SMTP smuggling
+ * class), at most 998 octets before the CRLF, no NUL octet (RFC 2045 2.7, 2.8). */
 enum smtp_data_flaw {
 	SMTP_DATA_FLAW_NONE = 0,
 	SMTP_DATA_FLAW_BARE_LF = 1 << 0,
 	SMTP_DATA_FLAW_BARE_CR = 1 << 1,
 	SMTP_DATA_FLAW_LONG_LINE = 1 << 2, /* a line over SMTP_TEXT_LINE_MAX */
 	SMTP_DATA_FLAW_TOO_BIG = 1 << 3,   /* output would exceed max_size: stopped storing */
+	SMTP_DATA_FLAW_NUL = 1 << 4,       /* a NUL octet */
+};
+
+/* The body checker: pure and incremental over the message octets (after dot-unstuffing for
+ * DATA; the chunks' octets for BDAT). State is carried across calls, so a line, or a CRLF,
+ * may span chunks; the flaws found do not depend on how the octets were split. */
+struct smtp_body_check {
+	bool cr;         /* private: the last octet fed was a CR whose LF is still to come */
+	size_t line_len; /* private: content octets in the current line (saturates at 999) */
+	unsigned flaws;  /* enum smtp_data_flaw bits (never TOO_BIG) */
+};
+
+void smtp_body_check_init(struct smtp_body_check *c);
+/* Checks the next n octets of the message. */
+void smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n);
+/* The message ends here: a CR still waiting for its LF is bare. Returns c->flaws. */
+unsigned smtp_body_check_end(struct smtp_body_check *c);
+
+/* DATA receiver: turns the dot-stuffed stream into message bytes (CRLF kept), detecting
+ * the end "CRLF.CRLF" and nothing else: a bare LF or bare CR anywhere marks the message
+ * bad (SMTP smuggling) but never ends it. The message bytes go through the body checker. */
+enum smtp_data_status {
+	SMTP_DATA_MORE = 0, /* all input consumed, need more */
+	SMTP_DATA_END = 1,  /* end-of-data seen; *consumed_r tells where the next command begins */
 };
 
 struct smtp_data_reader {
-	int state;         /* private */
-	size_t line_len;   /* private: octets in current line */
+	int state;                    /* private */
+	struct smtp_body_check check; /* private: the line rules over the message bytes */
 	uint64_t size;     /* message bytes produced so far (counted even after TOO_BIG) */
 	uint64_t max_size; /* 0 = unlimited */
 	unsigned flaws;    /* enum smtp_data_flaw bits */

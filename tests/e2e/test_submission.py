@@ -174,18 +174,20 @@ class SubmissionTest(unittest.TestCase):
             self.assertIn(b"5.7.1", msg)
 
     def test_swaks_tls_and_auth(self):
+        # "Message-Id" as in swaks' template, so that it replaces that field rather than adding a
+        # second one (two Message-ID fields are refused on submission, RFC 5322 3.6)
         if not shutil.which("swaks"):
             self.skipTest("swaks not installed")
         r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.m.submission_port), "--tls",
                             "--auth", "PLAIN", "--auth-user", "alice@localhost", "--auth-password", "secret",
                             "--from", "alice@localhost", "--to", "bob@localhost",
-                            "--header", "From: alice@localhost", "--header", "Message-ID: <swaks-tls@x>"],
+                            "--header", "From: alice@localhost", "--header", "Message-Id: <swaks-tls@x>"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         r = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.m.submissions_port),
                             "--tls-on-connect", "--auth", "LOGIN", "--auth-user", "alice@localhost",
                             "--auth-password", "secret", "--from", "alice@localhost", "--to", "bob@localhost",
-                            "--header", "From: alice@localhost", "--header", "Message-ID: <swaks-tlsc@x>"],
+                            "--header", "From: alice@localhost", "--header", "Message-Id: <swaks-tlsc@x>"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIsNotNone(self.m.wait_message("bob@localhost", b"<swaks-tls@x>"))

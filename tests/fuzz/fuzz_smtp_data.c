@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (memchr(in, '\n', one.consumed) == NULL && memchr(in, '\r', one.consumed) == NULL)
 		assert(!(one.flaws & (SMTP_DATA_FLAW_BARE_LF | SMTP_DATA_FLAW_BARE_CR)));
-	if (end != 0 && !(one.flaws & ~SMTP_DATA_FLAW_LONG_LINE)) {
+	if (end != 0 && !(one.flaws & ~(SMTP_DATA_FLAW_LONG_LINE | SMTP_DATA_FLAW_NUL))) {
 		char *ref = malloc(end + 1);
 		size_t ref_len;
 

@@ -1,5 +1,6 @@
 /* test_rfc5322.c - header field iteration and unfolding, address lists and dates. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -238,5 +239,70 @@ Test(rfc5322, dates)
 		int tz;
 		cr_expect_eq(rfc5322_parse_date(bad[i], strlen(bad[i]), &t, &tz), -1,
 			     "[%s] accepted", bad[i]);
+	}
+}
+
+/* ---- rfc5322_header_check: what submission refuses in a header block ---- */
+
+#define HCHECK(hdr, want) rfc5322_header_check(hdr, sizeof(hdr) - 1, &f), want
+
+Test(rfc5322, header_check_clean)
+{
+	struct rfc5322_field f;
+	cr_assert_eq(HCHECK("", RFC5322_HEADER_OK));
+	cr_assert_eq(HCHECK("From: a@b\r\nTo: c@d\r\nSubject: x\r\n\r\n", RFC5322_HEADER_OK));
+	/* trace and resent fields may repeat (a resent block per resending, RFC 5322 3.6.6) */
+	cr_assert_eq(HCHECK("Received: x\r\nReceived: y\r\nResent-From: a@b\r\nResent-From: "
+			    "a@b\r\nComments: 1\r\nComments: 2\r\nFrom: a@b\r\n\r\n",
+			    RFC5322_HEADER_OK));
+	/* after the blank line it is body, not header */
+	cr_assert_eq(HCHECK("From: a@b\r\n\r\nFrom: c@d\r\n", RFC5322_HEADER_OK));
+}
+
+Test(rfc5322, header_check_duplicates)
+{
+	static const char *const names[] = { "Date",        "From",       "Sender", "Reply-To",
+					     "To",          "Cc",         "Bcc",    "Message-ID",
+					     "In-Reply-To", "References", "Subject" };
+	struct rfc5322_field f;
+	char hdr[256];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		int n = snprintf(hdr, sizeof(hdr), "%s: one\r\nX-Other: y\r\n%s: two\r\n\r\n",
+				 names[i], names[i]);
+		cr_assert_eq(rfc5322_header_check(hdr, (size_t)n, &f), RFC5322_HEADER_DUPLICATE,
+			     "%s", names[i]);
+		cr_assert_eq(f.name_len, strlen(names[i]));
+		cr_assert_eq(memcmp(f.value, " two", 4), 0, "the second one is reported");
+	}
+	/* case and white space before the colon do not make another field */
+	cr_assert_eq(HCHECK("From: a@b\r\nfROM : c@d\r\n\r\n", RFC5322_HEADER_DUPLICATE));
+	cr_assert_eq(HCHECK("From: a@b\nFrom:\n c@d\n\n", RFC5322_HEADER_DUPLICATE));
+}
+
+Test(rfc5322, header_check_nul)
+{
+	struct rfc5322_field f;
+	cr_assert_eq(HCHECK("From: a@b\0c@d\r\n\r\n", RFC5322_HEADER_NUL));
+	cr_assert_eq(HCHECK("X-A: \0\r\n\r\n", RFC5322_HEADER_NUL));
+}
+
+Test(rfc5322, originator_fields)
+{
+	static const struct {
+		const char *hdr;
+		bool originator;
+	} cases[] = {
+		{ "From: a@b\r\n", true },        { "sender: a@b\r\n", true },
+		{ "Resent-From: a@b\r\n", true }, { "RESENT-SENDER: a@b\r\n", true },
+		{ "Reply-To: a@b\r\n", false },   { "From-X: a@b\r\n", false },
+		{ "Resent-To: a@b\r\n", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rfc5322_field f;
+		struct rfc5322_iter it;
+		rfc5322_iter_init(&it, cases[i].hdr, strlen(cases[i].hdr));
+		cr_assert_eq(rfc5322_iter_next(&it, &f), 1);
+		cr_assert_eq(rfc5322_is_originator(&f), cases[i].originator, "%s", cases[i].hdr);
 	}
 }

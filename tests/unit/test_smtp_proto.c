@@ -730,7 +730,15 @@ Test(data, after_end)
  * here only, to check that the span version behaves the same on any input and any split. */
 enum ref_data_state { REF_BOL, REF_TEXT, REF_CR, REF_DOT, REF_DOT_CR, REF_DONE };
 
-static void ref_data_emit(struct smtp_data_reader *r, char c, char *out, size_t *n)
+struct ref_data_reader {
+	int state;
+	size_t line_len;
+	uint64_t size;
+	uint64_t max_size;
+	unsigned flaws;
+};
+
+static void ref_data_emit(struct ref_data_reader *r, char c, char *out, size_t *n)
 {
 	r->size++;
 	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
@@ -742,7 +750,7 @@ static void ref_data_emit(struct smtp_data_reader *r, char c, char *out, size_t 
 	out[(*n)++] = c;
 }
 
-static void ref_data_content(struct smtp_data_reader *r)
+static void ref_data_content(struct ref_data_reader *r)
 {
 	if (r->line_len <= SMTP_TEXT_LINE_MAX - 2)
 		r->line_len++;
@@ -750,7 +758,7 @@ static void ref_data_content(struct smtp_data_reader *r)
 		r->flaws |= SMTP_DATA_FLAW_LONG_LINE;
 }
 
-static enum smtp_data_status ref_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
+static enum smtp_data_status ref_data_feed(struct ref_data_reader *r, const char *in, size_t len,
 					   char *out, size_t *out_len_r, size_t *consumed_r)
 {
 	size_t n = 0;
@@ -858,11 +866,11 @@ Test(data, same_as_byte_at_a_time_reference)
 	for (int round = 0; round < 20000; round++) {
 		size_t len = test_data_random(&seed, in, round % 8 == 0 ? sizeof(in) : 64);
 		uint64_t max = test_rand(&seed) % 3 == 0 ? test_rand(&seed) % (len + 4) : 0;
-		struct smtp_data_reader got, want;
+		struct smtp_data_reader got;
+		struct ref_data_reader want = { .state = REF_BOL, .max_size = max };
 		size_t off = 0;
 
 		smtp_data_reader_init(&got, max);
-		smtp_data_reader_init(&want, max);
 		while (off <= len) {
 			size_t n = len - off, got_len = 7, want_len = 7, got_used = 7,
 			       want_used = 7;
@@ -885,12 +893,143 @@ Test(data, same_as_byte_at_a_time_reference)
 				     off, n);
 			cr_assert_eq(got.size, want.size, "round %d: size at %zu+%zu", round, off,
 				     n);
-			cr_assert_eq(got.line_len, want.line_len, "round %d: line length", round);
+			cr_assert_eq(got.check.line_len, want.line_len, "round %d: line length",
+				     round);
 			off += got_used;
 			if (got_st == SMTP_DATA_END || (off == len && n == 0))
 				break;
 		}
 	}
+}
+
+/* ---- smtp_body_check: the line rules shared by DATA and BDAT ---- */
+
+/* Checks in[0..len) in one call, byte by byte and in every 2-way and 3-way split (a CRLF or a
+ * line spanning BDAT chunks); all must give flaws. */
+static void test_body_check(const char *in, size_t len, unsigned flaws)
+{
+	struct smtp_body_check c;
+
+	smtp_body_check_init(&c);
+	smtp_body_check_feed(&c, in, len);
+	cr_assert_eq(smtp_body_check_end(&c), flaws, "one shot: flaws %#x, want %#x", c.flaws,
+		     flaws);
+	smtp_body_check_init(&c);
+	for (size_t i = 0; i < len; i++)
+		smtp_body_check_feed(&c, in + i, 1);
+	cr_assert_eq(smtp_body_check_end(&c), flaws, "byte by byte: flaws %#x", c.flaws);
+	for (size_t i = 0; i <= len; i++) {
+		for (size_t j = i; j <= len && len < 64; j++) {
+			smtp_body_check_init(&c);
+			smtp_body_check_feed(&c, in, i);
+			smtp_body_check_feed(&c, in + i, j - i);
+			smtp_body_check_feed(&c, in + j, len - j);
+			cr_assert_eq(smtp_body_check_end(&c), flaws, "split %zu/%zu: flaws %#x", i,
+				     j, c.flaws);
+		}
+	}
+}
+
+#define BODY(in, flaws) test_body_check(in, sizeof(in) - 1, flaws)
+
+Test(body_check, clean)
+{
+	BODY("", 0);
+	BODY("Subject: x\r\n\r\nbody\r\n", 0);
+	BODY("no final line ending", 0);
+	BODY("\r\n\r\n.\r\n..\r\n", 0); /* BDAT carries dots as they are */
+}
+
+Test(body_check, smuggling)
+{
+	BODY("a\nb\r\n", SMTP_DATA_FLAW_BARE_LF);
+	BODY("a\r\n\n.\r\n", SMTP_DATA_FLAW_BARE_LF);
+	BODY("a\rb\r\n", SMTP_DATA_FLAW_BARE_CR);
+	BODY("x\r\n\r.\r\nMAIL FROM:<a@b>\r\n", SMTP_DATA_FLAW_BARE_CR);
+	BODY("ends in CR\r", SMTP_DATA_FLAW_BARE_CR);
+	BODY("\r\r\n", SMTP_DATA_FLAW_BARE_CR);
+	BODY("a\n\rb", SMTP_DATA_FLAW_BARE_LF | SMTP_DATA_FLAW_BARE_CR);
+}
+
+Test(body_check, nul)
+{
+	BODY("From: a@b\0c@d\r\n", SMTP_DATA_FLAW_NUL);
+	BODY("\0", SMTP_DATA_FLAW_NUL);
+}
+
+Test(body_check, long_lines)
+{
+	static char in[3000];
+
+	memset(in, 'x', 998);
+	memcpy(in + 998, "\r\n", 2);
+	test_body_check(in, 1000, 0);
+	memset(in, 'x', 999);
+	memcpy(in + 999, "\r\n", 2);
+	test_body_check(in, 1001, SMTP_DATA_FLAW_LONG_LINE);
+	/* 998 + CR LF, then 998 again: the count restarts at each CRLF, across chunks too */
+	memset(in, 'x', 998);
+	memcpy(in + 998, "\r\n", 2);
+	memset(in + 1000, 'y', 998);
+	memcpy(in + 1998, "\r\n", 2);
+	test_body_check(in, 2000, 0);
+	/* a bare CR is content: 997 + CR + x makes 999 */
+	memset(in, 'x', 997);
+	in[997] = '\r';
+	memcpy(in + 998, "xx", 2);
+	test_body_check(in, 1000, SMTP_DATA_FLAW_BARE_CR | SMTP_DATA_FLAW_LONG_LINE);
+}
+
+/* The reference checker: one octet a step. */
+static unsigned ref_body_check(const char *in, size_t len)
+{
+	unsigned flaws = 0;
+	size_t line = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in[i] == '\0')
+			flaws |= SMTP_DATA_FLAW_NUL;
+		if (in[i] == '\r' && i + 1 < len && in[i + 1] == '\n') {
+			line = 0;
+			i++;
+			continue;
+		}
+		if (in[i] == '\r')
+			flaws |= SMTP_DATA_FLAW_BARE_CR;
+		if (in[i] == '\n')
+			flaws |= SMTP_DATA_FLAW_BARE_LF;
+		if (++line > SMTP_TEXT_LINE_MAX - 2)
+			flaws |= SMTP_DATA_FLAW_LONG_LINE;
+	}
+	return flaws;
+}
+
+Test(body_check, same_as_reference_any_split)
+{
+	static char in[4000];
+	uint32_t seed = 0x9e3779b9u;
+
+	for (int round = 0; round < 20000; round++) {
+		size_t len = test_data_random(&seed, in, round % 8 == 0 ? sizeof(in) : 64);
+		struct smtp_body_check c;
+		size_t off = 0;
+
+		if (len > 0 && test_rand(&seed) % 16 == 0)
+			in[test_rand(&seed) % len] = '\0';
+		smtp_body_check_init(&c);
+		while (off < len) {
+			size_t n = test_rand(&seed) % (len - off + 1);
+
+			smtp_body_check_feed(&c, in + off, n);
+			off += n;
+		}
+		cr_assert_eq(smtp_body_check_end(&c), ref_body_check(in, len), "round %d", round);
+	}
+}
+
+Test(data, nul_is_a_flaw)
+{
+	DATA("a\0b\r\n.\r\n", SMTP_DATA_END, "a\0b\r\n", 8, SMTP_DATA_FLAW_NUL);
 }
 
 /* ---- smtp_reply_line_parse ---- */
