@@ -1,0 +1,109 @@
+# test_imap_conformance.py - imapd protocol conformance (issue 17): raw IMAP exchanges checked against RFC 3501/5258/4731/7162 replies.
+"""Each test speaks IMAP over a plain loopback socket (imap_plaintext_auth = yes) so that the exact
+bytes sent and received are under control, and checks what a client would see."""
+import re
+import socket
+import time
+import unittest
+
+from harness import MailServer
+
+USER = "alice@localhost"
+PASSWORD = "secret"
+
+MSG = (b"From: Bob <bob@example.org>\r\nTo: alice@localhost\r\nSubject: hi\r\n"
+       b"Message-ID: <%d@example.org>\r\n\r\nbody %d\r\n")
+
+
+class Session:
+    """A minimal IMAP client: cmd() sends one tagged command and returns (untagged, tagged)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buf = b""
+        self.n = 0
+        greeting = self.line()
+        assert greeting.startswith(b"* OK"), greeting
+
+    def line(self):
+        deadline = time.monotonic() + 10
+        while b"\r\n" not in self.buf:
+            if time.monotonic() > deadline:
+                raise TimeoutError(self.buf)
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("closed: %r" % self.buf)
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        # a literal {n} at the end of a line: read it and the rest of the response
+        m = re.search(rb"\{(\d+)\}$", line)
+        if m:
+            n = int(m.group(1))
+            while len(self.buf) < n:
+                self.buf += self.sock.recv(65536)
+            line += b"\r\n" + self.buf[:n]
+            self.buf = self.buf[n:]
+            line += self.line()
+        return line
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def cmd(self, text, literal=None):
+        self.n += 1
+        tag = b"t%d" % self.n
+        data = text.encode() if isinstance(text, str) else text
+        if literal is not None:
+            self.send(tag + b" " + data + b" {%d}\r\n" % len(literal))
+            cont = self.line()
+            assert cont.startswith(b"+"), cont
+            self.send(literal + b"\r\n")
+        else:
+            self.send(tag + b" " + data + b"\r\n")
+        untagged = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + b" "):
+                return untagged, line[len(tag) + 1:]
+            untagged.append(line)
+
+    def ok(self, text, literal=None):
+        untagged, tagged = self.cmd(text, literal)
+        assert tagged.startswith(b"OK"), (text, tagged, untagged)
+        return untagged
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class ConformanceTest(unittest.TestCase):
+    def setUp(self):
+        self.server = MailServer(extra={"imap_plaintext_auth": "yes"})
+        self.addCleanup(self.server.close)
+        self.server.start("imapd")
+        self.sessions = []
+        self.addCleanup(lambda: [s.close() for s in self.sessions])
+
+    def session(self, login=True):
+        s = Session(self.server.imap_port)
+        self.sessions.append(s)
+        if login:
+            s.ok('LOGIN %s %s' % (USER, PASSWORD))
+        return s
+
+    # bug 1: '[' is an ordinary atom byte outside FETCH sections
+    def test_bracket_in_mailbox_name_atom(self):
+        s = self.session()
+        s.ok("CREATE abc[")
+        untagged = s.ok('LIST "" abc[%')
+        self.assertEqual(untagged, [b'* LIST (\\HasNoChildren) "/" abc['])
+        untagged, tagged = s.cmd("SELECT nosuch[x")
+        self.assertTrue(tagged.startswith(b"NO"), tagged)
+        s.ok("DELETE abc[")
+
+
+if __name__ == "__main__":
+    unittest.main()
