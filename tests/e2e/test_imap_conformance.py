@@ -104,6 +104,21 @@ class ConformanceTest(unittest.TestCase):
         self.assertTrue(tagged.startswith(b"NO"), tagged)
         s.ok("DELETE abc[")
 
+    # bug 2: a re-created mailbox never gets its old UIDVALIDITY back
+    def test_recreated_mailbox_uidvalidity_is_greater(self):
+        s = self.session()
+        seen = []
+        for i in range(3):
+            s.ok("CREATE again")
+            untagged = s.ok("APPEND again", MSG % (i, i))
+            self.assertEqual(untagged, [])
+            untagged, tagged = s.cmd("STATUS again (UIDVALIDITY UIDNEXT)")
+            m = re.match(rb"\* STATUS again \(UIDVALIDITY (\d+) UIDNEXT 2\)", untagged[0])
+            self.assertTrue(m, untagged)
+            seen.append(int(m.group(1)))
+            s.ok("DELETE again")
+        self.assertEqual(seen, sorted(set(seen)), "UIDVALIDITY reused or lowered: %r" % seen)
+
 
 if __name__ == "__main__":
     unittest.main()

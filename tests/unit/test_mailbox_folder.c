@@ -198,6 +198,35 @@ Test(folder, delete_rules)
 	closedir(d);
 }
 
+/* Issue 17: a folder deleted and created again within the same second got its old
+ * UIDVALIDITY back, so a client's cached UIDs matched different messages. */
+Test(folder, recreated_folder_gets_a_greater_uidvalidity)
+{
+	char err[256], path[PATH_MAX];
+	uint32_t prev = 0;
+	cr_assert_eq(mailbox_folder_path(test_acct, "A", path, sizeof(path)), 0);
+	for (int round = 0; round < 5; round++) {
+		cr_assert_eq(mailbox_folder_create(test_acct, "A", err, sizeof(err)), 0, "%s", err);
+		uint32_t uv, uid;
+		cr_assert_eq(mailbox_append(path, "x\r\n", 3, 0, NULL, 0, 0, &uv, &uid, err,
+					    sizeof(err)),
+			     0, "%s", err);
+		cr_assert_eq(uid, 1);
+		struct mailbox_status st;
+		cr_assert_eq(mailbox_status(path, false, &st), 0);
+		cr_assert_eq(st.uidvalidity, uv);
+		cr_assert_gt(uv, prev, "round %d: UIDVALIDITY %u after %u", round, uv, prev);
+		prev = uv;
+		cr_assert_eq(mailbox_folder_delete(test_acct, "A", err, sizeof(err)), 0, "%s", err);
+	}
+	/* Another folder of the account never reuses a value either. */
+	cr_assert_eq(mailbox_folder_create(test_acct, "B", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mailbox_folder_path(test_acct, "B", path, sizeof(path)), 0);
+	struct mailbox_status st;
+	cr_assert_eq(mailbox_status(path, false, &st), 0);
+	cr_assert_gt(st.uidvalidity, prev);
+}
+
 Test(folder, rename_with_children_and_subscriptions)
 {
 	char err[256], path[PATH_MAX];
