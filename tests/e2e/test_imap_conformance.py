@@ -119,6 +119,51 @@ class ConformanceTest(unittest.TestCase):
             s.ok("DELETE again")
         self.assertEqual(seen, sorted(set(seen)), "UIDVALIDITY reused or lowered: %r" % seen)
 
+    # bug 3: subscriptions outlive their mailbox; LSUB shows the \Noselect parent
+    def test_lsub_and_list_subscribed_keep_deleted_and_parents(self):
+        s = self.session()
+        for name in ("sb/test", "sb/test2/test", "sb/gone"):
+            s.ok("CREATE " + name)
+            s.ok("SUBSCRIBE " + name)
+        s.ok("DELETE sb/gone")
+        lsub = s.ok('LSUB "" sb/%')
+        self.assertCountEqual(lsub, [b'* LSUB () "/" sb/test',
+                                     b'* LSUB (\Noselect) "/" sb/test2',
+                                     b'* LSUB (\Noselect) "/" sb/gone'])
+        listed = s.ok('LIST (SUBSCRIBED) "" sb/*')
+        self.assertIn(b'* LIST (\NonExistent \Subscribed) "/" sb/gone', listed)
+        self.assertIn(b'* LIST (\HasNoChildren \Subscribed) "/" sb/test2/test', listed)
+        self.assertEqual(len(listed), 3, listed)
+        # a plain LIST shows only what exists
+        self.assertNotIn(b"gone", b"".join(s.ok('LIST "" sb/*')))
+        s.ok("UNSUBSCRIBE sb/gone")
+        self.assertNotIn(b"gone", b"".join(s.ok('LSUB "" *')))
+
+    # bug 4: RECURSIVEMATCH gives CHILDINFO parents; bad option combinations are BAD
+    def test_list_extended_recursivematch_and_errors(self):
+        s = self.session()
+        s.ok("CREATE p/a/b")
+        s.ok("SUBSCRIBE p/a/b")
+        listed = s.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" p/%')
+        self.assertEqual(listed, [b'* LIST (\HasChildren) "/" p/a ("CHILDINFO" ("SUBSCRIBED"))'])
+        listed = s.ok('LIST (SUBSCRIBED RECURSIVEMATCH) "" p/*')
+        self.assertEqual(listed, [b'* LIST (\HasNoChildren \Subscribed) "/" p/a/b'])
+        for bad in ('LIST (RECURSIVEMATCH) "" ""', 'LIST (RECURSIVEMATCH REMOTE) "" %',
+                    'LIST "" "" RETURN (IMAPTEST)', 'LIST (IMAPTEST) "" %', 'LIST "" % RETURN'):
+            untagged, tagged = s.cmd(bad)
+            self.assertTrue(tagged.startswith(b"BAD"), (bad, tagged))
+        s.ok('LIST "" % RETURN (CHILDREN SUBSCRIBED SPECIAL-USE)')
+
+    # bug 5: the reference is concatenated with the pattern (RFC 3501 6.3.8)
+    def test_list_reference_concatenated(self):
+        s = self.session()
+        s.ok("CREATE r/x")
+        self.assertIn(b'* LIST (\HasNoChildren) "/" INBOX', s.ok('LIST "INBOX" *'))
+        self.assertEqual(s.ok('LIST "r/" %'), [b'* LIST (\HasNoChildren) "/" r/x'])
+        self.assertEqual(s.ok('LIST "r" *'), [b'* LIST (\HasChildren) "/" r',
+                                              b'* LIST (\HasNoChildren) "/" r/x'])
+        self.assertIn(b'* LIST (\HasNoChildren) "/" INBOX', s.ok('LIST "" inbox'))
+
 
 if __name__ == "__main__":
     unittest.main()

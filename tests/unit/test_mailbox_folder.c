@@ -345,3 +345,30 @@ Test(folder, subscriptions_file)
 	cr_assert_not(test_find(f, n, "Lists")->subscribed);
 	mailbox_folders_free(f, (size_t)n);
 }
+
+/* Issue 17: a subscribed folder that was deleted stays subscribed and is listed, marked
+ * nonexistent (RFC 3501 6.3.6, RFC 5258 \NonExistent); it gives no parent to the others. */
+Test(folder, deleted_folder_stays_subscribed_and_listed_nonexistent)
+{
+	char err[256];
+	cr_assert_eq(mailbox_folder_create(test_acct, "Keep", err, sizeof(err)), 0);
+	cr_assert_eq(mailbox_folder_create(test_acct, "Gone", err, sizeof(err)), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Keep", true), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Gone", true), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Far/Away", true), 0);
+	cr_assert_eq(mailbox_folder_delete(test_acct, "Gone", err, sizeof(err)), 0);
+	struct mailbox_folder *f;
+	long n = test_list(&f);
+	const struct mailbox_folder *g = test_find(f, n, "Gone");
+	cr_assert_not_null(g);
+	cr_assert(g->subscribed && g->nonexistent && !g->noselect);
+	g = test_find(f, n, "Far/Away");
+	cr_assert_not_null(g);
+	cr_assert(g->subscribed && g->nonexistent);
+	cr_assert_null(test_find(f, n, "Far"), "no folder implied by a subscription");
+	g = test_find(f, n, "Keep");
+	cr_assert(g->subscribed && !g->nonexistent);
+	for (long i = 2; i < n; i++) /* INBOX first, then by name */
+		cr_assert_lt(strcmp(f[i - 1].name, f[i].name), 0, "sorted, listed once");
+	mailbox_folders_free(f, (size_t)n);
+}
