@@ -33,7 +33,7 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 			return;
 		}
 		unchangedsince = true;
-		c->enabled |= IMAP_ENABLED_CONDSTORE;
+		command_enable_condstore(c);
 		ai = 2;
 	}
 	if (n != ai + 2 || !imap_arg_is_atom(&a[ai])) {

@@ -201,3 +201,15 @@ int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t 
 	*len_r = got;
 	return 0;
 }
+
+void command_enable_condstore(struct imap_client *c)
+{
+	if (c->enabled & IMAP_ENABLED_CONDSTORE)
+		return;
+	c->enabled |= IMAP_ENABLED_CONDSTORE;
+	if (c->view) {
+		uint64_t hm = c->view->mb->highest_modseq;
+		client_send(c, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			    (unsigned long long)(hm ? hm : 1));
+	}
+}

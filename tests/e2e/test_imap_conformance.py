@@ -164,6 +164,34 @@ class ConformanceTest(unittest.TestCase):
                                               b'* LIST (\HasNoChildren) "/" r/x'])
         self.assertIn(b'* LIST (\HasNoChildren) "/" INBOX', s.ok('LIST "" inbox'))
 
+    def select_with(self, s, n, box="INBOX"):
+        for i in range(n):
+            s.ok("APPEND %s" % box, MSG % (i, i))
+        return s.ok("SELECT %s" % box)
+
+    # bug 7: ESEARCH MIN/MAX with MODSEQ gives the modseq of the message returned
+    def test_esearch_min_max_modseq(self):
+        s = self.session()
+        self.select_with(s, 3)
+        untagged = s.ok("FETCH 1 MODSEQ")
+        self.assertTrue(any(l.startswith(b"* OK [HIGHESTMODSEQ ") for l in untagged), untagged)
+        modseq = {}
+        for seq in (1, 3, 2):
+            untagged = s.ok("STORE %d +FLAGS \\Seen" % seq)
+            m = re.search(rb"MODSEQ \((\d+)\)", b"".join(untagged))
+            modseq[seq] = int(m.group(1))
+        self.assertLess(modseq[1], modseq[3])
+        self.assertLess(modseq[3], modseq[2])
+
+        def esearch(ret, rng="1:3"):
+            untagged = s.ok('SEARCH RETURN (%s) %s MODSEQ "/flags/\\\\seen" all 1' % (ret, rng))
+            return [l for l in untagged if l.startswith(b"* ESEARCH")][0]
+        self.assertTrue(esearch("MIN").endswith(b" MIN 1 MODSEQ %d" % modseq[1]))
+        self.assertTrue(esearch("MAX").endswith(b" MAX 3 MODSEQ %d" % modseq[3]))
+        self.assertTrue(esearch("MIN MAX", "1,3").endswith(b" MIN 1 MAX 3 MODSEQ %d" % modseq[3]))
+        self.assertTrue(esearch("ALL").endswith(b" ALL 1:3 MODSEQ %d" % modseq[2]))
+        self.assertTrue(esearch("MIN COUNT").endswith(b" MODSEQ %d" % modseq[2]))
+
 
 if __name__ == "__main__":
     unittest.main()
