@@ -192,6 +192,19 @@ class ConformanceTest(unittest.TestCase):
         self.assertTrue(esearch("ALL").endswith(b" ALL 1:3 MODSEQ %d" % modseq[2]))
         self.assertTrue(esearch("MIN COUNT").endswith(b" MODSEQ %d" % modseq[2]))
 
+    # bug 8: EXAMINE reports the same RECENT as STATUS and SELECT
+    def test_examine_reports_recent(self):
+        s = self.session()
+        s.ok("CREATE rec")
+        for i in range(2):
+            s.ok("APPEND rec", MSG % (i, i))
+        self.assertIn(b"* 2 RECENT", s.ok("EXAMINE rec"))
+        s.ok("CLOSE")
+        self.assertIn(b"* STATUS rec (RECENT 2)", s.ok("STATUS rec (RECENT)"))
+        self.assertIn(b"* 2 RECENT", s.ok("SELECT rec"))
+        s.ok("CLOSE")
+        self.assertIn(b"* STATUS rec (RECENT 0)", s.ok("STATUS rec (RECENT)"))
+
 
 if __name__ == "__main__":
     unittest.main()
