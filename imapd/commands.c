@@ -127,7 +127,7 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 	*flags_r = 0;
 	*nkw_r = 0;
 	for (unsigned i = 0; i < n; i++) {
-		if (!imap_arg_is_atom(&list[i]) || imap_arg_is_nil(&list[i])) {
+		if (!imap_arg_is_atom(&list[i])) { /* NIL too: a keyword like any other atom */
 			client_tagged(c, cmd->tag, "BAD", "Invalid flag");
 			return -1;
 		}
