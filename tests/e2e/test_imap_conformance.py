@@ -205,6 +205,36 @@ class ConformanceTest(unittest.TestCase):
         s.ok("CLOSE")
         self.assertIn(b"* STATUS rec (RECENT 0)", s.ok("STATUS rec (RECENT)"))
 
+    # bug 9: NIL is a keyword atom in a flag list
+    def test_store_nil_keyword(self):
+        s = self.session()
+        self.select_with(s, 1)
+        untagged = s.ok("STORE 1 +FLAGS NIL")
+        self.assertTrue(untagged[0].startswith(b"* FLAGS (") and b" NIL)" in untagged[0], untagged)
+        self.assertEqual(s.ok("FETCH 1 FLAGS"), [b"* 1 FETCH (FLAGS (\\Recent NIL))"])
+        self.assertEqual(s.ok("SEARCH KEYWORD NIL"), [b"* SEARCH 1"])
+
+    # bug 10: a keyword another session brought into use is announced before the FETCH showing it
+    def test_new_keyword_from_other_session_flags_first(self):
+        a = self.session()
+        self.select_with(a, 2)
+        b = self.session()
+        b.ok("SELECT INBOX")
+        untagged = b.ok("STORE 2 +FLAGS ($Fresh)")
+        self.assertTrue(untagged[0].startswith(b"* FLAGS ("), untagged)
+        self.assertTrue(untagged[1].startswith(b"* OK [PERMANENTFLAGS ("), untagged)
+        untagged = a.ok("NOOP")
+        kinds = [l.split(b" ")[1] if not l.startswith(b"* OK") else b"OK" for l in untagged]
+        self.assertEqual(kinds, [b"FLAGS", b"OK", b"2"], untagged)
+        self.assertIn(b"$Fresh", untagged[0])
+        self.assertIn(b"$Fresh", untagged[1])
+        self.assertIn(b"$Fresh", untagged[2])
+        # told once: a second change with known keywords sends no FLAGS
+        b.ok("STORE 1 +FLAGS ($Fresh)")
+        untagged = a.ok("NOOP")
+        self.assertEqual(len(untagged), 1, untagged)
+        self.assertTrue(untagged[0].startswith(b"* 1 FETCH"), untagged)
+
 
 if __name__ == "__main__":
     unittest.main()
