@@ -235,6 +235,16 @@ class ConformanceTest(unittest.TestCase):
         self.assertEqual(len(untagged), 1, untagged)
         self.assertTrue(untagged[0].startswith(b"* 1 FETCH"), untagged)
 
+    # bug 9: SEARCH FROM matches an address written with comments
+    def test_search_from_address_with_comments(self):
+        s = self.session()
+        s.ok("APPEND INBOX", b"From: <user-from (comment)@ (comment) domain.org>\r\n"
+                             b"Subject: a\r\n\r\nx\r\n")
+        s.ok("APPEND INBOX", b"From: other@domain.org\r\nSubject: b\r\n\r\ny\r\n")
+        s.ok("SELECT INBOX")
+        self.assertEqual(s.ok("SEARCH FROM user-from@domain.org"), [b"* SEARCH 1"])
+        self.assertEqual(s.ok("SEARCH FROM domain.org"), [b"* SEARCH 1 2"])
+
 
 if __name__ == "__main__":
     unittest.main()
