@@ -69,7 +69,7 @@ class Session:
 
     def ok(self, text, literal=None):
         untagged, tagged = self.cmd(text, literal)
-        assert tagged.startswith(b"OK"), (text, tagged, untagged)
+        assert tagged.startswith(b"OK"), (text[:200], tagged, untagged[:5])
         return untagged
 
     def close(self):
@@ -244,6 +244,18 @@ class ConformanceTest(unittest.TestCase):
         s.ok("SELECT INBOX")
         self.assertEqual(s.ok("SEARCH FROM user-from@domain.org"), [b"* SEARCH 1"])
         self.assertEqual(s.ok("SEARCH FROM domain.org"), [b"* SEARCH 1 2"])
+
+    # bug 9: an ID with RFC 2971's maximal sizes fits the pre-login line limit, which stays bounded
+    def test_id_with_maximal_sizes_before_login(self):
+        s = self.session(login=False)
+        fields = b" ".join(b'"%s" "%s"' % ((b"f%02d" % i).ljust(30, b"x"), b"v" * 1024)
+                           for i in range(30))
+        untagged = s.ok(b"ID (" + fields + b")")
+        self.assertTrue(untagged[0].startswith(b"* ID ("), untagged)
+        untagged, tagged = s.cmd(b"NOOP " + b"x" * 100000)
+        self.assertTrue(tagged.startswith(b"BAD") or any(l.startswith(b"* BAD") for l in untagged),
+                        (tagged, untagged))
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
 
 
 if __name__ == "__main__":
