@@ -20,7 +20,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define CLIENT_PREAUTH_MAX_LINE    8192
+#define CLIENT_PREAUTH_MAX_LINE    40960 /* RFC 2971's largest ID: 30 x (30 + 1024 octets) */
 #define CLIENT_PREAUTH_MAX_LITERAL 8192
 #define CLIENT_MAX_LINE            65536
 #define CLIENT_CONT_LINE_MAX       8192 /* AUTHENTICATE response and IDLE's DONE */

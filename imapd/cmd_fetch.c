@@ -259,9 +259,9 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 	}
 	for (unsigned i = 0; i < job->req.count; i++)
 		if (job->req.items[i].type == FETCH_MODSEQ)
-			c->enabled |= IMAP_ENABLED_CONDSTORE;
+			command_enable_condstore(c);
 	if (job->req.has_changedsince)
-		c->enabled |= IMAP_ENABLED_CONDSTORE;
+		command_enable_condstore(c);
 	snprintf(job->tag, sizeof(job->tag), "%s", cmd->tag);
 	job->uid = cmd->uid;
 	job->needs_data = fetch_needs_data(&job->req);

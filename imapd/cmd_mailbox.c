@@ -6,6 +6,7 @@
 #include "mailbox_view.h"
 #include "xalloc.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,12 +226,27 @@ static bool list_match(const char *pat, const char *name, unsigned depth)
 
 static bool list_name_match(const char *pattern, const char *name)
 {
-	/* INBOX is case-insensitive: normalise a pattern starting with it. */
+	/* INBOX is case-insensitive: a pattern whose leading literal bytes spell a prefix
+	 * of "INBOX" in any case ("inbox/%", "in*") matches it as if written in capitals. */
 	char buf[MAILBOX_NAME_MAX * 2];
 	snprintf(buf, sizeof(buf), "%s", pattern);
-	if (strncasecmp(buf, "INBOX", 5) == 0 && (buf[5] == '\0' || buf[5] == '/'))
-		memcpy(buf, "INBOX", 5);
+	if (strncmp(name, "INBOX", 5) == 0 && (name[5] == '\0' || name[5] == '/')) {
+		size_t k = 0;
+		while (k < 5 && buf[k] && toupper((unsigned char)buf[k]) == "INBOX"[k])
+			k++;
+		if (k == 5 || buf[k] == '*' || buf[k] == '%')
+			memcpy(buf, "INBOX", k);
+	}
 	return list_match(buf, name, 0);
+}
+
+static bool list_patterns_match(char *const *pats, size_t npats, const char *name)
+{
+	for (size_t k = 0; k < npats; k++) {
+		if (list_name_match(pats[k], name))
+			return true;
+	}
+	return false;
 }
 
 enum list_opt {
@@ -238,11 +254,14 @@ enum list_opt {
 	LIST_SEL_SPECIAL = 1 << 1,
 	LIST_RET_SUBSCRIBED = 1 << 2,
 	LIST_RET_STATUS = 1 << 3,
+	LIST_SEL_RECURSIVE = 1 << 4,
 };
 
 static void list_status_line(struct imap_client *c, struct buf *b, const char *name,
 			     const struct imap_arg *items, unsigned nitems);
 
+/* RFC 3501 6.3.8: the reference and the pattern are concatenated (the reference normally
+ * ends with the delimiter: LIST "A/" %); a pattern starting with the delimiter ignores it. */
 static void list_add_pattern(const struct imap_client *c, char ***pats, size_t *n, const char *ref,
 			     const char *pat)
 {
@@ -258,21 +277,129 @@ static void list_add_pattern(const struct imap_client *c, char ***pats, size_t *
 		}
 	}
 	*pats = xrealloc(*pats, (*n + 1) * sizeof(**pats));
-	if (pat[0] == '/' || !ref[0])
+	if (pat[0] == '/')
 		(*pats)[(*n)++] = xstrdup(pat);
-	else if (ref[strlen(ref) - 1] == '/')
-		(*pats)[(*n)++] = xasprintf("%s%s", ref, pat);
 	else
-		(*pats)[(*n)++] = xasprintf("%s/%s", ref, pat);
+		(*pats)[(*n)++] = xasprintf("%s%s", ref, pat);
 	buf_free(&r7);
 	buf_free(&p7);
+}
+
+/* One LIST/LSUB reply line to send: a folder of the account, or (f == NULL) a parent name
+ * that only RECURSIVEMATCH/LSUB brings in. */
+struct list_item {
+	char *name;
+	const struct mailbox_folder *f;
+	bool shown;     /* matched the pattern and the selection */
+	bool child_sub; /* has a subscribed descendant (CHILDINFO, LSUB \Noselect) */
+};
+
+struct list_items {
+	struct list_item *v;
+	size_t n, cap;
+};
+
+/* The folder list is sorted (INBOX first, then by name); parents outside it are few. */
+static struct list_item *list_item_get(struct list_items *it, size_t nfolders, const char *name)
+{
+	size_t lo = 0, hi = nfolders;
+	bool inbox = strcmp(name, "INBOX") == 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *m = it->v[mid].name;
+		bool mi = strcmp(m, "INBOX") == 0;
+		int c = mi != inbox ? (mi ? -1 : 1) : strcmp(m, name);
+		if (c == 0)
+			return &it->v[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = nfolders; i < it->n; i++) {
+		if (strcmp(it->v[i].name, name) == 0)
+			return &it->v[i];
+	}
+	if (it->n - nfolders >= 10000)
+		return NULL;
+	if (it->n == it->cap) {
+		it->cap = it->cap ? it->cap * 2 : 16;
+		it->v = xrealloc(it->v, it->cap * sizeof(*it->v));
+	}
+	struct list_item *item = &it->v[it->n++];
+	memset(item, 0, sizeof(*item));
+	item->name = xstrdup(name);
+	return item;
+}
+
+/* Selection by subscription (LIST (SUBSCRIBED), LSUB). With RECURSIVEMATCH (always for
+ * LSUB, RFC 3501 6.3.9) a subscribed name that does not match the pattern brings in its
+ * nearest ancestor that does, flagged child_sub; a matching ancestor of a name that
+ * matched itself is only flagged (Dovecot's rule, RFC 5258 example 9). */
+static void list_select_subscribed(struct list_items *it, size_t nfolders, char *const *pats,
+				   size_t npats, bool recursive)
+{
+	for (size_t i = 0; i < nfolders; i++) {
+		if (!it->v[i].f->subscribed)
+			continue;
+		char *name = xstrdup(it->v[i].name);
+		bool add_matched = true, leaf = true;
+		for (;;) {
+			if (list_patterns_match(pats, npats, name)) {
+				struct list_item *item = list_item_get(it, nfolders, name);
+				if (item) {
+					if (add_matched)
+						item->shown = true;
+					if (!leaf)
+						item->child_sub = true;
+				}
+				add_matched = false;
+			}
+			char *slash = strrchr(name, '/');
+			if (!recursive || !slash)
+				break;
+			*slash = '\0';
+			leaf = false;
+		}
+		free(name);
+	}
+}
+
+static void list_write_flags(struct buf *b, const struct list_item *item, bool lsub, unsigned opts)
+{
+	const struct mailbox_folder *f = item->f;
+	size_t start = b->len;
+#define LIST_FLAG(s) buf_printf(b, "%s%s", b->len > start ? " " : "", s)
+	if (lsub) {
+		/* LSUB: \Noselect for a parent that is only there for its subscribed children,
+		 * and for a subscription that cannot be selected. */
+		if (!f || !f->subscribed || f->noselect || f->nonexistent)
+			LIST_FLAG("\\Noselect");
+		else if (f->special_use)
+			LIST_FLAG(f->special_use);
+		return;
+	}
+	if (!f || f->nonexistent) {
+		LIST_FLAG("\\NonExistent");
+		if (item->child_sub)
+			LIST_FLAG("\\HasChildren");
+	} else {
+		if (f->noselect)
+			LIST_FLAG("\\Noselect");
+		LIST_FLAG(f->has_children || item->child_sub ? "\\HasChildren" : "\\HasNoChildren");
+		if (f->special_use)
+			LIST_FLAG(f->special_use);
+	}
+	if ((opts & LIST_RET_SUBSCRIBED) && f && f->subscribed)
+		LIST_FLAG("\\Subscribed");
+#undef LIST_FLAG
 }
 
 void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 {
 	bool lsub = strcmp(cmd->name, "LSUB") == 0;
 	const struct imap_arg *a = cmd->args;
-	unsigned n = cmd->count, opts = 0;
+	unsigned n = cmd->count, opts = lsub ? LIST_SEL_SUBSCRIBED | LIST_SEL_RECURSIVE : 0;
 	const struct imap_arg *status_items = NULL;
 	unsigned n_status = 0;
 	if (!lsub && n > 0 && a[0].type == IMAP_ARG_LIST) {
@@ -284,18 +411,50 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 				opts |= LIST_SEL_SUBSCRIBED | LIST_RET_SUBSCRIBED;
 			else if (imap_arg_atom_equals(&l[i], "SPECIAL-USE"))
 				opts |= LIST_SEL_SPECIAL;
-			else if (!imap_arg_atom_equals(&l[i], "REMOTE") &&
-				 !imap_arg_atom_equals(&l[i], "RECURSIVEMATCH")) {
+			else if (imap_arg_atom_equals(&l[i], "RECURSIVEMATCH"))
+				opts |= LIST_SEL_RECURSIVE;
+			else if (!imap_arg_atom_equals(&l[i], "REMOTE")) {
 				client_tagged(c, cmd->tag, "BAD", "Unknown LIST selection option");
 				return;
 			}
 		}
+		/* RFC 5258 3.1: RECURSIVEMATCH only modifies another selection option. */
+		if ((opts & LIST_SEL_RECURSIVE) &&
+		    !(opts & (LIST_SEL_SUBSCRIBED | LIST_SEL_SPECIAL))) {
+			client_tagged(c, cmd->tag, "BAD",
+				      "RECURSIVEMATCH needs another selection option");
+			return;
+		}
 		a++;
 		n--;
 	}
-	if (n < 2) {
+	if (n < 2 || (lsub && n != 2)) {
 		client_tagged(c, cmd->tag, "BAD", "Usage: %s reference pattern", cmd->name);
 		return;
+	}
+	if (n > 2) {
+		const struct imap_arg *l;
+		unsigned ln;
+		if (n != 4 || !imap_arg_atom_equals(&a[2], "RETURN") ||
+		    !imap_arg_list(&a[3], &l, &ln)) {
+			client_tagged(c, cmd->tag, "BAD",
+				      "Usage: LIST reference pattern RETURN (...)");
+			return;
+		}
+		for (unsigned i = 0; i < ln; i++) {
+			if (imap_arg_atom_equals(&l[i], "SUBSCRIBED")) {
+				opts |= LIST_RET_SUBSCRIBED;
+			} else if (imap_arg_atom_equals(&l[i], "STATUS") && i + 1 < ln &&
+				   l[i + 1].type == IMAP_ARG_LIST) {
+				opts |= LIST_RET_STATUS;
+				imap_arg_list(&l[i + 1], &status_items, &n_status);
+				i++;
+			} else if (!imap_arg_atom_equals(&l[i], "CHILDREN") &&
+				   !imap_arg_atom_equals(&l[i], "SPECIAL-USE")) {
+				client_tagged(c, cmd->tag, "BAD", "Unknown LIST return option");
+				return;
+			}
+		}
 	}
 	const char *ref;
 	if (!imap_arg_string(&a[0], &ref, NULL) || strlen(ref) > MAILBOX_NAME_MAX) {
@@ -325,21 +484,6 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 		else
 			list_add_pattern(c, &pats, &npats, ref, p);
 	}
-	if (n >= 4 && imap_arg_atom_equals(&a[2], "RETURN") && a[3].type == IMAP_ARG_LIST) {
-		const struct imap_arg *l;
-		unsigned ln;
-		imap_arg_list(&a[3], &l, &ln);
-		for (unsigned i = 0; i < ln; i++) {
-			if (imap_arg_atom_equals(&l[i], "SUBSCRIBED")) {
-				opts |= LIST_RET_SUBSCRIBED;
-			} else if (imap_arg_atom_equals(&l[i], "STATUS") && i + 1 < ln &&
-				   l[i + 1].type == IMAP_ARG_LIST) {
-				opts |= LIST_RET_STATUS;
-				imap_arg_list(&l[i + 1], &status_items, &n_status);
-				i++;
-			}
-		}
-	}
 
 	struct buf b;
 	buf_init(&b);
@@ -351,35 +495,45 @@ void cmd_list(struct imap_client *c, const struct imap_command *cmd)
 		log_warn("imap: user=%s, cannot list folders: %s", c->user, strerror((int)-nf));
 		nf = 0;
 	}
+	struct list_items it = { NULL, 0, 0 };
+	it.cap = (size_t)nf + 1;
+	it.v = xcalloc(it.cap, sizeof(*it.v));
 	for (long i = 0; i < nf; i++) {
-		const struct mailbox_folder *f = &folders[i];
-		bool match = false;
-		for (size_t k = 0; k < npats && !match; k++)
-			match = list_name_match(pats[k], f->name);
-		if (!match)
-			continue;
-		if ((lsub || (opts & LIST_SEL_SUBSCRIBED)) && !f->subscribed)
-			continue;
-		if ((opts & LIST_SEL_SPECIAL) && !f->special_use)
+		it.v[i].name = folders[i].name;
+		it.v[i].f = &folders[i];
+	}
+	it.n = (size_t)nf;
+	if (opts & LIST_SEL_SUBSCRIBED) {
+		list_select_subscribed(&it, (size_t)nf, pats, npats, opts & LIST_SEL_RECURSIVE);
+	} else {
+		for (long i = 0; i < nf; i++) {
+			const struct mailbox_folder *f = &folders[i];
+			it.v[i].shown = !f->nonexistent &&
+					(!(opts & LIST_SEL_SPECIAL) || f->special_use) &&
+					list_patterns_match(pats, npats, f->name);
+		}
+	}
+	for (size_t i = 0; i < it.n; i++) {
+		const struct list_item *item = &it.v[i];
+		if (!item->shown)
 			continue;
 		buf_printf(&b, "* %s (", cmd->name);
-		size_t start = b.len;
-		if (f->noselect)
-			buf_append_str(&b, "\\Noselect ");
-		if (!lsub)
-			buf_append_str(&b, f->has_children ? "\\HasChildren" : "\\HasNoChildren");
-		if (f->special_use)
-			buf_printf(&b, "%s%s", b.len > start ? " " : "", f->special_use);
-		if ((opts & LIST_RET_SUBSCRIBED) && f->subscribed)
-			buf_printf(&b, "%s\\Subscribed", b.len > start ? " " : "");
+		list_write_flags(&b, item, lsub, opts);
 		buf_append_str(&b, ") \"/\" ");
-		client_write_mailbox(c, &b, f->name);
+		client_write_mailbox(c, &b, item->name);
+		if (!lsub && (opts & LIST_SEL_RECURSIVE) && item->child_sub &&
+		    !(item->f && item->f->subscribed))
+			buf_append_str(&b, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
 		buf_append_str(&b, "\r\n");
-		if (opts & LIST_RET_STATUS)
-			list_status_line(c, &b, f->name, status_items, n_status);
+		if ((opts & LIST_RET_STATUS) && item->f && !item->f->nonexistent &&
+		    !item->f->noselect)
+			list_status_line(c, &b, item->name, status_items, n_status);
 	}
 	client_send_buf(c, &b);
 	buf_free(&b);
+	for (size_t i = (size_t)nf; i < it.n; i++)
+		free(it.v[i].name);
+	free(it.v);
 	if (folders)
 		mailbox_folders_free(folders, (size_t)nf);
 	for (size_t k = 0; k < npats; k++)

@@ -50,11 +50,11 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 		return;
 	}
 	if (prog.has_modseq)
-		c->enabled |= IMAP_ENABLED_CONDSTORE;
+		command_enable_condstore(c);
 	const struct mailbox *mb = c->view->mb;
 	struct seqset result;
 	seqset_init(&result);
-	uint64_t count = 0, max_modseq = 0;
+	uint64_t count = 0, max_modseq = 0, min_modseq = 0, last_modseq = 0;
 	uint32_t min = 0, max = 0;
 	struct buf plain;
 	buf_init(&plain);
@@ -93,9 +93,12 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 		if (!hit)
 			continue;
 		uint32_t n = cmd->uid ? mm->uid : (uint32_t)(i + 1);
-		if (!count)
+		if (!count) {
 			min = n;
+			min_modseq = mm->modseq;
+		}
 		max = n;
+		last_modseq = mm->modseq;
 		count++;
 		if (mm->modseq > max_modseq)
 			max_modseq = mm->modseq;
@@ -117,7 +120,14 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			buf_append_str(&b, " ALL ");
 			seqset_write(&b, &result);
 		}
-		if (prog.has_modseq && count)
+		/* RFC 7162 3.1.5: with only MIN and/or MAX, the highest modseq of the
+		 * messages returned, not of every match. */
+		if (!(opts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT))) {
+			uint64_t mm_min = (opts & SEARCH_RETURN_MIN) ? min_modseq : 0;
+			uint64_t mm_max = (opts & SEARCH_RETURN_MAX) ? last_modseq : 0;
+			max_modseq = mm_min > mm_max ? mm_min : mm_max;
+		}
+		if (prog.has_modseq && count && max_modseq)
 			buf_printf(&b, " MODSEQ %llu", (unsigned long long)max_modseq);
 		buf_append_str(&b, "\r\n");
 	} else {

@@ -33,7 +33,7 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 			return;
 		}
 		unchangedsince = true;
-		c->enabled |= IMAP_ENABLED_CONDSTORE;
+		command_enable_condstore(c);
 		ai = 2;
 	}
 	if (n != ai + 2 || !imap_arg_is_atom(&a[ai])) {
@@ -94,6 +94,7 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 	}
 	struct buf b;
 	buf_init(&b);
+	view_write_flags_update(v, &b); /* a new keyword: FLAGS before the FETCHes */
 	for (size_t k = 0; k < nidx && r == 0; k++) {
 		size_t i = idxs[k];
 		const struct mailbox_msg *m = &mb->msgs[i];

@@ -129,7 +129,7 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 	*flags_r = 0;
 	*nkw_r = 0;
 	for (unsigned i = 0; i < n; i++) {
-		if (!imap_arg_is_atom(&list[i]) || imap_arg_is_nil(&list[i])) {
+		if (!imap_arg_is_atom(&list[i])) { /* NIL too: a keyword like any other atom */
 			client_tagged(c, cmd->tag, "BAD", "Invalid flag");
 			return -1;
 		}
@@ -191,4 +191,16 @@ int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t 
 	*data_r = data;
 	*len_r = got;
 	return 0;
+}
+
+void command_enable_condstore(struct imap_client *c)
+{
+	if (c->enabled & IMAP_ENABLED_CONDSTORE)
+		return;
+	c->enabled |= IMAP_ENABLED_CONDSTORE;
+	if (c->view) {
+		uint64_t hm = c->view->mb->highest_modseq;
+		client_send(c, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
+			    (unsigned long long)(hm ? hm : 1));
+	}
 }

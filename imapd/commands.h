@@ -102,5 +102,9 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 /* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
  * when the file vanished (expunged elsewhere) or cannot be read (logged). */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
+/* A CONDSTORE-enabling command (FETCH MODSEQ, SEARCH MODSEQ, STORE UNCHANGEDSINCE, ...):
+ * enables CONDSTORE and, the first time with a folder selected, sends "* OK [HIGHESTMODSEQ n]"
+ * (RFC 7162 3.1). */
+void command_enable_condstore(struct imap_client *c);
 
 #endif

@@ -6,6 +6,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define IMAP_PARSER_DEPTH_CAP 64
 #define IMAP_LITERAL_SIZE_CAP (UINT64_MAX / 16)
@@ -468,6 +469,19 @@ static enum step imap_parser_arg_start(struct imap_parser *p, unsigned char c)
 	}
 }
 
+/* A section "[...]" (which may hold spaces, parentheses and quotes) only follows these FETCH
+ * attribute names; anywhere else '[' is an ordinary atom byte (CREATE abc[, LIST "" foo[%). */
+static bool imap_parser_section_name(const struct buf *tok)
+{
+	static const char *const names[] = { "BODY", "BODY.PEEK", "BINARY", "BINARY.PEEK",
+					     "BINARY.SIZE" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (tok->len == strlen(names[i]) && strncasecmp(tok->data, names[i], tok->len) == 0)
+			return true;
+	}
+	return false;
+}
+
 static enum step imap_parser_atom(struct imap_parser *p, unsigned char c)
 {
 	if (c == ' ' || c == ')' || c == '\r' || c == '\n') {
@@ -475,7 +489,7 @@ static enum step imap_parser_atom(struct imap_parser *p, unsigned char c)
 		p->state = S_AFTER_ARG;
 		return STEP_AGAIN;
 	}
-	if (c == '[') {
+	if (c == '[' && imap_parser_section_name(&p->tok)) {
 		buf_append(&p->tok, &c, 1);
 		p->state = S_BRACKET;
 		return STEP_NEXT;

@@ -86,6 +86,49 @@ static void view_watch_stop(struct view_watch **wp)
 		uv_close((uv_handle_t *)&w->ev[i], view_watch_closed);
 }
 
+static uint32_t view_keyword_mask(const struct mailbox *mb)
+{
+	uint32_t m = 0;
+	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++) {
+		if (mb->keywords[i])
+			m |= (uint32_t)1 << i;
+	}
+	return m;
+}
+
+/* "* FLAGS (...)" and/or "* OK [PERMANENTFLAGS (...)]" with the folder's keywords as they
+ * are now; the session has been told them from here on. */
+static void view_write_flags(struct mailbox_view *v, struct buf *b, bool flags, bool permanent)
+{
+	const struct mailbox *mb = v->mb;
+	if (flags) {
+		buf_append_str(b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+			if (mb->keywords[i])
+				buf_printf(b, " %s", mb->keywords[i]);
+		buf_append_str(b, ")\r\n");
+	}
+	if (permanent && v->readonly) {
+		buf_append_str(b, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
+	} else if (permanent) {
+		buf_append_str(
+			b, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
+			if (mb->keywords[i])
+				buf_printf(b, " %s", mb->keywords[i]);
+		if (mb->nkeywords < MAILBOX_MAX_KEYWORDS)
+			buf_append_str(b, " \\*");
+		buf_append_str(b, ")] Flags permitted\r\n");
+	}
+	v->told_keywords = view_keyword_mask(mb);
+}
+
+void view_write_flags_update(struct mailbox_view *v, struct buf *b)
+{
+	if (v && view_keyword_mask(v->mb) != v->told_keywords)
+		view_write_flags(v, b, true, true);
+}
+
 struct mailbox_view *view_open(const struct view_client *cl, const char *name, const char *path,
 			       bool readonly, char *err, size_t errlen)
 {
@@ -106,11 +149,7 @@ struct mailbox_view *view_open(const struct view_client *cl, const char *name, c
 
 	struct buf b;
 	buf_init(&b);
-	buf_append_str(&b, "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-	for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
-		if (mb->keywords[i])
-			buf_printf(&b, " %s", mb->keywords[i]);
-	buf_append_str(&b, ")\r\n");
+	view_write_flags(v, &b, true, false);
 	buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (!(enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
@@ -119,18 +158,7 @@ struct mailbox_view *view_open(const struct view_client *cl, const char *name, c
 		buf_printf(&b, "* OK [UNSEEN %zu] First unseen\r\n", unseen + 1);
 	buf_printf(&b, "* OK [UIDVALIDITY %u] UIDs valid\r\n", mb->uidvalidity);
 	buf_printf(&b, "* OK [UIDNEXT %u] Predicted next UID\r\n", mb->uidnext);
-	if (readonly) {
-		buf_append_str(&b, "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n");
-	} else {
-		buf_append_str(
-			&b, "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-		for (size_t i = 0; i < MAILBOX_MAX_KEYWORDS; i++)
-			if (mb->keywords[i])
-				buf_printf(&b, " %s", mb->keywords[i]);
-		if (mb->nkeywords < MAILBOX_MAX_KEYWORDS)
-			buf_append_str(&b, " \\*");
-		buf_append_str(&b, ")] Flags permitted\r\n");
-	}
+	view_write_flags(v, &b, false, true);
 	buf_printf(&b, "* OK [HIGHESTMODSEQ %llu] Highest\r\n",
 		   (unsigned long long)(mb->highest_modseq ? mb->highest_modseq : 1));
 	buf_printf(&b, "* LIST () \"/\" ");
@@ -202,6 +230,8 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 	unsigned enabled = v->cl.enabled(v->cl.ctx);
 	struct buf b;
 	buf_init(&b);
+	/* A keyword another session brought into use: FLAGS before the FETCH that shows it. */
+	view_write_flags_update(v, &b);
 	for (size_t i = 0; i < ch->n_expunged; i++)
 		buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
 	if (ch->n_new)

@@ -45,6 +45,7 @@ struct mailbox_view {
 	struct view_watch *watch; /* inotify on new/ and cur/ (NULL until the first IDLE,
 					 * or when unavailable) */
 	struct view_client cl;    /* the session */
+	uint32_t told_keywords;   /* keywords the session was told in FLAGS (bit i: keywords[i]) */
 };
 
 /* Opens name (path already resolved) for the session cl and sends the SELECT/EXAMINE untagged
@@ -62,6 +63,9 @@ void view_sync(struct mailbox_view *v);
 /* Sends the untagged responses for changes (from a sync, or an expunge made by the session).
  * Nothing when v is NULL. */
 void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch);
+/* Appends "* FLAGS" and "* OK [PERMANENTFLAGS]" when the folder's keywords changed since the
+ * session was last told them: before any FETCH that shows a new keyword (RFC 3501 7.2.6). */
+void view_write_flags_update(struct mailbox_view *v, struct buf *b);
 /* The session enters IDLE (pool or loop): view_start_watch starts the inotify watch, which then
  * lasts until the folder is closed. Nothing when v is NULL. */
 void view_want_watch(struct mailbox_view *v);

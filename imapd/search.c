@@ -192,6 +192,43 @@ static bool search_token_in(const struct search_token *t, const char *text, size
 	return search_ascii_casemem(text, len, t->lower, t->len);
 }
 
+/* FROM, TO, CC, BCC also match the addresses as ENVELOPE shows them ("name <mailbox@host>",
+ * comments and quoting gone): "user (c)@ (c) example.org" is found as user@example.org. */
+static bool search_is_address_field(const char *name)
+{
+	return strcasecmp(name, "FROM") == 0 || strcasecmp(name, "TO") == 0 ||
+	       strcasecmp(name, "CC") == 0 || strcasecmp(name, "BCC") == 0;
+}
+
+static bool search_address_match(const char *value, size_t len, const struct buf *needle)
+{
+	struct rfc5322_addr *list;
+	size_t n = rfc5322_parse_addresses(value, len, &list);
+	bool found = false;
+	struct buf text, folded;
+	buf_init(&text);
+	buf_init(&folded);
+	for (size_t i = 0; i < n && !found; i++) {
+		const struct rfc5322_addr *a = &list[i];
+		if (a->kind != RFC5322_ADDR_MAILBOX)
+			continue;
+		buf_reset(&text);
+		if (a->name) {
+			rfc2047_decode(&text, a->name, strlen(a->name));
+			buf_append_str(&text, " <");
+		}
+		buf_printf(&text, "%s@%s%s", a->mailbox, a->host, a->name ? ">" : "");
+		buf_reset(&folded);
+		rfc2047_fold(&folded, text.data, text.len);
+		found = rfc2047_contains_folded(folded.data ? folded.data : "", folded.len,
+						needle->data ? needle->data : "", needle->len);
+	}
+	buf_free(&text);
+	buf_free(&folded);
+	rfc5322_addrs_free(list, n);
+	return found;
+}
+
 /* Does a field named name contain s (decoded, unfolded)? s empty: does the field exist? */
 static bool search_header(struct search_msg *m, const char *name, const char *s, size_t slen)
 {
@@ -203,7 +240,8 @@ static bool search_header(struct search_msg *m, const char *name, const char *s,
 	struct search_token tok;
 	bool have_tok = search_token_make(&tok, s, slen);
 	bool raw_has = !have_tok || search_token_in(&tok, hdr, hlen);
-	if (!raw_has && !search_has_encoded_word(hdr, hlen))
+	bool addr = search_is_address_field(name);
+	if (!raw_has && !search_has_encoded_word(hdr, hlen) && !addr)
 		return false;
 	struct rfc5322_iter it;
 	struct rfc5322_field f;
@@ -220,7 +258,11 @@ static bool search_header(struct search_msg *m, const char *name, const char *s,
 			found = true;
 			break;
 		}
-		if (!raw_has && !search_has_encoded_word(f.value, f.value_len))
+		/* Comments and quoting can split an address the raw scan looks for. */
+		bool addr_parse = addr && (memchr(f.value, '(', f.value_len) ||
+					   memchr(f.value, '"', f.value_len) ||
+					   memchr(f.value, '\\', f.value_len));
+		if (!raw_has && !search_has_encoded_word(f.value, f.value_len) && !addr_parse)
 			continue;
 		buf_reset(&unfolded);
 		buf_reset(&decoded);
@@ -236,6 +278,9 @@ static bool search_header(struct search_msg *m, const char *name, const char *s,
 			found = rfc2047_contains_folded(folded.data ? folded.data : "", folded.len,
 							needle.data ? needle.data : "", needle.len);
 		}
+		if (!found && addr)
+			found = search_address_match(unfolded.data ? unfolded.data : "",
+						     unfolded.len, &needle);
 	}
 	buf_free(&unfolded);
 	buf_free(&decoded);

@@ -247,7 +247,7 @@ static int search_parse_keyword(struct search_ctx *c, const struct search_keywor
 	case KIND_KEYWORD:
 	case KIND_UNKEYWORD:
 		a = search_parse_next(c);
-		if (a == NULL || a->type != IMAP_ARG_ATOM || a->str[0] == '\\' ||
+		if (a == NULL || !imap_arg_is_atom(a) || a->str[0] == '\\' ||
 		    strpbrk(a->str, "[]%*") != NULL)
 			return search_parse_fail(c, SEARCH_ERR_SYNTAX,
 						 "KEYWORD needs a flag keyword");

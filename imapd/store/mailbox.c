@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAILBOX_SCAN_RETRIES    8
 #define MAILBOX_INDEX_MAX_BYTES ((size_t)2 << 30)
@@ -94,6 +95,42 @@ static uint32_t mailbox_new_uidvalidity(uint32_t known)
 	uint32_t v = now > 0 && (uint64_t)now < UINT32_MAX ? (uint32_t)now : 1;
 	if (known != 0 && known < UINT32_MAX && v <= known)
 		v = known + 1;
+	return v;
+}
+
+/* The account directory of a folder path: INBOX is the account directory itself, folder
+ * "A/B" is ACCOUNT/.A.B (Maildir++). */
+static void mailbox_account_dir(const char *folder, char *out, size_t outlen)
+{
+	const char *slash = strrchr(folder, '/');
+	if (slash && slash[1] == '.' && slash > folder)
+		snprintf(out, outlen, "%.*s", (int)(slash - folder), folder);
+	else
+		snprintf(out, outlen, "%s", folder);
+}
+
+/* A new UIDVALIDITY for a folder of the account that holds folder: strictly greater than
+ * every value handed out in the account before (MAILBOX_UIDVALIDITY_FILE, flocked, synced
+ * before the value is used), so a folder deleted and created again under the same name,
+ * even within one second, never gets its old value back (RFC 3501 2.3.1.1). */
+static uint32_t mailbox_account_uidvalidity(const char *folder, uint32_t v)
+{
+	char acct[PATH_MAX], path[PATH_MAX];
+	mailbox_account_dir(folder, acct, sizeof(acct));
+	if (snprintf(path, sizeof(path), "%s/" MAILBOX_UIDVALIDITY_FILE, acct) >= (int)sizeof(path))
+		return v;
+	struct stat st;
+	bool existed = stat(path, &st) == 0;
+	int fd = mailbox_lock_path(path);
+	if (fd < 0)
+		return v; /* the folder's own hints still keep v above its previous value */
+	uint32_t high = mailbox_lock_hint_read(fd);
+	if (high != 0 && high < UINT32_MAX && v <= high)
+		v = high + 1;
+	mailbox_lock_hint_write(fd, v);
+	if (fsync(fd) == 0 && !existed)
+		fsync_dir(acct);
+	mailbox_unlock(fd);
 	return v;
 }
 
@@ -307,7 +344,8 @@ long mailbox_state_find(const struct mailbox_state *s, uint32_t uid)
 static void mailbox_state_reset(struct mailbox_state *s)
 {
 	mailbox_index_free(&s->idx);
-	s->idx.uidvalidity = mailbox_new_uidvalidity(s->known_uidvalidity);
+	s->idx.uidvalidity = mailbox_account_uidvalidity(
+		s->path, mailbox_new_uidvalidity(s->known_uidvalidity));
 	s->known_uidvalidity = s->idx.uidvalidity;
 	s->idx.uidnext = 1;
 	s->idx.recent_uid = 1;

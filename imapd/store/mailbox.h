@@ -191,6 +191,7 @@ struct mailbox_folder {
 	const char
 		*special_use; /* "\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive" or NULL */
 	bool noselect;        /* only a parent of other folders (no Maildir of its own) */
+	bool nonexistent;     /* subscribed, but no such folder (RFC 5258 \NonExistent) */
 };
 
 /* Lists every folder of the account (INBOX first). Returns the count or -errno. */

@@ -247,6 +247,16 @@ static int mailbox_folder_cmp(const void *a, const void *b)
 	return (int)x->noselect - (int)y->noselect; /* a real folder before a virtual one */
 }
 
+/* The order of mailbox_folder_cmp by name alone (names are unique after the merge). */
+static int mailbox_folder_name_cmp(const void *a, const void *b)
+{
+	const struct mailbox_folder *x = a, *y = b;
+	bool xi = strcmp(x->name, "INBOX") == 0, yi = strcmp(y->name, "INBOX") == 0;
+	if (xi != yi)
+		return xi ? -1 : 1;
+	return strcmp(x->name, y->name);
+}
+
 static void mailbox_folder_push(struct mailbox_folder **v, size_t *n, size_t *cap, char *name,
 				bool noselect)
 {
@@ -303,12 +313,16 @@ long mailbox_folder_list(const char *account_dir, struct mailbox_folder **folder
 	n = w;
 	char **subs;
 	size_t nsubs = mailbox_subs_read(account_dir, &subs);
+	for (size_t k = 0; k < nsubs; k++) {
+		struct mailbox_folder key = { .name = subs[k] }, *f;
+		f = bsearch(&key, v, n, sizeof(*v), mailbox_folder_name_cmp);
+		if (f)
+			f->subscribed = true;
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct mailbox_folder *f = &v[i];
 		f->special_use = strchr(f->name, '/') || f->noselect ? NULL
 								     : mailbox_special_use(f->name);
-		for (size_t k = 0; k < nsubs && !f->subscribed; k++)
-			f->subscribed = strcmp(subs[k], f->name) == 0;
 		/* Children follow their parent in this order unless a sibling sorts between
 		 * ("A B" < "A/B"): look the parent up instead. */
 		char *slash = strrchr(f->name, '/');
@@ -322,6 +336,29 @@ long mailbox_folder_list(const char *account_dir, struct mailbox_folder **folder
 			}
 		}
 		*slash = '/';
+	}
+	/* Subscribed names without a folder stay subscribed (RFC 3501 6.3.6: the server
+	 * never removes a subscription by itself): listed as nonexistent. */
+	size_t nexisting = n;
+	for (size_t k = 0; k < nsubs && n < MAILBOX_MAX_FOLDERS; k++) {
+		struct mailbox_folder key = { .name = subs[k] };
+		if (bsearch(&key, v, nexisting, sizeof(*v), mailbox_folder_name_cmp))
+			continue;
+		mailbox_folder_push(&v, &n, &cap, xstrdup(subs[k]), false);
+		v[n - 1].subscribed = true;
+		v[n - 1].nonexistent = true;
+	}
+	if (n > nexisting) {
+		qsort(v, n, sizeof(*v), mailbox_folder_cmp);
+		w = 0; /* a name subscribed twice (a foreign file) is listed once */
+		for (size_t i = 0; i < n; i++) {
+			if (w > 0 && strcmp(v[w - 1].name, v[i].name) == 0) {
+				free(v[i].name);
+				continue;
+			}
+			v[w++] = v[i];
+		}
+		n = w;
 	}
 	mailbox_strv_free(subs, nsubs);
 	*folders_r = v;

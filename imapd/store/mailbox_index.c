@@ -622,6 +622,11 @@ int mailbox_lock(const char *maildir)
 	char path[PATH_MAX];
 	if (snprintf(path, sizeof(path), "%s/" MAILBOX_LOCK_FILE, maildir) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
+	return mailbox_lock_path(path);
+}
+
+int mailbox_lock_path(const char *path)
+{
 	int fd = open_lock_file(path, 0600);
 	if (fd < 0)
 		return fd;

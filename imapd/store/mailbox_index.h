@@ -9,11 +9,13 @@
 #include "buf.h"
 #include "mailbox.h"
 
-#define MAILBOX_INDEX_FILE    "mtad-uidlist"
-#define MAILBOX_INDEX_TMP     "mtad-uidlist.tmp"
-#define MAILBOX_LOCK_FILE     "mtad-uidlist.lock"
-#define MAILBOX_KEYWORDS_FILE "mtad-keywords"
-#define MAILBOX_KEYWORDS_TMP  "mtad-keywords.tmp"
+#define MAILBOX_INDEX_FILE       "mtad-uidlist"
+#define MAILBOX_INDEX_TMP        "mtad-uidlist.tmp"
+#define MAILBOX_LOCK_FILE        "mtad-uidlist.lock"
+#define MAILBOX_KEYWORDS_FILE    "mtad-keywords"
+#define MAILBOX_KEYWORDS_TMP     "mtad-keywords.tmp"
+/* In the account directory: the highest UIDVALIDITY given to any of its folders. */
+#define MAILBOX_UIDVALIDITY_FILE "mtad-uidvalidity"
 
 /* Upper bounds that keep a hostile or damaged index from costing unbounded memory. */
 #define MAILBOX_INDEX_MAX_MSGS 10000000u
@@ -139,6 +141,8 @@ int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 /* Opens (creating) and flocks MAILDIR/mtad-uidlist.lock exclusively. Returns the fd or
  * -errno. mailbox_unlock closes it. */
 int mailbox_lock(const char *maildir);
+/* The same for any lock file path (e.g. ACCOUNT/mtad-uidvalidity). */
+int mailbox_lock_path(const char *path);
 void mailbox_unlock(int fd);
 /* The last UIDVALIDITY recorded in the lock file (0 if none) / records one. fd locked. */
 uint32_t mailbox_lock_hint_read(int fd);

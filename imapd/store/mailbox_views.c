@@ -143,7 +143,13 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s, struct mai
 	struct mailbox_msgs *pub = frozen ? __atomic_load_n((struct mailbox_msgs **)&frozen->view,
 							    __ATOMIC_ACQUIRE)
 					  : NULL;
-	if (pub && (pub->kwmask != kwmask || s->claim_hi || mailbox_recent_count(mb)))
+	/* A read-only view (EXAMINE) claims nothing, but shows what no session claimed yet as
+	 * \Recent, as STATUS counts it (RFC 3501 6.3.2: the same RECENT as SELECT would). */
+	uint32_t ro_recent = !s->claims_recent && s->idx.recent_uid &&
+					     s->idx.recent_uid < s->idx.uidnext
+				     ? s->idx.recent_uid
+				     : 0;
+	if (pub && (pub->kwmask != kwmask || s->claim_hi || ro_recent || mailbox_recent_count(mb)))
 		pub = NULL;
 	struct mailbox_msgs *own = pub ? NULL : mailbox_msgs_new(s->idx.n);
 	struct mailbox_msg *nv = pub ? pub->m : own->m;
@@ -173,7 +179,8 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s, struct mai
 		bool same = o && o->uid == e->uid;
 		if (own) {
 			mailbox_msg_from_entry(s, m, e, kwmask);
-			if (e->uid >= s->claim_lo && e->uid < s->claim_hi)
+			if ((e->uid >= s->claim_lo && e->uid < s->claim_hi) ||
+			    (ro_recent && e->uid >= ro_recent))
 				m->flags |= MAILBOX_RECENT;
 			if (same)
 				m->flags |= o->flags & MAILBOX_RECENT;

@@ -587,12 +587,12 @@ class RecentTest(IMAPTestCase):
         self.append(s0, MULTIPART)
         typ, data = s0.status("INBOX", "(MESSAGES RECENT)")
         self.assertIn(b"RECENT 2", data[0])
-        # EXAMINE looks without claiming.
+        # EXAMINE shows them (the same RECENT as STATUS) without claiming.
         e = self.login()
         e.untagged_responses.clear()
         e.select("INBOX", readonly=True)
-        self.assertEqual(e.untagged_responses.pop("RECENT"), [b"0"])
-        self.assertTrue(all("\\Recent" not in f for f in self.flags(e)))
+        self.assertEqual(e.untagged_responses.pop("RECENT"), [b"2"])
+        self.assertTrue(all("\\Recent" in f for f in self.flags(e)))
         # The first SELECT gets them.
         a = self.login()
         a.untagged_responses.clear()

@@ -115,6 +115,21 @@ Test(imap_parser, special_atoms_kept_whole)
 	CHECK("a FETCH 1 BODY[]\r\n", "DONE a FETCH: 1 BODY[]\n");
 	CHECK("a FETCH 1 (BODY[1.2.MIME] BINARY[1]<0.5>)\r\n",
 	      "DONE a FETCH: 1 (BODY[1.2.MIME] BINARY[1]<0.5>)\n");
+	CHECK("a FETCH 1 (body.peek[header.fields (A)] Binary.Size[1])\r\n",
+	      "DONE a FETCH: 1 (body.peek[header.fields (A)] Binary.Size[1])\n");
+}
+
+/* '[' is an ordinary atom byte (only ']' is special in an astring): a section only follows
+ * BODY, BODY.PEEK, BINARY, BINARY.PEEK and BINARY.SIZE. */
+Test(imap_parser, bracket_inside_atom_is_not_a_section)
+{
+	CHECK("a CREATE abc[\r\n", "DONE a CREATE: abc[\n");
+	CHECK("a LIST \"\" foo[%\r\n", "DONE a LIST: \"\" foo[%\n");
+	CHECK("a SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}\r\n",
+	      "DONE a SELECT: !#$&'+,-.0123456789:;<=>?@^_`|[}\n");
+	CHECK("a CREATE [x y]\r\n", "DONE a CREATE: [x y]\n");
+	CHECK("a X BODYX[1 2]\r\n", "DONE a X: BODYX[1 2]\n");
+	CHECK("a X BODY[1][ 2\r\n", "DONE a X: BODY[1][ 2\n");
 }
 
 Test(imap_parser, arg_tree_types)

@@ -153,6 +153,28 @@ Test(imap_search, headers_and_addresses)
 	cr_assert_gt(loads, 0);
 }
 
+/* Issue 17: FROM matches the address as ENVELOPE shows it, comments and quoting gone. */
+Test(imap_search, address_keys_match_the_parsed_address)
+{
+	static const char msg[] = "From: <user-from (comment)@ (comment) domain.org>\r\n"
+				  "To: \"user-to\"@domain.org (Real\r\n To)\r\n"
+				  "Cc: =?UTF-8?Q?Andr=C3=A9?= <andre@example.fr>\r\n"
+				  "Subject: user-subj (x)@domain.org\r\n"
+				  "\r\n"
+				  "body\r\n";
+	struct search_msg m;
+	msg_init(&m, msg, 1, 1);
+	YES(&m, "FROM user-from@domain.org");
+	YES(&m, "FROM USER-FROM@DOMAIN.ORG");
+	YES(&m, "FROM comment");
+	YES(&m, "TO user-to@domain.org");
+	YES(&m, "TO \"Real To <user-to@\"");
+	YES(&m, "CC \"andr\xc3\xa9 <andre@example.fr>\"");
+	NO(&m, "FROM other@domain.org");
+	NO(&m, "BCC user-from@domain.org");
+	NO(&m, "SUBJECT user-subj@domain.org"); /* only the address fields are parsed */
+}
+
 Test(imap_search, encoded_words_and_charsets)
 {
 	struct search_msg m;

@@ -201,6 +201,31 @@ Test(mailbox, readonly_leaves_new_alone_but_assigns_uids)
 	mailbox_close(&mb);
 }
 
+/* Issue 17: EXAMINE said "0 RECENT" where STATUS and SELECT said 2. A read-only view shows the
+ * messages no session claimed yet as \Recent and leaves them recent for the next session. */
+Test(mailbox, readonly_view_shows_unclaimed_recent)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	struct mailbox *mb;
+	char err[256];
+	for (int round = 0; round < 2; round++) {
+		cr_assert_eq(mailbox_open(test_md, true, &mb, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(mailbox_recent_count(mb), 2, "round %d", round);
+		cr_assert(mb->msgs[0].flags & MAILBOX_RECENT);
+		mailbox_close(&mb);
+		struct mailbox_status st;
+		cr_assert_eq(mailbox_status(test_md, false, &st), 0);
+		cr_assert_eq(st.recent, 2);
+	}
+	mb = test_open(test_md);
+	cr_assert_eq(mailbox_recent_count(mb), 2, "the read-write view claims them");
+	mailbox_close(&mb);
+	cr_assert_eq(mailbox_open(test_md, true, &mb, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mailbox_recent_count(mb), 0, "claimed by the read-write view");
+	mailbox_close(&mb);
+}
+
 Test(mailbox, sync_reports_new_and_is_quiet_when_nothing_changed)
 {
 	struct mailbox *mb = test_open(test_md);

@@ -198,6 +198,35 @@ Test(folder, delete_rules)
 	closedir(d);
 }
 
+/* Issue 17: a folder deleted and created again within the same second got its old
+ * UIDVALIDITY back, so a client's cached UIDs matched different messages. */
+Test(folder, recreated_folder_gets_a_greater_uidvalidity)
+{
+	char err[256], path[PATH_MAX];
+	uint32_t prev = 0;
+	cr_assert_eq(mailbox_folder_path(test_acct, "A", path, sizeof(path)), 0);
+	for (int round = 0; round < 5; round++) {
+		cr_assert_eq(mailbox_folder_create(test_acct, "A", err, sizeof(err)), 0, "%s", err);
+		uint32_t uv, uid;
+		cr_assert_eq(mailbox_append(path, "x\r\n", 3, 0, NULL, 0, 0, &uv, &uid, err,
+					    sizeof(err)),
+			     0, "%s", err);
+		cr_assert_eq(uid, 1);
+		struct mailbox_status st;
+		cr_assert_eq(mailbox_status(path, false, &st), 0);
+		cr_assert_eq(st.uidvalidity, uv);
+		cr_assert_gt(uv, prev, "round %d: UIDVALIDITY %u after %u", round, uv, prev);
+		prev = uv;
+		cr_assert_eq(mailbox_folder_delete(test_acct, "A", err, sizeof(err)), 0, "%s", err);
+	}
+	/* Another folder of the account never reuses a value either. */
+	cr_assert_eq(mailbox_folder_create(test_acct, "B", err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(mailbox_folder_path(test_acct, "B", path, sizeof(path)), 0);
+	struct mailbox_status st;
+	cr_assert_eq(mailbox_status(path, false, &st), 0);
+	cr_assert_gt(st.uidvalidity, prev);
+}
+
 Test(folder, rename_with_children_and_subscriptions)
 {
 	char err[256], path[PATH_MAX];
@@ -314,5 +343,32 @@ Test(folder, subscriptions_file)
 	cr_assert(test_find(f, n, "Lists/D")->subscribed);
 	cr_assert(test_find(f, n, "INBOX")->subscribed);
 	cr_assert_not(test_find(f, n, "Lists")->subscribed);
+	mailbox_folders_free(f, (size_t)n);
+}
+
+/* Issue 17: a subscribed folder that was deleted stays subscribed and is listed, marked
+ * nonexistent (RFC 3501 6.3.6, RFC 5258 \NonExistent); it gives no parent to the others. */
+Test(folder, deleted_folder_stays_subscribed_and_listed_nonexistent)
+{
+	char err[256];
+	cr_assert_eq(mailbox_folder_create(test_acct, "Keep", err, sizeof(err)), 0);
+	cr_assert_eq(mailbox_folder_create(test_acct, "Gone", err, sizeof(err)), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Keep", true), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Gone", true), 0);
+	cr_assert_eq(mailbox_subscribe(test_acct, "Far/Away", true), 0);
+	cr_assert_eq(mailbox_folder_delete(test_acct, "Gone", err, sizeof(err)), 0);
+	struct mailbox_folder *f;
+	long n = test_list(&f);
+	const struct mailbox_folder *g = test_find(f, n, "Gone");
+	cr_assert_not_null(g);
+	cr_assert(g->subscribed && g->nonexistent && !g->noselect);
+	g = test_find(f, n, "Far/Away");
+	cr_assert_not_null(g);
+	cr_assert(g->subscribed && g->nonexistent);
+	cr_assert_null(test_find(f, n, "Far"), "no folder implied by a subscription");
+	g = test_find(f, n, "Keep");
+	cr_assert(g->subscribed && !g->nonexistent);
+	for (long i = 2; i < n; i++) /* INBOX first, then by name */
+		cr_assert_lt(strcmp(f[i - 1].name, f[i].name), 0, "sorted, listed once");
 	mailbox_folders_free(f, (size_t)n);
 }

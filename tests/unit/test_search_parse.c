@@ -62,6 +62,7 @@ Test(search_parse, flags_and_their_negations)
 	S("NEW", "AND(AND(FLAG(\\Recent) NOT(FLAG(\\Seen))))");
 	S("OLD", "AND(NOT(FLAG(\\Recent)))");
 	S("KEYWORD $Junk UNKEYWORD work", "AND(FLAG($Junk) NOT(FLAG(work)))");
+	S("KEYWORD NIL UNKEYWORD nil", "AND(FLAG(NIL) NOT(FLAG(nil)))"); /* NIL is a keyword atom */
 }
 
 Test(search_parse, strings_and_headers)
