@@ -195,16 +195,10 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
-	/* The account name as delivery knows it ("John"@d is john@d); a name that is no address
-	 * is checked as it is (and fails like an unknown user, at the same cost). */
-	struct addr a;
-	const char *error;
+	/* The account name as delivery knows it ("John"@d is john@d). */
 	char name[SASL_AUTHCID_MAX + 1];
-	if (addr_parse_mailbox(user, strlen(user), ADDR_ALLOW_UTF8, &a, &error) == 0 &&
-	    addr_account_name(&a, name, sizeof(name)) < sizeof(name))
-		user = name;
-	password_check_start(&job->check, c->d->loop, &c->d->accounts, user, password,
-			     auth_verify_done);
+	password_check_start(&job->check, c->d->loop, &c->d->accounts,
+			     addr_login_name(user, name, sizeof(name)), password, auth_verify_done);
 }
 
 /* Common checks before LOGIN and AUTHENTICATE. Returns 0 to go on. */

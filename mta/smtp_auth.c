@@ -1,5 +1,6 @@
 /* smtp_auth.c - SMTP AUTH (RFC 4954) PLAIN and LOGIN over TLS, password checks on the thread pool (common/password_check), failures slowed and throttled per client.
  * Security: SASL input is untrusted; decoding is done by common/sasl; passwords never reach a log. */
+#include "addr.h"
 #include "smtp_session.h"
 #include "accounts.h"
 #include "auth_throttle.h"
@@ -101,7 +102,10 @@ static void smtp_auth_verify(struct smtp_session *s, const char *user, const cha
 	job->s = s;
 	s->async_pending = true;
 	net_conn_pause(s->conn);
-	password_check_start(&job->check, s->m->loop, &s->m->accounts, user, password,
+	/* The account name as delivery knows it ("John"@d is john@d), as imapd's login. */
+	char name[SASL_AUTHCID_MAX + 1];
+	password_check_start(&job->check, s->m->loop, &s->m->accounts,
+			     addr_login_name(user, name, sizeof(name)), password,
 			     smtp_auth_verify_done);
 }
 

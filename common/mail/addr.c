@@ -472,3 +472,13 @@ size_t addr_account_name(struct addr *a, char *out, size_t outlen)
 	str_lower(a->local);
 	return addr_format(a, out, outlen);
 }
+
+const char *addr_login_name(const char *login, char *out, size_t outlen)
+{
+	struct addr a;
+	const char *error;
+	if (addr_parse_mailbox(login, strlen(login), ADDR_ALLOW_UTF8, &a, &error) == 0 &&
+	    addr_account_name(&a, out, outlen) < outlen)
+		return out;
+	return login;
+}

@@ -45,6 +45,12 @@ size_t addr_format(const struct addr *a, char *out, size_t outlen);
  * its quotes, and "\"john smith\""@d is another one. Returns the length like addr_format. */
 size_t addr_account_name(struct addr *a, char *out, size_t outlen);
 
+/* The account name a login name stands for, for every login (SMTP AUTH, IMAP LOGIN and
+ * AUTHENTICATE): login parsed as a mailbox and put through addr_account_name into out; a name
+ * that is no address, or does not fit, is returned as it is (it then fails like an unknown
+ * user). Returns out or login. */
+const char *addr_login_name(const char *login, char *out, size_t outlen);
+
 /* Validates a domain name (or [address-literal]); lower-cases ASCII in place. Returns 0/-1. */
 int addr_check_domain(char *domain, bool allow_utf8, const char **error_r);
 

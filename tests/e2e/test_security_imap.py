@@ -4,6 +4,7 @@ import os
 import re
 import smtplib
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -121,6 +122,16 @@ class QuotedLocalPartTest(unittest.TestCase):
         self.assertEqual(len(subjects(self.m.imap_port, '"John Smith"@localhost')), 2)
         self.assertEqual(len(subjects(self.m.imap_port, '"johnsmith"@LOCALHOST')), 2)
         self.assertEqual(subjects(self.m.imap_port, "alice@localhost"), [])
+
+    def test_smtp_auth_takes_the_same_spellings(self):
+        """SMTP AUTH names the account as IMAP LOGIN and delivery do."""
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        for login in ('"John Smith"@localhost', '"johnsmith"@LOCALHOST'):
+            with smtplib.SMTP("127.0.0.1", self.m.submission_port, timeout=30) as s:
+                s.starttls(context=ctx)
+                self.assertEqual(s.login(login, self.m.password)[0], 235, login)
 
 
 class LogEscapeTest(unittest.TestCase):
