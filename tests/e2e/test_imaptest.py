@@ -4,6 +4,7 @@ once into the build tree by its own build script and run like a package, never c
 scripts listed in imaptest-pass.txt passed when it was last updated: each must still pass (a
 regression fails this test), and every other script must not FAIL (SKIP, for an extension we do
 not offer yet, is allowed). The score is printed; raise the list when a script starts passing."""
+import fcntl
 import os
 import re
 import subprocess
@@ -26,8 +27,12 @@ def expected_passes():
 
 
 def build_imaptest():
-    r = subprocess.run([os.path.join(IMAPTEST_DIR, "build.sh"), IMAPTEST_BUILD],
-                       capture_output=True, text=True, timeout=900)
+    # ctest runs test modules in parallel: one builds, the others wait for it and reuse it.
+    os.makedirs(IMAPTEST_BUILD, exist_ok=True)
+    with open(os.path.join(IMAPTEST_BUILD, ".build.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        r = subprocess.run([os.path.join(IMAPTEST_DIR, "build.sh"), IMAPTEST_BUILD],
+                           capture_output=True, text=True, timeout=900)
     if r.returncode != 0:
         raise RuntimeError("imaptest build failed:\n" + r.stdout + r.stderr)
     return r.stdout.strip().splitlines()[-1]
