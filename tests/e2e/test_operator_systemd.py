@@ -26,7 +26,32 @@ def built_with_systemd():
 
 @unittest.skipUnless(shutil.which("systemd-analyze"), "systemd-analyze not installed")
 class UnitFiles(unittest.TestCase):
-    """The unit files: systemd-analyze verify and security."""
+    """The units as installed: cmake --install into a scratch root, then systemd-analyze there."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="mtad-root-")
+        env = dict(os.environ, DESTDIR=cls.root)
+        subprocess.run(["cmake", "--install", BUILD], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+        with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+            cls.prefix = re.search(r"^CMAKE_INSTALL_PREFIX:PATH=(.*)$", f.read(), re.M).group(1)
+        cls.unitdir = os.path.join(cls.root + cls.prefix, "lib", "systemd", "system")
+        if not os.path.isdir(cls.unitdir):
+            cls.unitdir = os.path.join(cls.root, "lib", "systemd", "system")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.root, ignore_errors=True)
+
+    def test_units_installed_with_the_binaries_they_start(self):
+        for unit in UNITS:
+            with open(os.path.join(self.unitdir, unit)) as f:
+                text = f.read()
+            exe = re.search(r"^ExecStart=(\S+)", text, re.M).group(1)
+            self.assertTrue(os.access(self.root + exe, os.X_OK), exe)
+            self.assertIn("Type=notify", text)
+            self.assertIn("ExecReload=kill -HUP $MAINPID", text)
 
     def test_verify_clean(self):
         """systemd-analyze verify on the source units, /usr/sbin/ pointed at this build's programs."""
