@@ -37,6 +37,8 @@ class ManPages(unittest.TestCase):
                            [os.path.join(MAN, p) for p in PAGES], capture_output=True, text=True)
         problems = []
         for line in (r.stdout + r.stderr).splitlines():
+            if line.startswith("mandoc: outdated mandoc.db"):
+                continue  # about this machine's /usr/share/man index, not these pages
             m = re.search(r"STYLE: referenced manual not found: Xr (\S+) (\d)", line)
             if m and "%s(%s)" % (m.group(1), m.group(2)) in OWN:
                 continue
