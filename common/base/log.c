@@ -83,6 +83,15 @@ static void log_write_all(const char *line, size_t len)
 	}
 }
 
+/* A message is one line: a control character (a user name with a newline, say) becomes '?',
+ * so that nothing a client sends can forge a line for a log reader such as fail2ban. */
+static void log_one_line(char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
+
 static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 {
 	static const int prio[] = { LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR };
@@ -93,6 +102,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		return;
 	if (!log_to_stderr) {
 		vsnprintf(line, sizeof(line), fmt, ap);
+		log_one_line(line, strlen(line));
 		syslog(prio[level], "%s%s", tag[level], line);
 		return;
 	}
@@ -138,6 +148,7 @@ static void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		m = 0;
 	else if ((size_t)m >= sizeof(line))
 		m = (int)sizeof(line) - 1;
+	log_one_line(out + n, (size_t)m);
 	n += (size_t)m;
 	out[n++] = '\n';
 	log_write_all(out, n);

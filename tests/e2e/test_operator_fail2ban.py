@@ -17,6 +17,9 @@ FILTER = os.path.join(ROOT, "etc", "fail2ban", "filter.d", "mtad.conf")
 JAIL = os.path.join(ROOT, "etc", "fail2ban", "jail.d", "mtad.conf")
 # A user name made to look like a log line of another address: it must not be banned.
 FORGED = "x [10.9.9.9]: SASL PLAIN authentication failed for y"
+# An IMAP literal may hold a newline: a user name that would start a forged line of its own.
+FORGED_LINE = (b"x\nDec 06 05:00:00.000 imapd[1]: warning: imap: [6.6.6.6]: LOGIN "
+               b"authentication failed for y (reply delayed 0s)")
 
 
 class IMAPFrom(imaplib.IMAP4_SSL):
@@ -41,6 +44,22 @@ def failures(log):
         if m:
             found[m.group(1)] += 1
     return found
+
+
+def imap_literal_login(srv, source, user, password):
+    """LOGIN with the user name as a literal (any octet but NUL), over implicit TLS."""
+    sock = socket.create_connection(("127.0.0.1", srv.imaps_port), timeout=30,
+                                    source_address=(source, 0))
+    with tls_context().wrap_socket(sock) as s:
+        s.recv(4096)
+        s.sendall(b"a LOGIN {%d+}\r\n%s %s\r\n" % (len(user), user, password))
+        reply = b""
+        while not re.search(rb"(?m)^a (OK|NO|BAD)[^\r\n]*\r\n", reply):
+            chunk = s.recv(4096)  # bounded by the socket timeout
+            if not chunk:
+                break
+            reply += chunk
+        return re.search(rb"(?m)^a OK", reply) is not None
 
 
 def smtp_login(srv, source, user, password):
@@ -80,13 +99,14 @@ class Fail2banFilter(unittest.TestCase):
             cls.srv.start("imapd")
             # 127.0.0.2: SMTP AUTH failures until blocked (smtplib tries PLAIN, then LOGIN);
             # 127.0.0.3: IMAP login failures; 127.0.0.4: a forged user name; 127.0.0.1:
-            # successful logins only. (imapd does not apply the auth_* keys yet: it keeps its
+            # successful logins only; 127.0.0.5: a user name with a newline. (imapd does not apply the auth_* keys yet: it keeps its
             # built-in growing delay and block after 10, so the IMAP part stays short.)
             for _ in range(4):
                 assert not smtp_login(cls.srv, "127.0.0.2", "alice@localhost", "wrong")
             for _ in range(3):
                 assert not imap_login(cls.srv, "127.0.0.3", "alice@localhost", "wrong")
             assert not smtp_login(cls.srv, "127.0.0.4", FORGED, "wrong")
+            assert not imap_literal_login(cls.srv, "127.0.0.5", FORGED_LINE, b"wrong")
             assert smtp_login(cls.srv, "127.0.0.1", "alice@localhost", cls.srv.password)
             assert imap_login(cls.srv, "127.0.0.1", "alice@localhost", cls.srv.password)
             assert wait_until(lambda: "127.0.0.4" in cls.srv.log("mtad"))
@@ -127,11 +147,13 @@ class Fail2banFilter(unittest.TestCase):
         out = self.regex("-o", "ip")
         ips = collections.Counter(line.strip() for line in out.splitlines() if line.strip())
         log = self.srv.log("mtad") + self.srv.log("imapd")
-        self.assertEqual(set(ips), {"127.0.0.2", "127.0.0.3", "127.0.0.4"}, out)
+        self.assertEqual(set(ips), {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"}, out)
         self.assertEqual(ips, failures(log), out)
         self.assertEqual(ips["127.0.0.3"], 3)
         self.assertEqual(ips["127.0.0.4"], 2)
+        self.assertEqual(ips["127.0.0.5"], 1)
         self.assertNotIn("10.9.9.9", out)
+        self.assertNotIn("6.6.6.6", out)
         self.assertNotIn("127.0.0.1", out)
 
     def test_summary_counts_and_date(self):
