@@ -8,6 +8,7 @@ PACKAGES=(
 	openssl python3 swaks libnet-ssleay-perl curl dnsmasq-base isync opendkim opendkim-tools
 	valgrind procps iproute2
 	dovecot-core dovecot-dev autoconf automake libtool
+	libsystemd-dev systemd dpkg-dev lintian devscripts mandoc fail2ban mmdebstrap
 )
 
 missing=()

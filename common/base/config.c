@@ -22,6 +22,9 @@
 #ifndef MAIL_PREFIX
 #define MAIL_PREFIX "/usr/local"
 #endif
+#ifndef MAIL_CONFIG_PATH /* a package sets it (CMake MAIL_CONFIG_PATH), e.g. /etc/mtad/mail.conf */
+#define MAIL_CONFIG_PATH MAIL_PREFIX "/etc/mail.conf"
+#endif
 
 #define CONFIG_FILE_MAX     (1024 * 1024) /* a larger file is refused */
 #define CONFIG_PATH_MAX     4095
@@ -882,7 +885,7 @@ void config_finish(struct config *cfg)
 const char *config_default_path(void)
 {
 	const char *env = getenv("MAIL_CONF");
-	static const char installed[] = MAIL_PREFIX "/etc/mail.conf";
+	static const char installed[] = MAIL_CONFIG_PATH;
 
 	if (env && env[0])
 		return env;

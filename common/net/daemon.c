@@ -16,9 +16,23 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#ifdef MAIL_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+#define sd_notify(unset, state) ((void)(unset), (void)(state))
+#endif
 
 static uv_signal_t daemon_sig_term, daemon_sig_int, daemon_sig_hup;
 static uv_timer_t daemon_tables_timer;
+static uv_signal_cb daemon_on_hup;
+
+/* SIGHUP under systemd (Type=notify): the reload is bracketed by RELOADING=1 and READY=1. */
+static void daemon_hup(uv_signal_t *sig, int signum)
+{
+	sd_notify(0, "RELOADING=1");
+	daemon_on_hup(sig, signum);
+	sd_notify(0, "READY=1");
+}
 
 int daemon_options(int argc, char **argv, const char *name, void (*usage)(FILE *f),
 		   const char **conf_r, int *foreground_r)
@@ -185,9 +199,11 @@ void daemon_signals_start(uv_loop_t *loop, uv_signal_cb on_stop, uv_signal_cb on
 	uv_signal_init(loop, &daemon_sig_int);
 	uv_signal_start(&daemon_sig_int, on_stop, SIGINT);
 	uv_signal_init(loop, &daemon_sig_hup);
-	uv_signal_start(&daemon_sig_hup, on_hup, SIGHUP);
+	daemon_on_hup = on_hup;
+	uv_signal_start(&daemon_sig_hup, daemon_hup, SIGHUP);
 	uv_timer_init(loop, &daemon_tables_timer);
 	uv_timer_start(&daemon_tables_timer, on_tick, 2000, 2000);
+	sd_notify(0, "READY=1"); /* main() calls this once listening */
 }
 
 bool daemon_stop(uv_loop_t *loop, bool *stopping, struct net_listener **listeners, int signum)
@@ -195,6 +211,7 @@ bool daemon_stop(uv_loop_t *loop, bool *stopping, struct net_listener **listener
 	if (*stopping)
 		return false;
 	*stopping = true;
+	sd_notify(0, "STOPPING=1");
 	log_info("stopping on signal %d", signum);
 	net_listeners_close(listeners);
 	net_conns_close_all("shutdown");

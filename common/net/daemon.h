@@ -59,7 +59,9 @@ bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_d
 int daemon_reload_accounts(struct accounts **accounts);
 
 /* SIGTERM and SIGINT call on_stop, SIGHUP on_hup, and on_tick runs every 2 seconds (tables
- * re-read when changed). The handles are closed by daemon_close_handles(). */
+ * re-read when changed). The handles are closed by daemon_close_handles(). Under systemd
+ * ($NOTIFY_SOCKET) it tells READY=1, so main() calls it once listening; on_hup is bracketed
+ * by RELOADING=1 and READY=1, and daemon_stop() tells STOPPING=1. */
 void daemon_signals_start(uv_loop_t *loop, uv_signal_cb on_stop, uv_signal_cb on_hup,
 			  uv_timer_cb on_tick);
 

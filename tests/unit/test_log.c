@@ -1,4 +1,4 @@
-/* test_log.c - stderr log lines: the message text is what printf would make of it, for every conversion, cut at 2047 octets. */
+/* test_log.c - stderr log lines: the message text is what printf would make of it, for every conversion, cut at 2047 octets, one line whatever the arguments hold. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -133,5 +133,27 @@ Test(log, control_bytes_in_a_message_are_escaped)
 	cr_assert_str_eq(message_of(text),
 			 "warning: imap: [127.0.0.1]: LOGIN authentication failed for "
 			 "a\\r\\nMay 01 00:00:00.000 imapd[1]: imap: login user=root\\x1b[2K");
+	free(text);
+}
+
+/* A user name with a newline (an IMAP literal can hold one) must not start a second line that a
+ * log reader such as fail2ban would take for another client's failure. */
+static void log_forged_user(void)
+{
+	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)", "127.0.0.1",
+		 "LOGIN",
+		 "x\nDec 06 05:00:00.000 imapd[1]: warning: imap: [6.6.6.6]: LOGIN "
+		 "authentication failed for y\r\t\x7f",
+		 0u);
+}
+
+Test(log, control_characters_do_not_start_a_line)
+{
+	char *text = captured(log_forged_user);
+	char *msg = message_of(text);
+	cr_assert_str_eq(msg,
+			 "warning: imap: [127.0.0.1]: LOGIN authentication failed for x\\nDec 06 "
+			 "05:00:00.000 imapd[1]: warning: imap: [6.6.6.6]: LOGIN "
+			 "authentication failed for y\\r\\t\\x7f (reply delayed 0s)");
 	free(text);
 }
