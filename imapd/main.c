@@ -77,7 +77,7 @@ int main(int argc, char **argv)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
-	imapd.auth_throttle = auth_throttle_new(NULL);
+	imapd.auth_throttle = daemon_auth_throttle(&cfg);
 
 	if (imapd_listen(&imapd, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);

@@ -137,12 +137,7 @@ int main(int argc, char **argv)
 
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
-	struct auth_throttle_config throttle;
-	auth_throttle_config_default(&throttle);
-	throttle.delay_max = (unsigned)cfg.auth_failure_delay_max;
-	throttle.block_failures = cfg.auth_block_failures;
-	throttle.block_time = (time_t)cfg.auth_block_time;
-	mtad.auth_throttle = auth_throttle_new(&throttle);
+	mtad.auth_throttle = daemon_auth_throttle(&cfg);
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);

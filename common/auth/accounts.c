@@ -196,7 +196,9 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 	}
 	fchmod(fd, mode);
 	if (f && geteuid() == 0)
-		(void)fchown(fd, st.st_uid, st.st_gid);
+		if (fchown(fd, st.st_uid, st.st_gid) < 0) {
+			/* best effort: the new file stays root's, which root still reads and writes */
+		}
 	close(fd);
 	if (rename(tmp_path, path) < 0) {
 		snprintf(err, errlen, "rename %s: %s", path, strerror(errno));

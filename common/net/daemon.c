@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "accounts.h"
+#include "auth_throttle.h"
 #include "config.h"
 #include "fileutil.h"
 #include "log.h"
@@ -178,6 +179,16 @@ bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_d
 	if (privilege_drop(cfg->run_user, err, sizeof(err)) < 0)
 		log_fatal(75, "%s", err);
 	return true;
+}
+
+struct auth_throttle *daemon_auth_throttle(const struct config *cfg)
+{
+	struct auth_throttle_config throttle;
+	auth_throttle_config_default(&throttle);
+	throttle.delay_max = (unsigned)cfg->auth_failure_delay_max;
+	throttle.block_failures = cfg->auth_block_failures;
+	throttle.block_time = (time_t)cfg->auth_block_time;
+	return auth_throttle_new(&throttle);
 }
 
 int daemon_reload_accounts(struct accounts **accounts)

@@ -54,6 +54,10 @@ void daemon_state_dirs(const struct config *cfg, const struct daemon_dir *dirs, 
 bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_dirs, size_t n_extra,
 			    const char *cert, const char *key);
 
+/* The failed-login throttle with the auth_* keys of cfg (mtad's AUTH and imapd's logins alike). */
+struct auth_throttle;
+struct auth_throttle *daemon_auth_throttle(const struct config *cfg);
+
 /* Re-reads users_file when it changed; logs the new count or why it was not reloaded. Returns
  * 1 reloaded, 0 unchanged, -1 error (the old table kept). */
 int daemon_reload_accounts(struct accounts **accounts);
