@@ -4,6 +4,7 @@
 #include "control.h"
 #include "deliver.h"
 #include "fileutil.h"
+#include "dns.h"
 #include "log.h"
 #include "maildrop.h"
 #include "mtad.h"
@@ -176,6 +177,7 @@ int main(int argc, char **argv)
 	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
 	scheduler_stop(&mtad.sched);
 	relay_free(&mtad.relay);
+	dns_free(&mtad.dns);
 	daemon_close_handles(mtad.loop);
 	uv_loop_close(mtad.loop);
 	queue_close(&mtad.queue);

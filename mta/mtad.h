@@ -13,6 +13,7 @@
 
 struct scheduler;
 struct relay;
+struct dns;
 struct tls_ctx;
 struct auth_throttle;
 
@@ -24,6 +25,7 @@ struct mtad {
 	struct queue *queue;
 	struct scheduler *sched;
 	struct relay *relay;
+	struct dns *dns; /* inbound clients' reverse lookups (smtp_server.c) */
 	struct net_listener *listeners;
 	struct tls_ctx *tls; /* server side: STARTTLS and implicit TLS */
 	struct auth_throttle *auth_throttle;

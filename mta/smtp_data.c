@@ -68,7 +68,9 @@ static void smtp_received_header(struct smtp_session *s)
 		buf_append_str(&s->msg, "Received: from ");
 		buf_append_str(&s->msg, helo);
 		buf_append_str(&s->msg, " (");
-		buf_append_str(&s->msg, helo);
+		/* What we derived from the connection (RFC 5321 4.4): the forward-confirmed
+		 * PTR name, else "unknown"; never the client's own claim. */
+		buf_append_str(&s->msg, s->ptr_done ? s->client_name : "unknown");
 		buf_append_str(&s->msg, " [");
 		buf_append_str(&s->msg, s->conn->peer_ip);
 		buf_append_str(&s->msg, "])\r\n");

@@ -37,6 +37,7 @@ struct smtp_milter_macros {
 	const char *v[48];
 	size_t n;
 	char tmp[4][96];
+	char client[336]; /* "_": "name [address]" */
 };
 
 static void smtp_milter_macro(struct smtp_milter_macros *mm, const char *name, const char *value)
@@ -73,10 +74,13 @@ static void smtp_milter_macros(struct smtp_session *s, int hook, struct smtp_mil
 		}
 		snprintf(mm->tmp[3], sizeof(mm->tmp[3]), "%u", c->local_port);
 		smtp_milter_macro(mm, "{daemon_port}", mm->tmp[3]);
+		/* As Postfix: the verified name or "unknown", the PTR name as published. */
+		snprintf(mm->client, sizeof(mm->client), "%s [%s]", s->client_name, c->peer_ip);
 		smtp_milter_macro(mm, "{client_addr}", c->peer_ip);
-		smtp_milter_macro(mm, "{client_name}", mm->tmp[0]);
+		smtp_milter_macro(mm, "{client_name}", s->client_name);
+		smtp_milter_macro(mm, "{client_ptr}", s->client_ptr);
 		smtp_milter_macro(mm, "{client_port}", mm->tmp[1]);
-		smtp_milter_macro(mm, "_", mm->tmp[0]);
+		smtp_milter_macro(mm, "_", mm->client);
 		break;
 	case SMTP_MILTER_HELO:
 	case SMTP_MILTER_MAIL:
@@ -161,6 +165,12 @@ bool smtp_milter_connect(struct smtp_session *s)
 {
 	if (!s->milters || s->milter_connected)
 		return false;
+	if (!s->ptr_done) {
+		/* The milters see the client's name: wait for the lookup (bounded). */
+		s->ptr_wait_milter = true;
+		net_conn_pause(s->conn);
+		return true;
+	}
 	s->milter_connected = true;
 	struct smtp_milter_macros mm;
 	smtp_milter_macros(s, SMTP_MILTER_CONNECT, &mm);
@@ -172,8 +182,10 @@ bool smtp_milter_connect(struct smtp_session *s)
 				     smtp_milter_done, s);
 		return true;
 	}
-	milter_stage_connect(s->milters, mm.tmp[0], strchr(c->peer_ip, ':') ? '6' : '4',
-			     c->peer_port, c->peer_ip, mm.v, smtp_milter_done, s);
+	/* The connect stage's host name: the verified name, else "[address]". */
+	const char *host = strcmp(s->client_name, "unknown") != 0 ? s->client_name : mm.tmp[0];
+	milter_stage_connect(s->milters, host, strchr(c->peer_ip, ':') ? '6' : '4', c->peer_port,
+			     c->peer_ip, mm.v, smtp_milter_done, s);
 	return true;
 }
 

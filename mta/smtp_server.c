@@ -5,6 +5,7 @@
 #include "local_sender.h"
 #include "smtp_session.h"
 #include "deliver.h"
+#include "dns.h"
 #include "log.h"
 #include "milter.h"
 #include "smtp_proto.h"
@@ -103,8 +104,12 @@ void smtp_tx_reset(struct smtp_session *s)
 		smtp_enter_state(s, SMTP_STATE_HELO);
 }
 
+static void smtp_ptr_detach(struct smtp_session *s);
+static void smtp_ptr_log_connect(struct smtp_session *s);
+
 void smtp_session_free(struct smtp_session *s)
 {
+	smtp_ptr_detach(s);
 	buf_free(&s->msg);
 	smtp_msg_account(s);
 	milter_set_free(s->milters);
@@ -531,6 +536,11 @@ static void smtp_on_close(struct net_conn *c, const char *reason)
 	struct smtp_session *s = c->data;
 	if (!s)
 		return;
+	if (s->kind != SMTP_LISTENER_LOCAL && !s->ptr_done) {
+		smtp_ptr_detach(s); /* gone before its name was known */
+		s->ptr_done = true;
+		smtp_ptr_log_connect(s);
+	}
 	if (s->kind != SMTP_LISTENER_LOCAL)
 		log_info("disconnect from [%s] reason=%s ehlo=%u mail=%u rcpt=%u data=%u bdat=%u "
 			 "rset=%u quit=%u commands=%u",
@@ -558,6 +568,115 @@ static const struct net_conn_ops smtp_conn_ops = {
 	.on_close = smtp_on_close,
 	.on_tls_ready = smtp_on_tls_ready,
 };
+
+/* ---- the client's name: PTR, forward-confirmed, at most SMTP_PTR_TIMEOUT_MS ---- */
+
+/* The lookup outlives its session when the client leaves first: the answer then only frees
+ * it. */
+struct smtp_ptr {
+	struct smtp_session *s; /* NULL once the session is gone or the lookup is over */
+	uv_timer_t timer;
+	bool dns_pending; /* the resolver still owes its callback */
+	bool timer_open;  /* the timer handle is not closed yet */
+};
+
+static void smtp_ptr_release(struct smtp_ptr *p)
+{
+	if (!p->dns_pending && !p->timer_open)
+		free(p);
+}
+
+static void smtp_ptr_timer_closed(uv_handle_t *h)
+{
+	struct smtp_ptr *p = h->data;
+	p->timer_open = false;
+	smtp_ptr_release(p);
+}
+
+/* Ends the session's interest in the lookup (the answer, if it still comes, is dropped). */
+static void smtp_ptr_detach(struct smtp_session *s)
+{
+	struct smtp_ptr *p = s->ptr;
+	if (!p)
+		return;
+	s->ptr = NULL;
+	p->s = NULL;
+	if (p->timer_open && !uv_is_closing((uv_handle_t *)&p->timer))
+		uv_close((uv_handle_t *)&p->timer, smtp_ptr_timer_closed);
+}
+
+static void smtp_ptr_log_connect(struct smtp_session *s)
+{
+	struct net_conn *c = s->conn;
+	log_info("connect from %s[%s]:%u to %s", s->client_name, c->peer_ip, c->peer_port,
+		 s->listener_name);
+}
+
+/* The name is final (found, refused or timed out): log the connection, and let the milters'
+ * connect stage run if it was waiting for it. */
+static void smtp_ptr_finish(struct smtp_session *s, const char *why)
+{
+	smtp_ptr_detach(s);
+	s->ptr_done = true;
+	if (why && why[0])
+		log_debug("client [%s]: name %s: %s", s->conn ? s->conn->peer_ip : "?",
+			  s->client_name, why);
+	if (!s->conn)
+		return;
+	smtp_ptr_log_connect(s);
+	if (s->ptr_wait_milter) {
+		s->ptr_wait_milter = false;
+		net_conn_resume(s->conn);
+		smtp_send_banner(s);
+	}
+}
+
+static void smtp_ptr_answer(const struct dns_ptr_result *res, void *arg)
+{
+	struct smtp_ptr *p = arg;
+	struct smtp_session *s = p->s;
+	p->dns_pending = false;
+	if (!s) {
+		smtp_ptr_release(p);
+		return;
+	}
+	if (res->ptr_name[0])
+		snprintf(s->client_ptr, sizeof(s->client_ptr), "%s", res->ptr_name);
+	if (res->confirmed)
+		snprintf(s->client_name, sizeof(s->client_name), "%s", res->ptr_name);
+	if (res->status == DNS_CANCELLED) { /* the daemon is stopping */
+		smtp_ptr_detach(s);
+		s->ptr_done = true;
+		return;
+	}
+	smtp_ptr_finish(s, res->error);
+}
+
+static void smtp_ptr_timeout(uv_timer_t *t)
+{
+	struct smtp_ptr *p = t->data;
+	if (p->s)
+		smtp_ptr_finish(p->s, "lookup timed out");
+}
+
+static void smtp_ptr_start(struct smtp_session *s)
+{
+	struct mtad *m = s->m;
+	struct smtp_ptr *p = xcalloc(1, sizeof(*p));
+	p->s = s;
+	p->dns_pending = true;
+	if (!m->dns || dns_lookup_ptr(m->dns, (const struct sockaddr *)&s->conn->peer,
+				      smtp_ptr_answer, p) < 0) {
+		free(p);
+		smtp_ptr_finish(s, "no resolver");
+		return;
+	}
+	s->ptr = p;
+	uv_timer_init(m->loop, &p->timer);
+	p->timer.data = p;
+	p->timer_open = true;
+	uv_timer_start(&p->timer, smtp_ptr_timeout, SMTP_PTR_TIMEOUT_MS, 0);
+}
 
 void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 {
@@ -587,10 +706,19 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 	c->max_in = 256 * 1024;
 	m->sessions_total++;
 	s->relay_client = config_in_relay_networks(m->cfg, (const struct sockaddr *)&c->peer);
-	if (s->kind == SMTP_LISTENER_LOCAL)
+	snprintf(s->listener_name, sizeof(s->listener_name), "%s", l->name);
+	snprintf(s->client_name, sizeof(s->client_name), "%s",
+		 c->is_unix ? "localhost" : "unknown");
+	snprintf(s->client_ptr, sizeof(s->client_ptr), "%s", s->client_name);
+	if (s->kind == SMTP_LISTENER_LOCAL || c->is_unix) {
+		s->ptr_done = true;
 		log_debug("connect from local uid %ld", c->peer_uid);
-	else
-		log_info("connect from [%s]:%u to %s", c->peer_ip, c->peer_port, l->name);
+	} else if (c->over_limit) {
+		s->ptr_done = true;
+		smtp_ptr_log_connect(s);
+	} else {
+		smtp_ptr_start(s); /* logs the connection when the name is known */
+	}
 	if (c->over_limit) {
 		log_warn("reject: too many connections from [%s] (%u) or in total (%u)", c->peer_ip,
 			 net_conn_count_ip(c->peer_ip), net_conn_count());
@@ -609,6 +737,13 @@ int smtp_server_listen(struct mtad *m, char *err, size_t errlen)
 {
 	const struct config *cfg = m->cfg;
 	struct net_listener *before = m->listeners;
+	if (!m->dns) {
+		/* Clients' reverse lookups: short tries, SMTP_PTR_TIMEOUT_MS bounds them all. */
+		struct dns_options opts = { .timeout_ms = 1500, .tries = 2 };
+		m->dns = dns_new_opts(m->loop, &cfg->dns_servers, &opts, err, errlen);
+		if (!m->dns)
+			return -1;
+	}
 	if (net_listen(m->loop, &cfg->smtp_listen, "smtp", smtp_server_accept, m, &m->listeners,
 		       err, errlen) < 0 ||
 	    net_listen(m->loop, &cfg->submission_listen, "submission", smtp_server_accept, m,

@@ -74,6 +74,13 @@ struct smtp_session {
 	size_t milter_rcpt_mark;    /* recipients before the RCPT under check */
 	bool milter_connected;      /* the connect stage ran */
 	char milter_auth_type[32];  /* AUTH mechanism, for {auth_type} */
+	/* the client's reverse DNS, looked up at connect (smtp_server.c) */
+	struct smtp_ptr *ptr;  /* the lookup in flight, or NULL */
+	bool ptr_done;         /* finished, failed or timed out: client_name is final */
+	bool ptr_wait_milter;  /* the milters' connect stage waits for the lookup */
+	char client_name[256]; /* forward-confirmed PTR name (FCrDNS), else "unknown" */
+	char client_ptr[256];  /* the PTR name as published (not verified), else "unknown" */
+	char listener_name[32];
 };
 
 /* The only writer of s->state; logs the transition at debug level. */
@@ -86,6 +93,8 @@ void smtp_error_reply(struct smtp_session *s, int code, const char *enh, const c
 void smtp_session_free(struct smtp_session *s);
 /* Ends the transaction (envelope, message, the milters' view of it); back to HELO state. */
 void smtp_tx_reset(struct smtp_session *s);
+/* Time the reverse lookup of a client may take before its name counts as unknown. */
+#define SMTP_PTR_TIMEOUT_MS 5000
 /* The 220 greeting, once the milters (if any) have seen the connection. */
 void smtp_send_banner(struct smtp_session *s);
 

@@ -1,4 +1,4 @@
-/* dns.c - c-ares driven by libuv (one uv_poll per resolver socket, one timer): MX then A+AAAA. */
+/* dns.c - c-ares driven by libuv (one uv_poll per resolver socket, one timer): MX then A+AAAA, PTR then A+AAAA. */
 #include "dns.h"
 #include "log.h"
 #include "xalloc.h"
@@ -26,7 +26,7 @@
  * c-ares, which makes dns_free safe from a user callback.
  */
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST, DNS_KIND_PTR };
 
 /* Outcome of one A or AAAA query. */
 enum dns_addr_state {
@@ -62,6 +62,11 @@ struct dns_req {
 	struct dns_addrs *addrs; /* parallel to hosts */
 	size_t n_hosts;
 	struct dns_req *prev, *next; /* on d->active, or (next only) on d->done */
+	/* DNS_KIND_PTR */
+	dns_ptr_cb ptr_cb;
+	struct sockaddr_storage ptr_addr; /* normalized: IPv4-mapped IPv6 as AF_INET */
+	char ptr_name[MX_NAME_MAX + 1];
+	bool confirmed;
 };
 
 /* The argument of one c-ares query. */
@@ -250,6 +255,16 @@ static void dns_req_free(struct dns_req *req)
 
 static void dns_req_report(struct dns_req *req, bool cancelled)
 {
+	if (req->kind == DNS_KIND_PTR) {
+		struct dns_ptr_result pr = {
+			.status = cancelled ? DNS_CANCELLED : req->status,
+			.error = cancelled ? "lookup cancelled" : req->error,
+			.ptr_name = cancelled ? "" : req->ptr_name,
+			.confirmed = !cancelled && req->confirmed,
+		};
+		req->ptr_cb(&pr, req->arg);
+		return;
+	}
 	struct dns_result res = {
 		.status = cancelled ? DNS_CANCELLED : req->status,
 		.error = cancelled ? "lookup cancelled" : req->error,
@@ -332,6 +347,18 @@ static void dns_req_compute(struct dns_req *req)
 	bool any_addr = false, any_temp = false;
 	const struct dns_host *first_err = NULL;
 
+	if (req->kind == DNS_KIND_PTR) {
+		struct dns_host *h = &req->hosts[0];
+		dns_host_fill(h, &req->addrs[0]);
+		req->status = DNS_OK;
+		req->confirmed = dns_host_has_addr(h, (const struct sockaddr *)&req->ptr_addr);
+		if (req->confirmed)
+			req->error[0] = '\0';
+		else
+			snprintf(req->error, sizeof(req->error), "%s does not resolve back (%s)",
+				 h->name, h->n_addrs ? "other addresses" : h->error);
+		return;
+	}
 	for (size_t i = 0; i < req->n_hosts; i++) {
 		struct dns_host *h = &req->hosts[i];
 		dns_host_fill(h, &req->addrs[i]);
@@ -687,6 +714,149 @@ int dns_lookup_host(struct dns *d, const char *name, dns_host_cb cb, void *arg)
 		dns_copy(req->hosts[0].name, req->name, sizeof(req->hosts[0].name));
 		dns_addr_start(req);
 	}
+	dns_req_put(req);
+	dns_timer_update(d);
+	return 0;
+}
+
+/* ---- PTR ---- */
+
+/* Copies addr into out with an IPv4-mapped IPv6 address turned into AF_INET. Returns -1 for
+ * another family. */
+static int dns_addr_norm(const struct sockaddr *addr, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (addr->sa_family == AF_INET) {
+		memcpy(out, addr, sizeof(struct sockaddr_in));
+		return 0;
+	}
+	if (addr->sa_family != AF_INET6)
+		return -1;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)out;
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		return 0;
+	}
+	memcpy(out, addr, sizeof(struct sockaddr_in6));
+	return 0;
+}
+
+int dns_reverse_name(const struct sockaddr *addr, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sockaddr_storage ss;
+
+	if (addr == NULL || dns_addr_norm(addr, &ss) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET) {
+		const unsigned char *b =
+			(const unsigned char *)&((struct sockaddr_in *)&ss)->sin_addr;
+		int n = snprintf(out, outlen, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+		return n < 0 || (size_t)n >= outlen ? -1 : 0;
+	}
+	const unsigned char *b = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+	if (outlen < 16 * 4 + sizeof("ip6.arpa"))
+		return -1;
+	char *p = out;
+	for (int i = 15; i >= 0; i--) {
+		*p++ = hex[b[i] & 0xf];
+		*p++ = '.';
+		*p++ = hex[b[i] >> 4];
+		*p++ = '.';
+	}
+	memcpy(p, "ip6.arpa", sizeof("ip6.arpa"));
+	return 0;
+}
+
+bool dns_host_has_addr(const struct dns_host *h, const struct sockaddr *addr)
+{
+	struct sockaddr_storage want, have;
+
+	if (h == NULL || addr == NULL || dns_addr_norm(addr, &want) < 0)
+		return false;
+	for (size_t i = 0; i < h->n_addrs; i++) {
+		if (dns_addr_norm((const struct sockaddr *)&h->addrs[i], &have) < 0 ||
+		    have.ss_family != want.ss_family)
+			continue;
+		if (want.ss_family == AF_INET &&
+		    memcmp(&((struct sockaddr_in *)&have)->sin_addr,
+			   &((struct sockaddr_in *)&want)->sin_addr, sizeof(struct in_addr)) == 0)
+			return true;
+		if (want.ss_family == AF_INET6 && memcmp(&((struct sockaddr_in6 *)&have)->sin6_addr,
+							 &((struct sockaddr_in6 *)&want)->sin6_addr,
+							 sizeof(struct in6_addr)) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void dns_ptr_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct dns_req *req = q->req;
+
+	free(q);
+	if (req->dns->closing) {
+		req->pending--;
+		return;
+	}
+	/* This query's reference guards the request while the address queries start. */
+	if (status == ARES_SUCCESS) {
+		struct hostent *he = NULL;
+		const struct sockaddr_storage *ss = &req->ptr_addr;
+		const void *a =
+			ss->ss_family == AF_INET
+				? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+				: (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+		int alen2 = ss->ss_family == AF_INET ? 4 : 16;
+		int rc = ares_parse_ptr_reply(abuf, alen, a, alen2, ss->ss_family, &he);
+		const char *why = NULL;
+		if (rc == ARES_SUCCESS && he != NULL && he->h_name != NULL) {
+			char name[MX_NAME_MAX + 2];
+			dns_trim_name(he->h_name, name, sizeof(name));
+			if (strlen(he->h_name) > MX_NAME_MAX + 1 || mx_check_name(name, &why) < 0) {
+				dns_req_decide(req, DNS_NOHOST, "invalid PTR name for %s: %s",
+					       req->name, why ? why : "too long");
+			} else {
+				dns_copy(req->ptr_name, name, sizeof(req->ptr_name));
+				dns_req_set_hosts(req, 1);
+				dns_copy(req->hosts[0].name, name, sizeof(req->hosts[0].name));
+				dns_addr_start(req);
+			}
+		} else if (rc == ARES_SUCCESS || rc == ARES_ENODATA) {
+			dns_req_decide(req, DNS_NOHOST, "%s: no PTR record", req->name);
+		} else {
+			dns_req_decide(req, DNS_TEMPFAIL, "PTR lookup for %s: bad answer: %s",
+				       req->name, ares_strerror(rc));
+		}
+		if (he)
+			ares_free_hostent(he);
+	} else if (status == ARES_ENODATA || status == ARES_ENOTFOUND) {
+		dns_req_decide(req, DNS_NOHOST, "%s: no PTR record", req->name);
+	} else {
+		dns_req_decide(req, DNS_TEMPFAIL, "PTR lookup for %s: %s", req->name,
+			       ares_strerror(status));
+	}
+	dns_req_put(req);
+}
+
+int dns_lookup_ptr(struct dns *d, const struct sockaddr *addr, dns_ptr_cb cb, void *arg)
+{
+	char rev[80];
+	struct sockaddr_storage ss;
+
+	if (d == NULL || d->closing || addr == NULL || cb == NULL || dns_addr_norm(addr, &ss) < 0 ||
+	    dns_reverse_name(addr, rev, sizeof(rev)) < 0)
+		return -1;
+	struct dns_req *req = dns_req_new(d, DNS_KIND_PTR, rev, NULL, arg);
+	req->ptr_cb = cb;
+	req->ptr_addr = ss;
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->req = req;
+	req->pending++;
+	ares_query(d->channel, req->name, ns_c_in, ns_t_ptr, dns_ptr_answer, q);
 	dns_req_put(req);
 	dns_timer_update(d);
 	return 0;

@@ -1,4 +1,4 @@
-/* dns.h - asynchronous MX and A/AAAA resolution for the outbound relay: c-ares on a libuv loop. */
+/* dns.h - asynchronous MX, A/AAAA and PTR resolution (relay, inbound clients): c-ares on a libuv loop. */
 #ifndef MAIL_DNS_H
 #define MAIL_DNS_H
 
@@ -89,6 +89,30 @@ int dns_lookup_mx(struct dns *d, const char *domain, dns_mx_cb cb, void *arg);
  * without DNS, still through cb on a later loop iteration. Statuses: DNS_OK, DNS_NOHOST (no
  * such name, or no address), DNS_TEMPFAIL, DNS_CANCELLED. Same calling contract. */
 int dns_lookup_host(struct dns *d, const char *name, dns_host_cb cb, void *arg);
+
+/* A finished reverse lookup (dns_lookup_ptr). Valid only during the callback. */
+struct dns_ptr_result {
+	enum dns_status status; /* DNS_OK: a PTR name was found (confirmed or not); DNS_NOHOST:
+				 * no PTR record (or an invalid name); DNS_TEMPFAIL; DNS_CANCELLED */
+	const char *error;      /* why there is no (confirmed) name; "" when confirmed */
+	const char *ptr_name;   /* the first PTR name, no trailing dot, not verified; "" if none */
+	bool confirmed;         /* forward-confirmed (FCrDNS): ptr_name's A/AAAA records include the
+			 * address */
+};
+
+typedef void (*dns_ptr_cb)(const struct dns_ptr_result *res, void *arg);
+
+/* Looks up the PTR name of addr (AF_INET or AF_INET6; IPv4-mapped IPv6 counts as IPv4), then
+ * the name's A and AAAA records, which must include addr for the name to be confirmed. Same
+ * calling contract as dns_lookup_mx (returns -1 for an unusable address too). */
+int dns_lookup_ptr(struct dns *d, const struct sockaddr *addr, dns_ptr_cb cb, void *arg);
+
+/* The reverse lookup name of addr: "4.3.2.1.in-addr.arpa" or the 32 nibbles of ip6.arpa
+ * (IPv4-mapped IPv6 as IPv4). Returns 0, or -1 for another family or a short buffer. */
+int dns_reverse_name(const struct sockaddr *addr, char *out, size_t outlen);
+
+/* True when addr (IPv4-mapped IPv6 as IPv4; port ignored) is among h's addresses. */
+bool dns_host_has_addr(const struct dns_host *h, const struct sockaddr *addr);
 
 /* "ok", "null MX", ... for logs. */
 const char *dns_status_str(enum dns_status status);

@@ -67,6 +67,9 @@ static sfsistat h_connect(SMFICTX *ctx, char *host, _SOCK_ADDR *sa)
 	add_macro(ctx, p, "{daemon_name}");
 	add_macro(ctx, p, "{if_addr}");
 	add_macro(ctx, p, "{client_addr}");
+	add_macro(ctx, p, "{client_name}");
+	add_macro(ctx, p, "{client_ptr}");
+	add_macro(ctx, p, "_");
 	return SMFIS_CONTINUE;
 }
 

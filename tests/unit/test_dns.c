@@ -127,6 +127,10 @@ static void dnsmasq_start(void)
 			"--mx-host=mixed.test,mx1.two.test,20",
 			"--mx-host=allfail.test,mx.refused,10",
 			"--mx-host=noaddr.test,gone.test,10",
+			/* PTR: a.eq.test's host-record gives 127.0.1.1 a confirmed name; these
+			 * point at a name without addresses and at one with other addresses. */
+			"--ptr-record=9.9.9.127.in-addr.arpa,liar.test",
+			"--ptr-record=8.9.9.127.in-addr.arpa,a.eq.test",
 			"--cname=alias.test,mx1.two.test",
 			"--mx-host=many.test,mx01.many.test,1",
 			"--mx-host=many.test,mx02.many.test,2",
@@ -296,6 +300,34 @@ static void on_result(const struct dns_result *res, void *arg)
 		o->relookup_rc = dns_lookup_mx(o->relookup_dns, "two.test", on_result, o);
 	if (o->free_in_cb)
 		dns_free(o->free_in_cb);
+}
+
+static void on_ptr(const struct dns_ptr_result *res, void *arg)
+{
+	struct outcome *o = arg;
+	o->calls++;
+	if (!o->returned)
+		o->sync_call = true;
+	o->status = res->status;
+	snprintf(o->error, sizeof(o->error), "%s", res->error);
+	snprintf(o->query, sizeof(o->query), "%s", res->ptr_name);
+	o->implicit_mx = res->confirmed; /* reused: the name is forward-confirmed */
+}
+
+static void lookup_ptr(const char *ip, struct outcome *o)
+{
+	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1)
+		s4->sin_family = AF_INET;
+	else {
+		cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+		s6->sin6_family = AF_INET6;
+	}
+	memset(o, 0, sizeof(*o));
+	cr_assert_eq(dns_lookup_ptr(dns, (struct sockaddr *)&ss, on_ptr, o), 0);
+	o->returned = true;
 }
 
 static void lookup_mx(const char *domain, struct outcome *o)
@@ -708,4 +740,106 @@ Test(dns, empty_server_list_uses_the_system_resolver)
 	cr_assert_not_null(d, "%s", err);
 	dns_free(&d);
 	cr_assert_null(d);
+}
+
+Test(dns, ptr_lookups_are_forward_confirmed)
+{
+	struct outcome o[5];
+
+	lookup_ptr("127.0.1.1", &o[0]);
+	lookup_ptr("::ffff:127.0.1.1", &o[1]); /* IPv4-mapped: the IPv4 PTR */
+	lookup_ptr("127.9.9.9", &o[2]);
+	lookup_ptr("127.9.9.8", &o[3]);
+	lookup_ptr("127.9.9.7", &o[4]);
+	wait_all(o, 5);
+
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(o[i].status, DNS_OK, "%s", o[i].error);
+		cr_assert_str_eq(o[i].query, "a.eq.test");
+		cr_assert(o[i].implicit_mx, "not confirmed: %s", o[i].error);
+		cr_assert_str_eq(o[i].error, "");
+	}
+	/* A PTR name without addresses, and one whose addresses are others: not confirmed. */
+	cr_assert_eq(o[2].status, DNS_OK, "%s", o[2].error);
+	cr_assert_str_eq(o[2].query, "liar.test");
+	cr_assert_not(o[2].implicit_mx);
+	cr_assert_eq(o[3].status, DNS_OK, "%s", o[3].error);
+	cr_assert_str_eq(o[3].query, "a.eq.test");
+	cr_assert_not(o[3].implicit_mx);
+	/* No PTR record at all. */
+	cr_assert_neq(o[4].status, DNS_OK);
+	cr_assert_str_eq(o[4].query, "");
+	cr_assert_not(o[4].implicit_mx);
+}
+
+Test(dns, ptr_lookup_cancelled_by_free)
+{
+	struct outcome o;
+	lookup_ptr("127.0.1.1", &o);
+	dns_free(&dns);
+	cr_assert_eq(o.calls, 1);
+	cr_assert_eq(o.status, DNS_CANCELLED);
+	cr_assert_str_eq(o.query, "");
+}
+
+static void sa_parse(const char *ip, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+		ss->ss_family = AF_INET;
+		return;
+	}
+	cr_assert_eq(inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)ss)->sin6_addr), 1, "%s", ip);
+	ss->ss_family = AF_INET6;
+}
+
+Test(dns_pure, reverse_names)
+{
+	struct sockaddr_storage ss;
+	char out[128];
+
+	sa_parse("192.0.2.10", &ss);
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "10.2.0.192.in-addr.arpa");
+	sa_parse("::ffff:192.0.2.10", &ss);
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "10.2.0.192.in-addr.arpa");
+	sa_parse("2001:db8::567:89ab", &ss);
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, sizeof(out)), 0);
+	cr_assert_str_eq(
+		out, "b.a.9.8.7.6.5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+	/* Short buffers and other families are refused, never truncated. */
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, 72), -1);
+	sa_parse("255.255.255.255", &ss);
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, 28), -1);
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, 29), 0);
+	cr_assert_str_eq(out, "255.255.255.255.in-addr.arpa");
+	ss.ss_family = AF_UNIX;
+	cr_assert_eq(dns_reverse_name((struct sockaddr *)&ss, out, sizeof(out)), -1);
+	cr_assert_eq(dns_reverse_name(NULL, out, sizeof(out)), -1);
+}
+
+Test(dns_pure, host_has_addr)
+{
+	struct dns_host h = { .name = "h.test" };
+	struct sockaddr_storage ss;
+
+	sa_parse("2001:db8::1", &h.addrs[0]);
+	sa_parse("192.0.2.1", &h.addrs[1]);
+	h.n_addrs = 2;
+	((struct sockaddr_in *)&h.addrs[1])->sin_port = htons(25); /* ports do not matter */
+	sa_parse("192.0.2.1", &ss);
+	cr_assert(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	sa_parse("::ffff:192.0.2.1", &ss); /* a dual-stack listener's view of an IPv4 client */
+	cr_assert(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	sa_parse("2001:db8::1", &ss);
+	cr_assert(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	sa_parse("2001:db8::2", &ss);
+	cr_assert_not(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	sa_parse("192.0.2.2", &ss);
+	cr_assert_not(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	h.n_addrs = 0;
+	sa_parse("192.0.2.1", &ss);
+	cr_assert_not(dns_host_has_addr(&h, (struct sockaddr *)&ss));
+	cr_assert_not(dns_host_has_addr(NULL, (struct sockaddr *)&ss));
 }
