@@ -399,7 +399,7 @@ void smtp_read_bdat(struct smtp_session *s)
 {
 	struct net_conn *c = s->conn;
 	size_t n = c->in.len < s->bdat_remaining ? c->in.len : (size_t)s->bdat_remaining;
-	size_t room = (s->bdat_check.mode & SMTP_BODY_BARE_LF_OK) ? 2 * n : n;
+	size_t room = (s->bdat_check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? 2 * n : n;
 	if (!s->bdat_discard && !s->bdat_failed && s->msg.len + room > s->msg.cap &&
 	    smtp_data_memory_full(s, room)) {
 		s->bdat_failed = true;

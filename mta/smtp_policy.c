@@ -19,8 +19,8 @@ bool smtp_relay_allowed(const struct smtp_session *s)
  * there send LF-only mail; their bare LFs are stored as CRLF. */
 unsigned smtp_body_mode(const struct smtp_session *s)
 {
-	return s->kind == SMTP_LISTENER_LOCAL || s->relay_client ? SMTP_BODY_BARE_LF_OK
-								 : SMTP_BODY_STRICT;
+	return s->kind == SMTP_LISTENER_LOCAL || s->relay_client ? SMTP_BODY_CHECK_BARE_LF_OK
+								 : SMTP_BODY_CHECK_STRICT;
 }
 
 /* True when address belongs to the authenticated account: the account itself (any

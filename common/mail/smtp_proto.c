@@ -599,7 +599,7 @@ static size_t smtp_body_check_put(char *out, size_t w, const char *p, size_t k)
 
 size_t smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n, char *out)
 {
-	bool lf_ok = (c->mode & SMTP_BODY_BARE_LF_OK) != 0;
+	bool lf_ok = (c->mode & SMTP_BODY_CHECK_BARE_LF_OK) != 0;
 	size_t i = 0, w = 0;
 
 	if (n > 0 && memchr(p, '\0', n) != NULL)
@@ -668,7 +668,7 @@ void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size, unsign
 
 size_t smtp_data_out_room(const struct smtp_data_reader *r, size_t len)
 {
-	return (r->check.mode & SMTP_BODY_BARE_LF_OK) ? 2 * len : len;
+	return (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? 2 * len : len;
 }
 
 /* Message octets in[0..k): checked (and normalised) by the body checker straight into out,
@@ -702,8 +702,8 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 	if (lf != NULL) { /* a bare LF: content, or a line end for a trusted client */
 		k = (size_t)(lf - in) + 1;
 		smtp_proto_data_emit(r, in, k, out, n);
-		r->state = (r->check.mode & SMTP_BODY_BARE_LF_OK) ? SMTP_PROTO_DATA_BOL
-								  : SMTP_PROTO_DATA_TEXT;
+		r->state = (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? SMTP_PROTO_DATA_BOL
+									: SMTP_PROTO_DATA_TEXT;
 		return k;
 	}
 	if (cr == NULL) {
@@ -751,7 +751,7 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 				i++;
 				continue;
 			}
-			if (c == '\n' && (r->check.mode & SMTP_BODY_BARE_LF_OK)) {
+			if (c == '\n' && (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK)) {
 				r->state = SMTP_PROTO_DATA_DONE; /* "." ended by a bare LF */
 				return smtp_proto_data_return(r, SMTP_DATA_END, n, i + 1, out_len_r,
 							      consumed_r);

@@ -28,7 +28,7 @@ static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t se
 	memset(run, 0, sizeof(*run));
 	run->out = malloc(len + 1);
 	assert(run->out != NULL);
-	smtp_data_reader_init(&r, max, SMTP_BODY_STRICT);
+	smtp_data_reader_init(&r, max, SMTP_BODY_CHECK_STRICT);
 	run->status = SMTP_DATA_MORE;
 	while (off < len || (off == 0 && len == 0)) {
 		size_t n = len - off, out_len = (size_t)-1, consumed = (size_t)-1;
