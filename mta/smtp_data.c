@@ -128,7 +128,7 @@ void smtp_cmd_data(struct smtp_session *s, const struct smtp_command *cmd)
 void smtp_data_start(struct smtp_session *s)
 {
 	smtp_tx_begin_message(s);
-	smtp_data_reader_init(&s->data, s->m->cfg->max_message_size);
+	smtp_data_reader_init(&s->data, s->m->cfg->max_message_size, smtp_body_mode(s));
 	smtp_enter_state(s, SMTP_STATE_DATA);
 	net_conn_set_timeout(s->conn, s->m->cfg->smtp_data_timeout * 1000);
 	smtp_reply(s, "354 End data with <CR><LF>.<CR><LF>");
@@ -327,8 +327,9 @@ void smtp_read_data(struct smtp_session *s)
 {
 	struct net_conn *c = s->conn;
 	size_t out_len = 0, consumed = 0;
+	size_t room = smtp_data_out_room(&s->data, c->in.len);
 	if (!s->data_overload && !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG) &&
-	    s->msg.len + c->in.len > s->msg.cap && smtp_data_memory_full(s, c->in.len)) {
+	    s->msg.len + room > s->msg.cap && smtp_data_memory_full(s, room)) {
 		log_warn("%s: message buffers hold %zu bytes: refusing more from [%s]", s->env.id,
 			 s->m->data_bytes, c->peer_ip);
 		s->data_overload = true;
@@ -337,10 +338,10 @@ void smtp_read_data(struct smtp_session *s)
 	}
 	bool storing = !(s->data.flaws & SMTP_DATA_FLAW_TOO_BIG) && !s->data_overload;
 	if (storing) {
-		buf_reserve(&s->msg, c->in.len);
+		buf_reserve(&s->msg, room);
 		smtp_msg_account(s);
 	}
-	char scratch[4096];
+	char scratch[4096]; /* output room for 2048 input octets in either mode */
 	enum smtp_data_status st;
 	if (storing) {
 		st = smtp_data_feed(&s->data, c->in.data, c->in.len, s->msg.data + s->msg.len,
@@ -351,8 +352,8 @@ void smtp_read_data(struct smtp_session *s)
 		/* Over the limit: keep scanning for the end, storing nothing. */
 		size_t off = 0;
 		do {
-			size_t chunk = c->in.len - off < sizeof(scratch) ? c->in.len - off
-									 : sizeof(scratch);
+			size_t chunk = c->in.len - off < sizeof(scratch) / 2 ? c->in.len - off
+									     : sizeof(scratch) / 2;
 			size_t used = 0;
 			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len,
 					    &used);
@@ -400,16 +401,19 @@ void smtp_read_bdat(struct smtp_session *s)
 {
 	struct net_conn *c = s->conn;
 	size_t n = c->in.len < s->bdat_remaining ? c->in.len : (size_t)s->bdat_remaining;
-	if (!s->bdat_discard && !s->bdat_failed && s->msg.len + n > s->msg.cap &&
-	    smtp_data_memory_full(s, n)) {
+	size_t room = (s->bdat_check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? 2 * n : n;
+	if (!s->bdat_discard && !s->bdat_failed && s->msg.len + room > s->msg.cap &&
+	    smtp_data_memory_full(s, room)) {
 		s->bdat_failed = true;
 		s->data_overload = true;
 		buf_free(&s->msg);
 		smtp_msg_account(s);
 	}
 	if (!s->bdat_discard && !s->bdat_failed) {
-		smtp_body_check_feed(&s->bdat_check, c->in.data, n);
-		buf_append(&s->msg, c->in.data, n);
+		buf_reserve(&s->msg, room);
+		s->msg.len += smtp_body_check_feed(&s->bdat_check, c->in.data, n,
+						   s->msg.data + s->msg.len);
+		s->msg.data[s->msg.len] = '\0';
 		smtp_msg_account(s);
 	}
 	buf_consume(&c->in, n);
@@ -469,7 +473,7 @@ void smtp_cmd_bdat(struct smtp_session *s, const struct smtp_command *cmd)
 	if (!s->bdat_used) {
 		s->bdat_used = true;
 		s->bdat_failed = false;
-		smtp_body_check_init(&s->bdat_check);
+		smtp_body_check_init(&s->bdat_check, smtp_body_mode(s));
 		smtp_tx_begin_message(s);
 	}
 	/* bdat_size <= max_message_size always, so the subtraction cannot wrap (the sum could:

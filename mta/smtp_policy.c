@@ -13,6 +13,16 @@ bool smtp_relay_allowed(const struct smtp_session *s)
 	return s->authenticated || s->relay_client;
 }
 
+/* Bare LF (a LF-only line end) in DATA/BDAT: refused with 554 5.6.0 from everyone but the
+ * trusted clients, as Postfix exempts $mynetworks (smtpd_forbid_bare_newline_exclusions):
+ * clients in relay_networks (on any listener) and the local socket. Printers and scripts
+ * there send LF-only mail; their bare LFs are stored as CRLF. */
+unsigned smtp_body_mode(const struct smtp_session *s)
+{
+	return s->kind == SMTP_LISTENER_LOCAL || s->relay_client ? SMTP_BODY_CHECK_BARE_LF_OK
+								 : SMTP_BODY_CHECK_STRICT;
+}
+
 /* True when address belongs to the authenticated account: the account itself (any
  * +detail) or a local alias that expands to it. */
 bool smtp_sender_owned(struct smtp_session *s, const struct addr *a)

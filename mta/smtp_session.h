@@ -136,6 +136,9 @@ bool smtp_milter_eom(struct smtp_session *s);
 /* smtp_policy.c */
 /* May this session send to a domain that is not ours? */
 bool smtp_relay_allowed(const struct smtp_session *s);
+/* The body checker's mode (enum smtp_body_check_mode) for this session's DATA/BDAT: bare LF is a
+ * line end only for relay_networks clients and the local socket. */
+unsigned smtp_body_mode(const struct smtp_session *s);
 /* True when address a belongs to the authenticated account. */
 bool smtp_sender_owned(struct smtp_session *s, const struct addr *a);
 /* The session is a SASL-authenticated account, on whatever listener (not the local socket). */

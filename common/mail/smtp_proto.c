@@ -571,9 +571,10 @@ enum smtp_proto_data_state {
 	SMTP_PROTO_DATA_DONE,    /* end-of-data seen */
 };
 
-void smtp_body_check_init(struct smtp_body_check *c)
+void smtp_body_check_init(struct smtp_body_check *c, unsigned mode)
 {
 	memset(c, 0, sizeof(*c));
+	c->mode = mode;
 }
 
 /* Counts k octets of line content (not the CRLF); the count saturates past the limit. */
@@ -588,17 +589,27 @@ static void smtp_body_check_content(struct smtp_body_check *c, size_t k)
 	}
 }
 
-void smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n)
+/* Appends p[0..k) at out + w when there is an out; returns the new w. */
+static size_t smtp_body_check_put(char *out, size_t w, const char *p, size_t k)
 {
-	size_t i = 0;
+	if (out != NULL && k > 0)
+		memcpy(out + w, p, k);
+	return w + k;
+}
+
+size_t smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n, char *out)
+{
+	bool lf_ok = (c->mode & SMTP_BODY_CHECK_BARE_LF_OK) != 0;
+	size_t i = 0, w = 0;
 
 	if (n > 0 && memchr(p, '\0', n) != NULL)
 		c->flaws |= SMTP_DATA_FLAW_NUL;
 	while (i < n) {
 		if (c->cr) {
 			c->cr = false;
-			if (p[i] == '\n') { /* CRLF: the line ends */
+			if (p[i] == '\n') { /* CRLF: the line ends (its CR is already out) */
 				c->line_len = 0;
+				w = smtp_body_check_put(out, w, p + i, 1);
 				i++;
 				continue;
 			}
@@ -609,20 +620,33 @@ void smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n)
 		size_t k = cr != NULL ? (size_t)(cr - (p + i)) : n - i;
 		const char *lf = memchr(p + i, '\n', k);
 
+		if (lf != NULL && lf_ok) { /* a bare LF ends the line, written as CRLF */
+			k = (size_t)(lf - (p + i));
+			smtp_body_check_content(c, k);
+			w = smtp_body_check_put(out, w, p + i, k);
+			w = smtp_body_check_put(out, w, "\r\n", 2);
+			c->line_len = 0;
+			i += k + 1;
+			continue;
+		}
 		if (lf != NULL) { /* a bare LF is content: the line goes on */
 			k = (size_t)(lf - (p + i)) + 1;
 			smtp_body_check_content(c, k);
 			c->flaws |= SMTP_DATA_FLAW_BARE_LF;
+			w = smtp_body_check_put(out, w, p + i, k);
 			i += k;
 			continue;
 		}
 		smtp_body_check_content(c, k);
+		w = smtp_body_check_put(out, w, p + i, k);
 		i += k;
 		if (cr != NULL) {
 			c->cr = true;
+			w = smtp_body_check_put(out, w, "\r", 1);
 			i++;
 		}
 	}
+	return out != NULL ? w : 0;
 }
 
 unsigned smtp_body_check_end(struct smtp_body_check *c)
@@ -634,31 +658,35 @@ unsigned smtp_body_check_end(struct smtp_body_check *c)
 	return c->flaws;
 }
 
-void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size)
+void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size, unsigned mode)
 {
 	memset(r, 0, sizeof(*r));
 	r->state = SMTP_PROTO_DATA_BOL;
-	smtp_body_check_init(&r->check);
+	smtp_body_check_init(&r->check, mode);
 	r->max_size = max_size;
 }
 
-/* Message octets in[0..k): checked and counted always, written while the total stays
- * within max_size. */
+size_t smtp_data_out_room(const struct smtp_data_reader *r, size_t len)
+{
+	return (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? 2 * len : len;
+}
+
+/* Message octets in[0..k): checked (and normalised) by the body checker straight into out,
+ * counted always, kept while the total stays within max_size. */
 static void smtp_proto_data_emit(struct smtp_data_reader *r, const char *in, size_t k, char *out,
 				 size_t *n)
 {
 	uint64_t before = r->size;
+	size_t w = smtp_body_check_feed(&r->check, in, k, out + *n);
 
-	smtp_body_check_feed(&r->check, in, k);
-	r->size += k;
+	r->size += w;
 	if (r->flaws & SMTP_DATA_FLAW_TOO_BIG)
 		return;
 	if (r->max_size != 0 && r->size > r->max_size) {
-		k = (size_t)(r->max_size - before); /* before <= max_size until TOO_BIG */
+		w = (size_t)(r->max_size - before); /* before <= max_size until TOO_BIG */
 		r->flaws |= SMTP_DATA_FLAW_TOO_BIG;
 	}
-	memcpy(out + *n, in, k);
-	*n += k;
+	*n += w;
 }
 
 /* Ordinary text from in[0..len), len > 0: copies the run up to the first CR or LF and that
@@ -671,10 +699,11 @@ static size_t smtp_proto_data_text(struct smtp_data_reader *r, const char *in, s
 	size_t k = cr != NULL ? (size_t)(cr - in) : len;
 	const char *lf = memchr(in, '\n', k);
 
-	if (lf != NULL) { /* a bare LF is content: no new line begins */
+	if (lf != NULL) { /* a bare LF: content, or a line end for a trusted client */
 		k = (size_t)(lf - in) + 1;
 		smtp_proto_data_emit(r, in, k, out, n);
-		r->state = SMTP_PROTO_DATA_TEXT;
+		r->state = (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK) ? SMTP_PROTO_DATA_BOL
+									: SMTP_PROTO_DATA_TEXT;
 		return k;
 	}
 	if (cr == NULL) {
@@ -721,6 +750,11 @@ enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in,
 				r->state = SMTP_PROTO_DATA_DOT_CR;
 				i++;
 				continue;
+			}
+			if (c == '\n' && (r->check.mode & SMTP_BODY_CHECK_BARE_LF_OK)) {
+				r->state = SMTP_PROTO_DATA_DONE; /* "." ended by a bare LF */
+				return smtp_proto_data_return(r, SMTP_DATA_END, n, i + 1, out_len_r,
+							      consumed_r);
 			}
 			break; /* a stuffed dot: dropped, c is ordinary text */
 		case SMTP_PROTO_DATA_DOT_CR:

@@ -110,24 +110,40 @@ enum smtp_data_flaw {
 	SMTP_DATA_FLAW_NUL = 1 << 4,       /* a NUL octet */
 };
 
-/* The body checker: pure and incremental over the message octets (after dot-unstuffing for
- * DATA; the chunks' octets for BDAT). State is carried across calls, so a line, or a CRLF,
- * may span chunks; the flaws found do not depend on how the octets were split. */
+/* The body checker and normaliser: pure and incremental over the message octets (after
+ * dot-unstuffing for DATA; the chunks' octets for BDAT). State is carried across calls, so a
+ * line, or a CRLF, may span chunks; the flaws found and the octets written do not depend on
+ * how the input was split.
+ * Modes: 0 is strict (the MX rules for everyone). SMTP_BODY_CHECK_BARE_LF_OK is for trusted clients
+ * (relay_networks, the local socket; Postfix's smtpd_forbid_bare_newline_exclusions): a bare
+ * LF ends the line like CRLF and is written out as CRLF. A bare CR stays a flaw in every mode
+ * (nothing sends CR-only lines, and a stored bare CR is what smuggles through a relay). */
+enum smtp_body_check_mode {
+	SMTP_BODY_CHECK_STRICT = 0,
+	SMTP_BODY_CHECK_BARE_LF_OK = 1 << 0,
+};
+
 struct smtp_body_check {
 	bool cr;         /* private: the last octet fed was a CR whose LF is still to come */
 	size_t line_len; /* private: content octets in the current line (saturates at 999) */
+	unsigned mode;   /* enum smtp_body_check_mode, set by init */
 	unsigned flaws;  /* enum smtp_data_flaw bits (never TOO_BIG) */
 };
 
-void smtp_body_check_init(struct smtp_body_check *c);
-/* Checks the next n octets of the message. */
-void smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n);
+void smtp_body_check_init(struct smtp_body_check *c, unsigned mode);
+/* Checks the next n octets of the message. When out is not NULL the message octets are also
+ * written there (room for 2 * n; exactly p[0..n) in strict mode, bare LF as CRLF with
+ * SMTP_BODY_CHECK_BARE_LF_OK). Returns the octets written (0 when out is NULL). */
+size_t smtp_body_check_feed(struct smtp_body_check *c, const char *p, size_t n, char *out);
 /* The message ends here: a CR still waiting for its LF is bare. Returns c->flaws. */
 unsigned smtp_body_check_end(struct smtp_body_check *c);
 
 /* DATA receiver: turns the dot-stuffed stream into message bytes (CRLF kept), detecting
  * the end "CRLF.CRLF" and nothing else: a bare LF or bare CR anywhere marks the message
- * bad (SMTP smuggling) but never ends it. The message bytes go through the body checker. */
+ * bad (SMTP smuggling) but never ends it. The message bytes go through the body checker.
+ * With SMTP_BODY_CHECK_BARE_LF_OK (trusted clients only) a bare LF is a line end everywhere, as
+ * Postfix treats such clients: "\n.\n", "\r\n.\n" and "\n.\r\n" end the data too, a dot
+ * after a bare LF is unstuffed, and the bare LFs are stored as CRLF. */
 enum smtp_data_status {
 	SMTP_DATA_MORE = 0, /* all input consumed, need more */
 	SMTP_DATA_END = 1,  /* end-of-data seen; *consumed_r tells where the next command begins */
@@ -141,14 +157,20 @@ struct smtp_data_reader {
 	unsigned flaws;    /* enum smtp_data_flaw bits */
 };
 
-void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size);
+/* mode: enum smtp_body_check_mode. */
+void smtp_data_reader_init(struct smtp_data_reader *r, uint64_t max_size, unsigned mode);
+
+/* The room smtp_data_feed() needs in out for len input octets: len in strict mode, 2 * len
+ * when bare LFs become CRLF. */
+size_t smtp_data_out_room(const struct smtp_data_reader *r, size_t len);
 
 /* Feeds in[0..len). Appends message bytes to out[]: the caller provides out with room for
- * at least len bytes; *out_len_r receives how many were written (0 once TOO_BIG).
+ * at least smtp_data_out_room(r, len) bytes; *out_len_r receives how many were written (0
+ * once TOO_BIG; max_size counts the octets written).
  * Returns SMTP_DATA_END with *consumed_r <= len, or SMTP_DATA_MORE with *consumed_r == len.
  * After END, further calls return END consuming nothing until smtp_data_reader_init().
- * Output is byte-exact for flawless messages; in a flawed one (".\r" at a line start not
- * followed by LF) the dot and that bare CR are both dropped, so out never outgrows in. */
+ * Output is byte-exact for flawless messages in strict mode; in a flawed one (".\r" at a
+ * line start not followed by LF) the dot and that bare CR are both dropped. */
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
 				     char *out, size_t *out_len_r, size_t *consumed_r);
 

@@ -43,13 +43,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = (const char *)data + 1;
 	size -= 1;
 
-	smtp_body_check_init(&one);
-	smtp_body_check_feed(&one, in, size);
+	smtp_body_check_init(&one, SMTP_BODY_CHECK_STRICT);
+	smtp_body_check_feed(&one, in, size, NULL);
 	assert(smtp_body_check_end(&one) == fuzz_body_reference(in, size));
 	assert(!(one.flaws & SMTP_DATA_FLAW_TOO_BIG));
 
 	/* The same octets as BDAT chunks of random sizes (0 included): the same verdict. */
-	smtp_body_check_init(&split);
+	smtp_body_check_init(&split, SMTP_BODY_CHECK_STRICT);
 	while (off < size) {
 		size_t n;
 
@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n = (seed >> 16) % 9;
 		if (n > size - off)
 			n = size - off;
-		smtp_body_check_feed(&split, in + off, n);
+		smtp_body_check_feed(&split, in + off, n, NULL);
 		off += n;
 	}
 	assert(smtp_body_check_end(&split) == one.flaws);

@@ -19,16 +19,16 @@ struct fuzz_data_run {
 };
 
 /* Feeds in[] in chunks whose sizes come from seed (0: one shot); checks per-call invariants. */
-static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t seed,
+static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t seed, unsigned mode,
 			   struct fuzz_data_run *run)
 {
 	struct smtp_data_reader r;
 	size_t off = 0;
 
 	memset(run, 0, sizeof(*run));
-	run->out = malloc(len + 1);
+	run->out = malloc(2 * len + 1);
 	assert(run->out != NULL);
-	smtp_data_reader_init(&r, max);
+	smtp_data_reader_init(&r, max, mode);
 	run->status = SMTP_DATA_MORE;
 	while (off < len || (off == 0 && len == 0)) {
 		size_t n = len - off, out_len = (size_t)-1, consumed = (size_t)-1;
@@ -40,10 +40,12 @@ static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t se
 			if (n > len - off)
 				n = len - off;
 		}
-		out = malloc(n + 1); /* exactly the room promised, so ASan sees overruns */
+		size_t room = smtp_data_out_room(&r, n);
+		assert(room == (mode ? 2 * n : n));
+		out = malloc(room + 1); /* exactly the room promised, so ASan sees overruns */
 		assert(out != NULL);
 		run->status = smtp_data_feed(&r, in + off, n, out, &out_len, &consumed);
-		assert(out_len <= n);
+		assert(out_len <= room);
 		assert(consumed <= n);
 		memcpy(run->out + run->out_len, out, out_len);
 		free(out);
@@ -58,7 +60,7 @@ static void fuzz_data_feed(const char *in, size_t len, uint64_t max, uint32_t se
 	run->consumed = off;
 	run->flaws = r.flaws;
 	run->size = r.size;
-	assert(run->out_len <= run->consumed);
+	assert(run->out_len <= (mode ? 2 : 1) * run->consumed);
 	if (!(run->flaws & SMTP_DATA_FLAW_TOO_BIG))
 		assert(run->size == run->out_len);
 	else
@@ -109,7 +111,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	in = (const char *)data + 2;
 	size -= 2;
 
-	fuzz_data_feed(in, size, max, 0, &one);
+	fuzz_data_feed(in, size, max, 0, SMTP_BODY_CHECK_STRICT, &one);
 	end = fuzz_data_end(in, size);
 	if (end != 0) {
 		assert(one.status == SMTP_DATA_END);
@@ -131,13 +133,37 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(ref);
 	}
 
-	fuzz_data_feed(in, size, max, seed, &split);
+	fuzz_data_feed(in, size, max, seed, SMTP_BODY_CHECK_STRICT, &split);
 	assert(split.status == one.status);
 	assert(split.consumed == one.consumed);
 	assert(split.out_len == one.out_len);
 	assert(memcmp(split.out, one.out, one.out_len) == 0);
 	assert(split.flaws == one.flaws);
 	assert(split.size == one.size);
+
+	/* The trusted clients' mode: split-independent, never BARE_LF, no bare LF written; with
+	 * no bare LF in the input it is the strict reader exactly. */
+	struct fuzz_data_run lf_one, lf_split;
+	bool has_bare_lf = false;
+	for (size_t i = 0; i < size && !has_bare_lf; i++)
+		has_bare_lf = in[i] == '\n' && (i == 0 || in[i - 1] != '\r');
+	fuzz_data_feed(in, size, max, 0, SMTP_BODY_CHECK_BARE_LF_OK, &lf_one);
+	fuzz_data_feed(in, size, max, seed, SMTP_BODY_CHECK_BARE_LF_OK, &lf_split);
+	assert(lf_split.status == lf_one.status && lf_split.consumed == lf_one.consumed);
+	assert(lf_split.out_len == lf_one.out_len && lf_split.flaws == lf_one.flaws);
+	assert(memcmp(lf_split.out, lf_one.out, lf_one.out_len) == 0);
+	assert(!(lf_one.flaws & SMTP_DATA_FLAW_BARE_LF));
+	if (!(lf_one.flaws & SMTP_DATA_FLAW_TOO_BIG)) {
+		for (size_t i = 0; i < lf_one.out_len; i++)
+			assert(lf_one.out[i] != '\n' || (i > 0 && lf_one.out[i - 1] == '\r'));
+	}
+	if (!has_bare_lf) {
+		assert(lf_one.status == one.status && lf_one.consumed == one.consumed);
+		assert(lf_one.out_len == one.out_len && lf_one.flaws == one.flaws);
+		assert(memcmp(lf_one.out, one.out, one.out_len) == 0);
+	}
+	free(lf_one.out);
+	free(lf_split.out);
 	free(one.out);
 	free(split.out);
 	return 0;

@@ -540,7 +540,7 @@ static void test_data_run(const char *in, size_t len, uint64_t max, const size_t
 	size_t start = 0;
 
 	memset(res, 0, sizeof(*res));
-	smtp_data_reader_init(&r, max);
+	smtp_data_reader_init(&r, max, SMTP_BODY_CHECK_STRICT);
 	for (size_t k = 0; k <= ncuts; k++) {
 		size_t end = k < ncuts ? cuts[k] : len;
 		size_t n = end - start, out_len = 0, consumed = 0;
@@ -698,7 +698,7 @@ Test(data, too_big)
 	char out[32];
 	size_t out_len, consumed;
 
-	smtp_data_reader_init(&r, 4);
+	smtp_data_reader_init(&r, 4, SMTP_BODY_CHECK_STRICT);
 	cr_assert_eq(smtp_data_feed(&r, "abcdef", 6, out, &out_len, &consumed), SMTP_DATA_MORE);
 	cr_assert_eq(out_len, 4);
 	cr_assert_eq(smtp_data_feed(&r, "ghij\r\n", 6, out, &out_len, &consumed), SMTP_DATA_MORE);
@@ -716,7 +716,7 @@ Test(data, after_end)
 	char out[32];
 	size_t out_len = 9, consumed = 9;
 
-	smtp_data_reader_init(&r, 0);
+	smtp_data_reader_init(&r, 0, SMTP_BODY_CHECK_STRICT);
 	cr_assert_eq(smtp_data_feed(&r, "x\r\n.\r\n", 6, out, &out_len, &consumed), SMTP_DATA_END);
 	cr_assert_eq(smtp_data_feed(&r, "more\r\n", 6, out, &out_len, &consumed), SMTP_DATA_END);
 	cr_assert_eq(consumed, 0);
@@ -870,7 +870,7 @@ Test(data, same_as_byte_at_a_time_reference)
 		struct ref_data_reader want = { .state = REF_BOL, .max_size = max };
 		size_t off = 0;
 
-		smtp_data_reader_init(&got, max);
+		smtp_data_reader_init(&got, max, SMTP_BODY_CHECK_STRICT);
 		while (off <= len) {
 			size_t n = len - off, got_len = 7, want_len = 7, got_used = 7,
 			       want_used = 7;
@@ -910,20 +910,20 @@ static void test_body_check(const char *in, size_t len, unsigned flaws)
 {
 	struct smtp_body_check c;
 
-	smtp_body_check_init(&c);
-	smtp_body_check_feed(&c, in, len);
+	smtp_body_check_init(&c, SMTP_BODY_CHECK_STRICT);
+	smtp_body_check_feed(&c, in, len, NULL);
 	cr_assert_eq(smtp_body_check_end(&c), flaws, "one shot: flaws %#x, want %#x", c.flaws,
 		     flaws);
-	smtp_body_check_init(&c);
+	smtp_body_check_init(&c, SMTP_BODY_CHECK_STRICT);
 	for (size_t i = 0; i < len; i++)
-		smtp_body_check_feed(&c, in + i, 1);
+		smtp_body_check_feed(&c, in + i, 1, NULL);
 	cr_assert_eq(smtp_body_check_end(&c), flaws, "byte by byte: flaws %#x", c.flaws);
 	for (size_t i = 0; i <= len; i++) {
 		for (size_t j = i; j <= len && len < 64; j++) {
-			smtp_body_check_init(&c);
-			smtp_body_check_feed(&c, in, i);
-			smtp_body_check_feed(&c, in + i, j - i);
-			smtp_body_check_feed(&c, in + j, len - j);
+			smtp_body_check_init(&c, SMTP_BODY_CHECK_STRICT);
+			smtp_body_check_feed(&c, in, i, NULL);
+			smtp_body_check_feed(&c, in + i, j - i, NULL);
+			smtp_body_check_feed(&c, in + j, len - j, NULL);
 			cr_assert_eq(smtp_body_check_end(&c), flaws, "split %zu/%zu: flaws %#x", i,
 				     j, c.flaws);
 		}
@@ -1016,11 +1016,11 @@ Test(body_check, same_as_reference_any_split)
 
 		if (len > 0 && test_rand(&seed) % 16 == 0)
 			in[test_rand(&seed) % len] = '\0';
-		smtp_body_check_init(&c);
+		smtp_body_check_init(&c, SMTP_BODY_CHECK_STRICT);
 		while (off < len) {
 			size_t n = test_rand(&seed) % (len - off + 1);
 
-			smtp_body_check_feed(&c, in + off, n);
+			smtp_body_check_feed(&c, in + off, n, NULL);
 			off += n;
 		}
 		cr_assert_eq(smtp_body_check_end(&c), ref_body_check(in, len), "round %d", round);
@@ -1088,4 +1088,164 @@ Test(xtext, decode)
 	cr_assert_eq(smtp_xtext_decode("abcd", 4, out, 5), 0);
 	cr_assert_eq(smtp_xtext_decode("abcde", 5, out, 5), -1);
 	cr_assert_eq(smtp_xtext_decode("", 0, out, 0), -1);
+}
+
+/* ---- bare LF from trusted clients (relay_networks, the local socket) ---- */
+
+/* The checker in mode over in[0..len), one shot, byte by byte and in every 2-way and 3-way
+ * split: the octets written must be want[0..want_len) and the flaws flaws every time. */
+static void test_body_norm(unsigned mode, const char *in, size_t len, const char *want,
+			   size_t want_len, unsigned flaws)
+{
+	char out[256];
+	struct smtp_body_check c;
+
+	cr_assert_lt(2 * len, sizeof(out));
+	for (size_t i = 0; i <= len; i++) {
+		for (size_t j = i; j <= len; j++) {
+			size_t w = 0;
+
+			smtp_body_check_init(&c, mode);
+			w += smtp_body_check_feed(&c, in, i, out + w);
+			w += smtp_body_check_feed(&c, in + i, j - i, out + w);
+			w += smtp_body_check_feed(&c, in + j, len - j, out + w);
+			cr_assert_eq(smtp_body_check_end(&c), flaws, "split %zu/%zu: flaws %#x", i,
+				     j, c.flaws);
+			cr_assert_eq(w, want_len, "split %zu/%zu: wrote %zu, want %zu", i, j, w,
+				     want_len);
+			cr_assert_eq(memcmp(out, want, w), 0, "split %zu/%zu: output differs", i,
+				     j);
+		}
+	}
+	size_t w = 0;
+	smtp_body_check_init(&c, mode);
+	for (size_t i = 0; i < len; i++)
+		w += smtp_body_check_feed(&c, in + i, 1, out + w);
+	cr_assert_eq(smtp_body_check_end(&c), flaws, "byte by byte: flaws %#x", c.flaws);
+	cr_assert_eq(w, want_len, "byte by byte: wrote %zu", w);
+	cr_assert_eq(memcmp(out, want, w), 0, "byte by byte: output differs");
+}
+
+#define NORM(mode, in, want, flaws) \
+	test_body_norm(mode, in, sizeof(in) - 1, want, sizeof(want) - 1, flaws)
+
+Test(body_check, strict_writes_input_unchanged)
+{
+	NORM(SMTP_BODY_CHECK_STRICT, "a\r\nb\r\n", "a\r\nb\r\n", 0);
+	NORM(SMTP_BODY_CHECK_STRICT, "a\nb\r\n", "a\nb\r\n", SMTP_DATA_FLAW_BARE_LF);
+	NORM(SMTP_BODY_CHECK_STRICT, "a\rb", "a\rb", SMTP_DATA_FLAW_BARE_CR);
+}
+
+Test(body_check, bare_lf_ok_becomes_crlf)
+{
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "a\nb\n", "a\r\nb\r\n", 0);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "\n\n", "\r\n\r\n", 0);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "mixed\r\nlf\ncrlf\r\n", "mixed\r\nlf\r\ncrlf\r\n", 0);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "no end", "no end", 0);
+	/* a bare CR stays refused in every mode, and is kept as it came */
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "a\rb\n", "a\rb\r\n", SMTP_DATA_FLAW_BARE_CR);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "a\n\rb\n", "a\r\n\rb\r\n", SMTP_DATA_FLAW_BARE_CR);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "ends in CR\r", "ends in CR\r", SMTP_DATA_FLAW_BARE_CR);
+	NORM(SMTP_BODY_CHECK_BARE_LF_OK, "a\0\n", "a\0\r\n", SMTP_DATA_FLAW_NUL);
+}
+
+Test(body_check, bare_lf_ok_ends_lines_for_the_length_limit)
+{
+	char in[1300], want[1400];
+	struct smtp_body_check c;
+	size_t n = 0, w = 0;
+
+	for (int k = 0; k < 2; k++) { /* two lines of 600: each fine, 1201 together is not */
+		memset(in + n, 'x', 600);
+		n += 600;
+		in[n++] = '\n';
+	}
+	smtp_body_check_init(&c, SMTP_BODY_CHECK_BARE_LF_OK);
+	w = smtp_body_check_feed(&c, in, n - 1, want);
+	w += smtp_body_check_feed(&c, in + n - 1, 1, want + w);
+	cr_assert_eq(smtp_body_check_end(&c), 0);
+	cr_assert_eq(w, n + 2);
+	smtp_body_check_init(&c, SMTP_BODY_CHECK_STRICT);
+	smtp_body_check_feed(&c, in, n, NULL);
+	cr_assert_eq(smtp_body_check_end(&c), SMTP_DATA_FLAW_BARE_LF | SMTP_DATA_FLAW_LONG_LINE);
+}
+
+/* The DATA reader in mode over in[0..len), one shot, byte by byte and in every 2-way split,
+ * each piece given exactly smtp_data_out_room() of output. */
+static void test_data_mode(unsigned mode, const char *in, size_t len, enum smtp_data_status st,
+			   const char *want, size_t want_len, size_t want_consumed, unsigned flaws)
+{
+	for (size_t step = 0; step <= len + 1; step++) {
+		for (size_t cut = 0; cut <= len; cut++) {
+			struct smtp_data_reader r;
+			char got[512];
+			size_t got_len = 0, off = 0;
+			enum smtp_data_status s = SMTP_DATA_MORE;
+
+			if (step != 0 && cut != 0)
+				break; /* step 1: byte by byte; step len+1: one shot; cut: 2-way */
+			smtp_data_reader_init(&r, 0, mode);
+			while (off < len) {
+				size_t n = step != 0 ? step : (off < cut ? cut - off : len - off);
+				if (n > len - off)
+					n = len - off;
+				size_t out_len = 0, consumed = 0;
+				char *out = malloc(smtp_data_out_room(&r, n) + 1);
+
+				cr_assert_not_null(out);
+				s = smtp_data_feed(&r, in + off, n, out, &out_len, &consumed);
+				cr_assert_leq(out_len, smtp_data_out_room(&r, n));
+				cr_assert_lt(got_len + out_len, sizeof(got));
+				memcpy(got + got_len, out, out_len);
+				free(out);
+				got_len += out_len;
+				off += consumed;
+				if (s == SMTP_DATA_END)
+					break;
+			}
+			cr_assert_eq(s, st, "step %zu cut %zu: status", step, cut);
+			cr_assert_eq(off, want_consumed, "step %zu cut %zu: consumed %zu", step,
+				     cut, off);
+			cr_assert_eq(r.flaws, flaws, "step %zu cut %zu: flaws %#x", step, cut,
+				     r.flaws);
+			cr_assert_eq(got_len, want_len, "step %zu cut %zu: out %zu, want %zu", step,
+				     cut, got_len, want_len);
+			cr_assert_eq(memcmp(got, want, got_len), 0, "step %zu cut %zu: output",
+				     step, cut);
+		}
+	}
+}
+
+#define DATA_MODE(mode, in, st, want, consumed, flaws) \
+	test_data_mode(mode, in, sizeof(in) - 1, st, want, sizeof(want) - 1, consumed, flaws)
+
+Test(data_feed, bare_lf_ok_lf_only_message)
+{
+	static const char in[] = "Subject: lf\n\n..dot\nbody\n.\nQUIT\r\n";
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, in, SMTP_DATA_END,
+		  "Subject: lf\r\n\r\n.dot\r\nbody\r\n", sizeof(in) - 1 - 6, 0);
+}
+
+Test(data_feed, bare_lf_ok_every_end_form)
+{
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, "a\r\n.\nX", SMTP_DATA_END, "a\r\n", 5, 0);
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, "a\n.\r\nX", SMTP_DATA_END, "a\r\n", 5, 0);
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, "a\r\n.\r\nX", SMTP_DATA_END, "a\r\n", 6, 0);
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, ".\nX", SMTP_DATA_END, "", 2, 0);
+	/* a bare CR is still refused, and ".\r" + other still drops both */
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, "a\rb\n.\n", SMTP_DATA_END, "a\rb\r\n", 6,
+		  SMTP_DATA_FLAW_BARE_CR);
+	DATA_MODE(SMTP_BODY_CHECK_BARE_LF_OK, "a\n.\rb\n.\n", SMTP_DATA_END, "a\r\nb\r\n", 8,
+		  SMTP_DATA_FLAW_BARE_CR);
+}
+
+Test(data_feed, strict_keeps_smuggling_protection)
+{
+	/* the same bytes from anyone else: no end but CRLF.CRLF, and the message is flawed */
+	DATA_MODE(SMTP_BODY_CHECK_STRICT, "a\n.\nb\r\n.\r\nX", SMTP_DATA_END, "a\n.\nb\r\n", 10,
+		  SMTP_DATA_FLAW_BARE_LF);
+	DATA_MODE(SMTP_BODY_CHECK_STRICT, "a\n.\r\nb\r\n.\r\nX", SMTP_DATA_END, "a\n.\r\nb\r\n", 11,
+		  SMTP_DATA_FLAW_BARE_LF);
+	DATA_MODE(SMTP_BODY_CHECK_STRICT, "a\n.\n", SMTP_DATA_MORE, "a\n.\n", 4,
+		  SMTP_DATA_FLAW_BARE_LF);
 }
