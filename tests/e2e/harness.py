@@ -1,8 +1,10 @@
 """harness.py - starts the real daemons on free loopback ports with a private state_dir, for end-to-end tests."""
 import os
+import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -330,6 +332,57 @@ class SMTPClient:
             self.sock.close()
         except OSError:
             pass
+
+
+class RawIMAP:
+    """A plaintext IMAP connection driven line by line (tests that need exact bytes on the wire)."""
+
+    def __init__(self, port, timeout=60):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.line()     # greeting
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            data = self.s.recv(65536)
+            if not data:
+                raise EOFError("imapd closed the connection")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def until_tag(self, tag):
+        """Reads up to the tagged reply of tag; returns it. Literals are skipped by length."""
+        prefix = tag.encode() + b" "
+        while True:
+            line = self.line()
+            m = re.search(rb"\{(\d+)\}$", line)
+            if m:
+                need = int(m.group(1))
+                while len(self.buf) < need:
+                    data = self.s.recv(65536)
+                    if not data:
+                        raise EOFError("imapd closed the connection")
+                    self.buf += data
+                self.buf = self.buf[need:]
+                continue
+            if line.startswith(prefix):
+                return line
+
+    def command(self, tag, text):
+        self.s.sendall(("%s %s\r\n" % (tag, text)).encode())
+        return self.until_tag(tag)
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def abort(self):
+        """Closes with a TCP reset: imapd learns at once that the client is gone."""
+        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.s.close()
 
 
 class DNSServer:

@@ -8,58 +8,13 @@ import struct
 import time
 import unittest
 
-from harness import MailServer, SLOW, rss_kib, tls_context
+from harness import MailServer, SLOW, rss_kib, tls_context, RawIMAP
 
 PASSWORD = "secret"
 ALICE = "alice@localhost"
 FLOOD = 20000
 MESSAGE = (b"From: Bob <bob@example.org>\r\nTo: alice@localhost\r\nSubject: flood %d\r\n"
            b"Message-ID: <flood-%d@example.org>\r\n\r\n" + b"line of body text\r\n" * 200)
-
-
-class RawIMAP:
-    """A plaintext IMAP connection driven byte by byte (no waiting for replies)."""
-
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=60)
-        self.buf = b""
-        self.line()     # greeting
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.s.recv(65536)
-            if not data:
-                raise EOFError("imapd closed the connection")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def until_tag(self, tag):
-        """Reads up to the tagged reply of tag; returns it. Literals are skipped by length."""
-        prefix = tag.encode() + b" "
-        while True:
-            line = self.line()
-            m = re.search(rb"\{(\d+)\}$", line)
-            if m:
-                need = int(m.group(1))
-                while len(self.buf) < need:
-                    data = self.s.recv(65536)
-                    if not data:
-                        raise EOFError("imapd closed the connection")
-                    self.buf += data
-                self.buf = self.buf[need:]
-                continue
-            if line.startswith(prefix):
-                return line
-
-    def command(self, tag, text):
-        self.s.sendall(("%s %s\r\n" % (tag, text)).encode())
-        return self.until_tag(tag)
-
-    def abort(self):
-        """Closes with a TCP reset: imapd learns at once that the client is gone."""
-        self.s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.s.close()
 
 
 class IMAPAbuseTest(unittest.TestCase):

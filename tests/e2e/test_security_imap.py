@@ -10,54 +10,9 @@ import threading
 import time
 import unittest
 
-from harness import DNSServer, MailServer, SLOW, SMTPSink, binary, rss_kib, wait_until
+from harness import DNSServer, MailServer, SLOW, SMTPSink, binary, rss_kib, wait_until, RawIMAP
 
 PASSWORD = "secret"
-
-
-class RawIMAP:
-    """A plaintext IMAP connection driven line by line."""
-
-    def __init__(self, port, timeout=60):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        self.line()     # greeting
-
-    def line(self):
-        while b"\r\n" not in self.buf:
-            data = self.s.recv(65536)
-            if not data:
-                raise EOFError("imapd closed the connection")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\r\n", 1)
-        return line
-
-    def until_tag(self, tag):
-        prefix = tag.encode() + b" "
-        while True:
-            line = self.line()
-            m = re.search(rb"\{(\d+)\}$", line)
-            if m:
-                need = int(m.group(1))
-                while len(self.buf) < need:
-                    data = self.s.recv(65536)
-                    if not data:
-                        raise EOFError("imapd closed the connection")
-                    self.buf += data
-                self.buf = self.buf[need:]
-                continue
-            if line.startswith(prefix):
-                return line
-
-    def command(self, tag, text):
-        self.s.sendall(("%s %s\r\n" % (tag, text)).encode())
-        return self.until_tag(tag)
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 def imap_login(port, user):
