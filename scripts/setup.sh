@@ -9,6 +9,8 @@ PACKAGES=(
 	valgrind procps iproute2
 	dovecot-core dovecot-dev autoconf automake libtool
 	libsystemd-dev systemd dpkg-dev lintian devscripts mandoc fail2ban mmdebstrap
+	zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libunbound-dev dns-root-data
+	unbound knot ldnsutils pebble prometheus dovecot-imapd dovecot-lmtpd postfix
 )
 
 missing=()
