@@ -1,5 +1,7 @@
 /* alias.c - the aliases_file table: parse (pure, file:line errors), look up, reload when changed. */
+#include "daemon.h"
 #include "deliver.h"
+#include "log.h"
 #include "str.h"
 #include "table_file.h"
 #include "xalloc.h"
@@ -272,4 +274,20 @@ void aliases_free(struct aliases **alp)
 	free(al->path);
 	free(al);
 	*alp = NULL;
+}
+
+int delivery_tables_reload(struct accounts **acc, struct aliases **al)
+{
+	int reloaded = daemon_reload_accounts(acc) > 0;
+	if (*al) {
+		char err[512];
+		int r = aliases_reload_if_changed(al, err, sizeof(err));
+		if (r < 0)
+			log_error("aliases_file not reloaded: %s", err);
+		else if (r > 0) {
+			log_info("aliases_file reloaded");
+			reloaded = 1;
+		}
+	}
+	return reloaded;
 }

@@ -27,6 +27,12 @@ struct aliases *aliases_parse(const char *name, const char *text, size_t len, ch
 int aliases_reload_if_changed(struct aliases **al, char *err, size_t errlen); /* 1/0/-1 */
 void aliases_free(struct aliases **al);
 
+/* The tables a delivering daemon keeps (mtad, lmtpd): re-reads users_file and, when *al is
+ * set, aliases_file if they changed, logging what happened. Returns 1 when either was
+ * reloaded, else 0 (a failed reload keeps the old table and is logged). */
+struct accounts;
+int delivery_tables_reload(struct accounts **acc, struct aliases **al);
+
 /* One alias target as written in the file; domain is "" for a bare local part, which is
  * relative to the domain of the address being resolved. */
 struct alias_target {

@@ -72,7 +72,7 @@ struct config_key {
 
 /* Per-key syntax (below the table). */
 static config_elem_fn config_check_domain, config_check_milter, config_check_resolver,
-	config_check_smarthost;
+	config_check_smarthost, config_check_lmtp_listen;
 
 /* One row per key: the key is the name of its field in struct config. */
 #define KEY(field, type, flags, min, max, check, def)                                        \
@@ -149,6 +149,7 @@ static const struct config_key config_keys[] = {
 	KEY(milter_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "10s"),
 	KEY(milter_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "30s"),
 	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
+	KEY(lmtp_listen, CONFIG_T_STRING, EMPTY, 0, 0, config_check_lmtp_listen, NULL),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -389,6 +390,30 @@ static int config_check_smarthost(const struct config_key *k, char *word, void *
 		return 0;
 	return config_value_hostport(word, 25, false, elem, &e) < 0 ? config_why(why, whylen, e)
 								    : 0;
+}
+
+/* lmtp_listen: "HOST:PORT", "[V6]:PORT" or "unix:/PATH", stored as written (a checked host
+ * and port, or an absolute path that fits a socket address); empty: off. */
+static int config_check_lmtp_listen(const struct config_key *k, char *word, void *elem, char *why,
+				    size_t whylen)
+{
+	struct config_hostport hp;
+	const char *e;
+
+	(void)k;
+	if (word[0] == '\0')
+		return 0;
+	if (strncmp(word, "unix:", 5) == 0) {
+		const char *path = word + 5;
+		if (path[0] != '/')
+			return config_why(why, whylen, "unix: needs an absolute path");
+		if (strlen(path) >= sizeof(((struct config_milter *)0)->path))
+			return config_why(why, whylen, "socket path too long");
+	} else if (config_value_hostport(word, 0, true, &hp, &e) < 0) {
+		return config_why(why, whylen, e);
+	}
+	*(char **)elem = xstrdup(word);
+	return 0;
 }
 
 /* ---- key table: free, set ---- */

@@ -103,6 +103,7 @@ struct config {
 	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
+	char *lmtp_listen;               /* lmtpd: "HOST:PORT" or "unix:/PATH"; NULL: off */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
