@@ -22,7 +22,7 @@ endif()
 set(MAIL_LIBEXEC_DIR ${CMAKE_INSTALL_PREFIX}/lib/mtad)
 
 # Programs.
-install(TARGETS mtad imapd mailctl sendmail RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
+install(TARGETS mtad imapd lmtpd mailctl sendmail RUNTIME DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(TARGETS deliver RUNTIME DESTINATION ${MAIL_LIBEXEC_DIR})
 install(CODE "file(MAKE_DIRECTORY \"\$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/lib\")
   file(CREATE_LINK ../sbin/sendmail \"\$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/lib/sendmail\" SYMBOLIC)")
@@ -75,7 +75,7 @@ add_custom_command(OUTPUT ${MAN_OUT}/mail.conf.5
           ${CMAKE_SOURCE_DIR}/docs/man/mail.conf.5.in
   COMMENT "mail.conf.5 from docs/config.md")
 set(man_gz)
-foreach(page mtad.8 imapd.8 deliver.8 mailctl.8 sendmail.1 mail.conf.5)
+foreach(page mtad.8 imapd.8 deliver.8 lmtpd.8 mailctl.8 sendmail.1 mail.conf.5)
   set(src ${MAN_OUT}/${page})
   if(NOT page STREQUAL "mail.conf.5")
     set(CONFIG_PATH ${MAIL_CONF_FILE})

@@ -10,7 +10,7 @@ from harness import BUILD
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 MAN = os.path.join(BUILD, "man")
-PAGES = ("mtad.8", "imapd.8", "deliver.8", "mailctl.8", "sendmail.1", "mail.conf.5")
+PAGES = ("mtad.8", "imapd.8", "deliver.8", "lmtpd.8", "mailctl.8", "sendmail.1", "mail.conf.5")
 OWN = {"%s(%s)" % tuple(p.rsplit(".", 1)) for p in PAGES}
 
 

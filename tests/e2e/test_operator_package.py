@@ -11,14 +11,14 @@ from harness import BUILD
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TOOLS = ("dpkg-deb", "dpkg-buildflags", "dpkg-shlibdeps", "cpack")
-PROGRAMS = ("usr/sbin/mtad", "usr/sbin/imapd", "usr/sbin/mailctl", "usr/sbin/sendmail",
+PROGRAMS = ("usr/sbin/mtad", "usr/sbin/imapd", "usr/sbin/lmtpd", "usr/sbin/mailctl", "usr/sbin/sendmail",
             "usr/lib/mtad/deliver")
 PATHS = PROGRAMS + (
     "usr/lib/sendmail", "etc/mtad/mail.conf", "var/lib/mtad/",
     "lib/systemd/system/mtad.service", "lib/systemd/system/imapd.service",
     "etc/fail2ban/filter.d/mtad.conf", "etc/fail2ban/jail.d/mtad.conf",
     "usr/share/man/man8/mtad.8.gz", "usr/share/man/man8/imapd.8.gz",
-    "usr/share/man/man8/deliver.8.gz", "usr/share/man/man8/mailctl.8.gz",
+    "usr/share/man/man8/deliver.8.gz", "usr/share/man/man8/lmtpd.8.gz", "usr/share/man/man8/mailctl.8.gz",
     "usr/share/man/man1/sendmail.1.gz", "usr/share/man/man5/mail.conf.5.gz",
     "usr/share/doc/mtad/copyright", "usr/share/doc/mtad/changelog.gz",
     "usr/share/doc/mtad/README.md", "usr/share/doc/mtad/config.md")

@@ -208,7 +208,8 @@ Test(config, every_key_parsed)
 		"milter_daemon_name = mx1.example.org\n"
 		"smtp_milter_daemon_name = inbound\n"
 		"submission_milter_daemon_name = ORIGINATING\n"
-		"local_milter_daemon_name = LOCAL\n";
+		"local_milter_daemon_name = LOCAL\n"
+		"lmtp_listen = unix:/run/mtad/lmtp.sock\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -289,6 +290,7 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.smtp_milter_daemon_name, "inbound");
 	cr_expect_str_eq(cfg.submission_milter_daemon_name, "ORIGINATING");
 	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
+	cr_expect_str_eq(cfg.lmtp_listen, "unix:/run/mtad/lmtp.sock");
 
 	/* The test text sets every key of the table. */
 	const char *name;
@@ -393,6 +395,10 @@ Test(config, error_bad_port)
 			  "t.conf:1: smarthost: '[relay.example]:x': bad port (use 1-65535)");
 	test_expect_error("smarthost = a.example b.example\n",
 			  "t.conf:1: smarthost: expected one value, got 2");
+	test_expect_error("lmtp_listen = unix:run/lmtp.sock\n",
+			  "t.conf:1: lmtp_listen: 'unix:run/lmtp.sock': unix: needs an absolute path");
+	test_expect_error("lmtp_listen = backend.example:24\n",
+			  "t.conf:1: lmtp_listen: 'backend.example:24': not an IP address");
 }
 
 Test(config, error_bad_cidr)
