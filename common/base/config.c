@@ -150,6 +150,8 @@ static const struct config_key config_keys[] = {
 	KEY(milter_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "30s"),
 	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
 	KEY(lmtp_listen, CONFIG_T_STRING, EMPTY, 0, 0, config_check_lmtp_listen, NULL),
+	KEY(mailbox_routes, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
+	KEY(imap_proxy, CONFIG_T_BOOL, 0, 0, 0, NULL, "no"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

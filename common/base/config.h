@@ -104,6 +104,8 @@ struct config {
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
 	char *lmtp_listen;               /* lmtpd: "HOST:PORT" or "unix:/PATH"; NULL: off */
+	char *mailbox_routes; /* file of "address-or-domain: target" lines; NULL: all local */
+	bool imap_proxy;      /* imapd forwards each login to its back end from mailbox_routes */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

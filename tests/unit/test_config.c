@@ -209,7 +209,9 @@ Test(config, every_key_parsed)
 		"smtp_milter_daemon_name = inbound\n"
 		"submission_milter_daemon_name = ORIGINATING\n"
 		"local_milter_daemon_name = LOCAL\n"
-		"lmtp_listen = unix:/run/mtad/lmtp.sock\n";
+		"lmtp_listen = unix:/run/mtad/lmtp.sock\n"
+		"mailbox_routes = /etc/mtad/routes\n"
+		"imap_proxy = yes\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -291,6 +293,8 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.submission_milter_daemon_name, "ORIGINATING");
 	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
 	cr_expect_str_eq(cfg.lmtp_listen, "unix:/run/mtad/lmtp.sock");
+	cr_expect_str_eq(cfg.mailbox_routes, "/etc/mtad/routes");
+	cr_expect(cfg.imap_proxy);
 
 	/* The test text sets every key of the table. */
 	const char *name;
@@ -395,8 +399,9 @@ Test(config, error_bad_port)
 			  "t.conf:1: smarthost: '[relay.example]:x': bad port (use 1-65535)");
 	test_expect_error("smarthost = a.example b.example\n",
 			  "t.conf:1: smarthost: expected one value, got 2");
-	test_expect_error("lmtp_listen = unix:run/lmtp.sock\n",
-			  "t.conf:1: lmtp_listen: 'unix:run/lmtp.sock': unix: needs an absolute path");
+	test_expect_error(
+		"lmtp_listen = unix:run/lmtp.sock\n",
+		"t.conf:1: lmtp_listen: 'unix:run/lmtp.sock': unix: needs an absolute path");
 	test_expect_error("lmtp_listen = backend.example:24\n",
 			  "t.conf:1: lmtp_listen: 'backend.example:24': not an IP address");
 }
