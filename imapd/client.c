@@ -3,6 +3,7 @@
 #include "client.h"
 #include "accounts.h"
 #include "commands.h"
+#include "imap_proxy.h"
 #include "imap_utf7.h"
 #include "log.h"
 #include "mailbox.h"
@@ -996,6 +997,10 @@ static void client_on_read(struct net_conn *conn)
 	struct imap_client *c = conn->data;
 	if (!c)
 		return;
+	if (c->proxy) {
+		imap_proxy_client_input(c);
+		return;
+	}
 	client_ref(c);
 	client_process(c);
 	client_unref(c);
@@ -1021,7 +1026,7 @@ static void client_on_timeout(struct net_conn *conn)
 		net_conn_set_timeout(conn, IMAPD_IDLE_KEEPALIVE_MS);
 		return;
 	}
-	if (c->mode == IMAP_MODE_BUSY) {
+	if (c->mode == IMAP_MODE_BUSY && !c->proxy) {
 		net_conn_set_timeout(conn, IMAPD_IDLE_TIMEOUT_MS);
 		return;
 	}
@@ -1041,6 +1046,7 @@ static void client_on_close(struct net_conn *conn, const char *reason)
 		 c->work ? " (store work in progress)" : "");
 	c->conn = NULL;
 	conn->data = NULL;
+	imap_proxy_client_closed(c);
 	if (c->work) {
 		/* The pool work finishes on its own; client_work_done frees what is left. */
 		atomic_store(&c->work->cancelled, true);
@@ -1078,6 +1084,10 @@ static void client_on_drain(struct net_conn *conn)
 	struct imap_client *c = conn->data;
 	if (!c || c->work)
 		return;
+	if (c->proxy) {
+		imap_proxy_client_drained(c);
+		return;
+	}
 	if (c->cont.resume) {
 		client_run_on_pool(c, client_resume_work, NULL, IMAP_MODE_COMMAND);
 		return;

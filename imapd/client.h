@@ -81,6 +81,7 @@ struct imap_client {
 	bool changed_while_busy;  /* a change notice arrived while work ran */
 	char peer_ip[64];         /* for log lines written on the pool (c->conn is the loop's) */
 	int refs;                 /* callers on the stack: the session is freed after them */
+	struct imap_proxy *proxy; /* imap_proxy: the session handed to its back end (or NULL) */
 	struct imap_client *prev, *next; /* imapd->clients */
 };
 

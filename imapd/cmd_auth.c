@@ -5,8 +5,10 @@
 #include "addr.h"
 #include "auth_throttle.h"
 #include "commands.h"
+#include "imap_proxy.h"
 #include "log.h"
 #include "mailbox.h"
+#include "mailbox_routes.h"
 #include "mailbox_view.h"
 #include "password_check.h"
 #include "sasl.h"
@@ -30,6 +32,7 @@ struct auth_job {
 	int open_result;
 	char state_dir[PATH_MAX];
 	char account_dir[PATH_MAX];
+	char proxy_password[SASL_PASSWD_MAX + 1]; /* imap_proxy: for the back end's LOGIN */
 };
 
 void cmd_capability(struct imap_client *c, const struct imap_command *cmd)
@@ -83,7 +86,9 @@ static void auth_throttle_key_of(struct imap_client *c, char *key, size_t keylen
 
 static void auth_job_free(struct password_check *pc)
 {
-	free(container_of(pc, struct auth_job, check));
+	struct auth_job *job = container_of(pc, struct auth_job, check);
+	explicit_bzero(job->proxy_password, sizeof(job->proxy_password));
+	free(job);
 }
 
 static void auth_finish(struct auth_job *job)
@@ -178,6 +183,19 @@ static void auth_verify_done(struct password_check *pc)
 		auth_failed(job);
 		return;
 	}
+	const struct mailbox_route *route = c->d->cfg->imap_proxy
+						    ? mailbox_routes_lookup(c->d->routes, pc->user)
+						    : NULL;
+	if (route && route->kind != MAILBOX_ROUTE_LOCAL) {
+		/* Served by its back end: the proxy answers the command from there. */
+		char key[AUTH_THROTTLE_KEY_SIZE];
+		auth_throttle_key_of(c, key, sizeof(key));
+		auth_throttle_success(c->d->auth_throttle, key);
+		snprintf(c->user, sizeof(c->user), "%s", pc->user);
+		imap_proxy_start(c, job->tag, pc->user, job->proxy_password, route);
+		password_check_close(&job->check, auth_job_free);
+		return;
+	}
 	snprintf(job->state_dir, sizeof(job->state_dir), "%s", c->d->cfg->state_dir);
 	if (uv_queue_work(c->d->loop, &job->open_work, auth_open_work, auth_open_done) < 0) {
 		auth_failed(job);
@@ -195,6 +213,8 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
+	if (c->d->cfg->imap_proxy)
+		snprintf(job->proxy_password, sizeof(job->proxy_password), "%s", password);
 	/* The account name as delivery knows it ("John"@d is john@d). */
 	char name[SASL_AUTHCID_MAX + 1];
 	password_check_start(&job->check, c->d->loop, &c->d->accounts,

@@ -13,6 +13,7 @@ struct accounts;
 struct auth_throttle;
 struct client_work;
 struct imap_client;
+struct mailbox_routes;
 struct tls_ctx;
 
 #define IMAPD_IDLE_TIMEOUT_MS      (30 * 60 * 1000) /* RFC 3501 5.4: at least 30 minutes */
@@ -53,6 +54,8 @@ struct imapd {
 	unsigned pool_cmd_running, pool_heavy_running;
 	struct client_work *pool_wait_head, *pool_wait_tail;
 	uint64_t literal_bytes; /* sessions' reserved literal bytes (IMAPD_LITERAL_MEMORY_MAX) */
+	struct mailbox_routes *routes; /* mailbox_routes, for imap_proxy (NULL: all local) */
+	struct tls_ctx *proxy_tls;     /* client TLS toward back ends, made on first use */
 	bool stopping;
 };
 

@@ -5,6 +5,7 @@
 #include "daemon.h"
 #include "imapd.h"
 #include "log.h"
+#include "mailbox_routes.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -28,10 +29,23 @@ static void imapd_usage(FILE *f)
 		"  --version  print the version\n");
 }
 
+static void imapd_routes_reload(void)
+{
+	char err[1024];
+	if (!imapd.routes)
+		return;
+	int r = mailbox_routes_reload_if_changed(&imapd.routes, err, sizeof(err));
+	if (r < 0)
+		log_error("mailbox_routes not reloaded: %s", err);
+	else if (r > 0)
+		log_info("mailbox_routes reloaded: %zu routes", mailbox_routes_count(imapd.routes));
+}
+
 static void imapd_tables_tick(uv_timer_t *t)
 {
 	(void)t;
 	daemon_reload_accounts(&imapd.accounts);
+	imapd_routes_reload();
 	auth_throttle_prune(imapd.auth_throttle, time(NULL));
 }
 
@@ -47,6 +61,7 @@ static void imapd_hup(uv_signal_t *sig, int signum)
 	(void)signum;
 	log_info("SIGHUP: reloading users and certificates");
 	daemon_reload_accounts(&imapd.accounts);
+	imapd_routes_reload();
 	daemon_tls_reload(imapd.tls, imapd.tls_cert, imapd.tls_key);
 }
 
@@ -76,6 +91,14 @@ int main(int argc, char **argv)
 	if (!imapd.accounts)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
+	if (cfg.imap_proxy) {
+		if (!cfg.mailbox_routes)
+			log_fatal(EX_CONFIG_STATUS, "%s: imap_proxy = yes needs mailbox_routes",
+				  cfg.path ? cfg.path : "configuration");
+		imapd.routes = mailbox_routes_load(cfg.mailbox_routes, err, sizeof(err));
+		if (!imapd.routes)
+			log_fatal(EX_CONFIG_STATUS, "%s", err);
+	}
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
 	imapd.auth_throttle = daemon_auth_throttle(&cfg);
 
@@ -105,6 +128,8 @@ int main(int argc, char **argv)
 	daemon_close_handles(imapd.loop);
 	uv_loop_close(imapd.loop);
 	tls_ctx_free(&imapd.tls);
+	tls_ctx_free(&imapd.proxy_tls);
+	mailbox_routes_free(&imapd.routes);
 	auth_throttle_free(&imapd.auth_throttle);
 	free(imapd.tls_cert);
 	free(imapd.tls_key);
