@@ -43,7 +43,8 @@ struct lmtp_session {
 	struct net_conn *conn; /* NULL once the client is gone (a delivery may still run) */
 	enum lmtp_state state;
 	uint64_t number;
-	char id[32]; /* of the current transaction, for the log and the Maildir names */
+	unsigned transactions;
+	char id[64]; /* of the current transaction, for the log and the Maildir names */
 	char lhlo[256];
 	bool tls;
 	bool skip_line; /* an over-long command line: discard through its LF */
@@ -110,13 +111,13 @@ static void lmtp_cmd_lhlo(struct lmtp_session *s, const char *arg, size_t len)
 			*p = '?';
 	lmtp_tx_reset(s);
 	s->state = LMTP_STATE_READY;
+	/* No DSN: the front end keeps the duty of success notices (a final delivery here). */
 	net_conn_printf(s->conn, "250-%s\r\n250-PIPELINING\r\n250-ENHANCEDSTATUSCODES\r\n",
 			cfg->hostname);
-	net_conn_printf(s->conn, "250-8BITMIME\r\n250-SMTPUTF8\r\n250-SIZE %llu\r\n",
-			(unsigned long long)cfg->max_message_size);
 	if (s->srv->tls && !s->tls && !s->conn->is_unix)
 		net_conn_printf(s->conn, "250-STARTTLS\r\n");
-	net_conn_printf(s->conn, "250 DSN\r\n");
+	net_conn_printf(s->conn, "250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE %llu\r\n",
+			(unsigned long long)cfg->max_message_size);
 }
 
 static void lmtp_cmd_mail(struct lmtp_session *s, const struct smtp_command *cmd)
@@ -138,6 +139,9 @@ static void lmtp_cmd_mail(struct lmtp_session *s, const struct smtp_command *cmd
 	if (cmd->path.local[0] || cmd->path.domain[0])
 		addr_format(&cmd->path, sender, sizeof(sender));
 	s->sender = xstrdup(sender);
+	/* Each transaction its own id: it names the Maildir files (unique per message). */
+	str_format(s->id, sizeof(s->id), "L%llxS%lluT%u", (unsigned long long)time(NULL),
+		   (unsigned long long)s->number, ++s->transactions);
 	s->state = LMTP_STATE_MAIL;
 	s->started = lmtp_now();
 	lmtp_reply(s, "250 2.1.0 Ok");

@@ -6,6 +6,7 @@
 #include "fileutil.h"
 #include "dns.h"
 #include "log.h"
+#include "mailbox_routes.h"
 #include "maildrop.h"
 #include "mtad.h"
 #include "privilege.h"
@@ -123,6 +124,11 @@ int main(int argc, char **argv)
 		if (!mtad.aliases)
 			log_fatal(EX_CONFIG_STATUS, "%s", err);
 	}
+	if (cfg.mailbox_routes) {
+		mtad.routes = mailbox_routes_load(cfg.mailbox_routes, err, sizeof(err));
+		if (!mtad.routes)
+			log_fatal(EX_CONFIG_STATUS, "%s", err);
+	}
 
 	/* state_dir and the queue's directories, made (and, as root, given to run_user) without
 	 * following a link; then one mtad per state_dir. */
@@ -187,6 +193,7 @@ int main(int argc, char **argv)
 	free(mtad.tls_key);
 	accounts_free(&mtad.accounts);
 	aliases_free(&mtad.aliases);
+	mailbox_routes_free(&mtad.routes);
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

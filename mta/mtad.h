@@ -22,6 +22,7 @@ struct mtad {
 	struct config *cfg;
 	struct accounts *accounts;
 	struct aliases *aliases;
+	struct mailbox_routes *routes; /* mailbox_routes: LMTP back ends (NULL: all local) */
 	struct queue *queue;
 	struct scheduler *sched;
 	struct relay *relay;

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,7 +292,7 @@ static void relay_try_next(struct relay_delivery *d)
 		struct sockaddr_storage ss = h->addrs[d->addr_i];
 		if (ss.ss_family == AF_INET6)
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
-		else
+		else if (ss.ss_family == AF_INET)
 			((struct sockaddr_in *)&ss)->sin_port = htons(d->port);
 		relay_fill_job(d->r, d);
 		d->job.tls_sni = h->name;
@@ -300,7 +301,8 @@ static void relay_try_next(struct relay_delivery *d)
 		return;
 	}
 	const char *why = d->last_host_error.text[0] ? d->last_host_error.text
-						     : "4.4.1 no mail exchanger could be reached";
+			  : d->lmtp ? "4.4.1 the mailbox back end could not be reached"
+				    : "4.4.1 no mail exchanger could be reached";
 	relay_set_all(d, RELAY_TEMP,
 		      d->last_host_error.code / 100 == 5 ? 0 : d->last_host_error.code, why);
 	relay_finish(d);
@@ -319,11 +321,15 @@ static void relay_resolved(const struct dns_result *res, void *arg)
 		relay_finish(d);
 		return;
 	case DNS_NXDOMAIN:
+		if (d->lmtp)
+			goto tempfail; /* a back end's name is the administrator's: retry */
 		snprintf(t, sizeof(t), "5.1.2 domain %s not found (%s)", res->query, res->error);
 		relay_set_all(d, RELAY_PERM, 550, t);
 		relay_finish(d);
 		return;
 	case DNS_NOHOST:
+		if (d->lmtp)
+			goto tempfail;
 		snprintf(t, sizeof(t), "5.4.4 no address for the mail exchangers of %s (%s)",
 			 d->domain, res->error);
 		relay_set_all(d, RELAY_PERM, 550, t);
@@ -332,6 +338,7 @@ static void relay_resolved(const struct dns_result *res, void *arg)
 	case DNS_TEMPFAIL:
 	case DNS_CANCELLED:
 	default:
+	tempfail:
 		snprintf(t, sizeof(t), "4.4.3 lookup of %s failed: %s", res->query, res->error);
 		relay_set_all(d, RELAY_TEMP, 451, t);
 		relay_finish(d);
@@ -389,7 +396,8 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 	job->envid = d->env->envid;
 	job->tls = r->tls;
 	job->keep_open = true;
-	job->auth_user = cfg->smarthost.host[0] ? r->auth_user : NULL;
+	job->lmtp = d->lmtp;
+	job->auth_user = cfg->smarthost.host[0] && !d->lmtp ? r->auth_user : NULL;
 	job->auth_password = r->auth_password;
 	job->connect_timeout_ms = cfg->relay_connect_timeout * 1000;
 	job->command_timeout_ms = cfg->relay_command_timeout * 1000;
@@ -404,11 +412,33 @@ static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_c
 	smtp_client_reuse(sc, &d->job, relay_client_done, d);
 }
 
+/* A unix-socket back end: one "host" with the socket's address, no lookup. */
+static void relay_begin_lmtp_unix(struct relay_delivery *d)
+{
+	d->hosts = xcalloc(1, sizeof(*d->hosts));
+	d->n_hosts = 1;
+	d->host_i = d->addr_i = 0;
+	struct dns_host *h = &d->hosts[0];
+	snprintf(h->name, sizeof(h->name), "localhost");
+	struct sockaddr_un *sun = (struct sockaddr_un *)&h->addrs[0];
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", d->route.path);
+	h->n_addrs = 1;
+	relay_try_next(d);
+}
+
 static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 {
 	const struct config *cfg = r->m->cfg;
 	int rc;
-	if (cfg->smarthost.host[0]) {
+	if (d->lmtp && d->route.kind == MAILBOX_ROUTE_LMTP_UNIX) {
+		relay_begin_lmtp_unix(d);
+		return;
+	}
+	if (d->lmtp) {
+		d->port = d->route.port;
+		rc = dns_lookup_host(r->dns, d->route.host, relay_resolved, d);
+	} else if (cfg->smarthost.host[0]) {
 		d->port = cfg->smarthost.port;
 		rc = dns_lookup_host(r->dns, cfg->smarthost.host, relay_resolved, d);
 	} else {
@@ -448,7 +478,9 @@ static void relay_start(struct relay *r, struct relay_delivery *d)
 void relay_deliver(struct relay *r, struct relay_delivery *d)
 {
 	relay_prepare(r, d);
-	d->dest = relay_dest_get(r, r->m->cfg->smarthost.host[0] ? "[smarthost]" : d->domain);
+	d->dest = relay_dest_get(r, d->lmtp                        ? d->domain
+				    : r->m->cfg->smarthost.host[0] ? "[smarthost]"
+								   : d->domain);
 	d->dest->r = r;
 	relay_start(r, d);
 }

@@ -1,10 +1,11 @@
-/* relay.h - outbound delivery of one message to one destination: MX lookup (or smarthost), then SMTP to each address in order. */
+/* relay.h - outbound delivery of one message to one destination: MX lookup (or smarthost), then SMTP to each address in order; or LMTP to a mailbox back end. */
 #ifndef MAIL_RELAY_H
 #define MAIL_RELAY_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mailbox_routes.h"
 #include "mime_7bit.h"
 #include "mtad.h"
 #include "queue_file.h"
@@ -24,12 +25,14 @@ struct relay_outcome {
 	bool dsn; /* sent to a server that offered DSN (it sends any further notices) */
 };
 
-/* One message to the recipients of one domain. */
+/* One message to the recipients of one domain, or of one LMTP back end (mailbox_routes). */
 struct relay_delivery {
 	const struct queue_envelope *env;
 	const char *msg;
 	size_t msg_len;
-	char domain[256];
+	char domain[256]; /* LMTP: the route as text, "lmtp:[host]:port" */
+	bool lmtp;        /* to route's back end by LMTP instead of the domain's MX */
+	struct mailbox_route route;
 	size_t *idx; /* indexes into env->rcpts (owned by the caller) */
 	size_t n;
 	struct relay_outcome *out; /* n entries, filled (owned by the caller) */

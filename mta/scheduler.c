@@ -32,6 +32,9 @@ struct sched_job {
 	char **error;
 	bool *remote_due;
 	char **relay_host;
+	/* local recipients that mailbox_routes sends to an LMTP back end (into routes) */
+	const struct mailbox_route **route;
+	struct mailbox_routes *routes; /* a reference taken when the job started */
 	/* a message just received (scheduler_accept): told when its commit is durable */
 	scheduler_accept_cb accept_cb;
 	void *accept_arg;
@@ -243,6 +246,13 @@ static void sched_job_deliver_local(struct sched_job *j)
 			j->remote_due[i] = true;
 			continue;
 		}
+		const struct mailbox_route *route = mailbox_routes_lookup(j->routes, r->addr);
+		if (route && route->kind != MAILBOX_ROUTE_LOCAL) {
+			/* Its mailbox is on a back end: LMTP through relay/, like a remote hop. */
+			j->route[i] = route;
+			j->remote_due[i] = true;
+			continue;
+		}
 		char unique[64];
 		str_format(unique, sizeof(unique), "Q%sR%zu", e->env.id, i);
 		struct delivery_request req = {
@@ -323,7 +333,10 @@ static void sched_relay_done(struct relay_delivery *d, void *arg)
 		case RELAY_SENT:
 			j->result[i] = DELIVERY_OK;
 			j->relay_host[i] = xstrdup(o->text);
-			j->e->env.rcpts[i].via = o->dsn ? QUEUE_VIA_DSN : QUEUE_VIA_RELAYED;
+			/* LMTP to a back end is final delivery: we send any success notice. */
+			j->e->env.rcpts[i].via = o->dsn    ? QUEUE_VIA_DSN
+						 : d->lmtp ? QUEUE_VIA_LOCAL
+							   : QUEUE_VIA_RELAYED;
 			if (j->relays_pending > 1) {
 				if (!rec) {
 					rec = xcalloc(1, sizeof(*rec));
@@ -391,13 +404,24 @@ static void sched_job_local_done(uv_work_t *w, int status)
 			continue;
 		const char *at = strrchr(e->env.rcpts[i].addr, '@');
 		const char *domain = smarthost ? "" : (at ? at + 1 : "");
+		char lmtp[sizeof(((struct relay_delivery *)0)->domain)];
+		if (j->route[i]) {
+			/* One transaction per back end: grouped by the route, not the domain. */
+			mailbox_route_format(j->route[i], lmtp, sizeof(lmtp));
+			domain = lmtp;
+		}
 		struct relay_delivery *d = NULL;
 		for (size_t k = 0; k < j->n_relays; k++)
-			if (strcasecmp(j->relays[k].domain, domain) == 0)
+			if (j->relays[k].lmtp == (j->route[i] != NULL) &&
+			    strcasecmp(j->relays[k].domain, domain) == 0)
 				d = &j->relays[k];
 		if (!d) {
 			d = &j->relays[j->n_relays++];
 			snprintf(d->domain, sizeof(d->domain), "%s", domain);
+			if (j->route[i]) {
+				d->lmtp = true;
+				d->route = *j->route[i];
+			}
 			d->idx = xcalloc(nremote, sizeof(*d->idx));
 			d->out = xcalloc(nremote, sizeof(*d->out));
 			d->env = &e->env;
@@ -439,7 +463,7 @@ static void sched_job_record_work(uv_work_t *w)
 			notice |= sched_dsn_wanted(r, r->state);
 			break;
 		case DELIVERY_OK:
-			if (!j->remote_due[i])
+			if (!j->remote_due[i] || (j->route[i] && r->via != QUEUE_VIA_DSN))
 				r->via = QUEUE_VIA_LOCAL;
 			queue_state_delivered(&records, i, j->now, r->via);
 			notice |= sched_dsn_wanted(r, QUEUE_RCPT_DELIVERED);
@@ -506,6 +530,7 @@ static void sched_job_free(struct sched_job *j)
 		free(j->relays[k].out);
 	}
 	free(j->relays);
+	mailbox_routes_free(&j->routes);
 	free(j); /* with its arrays */
 }
 
@@ -534,7 +559,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			snprintf(origbuf, sizeof(origbuf), ", orig_to=<%s>", r->orig);
 		if (j->result[i] < 0)
 			continue;
-		const char *relay = j->remote_due[i] ? "remote" : "local";
+		const char *relay = j->route[i] ? "lmtp" : j->remote_due[i] ? "remote" : "local";
 		if (j->state_error) {
 			/* The outcome could not be recorded: keep the recipient open so a retry
 			 * happens (for local mail the Maildir name makes a second copy impossible). */
@@ -631,14 +656,16 @@ static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *
 	/* One block: the job, then its per-recipient arrays (pointers, ints, bools: aligned). */
 	size_t n = e->env.nrcpts;
 	size_t size = sizeof(struct sched_job) +
-		      n * (2 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
+		      n * (3 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
 	struct sched_job *j = xcalloc(1, size);
 	j->s = s;
 	j->e = e;
 	j->now = now;
+	j->routes = mailbox_routes_ref(s->m->routes);
 	j->error = (char **)(j + 1);
 	j->relay_host = j->error + n;
-	j->result = (int *)(j->relay_host + n);
+	j->route = (const struct mailbox_route **)(j->relay_host + n);
+	j->result = (int *)(j->route + n);
 	j->code = j->result + n;
 	j->remote_due = (bool *)(j->code + n);
 	e->busy = true;

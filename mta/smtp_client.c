@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/un.h>
 
 #define SMTP_CLIENT_REPLY_MAX 16384
 
@@ -47,6 +48,7 @@ struct smtp_client {
 	bool pipelining, eightbit, smtputf8, starttls, auth_plain, dsn;
 	bool authenticated;
 	uint64_t size_limit;
+	bool size_offered; /* SIZE in the EHLO reply: only then MAIL FROM carries SIZE= */
 	/* the reply being read */
 	struct buf reply;
 	int reply_code;
@@ -54,8 +56,9 @@ struct smtp_client {
 	size_t rcpt_next; /* index of the recipient whose reply comes next */
 	size_t accepted;
 	bool mail_failed;
-	bool final_seen; /* the reply to the end of the message arrived */
-	bool downgraded; /* the message goes as body7 (converted to 7bit) */
+	bool final_seen;      /* the reply to the end of the message arrived */
+	size_t lmtp_answered; /* LMTP: accepted recipients whose reply to the data arrived */
+	bool downgraded;      /* the message goes as body7 (converted to 7bit) */
 	struct buf body7;
 	bool finished;
 };
@@ -94,10 +97,14 @@ static void sc_host_fail(struct smtp_client *sc, int code, const char *text)
 /* Every recipient without a result gets this one. */
 static void sc_fail_open(struct smtp_client *sc, int code, const char *text)
 {
+	size_t accepted_seen = 0;
 	for (size_t i = 0; i < sc->job->nrcpts; i++) {
 		struct smtp_client_result *r = &sc->job->results[i];
-		/* accepted at RCPT but no final answer to the message: not delivered */
+		/* accepted at RCPT but no final answer to the message: not delivered (LMTP: the
+		 * first lmtp_answered accepted recipients had theirs) */
 		bool tentative = r->code / 100 == 2 && !sc->final_seen;
+		if (sc->job->lmtp && r->code / 100 == 2 && sc->state == SC_BODY)
+			tentative = accepted_seen++ >= sc->lmtp_answered;
 		if (r->code == 0 || tentative)
 			sc_set(r, code, "%s", text);
 	}
@@ -190,9 +197,10 @@ static void sc_send_mail(struct smtp_client *sc)
 		snprintf(params, sizeof(params), "%s", b.data);
 		buf_free(&b);
 	}
-	if (sc->size_limit || sc->eightbit || sc->smtputf8) {
+	if (sc->size_offered || sc->eightbit || sc->smtputf8) {
 		size_t n = strlen(params);
-		if (sc->state != SC_HELO)
+		/* RFC 1870: SIZE= only to a server that offers SIZE (Dovecot's LMTP refuses it). */
+		if (sc->state != SC_HELO && sc->size_offered)
 			n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%zu",
 					      sc->downgraded ? sc->body7.len : job->msg_len);
 		if (job->has_8bit && sc->eightbit)
@@ -302,12 +310,47 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 					    (k + 5 == l || p[k + 5] == ' ') && p[k - 1] == ' ')
 						sc->auth_plain = true;
 			} else if (l >= 4 && strncasecmp(p, "SIZE", 4) == 0 &&
-				   (l == 4 || p[4] == ' '))
+				   (l == 4 || p[4] == ' ')) {
+				sc->size_offered = true;
 				sc->size_limit = l > 5 ? strtoull(p + 5, NULL, 10) : 0;
+			}
 		}
 		first = false;
 		p += l + (nl ? 1 : 0);
 	}
+}
+
+/* LMTP (RFC 2033 4.2): after the data, one reply per recipient accepted at RCPT, in order. */
+static void sc_lmtp_reply(struct smtp_client *sc, int code, const char *first)
+{
+	struct smtp_client_job *job = sc->job;
+	size_t k = 0;
+	for (size_t i = 0; i < job->nrcpts; i++) {
+		if (job->results[i].code / 100 != 2)
+			continue;
+		if (k++ < sc->lmtp_answered)
+			continue;
+		if (code / 100 == 2)
+			sc_set(&job->results[i], code, "%s said: %d %s", job->remote_name, code,
+			       first);
+		else
+			sc_set(&job->results[i], code, "%s said: %d %s (in reply to end of DATA)",
+			       job->remote_name, code, first);
+		break;
+	}
+	if (++sc->lmtp_answered < sc->accepted)
+		return;
+	sc->final_seen = true;
+	if (job->keep_open) {
+		/* The session is intact whatever each recipient's answer: reuse it. */
+		sc->state = SC_IDLE;
+		job->client = sc;
+		sc_report(sc);
+		return;
+	}
+	sc->state = SC_QUIT;
+	net_conn_set_timeout(sc->conn, job->command_timeout_ms);
+	sc_send(sc, "QUIT");
 }
 
 static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
@@ -326,13 +369,14 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			return;
 		}
 		sc->state = SC_EHLO;
-		sc_send(sc, "EHLO %s", job->helo_name);
+		sc_send(sc, "%s %s", job->lmtp ? "LHLO" : "EHLO", job->helo_name);
 		return;
 	case SC_EHLO:
 		if (code / 100 == 2) {
 			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls =
 				sc->auth_plain = sc->dsn = false;
 			sc->size_limit = 0;
+			sc->size_offered = false;
 			sc_parse_ehlo(sc, text);
 			if (sc->starttls && job->tls && !sc->conn->tls) {
 				/* Opportunistic TLS: plaintext only when STARTTLS is not offered. */
@@ -341,13 +385,13 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				return;
 			}
 			sc_after_ehlo(sc);
-		} else if (code / 100 == 5) {
+		} else if (code / 100 == 5 && !job->lmtp) {
 			sc->state = SC_HELO;
 			sc_send(sc, "HELO %s", job->helo_name);
 		} else {
 			char t[900];
-			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to EHLO)",
-				 job->remote_name, code, first);
+			snprintf(t, sizeof(t), "%s said: %d %.250s (in reply to %s)",
+				 job->remote_name, code, first, job->lmtp ? "LHLO" : "EHLO");
 			sc_host_fail(sc, code, t);
 		}
 		return;
@@ -464,6 +508,10 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		sc_send(sc, "QUIT");
 		return;
 	case SC_BODY:
+		if (job->lmtp) {
+			sc_lmtp_reply(sc, code, first);
+			return;
+		}
 		sc->final_seen = true;
 		for (size_t i = 0; i < job->nrcpts; i++) {
 			if (job->results[i].code / 100 != 2)
@@ -611,9 +659,9 @@ static void sc_on_tls_ready(struct net_conn *c)
 	snprintf(sc->job->tls_info, sizeof(sc->job->tls_info), "%s", tls_session_summary(c->tls));
 	log_info("%s: TLS established: %s (%s)", sc->job->remote_name, sc->job->tls_info,
 		 tls_peer_trust_name(tls_session_peer_trust(c->tls)));
-	/* RFC 3207 4.2: start over with EHLO. */
+	/* RFC 3207 4.2: start over with EHLO (LHLO). */
 	sc->state = SC_EHLO;
-	sc_send(sc, "EHLO %s", sc->job->helo_name);
+	sc_send(sc, "%s %s", sc->job->lmtp ? "LHLO" : "EHLO", sc->job->helo_name);
 }
 
 static const struct net_conn_ops sc_ops = {
@@ -668,6 +716,7 @@ void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
 	sc->accepted = 0;
 	sc->mail_failed = false;
 	sc->final_seen = false;
+	sc->lmtp_answered = 0;
 	job->host_failed = false;
 	job->connected = true;
 	job->client = NULL;
@@ -729,6 +778,15 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 		memset(&job->results[i], 0, sizeof(job->results[i]));
 	char ip[64] = "";
 	uint16_t port = 0;
+	if (addr->sa_family == AF_UNIX) {
+		/* LMTP to a unix socket: named by its path. */
+		snprintf(job->remote_name, sizeof(job->remote_name), "unix:%s",
+			 ((const struct sockaddr_un *)addr)->sun_path);
+		snprintf(sc->remote_name, sizeof(sc->remote_name), "%s", job->remote_name);
+		sc->conn = net_connect(loop, addr, job->connect_timeout_ms, &sc_ops, sc,
+				       sc_connected);
+		return;
+	}
 	if (addr->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)addr;
 		uv_ip6_name(s6, ip, sizeof(ip));

@@ -1,4 +1,4 @@
-/* smtp_client.h - one outbound SMTP transaction with one server address (EHLO, STARTTLS, MAIL/RCPT/DATA). */
+/* smtp_client.h - one outbound SMTP or LMTP transaction with one server address (EHLO or LHLO, STARTTLS, MAIL/RCPT/DATA). */
 #ifndef MAIL_SMTP_CLIENT_H
 #define MAIL_SMTP_CLIENT_H
 
@@ -40,6 +40,7 @@ struct smtp_client_job {
 	const char *auth_user; /* AUTH PLAIN (over TLS only) when non-NULL: the smarthost */
 	const char *auth_password;
 	const char *tls_sni;
+	bool lmtp; /* LMTP (RFC 2033): LHLO, and one reply per accepted recipient after the data */
 	uint64_t connect_timeout_ms;
 	uint64_t command_timeout_ms;
 	uint64_t data_timeout_ms;

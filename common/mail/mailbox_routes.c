@@ -23,6 +23,7 @@ struct mailbox_routes {
 	size_t n;
 	char *path;
 	struct file_stamp stamp;
+	unsigned refs;
 };
 
 static int route_entry_cmp(const void *a, const void *b)
@@ -169,6 +170,7 @@ struct mailbox_routes *mailbox_routes_parse(const char *name, const char *text, 
 					    char *err, size_t errlen)
 {
 	struct mailbox_routes *r = xcalloc(1, sizeof(*r));
+	r->refs = 1;
 	size_t cap = 0, pos = 0, lineno = 0;
 	const char *line;
 	size_t ll;
@@ -349,15 +351,24 @@ void mailbox_route_format(const struct mailbox_route *route, char *out, size_t o
 		snprintf(out, outlen, "lmtp:[%s]:%u", route->host, route->port);
 }
 
+struct mailbox_routes *mailbox_routes_ref(struct mailbox_routes *r)
+{
+	if (r)
+		r->refs++;
+	return r;
+}
+
 void mailbox_routes_free(struct mailbox_routes **rp)
 {
 	struct mailbox_routes *r = *rp;
 	if (!r)
+		return;
+	*rp = NULL;
+	if (--r->refs > 0)
 		return;
 	for (size_t i = 0; i < r->n; i++)
 		free(r->items[i].key);
 	free(r->items);
 	free(r->path);
 	free(r);
-	*rp = NULL;
 }

@@ -51,6 +51,10 @@ size_t mailbox_routes_count(const struct mailbox_routes *r);
 /* Writes "local", "lmtp:[host]:port" or "lmtp:unix:/path" into out, for logs. */
 void mailbox_route_format(const struct mailbox_route *route, char *out, size_t outlen);
 
+/* Tables are shared by reference: a daemon's reload swaps in a new table while work on its
+ * thread pool still reads the old one. Take and drop references on one thread (the loop). */
+struct mailbox_routes *mailbox_routes_ref(struct mailbox_routes *r); /* r may be NULL */
+/* Drops a reference (the table is freed with the last) and sets *r to NULL. */
 void mailbox_routes_free(struct mailbox_routes **r);
 
 #endif

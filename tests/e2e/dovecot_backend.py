@@ -56,7 +56,7 @@ passdb {{
 }}
 userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={mail}/%d/%n allow_all_users=yes
+  args = uid={uid} gid={gid} home={mail}/%d/%n
 }}
 service imap-login {{
   inet_listener imap {{
@@ -88,8 +88,10 @@ service lmtp {{
         if r.returncode != 0:
             raise RuntimeError("dovecot: %s" % self._read(out))
         pidfile = os.path.join(self.dir, "run", "master.pid")
-        wait_until(lambda: os.path.exists(pidfile), timeout=20)
-        self.master = int(self._read(pidfile).strip())
+        pid = wait_until(lambda: self._read(pidfile).strip(), timeout=20)
+        if not pid:
+            raise RuntimeError("dovecot wrote no pid file:\n%s" % self.log())
+        self.master = int(pid)
         for port in (self.imap_port, self.lmtp_port):
             if not wait_until(lambda: _accepts(port), timeout=30):
                 raise RuntimeError("dovecot does not listen on %d:\n%s" % (port, self.log()))

@@ -104,6 +104,22 @@ class LmtpProtocolTest(unittest.TestCase):
         finally:
             c.close()
 
+    def test_two_messages_in_one_session_are_both_kept(self):
+        c = self.client()
+        try:
+            c.cmd("LHLO front.test")
+            for mid in (b"first-of-two", b"second-of-two"):
+                self.assertEqual(c.cmd("MAIL FROM:<bob@example.org>")[0], 250)
+                self.assertEqual(c.cmd("RCPT TO:<bob@localhost>")[0], 250)
+                self.assertEqual(c.cmd("DATA")[0], 354)
+                c.send(MSG % (mid, mid) + b".\r\n")
+                self.assertEqual(c.reply()[0], 250)
+            for mid in (b"first-of-two", b"second-of-two"):
+                self.assertEqual(sum(1 for b in self.m.messages("bob@localhost")
+                                     if b"<%s@example.org>" % mid in b), 1, mid)
+        finally:
+            c.close()
+
     def test_smtp_greetings_and_order_are_refused(self):
         c = self.client()
         try:
