@@ -3,6 +3,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "log.h"
+#include "mailbox_routes.h"
 #include "password.h"
 #include "privilege.h"
 #include "queue.h"
@@ -59,8 +60,22 @@ static int mailctl_check(const struct config *cfg)
 		}
 		aliases_free(&al);
 	}
-	printf("configuration OK: %s (%zu account(s), %zu local domain(s))\n",
+	size_t nroutes = 0;
+	if (cfg->mailbox_routes) {
+		struct mailbox_routes *routes = mailbox_routes_load(cfg->mailbox_routes, err,
+								    sizeof(err));
+		if (!routes) {
+			fprintf(stderr, "mailctl: %s\n", err);
+			return EX_CONFIG_STATUS;
+		}
+		nroutes = mailbox_routes_count(routes);
+		mailbox_routes_free(&routes);
+	}
+	printf("configuration OK: %s (%zu account(s), %zu local domain(s)",
 	       cfg->path ? cfg->path : "built-in defaults", naccounts, cfg->domains.n);
+	if (cfg->mailbox_routes)
+		printf(", %zu mailbox route(s)", nroutes);
+	printf(")\n");
 	return 0;
 }
 

@@ -15,12 +15,17 @@
 struct route_entry {
 	char *key; /* lower-cased address or domain */
 	size_t line;
-	struct mailbox_route route;
+	size_t target; /* index into targets */
 };
+
+#define ROUTE_HASH_SIZE 1024 /* distinct targets hashed while parsing */
 
 struct mailbox_routes {
 	struct route_entry *items; /* sorted by key */
 	size_t n;
+	/* Distinct targets: a map of many users names few back ends, each stored once. */
+	struct mailbox_route *targets;
+	size_t n_targets;
 	char *path;
 	struct file_stamp stamp;
 	unsigned refs;
@@ -166,12 +171,48 @@ static char *route_key(const char *k, size_t kl, const char **why)
 	return str_lower(xstrndup(k, kl));
 }
 
+/* The index of route among r's distinct targets, added when new (route is zeroed beyond its
+ * strings, so whole structs compare). Open addressing while the table is small, then a
+ * linear probe continues into a scan: maps have few distinct back ends. */
+static size_t route_intern(struct mailbox_routes *r, size_t *hash, size_t *tcap,
+			   const struct mailbox_route *route)
+{
+	uint32_t h = 2166136261u;
+	const unsigned char *b = (const unsigned char *)route;
+	for (size_t i = 0; i < sizeof(*route); i++)
+		h = (h ^ b[i]) * 16777619u;
+	for (size_t probe = 0; probe < ROUTE_HASH_SIZE; probe++) {
+		size_t *slot = &hash[(h + probe) % ROUTE_HASH_SIZE];
+		if (*slot == 0) {
+			if (r->n_targets == *tcap) {
+				*tcap = *tcap ? *tcap * 2 : 8;
+				r->targets = xrealloc(r->targets, *tcap * sizeof(*r->targets));
+			}
+			memcpy(&r->targets[r->n_targets], route, sizeof(*route));
+			*slot = ++r->n_targets;
+			return r->n_targets - 1;
+		}
+		if (memcmp(&r->targets[*slot - 1], route, sizeof(*route)) == 0)
+			return *slot - 1;
+	}
+	for (size_t i = 0; i < r->n_targets; i++) /* the hash is full: many distinct targets */
+		if (memcmp(&r->targets[i], route, sizeof(*route)) == 0)
+			return i;
+	if (r->n_targets == *tcap) {
+		*tcap = *tcap ? *tcap * 2 : 8;
+		r->targets = xrealloc(r->targets, *tcap * sizeof(*r->targets));
+	}
+	memcpy(&r->targets[r->n_targets], route, sizeof(*route));
+	return r->n_targets++;
+}
+
 struct mailbox_routes *mailbox_routes_parse(const char *name, const char *text, size_t len,
 					    char *err, size_t errlen)
 {
 	struct mailbox_routes *r = xcalloc(1, sizeof(*r));
 	r->refs = 1;
-	size_t cap = 0, pos = 0, lineno = 0;
+	size_t cap = 0, tcap = 0, pos = 0, lineno = 0;
+	size_t *hash = xcalloc(ROUTE_HASH_SIZE, sizeof(*hash)); /* target index + 1, 0: empty */
 	const char *line;
 	size_t ll;
 	while (table_next_line(text, len, &pos, &line, &ll)) {
@@ -254,9 +295,11 @@ struct mailbox_routes *mailbox_routes_parse(const char *name, const char *text, 
 		}
 		r->items[r->n].key = key;
 		r->items[r->n].line = lineno;
-		r->items[r->n].route = route;
+		r->items[r->n].target = route_intern(r, hash, &tcap, &route);
 		r->n++;
 	}
+	free(hash);
+	hash = NULL;
 	if (r->n)
 		qsort(r->items, r->n, sizeof(*r->items), route_entry_cmp);
 	for (size_t i = 1; i < r->n; i++)
@@ -272,6 +315,7 @@ struct mailbox_routes *mailbox_routes_parse(const char *name, const char *text, 
 		}
 	return r;
 fail:
+	free(hash);
 	mailbox_routes_free(&r);
 	return NULL;
 }
@@ -315,7 +359,7 @@ static const struct mailbox_route *route_find(const struct mailbox_routes *r, co
 	struct route_entry k = { .key = (char *)key };
 	const struct route_entry *e = bsearch(&k, r->items, r->n, sizeof(*r->items),
 					      route_entry_cmp);
-	return e ? &e->route : NULL;
+	return e ? &r->targets[e->target] : NULL;
 }
 
 const struct mailbox_route *mailbox_routes_lookup(const struct mailbox_routes *r,
@@ -369,6 +413,7 @@ void mailbox_routes_free(struct mailbox_routes **rp)
 	for (size_t i = 0; i < r->n; i++)
 		free(r->items[i].key);
 	free(r->items);
+	free(r->targets);
 	free(r->path);
 	free(r);
 }
