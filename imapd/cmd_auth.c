@@ -213,10 +213,21 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	snprintf(job->tag, sizeof(job->tag), "%s", tag);
 	c->mode = IMAP_MODE_BUSY;
 	net_conn_pause(c->conn);
-	if (c->d->cfg->imap_proxy)
-		snprintf(job->proxy_password, sizeof(job->proxy_password), "%s", password);
 	/* The account name as delivery knows it ("John"@d is john@d). */
 	char name[SASL_AUTHCID_MAX + 1];
+	if (c->d->cfg->imap_proxy) {
+		const char *login = addr_login_name(user, name, sizeof(name));
+		const struct mailbox_route *route = mailbox_routes_lookup(c->d->routes, login);
+		if (route && route->kind != MAILBOX_ROUTE_LOCAL &&
+		    strcmp(c->d->cfg->imap_proxy_auth, "backend") == 0) {
+			/* The back end alone checks the password (imap_proxy_auth = backend). */
+			snprintf(c->user, sizeof(c->user), "%s", login);
+			imap_proxy_start_unchecked(c, tag, login, password, route);
+			free(job);
+			return;
+		}
+		snprintf(job->proxy_password, sizeof(job->proxy_password), "%s", password);
+	}
 	password_check_start(&job->check, c->d->loop, &c->d->accounts,
 			     addr_login_name(user, name, sizeof(name)), password, auth_verify_done);
 }

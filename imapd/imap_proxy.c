@@ -1,6 +1,7 @@
 /* imap_proxy.c - imap_proxy mode: a logged-in session handed to its back end (STARTTLS, ID with the client's address, LOGIN), then bytes relayed both ways. */
 #include "imap_proxy.h"
 
+#include "auth_throttle.h"
 #include "buf.h"
 #include "client.h"
 #include "imapd.h"
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define PROXY_LOGIN_TIMEOUT_MS (30 * 1000)      /* connect, greeting, TLS, ID and LOGIN */
 #define PROXY_LINE_MAX         (64 * 1024)      /* a back-end line before relaying */
@@ -46,6 +48,7 @@ struct imap_proxy {
 	char target[300]; /* "[host]:port" for logs */
 	char host[256];
 	uint16_t port;
+	bool unchecked;   /* imap_proxy_auth = backend: the back end checks the password */
 	bool be_starttls; /* the back end offered STARTTLS */
 	bool be_tls;
 	uv_getaddrinfo_t gai;
@@ -78,6 +81,29 @@ static void proxy_fail(struct imap_proxy *p, const char *why)
 	}
 	c->proxy = NULL;
 	client_tagged(c, p->tag, "NO", "[UNAVAILABLE] Back end not available, try again later");
+	free(p);
+	client_command_done(c);
+}
+
+/* imap_proxy_auth = backend and the back end said NO to LOGIN: a failed login here too. */
+static void proxy_refused(struct imap_proxy *p, const char *why)
+{
+	struct imap_client *c = p->c;
+	proxy_wipe(p);
+	if (p->be) {
+		p->be->data = NULL;
+		net_conn_close(p->be, "login refused");
+		p->be = NULL;
+	}
+	char key[AUTH_THROTTLE_KEY_SIZE];
+	if (auth_throttle_key((const struct sockaddr *)&c->conn->peer, 64, key, sizeof(key)) < 0)
+		str_format(key, sizeof(key), "%s", c->conn->peer_ip);
+	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
+	log_warn("imap: [%s]: proxy authentication failed for %s at %s (%s; throttle delay %us)",
+		 c->peer_ip, p->user, p->target, why, delay);
+	c->proxy = NULL;
+	c->user[0] = '\0';
+	client_tagged(c, p->tag, "NO", "[AUTHENTICATIONFAILED] Authentication failed");
 	free(p);
 	client_command_done(c);
 }
@@ -243,6 +269,10 @@ static bool proxy_be_line(struct imap_proxy *p, const char *line, size_t len)
 			}
 			char shown[300];
 			str_escape_printable(line + 3, len - 3, shown, sizeof(shown));
+			if (p->unchecked && len >= 5 && strncmp(line + 3, "NO", 2) == 0) {
+				proxy_refused(p, shown);
+				return false;
+			}
 			proxy_fail(p, shown);
 			return false;
 		}
@@ -386,10 +416,11 @@ static void proxy_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *r
 	proxy_connect(p, (const struct sockaddr *)&ss);
 }
 
-void imap_proxy_start(struct imap_client *c, const char *tag, const char *user,
-		      const char *password, const struct mailbox_route *route)
+static void proxy_start(struct imap_client *c, const char *tag, const char *user,
+			const char *password, const struct mailbox_route *route, bool unchecked)
 {
 	struct imap_proxy *p = xcalloc(1, sizeof(*p));
+	p->unchecked = unchecked;
 	p->c = c;
 	c->proxy = p;
 	str_format(p->tag, sizeof(p->tag), "%s", tag);
@@ -464,4 +495,16 @@ void imap_proxy_client_closed(struct imap_client *c)
 	if (p->state == PROXY_RESOLVING)
 		return; /* proxy_resolved frees it */
 	free(p);
+}
+
+void imap_proxy_start(struct imap_client *c, const char *tag, const char *user,
+		      const char *password, const struct mailbox_route *route)
+{
+	proxy_start(c, tag, user, password, route, false);
+}
+
+void imap_proxy_start_unchecked(struct imap_client *c, const char *tag, const char *user,
+				const char *password, const struct mailbox_route *route)
+{
+	proxy_start(c, tag, user, password, route, true);
 }

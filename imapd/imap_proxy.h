@@ -14,6 +14,10 @@ struct imap_proxy;
  * the back end answers "TAG NO [UNAVAILABLE]" and leaves c not logged in. */
 void imap_proxy_start(struct imap_client *c, const char *tag, const char *user,
 		      const char *password, const struct mailbox_route *route);
+/* The same, for imap_proxy_auth = backend: the password was not checked here, so the back
+ * end's refusal is "NO [AUTHENTICATIONFAILED]" and counts in the failed-login throttle. */
+void imap_proxy_start_unchecked(struct imap_client *c, const char *tag, const char *user,
+				const char *password, const struct mailbox_route *route);
 
 /* For client.c: input from the client while c->proxy is set (forwarded once relaying). */
 void imap_proxy_client_input(struct imap_client *c);

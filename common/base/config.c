@@ -72,7 +72,7 @@ struct config_key {
 
 /* Per-key syntax (below the table). */
 static config_elem_fn config_check_domain, config_check_milter, config_check_resolver,
-	config_check_smarthost, config_check_lmtp_listen;
+	config_check_smarthost, config_check_lmtp_listen, config_check_proxy_auth;
 
 /* One row per key: the key is the name of its field in struct config. */
 #define KEY(field, type, flags, min, max, check, def)                                        \
@@ -152,6 +152,7 @@ static const struct config_key config_keys[] = {
 	KEY(lmtp_listen, CONFIG_T_STRING, EMPTY, 0, 0, config_check_lmtp_listen, NULL),
 	KEY(mailbox_routes, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
 	KEY(imap_proxy, CONFIG_T_BOOL, 0, 0, 0, NULL, "no"),
+	KEY(imap_proxy_auth, CONFIG_T_STRING, 0, 0, 0, config_check_proxy_auth, "local"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -414,6 +415,17 @@ static int config_check_lmtp_listen(const struct config_key *k, char *word, void
 	} else if (config_value_hostport(word, 0, true, &hp, &e) < 0) {
 		return config_why(why, whylen, e);
 	}
+	*(char **)elem = xstrdup(word);
+	return 0;
+}
+
+/* imap_proxy_auth: "local" (check users_file first) or "backend" (the back end decides). */
+static int config_check_proxy_auth(const struct config_key *k, char *word, void *elem, char *why,
+				   size_t whylen)
+{
+	(void)k;
+	if (strcmp(word, "local") != 0 && strcmp(word, "backend") != 0)
+		return config_why(why, whylen, "use local or backend");
 	*(char **)elem = xstrdup(word);
 	return 0;
 }

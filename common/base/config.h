@@ -104,8 +104,9 @@ struct config {
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
 	char *lmtp_listen;               /* lmtpd: "HOST:PORT" or "unix:/PATH"; NULL: off */
-	char *mailbox_routes; /* file of "address-or-domain: target" lines; NULL: all local */
-	bool imap_proxy;      /* imapd forwards each login to its back end from mailbox_routes */
+	char *mailbox_routes;  /* file of "address-or-domain: target" lines; NULL: all local */
+	bool imap_proxy;       /* imapd forwards each login to its back end from mailbox_routes */
+	char *imap_proxy_auth; /* "local" (default) or "backend": who checks proxied passwords */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

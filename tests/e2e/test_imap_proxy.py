@@ -51,9 +51,17 @@ class ImapProxyTest(unittest.TestCase):
         cls.proxy.conf["mailbox_routes"] = path
         cls.proxy.write_config()
         cls.proxy.start("imapd")
+        # A second proxy that leaves the password check to the back end: carol has no
+        # account here at all.
+        cls.passthrough = MailServer(users=("bob@localhost",),
+                                     extra={"imap_plaintext_auth": "yes", "imap_proxy": "yes",
+                                            "imap_proxy_auth": "backend",
+                                            "mailbox_routes": path})
+        cls.passthrough.start("imapd")
 
     @classmethod
     def tearDownClass(cls):
+        cls.passthrough.close()
         cls.proxy.close()
         cls.dovecot.close()
         cls.ours.close()
@@ -129,12 +137,29 @@ class ImapProxyTest(unittest.TestCase):
         self.assertIn("login user=bob@localhost, method=LOGIN", self.proxy.log("imapd"))
 
     def test_wrong_password_is_refused_at_the_proxy(self):
+        before = self.dovecot.log().count("auth failed")
         c = imaplib.IMAP4("127.0.0.1", self.proxy.imap_port, timeout=30)
         with self.assertRaises(imaplib.IMAP4.error) as e:
             c.login("carol@example.test", "wrong")
         self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
         c.shutdown()
-        self.assertNotIn("user=<carol@example.test>, method=PLAIN, rip=127.0.0.1", self.dovecot.log())
+        self.assertIn("authentication failed for carol@example.test", self.proxy.log("imapd"))
+        self.assertEqual(self.dovecot.log().count("auth failed"), before, "it reached Dovecot")
+
+    def test_backend_auth_checks_the_password_at_the_back_end_only(self):
+        c = imap(self.passthrough.imap_port, "carol@example.test")
+        try:
+            typ, _ = c.select("INBOX")
+            self.assertEqual(typ, "OK")
+        finally:
+            c.logout()
+        c = imaplib.IMAP4("127.0.0.1", self.passthrough.imap_port, timeout=30)
+        with self.assertRaises(imaplib.IMAP4.error) as e:
+            c.login("carol@example.test", "wrong")
+        self.assertIn("AUTHENTICATIONFAILED", str(e.exception))
+        c.shutdown()
+        self.assertIn("proxy authentication failed for carol@example.test",
+                      self.passthrough.log("imapd"))
 
     def test_back_end_down_is_unavailable_not_a_bad_password(self):
         c = imaplib.IMAP4("127.0.0.1", self.proxy.imap_port, timeout=30)

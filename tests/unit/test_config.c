@@ -211,7 +211,8 @@ Test(config, every_key_parsed)
 		"local_milter_daemon_name = LOCAL\n"
 		"lmtp_listen = unix:/run/mtad/lmtp.sock\n"
 		"mailbox_routes = /etc/mtad/routes\n"
-		"imap_proxy = yes\n";
+		"imap_proxy = yes\n"
+		"imap_proxy_auth = backend\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -295,6 +296,7 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.lmtp_listen, "unix:/run/mtad/lmtp.sock");
 	cr_expect_str_eq(cfg.mailbox_routes, "/etc/mtad/routes");
 	cr_expect(cfg.imap_proxy);
+	cr_expect_str_eq(cfg.imap_proxy_auth, "backend");
 
 	/* The test text sets every key of the table. */
 	const char *name;
