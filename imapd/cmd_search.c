@@ -33,20 +33,52 @@ static int search_load_header(struct search_msg *m, void *arg)
 	return mailbox_msg_header(x->c->view->mb, x->index, &m->header, &m->header_len);
 }
 
+void command_search_error(struct imap_client *c, const struct imap_command *cmd,
+			  const struct search_error *err)
+{
+	if (err->code == SEARCH_ERR_BADCHARSET)
+		client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s", err->text);
+	else if (err->code == SEARCH_ERR_LIMIT)
+		client_tagged(c, cmd->tag, "NO", "[LIMIT] %s (at most %d, of them %d text keys)",
+			      err->text, SEARCH_MAX_KEYS, SEARCH_MAX_TEXT_KEYS);
+	else
+		client_tagged(c, cmd->tag, "BAD", "%s", err->text);
+}
+
+int command_search_match(struct imap_client *c, const struct search_program *prog, size_t i,
+			 bool needs_tz)
+{
+	const struct mailbox *mb = c->view->mb;
+	const struct mailbox_msg *mm = &mb->msgs[i];
+	struct search_load_ctx x = { .c = c, .index = i };
+	struct search_msg m = {
+		.seq = (uint32_t)(i + 1),
+		.uid = mm->uid,
+		.max_seq = (uint32_t)mb->count,
+		.max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0,
+		.flags = mm->flags,
+		.keywords = mm->keywords,
+		.keyword_names = (const char *const *)mb->keywords,
+		.size = prog->uses_size ? mailbox_msg_size(mb, i) : mm->size,
+		.modseq = mm->modseq,
+		.internal_date = mm->internal_date,
+		.tz_minutes = needs_tz ? fetch_local_tz(mm->internal_date) : 0,
+		.load = search_load_message,
+		.load_header = search_load_header,
+		.load_arg = &x,
+	};
+	int hit = search_match(prog->root, &m);
+	search_msg_clear(&m);
+	free(x.data);
+	return hit;
+}
+
 void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct search_program prog;
 	struct search_error err;
 	if (search_parse(cmd->args, cmd->count, 0, &prog, &err) < 0) {
-		if (err.code == SEARCH_ERR_BADCHARSET)
-			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s",
-				      err.text);
-		else if (err.code == SEARCH_ERR_LIMIT)
-			client_tagged(c, cmd->tag, "NO",
-				      "[LIMIT] %s (at most %d, of them %d text keys)", err.text,
-				      SEARCH_MAX_KEYS, SEARCH_MAX_TEXT_KEYS);
-		else
-			client_tagged(c, cmd->tag, "BAD", "%s", err.text);
+		command_search_error(c, cmd, &err);
 		return;
 	}
 	if (prog.has_modseq)
@@ -59,7 +91,6 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	struct buf plain;
 	buf_init(&plain);
 	buf_append_str(&plain, "* SEARCH");
-	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
 	bool needs_tz = search_needs_tz(prog.root); /* localtime per message costs */
 	for (size_t i = 0; i < mb->count; i++) {
 		/* A client that left stops its search at the next message. */
@@ -70,26 +101,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			return;
 		}
 		const struct mailbox_msg *mm = &mb->msgs[i];
-		struct search_load_ctx x = { .c = c, .index = i };
-		struct search_msg m = {
-			.seq = (uint32_t)(i + 1),
-			.uid = mm->uid,
-			.max_seq = (uint32_t)mb->count,
-			.max_uid = max_uid,
-			.flags = mm->flags,
-			.keywords = mm->keywords,
-			.keyword_names = (const char *const *)mb->keywords,
-			.size = prog.uses_size ? mailbox_msg_size(mb, i) : mm->size,
-			.modseq = mm->modseq,
-			.internal_date = mm->internal_date,
-			.tz_minutes = needs_tz ? fetch_local_tz(mm->internal_date) : 0,
-			.load = search_load_message,
-			.load_header = search_load_header,
-			.load_arg = &x,
-		};
-		int hit = search_match(prog.root, &m);
-		search_msg_clear(&m);
-		free(x.data);
+		int hit = command_search_match(c, &prog, i, needs_tz);
 		if (!hit)
 			continue;
 		uint32_t n = cmd->uid ? mm->uid : (uint32_t)(i + 1);

@@ -72,6 +72,19 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd);
 
 /* cmd_search.c */
 void cmd_search(struct imap_client *c, const struct imap_command *cmd);
+/* Whether message i of the selected folder matches prog (bytes loaded only when a key needs
+ * them; needs_tz: search_needs_tz(prog->root)). SORT and THREAD share it. */
+struct search_program;
+struct search_error;
+int command_search_match(struct imap_client *c, const struct search_program *prog, size_t i,
+			 bool needs_tz);
+/* The reply to a search program that did not parse (NO [BADCHARSET], NO [LIMIT] or BAD). */
+void command_search_error(struct imap_client *c, const struct imap_command *cmd,
+			  const struct search_error *err);
+
+/* cmd_sort.c: SORT, UID SORT (ESORT's RETURN), THREAD, UID THREAD */
+void cmd_sort(struct imap_client *c, const struct imap_command *cmd);
+void cmd_thread(struct imap_client *c, const struct imap_command *cmd);
 
 /* cmd_copy.c */
 void cmd_copy(struct imap_client *c, const struct imap_command *cmd);
