@@ -5,6 +5,8 @@
 #include "mailbox_view.h"
 #include "search.h"
 #include "seqset.h"
+#include "sort.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,9 +94,15 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_init(&plain);
 	buf_append_str(&plain, "* SEARCH");
 	bool needs_tz = search_needs_tz(prog.root); /* localtime per message costs */
+	/* The result in order, for PARTIAL and for a result kept up to date (RFC 5267). */
+	bool keep = (prog.return_opts & (SEARCH_RETURN_PARTIAL | SEARCH_RETURN_UPDATE)) != 0;
+	size_t nkept = 0, *kept_idx = keep ? xmalloc((mb->count + 1) * sizeof(size_t)) : NULL;
+	uint32_t *kept = keep ? xmalloc((mb->count + 1) * sizeof(uint32_t)) : NULL;
 	for (size_t i = 0; i < mb->count; i++) {
 		/* A client that left stops its search at the next message. */
 		if (client_cancelled(c)) {
+			free(kept);
+			free(kept_idx);
 			buf_free(&plain);
 			seqset_free(&result);
 			search_program_free(&prog);
@@ -110,6 +118,10 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			min_modseq = mm->modseq;
 		}
 		max = n;
+		if (keep) {
+			kept_idx[nkept] = i;
+			kept[nkept++] = n;
+		}
 		last_modseq = mm->modseq;
 		count++;
 		if (mm->modseq > max_modseq)
@@ -132,6 +144,8 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			buf_append_str(&b, " ALL ");
 			seqset_write(&b, &result);
 		}
+		if (opts & SEARCH_RETURN_PARTIAL)
+			command_write_partial(&b, &prog, kept, nkept);
 		/* RFC 7162 3.1.5: with only MIN and/or MAX, the highest modseq of the
 		 * messages returned, not of every match. */
 		if (!(opts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT))) {
@@ -152,6 +166,14 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_free(&b);
 	buf_free(&plain);
 	seqset_free(&result);
+	if (prog.return_opts & SEARCH_RETURN_UPDATE) {
+		struct sort_program sp = { .search = prog }; /* no criteria: folder order */
+		memset(&prog, 0, sizeof(prog));
+		command_context_add(c, cmd, &sp, kept_idx, nkept);
+		sort_program_free(&sp);
+	}
+	free(kept);
+	free(kept_idx);
 	search_program_free(&prog);
 	client_tagged(c, cmd->tag, "OK", "%sSEARCH completed", cmd->uid ? "UID " : "");
 }

@@ -91,6 +91,54 @@ static void sort_write_ordered_set(struct buf *b, const uint32_t *v, size_t n)
 	}
 }
 
+int command_sort_run(struct imap_client *c, const struct sort_program *p, size_t **idx_r,
+		     size_t *n_r)
+{
+	*idx_r = NULL;
+	*n_r = 0;
+	struct sort_set s;
+	if (sort_collect(c, p, &s) < 0)
+		return -1;
+	const struct mailbox *mb = c->view->mb;
+	struct sort_msg *m = xcalloc(s.n + 1, sizeof(*m));
+	static const char empty[] = "";
+	for (size_t k = 0; k < s.n; k++) {
+		const struct mailbox_msg *mm = &mb->msgs[s.idx[k]];
+		const struct sort_keys *sk = s.keys ? &s.keys[k] : NULL;
+		bool size = false;
+		for (unsigned i = 0; i < p->ncrit; i++)
+			size = size || p->crit[i].key == SORT_SIZE;
+		m[k] = (struct sort_msg){
+			.seq = (uint32_t)(s.idx[k] + 1),
+			.uid = mm->uid,
+			.arrival = (int64_t)mm->internal_date,
+			.date = sort_date(mm, sk),
+			.size = size ? mailbox_msg_size(mb, s.idx[k]) : 0,
+			.subject = sk ? sk->subject : empty,
+			.from = sk ? sk->from : empty,
+			.to = sk ? sk->to : empty,
+			.cc = sk ? sk->cc : empty,
+			.display_from = sk ? sk->display_from : empty,
+			.display_to = sk ? sk->display_to : empty,
+		};
+	}
+	if (p->ncrit)
+		sort_order(m, s.n, p->crit, p->ncrit);
+	for (size_t k = 0; k < s.n; k++)
+		s.idx[k] = m[k].seq - 1;
+	free(m);
+	*idx_r = s.idx;
+	*n_r = s.n;
+	s.idx = NULL;
+	sort_set_free(&s);
+	return 0;
+}
+
+void command_write_ordered_set(struct buf *b, const uint32_t *v, size_t n)
+{
+	sort_write_ordered_set(b, v, n);
+}
+
 void cmd_sort(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct sort_program p;
@@ -101,70 +149,53 @@ void cmd_sort(struct imap_client *c, const struct imap_command *cmd)
 	}
 	if (p.search.has_modseq)
 		command_enable_condstore(c);
-	struct sort_set s;
-	if (sort_collect(c, &p, &s) < 0) {
+	size_t *idx, n;
+	if (command_sort_run(c, &p, &idx, &n) < 0) {
 		sort_program_free(&p);
 		return;
 	}
 	const struct mailbox *mb = c->view->mb;
-	struct sort_msg *m = xcalloc(s.n + 1, sizeof(*m));
-	static const char empty[] = "";
-	for (size_t k = 0; k < s.n; k++) {
-		const struct mailbox_msg *mm = &mb->msgs[s.idx[k]];
-		const struct sort_keys *sk = s.keys ? &s.keys[k] : NULL;
-		m[k] = (struct sort_msg){
-			.seq = (uint32_t)(s.idx[k] + 1),
-			.uid = mm->uid,
-			.arrival = (int64_t)mm->internal_date,
-			.date = sort_date(mm, sk),
-			.size = mailbox_msg_size(mb, s.idx[k]),
-			.subject = sk ? sk->subject : empty,
-			.from = sk ? sk->from : empty,
-			.to = sk ? sk->to : empty,
-			.cc = sk ? sk->cc : empty,
-			.display_from = sk ? sk->display_from : empty,
-			.display_to = sk ? sk->display_to : empty,
-		};
-	}
-	sort_order(m, s.n, p.crit, p.ncrit);
-	uint32_t *v = xmalloc((s.n + 1) * sizeof(*v));
+	uint32_t *v = xmalloc((n + 1) * sizeof(*v));
 	uint64_t max_modseq = 0;
-	for (size_t k = 0; k < s.n; k++) {
-		v[k] = cmd->uid ? m[k].uid : m[k].seq;
-		uint64_t ms = mb->msgs[m[k].seq - 1].modseq;
-		if (ms > max_modseq)
-			max_modseq = ms;
+	for (size_t k = 0; k < n; k++) {
+		const struct mailbox_msg *mm = &mb->msgs[idx[k]];
+		v[k] = cmd->uid ? mm->uid : (uint32_t)(idx[k] + 1);
+		if (mm->modseq > max_modseq)
+			max_modseq = mm->modseq;
 	}
 	struct buf b;
 	buf_init(&b);
 	if (p.search.esearch) {
 		unsigned opts = p.search.return_opts;
 		buf_printf(&b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
-		if ((opts & SEARCH_RETURN_MIN) && s.n)
+		if ((opts & SEARCH_RETURN_MIN) && n)
 			buf_printf(&b, " MIN %u", v[0]);
-		if ((opts & SEARCH_RETURN_MAX) && s.n)
-			buf_printf(&b, " MAX %u", v[s.n - 1]);
+		if ((opts & SEARCH_RETURN_MAX) && n)
+			buf_printf(&b, " MAX %u", v[n - 1]);
 		if (opts & SEARCH_RETURN_COUNT)
-			buf_printf(&b, " COUNT %zu", s.n);
-		if ((opts & SEARCH_RETURN_ALL) && s.n) {
+			buf_printf(&b, " COUNT %zu", n);
+		if ((opts & SEARCH_RETURN_ALL) && n) {
 			buf_append_str(&b, " ALL ");
-			sort_write_ordered_set(&b, v, s.n);
+			sort_write_ordered_set(&b, v, n);
 		}
-		if (p.search.has_modseq && s.n && max_modseq)
+		if (opts & SEARCH_RETURN_PARTIAL)
+			command_write_partial(&b, &p.search, v, n);
+		if (p.search.has_modseq && n && max_modseq)
 			buf_printf(&b, " MODSEQ %llu", (unsigned long long)max_modseq);
 	} else {
 		buf_append_str(&b, "* SORT");
-		for (size_t k = 0; k < s.n; k++)
+		for (size_t k = 0; k < n; k++)
 			buf_printf(&b, " %u", v[k]);
-		if (p.search.has_modseq && s.n)
+		if (p.search.has_modseq && n)
 			buf_printf(&b, " (MODSEQ %llu)", (unsigned long long)max_modseq);
 	}
 	buf_append_str(&b, "\r\n");
 	client_send_buf(c, &b);
 	buf_free(&b);
 	free(v);
-	free(m);
-	sort_set_free(&s);
+	if (p.search.return_opts & SEARCH_RETURN_UPDATE)
+		command_context_add(c, cmd, &p, idx, n); /* takes p */
+	free(idx);
 	sort_program_free(&p);
 	client_tagged(c, cmd->tag, "OK", "%sSORT completed", cmd->uid ? "UID " : "");
 }

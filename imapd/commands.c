@@ -25,6 +25,7 @@
 static const struct command command_table[] = {
 	{ "APPEND", cmd_append, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "AUTHENTICATE", cmd_authenticate, S_NOAUTH, CMD_FLAG_NO_SYNC, NULL },
+	{ "CANCELUPDATE", cmd_cancelupdate, S_SEL, 0, NULL },
 	{ "CAPABILITY", cmd_capability, S_ANY, 0, NULL },
 	{ "CHECK", cmd_check, S_SEL, CMD_FLAG_STORE, NULL },
 	{ "CLOSE", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
