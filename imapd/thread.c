@@ -92,11 +92,17 @@ static size_t t_lookup(struct tctx *t, const char *id, size_t len, bool create)
 	return i;
 }
 
-/* Whether a is b or below b. */
+/* Whether a is b or below b: whether making a the parent of b would close a loop. A walk
+ * longer than THREAD_MAX_WALK (only a crafted folder has such chains) counts as a loop, so
+ * that no folder costs more than n * THREAD_MAX_WALK steps. */
+#define THREAD_MAX_WALK 10000
 static bool t_within(const struct tctx *t, size_t a, size_t b)
 {
+	if (t->n[b].child == NONE)
+		return a == b; /* nothing below b: the common case of a new message */
+	size_t steps = 0;
 	for (size_t x = a; x != NONE; x = t->n[x].parent)
-		if (x == b)
+		if (x == b || ++steps > THREAD_MAX_WALK)
 			return true;
 	return false;
 }
