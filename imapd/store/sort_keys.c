@@ -350,6 +350,11 @@ void sort_keys_from_header(struct sort_keys *k, const char *hdr, size_t len)
 
 void sort_keys_free(struct sort_keys *k)
 {
+	if (k->block) {
+		free(k->block);
+		memset(k, 0, sizeof(*k));
+		return;
+	}
 	free(k->subject);
 	free(k->from);
 	free(k->to);
@@ -423,11 +428,16 @@ int sort_keys_parse(struct sort_keys *k, const char *rec, size_t len)
 	k->reply = line[2][0] == '1';
 	char **dst[] = { &k->subject,      &k->from,       &k->to,         &k->cc,
 			 &k->display_from, &k->display_to, &k->message_id, &k->references };
+	/* One allocation for the eight strings: SORT parses a record per message. */
+	size_t total = 0;
+	for (int i = 0; i < 8; i++)
+		total += ll[3 + i] + 1;
+	char *s = k->block = xmalloc(total);
 	for (int i = 0; i < 8; i++) {
-		char *s = xmalloc(ll[3 + i] + 1);
 		memcpy(s, line[3 + i], ll[3 + i]);
 		s[ll[3 + i]] = '\0';
 		*dst[i] = s;
+		s += ll[3 + i] + 1;
 	}
 	return 0;
 }

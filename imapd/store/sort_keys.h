@@ -31,6 +31,7 @@ struct sort_keys {
 	char *message_id; /* the first valid "<...>" of Message-ID */
 	char *references; /* the parent chain, oldest first, space-separated "<...>" ids:
 			   * References, else the first valid id of In-Reply-To */
+	char *block;      /* private: sort_keys_parse puts every string in this one block */
 };
 
 /* The base subject of subject (raw header value, unfolded or not; encoded-words are decoded)
