@@ -136,6 +136,8 @@ void client_tagged(struct imap_client *c, const char *tag, const char *status, c
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
+	if (c->contexts && c->work && strcmp(status, "BAD") != 0)
+		command_context_update(c); /* ADDTO/REMOVEFROM before the tagged reply */
 	client_send(c, "%s %s %s\r\n", tag ? tag : "*", status, text);
 	if (c->bad_in_row >= IMAPD_MAX_BAD_COMMANDS && (c->work || c->conn)) {
 		log_warn("imap: [%s]: too many bad commands", c->peer_ip);
@@ -177,6 +179,8 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
 			  "STATUS=SIZE SASL-IR");
+	buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
+			  "CONTEXT=SEARCH CONTEXT=SORT");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");
@@ -270,6 +274,13 @@ static void client_view_changed(void *ctx)
 	client_folder_changed(ctx);
 }
 
+static void client_view_expunging(void *ctx, const struct mailbox_changes *ch)
+{
+	struct imap_client *c = ctx;
+	if (c->contexts)
+		command_context_expunged(c, ch->expunged_uids, ch->expunged_seqs, ch->n_expunged);
+}
+
 int client_view_open(struct imap_client *c, const char *name, const char *path, bool readonly,
 		     char *err, size_t errlen)
 {
@@ -283,6 +294,7 @@ int client_view_open(struct imap_client *c, const char *name, const char *path, 
 		.write_mailbox = client_view_write_mailbox,
 		.enabled = client_view_enabled,
 		.changed = client_view_changed,
+		.expunging = client_view_expunging,
 	};
 	struct mailbox_view *v = view_open(&cl, name, path, readonly, err, errlen);
 	if (!v)
@@ -297,6 +309,7 @@ void client_view_close(struct imap_client *c)
 	if (!v)
 		return;
 	c->view = NULL;
+	command_contexts_free(c); /* RFC 5267: updates end with the selection */
 	view_close(v, c->work ? &c->retired_watches : NULL);
 }
 
@@ -304,6 +317,8 @@ static void client_view_sync_work(struct imap_client *c, void *arg)
 {
 	(void)arg;
 	view_sync(c->view);
+	if (c->contexts)
+		command_context_update(c);
 }
 
 void client_folder_changed(struct imap_client *c)

@@ -20,6 +20,7 @@ struct view_watch;
 struct client_work;
 struct command;
 struct client_readahead;
+struct search_context;
 
 enum imap_state {
 	IMAP_STATE_NOAUTH = 1 << 0,
@@ -76,6 +77,8 @@ struct imap_client {
 	struct client_work *work;   /* store work of this session on the thread pool (or NULL) */
 	const struct command *running;      /* the command whose body runs in work */
 	struct client_readahead *readahead; /* files a batch read ahead (loop side; or NULL) */
+	struct search_context *contexts;    /* SEARCH/SORT RETURN (UPDATE) results kept up to
+					     * date (cmd_context.c), for the selected folder */
 	struct view_watch
 		*retired_watches; /* watchers of folders closed by work: stopped after it */
 	bool changed_while_busy;  /* a change notice arrived while work ran */

@@ -5,6 +5,8 @@
 #include "mailbox_view.h"
 #include "search.h"
 #include "seqset.h"
+#include "sort.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,20 +35,52 @@ static int search_load_header(struct search_msg *m, void *arg)
 	return mailbox_msg_header(x->c->view->mb, x->index, &m->header, &m->header_len);
 }
 
+void command_search_error(struct imap_client *c, const struct imap_command *cmd,
+			  const struct search_error *err)
+{
+	if (err->code == SEARCH_ERR_BADCHARSET)
+		client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s", err->text);
+	else if (err->code == SEARCH_ERR_LIMIT)
+		client_tagged(c, cmd->tag, "NO", "[LIMIT] %s (at most %d, of them %d text keys)",
+			      err->text, SEARCH_MAX_KEYS, SEARCH_MAX_TEXT_KEYS);
+	else
+		client_tagged(c, cmd->tag, "BAD", "%s", err->text);
+}
+
+int command_search_match(struct imap_client *c, const struct search_program *prog, size_t i,
+			 bool needs_tz)
+{
+	const struct mailbox *mb = c->view->mb;
+	const struct mailbox_msg *mm = &mb->msgs[i];
+	struct search_load_ctx x = { .c = c, .index = i };
+	struct search_msg m = {
+		.seq = (uint32_t)(i + 1),
+		.uid = mm->uid,
+		.max_seq = (uint32_t)mb->count,
+		.max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0,
+		.flags = mm->flags,
+		.keywords = mm->keywords,
+		.keyword_names = (const char *const *)mb->keywords,
+		.size = prog->uses_size ? mailbox_msg_size(mb, i) : mm->size,
+		.modseq = mm->modseq,
+		.internal_date = mm->internal_date,
+		.tz_minutes = needs_tz ? fetch_local_tz(mm->internal_date) : 0,
+		.load = search_load_message,
+		.load_header = search_load_header,
+		.load_arg = &x,
+	};
+	int hit = search_match(prog->root, &m);
+	search_msg_clear(&m);
+	free(x.data);
+	return hit;
+}
+
 void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct search_program prog;
 	struct search_error err;
 	if (search_parse(cmd->args, cmd->count, 0, &prog, &err) < 0) {
-		if (err.code == SEARCH_ERR_BADCHARSET)
-			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s",
-				      err.text);
-		else if (err.code == SEARCH_ERR_LIMIT)
-			client_tagged(c, cmd->tag, "NO",
-				      "[LIMIT] %s (at most %d, of them %d text keys)", err.text,
-				      SEARCH_MAX_KEYS, SEARCH_MAX_TEXT_KEYS);
-		else
-			client_tagged(c, cmd->tag, "BAD", "%s", err.text);
+		command_search_error(c, cmd, &err);
 		return;
 	}
 	if (prog.has_modseq)
@@ -59,37 +93,23 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	struct buf plain;
 	buf_init(&plain);
 	buf_append_str(&plain, "* SEARCH");
-	uint32_t max_uid = mb->count ? mb->msgs[mb->count - 1].uid : 0;
 	bool needs_tz = search_needs_tz(prog.root); /* localtime per message costs */
+	/* The result in order, for PARTIAL and for a result kept up to date (RFC 5267). */
+	bool keep = (prog.return_opts & (SEARCH_RETURN_PARTIAL | SEARCH_RETURN_UPDATE)) != 0;
+	size_t nkept = 0, *kept_idx = keep ? xmalloc((mb->count + 1) * sizeof(size_t)) : NULL;
+	uint32_t *kept = keep ? xmalloc((mb->count + 1) * sizeof(uint32_t)) : NULL;
 	for (size_t i = 0; i < mb->count; i++) {
 		/* A client that left stops its search at the next message. */
 		if (client_cancelled(c)) {
+			free(kept);
+			free(kept_idx);
 			buf_free(&plain);
 			seqset_free(&result);
 			search_program_free(&prog);
 			return;
 		}
 		const struct mailbox_msg *mm = &mb->msgs[i];
-		struct search_load_ctx x = { .c = c, .index = i };
-		struct search_msg m = {
-			.seq = (uint32_t)(i + 1),
-			.uid = mm->uid,
-			.max_seq = (uint32_t)mb->count,
-			.max_uid = max_uid,
-			.flags = mm->flags,
-			.keywords = mm->keywords,
-			.keyword_names = (const char *const *)mb->keywords,
-			.size = prog.uses_size ? mailbox_msg_size(mb, i) : mm->size,
-			.modseq = mm->modseq,
-			.internal_date = mm->internal_date,
-			.tz_minutes = needs_tz ? fetch_local_tz(mm->internal_date) : 0,
-			.load = search_load_message,
-			.load_header = search_load_header,
-			.load_arg = &x,
-		};
-		int hit = search_match(prog.root, &m);
-		search_msg_clear(&m);
-		free(x.data);
+		int hit = command_search_match(c, &prog, i, needs_tz);
 		if (!hit)
 			continue;
 		uint32_t n = cmd->uid ? mm->uid : (uint32_t)(i + 1);
@@ -98,6 +118,10 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			min_modseq = mm->modseq;
 		}
 		max = n;
+		if (keep) {
+			kept_idx[nkept] = i;
+			kept[nkept++] = n;
+		}
 		last_modseq = mm->modseq;
 		count++;
 		if (mm->modseq > max_modseq)
@@ -120,6 +144,8 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			buf_append_str(&b, " ALL ");
 			seqset_write(&b, &result);
 		}
+		if (opts & SEARCH_RETURN_PARTIAL)
+			command_write_partial(&b, &prog, kept, nkept);
 		/* RFC 7162 3.1.5: with only MIN and/or MAX, the highest modseq of the
 		 * messages returned, not of every match. */
 		if (!(opts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT))) {
@@ -140,6 +166,14 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_free(&b);
 	buf_free(&plain);
 	seqset_free(&result);
+	if (prog.return_opts & SEARCH_RETURN_UPDATE) {
+		struct sort_program sp = { .search = prog }; /* no criteria: folder order */
+		memset(&prog, 0, sizeof(prog));
+		command_context_add(c, cmd, &sp, kept_idx, nkept);
+		sort_program_free(&sp);
+	}
+	free(kept);
+	free(kept_idx);
 	search_program_free(&prog);
 	client_tagged(c, cmd->tag, "OK", "%sSEARCH completed", cmd->uid ? "UID " : "");
 }

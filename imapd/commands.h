@@ -72,6 +72,44 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd);
 
 /* cmd_search.c */
 void cmd_search(struct imap_client *c, const struct imap_command *cmd);
+/* Whether message i of the selected folder matches prog (bytes loaded only when a key needs
+ * them; needs_tz: search_needs_tz(prog->root)). SORT and THREAD share it. */
+struct search_program;
+struct search_error;
+int command_search_match(struct imap_client *c, const struct search_program *prog, size_t i,
+			 bool needs_tz);
+/* The reply to a search program that did not parse (NO [BADCHARSET], NO [LIMIT] or BAD). */
+void command_search_error(struct imap_client *c, const struct imap_command *cmd,
+			  const struct search_error *err);
+
+/* cmd_sort.c: SORT, UID SORT (ESORT's RETURN), THREAD, UID THREAD */
+void cmd_sort(struct imap_client *c, const struct imap_command *cmd);
+void cmd_thread(struct imap_client *c, const struct imap_command *cmd);
+/* The messages of the selected folder that match p's search, as indexes in p's order (folder
+ * order without criteria); *idx_r is malloc'd. Returns 0, or -1 when the client went. */
+struct sort_program;
+int command_sort_run(struct imap_client *c, const struct sort_program *p, size_t **idx_r,
+		     size_t *n_r);
+/* Appends numbers in their order, runs of ascending consecutive ones as "a:b". */
+void command_write_ordered_set(struct buf *b, const uint32_t *v, size_t n);
+
+/* cmd_context.c: CONTEXT=SEARCH and CONTEXT=SORT (RFC 5267) */
+void cmd_cancelupdate(struct imap_client *c, const struct imap_command *cmd);
+/* Appends " PARTIAL (lo:hi set)" for the result v[0..n) in its order (NIL when empty). */
+void command_write_partial(struct buf *b, const struct search_program *prog, const uint32_t *v,
+			   size_t n);
+/* Keeps the result idx[0..n) of the command cmd (SEARCH or SORT RETURN (UPDATE)) up to date:
+ * takes over p (leaves it empty), or answers nothing when the session has too many. */
+void command_context_add(struct imap_client *c, const struct imap_command *cmd,
+			 struct sort_program *p, const size_t *idx, size_t n);
+/* Sends ADDTO/REMOVEFROM for every kept result that changed (on the pool). */
+void command_context_update(struct imap_client *c);
+/* Messages leave the folder (their EXPUNGE lines follow): REMOVEFROM with the numbers they
+ * had (uids[k] was sequence number seqs[k]). */
+void command_context_expunged(struct imap_client *c, const uint32_t *uids, const uint32_t *seqs,
+			      size_t n);
+/* Ends every kept result (the folder closes, the session ends). */
+void command_contexts_free(struct imap_client *c);
 
 /* cmd_copy.c */
 void cmd_copy(struct imap_client *c, const struct imap_command *cmd);

@@ -228,6 +228,8 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 		return;
 	struct mailbox *mb = v->mb;
 	unsigned enabled = v->cl.enabled(v->cl.ctx);
+	if (ch->n_expunged && v->cl.expunging)
+		v->cl.expunging(v->cl.ctx, ch);
 	struct buf b;
 	buf_init(&b);
 	/* A keyword another session brought into use: FLAGS before the FETCH that shows it. */

@@ -30,6 +30,9 @@ struct view_client {
 	void (*write_mailbox)(void *ctx, struct buf *b, const char *name);
 	/* The session's enum imap_enabled bits (imapd.h), as they are now. */
 	unsigned (*enabled)(void *ctx);
+	/* Messages are about to be reported expunged (ch->expunged_uids/seqs), before their
+	 * EXPUNGE lines are written. May be NULL. */
+	void (*expunging)(void *ctx, const struct mailbox_changes *ch);
 	/* The watcher saw the folder change (loop thread). May come after the view closed, until
 	 * view_watches_stop stopped its watcher. */
 	void (*changed)(void *ctx);

@@ -335,6 +335,35 @@ static int search_parse_key(struct search_ctx *c, struct search_key *k, unsigned
 	return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Unknown search key");
 }
 
+/* RFC 5267 partial-range "n:m" (two non-zero numbers, either order). */
+static int search_parse_partial(const struct imap_arg *a, struct search_program *prog)
+{
+	const char *s = imap_arg_atom(a);
+	if (!s)
+		return -1;
+	const char *colon = strchr(s, ':');
+	if (!colon)
+		return -1;
+	uint64_t v[2] = { 0, 0 };
+	const char *p = s;
+	for (int k = 0; k < 2; k++) {
+		const char *end = k == 0 ? colon : s + strlen(s);
+		if (p == end || end - p > 10)
+			return -1;
+		for (; p < end; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			v[k] = v[k] * 10 + (uint64_t)(*p - '0');
+		}
+		if (v[k] == 0 || v[k] > UINT32_MAX)
+			return -1;
+		p = colon + 1;
+	}
+	prog->partial_lo = (uint32_t)(v[0] < v[1] ? v[0] : v[1]);
+	prog->partial_hi = (uint32_t)(v[0] < v[1] ? v[1] : v[0]);
+	return 0;
+}
+
 static int search_parse_return(struct search_ctx *c, const struct imap_arg *a)
 {
 	const struct imap_arg *opts;
@@ -357,12 +386,25 @@ static int search_parse_return(struct search_ctx *c, const struct imap_arg *a)
 			bit = SEARCH_RETURN_COUNT;
 		else if (strcasecmp(o, "SAVE") == 0 && (c->flags & SEARCH_PARSE_SEARCHRES))
 			bit = SEARCH_RETURN_SAVE;
-		else
+		else if (strcasecmp(o, "UPDATE") == 0)
+			bit = SEARCH_RETURN_UPDATE;
+		else if (strcasecmp(o, "CONTEXT") == 0)
+			bit = SEARCH_RETURN_CONTEXT;
+		else if (strcasecmp(o, "PARTIAL") == 0) {
+			bit = SEARCH_RETURN_PARTIAL;
+			if (i + 1 >= n || search_parse_partial(&opts[++i], c->prog) < 0)
+				return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+							 "PARTIAL needs a range lo:hi");
+		} else
 			return search_parse_fail(c, SEARCH_ERR_SYNTAX, "Unknown RETURN option");
 		c->prog->return_opts |= bit;
 	}
 	if (n == 0)
 		c->prog->return_opts = SEARCH_RETURN_ALL;
+	if ((c->prog->return_opts & SEARCH_RETURN_PARTIAL) &&
+	    (c->prog->return_opts & SEARCH_RETURN_ALL))
+		return search_parse_fail(c, SEARCH_ERR_SYNTAX,
+					 "PARTIAL and ALL exclude each other");
 	return 0;
 }
 

@@ -94,6 +94,9 @@ enum search_return_opt {
 	SEARCH_RETURN_ALL = 1 << 2,
 	SEARCH_RETURN_COUNT = 1 << 3,
 	SEARCH_RETURN_SAVE = 1 << 4,
+	SEARCH_RETURN_PARTIAL = 1 << 5, /* RFC 5267: PARTIAL lo:hi (partial_lo/hi) */
+	SEARCH_RETURN_UPDATE = 1 << 6, /* RFC 5267: keep the result up to date (ADDTO/REMOVEFROM) */
+	SEARCH_RETURN_CONTEXT = 1 << 7, /* RFC 5267: a hint that UPDATE or PARTIAL will follow */
 };
 
 enum search_charset {
@@ -103,9 +106,10 @@ enum search_charset {
 };
 
 struct search_program {
-	struct search_key *root; /* SEARCH_AND of the top-level keys */
-	bool esearch;            /* RETURN (...) given: answer with ESEARCH (RFC 4731) */
-	unsigned return_opts;    /* enum search_return_opt bits; "RETURN ()" gives ALL */
+	struct search_key *root;         /* SEARCH_AND of the top-level keys */
+	bool esearch;                    /* RETURN (...) given: answer with ESEARCH (RFC 4731) */
+	unsigned return_opts;            /* enum search_return_opt bits; "RETURN ()" gives ALL */
+	uint32_t partial_lo, partial_hi; /* PARTIAL: positions (1-based), lo <= hi */
 	enum search_charset charset;
 	bool has_modseq;    /* a MODSEQ key: the response carries (MODSEQ n) */
 	bool uses_size;     /* LARGER or SMALLER: the messages' sizes are needed */

@@ -129,6 +129,9 @@ int mailbox_msg_header(const struct mailbox *mb, size_t i, const char **hdr_r, s
 /* Message i's IMAP ENVELOPE (RFC 3501 7.4.2, as common/mime renders it), from the cache or
  * rendered from the header and cached. Same rules as mailbox_msg_header. */
 int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r, size_t *len_r);
+/* Message i's SORT/THREAD keys record (sort_keys.h: parse it with sort_keys_parse), from the
+ * cache or derived from the header and cached. Same rules as mailbox_msg_header. */
+int mailbox_msg_sortkeys(const struct mailbox *mb, size_t i, const char **rec_r, size_t *len_r);
 /* Adds message i's header to the cache from bytes the caller already read. */
 void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len);
 

@@ -6,7 +6,8 @@
  *   K UID LEN CHECK\n<LEN bytes>\n      (any number, any order)
  *
  * - K: 'H' = the message's header block (up to and including the blank line), 'E' = its
- *   IMAP ENVELOPE as FETCH renders it (common/mime).
+ *   IMAP ENVELOPE as FETCH renders it (common/mime), 'S' = its SORT/THREAD keys (sort_keys.h:
+ *   sent date, base subject, first addresses, display names, message ids).
  *
  * - CHECK: FNV-1a 32 of the LEN bytes, 8 lower-case hex digits. LEN <= MAILBOX_CACHE_MAX_HEADER.
  * - A record that is torn (crash during an append), malformed or fails its check ends the
@@ -23,6 +24,7 @@
 #include "imap_render.h"
 #include "mime.h"
 #include "rfc5322.h"
+#include "sort_keys.h"
 #include "str.h"
 #include "xalloc.h"
 
@@ -96,7 +98,8 @@ size_t mailbox_cache_parse_records(const char *data, size_t len, size_t start, b
 	while (pos < len) {
 		char kind = data[pos];
 		if (len - pos < 2 ||
-		    (kind != MAILBOX_CACHE_HEADER && kind != MAILBOX_CACHE_ENVELOPE) ||
+		    (kind != MAILBOX_CACHE_HEADER && kind != MAILBOX_CACHE_ENVELOPE &&
+		     kind != MAILBOX_CACHE_SORTKEYS) ||
 		    data[pos + 1] != ' ')
 			break;
 		pos += 2;
@@ -192,7 +195,8 @@ struct mailbox_cache {
  * (a scrambling hash made every lookup of a 100,000-message SEARCH a cache miss). */
 static size_t cache_hash(uint32_t uid, char kind, size_t nslots)
 {
-	return (size_t)(((size_t)uid * 2u + (kind == MAILBOX_CACHE_ENVELOPE)) & (nslots - 1));
+	size_t k = kind == MAILBOX_CACHE_ENVELOPE ? 1 : kind == MAILBOX_CACHE_SORTKEYS ? 2 : 0;
+	return (size_t)(((size_t)uid * 4u + k) & (nslots - 1));
 }
 
 static long cache_find(const struct mailbox_cache *c, uint32_t uid, char kind)
@@ -475,13 +479,16 @@ int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path
 	return 0;
 }
 
-int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *path,
-			   const char **env_r, size_t *len_r)
+/* A record of kind derived from the header block by render (the ENVELOPE, the sort keys):
+ * from the cache, else rendered and cached. */
+static int cache_derived(struct mailbox_cache *c, uint32_t uid, const char *path, char kind,
+			 void (*render)(struct buf *out, const char *hdr, size_t len),
+			 const char **out_r, size_t *len_r)
 {
-	long i = cache_usable(c, cache_find(c, uid, MAILBOX_CACHE_ENVELOPE));
+	long i = cache_usable(c, cache_find(c, uid, kind));
 	if (i < 0) {
 		cache_refresh(c);
-		i = cache_usable(c, cache_find(c, uid, MAILBOX_CACHE_ENVELOPE));
+		i = cache_usable(c, cache_find(c, uid, kind));
 	}
 	if (i < 0) {
 		const char *hdr;
@@ -489,25 +496,47 @@ int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *pa
 		int r = mailbox_cache_header(c, uid, path, &hdr, &hlen);
 		if (r < 0)
 			return r;
-		struct buf env;
-		buf_init(&env);
-		imap_write_envelope(&env, hdr, hlen);
-		cache_remember(c, uid, MAILBOX_CACHE_ENVELOPE, env.data ? env.data : "", env.len);
-		i = cache_find(c, uid, MAILBOX_CACHE_ENVELOPE);
+		struct buf out;
+		buf_init(&out);
+		render(&out, hdr, hlen);
+		cache_remember(c, uid, kind, out.data ? out.data : "", out.len);
+		i = cache_find(c, uid, kind);
 		if (i < 0) {
 			/* Not cacheable (too large, cache disabled): hand out the rendering. */
 			buf_reset(&c->scratch);
-			buf_append(&c->scratch, env.data ? env.data : "", env.len);
-			buf_free(&env);
-			*env_r = c->scratch.data;
+			buf_append(&c->scratch, out.data ? out.data : "", out.len);
+			buf_free(&out);
+			*out_r = c->scratch.data;
 			*len_r = c->scratch.len;
 			return 0;
 		}
-		buf_free(&env);
+		buf_free(&out);
 	}
-	*env_r = cache_bytes(c, &c->e[i]);
+	*out_r = cache_bytes(c, &c->e[i]);
 	*len_r = c->e[i].len;
 	return 0;
+}
+
+int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *path,
+			   const char **env_r, size_t *len_r)
+{
+	return cache_derived(c, uid, path, MAILBOX_CACHE_ENVELOPE, imap_write_envelope, env_r,
+			     len_r);
+}
+
+static void cache_render_sortkeys(struct buf *out, const char *hdr, size_t len)
+{
+	struct sort_keys k;
+	sort_keys_from_header(&k, hdr, len);
+	sort_keys_format(out, &k);
+	sort_keys_free(&k);
+}
+
+int mailbox_cache_sortkeys(struct mailbox_cache *c, uint32_t uid, const char *path,
+			   const char **rec_r, size_t *len_r)
+{
+	return cache_derived(c, uid, path, MAILBOX_CACHE_SORTKEYS, cache_render_sortkeys, rec_r,
+			     len_r);
 }
 
 static int cache_write_all(int fd, const char *p, size_t len, off_t off)

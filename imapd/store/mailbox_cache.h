@@ -18,6 +18,7 @@
 enum mailbox_cache_kind {
 	MAILBOX_CACHE_HEADER = 'H',   /* the raw header block */
 	MAILBOX_CACHE_ENVELOPE = 'E', /* the rendered IMAP ENVELOPE */
+	MAILBOX_CACHE_SORTKEYS = 'S', /* SORT/THREAD keys (sort_keys_format) */
 };
 
 /* One cached item: bytes [off, off+len) of the parsed image. */
@@ -71,6 +72,10 @@ int mailbox_cache_header(struct mailbox_cache *c, uint32_t uid, const char *path
  * Same rules as mailbox_cache_header. */
 int mailbox_cache_envelope(struct mailbox_cache *c, uint32_t uid, const char *path,
 			   const char **env_r, size_t *len_r);
+/* The SORT/THREAD keys record of message uid (sort_keys_format; parse with sort_keys_parse),
+ * derived from its header block on a miss, and cached. Same rules as mailbox_cache_header. */
+int mailbox_cache_sortkeys(struct mailbox_cache *c, uint32_t uid, const char *path,
+			   const char **rec_r, size_t *len_r);
 /* Remembers the header of a message whose bytes the caller already has (APPEND, a FETCH
  * that read the whole file). */
 void mailbox_cache_note(struct mailbox_cache *c, uint32_t uid, const char *msg, size_t len);

@@ -415,6 +415,16 @@ int mailbox_msg_envelope(const struct mailbox *mb, size_t i, const char **env_r,
 	return mailbox_cache_envelope(cache, mb->msgs[i].uid, path, env_r, len_r);
 }
 
+int mailbox_msg_sortkeys(const struct mailbox *mb, size_t i, const char **rec_r, size_t *len_r)
+{
+	char path[PATH_MAX];
+	struct mailbox_cache *cache;
+	int r = mailbox_msg_cached(mb, i, path, sizeof(path), &cache);
+	if (r < 0)
+		return r;
+	return mailbox_cache_sortkeys(cache, mb->msgs[i].uid, path, rec_r, len_r);
+}
+
 void mailbox_msg_note(const struct mailbox *mb, size_t i, const char *data, size_t len)
 {
 	struct mailbox_state *s = mb->priv;
