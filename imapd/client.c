@@ -173,9 +173,12 @@ void client_close(struct imap_client *c, const char *reason)
 
 void client_capabilities(const struct imap_client *c, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+	/* LITERAL+ (RFC 7888) once logged in; before, LITERAL- (at most 4096 octets). */
+	buf_append_str(b, c->state == IMAP_STATE_NOAUTH ? "IMAP4rev1 IMAP4rev2 LITERAL-"
+							: "IMAP4rev1 IMAP4rev2 LITERAL+");
+	buf_append_str(b, " ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
-			  "STATUS=SIZE SASL-IR");
+			  "STATUS=SIZE SASL-IR BINARY MULTIAPPEND CATENATE UTF8=ACCEPT");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");
@@ -193,7 +196,7 @@ int client_mailbox_name(const struct imap_client *c, const char *in, size_t len,
 		return -1;
 	struct buf b;
 	buf_init(&b);
-	if (c->enabled & IMAP_ENABLED_REV2) {
+	if (c->enabled & IMAP_ENABLED_UTF8_NAMES) {
 		if (imap_utf8_to_utf7(in, len, &b) < 0) {
 			buf_free(&b);
 			return -1;
@@ -218,7 +221,7 @@ int client_mailbox_name(const struct imap_client *c, const char *in, size_t len,
 
 void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name)
 {
-	if (c->enabled & IMAP_ENABLED_REV2) {
+	if (c->enabled & IMAP_ENABLED_UTF8_NAMES) {
 		struct buf u;
 		buf_init(&u);
 		if (imap_utf7_to_utf8(name, strlen(name), &u) == 0) {
@@ -342,7 +345,7 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 		uint64_t max = c->d->cfg->max_message_size;
 		lim.max_line = CLIENT_MAX_LINE;
 		lim.max_literal = max;
-		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
+		lim.max_nonsync_literal = max; /* LITERAL+ */
 		lim.max_literal_total = max + 65536;
 		lim.max_skip_literal = max;
 	} else {

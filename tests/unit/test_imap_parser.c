@@ -470,7 +470,13 @@ Test(imap_parser, writers)
 	cr_assert_str_eq(b.data, "\"\xc3\xbc\"");
 	buf_reset(&b);
 	imap_write_string(&b, "a\0b", 3);
-	cr_assert(b.len == 8 && memcmp(b.data, "{3}\r\na\0b", 8) == 0);
+	cr_assert_str_eq(b.data, "{2}\r\nab", "a {n} literal never carries NUL (bug 6)");
+	buf_reset(&b);
+	imap_write_string_flags(&b, "a\0b", 3, IMAP_WRITE_BINARY, false);
+	cr_assert(b.len == 9 && memcmp(b.data, "~{3}\r\na\0b", 9) == 0, "literal8 under BINARY");
+	buf_reset(&b);
+	imap_write_string_flags(&b, "ab", 2, IMAP_WRITE_BINARY, false);
+	cr_assert_str_eq(b.data, "\"ab\"");
 	buf_reset(&b);
 	char big[2000];
 	memset(big, 'x', sizeof(big));
