@@ -178,7 +178,7 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 							: "IMAP4rev1 IMAP4rev2 LITERAL+");
 	buf_append_str(b, " ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
-			  "STATUS=SIZE SASL-IR BINARY MULTIAPPEND CATENATE UTF8=ACCEPT");
+			  "STATUS=SIZE SASL-IR BINARY MULTIAPPEND CATENATE UTF8=ACCEPT SEARCHRES");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");
