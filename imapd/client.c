@@ -405,6 +405,18 @@ static int client_literal_reserve(struct imap_client *c)
 	return 0;
 }
 
+/* Non-synchronising literals (LITERAL+) cannot be refused before they arrive: what the command
+ * announced beyond what was reserved is counted all the same, so that while it is held, other
+ * sessions' synchronising literals meet the limit. */
+static void client_literal_account(struct imap_client *c)
+{
+	uint64_t total = imap_parser_literal_total(c->parser);
+	if (total > c->literal_reserved) {
+		c->d->literal_bytes += total - c->literal_reserved;
+		c->literal_reserved = total;
+	}
+}
+
 static void client_free(struct imap_client *c)
 {
 	struct imapd *d = c->d;
@@ -976,6 +988,7 @@ static void client_process(struct imap_client *c)
 		buf_consume(&conn->in, used);
 		switch (r) {
 		case IMAP_PARSE_MORE:
+			client_literal_account(c);
 			return;
 		case IMAP_PARSE_LITERAL:
 			if (client_literal_reserve(c) == 0)

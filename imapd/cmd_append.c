@@ -324,7 +324,8 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		done = true;
 	}
 	struct stat st;
-	snprintf(cur, sizeof(cur), "%s/cur", path);
+	if (!done)
+		snprintf(cur, sizeof(cur), "%s/cur", path);
 	if (!done && stat(cur, &st) < 0) {
 		client_tagged(c, cmd->tag, "NO", "[TRYCREATE] No such mailbox");
 		done = true;
@@ -336,6 +337,12 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 			done = true;
 		}
 		total += msgs[k].body.len;
+		/* The literals of one command are bounded by the parser; URL parts are not: the
+		 * whole stays within what literals could bring. */
+		if (!done && total > 2 * (uint64_t)c->d->cfg->max_message_size) {
+			client_tagged(c, cmd->tag, "NO", "[TOOBIG] Messages too large together");
+			done = true;
+		}
 	}
 	/* Here every message is built and total is what they add to the folder: a check of the
 	 * whole (quota) goes here, before the commit. */

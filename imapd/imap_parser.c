@@ -188,6 +188,11 @@ uint64_t imap_parser_literal_remaining(const struct imap_parser *p)
 	return p->state == S_LIT_DATA ? p->lit_left : 0;
 }
 
+uint64_t imap_parser_literal_total(const struct imap_parser *p)
+{
+	return p->lit_total;
+}
+
 const char *imap_parser_tag(const struct imap_parser *p)
 {
 	return p->tag_known ? p->tag.data : NULL;

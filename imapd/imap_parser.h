@@ -131,6 +131,8 @@ const struct imap_parse_error *imap_parser_error(const struct imap_parser *p);
  * (0 when no literal is in progress). */
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 uint64_t imap_parser_literal_remaining(const struct imap_parser *p);
+/* Bytes of all literals ({n} and {n+}) announced and accepted in the command in progress. */
+uint64_t imap_parser_literal_total(const struct imap_parser *p);
 /* Tag and upper-cased command name of the command in progress, once read (NULL
  * before): lets the server decide about a literal announced by IMAP_PARSE_LITERAL. */
 const char *imap_parser_tag(const struct imap_parser *p);

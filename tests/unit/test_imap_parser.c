@@ -239,6 +239,20 @@ Test(imap_parser, literal_progress_and_big_literal_bytewise)
 	imap_parser_free(&p);
 }
 
+Test(imap_parser, literal_total_counts_nonsync_literals)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t used;
+	const char *in = "a APPEND x {3+}\r\nabc CATENATE (TEXT ~{5+}\r\nde";
+	cr_assert_eq(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_MORE);
+	cr_assert_eq(imap_parser_literal_total(p), 8, "what LITERAL+ announced is known at once");
+	cr_assert_eq(imap_parser_feed(p, "fgh)\r\n", 6, &used), IMAP_PARSE_DONE);
+	cr_assert(imap_parser_command(p)->args[3].list[1].flags & IMAP_ARG_FLAG_LITERAL8);
+	imap_parser_reset(p);
+	cr_assert_eq(imap_parser_literal_total(p), 0);
+	imap_parser_free(&p);
+}
+
 Test(imap_parser, command_valid_until_next_feed_and_reset)
 {
 	struct imap_parser *p = imap_parser_new(NULL);
