@@ -24,7 +24,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_reset(&out);
 	mime_decode_transfer(&out, s, size, "quoted-printable");
 	assert(out.len <= size + 1);
-	(void)mime_cte_known(size ? s : NULL);
+	char cte[32]; /* a Content-Transfer-Encoding token is a C string */
+	size_t n = size < sizeof(cte) - 1 ? size : sizeof(cte) - 1;
+	memcpy(cte, s, n);
+	cte[n] = '\0';
+	(void)mime_cte_known(size ? cte : NULL);
 	buf_free(&out);
 	struct imap_url u;
 	if (imap_url_parse(s, size, &u) == 0) {
