@@ -33,11 +33,31 @@ static int search_load_header(struct search_msg *m, void *arg)
 	return mailbox_msg_header(x->c->view->mb, x->index, &m->header, &m->header_len);
 }
 
+/* True when the command asks RETURN (... SAVE ...) (looked at without parsing the keys). */
+static bool search_asks_save(const struct imap_command *cmd)
+{
+	for (unsigned i = 0; i + 1 < cmd->count && i < 3; i++) {
+		const struct imap_arg *l;
+		unsigned n;
+		if (imap_arg_atom_equals(&cmd->args[i], "RETURN") &&
+		    imap_arg_list(&cmd->args[i + 1], &l, &n))
+			for (unsigned k = 0; k < n; k++)
+				if (imap_arg_atom_equals(&l[k], "SAVE"))
+					return true;
+	}
+	return false;
+}
+
 void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct search_program prog;
 	struct search_error err;
 	if (search_parse(cmd->args, cmd->count, SEARCH_PARSE_SEARCHRES, &prog, &err) < 0) {
+		/* RFC 5182 2.1: a failed SEARCH that would have saved leaves "$" empty. */
+		if (search_asks_save(cmd)) {
+			seqset_free(&c->view->saved);
+			seqset_init(&c->view->saved);
+		}
 		if (err.code == SEARCH_ERR_BADCHARSET)
 			client_tagged(c, cmd->tag, "NO", "[BADCHARSET (US-ASCII UTF-8)] %s",
 				      err.text);

@@ -134,6 +134,9 @@ class BinaryTest(unittest.TestCase):
         untagged, _ = self.s.cmd("UID FETCH $ UID")
         self.assertEqual(len(untagged), 2)
         self.assertIn(b" OK", self.s.cmd("STORE $ +FLAGS (\\Seen)")[1])
+        # A SEARCH with SAVE that fails leaves "$" empty.
+        self.assertIn(b" BAD", self.s.cmd("SEARCH RETURN (SAVE) NOSUCHKEY")[1])
+        self.assertEqual(self.s.cmd("UID SEARCH $")[0], [b"* SEARCH"])
 
     def test_catenate_rfc4469(self):
         self.append(literal(b"Subject: parts\r\nMIME-Version: 1.0\r\n"
