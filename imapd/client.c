@@ -176,9 +176,12 @@ void client_close(struct imap_client *c, const char *reason)
 
 void client_capabilities(const struct imap_client *c, struct buf *b)
 {
-	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
+	/* LITERAL+ (RFC 7888) once logged in; before, LITERAL- (at most 4096 octets). */
+	buf_append_str(b, c->state == IMAP_STATE_NOAUTH ? "IMAP4rev1 IMAP4rev2 LITERAL-"
+							: "IMAP4rev1 IMAP4rev2 LITERAL+");
+	buf_append_str(b, " ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
-			  "STATUS=SIZE SASL-IR");
+			  "STATUS=SIZE SASL-IR BINARY MULTIAPPEND CATENATE UTF8=ACCEPT SEARCHRES");
 	buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
 			  "CONTEXT=SEARCH CONTEXT=SORT");
 	if (c->state == IMAP_STATE_NOAUTH) {
@@ -198,7 +201,7 @@ int client_mailbox_name(const struct imap_client *c, const char *in, size_t len,
 		return -1;
 	struct buf b;
 	buf_init(&b);
-	if (c->enabled & IMAP_ENABLED_REV2) {
+	if (c->enabled & IMAP_ENABLED_UTF8_NAMES) {
 		if (imap_utf8_to_utf7(in, len, &b) < 0) {
 			buf_free(&b);
 			return -1;
@@ -223,7 +226,7 @@ int client_mailbox_name(const struct imap_client *c, const char *in, size_t len,
 
 void client_write_mailbox(const struct imap_client *c, struct buf *b, const char *name)
 {
-	if (c->enabled & IMAP_ENABLED_REV2) {
+	if (c->enabled & IMAP_ENABLED_UTF8_NAMES) {
 		struct buf u;
 		buf_init(&u);
 		if (imap_utf7_to_utf8(name, strlen(name), &u) == 0) {
@@ -358,7 +361,7 @@ static struct imap_parser *client_parser_new(const struct imap_client *c, bool a
 		uint64_t max = c->d->cfg->max_message_size;
 		lim.max_line = CLIENT_MAX_LINE;
 		lim.max_literal = max;
-		lim.max_nonsync_literal = IMAPD_NONSYNC_LITERAL_MAX;
+		lim.max_nonsync_literal = max; /* LITERAL+ */
 		lim.max_literal_total = max + 65536;
 		lim.max_skip_literal = max;
 	} else {
@@ -416,6 +419,18 @@ static int client_literal_reserve(struct imap_client *c)
 	d->literal_bytes += size;
 	c->literal_reserved += size;
 	return 0;
+}
+
+/* Non-synchronising literals (LITERAL+) cannot be refused before they arrive: what the command
+ * announced beyond what was reserved is counted all the same, so that while it is held, other
+ * sessions' synchronising literals meet the limit. */
+static void client_literal_account(struct imap_client *c)
+{
+	uint64_t total = imap_parser_literal_total(c->parser);
+	if (total > c->literal_reserved) {
+		c->d->literal_bytes += total - c->literal_reserved;
+		c->literal_reserved = total;
+	}
 }
 
 static void client_free(struct imap_client *c)
@@ -989,6 +1004,7 @@ static void client_process(struct imap_client *c)
 		buf_consume(&conn->in, used);
 		switch (r) {
 		case IMAP_PARSE_MORE:
+			client_literal_account(c);
 			return;
 		case IMAP_PARSE_LITERAL:
 			if (client_literal_reserve(c) == 0)

@@ -356,6 +356,8 @@ void cmd_enable(struct imap_client *c, const struct imap_command *cmd)
 			bit = IMAP_ENABLED_CONDSTORE;
 		else if (imap_arg_atom_equals(a, "IMAP4rev2"))
 			bit = IMAP_ENABLED_REV2;
+		else if (imap_arg_atom_equals(a, "UTF8=ACCEPT"))
+			bit = IMAP_ENABLED_UTF8;
 		if (!bit || (c->enabled & bit))
 			continue;
 		c->enabled |= bit;

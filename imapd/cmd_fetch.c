@@ -29,6 +29,7 @@ struct fetch_job {
 	bool condstore;
 	bool seen_changed; /* \Seen set on some message: tell other sessions */
 	unsigned missing;  /* messages whose file vanished */
+	bool unknown_cte;  /* BINARY of a part in an unknown transfer encoding */
 	/* the message being written */
 	struct fetch_out out;
 	char *data;
@@ -99,6 +100,10 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 	}
 	fetch_out_reset(&job->out);
 	fetch_render(&job->out, &job->req, mb, &m, add_flags, job->condstore);
+	if (job->out.unknown_cte) {
+		job->unknown_cte = true;
+		return false;
+	}
 	job->seg = 0;
 	job->seg_off = 0;
 	job->writing = true;
@@ -112,10 +117,14 @@ static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 	unsigned missing = job->missing;
 	bool seen_changed = job->seen_changed;
 	bool uid = job->uid;
+	bool unknown_cte = job->unknown_cte;
 	fetch_job_free(c);
 	if (seen_changed && c->view)
 		imapd_notify_folder(c->d, c, c->view->path);
-	if (missing)
+	if (unknown_cte)
+		client_tagged(c, tag, "NO",
+			      "[UNKNOWN-CTE] Cannot decode the part's transfer encoding");
+	else if (missing)
 		client_tagged(c, tag, "NO",
 			      "[EXPUNGEISSUED] Some of the requested messages no longer exist");
 	else

@@ -268,7 +268,7 @@ static void list_add_pattern(const struct imap_client *c, char ***pats, size_t *
 	struct buf r7, p7;
 	buf_init(&r7);
 	buf_init(&p7);
-	if (c->enabled & IMAP_ENABLED_REV2) {
+	if (c->enabled & IMAP_ENABLED_UTF8_NAMES) {
 		/* UTF-8 patterns against modified UTF-7 names (wildcards are ASCII). */
 		if (imap_utf8_to_utf7(ref, strlen(ref), &r7) == 0 &&
 		    imap_utf8_to_utf7(pat, strlen(pat), &p7) == 0) {

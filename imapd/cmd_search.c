@@ -68,6 +68,7 @@ int command_search_match(struct imap_client *c, const struct search_program *pro
 		.load = search_load_message,
 		.load_header = search_load_header,
 		.load_arg = &x,
+		.saved = &c->view->saved,
 	};
 	int hit = search_match(prog->root, &m);
 	search_msg_clear(&m);
@@ -75,19 +76,41 @@ int command_search_match(struct imap_client *c, const struct search_program *pro
 	return hit;
 }
 
+/* True when the command asks RETURN (... SAVE ...) (looked at without parsing the keys). */
+static bool search_asks_save(const struct imap_command *cmd)
+{
+	for (unsigned i = 0; i + 1 < cmd->count && i < 3; i++) {
+		const struct imap_arg *l;
+		unsigned n;
+		if (imap_arg_atom_equals(&cmd->args[i], "RETURN") &&
+		    imap_arg_list(&cmd->args[i + 1], &l, &n))
+			for (unsigned k = 0; k < n; k++)
+				if (imap_arg_atom_equals(&l[k], "SAVE"))
+					return true;
+	}
+	return false;
+}
+
 void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 {
 	struct search_program prog;
 	struct search_error err;
-	if (search_parse(cmd->args, cmd->count, 0, &prog, &err) < 0) {
+	if (search_parse(cmd->args, cmd->count, SEARCH_PARSE_SEARCHRES, &prog, &err) < 0) {
+		/* RFC 5182 2.1: a failed SEARCH that would have saved leaves "$" empty. */
+		if (search_asks_save(cmd)) {
+			seqset_free(&c->view->saved);
+			seqset_init(&c->view->saved);
+		}
 		command_search_error(c, cmd, &err);
 		return;
 	}
 	if (prog.has_modseq)
 		command_enable_condstore(c);
 	const struct mailbox *mb = c->view->mb;
-	struct seqset result;
+	struct seqset result, saved;
 	seqset_init(&result);
+	seqset_init(&saved);
+	uint32_t min_uid = 0, max_uid_hit = 0;
 	uint64_t count = 0, max_modseq = 0, min_modseq = 0, last_modseq = 0;
 	uint32_t min = 0, max = 0;
 	struct buf plain;
@@ -105,6 +128,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			free(kept_idx);
 			buf_free(&plain);
 			seqset_free(&result);
+			seqset_free(&saved);
 			search_program_free(&prog);
 			return;
 		}
@@ -116,12 +140,16 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 		if (!count) {
 			min = n;
 			min_modseq = mm->modseq;
+			min_uid = mm->uid;
 		}
 		max = n;
 		if (keep) {
 			kept_idx[nkept] = i;
 			kept[nkept++] = n;
 		}
+		max_uid_hit = mm->uid;
+		if (prog.return_opts & SEARCH_RETURN_SAVE)
+			seqset_add(&saved, mm->uid);
 		last_modseq = mm->modseq;
 		count++;
 		if (mm->modseq > max_modseq)
@@ -131,7 +159,25 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	}
 	struct buf b;
 	buf_init(&b);
-	if (prog.esearch || (c->enabled & IMAP_ENABLED_REV2)) {
+	unsigned ropts = prog.esearch ? prog.return_opts : 0;
+	if (ropts & SEARCH_RETURN_SAVE) {
+		/* RFC 5182 2.4: with MIN and/or MAX alone, only those messages are saved. */
+		if ((ropts & (SEARCH_RETURN_MIN | SEARCH_RETURN_MAX)) &&
+		    !(ropts & (SEARCH_RETURN_ALL | SEARCH_RETURN_COUNT))) {
+			seqset_free(&saved);
+			seqset_init(&saved);
+			if (count && (ropts & SEARCH_RETURN_MIN))
+				seqset_add(&saved, min_uid);
+			if (count && (ropts & SEARCH_RETURN_MAX) && max_uid_hit != min_uid)
+				seqset_add(&saved, max_uid_hit);
+		}
+		seqset_free(&c->view->saved);
+		c->view->saved = saved;
+		seqset_init(&saved);
+	}
+	if (ropts == SEARCH_RETURN_SAVE) {
+		/* RETURN (SAVE) alone: no ESEARCH response (RFC 5182 2.1). */
+	} else if (prog.esearch || (c->enabled & IMAP_ENABLED_REV2)) {
 		unsigned opts = prog.esearch ? prog.return_opts : SEARCH_RETURN_ALL;
 		buf_printf(&b, "* ESEARCH (TAG \"%s\")%s", cmd->tag, cmd->uid ? " UID" : "");
 		if ((opts & SEARCH_RETURN_MIN) && count)
@@ -166,6 +212,7 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 	buf_free(&b);
 	buf_free(&plain);
 	seqset_free(&result);
+	seqset_free(&saved);
 	if (prog.return_opts & SEARCH_RETURN_UPDATE) {
 		struct sort_program sp = { .search = prog }; /* no criteria: folder order */
 		memset(&prog, 0, sizeof(prog));

@@ -102,10 +102,25 @@ int command_seqset_resolve(const struct mailbox *mb, bool uid, const struct imap
 	return 0;
 }
 
+/* "$" (SEARCHRES, RFC 5182): the saved UIDs that still exist, as UIDs or sequence numbers. */
+static bool command_seqset_saved(const struct imap_client *c, bool uid, const struct imap_arg *a,
+				 struct seqset *out)
+{
+	if (!imap_arg_is_atom(a) || a->len != 1 || a->str[0] != '$')
+		return false;
+	const struct mailbox *mb = c->view->mb;
+	for (size_t i = 0; i < mb->count; i++)
+		if (seqset_contains(&c->view->saved, mb->msgs[i].uid))
+			seqset_add(out, uid ? mb->msgs[i].uid : (uint32_t)(i + 1));
+	return true;
+}
+
 int command_seqset(struct imap_client *c, const struct imap_command *cmd, const struct imap_arg *a,
 		   struct seqset *out)
 {
 	const struct mailbox *mb = c->view->mb;
+	if (command_seqset_saved(c, cmd->uid, a, out))
+		return 0;
 	int r = command_seqset_resolve(mb, cmd->uid, a, out);
 	if (r == -1)
 		client_tagged(c, cmd->tag, "BAD", "Invalid sequence set");

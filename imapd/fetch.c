@@ -5,6 +5,7 @@
 #include "imap_render.h"
 #include "mailbox.h"
 #include "mime.h"
+#include "mime_binary.h"
 #include "rfc5322.h"
 #include "xalloc.h"
 
@@ -25,6 +26,7 @@ void fetch_out_reset(struct fetch_out *o)
 		buf_free(&o->meta);
 	o->nsegs = 0;
 	o->mark = 0;
+	o->unknown_cte = false;
 }
 
 void fetch_out_free(struct fetch_out *o)
@@ -280,6 +282,8 @@ static void fetch_binary_item(struct fetch_out *o, struct fetch_ctx *x, const st
 		return;
 	}
 	const struct mime_part *p = mime_find_section(fetch_root(x), numbers);
+	if (p && !mime_cte_known(p->encoding))
+		o->unknown_cte = true;
 	size_t start = o->meta.len;
 	if (p)
 		mime_part_decode(&o->meta, m->data, p);

@@ -22,7 +22,9 @@ struct fetch_out {
 	struct buf meta;
 	struct fetch_seg *segs;
 	size_t nsegs, cap;
-	size_t mark; /* meta bytes already covered by segments */
+	size_t mark;      /* meta bytes already covered by segments */
+	bool unknown_cte; /* a BINARY item met a transfer encoding it cannot decode: the
+			   * command answers NO [UNKNOWN-CTE] (RFC 3516) */
 };
 
 /* One message as FETCH sees it. data is NULL when the request needs no message bytes. */

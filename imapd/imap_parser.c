@@ -188,6 +188,11 @@ uint64_t imap_parser_literal_remaining(const struct imap_parser *p)
 	return p->state == S_LIT_DATA ? p->lit_left : 0;
 }
 
+uint64_t imap_parser_literal_total(const struct imap_parser *p)
+{
+	return p->lit_total;
+}
+
 const char *imap_parser_tag(const struct imap_parser *p)
 {
 	return p->tag_known ? p->tag.data : NULL;
@@ -937,63 +942,6 @@ bool imap_arg_number32(const struct imap_arg *a, uint32_t *n_r)
 bool imap_arg_number64(const struct imap_arg *a, uint64_t *n_r)
 {
 	return imap_arg_digits(a, INT64_MAX, n_r);
-}
-
-/* Writers. */
-
-#define IMAP_QUOTED_MAX 1024
-
-void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags, bool atom_ok)
-{
-	bool atom = atom_ok && len > 0;
-	bool quotable = len <= IMAP_QUOTED_MAX;
-	for (size_t i = 0; i < len && (atom || quotable); i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (!imap_parser_is_atom_char(c) && c != ']')
-			atom = false;
-		if (c == '\0' || c == '\r' || c == '\n' ||
-		    (c >= 0x80 && !(flags & IMAP_WRITE_UTF8)))
-			quotable = false;
-	}
-	if (atom && len == 3 && strncasecmp(s, "NIL", 3) == 0)
-		atom = false;
-	if (atom) {
-		buf_append(b, s, len);
-	} else if (quotable) {
-		buf_reserve(b, len + 2);
-		buf_append(b, "\"", 1);
-		size_t start = 0;
-		for (size_t i = 0; i < len; i++) {
-			if (s[i] == '"' || s[i] == '\\') {
-				buf_append(b, s + start, i - start);
-				buf_append(b, "\\", 1);
-				start = i;
-			}
-		}
-		buf_append(b, s + start, len - start);
-		buf_append(b, "\"", 1);
-	} else {
-		buf_printf(b, "{%zu}\r\n", len);
-		buf_append(b, s, len);
-	}
-}
-
-void imap_write_astring(struct buf *b, const char *s, size_t len)
-{
-	imap_write_string_flags(b, s, len, 0, true);
-}
-
-void imap_write_string(struct buf *b, const char *s, size_t len)
-{
-	imap_write_string_flags(b, s, len, 0, false);
-}
-
-void imap_write_nstring(struct buf *b, const char *s, size_t len)
-{
-	if (s == NULL)
-		buf_append_str(b, "NIL");
-	else
-		imap_write_string_flags(b, s, len, 0, false);
 }
 
 void imap_args_dump(struct buf *b, const struct imap_arg *args, unsigned count)

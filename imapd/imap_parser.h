@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "imap_render.h" /* the string writers (imap_write_astring, ...) */
 
 /*
  * Usage (the server owns the input buffer; the parser copies what it keeps):
@@ -130,6 +131,8 @@ const struct imap_parse_error *imap_parser_error(const struct imap_parser *p);
  * (0 when no literal is in progress). */
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 uint64_t imap_parser_literal_remaining(const struct imap_parser *p);
+/* Bytes of all literals ({n} and {n+}) announced and accepted in the command in progress. */
+uint64_t imap_parser_literal_total(const struct imap_parser *p);
 /* Tag and upper-cased command name of the command in progress, once read (NULL
  * before): lets the server decide about a literal announced by IMAP_PARSE_LITERAL. */
 const char *imap_parser_tag(const struct imap_parser *p);
@@ -153,17 +156,6 @@ bool imap_arg_list(const struct imap_arg *a, const struct imap_arg **list_r, uns
 bool imap_arg_number32(const struct imap_arg *a, uint32_t *n_r);
 /* number64 (RFC 9051) / mod-sequence-value: digits, at most 2^63-1. */
 bool imap_arg_number64(const struct imap_arg *a, uint64_t *n_r);
-
-/* Renders values for responses. astring: a bare atom when possible, else a quoted
- * string, else a literal (CR, LF, NUL, 8-bit, or long). string: never an atom.
- * nstring: s == NULL gives NIL. With IMAP_WRITE_UTF8 (client enabled UTF8=ACCEPT or
- * IMAP4rev2) 8-bit text may go into quoted strings. */
-enum imap_write_flag { IMAP_WRITE_UTF8 = 1 << 0 };
-void imap_write_astring(struct buf *b, const char *s, size_t len);
-void imap_write_string(struct buf *b, const char *s, size_t len);
-void imap_write_nstring(struct buf *b, const char *s, size_t len);
-void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags,
-			     bool atom_ok);
 
 /* Debug rendering of an argument array (tests, logs): atoms verbatim, strings quoted,
  * literals as {n}DATA / {n+}DATA / ~{n}DATA, lists in parentheses, single spaces. */

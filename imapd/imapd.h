@@ -34,6 +34,8 @@ enum imap_enabled {
 	IMAP_ENABLED_UTF8 = 1 << 1,
 	IMAP_ENABLED_REV2 = 1 << 2,
 };
+/* Mailbox names travel as UTF-8 (RFC 9051, RFC 6855 UTF8=ACCEPT), not modified UTF-7. */
+#define IMAP_ENABLED_UTF8_NAMES (IMAP_ENABLED_REV2 | IMAP_ENABLED_UTF8)
 
 struct imapd {
 	struct config *cfg;

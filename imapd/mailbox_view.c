@@ -218,6 +218,7 @@ void view_close(struct mailbox_view *v, struct view_watch **retired)
 			view_close_done(&j->req, -1);
 	}
 	mailbox_close(&v->mb);
+	seqset_free(&v->saved);
 	free(v->name);
 	free(v);
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "seqset.h"
+
 struct buf;
 struct imapd;
 struct mailbox;
@@ -49,6 +51,8 @@ struct mailbox_view {
 					 * or when unavailable) */
 	struct view_client cl;    /* the session */
 	uint32_t told_keywords;   /* keywords the session was told in FLAGS (bit i: keywords[i]) */
+	struct seqset saved;      /* "$" (SEARCHRES, RFC 5182): UIDs the last SEARCH RETURN (SAVE)
+				   * found; expunged ones simply match no message any more */
 };
 
 /* Opens name (path already resolved) for the session cl and sends the SELECT/EXAMINE untagged

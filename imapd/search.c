@@ -433,8 +433,11 @@ int search_match(const struct search_key *key, struct search_msg *m)
 	case SEARCH_NOT:
 		return !search_match(&key->children[0], m);
 	case SEARCH_SEQSET:
-		return seqset_contains_max(&key->set, m->seq, m->max_seq);
 	case SEARCH_UIDSET:
+		if (key->set.saved)
+			return m->saved && seqset_contains(m->saved, m->uid);
+		if (key->type == SEARCH_SEQSET)
+			return seqset_contains_max(&key->set, m->seq, m->max_seq);
 		return seqset_contains_max(&key->set, m->uid, m->max_uid);
 	case SEARCH_FLAG:
 		return search_flag(m, key->str);

@@ -23,7 +23,8 @@ struct search_msg {
 	uint64_t size;
 	uint64_t modseq;
 	time_t internal_date;
-	int tz_minutes; /* zone for BEFORE/ON/SINCE on the internal date */
+	int tz_minutes;             /* zone for BEFORE/ON/SINCE on the internal date */
+	const struct seqset *saved; /* "$" (SEARCHRES): UIDs of the saved result, or NULL */
 
 	const char *data;
 	size_t len;

@@ -3,52 +3,90 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rfc5322.h"
 #include "mailbox.h"
 #include "xalloc.h"
 
-void imap_render_nstring(struct buf *out, const char *s, size_t len)
+/* Atom characters (RFC 3501 9 ATOM-CHAR) plus ']', allowed in an astring. */
+static bool imap_astring_char(unsigned char c)
 {
-	if (!s) {
-		buf_append_str(out, "NIL");
-		return;
-	}
-	bool literal = false;
+	return c > 0x20 && c < 0x7f && strchr("(){%*\"\\", c) == NULL;
+}
+
+#define IMAP_QUOTED_MAX 1024
+
+/* The one IMAP string writer: every string a response carries goes through here. */
+void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags, bool atom_ok)
+{
+	bool atom = atom_ok && len > 0;
+	bool quotable = len <= IMAP_QUOTED_MAX;
 	size_t nul = 0;
 	for (size_t i = 0; i < len; i++) {
-		unsigned char u = (unsigned char)s[i];
-		if (u == 0)
+		unsigned char c = (unsigned char)s[i];
+		if (!imap_astring_char(c))
+			atom = false;
+		if (c == '\0')
 			nul++;
-		else if (u == '\r' || u == '\n' || u >= 0x80)
-			literal = true;
+		if (c == '\0' || c == '\r' || c == '\n' ||
+		    (c >= 0x80 && !(flags & IMAP_WRITE_UTF8)))
+			quotable = false;
 	}
-	if (literal) {
-		buf_printf(out, "{%zu}\r\n", len - nul);
+	if (atom && len == 3 && strncasecmp(s, "NIL", 3) == 0)
+		atom = false;
+	if (atom) {
+		buf_append(b, s, len);
+	} else if (quotable) {
+		buf_reserve(b, len + 2);
+		buf_append(b, "\"", 1);
+		size_t start = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (s[i] == '"' || s[i] == '\\') {
+				buf_append(b, s + start, i - start);
+				buf_append(b, "\\", 1);
+				start = i;
+			}
+		}
+		buf_append(b, s + start, len - start);
+		buf_append(b, "\"", 1);
+	} else if (nul == 0 || (flags & IMAP_WRITE_BINARY)) {
+		/* A NUL octet may only travel in a literal8 (RFC 3516). */
+		buf_printf(b, "%s{%zu}\r\n", nul ? "~" : "", len);
+		buf_append(b, s, len);
+	} else {
+		/* Never a NUL in a {n} literal (RFC 3501 CHAR8): NULs are dropped. */
+		buf_printf(b, "{%zu}\r\n", len - nul);
 		for (size_t i = 0; i < len;) {
-			size_t run = i;
-			while (run < len && s[run] != '\0')
-				run++;
-			buf_append(out, s + i, run - i);
+			const char *z = memchr(s + i, '\0', len - i);
+			size_t run = z ? (size_t)(z - s) : len;
+			buf_append(b, s + i, run - i);
 			i = run + 1;
 		}
-		return;
 	}
-	buf_reserve(out, len + 2);
-	buf_append(out, "\"", 1);
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] == '\0')
-			continue;
-		if (s[i] == '"' || s[i] == '\\')
-			buf_append(out, "\\", 1);
-		buf_append(out, s + i, 1);
-	}
-	buf_append(out, "\"", 1);
+}
+
+void imap_write_astring(struct buf *b, const char *s, size_t len)
+{
+	imap_write_string_flags(b, s, len, 0, true);
+}
+
+void imap_write_string(struct buf *b, const char *s, size_t len)
+{
+	imap_write_string_flags(b, s, len, 0, false);
+}
+
+void imap_write_nstring(struct buf *b, const char *s, size_t len)
+{
+	if (s == NULL)
+		buf_append_str(b, "NIL");
+	else
+		imap_write_string_flags(b, s, len, 0, false);
 }
 
 static void imap_write_cstr(struct buf *out, const char *s)
 {
-	imap_render_nstring(out, s, s ? strlen(s) : 0);
+	imap_write_nstring(out, s, s ? strlen(s) : 0);
 }
 
 static void imap_write_params(struct buf *out, const struct mime_param *p, size_t n, bool text)

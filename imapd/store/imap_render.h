@@ -21,9 +21,18 @@ void imap_write_bodystructure(struct buf *out, const char *msg, const struct mim
  * (NIL NIL "group" NIL) ... (NIL NIL NIL NIL). */
 void imap_write_envelope(struct buf *out, const char *hdr, size_t header_len);
 
-/* Appends s, a value taken from a stored message, as an IMAP string: quoted, or a literal {n}\r\n... when it holds CR, LF or 8-bit
- * bytes. NUL bytes are dropped. s NULL appends NIL. */
-void imap_render_nstring(struct buf *out, const char *s, size_t len);
+/* The one writer of IMAP strings (responses only; the parser reads them). astring: a bare
+ * atom when possible, else a quoted string, else a literal (CR, LF, NUL, 8-bit, or long).
+ * string: never an atom. nstring: s == NULL gives NIL. With IMAP_WRITE_UTF8 (the client
+ * enabled UTF8=ACCEPT or IMAP4rev2) 8-bit text may go into quoted strings. A NUL octet goes
+ * out only in a literal8 ~{n} and only with IMAP_WRITE_BINARY (FETCH BINARY, RFC 3516);
+ * otherwise NULs are dropped: an ordinary {n} literal never carries one. */
+enum imap_write_flag { IMAP_WRITE_UTF8 = 1 << 0, IMAP_WRITE_BINARY = 1 << 1 };
+void imap_write_astring(struct buf *b, const char *s, size_t len);
+void imap_write_string(struct buf *b, const char *s, size_t len);
+void imap_write_nstring(struct buf *b, const char *s, size_t len);
+void imap_write_string_flags(struct buf *b, const char *s, size_t len, unsigned flags,
+			     bool atom_ok);
 
 /* The system flags a client may set, with their MAILBOX_* bits (\\Recent is not one of them). */
 #define IMAP_SYSTEM_FLAGS 5

@@ -159,6 +159,21 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 		   const char *const *keywords, size_t nkeywords, time_t internal_date,
 		   uint32_t *uidvalidity_r, uint32_t *uid_r, char *err, size_t errlen);
 
+/* One message of an APPEND (MULTIAPPEND: several). */
+struct mailbox_append_msg {
+	const char *data;
+	size_t len;
+	unsigned flags;
+	const char *const *keywords;
+	size_t nkeywords;
+	time_t internal_date; /* 0: now */
+};
+/* Adds n messages to the folder at maildir, all or nothing (RFC 3502): each is written and
+ * fsynced in tmp/ first, then all get UIDs (uids_r[k], ascending) and go into cur/ under the
+ * lock with one index write. On failure none of them is left behind. Returns 0 or -errno. */
+int mailbox_append_many(const char *maildir, const struct mailbox_append_msg *msgs, size_t n,
+			uint32_t *uidvalidity_r, uint32_t *uids_r, char *err, size_t errlen);
+
 /* Copies message i of src into the folder at dst_maildir (hard link when possible, keeping
  * flags), returning the new UID (COPYUID). Returns 0 or -errno. */
 int mailbox_copy(struct mailbox *src, size_t i, const char *dst_maildir, uint32_t *uidvalidity_r,

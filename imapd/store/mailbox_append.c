@@ -107,74 +107,114 @@ static int mailbox_link_new(const char *srcpath, const char *maildir, int64_t se
 	return r;
 }
 
-int mailbox_append(const char *maildir, const char *data, size_t len, unsigned flags,
-		   const char *const *keywords, size_t nkeywords, time_t internal_date,
-		   uint32_t *uidvalidity_r, uint32_t *uid_r, char *err, size_t errlen)
+/* Unlinks the first n of the files named in paths (a failed append takes back its files). */
+static void mailbox_unlink_all(char (*paths)[PATH_MAX], size_t n)
 {
-	char name[NAME_MAX + 1], final[NAME_MAX + 1], tmp[PATH_MAX], dst[PATH_MAX], dir[PATH_MAX];
+	for (size_t k = 0; k < n; k++)
+		if (paths[k][0])
+			unlink(paths[k]);
+}
+
+int mailbox_append_many(const char *maildir, const struct mailbox_append_msg *msgs, size_t n,
+			uint32_t *uidvalidity_r, uint32_t *uids_r, char *err, size_t errlen)
+{
+	char name[NAME_MAX + 1], final[NAME_MAX + 1], dir[PATH_MAX];
 	char info[64];
-	int64_t secs = internal_date > 0 ? (int64_t)internal_date : (int64_t)time(NULL);
 	int r = mailbox_folder_exists(maildir);
 	if (r < 0) {
 		snprintf(err, errlen, "no such folder");
 		return r;
 	}
-	r = mailbox_write_tmp(maildir, data, len, secs, name, sizeof(name), tmp, sizeof(tmp));
-	if (r < 0) {
-		snprintf(err, errlen, "cannot write message: %s", strerror(-r));
-		return r;
+	if (n == 0)
+		return -EINVAL;
+	/* Every message is on disk in tmp/ before the lock is taken; then all are linked and
+	 * committed by one index write, or none is. */
+	char(*tmp)[PATH_MAX] = xcalloc(n, sizeof(*tmp));
+	char(*dst)[PATH_MAX] = xcalloc(n, sizeof(*dst));
+	for (size_t k = 0; k < n && r == 0; k++) {
+		const struct mailbox_append_msg *m = &msgs[k];
+		int64_t secs = m->internal_date > 0 ? (int64_t)m->internal_date
+						    : (int64_t)time(NULL);
+		r = mailbox_write_tmp(maildir, m->data, m->len, secs, name, sizeof(name), tmp[k],
+				      sizeof(tmp[k]));
+		if (r < 0) {
+			tmp[k][0] = '\0';
+			snprintf(err, errlen, "cannot write message: %s", strerror(-r));
+		}
 	}
-	struct mailbox_state *s = mailbox_state_new(maildir, false);
-	r = mailbox_state_begin(s, false);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot lock the folder index: %s", strerror(-r));
-		unlink(tmp);
-		mailbox_state_free(s);
-		return r;
-	}
-	uint32_t kw = 0;
-	r = mailbox_state_keywords(s, keywords, nkeywords, &kw);
-	if (r < 0)
-		snprintf(err, errlen,
-			 r == -ENOSPC ? "too many keywords in this folder" : "bad keyword");
-	flags &= MAILBOX_SEEN | MAILBOX_ANSWERED | MAILBOX_FLAGGED | MAILBOX_DELETED |
-		 MAILBOX_DRAFT;
-	mailbox_info_build(NULL, flags, kw, info, sizeof(info));
+	struct mailbox_state *s = NULL;
 	if (r == 0) {
-		r = mailbox_link_new(tmp, maildir, secs, len, info, final, sizeof(final));
-		if (r < 0)
+		s = mailbox_state_new(maildir, false);
+		r = mailbox_state_begin(s, false);
+		if (r < 0) {
+			snprintf(err, errlen, "cannot lock the folder index: %s", strerror(-r));
+			mailbox_state_free(s);
+			s = NULL;
+		}
+	}
+	for (size_t k = 0; k < n && r == 0; k++) {
+		const struct mailbox_append_msg *m = &msgs[k];
+		int64_t secs = m->internal_date > 0 ? (int64_t)m->internal_date
+						    : (int64_t)time(NULL);
+		uint32_t kw = 0;
+		r = mailbox_state_keywords(s, m->keywords, m->nkeywords, &kw);
+		if (r < 0) {
+			snprintf(err, errlen,
+				 r == -ENOSPC ? "too many keywords in this folder" : "bad keyword");
+			break;
+		}
+		unsigned flags = m->flags & (MAILBOX_SEEN | MAILBOX_ANSWERED | MAILBOX_FLAGGED |
+					     MAILBOX_DELETED | MAILBOX_DRAFT);
+		mailbox_info_build(NULL, flags, kw, info, sizeof(info));
+		r = mailbox_link_new(tmp[k], maildir, secs, m->len, info, final, sizeof(final));
+		if (r < 0) {
 			snprintf(err, errlen, "cannot link message into cur/: %s", strerror(-r));
-	}
-	unlink(tmp);
-	if (r == 0 && s->idx.uidnext == UINT32_MAX) {
-		r = -EOVERFLOW;
-		snprintf(err, errlen, "UID space exhausted");
-	}
-	if (r == 0) {
-		mailbox_path2(dst, sizeof(dst), maildir, "cur", final);
-		mailbox_path2(dir, sizeof(dir), maildir, "cur", NULL);
+			break;
+		}
+		mailbox_path2(dst[k], sizeof(dst[k]), maildir, "cur", final);
+		if (s->idx.uidnext == UINT32_MAX) {
+			r = -EOVERFLOW;
+			snprintf(err, errlen, "UID space exhausted");
+			break;
+		}
 		struct mailbox_entry e = {
 			.uid = s->idx.uidnext++,
 			.modseq = ++s->idx.highest_modseq,
-			.size = len,
+			.size = m->len,
 			.idate = secs,
 			.name = xstrdup(final),
 		};
 		mailbox_index_push(&s->idx, &e);
+		uids_r[k] = e.uid;
+	}
+	mailbox_unlink_all(tmp, n);
+	if (r == 0) {
+		mailbox_path2(dir, sizeof(dir), maildir, "cur", NULL);
 		r = fsync_dir(dir);
 		if (r == 0)
 			r = mailbox_state_write(s);
-		if (r < 0) {
-			snprintf(err, errlen, "cannot commit the message: %s", strerror(-r));
-			unlink(dst); /* not reported as appended: take it back */
-		} else {
-			*uid_r = e.uid;
+		if (r < 0)
+			snprintf(err, errlen, "cannot commit the messages: %s", strerror(-r));
+		else
 			*uidvalidity_r = s->idx.uidvalidity;
-		}
 	}
-	mailbox_state_unlock(s);
-	mailbox_state_free(s);
+	if (r < 0)
+		mailbox_unlink_all(dst, n); /* not reported as appended: take them back */
+	if (s) {
+		mailbox_state_unlock(s);
+		mailbox_state_free(s);
+	}
+	free(tmp);
+	free(dst);
 	return r;
+}
+
+int mailbox_append(const char *maildir, const char *data, size_t len, unsigned flags,
+		   const char *const *keywords, size_t nkeywords, time_t internal_date,
+		   uint32_t *uidvalidity_r, uint32_t *uid_r, char *err, size_t errlen)
+{
+	struct mailbox_append_msg m = { data, len, flags, keywords, nkeywords, internal_date };
+	return mailbox_append_many(maildir, &m, 1, uidvalidity_r, uid_r, err, errlen);
 }
 
 /* Finds the current name of the file with the given base name in cur/ or new/ (lock-free

@@ -239,6 +239,20 @@ Test(imap_parser, literal_progress_and_big_literal_bytewise)
 	imap_parser_free(&p);
 }
 
+Test(imap_parser, literal_total_counts_nonsync_literals)
+{
+	struct imap_parser *p = imap_parser_new(NULL);
+	size_t used;
+	const char *in = "a APPEND x {3+}\r\nabc CATENATE (TEXT ~{5+}\r\nde";
+	cr_assert_eq(imap_parser_feed(p, in, strlen(in), &used), IMAP_PARSE_MORE);
+	cr_assert_eq(imap_parser_literal_total(p), 8, "what LITERAL+ announced is known at once");
+	cr_assert_eq(imap_parser_feed(p, "fgh)\r\n", 6, &used), IMAP_PARSE_DONE);
+	cr_assert(imap_parser_command(p)->args[3].list[1].flags & IMAP_ARG_FLAG_LITERAL8);
+	imap_parser_reset(p);
+	cr_assert_eq(imap_parser_literal_total(p), 0);
+	imap_parser_free(&p);
+}
+
 Test(imap_parser, command_valid_until_next_feed_and_reset)
 {
 	struct imap_parser *p = imap_parser_new(NULL);
@@ -470,7 +484,13 @@ Test(imap_parser, writers)
 	cr_assert_str_eq(b.data, "\"\xc3\xbc\"");
 	buf_reset(&b);
 	imap_write_string(&b, "a\0b", 3);
-	cr_assert(b.len == 8 && memcmp(b.data, "{3}\r\na\0b", 8) == 0);
+	cr_assert_str_eq(b.data, "{2}\r\nab", "a {n} literal never carries NUL (bug 6)");
+	buf_reset(&b);
+	imap_write_string_flags(&b, "a\0b", 3, IMAP_WRITE_BINARY, false);
+	cr_assert(b.len == 9 && memcmp(b.data, "~{3}\r\na\0b", 9) == 0, "literal8 under BINARY");
+	buf_reset(&b);
+	imap_write_string_flags(&b, "ab", 2, IMAP_WRITE_BINARY, false);
+	cr_assert_str_eq(b.data, "\"ab\"");
 	buf_reset(&b);
 	char big[2000];
 	memset(big, 'x', sizeof(big));

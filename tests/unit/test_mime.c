@@ -413,13 +413,13 @@ Test(mime, strings_quoted_or_literal)
 {
 	struct buf b;
 	buf_init(&b);
-	imap_render_nstring(&b, NULL, 0);
+	imap_write_nstring(&b, NULL, 0);
 	buf_append(&b, " ", 1);
-	imap_render_nstring(&b, "a \"q\" \\", 7);
+	imap_write_nstring(&b, "a \"q\" \\", 7);
 	buf_append(&b, " ", 1);
-	imap_render_nstring(&b, "caf\xc3\xa9", 5);
+	imap_write_nstring(&b, "caf\xc3\xa9", 5);
 	buf_append(&b, " ", 1);
-	imap_render_nstring(&b, "a\r\nb", 4);
+	imap_write_nstring(&b, "a\r\nb", 4);
 	cr_assert_str_eq(b.data, "NIL \"a \\\"q\\\" \\\\\" {5}\r\ncaf\xc3\xa9 {4}\r\na\r\nb");
 	buf_free(&b);
 
