@@ -32,6 +32,7 @@ enum imap_enabled {
 	IMAP_ENABLED_CONDSTORE = 1 << 0,
 	IMAP_ENABLED_UTF8 = 1 << 1,
 	IMAP_ENABLED_REV2 = 1 << 2,
+	IMAP_ENABLED_QRESYNC = 1 << 3, /* implies CONDSTORE (RFC 7162 3.2.3) */
 };
 
 struct imapd {

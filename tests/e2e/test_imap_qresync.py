@@ -1,0 +1,188 @@
+# test_imap_qresync.py - QRESYNC (RFC 7162), COMPRESS=DEFLATE (RFC 4978) and NOTIFY (RFC 5465) in imapd, with imaplib and raw-socket clients.
+"""The RFC examples as far as they apply to a fresh folder, a caching imaplib client that resyncs
+after another session expunged, and clients that speak through a deflate layer."""
+import imaplib
+import re
+import socket
+import ssl
+import unittest
+import zlib
+
+from harness import MailServer, tls_context
+from test_imap_conformance import MSG, PASSWORD, USER, Session
+
+
+def vanished(lines, earlier):
+    """The UIDs of the VANISHED responses in lines, as a set."""
+    head = b"* VANISHED (EARLIER) " if earlier else b"* VANISHED "
+    uids = set()
+    for line in lines:
+        if line.startswith(head) and (earlier or not line.startswith(b"* VANISHED (")):
+            for part in line[len(head):].split(b","):
+                lo, _, hi = part.partition(b":")
+                uids.update(range(int(lo), int(hi or lo) + 1))
+    return uids
+
+
+def status_values(line):
+    return dict((k.decode().upper(), int(v)) for k, v in re.findall(rb"([A-Za-z]+) (\d+)", line))
+
+
+class QresyncTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
+        cls.server.start("imapd")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def setUp(self):
+        self.sessions = []
+        self.addCleanup(lambda: [s.close() for s in self.sessions])
+
+    def session(self):
+        s = Session(self.server.imap_port)
+        self.sessions.append(s)
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        return s
+
+    @staticmethod
+    def quietly_close(m):
+        try:
+            m.shutdown()
+        except OSError:
+            pass
+
+    def folder(self, s, name, count):
+        """A new folder with count messages; returns (uidvalidity, highestmodseq)."""
+        s.ok("CREATE " + name)
+        for i in range(count):
+            s.ok("APPEND " + name, MSG % (i, i))
+        untagged, _ = s.cmd("STATUS %s (UIDVALIDITY HIGHESTMODSEQ)" % name)
+        st = status_values(untagged[0])
+        return st["UIDVALIDITY"], st["HIGHESTMODSEQ"]
+
+    def test_enable_and_capability(self):
+        s = self.session()
+        caps = s.ok("CAPABILITY")[0]
+        self.assertIn(b" QRESYNC", caps)
+        self.assertIn(b" CONDSTORE", caps)
+        self.assertEqual(s.ok("ENABLE QRESYNC"), [b"* ENABLED QRESYNC"])
+        # QRESYNC implies CONDSTORE (RFC 7162 3.2.3): FETCH carries MODSEQ unasked
+        s.ok("CREATE q0")
+        s.ok("APPEND q0", MSG % (1, 1))
+        s.ok("SELECT q0")
+        fetch = s.ok("FETCH 1 FLAGS")
+        self.assertRegex(fetch[0], rb"^\* 1 FETCH \(FLAGS \(.*\) MODSEQ \(\d+\)\)$")
+
+    def test_select_qresync_without_enable_is_bad(self):
+        s = self.session()
+        uv, hm = self.folder(s, "q1", 1)
+        _, tagged = s.cmd("SELECT q1 (QRESYNC (%d %d))" % (uv, hm))
+        self.assertTrue(tagged.startswith(b"BAD"), tagged)
+        _, tagged = s.cmd("UID FETCH 1:* FLAGS (CHANGEDSINCE 1 VANISHED)")
+        self.assertTrue(tagged.startswith(b"BAD"), tagged)
+
+    def test_rfc_select_qresync_and_uid_fetch_vanished(self):
+        # RFC 7162 3.2.5.2's exchange on a folder of 10 messages, 3 expunged and 2 flagged
+        s = self.session()
+        uv, hm = self.folder(s, "q2", 10)
+        s.ok("ENABLE QRESYNC")
+        s.ok("SELECT q2")
+        s.ok("UID STORE 2,4,6 +FLAGS (\\Deleted)")
+        untagged = s.ok("UID EXPUNGE 2,4")
+        # expunges of a QRESYNC session come as VANISHED, not EXPUNGE
+        self.assertEqual(vanished(untagged, False), {2, 4})
+        self.assertFalse([l for l in untagged if l.endswith(b"EXPUNGE")], untagged)
+        s.ok("UID STORE 8 +FLAGS (\\Flagged)")
+        untagged = s.ok("UNSELECT")
+        # known-uids 1:10: UIDs 2 and 4 vanished, 6 and 8 changed since hm
+        untagged = s.ok("SELECT q2 (QRESYNC (%d %d 1:10))" % (uv, hm))
+        self.assertEqual(vanished(untagged, True), {2, 4})
+        changed = [l for l in untagged if b" FETCH " in l]
+        self.assertEqual(len(changed), 2, untagged)
+        self.assertRegex(changed[0], rb"^\* 4 FETCH \(UID 6 FLAGS \(\\Deleted\) MODSEQ \(\d+\)\)$")
+        self.assertRegex(changed[1], rb"^\* 6 FETCH \(UID 8 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)$")
+        # known-uids restricts what is reported; [CLOSED] marks the switch
+        untagged = s.ok("SELECT q2 (QRESYNC (%d %d 3:5))" % (uv, hm))
+        self.assertIn(b"* OK [CLOSED] Previous mailbox closed", untagged)
+        self.assertEqual(vanished(untagged, True), {4})
+        self.assertEqual([l for l in untagged if b" FETCH " in l], [])
+        # a stale UIDVALIDITY: a plain SELECT, no VANISHED, no FETCH
+        untagged = s.ok("SELECT q2 (QRESYNC (%d %d))" % (uv + 1, hm))
+        self.assertEqual(vanished(untagged, True), set())
+        self.assertFalse([l for l in untagged if b" FETCH " in l], untagged)
+        # UID FETCH ... (CHANGEDSINCE m VANISHED), RFC 7162 3.2.6: "*" covers every UID given
+        untagged = s.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % hm)
+        self.assertEqual(untagged[0][:22], b"* VANISHED (EARLIER) 2")
+        self.assertEqual(vanished(untagged, True), {2, 4})
+        self.assertEqual(len([l for l in untagged if b" FETCH " in l]), 2, untagged)
+        # nothing changed after the highest modseq
+        untagged, _ = s.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 999999 VANISHED)")
+        self.assertEqual(untagged, [])
+
+    def test_modseq_older_than_the_log_reports_every_missing_uid(self):
+        s = self.session()
+        uv, hm = self.folder(s, "q3", 6)
+        s.ok("ENABLE QRESYNC")
+        s.ok("SELECT q3")
+        s.ok("STORE 1:3 +FLAGS (\\Deleted)")
+        s.ok("EXPUNGE")
+        s.ok("STORE 1 +FLAGS (\\Deleted)")
+        untagged = s.ok("EXPUNGE")
+        self.assertEqual(vanished(untagged, False), {4})
+        # the log was started by the first expunge: anything before it is answered with
+        # every UID missing below UIDNEXT, which includes all that vanished
+        untagged = s.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
+        self.assertEqual(vanished(untagged, True), {1, 2, 3, 4})
+        untagged = s.ok("UID FETCH 3:* (FLAGS) (CHANGEDSINCE %d VANISHED)" % hm)
+        self.assertEqual(vanished(untagged, True), {3, 4})
+
+    def test_imaplib_client_resyncs_after_another_session_expunged(self):
+        # a caching client: remembers UIDVALIDITY, HIGHESTMODSEQ and its UIDs, logs out
+        s = self.session()
+        self.folder(s, "cache", 5)
+        m = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        self.addCleanup(self.quietly_close, m)
+        m.login(USER, PASSWORD)
+        typ, data = m._simple_command("ENABLE", "QRESYNC")
+        self.assertEqual(typ, "OK")
+        self.assertEqual(m.untagged_responses.pop("ENABLED"), [b"QRESYNC"])
+        m.select("cache")
+        uidvalidity = int(m.untagged_responses["UIDVALIDITY"][0])
+        modseq = int(m.untagged_responses["HIGHESTMODSEQ"][0])
+        typ, data = m.uid("FETCH", "1:*", "(UID)")
+        cached = sorted(int(re.search(rb"UID (\d+)", d).group(1)) for d in data)
+        self.assertEqual(cached, [1, 2, 3, 4, 5])
+        m.logout()
+        # meanwhile another session expunges two messages and flags one
+        s.ok("SELECT cache")
+        s.ok("UID STORE 2,5 +FLAGS (\\Deleted)")
+        s.ok("EXPUNGE")
+        s.ok("UID STORE 3 +FLAGS (\\Seen)")
+        # the client comes back and resyncs in one SELECT
+        m = imaplib.IMAP4("127.0.0.1", self.server.imap_port)
+        self.addCleanup(self.quietly_close, m)
+        m.login(USER, PASSWORD)
+        m._simple_command("ENABLE", "QRESYNC")
+        typ, data = m._simple_command(
+            "SELECT", "cache", "(QRESYNC (%d %d %s))" % (uidvalidity, modseq,
+                                                         ",".join(map(str, cached))))
+        self.assertEqual(typ, "OK")
+        m.state = "SELECTED"  # imaplib's select() knows no parameters
+        gone = m.untagged_responses.pop("VANISHED", [])
+        self.assertEqual(gone, [b"(EARLIER) 2,5"])
+        fetches = m.untagged_responses.pop("FETCH", [])
+        self.assertEqual(len(fetches), 1, fetches)
+        self.assertRegex(fetches[0], rb"^2 \(UID 3 FLAGS \(\\Seen\) MODSEQ \(\d+\)\)$")
+        cached = [u for u in cached if u not in (2, 5)]
+        typ, data = m.uid("SEARCH", "ALL")
+        self.assertEqual([int(x) for x in data[0].split()], cached)
+        # a live expunge by the other session shows as VANISHED in this one
+        s.ok("UID STORE 4 +FLAGS (\\Deleted)")
+        s.ok("EXPUNGE")
+        typ, data = m.noop()
+        self.assertEqual(m.untagged_responses.pop("VANISHED", []), [b"4"])
+        m.logout()
