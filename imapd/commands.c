@@ -1,5 +1,6 @@
 /* commands.c - the IMAP command table (name -> handler, allowed states, flags) and argument helpers shared by the handlers. */
 #include "commands.h"
+#include "compress.h"
 #include "fileutil.h"
 #include "imap_render.h"
 #include "log.h"
@@ -28,6 +29,7 @@ static const struct command command_table[] = {
 	{ "CAPABILITY", cmd_capability, S_ANY, 0, NULL },
 	{ "CHECK", cmd_check, S_SEL, CMD_FLAG_STORE, NULL },
 	{ "CLOSE", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
+	{ "COMPRESS", cmd_compress, S_AUTH, CMD_FLAG_NO_SYNC, NULL },
 	{ "COPY", cmd_copy, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE, NULL },
 	{ "CREATE", cmd_create, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "DELETE", cmd_delete, S_AUTH, CMD_FLAG_STORE, NULL },

@@ -186,3 +186,111 @@ class QresyncTest(unittest.TestCase):
         typ, data = m.noop()
         self.assertEqual(m.untagged_responses.pop("VANISHED", []), [b"4"])
         m.logout()
+
+
+class DeflateSocket:
+    """A socket seen through RFC 4978's raw deflate, both ways, flushed per send."""
+
+    def __init__(self, sock, pending=b""):
+        self.sock = sock
+        self.inflate = zlib.decompressobj(-15)
+        self.deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+        self.wire_in = 0
+        self.pending = self.inflate.decompress(pending) if pending else b""
+
+    def recv(self, n):
+        if self.pending:
+            data, self.pending = self.pending, b""
+            return data
+        while True:
+            raw = self.sock.recv(n)
+            if not raw:
+                return b""
+            self.wire_in += len(raw)
+            data = self.inflate.decompress(raw)
+            if data:
+                return data
+
+    def compress(self, data):
+        return self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
+
+    def sendall(self, data):
+        self.sock.sendall(self.compress(data))
+
+    def close(self):
+        self.sock.close()
+
+
+class CompressTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
+        cls.server.start("imapd")
+        s = Session(cls.server.imap_port)
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        for i in range(20):
+            s.ok("APPEND INBOX", MSG % (i, i) + b"la la la la la\r\n" * 200)
+        s.close()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def compressed_session(self, tls=False, pipelined=b""):
+        if tls:
+            raw = socket.create_connection(("127.0.0.1", self.server.imaps_port), timeout=10)
+            sock = tls_context().wrap_socket(raw, server_hostname="mx.test")
+            port_session = Session.__new__(Session)
+            port_session.sock, port_session.buf, port_session.n = sock, b"", 0
+            self.assertTrue(port_session.line().startswith(b"* OK"))
+            s = port_session
+        else:
+            s = Session(self.server.imap_port)
+        self.addCleanup(s.close)
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        self.assertIn(b" COMPRESS=DEFLATE", s.ok("CAPABILITY")[0])
+        # pipelined: commands compressed right behind COMPRESS, in the same packet
+        z = DeflateSocket(s.sock)
+        s.sock.sendall(b"c1 COMPRESS DEFLATE\r\n" + (z.compress(pipelined) if pipelined else b""))
+        self.assertEqual(s.line(), b"c1 OK DEFLATE active")
+        z.pending = z.inflate.decompress(s.buf) if s.buf else b""
+        s.buf = b""
+        s.sock = z
+        return s, z
+
+    def test_compress_deflate_both_ways(self):
+        s, z = self.compressed_session()
+        untagged = s.ok("SELECT INBOX")
+        self.assertIn(b"* 20 EXISTS", untagged)
+        body = s.ok("FETCH 1:20 BODY.PEEK[]")
+        self.assertEqual(len(body), 20)
+        self.assertIn(b"la la la", body[19])
+        # the responses were really compressed: far fewer bytes on the wire
+        self.assertLess(z.wire_in, sum(len(b) for b in body) // 5)
+        _, tagged = s.cmd("COMPRESS DEFLATE")
+        self.assertTrue(tagged.startswith(b"NO [COMPRESSIONACTIVE]"), tagged)
+        s.ok("LOGOUT")
+
+    def test_pipelined_commands_after_compress(self):
+        s, z = self.compressed_session(pipelined=b"p1 NOOP\r\np2 SELECT INBOX\r\n")
+        lines = []
+        while not lines or not lines[-1].startswith(b"p2 "):
+            lines.append(s.line())
+        self.assertTrue(any(l.startswith(b"p1 OK") for l in lines), lines)
+        self.assertIn(b"* 20 EXISTS", lines)
+        self.assertTrue(lines[-1].startswith(b"p2 OK"), lines)
+
+    def test_compress_over_tls(self):
+        s, z = self.compressed_session(tls=True)
+        self.assertIn(b"* 20 EXISTS", s.ok("EXAMINE INBOX"))
+        self.assertEqual(len(s.ok("FETCH 1:* (UID FLAGS)")), 20)
+
+    def test_garbage_instead_of_deflate_closes(self):
+        s = Session(self.server.imap_port)
+        self.addCleanup(s.close)
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        s.sock.sendall(b"c1 COMPRESS DEFLATE\r\n")
+        self.assertEqual(s.line(), b"c1 OK DEFLATE active")
+        s.sock.sendall(b"\xff" * 64)
+        s.sock.settimeout(5)
+        self.assertEqual(s.sock.recv(100), b"")
