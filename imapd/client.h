@@ -20,6 +20,7 @@ struct view_watch;
 struct client_work;
 struct command;
 struct client_readahead;
+struct notify_state;
 
 enum imap_state {
 	IMAP_STATE_NOAUTH = 1 << 0,
@@ -77,10 +78,11 @@ struct imap_client {
 	const struct command *running;      /* the command whose body runs in work */
 	struct client_readahead *readahead; /* files a batch read ahead (loop side; or NULL) */
 	struct view_watch
-		*retired_watches; /* watchers of folders closed by work: stopped after it */
-	bool changed_while_busy;  /* a change notice arrived while work ran */
-	char peer_ip[64];         /* for log lines written on the pool (c->conn is the loop's) */
-	int refs;                 /* callers on the stack: the session is freed after them */
+		*retired_watches;    /* watchers of folders closed by work: stopped after it */
+	bool changed_while_busy;     /* a change notice arrived while work ran */
+	struct notify_state *notify; /* NOTIFY (notify.c) */
+	char peer_ip[64];            /* for log lines written on the pool (c->conn is the loop's) */
+	int refs;                    /* callers on the stack: the session is freed after them */
 	struct imap_client *prev, *next; /* imapd->clients */
 };
 

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
+#include "notify.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -141,6 +142,7 @@ void cmd_create(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, name, NULL, true);
 	client_tagged(c, cmd->tag, "OK", "CREATE completed");
 }
 
@@ -167,6 +169,7 @@ void cmd_delete(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, name, NULL, false);
 	client_tagged(c, cmd->tag, "OK", "DELETE completed");
 }
 
@@ -194,6 +197,7 @@ void cmd_rename(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, to, from, true);
 	client_tagged(c, cmd->tag, "OK", "RENAME completed");
 }
 
@@ -213,6 +217,7 @@ void cmd_subscribe(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot update the subscriptions");
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_SUBSCRIPTION_CHANGE, name, NULL, sub);
 	client_tagged(c, cmd->tag, "OK", "%s completed", cmd->name);
 }
 
