@@ -2,6 +2,7 @@
 """The RFC examples as far as they apply to a fresh folder, a caching imaplib client that resyncs
 after another session expunged, and clients that speak through a deflate layer."""
 import imaplib
+import os
 import re
 import socket
 import ssl
@@ -294,3 +295,83 @@ class CompressTest(unittest.TestCase):
         s.sock.sendall(b"\xff" * 64)
         s.sock.settimeout(5)
         self.assertEqual(s.sock.recv(100), b"")
+
+
+class NotifyTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
+        cls.server.start("imapd")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.close()
+
+    def session(self):
+        s = Session(self.server.imap_port)
+        self.addCleanup(s.close)
+        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        return s
+
+    def test_notify_set_checks_events(self):
+        s = self.session()
+        self.assertIn(b" NOTIFY", s.ok("CAPABILITY")[0])
+        _, tagged = s.cmd("NOTIFY SET (personal (AnnotationChange))")
+        self.assertTrue(tagged.startswith(b"NO [BADEVENT"), tagged)
+        # RFC 5465 5.1: MessageNew without MessageExpunge is BAD
+        _, tagged = s.cmd("NOTIFY SET (personal (MessageNew))")
+        self.assertTrue(tagged.startswith(b"BAD"), tagged)
+        _, tagged = s.cmd("NOTIFY SET (selected (MessageNew MessageExpunge)) (selected-delayed NONE)")
+        self.assertTrue(tagged.startswith(b"BAD"), tagged)
+        _, tagged = s.cmd("NOTIFY SET (nosuchfilter NONE)")
+        self.assertTrue(tagged.startswith(b"BAD"), tagged)
+        s.ok("NOTIFY NONE")
+
+    def test_status_and_selected_events_arrive_unasked(self):
+        a, b = self.session(), self.session()
+        for name in ("n1", "n2", "n3/sub"):
+            a.ok("CREATE " + name)
+        a.ok("APPEND n2", MSG % (1, 1))
+        a.ok("SELECT n1")
+        untagged = a.ok("NOTIFY SET STATUS (selected (MessageNew MessageExpunge FlagChange)) "
+                        "(subtree n2 (MessageNew MessageExpunge FlagChange)) "
+                        "(mailboxes (n3/sub n4) (MessageNew MessageExpunge MailboxName "
+                        "SubscriptionChange))")
+        # the initial STATUS of the mailboxes named, not of the selected one
+        n2 = [l for l in untagged if l.startswith(b"* STATUS n2 ")]
+        self.assertEqual(len(n2), 1, untagged)
+        self.assertRegex(n2[0], rb"\(MESSAGES 1 UIDNEXT 2 UIDVALIDITY \d+ HIGHESTMODSEQ \d+\)$")
+        self.assertTrue(any(l.startswith(b"* STATUS n3/sub (MESSAGES 0 ") for l in untagged))
+        self.assertFalse(any(b"HIGHESTMODSEQ" in l for l in untagged if b"n3/sub" in l))
+        self.assertFalse(any(b" n1 " in l for l in untagged), untagged)
+        # another session changes a watched mailbox: STATUS comes without a command
+        b.ok("APPEND n2", MSG % (2, 2))
+        self.assertRegex(a.line(), rb"^\* STATUS n2 \(MESSAGES 2 UIDNEXT 3 ")
+        # ... and the selected one: EXISTS, then a FETCH for a flag change
+        b.ok("APPEND n1", MSG % (3, 3))
+        self.assertEqual(a.line(), b"* 1 EXISTS")
+        self.assertEqual(a.line(), b"* 1 RECENT")
+        b.ok("SELECT n1")
+        b.ok("STORE 1 +FLAGS (\\Flagged)")
+        self.assertEqual(a.line(), b"* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))")
+        # a message delivered by another program shows at once too (the folder is watched)
+        path = self.server.maildir(USER, "n1")
+        with open(path + "/tmp/x1", "wb") as f:
+            f.write(MSG % (4, 4))
+        os.rename(path + "/tmp/x1", path + "/new/1700000000.x1.mx")
+        self.assertEqual(a.line(), b"* 2 EXISTS")
+        self.assertEqual(a.line(), b"* 2 RECENT")
+        # mailbox names and subscriptions of the mailboxes named
+        b.ok("CREATE n4")
+        self.assertEqual(a.line(), b'* LIST () "/" n4')
+        b.ok("SUBSCRIBE n4")
+        self.assertEqual(a.line(), b'* LIST (\\Subscribed) "/" n4')
+        b.ok("CREATE n5")  # not named: nothing
+        b.ok("DELETE n4")
+        self.assertEqual(a.line(), b'* LIST (\\NonExistent) "/" n4')
+        b.ok("UNSUBSCRIBE n4")
+        self.assertEqual(a.line(), b'* LIST () "/" n4')
+        # NOTIFY NONE: quiet again
+        self.assertEqual(a.ok("NOTIFY NONE"), [])
+        b.ok("APPEND n2", MSG % (5, 5))
+        self.assertEqual(a.ok("NOOP"), [])
