@@ -115,5 +115,5 @@ void cmd_compress(struct imap_client *c, const struct imap_command *cmd)
 		client_close(c, "bad compressed data");
 		return;
 	}
-	log_debug("imap: [%s]: user=%s, COMPRESS=DEFLATE active", c->peer_ip, c->user);
+	log_info("imap: [%s]: user=%s, COMPRESS=DEFLATE active", c->peer_ip, c->user);
 }

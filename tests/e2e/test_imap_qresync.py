@@ -4,7 +4,10 @@ after another session expunged, and clients that speak through a deflate layer."
 import imaplib
 import os
 import re
+import shutil
 import socket
+import subprocess
+import tempfile
 import ssl
 import unittest
 import zlib
@@ -285,6 +288,32 @@ class CompressTest(unittest.TestCase):
         s, z = self.compressed_session(tls=True)
         self.assertIn(b"* 20 EXISTS", s.ok("EXAMINE INBOX"))
         self.assertEqual(len(s.ok("FETCH 1:* (UID FLAGS)")), 20)
+
+    @unittest.skipUnless(shutil.which("offlineimap"), "offlineimap (offlineimap3) not installed")
+    def test_offlineimap_syncs_compressed(self):
+        local = tempfile.mkdtemp(prefix="offlineimap-")
+        self.addCleanup(shutil.rmtree, local, True)
+        rc = os.path.join(local, "offlineimaprc")
+        with open(rc, "w") as f:
+            f.write("[general]\naccounts = t\nmetadata = %s/meta\n\n"
+                    "[Account t]\nlocalrepository = l\nremoterepository = r\n\n"
+                    "[Repository l]\ntype = Maildir\nlocalfolders = %s/mail\n\n"
+                    "[Repository r]\ntype = IMAP\nremotehost = 127.0.0.1\nremoteport = %d\n"
+                    "remoteuser = %s\nremotepass = %s\nssl = no\nstarttls = no\n"
+                    "usecompression = yes\nfolderfilter = lambda f: f == 'INBOX'\n"
+                    % (local, local, self.server.imap_port, USER, PASSWORD))
+        r = subprocess.run(["offlineimap", "-c", rc, "-o", "-u", "quiet"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        got = []
+        for sub in ("cur", "new"):
+            d = os.path.join(local, "mail", "INBOX", sub)
+            for n in os.listdir(d):
+                with open(os.path.join(d, n), "rb") as f:
+                    got.append(f.read())
+        self.assertEqual(len(got), 20)
+        self.assertTrue(all(b"la la la" in m for m in got))
+        self.assertIn("COMPRESS=DEFLATE active", self.server.log("imapd"))
 
     def test_garbage_instead_of_deflate_closes(self):
         s = Session(self.server.imap_port)
