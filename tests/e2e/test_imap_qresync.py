@@ -32,15 +32,24 @@ def status_values(line):
     return dict((k.decode().upper(), int(v)) for k, v in re.findall(rb"([A-Za-z]+) (\d+)", line))
 
 
+SERVER = None
+
+
+def setUpModule():
+    # one imapd for the module: each class works in folders of its own
+    global SERVER
+    SERVER = MailServer(extra={"imap_plaintext_auth": "yes"})
+    SERVER.start("imapd")
+
+
+def tearDownModule():
+    SERVER.close()
+
+
 class QresyncTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
-        cls.server.start("imapd")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.close()
+        cls.server = SERVER
 
     def setUp(self):
         self.sessions = []
@@ -135,8 +144,11 @@ class QresyncTest(unittest.TestCase):
         s.ok("STORE 1:3 +FLAGS (\\Deleted)")
         s.ok("EXPUNGE")
         s.ok("STORE 1 +FLAGS (\\Deleted)")
-        untagged = s.ok("EXPUNGE")
+        untagged, tagged = s.cmd("EXPUNGE")
         self.assertEqual(vanished(untagged, False), {4})
+        # the expunge's own mod-sequence is the folder's highest now (RFC 7162 3.2.7)
+        self.assertRegex(tagged, rb"^OK \[HIGHESTMODSEQ (\d+)\] EXPUNGE completed")
+        self.assertGreater(int(re.search(rb"\d+", tagged).group()), hm)
         # the log was started by the first expunge: anything before it is answered with
         # every UID missing below UIDNEXT, which includes all that vanished
         untagged = s.ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
@@ -228,17 +240,12 @@ class DeflateSocket:
 class CompressTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
-        cls.server.start("imapd")
+        cls.server = SERVER
         s = Session(cls.server.imap_port)
         s.ok("LOGIN %s %s" % (USER, PASSWORD))
         for i in range(20):
             s.ok("APPEND INBOX", MSG % (i, i) + b"la la la la la\r\n" * 200)
         s.close()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.close()
 
     def compressed_session(self, tls=False, pipelined=b""):
         if tls:
@@ -329,12 +336,7 @@ class CompressTest(unittest.TestCase):
 class NotifyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.server = MailServer(extra={"imap_plaintext_auth": "yes"})
-        cls.server.start("imapd")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.server.close()
+        cls.server = SERVER
 
     def session(self):
         s = Session(self.server.imap_port)
