@@ -557,6 +557,7 @@ static void client_work_finish(struct client_work *w)
 		client_batch_done(c, w->batch);
 	client_ref(c);
 	client_view_after_work(c);
+	notify_after_work(c);
 	for (size_t i = 0; i < w->nnotify; i++) {
 		imapd_notify_folder(c->d, c, w->notify[i]);
 		free(w->notify[i]);
@@ -595,7 +596,7 @@ static void client_work_finish(struct client_work *w)
 	} else {
 		client_enter_state(c, c->state); /* the state's timeout */
 	}
-	notify_after_work(c);             /* may queue work of its own */
+	notify_session_ready(c);          /* may queue work of its own */
 	if (c->mode != IMAP_MODE_BUSY)    /* (an IDLE sync may have been queued just now) */
 		net_conn_resume(c->conn); /* reads on: buffered commands first */
 	client_unref(c);

@@ -18,6 +18,9 @@
 #include "mailbox_view.h"
 #include "xalloc.h"
 
+#include <uv.h>
+
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +48,16 @@ struct notify_event_rec {
 	struct notify_event_rec *next;
 };
 
+/* inotify on the account's INBOX new/ while the set asks about INBOX (loop; freed in its close
+ * callback, after the session may have gone: c is then NULL). */
+struct notify_watch {
+	uv_fs_event_t ev;
+	struct imap_client *c;
+};
+
 struct notify_state {
 	struct notify_cfg *cfg;            /* NULL: no NOTIFY SET */
+	struct notify_watch *inbox;        /* (loop) */
 	char *pending[NOTIFY_PENDING_MAX]; /* maildirs to report (loop) */
 	size_t npending;
 	struct notify_event_rec *in;  /* other sessions' mailbox events (loop) */
@@ -243,11 +254,26 @@ static void notify_events_free(struct notify_event_rec *e)
 	}
 }
 
+static void notify_watch_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void notify_watch_stop(struct notify_state *st)
+{
+	if (!st->inbox)
+		return;
+	st->inbox->c = NULL;
+	uv_close((uv_handle_t *)&st->inbox->ev, notify_watch_closed);
+	st->inbox = NULL;
+}
+
 void notify_free(struct imap_client *c)
 {
 	struct notify_state *st = c->notify;
 	if (!st)
 		return;
+	notify_watch_stop(st);
 	notify_cfg_free(st->cfg);
 	for (size_t i = 0; i < st->npending; i++)
 		free(st->pending[i]);
@@ -543,11 +569,48 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 	*pp = e;
 }
 
+static void notify_inbox_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	(void)filename;
+	(void)events;
+	struct notify_watch *w = h->data;
+	if (w->c && status == 0)
+		notify_folder_changed(w->c, w->c->account_dir);
+}
+
+/* Loop: watches INBOX's new/ while the set asks about INBOX and INBOX is not selected (a
+ * selected INBOX has the view's own watch). */
+static void notify_watch_update(struct imap_client *c)
+{
+	struct notify_state *st = c->notify;
+	bool want = st->cfg && c->account_dir[0] && c->conn && !c->conn->closing &&
+		    (notify_match(st->cfg, "INBOX") & NOTIFY_MESSAGE_NEW) &&
+		    !notify_is_selected(c, "INBOX");
+	if (!want) {
+		notify_watch_stop(st);
+		return;
+	}
+	if (st->inbox)
+		return;
+	char dir[PATH_MAX + 8];
+	snprintf(dir, sizeof(dir), "%s/new", c->account_dir);
+	struct notify_watch *w = xcalloc(1, sizeof(*w));
+	w->c = c;
+	uv_fs_event_init(c->d->loop, &w->ev);
+	w->ev.data = w;
+	int r = uv_fs_event_start(&w->ev, notify_inbox_event, dir, 0);
+	if (r < 0)
+		log_warn("imap: user=%s, NOTIFY: cannot watch %s: %s", c->user, dir,
+			 uv_strerror(r));
+	st->inbox = w;
+}
+
 void notify_after_work(struct imap_client *c)
 {
 	struct notify_state *st = c->notify;
 	if (!st)
 		return;
+	notify_watch_update(c);
 	struct notify_event_rec *events = st->out;
 	st->out = NULL;
 	for (struct notify_event_rec *e = events; e; e = e->next) {
@@ -567,5 +630,9 @@ void notify_after_work(struct imap_client *c)
 			}
 	}
 	notify_events_free(events);
+}
+
+void notify_session_ready(struct imap_client *c)
+{
 	notify_kick(c);
 }

@@ -76,8 +76,12 @@ void notify_folder_changed(struct imap_client *c, const char *maildir);
  * c's work (notify_after_work). Store names. */
 void notify_mailbox_event(struct imap_client *c, unsigned event, const char *name,
 			  const char *oldname, bool on);
-/* Loop thread, after pool work of c: hands c's mailbox events to the other sessions; then, when
- * c is free (reading commands or idling), sends what waits for c itself (on the pool). */
+/* Loop thread, after pool work of c, before its output goes out: starts or stops the INBOX
+ * watch its set needs (before the client can see its NOTIFY answered) and hands c's mailbox
+ * events to the other sessions. */
 void notify_after_work(struct imap_client *c);
+/* Loop thread, once c is free again (reading commands or idling): sends what waits for it
+ * (STATUS on the pool). */
+void notify_session_ready(struct imap_client *c);
 
 #endif

@@ -15,6 +15,8 @@ import zlib
 from harness import MailServer, tls_context
 from test_imap_conformance import MSG, PASSWORD, USER, Session
 
+BOB = "bob@localhost"
+
 
 def vanished(lines, earlier):
     """The UIDs of the VANISHED responses in lines, as a set."""
@@ -338,10 +340,10 @@ class NotifyTest(unittest.TestCase):
     def setUpClass(cls):
         cls.server = SERVER
 
-    def session(self):
+    def session(self, user=USER):
         s = Session(self.server.imap_port)
         self.addCleanup(s.close)
-        s.ok("LOGIN %s %s" % (USER, PASSWORD))
+        s.ok("LOGIN %s %s" % (user, PASSWORD))
         return s
 
     def test_notify_set_checks_events(self):
@@ -357,6 +359,19 @@ class NotifyTest(unittest.TestCase):
         _, tagged = s.cmd("NOTIFY SET (nosuchfilter NONE)")
         self.assertTrue(tagged.startswith(b"BAD"), tagged)
         s.ok("NOTIFY NONE")
+
+    def test_delivery_into_inbox_is_reported_while_another_folder_is_selected(self):
+        a = self.session(BOB)  # an INBOX of its own (CompressTest counts alice's)
+        a.ok("CREATE elsewhere")
+        a.ok("SELECT elsewhere")
+        a.ok("NOTIFY SET (selected (MessageNew MessageExpunge)) (inboxes (MessageNew MessageExpunge))")
+        # a delivery by another program (mtad/deliver write tmp/, then rename into new/)
+        inbox = self.server.maildir(BOB)
+        with open(inbox + "/tmp/d1", "wb") as f:
+            f.write(MSG % (7, 7))
+        os.rename(inbox + "/tmp/d1", inbox + "/new/1700000001.d1.mx")
+        self.assertRegex(a.line(), rb"^\* STATUS INBOX \(MESSAGES \d+ UIDNEXT \d+ UIDVALIDITY \d+\)$")
+        a.ok("NOTIFY NONE")
 
     def test_status_and_selected_events_arrive_unasked(self):
         a, b = self.session(), self.session()
