@@ -77,12 +77,12 @@ struct imap_client {
 	struct client_work *work;   /* store work of this session on the thread pool (or NULL) */
 	const struct command *running;      /* the command whose body runs in work */
 	struct client_readahead *readahead; /* files a batch read ahead (loop side; or NULL) */
+	struct notify_state *notify;        /* NOTIFY (notify.c) */
 	struct view_watch
-		*retired_watches;    /* watchers of folders closed by work: stopped after it */
-	bool changed_while_busy;     /* a change notice arrived while work ran */
-	struct notify_state *notify; /* NOTIFY (notify.c) */
-	char peer_ip[64];            /* for log lines written on the pool (c->conn is the loop's) */
-	int refs;                    /* callers on the stack: the session is freed after them */
+		*retired_watches; /* watchers of folders closed by work: stopped after it */
+	bool changed_while_busy;  /* a change notice arrived while work ran */
+	char peer_ip[64];         /* for log lines written on the pool (c->conn is the loop's) */
+	int refs;                 /* callers on the stack: the session is freed after them */
 	struct imap_client *prev, *next; /* imapd->clients */
 };
 
