@@ -8,6 +8,7 @@
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
+#include "notify.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -184,6 +185,7 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 			  "STATUS=SIZE SASL-IR BINARY MULTIAPPEND CATENATE UTF8=ACCEPT SEARCHRES");
 	buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
 			  "CONTEXT=SEARCH CONTEXT=SORT");
+	buf_append_str(b, " QRESYNC COMPRESS=DEFLATE NOTIFY");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");
@@ -303,6 +305,8 @@ int client_view_open(struct imap_client *c, const char *name, const char *path, 
 	if (!v)
 		return -1;
 	c->view = v;
+	if (notify_wants_selected(c))
+		view_want_watch(v);
 	return 0;
 }
 
@@ -333,8 +337,11 @@ void client_folder_changed(struct imap_client *c)
 	if (!c->view)
 		return;
 	c->view->changed = true;
-	if (c->mode == IMAP_MODE_IDLE && c->conn && !c->conn->closing)
-		client_run_on_pool(c, client_view_sync_work, NULL, IMAP_MODE_IDLE);
+	/* NOTIFY (SELECTED): the updates go out at once, not only in IDLE. */
+	bool now = c->mode == IMAP_MODE_IDLE ||
+		   (c->mode == IMAP_MODE_COMMAND && !c->cont.resume && notify_wants_selected(c));
+	if (now && c->conn && !c->conn->closing)
+		client_run_on_pool(c, client_view_sync_work, NULL, c->mode);
 }
 
 /* Loop thread, after pool work of c (client_run_on_pool): stops the watchers of folders the work
@@ -438,6 +445,7 @@ static void client_free(struct imap_client *c)
 	struct imapd *d = c->d;
 	client_literal_release(c);
 	client_cont_free(c);
+	notify_free(c);
 	free(c->readahead);
 	client_view_close(c);
 	imap_parser_free(&c->parser);
@@ -581,6 +589,7 @@ static void client_work_finish(struct client_work *w)
 		client_batch_done(c, w->batch);
 	client_ref(c);
 	client_view_after_work(c);
+	notify_after_work(c);
 	for (size_t i = 0; i < w->nnotify; i++) {
 		imapd_notify_folder(c->d, c, w->notify[i]);
 		free(w->notify[i]);
@@ -619,6 +628,7 @@ static void client_work_finish(struct client_work *w)
 	} else {
 		client_enter_state(c, c->state); /* the state's timeout */
 	}
+	notify_session_ready(c);          /* may queue work of its own */
 	if (c->mode != IMAP_MODE_BUSY)    /* (an IDLE sync may have been queued just now) */
 		net_conn_resume(c->conn); /* reads on: buffered commands first */
 	client_unref(c);
@@ -1146,6 +1156,7 @@ void client_accept(struct net_listener *l, struct net_conn *conn)
 	c->tls = conn->tls != NULL;
 	snprintf(c->peer_ip, sizeof(c->peer_ip), "%s", conn->peer_ip);
 	c->parser = client_parser_new(c, false);
+	notify_init(c);
 	c->next = d->clients;
 	if (d->clients)
 		d->clients->prev = c;
@@ -1189,6 +1200,7 @@ void imapd_notify_folder(struct imapd *d, const struct imap_client *except, cons
 		next = c->next;
 		if (c == except || !c->conn)
 			continue;
+		notify_folder_changed(c, maildir);
 		if (c->work) {
 			/* Its folder may be changing hands on the pool: it looks after the work. */
 			c->changed_while_busy = true;

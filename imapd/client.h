@@ -21,6 +21,7 @@ struct client_work;
 struct command;
 struct client_readahead;
 struct search_context;
+struct notify_state;
 
 enum imap_state {
 	IMAP_STATE_NOAUTH = 1 << 0,
@@ -79,6 +80,7 @@ struct imap_client {
 	struct client_readahead *readahead; /* files a batch read ahead (loop side; or NULL) */
 	struct search_context *contexts;    /* SEARCH/SORT RETURN (UPDATE) results kept up to
 					     * date (cmd_context.c), for the selected folder */
+	struct notify_state *notify;        /* NOTIFY (notify.c) */
 	struct view_watch
 		*retired_watches; /* watchers of folders closed by work: stopped after it */
 	bool changed_while_busy;  /* a change notice arrived while work ran */

@@ -358,9 +358,13 @@ void cmd_enable(struct imap_client *c, const struct imap_command *cmd)
 			bit = IMAP_ENABLED_REV2;
 		else if (imap_arg_atom_equals(a, "UTF8=ACCEPT"))
 			bit = IMAP_ENABLED_UTF8;
+		else if (imap_arg_atom_equals(a, "QRESYNC"))
+			bit = IMAP_ENABLED_QRESYNC;
 		if (!bit || (c->enabled & bit))
 			continue;
 		c->enabled |= bit;
+		if (bit == IMAP_ENABLED_QRESYNC)
+			c->enabled |= IMAP_ENABLED_CONDSTORE;
 		buf_printf(&b, " %s", a->str);
 	}
 	buf_append_str(&b, "\r\n");

@@ -53,7 +53,11 @@ void cmd_expunge(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Expunge failed");
 		return;
 	}
-	client_tagged(c, cmd->tag, "OK", "%sEXPUNGE completed", cmd->uid ? "UID " : "");
+	if (c->enabled & IMAP_ENABLED_QRESYNC) /* RFC 7162 3.2.7 */
+		client_tagged(c, cmd->tag, "OK", "[HIGHESTMODSEQ %llu] %sEXPUNGE completed",
+			      (unsigned long long)mb->highest_modseq, cmd->uid ? "UID " : "");
+	else
+		client_tagged(c, cmd->tag, "OK", "%sEXPUNGE completed", cmd->uid ? "UID " : "");
 }
 
 /* CLOSE expunges silently (read-write only); UNSELECT does not. */

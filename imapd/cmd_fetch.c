@@ -1,5 +1,6 @@
 /* cmd_fetch.c - FETCH and UID FETCH: a job that renders one message at a time and writes it in bounded pieces as the connection drains.
  * Runs on the thread pool: each piece of at most FETCH_HIGH_WATER output is one pool job (client.c), resumed through c->cont. */
+#include "cmd_qresync.h"
 #include "commands.h"
 #include "fetch.h"
 #include "log.h"
@@ -271,6 +272,14 @@ void cmd_fetch(struct imap_client *c, const struct imap_command *cmd)
 			command_enable_condstore(c);
 	if (job->req.has_changedsince)
 		command_enable_condstore(c);
+	if (job->req.vanished) {
+		if (!(c->enabled & IMAP_ENABLED_QRESYNC)) {
+			client_tagged(c, cmd->tag, "BAD", "VANISHED needs ENABLE QRESYNC");
+			fetch_job_free(c);
+			return;
+		}
+		qresync_fetch_vanished(c, &cmd->args[0], job->req.changedsince);
+	}
 	snprintf(job->tag, sizeof(job->tag), "%s", cmd->tag);
 	job->uid = cmd->uid;
 	job->needs_data = fetch_needs_data(&job->req);

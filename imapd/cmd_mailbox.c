@@ -1,9 +1,11 @@
 /* cmd_mailbox.c - SELECT, EXAMINE, CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE, LIST (with LIST-EXTENDED options), LSUB, STATUS. */
+#include "cmd_qresync.h"
 #include "commands.h"
 #include "imap_utf7.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
+#include "notify.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -63,6 +65,8 @@ void cmd_select(struct imap_client *c, const struct imap_command *cmd)
 	}
 	if (mbox_name_arg(c, cmd, &cmd->args[0], name, sizeof(name)) < 0)
 		return;
+	struct qresync_select qr;
+	bool qresync = false;
 	if (cmd->count == 2) {
 		const struct imap_arg *params;
 		unsigned n;
@@ -73,7 +77,21 @@ void cmd_select(struct imap_client *c, const struct imap_command *cmd)
 		for (unsigned i = 0; i < n; i++) {
 			if (imap_arg_atom_equals(&params[i], "CONDSTORE")) {
 				c->enabled |= IMAP_ENABLED_CONDSTORE;
+			} else if (imap_arg_atom_equals(&params[i], "QRESYNC") && !qresync &&
+				   i + 1 < n) {
+				const char *error;
+				int r = qresync_select_parse(&params[++i], &qr, &error);
+				if (r == 0 && !(c->enabled & IMAP_ENABLED_QRESYNC))
+					error = "QRESYNC parameter without ENABLE QRESYNC";
+				if (r < 0 || !(c->enabled & IMAP_ENABLED_QRESYNC)) {
+					qresync_select_free(&qr);
+					client_tagged(c, cmd->tag, "BAD", "%s", error);
+					return;
+				}
+				qresync = true;
 			} else {
+				if (qresync)
+					qresync_select_free(&qr);
 				client_tagged(c, cmd->tag, "BAD", "Unknown SELECT parameter");
 				return;
 			}
@@ -84,12 +102,20 @@ void cmd_select(struct imap_client *c, const struct imap_command *cmd)
 		client_enter_state(c, IMAP_STATE_AUTH);
 		client_send(c, "* OK [CLOSED] Previous mailbox closed\r\n");
 	}
-	if (mbox_existing(c, cmd, name, path, sizeof(path)) < 0)
-		return;
-	if (client_view_open(c, name, path, readonly, err, sizeof(err)) < 0) {
+	int r = mbox_existing(c, cmd, name, path, sizeof(path));
+	if (r == 0 && client_view_open(c, name, path, readonly, err, sizeof(err)) < 0) {
 		log_warn("imap: user=%s, cannot open %s: %s", c->user, path, err);
 		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot open the mailbox");
+		r = -1;
+	}
+	if (r < 0) {
+		if (qresync)
+			qresync_select_free(&qr);
 		return;
+	}
+	if (qresync) {
+		qresync_select_send(c, &qr);
+		qresync_select_free(&qr);
 	}
 	client_enter_state(c, IMAP_STATE_SELECTED);
 	client_tagged(c, cmd->tag, "OK", "[%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
@@ -116,6 +142,7 @@ void cmd_create(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, name, NULL, true);
 	client_tagged(c, cmd->tag, "OK", "CREATE completed");
 }
 
@@ -142,6 +169,7 @@ void cmd_delete(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, name, NULL, false);
 	client_tagged(c, cmd->tag, "OK", "DELETE completed");
 }
 
@@ -169,6 +197,7 @@ void cmd_rename(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[CANNOT] %s", err);
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_MAILBOX_NAME, to, from, true);
 	client_tagged(c, cmd->tag, "OK", "RENAME completed");
 }
 
@@ -188,6 +217,7 @@ void cmd_subscribe(struct imap_client *c, const struct imap_command *cmd)
 		client_tagged(c, cmd->tag, "NO", "[SERVERBUG] Cannot update the subscriptions");
 		return;
 	}
+	notify_mailbox_event(c, NOTIFY_SUBSCRIPTION_CHANGE, name, NULL, sub);
 	client_tagged(c, cmd->tag, "OK", "%s completed", cmd->name);
 }
 

@@ -111,10 +111,13 @@ void cmd_store(struct imap_client *c, const struct imap_command *cmd)
 						 : m->flags,
 					 m->keywords);
 		}
-		if (cmd->uid)
+		if (cmd->uid || (c->enabled & IMAP_ENABLED_QRESYNC)) /* RFC 7162 3.2.4 */
 			buf_printf(&b, "%sUID %u", silent ? "" : " ", m->uid);
 		if (condstore)
-			buf_printf(&b, "%sMODSEQ (%llu)", (silent && !cmd->uid) ? "" : " ",
+			buf_printf(&b, "%sMODSEQ (%llu)",
+				   (silent && !cmd->uid && !(c->enabled & IMAP_ENABLED_QRESYNC))
+					   ? ""
+					   : " ",
 				   (unsigned long long)m->modseq);
 		buf_append_str(&b, ")\r\n");
 		if (b.len > 64 * 1024) {

@@ -1,5 +1,7 @@
 /* commands.c - the IMAP command table (name -> handler, allowed states, flags) and argument helpers shared by the handlers. */
 #include "commands.h"
+#include "compress.h"
+#include "notify.h"
 #include "fileutil.h"
 #include "imap_render.h"
 #include "log.h"
@@ -29,6 +31,7 @@ static const struct command command_table[] = {
 	{ "CAPABILITY", cmd_capability, S_ANY, 0, NULL },
 	{ "CHECK", cmd_check, S_SEL, CMD_FLAG_STORE, NULL },
 	{ "CLOSE", cmd_close, S_SEL, CMD_FLAG_NO_SYNC | CMD_FLAG_STORE, NULL },
+	{ "COMPRESS", cmd_compress, S_AUTH, CMD_FLAG_NO_SYNC, NULL },
 	{ "COPY", cmd_copy, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE, NULL },
 	{ "CREATE", cmd_create, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "DELETE", cmd_delete, S_AUTH, CMD_FLAG_STORE, NULL },
@@ -46,6 +49,7 @@ static const struct command command_table[] = {
 	{ "MOVE", cmd_copy, S_SEL, CMD_FLAG_UID | CMD_FLAG_STORE, NULL },
 	{ "NAMESPACE", cmd_namespace, S_AUTH, 0, NULL },
 	{ "NOOP", cmd_noop, S_ANY, CMD_FLAG_BATCH, NULL },
+	{ "NOTIFY", cmd_notify, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "RENAME", cmd_rename, S_AUTH, CMD_FLAG_STORE, NULL },
 	{ "SEARCH", cmd_search, S_SEL,
 	  CMD_FLAG_UID | CMD_FLAG_NO_EXPUNGE | CMD_FLAG_STORE | CMD_FLAG_BATCH | CMD_FLAG_HEAVY,

@@ -33,6 +33,7 @@ enum imap_enabled {
 	IMAP_ENABLED_CONDSTORE = 1 << 0,
 	IMAP_ENABLED_UTF8 = 1 << 1,
 	IMAP_ENABLED_REV2 = 1 << 2,
+	IMAP_ENABLED_QRESYNC = 1 << 3, /* implies CONDSTORE (RFC 7162 3.2.3) */
 };
 /* Mailbox names travel as UTF-8 (RFC 9051, RFC 6855 UTF8=ACCEPT), not modified UTF-7. */
 #define IMAP_ENABLED_UTF8_NAMES (IMAP_ENABLED_REV2 | IMAP_ENABLED_UTF8)

@@ -5,6 +5,7 @@
 #include "imapd.h"
 #include "log.h"
 #include "mailbox.h"
+#include "seqset.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -235,8 +236,22 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 	buf_init(&b);
 	/* A keyword another session brought into use: FLAGS before the FETCH that shows it. */
 	view_write_flags_update(v, &b);
-	for (size_t i = 0; i < ch->n_expunged; i++)
-		buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
+	if (enabled & IMAP_ENABLED_QRESYNC) {
+		/* RFC 7162 3.2.10: UIDs instead of sequence numbers. */
+		struct seqset set;
+		seqset_init(&set);
+		for (size_t i = ch->n_expunged; i-- > 0;)
+			seqset_add(&set, ch->expunged_uids[i]);
+		if (set.count) {
+			buf_append_str(&b, "* VANISHED ");
+			seqset_write(&b, &set);
+			buf_append_str(&b, "\r\n");
+		}
+		seqset_free(&set);
+	} else {
+		for (size_t i = 0; i < ch->n_expunged; i++)
+			buf_printf(&b, "* %u EXPUNGE\r\n", ch->expunged_seqs[i]);
+	}
 	if (ch->n_new)
 		buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (ch->n_new && !(enabled & IMAP_ENABLED_REV2))

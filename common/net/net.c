@@ -212,6 +212,11 @@ static void net_conn_handle_closed(uv_handle_t *h)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	tls_session_free(&c->tls);
+	if (c->filter) {
+		c->filter->free(c->filter->ctx);
+		free(c->filter);
+		c->filter = NULL;
+	}
 	free(c);
 }
 
@@ -376,6 +381,18 @@ static void net_conn_do_write(struct net_conn *c)
 		buf_reset(&c->out);
 		return;
 	}
+	if (c->filter && c->out.len) {
+		struct buf enc;
+		buf_init(&enc);
+		int r = c->filter->encode(c->filter->ctx, c->out.data, c->out.len, &enc);
+		buf_free(&c->out);
+		if (r < 0) {
+			buf_free(&enc);
+			net_conn_write_failed(c);
+			return;
+		}
+		c->out = enc;
+	}
 	if (c->tls) {
 		if (c->out.len) {
 			tls_session_write(c->tls, c->out.data, c->out.len);
@@ -512,9 +529,18 @@ static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	if (c->closing)
 		return;
 	if (c->tls) {
+		struct buf plain;
+		buf_init(&plain);
 		int r = tls_session_feed(c->tls, b->base, (size_t)n);
 		if (r == 0)
-			r = tls_session_read(c->tls, &c->in);
+			r = tls_session_read(c->tls, c->filter ? &plain : &c->in);
+		if (c->filter && plain.len &&
+		    c->filter->decode(c->filter->ctx, plain.data, plain.len, &c->in) < 0) {
+			buf_free(&plain);
+			net_conn_close(c, "bad compressed data");
+			return;
+		}
+		buf_free(&plain);
 		net_conn_do_write(c); /* handshake records, alerts */
 		if (r == TLS_ERROR) {
 			log_info("%s: TLS error from [%s]: %s",
@@ -538,6 +564,11 @@ static void net_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 					return;
 				}
 			}
+		}
+	} else if (c->filter) {
+		if (c->filter->decode(c->filter->ctx, b->base, (size_t)n, &c->in) < 0) {
+			net_conn_close(c, "bad compressed data");
+			return;
 		}
 	} else {
 		buf_append(&c->in, b->base, (size_t)n);
@@ -582,6 +613,26 @@ void net_conn_resume(struct net_conn *c)
 	if (c->closing)
 		return;
 	net_conn_dispatch(c);
+}
+
+int net_conn_set_filter(struct net_conn *c, const struct net_filter *f)
+{
+	if (c->filter) {
+		f->free(f->ctx);
+		return -1;
+	}
+	net_conn_do_write(c); /* the reply that agreed goes out unfiltered */
+	c->filter = xmalloc(sizeof(*c->filter));
+	*c->filter = *f;
+	if (c->in.len) {
+		struct buf raw = c->in;
+		buf_init(&c->in);
+		int r = f->decode(f->ctx, raw.data, raw.len, &c->in);
+		buf_free(&raw);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx)

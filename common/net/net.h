@@ -53,6 +53,17 @@ struct net_listener {
 	struct net_listener *next;
 };
 
+/* A byte-stream layer between the protocol and the socket or TLS (IMAP COMPRESS=DEFLATE):
+ * decode turns bytes received into plaintext appended to out; encode turns plaintext into bytes
+ * for the peer, flushed so that the peer can decode all of it at once. Each returns 0, or -1 on
+ * bad input or a limit (the connection then closes). free releases ctx. */
+struct net_filter {
+	int (*decode)(void *ctx, const void *in, size_t n, struct buf *out);
+	int (*encode)(void *ctx, const void *in, size_t n, struct buf *out);
+	void (*free)(void *ctx);
+	void *ctx;
+};
+
 struct net_conn {
 	union {
 		uv_tcp_t tcp;
@@ -74,6 +85,7 @@ struct net_conn {
 	bool local_known; /* local/local_port filled (getsockname only when asked for) */
 	long peer_uid;    /* unix sockets: the client's uid (SO_PEERCRED), else -1 */
 	struct tls_session *tls;
+	struct net_filter *filter; /* net_conn_set_filter, or NULL */
 	uint64_t timeout_ms;
 	size_t writing;   /* bytes handed to uv_write and not yet completed */
 	size_t max_in;    /* pause reading when c->in grows beyond this (default 256 KiB) */
@@ -143,6 +155,12 @@ void net_conn_resume(struct net_conn *c);
 /* Starts a server-side TLS handshake (STARTTLS). Any plaintext still in c->in is discarded
  * (pipelined commands after STARTTLS must not be executed). Returns 0 or -1. */
 int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx);
+
+/* Puts f (copied) between the protocol and the wire from now on: output queued so far goes out
+ * as it is, input not consumed yet (c->in, e.g. pipelined after the command that asked for it)
+ * is decoded. Returns 0; -1 when a filter is already in place (f->free is called), or when
+ * that input does not decode (f stays in place: close the connection). */
+int net_conn_set_filter(struct net_conn *c, const struct net_filter *f);
 
 /* Closes every connection at once (shutdown): pending output is dropped. */
 void net_conns_close_all(const char *reason);

@@ -152,6 +152,17 @@ int mailbox_store_many(struct mailbox *mb, const size_t *idxs, size_t n, char mo
 int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 		    struct mailbox_changes *ch_r);
 
+/* QRESYNC (RFC 7162): the UIDs expunged from the folder after mod-sequence modseq and not in
+ * the view, as ascending disjoint ranges in *ranges_r (free it). Each expunge takes a
+ * mod-sequence of its own, recorded in a bounded log (mailbox_index.h, mtad-vanished); for a
+ * modseq older than the log remembers it is every UID below UIDNEXT missing from the view.
+ * Returns the number of ranges. */
+struct mailbox_uid_range {
+	uint32_t lo, hi;
+};
+size_t mailbox_vanished_since(const struct mailbox *mb, uint64_t modseq,
+			      struct mailbox_uid_range **ranges_r);
+
 /* Adds a message to the folder at maildir (not necessarily open): tmp/ -> fsync -> cur/ with
  * flags, UID assigned under the lock. Returns 0 with *uid_r and *uidvalidity_r (APPENDUID),
  * or -errno. */

@@ -92,6 +92,13 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			s->idx.e[w++] = s->idx.e[j];
 		}
 		s->idx.n = w;
+		uint32_t *vanished = xmalloc((mb->count + 1) * sizeof(*vanished));
+		size_t nv = 0;
+		for (size_t i = 0; i < mb->count; i++)
+			if (gone[i])
+				vanished[nv++] = mb->msgs[i].uid;
+		mailbox_vanished_note(s, vanished, nv);
+		free(vanished);
 		int wr = mailbox_state_write(s);
 		if (r == 0)
 			r = wr;

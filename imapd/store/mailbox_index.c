@@ -459,6 +459,107 @@ void mailbox_index_format(const struct mailbox_index *idx, struct buf *out)
 	}
 }
 
+void mailbox_vanished_free(struct mailbox_vanished *v)
+{
+	free(v->rec);
+	memset(v, 0, sizeof(*v));
+}
+
+#define MAILBOX_VANISHED_MAGIC "mtad-vanished 1 "
+
+int mailbox_vanished_parse(const char *data, size_t len, struct mailbox_vanished *v, char *err,
+			   size_t errlen)
+{
+	memset(v, 0, sizeof(*v));
+	const char *p = data, *end = data + len;
+	const char *nl = memchr(p, '\n', len);
+	size_t magic = strlen(MAILBOX_VANISHED_MAGIC);
+	uint64_t h[2];
+	if (!nl || (size_t)(nl - p) < magic || memcmp(p, MAILBOX_VANISHED_MAGIC, magic) != 0) {
+		mailbox_index_err(err, errlen, "line 1: not an mtad-vanished version 1 header");
+		return -1;
+	}
+	const char *q = p + magic;
+	if (mailbox_index_num(&q, nl, UINT32_MAX, &h[0]) < 0 || q == nl || q[-1] != ' ' ||
+	    mailbox_index_num(&q, nl, INT64_MAX, &h[1]) < 0 || q != nl || h[0] == 0) {
+		mailbox_index_err(err, errlen, "line 1: bad UIDVALIDITY or FLOOR");
+		return -1;
+	}
+	v->uidvalidity = (uint32_t)h[0];
+	v->floor = h[1];
+	size_t cap = 0, line = 1;
+	uint64_t last = v->floor;
+	for (p = nl + 1; p < end; p = nl + 1) {
+		line++;
+		uint64_t r[3];
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl || v->n >= MAILBOX_VANISHED_MAX) {
+			mailbox_index_err(err, errlen, "line %zu: %s", line,
+					  nl ? "too many records" : "no newline (truncated)");
+			goto fail;
+		}
+		q = p;
+		static const uint64_t rmax[3] = { INT64_MAX, UINT32_MAX, UINT32_MAX };
+		for (size_t i = 0; i < 3; i++) {
+			if (mailbox_index_num(&q, nl, rmax[i], &r[i]) < 0 ||
+			    (i < 2 && (q == nl || q[-1] != ' '))) {
+				mailbox_index_err(err, errlen, "line %zu: bad field %zu", line,
+						  i + 1);
+				goto fail;
+			}
+		}
+		if (q != nl || r[0] <= v->floor || r[0] < last || r[1] == 0 || r[1] > r[2]) {
+			mailbox_index_err(err, errlen, "line %zu: record out of order or range",
+					  line);
+			goto fail;
+		}
+		if (v->n == cap) {
+			cap = cap ? cap * 2 : 16;
+			v->rec = xrealloc(v->rec, cap * sizeof(*v->rec));
+		}
+		v->rec[v->n++] = (struct mailbox_vanished_rec){ r[0], (uint32_t)r[1],
+								(uint32_t)r[2] };
+		last = r[0];
+	}
+	return 0;
+fail:
+	mailbox_vanished_free(v);
+	return -1;
+}
+
+void mailbox_vanished_format(const struct mailbox_vanished *v, struct buf *out)
+{
+	buf_printf(out, MAILBOX_VANISHED_MAGIC "%" PRIu32 " %" PRIu64 "\n", v->uidvalidity,
+		   v->floor);
+	for (size_t i = 0; i < v->n; i++)
+		buf_printf(out, "%" PRIu64 " %" PRIu32 " %" PRIu32 "\n", v->rec[i].modseq,
+			   v->rec[i].lo, v->rec[i].hi);
+}
+
+void mailbox_vanished_add(struct mailbox_vanished *v, uint64_t modseq, const uint32_t *uids,
+			  size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		if (uids[i] != 0) {
+			v->rec = xrealloc(v->rec, (v->n + 1) * sizeof(*v->rec));
+			v->rec[v->n++] = (struct mailbox_vanished_rec){ modseq, uids[i], uids[j] };
+		}
+		i = j + 1;
+	}
+	if (v->n > MAILBOX_VANISHED_MAX) {
+		size_t drop = v->n - MAILBOX_VANISHED_MAX;
+		/* Records of one expunge go together, so the floor names whole expunges. */
+		while (drop < v->n && v->rec[drop].modseq == v->rec[drop - 1].modseq)
+			drop++;
+		v->floor = v->rec[drop - 1].modseq;
+		memmove(v->rec, v->rec + drop, (v->n - drop) * sizeof(*v->rec));
+		v->n -= drop;
+	}
+}
+
 bool mailbox_keyword_name_ok(const char *name)
 {
 	size_t n = 0;

@@ -134,6 +134,40 @@ void mailbox_name_flags(const char *name, unsigned *flags_r, uint32_t *kw_r);
 void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char *out,
 			size_t outlen);
 
+/* ---- MAILDIR/mtad-vanished: the UIDs expunged lately, with the mod-sequence of their expunge
+ * (QRESYNC, RFC 7162). Bounded: at most MAILBOX_VANISHED_MAX records; when more come the oldest
+ * go and FLOOR rises to the highest mod-sequence forgotten. For a mod-sequence below FLOOR (or
+ * no readable file) the log cannot tell what vanished since, and the caller reports every UID
+ * below UIDNEXT that is not in the folder (RFC 7162 allows reporting more than vanished). ---- */
+#define MAILBOX_VANISHED_FILE "mtad-vanished"
+#define MAILBOX_VANISHED_TMP  "mtad-vanished.tmp"
+#define MAILBOX_VANISHED_MAX  1000
+
+/* UIDs lo..hi expunged at modseq. */
+struct mailbox_vanished_rec {
+	uint64_t modseq;
+	uint32_t lo, hi;
+};
+
+struct mailbox_vanished {
+	uint32_t uidvalidity;             /* of the index the UIDs belong to */
+	uint64_t floor;                   /* expunges at or below it may be missing from rec */
+	struct mailbox_vanished_rec *rec; /* modseq non-decreasing, 1 <= lo <= hi */
+	size_t n;
+};
+
+void mailbox_vanished_free(struct mailbox_vanished *v);
+/* Parses the file image: "mtad-vanished 1 UIDVALIDITY FLOOR\n" then "MODSEQ LO HI\n" per
+ * record (at most MAILBOX_VANISHED_MAX, modseq non-decreasing and above FLOOR). Pure. Returns 0,
+ * or -1 with err set and v empty. */
+int mailbox_vanished_parse(const char *data, size_t len, struct mailbox_vanished *v, char *err,
+			   size_t errlen);
+void mailbox_vanished_format(const struct mailbox_vanished *v, struct buf *out);
+/* Records the n UIDs (ascending) expunged at modseq (>= every recorded one) as ranges, then
+ * drops the oldest records beyond MAILBOX_VANISHED_MAX, raising floor. Pure. */
+void mailbox_vanished_add(struct mailbox_vanished *v, uint64_t modseq, const uint32_t *uids,
+			  size_t n);
+
 /* Atomic replace of a file: tmp, fsync, rename, fsync dir. */
 int mailbox_file_replace(const char *dir, const char *tmpname, const char *name, const void *data,
 			 size_t len);

@@ -109,4 +109,8 @@ int mailbox_stat_size(const char *maildir, bool in_new, const char *name, uint64
 /* mailbox_append.c */
 int mailbox_find_base(const char *maildir, const char *name, char *out, size_t outlen);
 
+/* mailbox_vanished.c (lock held): the n UIDs (ascending) leave the index: takes a new
+ * mod-sequence for the expunge and records them in the folder's mtad-vanished log. */
+void mailbox_vanished_note(struct mailbox_state *s, const uint32_t *uids, size_t n);
+
 #endif

@@ -256,17 +256,23 @@ int mailbox_state_scan_once(struct mailbox_state *s, bool *changed, bool *retry)
 	}
 	free(h.slot);
 	/* Entries whose files are gone were expunged by someone else. */
-	size_t w = 0;
+	size_t w = 0, ngone = 0;
+	uint32_t *gone = NULL;
 	for (size_t i = 0; i < s->idx.n; i++) {
 		if (seen[i]) {
 			s->idx.e[w++] = s->idx.e[i];
 		} else {
+			if (!gone)
+				gone = xmalloc(s->idx.n * sizeof(*gone));
+			gone[ngone++] = s->idx.e[i].uid;
 			mailbox_index_name_release(&s->idx, s->idx.e[i].name);
 			*changed = true;
 		}
 	}
 	s->idx.n = w;
 	free(seen);
+	mailbox_vanished_note(s, gone, ngone); /* QRESYNC's VANISHED */
+	free(gone);
 	/* New files get the next UIDs in arrival order. */
 	if (nnew > 1)
 		qsort(files, nnew, sizeof(*files), mailbox_dirent_cmp);
