@@ -21,7 +21,7 @@
 /* The extra fields of a passwd-file line (after the seventh field: space-separated
  * key=value): a userdb_quota_rule (or quota_rule, numbered or not) for "*" sets a->quota.
  * Returns 0, or -1 with *error_r set. */
-static int accounts_extra_fields(const char *p, const char *end, struct account *a,
+static int accounts_extra_fields(const char *p, const char *end, struct account *a, bool *any,
 				 const char **error_r)
 {
 	while (p < end) {
@@ -48,6 +48,7 @@ static int accounts_extra_fields(const char *p, const char *end, struct account 
 		if (r < 0)
 			return -1;
 		if (r == 1) {
+			*any = true;
 			a->has_quota = true;
 			a->quota = bytes;
 		}
@@ -112,7 +113,7 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 		}
 		const char *error;
 		if (extra && extra < line + l &&
-		    accounts_extra_fields(extra + 1, line + l, a, &error) < 0) {
+		    accounts_extra_fields(extra + 1, line + l, a, &acc->any_quota, &error) < 0) {
 			snprintf(err, errlen, "%s:%zu: %s", name, lineno, error);
 			accounts_free(&acc);
 			return NULL;

@@ -29,6 +29,7 @@ struct accounts {
 	char *path;
 	struct account *items; /* sorted by address */
 	size_t n;
+	bool any_quota;          /* an account has its own quota rule */
 	struct file_stamp stamp; /* of the file when loaded (missing: an empty table) */
 };
 
