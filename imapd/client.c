@@ -176,6 +176,7 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 	buf_append_str(b, "IMAP4rev1 IMAP4rev2 LITERAL- ID ENABLE IDLE NAMESPACE UNSELECT CHILDREN "
 			  "SPECIAL-USE UIDPLUS MOVE CONDSTORE ESEARCH LIST-EXTENDED LIST-STATUS "
 			  "STATUS=SIZE SASL-IR");
+	buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");

@@ -80,6 +80,10 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		data = crlf.data;
 		len = crlf.len;
 	}
+	if (cmd_quota_refuse(c, cmd->tag, len)) {
+		buf_free(&crlf);
+		return;
+	}
 	uint32_t uidvalidity = 0, uid = 0;
 	int r = mailbox_append(path, data, len, flags, kw, nkw, when, &uidvalidity, &uid, err,
 			       sizeof(err));

@@ -246,6 +246,10 @@ int maildir_quota_recount(const char *maildir, uint64_t limit, struct maildir_qu
 	if (fd < 0)
 		return 0;
 	bool ok = write(fd, text, (size_t)n) == n;
+	/* Root (mailctl, deliver run by root) leaves the file to the Maildir's owner, whose
+	 * daemons append to it. */
+	if (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) < 0)
+		ok = false;
 	close(fd);
 	if (!ok || rename(tmp, dst) < 0)
 		unlink(tmp);

@@ -1,6 +1,7 @@
 /* mailbox_append.c - APPEND, COPY, STATUS: one-shot operations on a folder that need not be open. */
 #include "fileutil.h"
 #include "mailbox_internal.h"
+#include "quota.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -170,6 +171,7 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 		} else {
 			*uid_r = e.uid;
 			*uidvalidity_r = s->idx.uidvalidity;
+			maildir_quota_update_folder(maildir, (int64_t)len, 1);
 		}
 	}
 	mailbox_state_unlock(s);
@@ -238,6 +240,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 	}
 	char **made = xcalloc(n + 1, sizeof(*made));
 	size_t nmade = 0;
+	uint64_t copied = 0;
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		const struct mailbox_msg *m = &src->msgs[idxs[k]];
 		uint64_t size = mailbox_msg_size(src, idxs[k]);
@@ -285,6 +288,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		}
 		mailbox_path2(path, sizeof(path), dst_maildir, "cur", final);
 		made[nmade++] = xstrdup(path);
+		copied += size;
 		struct mailbox_entry e = {
 			.uid = d->idx.uidnext++,
 			.modseq = ++d->idx.highest_modseq,
@@ -306,8 +310,10 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		/* All or nothing: files not in the index are taken back. */
 		for (size_t k = 0; k < nmade; k++)
 			unlink(made[k]);
-	} else if (uidvalidity_r) {
-		*uidvalidity_r = d->idx.uidvalidity;
+	} else {
+		if (uidvalidity_r)
+			*uidvalidity_r = d->idx.uidvalidity;
+		maildir_quota_update_folder(dst_maildir, (int64_t)copied, (int64_t)nmade);
 	}
 	for (size_t k = 0; k < nmade; k++)
 		free(made[k]);
