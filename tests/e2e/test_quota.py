@@ -96,6 +96,8 @@ class QuotaTest(unittest.TestCase):
         self.assertEqual(typ, "NO")
         # an expunge gives the space back
         c.store("1", "+FLAGS", "(\\Deleted)")
+        typ, data = c.status("INBOX", "(DELETED DELETED-STORAGE)")
+        self.assertIn(b"(DELETED 1 DELETED-STORAGE 2)", data[0])
         c.expunge()
         self.assertEqual(self.quota(c)[0], 2)
         typ, data = c.append("INBOX", None, None, message("two again", 2500))
@@ -120,6 +122,16 @@ class QuotaTest(unittest.TestCase):
         self.assertTrue(say(s, "MAIL FROM:<carol@example.test> SIZE=100000").startswith("250"))
         self.assertEqual(say(s, "RCPT TO:<alice@localhost>"), "452 4.2.2 Mailbox full")
         self.assertIn("reject: RCPT from [127.0.0.1]: 452 4.2.2 <frank@localhost>", self.m.log())
+
+    def test_deliver_program(self):
+        deliver = [binary("deliver"), "-c", self.m.config_path, "-f", "carol@example.test"]
+        r = subprocess.run(deliver + ["frank@localhost"], input=message("lda", 300),
+                           capture_output=True)
+        self.assertEqual(r.returncode, 75, r.stderr)  # EX_TEMPFAIL: the MTA tries again
+        self.assertIn(b"4.2.2 mailbox full", r.stderr)
+        r = subprocess.run(deliver + ["carol@example.test"], input=message("lda", 300),
+                           capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_queued_message_deferred_then_bounced(self):
         # bob (default_quota 3K) takes the first message; the second one does not fit

@@ -1,7 +1,10 @@
 /* test_quota_rule.c - Dovecot quota rules and the users file lines that carry them. */
 #include <criterion/criterion.h>
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "accounts.h"
 #include "quota_rule.h"
@@ -123,4 +126,29 @@ Test(quota_rule, users_file_error_names_line)
 	struct accounts *acc = accounts_parse("users", text, sizeof(text) - 1, err, sizeof(err));
 	cr_assert_null(acc);
 	cr_assert(strncmp(err, "users:2: ", 9) == 0, "%s", err);
+}
+
+Test(quota_rule, passwd_keeps_extra_fields)
+{
+	char dir[] = "/tmp/test_quota_rule.XXXXXX", path[64], err[256];
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/users", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("a@example.org:{PLAIN}old::::::userdb_quota_rule=*:storage=1M\n", f);
+	fclose(f);
+	cr_assert_eq(
+		accounts_file_update(path, "a@example.org", "{PLAIN}new", 0600, err, sizeof(err)),
+		1, "%s", err);
+	struct accounts *acc = accounts_load(path, err, sizeof(err));
+	cr_assert_not_null(acc, "%s", err);
+	const struct account *a = accounts_find(acc, "a@example.org");
+	cr_assert(a && strcmp(a->hash, "{PLAIN}new") == 0);
+	cr_assert(a->has_quota && a->quota == 1 << 20);
+	accounts_free(&acc);
+	unlink(path);
+	char lock[80];
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	unlink(lock);
+	rmdir(dir);
 }
