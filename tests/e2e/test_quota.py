@@ -144,7 +144,10 @@ class QuotaTest(unittest.TestCase):
             self.assertTrue(say(s, "DATA").startswith("354"))
             self.assertTrue(say(s, message(subject, 1600).decode() + "\r\n.").startswith("250"))
             if n == 0:
-                self.assertTrue(self.m.wait_message("bob@localhost", b"Subject: first"))
+                # delivered and counted (the log line comes after both), so that the second
+                # delivery's check sees it
+                self.assertTrue(wait_until(lambda: re.search(
+                    r"to=<bob@localhost>.*status=sent", self.m.log()), 10), self.m.log())
         ctl = [binary("mailctl"), "-c", self.m.config_path]
         self.assertTrue(wait_until(lambda: "4.2.2 mailbox full" in self.m.log(), 10), self.m.log())
         dsn = self.m.wait_message("carol@example.test", b"Status: 5.2.2", timeout=15)
