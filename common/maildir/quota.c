@@ -131,9 +131,13 @@ static int maildir_quota_count_dir(const char *dir, struct maildir_quota_scan *s
 		sc->mtimes[sc->n++] = st.st_mtim;
 	}
 	int r = 0;
-	struct dirent *de;
-	errno = 0;
-	while ((de = readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		struct dirent *de = readdir(d);
+		if (!de) {
+			r = errno ? -errno : 0;
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;
 		struct store_name_info info;
@@ -151,10 +155,7 @@ static int maildir_quota_count_dir(const char *dir, struct maildir_quota_scan *s
 			size = (uint64_t)INT64_MAX - (uint64_t)u->bytes;
 		u->bytes += (int64_t)size;
 		u->messages++;
-		errno = 0;
 	}
-	if (errno != 0)
-		r = -errno;
 	closedir(d);
 	return r;
 }
