@@ -1,6 +1,7 @@
 /* deliver.c - local delivery: resolve a recipient (plus-addressing, aliases, accounts), write one Maildir file. */
 #include "deliver.h"
 #include "buf.h"
+#include "quota.h"
 #include "store.h"
 #include "str.h"
 #include "xalloc.h"
@@ -334,6 +335,12 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 	char *hdr = xasprintf("Return-Path: <%s>\r\nDelivered-To: %s\r\n", sender, rcpt);
 	size_t hdr_len = strlen(hdr);
 	uint64_t total = (uint64_t)hdr_len + req->msg_len;
+	enum delivery_status qst = delivery_quota_check(maildir, rcpt, req->quota, total, err,
+							errlen);
+	if (qst != DELIVERY_OK) {
+		free(hdr);
+		return qst;
+	}
 	int64_t secs = req->arrival > 0 ? req->arrival : (int64_t)time(NULL);
 	const char *host = cfg->hostname && cfg->hostname[0] ? cfg->hostname : "localhost";
 	if (store_maildir_name(name, sizeof(name), secs, req->unique ? req->unique : unique, host,
@@ -360,6 +367,8 @@ enum delivery_status delivery_maildir(const struct delivery_request *req, char *
 		r = store_maildir_deliver(maildir, name, iov, 2);
 	}
 	free(hdr);
+	if (r == 0)
+		maildir_quota_update(maildir, (int64_t)total, 1);
 	if (r >= 0)
 		return DELIVERY_OK; /* 1: this very file is already in new/ */
 	str_format(err, errlen, "cannot write into %s: %s", maildir, strerror(-r));

@@ -81,12 +81,27 @@ struct delivery_request {
 	const char *msg;         /* message bytes (CRLF line endings) */
 	size_t msg_len;
 	int64_t arrival; /* seconds: Maildir name time */
+	uint64_t quota;  /* the account's storage limit in bytes (delivery_quota_limit), 0 = none */
 };
 
 /* Writes Return-Path: <sender> and Delivered-To: <rcpt> then the message into
- * state_dir/mail/DOMAIN/LOCAL/ (created on first delivery). Returns DELIVERY_OK (also when
+ * state_dir/mail/DOMAIN/LOCAL/ (created on first delivery), when it fits req->quota
+ * (delivery_quota_check: TEMPFAIL "4.2.2 mailbox full", PERMFAIL "5.2.2" for a message larger
+ * than the whole quota), and adds it to the account's usage (common/maildir/quota.h). Returns DELIVERY_OK (also when
  * check_existing found it already delivered), DELIVERY_TEMPFAIL or DELIVERY_PERMFAIL with
  * err set. Blocking: call from a worker thread. */
 enum delivery_status delivery_maildir(const struct delivery_request *req, char *err, size_t errlen);
+
+/* quota.c */
+/* The storage limit in bytes of local account a (0 = none): its userdb_quota_rule in the
+ * users file, else cfg->default_quota. */
+uint64_t delivery_quota_limit(const struct config *cfg, const struct accounts *acc,
+			      const struct addr *a);
+/* Does a message of size bytes fit the Maildir's limit (0 = none)? DELIVERY_OK (also when the
+ * usage cannot be read), DELIVERY_TEMPFAIL (err "4.2.2 mailbox full: ...") or
+ * DELIVERY_PERMFAIL (err "5.2.2 ...": larger than the limit itself). rcpt names the account
+ * in err. Blocking (reads maildirsize, may recount). */
+enum delivery_status delivery_quota_check(const char *maildir, const char *rcpt, uint64_t limit,
+					  uint64_t size, char *err, size_t errlen);
 
 #endif

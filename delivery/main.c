@@ -197,6 +197,7 @@ static void deliver_one(struct deliver_run *run, const char *arg)
 			.msg = run->msg->data,
 			.msg_len = run->msg->len,
 			.arrival = run->arrival,
+			.quota = delivery_quota_limit(run->cfg, run->acc, &t[i].addr),
 		};
 		st = delivery_maildir(&req, err, sizeof(err));
 		if (st == DELIVERY_OK) {

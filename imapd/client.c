@@ -186,6 +186,7 @@ void client_capabilities(const struct imap_client *c, struct buf *b)
 	buf_append_str(b, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES ESORT "
 			  "CONTEXT=SEARCH CONTEXT=SORT");
 	buf_append_str(b, " QRESYNC COMPRESS=DEFLATE NOTIFY");
+	buf_append_str(b, " QUOTA QUOTA=RES-STORAGE");
 	if (c->state == IMAP_STATE_NOAUTH) {
 		if (c->tls)
 			buf_append_str(b, " AUTH=PLAIN");

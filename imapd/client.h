@@ -73,6 +73,7 @@ struct imap_client {
 	char tag[128];              /* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
 	char user[256];             /* login address, lower-cased */
 	char account_dir[PATH_MAX]; /* the account's Maildir (INBOX) */
+	uint64_t quota_limit;       /* its storage limit in bytes at login, 0 = none (QUOTA) */
 	struct mailbox_view *view;  /* the selected folder (SELECTED state) */
 	struct client_cont cont;    /* the command in progress, when it paused */
 	struct client_work *work;   /* store work of this session on the thread pool (or NULL) */

@@ -346,6 +346,8 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 	}
 	/* Here every message is built and total is what they add to the folder: a check of the
 	 * whole (quota) goes here, before the commit. */
+	if (!done && cmd_quota_refuse(c, cmd->tag, total))
+		done = true;
 	if (!done) {
 		struct mailbox_append_msg *am = xcalloc(count, sizeof(*am));
 		uint32_t *uids = xcalloc(count, sizeof(*uids));

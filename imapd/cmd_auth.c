@@ -160,6 +160,8 @@ static void auth_open_done(uv_work_t *w, int status)
 	auth_throttle_success(c->d->auth_throttle, key);
 	snprintf(c->account_dir, sizeof(c->account_dir), "%s", job->account_dir);
 	snprintf(c->user, sizeof(c->user), "%s", job->check.user);
+	c->quota_limit = accounts_quota(accounts_find(c->d->accounts, c->user),
+					c->d->cfg->default_quota);
 	log_info("imap: [%s]: login user=%s, method=%s", c->conn->peer_ip, c->user, job->mech);
 	client_enter_state(c, IMAP_STATE_AUTH);
 	client_login_done(c);

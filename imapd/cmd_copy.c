@@ -63,6 +63,14 @@ void cmd_copy(struct imap_client *c, const struct imap_command *cmd)
 		if (seqset_contains(&set, key))
 			idxs[nidx++] = i;
 	}
+	/* A MOVE within the account changes no usage; a COPY adds the copies. */
+	if (!move && nidx && cmd_quota_refuse_copy(c, cmd->tag, mb, idxs, nidx)) {
+		free(idxs);
+		seqset_free(&set);
+		seqset_free(&src_uids);
+		seqset_free(&dst_uids);
+		return;
+	}
 	uint32_t *new_uids = xmalloc((nidx + 1) * sizeof(*new_uids));
 	if (nidx) {
 		int r = mailbox_copy_many(mb, idxs, nidx, dst, &uidvalidity, new_uids);

@@ -585,14 +585,18 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 	if (r < 0)
 		return -2;
 	uint32_t deleted = 0;
+	uint64_t deleted_storage = 0; /* RFC 9208 DELETED-STORAGE: octets of \Deleted messages */
 	for (unsigned i = 0; i < nitems; i++) {
-		if (imap_arg_atom_equals(&items[i], "DELETED")) {
+		if (imap_arg_atom_equals(&items[i], "DELETED") ||
+		    imap_arg_atom_equals(&items[i], "DELETED-STORAGE")) {
 			struct mailbox *mb;
 			char err[128];
 			if (mailbox_open(path, true, &mb, err, sizeof(err)) == 0) {
 				for (size_t k = 0; k < mb->count; k++)
-					if (mb->msgs[k].flags & MAILBOX_DELETED)
+					if (mb->msgs[k].flags & MAILBOX_DELETED) {
 						deleted++;
+						deleted_storage += mailbox_msg_size(mb, k);
+					}
 				mailbox_close(&mb);
 			}
 			break;
@@ -622,6 +626,9 @@ static int status_write(struct imap_client *c, struct buf *b, const char *name, 
 			buf_printf(b, "SIZE %llu", (unsigned long long)st.size);
 		else if (imap_arg_atom_equals(a, "DELETED"))
 			buf_printf(b, "DELETED %u", deleted);
+		else if (imap_arg_atom_equals(a, "DELETED-STORAGE"))
+			buf_printf(b, "DELETED-STORAGE %llu",
+				   (unsigned long long)(deleted_storage + 1023) / 1024);
 		else
 			return -1;
 	}

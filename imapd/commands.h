@@ -114,6 +114,18 @@ void command_contexts_free(struct imap_client *c);
 /* cmd_copy.c */
 void cmd_copy(struct imap_client *c, const struct imap_command *cmd);
 
+/* cmd_quota.c (RFC 9208) */
+void cmd_getquota(struct imap_client *c, const struct imap_command *cmd);
+void cmd_getquotaroot(struct imap_client *c, const struct imap_command *cmd);
+void cmd_setquota(struct imap_client *c, const struct imap_command *cmd);
+/* Would add more bytes exceed the session's account quota? Then answers tag
+ * "NO [OVERQUOTA]" and returns true (on the pool: reads maildirsize). */
+bool cmd_quota_refuse(struct imap_client *c, const char *tag, uint64_t add);
+/* The same for copies of the messages idxs[0..n) of mb. */
+struct mailbox;
+bool cmd_quota_refuse_copy(struct imap_client *c, const char *tag, struct mailbox *mb,
+			   const size_t *idxs, size_t n);
+
 /* cmd_expunge.c */
 void cmd_expunge(struct imap_client *c, const struct imap_command *cmd);
 void cmd_close(struct imap_client *c, const struct imap_command *cmd);

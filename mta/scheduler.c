@@ -35,6 +35,7 @@ struct sched_job {
 	/* local recipients that mailbox_routes sends to an LMTP back end (into routes) */
 	const struct mailbox_route **route;
 	struct mailbox_routes *routes; /* a reference taken when the job started */
+	uint64_t *quota; /* local recipients' storage limits, read on the loop (0 = none) */
 	/* a message just received (scheduler_accept): told when its commit is durable */
 	scheduler_accept_cb accept_cb;
 	void *accept_arg;
@@ -264,6 +265,7 @@ static void sched_job_deliver_local(struct sched_job *j)
 			.msg = e->msg,
 			.msg_len = e->msg_len,
 			.arrival = e->env.arrival,
+			.quota = j->quota[i],
 		};
 		err[0] = '\0';
 		enum delivery_status st = delivery_maildir(&req, err, sizeof(err));
@@ -651,23 +653,42 @@ static void sched_job_record(struct sched_job *j)
 	uv_queue_work(j->s->m->loop, &j->work, sched_job_record_work, sched_job_done);
 }
 
+/* The storage limits of the local recipients, from the accounts table (the loop's: it may be
+ * reloaded meanwhile, so the pool job does not read it). Nothing to do without limits. */
+static void sched_job_quotas(struct scheduler *s, struct sched_job *j)
+{
+	const struct config *cfg = s->m->cfg;
+	if (cfg->default_quota == 0 && !(s->m->accounts && s->m->accounts->any_quota))
+		return;
+	for (size_t i = 0; i < j->e->env.nrcpts; i++) {
+		const char *rcpt = j->e->env.rcpts[i].addr;
+		struct addr a;
+		const char *aerr;
+		if (addr_parse_mailbox(rcpt, strlen(rcpt), ADDR_ALLOW_UTF8, &a, &aerr) == 0 &&
+		    config_is_local_domain(cfg, a.domain))
+			j->quota[i] = delivery_quota_limit(cfg, s->m->accounts, &a);
+	}
+}
+
 static struct sched_job *sched_job_new(struct scheduler *s, struct sched_entry *e, int64_t now)
 {
 	/* One block: the job, then its per-recipient arrays (pointers, ints, bools: aligned). */
 	size_t n = e->env.nrcpts;
 	size_t size = sizeof(struct sched_job) +
-		      n * (3 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
+		      n * (sizeof(uint64_t) + 3 * sizeof(char *) + 2 * sizeof(int) + sizeof(bool));
 	struct sched_job *j = xcalloc(1, size);
 	j->s = s;
 	j->e = e;
 	j->now = now;
 	j->routes = mailbox_routes_ref(s->m->routes);
-	j->error = (char **)(j + 1);
+	j->quota = (uint64_t *)(j + 1);
+	j->error = (char **)(j->quota + n);
 	j->relay_host = j->error + n;
 	j->route = (const struct mailbox_route **)(j->relay_host + n);
 	j->result = (int *)(j->route + n);
 	j->code = j->result + n;
 	j->remote_due = (bool *)(j->code + n);
+	sched_job_quotas(s, j);
 	e->busy = true;
 	s->jobs++;
 	return j;

@@ -197,6 +197,7 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	s->env.envid = cmd->envid[0] ? xstrdup(cmd->envid) : NULL;
 	s->smtputf8 = cmd->smtputf8;
 	s->body = cmd->body;
+	s->declared_size = cmd->has_size ? cmd->size : 0;
 	s->n_mail++;
 	smtp_enter_state(s, SMTP_STATE_MAIL);
 	smtp_milter_hook(s, SMTP_MILTER_MAIL, cmd, "250 2.1.0 Ok\r\n");
@@ -291,6 +292,14 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 		free(targets);
 		return;
 	}
+	if (smtp_quota_rcpt(s, cmd, rcpt, targets, ntargets))
+		return; /* the quota check on the thread pool goes on with smtp_rcpt_accept */
+	smtp_rcpt_accept(s, cmd, rcpt, targets, ntargets);
+}
+
+void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_command *cmd, const char *rcpt,
+		      struct delivery_target *targets, size_t ntargets)
+{
 	for (size_t i = 0; i < ntargets; i++) {
 		char t[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 		addr_format(&targets[i].addr, t, sizeof(t));

@@ -53,6 +53,7 @@ struct smtp_session {
 	struct queue_envelope env;
 	bool smtputf8;
 	enum smtp_body body;
+	uint64_t declared_size; /* MAIL SIZE=, 0 when absent (the RCPT quota check) */
 	struct buf msg;
 	size_t msg_accounted;  /* msg.cap as counted in m->data_bytes */
 	bool data_overload;    /* the daemon's message memory was full: 452 at the end */
@@ -151,6 +152,20 @@ bool smtp_sender_check_applies(const struct smtp_session *s);
  * that does not is copied to bad). */
 bool smtp_originators_owned(struct smtp_session *s, const char *hdr, size_t hlen, char *bad,
 			    size_t badlen);
+
+/* smtp_server.c: a local or remote recipient passed every check: added to the envelope (one
+ * entry per target), then the milters see it. Takes targets (malloc'd). */
+struct delivery_target;
+void smtp_rcpt_accept(struct smtp_session *s, const struct smtp_command *cmd, const char *rcpt,
+		      struct delivery_target *targets, size_t ntargets);
+
+/* smtp_quota.c */
+/* RCPT of local targets: when one of them has a storage limit, checks on the thread pool that
+ * the account is not full (usage plus MAIL SIZE=, or one byte, fits) and returns true: the
+ * session pauses, then gets "452 4.2.2 Mailbox full" or goes on with smtp_rcpt_accept (which
+ * takes targets either way). false: no limit applies, nothing done. */
+bool smtp_quota_rcpt(struct smtp_session *s, const struct smtp_command *cmd, const char *rcpt,
+		     struct delivery_target *targets, size_t ntargets);
 
 /* smtp_auth.c */
 void smtp_auth_command(struct smtp_session *s, const struct smtp_command *cmd);

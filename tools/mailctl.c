@@ -8,12 +8,15 @@
 #include "privilege.h"
 #include "queue.h"
 #include "queue_file.h"
+#include "quota.h"
+#include "store.h"
 #include "str.h"
 #include "xalloc.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +36,7 @@ static void mailctl_usage(FILE *f)
 		"hashed)\n"
 		"  user passwd ADDRESS    change an account's password (read from stdin)\n"
 		"  user del ADDRESS       remove an account\n"
-		"  user list              list the accounts\n"
+		"  user list              list the accounts with their storage usage and quota\n"
 		"  queue [--json]         list queued messages: id, size, age, sender, recipients\n"
 		"  stats [--json]         counts by state (live figures when mtad is running)\n"
 		"  flush                  retry every deferred message now\n"
@@ -121,6 +124,31 @@ static int mailctl_normalise_address(const struct config *cfg, const char *in, c
 	return 0;
 }
 
+/* "address  used BYTES of LIMIT bytes (P%), N messages": the storage usage as the quota sees it
+ * (the Maildir's maildirsize, counted when missing). */
+static void mailctl_user_line(const struct config *cfg, const struct account *a)
+{
+	char maildir[PATH_MAX];
+	struct maildir_quota_usage u = { 0, 0 };
+	uint64_t limit = accounts_quota(a, cfg->default_quota);
+	int r = -EINVAL;
+	if (store_mailbox_path_for_address(cfg->state_dir, a->address, maildir, sizeof(maildir)) ==
+	    0)
+		r = maildir_quota_get(maildir, limit, &u);
+	if (r < 0) {
+		printf("%s  usage unknown (%s)\n", a->address, strerror(-r));
+		return;
+	}
+	if (limit)
+		printf("%s  used %lld of %llu bytes (%llu%%), %lld messages\n", a->address,
+		       (long long)u.bytes, (unsigned long long)limit,
+		       (unsigned long long)((uint64_t)u.bytes * 100 / limit),
+		       (long long)u.messages);
+	else
+		printf("%s  used %lld bytes (no limit), %lld messages\n", a->address,
+		       (long long)u.bytes, (long long)u.messages);
+}
+
 static int mailctl_user(const struct config *cfg, int argc, char **argv)
 {
 	char err[1024], address[600], password[1024], hash[512];
@@ -131,7 +159,7 @@ static int mailctl_user(const struct config *cfg, int argc, char **argv)
 			return EX_CONFIG_STATUS;
 		}
 		for (size_t i = 0; i < acc->n; i++)
-			printf("%s\n", acc->items[i].address);
+			mailctl_user_line(cfg, &acc->items[i]);
 		accounts_free(&acc);
 		return 0;
 	}

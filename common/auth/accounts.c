@@ -1,6 +1,7 @@
 /* accounts.c - the users_file table: parse, sort, look up, reload when the file changes. */
 #include "accounts.h"
 #include "fileutil.h"
+#include "quota_rule.h"
 #include "table_file.h"
 #include "xalloc.h"
 
@@ -16,6 +17,44 @@
 #include <unistd.h>
 
 #include "buf.h"
+
+/* The extra fields of a passwd-file line (after the seventh field: space-separated
+ * key=value): a userdb_quota_rule (or quota_rule, numbered or not) for "*" sets a->quota.
+ * Returns 0, or -1 with *error_r set. */
+static int accounts_extra_fields(const char *p, const char *end, struct account *a, bool *any,
+				 const char **error_r)
+{
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *tok = p;
+		while (p < end && *p != ' ' && *p != '\t')
+			p++;
+		const char *eq = memchr(tok, '=', (size_t)(p - tok));
+		if (!eq)
+			continue;
+		const char *key = tok;
+		if ((size_t)(eq - key) > 7 && strncmp(key, "userdb_", 7) == 0)
+			key += 7;
+		if ((size_t)(eq - key) < 10 || strncmp(key, "quota_rule", 10) != 0)
+			continue;
+		bool numbered = true;
+		for (const char *k = key + 10; k < eq; k++)
+			numbered = numbered && *k >= '0' && *k <= '9';
+		if (!numbered)
+			continue;
+		uint64_t bytes;
+		int r = quota_rule_parse(eq + 1, (size_t)(p - eq - 1), &bytes, error_r);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			*any = true;
+			a->has_quota = true;
+			a->quota = bytes;
+		}
+	}
+	return 0;
+}
 
 static int account_cmp(const void *a, const void *b)
 {
@@ -49,7 +88,7 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 			return NULL;
 		}
 		/* Dovecot passwd-file: user:password:uid:gid:gecos:home:shell:extra; we use the
-		 * first two fields. */
+		 * first two fields and a quota rule among the extra fields. */
 		const char *pw = colon + 1;
 		const char *pwend = memchr(pw, ':', (size_t)(line + l - pw));
 		if (!pwend)
@@ -63,6 +102,22 @@ struct accounts *accounts_parse(const char *name, const char *text, size_t len, 
 		for (char *p = a->address; *p; p++)
 			*p = (char)tolower((unsigned char)*p);
 		a->hash = xstrndup(pw, (size_t)(pwend - pw));
+		a->has_quota = false;
+		a->quota = 0;
+		/* uid:gid:gecos:home:shell, then the extra fields (which may hold ':'). */
+		const char *extra = pwend;
+		for (int f = 0; f < 5 && extra < line + l; f++) {
+			extra = memchr(extra + 1, ':', (size_t)(line + l - extra - 1));
+			if (!extra)
+				break;
+		}
+		const char *error;
+		if (extra && extra < line + l &&
+		    accounts_extra_fields(extra + 1, line + l, a, &acc->any_quota, &error) < 0) {
+			snprintf(err, errlen, "%s:%zu: %s", name, lineno, error);
+			accounts_free(&acc);
+			return NULL;
+		}
 	}
 	qsort(acc->items, acc->n, sizeof(*acc->items), account_cmp);
 	return acc;
@@ -112,6 +167,11 @@ const struct account *accounts_find(const struct accounts *acc, const char *addr
 	return bsearch(&key, acc->items, acc->n, sizeof(*acc->items), account_cmp);
 }
 
+uint64_t accounts_quota(const struct account *a, uint64_t default_quota)
+{
+	return a && a->has_quota ? a->quota : default_quota;
+}
+
 void accounts_free(struct accounts **accp)
 {
 	struct accounts *acc = *accp;
@@ -133,7 +193,7 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 	char lock_path[4096], tmp_path[4096];
 	size_t alen = strlen(address);
 	int ret = -1, found = 0;
-	struct buf out;
+	struct buf out, rest;
 
 	if (alen == 0 || strchr(address, ':') || strchr(address, '\n') || !strchr(address, '@') ||
 	    (hash && (strchr(hash, '\n') || strchr(hash, ':')))) {
@@ -150,6 +210,7 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 		return -1;
 	}
 	buf_init(&out);
+	buf_init(&rest);
 	struct stat st;
 	FILE *f = fopen(path, "r");
 	if (!f && errno != ENOENT) {
@@ -167,6 +228,17 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 			if (colon && (size_t)(colon - line) == alen &&
 			    strncasecmp(line, address, alen) == 0) {
 				found = 1;
+				/* uid:gid:...:extra fields stay with a new password */
+				const char *pwend = memchr(colon + 1, ':',
+							   (size_t)(line + n - colon - 1));
+				buf_reset(&rest);
+				if (pwend) {
+					size_t rl = (size_t)(line + n - pwend);
+					while (rl > 0 &&
+					       (pwend[rl - 1] == '\n' || pwend[rl - 1] == '\r'))
+						rl--;
+					buf_append(&rest, pwend, rl);
+				}
 				continue; /* replaced or removed below */
 			}
 			buf_append(&out, line, (size_t)n);
@@ -177,7 +249,8 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 		fclose(f);
 	}
 	if (hash)
-		buf_printf(&out, "%s:%s\n", address, hash);
+		buf_printf(&out, "%s:%s%.*s\n", address, hash, (int)rest.len,
+			   rest.data ? rest.data : "");
 	else if (!found) {
 		ret = 0;
 		goto done;
@@ -208,6 +281,7 @@ int accounts_file_update(const char *path, const char *address, const char *hash
 	ret = 1;
 done:
 	buf_free(&out);
+	buf_free(&rest);
 	close(lock);
 	return ret;
 }

@@ -114,6 +114,7 @@ static const struct config_key config_keys[] = {
 	KEY(relay_port, CONFIG_T_PORT, 0, 1, 65535, NULL, "25"),
 	KEY(smarthost, CONFIG_T_ADDRESS, EMPTY, 0, 0, config_check_smarthost, NULL),
 	KEY(max_message_size, CONFIG_T_SIZE, 0, 1, 1ULL << 40, NULL, "35M"),
+	KEY(default_quota, CONFIG_T_SIZE, 0, 0, 1ULL << 50, NULL, "0"),
 	KEY(max_recipients, CONFIG_T_COUNT, 0, 1, 1000000, NULL, "1000"),
 	KEY(queue_lifetime, CONFIG_T_DURATION, 0, 0, DMAX, NULL, "5d"),
 	LISTN(retry_schedule, n_retry_schedule, CONFIG_T_DURATION, 0, 1, DMAX,

@@ -57,6 +57,7 @@ struct config {
 	struct config_hostport
 		smarthost;         /* host[0] == 0 when unset; "[host]:port" or "host:port" */
 	uint64_t max_message_size; /* bytes, default 35M */
+	uint64_t default_quota;    /* storage limit of an account without its own, 0 = none */
 	unsigned max_recipients;   /* default 1000 */
 	uint64_t queue_lifetime;   /* seconds, default 5d */
 	uint64_t *retry_schedule;  /* seconds, default 1m 5m 15m 30m 1h 2h 4h */

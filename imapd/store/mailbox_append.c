@@ -1,6 +1,7 @@
 /* mailbox_append.c - APPEND, COPY, STATUS: one-shot operations on a folder that need not be open. */
 #include "fileutil.h"
 #include "mailbox_internal.h"
+#include "quota.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -195,8 +196,13 @@ int mailbox_append_many(const char *maildir, const struct mailbox_append_msg *ms
 			r = mailbox_state_write(s);
 		if (r < 0)
 			snprintf(err, errlen, "cannot commit the messages: %s", strerror(-r));
-		else
+		else {
 			*uidvalidity_r = s->idx.uidvalidity;
+			int64_t added = 0;
+			for (size_t k = 0; k < n; k++)
+				added += (int64_t)msgs[k].len;
+			maildir_quota_update_folder(maildir, added, (int64_t)n);
+		}
 	}
 	if (r < 0)
 		mailbox_unlink_all(dst, n); /* not reported as appended: take them back */
@@ -278,6 +284,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 	}
 	char **made = xcalloc(n + 1, sizeof(*made));
 	size_t nmade = 0;
+	uint64_t copied = 0;
 	for (size_t k = 0; r == 0 && k < n; k++) {
 		const struct mailbox_msg *m = &src->msgs[idxs[k]];
 		uint64_t size = mailbox_msg_size(src, idxs[k]);
@@ -325,6 +332,7 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		}
 		mailbox_path2(path, sizeof(path), dst_maildir, "cur", final);
 		made[nmade++] = xstrdup(path);
+		copied += size;
 		struct mailbox_entry e = {
 			.uid = d->idx.uidnext++,
 			.modseq = ++d->idx.highest_modseq,
@@ -346,8 +354,10 @@ int mailbox_copy_many(struct mailbox *src, const size_t *idxs, size_t n, const c
 		/* All or nothing: files not in the index are taken back. */
 		for (size_t k = 0; k < nmade; k++)
 			unlink(made[k]);
-	} else if (uidvalidity_r) {
-		*uidvalidity_r = d->idx.uidvalidity;
+	} else {
+		if (uidvalidity_r)
+			*uidvalidity_r = d->idx.uidvalidity;
+		maildir_quota_update_folder(dst_maildir, (int64_t)copied, (int64_t)nmade);
 	}
 	for (size_t k = 0; k < nmade; k++)
 		free(made[k]);

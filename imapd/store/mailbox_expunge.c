@@ -1,11 +1,14 @@
 /* mailbox_expunge.c - EXPUNGE: the \Deleted files removed, and forgotten by the index and the view. */
 #include "mailbox_internal.h"
+#include "quota.h"
+#include "store.h"
 #include "xalloc.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int mailbox_u32_cmp(const void *a, const void *b)
@@ -42,6 +45,7 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 		r = -ESTALE;
 	bool *gone = xcalloc(mb->count + 1, sizeof(*gone));
 	bool dirty = false, rescanned = false;
+	uint64_t freed_bytes = 0, freed = 0;
 	size_t ecap = 0;
 	for (size_t i = 0; r == 0 && i < mb->count; i++) {
 		uint32_t uid = mb->msgs[i].uid;
@@ -60,6 +64,16 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 				  s->idx.e[j].name);
 		if (r < 0)
 			break;
+		/* What the account's usage loses (common/maildir/quota.h). */
+		uint64_t size = s->idx.e[j].size;
+		struct store_name_info info;
+		struct stat st;
+		if (size == MAILBOX_SIZE_UNKNOWN)
+			size = store_maildir_parse_name(s->idx.e[j].name, &info) == 0 &&
+					       info.has_size
+				       ? info.size
+			       : lstat(path, &st) == 0 ? (uint64_t)st.st_size
+						       : 0;
 		if (unlink(path) < 0) {
 			if (errno != ENOENT) {
 				r = -errno;
@@ -76,6 +90,8 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 		}
 		/* Forgotten by the state below; by the view at the end. */
 		gone[i] = true;
+		freed_bytes += size;
+		freed++;
 		dirty = true;
 	}
 	if (dirty) {
@@ -104,6 +120,8 @@ int mailbox_expunge(struct mailbox *mb, const uint32_t *uids, size_t nuids,
 			r = wr;
 	}
 	mailbox_state_unlock(s);
+	if (freed)
+		maildir_quota_update_folder(s->path, -(int64_t)freed_bytes, -(int64_t)freed);
 	/* Sequence numbers reported from the highest down, then the view loses them. */
 	for (size_t i = mb->count; i-- > 0;) {
 		if (gone[i])

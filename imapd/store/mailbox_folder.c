@@ -3,6 +3,7 @@
 #include "imap_utf7.h"
 #include "mailbox.h"
 #include "mailbox_index.h"
+#include "quota.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -492,6 +493,7 @@ int mailbox_folder_delete(const char *account_dir, const char *name, char *err, 
 		return r;
 	}
 	fsync_dir(account_dir);
+	maildir_quota_invalidate(account_dir); /* its messages are gone: count again */
 	if (nftw(trash, mailbox_rm_cb, 16, FTW_DEPTH | FTW_PHYS) != 0) {
 		snprintf(err, errlen, "folder deleted, but %s remains: %s", trash, strerror(errno));
 		return -errno;

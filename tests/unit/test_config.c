@@ -175,6 +175,7 @@ Test(config, every_key_parsed)
 		"relay_port = 2525\n"
 		"smarthost = [relay.example.net]:587\n"
 		"max_message_size = 10M\n"
+		"default_quota = 2G\n"
 		"max_recipients = 50\n"
 		"queue_lifetime = 2d\n"
 		"retry_schedule = 30s, 2m, 1h\n"
@@ -250,6 +251,7 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.relay_port, 2525);
 	test_expect_hostport(&cfg.smarthost, "relay.example.net", 587);
 	cr_expect_eq(cfg.max_message_size, 10ULL << 20);
+	cr_expect_eq(cfg.default_quota, 2ULL << 30);
 	cr_expect_eq(cfg.max_recipients, 50);
 	cr_expect_eq(cfg.queue_lifetime, 2ULL * 86400);
 	cr_assert_eq(cfg.n_retry_schedule, 3);
