@@ -627,6 +627,8 @@ def main():
     ap.add_argument("--concurrency", default="1,10,50", help="comma list of SMTP concurrencies (1,10,50)")
     ap.add_argument("--sizes", default="1,100", help="comma list of SMTP body sizes in KiB (1,100)")
     ap.add_argument("--growth-queue", type=int, help="deferred messages for the growth workload (100000)")
+    ap.add_argument("--password-scheme", choices=("sha512-crypt", "yescrypt", "plain"), default="sha512-crypt",
+                    help="how both servers store the test account's password (sha512-crypt)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--json", help="also write the raw figures to this file")
     args = ap.parse_args()
@@ -641,6 +643,7 @@ def main():
     args.growth_queue = args.growth_queue or 100000
     args.growth_messages = args.messages
     only = set(args.only.split(","))
+    S.PASSWORD_SCHEME = args.password_scheme
     if os.geteuid() != 0:
         sys.exit("bench: run as root (private Postfix and Dovecot need their system users)")
     bindir = os.path.join(os.environ.get("BUILD_DIR") or os.path.join(S.ROOT, "build"), "bin")
@@ -721,7 +724,8 @@ def main():
               "commit: %s" % git_commit(), "machine: %s" % machine(),
               "versions: %s" % json.dumps(versions()),
               "mode: %s, %d repetition(s), %d messages per 1 KiB SMTP run, wall time %.0f s"
-              % ("quick" if args.quick else "full", args.reps, args.messages, time.monotonic() - t_start)]
+              % ("quick" if args.quick else "full", args.reps, args.messages, time.monotonic() - t_start),
+              "passwords: %s on both sides" % args.password_scheme]
     print()
     print("\n".join(header))
     print()

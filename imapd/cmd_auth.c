@@ -197,7 +197,7 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 	net_conn_pause(c->conn);
 	/* The account name as delivery knows it ("John"@d is john@d). */
 	char name[SASL_AUTHCID_MAX + 1];
-	password_check_start(&job->check, c->d->loop, &c->d->accounts,
+	password_check_start(&job->check, c->d->loop, &c->d->accounts, c->d->auth_cache,
 			     addr_login_name(user, name, sizeof(name)), password, auth_verify_done);
 }
 
