@@ -161,9 +161,7 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 			.name = xstrdup(final),
 		};
 		mailbox_index_push(&s->idx, &e);
-		r = fsync_dir(dir);
-		if (r == 0)
-			r = mailbox_state_write(s);
+		r = mailbox_state_write(s);
 		if (r < 0) {
 			snprintf(err, errlen, "cannot commit the message: %s", strerror(-r));
 			unlink(dst); /* not reported as appended: take it back */
@@ -173,6 +171,14 @@ int mailbox_append(const char *maildir, const char *data, size_t len, unsigned f
 		}
 	}
 	mailbox_state_unlock(s);
+	/* cur/ is fsynced after the lock is released (issue #18: the folder lock was held for
+	 * three flushes per APPEND). The reply still waits for it. A crash before it ends loses
+	 * a message nobody was told was appended; its UID, durable in the index, is never given
+	 * again, and a session that saw it sees it expunged. */
+	if (r == 0 && (r = fsync_dir(dir)) < 0) {
+		snprintf(err, errlen, "cannot commit the message: %s", strerror(-r));
+		unlink(dst);
+	}
 	mailbox_state_free(s);
 	return r;
 }
