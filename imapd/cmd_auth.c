@@ -230,7 +230,7 @@ static void auth_verify(struct imap_client *c, const char *tag, const char *mech
 		}
 		snprintf(job->proxy_password, sizeof(job->proxy_password), "%s", password);
 	}
-	password_check_start(&job->check, c->d->loop, &c->d->accounts,
+	password_check_start(&job->check, c->d->loop, &c->d->accounts, c->d->auth_cache,
 			     addr_login_name(user, name, sizeof(name)), password, auth_verify_done);
 }
 

@@ -10,6 +10,7 @@
 #include "net.h"
 
 struct accounts;
+struct auth_cache;
 struct auth_throttle;
 struct client_work;
 struct imap_client;
@@ -45,6 +46,7 @@ struct imapd {
 	char *tls_cert, *tls_key;
 	struct accounts *accounts;
 	struct auth_throttle *auth_throttle;
+	struct auth_cache *auth_cache; /* verified logins (NULL: none) */
 	struct net_listener *listeners;
 	struct imap_client *clients; /* every live session (for change notification) */
 	uint64_t sessions_total;

@@ -1,5 +1,6 @@
 /* main.c - imapd: load the configuration, TLS context, bind the IMAP listeners, drop privileges, run the loop, shut down in order. */
 #include "accounts.h"
+#include "auth_cache.h"
 #include "auth_throttle.h"
 #include "config.h"
 #include "daemon.h"
@@ -101,6 +102,7 @@ int main(int argc, char **argv)
 	}
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
 	imapd.auth_throttle = daemon_auth_throttle(&cfg);
+	imapd.auth_cache = daemon_auth_cache(&cfg);
 
 	if (imapd_listen(&imapd, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
@@ -131,6 +133,7 @@ int main(int argc, char **argv)
 	tls_ctx_free(&imapd.proxy_tls);
 	mailbox_routes_free(&imapd.routes);
 	auth_throttle_free(&imapd.auth_throttle);
+	auth_cache_free(&imapd.auth_cache);
 	free(imapd.tls_cert);
 	free(imapd.tls_key);
 	accounts_free(&imapd.accounts);

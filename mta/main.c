@@ -10,6 +10,7 @@
 #include "maildrop.h"
 #include "mtad.h"
 #include "privilege.h"
+#include "auth_cache.h"
 #include "auth_throttle.h"
 #include "relay.h"
 #include "tls.h"
@@ -145,6 +146,7 @@ int main(int argc, char **argv)
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
 	mtad.auth_throttle = daemon_auth_throttle(&cfg);
+	mtad.auth_cache = daemon_auth_cache(&cfg);
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
@@ -189,6 +191,7 @@ int main(int argc, char **argv)
 	queue_close(&mtad.queue);
 	tls_ctx_free(&mtad.tls);
 	auth_throttle_free(&mtad.auth_throttle);
+	auth_cache_free(&mtad.auth_cache);
 	free(mtad.tls_cert);
 	free(mtad.tls_key);
 	accounts_free(&mtad.accounts);

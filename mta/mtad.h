@@ -16,6 +16,7 @@ struct relay;
 struct dns;
 struct tls_ctx;
 struct auth_throttle;
+struct auth_cache;
 
 struct mtad {
 	uv_loop_t *loop;
@@ -30,6 +31,8 @@ struct mtad {
 	struct net_listener *listeners;
 	struct tls_ctx *tls; /* server side: STARTTLS and implicit TLS */
 	struct auth_throttle *auth_throttle;
+	/* verified logins (NULL: none) */
+	struct auth_cache *auth_cache;
 	char *tls_cert, *tls_key; /* paths, for SIGHUP reload */
 	bool stopping;
 	uint64_t sessions_total, messages_accepted, messages_rejected;

@@ -104,7 +104,7 @@ static void smtp_auth_verify(struct smtp_session *s, const char *user, const cha
 	net_conn_pause(s->conn);
 	/* The account name as delivery knows it ("John"@d is john@d), as imapd's login. */
 	char name[SASL_AUTHCID_MAX + 1];
-	password_check_start(&job->check, s->m->loop, &s->m->accounts,
+	password_check_start(&job->check, s->m->loop, &s->m->accounts, s->m->auth_cache,
 			     addr_login_name(user, name, sizeof(name)), password,
 			     smtp_auth_verify_done);
 }

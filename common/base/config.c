@@ -134,6 +134,8 @@ static const struct config_key config_keys[] = {
 	KEY(auth_failure_delay_max, CONFIG_T_DURATION, 0, 0, 300, NULL, "15s"),
 	KEY(auth_block_failures, CONFIG_T_COUNT, 0, 1, 1000, NULL, "10"),
 	KEY(auth_block_time, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "10m"),
+	KEY(auth_cache_ttl, CONFIG_T_DURATION, 0, 0, 7 * 86400, NULL, "1h"),
+	KEY(auth_cache_size, CONFIG_T_COUNT, 0, 0, 10000000, NULL, "10000"),
 	KEY(relay_max_connections, CONFIG_T_COUNT, 0, 1, 100000, NULL, "100"),
 	KEY(relay_max_per_destination, CONFIG_T_COUNT, 0, 1, 10000, NULL, "10"),
 	KEY(relay_idle_timeout, CONFIG_T_DURATION, 0, 0, 3600, NULL, "5s"),

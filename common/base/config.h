@@ -101,6 +101,10 @@ struct config {
 	char *smtp_milter_daemon_name;
 	char *submission_milter_daemon_name; /* e.g. ORIGINATING for OpenDKIM's MTA setting */
 	char *local_milter_daemon_name;
+	/* A verified login is trusted again for auth_cache_ttl seconds (1h); at most
+	 * auth_cache_size (10000) are kept; either 0: no cache. */
+	uint64_t auth_cache_ttl;
+	unsigned auth_cache_size;
 	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */

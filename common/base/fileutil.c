@@ -203,3 +203,9 @@ bool file_stamp_changed(const struct file_stamp *fs, const char *path)
 	       st.st_mtim.tv_nsec != fs->mtime.tv_nsec || st.st_size != fs->size ||
 	       st.st_ino != fs->ino;
 }
+
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b)
+{
+	return a->missing == b->missing && a->mtime.tv_sec == b->mtime.tv_sec &&
+	       a->mtime.tv_nsec == b->mtime.tv_nsec && a->size == b->size && a->ino == b->ino;
+}

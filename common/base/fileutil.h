@@ -54,5 +54,7 @@ struct file_stamp {
 void file_stamp_set(struct file_stamp *fs, const struct stat *st);
 /* Whether path differs now from *fs (appeared, vanished, or another mtime, size or inode). */
 bool file_stamp_changed(const struct file_stamp *fs, const char *path);
+/* Whether two stamps describe the same file state. */
+bool file_stamp_equal(const struct file_stamp *a, const struct file_stamp *b);
 
 #endif

@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include "accounts.h"
+#include "auth_cache.h"
 #include "auth_throttle.h"
 #include "config.h"
 #include "fileutil.h"
@@ -189,6 +190,14 @@ struct auth_throttle *daemon_auth_throttle(const struct config *cfg)
 	throttle.block_failures = cfg->auth_block_failures;
 	throttle.block_time = (time_t)cfg->auth_block_time;
 	return auth_throttle_new(&throttle);
+}
+
+struct auth_cache *daemon_auth_cache(const struct config *cfg)
+{
+	struct auth_cache *c = auth_cache_new(cfg->auth_cache_size, (unsigned)cfg->auth_cache_ttl);
+	if (!c && cfg->auth_cache_size && cfg->auth_cache_ttl)
+		log_error("no login cache: no random secret could be made");
+	return c;
 }
 
 int daemon_reload_accounts(struct accounts **accounts)

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 struct accounts;
+struct auth_cache;
 struct config;
 struct net_listener;
 struct tls_ctx;
@@ -57,6 +58,8 @@ bool daemon_drop_privileges(const struct config *cfg, const char *const *extra_d
 /* The failed-login throttle with the auth_* keys of cfg (mtad's AUTH and imapd's logins alike). */
 struct auth_throttle;
 struct auth_throttle *daemon_auth_throttle(const struct config *cfg);
+/* The cache of verified logins (auth_cache_ttl, auth_cache_size); NULL when disabled. */
+struct auth_cache *daemon_auth_cache(const struct config *cfg);
 
 /* Re-reads users_file when it changed; logs the new count or why it was not reloaded. Returns
  * 1 reloaded, 0 unchanged, -1 error (the old table kept). */

@@ -191,25 +191,28 @@ int mailbox_append_many(const char *maildir, const struct mailbox_append_msg *ms
 	mailbox_unlink_all(tmp, n);
 	if (r == 0) {
 		mailbox_path2(dir, sizeof(dir), maildir, "cur", NULL);
-		r = fsync_dir(dir);
-		if (r == 0)
-			r = mailbox_state_write(s);
+		r = mailbox_state_write(s);
 		if (r < 0)
 			snprintf(err, errlen, "cannot commit the messages: %s", strerror(-r));
-		else {
-			*uidvalidity_r = s->idx.uidvalidity;
-			int64_t added = 0;
-			for (size_t k = 0; k < n; k++)
-				added += (int64_t)msgs[k].len;
-			maildir_quota_update_folder(maildir, added, (int64_t)n);
-		}
+	}
+	if (s)
+		mailbox_state_unlock(s);
+	/* cur/ is fsynced after the lock is released (issue #18: the folder lock was held for
+	 * three flushes per APPEND). The reply still waits for it. A crash before it ends loses
+	 * messages nobody was told were appended; their UIDs, durable in the index, are never
+	 * given again, and a session that saw them sees them expunged. */
+	if (r == 0 && (r = fsync_dir(dir)) < 0)
+		snprintf(err, errlen, "cannot commit the messages: %s", strerror(-r));
+	if (r == 0) {
+		*uidvalidity_r = s->idx.uidvalidity;
+		int64_t added = 0;
+		for (size_t k = 0; k < n; k++)
+			added += (int64_t)msgs[k].len;
+		maildir_quota_update_folder(maildir, added, (int64_t)n);
 	}
 	if (r < 0)
 		mailbox_unlink_all(dst, n); /* not reported as appended: take them back */
-	if (s) {
-		mailbox_state_unlock(s);
-		mailbox_state_free(s);
-	}
+	mailbox_state_free(s);
 	free(tmp);
 	free(dst);
 	return r;

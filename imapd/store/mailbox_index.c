@@ -682,8 +682,21 @@ void mailbox_info_build(const char *old_name, unsigned flags, uint32_t kw, char 
 	out[n] = '\0';
 }
 
+static _Atomic unsigned long mailbox_replace_synced;
+
+unsigned long mailbox_file_replace_synced(void)
+{
+	return mailbox_replace_synced;
+}
+
 int mailbox_file_replace(const char *dir, const char *tmpname, const char *name, const void *data,
 			 size_t len)
+{
+	return mailbox_file_replace_sync(dir, tmpname, name, data, len, true);
+}
+
+int mailbox_file_replace_sync(const char *dir, const char *tmpname, const char *name,
+			      const void *data, size_t len, bool durable)
 {
 	char tmp[PATH_MAX], dst[PATH_MAX];
 	if (snprintf(tmp, sizeof(tmp), "%s/%s", dir, tmpname) >= (int)sizeof(tmp) ||
@@ -705,7 +718,7 @@ int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 		p += w;
 		len -= (size_t)w;
 	}
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
@@ -715,6 +728,9 @@ int mailbox_file_replace(const char *dir, const char *tmpname, const char *name,
 		unlink(tmp);
 		return r;
 	}
+	if (!durable)
+		return 0;
+	mailbox_replace_synced++;
 	return fsync_dir(dir);
 }
 

@@ -171,6 +171,12 @@ void mailbox_vanished_add(struct mailbox_vanished *v, uint64_t modseq, const uin
 /* Atomic replace of a file: tmp, fsync, rename, fsync dir. */
 int mailbox_file_replace(const char *dir, const char *tmpname, const char *name, const void *data,
 			 size_t len);
+/* The same; without the two fsyncs when durable is false (readers still see the old or the new
+ * file whole; after an OS crash the old one may be back, or an empty one). */
+int mailbox_file_replace_sync(const char *dir, const char *tmpname, const char *name,
+			      const void *data, size_t len, bool durable);
+/* How many durable replaces (with fsync) this process made: for tests and profiles. */
+unsigned long mailbox_file_replace_synced(void);
 
 /* Opens (creating) and flocks MAILDIR/mtad-uidlist.lock exclusively. Returns the fd or
  * -errno. mailbox_unlock closes it. */

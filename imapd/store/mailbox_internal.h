@@ -45,6 +45,9 @@ struct mailbox_state {
 						 * shared; a reference) */
 	struct mailbox_learnt *learnt;      /* sizes learnt by mailbox_msg_size, for the index */
 	size_t nlearnt, learnt_cap;
+	/* UIDVALIDITY and UIDNEXT of the index as last read or written with fsync: a write that
+	 * changes neither is not fsynced (mailbox_state_write). */
+	uint32_t durable_uidvalidity, durable_uidnext;
 };
 
 /* A size the index did not know, learnt from the file. */

@@ -193,6 +193,8 @@ Test(config, every_key_parsed)
 		"auth_failure_delay_max = 3s\n"
 		"auth_block_failures = 4\n"
 		"auth_block_time = 1h\n"
+		"auth_cache_ttl = 5m\n"
+		"auth_cache_size = 0\n"
 		"relay_max_connections = 50\n"
 		"relay_max_per_destination = 3\n"
 		"relay_idle_timeout = 2s\n"
@@ -272,6 +274,8 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.auth_failure_delay_max, 3);
 	cr_expect_eq(cfg.auth_block_failures, 4);
 	cr_expect_eq(cfg.auth_block_time, 3600);
+	cr_expect_eq(cfg.auth_cache_ttl, 300);
+	cr_expect_eq(cfg.auth_cache_size, 0);
 	cr_expect_eq(cfg.relay_max_connections, 50);
 	cr_expect_eq(cfg.relay_max_per_destination, 3);
 	cr_expect_eq(cfg.relay_idle_timeout, 2);

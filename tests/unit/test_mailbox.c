@@ -1525,3 +1525,36 @@ Test(mailbox, concurrent_stores_keep_every_flag, .timeout = 30)
 	cr_assert_eq(mb->highest_modseq, ms0 + 40);
 	mailbox_close(&mb);
 }
+
+/* Issue 18: an index write that only records flags or expunges is not fsynced (their truth is
+ * the file names); one that gives out UIDs (a new message, APPEND) or a new UIDVALIDITY is. */
+Test(mailbox, index_fsynced_only_when_it_gives_out_uids)
+{
+	test_deliver(test_md, 100, "Ma", "x\r\n");
+	test_deliver(test_md, 101, "Mb", "y\r\n");
+	unsigned long n0 = mailbox_file_replace_synced();
+	struct mailbox *mb = test_open(test_md);
+	cr_assert_gt(mailbox_file_replace_synced(), n0, "the first index (UIDVALIDITY, UIDs)");
+	unsigned long n1 = mailbox_file_replace_synced();
+	cr_assert_eq(mailbox_store(mb, 0, '+', MAILBOX_SEEN | MAILBOX_DELETED, NULL, 0), 0);
+	struct mailbox_changes ch;
+	cr_assert_eq(mailbox_expunge(mb, NULL, 0, &ch), 0);
+	cr_assert_eq(ch.n_expunged, 1);
+	mailbox_changes_free(&ch);
+	cr_assert_eq(mailbox_file_replace_synced(), n1, "STORE and EXPUNGE: no fsync");
+	uint32_t uv = 0, uid = 0;
+	char err[256];
+	const char *msg = "Subject: hi\r\n\r\nbody\r\n";
+	cr_assert_eq(mailbox_append(test_md, msg, strlen(msg), 0, NULL, 0, 1700000000, &uv, &uid,
+				    err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(uid, 3);
+	cr_assert_gt(mailbox_file_replace_synced(), n1, "APPEND gave out UID 3: fsynced");
+	mailbox_close(&mb);
+	/* what was written without fsync is still what the next reader finds */
+	mb = test_open(test_md);
+	cr_assert_eq(mb->count, 2);
+	cr_assert_eq(mb->msgs[0].uid, 2);
+	cr_assert_eq(mb->msgs[1].uid, 3);
+	mailbox_close(&mb);
+}
