@@ -33,7 +33,6 @@ struct mtad {
 	struct http_server *http; /* http_listen (NULL when off): modules add routes to it */
 	char *tls_cert, *tls_key; /* paths, for SIGHUP reload */
 	bool stopping;
-	uint64_t sessions_total, messages_accepted, messages_rejected;
 	size_t data_bytes; /* bytes held in sessions' message buffers */
 };
 

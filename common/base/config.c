@@ -151,6 +151,7 @@ static const struct config_key config_keys[] = {
 	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
 	KEY(metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 	KEY(http_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
+	KEY(imap_metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

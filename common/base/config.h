@@ -105,6 +105,7 @@ struct config {
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
 	struct config_hostport metrics_listen; /* OpenMetrics at /metrics; host[0] == 0: off */
 	struct config_hostport http_listen;    /* autoconfig, autodiscover ...; host[0] == 0: off */
+	struct config_hostport imap_metrics_listen; /* imapd's, when both read one file */
 	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
 };
 

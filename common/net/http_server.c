@@ -42,6 +42,7 @@ struct http_job {
 	char method[8];
 	char *path;
 	char *host;
+	char *accept;
 	char peer[INET6_ADDRSTRLEN];
 	struct buf body;
 	bool too_large;
@@ -76,6 +77,7 @@ static void http_job_free(struct http_job *j)
 {
 	free(j->path);
 	free(j->host);
+	free(j->accept);
 	buf_free(&j->body);
 	buf_free(&j->reply.body);
 	free(j);
@@ -150,6 +152,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							       MHD_HTTP_HEADER_HOST);
 		j->host = xstrdup(host ? host : "");
+		const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_ACCEPT);
+		j->accept = xstrdup(accept ? accept : "");
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr) {
@@ -226,6 +231,7 @@ static void http_answer(struct http_server *s, struct http_job *j)
 		.method = j->method,
 		.path = j->path,
 		.host = j->host,
+		.accept = j->accept,
 		.peer = j->peer,
 		.body = j->body.data ? j->body.data : "",
 		.body_len = j->body.len,

@@ -19,6 +19,7 @@ struct http_request {
 	const char *method; /* "GET", "HEAD" or "POST" (others get 405 before any route) */
 	const char *path;   /* the URL path, percent-escapes decoded, without the query */
 	const char *host;   /* the Host header, "" when absent */
+	const char *accept; /* the Accept header, "" when absent */
 	const char *peer;   /* the client's address */
 	const char *body;   /* POST body (NUL-terminated), "" for none */
 	size_t body_len;

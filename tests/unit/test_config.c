@@ -210,7 +210,8 @@ Test(config, every_key_parsed)
 		"submission_milter_daemon_name = ORIGINATING\n"
 		"local_milter_daemon_name = LOCAL\n"
 		"metrics_listen = 127.0.0.1:9325\n"
-		"http_listen = [::]:80\n";
+		"http_listen = [::]:80\n"
+		"imap_metrics_listen = 127.0.0.1:9326\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -293,6 +294,7 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
 	test_expect_hostport(&cfg.metrics_listen, "127.0.0.1", 9325);
 	test_expect_hostport(&cfg.http_listen, "::", 80);
+	test_expect_hostport(&cfg.imap_metrics_listen, "127.0.0.1", 9326);
 	cr_expect_eq(config_key_line(&cfg, "http_listen"), 56, "the line that set it");
 	cr_expect_eq(config_key_line(&cfg, "no_such_key"), 0, "not a key");
 
