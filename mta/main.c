@@ -1,4 +1,5 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges (common/daemon.c), run the loop. */
+#include "autoconfig.h"
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
@@ -174,6 +175,8 @@ int main(int argc, char **argv)
 	if (cfg.http_listen.host[0])
 		mtad.http = http_server_start_or_exit(mtad.loop, &cfg, "http_listen",
 						      &cfg.http_listen);
+	if (mtad.http)
+		autoconfig_routes(mtad.http, &cfg);
 	if (cfg.metrics_listen.host[0]) {
 		if (mtad.http && strcmp(cfg.metrics_listen.host, cfg.http_listen.host) == 0 &&
 		    cfg.metrics_listen.port == cfg.http_listen.port)

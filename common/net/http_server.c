@@ -23,6 +23,7 @@
 #define HTTP_CONNECTIONS_MAX 64 /* at once; more wait in the kernel's backlog */
 #define HTTP_PER_IP_MAX      16
 #define HTTP_TIMEOUT_S       15 /* an idle or slow connection is closed after this */
+#define HTTP_ARGS_MAX        16 /* query arguments kept */
 
 struct http_route {
 	char *method;
@@ -43,6 +44,8 @@ struct http_job {
 	char *path;
 	char *host;
 	char *accept;
+	char *args[2 * HTTP_ARGS_MAX];
+	size_t n_args;
 	char peer[INET6_ADDRSTRLEN];
 	struct buf body;
 	bool too_large;
@@ -78,6 +81,8 @@ static void http_job_free(struct http_job *j)
 	free(j->path);
 	free(j->host);
 	free(j->accept);
+	for (size_t i = 0; i < 2 * j->n_args; i++)
+		free(j->args[i]);
 	buf_free(&j->body);
 	buf_free(&j->reply.body);
 	free(j);
@@ -130,6 +135,27 @@ static enum MHD_Result http_queue_reply(struct http_job *j)
 	return ret;
 }
 
+static enum MHD_Result http_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+				const char *value)
+{
+	struct http_job *j = cls;
+	(void)kind;
+	if (j->n_args == HTTP_ARGS_MAX)
+		return MHD_NO;
+	j->args[2 * j->n_args] = xstrdup(key);
+	j->args[2 * j->n_args + 1] = xstrdup(value ? value : "");
+	j->n_args++;
+	return MHD_YES;
+}
+
+const char *http_request_arg(const struct http_request *req, const char *name)
+{
+	for (size_t i = 0; i < req->n_args; i++)
+		if (strcmp(req->args[2 * i], name) == 0)
+			return req->args[2 * i + 1];
+	return NULL;
+}
+
 /* The libmicrohttpd thread: collects the request, hands it to the loop, and sends the answer
  * once the loop resumed the connection. */
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -155,6 +181,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 								 MHD_HTTP_HEADER_ACCEPT);
 		j->accept = xstrdup(accept ? accept : "");
+		MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, http_arg, j);
 		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(
 			conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci && ci->client_addr) {
@@ -232,6 +259,8 @@ static void http_answer(struct http_server *s, struct http_job *j)
 		.path = j->path,
 		.host = j->host,
 		.accept = j->accept,
+		.args = (const char *const *)j->args,
+		.n_args = j->n_args,
 		.peer = j->peer,
 		.body = j->body.data ? j->body.data : "",
 		.body_len = j->body.len,

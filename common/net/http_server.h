@@ -16,14 +16,19 @@ struct http_server;
 
 /* One request as a handler sees it: copies, valid during the handler call only. */
 struct http_request {
-	const char *method; /* "GET", "HEAD" or "POST" (others get 405 before any route) */
-	const char *path;   /* the URL path, percent-escapes decoded, without the query */
-	const char *host;   /* the Host header, "" when absent */
-	const char *accept; /* the Accept header, "" when absent */
-	const char *peer;   /* the client's address */
-	const char *body;   /* POST body (NUL-terminated), "" for none */
+	const char *method;      /* "GET", "HEAD" or "POST" (others get 405 before any route) */
+	const char *path;        /* the URL path, percent-escapes decoded, without the query */
+	const char *host;        /* the Host header, "" when absent */
+	const char *accept;      /* the Accept header, "" when absent */
+	const char *peer;        /* the client's address */
+	const char *const *args; /* query arguments: name, value, name, value ... (decoded) */
+	size_t n_args;           /* pairs */
+	const char *body;        /* POST body (NUL-terminated), "" for none */
 	size_t body_len;
 };
+
+/* The value of query argument name ("?emailaddress=..."), NULL when absent. */
+const char *http_request_arg(const struct http_request *req, const char *name);
 
 /* What a handler answers: body and content_type (a static string) are filled by the handler;
  * the body is sent as is (HEAD: headers only). */
