@@ -1,4 +1,4 @@
-# test_http_server.py - mtad's HTTP listener (http_listen): a port in use stops start-up with exit 78 naming the config line; unknown paths and methods get 404/405.
+# test_http_server.py - the HTTP listeners (http_listen, metrics_listen): a port in use stops start-up with exit 78 naming the config line; unknown paths and methods get 404/405.
 import http.client
 import socket
 import subprocess
@@ -33,6 +33,23 @@ class HTTPListenerTest(unittest.TestCase):
             # Nothing else was left listening: the SMTP port is free again.
             with socket.socket() as s:
                 self.assertNotEqual(s.connect_ex(("127.0.0.1", m.smtp_port)), 0)
+        finally:
+            holder.close()
+            m.close()
+
+    def test_imapd_metrics_port_in_use_names_the_line(self):
+        holder = socket.socket()
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        m = MailServer(extra={"metrics_listen": "127.0.0.1:%d" % port})
+        try:
+            r = subprocess.run([harness.binary("imapd"), "-c", m.config_path, "-f"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 78, r.stderr)
+            self.assertIn("%s:%d: metrics_listen: cannot listen on 127.0.0.1:%d: Address already in use"
+                          % (m.config_path, config_line(m.config_path, "metrics_listen"), port),
+                          r.stderr)
         finally:
             holder.close()
             m.close()
