@@ -6,6 +6,7 @@
 #include "imap_proxy.h"
 #include "imap_utf7.h"
 #include "log.h"
+#include "metrics.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
 #include "notify.h"
@@ -140,6 +141,11 @@ void client_tagged(struct imap_client *c, const char *tag, const char *status, c
 	if (c->contexts && c->work && strcmp(status, "BAD") != 0)
 		command_context_update(c); /* ADDTO/REMOVEFROM before the tagged reply */
 	client_send(c, "%s %s %s\r\n", tag ? tag : "*", status, text);
+	if (tag && c->metric_cmd) {
+		metric_observe(MET_IMAP_COMMAND_SECONDS, c->metric_cmd, NULL,
+			       (double)(uv_hrtime() - c->metric_started) / 1e9);
+		c->metric_cmd = NULL;
+	}
 	if (c->bad_in_row >= IMAPD_MAX_BAD_COMMANDS && (c->work || c->conn)) {
 		log_warn("imap: [%s]: too many bad commands", c->peer_ip);
 		client_send(c, "* BYE Too many invalid commands\r\n");
@@ -904,6 +910,8 @@ static void client_dispatch(struct imap_client *c, const struct imap_command *cm
 		return;
 	}
 	const struct command *k = command_find(cmd->name);
+	c->metric_cmd = k ? k->name : "unknown"; /* never client text: no label per typo */
+	c->metric_started = uv_hrtime();
 	c->cmd_flags = k ? k->flags : 0;
 	c->cmd_uid = cmd->uid;
 	if (!k) {
@@ -1165,7 +1173,7 @@ void client_accept(struct net_listener *l, struct net_conn *conn)
 	conn->data = c;
 	conn->ops = &client_conn_ops;
 	conn->max_in = 256 * 1024;
-	d->sessions_total++;
+	metric_inc(MET_IMAP_SESSIONS, NULL, NULL);
 	log_info("imap: connect from [%s]:%u to %s", conn->peer_ip, conn->peer_port, l->name);
 	if (conn->over_limit) {
 		log_warn("imap: reject: too many connections from [%s] (%u) or in total (%u)",

@@ -71,6 +71,8 @@ struct imap_client {
 	unsigned commands;          /* commands received */
 	unsigned bad_in_row;        /* consecutive BAD responses */
 	char tag[128];              /* tag of the command in progress (AUTHENTICATE, IDLE, jobs) */
+	const char *metric_cmd;     /* the dispatched command's name until its tagged reply */
+	uint64_t metric_started;    /* uv_hrtime() at its dispatch: the latency histogram */
 	char user[256];             /* login address, lower-cased */
 	char account_dir[PATH_MAX]; /* the account's Maildir (INBOX) */
 	uint64_t quota_limit;       /* its storage limit in bytes at login, 0 = none (QUOTA) */

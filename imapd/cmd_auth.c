@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "imap_proxy.h"
 #include "log.h"
+#include "metrics.h"
 #include "mailbox.h"
 #include "mailbox_routes.h"
 #include "mailbox_view.h"
@@ -137,6 +138,7 @@ static void auth_failed(struct auth_job *job)
 	char key[AUTH_THROTTLE_KEY_SIZE];
 	auth_throttle_key_of(c, key, sizeof(key));
 	unsigned delay = auth_throttle_failure(c->d->auth_throttle, key, time(NULL));
+	metric_inc(MET_AUTH_FAILURES, "imap", NULL);
 	log_warn("imap: [%s]: %s authentication failed for %s (reply delayed %us)",
 		 c->conn->peer_ip, job->mech, job->check.user, delay);
 	password_check_delay(&job->check, delay, auth_delay_done);

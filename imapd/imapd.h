@@ -49,8 +49,7 @@ struct imapd {
 	struct auth_cache *auth_cache; /* verified logins (NULL: none) */
 	struct net_listener *listeners;
 	struct imap_client *clients; /* every live session (for change notification) */
-	uint64_t sessions_total;
-	unsigned pool_jobs; /* client_run_on_pool work queued and not yet done */
+	unsigned pool_jobs;          /* client_run_on_pool work queued and not yet done */
 	/* Sessions' command work on the pool is gated (client.c) so that logins (password
 	 * checks, account opening) always find a free pool thread and SEARCHes cannot take all
 	 * the others: at most pool_cmd_max command jobs run at once, pool_heavy_max of them

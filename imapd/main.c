@@ -4,6 +4,8 @@
 #include "auth_throttle.h"
 #include "config.h"
 #include "daemon.h"
+#include "http_server.h"
+#include "metrics_http.h"
 #include "imapd.h"
 #include "log.h"
 #include "mailbox_routes.h"
@@ -50,10 +52,13 @@ static void imapd_tables_tick(uv_timer_t *t)
 	auth_throttle_prune(imapd.auth_throttle, time(NULL));
 }
 
+static struct http_server *imapd_metrics; /* imap_metrics_listen, else metrics_listen */
+
 static void imapd_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
-	daemon_stop(imapd.loop, &imapd.stopping, &imapd.listeners, signum);
+	if (daemon_stop(imapd.loop, &imapd.stopping, &imapd.listeners, signum))
+		http_server_stop(&imapd_metrics);
 }
 
 static void imapd_hup(uv_signal_t *sig, int signum)
@@ -78,6 +83,7 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	config_load_or_exit(&cfg, conf);
 	log_init("imapd", foreground);
+	metrics_init(METRICS_IMAPD);
 	char err[1024];
 
 	memset(&imapd, 0, sizeof(imapd));
@@ -106,6 +112,16 @@ int main(int argc, char **argv)
 
 	if (imapd_listen(&imapd, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
+	/* Its own metrics listener: imap_metrics_listen when mtad has metrics_listen. */
+	const char *mkey = cfg.imap_metrics_listen.host[0] ? "imap_metrics_listen"
+							   : "metrics_listen";
+	const struct config_hostport *mhp = cfg.imap_metrics_listen.host[0]
+						    ? &cfg.imap_metrics_listen
+						    : &cfg.metrics_listen;
+	if (mhp->host[0]) {
+		imapd_metrics = http_server_start_or_exit(imapd.loop, &cfg, mkey, mhp);
+		metrics_http_route(imapd_metrics, NULL, NULL);
+	}
 
 	char mail_dir[4096];
 	snprintf(mail_dir, sizeof(mail_dir), "%s/mail", cfg.state_dir);
@@ -118,6 +134,8 @@ int main(int argc, char **argv)
 
 	daemon_signals_start(imapd.loop, imapd_stop, imapd_hup, imapd_tables_tick);
 	daemon_log_listeners(imapd.listeners);
+	if (imapd_metrics)
+		log_info("listening on %s (metrics)", http_server_address(imapd_metrics));
 	log_info("started: hostname=%s, state_dir=%s, accounts=%zu", cfg.hostname, cfg.state_dir,
 		 imapd.accounts->n);
 

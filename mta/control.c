@@ -1,6 +1,7 @@
 /* control.c - the control socket: queue flush/hold/release/delete and live statistics for mailctl. */
 #include "control.h"
 #include "log.h"
+#include "metrics.h"
 #include "net.h"
 #include "queue_file.h"
 #include "scheduler.h"
@@ -95,8 +96,10 @@ static void control_handle(struct control_session *cs, char *line)
 				"\nrejected: %" PRIu64 "\ndelivered: %" PRIu64
 				"\ndeferred: %" PRIu64 "\nfailed: %" PRIu64
 				"\ndelivered_last_minute: %" PRIu64 "\nOK\n",
-				st.messages, st.held, st.busy, net_conn_count(), m->sessions_total,
-				m->messages_accepted, m->messages_rejected, st.delivered,
+				st.messages, st.held, st.busy, net_conn_count(),
+				metric_value(MET_SMTP_SESSIONS, NULL, NULL),
+				metric_value(MET_MESSAGES_ACCEPTED, NULL, NULL),
+				metric_value(MET_MESSAGES_REJECTED, NULL, NULL), st.delivered,
 				st.deferred, st.failed, st.delivered_last_minute);
 	} else if ((strcmp(line, "hold") == 0 || strcmp(line, "release") == 0 ||
 		    strcmp(line, "delete") == 0) &&

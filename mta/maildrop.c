@@ -7,6 +7,7 @@
 #include "fileutil.h"
 #include "local_sender.h"
 #include "log.h"
+#include "metrics.h"
 #include "mtad.h"
 #include "privilege.h"
 #include "scheduler.h"
@@ -181,7 +182,7 @@ static void maildrop_committed(void *arg, int status, const struct queue_envelop
 		d->busy = false;
 		return;
 	}
-	d->m->messages_accepted++;
+	metric_inc(MET_MESSAGES_ACCEPTED, NULL, NULL);
 	log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active, from maildrop/%s)", env->id,
 		 env->sender, msg_len, env->nrcpts, d->name);
 	/* Durable in the queue: only now is the maildrop file removed. */

@@ -1,9 +1,12 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges (common/daemon.c), run the loop. */
+#include "autoconfig.h"
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
 #include "deliver.h"
 #include "fileutil.h"
+#include "http_server.h"
+#include "metrics_http.h"
 #include "dns.h"
 #include "log.h"
 #include "mailbox_routes.h"
@@ -28,6 +31,28 @@
 #include <unistd.h>
 
 static struct mtad mtad;
+static struct http_server *mtad_metrics; /* metrics_listen, when apart from http_listen */
+
+/* Scrape time, on the loop: the queue by state and age. */
+static void mtad_collect(void *arg, struct metric_sample **v, size_t *n)
+{
+	static const char *const states[] = { "waiting", "delivering", "held" };
+	static const char *const ages[] = { "5m", "1h", "1d", "+Inf" };
+	struct scheduler_stats st;
+	(void)arg;
+	if (!mtad.sched)
+		return;
+	scheduler_get_stats(mtad.sched, &st);
+	for (int s = 0; s < 3; s++)
+		for (int a = 0; a < 4; a++)
+			metrics_gauge2(v, n, "mail_queue_messages",
+				       "Messages in the queue, by state and age (younger than).",
+				       "state", states[s], "age", ages[a], (double)st.by_age[s][a]);
+	for (int s = 0; s < 3; s++)
+		metrics_gauge2(v, n, "mail_queue_oldest_age_seconds",
+			       "Age of the oldest message in the queue, by state.", "state",
+			       states[s], NULL, NULL, (double)st.oldest[s]);
+}
 
 static void mtad_usage(FILE *f)
 {
@@ -83,7 +108,10 @@ static void mtad_lock_state_dir(const struct config *cfg)
 static void mtad_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
-	daemon_stop(mtad.loop, &mtad.stopping, &mtad.listeners, signum);
+	if (daemon_stop(mtad.loop, &mtad.stopping, &mtad.listeners, signum)) {
+		http_server_stop(&mtad.http);
+		http_server_stop(&mtad_metrics);
+	}
 }
 
 static void mtad_hup(uv_signal_t *sig, int signum)
@@ -111,6 +139,7 @@ int main(int argc, char **argv)
 	static struct config cfg;
 	config_load_or_exit(&cfg, conf);
 	log_init("mtad", foreground);
+	metrics_init(METRICS_MTAD);
 	char err[1024];
 
 	memset(&mtad, 0, sizeof(mtad));
@@ -150,6 +179,23 @@ int main(int argc, char **argv)
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
+	/* HTTP (port 80 needs root): a port in use stops start-up naming the config line. */
+	if (cfg.http_listen.host[0])
+		mtad.http = http_server_start_or_exit(mtad.loop, &cfg, "http_listen",
+						      &cfg.http_listen);
+	if (mtad.http)
+		autoconfig_routes(mtad.http, &cfg);
+	if (cfg.metrics_listen.host[0]) {
+		if (mtad.http && strcmp(cfg.metrics_listen.host, cfg.http_listen.host) == 0 &&
+		    cfg.metrics_listen.port == cfg.http_listen.port)
+			metrics_http_route(mtad.http, mtad_collect,
+					   NULL); /* one listener for both */
+		else
+			metrics_http_route(
+				mtad_metrics = http_server_start_or_exit(
+					mtad.loop, &cfg, "metrics_listen", &cfg.metrics_listen),
+				mtad_collect, NULL);
+	}
 
 	/* Before dropping privileges: smarthost credentials are readable by root only. */
 	mtad.relay = relay_new(&mtad, err, sizeof(err));
@@ -177,6 +223,10 @@ int main(int argc, char **argv)
 
 	daemon_signals_start(mtad.loop, mtad_stop, mtad_hup, mtad_tables_tick);
 	daemon_log_listeners(mtad.listeners);
+	if (mtad.http)
+		log_info("listening on %s (http)", http_server_address(mtad.http));
+	if (mtad_metrics)
+		log_info("listening on %s (metrics)", http_server_address(mtad_metrics));
 	log_info("started: hostname=%s, state_dir=%s, domains=%zu, accounts=%zu", cfg.hostname,
 		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
 

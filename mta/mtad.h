@@ -17,6 +17,7 @@ struct dns;
 struct tls_ctx;
 struct auth_throttle;
 struct auth_cache;
+struct http_server;
 
 struct mtad {
 	uv_loop_t *loop;
@@ -33,9 +34,9 @@ struct mtad {
 	struct auth_throttle *auth_throttle;
 	/* verified logins (NULL: none) */
 	struct auth_cache *auth_cache;
+	struct http_server *http; /* http_listen (NULL when off): modules add routes to it */
 	char *tls_cert, *tls_key; /* paths, for SIGHUP reload */
 	bool stopping;
-	uint64_t sessions_total, messages_accepted, messages_rejected;
 	size_t data_bytes; /* bytes held in sessions' message buffers */
 };
 

@@ -4,6 +4,7 @@
 #include "deliver.h"
 #include "relay.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -573,7 +574,7 @@ static void sched_job_done(uv_work_t *w, int status)
 		}
 		if (j->result[i] == DELIVERY_OK) {
 			r->state = QUEUE_RCPT_DELIVERED;
-			s->delivered++;
+			metric_inc(MET_DELIVERIES, "delivered", relay);
 			int64_t sec = (int64_t)time(NULL);
 			if (s->minute_stamp[sec % 60] != sec) {
 				s->minute_stamp[sec % 60] = sec;
@@ -599,7 +600,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			free(r->last_error);
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
-			s->deferred++;
+			metric_inc(MET_DELIVERIES, "deferred", relay);
 			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)",
 				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
 		} else {
@@ -608,7 +609,7 @@ static void sched_job_done(uv_work_t *w, int status)
 			free(r->last_error);
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
-			s->failed++;
+			metric_inc(MET_DELIVERIES, "bounced", relay);
 			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)",
 				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
 		}

@@ -63,6 +63,9 @@ struct scheduler_stats {
 	uint64_t delivered, deferred, failed;
 	size_t held;
 	uint64_t delivered_last_minute;
+	/* For the metrics: messages by state (SCHED_AGE_STATES) and age class, the oldest's age. */
+	size_t by_age[3][4]; /* [waiting, delivering, held][< 5m, < 1h, < 1d, older] */
+	int64_t oldest[3];   /* seconds */
 };
 void scheduler_get_stats(const struct scheduler *s, struct scheduler_stats *st);
 

@@ -2,6 +2,7 @@
 #include "scheduler_internal.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -145,7 +146,14 @@ void scheduler_get_stats(const struct scheduler *s, struct scheduler_stats *st)
 			st->delivered_last_minute += s->minute_count[i];
 	st->messages = s->count;
 	st->busy = s->jobs;
-	st->delivered = s->delivered;
-	st->deferred = s->deferred;
-	st->failed = s->failed;
+	st->delivered = metric_value(MET_DELIVERIES, "delivered", NULL);
+	st->deferred = metric_value(MET_DELIVERIES, "deferred", NULL);
+	st->failed = metric_value(MET_DELIVERIES, "bounced", NULL);
+	for (const struct sched_entry *e = sched_all; e; e = e->next) {
+		int state = e->busy ? 1 : e->env.held ? 2 : 0;
+		int64_t age = now - (int64_t)e->env.arrival;
+		st->by_age[state][age < 300 ? 0 : age < 3600 ? 1 : age < 86400 ? 2 : 3]++;
+		if (age > st->oldest[state])
+			st->oldest[state] = age;
+	}
 }

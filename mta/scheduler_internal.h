@@ -31,7 +31,6 @@ struct scheduler {
 	unsigned jobs;
 	bool stopping;
 	bool timer_closed;
-	uint64_t delivered, deferred, failed;
 	int64_t minute_stamp[60]; /* per-second delivery counts over the last minute */
 	uint64_t minute_count[60];
 	uv_work_t recover_work;

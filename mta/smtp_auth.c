@@ -5,6 +5,7 @@
 #include "accounts.h"
 #include "auth_throttle.h"
 #include "log.h"
+#include "metrics.h"
 #include "password_check.h"
 #include "sasl.h"
 #include "xalloc.h"
@@ -90,6 +91,7 @@ static void smtp_auth_verify_done(struct password_check *pc)
 		return;
 	}
 	unsigned delay = auth_throttle_failure(s->m->auth_throttle, key, time(NULL));
+	metric_inc(MET_AUTH_FAILURES, "smtp", NULL);
 	log_warn("[%s]: SASL %s authentication failed for %s (reply delayed %us)", s->conn->peer_ip,
 		 smtp_auth_mech_name(s->auth_mech), pc->user, delay);
 	s->errors++;

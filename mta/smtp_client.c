@@ -3,6 +3,7 @@
 #include "smtp_client.h"
 #include "buf.h"
 #include "log.h"
+#include "metrics.h"
 #include "mime_7bit.h"
 #include "net.h"
 #include "smtp_proto.h"
@@ -384,6 +385,8 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				sc_send(sc, "STARTTLS");
 				return;
 			}
+			if (!sc->conn->tls)
+				metric_inc(MET_RELAY_TLS, "plaintext", NULL);
 			sc_after_ehlo(sc);
 		} else if (code / 100 == 5 && !job->lmtp) {
 			sc->state = SC_HELO;
@@ -640,6 +643,8 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 		char t[400];
 		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name,
 			 reason);
+		if (sc->state == SC_TLS_HANDSHAKE)
+			metric_inc(MET_RELAY_TLS, "failed", NULL);
 		if (sc->state <= SC_AUTH) {
 			sc->job->host_failed = true;
 			sc_set(&sc->job->host_result, 0, "%s", t);
@@ -657,6 +662,7 @@ static void sc_on_tls_ready(struct net_conn *c)
 {
 	struct smtp_client *sc = c->data;
 	snprintf(sc->job->tls_info, sizeof(sc->job->tls_info), "%s", tls_session_summary(c->tls));
+	metric_inc(MET_RELAY_TLS, "tls", NULL);
 	log_info("%s: TLS established: %s (%s)", sc->job->remote_name, sc->job->tls_info,
 		 tls_peer_trust_name(tls_session_peer_trust(c->tls)));
 	/* RFC 3207 4.2: start over with EHLO (LHLO). */

@@ -1,6 +1,7 @@
 /* smtp_data.c - the message of an SMTP transaction: DATA, BDAT, our Received: header, checks at the end, the hand-off to the queue. */
 #include "smtp_session.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "queue.h"
 #include "rfc5322.h"
@@ -182,13 +183,13 @@ static void smtp_commit_done(void *arg, int status, const struct queue_envelope 
 	struct mtad *m = s->m;
 	s->async_pending = false;
 	if (status == 0) {
-		m->messages_accepted++;
+		metric_inc(MET_MESSAGES_ACCEPTED, NULL, NULL);
 		log_info("%s: from=<%s>, size=%zu, nrcpt=%zu (queue active)", env->id, env->sender,
 			 msg_len, env->nrcpts);
 		if (s->conn)
 			smtp_reply(s, "250 2.0.0 Ok: queued as %s", env->id);
 	} else {
-		m->messages_rejected++;
+		metric_inc(MET_MESSAGES_REJECTED, "queue_error", NULL);
 		log_error("%s: queue commit failed: %s", env->id, strerror(-status));
 		if (s->conn) {
 			if (status == -ENOSPC || status == -EDQUOT)
@@ -265,7 +266,12 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 				      "authenticated user";
 	}
 	if (reject_code) {
-		s->m->messages_rejected++;
+		metric_inc(MET_MESSAGES_REJECTED,
+			   reject_code == 553                 ? "sender_not_owned"
+			   : reject_code == 552               ? "size"
+			   : strcmp(reject_enh, "5.4.6") == 0 ? "loop"
+							      : "content",
+			   NULL);
 		log_info("reject: %s from [%s]: %d %s %s%s%s; from=<%s>", s->env.id,
 			 s->conn->peer_ip, reject_code, reject_enh, reject_text, bad[0] ? ": " : "",
 			 bad, s->env.sender);
@@ -436,7 +442,7 @@ static void smtp_bdat_refuse(struct smtp_session *s, const struct smtp_command *
 		smtp_reply(s, "552 5.3.4 Error: message size exceeds fixed maximum message size");
 	}
 	if (!s->bdat_failed) {
-		s->m->messages_rejected++;
+		metric_inc(MET_MESSAGES_REJECTED, "size", NULL);
 		s->bdat_failed = true;
 		buf_free(&s->msg);
 		smtp_msg_account(s);

@@ -1,6 +1,7 @@
 /* smtp_milter.c - the SMTP session's milter glue (milter.h): a hook runs a stage and pauses the session until it is answered. */
 #include "smtp_session.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "smtp_proto.h"
 #include "tls.h"
@@ -115,6 +116,7 @@ static void smtp_milter_done(void *arg, const struct milter_result *r);
 static void smtp_milter_wait(struct smtp_session *s, int hook, const char *ok)
 {
 	s->milter_hook = hook;
+	s->milter_started = uv_hrtime();
 	free(s->milter_ok);
 	s->milter_ok = ok ? xstrdup(ok) : NULL;
 	s->async_pending = true;
@@ -219,6 +221,11 @@ static void smtp_milter_done(void *arg, const struct milter_result *r)
 					     "RCPT", "DATA",    "END-OF-MESSAGE" };
 	struct smtp_session *s = arg;
 	int hook = s->milter_hook;
+	static const char *const verdicts[] = { "continue", "reject", "tempfail", "discard",
+						"shutdown" };
+	metric_inc(MET_MILTER_VERDICTS, verdicts[r->verdict], NULL);
+	metric_observe(MET_MILTER_SECONDS, NULL, NULL,
+		       (double)(uv_hrtime() - s->milter_started) / 1e9);
 	char *ok = s->milter_ok;
 	s->milter_ok = NULL;
 	s->milter_hook = 0;
@@ -237,7 +244,7 @@ static void smtp_milter_done(void *arg, const struct milter_result *r)
 			 s->env.sender ? s->env.sender : "");
 		net_conn_write(s->conn, r->reply.data, r->reply.len);
 		if (hook == SMTP_MILTER_EOM)
-			s->m->messages_rejected++;
+			metric_inc(MET_MESSAGES_REJECTED, "milter", NULL);
 	}
 	if (r->verdict == MILTER_SHUTDOWN || (hook == SMTP_MILTER_CONNECT && !pass)) {
 		free(ok);

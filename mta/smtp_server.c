@@ -7,6 +7,7 @@
 #include "deliver.h"
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "milter.h"
 #include "smtp_proto.h"
 #include "tables.h"
@@ -252,6 +253,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 				 "from=<%s> helo=<%s>",
 				 s->conn->peer_ip, rcpt, s->env.sender, s->helo);
 			smtp_error_reply(s, 554, "5.7.1", "Relay access denied");
+			metric_inc(MET_RCPT_REJECTED, "relay_denied", NULL);
 			return;
 		}
 		if (!smtp_rcpt_add(s, rcpt, NULL, cmd)) {
@@ -281,6 +283,7 @@ static void smtp_cmd_rcpt(struct smtp_session *s, const struct smtp_command *cmd
 			 "unknown; from=<%s>",
 			 s->conn->peer_ip, rcpt, s->env.sender);
 		smtp_error_reply(s, 550, "5.1.1", "Recipient address rejected: User unknown");
+		metric_inc(MET_RCPT_REJECTED, "unknown_user", NULL);
 		return;
 	}
 	if (st != DELIVERY_OK) {
@@ -713,7 +716,7 @@ void smtp_server_accept(struct net_listener *l, struct net_conn *c)
 	c->data = s;
 	c->ops = &smtp_conn_ops;
 	c->max_in = 256 * 1024;
-	m->sessions_total++;
+	metric_inc(MET_SMTP_SESSIONS, NULL, NULL);
 	s->relay_client = config_in_relay_networks(m->cfg, (const struct sockaddr *)&c->peer);
 	snprintf(s->listener_name, sizeof(s->listener_name), "%s", l->name);
 	snprintf(s->client_name, sizeof(s->client_name), "%s",

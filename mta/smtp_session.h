@@ -71,6 +71,7 @@ struct smtp_session {
 	/* milters (milter.h): the hook in flight pauses the session */
 	struct milter_set *milters; /* NULL: no milters on this listener */
 	int milter_hook;            /* the hook waiting for the milters (enum smtp_milter_hook) */
+	uint64_t milter_started;    /* uv_hrtime() when it started: the metrics' latency */
 	char *milter_ok;            /* the reply sent when the milters let the command pass */
 	size_t milter_rcpt_mark;    /* recipients before the RCPT under check */
 	bool milter_connected;      /* the connect stage ran */

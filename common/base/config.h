@@ -112,6 +112,10 @@ struct config {
 	char *mailbox_routes;  /* file of "address-or-domain: target" lines; NULL: all local */
 	bool imap_proxy;       /* imapd forwards each login to its back end from mailbox_routes */
 	char *imap_proxy_auth; /* "local" (default) or "backend": who checks proxied passwords */
+	struct config_hostport metrics_listen; /* OpenMetrics at /metrics; host[0] == 0: off */
+	struct config_hostport http_listen;    /* autoconfig, autodiscover ...; host[0] == 0: off */
+	struct config_hostport imap_metrics_listen; /* imapd's, when both read one file */
+	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
@@ -139,6 +143,10 @@ const char *config_default_path(void);
 /* Loads per the CONTRACT rules (explicit path, else the default path, else defaults);
  * on error prints the one line to stderr and exits 78. */
 void config_load_or_exit(struct config *cfg, const char *path);
+
+/* The line of cfg->path that set key (e.g. "http_listen"), 0 when it was not set there: for
+ * a start-up error that belongs to a value (a port in use) as "FILE:LINE: ...". */
+size_t config_key_line(const struct config *cfg, const char *key);
 
 /* Frees everything cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

@@ -1,6 +1,7 @@
 /* dns.c - c-ares driven by libuv (one uv_poll per resolver socket, one timer): MX then A+AAAA, PTR then A+AAAA. */
 #include "dns.h"
 #include "log.h"
+#include "metrics.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -466,6 +467,15 @@ static enum dns_addr_state dns_addr_parse(struct dns_addrs *a, int family,
 	return DNS_ADDR_TEMP;
 }
 
+/* The result label of a lookup for the metrics. */
+static const char *dns_result_name(int status)
+{
+	return status == ARES_SUCCESS     ? "answer"
+	       : status == ARES_ENODATA   ? "nodata"
+	       : status == ARES_ENOTFOUND ? "nxdomain"
+					  : "error";
+}
+
 static void dns_addr_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
 {
 	struct dns_query *q = arg;
@@ -474,6 +484,7 @@ static void dns_addr_answer(void *arg, int status, int timeouts, unsigned char *
 	size_t i = q->host;
 
 	free(q);
+	metric_inc(MET_DNS_LOOKUPS, family == AF_INET ? "A" : "AAAA", dns_result_name(status));
 	if (req->dns->closing) {
 		req->pending--;
 		return;
@@ -572,6 +583,7 @@ static void dns_mx_answer(void *arg, int status, int timeouts, unsigned char *ab
 	struct dns_req *req = q->req;
 
 	free(q);
+	metric_inc(MET_DNS_LOOKUPS, "MX", dns_result_name(status));
 	if (req->dns->closing) {
 		req->pending--;
 		return;
@@ -798,6 +810,7 @@ static void dns_ptr_answer(void *arg, int status, int timeouts, unsigned char *a
 	struct dns_req *req = q->req;
 
 	free(q);
+	metric_inc(MET_DNS_LOOKUPS, "PTR", dns_result_name(status));
 	if (req->dns->closing) {
 		req->pending--;
 		return;

@@ -1,6 +1,7 @@
 /* net.c - listeners and connections on libuv: accept with limits, buffered reads, batched writes, idle timers. */
 #include "net.h"
 #include "log.h"
+#include "metrics.h"
 #include "tls.h"
 #include "xalloc.h"
 
@@ -691,6 +692,7 @@ static void net_on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)&c->h, net_conn_handle_closed);
 		return;
 	}
+	metric_inc(MET_CONNECTIONS, l->name, NULL);
 	if (l->is_unix) {
 		snprintf(c->peer_ip, sizeof(c->peer_ip), "local");
 		uv_os_fd_t fd;

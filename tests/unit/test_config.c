@@ -212,6 +212,9 @@ Test(config, every_key_parsed)
 		"smtp_milter_daemon_name = inbound\n"
 		"submission_milter_daemon_name = ORIGINATING\n"
 		"local_milter_daemon_name = LOCAL\n"
+		"metrics_listen = 127.0.0.1:9325\n"
+		"http_listen = [::]:80\n"
+		"imap_metrics_listen = 127.0.0.1:9326\n"
 		"lmtp_listen = unix:/run/mtad/lmtp.sock\n"
 		"mailbox_routes = /etc/mtad/routes\n"
 		"imap_proxy = yes\n"
@@ -303,6 +306,11 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.mailbox_routes, "/etc/mtad/routes");
 	cr_expect(cfg.imap_proxy);
 	cr_expect_str_eq(cfg.imap_proxy_auth, "backend");
+	test_expect_hostport(&cfg.metrics_listen, "127.0.0.1", 9325);
+	test_expect_hostport(&cfg.http_listen, "::", 80);
+	test_expect_hostport(&cfg.imap_metrics_listen, "127.0.0.1", 9326);
+	cr_expect_eq(config_key_line(&cfg, "http_listen"), 56, "the line that set it");
+	cr_expect_eq(config_key_line(&cfg, "no_such_key"), 0, "not a key");
 
 	/* The test text sets every key of the table. */
 	const char *name;
