@@ -149,6 +149,7 @@ static const struct config_key config_keys[] = {
 	KEY(milter_connect_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "10s"),
 	KEY(milter_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "30s"),
 	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
+	KEY(opendkim_conf, CONFIG_T_PATH, EMPTY, 0, 0, NULL, "/etc/opendkim.conf"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -103,6 +103,7 @@ struct config {
 	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
+	char *opendkim_conf; /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

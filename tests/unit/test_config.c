@@ -198,6 +198,7 @@ Test(config, every_key_parsed)
 		"smarthost_auth_file = /etc/mtad/smarthost.secret\n"
 		"delay_warning_time = 0\n"
 		"imap_plaintext_auth = yes\n"
+		"opendkim_conf = /etc/opendkim/signing.conf\n"
 		"smtp_milters = inet:[::1]:8892\n"
 		"submission_milters = inet:8891@localhost, local:/run/dkim.sock\n"
 		"local_milters = \n"
@@ -272,6 +273,7 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.smarthost_auth_file, "/etc/mtad/smarthost.secret");
 	cr_expect_eq(cfg.delay_warning_time, 0);
 	cr_expect(cfg.imap_plaintext_auth);
+	cr_expect_str_eq(cfg.opendkim_conf, "/etc/opendkim/signing.conf");
 	cr_assert_eq(cfg.smtp_milters.n, 1);
 	cr_expect_str_eq(cfg.smtp_milters.items[0], "inet6:::1:8892");
 	cr_assert_eq(cfg.submission_milters.n, 2);
