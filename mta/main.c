@@ -1,4 +1,5 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges (common/daemon.c), run the loop. */
+#include "acme.h"
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
@@ -139,6 +140,9 @@ int main(int argc, char **argv)
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
 	mtad.auth_throttle = daemon_auth_throttle(&cfg);
+	/* ACME (acme = yes): its directory is made before the privilege drop; it starts with the
+	 * loop. */
+	struct acme *acme = acme_start(&mtad);
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
@@ -173,6 +177,7 @@ int main(int argc, char **argv)
 		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
 
 	uv_run(mtad.loop, UV_RUN_DEFAULT);
+	acme_stop(&acme);
 
 	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
 	scheduler_stop(&mtad.sched);

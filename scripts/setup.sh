@@ -11,6 +11,7 @@ PACKAGES=(
 	libsystemd-dev systemd dpkg-dev lintian devscripts mandoc fail2ban mmdebstrap
 	zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libunbound-dev dns-root-data
 	unbound knot ldnsutils pebble prometheus dovecot-imapd dovecot-lmtpd postfix
+	libjansson-dev
 )
 
 missing=()

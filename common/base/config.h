@@ -103,7 +103,11 @@ struct config {
 	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
-	char *opendkim_conf; /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
+	bool acme;            /* obtain and renew the certificate of hostname by ACME, no */
+	char *acme_directory; /* the ACME server's directory URL (Let's Encrypt's) */
+	char *acme_ca_file;   /* CAs trusted for the ACME server's HTTPS; NULL: the system's */
+	char *acme_email;     /* account contact; NULL: postmaster@ the first domain */
+	char *opendkim_conf;  /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
