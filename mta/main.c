@@ -5,6 +5,7 @@
 #include "control.h"
 #include "deliver.h"
 #include "fileutil.h"
+#include "http_server.h"
 #include "dns.h"
 #include "log.h"
 #include "maildrop.h"
@@ -82,7 +83,8 @@ static void mtad_lock_state_dir(const struct config *cfg)
 static void mtad_stop(uv_signal_t *sig, int signum)
 {
 	(void)sig;
-	daemon_stop(mtad.loop, &mtad.stopping, &mtad.listeners, signum);
+	if (daemon_stop(mtad.loop, &mtad.stopping, &mtad.listeners, signum))
+		http_server_stop(&mtad.http);
 }
 
 static void mtad_hup(uv_signal_t *sig, int signum)
@@ -146,6 +148,10 @@ int main(int argc, char **argv)
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
+	/* HTTP (port 80 needs root): a port in use stops start-up naming the config line. */
+	if (cfg.http_listen.host[0])
+		mtad.http = http_server_start_or_exit(mtad.loop, &cfg, "http_listen",
+						      &cfg.http_listen);
 
 	/* Before dropping privileges: smarthost credentials are readable by root only. */
 	mtad.relay = relay_new(&mtad, err, sizeof(err));
@@ -173,6 +179,8 @@ int main(int argc, char **argv)
 
 	daemon_signals_start(mtad.loop, mtad_stop, mtad_hup, mtad_tables_tick);
 	daemon_log_listeners(mtad.listeners);
+	if (mtad.http)
+		log_info("listening on %s (http)", http_server_address(mtad.http));
 	log_info("started: hostname=%s, state_dir=%s, domains=%zu, accounts=%zu", cfg.hostname,
 		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
 

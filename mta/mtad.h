@@ -16,6 +16,7 @@ struct relay;
 struct dns;
 struct tls_ctx;
 struct auth_throttle;
+struct http_server;
 
 struct mtad {
 	uv_loop_t *loop;
@@ -29,6 +30,7 @@ struct mtad {
 	struct net_listener *listeners;
 	struct tls_ctx *tls; /* server side: STARTTLS and implicit TLS */
 	struct auth_throttle *auth_throttle;
+	struct http_server *http; /* http_listen (NULL when off): modules add routes to it */
 	char *tls_cert, *tls_key; /* paths, for SIGHUP reload */
 	bool stopping;
 	uint64_t sessions_total, messages_accepted, messages_rejected;

@@ -155,6 +155,8 @@ static const struct config_key config_keys[] = {
 	KEY(milter_command_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "30s"),
 	KEY(milter_eom_timeout, CONFIG_T_DURATION, 0, 1, DMAX, NULL, "5m"),
 	KEY(opendkim_conf, CONFIG_T_PATH, EMPTY, 0, 0, NULL, "/etc/opendkim.conf"),
+	KEY(metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
+	KEY(http_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -709,6 +711,10 @@ int config_parse(struct config *cfg, const char *name, const char *text, size_t 
 		}
 	}
 
+	free(cfg->key_lines);
+	cfg->key_lines = xcalloc(CONFIG_NKEYS, sizeof(size_t));
+	memcpy(cfg->key_lines, seen, sizeof(seen));
+
 	/* A certificate without its key (or the reverse) cannot work. */
 	const struct config_key *cert = config_key_find("tls_cert");
 	const struct config_key *key = config_key_find("tls_key");
@@ -922,7 +928,14 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < CONFIG_NKEYS; i++)
 		config_field_free(cfg, &config_keys[i]);
 	free(cfg->path);
+	free(cfg->key_lines);
 	memset(cfg, 0, sizeof(*cfg));
+}
+
+size_t config_key_line(const struct config *cfg, const char *key)
+{
+	const struct config_key *k = config_key_find(key);
+	return k && cfg->key_lines ? cfg->key_lines[k - config_keys] : 0;
 }
 
 /* ---- helpers every program uses ---- */

@@ -108,6 +108,9 @@ struct config {
 	char *acme_ca_file;   /* CAs trusted for the ACME server's HTTPS; NULL: the system's */
 	char *acme_email;     /* account contact; NULL: postmaster@ the first domain */
 	char *opendkim_conf;  /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
+	struct config_hostport metrics_listen; /* OpenMetrics at /metrics; host[0] == 0: off */
+	struct config_hostport http_listen;    /* autoconfig, autodiscover ...; host[0] == 0: off */
+	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */
@@ -135,6 +138,10 @@ const char *config_default_path(void);
 /* Loads per the CONTRACT rules (explicit path, else the default path, else defaults);
  * on error prints the one line to stderr and exits 78. */
 void config_load_or_exit(struct config *cfg, const char *path);
+
+/* The line of cfg->path that set key (e.g. "http_listen"), 0 when it was not set there: for
+ * a start-up error that belongs to a value (a port in use) as "FILE:LINE: ...". */
+size_t config_key_line(const struct config *cfg, const char *key);
 
 /* Frees everything cfg owns and zeroes it; safe to call twice. */
 void config_free(struct config *cfg);

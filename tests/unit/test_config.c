@@ -209,7 +209,9 @@ Test(config, every_key_parsed)
 		"milter_daemon_name = mx1.example.org\n"
 		"smtp_milter_daemon_name = inbound\n"
 		"submission_milter_daemon_name = ORIGINATING\n"
-		"local_milter_daemon_name = LOCAL\n";
+		"local_milter_daemon_name = LOCAL\n"
+		"metrics_listen = 127.0.0.1:9325\n"
+		"http_listen = [::]:80\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -291,6 +293,10 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.smtp_milter_daemon_name, "inbound");
 	cr_expect_str_eq(cfg.submission_milter_daemon_name, "ORIGINATING");
 	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
+	test_expect_hostport(&cfg.metrics_listen, "127.0.0.1", 9325);
+	test_expect_hostport(&cfg.http_listen, "::", 80);
+	cr_expect_eq(config_key_line(&cfg, "http_listen"), 56, "the line that set it");
+	cr_expect_eq(config_key_line(&cfg, "no_such_key"), 0, "not a key");
 
 	/* The test text sets every key of the table. */
 	const char *name;
