@@ -3,6 +3,7 @@
 #include "acme_proto.h"
 #include "daemon.h"
 #include "fileutil.h"
+#include "http_server.h"
 #include "log.h"
 #include "mtad.h"
 #include "tls.h"
@@ -684,6 +685,16 @@ size_t acme_cert_names(const struct mtad *m, char **names, size_t max)
 	return n;
 }
 
+/* GET /.well-known/acme-challenge/TOKEN on http_listen. */
+static int acme_http_handler(void *arg, const struct http_request *req, struct http_reply *reply)
+{
+	const char *token = req->path + strlen(ACME_CHALLENGE_PREFIX);
+	int status = acme_http01_answer(arg, token, &reply->body);
+	reply->content_type = "application/octet-stream";
+	log_info("acme: http-01 request from %s for %.80s: %d", req->peer, token, status);
+	return status;
+}
+
 struct acme *acme_start(struct mtad *m)
 {
 	const struct config *cfg = m->cfg;
@@ -693,6 +704,11 @@ struct acme *acme_start(struct mtad *m)
 		log_fatal(EX_CONFIG_STATUS,
 			  "%s: acme = yes manages the pair in %s/tls: remove tls_cert and tls_key",
 			  cfg->path ? cfg->path : "configuration", cfg->state_dir);
+	if (!m->http)
+		log_fatal(EX_CONFIG_STATUS,
+			  "%s: acme = yes answers the http-01 challenge on http_listen (port 80): "
+			  "set it",
+			  cfg->path ? cfg->path : "configuration");
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	struct acme *a = xcalloc(1, sizeof(*a));
 	a->m = m;
@@ -703,6 +719,7 @@ struct acme *acme_start(struct mtad *m)
 	const struct daemon_dir dirs[] = { { "acme", 0700 } };
 	daemon_state_dirs(cfg, dirs, 1);
 	a->n_names = acme_cert_names(m, a->names, ACME_MAX_NAMES);
+	http_server_route(m->http, "GET", ACME_CHALLENGE_PREFIX, acme_http_handler, a);
 	uv_timer_init(m->loop, &a->timer);
 	a->timer.data = a;
 	a->next = 0;
@@ -719,6 +736,8 @@ void acme_stop(struct acme **ap)
 		return;
 	*ap = NULL;
 	a->stopping = true;
+	if (a->m->http)
+		http_server_unroute(a->m->http, "GET", ACME_CHALLENGE_PREFIX);
 	uv_timer_stop(&a->timer);
 	/* A job still on the pool closes the timer when it is done. */
 	if (!a->busy)

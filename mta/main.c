@@ -142,9 +142,6 @@ int main(int argc, char **argv)
 	/* TLS: the configured pair, or one generated into state_dir/tls at first start. */
 	mtad.tls = daemon_tls_setup(&cfg, &mtad.tls_cert, &mtad.tls_key);
 	mtad.auth_throttle = daemon_auth_throttle(&cfg);
-	/* ACME (acme = yes): its directory is made before the privilege drop; it starts with the
-	 * loop. */
-	struct acme *acme = acme_start(&mtad);
 
 	if (smtp_server_listen(&mtad, err, sizeof(err)) < 0)
 		log_fatal(71, "%s", err);
@@ -152,6 +149,9 @@ int main(int argc, char **argv)
 	if (cfg.http_listen.host[0])
 		mtad.http = http_server_start_or_exit(mtad.loop, &cfg, "http_listen",
 						      &cfg.http_listen);
+	/* ACME (acme = yes): its directory is made before the privilege drop, its http-01 route
+	 * added to http_listen; it starts with the loop. */
+	struct acme *acme = acme_start(&mtad);
 
 	/* Before dropping privileges: smarthost credentials are readable by root only. */
 	mtad.relay = relay_new(&mtad, err, sizeof(err));
