@@ -198,7 +198,6 @@ Test(config, every_key_parsed)
 		"smarthost_auth_file = /etc/mtad/smarthost.secret\n"
 		"delay_warning_time = 0\n"
 		"imap_plaintext_auth = yes\n"
-		"opendkim_conf = /etc/opendkim/signing.conf\n"
 		"smtp_milters = inet:[::1]:8892\n"
 		"submission_milters = inet:8891@localhost, local:/run/dkim.sock\n"
 		"local_milters = \n"
@@ -211,7 +210,12 @@ Test(config, every_key_parsed)
 		"submission_milter_daemon_name = ORIGINATING\n"
 		"local_milter_daemon_name = LOCAL\n"
 		"metrics_listen = 127.0.0.1:9325\n"
-		"http_listen = [::]:80\n";
+		"http_listen = [::]:80\n"
+		"opendkim_conf = /etc/opendkim/signing.conf\n"
+		"acme = yes\n"
+		"acme_directory = https://acme-staging-v02.api.letsencrypt.org/directory\n"
+		"acme_ca_file = /etc/ssl/acme-ca.pem\n"
+		"acme_email = hostmaster@example.org\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -276,6 +280,11 @@ Test(config, every_key_parsed)
 	cr_expect_eq(cfg.delay_warning_time, 0);
 	cr_expect(cfg.imap_plaintext_auth);
 	cr_expect_str_eq(cfg.opendkim_conf, "/etc/opendkim/signing.conf");
+	cr_expect(cfg.acme);
+	cr_expect_str_eq(cfg.acme_directory,
+			 "https://acme-staging-v02.api.letsencrypt.org/directory");
+	cr_expect_str_eq(cfg.acme_ca_file, "/etc/ssl/acme-ca.pem");
+	cr_expect_str_eq(cfg.acme_email, "hostmaster@example.org");
 	cr_assert_eq(cfg.smtp_milters.n, 1);
 	cr_expect_str_eq(cfg.smtp_milters.items[0], "inet6:::1:8892");
 	cr_assert_eq(cfg.submission_milters.n, 2);
