@@ -47,7 +47,9 @@ struct acme {
 	struct acme_token tokens[ACME_MAX_TOKENS];
 	size_t n_tokens;
 	/* the worker's outcome, read on the loop after it */
-	int result; /* 1 a new certificate was installed, 0 not due, -1 failed */
+	int result;         /* 1 a new certificate was installed, 0 not due, -1 failed */
+	bool extra_failed;  /* an authorization of a name other than hostname failed */
+	time_t extra_until; /* until then a certificate for hostname alone is enough */
 	char why[3072];
 	time_t next;
 	time_t not_after;
@@ -299,7 +301,7 @@ static int acme_due(struct acme *a, time_t now, time_t *renew_r, time_t *not_aft
 		snprintf(a->why, sizeof(a->why), "the certificate is self-signed");
 		goto out;
 	}
-	for (size_t i = 0; i < a->n_names; i++)
+	for (size_t i = 0; i < (now < a->extra_until ? 1 : a->n_names); i++)
 		if (X509_check_host(x, a->names[i], 0, X509_CHECK_FLAG_NO_WILDCARDS, NULL) != 1) {
 			snprintf(a->why, sizeof(a->why), "the certificate does not name %s",
 				 a->names[i]);
@@ -423,6 +425,8 @@ static int acme_authorize(struct acme_session *s, const char *url, const char *t
 	if (strcmp(status, "valid") != 0) {
 		snprintf(a->why, sizeof(a->why), "%s: authorization %s%s%s", az.identifier, status,
 			 az.error[0] ? ": " : "", az.error);
+		if (strcasecmp(az.identifier, a->names[0]) != 0)
+			a->extra_failed = true;
 		return -1;
 	}
 	return 0;
@@ -470,6 +474,7 @@ static int acme_obtain(struct acme_session *s)
 		return -1;
 
 	/* The account: created, or found again for the same key (RFC 8555 7.3). */
+	s->kid[0] = '\0'; /* newAccount is signed with the jwk */
 	char *email = cfg->acme_email
 			      ? xstrdup(cfg->acme_email)
 			      : xasprintf("postmaster@%s",
@@ -593,12 +598,27 @@ static void acme_work(uv_work_t *w)
 	s.cert_key = acme_read_key(a->key_path);
 	if (!s.cert_key)
 		snprintf(a->why, sizeof(a->why), "cannot read the key %s", a->key_path);
+	a->extra_failed = false;
 	a->result = s.account && s.cert_key && acme_obtain(&s) == 0 ? 1 : -1;
+	if (a->result < 0 && a->extra_failed && a->n_names > 1) {
+		/* The mta-sts. and autoconfig. names are a convenience: without their DNS records
+		 * the hostname still gets its certificate; they are asked for again in a day. */
+		size_t n = a->n_names;
+		log_warn("acme: %s; asking for %s alone", a->why, a->names[0]);
+		a->why[0] = '\0';
+		a->n_names = 1;
+		a->result = acme_obtain(&s) == 0 ? 1 : -1;
+		a->n_names = n;
+		if (a->result > 0)
+			a->extra_until = time(NULL) + 86400;
+	}
 	acme_tokens_clear(a);
 	EVP_PKEY_free(s.account);
 	EVP_PKEY_free(s.cert_key);
 	if (a->result > 0) {
 		a->next = acme_renew_at(time(NULL), a->not_after);
+		if (a->extra_until && a->extra_until < a->next)
+			a->next = a->extra_until;
 	} else {
 		a->next = time(NULL) + ACME_RETRY_SECONDS;
 	}

@@ -66,12 +66,15 @@ class OperatorACME(unittest.TestCase):
             os.chmod(p, 0o644)
         return ca, cert, key
 
-    def test_certificate_issued_and_served(self):
-        dns = DNSServer(["--host-record=%s,127.0.0.1" % n for n in NAMES])
+    def pebble(self, names_in_dns):
+        """A Pebble whose VA resolves names_in_dns (to 127.0.0.1) through a dnsmasq, and an
+        mtad configuration pointing at it. Returns (server, Pebble's management port)."""
+        dns = DNSServer(["--host-record=%s,127.0.0.1" % n for n in names_in_dns])
         self.addCleanup(dns.close)
         acme_port, mgmt_port = free_port(), free_port()
         srv, http_port = self.server("https://127.0.0.1:%d/dir" % acme_port, "")
         ca, cert, key = self.pebble_tls(srv.dir)
+        self.pebble_ca = ca
         srv.conf["acme_ca_file"] = ca
         srv.write_config()
         conf = os.path.join(srv.dir, "pebble.json")
@@ -87,31 +90,46 @@ class OperatorACME(unittest.TestCase):
                                   stdout=log, stderr=log, env=dict(os.environ, PEBBLE_VA_NOSLEEP="1"))
         self.addCleanup(lambda: (pebble.terminate(), pebble.wait(10), log.close()))
         self.assertTrue(wait_until(lambda: srv._accepts(acme_port), timeout=20), "pebble did not start")
+        return srv, mgmt_port
 
-        srv.start("mtad")
-        cert_path = os.path.join(srv.state_dir, "tls", "cert.pem")
+    def wait_installed(self, srv):
         ok = wait_until(lambda: "acme: installed a new certificate" in srv.log(), timeout=60)
         with open(os.path.join(srv.dir, "pebble.log"), errors="replace") as f:
             self.assertTrue(ok, srv.log()[-3000:] + f.read()[-3000:])
 
-        # Pebble's issuing root, from its management API, is what a client trusts.
-        https = ssl.create_default_context(cafile=ca)
+    def served_sans(self, srv, mgmt_port):
+        """The DNS names of the certificate STARTTLS presents, verified against Pebble's
+        issuing root (from its management API) for hostname."""
+        https = ssl.create_default_context(cafile=self.pebble_ca)
         root = urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % mgmt_port,
                                       context=https, timeout=10).read().decode()
         ctx = ssl.create_default_context()
         ctx.load_verify_locations(cadata=root)
         peer, _ = starttls_cert(srv.submission_port, ctx, "mail.example.test")
-        sans = sorted(v for k, v in peer["subjectAltName"] if k == "DNS")
-        self.assertEqual(sans, sorted(NAMES))
         self.assertIn("Pebble", str(peer["issuer"]))
+        return sorted(v for k, v in peer["subjectAltName"] if k == "DNS")
+
+    def test_certificate_issued_and_served(self):
+        srv, mgmt_port = self.pebble(NAMES)
+        srv.start("mtad")
+        self.wait_installed(srv)
+        self.assertEqual(self.served_sans(srv, mgmt_port), sorted(NAMES))
         # The certificate key stayed: a TLSA 3 1 1 record stays valid across renewals.
+        cert_path = os.path.join(srv.state_dir, "tls", "cert.pem")
         key_path = os.path.join(srv.state_dir, "tls", "key.pem")
         spki = subprocess.run(["openssl", "x509", "-in", cert_path, "-noout", "-pubkey"],
                               capture_output=True, check=True).stdout
         pub = subprocess.run(["openssl", "pkey", "-in", key_path, "-pubout"],
                              capture_output=True, check=True).stdout
         self.assertEqual(spki, pub)
-        self.assertIn("acme: installed", srv.log())
+        self.assertEqual(srv.stop("mtad"), 0)
+
+    def test_hostname_alone_when_other_names_fail(self):
+        srv, mgmt_port = self.pebble(NAMES[:1])  # no DNS for mta-sts. and autoconfig.
+        srv.start("mtad")
+        self.wait_installed(srv)
+        self.assertIn("asking for mail.example.test alone", srv.log())
+        self.assertEqual(self.served_sans(srv, mgmt_port), ["mail.example.test"])
         self.assertEqual(srv.stop("mtad"), 0)
 
     def test_unreachable_acme_server_keeps_certificate(self):
