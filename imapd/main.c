@@ -3,6 +3,7 @@
 #include "auth_throttle.h"
 #include "config.h"
 #include "daemon.h"
+#include "fileutil.h"
 #include "imapd.h"
 #include "log.h"
 #include "tls.h"
@@ -28,9 +29,15 @@ static void imapd_usage(FILE *f)
 		"  --version  print the version\n");
 }
 
+/* The served certificate as loaded: mtad's ACME client may replace it. */
+static struct file_stamp imapd_cert_stamp;
+static bool imapd_cert_stamped;
+
 static void imapd_tables_tick(uv_timer_t *t)
 {
 	(void)t;
+	daemon_tls_follow(imapd.tls, imapd.tls_cert, imapd.tls_key, &imapd_cert_stamp,
+			  &imapd_cert_stamped);
 	daemon_reload_accounts(&imapd.accounts);
 	auth_throttle_prune(imapd.auth_throttle, time(NULL));
 }
@@ -77,6 +84,8 @@ int main(int argc, char **argv)
 		log_fatal(EX_CONFIG_STATUS, "%s", err);
 
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
+	daemon_tls_follow(imapd.tls, imapd.tls_cert, imapd.tls_key, &imapd_cert_stamp,
+			  &imapd_cert_stamped);
 	imapd.auth_throttle = daemon_auth_throttle(&cfg);
 
 	if (imapd_listen(&imapd, err, sizeof(err)) < 0)

@@ -3,6 +3,7 @@ import json
 import os
 import shutil
 import smtplib
+import socket
 import ssl
 import subprocess
 import time
@@ -97,23 +98,39 @@ class OperatorACME(unittest.TestCase):
         with open(os.path.join(srv.dir, "pebble.log"), errors="replace") as f:
             self.assertTrue(ok, srv.log()[-3000:] + f.read()[-3000:])
 
-    def served_sans(self, srv, mgmt_port):
-        """The DNS names of the certificate STARTTLS presents, verified against Pebble's
-        issuing root (from its management API) for hostname."""
+    def pebble_ctx(self, mgmt_port):
+        """A client context trusting Pebble's issuing root (from its management API)."""
         https = ssl.create_default_context(cafile=self.pebble_ca)
         root = urllib.request.urlopen("https://127.0.0.1:%d/roots/0" % mgmt_port,
                                       context=https, timeout=10).read().decode()
         ctx = ssl.create_default_context()
         ctx.load_verify_locations(cadata=root)
-        peer, _ = starttls_cert(srv.submission_port, ctx, "mail.example.test")
+        return ctx
+
+    def served_sans(self, srv, mgmt_port):
+        """The DNS names of the certificate STARTTLS presents, verified for hostname."""
+        peer, _ = starttls_cert(srv.submission_port, self.pebble_ctx(mgmt_port), "mail.example.test")
         self.assertIn("Pebble", str(peer["issuer"]))
         return sorted(v for k, v in peer["subjectAltName"] if k == "DNS")
 
     def test_certificate_issued_and_served(self):
         srv, mgmt_port = self.pebble(NAMES)
         srv.start("mtad")
+        srv.start("imapd")
         self.wait_installed(srv)
         self.assertEqual(self.served_sans(srv, mgmt_port), sorted(NAMES))
+        # imapd serves the same pair: it follows the renewed file by itself.
+        ctx = self.pebble_ctx(mgmt_port)
+
+        def imaps_verified():
+            try:
+                with socket.create_connection(("127.0.0.1", srv.imaps_port), timeout=5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname="mail.example.test"):
+                        return True
+            except ssl.SSLError:
+                return False
+        self.assertTrue(wait_until(imaps_verified, timeout=10), srv.log("imapd")[-2000:])
+        self.assertIn("changed: reloading it", srv.log("imapd"))
         # The certificate key stayed: a TLSA 3 1 1 record stays valid across renewals.
         cert_path = os.path.join(srv.state_dir, "tls", "cert.pem")
         key_path = os.path.join(srv.state_dir, "tls", "key.pem")
