@@ -158,13 +158,13 @@ struct acme_session {
 	char kid[ACME_URL_MAX];
 };
 
-/* A signed POST (payload NULL: POST-as-GET). Retries once on badNonce. Returns 0 with a
+/* A signed POST (payload NULL: POST-as-GET). Retries up to three times on badNonce. Returns 0 with a
  * 2xx answer in h, or -1 with a->why set. */
 static int acme_post(struct acme_session *s, const char *url, const char *payload,
 		     struct acme_http *h)
 {
 	struct acme *a = s->a;
-	for (int attempt = 0; attempt < 2; attempt++) {
+	for (int attempt = 0; attempt < 4; attempt++) {
 		if (!s->nonce[0]) {
 			struct acme_http nh;
 			if (acme_request(a, s->dir.new_nonce, NULL, true, &nh) < 0)
