@@ -6,6 +6,7 @@
 #include "daemon.h"
 #include "http_server.h"
 #include "metrics_http.h"
+#include "fileutil.h"
 #include "imapd.h"
 #include "log.h"
 #include "mailbox_routes.h"
@@ -43,10 +44,15 @@ static void imapd_routes_reload(void)
 	else if (r > 0)
 		log_info("mailbox_routes reloaded: %zu routes", mailbox_routes_count(imapd.routes));
 }
+/* The served certificate as loaded: mtad's ACME client may replace it. */
+static struct file_stamp imapd_cert_stamp;
+static bool imapd_cert_stamped;
 
 static void imapd_tables_tick(uv_timer_t *t)
 {
 	(void)t;
+	daemon_tls_follow(imapd.tls, imapd.tls_cert, imapd.tls_key, &imapd_cert_stamp,
+			  &imapd_cert_stamped);
 	daemon_reload_accounts(&imapd.accounts);
 	imapd_routes_reload();
 	auth_throttle_prune(imapd.auth_throttle, time(NULL));
@@ -107,6 +113,8 @@ int main(int argc, char **argv)
 			log_fatal(EX_CONFIG_STATUS, "%s", err);
 	}
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
+	daemon_tls_follow(imapd.tls, imapd.tls_cert, imapd.tls_key, &imapd_cert_stamp,
+			  &imapd_cert_stamped);
 	imapd.auth_throttle = daemon_auth_throttle(&cfg);
 	imapd.auth_cache = daemon_auth_cache(&cfg);
 

@@ -1,5 +1,6 @@
 /* main.c - mtad: load the configuration, open the queue, bind listeners, drop privileges (common/daemon.c), run the loop. */
 #include "autoconfig.h"
+#include "acme.h"
 #include "config.h"
 #include "daemon.h"
 #include "control.h"
@@ -196,6 +197,9 @@ int main(int argc, char **argv)
 					mtad.loop, &cfg, "metrics_listen", &cfg.metrics_listen),
 				mtad_collect, NULL);
 	}
+	/* ACME (acme = yes): its directory is made before the privilege drop, its http-01 route
+	 * added to http_listen; it starts with the loop. */
+	struct acme *acme = acme_start(&mtad);
 
 	/* Before dropping privileges: smarthost credentials are readable by root only. */
 	mtad.relay = relay_new(&mtad, err, sizeof(err));
@@ -231,6 +235,7 @@ int main(int argc, char **argv)
 		 cfg.state_dir, cfg.domains.n, mtad.accounts->n);
 
 	uv_run(mtad.loop, UV_RUN_DEFAULT);
+	acme_stop(&acme);
 
 	/* Orderly shutdown: every handle closed, in-flight thread-pool work drained. */
 	scheduler_stop(&mtad.sched);

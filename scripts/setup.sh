@@ -12,6 +12,7 @@ PACKAGES=(
 	zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libunbound-dev dns-root-data
 	unbound knot ldnsutils pebble prometheus dovecot-imapd dovecot-lmtpd postfix
 	offlineimap3
+	libjansson-dev
 )
 
 missing=()

@@ -4,6 +4,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "mailbox_routes.h"
+#include "mailctl_dns.h"
 #include "password.h"
 #include "privilege.h"
 #include "queue.h"
@@ -42,6 +43,8 @@ static void mailctl_usage(FILE *f)
 		"  flush                  retry every deferred message now\n"
 		"  hold ID | release ID   keep a message from delivery / let it go again\n"
 		"  delete ID              remove a message from the queue without a bounce\n"
+		"  dns [--check] DOMAIN   print the DNS records DOMAIN needs / check what is "
+		"published\n"
 		"  --help, --version\n");
 }
 
@@ -456,6 +459,8 @@ int main(int argc, char **argv)
 	int ret;
 	if (strcmp(cmd, "check") == 0 && rest == 0)
 		ret = mailctl_check(&cfg);
+	else if (strcmp(cmd, "dns") == 0)
+		ret = mailctl_dns(&cfg, rest, rargv);
 	else if (strcmp(cmd, "user") == 0)
 		ret = mailctl_user(&cfg, rest, rargv);
 	else if (strcmp(cmd, "queue") == 0 && rest <= 1)

@@ -107,6 +107,11 @@ static const struct config_key config_keys[] = {
 	LIST(imaps_listen, CONFIG_T_ADDRESS, EMPTY, NULL, "127.0.0.1:1993"),
 	KEY(tls_cert, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
 	KEY(tls_key, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
+	KEY(acme, CONFIG_T_BOOL, 0, 0, 0, NULL, "no"),
+	KEY(acme_directory, CONFIG_T_STRING, 0, 0, 0, NULL,
+	    "https://acme-v02.api.letsencrypt.org/directory"),
+	KEY(acme_ca_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
+	KEY(acme_email, CONFIG_T_STRING, EMPTY, 0, 0, NULL, NULL),
 	LISTN(relay_networks, n_relay_networks, CONFIG_T_CIDR, EMPTY, 0, 0, ""),
 	LIST(milters, CONFIG_T_STRING, EMPTY, config_check_milter, ""),
 	KEY(milter_default_action, CONFIG_T_ACTION, 0, 0, 0, NULL, "tempfail"),
@@ -159,6 +164,7 @@ static const struct config_key config_keys[] = {
 	KEY(metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 	KEY(http_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 	KEY(imap_metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
+	KEY(opendkim_conf, CONFIG_T_PATH, EMPTY, 0, 0, NULL, "/etc/opendkim.conf"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -115,6 +115,11 @@ struct config {
 	struct config_hostport metrics_listen; /* OpenMetrics at /metrics; host[0] == 0: off */
 	struct config_hostport http_listen;    /* autoconfig, autodiscover ...; host[0] == 0: off */
 	struct config_hostport imap_metrics_listen; /* imapd's, when both read one file */
+	bool acme;            /* obtain and renew the certificate of hostname by ACME, no */
+	char *acme_directory; /* the ACME server's directory URL (Let's Encrypt's) */
+	char *acme_ca_file;   /* CAs trusted for the ACME server's HTTPS; NULL: the system's */
+	char *acme_email;     /* account contact; NULL: postmaster@ the first domain */
+	char *opendkim_conf;  /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
 	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
 };
 

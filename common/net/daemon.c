@@ -112,6 +112,20 @@ void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key)
 		log_error("certificate not reloaded: %s", err);
 }
 
+void daemon_tls_follow(struct tls_ctx *tls, const char *cert, const char *key,
+		       struct file_stamp *stamp, bool *stamped)
+{
+	if (*stamped && !file_stamp_changed(stamp, cert))
+		return;
+	struct stat st;
+	file_stamp_set(stamp, stat(cert, &st) == 0 ? &st : NULL);
+	if (*stamped) {
+		log_info("certificate %s changed: reloading it", cert);
+		daemon_tls_reload(tls, cert, key);
+	}
+	*stamped = true;
+}
+
 /* Root's view of run_user, looked up once. */
 static bool daemon_run_ids(const struct config *cfg, uid_t *uid, gid_t *gid)
 {

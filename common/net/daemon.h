@@ -32,6 +32,13 @@ struct tls_ctx *daemon_tls_setup(const struct config *cfg, char **cert_r, char *
 /* SIGHUP's certificate step: re-reads the pair into tls, logging a failure (the old pair stays). */
 void daemon_tls_reload(struct tls_ctx *tls, const char *cert, const char *key);
 
+/* Reloads the pair when the certificate file changed since the previous call (the first call
+ * only takes note): imapd follows the certificate mtad's ACME client renews. *stamp starts
+ * zeroed. */
+struct file_stamp;
+void daemon_tls_follow(struct tls_ctx *tls, const char *cert, const char *key,
+		       struct file_stamp *stamp, bool *stamped);
+
 /* A directory below state_dir the daemon needs: rel ("queue/active"), created with mode when
  * missing (mode 0: not created, only owned when present). */
 struct daemon_dir {

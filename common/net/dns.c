@@ -27,7 +27,7 @@
  * c-ares, which makes dns_free safe from a user callback.
  */
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST, DNS_KIND_PTR };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_HOST, DNS_KIND_PTR, DNS_KIND_RAW };
 
 /* Outcome of one A or AAAA query. */
 enum dns_addr_state {
@@ -68,6 +68,11 @@ struct dns_req {
 	struct sockaddr_storage ptr_addr; /* normalized: IPv4-mapped IPv6 as AF_INET */
 	char ptr_name[MX_NAME_MAX + 1];
 	bool confirmed;
+	/* DNS_KIND_RAW */
+	dns_raw_cb raw_cb;
+	int raw_type;
+	unsigned char *raw_answer;
+	size_t raw_len;
 };
 
 /* The argument of one c-ares query. */
@@ -251,11 +256,24 @@ static void dns_req_free(struct dns_req *req)
 {
 	free(req->hosts);
 	free(req->addrs);
+	free(req->raw_answer);
 	free(req);
 }
 
 static void dns_req_report(struct dns_req *req, bool cancelled)
 {
+	if (req->kind == DNS_KIND_RAW) {
+		struct dns_raw_result rr = {
+			.status = cancelled ? DNS_CANCELLED : req->status,
+			.error = cancelled ? "lookup cancelled" : req->error,
+			.query = req->name,
+			.type = req->raw_type,
+			.answer = cancelled ? NULL : req->raw_answer,
+			.len = cancelled ? 0 : req->raw_len,
+		};
+		req->raw_cb(&rr, req->arg);
+		return;
+	}
 	if (req->kind == DNS_KIND_PTR) {
 		struct dns_ptr_result pr = {
 			.status = cancelled ? DNS_CANCELLED : req->status,
@@ -870,6 +888,58 @@ int dns_lookup_ptr(struct dns *d, const struct sockaddr *addr, dns_ptr_cb cb, vo
 	q->req = req;
 	req->pending++;
 	ares_query(d->channel, req->name, ns_c_in, ns_t_ptr, dns_ptr_answer, q);
+	dns_req_put(req);
+	dns_timer_update(d);
+	return 0;
+}
+
+/* ---- any record type ---- */
+
+static void dns_raw_answer(void *arg, int status, int timeouts, unsigned char *abuf, int alen)
+{
+	struct dns_query *q = arg;
+	struct dns_req *req = q->req;
+
+	free(q);
+	if (req->dns->closing) {
+		req->pending--;
+		return;
+	}
+	switch (status) {
+	case ARES_SUCCESS:
+		req->raw_answer = xmalloc(alen > 0 ? (size_t)alen : 1);
+		memcpy(req->raw_answer, abuf, alen > 0 ? (size_t)alen : 0);
+		req->raw_len = alen > 0 ? (size_t)alen : 0;
+		dns_req_decide(req, DNS_OK, "%s", "");
+		break;
+	case ARES_ENODATA:
+		dns_req_decide(req, DNS_NOHOST, "%s: no record of this type", req->name);
+		break;
+	case ARES_ENOTFOUND:
+	case ARES_EBADNAME:
+		dns_req_decide(req, DNS_NXDOMAIN, "%s: no such name", req->name);
+		break;
+	default:
+		dns_req_decide(req, DNS_TEMPFAIL, "%s: %s", req->name, ares_strerror(status));
+		break;
+	}
+	dns_req_put(req);
+}
+
+int dns_lookup_raw(struct dns *d, const char *name, int type, dns_raw_cb cb, void *arg)
+{
+	char trimmed[MX_NAME_MAX + 2];
+
+	if (d == NULL || d->closing || name == NULL || cb == NULL)
+		return -1;
+	dns_trim_name(name, trimmed, sizeof(trimmed));
+	struct dns_req *req = dns_req_new(d, DNS_KIND_RAW, trimmed, NULL, arg);
+	req->raw_cb = cb;
+	req->raw_type = type;
+	struct dns_query *q = xcalloc(1, sizeof(*q));
+	q->req = req;
+	req->pending++;
+	ares_query(d->channel, req->name, ns_c_in, type, dns_raw_answer, q);
 	dns_req_put(req);
 	dns_timer_update(d);
 	return 0;

@@ -107,6 +107,26 @@ typedef void (*dns_ptr_cb)(const struct dns_ptr_result *res, void *arg);
  * calling contract as dns_lookup_mx (returns -1 for an unusable address too). */
 int dns_lookup_ptr(struct dns *d, const struct sockaddr *addr, dns_ptr_cb cb, void *arg);
 
+/* A finished query of any record type (dns_lookup_raw). Valid only during the callback. */
+struct dns_raw_result {
+	enum dns_status status; /* DNS_OK: answer holds the whole DNS reply (which may still hold
+				 * only records of other types, e.g. a CNAME); DNS_NOHOST: the name
+				 * has no record of this type; DNS_NXDOMAIN; DNS_TEMPFAIL;
+				 * DNS_CANCELLED */
+	const char *error;      /* "" for DNS_OK */
+	const char *query;
+	int type;                    /* ns_t_txt, ns_t_tlsa, ... as asked */
+	const unsigned char *answer; /* the reply message as received (parse it with
+				      * dns_records.h's dns_answer_parse) */
+	size_t len;
+};
+
+typedef void (*dns_raw_cb)(const struct dns_raw_result *res, void *arg);
+
+/* Queries name for records of type (class IN), without following anything: for tools that
+ * check what a zone publishes (mailctl dns --check). Same calling contract as dns_lookup_mx. */
+int dns_lookup_raw(struct dns *d, const char *name, int type, dns_raw_cb cb, void *arg);
+
 /* The reverse lookup name of addr: "4.3.2.1.in-addr.arpa" or the 32 nibbles of ip6.arpa
  * (IPv4-mapped IPv6 as IPv4). Returns 0, or -1 for another family or a short buffer. */
 int dns_reverse_name(const struct sockaddr *addr, char *out, size_t outlen);

@@ -830,6 +830,13 @@ static int tls_pem_present(int dirfd, const char *dir, const char *name, char *e
 	return -1;
 }
 
+void tls_cert_paths(const char *state_dir, const char *cfg_cert, const char *cfg_key, char **cert_r,
+		    char **key_r)
+{
+	*cert_r = cfg_cert ? xstrdup(cfg_cert) : xasprintf("%s/tls/cert.pem", state_dir);
+	*key_r = cfg_key ? xstrdup(cfg_key) : xasprintf("%s/tls/key.pem", state_dir);
+}
+
 int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg_cert,
 		    const char *cfg_key, char **cert_r, char **key_r, char *err, size_t errlen)
 {
@@ -846,8 +853,8 @@ int tls_ensure_cert(const char *state_dir, const char *hostname, const char *cfg
 	/* state_dir is run_user's: root walks to tls/ without following a link, and writes
 	 * and checks inside it through that descriptor only (docs/security.md). */
 	char *dir = xasprintf("%s/tls", state_dir);
-	char *cert = xasprintf("%s/cert.pem", dir);
-	char *key = xasprintf("%s/key.pem", dir);
+	char *cert, *key;
+	tls_cert_paths(state_dir, NULL, NULL, &cert, &key);
 	int r, c, k;
 	tls_mkdirs(state_dir);
 	int dfd = open_beneath(state_dir, "tls", S_IFDIR, 0700, NULL);

@@ -148,6 +148,11 @@ const char *tls_session_sni(const struct tls_session *s);
 int tls_generate_self_signed(const char *hostname, const char *cert_path, const char *key_path,
 			     char *err, size_t errlen);
 
+/* The certificate pair served: tls_cert and tls_key when set, else state_dir/tls/cert.pem and
+ * key.pem (nothing is checked or generated). *cert_r and *key_r are allocated. */
+void tls_cert_paths(const char *state_dir, const char *cfg_cert, const char *cfg_key, char **cert_r,
+		    char **key_r);
+
 /*
  * Decides the certificate pair to serve. With cfg_cert and cfg_key (tls_cert, tls_key) those,
  * unchecked (tls_server_ctx_new reports); one without the other is an error. With neither,

@@ -218,7 +218,12 @@ Test(config, every_key_parsed)
 		"lmtp_listen = unix:/run/mtad/lmtp.sock\n"
 		"mailbox_routes = /etc/mtad/routes\n"
 		"imap_proxy = yes\n"
-		"imap_proxy_auth = backend\n";
+		"imap_proxy_auth = backend\n"
+		"opendkim_conf = /etc/opendkim/signing.conf\n"
+		"acme = yes\n"
+		"acme_directory = https://acme-staging-v02.api.letsencrypt.org/directory\n"
+		"acme_ca_file = /etc/ssl/acme-ca.pem\n"
+		"acme_email = hostmaster@example.org\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -285,6 +290,12 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.smarthost_auth_file, "/etc/mtad/smarthost.secret");
 	cr_expect_eq(cfg.delay_warning_time, 0);
 	cr_expect(cfg.imap_plaintext_auth);
+	cr_expect_str_eq(cfg.opendkim_conf, "/etc/opendkim/signing.conf");
+	cr_expect(cfg.acme);
+	cr_expect_str_eq(cfg.acme_directory,
+			 "https://acme-staging-v02.api.letsencrypt.org/directory");
+	cr_expect_str_eq(cfg.acme_ca_file, "/etc/ssl/acme-ca.pem");
+	cr_expect_str_eq(cfg.acme_email, "hostmaster@example.org");
 	cr_assert_eq(cfg.smtp_milters.n, 1);
 	cr_expect_str_eq(cfg.smtp_milters.items[0], "inet6:::1:8892");
 	cr_assert_eq(cfg.submission_milters.n, 2);
