@@ -52,6 +52,7 @@ struct smtp_session {
 	/* the transaction */
 	struct queue_envelope env;
 	bool smtputf8;
+	bool requiretls; /* MAIL REQUIRETLS (RFC 8689) */
 	enum smtp_body body;
 	struct buf msg;
 	size_t msg_accounted;  /* msg.cap as counted in m->data_bytes */

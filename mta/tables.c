@@ -5,6 +5,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "mtad.h"
+#include "relay.h"
 
 int mtad_tables_reload(struct mtad *m)
 {
@@ -19,5 +20,7 @@ int mtad_tables_reload(struct mtad *m)
 			reloaded = 1;
 		}
 	}
+	if (m->relay && relay_reload_tables(m->relay))
+		reloaded = 1;
 	return reloaded;
 }

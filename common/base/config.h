@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "tls_level.h"
+
 #define EX_CONFIG_STATUS 78
 
 /* One "HOST:PORT" (IPv6 as "[::1]:25") listen or connect address. */
@@ -103,6 +105,11 @@ struct config {
 	uint64_t milter_connect_timeout; /* seconds, default 10s */
 	uint64_t milter_command_timeout; /* seconds, default 30s: each reply but end of message */
 	uint64_t milter_eom_timeout;     /* seconds, default 5m: the reply to end of message */
+	/* Outbound TLS (docs/outbound-tls.md). */
+	enum tls_level relay_tls_security; /* default level, may */
+	char *relay_tls_policy_file;       /* per-destination levels, NULL: none */
+	char *relay_tls_ca_file;           /* CAs for verify/secure, NULL: the system's */
+	char *dnssec_trust_anchor;         /* DS/DNSKEY lines, default Debian's root key */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -208,7 +208,11 @@ Test(config, every_key_parsed)
 		"milter_daemon_name = mx1.example.org\n"
 		"smtp_milter_daemon_name = inbound\n"
 		"submission_milter_daemon_name = ORIGINATING\n"
-		"local_milter_daemon_name = LOCAL\n";
+		"local_milter_daemon_name = LOCAL\n"
+		"relay_tls_security = dane-only\n"
+		"relay_tls_policy_file = /etc/mtad/tls_policy\n"
+		"relay_tls_ca_file = /etc/mtad/ca.pem\n"
+		"dnssec_trust_anchor = /etc/mtad/root.key\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -289,6 +293,10 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.smtp_milter_daemon_name, "inbound");
 	cr_expect_str_eq(cfg.submission_milter_daemon_name, "ORIGINATING");
 	cr_expect_str_eq(cfg.local_milter_daemon_name, "LOCAL");
+	cr_expect_eq(cfg.relay_tls_security, TLS_LEVEL_DANE_ONLY);
+	cr_expect_str_eq(cfg.relay_tls_policy_file, "/etc/mtad/tls_policy");
+	cr_expect_str_eq(cfg.relay_tls_ca_file, "/etc/mtad/ca.pem");
+	cr_expect_str_eq(cfg.dnssec_trust_anchor, "/etc/mtad/root.key");
 
 	/* The test text sets every key of the table. */
 	const char *name;
@@ -428,6 +436,9 @@ Test(config, error_bad_milter_and_action)
 	test_expect_error(
 		"milter_default_action = discard\n",
 		"t.conf:1: milter_default_action: 'discard': expected tempfail, reject or accept");
+	test_expect_error("relay_tls_security = mandatory\n",
+			  "t.conf:1: relay_tls_security: 'mandatory': expected none, may, encrypt, "
+			  "dane, dane-only, verify or secure");
 }
 
 Test(config, error_other_values)
