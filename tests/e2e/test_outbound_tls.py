@@ -25,6 +25,7 @@ ROWS = {
     "verify-plain.example": ("verify", PLAIN),
     "secure-ok.example": ("secure", GOOD),
     "secure-forged.example": ("secure", GOOD),  # its MX names a host outside the domain
+    "reload.example": (None, PLAIN),  # the test adds its line to the file
     "rtls-ok.example": (None, RTLS),
     "rtls-noext.example": (None, GOOD),
     "rtls-wrong.example": (None, RTLS_WRONG),
@@ -59,7 +60,7 @@ class OutboundTLSTest(unittest.TestCase):
             RTLS: SMTPSink(RTLS, port, tls_cert=good, requiretls=True),
             RTLS_WRONG: SMTPSink(RTLS_WRONG, port, tls_cert=wrong, requiretls=True),
         }
-        policy = os.path.join(cls.dir, "tls_policy")
+        cls.policy = policy = os.path.join(cls.dir, "tls_policy")
         with open(policy, "w") as f:
             f.write("# test rows\n")
             for d, (level, _) in ROWS.items():
@@ -86,7 +87,7 @@ class OutboundTLSTest(unittest.TestCase):
             cls.requiretls_plain = s.docmd("MAIL FROM:<alice@localhost> REQUIRETLS")
             s.rset()
             for d in ROWS:
-                if d not in REQUIRETLS:
+                if d not in REQUIRETLS and d != "reload.example":
                     s.sendmail("alice@localhost", ["user@" + d],
                                b"From: alice@localhost\r\nSubject: %s\r\n\r\nhello\r\n" % d.encode())
         ctx = ssl.create_default_context()
@@ -174,6 +175,14 @@ class OutboundTLSTest(unittest.TestCase):
                                   if b"user@verify-wrong.example" in m and b"4.7.5" in m], 25)
         self.assertTrue(dsn, self.m.log()[-2000:])
         self.assertIn(b"not verified", dsn[0])
+
+    def test_policy_file_reread_when_changed(self):
+        with open(self.policy, "a") as f:
+            f.write("reload.example encrypt\n")
+        self.assertTrue(wait_until(lambda: "relay_tls_policy_file reloaded" in self.m.log(), 10))
+        with smtplib.SMTP("127.0.0.1", self.m.smtp_port) as s:
+            s.sendmail("alice@localhost", ["user@reload.example"], b"Subject: r\r\n\r\nhello\r\n")
+        self.deferred("reload.example", r"^4\.7\.5 .*does not offer STARTTLS \(TLS policy encrypt/file:\d+\)")
 
     def test_requiretls_advertised_on_tls_only(self):
         self.assertNotIn("REQUIRETLS", self.ehlo_plain)

@@ -12,7 +12,6 @@
 import base64
 import hashlib
 import os
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -49,14 +48,15 @@ class CA:
               "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + sans[0]])
         _run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
               "-CAcreateserial", "-days", "30", "-extfile", ext, "-out", leaf])
-        with open(chain, "w") as out:
-            out.write(open(leaf).read() + open(self.cert).read())
+        with open(chain, "w") as out, open(leaf) as a, open(self.cert) as b:
+            out.write(a.read() + b.read())
         return chain, key
 
 
 def cert_der(pem_path):
     """DER of the first certificate in a PEM file."""
-    text = open(pem_path).read()
+    with open(pem_path) as f:
+        text = f.read()
     b64 = text.split("-----BEGIN CERTIFICATE-----")[1].split("-----END CERTIFICATE-----")[0]
     return base64.b64decode("".join(b64.split()))
 
@@ -110,7 +110,8 @@ class DNSSECWorld:
         with open(os.path.join(d, base + ".key")) as f, open(self.trust_anchor, "w") as out:
             out.write(f.read())
         # A bogus signature: flip bytes in the RRSIGs of the named owners (all their RRsets).
-        lines = open(zone + ".signed").read().splitlines()
+        with open(zone + ".signed") as f:
+            lines = f.read().splitlines()
         out = []
         for line in lines:
             parts = line.split()
@@ -138,7 +139,8 @@ class DNSSECWorld:
         self.procs.append(subprocess.Popen(["knotd", "-c", conf], stdout=self.knot_log,
                                            stderr=subprocess.STDOUT))
         if not wait_until(lambda: self._answers(self.knot_port), 10):
-            raise RuntimeError("knotd did not start: " + open(os.path.join(d, "knot.log")).read())
+            self.close()
+            raise RuntimeError("knotd did not start (see %s/knot.log)" % d)
 
     def _start_unbound(self):
         d = self.d
@@ -157,7 +159,8 @@ class DNSSECWorld:
         self.procs.append(subprocess.Popen(["unbound", "-d", "-c", conf], stdout=self.unbound_log,
                                            stderr=subprocess.STDOUT))
         if not wait_until(lambda: self._answers(self.port), 10):
-            raise RuntimeError("unbound did not start: " + open(os.path.join(d, "unbound.log")).read())
+            self.close()
+            raise RuntimeError("unbound did not start (see %s/unbound.log)" % d)
 
     @staticmethod
     def _answers(port):
@@ -179,8 +182,9 @@ class DNSSECWorld:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-        self.knot_log.close()
-        self.unbound_log.close()
+        for log in (getattr(self, "knot_log", None), getattr(self, "unbound_log", None)):
+            if log:
+                log.close()
 
 
 def sinks_port():
