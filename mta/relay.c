@@ -405,8 +405,11 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 		t->check.names = d->tls_names;
 		t->check.n_names = 1;
 	} else if (level == TLS_LEVEL_SECURE) {
-		snprintf(d->tls_subdomains, sizeof(d->tls_subdomains), ".%.253s", d->domain);
-		d->tls_names[0] = d->domain;
+		/* the next hop: the recipient domain, or the smarthost's name */
+		const char *nexthop = d->r->m->cfg->smarthost.host[0] ? d->r->m->cfg->smarthost.host
+								      : d->domain;
+		snprintf(d->tls_subdomains, sizeof(d->tls_subdomains), ".%.253s", nexthop);
+		d->tls_names[0] = nexthop;
 		d->tls_names[1] = d->tls_subdomains;
 		t->check.names = d->tls_names;
 		t->check.n_names = 2;
