@@ -262,6 +262,13 @@ static void sc_after_ehlo(struct smtp_client *sc)
 {
 	struct smtp_client_job *job = sc->job;
 	job->tls_outcome = sc->tls_outcome;
+	/* Every way here (EHLO, a HELO after EHLO was refused, AUTH, a reused connection) meets
+	 * the policy: no TLS where it is required means no mail, never plaintext. */
+	enum tls_level level = sc_tls_level(job);
+	if (!sc->conn->tls && level >= TLS_LEVEL_ENCRYPT && level != TLS_LEVEL_DANE) {
+		sc_tls_fail(sc, "TLS is required and the host does not offer STARTTLS");
+		return;
+	}
 	if (job->tls_req && job->tls_req->requiretls && !sc->requiretls) {
 		sc_tls_fail(sc, "the message requires TLS (REQUIRETLS) and the host does not "
 				"offer REQUIRETLS");
@@ -391,20 +398,13 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				sc->auth_plain = sc->dsn = sc->requiretls = false;
 			sc->size_limit = 0;
 			sc_parse_ehlo(sc, text);
-			enum tls_level level = sc_tls_level(job);
-			if (!sc->conn->tls && level != TLS_LEVEL_NONE) {
-				if (sc->starttls && job->tls) {
-					/* plaintext only when STARTTLS is not offered, and the
-					 * policy allows it */
-					sc->state = SC_STARTTLS;
-					sc_send(sc, "STARTTLS");
-					return;
-				}
-				if (level >= TLS_LEVEL_ENCRYPT && level != TLS_LEVEL_DANE) {
-					sc_tls_fail(sc, "TLS is required and the host does not "
-							"offer STARTTLS");
-					return;
-				}
+			if (!sc->conn->tls && sc_tls_level(job) != TLS_LEVEL_NONE && sc->starttls &&
+			    job->tls) {
+				/* plaintext only when STARTTLS is not offered, and the policy
+				 * allows it (sc_after_ehlo) */
+				sc->state = SC_STARTTLS;
+				sc_send(sc, "STARTTLS");
+				return;
 			}
 			sc_after_ehlo(sc);
 		} else if (code / 100 == 5) {

@@ -431,7 +431,7 @@ class SMTPSink:
 
     def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True,
                  starttls=False, auth=None, eightbitmime=True, dsn=False, tls_cert=None,
-                 requiretls=False):
+                 requiretls=False, esmtp=True):
         import threading
         self.eightbitmime = eightbitmime  # offer 8BITMIME (False: a 7-bit-only hop)
         self.dsn = dsn                    # offer DSN (RFC 3461)
@@ -441,6 +441,7 @@ class SMTPSink:
         self.tls_context = None
         self.tls_sessions = 0
         self.requiretls = requiretls  # offer REQUIRETLS (RFC 8689) after STARTTLS
+        self.esmtp = esmtp            # False: EHLO refused (a HELO-only hop, or a downgrade)
         if tls_cert:                  # (chain_pem, key_pem): STARTTLS with this certificate
             import ssl
             self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -507,7 +508,9 @@ class SMTPSink:
                     return
                 cmd = line.decode("utf-8", "replace").rstrip("\r\n")
                 up = cmd.upper()
-                if up.startswith("EHLO"):
+                if up.startswith("EHLO") and not self.esmtp:
+                    send("502 5.5.2 Unknown")
+                elif up.startswith("EHLO"):
                     ext = ["250-sink.test"]
                     if self.pipelining:
                         ext.append("250-PIPELINING")

@@ -12,6 +12,7 @@ from harness import SLOW, MailServer, SMTPSink, binary, wait_until
 from tlsworld import CA, DNSSECWorld, sinks_port
 
 GOOD, WRONG, PLAIN, RTLS, RTLS_WRONG = "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6", "127.0.0.7"
+HELO = "127.0.0.8"  # refuses EHLO: an attacker downgrading to HELO hides STARTTLS too
 
 # domain: (policy, sink address). Default policy: may.
 ROWS = {
@@ -20,6 +21,7 @@ ROWS = {
     "may-wrong.example": ("may", WRONG),
     "encrypt-plain.example": ("encrypt", PLAIN),
     "encrypt-wrong.example": ("encrypt", WRONG),
+    "encrypt-helo.example": ("encrypt", HELO),
     "verify-good.example": ("verify", GOOD),
     "verify-wrong.example": ("verify", WRONG),
     "verify-plain.example": ("verify", PLAIN),
@@ -59,6 +61,7 @@ class OutboundTLSTest(unittest.TestCase):
             PLAIN: SMTPSink(PLAIN, port),  # a network attacker that strips STARTTLS
             RTLS: SMTPSink(RTLS, port, tls_cert=good, requiretls=True),
             RTLS_WRONG: SMTPSink(RTLS_WRONG, port, tls_cert=wrong, requiretls=True),
+            HELO: SMTPSink(HELO, port, tls_cert=good, esmtp=False),
         }
         cls.policy = policy = os.path.join(cls.dir, "tls_policy")
         with open(policy, "w") as f:
@@ -150,6 +153,7 @@ class OutboundTLSTest(unittest.TestCase):
         self.deferred("encrypt-plain.example", r"^4\.7\.5 mx\.encrypt-plain\.example\[127\.0\.0\.5\]:\d+: "
                       r"TLS is required and the host does not offer STARTTLS \(TLS policy encrypt/file:5\)")
         self.assertTrue(self.sent("encrypt-wrong.example", "may", self.file("encrypt-wrong.example"))["tls"])
+        self.deferred("encrypt-helo.example", r"^4\.7\.5 .*does not offer STARTTLS")
 
     def test_verify_stops_wrong_certificate_and_stripping(self):
         self.assertTrue(self.sent("verify-good.example", "verified", self.file("verify-good.example"))["tls"])
