@@ -3,6 +3,7 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,16 @@ struct dnssec *dnssec_new(uv_loop_t *loop, const struct config_hostport_list *se
 	} else if ((r = ub_ctx_resolvconf(d->ub, NULL)) != 0) {
 		goto fail;
 	}
+	/* libunbound reads the file at its first query: a missing one is reported now */
+	FILE *ta = trust_anchor ? fopen(trust_anchor, "r") : NULL;
+	if (trust_anchor && !ta) {
+		snprintf(err, errlen, "dnssec_trust_anchor %s: %s", trust_anchor, strerror(errno));
+		ub_ctx_delete(d->ub);
+		free(d);
+		return NULL;
+	}
+	if (ta)
+		fclose(ta);
 	if (trust_anchor && (r = ub_ctx_add_ta_file(d->ub, trust_anchor)) != 0) {
 		snprintf(err, errlen, "dnssec_trust_anchor %s: %s", trust_anchor, ub_strerror(r));
 		ub_ctx_delete(d->ub);
