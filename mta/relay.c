@@ -528,7 +528,7 @@ static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_c
 static void relay_dane_resolved(const struct dane_result *res, void *arg)
 {
 	struct relay_delivery *d = arg;
-	char t[600];
+	char t[512];
 	switch (res->status) {
 	case DANE_OK:
 		break;
@@ -543,7 +543,7 @@ static void relay_dane_resolved(const struct dane_result *res, void *arg)
 			}
 			return;
 		}
-		snprintf(t, sizeof(t), "4.7.5 %s (TLS policy %s)", res->why, d->policy_desc);
+		snprintf(t, sizeof(t), "4.7.5 %.400s (TLS policy %s)", res->why, d->policy_desc);
 		relay_set_all(d, RELAY_TEMP, 0, t);
 		relay_finish(d);
 		return;
