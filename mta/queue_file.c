@@ -545,3 +545,12 @@ bool queue_id_valid(const char *s)
 			return false;
 	return true;
 }
+
+bool queue_envelope_requiretls(const struct queue_envelope *env)
+{
+	const char *f = env->body_flags;
+	for (const char *p = f ? strstr(f, "REQUIRETLS") : NULL; p; p = strstr(p + 1, "REQUIRETLS"))
+		if ((p == f || p[-1] == ' ') && (p[10] == '\0' || p[10] == ' '))
+			return true;
+	return false;
+}

@@ -115,6 +115,10 @@ int queue_file_decode(const char *data, size_t len, struct queue_envelope *env_r
 
 void queue_envelope_free(struct queue_envelope *env);
 
+/* The message was received with MAIL ... REQUIRETLS (RFC 8689): the word in body_flags (files
+ * written before it existed have no such word). */
+bool queue_envelope_requiretls(const struct queue_envelope *env);
+
 /* Encodes the state records (appended after END). */
 void queue_state_delivered(struct buf *out, size_t index, int64_t when, char via);
 void queue_state_failed(struct buf *out, size_t index, int64_t when, int code, const char *text);

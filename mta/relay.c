@@ -1,12 +1,16 @@
 /* relay.c - outbound delivery: resolve the destination (MX per RFC 5321 5.1, or the smarthost), then try each address until one answers for the recipients. */
 #include "relay.h"
+#include "dane.h"
 #include "dns.h"
+#include "dnssec.h"
 #include "log.h"
+#include "rfc5322.h"
 #include "tls.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <stdio.h>
@@ -32,6 +36,9 @@ struct relay {
 	char *auth_user; /* smarthost credentials (smarthost_auth_file) */
 	char *auth_password;
 	struct relay_dest *dests;
+	struct tls_policy_file policy; /* relay_tls_policy_file */
+	struct dnssec *dnssec;         /* validated lookups for DANE; NULL if it cannot start */
+	char dnssec_error[300];
 	unsigned conns; /* all destinations */
 	bool stopping;
 };
@@ -112,10 +119,17 @@ struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 		return NULL;
 	}
 	r->tls = tls_client_ctx_new(err, errlen);
-	if (!r->tls || relay_load_credentials(r, m->cfg->smarthost_auth_file, err, errlen) < 0) {
+	if (!r->tls || relay_load_credentials(r, m->cfg->smarthost_auth_file, err, errlen) < 0 ||
+	    (m->cfg->relay_tls_ca_file &&
+	     tls_client_ctx_set_ca_file(r->tls, m->cfg->relay_tls_ca_file, err, errlen) < 0) ||
+	    tls_policy_file_load(&r->policy, m->cfg->relay_tls_policy_file, err, errlen) < 0) {
 		relay_free(&r);
 		return NULL;
 	}
+	r->dnssec = dnssec_new(m->loop, &m->cfg->dns_servers, m->cfg->dnssec_trust_anchor,
+			       r->dnssec_error, sizeof(r->dnssec_error));
+	if (!r->dnssec)
+		log_warn("DANE unavailable (deliveries that need it defer): %s", r->dnssec_error);
 	return r;
 }
 
@@ -134,6 +148,8 @@ void relay_free(struct relay **rp)
 		free(d);
 	}
 	dns_free(&r->dns);
+	dnssec_free(&r->dnssec);
+	tls_policy_file_free(&r->policy);
 	tls_ctx_free(&r->tls);
 	if (r->auth_password)
 		explicit_bzero(r->auth_password, strlen(r->auth_password));
@@ -147,6 +163,8 @@ static void relay_set_all(struct relay_delivery *d, enum relay_outcome_kind kind
 			  const char *text)
 {
 	for (size_t i = 0; i < d->n; i++) {
+		snprintf(d->out[i].tls, sizeof(d->out[i].tls), "tls=none, tls_policy=%s",
+			 d->policy_desc);
 		d->out[i].kind = kind;
 		d->out[i].code = code;
 		snprintf(d->out[i].text, sizeof(d->out[i].text), "%s", text);
@@ -214,6 +232,8 @@ static void relay_finish(struct relay_delivery *d)
 	d->job.client = NULL;
 	free(d->hosts);
 	d->hosts = NULL;
+	free(d->dane);
+	d->dane = NULL;
 	free(d->rcpt_ptrs);
 	d->rcpt_ptrs = NULL;
 	free(d->rcpt_notify);
@@ -250,6 +270,8 @@ static void relay_finish(struct relay_delivery *d)
 }
 
 static void relay_try_next(struct relay_delivery *d);
+static int relay_host_tls(struct relay_delivery *d, size_t i);
+static void relay_policy(struct relay *r, struct relay_delivery *d);
 
 static void relay_client_done(struct smtp_client_job *job, void *arg)
 {
@@ -257,6 +279,7 @@ static void relay_client_done(struct smtp_client_job *job, void *arg)
 	snprintf(d->remote, sizeof(d->remote), "%s", job->remote_name);
 	if (job->host_failed) {
 		d->last_host_error = job->host_result;
+		d->tls_failed = job->tls_policy_failed;
 		log_info("relay %s: %s", d->domain, job->host_result.text);
 		d->addr_i++;
 		relay_try_next(d);
@@ -267,6 +290,8 @@ static void relay_client_done(struct smtp_client_job *job, void *arg)
 		struct relay_outcome *o = &d->out[i];
 		o->code = res->code;
 		o->dsn = job->dsn;
+		snprintf(o->tls, sizeof(o->tls), "tls=%s, tls_policy=%s",
+			 smtp_tls_outcome_name(job->tls_outcome), d->policy_desc);
 		snprintf(o->text, sizeof(o->text), "%s", res->text);
 		if (res->code / 100 == 2)
 			o->kind = RELAY_SENT;
@@ -289,6 +314,10 @@ static void relay_try_next(struct relay_delivery *d)
 			d->addr_i = 0;
 			continue;
 		}
+		if (d->addr_i == 0 && relay_host_tls(d, d->host_i) < 0) {
+			d->host_i++;
+			continue;
+		}
 		struct sockaddr_storage ss = h->addrs[d->addr_i];
 		if (ss.ss_family == AF_INET6)
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons(d->port);
@@ -303,9 +332,91 @@ static void relay_try_next(struct relay_delivery *d)
 	const char *why = d->last_host_error.text[0] ? d->last_host_error.text
 			  : d->lmtp ? "4.4.1 the mailbox back end could not be reached"
 				    : "4.4.1 no mail exchanger could be reached";
+	if (d->requiretls && d->tls_failed) {
+		/* RFC 8689 4.2.1: no next hop could take it over TLS as required: return it */
+		relay_set_all(d, RELAY_PERM, 550, why);
+		relay_finish(d);
+		return;
+	}
 	relay_set_all(d, RELAY_TEMP,
 		      d->last_host_error.code / 100 == 5 ? 0 : d->last_host_error.code, why);
 	relay_finish(d);
+}
+
+/* A host that cannot be used under the policy: the reason, and on to the next one. */
+static int relay_host_skip(struct relay_delivery *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int relay_host_skip(struct relay_delivery *d, const char *fmt, ...)
+{
+	char why[300];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	d->last_host_error.code = 0;
+	snprintf(d->last_host_error.text, sizeof(d->last_host_error.text),
+		 "%s %.200s: %.240s (TLS policy %s)", d->requiretls ? "5.7.10" : "4.7.5",
+		 d->hosts[d->host_i].name, why, d->policy_desc);
+	d->tls_failed = true;
+	log_warn("relay %s: %s", d->domain, d->last_host_error.text);
+	return -1;
+}
+
+/* What host i must offer (d->tls_req), from the policy and its TLSA records. -1: the host
+ * cannot be used (the reason is the last host error). */
+static int relay_host_tls(struct relay_delivery *d, size_t i)
+{
+	struct smtp_client_tls *t = &d->tls_req;
+	const struct dns_host *h = &d->hosts[i];
+	enum tls_level level = d->policy.level;
+	memset(t, 0, sizeof(*t));
+	t->policy = d->policy_desc;
+	t->requiretls = d->requiretls;
+	if (level == TLS_LEVEL_DANE || level == TLS_LEVEL_DANE_ONLY) {
+		const struct dane_host *dh = d->dane ? &d->dane[i] : NULL;
+		enum dane_tlsa_state st = dh ? dh->state : DANE_TLSA_NONE;
+		if (st == DANE_TLSA_FAILED)
+			return relay_host_skip(d, "%s", dh->why);
+		if (st == DANE_TLSA_USABLE) {
+			t->level = TLS_LEVEL_DANE_ONLY;
+			t->check.dane_base = h->name;
+			t->check.tlsa = dh->tlsa;
+			t->check.n_tlsa = dh->n_tlsa;
+			d->tls_names[0] = d->domain;
+			t->check.names = d->tls_names;
+			t->check.n_names = 1;
+			return 0;
+		}
+		if (st == DANE_TLSA_UNUSABLE) {
+			t->level = TLS_LEVEL_ENCRYPT; /* RFC 7672 2.2: mandatory, unauthenticated */
+		} else if (level == TLS_LEVEL_DANE_ONLY) {
+			return relay_host_skip(d,
+					       "no DNSSEC-validated TLSA records for "
+					       "_25._tcp.%s",
+					       h->name);
+		} else {
+			t->level = TLS_LEVEL_MAY;
+		}
+		if (!d->requiretls)
+			return 0;
+		level = TLS_LEVEL_VERIFY; /* REQUIRETLS without DANE: a verified certificate */
+	}
+	t->level = level;
+	if (level == TLS_LEVEL_VERIFY) {
+		d->tls_names[0] = h->name;
+		t->check.names = d->tls_names;
+		t->check.n_names = 1;
+	} else if (level == TLS_LEVEL_SECURE) {
+		/* the next hop: the recipient domain, or the smarthost's name */
+		const char *nexthop = d->r->m->cfg->smarthost.host[0] ? d->r->m->cfg->smarthost.host
+								      : d->domain;
+		snprintf(d->tls_subdomains, sizeof(d->tls_subdomains), ".%.253s", nexthop);
+		d->tls_names[0] = nexthop;
+		d->tls_names[1] = d->tls_subdomains;
+		t->check.names = d->tls_names;
+		t->check.n_names = 2;
+	}
+	return 0;
 }
 
 static void relay_resolved(const struct dns_result *res, void *arg)
@@ -362,6 +473,10 @@ static void relay_prepare(struct relay *r, struct relay_delivery *d)
 		d->rcpt_orcpt[i] = d->env->rcpts[d->idx[i]].orcpt;
 	}
 	d->utf8_envelope = !mime_is_ascii(d->env->sender, strlen(d->env->sender));
+	d->requiretls = queue_envelope_requiretls(d->env);
+	d->tls_failed = false;
+	memset(&d->tls_req, 0, sizeof(d->tls_req));
+	d->tls_req.level = TLS_LEVEL_MAY;
 	for (size_t i = 0; i < d->n; i++) {
 		d->rcpt_ptrs[i] = d->env->rcpts[d->idx[i]].addr;
 		if (!mime_is_ascii(d->rcpt_ptrs[i], strlen(d->rcpt_ptrs[i])))
@@ -395,6 +510,7 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 	job->ret = d->env->ret;
 	job->envid = d->env->envid;
 	job->tls = r->tls;
+	job->tls_req = &d->tls_req;
 	job->keep_open = true;
 	job->lmtp = d->lmtp;
 	job->auth_user = cfg->smarthost.host[0] && !d->lmtp ? r->auth_user : NULL;
@@ -407,6 +523,11 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 /* Another message on a connection that just finished one. */
 static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_client *sc)
 {
+	relay_policy(r, d);
+	memset(&d->tls_req, 0, sizeof(d->tls_req));
+	d->tls_req.level = TLS_LEVEL_MAY; /* the connection met the policy when it was opened */
+	d->tls_req.policy = d->policy_desc;
+	d->tls_req.requiretls = d->requiretls;
 	relay_fill_job(r, d);
 	log_debug("relay %s: reusing the connection to %s", d->domain, smtp_client_name(sc));
 	smtp_client_reuse(sc, &d->job, relay_client_done, d);
@@ -427,18 +548,163 @@ static void relay_begin_lmtp_unix(struct relay_delivery *d)
 	relay_try_next(d);
 }
 
+static void relay_dane_resolved(const struct dane_result *res, void *arg)
+{
+	struct relay_delivery *d = arg;
+	char t[512];
+	switch (res->status) {
+	case DANE_OK:
+		break;
+	case DANE_MX_INSECURE:
+		if (d->policy.level == TLS_LEVEL_DANE) {
+			/* RFC 7672 2.2.1: no DANE for an unsigned MX; opportunistic TLS */
+			log_info("relay %s: %s: DANE does not apply", d->domain, res->why);
+			d->policy.level = TLS_LEVEL_MAY;
+			if (dns_lookup_mx(d->r->dns, d->domain, relay_resolved, d) < 0) {
+				relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable");
+				relay_finish(d);
+			}
+			return;
+		}
+		snprintf(t, sizeof(t), "4.7.5 %.400s (TLS policy %s)", res->why, d->policy_desc);
+		relay_set_all(d, RELAY_TEMP, 0, t);
+		relay_finish(d);
+		return;
+	case DANE_NULL_MX:
+		snprintf(t, sizeof(t), "5.1.10 %s", res->why);
+		relay_set_all(d, RELAY_PERM, 556, t);
+		relay_finish(d);
+		return;
+	case DANE_NXDOMAIN:
+		snprintf(t, sizeof(t), "5.1.2 %s", res->why);
+		relay_set_all(d, RELAY_PERM, 550, t);
+		relay_finish(d);
+		return;
+	case DANE_BOGUS:
+		snprintf(t, sizeof(t), "4.7.5 DNSSEC validation failed: %s (TLS policy %s)",
+			 res->why, d->policy_desc);
+		log_warn("relay %s: %s", d->domain, t);
+		relay_set_all(d, RELAY_TEMP, 0, t);
+		relay_finish(d);
+		return;
+	case DANE_NOHOST:
+	case DANE_TEMPFAIL:
+	case DANE_CANCELLED:
+	default:
+		snprintf(t, sizeof(t), "4.4.3 %s", res->why);
+		relay_set_all(d, RELAY_TEMP, 451, t);
+		relay_finish(d);
+		return;
+	}
+	d->hosts = xcalloc(res->n_hosts ? res->n_hosts : 1, sizeof(*d->hosts));
+	memcpy(d->hosts, res->hosts, res->n_hosts * sizeof(*d->hosts));
+	d->dane = xcalloc(res->n_hosts ? res->n_hosts : 1, sizeof(*d->dane));
+	memcpy(d->dane, res->dane, res->n_hosts * sizeof(*d->dane));
+	for (size_t i = 0; i < res->n_hosts; i++)
+		for (size_t k = 0; k < d->dane[i].n_tlsa; k++)
+			d->dane[i].tlsa[k].data = d->dane[i].data[k];
+	d->n_hosts = res->n_hosts;
+	d->host_i = d->addr_i = 0;
+	relay_try_next(d);
+}
+
+struct tls_policy relay_tls_policy_for(struct relay *r, const char *domain)
+{
+	const struct config *cfg = r->m->cfg;
+	return tls_policy_lookup(&r->policy.table, cfg->smarthost.host[0] ? NULL : domain,
+				 cfg->smarthost.host[0] ? cfg->smarthost.host : NULL,
+				 cfg->relay_tls_security);
+}
+
+int relay_reload_tables(struct relay *r)
+{
+	char err[512];
+	int rc = tls_policy_file_reload(&r->policy, err, sizeof(err));
+	if (rc < 0)
+		log_error("relay_tls_policy_file not reloaded: %s", err);
+	else if (rc > 0)
+		log_info("relay_tls_policy_file reloaded");
+	return rc > 0;
+}
+
+/* RFC 8689 5: the sender's "TLS-Required: No" header field. */
+static bool relay_tls_required_no(const struct relay_delivery *d)
+{
+	struct rfc5322_field f;
+	size_t hlen = rfc5322_header_length(d->msg, d->msg_len);
+	if (rfc5322_find(d->msg, hlen, "TLS-Required", &f) != 1)
+		return false;
+	const char *v = f.value;
+	size_t n = f.value_len;
+	while (n && (*v == ' ' || *v == '\t'))
+		v++, n--;
+	while (n && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r'))
+		n--;
+	return n == 2 && strncasecmp(v, "no", 2) == 0;
+}
+
+/* The policy of this delivery: the table's, raised by REQUIRETLS to verify (or DANE). Without
+ * REQUIRETLS, "TLS-Required: No" sets aside the recipient's published policy (DANE), not the
+ * levels the administrator wrote (encrypt, verify, secure). */
+static void relay_policy(struct relay *r, struct relay_delivery *d)
+{
+	d->policy = relay_tls_policy_for(r, d->domain);
+	if (!d->requiretls &&
+	    (d->policy.level == TLS_LEVEL_DANE || d->policy.level == TLS_LEVEL_DANE_ONLY) &&
+	    relay_tls_required_no(d)) {
+		d->policy.level = TLS_LEVEL_MAY;
+		d->policy.source = TLS_SOURCE_TLS_REQUIRED_NO;
+	}
+	if (d->requiretls && d->policy.level != TLS_LEVEL_DANE &&
+	    d->policy.level != TLS_LEVEL_DANE_ONLY && d->policy.level < TLS_LEVEL_VERIFY) {
+		d->policy.level = TLS_LEVEL_VERIFY;
+		d->policy.source = TLS_SOURCE_REQUIRETLS;
+	}
+	tls_policy_describe(&d->policy, d->policy_desc, sizeof(d->policy_desc));
+}
+
 static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 {
 	const struct config *cfg = r->m->cfg;
 	int rc;
-	if (d->lmtp && d->route.kind == MAILBOX_ROUTE_LMTP_UNIX) {
-		relay_begin_lmtp_unix(d);
+	if (d->lmtp) {
+		/* A mailbox back end: its "[host]" line of relay_tls_policy_file, else
+		 * opportunistic; DANE is for MX hosts and never applies here. */
+		d->policy = tls_policy_lookup(&r->policy.table, NULL, d->route.host, TLS_LEVEL_MAY);
+		if (d->policy.level == TLS_LEVEL_DANE || d->policy.level == TLS_LEVEL_DANE_ONLY)
+			d->policy.level = TLS_LEVEL_MAY;
+		tls_policy_describe(&d->policy, d->policy_desc, sizeof(d->policy_desc));
+		if (d->route.kind == MAILBOX_ROUTE_LMTP_UNIX) {
+			relay_begin_lmtp_unix(d);
+			return;
+		}
+		d->port = d->route.port;
+		if (dns_lookup_host(r->dns, d->route.host, relay_resolved, d) < 0) {
+			relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable (shutting down)");
+			relay_finish(d);
+		}
 		return;
 	}
-	if (d->lmtp) {
-		d->port = d->route.port;
-		rc = dns_lookup_host(r->dns, d->route.host, relay_resolved, d);
-	} else if (cfg->smarthost.host[0]) {
+	relay_policy(r, d);
+	if (!cfg->smarthost.host[0] &&
+	    (d->policy.level == TLS_LEVEL_DANE || d->policy.level == TLS_LEVEL_DANE_ONLY)) {
+		if (!r->dnssec) {
+			char t[500];
+			snprintf(t, sizeof(t),
+				 "4.7.5 no DNSSEC resolver for DANE: %s (TLS policy %s)",
+				 r->dnssec_error, d->policy_desc);
+			relay_set_all(d, RELAY_TEMP, 0, t);
+			relay_finish(d);
+			return;
+		}
+		d->port = cfg->relay_port;
+		if (dane_resolve(r->dnssec, d->domain, relay_dane_resolved, d) < 0) {
+			relay_set_all(d, RELAY_TEMP, 451, "4.3.0 DNSSEC resolver unavailable");
+			relay_finish(d);
+		}
+		return;
+	}
+	if (cfg->smarthost.host[0]) {
 		d->port = cfg->smarthost.port;
 		rc = dns_lookup_host(r->dns, cfg->smarthost.host, relay_resolved, d);
 	} else {
@@ -478,9 +744,14 @@ static void relay_start(struct relay *r, struct relay_delivery *d)
 void relay_deliver(struct relay *r, struct relay_delivery *d)
 {
 	relay_prepare(r, d);
-	d->dest = relay_dest_get(r, d->lmtp                        ? d->domain
-				    : r->m->cfg->smarthost.host[0] ? "[smarthost]"
-								   : d->domain);
+	/* REQUIRETLS mail never shares a connection opened for other mail */
+	char key[256];
+	snprintf(key, sizeof(key), "%.240s%s",
+		 d->lmtp			? d->domain
+		 : r->m->cfg->smarthost.host[0] ? "[smarthost]"
+						: d->domain,
+		 d->requiretls ? " requiretls" : "");
+	d->dest = relay_dest_get(r, key);
 	d->dest->r = r;
 	relay_start(r, d);
 }

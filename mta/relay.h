@@ -9,7 +9,11 @@
 #include "mime_7bit.h"
 #include "mtad.h"
 #include "queue_file.h"
+#include "mx.h"
 #include "smtp_client.h"
+#include "tls_policy.h"
+
+struct dane_host;
 
 struct relay;
 struct relay_dest;
@@ -22,7 +26,8 @@ struct relay_outcome {
 	enum relay_outcome_kind kind;
 	int code; /* reply code, or 0 */
 	char text[512];
-	bool dsn; /* sent to a server that offered DSN (it sends any further notices) */
+	bool dsn;     /* sent to a server that offered DSN (it sends any further notices) */
+	char tls[96]; /* "tls=verified, tls_policy=verify/file:3" for the delivery log line */
 };
 
 /* One message to the recipients of one domain, or of one LMTP back end (mailbox_routes). */
@@ -53,11 +58,27 @@ struct relay_delivery {
 	struct relay_delivery *wait_next;
 	struct mime_8bit_info content; /* scanned once per delivery */
 	bool utf8_envelope;            /* the sender or a recipient is not ASCII */
+	/* outbound TLS (docs/outbound-tls.md) */
+	struct tls_policy policy;       /* the effective policy and its source */
+	char policy_desc[48];           /* "verify/file:3" */
+	bool requiretls;                /* the message carries REQUIRETLS (RFC 8689) */
+	struct dane_host *dane;         /* per host when DANE applies, else NULL */
+	struct smtp_client_tls tls_req; /* what the host being tried must offer */
+	const char *tls_names[2];
+	char tls_subdomains[MX_NAME_MAX + 4]; /* ".domain" for secure */
+	bool tls_failed;                      /* the last host failure was the TLS policy's */
 };
 
 /* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */
 struct relay *relay_new(struct mtad *m, char *err, size_t errlen);
 void relay_free(struct relay **r);
+
+/* Re-reads relay_tls_policy_file when it changed (logged). Returns 1 when reloaded. */
+int relay_reload_tables(struct relay *r);
+
+/* The TLS policy that applies to mail for domain now (the smarthost's when one is set): the
+ * hook MTA-STS extends with its own source. */
+struct tls_policy relay_tls_policy_for(struct relay *r, const char *domain);
 
 /* Starts d; d->done runs exactly once, later. */
 void relay_deliver(struct relay *r, struct relay_delivery *d);

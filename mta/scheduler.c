@@ -322,6 +322,19 @@ static void sched_sent_record_done(uv_work_t *w, int status)
 		sched_job_record(j);
 }
 
+/* ", tls=verified, tls_policy=verify/file:3" of recipient i's remote delivery, else "". */
+static const char *sched_tls_note(const struct sched_job *j, size_t i)
+{
+	static _Thread_local char note[112];
+	for (size_t k = 0; k < j->n_relays; k++)
+		for (size_t m = 0; m < j->relays[k].n; m++)
+			if (j->relays[k].idx[m] == i && j->relays[k].out[m].tls[0]) {
+				snprintf(note, sizeof(note), ", %s", j->relays[k].out[m].tls);
+				return note;
+			}
+	return "";
+}
+
 static void sched_relay_done(struct relay_delivery *d, void *arg)
 {
 	struct sched_job *j = arg;
@@ -582,8 +595,9 @@ static void sched_job_done(uv_work_t *w, int status)
 			}
 			s->minute_count[sec % 60]++;
 			if (j->remote_due[i])
-				log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=sent (%s)",
+				log_info("%s: to=<%s>%s, relay=%s, delay=%s%s, status=sent (%s)",
 					 e->env.id, r->addr, origbuf, relay, delay,
+					 sched_tls_note(j, i),
 					 j->relay_host[i] ? j->relay_host[i] : "");
 			else
 				log_info("%s: to=<%s>%s, relay=local, delay=%s, status=sent "
@@ -601,8 +615,9 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			metric_inc(MET_DELIVERIES, "deferred", relay);
-			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=deferred (%s)",
-				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s%s, status=deferred (%s)",
+				 e->env.id, r->addr, origbuf, relay, delay, sched_tls_note(j, i),
+				 r->last_error);
 		} else {
 			r->state = QUEUE_RCPT_FAILED;
 			r->code = j->code[i];
@@ -610,8 +625,9 @@ static void sched_job_done(uv_work_t *w, int status)
 			r->last_error = j->error[i];
 			j->error[i] = NULL;
 			metric_inc(MET_DELIVERIES, "bounced", relay);
-			log_info("%s: to=<%s>%s, relay=%s, delay=%s, status=bounced (%s)",
-				 e->env.id, r->addr, origbuf, relay, delay, r->last_error);
+			log_info("%s: to=<%s>%s, relay=%s, delay=%s%s, status=bounced (%s)",
+				 e->env.id, r->addr, origbuf, relay, delay, sched_tls_note(j, i),
+				 r->last_error);
 		}
 	}
 	if (j->load_error)

@@ -46,7 +46,8 @@ struct smtp_client {
 	void *arg;
 	enum smtp_client_state state;
 	/* server capabilities */
-	bool pipelining, eightbit, smtputf8, starttls, auth_plain, dsn;
+	bool pipelining, eightbit, smtputf8, starttls, auth_plain, dsn, requiretls;
+	enum smtp_tls_outcome tls_outcome; /* of this connection */
 	bool authenticated;
 	uint64_t size_limit;
 	bool size_offered; /* SIZE in the EHLO reply: only then MAIL FROM carries SIZE= */
@@ -65,6 +66,28 @@ struct smtp_client {
 };
 
 static void sc_finish(struct smtp_client *sc, const char *why);
+static void sc_send(struct smtp_client *sc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+const char *smtp_tls_outcome_name(enum smtp_tls_outcome o)
+{
+	switch (o) {
+	case SMTP_TLS_MAY:
+		return "may";
+	case SMTP_TLS_VERIFIED:
+		return "verified";
+	case SMTP_TLS_DANE:
+		return "dane";
+	case SMTP_TLS_NONE:
+		break;
+	}
+	return "none";
+}
+
+static enum tls_level sc_tls_level(const struct smtp_client_job *job)
+{
+	return job->tls_req ? job->tls_req->level : TLS_LEVEL_MAY;
+}
 
 /* Hands the job's results to the caller, once. */
 static void sc_report(struct smtp_client *sc)
@@ -93,6 +116,28 @@ static void sc_host_fail(struct smtp_client *sc, int code, const char *text)
 	sc->job->host_failed = true;
 	sc_set(&sc->job->host_result, code, "%s", text);
 	sc_finish(sc, "host failed");
+}
+
+/* The host does not meet the TLS policy: next MX, never plaintext. A REQUIRETLS message
+ * fails with 5.7.10 once no host is left (relay.c); others defer with 4.7.5. */
+static void sc_tls_fail(struct smtp_client *sc, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void sc_tls_fail(struct smtp_client *sc, const char *fmt, ...)
+{
+	char why[300], t[700];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	const struct smtp_client_tls *req = sc->job->tls_req;
+	snprintf(t, sizeof(t), "%s %.300s: %s (TLS policy %.60s)",
+		 req && req->requiretls ? "5.7.10" : "4.7.5", sc->job->remote_name, why,
+		 req && req->policy ? req->policy : "may");
+	log_warn("%s", t);
+	sc->job->tls_policy_failed = true;
+	if (sc->conn && sc->state != SC_TLS_HANDSHAKE)
+		sc_send(sc, "QUIT");
+	sc_host_fail(sc, 0, t);
 }
 
 /* Every recipient without a result gets this one. */
@@ -209,6 +254,10 @@ static void sc_send_mail(struct smtp_client *sc)
 		if (job->want_smtputf8 && sc->smtputf8)
 			snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	}
+	if (job->tls_req && job->tls_req->requiretls) {
+		size_t n = strlen(params);
+		snprintf(params + n, sizeof(params) - n, " REQUIRETLS");
+	}
 	sc->state = SC_MAIL;
 	sc_send(sc, "MAIL FROM:<%s>%s", job->sender, params);
 	if (sc->pipelining) {
@@ -221,6 +270,19 @@ static void sc_send_mail(struct smtp_client *sc)
 static void sc_after_ehlo(struct smtp_client *sc)
 {
 	struct smtp_client_job *job = sc->job;
+	job->tls_outcome = sc->tls_outcome;
+	/* Every way here (EHLO, a HELO after EHLO was refused, AUTH, a reused connection) meets
+	 * the policy: no TLS where it is required means no mail, never plaintext. */
+	enum tls_level level = sc_tls_level(job);
+	if (!sc->conn->tls && level >= TLS_LEVEL_ENCRYPT && level != TLS_LEVEL_DANE) {
+		sc_tls_fail(sc, "TLS is required and the host does not offer STARTTLS");
+		return;
+	}
+	if (job->tls_req && job->tls_req->requiretls && !sc->requiretls) {
+		sc_tls_fail(sc, "the message requires TLS (REQUIRETLS) and the host does not "
+				"offer REQUIRETLS");
+		return;
+	}
 	if (job->auth_user && !sc->authenticated) {
 		/* Credentials only ever go over TLS. */
 		if (!sc->conn->tls || !sc->auth_plain) {
@@ -302,6 +364,8 @@ static void sc_parse_ehlo(struct smtp_client *sc, const char *text)
 				sc->smtputf8 = true;
 			else if (l == 3 && strncasecmp(p, "DSN", 3) == 0)
 				sc->dsn = true;
+			else if (l == 10 && strncasecmp(p, "REQUIRETLS", 10) == 0)
+				sc->requiretls = true;
 			else if (l >= 8 && strncasecmp(p, "STARTTLS", 8) == 0)
 				sc->starttls = true;
 			else if (l >= 5 && strncasecmp(p, "AUTH", 4) == 0 &&
@@ -375,12 +439,14 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 	case SC_EHLO:
 		if (code / 100 == 2) {
 			sc->pipelining = sc->eightbit = sc->smtputf8 = sc->starttls =
-				sc->auth_plain = sc->dsn = false;
+				sc->auth_plain = sc->dsn = sc->requiretls = false;
 			sc->size_limit = 0;
 			sc->size_offered = false;
 			sc_parse_ehlo(sc, text);
-			if (sc->starttls && job->tls && !sc->conn->tls) {
-				/* Opportunistic TLS: plaintext only when STARTTLS is not offered. */
+			if (!sc->conn->tls && sc_tls_level(job) != TLS_LEVEL_NONE && sc->starttls &&
+			    job->tls) {
+				/* plaintext only when STARTTLS is not offered, and the policy
+				 * allows it (sc_after_ehlo) */
 				sc->state = SC_STARTTLS;
 				sc_send(sc, "STARTTLS");
 				return;
@@ -407,8 +473,10 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 			return;
 		}
 		sc->state = SC_TLS_HANDSHAKE;
-		if (net_conn_start_tls_client(sc->conn, job->tls, job->tls_sni) < 0)
-			sc_host_fail(sc, 0, "4.7.5 cannot start TLS");
+		if (net_conn_start_tls_client_checked(sc->conn, job->tls, job->tls_sni,
+						      job->tls_req ? &job->tls_req->check : NULL) <
+		    0)
+			sc_tls_fail(sc, "cannot start TLS");
 		return;
 	case SC_TLS_HANDSHAKE:
 		return; /* nothing may arrive in plaintext after our STARTTLS */
@@ -663,8 +731,31 @@ static void sc_on_tls_ready(struct net_conn *c)
 	struct smtp_client *sc = c->data;
 	snprintf(sc->job->tls_info, sizeof(sc->job->tls_info), "%s", tls_session_summary(c->tls));
 	metric_inc(MET_RELAY_TLS, "tls", NULL);
+	enum tls_peer_trust trust = tls_session_peer_trust(c->tls);
+	bool dane = tls_session_dane_verified(c->tls);
 	log_info("%s: TLS established: %s (%s)", sc->job->remote_name, sc->job->tls_info,
-		 tls_peer_trust_name(tls_session_peer_trust(c->tls)));
+		 dane ? "DANE" : tls_peer_trust_name(trust));
+	sc->tls_outcome = dane                         ? SMTP_TLS_DANE
+			  : trust == TLS_PEER_VERIFIED ? SMTP_TLS_VERIFIED
+						       : SMTP_TLS_MAY;
+	sc->job->tls_outcome = sc->tls_outcome;
+	enum tls_level level = sc_tls_level(sc->job);
+	const char *verr = tls_session_verify_error(c->tls);
+	if (level == TLS_LEVEL_DANE_ONLY && !dane) {
+		sc_tls_fail(
+			sc, "the certificate does not match the TLSA records of _25._tcp.%s (%s)",
+			sc->job->tls_req->check.dane_base ? sc->job->tls_req->check.dane_base : "?",
+			verr[0] ? verr : "no match");
+		return;
+	}
+	if ((level == TLS_LEVEL_VERIFY || level == TLS_LEVEL_SECURE) &&
+	    trust != TLS_PEER_VERIFIED) {
+		const struct tls_client_check *chk = &sc->job->tls_req->check;
+		sc_tls_fail(sc, "the certificate is not verified for %s (%s: %s)",
+			    chk->n_names ? chk->names[0] : sc->job->tls_sni,
+			    tls_peer_trust_name(trust), verr[0] ? verr : "no name given");
+		return;
+	}
 	/* RFC 3207 4.2: start over with EHLO (LHLO). */
 	sc->state = SC_EHLO;
 	sc_send(sc, "%s %s", sc->job->lmtp ? "LHLO" : "EHLO", sc->job->helo_name);
@@ -733,6 +824,8 @@ void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
 	if (sc->conn && sc->conn->tls)
 		snprintf(job->tls_info, sizeof(job->tls_info), "%s",
 			 tls_session_summary(sc->conn->tls));
+	job->tls_outcome = sc->tls_outcome;
+	job->tls_policy_failed = false;
 	net_conn_set_timeout(sc->conn, job->command_timeout_ms);
 	sc->state = SC_EHLO; /* capabilities are known: straight to MAIL */
 	sc_after_ehlo(sc);
@@ -779,6 +872,9 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 	buf_init(&sc->body7);
 	job->host_failed = false;
 	job->connected = false;
+	job->tls_outcome = SMTP_TLS_NONE;
+	job->tls_policy_failed = false;
+	job->tls_info[0] = '\0';
 	memset(&job->host_result, 0, sizeof(job->host_result));
 	for (size_t i = 0; i < job->nrcpts; i++)
 		memset(&job->results[i], 0, sizeof(job->results[i]));

@@ -8,8 +8,32 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "tls.h"
+#include "tls_level.h"
+
 struct tls_ctx;
 struct smtp_client;
+
+/* What the TLS policy of a delivery demands of one host (mta/tls_policy.h, relay.c). */
+struct smtp_client_tls {
+	/* NONE: no STARTTLS; MAY: when offered; ENCRYPT: required; VERIFY and SECURE: required
+	 * with a certificate verified for check.names; DANE_ONLY: required, authenticated by
+	 * check.tlsa. Other values act as MAY. */
+	enum tls_level level;
+	struct tls_client_check check;
+	const char *policy; /* "verify/file:3": named in reasons */
+	bool requiretls;    /* RFC 8689: MAIL FROM ... REQUIRETLS, the host must offer it */
+};
+
+/* How a message went (logged as tls=...). */
+enum smtp_tls_outcome {
+	SMTP_TLS_NONE,     /* plaintext */
+	SMTP_TLS_MAY,      /* encrypted, the certificate not authenticated */
+	SMTP_TLS_VERIFIED, /* a certificate verified by the CAs for the expected name */
+	SMTP_TLS_DANE,     /* a certificate matched by DNSSEC-validated TLSA records */
+};
+/* "none", "may", "verified", "dane". */
+const char *smtp_tls_outcome_name(enum smtp_tls_outcome o);
 
 /* Result for one recipient: code 0 means no answer was obtained (treat as temporary). */
 struct smtp_client_result {
@@ -41,6 +65,7 @@ struct smtp_client_job {
 	const char *auth_password;
 	const char *tls_sni;
 	bool lmtp; /* LMTP (RFC 2033): LHLO, and one reply per accepted recipient after the data */
+	const struct smtp_client_tls *tls_req; /* NULL: opportunistic (may) */
 	uint64_t connect_timeout_ms;
 	uint64_t command_timeout_ms;
 	uint64_t data_timeout_ms;
@@ -51,7 +76,9 @@ struct smtp_client_job {
 	struct smtp_client_result host_result; /* why, when host_failed */
 	struct smtp_client_result *results;    /* nrcpts entries, allocated by the caller */
 	char tls_info[160];                    /* "TLSv1.3 with cipher ..." or "" */
-	char remote_name[300];                 /* "host[addr]:port" for logs and DSNs */
+	enum smtp_tls_outcome tls_outcome;
+	bool tls_policy_failed; /* host_failed because the TLS policy (or REQUIRETLS) was not met */
+	char remote_name[300];  /* "host[addr]:port" for logs and DSNs */
 	struct smtp_client *client; /* keep_open and delivered: the idle connection, which the
 					 * caller must reuse, park or quit */
 };

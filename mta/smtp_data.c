@@ -286,6 +286,8 @@ static void smtp_message_complete(struct smtp_session *s, unsigned flaws)
 		strcat(flags, "8BITMIME");
 	if (s->smtputf8)
 		strcat(flags, flags[0] ? " SMTPUTF8" : "SMTPUTF8");
+	if (s->requiretls)
+		strcat(flags, flags[0] ? " REQUIRETLS" : "REQUIRETLS");
 	free(s->env.body_flags);
 	s->env.body_flags = flags[0] ? xstrdup(flags) : NULL;
 	free(s->env.client);

@@ -91,6 +91,7 @@ void smtp_tx_reset(struct smtp_session *s)
 	smtp_msg_account(s);
 	s->data_overload = false;
 	s->smtputf8 = false;
+	s->requiretls = false;
 	s->body = SMTP_BODY_DEFAULT;
 	s->msg_header_len = 0;
 	s->bdat_remaining = 0;
@@ -149,6 +150,8 @@ static void smtp_cmd_helo(struct smtp_session *s, const struct smtp_command *cmd
 		buf_append_str(&r, "250-STARTTLS\r\n");
 	if (s->tls && s->kind != SMTP_LISTENER_LOCAL)
 		buf_append_str(&r, "250-AUTH PLAIN LOGIN\r\n");
+	if (s->tls)
+		buf_append_str(&r, "250-REQUIRETLS\r\n"); /* RFC 8689 2: on TLS sessions only */
 	buf_append_str(&r, "250 CHUNKING\r\n");
 	smtp_milter_hook(s, SMTP_MILTER_HELO, cmd, r.data);
 	buf_free(&r);
@@ -177,6 +180,10 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 		smtp_error_reply(s, 504, "5.5.4", "BINARYMIME is not supported");
 		return;
 	}
+	if (cmd->requiretls && !s->tls) {
+		smtp_error_reply(s, 530, "5.7.10", "REQUIRETLS needs a TLS session");
+		return;
+	}
 	char sender[ADDR_LOCAL_MAX + ADDR_DOMAIN_MAX + 8];
 	addr_format(&cmd->path, sender, sizeof(sender));
 	s->local_warning[0] = '\0';
@@ -197,6 +204,7 @@ static void smtp_cmd_mail(struct smtp_session *s, const struct smtp_command *cmd
 	s->env.ret = cmd->ret; /* DSN (RFC 3461) */
 	s->env.envid = cmd->envid[0] ? xstrdup(cmd->envid) : NULL;
 	s->smtputf8 = cmd->smtputf8;
+	s->requiretls = cmd->requiretls;
 	s->body = cmd->body;
 	s->declared_size = cmd->has_size ? cmd->size : 0;
 	s->n_mail++;

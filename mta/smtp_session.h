@@ -52,6 +52,7 @@ struct smtp_session {
 	/* the transaction */
 	struct queue_envelope env;
 	bool smtputf8;
+	bool requiretls; /* MAIL REQUIRETLS (RFC 8689) */
 	enum smtp_body body;
 	uint64_t declared_size; /* MAIL SIZE=, 0 when absent (the RCPT quota check) */
 	struct buf msg;

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "mailbox_routes.h"
 #include "mtad.h"
+#include "relay.h"
 
 int mtad_tables_reload(struct mtad *m)
 {
@@ -20,5 +21,7 @@ int mtad_tables_reload(struct mtad *m)
 			reloaded = 1;
 		}
 	}
+	if (m->relay && relay_reload_tables(m->relay))
+		reloaded = 1;
 	return reloaded;
 }

@@ -122,6 +122,8 @@ set(CPACK_DEBIAN_PACKAGE_SECTION mail)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://localhost/mailserver")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# the default dnssec_trust_anchor (DANE); without it DANE deliveries defer
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS dns-root-data)
 set(CPACK_DEBIAN_PACKAGE_PROVIDES mail-transport-agent)
 set(CPACK_DEBIAN_PACKAGE_CONFLICTS mail-transport-agent)
 set(CPACK_DEBIAN_PACKAGE_REPLACES mail-transport-agent)

@@ -35,18 +35,19 @@
 
 /* What one element of a field is; a list-valued key (CONFIG_LIST) holds any number of them. */
 enum config_type {
-	CONFIG_T_PATH,     /* char *: the whole value, blanks and commas kept; "" is NULL */
-	CONFIG_T_STRING,   /* char *: one word */
-	CONFIG_T_CHARS,    /* char *: a set of punctuation characters, "" allowed */
-	CONFIG_T_BOOL,     /* bool: yes/no, true/false, on/off, 1/0 */
-	CONFIG_T_ACTION,   /* enum milter_action */
-	CONFIG_T_PORT,     /* uint16_t, 1-65535 */
-	CONFIG_T_COUNT,    /* unsigned within [min, max] */
-	CONFIG_T_SIZE,     /* uint64_t bytes within [min, max] */
-	CONFIG_T_DURATION, /* uint64_t seconds within [min, max] */
-	CONFIG_T_MILLIS,   /* uint64_t milliseconds within [min, max] */
-	CONFIG_T_ADDRESS,  /* struct config_hostport */
-	CONFIG_T_CIDR,     /* struct config_cidr */
+	CONFIG_T_PATH,      /* char *: the whole value, blanks and commas kept; "" is NULL */
+	CONFIG_T_STRING,    /* char *: one word */
+	CONFIG_T_CHARS,     /* char *: a set of punctuation characters, "" allowed */
+	CONFIG_T_BOOL,      /* bool: yes/no, true/false, on/off, 1/0 */
+	CONFIG_T_ACTION,    /* enum milter_action */
+	CONFIG_T_TLS_LEVEL, /* enum tls_level */
+	CONFIG_T_PORT,      /* uint16_t, 1-65535 */
+	CONFIG_T_COUNT,     /* unsigned within [min, max] */
+	CONFIG_T_SIZE,      /* uint64_t bytes within [min, max] */
+	CONFIG_T_DURATION,  /* uint64_t seconds within [min, max] */
+	CONFIG_T_MILLIS,    /* uint64_t milliseconds within [min, max] */
+	CONFIG_T_ADDRESS,   /* struct config_hostport */
+	CONFIG_T_CIDR,      /* struct config_cidr */
 };
 
 #define CONFIG_EMPTY_OK 1u /* an empty value means "none" or the empty list */
@@ -165,6 +166,10 @@ static const struct config_key config_keys[] = {
 	KEY(http_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 	KEY(imap_metrics_listen, CONFIG_T_ADDRESS, EMPTY, 0, 0, NULL, NULL),
 	KEY(opendkim_conf, CONFIG_T_PATH, EMPTY, 0, 0, NULL, "/etc/opendkim.conf"),
+	KEY(relay_tls_security, CONFIG_T_TLS_LEVEL, 0, 0, 0, NULL, "may"),
+	KEY(relay_tls_policy_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
+	KEY(relay_tls_ca_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
+	KEY(dnssec_trust_anchor, CONFIG_T_PATH, 0, 0, 0, NULL, "/usr/share/dns/root.key"),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -272,6 +277,17 @@ static int config_elem_action(const struct config_key *k, char *word, void *elem
 		}
 	}
 	return config_why(why, whylen, "expected tempfail, reject or accept");
+}
+
+static int config_elem_tls_level(const struct config_key *k, char *word, void *elem, char *why,
+				 size_t whylen)
+{
+	int level = tls_level_parse(word, strlen(word));
+	if (level < 0)
+		return config_why(why, whylen,
+				  "expected none, may, encrypt, dane, dane-only, verify or secure");
+	*(enum tls_level *)elem = (enum tls_level)level;
+	return 0;
 }
 
 static int config_elem_port(const struct config_key *k, char *word, void *elem, char *why,
@@ -464,6 +480,7 @@ static const struct config_type_ops config_types[] = {
 			     "expected one word of characters, as in \"+\" or \"+-\"" },
 	[CONFIG_T_BOOL] = { sizeof(bool), config_elem_bool, NULL, NULL },
 	[CONFIG_T_ACTION] = { sizeof(enum milter_action), config_elem_action, NULL, NULL },
+	[CONFIG_T_TLS_LEVEL] = { sizeof(enum tls_level), config_elem_tls_level, NULL, NULL },
 	[CONFIG_T_PORT] = { sizeof(uint16_t), config_elem_port, NULL, NULL },
 	[CONFIG_T_COUNT] = { sizeof(unsigned), config_elem_count, NULL, NULL },
 	[CONFIG_T_SIZE] = { sizeof(uint64_t), config_elem_size, NULL, NULL },
@@ -478,6 +495,7 @@ union config_elem {
 	char *s;
 	bool b;
 	enum milter_action action;
+	enum tls_level tls_level;
 	uint16_t port;
 	unsigned count;
 	uint64_t n;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "tls_level.h"
+
 #define EX_CONFIG_STATUS 78
 
 /* One "HOST:PORT" (IPv6 as "[::1]:25") listen or connect address. */
@@ -121,6 +123,11 @@ struct config {
 	char *acme_email;     /* account contact; NULL: postmaster@ the first domain */
 	char *opendkim_conf;  /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
 	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
+	/* Outbound TLS (docs/outbound-tls.md). */
+	enum tls_level relay_tls_security; /* default level, may */
+	char *relay_tls_policy_file;       /* per-destination levels, NULL: none */
+	char *relay_tls_ca_file;           /* CAs for verify/secure, NULL: the system's */
+	char *dnssec_trust_anchor;         /* DS/DNSKEY lines, default Debian's root key */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -34,6 +34,7 @@ enum smtp_proto_param {
 	SMTP_PROTO_PARAM_ENVID = 1 << 5,
 	SMTP_PROTO_PARAM_NOTIFY = 1 << 6,
 	SMTP_PROTO_PARAM_ORCPT = 1 << 7,
+	SMTP_PROTO_PARAM_REQUIRETLS = 1 << 8,
 };
 
 int smtp_line_next(const char *in, size_t len, size_t *line_len_r, size_t *consumed_r)
@@ -325,6 +326,8 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 			bit = SMTP_PROTO_PARAM_RET;
 		else if (smtp_proto_eq(kw, kw_len, "ENVID"))
 			bit = SMTP_PROTO_PARAM_ENVID;
+		else if (smtp_proto_eq(kw, kw_len, "REQUIRETLS"))
+			bit = SMTP_PROTO_PARAM_REQUIRETLS;
 		else
 			return smtp_proto_fail(err_r, 555, "5.5.4", "Unsupported parameter", NULL);
 		if (seen & bit)
@@ -352,6 +355,11 @@ static int smtp_proto_params(const char *a, size_t n, size_t p, bool is_mail, un
 			if (val != NULL)
 				return smtp_proto_syntax(err_r, "SMTPUTF8 takes no value");
 			cmd->smtputf8 = true;
+			break;
+		case SMTP_PROTO_PARAM_REQUIRETLS:
+			if (val != NULL)
+				return smtp_proto_syntax(err_r, "REQUIRETLS takes no value");
+			cmd->requiretls = true;
 			break;
 		case SMTP_PROTO_PARAM_AUTH:
 			if (val == NULL)

@@ -64,6 +64,7 @@ struct smtp_command {
 	bool has_size;
 	enum smtp_body body;            /* MAIL BODY= */
 	bool smtputf8;                  /* MAIL SMTPUTF8 */
+	bool requiretls;                /* MAIL REQUIRETLS (RFC 8689) */
 	char auth[256];                 /* MAIL AUTH=, xtext-decoded, "" when absent */
 	enum smtp_ret ret;              /* MAIL RET= */
 	char envid[SMTP_ENVID_MAX + 1]; /* MAIL ENVID=, xtext-decoded, "" when absent */

@@ -652,10 +652,16 @@ int net_conn_start_tls(struct net_conn *c, struct tls_ctx *ctx)
 
 int net_conn_start_tls_client(struct net_conn *c, struct tls_ctx *ctx, const char *sni)
 {
+	return net_conn_start_tls_client_checked(c, ctx, sni, NULL);
+}
+
+int net_conn_start_tls_client_checked(struct net_conn *c, struct tls_ctx *ctx, const char *sni,
+				      const struct tls_client_check *chk)
+{
 	if (c->tls || !ctx)
 		return -1;
 	net_conn_do_write(c);
-	c->tls = tls_session_new(ctx, false, sni);
+	c->tls = tls_client_session_new(ctx, sni, chk);
 	if (!c->tls)
 		return -1;
 	buf_reset(&c->in);

@@ -167,6 +167,10 @@ void net_conns_close_all(const char *reason);
 
 /* Starts a client-side TLS handshake on an outbound connection (after "220" to STARTTLS). */
 int net_conn_start_tls_client(struct net_conn *c, struct tls_ctx *ctx, const char *sni);
+/* The same with the certificate checks of a TLS policy (verify, secure, DANE); chk may be NULL. */
+struct tls_client_check;
+int net_conn_start_tls_client_checked(struct net_conn *c, struct tls_ctx *ctx, const char *sni,
+				      const struct tls_client_check *chk);
 
 /* Connection counts, for limits and stats. */
 unsigned net_conn_count(void);

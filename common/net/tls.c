@@ -57,6 +57,8 @@ struct tls_session {
 	bool chain_failed; /* client: a chain verification error was seen */
 	bool name_failed;  /* client: the name did not match */
 	bool has_name;     /* client: a name was given to check */
+	bool dane;         /* client: TLSA records were given */
+	int verify_error;  /* client: the first chain or name error seen, X509_V_OK if none */
 	struct buf queued; /* plaintext written before the handshake completed */
 	enum tls_peer_trust trust;
 	char *peer_cn;
@@ -159,6 +161,8 @@ static int tls_verify_cb(int ok, X509_STORE_CTX *xs)
 	struct tls_session *s = ssl ? SSL_get_app_data(ssl) : NULL;
 	if (s) {
 		int e = X509_STORE_CTX_get_error(xs);
+		if (s->verify_error == X509_V_OK)
+			s->verify_error = e;
 		if (e == X509_V_ERR_HOSTNAME_MISMATCH || e == X509_V_ERR_IP_ADDRESS_MISMATCH)
 			s->name_failed = true;
 		else
@@ -206,10 +210,32 @@ struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen)
 	}
 	SSL_CTX_set_verify(c, SSL_VERIFY_PEER, tls_verify_cb);
 	SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+	if (SSL_CTX_dane_enable(c) <= 0) {
+		tls_set_err(err, errlen, "cannot enable DANE", NULL);
+		SSL_CTX_free(c);
+		return NULL;
+	}
 	struct tls_ctx *ctx = xcalloc(1, sizeof(*ctx));
 	ctx->ssl_ctx = c;
 	ctx->server = false;
 	return ctx;
+}
+
+int tls_client_ctx_set_ca_file(struct tls_ctx *ctx, const char *ca_file, char *err, size_t errlen)
+{
+	ERR_clear_error();
+	if (ctx->server) {
+		snprintf(err, errlen, "not a client TLS context");
+		return -1;
+	}
+	X509_STORE *store = X509_STORE_new();
+	if (!store || X509_STORE_load_file(store, ca_file) != 1) {
+		X509_STORE_free(store);
+		tls_set_err(err, errlen, "cannot load CA file", ca_file);
+		return -1;
+	}
+	SSL_CTX_set_cert_store(ctx->ssl_ctx, store); /* frees the old one */
+	return 0;
 }
 
 int tls_ctx_reload(struct tls_ctx *ctx, const char *cert_file, const char *key_file, char *err,
@@ -349,6 +375,10 @@ static int tls_session_flush(struct tls_session *s)
 	return r;
 }
 
+static struct tls_session *tls_session_create(struct tls_ctx *ctx, bool server,
+					      const char *sni_or_null,
+					      const struct tls_client_check *chk);
+
 /* Moves the handshake on with what was fed; flushes queued plaintext once done. */
 static int tls_session_advance(struct tls_session *s)
 {
@@ -369,6 +399,52 @@ static int tls_session_advance(struct tls_session *s)
 }
 
 struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char *sni_or_null)
+{
+	return server ? tls_session_create(ctx, true, NULL, NULL)
+		      : tls_client_session_new(ctx, sni_or_null, NULL);
+}
+
+/* Adds the checks of chk to a client SSL before its ClientHello. */
+static int tls_client_checks(struct tls_session *s, const char *sni,
+			     const struct tls_client_check *chk)
+{
+	SSL *ssl = s->ssl;
+	if (chk->n_tlsa > 0) {
+		const char *base = chk->dane_base ? chk->dane_base : sni;
+		if (!base || SSL_dane_enable(ssl, base) <= 0)
+			return -1;
+		SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+		size_t usable = 0;
+		for (size_t i = 0; i < chk->n_tlsa; i++) {
+			const struct tls_tlsa *t = &chk->tlsa[i];
+			/* 0: unusable (unsupported parameters); -1: malformed data */
+			if (SSL_dane_tlsa_add(ssl, t->usage, t->selector, t->mtype, t->data,
+					      t->len) > 0)
+				usable++;
+			ERR_clear_error();
+		}
+		if (usable == 0)
+			return -1;
+		s->dane = true;
+		s->has_name = true;
+	}
+	for (size_t i = 0; i < chk->n_names; i++) {
+		if (SSL_add1_host(ssl, chk->names[i]) != 1)
+			return -1;
+		s->has_name = true;
+	}
+	return 0;
+}
+
+struct tls_session *tls_client_session_new(struct tls_ctx *ctx, const char *sni_or_null,
+					   const struct tls_client_check *chk)
+{
+	return tls_session_create(ctx, false, sni_or_null, chk);
+}
+
+static struct tls_session *tls_session_create(struct tls_ctx *ctx, bool server,
+					      const char *sni_or_null,
+					      const struct tls_client_check *chk)
 {
 	if (!ctx || server != ctx->server)
 		return NULL;
@@ -402,14 +478,21 @@ struct tls_session *tls_session_new(struct tls_ctx *ctx, bool server, const char
 		unsigned char ip[16];
 		bool is_ip = inet_pton(AF_INET, sni_or_null, ip) == 1 ||
 			     inet_pton(AF_INET6, sni_or_null, ip) == 1;
-		if (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), sni_or_null) != 1
+		bool own_names = chk && (chk->n_names > 0 || chk->n_tlsa > 0);
+		if (is_ip ? !own_names && X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+									sni_or_null) != 1
 			  : (SSL_set_tlsext_host_name(ssl, sni_or_null) != 1 ||
-			     SSL_set1_host(ssl, sni_or_null) != 1)) {
+			     (!own_names && SSL_set1_host(ssl, sni_or_null) != 1))) {
 			tls_session_free(&s);
 			ERR_clear_error();
 			return NULL;
 		}
 		s->has_name = true;
+	}
+	if (chk && tls_client_checks(s, sni_or_null, chk) < 0) {
+		tls_session_free(&s);
+		ERR_clear_error();
+		return NULL;
 	}
 	tls_session_advance(s); /* the ClientHello */
 	return s;
@@ -588,6 +671,21 @@ const char *tls_peer_trust_name(enum tls_peer_trust trust)
 const char *tls_session_peer_cn(const struct tls_session *s)
 {
 	return s->peer_cn;
+}
+
+bool tls_session_dane_verified(const struct tls_session *s)
+{
+	return !s->server && s->done && s->dane && !s->chain_failed && !s->name_failed &&
+	       SSL_get_verify_result(s->ssl) == X509_V_OK &&
+	       SSL_get0_dane_authority(s->ssl, NULL, NULL) >= 0;
+}
+
+const char *tls_session_verify_error(const struct tls_session *s)
+{
+	if (s->server || !s->done)
+		return "";
+	int e = s->verify_error != X509_V_OK ? s->verify_error : (int)SSL_get_verify_result(s->ssl);
+	return e == X509_V_OK ? "" : X509_verify_cert_error_string(e);
 }
 
 const char *tls_session_sni(const struct tls_session *s)

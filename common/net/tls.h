@@ -68,6 +68,44 @@ struct tls_ctx *tls_server_ctx_new(const char *cert_file, const char *key_file, 
 struct tls_ctx *tls_client_ctx_new(char *err, size_t errlen);
 
 /*
+ * Client context: trust the CAs of the PEM bundle ca_file (relay_tls_ca_file) instead of the
+ * system's. Returns 0, or -1 with err set (the context is unchanged).
+ */
+int tls_client_ctx_set_ca_file(struct tls_ctx *ctx, const char *ca_file, char *err, size_t errlen);
+
+/* A TLSA record (RFC 6698) as DANE authentication uses it; data is borrowed. */
+struct tls_tlsa {
+	unsigned char usage, selector, mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+/* What an outbound session must prove beyond opportunistic TLS. */
+struct tls_client_check {
+	/* Reference identifiers for the certificate name check (verify: the MX host; secure:
+	 * the next-hop domain and ".domain" for its subdomains). NULL/0: the SNI name. */
+	const char *const *names;
+	size_t n_names;
+	/* DANE (RFC 7672): the TLSA base domain (the MX host) and its usable records; with
+	 * n_tlsa > 0 the session authenticates by them alone (DANE-EE(3) without name checks,
+	 * DANE-TA(2) with the names above and the base domain). */
+	const char *dane_base;
+	const struct tls_tlsa *tlsa;
+	size_t n_tlsa;
+};
+
+/* A client session like tls_session_new(ctx, false, sni) with the checks of chk (may be
+ * NULL). Returns NULL when OpenSSL refuses a name or a record. */
+struct tls_session *tls_client_session_new(struct tls_ctx *ctx, const char *sni,
+					   const struct tls_client_check *chk);
+
+/* Client sessions with TLSA records: a record matched and the chain (for DANE-TA) verified. */
+bool tls_session_dane_verified(const struct tls_session *s);
+/* Why the peer's certificate did not verify ("certificate has expired", "no matching DANE
+ * TLSA records", "hostname mismatch"), "" when it did. */
+const char *tls_session_verify_error(const struct tls_session *s);
+
+/*
  * Replaces the certificate and key of a server context (SIGHUP). Sessions created afterwards
  * use the new pair; existing sessions keep theirs until freed. On failure the context is
  * unchanged. Returns 0, or -1 with err set.

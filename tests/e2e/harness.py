@@ -430,7 +430,8 @@ class SMTPSink:
     repeating), default 250."""
 
     def __init__(self, host="127.0.0.2", port=None, pipelining=True, size=None, smtputf8=True,
-                 starttls=False, auth=None, eightbitmime=True, dsn=False):
+                 starttls=False, auth=None, eightbitmime=True, dsn=False, tls_cert=None,
+                 requiretls=False, esmtp=True):
         import threading
         self.eightbitmime = eightbitmime  # offer 8BITMIME (False: a 7-bit-only hop)
         self.dsn = dsn                    # offer DSN (RFC 3461)
@@ -439,7 +440,13 @@ class SMTPSink:
         self.auth_logins = []
         self.tls_context = None
         self.tls_sessions = 0
-        if starttls:
+        self.requiretls = requiretls  # offer REQUIRETLS (RFC 8689) after STARTTLS
+        self.esmtp = esmtp            # False: EHLO refused (a HELO-only hop, or a downgrade)
+        if tls_cert:                  # (chain_pem, key_pem): STARTTLS with this certificate
+            import ssl
+            self.tls_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls_context.load_cert_chain(*tls_cert)
+        elif starttls:
             import ssl
             d = tempfile.mkdtemp(prefix="sinktls-")
             cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
@@ -501,7 +508,9 @@ class SMTPSink:
                     return
                 cmd = line.decode("utf-8", "replace").rstrip("\r\n")
                 up = cmd.upper()
-                if up.startswith("EHLO"):
+                if up.startswith("EHLO") and not self.esmtp:
+                    send("502 5.5.2 Unknown")
+                elif up.startswith("EHLO"):
                     ext = ["250-sink.test"]
                     if self.pipelining:
                         ext.append("250-PIPELINING")
@@ -517,6 +526,8 @@ class SMTPSink:
                         ext.append("250-8BITMIME")
                     if self.dsn:
                         ext.append("250-DSN")
+                    if self.requiretls and tls_active:
+                        ext.append("250-REQUIRETLS")
                     ext.append("250 HELP")
                     send("\r\n".join(ext))
                 elif up.startswith("HELO"):

@@ -64,8 +64,9 @@ class DebianPackage(unittest.TestCase):
         self.assertEqual(self.field("Replaces"), "mail-transport-agent")
         depends = self.field("Depends") or ""
         # dpkg-shlibdeps: the libraries the programs link, with versions.
-        for lib in ("libc6 (>=", "libssl3", "libuv1", "libc-ares2", "libcrypt1"):
+        for lib in ("libc6 (>=", "libssl3", "libuv1", "libc-ares2", "libcrypt1", "libunbound8"):
             self.assertIn(lib, depends)
+        self.assertEqual(self.field("Recommends"), "dns-root-data")  # dnssec_trust_anchor
 
     def test_fhs_paths(self):
         contents = subprocess.run(["dpkg-deb", "--contents", self.deb], capture_output=True,

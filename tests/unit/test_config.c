@@ -223,7 +223,11 @@ Test(config, every_key_parsed)
 		"acme = yes\n"
 		"acme_directory = https://acme-staging-v02.api.letsencrypt.org/directory\n"
 		"acme_ca_file = /etc/ssl/acme-ca.pem\n"
-		"acme_email = hostmaster@example.org\n";
+		"acme_email = hostmaster@example.org\n"
+		"relay_tls_security = dane-only\n"
+		"relay_tls_policy_file = /etc/mtad/tls_policy\n"
+		"relay_tls_ca_file = /etc/mtad/ca.pem\n"
+		"dnssec_trust_anchor = /etc/mtad/root.key\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -322,6 +326,10 @@ Test(config, every_key_parsed)
 	test_expect_hostport(&cfg.imap_metrics_listen, "127.0.0.1", 9326);
 	cr_expect_eq(config_key_line(&cfg, "http_listen"), 56, "the line that set it");
 	cr_expect_eq(config_key_line(&cfg, "no_such_key"), 0, "not a key");
+	cr_expect_eq(cfg.relay_tls_security, TLS_LEVEL_DANE_ONLY);
+	cr_expect_str_eq(cfg.relay_tls_policy_file, "/etc/mtad/tls_policy");
+	cr_expect_str_eq(cfg.relay_tls_ca_file, "/etc/mtad/ca.pem");
+	cr_expect_str_eq(cfg.dnssec_trust_anchor, "/etc/mtad/root.key");
 
 	/* The test text sets every key of the table. */
 	const char *name;
@@ -466,6 +474,9 @@ Test(config, error_bad_milter_and_action)
 	test_expect_error(
 		"milter_default_action = discard\n",
 		"t.conf:1: milter_default_action: 'discard': expected tempfail, reject or accept");
+	test_expect_error("relay_tls_security = mandatory\n",
+			  "t.conf:1: relay_tls_security: 'mandatory': expected none, may, encrypt, "
+			  "dane, dane-only, verify or secure");
 }
 
 Test(config, error_other_values)

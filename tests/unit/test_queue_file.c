@@ -66,6 +66,29 @@ Test(queue_file, round_trip)
 	buf_free(&file);
 }
 
+Test(queue_file, requiretls_flag)
+{
+	struct queue_envelope env, got;
+	struct buf file;
+	const char *err = NULL;
+	make_env(&env);
+	cr_expect_not(queue_envelope_requiretls(&env), "a file without the word");
+	free(env.body_flags);
+	env.body_flags = xstrdup("8BITMIME REQUIRETLS");
+	buf_init(&file);
+	encode(&env, &file);
+	cr_assert_eq(queue_file_decode(file.data, file.len, &got, &err), 0, "%s", err);
+	cr_expect(queue_envelope_requiretls(&got));
+	free(got.body_flags);
+	got.body_flags = NULL;
+	cr_expect_not(queue_envelope_requiretls(&got), "old files have no body flags at all");
+	got.body_flags = xstrdup("NOTREQUIRETLS REQUIRETLSX");
+	cr_expect_not(queue_envelope_requiretls(&got));
+	queue_envelope_free(&got);
+	queue_envelope_free(&env);
+	buf_free(&file);
+}
+
 Test(queue_file, null_sender)
 {
 	struct queue_envelope env, got;

@@ -301,6 +301,21 @@ Test(command, mail_parameters)
 	/* SMTPUTF8 is only known when offered */
 	test_cmd_err("MAIL FROM:<a@b.example> SMTPUTF8", 0, 555, "5.5.4");
 	test_cmd_err("MAIL FROM:<a@b.example> SMTPUTF8=yes", ADDR_ALLOW_UTF8, 501, "5.5.4");
+	/* REQUIRETLS (RFC 8689) takes no value, once */
+	test_cmd_err("MAIL FROM:<a@b.example> REQUIRETLS=yes", 0, 501, "5.5.4");
+	test_cmd_err("MAIL FROM:<a@b.example> REQUIRETLS REQUIRETLS", 0, 555, "5.5.4");
+}
+
+Test(command, mail_requiretls_param)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+	const char *l = "MAIL FROM:<a@b.example> BODY=8BITMIME requiretls";
+	cr_assert_eq(smtp_command_parse(l, strlen(l), 0, &cmd, &err), 0, "%s", err.text);
+	cr_expect(cmd.requiretls);
+	l = "MAIL FROM:<a@b.example>";
+	cr_assert_eq(smtp_command_parse(l, strlen(l), 0, &cmd, &err), 0, "%s", err.text);
+	cr_expect_not(cmd.requiretls);
 }
 
 Test(command, mail_auth_param)
