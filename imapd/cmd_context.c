@@ -189,27 +189,37 @@ static void context_update_one(struct imap_client *c, struct search_context *x)
 	free(idx);
 }
 
+struct context_gone {
+	uint32_t uid, seq;
+};
+
+static int context_cmp_gone(const void *a, const void *b)
+{
+	return context_cmp_u32(&((const struct context_gone *)a)->uid,
+			       &((const struct context_gone *)b)->uid);
+}
+
 void command_context_expunged(struct imap_client *c, const uint32_t *uids, const uint32_t *seqs,
 			      size_t n)
 {
-	uint32_t *sorted = xmalloc((n + 1) * sizeof(*sorted));
-	memcpy(sorted, uids, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), context_cmp_u32);
+	struct context_gone *g = xmalloc((n + 1) * sizeof(*g));
+	for (size_t k = 0; k < n; k++)
+		g[k] = (struct context_gone){ uids[k], seqs[k] };
+	qsort(g, n, sizeof(*g), context_cmp_gone);
 	for (struct search_context *x = c->contexts; x; x = x->next) {
 		struct seqset gone;
 		seqset_init(&gone);
 		size_t w = 0;
 		for (size_t k = 0; k < x->n; k++) {
-			if (!context_has(sorted, n, x->uids[k])) {
+			struct context_gone key = { x->uids[k], 0 };
+			const struct context_gone *hit = bsearch(&key, g, n, sizeof(*g),
+								 context_cmp_gone);
+			if (!hit) {
 				x->uids[w] = x->uids[k];
 				x->seqs[w++] = x->seqs[k];
 				continue;
 			}
-			uint32_t num = x->uids[k];
-			for (size_t j = 0; !x->uid && j < n; j++)
-				if (uids[j] == x->uids[k])
-					num = seqs[j];
-			seqset_add(&gone, num);
+			seqset_add(&gone, x->uid ? hit->uid : hit->seq);
 		}
 		if (w != x->n) {
 			struct buf b;
@@ -224,7 +234,7 @@ void command_context_expunged(struct imap_client *c, const uint32_t *uids, const
 		x->n = w;
 		seqset_free(&gone);
 	}
-	free(sorted);
+	free(g);
 }
 
 void command_context_update(struct imap_client *c)
