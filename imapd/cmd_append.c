@@ -35,7 +35,9 @@ struct append_msg {
 	time_t when;
 	const struct imap_arg *data; /* a literal, or CATENATE's part list */
 	bool catenate;
-	struct buf body; /* the bytes to store */
+	struct buf body;   /* the bytes to store when they were built or rewritten */
+	const char *bytes; /* the bytes to store: body's, or the literal's as sent */
+	size_t len;
 };
 
 /* What went wrong while building a message: the tagged response. */
@@ -221,14 +223,17 @@ static int append_build(struct imap_client *c, struct append_msg *m, struct appe
 	buf_init(&raw);
 	bool binary = false;
 	int r = 0;
+	const char *data = raw.data;
+	size_t len = 0;
 	if (!m->catenate) {
-		buf_append(&raw, m->data->str, m->data->len);
+		data = m->data->str; /* used in place: no copy of a plain literal */
+		len = m->data->len;
 		binary = (m->data->flags & IMAP_ARG_FLAG_LITERAL8) != 0;
 	} else {
 		const struct imap_arg *l = m->data->list;
 		for (unsigned k = 0; r == 0 && k < m->data->count; k += 2) {
-			const char *s;
-			size_t len;
+			const char *url;
+			size_t ulen;
 			if (k + 1 >= m->data->count) {
 				append_fail(e, "BAD", "%s",
 					    "CATENATE parts are TEXT literal or URL url");
@@ -239,8 +244,8 @@ static int append_build(struct imap_client *c, struct append_msg *m, struct appe
 				if (l[k + 1].flags & IMAP_ARG_FLAG_LITERAL8)
 					binary = true;
 			} else if (imap_arg_atom_equals(&l[k], "URL") &&
-				   imap_arg_string(&l[k + 1], &s, &len)) {
-				r = append_url(c, s, len, &raw, e);
+				   imap_arg_string(&l[k + 1], &url, &ulen)) {
+				r = append_url(c, url, ulen, &raw, e);
 			} else {
 				append_fail(e, "BAD", "%s",
 					    "CATENATE parts are TEXT literal or URL url");
@@ -251,12 +256,14 @@ static int append_build(struct imap_client *c, struct append_msg *m, struct appe
 				r = -1;
 			}
 		}
+		data = raw.data;
+		len = raw.len;
 	}
-	if (r == 0 && raw.len == 0) {
+	if (r == 0 && len == 0) {
 		append_fail(e, "NO", "%s", "Empty message");
 		r = -1;
 	}
-	if (r == 0 && raw.len > c->d->cfg->max_message_size) {
+	if (r == 0 && len > c->d->cfg->max_message_size) {
 		append_fail(e, "NO", "%s", "[TOOBIG] Message too large");
 		r = -1;
 	}
@@ -266,8 +273,6 @@ static int append_build(struct imap_client *c, struct append_msg *m, struct appe
 	}
 	/* A NUL octet can only be served by BINARY: binary parts are stored as base64 (RFC
 	 * 3516 4.2 lets the server do so), so BODY[] never carries one. */
-	const char *data = raw.data;
-	size_t len = raw.len;
 	struct buf conv;
 	buf_init(&conv);
 	if ((binary || memchr(data, '\0', len)) && mime_binary_to_base64(&conv, data, len)) {
@@ -276,12 +281,22 @@ static int append_build(struct imap_client *c, struct append_msg *m, struct appe
 	}
 	/* RFC 3501 messages are CRLF: a bare LF (what a script or an mbox import sends) is stored
 	 * as CRLF, as Dovecot does; CRLF input is stored byte for byte. */
-	if (mime_crlf_size(data, len) != len)
+	if (mime_crlf_size(data, len) != len) {
 		mime_append_crlf(&m->body, data, len);
-	else
-		buf_append(&m->body, data, len);
-	buf_free(&conv);
-	buf_free(&raw);
+		m->bytes = m->body.data;
+		m->len = m->body.len;
+		buf_free(&conv);
+		buf_free(&raw);
+	} else if (data == m->data->str) {
+		m->bytes = data;
+		m->len = len;
+	} else {
+		/* data is conv's or raw's: keep that buffer as the body. */
+		m->body = data == conv.data ? conv : raw;
+		buf_free(data == conv.data ? &raw : &conv);
+		m->bytes = m->body.data;
+		m->len = m->body.len;
+	}
 	return 0;
 }
 
@@ -336,7 +351,7 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 			client_tagged(c, cmd->tag, e.status, "%s", e.text);
 			done = true;
 		}
-		total += msgs[k].body.len;
+		total += msgs[k].len;
 		/* The literals of one command are bounded by the parser; URL parts are not: the
 		 * whole stays within what literals could bring. */
 		if (!done && total > 2 * (uint64_t)c->d->cfg->max_message_size) {
@@ -352,9 +367,9 @@ void cmd_append(struct imap_client *c, const struct imap_command *cmd)
 		struct mailbox_append_msg *am = xcalloc(count, sizeof(*am));
 		uint32_t *uids = xcalloc(count, sizeof(*uids));
 		for (size_t k = 0; k < count; k++)
-			am[k] = (struct mailbox_append_msg){ msgs[k].body.data, msgs[k].body.len,
-							     msgs[k].flags,     msgs[k].kw,
-							     msgs[k].nkw,       msgs[k].when };
+			am[k] = (struct mailbox_append_msg){ msgs[k].bytes, msgs[k].len,
+							     msgs[k].flags, msgs[k].kw,
+							     msgs[k].nkw,   msgs[k].when };
 		uint32_t uidvalidity = 0;
 		int r = mailbox_append_many(path, am, count, &uidvalidity, uids, err, sizeof(err));
 		if (r < 0) {
