@@ -680,7 +680,8 @@ static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 		}
 		d->port = d->route.port;
 		if (dns_lookup_host(r->dns, d->route.host, relay_resolved, d) < 0) {
-			relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable (shutting down)");
+			relay_set_all(d, RELAY_TEMP, 451,
+				      "4.3.0 resolver unavailable (shutting down)");
 			relay_finish(d);
 		}
 		return;
@@ -747,7 +748,7 @@ void relay_deliver(struct relay *r, struct relay_delivery *d)
 	/* REQUIRETLS mail never shares a connection opened for other mail */
 	char key[256];
 	snprintf(key, sizeof(key), "%.240s%s",
-		 d->lmtp			? d->domain
+		 d->lmtp                        ? d->domain
 		 : r->m->cfg->smarthost.host[0] ? "[smarthost]"
 						: d->domain,
 		 d->requiretls ? " requiretls" : "");

@@ -122,7 +122,7 @@ struct config {
 	char *acme_ca_file;   /* CAs trusted for the ACME server's HTTPS; NULL: the system's */
 	char *acme_email;     /* account contact; NULL: postmaster@ the first domain */
 	char *opendkim_conf;  /* where mailctl dns finds the DKIM key, /etc/opendkim.conf */
-	size_t *key_lines; /* per key of the table: the file line that set it, 0 unset */
+	size_t *key_lines;    /* per key of the table: the file line that set it, 0 unset */
 	/* Outbound TLS (docs/outbound-tls.md). */
 	enum tls_level relay_tls_security; /* default level, may */
 	char *relay_tls_policy_file;       /* per-destination levels, NULL: none */
