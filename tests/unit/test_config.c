@@ -324,7 +324,7 @@ Test(config, every_key_parsed)
 	test_expect_hostport(&cfg.metrics_listen, "127.0.0.1", 9325);
 	test_expect_hostport(&cfg.http_listen, "::", 80);
 	test_expect_hostport(&cfg.imap_metrics_listen, "127.0.0.1", 9326);
-	cr_expect_eq(config_key_line(&cfg, "http_listen"), 56, "the line that set it");
+	cr_expect_eq(config_key_line(&cfg, "http_listen"), 59, "the line that set it");
 	cr_expect_eq(config_key_line(&cfg, "no_such_key"), 0, "not a key");
 	cr_expect_eq(cfg.relay_tls_security, TLS_LEVEL_DANE_ONLY);
 	cr_expect_str_eq(cfg.relay_tls_policy_file, "/etc/mtad/tls_policy");
