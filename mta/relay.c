@@ -673,6 +673,8 @@ static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 		d->policy = tls_policy_lookup(&r->policy.table, NULL, d->route.host, TLS_LEVEL_MAY);
 		if (d->policy.level == TLS_LEVEL_DANE || d->policy.level == TLS_LEVEL_DANE_ONLY)
 			d->policy.level = TLS_LEVEL_MAY;
+		if (d->policy.level == TLS_LEVEL_SECURE) /* no next-hop domain: the host's name */
+			d->policy.level = TLS_LEVEL_VERIFY;
 		tls_policy_describe(&d->policy, d->policy_desc, sizeof(d->policy_desc));
 		if (d->route.kind == MAILBOX_ROUTE_LMTP_UNIX) {
 			relay_begin_lmtp_unix(d);

@@ -126,8 +126,31 @@ class LmtpRoutesTest(unittest.TestCase):
                                    30), f.log())
         self.assertTrue(wait_until(lambda: "alice@localhost" not in queue_listing(f), 20))
 
+    def test_verify_policy_to_a_back_end_is_enforced(self):
+        # relay_tls_policy_file's "[host] verify" applies to the LMTP back end: its
+        # self-signed certificate does not verify, so the mail waits; nothing goes in clear.
+        m = MailServer(users=FRONT_USERS, extra={"retry_schedule": "1s 1s 2s"})
+        try:
+            routes = os.path.join(m.dir, "routes")
+            with open(routes, "w") as f:
+                f.write(self.routes)
+            policy = os.path.join(m.dir, "tls_policy")
+            with open(policy, "w") as f:
+                f.write("[127.0.0.1] verify\n")
+            m.conf.update({"mailbox_routes": routes, "relay_tls_policy_file": policy})
+            m.write_config()
+            m.start("mtad")
+            self.send(m, ["alice@localhost"], message("verify"))
+            listing = wait_until(lambda: "deferred" in queue_listing(m) and queue_listing(m), 20)
+            self.assertTrue(listing, queue_listing(m) + m.log())
+            self.assertIn("4.7.5", listing)
+            self.assertFalse(count_ids(self.back.messages("alice@localhost"), "verify"))
+            self.assertRegex(m.log(), r"to=<alice@localhost>, relay=lmtp, .*tls_policy=verify/file")
+        finally:
+            m.close()
+
     def test_many_messages_and_a_front_end_killed(self):
-        n = 150 if SLOW else 500
+        n = 300 if SLOW else 1000
         rcpts = ["alice@localhost", "dave@example.test"]
         errors = []
 
