@@ -525,8 +525,10 @@ static int dns_opendkim_lines(const char *text, size_t len,
 		const char *v = ke;
 		while (v < le && (*v == ' ' || *v == '\t'))
 			v++;
-		const char *ve = le;
-		const char *hash = memchr(v, '#', (size_t)(ve - v));
+		/* v <= le always; said so gcc -O2 sees the bound cannot be negative */
+		size_t vlen = v < le ? (size_t)(le - v) : 0;
+		const char *ve = v + vlen;
+		const char *hash = vlen ? memchr(v, '#', vlen) : NULL;
 		if (hash)
 			ve = hash;
 		while (ve > v && isspace((unsigned char)ve[-1]))
