@@ -162,6 +162,14 @@ void mta_sts_policy_free(struct mta_sts_policy *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void mta_sts_policy_copy(struct mta_sts_policy *dst, const struct mta_sts_policy *src)
+{
+	*dst = *src;
+	dst->mx = src->n_mx ? xcalloc(src->n_mx, sizeof(*dst->mx)) : NULL;
+	for (size_t i = 0; i < src->n_mx; i++)
+		dst->mx[i] = xstrdup(src->mx[i]);
+}
+
 static int sts_fail(struct mta_sts_policy *out, char *err, size_t errlen, unsigned line,
 		    const char *why)
 {

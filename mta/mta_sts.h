@@ -50,6 +50,8 @@ struct mta_sts_policy {
 int mta_sts_policy_parse(const char *text, size_t len, struct mta_sts_policy *out, char *err,
 			 size_t errlen);
 void mta_sts_policy_free(struct mta_sts_policy *p);
+/* A deep copy (free with mta_sts_policy_free). */
+void mta_sts_policy_copy(struct mta_sts_policy *dst, const struct mta_sts_policy *src);
 
 /* Whether host (an MX name, any case, trailing dot allowed) matches pattern (RFC 8461 4.1:
  * "*.example.com" matches exactly one more leftmost label). Pure. */
