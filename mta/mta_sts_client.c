@@ -111,22 +111,28 @@ static int sts_cache_read(struct sts_req *q, char *cached_id, time_t *expires)
 	FILE *f = fopen(q->cache_path, "r");
 	if (!f)
 		return 0;
-	char buf[MTA_STS_POLICY_MAX + 200];
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	size_t size = MTA_STS_POLICY_MAX + 200;
+	char *buf = xmalloc(size);
+	size_t n = fread(buf, 1, size - 1, f);
 	fclose(f);
 	buf[n] = '\0';
 	char *nl1 = strchr(buf, '\n');
 	char *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
-	if (!nl2 || nl1 - buf > MTA_STS_ID_MAX)
+	if (!nl2 || nl1 - buf > MTA_STS_ID_MAX) {
+		free(buf);
 		return 0;
+	}
 	memcpy(cached_id, buf, (size_t)(nl1 - buf));
 	cached_id[nl1 - buf] = '\0';
 	*expires = (time_t)strtoll(nl1 + 1, NULL, 10);
 	text = nl2 + 1;
 	char err[200];
-	if (mta_sts_policy_parse(text, n - (size_t)(text - buf), &q->policy, err, sizeof(err)) < 0)
-		return 0;
-	return 1;
+	int rc = mta_sts_policy_parse(text, n - (size_t)(text - buf), &q->policy, err,
+				      sizeof(err)) < 0
+			 ? 0
+			 : 1;
+	free(buf);
+	return rc;
 }
 
 static void sts_cache_write(struct sts_req *q, const char *text, size_t len)
@@ -237,29 +243,50 @@ static void sts_work(uv_work_t *w)
 	struct sts_req *q = container_of(w, struct sts_req, work);
 	char cached_id[MTA_STS_ID_MAX + 1] = "";
 	time_t expires = 0;
+	struct mta_sts_policy stale = { 0 };
+	bool have_stale = false;
 	if (sts_cache_read(q, cached_id, &expires) == 1) {
 		if (expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
 			q->have = true;
 			q->expires = expires;
-			snprintf(q->id, sizeof(q->id), "%s", cached_id);
 			return;
 		}
-		mta_sts_policy_free(&q->policy);
+		stale = q->policy; /* a new id or expired: refetched, kept in case that fails */
+		have_stale = true;
+		memset(&q->policy, 0, sizeof(q->policy));
 	}
-	if (!q->addr[0])
-		return; /* no address for mta-sts.DOMAIN (q->why says why) */
-	sts_fetch(q);
+	if (q->addr[0]) /* else no address for mta-sts.DOMAIN (q->why says why) */
+		sts_fetch(q);
+	if (!q->have && have_stale && expires > time(NULL)) {
+		/* RFC 8461 5.1: a failed refresh keeps the cached policy until it expires */
+		q->policy = stale;
+		q->have = true;
+		q->expires = expires;
+		snprintf(q->id, sizeof(q->id), "%s", cached_id);
+		return;
+	}
+	mta_sts_policy_free(&stale);
 }
 
 static void sts_after_work(uv_work_t *w, int status)
 {
 	struct sts_req *q = container_of(w, struct sts_req, work);
 	(void)status;
+	struct sts_entry *e = sts_find(q->c, q->domain);
 	if (!q->have) {
+		if (e && e->expires > time(NULL)) {
+			/* RFC 8461 5.1: a failed refresh keeps the known policy until it expires */
+			log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
+				 mta_sts_mode_name(e->policy.mode), q->why);
+			sts_done(q, &e->policy, "");
+			return;
+		}
 		sts_done(q, NULL, q->why);
 		return;
 	}
-	struct sts_entry *e = sts_find(q->c, q->domain);
+	if (q->why[0]) /* a failed refresh, the cached policy kept */
+		log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
+			 mta_sts_mode_name(q->policy.mode), q->why);
 	if (!e) {
 		e = xcalloc(1, sizeof(*e));
 		snprintf(e->domain, sizeof(e->domain), "%s", q->domain);

@@ -162,6 +162,44 @@ class MtaStsTest(unittest.TestCase):
                       "https://mta-sts.broken.test/.well-known/mta-sts.txt: HTTP status 404",
                       self.m.log())
 
+    def send(self, domain, subject):
+        with smtplib.SMTP("127.0.0.1", self.m.smtp_port) as s:
+            s.sendmail("alice@localhost", ["user@" + domain],
+                       b"From: alice@localhost\r\nSubject: %s\r\n\r\nhello\r\n" % subject.encode())
+
+    def fetches(self, domain):
+        return sum(1 for d, _ in self.httpd.requests if d == domain)
+
+    # named to run last: it restarts mtad
+    def test_z_cache_on_disk_and_refetch_on_new_id(self):
+        d = "enforce-good.test"
+        self.line(d, "sent")
+        self.assertEqual(self.fetches(d), 1)
+        # a policy cached with the record's id and not expired is used without a fetch
+        self.m.stop()
+        self.m.start()
+        self.send(d, "again")
+        wait_until(lambda: len(self.received(GOOD, d)) == 2, 15)
+        self.assertEqual(len(self.received(GOOD, d)), 2)
+        self.assertEqual(self.fetches(d), 1)
+        # another id in the record than in the cache: fetched again
+        path = os.path.join(self.m.state_dir, "mta-sts", d)
+        with open(path) as f:
+            text = f.read()
+        with open(path, "w") as f:
+            f.write(text.replace("enforcegood1\n", "old1\n", 1))
+        self.m.stop()
+        self.m.start()
+        self.send(d, "third")
+        wait_until(lambda: len(self.received(GOOD, d)) == 3, 15)
+        self.assertEqual(self.fetches(d), 2)
+        with open(path) as f:
+            self.assertEqual(f.readline(), "enforcegood1\n")
+        pat = re.compile(r"to=<user@enforce-good\.test>, .*tls=verified, "
+                         r"tls_policy=verify/mta-sts, status=sent")
+        wait_until(lambda: len(pat.findall(self.m.log())) == 3, 15)
+        self.assertEqual(len(pat.findall(self.m.log())), 3)
+
 
 if __name__ == "__main__":
     unittest.main()
