@@ -1,5 +1,6 @@
 /* acme.c - mtad's ACME client (RFC 8555): obtains and renews the certificate of hostname off the loop, answers http-01. */
 #include "acme.h"
+#include "mta_sts.h"
 #include "acme_proto.h"
 #include "daemon.h"
 #include "fileutil.h"
@@ -666,6 +667,8 @@ static void acme_after_work(uv_work_t *w, int status)
 		log_info("acme: installed a new certificate for %s in %s; renewal from %s",
 			 a->names[0], a->cert_path, when);
 		daemon_tls_reload(a->m->tls, a->m->tls_cert, a->m->tls_key);
+		if (a->m->http)
+			mta_sts_refresh(a->m->cfg); /* a CA-signed certificate: mode enforce */
 	} else if (a->result < 0) {
 		log_error(
 			"acme: no new certificate: %s; keeping the current one, next attempt at %s",

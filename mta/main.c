@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mailbox_routes.h"
 #include "maildrop.h"
+#include "mta_sts.h"
 #include "mtad.h"
 #include "privilege.h"
 #include "auth_cache.h"
@@ -122,6 +123,8 @@ static void mtad_hup(uv_signal_t *sig, int signum)
 	log_info("SIGHUP: reloading tables and certificates");
 	mtad_tables_reload(&mtad);
 	daemon_tls_reload(mtad.tls, mtad.tls_cert, mtad.tls_key);
+	if (mtad.http)
+		mta_sts_refresh(mtad.cfg); /* enforce once the certificate is CA-signed */
 }
 
 int main(int argc, char **argv)
@@ -184,8 +187,10 @@ int main(int argc, char **argv)
 	if (cfg.http_listen.host[0])
 		mtad.http = http_server_start_or_exit(mtad.loop, &cfg, "http_listen",
 						      &cfg.http_listen);
-	if (mtad.http)
+	if (mtad.http) {
 		autoconfig_routes(mtad.http, &cfg);
+		mta_sts_routes(mtad.http, &cfg);
+	}
 	if (cfg.metrics_listen.host[0]) {
 		if (mtad.http && strcmp(cfg.metrics_listen.host, cfg.http_listen.host) == 0 &&
 		    cfg.metrics_listen.port == cfg.http_listen.port)
@@ -252,6 +257,7 @@ int main(int argc, char **argv)
 	accounts_free(&mtad.accounts);
 	aliases_free(&mtad.aliases);
 	mailbox_routes_free(&mtad.routes);
+	mta_sts_routes_free();
 	config_free(&cfg);
 	log_info("stopped");
 	return 0;

@@ -4,6 +4,7 @@
 #include "dns.h"
 #include "dnssec.h"
 #include "log.h"
+#include "mta_sts_client.h"
 #include "rfc5322.h"
 #include "tls.h"
 #include "xalloc.h"
@@ -38,6 +39,7 @@ struct relay {
 	struct relay_dest *dests;
 	struct tls_policy_file policy; /* relay_tls_policy_file */
 	struct dnssec *dnssec;         /* validated lookups for DANE; NULL if it cannot start */
+	struct mta_sts_client *sts;    /* MTA-STS policies of remote domains */
 	char dnssec_error[300];
 	unsigned conns; /* all destinations */
 	bool stopping;
@@ -126,6 +128,7 @@ struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 		relay_free(&r);
 		return NULL;
 	}
+	r->sts = mta_sts_client_new(m->loop, r->dns, m->cfg);
 	r->dnssec = dnssec_new(m->loop, &m->cfg->dns_servers, m->cfg->dnssec_trust_anchor,
 			       r->dnssec_error, sizeof(r->dnssec_error));
 	if (!r->dnssec)
@@ -147,6 +150,7 @@ void relay_free(struct relay **rp)
 		r->dests = d->next;
 		free(d);
 	}
+	mta_sts_client_free(&r->sts);
 	dns_free(&r->dns);
 	dnssec_free(&r->dnssec);
 	tls_policy_file_free(&r->policy);
@@ -234,6 +238,7 @@ static void relay_finish(struct relay_delivery *d)
 	d->hosts = NULL;
 	free(d->dane);
 	d->dane = NULL;
+	mta_sts_policy_free(&d->sts);
 	free(d->rcpt_ptrs);
 	d->rcpt_ptrs = NULL;
 	free(d->rcpt_notify);
@@ -285,6 +290,10 @@ static void relay_client_done(struct smtp_client_job *job, void *arg)
 		relay_try_next(d);
 		return;
 	}
+	if (d->sts.mode == MTA_STS_TESTING && job->tls_outcome != SMTP_TLS_VERIFIED)
+		log_warn("relay %s: MTA-STS policy (mode testing) not met by %s: tls=%s, the "
+			 "certificate is not verified for it; delivering anyway",
+			 d->domain, job->remote_name, smtp_tls_outcome_name(job->tls_outcome));
 	for (size_t i = 0; i < d->n; i++) {
 		const struct smtp_client_result *res = &job->results[i];
 		struct relay_outcome *o = &d->out[i];
@@ -372,6 +381,14 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 	memset(t, 0, sizeof(*t));
 	t->policy = d->policy_desc;
 	t->requiretls = d->requiretls;
+	if (d->sts.mode != MTA_STS_NONE && !mta_sts_policy_mx_ok(&d->sts, h->name)) {
+		if (d->sts.mode == MTA_STS_ENFORCE)
+			return relay_host_skip(d, "not an MX host of the MTA-STS policy of %s",
+					       d->domain);
+		log_warn("relay %s: %s is not an MX host of the MTA-STS policy (mode testing); "
+			 "using it anyway",
+			 d->domain, h->name);
+	}
 	if (level == TLS_LEVEL_DANE || level == TLS_LEVEL_DANE_ONLY) {
 		const struct dane_host *dh = d->dane ? &d->dane[i] : NULL;
 		enum dane_tlsa_state st = dh ? dh->state : DANE_TLSA_NONE;
@@ -402,7 +419,8 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 		level = TLS_LEVEL_VERIFY; /* REQUIRETLS without DANE: a verified certificate */
 	}
 	t->level = level;
-	if (level == TLS_LEVEL_VERIFY) {
+	if (level == TLS_LEVEL_VERIFY || d->sts.mode == MTA_STS_TESTING) {
+		/* testing: the name is checked to report the outcome (tls=verified or not) */
 		d->tls_names[0] = h->name;
 		t->check.names = d->tls_names;
 		t->check.n_names = 1;
@@ -475,6 +493,7 @@ static void relay_prepare(struct relay *r, struct relay_delivery *d)
 	d->utf8_envelope = !mime_is_ascii(d->env->sender, strlen(d->env->sender));
 	d->requiretls = queue_envelope_requiretls(d->env);
 	d->tls_failed = false;
+	memset(&d->sts, 0, sizeof(d->sts));
 	memset(&d->tls_req, 0, sizeof(d->tls_req));
 	d->tls_req.level = TLS_LEVEL_MAY;
 	for (size_t i = 0; i < d->n; i++) {
@@ -521,9 +540,14 @@ static void relay_fill_job(struct relay *r, struct relay_delivery *d)
 }
 
 /* Another message on a connection that just finished one. */
+static void relay_sts_apply(struct relay_delivery *d, const struct mta_sts_policy *p);
+
 static void relay_reuse(struct relay *r, struct relay_delivery *d, struct smtp_client *sc)
 {
 	relay_policy(r, d);
+	if (!d->lmtp && !r->m->cfg->smarthost.host[0] && d->policy.source == TLS_SOURCE_DEFAULT &&
+	    d->policy.level != TLS_LEVEL_DANE && d->policy.level != TLS_LEVEL_DANE_ONLY)
+		relay_sts_apply(d, mta_sts_client_cached(r->sts, d->domain));
 	memset(&d->tls_req, 0, sizeof(d->tls_req));
 	d->tls_req.level = TLS_LEVEL_MAY; /* the connection met the policy when it was opened */
 	d->tls_req.policy = d->policy_desc;
@@ -663,6 +687,42 @@ static void relay_policy(struct relay *r, struct relay_delivery *d)
 	tls_policy_describe(&d->policy, d->policy_desc, sizeof(d->policy_desc));
 }
 
+/* The policy (RFC 8461) as the delivery applies it: enforce raises the level to verify and
+ * limits the MX hosts; testing checks the same and logs; none (or NULL) is no policy. */
+static void relay_sts_apply(struct relay_delivery *d, const struct mta_sts_policy *p)
+{
+	mta_sts_policy_free(&d->sts);
+	if (!p || p->mode == MTA_STS_NONE)
+		return;
+	mta_sts_policy_copy(&d->sts, p);
+	if (p->mode == MTA_STS_ENFORCE) {
+		if (d->policy.level < TLS_LEVEL_VERIFY)
+			d->policy.level = TLS_LEVEL_VERIFY;
+		d->policy.source = TLS_SOURCE_MTA_STS;
+	} else {
+		d->policy.source = TLS_SOURCE_MTA_STS_TESTING;
+	}
+	tls_policy_describe(&d->policy, d->policy_desc, sizeof(d->policy_desc));
+}
+
+static void relay_lookup_mx(struct relay_delivery *d)
+{
+	d->port = d->r->m->cfg->relay_port;
+	if (dns_lookup_mx(d->r->dns, d->domain, relay_resolved, d) < 0) {
+		relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable (shutting down)");
+		relay_finish(d);
+	}
+}
+
+static void relay_sts_done(void *arg, const struct mta_sts_policy *p, const char *why)
+{
+	struct relay_delivery *d = arg;
+	if (!p && why[0])
+		log_info("relay %s: no MTA-STS policy: %s", d->domain, why);
+	relay_sts_apply(d, p);
+	relay_lookup_mx(d);
+}
+
 static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 {
 	const struct config *cfg = r->m->cfg;
@@ -710,9 +770,15 @@ static void relay_begin_new(struct relay *r, struct relay_delivery *d)
 	if (cfg->smarthost.host[0]) {
 		d->port = cfg->smarthost.port;
 		rc = dns_lookup_host(r->dns, cfg->smarthost.host, relay_resolved, d);
+	} else if (d->policy.source == TLS_SOURCE_DEFAULT) {
+		/* no policy of the administrator's and no DANE: the domain's MTA-STS policy */
+		rc = mta_sts_client_get(r->sts, d->domain, relay_sts_done, d);
+		if (rc < 0)
+			relay_lookup_mx(d);
+		return;
 	} else {
-		d->port = cfg->relay_port;
-		rc = dns_lookup_mx(r->dns, d->domain, relay_resolved, d);
+		relay_lookup_mx(d);
+		return;
 	}
 	if (rc < 0) {
 		relay_set_all(d, RELAY_TEMP, 451, "4.3.0 resolver unavailable (shutting down)");

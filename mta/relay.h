@@ -10,6 +10,7 @@
 #include "mtad.h"
 #include "queue_file.h"
 #include "mx.h"
+#include "mta_sts.h"
 #include "smtp_client.h"
 #include "tls_policy.h"
 
@@ -67,6 +68,7 @@ struct relay_delivery {
 	const char *tls_names[2];
 	char tls_subdomains[MX_NAME_MAX + 4]; /* ".domain" for secure */
 	bool tls_failed;                      /* the last host failure was the TLS policy's */
+	struct mta_sts_policy sts; /* the domain's MTA-STS policy (mode none: no policy) */
 };
 
 /* Creates the outbound side (resolver, TLS client context). NULL with err on failure. */

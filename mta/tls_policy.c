@@ -171,6 +171,12 @@ void tls_policy_describe(const struct tls_policy *p, char *out, size_t outlen)
 	case TLS_SOURCE_TLS_REQUIRED_NO:
 		snprintf(out, outlen, "%s/tls-required-no", tls_level_name(p->level));
 		break;
+	case TLS_SOURCE_MTA_STS:
+		snprintf(out, outlen, "%s/mta-sts", tls_level_name(p->level));
+		break;
+	case TLS_SOURCE_MTA_STS_TESTING:
+		snprintf(out, outlen, "%s/mta-sts-testing", tls_level_name(p->level));
+		break;
 	case TLS_SOURCE_DEFAULT:
 	default:
 		snprintf(out, outlen, "%s/default", tls_level_name(p->level));

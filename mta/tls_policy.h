@@ -23,13 +23,14 @@ struct tls_policy_table {
 	size_t n;
 };
 
-/* Where the effective level came from (logged as policy=LEVEL/SOURCE). MTA-STS will add its
- * own source here. */
+/* Where the effective level came from (logged as policy=LEVEL/SOURCE). */
 enum tls_policy_source {
 	TLS_SOURCE_DEFAULT,         /* relay_tls_security */
 	TLS_SOURCE_FILE,            /* a line of relay_tls_policy_file */
 	TLS_SOURCE_REQUIRETLS,      /* the message asked for REQUIRETLS (RFC 8689) */
 	TLS_SOURCE_TLS_REQUIRED_NO, /* "TLS-Required: No" set aside the published (DANE) policy */
+	TLS_SOURCE_MTA_STS,         /* the domain's MTA-STS policy in mode enforce (RFC 8461) */
+	TLS_SOURCE_MTA_STS_TESTING, /* ... in mode testing: failures are logged only */
 };
 
 struct tls_policy {

@@ -1,0 +1,394 @@
+/* mta_sts_client.c - the sending side of MTA-STS: TXT lookup, HTTPS fetch of the policy with libcurl on the thread pool, memory and disk cache. */
+#include "mta_sts_client.h"
+#include "config.h"
+#include "dns.h"
+#include "dns_records.h"
+#include "log.h"
+#include "xalloc.h"
+
+#include <arpa/inet.h>
+#include <arpa/nameser.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A policy known in memory (from the disk cache or a fetch). */
+struct sts_entry {
+	char domain[256];
+	char id[MTA_STS_ID_MAX + 1];
+	time_t expires;
+	struct mta_sts_policy policy;
+	struct sts_entry *next;
+};
+
+struct mta_sts_client {
+	uv_loop_t *loop;
+	struct dns *dns;
+	const struct config *cfg;
+	struct sts_entry *entries;
+};
+
+/* One mta_sts_client_get in flight. */
+struct sts_req {
+	struct mta_sts_client *c;
+	char domain[256];
+	char id[MTA_STS_ID_MAX + 1]; /* "" when there is no TXT record */
+	char addr[INET6_ADDRSTRLEN];
+	mta_sts_cb *cb;
+	void *arg;
+	uv_work_t work;
+	/* the work's results */
+	bool have;
+	time_t expires;
+	struct mta_sts_policy policy;
+	char why[1024];
+	/* inputs of the work */
+	char *cache_path;
+	char *ca_file;
+};
+
+struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
+					  const struct config *cfg)
+{
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	struct mta_sts_client *c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->dns = dns;
+	c->cfg = cfg;
+	return c;
+}
+
+void mta_sts_client_free(struct mta_sts_client **cp)
+{
+	struct mta_sts_client *c = *cp;
+	if (!c)
+		return;
+	while (c->entries) {
+		struct sts_entry *e = c->entries;
+		c->entries = e->next;
+		mta_sts_policy_free(&e->policy);
+		free(e);
+	}
+	free(c);
+	*cp = NULL;
+}
+
+static struct sts_entry *sts_find(struct mta_sts_client *c, const char *domain)
+{
+	for (struct sts_entry *e = c->entries; e; e = e->next)
+		if (strcasecmp(e->domain, domain) == 0)
+			return e;
+	return NULL;
+}
+
+static void sts_req_free(struct sts_req *q)
+{
+	mta_sts_policy_free(&q->policy);
+	free(q->cache_path);
+	free(q->ca_file);
+	free(q);
+}
+
+static void sts_done(struct sts_req *q, const struct mta_sts_policy *p, const char *why)
+{
+	q->cb(q->arg, p, why);
+	sts_req_free(q);
+}
+
+/* --- the thread pool: disk cache and HTTPS fetch --- */
+
+/* The cache file: "ID\nEXPIRES\n" then the policy text. 1: read and parsed, 0: none. */
+static int sts_cache_read(struct sts_req *q, char *cached_id, time_t *expires)
+{
+	char *text = NULL;
+	FILE *f = fopen(q->cache_path, "r");
+	if (!f)
+		return 0;
+	size_t size = MTA_STS_POLICY_MAX + 200;
+	char *buf = xmalloc(size);
+	size_t n = fread(buf, 1, size - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *nl1 = strchr(buf, '\n');
+	char *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+	if (!nl2 || nl1 - buf > MTA_STS_ID_MAX) {
+		free(buf);
+		return 0;
+	}
+	memcpy(cached_id, buf, (size_t)(nl1 - buf));
+	cached_id[nl1 - buf] = '\0';
+	*expires = (time_t)strtoll(nl1 + 1, NULL, 10);
+	text = nl2 + 1;
+	char err[200];
+	int rc = mta_sts_policy_parse(text, n - (size_t)(text - buf), &q->policy, err,
+				      sizeof(err)) < 0
+			 ? 0
+			 : 1;
+	free(buf);
+	return rc;
+}
+
+static void sts_cache_write(struct sts_req *q, const char *text, size_t len)
+{
+	char *dir = xstrdup(q->cache_path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	mkdir(dir, 0700);
+	free(dir);
+	char tmp[4200];
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", q->cache_path, (long)getpid());
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%s\n%lld\n", q->id, (long long)q->expires);
+	fwrite(text, 1, len, f);
+	if (fclose(f) == 0)
+		rename(tmp, q->cache_path);
+	else
+		unlink(tmp);
+}
+
+struct sts_body {
+	char *data;
+	size_t len;
+	bool too_big;
+};
+
+static size_t sts_curl_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct sts_body *b = arg;
+	size_t k = size * n;
+	if (b->len + k > MTA_STS_POLICY_MAX) {
+		b->too_big = true;
+		return 0;
+	}
+	b->data = xrealloc(b->data, b->len + k + 1);
+	memcpy(b->data + b->len, p, k);
+	b->len += k;
+	b->data[b->len] = '\0';
+	return k;
+}
+
+static void sts_fetch(struct sts_req *q)
+{
+	char url[400], resolve[400], errbuf[CURL_ERROR_SIZE] = "";
+	snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt", q->domain);
+	/* an IPv6 address goes in brackets in CURLOPT_RESOLVE */
+	snprintf(resolve, sizeof(resolve),
+		 strchr(q->addr, ':') ? "mta-sts.%s:443:[%s]" : "mta-sts.%s:443:%s", q->domain,
+		 q->addr);
+	struct curl_slist *res = curl_slist_append(NULL, resolve);
+	struct sts_body b = { 0 };
+	CURL *h = curl_easy_init();
+	if (!h) {
+		snprintf(q->why, sizeof(q->why), "cannot start libcurl");
+		curl_slist_free_all(res);
+		return;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_RESOLVE, res);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
+	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* RFC 8461 3.3: no redirects */
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "mtad/" MAIL_VERSION);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sts_curl_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+	if (q->ca_file)
+		curl_easy_setopt(h, CURLOPT_CAINFO, q->ca_file);
+	CURLcode rc = curl_easy_perform(h);
+	long status = 0;
+	char *ctype = NULL;
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
+	if (rc != CURLE_OK) {
+		snprintf(q->why, sizeof(q->why), "fetching %s: %s", url,
+			 b.too_big   ? "larger than 64 KiB"
+			 : errbuf[0] ? errbuf
+				     : curl_easy_strerror(rc));
+	} else if (status != 200) {
+		snprintf(q->why, sizeof(q->why), "fetching %s: HTTP status %ld", url, status);
+	} else if (!ctype || strncasecmp(ctype, "text/plain", 10) != 0 ||
+		   (ctype[10] && ctype[10] != ';' && ctype[10] != ' ')) {
+		snprintf(q->why, sizeof(q->why), "fetching %s: content type %.60s, not text/plain",
+			 url, ctype ? ctype : "(none)");
+	} else {
+		char err[200];
+		if (mta_sts_policy_parse(b.data ? b.data : "", b.len, &q->policy, err,
+					 sizeof(err)) < 0) {
+			snprintf(q->why, sizeof(q->why), "invalid policy at %s: %s", url, err);
+		} else {
+			q->have = true;
+			q->expires = time(NULL) + q->policy.max_age;
+			sts_cache_write(q, b.data ? b.data : "", b.len);
+		}
+	}
+	curl_easy_cleanup(h);
+	curl_slist_free_all(res);
+	free(b.data);
+}
+
+static void sts_work(uv_work_t *w)
+{
+	struct sts_req *q = container_of(w, struct sts_req, work);
+	char cached_id[MTA_STS_ID_MAX + 1] = "";
+	time_t expires = 0;
+	struct mta_sts_policy stale = { 0 };
+	bool have_stale = false;
+	if (sts_cache_read(q, cached_id, &expires) == 1) {
+		if (expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
+			q->have = true;
+			q->expires = expires;
+			return;
+		}
+		stale = q->policy; /* a new id or expired: refetched, kept in case that fails */
+		have_stale = true;
+		memset(&q->policy, 0, sizeof(q->policy));
+	}
+	if (q->addr[0]) /* else no address for mta-sts.DOMAIN (q->why says why) */
+		sts_fetch(q);
+	if (!q->have && have_stale && expires > time(NULL)) {
+		/* RFC 8461 5.1: a failed refresh keeps the cached policy until it expires */
+		q->policy = stale;
+		q->have = true;
+		q->expires = expires;
+		snprintf(q->id, sizeof(q->id), "%s", cached_id);
+		return;
+	}
+	mta_sts_policy_free(&stale);
+}
+
+static void sts_after_work(uv_work_t *w, int status)
+{
+	struct sts_req *q = container_of(w, struct sts_req, work);
+	(void)status;
+	struct sts_entry *e = sts_find(q->c, q->domain);
+	if (!q->have) {
+		if (e && e->expires > time(NULL)) {
+			/* RFC 8461 5.1: a failed refresh keeps the known policy until it expires */
+			log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
+				 mta_sts_mode_name(e->policy.mode), q->why);
+			sts_done(q, &e->policy, "");
+			return;
+		}
+		sts_done(q, NULL, q->why);
+		return;
+	}
+	if (q->why[0]) /* a failed refresh, the cached policy kept */
+		log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
+			 mta_sts_mode_name(q->policy.mode), q->why);
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		snprintf(e->domain, sizeof(e->domain), "%s", q->domain);
+		e->next = q->c->entries;
+		q->c->entries = e;
+	} else {
+		mta_sts_policy_free(&e->policy);
+	}
+	snprintf(e->id, sizeof(e->id), "%s", q->id);
+	e->expires = q->expires;
+	mta_sts_policy_copy(&e->policy, &q->policy);
+	sts_done(q, &e->policy, "");
+}
+
+static void sts_start_work(struct sts_req *q)
+{
+	const struct config *cfg = q->c->cfg;
+	q->cache_path = xasprintf("%s/mta-sts/%s", cfg->state_dir, q->domain);
+	q->ca_file = cfg->relay_tls_ca_file ? xstrdup(cfg->relay_tls_ca_file) : NULL;
+	uv_queue_work(q->c->loop, &q->work, sts_work, sts_after_work);
+}
+
+/* --- the loop: TXT record, then the policy host's address --- */
+
+static void sts_host_resolved(const struct dns_result *res, void *arg)
+{
+	struct sts_req *q = arg;
+	if (res->status == DNS_OK && res->n_hosts && res->hosts[0].n_addrs) {
+		const struct sockaddr_storage *ss = &res->hosts[0].addrs[0];
+		if (ss->ss_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, q->addr,
+				  sizeof(q->addr));
+		else
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, q->addr,
+				  sizeof(q->addr));
+	} else {
+		snprintf(q->why, sizeof(q->why), "no address for mta-sts.%s (%s)", q->domain,
+			 res->error);
+	}
+	sts_start_work(q);
+}
+
+static void sts_txt_resolved(const struct dns_raw_result *res, void *arg)
+{
+	struct sts_req *q = arg;
+	struct mta_sts_client *c = q->c;
+	if (res->status == DNS_OK) {
+		char **rd = NULL;
+		const char *perr = NULL;
+		long n = dns_answer_parse(res->answer, res->len, ns_t_txt, &rd, &perr);
+		if (n > 0) {
+			char why[200];
+			if (mta_sts_txt_select(rd, (size_t)n, q->id, why, sizeof(why)) < 0)
+				snprintf(q->why, sizeof(q->why), "_mta-sts.%s: %s", q->domain, why);
+			dns_rdata_free(rd, n);
+		}
+	} else if (res->status == DNS_TEMPFAIL) {
+		snprintf(q->why, sizeof(q->why), "_mta-sts.%s: %s", q->domain, res->error);
+	}
+	struct sts_entry *e = sts_find(c, q->domain);
+	if (e && e->expires > time(NULL) && (!q->id[0] || strcmp(e->id, q->id) == 0)) {
+		/* known and current (or the record is gone but the policy has not expired) */
+		sts_done(q, &e->policy, "");
+		return;
+	}
+	if (!q->id[0]) {
+		sts_done(q, NULL, q->why);
+		return;
+	}
+	char host[300];
+	snprintf(host, sizeof(host), "mta-sts.%s", q->domain);
+	if (dns_lookup_host(c->dns, host, sts_host_resolved, q) < 0)
+		sts_done(q, NULL, "resolver unavailable");
+}
+
+const struct mta_sts_policy *mta_sts_client_cached(struct mta_sts_client *c, const char *domain)
+{
+	struct sts_entry *e = sts_find(c, domain);
+	return e && e->expires > time(NULL) ? &e->policy : NULL;
+}
+
+int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg)
+{
+	/* the domain names a cache file: a plain host name only */
+	size_t len = strlen(domain);
+	if (len == 0 || len > 240 || domain[0] == '.' ||
+	    strspn(domain, "abcdefghijklmnopqrstuvwxyz"
+			   "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			   "0123456789.-_") != len)
+		return -1;
+	struct sts_req *q = xcalloc(1, sizeof(*q));
+	q->c = c;
+	for (size_t i = 0; i <= len; i++)
+		q->domain[i] = (char)(domain[i] >= 'A' && domain[i] <= 'Z' ? domain[i] + 32
+									   : domain[i]);
+	q->cb = cb;
+	q->arg = arg;
+	char name[300];
+	snprintf(name, sizeof(name), "_mta-sts.%s", q->domain);
+	if (dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {
+		free(q);
+		return -1;
+	}
+	return 0;
+}

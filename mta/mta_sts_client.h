@@ -1,0 +1,38 @@
+/* mta_sts_client.h - the sending side of MTA-STS (RFC 8461): a domain's policy from its _mta-sts record, fetched over HTTPS and cached under state_dir/mta-sts. */
+#ifndef MAIL_MTA_STS_CLIENT_H
+#define MAIL_MTA_STS_CLIENT_H
+
+#include "mta_sts.h"
+
+#include <uv.h>
+
+struct config;
+struct dns;
+struct mta_sts_client;
+
+/* The outcome of mta_sts_client_get: p NULL when the domain has no usable policy, with why
+ * ("" when it publishes none; else the reason, e.g. a failed fetch, worth a log line).
+ * p is valid during the call only. */
+typedef void mta_sts_cb(void *arg, const struct mta_sts_policy *p, const char *why);
+
+struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
+					  const struct config *cfg);
+/* Call after every mta_sts_client_get has called back (the relay is drained). */
+void mta_sts_client_free(struct mta_sts_client **c);
+
+/*
+ * The policy of domain: TXT _mta-sts.DOMAIN (through dns); a policy in memory or in the disk
+ * cache with the same id and not expired is used as is, else it is fetched from
+ * https://mta-sts.DOMAIN/.well-known/mta-sts.txt (the name resolved through dns and handed to
+ * libcurl, the certificate verified against relay_tls_ca_file or the system CAs, no
+ * redirects, at most 64 KiB of text/plain) on the thread pool, and cached for max_age. When
+ * the TXT record is missing, a policy in memory that has not expired is still used (RFC 8461
+ * 5.1; the disk cache is read only when the record exists). cb runs exactly once, later. Returns 0, or -1 when nothing was started.
+ */
+int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg);
+
+/* The policy of domain held in memory and not expired, else NULL (no lookup). Valid until
+ * the next return to the loop. */
+const struct mta_sts_policy *mta_sts_client_cached(struct mta_sts_client *c, const char *domain);
+
+#endif
