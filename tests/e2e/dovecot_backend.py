@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import tempfile
 
-from harness import free_port, wait_until
+from harness import free_port, pid_alive, port_accepts, read_text, wait_until
 
 
 def have_dovecot():
@@ -86,14 +86,14 @@ service lmtp {{
             r = subprocess.run(["dovecot", "-c", self.conf], stdout=f, stderr=f,
                                stdin=subprocess.DEVNULL)
         if r.returncode != 0:
-            raise RuntimeError("dovecot: %s" % self._read(out))
+            raise RuntimeError("dovecot: %s" % read_text(out))
         pidfile = os.path.join(self.dir, "run", "master.pid")
-        pid = wait_until(lambda: self._read(pidfile).strip(), timeout=20)
+        pid = wait_until(lambda: read_text(pidfile).strip(), timeout=20)
         if not pid:
             raise RuntimeError("dovecot wrote no pid file:\n%s" % self.log())
         self.master = int(pid)
         for port in (self.imap_port, self.lmtp_port):
-            if not wait_until(lambda: _accepts(port), timeout=30):
+            if not wait_until(lambda: port_accepts(port), timeout=30):
                 raise RuntimeError("dovecot does not listen on %d:\n%s" % (port, self.log()))
 
     def stop(self):
@@ -101,8 +101,8 @@ service lmtp {{
             return
         subprocess.run(["dovecot", "-c", self.conf, "stop"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-        wait_until(lambda: not _alive(self.master), timeout=20)
-        if _alive(self.master):
+        wait_until(lambda: not pid_alive(self.master), timeout=20)
+        if pid_alive(self.master):
             os.kill(self.master, 9)
         self.master = None
 
@@ -111,7 +111,7 @@ service lmtp {{
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def log(self):
-        return self._read(self.log_path)
+        return read_text(self.log_path)
 
     def messages(self, address):
         local, domain = address.split("@")
@@ -123,28 +123,3 @@ service lmtp {{
                     with open(os.path.join(d, name), "rb") as f:
                         out.append(f.read())
         return out
-
-    @staticmethod
-    def _read(path):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
-
-
-def _accepts(port):
-    import socket
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False

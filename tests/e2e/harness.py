@@ -53,6 +53,33 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def port_accepts(port, host="127.0.0.1"):
+    """True when something accepts TCP connections on host:port."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid):
+    """True while process pid exists (a zombie counts until it is reaped)."""
+    try:
+        os.kill(pid, 0)
+        return True
+    except OSError:
+        return False
+
+
+def read_text(path):
+    """A file's text with undecodable bytes replaced, or "" when it cannot be read."""
+    try:
+        with open(path, "r", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def wait_until(predicate, timeout=10.0, interval=0.02):
     """Polls predicate until it is true or timeout seconds passed; returns its last value."""
     deadline = time.monotonic() + timeout * TIMEOUT_SCALE
@@ -196,12 +223,7 @@ class MailServer:
         return self.stop(name, signal.SIGKILL)
 
     def log(self, name="mtad"):
-        path = self.logs.get(name) or os.path.join(self.dir, name + ".log")
-        try:
-            with open(path, "r", errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.logs.get(name) or os.path.join(self.dir, name + ".log"))
 
     def sanitizer_reports(self):
         """Sanitizer findings in the daemons' logs (ASan/UBSan/LSan builds)."""

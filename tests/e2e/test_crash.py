@@ -15,6 +15,7 @@ REMOTE = ("ann@one.test", "ben@one.test", "cid@two.test", "dan@three.test")
 CLIENTS = 4
 MAX_PER_CLIENT = 150    # messages each client attempts at most
 MIN_KILLS = 12          # clients keep sending until mtad was killed this often
+MIN_ACKED = 120         # ... and until this many messages were acknowledged in all (a count, not a time)
 MID_RE = re.compile(rb"^Message-ID: (<[^>]+>)\r$", re.M)
 
 
@@ -68,6 +69,7 @@ class KillLoad(unittest.TestCase):
         self.lock = threading.Lock()
         self.sent = {}          # message-id -> (bytes, recipients, acked)
         self.kills = 0
+        self.acked = 0
         self.kill_times = []    # (time.monotonic() before the kill, after the restart)
         self.done_sending = threading.Event()
 
@@ -83,7 +85,7 @@ class KillLoad(unittest.TestCase):
         rng = random.Random(cid * 7919)
         n = 0
         s = None
-        while n < MAX_PER_CLIENT and self.kills < MIN_KILLS:
+        while n < MAX_PER_CLIENT and (self.kills < MIN_KILLS or self.acked < MIN_ACKED):
             time.sleep(rng.uniform(0, 0.03))
             mid, data = make_message(cid, n, rng)
             rcpts = self.recipients(rng)
@@ -105,6 +107,7 @@ class KillLoad(unittest.TestCase):
                 if code == 250:
                     with self.lock:
                         self.sent[mid] = (data, rcpts, True)
+                        self.acked += 1
                 else:
                     s.rset()
             except (OSError, smtplib.SMTPException):
@@ -134,7 +137,8 @@ class KillLoad(unittest.TestCase):
             self.kill_times.append((killed_at, time.monotonic()))
 
     def run_load(self):
-        """Sends until mtad was killed MIN_KILLS times; returns the acknowledged messages."""
+        """Sends until mtad was killed MIN_KILLS times and MIN_ACKED messages were acknowledged (each
+        client stops at MAX_PER_CLIENT); returns the acknowledged messages."""
         k = threading.Thread(target=self.killer)
         k.start()
         threads = [threading.Thread(target=self.client, args=(c,)) for c in range(CLIENTS)]

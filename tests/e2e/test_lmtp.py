@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import MailServer, SMTPClient, binary, free_port, wait_until
+from harness import MailServer, SMTPClient, binary, free_port, pid_alive, port_accepts, read_text, wait_until
 
 PASSWORD = "secret"
 MSG = (b"From: Bob <bob@example.org>\r\nTo: alice@localhost\r\nSubject: %s\r\n"
@@ -289,7 +289,7 @@ class PostfixLmtpClientTest(unittest.TestCase):
         try:
             r = postfix("start")
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-            self.assertTrue(wait_until(lambda: _accepts(smtp_port), 30), "postfix did not listen")
+            self.assertTrue(wait_until(lambda: port_accepts(smtp_port), 30), "postfix did not listen")
             import smtplib
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as s:
                 refused = s.sendmail("bob@example.org", ["alice@localhost", "carol@example.test"],
@@ -299,46 +299,23 @@ class PostfixLmtpClientTest(unittest.TestCase):
                 got = wait_until(lambda: [b for b in m.messages(rcpt)
                                           if b"<via-postfix@example.org>" in b], 30)
                 self.assertTrue(got, "%s: nothing arrived\n%s\n%s" % (
-                    rcpt, _read(os.path.join(base, "maillog")), m.log("lmtpd")))
+                    rcpt, read_text(os.path.join(base, "maillog")), m.log("lmtpd")))
                 self.assertIn(b"by front.test (Postfix)", got[0])
                 self.assertIn(b"with LMTP", got[0])
             # Postfix logged the per-recipient answers of lmtpd as delivered.
-            wait_until(lambda: _read(os.path.join(base, "maillog")).count("status=sent") >= 2, 30)
-            log = _read(os.path.join(base, "maillog"))
+            wait_until(lambda: read_text(os.path.join(base, "maillog")).count("status=sent") >= 2, 30)
+            log = read_text(os.path.join(base, "maillog"))
             self.assertEqual(log.count("status=sent"), 2, log)
             self.assertIn("relay=127.0.0.1[127.0.0.1]:%d" % m.lmtp_port, log)
         finally:
             pidfile = os.path.join(spool, "pid", "master.pid")
-            master = int(_read(pidfile).strip() or 0)
+            master = int(read_text(pidfile).strip() or 0)
             postfix("stop")
             if master:
-                wait_until(lambda: not _alive(master), 20)
+                wait_until(lambda: not pid_alive(master), 20)
             m.close()
             shutil.rmtree(base, ignore_errors=True)
 
-
-def _accepts(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-        return True
-    except OSError:
-        return False
-
-
-def _read(path):
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()
-    except OSError:
-        return ""
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import time
 import unittest
 import urllib.request
 
-from harness import DNSServer, MailServer, free_port, wait_until
+from harness import DNSServer, MailServer, free_port, port_accepts, wait_until
 
 PEBBLE = shutil.which("pebble") or "/usr/bin/pebble"
 NAMES = ("mail.example.test", "mta-sts.example.test", "autoconfig.example.test")
@@ -90,7 +90,7 @@ class OperatorACME(unittest.TestCase):
         pebble = subprocess.Popen([PEBBLE, "-config", conf, "-dnsserver", "127.0.0.1:%d" % dns.port],
                                   stdout=log, stderr=log, env=dict(os.environ, PEBBLE_VA_NOSLEEP="1"))
         self.addCleanup(lambda: (pebble.terminate(), pebble.wait(10), log.close()))
-        self.assertTrue(wait_until(lambda: srv._accepts(acme_port), timeout=20), "pebble did not start")
+        self.assertTrue(wait_until(lambda: port_accepts(acme_port), timeout=20), "pebble did not start")
         return srv, mgmt_port
 
     def wait_installed(self, srv):
