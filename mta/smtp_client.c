@@ -218,8 +218,17 @@ static void sc_send_rcpt(struct smtp_client *sc, size_t i)
 	const char *orcpt = sc->dsn && job->rcpt_orcpt ? job->rcpt_orcpt[i] : NULL;
 	const char *semi = orcpt ? strchr(orcpt, ';') : NULL;
 	if (semi) {
-		buf_printf(&params, " ORCPT=%.*s;", (int)(semi - orcpt), orcpt);
-		smtp_xtext_encode(&params, semi + 1, strlen(semi + 1));
+		struct buf v;
+		buf_init(&v);
+		buf_printf(&v, "%.*s;", (int)(semi - orcpt), orcpt);
+		if (semi - orcpt == 5 && strncasecmp(orcpt, "utf-8", 5) == 0)
+			smtp_utf8_addr_xtext_encode(&v, semi + 1, strlen(semi + 1));
+		else
+			smtp_xtext_encode(&v, semi + 1, strlen(semi + 1));
+		/* RFC 3461 4.2: at most 500 characters; a longer one is left out, not cut */
+		if (v.len <= 500)
+			buf_printf(&params, " ORCPT=%s", v.data);
+		buf_free(&v);
 	}
 	sc_send(sc, "RCPT TO:<%s>%s", job->rcpts[i], params.data);
 	buf_free(&params);

@@ -22,25 +22,21 @@ char *str_lower(char *s)
 	return s;
 }
 
-/* Length of the valid UTF-8 sequence of a code point from U+00A0 on at p (left bytes there),
- * or 0: overlong forms, surrogates, code points above U+10FFFF and C1 controls give 0. */
-static size_t str_utf8_char(const unsigned char *p, size_t left)
+size_t str_utf8_decode(const char *in, size_t left, uint32_t *cp_r)
 {
+	const unsigned char *p = (const unsigned char *)in;
 	unsigned c = p[0];
 	size_t n;
-	unsigned cp, min;
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-		min = 0xa0;
+	uint32_t cp, min;
+	if (c < 0x80) {
+		*cp_r = c;
+		return 1;
+	} else if (c >= 0xc2 && c <= 0xdf) {
+		n = 2, cp = c & 0x1f, min = 0x80;
 	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-		min = 0x800;
+		n = 3, cp = c & 0x0f, min = 0x800;
 	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-		min = 0x10000;
+		n = 4, cp = c & 0x07, min = 0x10000;
 	} else {
 		return 0;
 	}
@@ -53,7 +49,41 @@ static size_t str_utf8_char(const unsigned char *p, size_t left)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
+	*cp_r = cp;
 	return n;
+}
+
+size_t str_utf8_encode(uint32_t cp, char out[4])
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Length of the valid UTF-8 sequence of a code point from U+00A0 on at p (left bytes there),
+ * or 0: invalid sequences and C1 controls give 0. */
+static size_t str_utf8_char(const unsigned char *p, size_t left)
+{
+	uint32_t cp;
+	size_t n = str_utf8_decode((const char *)p, left, &cp);
+	return n && cp >= 0xa0 ? n : 0;
 }
 
 bool str_is_printable(const char *in, size_t len)

@@ -4,12 +4,21 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* The value of a hexadecimal digit (either case), or -1. */
 int hex_value(char c);
 
 /* Lower-cases ASCII letters of s in place; returns s. */
 char *str_lower(char *s);
+
+/* The one UTF-8 decoder: the length (1..4) of the well-formed UTF-8 sequence at p (left > 0
+ * bytes there) with its code point in *cp_r, or 0 when it is malformed, truncated, overlong, a
+ * surrogate or above U+10FFFF. ASCII (NUL included) is a sequence of length 1. */
+size_t str_utf8_decode(const char *p, size_t left, uint32_t *cp_r);
+
+/* The one UTF-8 encoder: cp (a Unicode scalar value) into out[0..4); returns its length. */
+size_t str_utf8_encode(uint32_t cp, char out[4]);
 
 /* True when in[0..len) can go to a log line or a terminal as it is: printable ASCII and valid
  * UTF-8 of code points from U+00A0 on (no C0, DEL, C1 controls, or invalid sequences). */

@@ -25,34 +25,9 @@ static bool addr_is_atext(unsigned char c)
  * or 0 when it is malformed, overlong, a surrogate, beyond U+10FFFF or a C1 control. */
 static size_t addr_utf8_len(const unsigned char *s, size_t len)
 {
-	unsigned char c = s[0];
-	size_t n;
 	uint32_t cp;
-
-	if (c >= 0xc2 && c <= 0xdf) {
-		n = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-		return 0;
-	if ((cp >= 0xd800 && cp <= 0xdfff) || cp < 0xa0)
-		return 0;
-	return n;
+	size_t n = str_utf8_decode((const char *)s, len, &cp);
+	return n && cp >= 0xa0 ? n : 0;
 }
 
 static int addr_fail(const char **error_r, const char *error)

@@ -16,56 +16,7 @@ static const char rfc2047_replacement[] = "\xEF\xBF\xBD"; /* U+FFFD */
 static void rfc2047_put_cp(struct buf *out, uint32_t cp)
 {
 	char u[4];
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		buf_append(out, u, 1);
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | (cp >> 6));
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		buf_append(out, u, 2);
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | (cp >> 12));
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		buf_append(out, u, 3);
-	} else {
-		u[0] = (char)(0xF0 | (cp >> 18));
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		buf_append(out, u, 4);
-	}
-}
-
-/* Length of the valid UTF-8 sequence at s (1..4) with its code point, or 0 if invalid. */
-static size_t rfc2047_utf8_seq(const unsigned char *s, size_t len, uint32_t *cp_r)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp, min;
-	if (c < 0x80) {
-		*cp_r = c;
-		return 1;
-	} else if (c >= 0xC2 && c <= 0xDF) {
-		n = 2, cp = c & 0x1F, min = 0x80;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3, cp = c & 0x0F, min = 0x800;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4, cp = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len < n)
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3F);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	*cp_r = cp;
-	return n;
+	buf_append(out, u, str_utf8_encode(cp, u));
 }
 
 int rfc2047_utf8_sanitize(struct buf *out, const char *s, size_t len)
@@ -83,7 +34,7 @@ int rfc2047_utf8_sanitize(struct buf *out, const char *s, size_t len)
 		if (i >= len)
 			break;
 		uint32_t cp;
-		size_t n = rfc2047_utf8_seq(u + i, len - i, &cp);
+		size_t n = str_utf8_decode((const char *)u + i, len - i, &cp);
 		if (n == 0) {
 			buf_append(out, rfc2047_replacement, 3);
 			ret = -1;
@@ -389,7 +340,7 @@ void rfc2047_fold(struct buf *out, const char *s, size_t len)
 			continue;
 		}
 		uint32_t cp;
-		size_t n = rfc2047_utf8_seq(u + i, len - i, &cp);
+		size_t n = str_utf8_decode((const char *)u + i, len - i, &cp);
 		if (n == 0) {
 			buf_append(out, s + i, 1);
 			i++;

@@ -1,6 +1,7 @@
 /* smtp_proto.c - SMTP command lines, ESMTP parameters, DATA unstuffing and reply lines (pure). */
 #include "smtp_proto.h"
 #include "buf.h"
+#include "str.h"
 
 #include <string.h>
 #include <strings.h>
@@ -240,6 +241,53 @@ void smtp_xtext_encode(struct buf *out, const char *s, size_t len)
 	}
 }
 
+int smtp_utf8_addr_unescape(char *s)
+{
+	size_t o = 0;
+	for (size_t i = 0; s[i];) {
+		if (s[i] != '\\' || s[i + 1] != 'x' || s[i + 2] != '{') {
+			s[o++] = s[i++];
+			continue;
+		}
+		size_t k = i + 3;
+		uint32_t cp = 0;
+		while (k < i + 3 + 6 && hex_value(s[k]) >= 0)
+			cp = cp << 4 | (uint32_t)hex_value(s[k++]);
+		/* 2 to 6 hex digits, a Unicode scalar value other than NUL (RFC 6533 HEXPOINT) */
+		if (s[k] != '}' || k - (i + 3) < 2 || cp == 0 || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return -1;
+		char u[4];
+		size_t n = str_utf8_encode(cp, u);
+		/* the escape is 6 octets at least, its UTF-8 4 at most: the copy never overtakes */
+		memcpy(s + o, u, n);
+		o += n;
+		i = k + 1;
+	}
+	s[o] = '\0';
+	return 0;
+}
+
+void smtp_utf8_addr_xtext_encode(struct buf *out, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 0x21 && c <= 0x7e && c != '+' && c != '=' && c != '\\') {
+			buf_append(out, s + i, 1);
+			i++;
+			continue;
+		}
+		uint32_t cp;
+		size_t n = str_utf8_decode(s + i, len - i, &cp);
+		if (!n) {
+			cp = 0xfffd; /* not UTF-8: never stored, but never sent raw either */
+			n = 1;
+		}
+		buf_printf(out, cp < 0x100 ? "\\x{%02X}" : "\\x{%X}", (unsigned)cp);
+		i += n;
+	}
+}
+
 /* ORCPT=addr-type;xtext (RFC 3461 4.2): addr-type an atom ("rfc822", "utf-8"), the address
  * non-empty after decoding, printable ASCII for rfc822 (UTF-8 allowed for utf-8, RFC 6533). */
 static int smtp_proto_orcpt(const char *val, size_t val_len, struct smtp_command *cmd,
@@ -261,7 +309,11 @@ static int smtp_proto_orcpt(const char *val, size_t val_len, struct smtp_command
 	    addr[0] == '\0')
 		return smtp_proto_syntax(err_r, "ORCPT address is not valid xtext");
 	bool utf8 = smtp_proto_eq(val, tlen, "utf-8");
-	if (!smtp_proto_is_clean(addr, strlen(addr), !utf8))
+	/* RFC 6533 3: a utf-8 address may carry its non-ASCII characters as \x{HEX} */
+	if (utf8 && smtp_utf8_addr_unescape(addr) < 0)
+		return smtp_proto_syntax(err_r, "malformed \\x{} escape in the ORCPT address");
+	if (!smtp_proto_is_clean(addr, strlen(addr), !utf8) ||
+	    (utf8 && !str_is_printable(addr, strlen(addr))))
 		return smtp_proto_syntax(err_r, "invalid octet in the ORCPT address");
 	memcpy(cmd->orcpt, val, tlen);
 	cmd->orcpt[tlen] = ';';

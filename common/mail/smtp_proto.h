@@ -193,6 +193,15 @@ void smtp_notify_format(unsigned notify, char *out, size_t outlen);
 struct buf;
 void smtp_xtext_encode(struct buf *out, const char *s, size_t len);
 
+/* RFC 6533 utf-8-addr-xtext: printable ASCII other than '+', '=' and '\' as it is, every other
+ * character as "\x{HEX}" of its code point (s is UTF-8). For ORCPT=utf-8; to any DSN server. */
+void smtp_utf8_addr_xtext_encode(struct buf *out, const char *s, size_t len);
+
+/* RFC 6533 EmbeddedUnicodeChar: replaces each "\x{HEX}" (2 to 6 hex digits, a Unicode scalar
+ * value, not NUL) in the NUL-terminated s by its UTF-8, in place. Returns 0, or -1 on a
+ * malformed escape (s is then unspecified). */
+int smtp_utf8_addr_unescape(char *s);
+
 /* xtext (RFC 3461) decode into out, NUL-terminated: "+HH" (hex, either case) or a printable
  * ASCII octet other than '+' and '='. Returns 0, or -1 on a bad escape, a bad octet, a decoded
  * NUL or when out (outlen including the NUL) is too small. */

@@ -1,5 +1,6 @@
 /* imap_utf7.c - IMAP modified UTF-7 (RFC 3501 5.1.3) <-> UTF-8 for mailbox names: pure, strict both ways. */
 #include "imap_utf7.h"
+#include "str.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -23,39 +24,15 @@ static int imap_utf7_b64val(unsigned char c)
 	return -1;
 }
 
-/* Decodes one UTF-8 code point at in[*i]. Returns it, or -1 when invalid. */
+/* Decodes one UTF-8 code point at in[*i] (not NUL). Returns it, or -1 when invalid. */
 static int32_t imap_utf8_next(const unsigned char *in, size_t len, size_t *i)
 {
-	unsigned char c = in[*i];
-	size_t n;
-	int32_t cp, min;
-	if (c == 0)
+	uint32_t cp;
+	size_t n = in[*i] ? str_utf8_decode((const char *)in + *i, len - *i, &cp) : 0;
+	if (!n)
 		return -1;
-	if (c < 0x80) {
-		(*i)++;
-		return c;
-	}
-	if ((c & 0xe0) == 0xc0) {
-		n = 1, cp = c & 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 2, cp = c & 0x0f, min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 3, cp = c & 0x07, min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (len - *i <= n)
-		return -1;
-	for (size_t k = 1; k <= n; k++) {
-		unsigned char cc = in[*i + k];
-		if ((cc & 0xc0) != 0x80)
-			return -1;
-		cp = (cp << 6) | (cc & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return -1;
-	*i += n + 1;
-	return cp;
+	*i += n;
+	return (int32_t)cp;
 }
 
 bool imap_utf8_is_valid(const char *in, size_t len)
@@ -133,19 +110,7 @@ int imap_utf8_to_utf7(const char *in, size_t len, struct buf *out)
 static void imap_utf8_put(struct buf *out, uint32_t cp)
 {
 	char b[4];
-	size_t n;
-	if (cp < 0x80) {
-		b[0] = (char)cp, n = 1;
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-	}
-	buf_append(out, b, n);
+	buf_append(out, b, str_utf8_encode(cp, b));
 }
 
 /* Decodes (or, with out NULL, only checks) modified UTF-7. Returns 0 or -1. */

@@ -69,6 +69,15 @@ class DSNTest(unittest.TestCase):
         self.assertIn(b"Message-ID: <local-ok@x>", dsn)
         self.assertNotIn(b"dsn test body", dsn)
 
+    def test_utf8_orcpt_escapes_become_utf8_in_the_notice(self):
+        # RFC 6533 3: ORCPT=utf-8; carries non-ASCII as \x{HEX}; the notice shows the address
+        send(self.m, "alice@localhost", ["bob@localhost"], b"local-utf8@x", ["ENVID=env-utf8"],
+             ["NOTIFY=SUCCESS", "ORCPT=utf-8;J\\x{E4}rg@localhost"])
+        dsn = self.m.wait_message("alice@localhost", b"Original-Envelope-Id: env-utf8")
+        self.assertIsNotNone(dsn, self.m.log()[-3000:])
+        self.assertIn("Original-Recipient: utf-8; J\u00e4rg@localhost".encode(), dsn)
+        self.assertIn(b"message/global-delivery-status", dsn)
+
     def test_no_success_notice_without_notify_success(self):
         send(self.m, "alice@localhost", ["bob@localhost"], b"local-quiet@x", ["ENVID=quiet"])
         self.assertIsNotNone(self.m.wait_message("bob@localhost", b"<local-quiet@x>"))
@@ -145,7 +154,13 @@ class DSNHopTest(unittest.TestCase):
             self.assertIn("ENVID=id+2Bone", t["mail_params"])
             self.assertEqual(sorted(t["rcpt_params"]["far@far.example"]),
                              ["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;Far+2Borig@far.example"])
-            wait_until(lambda: "status=sent" in m.log(), 10)
+            # a utf-8 ORCPT goes on as RFC 6533 utf-8-addr-xtext, whatever form it came in
+            send(m, "alice@localhost", ["far2@far.example"], b"passed-utf8@x", (),
+                 ["NOTIFY=FAILURE", "ORCPT=utf-8;J+C3+A4rg+2B1@far.example"])
+            self.assertTrue(wait_until(lambda: sink.received_for("far2@far.example"), 15), m.log())
+            t = sink.received_for("far2@far.example")[0]
+            self.assertIn("ORCPT=utf-8;J\\x{E4}rg\\x{2B}1@far.example", t["rcpt_params"]["far2@far.example"])
+            wait_until(lambda: m.log().count("status=sent") >= 2, 10)
             time.sleep(1.5)
             self.assertEqual(m.messages("alice@localhost"), [], "the next hop reports, not us")
         finally:

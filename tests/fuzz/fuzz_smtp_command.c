@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "smtp_proto.h"
@@ -33,6 +34,16 @@ static void fuzz_smtp_command_dsn(const struct smtp_command *cmd)
 	if (cmd->orcpt[0]) {
 		const char *semi = strchr(cmd->orcpt, ';');
 		assert(cmd->verb == SMTP_VERB_RCPT && semi && semi > cmd->orcpt && semi[1]);
+		if (semi - cmd->orcpt == 5 && strncasecmp(cmd->orcpt, "utf-8", 5) == 0) {
+			/* what the client side sends on is what the server side reads back */
+			char again[SMTP_ORCPT_MAX * 10 + 1];
+			buf_init(&b);
+			smtp_utf8_addr_xtext_encode(&b, semi + 1, strlen(semi + 1));
+			assert(b.len < sizeof(again));
+			memcpy(again, b.data, b.len + 1);
+			assert(smtp_utf8_addr_unescape(again) == 0 && strcmp(again, semi + 1) == 0);
+			buf_free(&b);
+		}
 	}
 }
 

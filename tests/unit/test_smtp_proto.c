@@ -1,5 +1,6 @@
 /* test_smtp_proto.c - unit tests: SMTP line splitting, commands, DATA unstuffing, replies, xtext. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -474,6 +475,53 @@ Test(dsn, rcpt_orcpt)
 	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a+ZZ", 0, 501, "5.5.4");
 	test_cmd_err("RCPT TO:<a@b.example> ORCPT=rfc822;a+C3+A4", 0, 501, "5.5.4");
 	test_cmd_err("RCPT TO:<a@b.example> ORCPT", 0, 501, "5.5.4");
+}
+
+/* RFC 6533 3: an ORCPT of type utf-8 carries non-ASCII as \x{HEX}; it is stored as UTF-8. */
+Test(dsn, rcpt_orcpt_utf8_escapes)
+{
+	struct smtp_command cmd;
+	struct smtp_error err;
+
+	cr_assert_eq(
+		test_cmd_parse("RCPT TO:<a@b.example> ORCPT=utf-8;j\\x{E4}rg\\x{1F600}@b.example",
+			       0, &cmd, &err),
+		0);
+	cr_assert_str_eq(cmd.orcpt, "utf-8;j\xC3\xA4rg\xF0\x9F\x98\x80@b.example");
+	/* an escaped '+' and '=' are plain characters of the address */
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{2B}b\\x{3D}c@b.example",
+				    0, &cmd, &err),
+		     0);
+	cr_assert_str_eq(cmd.orcpt, "utf-8;a+b=c@b.example");
+	/* rfc822 addresses keep a backslash as it is: the escape is utf-8's alone */
+	cr_assert_eq(test_cmd_parse("RCPT TO:<a@b.example> ORCPT=rfc822;a\\x{E4}@b.example", 0,
+				    &cmd, &err),
+		     0);
+	cr_assert_str_eq(cmd.orcpt, "rfc822;a\\x{E4}@b.example");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{}@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{E}@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{D800}@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{110000}@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{0000}@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{E4@b.example", 0, 501, "5.5.4");
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{1234567}@b.example", 0, 501, "5.5.4");
+	/* an escape may not smuggle a control character in */
+	test_cmd_err("RCPT TO:<a@b.example> ORCPT=utf-8;a\\x{0A}@b.example", 0, 501, "5.5.4");
+}
+
+Test(dsn, utf8_addr_xtext_encode)
+{
+	struct buf b;
+	buf_init(&b);
+	const char *in = "j\xC3\xA4rg+x=y\\z\xF0\x9F\x98\x80@b.example";
+	smtp_utf8_addr_xtext_encode(&b, in, strlen(in));
+	cr_assert_str_eq(b.data, "j\\x{E4}rg\\x{2B}x\\x{3D}y\\x{5C}z\\x{1F600}@b.example");
+	/* and back: the server side decodes exactly what the client side encodes */
+	char copy[200];
+	snprintf(copy, sizeof(copy), "%s", b.data);
+	cr_assert_eq(smtp_utf8_addr_unescape(copy), 0);
+	cr_assert_str_eq(copy, in);
+	buf_free(&b);
 }
 
 Test(dsn, xtext_round_trip)

@@ -68,3 +68,35 @@ Test(str, lower_and_hex)
 	cr_assert_eq(hex_value('A'), 10);
 	cr_assert_eq(hex_value('g'), -1);
 }
+
+Test(str, utf8_decode_accepts_scalar_values_and_rejects_the_rest)
+{
+	uint32_t cp = 0;
+	cr_assert_eq(str_utf8_decode("A", 1, &cp), 1);
+	cr_assert_eq(cp, 'A');
+	cr_assert_eq(str_utf8_decode("\xC3\xA4x", 3, &cp), 2);
+	cr_assert_eq(cp, 0xE4);
+	cr_assert_eq(str_utf8_decode("\xE2\x82\xAC", 3, &cp), 3);
+	cr_assert_eq(cp, 0x20AC);
+	cr_assert_eq(str_utf8_decode("\xF4\x8F\xBF\xBF", 4, &cp), 4);
+	cr_assert_eq(cp, 0x10FFFF);
+	cr_assert_eq(str_utf8_decode("\xC0\xAF", 2, &cp), 0, "overlong");
+	cr_assert_eq(str_utf8_decode("\xE0\x80\xAF", 3, &cp), 0, "overlong");
+	cr_assert_eq(str_utf8_decode("\xED\xA0\x80", 3, &cp), 0, "surrogate");
+	cr_assert_eq(str_utf8_decode("\xF4\x90\x80\x80", 4, &cp), 0, "above U+10FFFF");
+	cr_assert_eq(str_utf8_decode("\xE2\x82", 2, &cp), 0, "truncated");
+	cr_assert_eq(str_utf8_decode("\xE2\x28\xAC", 3, &cp), 0, "bad continuation");
+	cr_assert_eq(str_utf8_decode("\x80", 1, &cp), 0, "lone continuation");
+}
+
+Test(str, utf8_encode_round_trips)
+{
+	static const uint32_t cps[] = { 0x24, 0x7F, 0x80, 0x7FF, 0x800, 0xFFFD, 0x10000, 0x10FFFF };
+	for (size_t i = 0; i < sizeof(cps) / sizeof(cps[0]); i++) {
+		char u[4];
+		uint32_t back = 0;
+		size_t n = str_utf8_encode(cps[i], u);
+		cr_assert_eq(str_utf8_decode(u, n, &back), n, "U+%X", cps[i]);
+		cr_assert_eq(back, cps[i]);
+	}
+}
