@@ -7,6 +7,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "net.h"
+#include "rfc5322.h"
 #include "smtp_proto.h"
 #include "str.h"
 #include "tls.h"
@@ -215,10 +216,7 @@ static void lmtp_cmd_rcpt(struct lmtp_session *s, const struct smtp_command *cmd
 static void lmtp_received_header(struct lmtp_session *s)
 {
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	rfc5322_format_date(time(NULL), date, sizeof(date));
 	buf_reset(&s->msg);
 	buf_printf(&s->msg, "Received: from %s (%s)\r\n\tby %s (lmtpd) with LMTP%s id %s", s->lhlo,
 		   s->conn->peer_ip, s->srv->cfg->hostname, s->tls ? "S" : "", s->id);

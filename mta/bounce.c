@@ -1,5 +1,6 @@
 /* bounce.c - composes RFC 3464 delivery status notifications from a queue envelope (pure). */
 #include "bounce.h"
+#include "rfc5322.h"
 #include "smtp_proto.h"
 
 #include <ctype.h>
@@ -9,10 +10,7 @@
 
 static void bounce_date(char *out, size_t len, int64_t t)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(out, len, "%a, %d %b %Y %H:%M:%S %z", &tm);
+	rfc5322_format_date((time_t)t, out, len);
 }
 
 void bounce_status_code(const char *text, int code, char out[16])

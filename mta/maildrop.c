@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "mtad.h"
 #include "privilege.h"
+#include "rfc5322.h"
 #include "scheduler.h"
 #include "xalloc.h"
 
@@ -244,13 +245,12 @@ static bool maildrop_accept(struct maildrop *d)
 	struct buf msg;
 	buf_init(&msg);
 	char date[64];
-	time_t now = time(NULL);
-	struct tm tm;
-	localtime_r(&now, &tm);
-	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
+	rfc5322_format_date(time(NULL), date, sizeof(date));
 	buf_printf(&msg, "Received: by %s (mtad, from userid %ld)\r\n\tid %s; %s\r\n",
 		   cfg->hostname, (long)d->owner, env.id, date);
 	buf_append_str(&msg, warning);
+	/* as for mail the sendmail command hands mtad directly (RFC 6409 8.2, 8.3) */
+	rfc5322_missing_origin_fields(mm.msg, mm.msg_len, date, env.id, cfg->hostname, &msg);
 	buf_append(&msg, mm.msg, mm.msg_len);
 	size_t len;
 	char *data = buf_steal(&msg, &len);

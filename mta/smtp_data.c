@@ -43,9 +43,7 @@ static const char *smtp_date_now(void)
 	static char cached[64];
 	time_t now = time(NULL);
 	if (now != cached_sec) {
-		struct tm tm;
-		localtime_r(&now, &tm);
-		strftime(cached, sizeof(cached), "%a, %d %b %Y %H:%M:%S %z", &tm);
+		rfc5322_format_date(now, cached, sizeof(cached));
 		cached_sec = now;
 	}
 	return cached;
@@ -155,15 +153,8 @@ static void smtp_add_missing_headers(struct smtp_session *s)
 	size_t blen = s->msg.len - s->msg_header_len;
 	struct buf add;
 	buf_init(&add);
-	size_t hlen = rfc5322_header_length(body, blen);
-	struct rfc5322_field f;
-	if (!rfc5322_find(body, hlen, "Date", &f)) {
-		buf_append_str(&add, "Date: ");
-		buf_append_str(&add, smtp_date_now());
-		buf_append_str(&add, "\r\n");
-	}
-	if (!rfc5322_find(body, hlen, "Message-ID", &f))
-		buf_printf(&add, "Message-ID: <%s@%s>\r\n", s->env.id, s->m->cfg->hostname);
+	rfc5322_missing_origin_fields(body, blen, smtp_date_now(), s->env.id, s->m->cfg->hostname,
+				      &add);
 	if (add.len) {
 		buf_reserve(&s->msg, add.len);
 		memmove(s->msg.data + s->msg_header_len + add.len, s->msg.data + s->msg_header_len,

@@ -789,3 +789,22 @@ int rfc5322_parse_date(const char *s, size_t len, time_t *t_r, int *tz_minutes_r
 	*tz_minutes_r = zone;
 	return 0;
 }
+
+void rfc5322_format_date(time_t t, char *out, size_t outlen)
+{
+	struct tm tm;
+	localtime_r(&t, &tm);
+	if (strftime(out, outlen, "%a, %d %b %Y %H:%M:%S %z", &tm) == 0 && outlen)
+		out[0] = '\0';
+}
+
+void rfc5322_missing_origin_fields(const char *msg, size_t len, const char *date, const char *id,
+				   const char *host, struct buf *add)
+{
+	size_t hlen = rfc5322_header_length(msg, len);
+	struct rfc5322_field f;
+	if (!rfc5322_find(msg, hlen, "Date", &f))
+		buf_printf(add, "Date: %s\r\n", date);
+	if (!rfc5322_find(msg, hlen, "Message-ID", &f))
+		buf_printf(add, "Message-ID: <%s@%s>\r\n", id, host);
+}

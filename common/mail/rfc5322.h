@@ -95,4 +95,13 @@ void rfc5322_addrs_free(struct rfc5322_addr *list, size_t n);
  * Returns 0 with *t_r (UTC seconds) and *tz_minutes_r (offset east of UTC), or -1. */
 int rfc5322_parse_date(const char *s, size_t len, time_t *t_r, int *tz_minutes_r);
 
+/* The one formatter of RFC 5322 3.3 date-times: t in the local zone, "Sun, 06 Dec 2026 10:21:52
+ * +0100", into out (outlen at least 40). */
+void rfc5322_format_date(time_t t, char *out, size_t outlen);
+
+/* RFC 6409 8.2, 8.3: appends to add the "Date: DATE" and "Message-ID: <ID@HOST>" lines that
+ * the header section of msg[0..len) lacks (nothing when it has both). */
+void rfc5322_missing_origin_fields(const char *msg, size_t len, const char *date, const char *id,
+				   const char *host, struct buf *add);
+
 #endif

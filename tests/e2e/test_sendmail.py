@@ -110,6 +110,10 @@ class MaildropTest(unittest.TestCase):
                                input=b"Message-ID: <drop1@x>\n\nkept\n", capture_output=True, env=env,
                                timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
+            r = subprocess.run([binary("sendmail"), "-f", "cron@localhost", "alice@localhost"],
+                               input=b"Subject: drop3 without origin fields\n\nbare\n",
+                               capture_output=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
             users = [None]
             if os.geteuid() == 0:
                 users.append("nobody")
@@ -118,11 +122,20 @@ class MaildropTest(unittest.TestCase):
                                    input=b"Message-ID: <drop2@x>\n\nforged\n", capture_output=True,
                                    env=env, timeout=30)
                 self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertEqual(len(os.listdir(drop)), len(users))
+            self.assertEqual(len(os.listdir(drop)), len(users) + 1)
             m.start()
             stored = m.wait_message("alice@localhost", b"<drop1@x>")
             self.assertIsNotNone(stored, m.log())
             self.assertTrue(stored.startswith(b"Return-Path: <cron@localhost>\r\n"))
+            # what a submission server adds (RFC 6409 8.2, 8.3), as when mtad is running
+            header = stored.split(b"\r\n\r\n", 1)[0]
+            self.assertRegex(header, rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} ")
+            self.assertEqual(header.count(b"Message-ID:"), 1)
+            stored = m.wait_message("alice@localhost", b"drop3 without origin fields")
+            self.assertIsNotNone(stored, m.log())
+            header = stored.split(b"\r\n\r\n", 1)[0]
+            self.assertRegex(header, rb"\r\nDate: \w{3}, \d\d \w{3} \d{4} ")
+            self.assertRegex(header, rb"\r\nMessage-ID: <[0-9A-F]+@mx\.test>\r\n")
             if os.geteuid() == 0:
                 stored = m.wait_message("alice@localhost", b"<drop2@x>")
                 self.assertIsNotNone(stored, m.log())

@@ -306,3 +306,31 @@ Test(rfc5322, originator_fields)
 		cr_assert_eq(rfc5322_is_originator(&f), cases[i].originator, "%s", cases[i].hdr);
 	}
 }
+
+Test(rfc5322, format_date_parses_back)
+{
+	char d[64];
+	time_t t = 1796552512, back = 0;
+	int tz = 0;
+	rfc5322_format_date(t, d, sizeof(d));
+	cr_assert_eq(rfc5322_parse_date(d, strlen(d), &back, &tz), 0, "%s", d);
+	cr_assert_eq(back, t, "%s", d);
+}
+
+Test(rfc5322, missing_origin_fields)
+{
+	struct buf add;
+	buf_init(&add);
+	const char *both = "Date: x\r\nmessage-id: <a@b>\r\n\r\nbody Date: no\r\n";
+	rfc5322_missing_origin_fields(both, strlen(both), "D", "ID", "h.example", &add);
+	cr_assert_eq(add.len, 0);
+	/* a Date: or Message-ID: in the body does not count */
+	const char *none = "Subject: s\r\n\r\nDate: x\r\nMessage-ID: <a@b>\r\n";
+	rfc5322_missing_origin_fields(none, strlen(none), "D", "ID", "h.example", &add);
+	cr_assert_str_eq(add.data, "Date: D\r\nMessage-ID: <ID@h.example>\r\n");
+	buf_reset(&add);
+	const char *nodate = "Message-ID: <a@b>\n\nbody\n";
+	rfc5322_missing_origin_fields(nodate, strlen(nodate), "D", "ID", "h.example", &add);
+	cr_assert_str_eq(add.data, "Date: D\r\n");
+	buf_free(&add);
+}
