@@ -10,6 +10,7 @@
 #include "net.h"
 #include "str.h"
 #include "tls.h"
+#include "tls_policy.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -51,6 +52,9 @@ struct imap_proxy {
 	bool unchecked;   /* imap_proxy_auth = backend: the back end checks the password */
 	bool be_starttls; /* the back end offered STARTTLS */
 	bool be_tls;
+	bool be_verified;   /* its certificate verified for host */
+	enum tls_level tls; /* relay_tls_policy_file's "[host]" line, else may */
+	char tls_desc[64];  /* "verify/file:3" */
 	uv_getaddrinfo_t gai;
 };
 
@@ -180,8 +184,12 @@ static void proxy_send_id(struct imap_proxy *p)
 static void proxy_relay(struct imap_proxy *p, const char *rest, size_t rest_len)
 {
 	struct imap_client *c = p->c;
-	log_info("imap: [%s]: login user=%s, method=proxy, backend=%s%s", c->peer_ip, p->user,
-		 p->target, p->be_tls ? " (TLS)" : "");
+	log_info("imap: [%s]: login user=%s, method=proxy, backend=%s%s, tls_policy=%s", c->peer_ip,
+		 p->user, p->target,
+		 p->be_verified ? " (TLS, verified)"
+		 : p->be_tls    ? " (TLS)"
+				: "",
+		 p->tls_desc);
 	client_send(c, "%s OK", p->tag);
 	client_send_raw(c, rest, rest_len);
 	client_send_raw(c, "\r\n", 2);
@@ -207,6 +215,15 @@ static bool proxy_has_word(const char *line, size_t len, const char *word)
 	return false;
 }
 
+struct tls_ctx *imap_proxy_tls_ctx(const struct imapd *d, char *err, size_t errlen)
+{
+	struct tls_ctx *ctx = tls_client_ctx_new(err, errlen);
+	if (ctx && d->cfg->relay_tls_ca_file &&
+	    tls_client_ctx_set_ca_file(ctx, d->cfg->relay_tls_ca_file, err, errlen) < 0)
+		tls_ctx_free(&ctx);
+	return ctx;
+}
+
 /* One line of the back end before relaying (without CRLF). Returns false once p is gone or
  * relaying started. */
 static bool proxy_be_line(struct imap_proxy *p, const char *line, size_t len)
@@ -228,7 +245,11 @@ static bool proxy_be_line(struct imap_proxy *p, const char *line, size_t len)
 			return true;
 		}
 		if (len >= 3 && strncmp(line, "P1 ", 3) == 0) {
-			if (p->be_starttls && !p->be_tls) {
+			if (p->tls >= TLS_LEVEL_ENCRYPT && !p->be_starttls) {
+				proxy_fail(p, "the back end does not offer STARTTLS");
+				return false;
+			}
+			if (p->be_starttls && !p->be_tls && p->tls != TLS_LEVEL_NONE) {
 				proxy_be_write(p, "P2 STARTTLS\r\n");
 				p->state = PROXY_STARTTLS;
 			} else
@@ -244,12 +265,13 @@ static bool proxy_be_line(struct imap_proxy *p, const char *line, size_t len)
 			struct imapd *d = p->c->d;
 			char err[256];
 			if (!d->proxy_tls &&
-			    !(d->proxy_tls = tls_client_ctx_new(err, sizeof(err)))) {
+			    !(d->proxy_tls = imap_proxy_tls_ctx(d, err, sizeof(err)))) {
 				proxy_fail(p, err);
 				return false;
 			}
 			buf_reset(&p->be->in);
-			if (net_conn_start_tls_client(p->be, d->proxy_tls, NULL) < 0) {
+			/* the host name (or address) is what the certificate must name */
+			if (net_conn_start_tls_client(p->be, d->proxy_tls, p->host) < 0) {
 				proxy_fail(p, "TLS set-up failed");
 				return false;
 			}
@@ -321,6 +343,17 @@ static void proxy_be_on_tls_ready(struct net_conn *be)
 	if (!p)
 		return;
 	p->be_tls = true;
+	enum tls_peer_trust trust = tls_session_peer_trust(be->tls);
+	p->be_verified = trust == TLS_PEER_VERIFIED;
+	if (p->tls >= TLS_LEVEL_VERIFY && !p->be_verified) {
+		/* before ID and LOGIN: the password never reaches an unverified peer */
+		char why[300];
+		const char *verr = tls_session_verify_error(be->tls);
+		str_format(why, sizeof(why), "the back end's certificate is not verified: %s",
+			   verr && verr[0] ? verr : tls_peer_trust_name(trust));
+		proxy_fail(p, why);
+		return;
+	}
 	proxy_send_id(p);
 }
 
@@ -433,6 +466,16 @@ static void proxy_start(struct imap_client *c, const char *tag, const char *user
 		proxy_fail(p, "no IMAP back end in mailbox_routes for this account");
 		return;
 	}
+	/* As for LMTP to the same back ends: DANE is for MX hosts, and without a next-hop
+	 * domain "secure" checks the host's name. */
+	struct tls_policy pol = tls_policy_lookup(&c->d->proxy_policy.table, NULL, p->host,
+						  TLS_LEVEL_MAY);
+	if (pol.level == TLS_LEVEL_DANE || pol.level == TLS_LEVEL_DANE_ONLY)
+		pol.level = TLS_LEVEL_MAY;
+	if (pol.level == TLS_LEVEL_SECURE)
+		pol.level = TLS_LEVEL_VERIFY;
+	p->tls = pol.level;
+	tls_policy_describe(&pol, p->tls_desc, sizeof(p->tls_desc));
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;

@@ -3,10 +3,17 @@
 #define MAIL_IMAP_PROXY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct imap_client;
+struct imapd;
+struct tls_ctx;
 struct mailbox_route;
 struct imap_proxy;
+
+/* The client TLS context toward back ends (relay_tls_ca_file's CAs when set, else the
+ * system's), made at start while the files can still be read. NULL with err on failure. */
+struct tls_ctx *imap_proxy_tls_ctx(const struct imapd *d, char *err, size_t errlen);
 
 /* Starts the hand-over of c (paused, BUSY) to route's IMAP back end for the login of user
  * with password (both copied; the copy is wiped once sent). The reply to tag comes from the

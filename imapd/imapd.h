@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "net.h"
+#include "tls_policy.h"
 
 struct accounts;
 struct auth_cache;
@@ -59,7 +60,9 @@ struct imapd {
 	struct client_work *pool_wait_head, *pool_wait_tail;
 	uint64_t literal_bytes; /* sessions' reserved literal bytes (IMAPD_LITERAL_MEMORY_MAX) */
 	struct mailbox_routes *routes; /* mailbox_routes, for imap_proxy (NULL: all local) */
-	struct tls_ctx *proxy_tls;     /* client TLS toward back ends, made on first use */
+	struct tls_ctx *proxy_tls;     /* client TLS toward back ends (imap_proxy), made at start */
+	struct tls_policy_file
+		proxy_policy; /* relay_tls_policy_file: "[host]" lines of back ends */
 	bool stopping;
 };
 

@@ -7,6 +7,7 @@
 #include "http_server.h"
 #include "metrics_http.h"
 #include "fileutil.h"
+#include "imap_proxy.h"
 #include "imapd.h"
 #include "log.h"
 #include "mailbox_routes.h"
@@ -43,6 +44,11 @@ static void imapd_routes_reload(void)
 		log_error("mailbox_routes not reloaded: %s", err);
 	else if (r > 0)
 		log_info("mailbox_routes reloaded: %zu routes", mailbox_routes_count(imapd.routes));
+	r = tls_policy_file_reload(&imapd.proxy_policy, err, sizeof(err));
+	if (r < 0)
+		log_error("relay_tls_policy_file not reloaded: %s", err);
+	else if (r > 0)
+		log_info("relay_tls_policy_file reloaded");
 }
 /* The served certificate as loaded: mtad's ACME client may replace it. */
 static struct file_stamp imapd_cert_stamp;
@@ -111,6 +117,13 @@ int main(int argc, char **argv)
 		imapd.routes = mailbox_routes_load(cfg.mailbox_routes, err, sizeof(err));
 		if (!imapd.routes)
 			log_fatal(EX_CONFIG_STATUS, "%s", err);
+		/* The back ends' "[host]" lines, as mtad reads them for LMTP. */
+		if (tls_policy_file_load(&imapd.proxy_policy, cfg.relay_tls_policy_file, err,
+					 sizeof(err)) < 0)
+			log_fatal(EX_CONFIG_STATUS, "%s", err);
+		imapd.proxy_tls = imap_proxy_tls_ctx(&imapd, err, sizeof(err));
+		if (!imapd.proxy_tls)
+			log_fatal(EX_CONFIG_STATUS, "relay_tls_ca_file: %s", err);
 	}
 	imapd.tls = daemon_tls_setup(&cfg, &imapd.tls_cert, &imapd.tls_key);
 	daemon_tls_follow(imapd.tls, imapd.tls_cert, imapd.tls_key, &imapd_cert_stamp,
@@ -158,6 +171,7 @@ int main(int argc, char **argv)
 	tls_ctx_free(&imapd.tls);
 	tls_ctx_free(&imapd.proxy_tls);
 	mailbox_routes_free(&imapd.routes);
+	tls_policy_file_free(&imapd.proxy_policy);
 	auth_throttle_free(&imapd.auth_throttle);
 	auth_cache_free(&imapd.auth_cache);
 	free(imapd.tls_cert);

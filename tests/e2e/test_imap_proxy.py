@@ -1,12 +1,15 @@
 # test_imap_proxy.py - imapd with imap_proxy = yes: each login reaches the back end named in mailbox_routes (our imapd over STARTTLS, or a private Dovecot), with the client's address in ID; IDLE and literals pass through.
 import imaplib
 import os
+import shutil
 import socket
+import tempfile
 import time
 import unittest
 
 from dovecot_backend import DovecotBackend, have_dovecot
 from harness import MailServer, free_port, wait_until
+from tlsworld import CA
 
 PASSWORD = "secret"
 MSG = b"From: Bob <bob@example.org>\r\nSubject: %s\r\nMessage-ID: <%s@example.org>\r\n\r\nbody\r\n"
@@ -173,6 +176,90 @@ class ImapProxyTest(unittest.TestCase):
         c.shutdown()
         self.assertLess(time.monotonic() - t0, 30)
         self.assertIn("proxy for user=down@localhost", self.proxy.log("imapd"))
+
+
+class ImapProxyTLSPolicyTest(unittest.TestCase):
+    """relay_tls_policy_file's "[host]" line holds for the proxy's sessions to its back ends as
+    for mtad's LMTP to them: under verify the back end must offer STARTTLS and present a
+    certificate for its name from relay_tls_ca_file's CAs, or the password is never sent."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="proxy-ca-")
+        ca = CA(cls.tmp)
+        chain, key = ca.issue("backend", ["127.0.0.1"])
+        # good: a certificate for 127.0.0.1 from the test CA; self: imapd's own self-signed one
+        cls.good = MailServer(users=("alice@localhost",),
+                              extra={"imap_plaintext_auth": "yes", "tls_cert": chain, "tls_key": key})
+        cls.good.start("imapd")
+        cls.self = MailServer(users=("bob@localhost",), extra={"imap_plaintext_auth": "yes"})
+        cls.self.start("imapd")
+        cls.dovecot = None
+        routes = ("alice@localhost: lmtp:[127.0.0.1]:24 imap:[127.0.0.1]:%d\n"
+                  "bob@localhost: lmtp:[127.0.0.1]:24 imap:[127.0.0.1]:%d\n"
+                  % (cls.good.imap_port, cls.self.imap_port))
+        if have_dovecot():  # a back end without STARTTLS
+            cls.dovecot = DovecotBackend(users=("carol@example.test",))
+            cls.dovecot.start()
+            routes += "carol@example.test: lmtp:[127.0.0.1]:24 imap:[127.0.0.1]:%d\n" % cls.dovecot.imap_port
+        cls.proxy = MailServer(users=("alice@localhost", "bob@localhost", "carol@example.test"),
+                               extra={"imap_plaintext_auth": "yes", "imap_proxy": "yes",
+                                      "relay_tls_ca_file": ca.cert})
+        routes_path = os.path.join(cls.proxy.dir, "routes")
+        policy_path = os.path.join(cls.proxy.dir, "tls_policy")
+        with open(routes_path, "w") as f:
+            f.write(routes)
+        with open(policy_path, "w") as f:
+            f.write("# the back ends\n[127.0.0.1] verify\n")
+        cls.proxy.conf["mailbox_routes"] = routes_path
+        cls.proxy.conf["relay_tls_policy_file"] = policy_path
+        cls.proxy.write_config()
+        cls.proxy.start("imapd")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proxy.close()
+        if cls.dovecot:
+            cls.dovecot.close()
+        cls.self.close()
+        cls.good.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def refused(self, user):
+        c = imaplib.IMAP4("127.0.0.1", self.proxy.imap_port, timeout=30)
+        try:
+            with self.assertRaises(imaplib.IMAP4.error) as e:
+                c.login(user, PASSWORD)
+            self.assertIn("UNAVAILABLE", str(e.exception))
+        finally:
+            c.shutdown()
+
+    def test_verified_back_end_gets_the_login(self):
+        c = imap(self.proxy.imap_port, "alice@localhost")
+        try:
+            self.assertEqual(c.select("INBOX")[0], "OK")
+        finally:
+            c.logout()
+        self.assertIn("login user=alice@localhost, method=proxy, backend=[127.0.0.1]:%d "
+                      "(TLS, verified), tls_policy=verify/file:2" % self.good.imap_port,
+                      self.proxy.log("imapd"))
+
+    def test_unverified_certificate_never_sees_the_password(self):
+        self.refused("bob@localhost")
+        log = self.proxy.log("imapd")
+        self.assertIn("proxy for user=bob@localhost to [127.0.0.1]:%d failed: the back end's "
+                      "certificate is not verified" % self.self.imap_port, log)
+        # the TLS session was made, but no LOGIN followed it
+        self.assertIn("TLS connection established", self.self.log("imapd"))
+        self.assertNotIn("bob@localhost", self.self.log("imapd"))
+
+    @unittest.skipUnless(have_dovecot(), "needs Debian's dovecot-imapd, as root")
+    def test_back_end_without_starttls_is_refused(self):
+        before = self.dovecot.log().count("carol@example.test")
+        self.refused("carol@example.test")
+        self.assertIn("proxy for user=carol@example.test to [127.0.0.1]:%d failed: the back end "
+                      "does not offer STARTTLS" % self.dovecot.imap_port, self.proxy.log("imapd"))
+        self.assertEqual(self.dovecot.log().count("carol@example.test"), before)
 
 
 if __name__ == "__main__":

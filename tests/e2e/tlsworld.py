@@ -19,6 +19,14 @@ import tempfile
 from harness import SMTPSink, free_port, wait_until
 
 
+def _is_ip(name):
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in name else socket.AF_INET, name)
+        return True
+    except OSError:
+        return False
+
+
 def _run(args, **kw):
     return subprocess.run(args, check=True, capture_output=True, **kw)
 
@@ -43,7 +51,8 @@ class CA:
         chain = os.path.join(self.d, name + ".pem")
         ext = os.path.join(self.d, name + ".ext")
         with open(ext, "w") as f:
-            f.write("subjectAltName=" + ",".join("DNS:" + s for s in sans) + "\n")
+            f.write("subjectAltName=" + ",".join(("IP:" if _is_ip(s) else "DNS:") + s
+                                                 for s in sans) + "\n")
         _run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
               "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + sans[0]])
         _run(["openssl", "x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
