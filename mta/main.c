@@ -14,6 +14,7 @@
 #include "maildrop.h"
 #include "mta_sts.h"
 #include "mtad.h"
+#include "client_names.h"
 #include "privilege.h"
 #include "auth_cache.h"
 #include "auth_throttle.h"
@@ -246,6 +247,7 @@ int main(int argc, char **argv)
 	scheduler_stop(&mtad.sched);
 	relay_free(&mtad.relay);
 	dns_free(&mtad.dns);
+	client_names_free(&mtad.client_names);
 	daemon_close_handles(mtad.loop);
 	uv_loop_close(mtad.loop);
 	queue_close(&mtad.queue);

@@ -14,6 +14,7 @@
 struct scheduler;
 struct relay;
 struct dns;
+struct client_names;
 struct tls_ctx;
 struct auth_throttle;
 struct auth_cache;
@@ -28,7 +29,8 @@ struct mtad {
 	struct queue *queue;
 	struct scheduler *sched;
 	struct relay *relay;
-	struct dns *dns; /* inbound clients' reverse lookups (smtp_server.c) */
+	struct dns *dns;                   /* inbound clients' reverse lookups (smtp_server.c) */
+	struct client_names *client_names; /* their answers by address (client_names.c) */
 	struct net_listener *listeners;
 	struct tls_ctx *tls; /* server side: STARTTLS and implicit TLS */
 	struct auth_throttle *auth_throttle;

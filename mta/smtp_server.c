@@ -2,6 +2,7 @@
  * Owns struct smtp_session and its transaction; the queue owns the bytes once committed.
  * Security: reads hostile network input; all parsing goes through common/smtp_proto and addr. */
 #include "smtp_server.h"
+#include "client_names.h"
 #include "local_sender.h"
 #include "smtp_session.h"
 #include "deliver.h"
@@ -682,13 +683,30 @@ static void smtp_ptr_timeout(uv_timer_t *t)
 static void smtp_ptr_start(struct smtp_session *s)
 {
 	struct mtad *m = s->m;
+	if (!m->client_names && m->dns)
+		m->client_names = client_names_new(m->loop, m->dns);
 	struct smtp_ptr *p = xcalloc(1, sizeof(*p));
 	p->s = s;
 	p->dns_pending = true;
-	if (!m->dns || dns_lookup_ptr(m->dns, (const struct sockaddr *)&s->conn->peer,
-				      smtp_ptr_answer, p) < 0) {
+	const struct dns_ptr_result *known = NULL;
+	int r = client_names_lookup(m->client_names, (const struct sockaddr *)&s->conn->peer,
+				    &known, smtp_ptr_answer, p);
+	if (r != 0) {
 		free(p);
-		smtp_ptr_finish(s, "no resolver");
+		if (r < 0) {
+			smtp_ptr_finish(s, "no resolver");
+			return;
+		}
+		/* Known from a recent connection of the same address. */
+		if (known->ptr_name[0])
+			snprintf(s->client_ptr, sizeof(s->client_ptr), "%s", known->ptr_name);
+		if (known->confirmed)
+			snprintf(s->client_name, sizeof(s->client_name), "%s", known->ptr_name);
+		smtp_ptr_finish(s, known->error);
+		return;
+	}
+	if (!p->dns_pending) { /* answered before the call returned */
+		free(p);
 		return;
 	}
 	s->ptr = p;
