@@ -3,12 +3,12 @@
 #include "config.h"
 #include "dns.h"
 #include "dns_records.h"
+#include "https_client.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -49,6 +49,7 @@ struct sts_req {
 	time_t expires;
 	struct mta_sts_policy policy;
 	char why[1024];
+	enum tlsrpt_result fail; /* why there is no policy, for TLS-RPT */
 	/* inputs of the work */
 	char *cache_path;
 	char *ca_file;
@@ -57,7 +58,7 @@ struct sts_req {
 struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
 					  const struct config *cfg)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	https_client_init();
 	struct mta_sts_client *c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->dns = dns;
@@ -98,7 +99,7 @@ static void sts_req_free(struct sts_req *q)
 
 static void sts_done(struct sts_req *q, const struct mta_sts_policy *p, const char *why)
 {
-	q->cb(q->arg, p, why);
+	q->cb(q->arg, p, why, p ? TLSRPT_NOT_COUNTED : q->fail);
 	sts_req_free(q);
 }
 
@@ -156,86 +157,46 @@ static void sts_cache_write(struct sts_req *q, const char *text, size_t len)
 		unlink(tmp);
 }
 
-struct sts_body {
-	char *data;
-	size_t len;
-	bool too_big;
-};
-
-static size_t sts_curl_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct sts_body *b = arg;
-	size_t k = size * n;
-	if (b->len + k > MTA_STS_POLICY_MAX) {
-		b->too_big = true;
-		return 0;
-	}
-	b->data = xrealloc(b->data, b->len + k + 1);
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	b->data[b->len] = '\0';
-	return k;
-}
-
 static void sts_fetch(struct sts_req *q)
 {
-	char url[400], resolve[400], errbuf[CURL_ERROR_SIZE] = "";
+	char url[400], host[300];
 	snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt", q->domain);
-	/* an IPv6 address goes in brackets in CURLOPT_RESOLVE */
-	snprintf(resolve, sizeof(resolve),
-		 strchr(q->addr, ':') ? "mta-sts.%s:443:[%s]" : "mta-sts.%s:443:%s", q->domain,
-		 q->addr);
-	struct curl_slist *res = curl_slist_append(NULL, resolve);
-	struct sts_body b = { 0 };
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(q->why, sizeof(q->why), "cannot start libcurl");
-		curl_slist_free_all(res);
-		return;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_RESOLVE, res);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* RFC 8461 3.3: no redirects */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "mtad/" MAIL_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sts_curl_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (q->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, q->ca_file);
-	CURLcode rc = curl_easy_perform(h);
-	long status = 0;
-	char *ctype = NULL;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
-	if (rc != CURLE_OK) {
-		snprintf(q->why, sizeof(q->why), "fetching %s: %s", url,
-			 b.too_big   ? "larger than 64 KiB"
-			 : errbuf[0] ? errbuf
-				     : curl_easy_strerror(rc));
-	} else if (status != 200) {
-		snprintf(q->why, sizeof(q->why), "fetching %s: HTTP status %ld", url, status);
-	} else if (!ctype || strncasecmp(ctype, "text/plain", 10) != 0 ||
-		   (ctype[10] && ctype[10] != ';' && ctype[10] != ' ')) {
+	snprintf(host, sizeof(host), "mta-sts.%s", q->domain);
+	struct https_request r = {
+		.url = url,
+		.host = host,
+		.port = 443,
+		.addr = q->addr,
+		.ca_file = q->ca_file,
+		.max_response = MTA_STS_POLICY_MAX,
+		.timeout = 30,
+	};
+	q->fail = TLSRPT_STS_POLICY_FETCH_ERROR;
+	if (https_request_run(&r) < 0) {
+		/* RFC 8461 3.3: no redirects; larger than 64 KiB: refused */
+		snprintf(q->why, sizeof(q->why), "fetching %s: %s", url, r.why);
+		if (r.cert_failed)
+			q->fail = TLSRPT_STS_WEBPKI_INVALID;
+	} else if (r.status != 200) {
+		snprintf(q->why, sizeof(q->why), "fetching %s: HTTP status %ld", url, r.status);
+	} else if (!r.ctype || strncasecmp(r.ctype, "text/plain", 10) != 0 ||
+		   (r.ctype[10] && r.ctype[10] != ';' && r.ctype[10] != ' ')) {
 		snprintf(q->why, sizeof(q->why), "fetching %s: content type %.60s, not text/plain",
-			 url, ctype ? ctype : "(none)");
+			 url, r.ctype ? r.ctype : "(none)");
+		q->fail = TLSRPT_STS_POLICY_INVALID;
 	} else {
 		char err[200];
-		if (mta_sts_policy_parse(b.data ? b.data : "", b.len, &q->policy, err,
+		if (mta_sts_policy_parse(r.data ? r.data : "", r.len, &q->policy, err,
 					 sizeof(err)) < 0) {
 			snprintf(q->why, sizeof(q->why), "invalid policy at %s: %s", url, err);
+			q->fail = TLSRPT_STS_POLICY_INVALID;
 		} else {
 			q->have = true;
 			q->expires = time(NULL) + q->policy.max_age;
-			sts_cache_write(q, b.data ? b.data : "", b.len);
+			sts_cache_write(q, r.data ? r.data : "", r.len);
 		}
 	}
-	curl_easy_cleanup(h);
-	curl_slist_free_all(res);
-	free(b.data);
+	https_request_free(&r);
 }
 
 static void sts_work(uv_work_t *w)
@@ -325,6 +286,7 @@ static void sts_host_resolved(const struct dns_result *res, void *arg)
 	} else {
 		snprintf(q->why, sizeof(q->why), "no address for mta-sts.%s (%s)", q->domain,
 			 res->error);
+		q->fail = TLSRPT_STS_POLICY_FETCH_ERROR;
 	}
 	sts_start_work(q);
 }
@@ -384,6 +346,7 @@ int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb 
 									   : domain[i]);
 	q->cb = cb;
 	q->arg = arg;
+	q->fail = TLSRPT_NOT_COUNTED;
 	char name[300];
 	snprintf(name, sizeof(name), "_mta-sts.%s", q->domain);
 	if (dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {

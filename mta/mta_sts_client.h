@@ -3,6 +3,7 @@
 #define MAIL_MTA_STS_CLIENT_H
 
 #include "mta_sts.h"
+#include "tlsrpt.h"
 
 #include <uv.h>
 
@@ -12,8 +13,11 @@ struct mta_sts_client;
 
 /* The outcome of mta_sts_client_get: p NULL when the domain has no usable policy, with why
  * ("" when it publishes none; else the reason, e.g. a failed fetch, worth a log line).
- * p is valid during the call only. */
-typedef void mta_sts_cb(void *arg, const struct mta_sts_policy *p, const char *why);
+ * p is valid during the call only. fail: when the domain publishes a record but no policy could
+ * be had, the TLS-RPT result type (sts-policy-fetch-error, -invalid, sts-webpki-invalid), else
+ * TLSRPT_NOT_COUNTED. */
+typedef void mta_sts_cb(void *arg, const struct mta_sts_policy *p, const char *why,
+			enum tlsrpt_result fail);
 
 struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
 					  const struct config *cfg);
