@@ -4,6 +4,7 @@
 #include "metrics.h"
 #include "net.h"
 #include "queue_file.h"
+#include "mta_sts_client.h"
 #include "relay.h"
 #include "scheduler.h"
 #include "tlsrpt_reporter.h"
@@ -139,6 +140,9 @@ static void control_handle(struct control_session *cs, char *line)
 		log_info("TLS-RPT reports requested");
 		tlsrpt_reporter_send(relay_tlsrpt(m->relay), control_tlsrpt_sent, cs);
 		return;
+	} else if (strcmp(line, "mta-sts") == 0 && arg && strcmp(arg, "refresh") == 0 && m->relay) {
+		net_conn_printf(cs->conn, "refreshing: %u\nOK\n",
+				mta_sts_client_refresh(relay_mta_sts(m->relay), true));
 	} else {
 		net_conn_printf(cs->conn, "ERR unknown command\n");
 	}

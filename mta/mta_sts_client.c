@@ -25,6 +25,7 @@ struct sts_entry {
 	char id[MTA_STS_ID_MAX + 1];
 	time_t expires;
 	struct mta_sts_policy policy;
+	bool refreshing; /* a background refresh is on its way */
 	struct sts_entry *next;
 };
 
@@ -32,7 +33,11 @@ struct mta_sts_client {
 	uv_loop_t *loop;
 	struct dns *dns;
 	const struct config *cfg;
-	struct sts_entry *entries;
+	struct sts_entry *entries; /* most recently used first */
+	size_t n_entries, max_entries;
+	uv_timer_t refresh_timer;
+	unsigned inflight; /* requests started and not called back */
+	bool timer_open, freeing;
 };
 
 /* One mta_sts_client_get in flight. */
@@ -41,6 +46,7 @@ struct sts_req {
 	char domain[256];
 	char id[MTA_STS_ID_MAX + 1]; /* "" when there is no TXT record */
 	char addr[INET6_ADDRSTRLEN];
+	bool force; /* a refresh: fetched even when the cached policy is current */
 	mta_sts_cb *cb;
 	void *arg;
 	uv_work_t work;
@@ -55,6 +61,8 @@ struct sts_req {
 	char *ca_file;
 };
 
+static void sts_refresh_fired(uv_timer_t *t);
+
 struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
 					  const struct config *cfg)
 {
@@ -63,7 +71,41 @@ struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
 	c->loop = loop;
 	c->dns = dns;
 	c->cfg = cfg;
+	c->max_entries = MTA_STS_CACHE_MAX;
+	if (loop) {
+		uv_timer_init(loop, &c->refresh_timer);
+		c->refresh_timer.data = c;
+		uv_unref((uv_handle_t *)&c->refresh_timer);
+		uv_timer_start(&c->refresh_timer, sts_refresh_fired, MTA_STS_REFRESH_CHECK_MS,
+			       MTA_STS_REFRESH_CHECK_MS);
+		c->timer_open = true;
+	}
 	return c;
+}
+
+static void sts_entry_free(struct sts_entry *e)
+{
+	mta_sts_policy_free(&e->policy);
+	free(e);
+}
+
+static void sts_maybe_free(struct mta_sts_client *c)
+{
+	if (!c->freeing || c->timer_open || c->inflight)
+		return;
+	while (c->entries) {
+		struct sts_entry *e = c->entries;
+		c->entries = e->next;
+		sts_entry_free(e);
+	}
+	free(c);
+}
+
+static void sts_timer_closed(uv_handle_t *h)
+{
+	struct mta_sts_client *c = h->data;
+	c->timer_open = false;
+	sts_maybe_free(c);
 }
 
 void mta_sts_client_free(struct mta_sts_client **cp)
@@ -71,22 +113,71 @@ void mta_sts_client_free(struct mta_sts_client **cp)
 	struct mta_sts_client *c = *cp;
 	if (!c)
 		return;
-	while (c->entries) {
-		struct sts_entry *e = c->entries;
-		c->entries = e->next;
-		mta_sts_policy_free(&e->policy);
-		free(e);
-	}
-	free(c);
 	*cp = NULL;
+	c->freeing = true;
+	if (c->timer_open)
+		uv_close((uv_handle_t *)&c->refresh_timer, sts_timer_closed);
+	sts_maybe_free(c);
 }
 
-static struct sts_entry *sts_find(struct mta_sts_client *c, const char *domain)
+size_t mta_sts_client_count(const struct mta_sts_client *c)
+{
+	return c->n_entries;
+}
+
+void mta_sts_client_set_max(struct mta_sts_client *c, size_t max)
+{
+	c->max_entries = max ? max : 1;
+}
+
+/* Without moving it to the front. */
+static struct sts_entry *sts_peek(struct mta_sts_client *c, const char *domain)
 {
 	for (struct sts_entry *e = c->entries; e; e = e->next)
 		if (strcasecmp(e->domain, domain) == 0)
 			return e;
 	return NULL;
+}
+
+/* The entry of domain, made the most recently used. */
+static struct sts_entry *sts_find(struct mta_sts_client *c, const char *domain)
+{
+	for (struct sts_entry **pp = &c->entries; *pp; pp = &(*pp)->next) {
+		struct sts_entry *e = *pp;
+		if (strcasecmp(e->domain, domain) == 0) {
+			*pp = e->next;
+			e->next = c->entries;
+			c->entries = e;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+void mta_sts_client_remember(struct mta_sts_client *c, const char *domain, const char *id,
+			     time_t expires, const struct mta_sts_policy *p)
+{
+	struct sts_entry *e = sts_find(c, domain);
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		snprintf(e->domain, sizeof(e->domain), "%s", domain);
+		e->next = c->entries;
+		c->entries = e;
+		if (++c->n_entries > c->max_entries) {
+			/* the least recently used goes (its disk cache stays) */
+			struct sts_entry **pp = &c->entries;
+			while ((*pp)->next)
+				pp = &(*pp)->next;
+			sts_entry_free(*pp);
+			*pp = NULL;
+			c->n_entries--;
+		}
+	} else {
+		mta_sts_policy_free(&e->policy);
+	}
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->expires = expires;
+	mta_sts_policy_copy(&e->policy, p);
 }
 
 static void sts_req_free(struct sts_req *q)
@@ -99,8 +190,16 @@ static void sts_req_free(struct sts_req *q)
 
 static void sts_done(struct sts_req *q, const struct mta_sts_policy *p, const char *why)
 {
+	struct mta_sts_client *c = q->c;
+	if (q->force) {
+		struct sts_entry *e = sts_peek(c, q->domain);
+		if (e)
+			e->refreshing = false;
+	}
+	c->inflight--;
 	q->cb(q->arg, p, why, p ? TLSRPT_NOT_COUNTED : q->fail);
 	sts_req_free(q);
+	sts_maybe_free(c);
 }
 
 /* --- the thread pool: disk cache and HTTPS fetch --- */
@@ -207,7 +306,7 @@ static void sts_work(uv_work_t *w)
 	struct mta_sts_policy stale = { 0 };
 	bool have_stale = false;
 	if (sts_cache_read(q, cached_id, &expires) == 1) {
-		if (expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
+		if (!q->force && expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
 			q->have = true;
 			q->expires = expires;
 			return;
@@ -248,18 +347,9 @@ static void sts_after_work(uv_work_t *w, int status)
 	if (q->why[0]) /* a failed refresh, the cached policy kept */
 		log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
 			 mta_sts_mode_name(q->policy.mode), q->why);
-	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		snprintf(e->domain, sizeof(e->domain), "%s", q->domain);
-		e->next = q->c->entries;
-		q->c->entries = e;
-	} else {
-		mta_sts_policy_free(&e->policy);
-	}
-	snprintf(e->id, sizeof(e->id), "%s", q->id);
-	e->expires = q->expires;
-	mta_sts_policy_copy(&e->policy, &q->policy);
-	sts_done(q, &e->policy, "");
+	(void)e;
+	mta_sts_client_remember(q->c, q->domain, q->id, q->expires, &q->policy);
+	sts_done(q, &q->policy, "");
 }
 
 static void sts_start_work(struct sts_req *q)
@@ -308,8 +398,9 @@ static void sts_txt_resolved(const struct dns_raw_result *res, void *arg)
 	} else if (res->status == DNS_TEMPFAIL) {
 		snprintf(q->why, sizeof(q->why), "_mta-sts.%s: %s", q->domain, res->error);
 	}
-	struct sts_entry *e = sts_find(c, q->domain);
-	if (e && e->expires > time(NULL) && (!q->id[0] || strcmp(e->id, q->id) == 0)) {
+	struct sts_entry *e = q->force ? sts_peek(c, q->domain) : sts_find(c, q->domain);
+	if (e && e->expires > time(NULL) && (!q->id[0] || strcmp(e->id, q->id) == 0) &&
+	    !(q->force && q->id[0])) {
 		/* known and current (or the record is gone but the policy has not expired) */
 		sts_done(q, &e->policy, "");
 		return;
@@ -330,7 +421,8 @@ const struct mta_sts_policy *mta_sts_client_cached(struct mta_sts_client *c, con
 	return e && e->expires > time(NULL) ? &e->policy : NULL;
 }
 
-int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg)
+static int sts_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg,
+		   bool force)
 {
 	/* the domain names a cache file: a plain host name only */
 	size_t len = strlen(domain);
@@ -347,11 +439,58 @@ int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb 
 	q->cb = cb;
 	q->arg = arg;
 	q->fail = TLSRPT_NOT_COUNTED;
+	q->force = force;
 	char name[300];
 	snprintf(name, sizeof(name), "_mta-sts.%s", q->domain);
-	if (dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {
+	if (c->freeing || dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {
 		free(q);
 		return -1;
 	}
+	c->inflight++;
 	return 0;
+}
+
+int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg)
+{
+	return sts_get(c, domain, cb, arg, false);
+}
+
+/* ---- background refresh (RFC 8461 5.1, 10.2) ---- */
+
+static void sts_refreshed(void *arg, const struct mta_sts_policy *p, const char *why,
+			  enum tlsrpt_result fail)
+{
+	(void)arg;
+	(void)p;
+	(void)fail;
+	if (why[0])
+		log_info("MTA-STS: background refresh: %s", why);
+}
+
+unsigned mta_sts_client_refresh(struct mta_sts_client *c, bool all)
+{
+	time_t now = time(NULL);
+	unsigned n = 0;
+	for (struct sts_entry *e = c->entries; e; e = e->next) {
+		if (e->refreshing || e->expires <= now)
+			continue; /* expired ones are fetched when mail needs them */
+		/* due once half its max_age is over, and at least daily */
+		time_t fetched = e->expires - e->policy.max_age;
+		long half = e->policy.max_age / 2;
+		time_t due = fetched + (half < 86400 ? half : 86400);
+		if (!all && now < due)
+			continue;
+		if (sts_get(c, e->domain, sts_refreshed, NULL, true) == 0) {
+			e->refreshing = true;
+			n++;
+		}
+	}
+	if (n)
+		log_info("MTA-STS: refreshing %u cached polic%s", n, n == 1 ? "y" : "ies");
+	return n;
+}
+
+static void sts_refresh_fired(uv_timer_t *t)
+{
+	mta_sts_client_refresh(t->data, false);
 }

@@ -287,6 +287,11 @@ struct tlsrpt_reporter *relay_tlsrpt(struct relay *r)
 	return r->rpt;
 }
 
+struct mta_sts_client *relay_mta_sts(struct relay *r)
+{
+	return r->sts;
+}
+
 /* TLS-RPT (RFC 8460): counts a session with MX host i (SIZE_MAX: a failure of the domain's
  * policy before any host), ip its address or NULL. Mail to MX hosts only: the smarthost and
  * LMTP back ends publish no policy. */

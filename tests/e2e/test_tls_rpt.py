@@ -1,4 +1,4 @@
-# test_tls_rpt.py - TLS-RPT (RFC 8460) end to end: sessions that succeed and fail under MTA-STS and a verify policy are counted, survive a restart, and `mailctl tlsrpt send` mails a gzipped JSON report to a mailto: rua and POSTs one to an https: rua.
+# test_tls_rpt.py - TLS-RPT (RFC 8460) end to end: sessions that succeed and fail under MTA-STS and a verify policy are counted, survive a restart, and `mailctl tlsrpt send` mails a gzipped JSON report to a mailto: rua and POSTs one to an https: rua; and a changed MTA-STS policy is picked up by a refresh without a restart.
 import email
 import email.policy
 import gzip
@@ -41,6 +41,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         domain = self.headers.get("Host", "").split(":")[0][len("mta-sts."):]
         text = POLICIES.get(domain)
+        self.server.gets.append(domain)
         if self.path != "/.well-known/mta-sts.txt" or text is None:
             self.send_error(404)
             return
@@ -65,6 +66,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def https_server(host, port, chain_key):
     httpd = http.server.ThreadingHTTPServer((host, port), Handler)
     httpd.posts = []
+    httpd.gets = []
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(*chain_key)
     httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
@@ -229,6 +231,38 @@ class TlsRptTest(unittest.TestCase):
                           ('policy_type="no-policy-found",result="starttls-not-supported"', 1),
                           ('policy_type="no-policy-found",result="success"', 1)):
             self.assertIn("mail_relay_tls_results_total{%s} %d" % (labels, n), self.metrics)
+
+    def send(self, domain, subject):
+        with smtplib.SMTP("127.0.0.1", self.m.smtp_port) as s:
+            s.sendmail("alice@localhost", ["user@" + domain],
+                       b"From: alice@localhost\r\nSubject: %s\r\n\r\nhello\r\n" % subject.encode())
+
+    # named to run last: it changes a policy
+    def test_z_mta_sts_refresh_picks_up_a_changed_policy(self):
+        d = "sts-good.test"
+        log_lines = lambda: re.findall(r"to=<user@sts-good\.test>, .*(tls_policy=\S+), status=sent",
+                                       self.m.log())
+        # after the restart the policy comes from the disk cache, without a fetch
+        gets = self.policy_httpd.gets.count(d)
+        n = len(log_lines())  # the delivery in setUpClass
+        self.send(d, "before")
+        self.assertTrue(wait_until(lambda: len(log_lines()) == n + 1, 15), self.m.log())
+        self.assertEqual(log_lines()[n], "tls_policy=verify/mta-sts")
+        self.assertEqual(self.policy_httpd.gets.count(d), gets)
+        # the server's policy changes (same id); a refresh fetches it again
+        POLICIES[d] = "version: STSv1\nmode: testing\nmx: mx.sts-good.test\nmax_age: 86400\n"
+        r = subprocess.run([binary("mailctl"), "-c", self.m.config_path, "mta-sts", "refresh"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout), (0, "refreshing: 1\n"))
+        self.assertTrue(wait_until(lambda: self.policy_httpd.gets.count(d) == gets + 1, 15))
+        path = os.path.join(self.m.state_dir, "mta-sts", d)
+        def cached():
+            with open(path) as f:
+                return "mode: testing" in f.read()
+        self.assertTrue(wait_until(cached, 15))
+        self.send(d, "after")
+        self.assertTrue(wait_until(lambda: len(log_lines()) == n + 2, 15), self.m.log())
+        self.assertEqual(log_lines()[n + 1], "tls_policy=may/mta-sts-testing")
 
 
 if __name__ == "__main__":
