@@ -2,21 +2,18 @@
 import email
 import email.policy
 import gzip
-import http.server
 import json
 import os
 import re
 import shutil
 import smtplib
-import ssl
 import subprocess
 import tempfile
-import threading
 import unittest
 import urllib.request
 
 from harness import DNSServer, MailServer, SMTPSink, binary, free_port, wait_until
-from tlsworld import CA, sinks_port
+from tlsworld import CA, PolicyServer, sinks_port
 
 GOOD, WRONG, PLAIN, REPORTS = "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"
 POLICY_HOST = "127.0.0.51"  # mta-sts.DOMAIN:443 (test_mta_sts uses .41)
@@ -33,45 +30,6 @@ MX = {  # domain: (mx host, address)
     "nopolicy.test": ("mx.nopolicy.test", GOOD),
     "reports.test": ("mx.reports.test", REPORTS),
 }
-
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    """mta-sts.DOMAIN policies (GET) and the https rua (POST)."""
-
-    def do_GET(self):
-        domain = self.headers.get("Host", "").split(":")[0][len("mta-sts."):]
-        text = POLICIES.get(domain)
-        self.server.gets.append(domain)
-        if self.path != "/.well-known/mta-sts.txt" or text is None:
-            self.send_error(404)
-            return
-        body = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        self.server.posts.append((self.path, self.headers.get("Content-Type"), body))
-        self.send_response(201)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-def https_server(host, port, chain_key):
-    httpd = http.server.ThreadingHTTPServer((host, port), Handler)
-    httpd.posts = []
-    httpd.gets = []
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.load_cert_chain(*chain_key)
-    httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    return httpd
 
 
 class TlsRptTest(unittest.TestCase):
@@ -97,8 +55,8 @@ class TlsRptTest(unittest.TestCase):
         for d, (h, ip) in MX.items():
             records += ["--mx-host=%s,%s,10" % (d, h), "--host-record=%s,%s" % (h, ip)]
         cls.dns = DNSServer(records)
-        cls.policy_httpd = https_server(POLICY_HOST, 443, web)
-        cls.rua_httpd = https_server(RUA_HOST, cls.rua_port, web)
+        cls.policy_httpd = PolicyServer(POLICY_HOST, 443, web, POLICIES)
+        cls.rua_httpd = PolicyServer(RUA_HOST, cls.rua_port, web, {})
         port = sinks_port()
         cls.sinks = {GOOD: SMTPSink(GOOD, port, tls_cert=good),
                      WRONG: SMTPSink(WRONG, port, tls_cert=wrong),
@@ -145,9 +103,8 @@ class TlsRptTest(unittest.TestCase):
         cls.m.close()
         for s in cls.sinks.values():
             s.close()
-        for h in (cls.policy_httpd, cls.rua_httpd):
-            h.shutdown()
-            h.server_close()
+        cls.policy_httpd.close()
+        cls.rua_httpd.close()
         cls.dns.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
@@ -243,18 +200,18 @@ class TlsRptTest(unittest.TestCase):
         log_lines = lambda: re.findall(r"to=<user@sts-good\.test>, .*(tls_policy=\S+), status=sent",
                                        self.m.log())
         # after the restart the policy comes from the disk cache, without a fetch
-        gets = self.policy_httpd.gets.count(d)
+        gets = self.policy_httpd.fetches(d)
         n = len(log_lines())  # the delivery in setUpClass
         self.send(d, "before")
         self.assertTrue(wait_until(lambda: len(log_lines()) == n + 1, 15), self.m.log())
         self.assertEqual(log_lines()[n], "tls_policy=verify/mta-sts")
-        self.assertEqual(self.policy_httpd.gets.count(d), gets)
+        self.assertEqual(self.policy_httpd.fetches(d), gets)
         # the server's policy changes (same id); a refresh fetches it again
         POLICIES[d] = "version: STSv1\nmode: testing\nmx: mx.sts-good.test\nmax_age: 86400\n"
         r = subprocess.run([binary("mailctl"), "-c", self.m.config_path, "mta-sts", "refresh"],
                            capture_output=True, text=True, timeout=30)
         self.assertEqual((r.returncode, r.stdout), (0, "refreshing: 1\n"))
-        self.assertTrue(wait_until(lambda: self.policy_httpd.gets.count(d) == gets + 1, 15))
+        self.assertTrue(wait_until(lambda: self.policy_httpd.fetches(d) == gets + 1, 15))
         path = os.path.join(self.m.state_dir, "mta-sts", d)
         def cached():
             with open(path) as f:
