@@ -5,6 +5,7 @@
 #include "deliver.h"
 #include "dns.h"
 #include "dns_records.h"
+#include "fileutil.h"
 #include "https_client.h"
 #include "log.h"
 #include "metrics.h"
@@ -261,18 +262,17 @@ static void tlsrpt_load(struct tlsrpt_reporter *r)
 		char *path = xasprintf("%s/%s", r->dir, de->d_name);
 		char *text = NULL;
 		size_t tlen = 0;
-		FILE *f = fopen(path, "r");
-		if (f) {
-			text = xmalloc(4 << 20);
-			tlen = fread(text, 1, (4 << 20) - 1, f);
-			fclose(f);
-		}
 		char err[200] = "";
+		int rc = read_file(path, 64 << 20, true, &text, &tlen);
+		if (rc < 0) {
+			text = NULL;
+			snprintf(err, sizeof(err), "%s", strerror(-rc));
+		}
 		json_t *p = text ? tlsrpt_period_load(text, tlen, err, sizeof(err)) : NULL;
 		if (p)
 			v[n++] = p;
 		else
-			log_warn("TLS-RPT: ignoring %s: %s", path, err[0] ? err : strerror(errno));
+			log_warn("TLS-RPT: ignoring %s: %s", path, err);
 		free(text);
 		free(path);
 	}
