@@ -4,7 +4,10 @@
 #include "metrics.h"
 #include "net.h"
 #include "queue_file.h"
+#include "mta_sts_client.h"
+#include "relay.h"
 #include "scheduler.h"
+#include "tlsrpt_reporter.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -77,6 +80,22 @@ static void control_op_done(void *arg, int status)
 	net_conn_close(cs->conn, "done");
 }
 
+/* mailctl tlsrpt send: the report run is over. */
+static void control_tlsrpt_sent(void *arg, unsigned reports, unsigned errors, const char *why)
+{
+	struct control_session *cs = arg;
+	cs->busy = false;
+	if (cs->gone) {
+		control_session_free(cs);
+		return;
+	}
+	if (why[0])
+		net_conn_printf(cs->conn, "ERR %s\n", why);
+	else
+		net_conn_printf(cs->conn, "reports: %u\nerrors: %u\nOK\n", reports, errors);
+	net_conn_close(cs->conn, "done");
+}
+
 static void control_handle(struct control_session *cs, char *line)
 {
 	struct mtad *m = cs->m;
@@ -116,6 +135,14 @@ static void control_handle(struct control_session *cs, char *line)
 			scheduler_control(m->sched, op, arg, control_op_done, cs);
 			return;
 		}
+	} else if (strcmp(line, "tlsrpt") == 0 && arg && strcmp(arg, "send") == 0 && m->relay) {
+		cs->busy = true;
+		log_info("TLS-RPT reports requested");
+		tlsrpt_reporter_send(relay_tlsrpt(m->relay), control_tlsrpt_sent, cs);
+		return;
+	} else if (strcmp(line, "mta-sts") == 0 && arg && strcmp(arg, "refresh") == 0 && m->relay) {
+		net_conn_printf(cs->conn, "refreshing: %u\nOK\n",
+				mta_sts_client_refresh(relay_mta_sts(m->relay), true));
 	} else {
 		net_conn_printf(cs->conn, "ERR unknown command\n");
 	}

@@ -4,7 +4,8 @@
 
 #include "mtad.h"
 
-/* Protocol: one request line ("flush", "hold ID", "release ID", "delete ID", "stats"),
+/* Protocol: one request line ("flush", "hold ID", "release ID", "delete ID", "stats",
+ * "tlsrpt send", "mta-sts refresh"),
  * answered by zero or more "key: value" lines and a final "OK" or "ERR text" line; then
  * the server closes the connection. */
 int control_listen(struct mtad *m, const char *path, char *err, size_t errlen);

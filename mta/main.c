@@ -171,7 +171,8 @@ int main(int argc, char **argv)
 						 { "queue/active", 0700 },
 						 { "queue/tmp", 0700 },
 						 { "queue/corrupt", 0700 },
-						 { "queue/spare", 0700 } };
+						 { "queue/spare", 0700 },
+						 { "tlsrpt", 0700 } /* TLS-RPT counts */ };
 	daemon_state_dirs(&cfg, queue_dirs, sizeof(queue_dirs) / sizeof(queue_dirs[0]));
 	mtad_lock_state_dir(&cfg);
 	if (maildrop_prepare(&cfg, err, sizeof(err)) < 0)

@@ -3,12 +3,12 @@
 #include "config.h"
 #include "dns.h"
 #include "dns_records.h"
+#include "https_client.h"
 #include "log.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -25,6 +25,7 @@ struct sts_entry {
 	char id[MTA_STS_ID_MAX + 1];
 	time_t expires;
 	struct mta_sts_policy policy;
+	bool refreshing; /* a background refresh is on its way */
 	struct sts_entry *next;
 };
 
@@ -32,7 +33,11 @@ struct mta_sts_client {
 	uv_loop_t *loop;
 	struct dns *dns;
 	const struct config *cfg;
-	struct sts_entry *entries;
+	struct sts_entry *entries; /* most recently used first */
+	size_t n_entries, max_entries;
+	uv_timer_t refresh_timer;
+	unsigned inflight; /* requests started and not called back */
+	bool timer_open, freeing;
 };
 
 /* One mta_sts_client_get in flight. */
@@ -41,6 +46,7 @@ struct sts_req {
 	char domain[256];
 	char id[MTA_STS_ID_MAX + 1]; /* "" when there is no TXT record */
 	char addr[INET6_ADDRSTRLEN];
+	bool force; /* a refresh: fetched even when the cached policy is current */
 	mta_sts_cb *cb;
 	void *arg;
 	uv_work_t work;
@@ -49,20 +55,57 @@ struct sts_req {
 	time_t expires;
 	struct mta_sts_policy policy;
 	char why[1024];
+	enum tlsrpt_result fail; /* why there is no policy, for TLS-RPT */
 	/* inputs of the work */
 	char *cache_path;
 	char *ca_file;
 };
 
+static void sts_refresh_fired(uv_timer_t *t);
+
 struct mta_sts_client *mta_sts_client_new(uv_loop_t *loop, struct dns *dns,
 					  const struct config *cfg)
 {
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	https_client_init();
 	struct mta_sts_client *c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->dns = dns;
 	c->cfg = cfg;
+	c->max_entries = MTA_STS_CACHE_MAX;
+	if (loop) {
+		uv_timer_init(loop, &c->refresh_timer);
+		c->refresh_timer.data = c;
+		uv_unref((uv_handle_t *)&c->refresh_timer);
+		uv_timer_start(&c->refresh_timer, sts_refresh_fired, MTA_STS_REFRESH_CHECK_MS,
+			       MTA_STS_REFRESH_CHECK_MS);
+		c->timer_open = true;
+	}
 	return c;
+}
+
+static void sts_entry_free(struct sts_entry *e)
+{
+	mta_sts_policy_free(&e->policy);
+	free(e);
+}
+
+static void sts_maybe_free(struct mta_sts_client *c)
+{
+	if (!c->freeing || c->timer_open || c->inflight)
+		return;
+	while (c->entries) {
+		struct sts_entry *e = c->entries;
+		c->entries = e->next;
+		sts_entry_free(e);
+	}
+	free(c);
+}
+
+static void sts_timer_closed(uv_handle_t *h)
+{
+	struct mta_sts_client *c = h->data;
+	c->timer_open = false;
+	sts_maybe_free(c);
 }
 
 void mta_sts_client_free(struct mta_sts_client **cp)
@@ -70,22 +113,71 @@ void mta_sts_client_free(struct mta_sts_client **cp)
 	struct mta_sts_client *c = *cp;
 	if (!c)
 		return;
-	while (c->entries) {
-		struct sts_entry *e = c->entries;
-		c->entries = e->next;
-		mta_sts_policy_free(&e->policy);
-		free(e);
-	}
-	free(c);
 	*cp = NULL;
+	c->freeing = true;
+	if (c->timer_open)
+		uv_close((uv_handle_t *)&c->refresh_timer, sts_timer_closed);
+	sts_maybe_free(c);
 }
 
-static struct sts_entry *sts_find(struct mta_sts_client *c, const char *domain)
+size_t mta_sts_client_count(const struct mta_sts_client *c)
+{
+	return c->n_entries;
+}
+
+void mta_sts_client_set_max(struct mta_sts_client *c, size_t max)
+{
+	c->max_entries = max ? max : 1;
+}
+
+/* Without moving it to the front. */
+static struct sts_entry *sts_peek(struct mta_sts_client *c, const char *domain)
 {
 	for (struct sts_entry *e = c->entries; e; e = e->next)
 		if (strcasecmp(e->domain, domain) == 0)
 			return e;
 	return NULL;
+}
+
+/* The entry of domain, made the most recently used. */
+static struct sts_entry *sts_find(struct mta_sts_client *c, const char *domain)
+{
+	for (struct sts_entry **pp = &c->entries; *pp; pp = &(*pp)->next) {
+		struct sts_entry *e = *pp;
+		if (strcasecmp(e->domain, domain) == 0) {
+			*pp = e->next;
+			e->next = c->entries;
+			c->entries = e;
+			return e;
+		}
+	}
+	return NULL;
+}
+
+void mta_sts_client_remember(struct mta_sts_client *c, const char *domain, const char *id,
+			     time_t expires, const struct mta_sts_policy *p)
+{
+	struct sts_entry *e = sts_find(c, domain);
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		snprintf(e->domain, sizeof(e->domain), "%s", domain);
+		e->next = c->entries;
+		c->entries = e;
+		if (++c->n_entries > c->max_entries) {
+			/* the least recently used goes (its disk cache stays) */
+			struct sts_entry **pp = &c->entries;
+			while ((*pp)->next)
+				pp = &(*pp)->next;
+			sts_entry_free(*pp);
+			*pp = NULL;
+			c->n_entries--;
+		}
+	} else {
+		mta_sts_policy_free(&e->policy);
+	}
+	snprintf(e->id, sizeof(e->id), "%s", id);
+	e->expires = expires;
+	mta_sts_policy_copy(&e->policy, p);
 }
 
 static void sts_req_free(struct sts_req *q)
@@ -98,8 +190,16 @@ static void sts_req_free(struct sts_req *q)
 
 static void sts_done(struct sts_req *q, const struct mta_sts_policy *p, const char *why)
 {
-	q->cb(q->arg, p, why);
+	struct mta_sts_client *c = q->c;
+	if (q->force) {
+		struct sts_entry *e = sts_peek(c, q->domain);
+		if (e)
+			e->refreshing = false;
+	}
+	c->inflight--;
+	q->cb(q->arg, p, why, p ? TLSRPT_NOT_COUNTED : q->fail);
 	sts_req_free(q);
+	sts_maybe_free(c);
 }
 
 /* --- the thread pool: disk cache and HTTPS fetch --- */
@@ -156,86 +256,46 @@ static void sts_cache_write(struct sts_req *q, const char *text, size_t len)
 		unlink(tmp);
 }
 
-struct sts_body {
-	char *data;
-	size_t len;
-	bool too_big;
-};
-
-static size_t sts_curl_body(char *p, size_t size, size_t n, void *arg)
-{
-	struct sts_body *b = arg;
-	size_t k = size * n;
-	if (b->len + k > MTA_STS_POLICY_MAX) {
-		b->too_big = true;
-		return 0;
-	}
-	b->data = xrealloc(b->data, b->len + k + 1);
-	memcpy(b->data + b->len, p, k);
-	b->len += k;
-	b->data[b->len] = '\0';
-	return k;
-}
-
 static void sts_fetch(struct sts_req *q)
 {
-	char url[400], resolve[400], errbuf[CURL_ERROR_SIZE] = "";
+	char url[400], host[300];
 	snprintf(url, sizeof(url), "https://mta-sts.%s/.well-known/mta-sts.txt", q->domain);
-	/* an IPv6 address goes in brackets in CURLOPT_RESOLVE */
-	snprintf(resolve, sizeof(resolve),
-		 strchr(q->addr, ':') ? "mta-sts.%s:443:[%s]" : "mta-sts.%s:443:%s", q->domain,
-		 q->addr);
-	struct curl_slist *res = curl_slist_append(NULL, resolve);
-	struct sts_body b = { 0 };
-	CURL *h = curl_easy_init();
-	if (!h) {
-		snprintf(q->why, sizeof(q->why), "cannot start libcurl");
-		curl_slist_free_all(res);
-		return;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_RESOLVE, res);
-	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https");
-	curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* RFC 8461 3.3: no redirects */
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-	curl_easy_setopt(h, CURLOPT_USERAGENT, "mtad/" MAIL_VERSION);
-	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sts_curl_body);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	if (q->ca_file)
-		curl_easy_setopt(h, CURLOPT_CAINFO, q->ca_file);
-	CURLcode rc = curl_easy_perform(h);
-	long status = 0;
-	char *ctype = NULL;
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(h, CURLINFO_CONTENT_TYPE, &ctype);
-	if (rc != CURLE_OK) {
-		snprintf(q->why, sizeof(q->why), "fetching %s: %s", url,
-			 b.too_big   ? "larger than 64 KiB"
-			 : errbuf[0] ? errbuf
-				     : curl_easy_strerror(rc));
-	} else if (status != 200) {
-		snprintf(q->why, sizeof(q->why), "fetching %s: HTTP status %ld", url, status);
-	} else if (!ctype || strncasecmp(ctype, "text/plain", 10) != 0 ||
-		   (ctype[10] && ctype[10] != ';' && ctype[10] != ' ')) {
+	snprintf(host, sizeof(host), "mta-sts.%s", q->domain);
+	struct https_request r = {
+		.url = url,
+		.host = host,
+		.port = 443,
+		.addr = q->addr,
+		.ca_file = q->ca_file,
+		.max_response = MTA_STS_POLICY_MAX,
+		.timeout = 30,
+	};
+	q->fail = TLSRPT_STS_POLICY_FETCH_ERROR;
+	if (https_request_run(&r) < 0) {
+		/* RFC 8461 3.3: no redirects; larger than 64 KiB: refused */
+		snprintf(q->why, sizeof(q->why), "fetching %s: %s", url, r.why);
+		if (r.cert_failed)
+			q->fail = TLSRPT_STS_WEBPKI_INVALID;
+	} else if (r.status != 200) {
+		snprintf(q->why, sizeof(q->why), "fetching %s: HTTP status %ld", url, r.status);
+	} else if (!r.ctype || strncasecmp(r.ctype, "text/plain", 10) != 0 ||
+		   (r.ctype[10] && r.ctype[10] != ';' && r.ctype[10] != ' ')) {
 		snprintf(q->why, sizeof(q->why), "fetching %s: content type %.60s, not text/plain",
-			 url, ctype ? ctype : "(none)");
+			 url, r.ctype ? r.ctype : "(none)");
+		q->fail = TLSRPT_STS_POLICY_INVALID;
 	} else {
 		char err[200];
-		if (mta_sts_policy_parse(b.data ? b.data : "", b.len, &q->policy, err,
+		if (mta_sts_policy_parse(r.data ? r.data : "", r.len, &q->policy, err,
 					 sizeof(err)) < 0) {
 			snprintf(q->why, sizeof(q->why), "invalid policy at %s: %s", url, err);
+			q->fail = TLSRPT_STS_POLICY_INVALID;
 		} else {
 			q->have = true;
 			q->expires = time(NULL) + q->policy.max_age;
-			sts_cache_write(q, b.data ? b.data : "", b.len);
+			sts_cache_write(q, r.data ? r.data : "", r.len);
 		}
 	}
-	curl_easy_cleanup(h);
-	curl_slist_free_all(res);
-	free(b.data);
+	https_request_free(&r);
 }
 
 static void sts_work(uv_work_t *w)
@@ -246,7 +306,7 @@ static void sts_work(uv_work_t *w)
 	struct mta_sts_policy stale = { 0 };
 	bool have_stale = false;
 	if (sts_cache_read(q, cached_id, &expires) == 1) {
-		if (expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
+		if (!q->force && expires > time(NULL) && strcmp(cached_id, q->id) == 0) {
 			q->have = true;
 			q->expires = expires;
 			return;
@@ -287,18 +347,9 @@ static void sts_after_work(uv_work_t *w, int status)
 	if (q->why[0]) /* a failed refresh, the cached policy kept */
 		log_info("MTA-STS: keeping the policy of %s (mode %s): %s", q->domain,
 			 mta_sts_mode_name(q->policy.mode), q->why);
-	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		snprintf(e->domain, sizeof(e->domain), "%s", q->domain);
-		e->next = q->c->entries;
-		q->c->entries = e;
-	} else {
-		mta_sts_policy_free(&e->policy);
-	}
-	snprintf(e->id, sizeof(e->id), "%s", q->id);
-	e->expires = q->expires;
-	mta_sts_policy_copy(&e->policy, &q->policy);
-	sts_done(q, &e->policy, "");
+	(void)e;
+	mta_sts_client_remember(q->c, q->domain, q->id, q->expires, &q->policy);
+	sts_done(q, &q->policy, "");
 }
 
 static void sts_start_work(struct sts_req *q)
@@ -325,6 +376,7 @@ static void sts_host_resolved(const struct dns_result *res, void *arg)
 	} else {
 		snprintf(q->why, sizeof(q->why), "no address for mta-sts.%s (%s)", q->domain,
 			 res->error);
+		q->fail = TLSRPT_STS_POLICY_FETCH_ERROR;
 	}
 	sts_start_work(q);
 }
@@ -346,8 +398,9 @@ static void sts_txt_resolved(const struct dns_raw_result *res, void *arg)
 	} else if (res->status == DNS_TEMPFAIL) {
 		snprintf(q->why, sizeof(q->why), "_mta-sts.%s: %s", q->domain, res->error);
 	}
-	struct sts_entry *e = sts_find(c, q->domain);
-	if (e && e->expires > time(NULL) && (!q->id[0] || strcmp(e->id, q->id) == 0)) {
+	struct sts_entry *e = q->force ? sts_peek(c, q->domain) : sts_find(c, q->domain);
+	if (e && e->expires > time(NULL) && (!q->id[0] || strcmp(e->id, q->id) == 0) &&
+	    !(q->force && q->id[0])) {
 		/* known and current (or the record is gone but the policy has not expired) */
 		sts_done(q, &e->policy, "");
 		return;
@@ -368,7 +421,8 @@ const struct mta_sts_policy *mta_sts_client_cached(struct mta_sts_client *c, con
 	return e && e->expires > time(NULL) ? &e->policy : NULL;
 }
 
-int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg)
+static int sts_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg,
+		   bool force)
 {
 	/* the domain names a cache file: a plain host name only */
 	size_t len = strlen(domain);
@@ -384,11 +438,59 @@ int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb 
 									   : domain[i]);
 	q->cb = cb;
 	q->arg = arg;
+	q->fail = TLSRPT_NOT_COUNTED;
+	q->force = force;
 	char name[300];
 	snprintf(name, sizeof(name), "_mta-sts.%s", q->domain);
-	if (dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {
+	if (c->freeing || dns_lookup_raw(c->dns, name, ns_t_txt, sts_txt_resolved, q) < 0) {
 		free(q);
 		return -1;
 	}
+	c->inflight++;
 	return 0;
+}
+
+int mta_sts_client_get(struct mta_sts_client *c, const char *domain, mta_sts_cb *cb, void *arg)
+{
+	return sts_get(c, domain, cb, arg, false);
+}
+
+/* ---- background refresh (RFC 8461 5.1, 10.2) ---- */
+
+static void sts_refreshed(void *arg, const struct mta_sts_policy *p, const char *why,
+			  enum tlsrpt_result fail)
+{
+	(void)arg;
+	(void)p;
+	(void)fail;
+	if (why[0])
+		log_info("MTA-STS: background refresh: %s", why);
+}
+
+unsigned mta_sts_client_refresh(struct mta_sts_client *c, bool all)
+{
+	time_t now = time(NULL);
+	unsigned n = 0;
+	for (struct sts_entry *e = c->entries; e; e = e->next) {
+		if (e->refreshing || e->expires <= now)
+			continue; /* expired ones are fetched when mail needs them */
+		/* due once half its max_age is over, and at least daily */
+		time_t fetched = e->expires - e->policy.max_age;
+		long half = e->policy.max_age / 2;
+		time_t due = fetched + (half < 86400 ? half : 86400);
+		if (!all && now < due)
+			continue;
+		if (sts_get(c, e->domain, sts_refreshed, NULL, true) == 0) {
+			e->refreshing = true;
+			n++;
+		}
+	}
+	if (n)
+		log_info("MTA-STS: refreshing %u cached polic%s", n, n == 1 ? "y" : "ies");
+	return n;
+}
+
+static void sts_refresh_fired(uv_timer_t *t)
+{
+	mta_sts_client_refresh(t->data, false);
 }

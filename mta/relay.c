@@ -7,6 +7,7 @@
 #include "mta_sts_client.h"
 #include "rfc5322.h"
 #include "tls.h"
+#include "tlsrpt_reporter.h"
 #include "xalloc.h"
 
 #include <arpa/inet.h>
@@ -40,6 +41,7 @@ struct relay {
 	struct tls_policy_file policy; /* relay_tls_policy_file */
 	struct dnssec *dnssec;         /* validated lookups for DANE; NULL if it cannot start */
 	struct mta_sts_client *sts;    /* MTA-STS policies of remote domains */
+	struct tlsrpt_reporter *rpt;   /* TLS-RPT counts and reports */
 	char dnssec_error[300];
 	unsigned conns; /* all destinations */
 	bool stopping;
@@ -129,6 +131,7 @@ struct relay *relay_new(struct mtad *m, char *err, size_t errlen)
 		return NULL;
 	}
 	r->sts = mta_sts_client_new(m->loop, r->dns, m->cfg);
+	r->rpt = tlsrpt_reporter_new(m, r->dns);
 	r->dnssec = dnssec_new(m->loop, &m->cfg->dns_servers, m->cfg->dnssec_trust_anchor,
 			       r->dnssec_error, sizeof(r->dnssec_error));
 	if (!r->dnssec)
@@ -151,6 +154,7 @@ void relay_free(struct relay **rp)
 		free(d);
 	}
 	mta_sts_client_free(&r->sts);
+	tlsrpt_reporter_free(&r->rpt);
 	dns_free(&r->dns);
 	dnssec_free(&r->dnssec);
 	tls_policy_file_free(&r->policy);
@@ -278,9 +282,95 @@ static void relay_try_next(struct relay_delivery *d);
 static int relay_host_tls(struct relay_delivery *d, size_t i);
 static void relay_policy(struct relay *r, struct relay_delivery *d);
 
+struct tlsrpt_reporter *relay_tlsrpt(struct relay *r)
+{
+	return r->rpt;
+}
+
+struct mta_sts_client *relay_mta_sts(struct relay *r)
+{
+	return r->sts;
+}
+
+/* TLS-RPT (RFC 8460): counts a session with MX host i (SIZE_MAX: a failure of the domain's
+ * policy before any host), ip its address or NULL. Mail to MX hosts only: the smarthost and
+ * LMTP back ends publish no policy. */
+static void relay_rpt(struct relay_delivery *d, enum tlsrpt_result res, size_t i, const char *ip,
+		      const char *info)
+{
+	if (res < 0 || d->lmtp || d->r->m->cfg->smarthost.host[0])
+		return;
+	char lines[TLSRPT_POLICY_STRINGS][300];
+	const char *strs[TLSRPT_POLICY_STRINGS];
+	size_t n = 0;
+	struct tlsrpt_event ev = { .domain = d->domain, .result = res, .info = info };
+	const struct dane_host *dh = d->dane && i < d->n_hosts ? &d->dane[i] : NULL;
+	if (res == TLSRPT_STS_POLICY_FETCH_ERROR || res == TLSRPT_STS_POLICY_INVALID ||
+	    res == TLSRPT_STS_WEBPKI_INVALID) {
+		ev.type = TLSRPT_STS; /* no policy to quote */
+	} else if (d->sts.mode != MTA_STS_NONE) {
+		ev.type = TLSRPT_STS;
+		snprintf(lines[n++], sizeof(lines[0]), "version: STSv1");
+		snprintf(lines[n++], sizeof(lines[0]), "mode: %s", mta_sts_mode_name(d->sts.mode));
+		for (size_t k = 0; k < d->sts.n_mx && n < TLSRPT_POLICY_STRINGS - 1; k++)
+			snprintf(lines[n++], sizeof(lines[0]), "mx: %.250s", d->sts.mx[k]);
+		snprintf(lines[n++], sizeof(lines[0]), "max_age: %ld", d->sts.max_age);
+		ev.mx_hosts = (const char *const *)d->sts.mx;
+		ev.n_mx_hosts = d->sts.n_mx;
+	} else if ((dh && dh->state != DANE_TLSA_NONE) || res == TLSRPT_DANE_REQUIRED ||
+		   (!dh && res == TLSRPT_DNSSEC_INVALID)) {
+		ev.type = TLSRPT_TLSA;
+		/* secure TLSA records of which none is usable (RFC 7672 2.2: TLS without
+		 * authentication): the session counts as that failure */
+		if (dh && dh->state == DANE_TLSA_UNUSABLE && res != TLSRPT_STARTTLS_NOT_SUPPORTED)
+			ev.result = TLSRPT_TLSA_INVALID;
+		for (size_t k = 0; dh && k < dh->n_tlsa && n < TLSRPT_POLICY_STRINGS; k++) {
+			int o = snprintf(lines[n], sizeof(lines[0]), "%u %u %u ", dh->tlsa[k].usage,
+					 dh->tlsa[k].selector, dh->tlsa[k].mtype);
+			for (size_t b = 0; b < dh->tlsa[k].len && o + 3 < (int)sizeof(lines[0]);
+			     b++)
+				o += snprintf(lines[n] + o, sizeof(lines[0]) - (size_t)o, "%02X",
+					      dh->data[k][b]);
+			n++;
+		}
+	} else {
+		ev.type = TLSRPT_NO_POLICY;
+		/* opportunistic TLS: any certificate will do, an encrypted session succeeded
+		 * (under verify or secure of relay_tls_policy_file it is a failure) */
+		if (d->tls_req.level != TLS_LEVEL_VERIFY && d->tls_req.level != TLS_LEVEL_SECURE &&
+		    (res == TLSRPT_CERTIFICATE_HOST_MISMATCH || res == TLSRPT_CERTIFICATE_EXPIRED ||
+		     res == TLSRPT_CERTIFICATE_NOT_TRUSTED))
+			ev.result = TLSRPT_SUCCESS;
+	}
+	for (size_t k = 0; k < n; k++)
+		strs[k] = lines[k];
+	ev.policy_strings = strs;
+	ev.n_policy_strings = n;
+	ev.receiving_mx_hostname = i < d->n_hosts ? d->hosts[i].name : NULL;
+	ev.receiving_ip = ip;
+	tlsrpt_reporter_count(d->r->rpt, &ev);
+}
+
+/* The address being tried, as text (for TLS-RPT's receiving-ip). */
+static const char *relay_addr_text(const struct relay_delivery *d, char *out, size_t len)
+{
+	if (d->host_i >= d->n_hosts || d->addr_i >= d->hosts[d->host_i].n_addrs)
+		return NULL;
+	const struct sockaddr_storage *ss = &d->hosts[d->host_i].addrs[d->addr_i];
+	if (ss->ss_family == AF_INET6)
+		return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, out,
+				 (socklen_t)len);
+	if (ss->ss_family == AF_INET)
+		return inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, out,
+				 (socklen_t)len);
+	return NULL;
+}
+
 static void relay_client_done(struct smtp_client_job *job, void *arg)
 {
 	struct relay_delivery *d = arg;
+	char ip[INET6_ADDRSTRLEN];
+	relay_rpt(d, job->tls_rpt, d->host_i, relay_addr_text(d, ip, sizeof(ip)), NULL);
 	snprintf(d->remote, sizeof(d->remote), "%s", job->remote_name);
 	if (job->host_failed) {
 		d->last_host_error = job->host_result;
@@ -353,9 +443,9 @@ static void relay_try_next(struct relay_delivery *d)
 }
 
 /* A host that cannot be used under the policy: the reason, and on to the next one. */
-static int relay_host_skip(struct relay_delivery *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int relay_host_skip(struct relay_delivery *d, const char *fmt, ...)
+static int relay_host_skip(struct relay_delivery *d, enum tlsrpt_result rpt, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int relay_host_skip(struct relay_delivery *d, enum tlsrpt_result rpt, const char *fmt, ...)
 {
 	char why[300];
 	va_list ap;
@@ -368,6 +458,7 @@ static int relay_host_skip(struct relay_delivery *d, const char *fmt, ...)
 		 d->hosts[d->host_i].name, why, d->policy_desc);
 	d->tls_failed = true;
 	log_warn("relay %s: %s", d->domain, d->last_host_error.text);
+	relay_rpt(d, rpt, d->host_i, NULL, why);
 	return -1;
 }
 
@@ -383,7 +474,8 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 	t->requiretls = d->requiretls;
 	if (d->sts.mode != MTA_STS_NONE && !mta_sts_policy_mx_ok(&d->sts, h->name)) {
 		if (d->sts.mode == MTA_STS_ENFORCE)
-			return relay_host_skip(d, "not an MX host of the MTA-STS policy of %s",
+			return relay_host_skip(d, TLSRPT_VALIDATION_FAILURE,
+					       "not an MX host of the MTA-STS policy of %s",
 					       d->domain);
 		log_warn("relay %s: %s is not an MX host of the MTA-STS policy (mode testing); "
 			 "using it anyway",
@@ -393,7 +485,7 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 		const struct dane_host *dh = d->dane ? &d->dane[i] : NULL;
 		enum dane_tlsa_state st = dh ? dh->state : DANE_TLSA_NONE;
 		if (st == DANE_TLSA_FAILED)
-			return relay_host_skip(d, "%s", dh->why);
+			return relay_host_skip(d, TLSRPT_DNSSEC_INVALID, "%s", dh->why);
 		if (st == DANE_TLSA_USABLE) {
 			t->level = TLS_LEVEL_DANE_ONLY;
 			t->check.dane_base = h->name;
@@ -407,7 +499,7 @@ static int relay_host_tls(struct relay_delivery *d, size_t i)
 		if (st == DANE_TLSA_UNUSABLE) {
 			t->level = TLS_LEVEL_ENCRYPT; /* RFC 7672 2.2: mandatory, unauthenticated */
 		} else if (level == TLS_LEVEL_DANE_ONLY) {
-			return relay_host_skip(d,
+			return relay_host_skip(d, TLSRPT_DANE_REQUIRED,
 					       "no DNSSEC-validated TLSA records for "
 					       "_25._tcp.%s",
 					       h->name);
@@ -608,6 +700,7 @@ static void relay_dane_resolved(const struct dane_result *res, void *arg)
 		snprintf(t, sizeof(t), "4.7.5 DNSSEC validation failed: %s (TLS policy %s)",
 			 res->why, d->policy_desc);
 		log_warn("relay %s: %s", d->domain, t);
+		relay_rpt(d, TLSRPT_DNSSEC_INVALID, SIZE_MAX, NULL, res->why);
 		relay_set_all(d, RELAY_TEMP, 0, t);
 		relay_finish(d);
 		return;
@@ -714,11 +807,14 @@ static void relay_lookup_mx(struct relay_delivery *d)
 	}
 }
 
-static void relay_sts_done(void *arg, const struct mta_sts_policy *p, const char *why)
+static void relay_sts_done(void *arg, const struct mta_sts_policy *p, const char *why,
+			   enum tlsrpt_result fail)
 {
 	struct relay_delivery *d = arg;
 	if (!p && why[0])
 		log_info("relay %s: no MTA-STS policy: %s", d->domain, why);
+	if (!p && fail >= 0) /* the sts policy's failure (RFC 8460 4.3.2.2); mail goes on */
+		relay_rpt(d, fail, SIZE_MAX, NULL, why);
 	relay_sts_apply(d, p);
 	relay_lookup_mx(d);
 }

@@ -82,6 +82,11 @@ int relay_reload_tables(struct relay *r);
  * hook MTA-STS extends with its own source. */
 struct tls_policy relay_tls_policy_for(struct relay *r, const char *domain);
 
+/* The TLS-RPT counts and reports (mailctl tlsrpt send). */
+struct tlsrpt_reporter *relay_tlsrpt(struct relay *r);
+/* The MTA-STS policy cache (mailctl mta-sts refresh). */
+struct mta_sts_client *relay_mta_sts(struct relay *r);
+
 /* Starts d; d->done runs exactly once, later. */
 void relay_deliver(struct relay *r, struct relay_delivery *d);
 

@@ -120,9 +120,9 @@ static void sc_host_fail(struct smtp_client *sc, int code, const char *text)
 
 /* The host does not meet the TLS policy: next MX, never plaintext. A REQUIRETLS message
  * fails with 5.7.10 once no host is left (relay.c); others defer with 4.7.5. */
-static void sc_tls_fail(struct smtp_client *sc, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void sc_tls_fail(struct smtp_client *sc, const char *fmt, ...)
+static void sc_tls_fail(struct smtp_client *sc, enum tlsrpt_result rpt, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void sc_tls_fail(struct smtp_client *sc, enum tlsrpt_result rpt, const char *fmt, ...)
 {
 	char why[300], t[700];
 	va_list ap;
@@ -135,6 +135,7 @@ static void sc_tls_fail(struct smtp_client *sc, const char *fmt, ...)
 		 req && req->policy ? req->policy : "may");
 	log_warn("%s", t);
 	sc->job->tls_policy_failed = true;
+	sc->job->tls_rpt = rpt;
 	if (sc->conn && sc->state != SC_TLS_HANDSHAKE)
 		sc_send(sc, "QUIT");
 	sc_host_fail(sc, 0, t);
@@ -284,12 +285,14 @@ static void sc_after_ehlo(struct smtp_client *sc)
 	 * the policy: no TLS where it is required means no mail, never plaintext. */
 	enum tls_level level = sc_tls_level(job);
 	if (!sc->conn->tls && level >= TLS_LEVEL_ENCRYPT && level != TLS_LEVEL_DANE) {
-		sc_tls_fail(sc, "TLS is required and the host does not offer STARTTLS");
+		sc_tls_fail(sc, TLSRPT_STARTTLS_NOT_SUPPORTED,
+			    "TLS is required and the host does not offer STARTTLS");
 		return;
 	}
 	if (job->tls_req && job->tls_req->requiretls && !sc->requiretls) {
-		sc_tls_fail(sc, "the message requires TLS (REQUIRETLS) and the host does not "
-				"offer REQUIRETLS");
+		sc_tls_fail(sc, job->tls_rpt,
+			    "the message requires TLS (REQUIRETLS) and the host does not "
+			    "offer REQUIRETLS");
 		return;
 	}
 	if (job->auth_user && !sc->authenticated) {
@@ -460,8 +463,11 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 				sc_send(sc, "STARTTLS");
 				return;
 			}
-			if (!sc->conn->tls)
+			if (!sc->conn->tls) {
 				metric_inc(MET_RELAY_TLS, "plaintext", NULL);
+				if (sc_tls_level(job) != TLS_LEVEL_NONE)
+					job->tls_rpt = TLSRPT_STARTTLS_NOT_SUPPORTED;
+			}
 			sc_after_ehlo(sc);
 		} else if (code / 100 == 5 && !job->lmtp) {
 			sc->state = SC_HELO;
@@ -485,7 +491,7 @@ static void sc_handle_reply(struct smtp_client *sc, int code, const char *text)
 		if (net_conn_start_tls_client_checked(sc->conn, job->tls, job->tls_sni,
 						      job->tls_req ? &job->tls_req->check : NULL) <
 		    0)
-			sc_tls_fail(sc, "cannot start TLS");
+			sc_tls_fail(sc, TLSRPT_VALIDATION_FAILURE, "cannot start TLS");
 		return;
 	case SC_TLS_HANDSHAKE:
 		return; /* nothing may arrive in plaintext after our STARTTLS */
@@ -720,8 +726,10 @@ static void sc_on_close(struct net_conn *c, const char *reason)
 		char t[400];
 		snprintf(t, sizeof(t), "4.4.2 lost connection with %s (%s)", sc->job->remote_name,
 			 reason);
-		if (sc->state == SC_TLS_HANDSHAKE)
+		if (sc->state == SC_TLS_HANDSHAKE) {
 			metric_inc(MET_RELAY_TLS, "failed", NULL);
+			sc->job->tls_rpt = TLSRPT_VALIDATION_FAILURE;
+		}
 		if (sc->state <= SC_AUTH) {
 			sc->job->host_failed = true;
 			sc_set(&sc->job->host_result, 0, "%s", t);
@@ -750,17 +758,24 @@ static void sc_on_tls_ready(struct net_conn *c)
 	sc->job->tls_outcome = sc->tls_outcome;
 	enum tls_level level = sc_tls_level(sc->job);
 	const char *verr = tls_session_verify_error(c->tls);
+	/* TLS-RPT (RFC 8460 4.3.1): how the certificate fared, whatever the policy required */
+	sc->job->tls_rpt = dane || trust == TLS_PEER_VERIFIED ? TLSRPT_SUCCESS
+			   : level == TLS_LEVEL_DANE_ONLY     ? TLSRPT_VALIDATION_FAILURE
+			   : trust == TLS_PEER_TRUSTED        ? TLSRPT_CERTIFICATE_HOST_MISMATCH
+			   : tls_session_cert_expired(c->tls) ? TLSRPT_CERTIFICATE_EXPIRED
+							      : TLSRPT_CERTIFICATE_NOT_TRUSTED;
 	if (level == TLS_LEVEL_DANE_ONLY && !dane) {
-		sc_tls_fail(
-			sc, "the certificate does not match the TLSA records of _25._tcp.%s (%s)",
-			sc->job->tls_req->check.dane_base ? sc->job->tls_req->check.dane_base : "?",
-			verr[0] ? verr : "no match");
+		sc_tls_fail(sc, sc->job->tls_rpt,
+			    "the certificate does not match the TLSA records of _25._tcp.%s (%s)",
+			    sc->job->tls_req->check.dane_base ? sc->job->tls_req->check.dane_base
+							      : "?",
+			    verr[0] ? verr : "no match");
 		return;
 	}
 	if ((level == TLS_LEVEL_VERIFY || level == TLS_LEVEL_SECURE) &&
 	    trust != TLS_PEER_VERIFIED) {
 		const struct tls_client_check *chk = &sc->job->tls_req->check;
-		sc_tls_fail(sc, "the certificate is not verified for %s (%s: %s)",
+		sc_tls_fail(sc, sc->job->tls_rpt, "the certificate is not verified for %s (%s: %s)",
 			    chk->n_names ? chk->names[0] : sc->job->tls_sni,
 			    tls_peer_trust_name(trust), verr[0] ? verr : "no name given");
 		return;
@@ -835,6 +850,7 @@ void smtp_client_reuse(struct smtp_client *sc, struct smtp_client_job *job,
 			 tls_session_summary(sc->conn->tls));
 	job->tls_outcome = sc->tls_outcome;
 	job->tls_policy_failed = false;
+	job->tls_rpt = TLSRPT_NOT_COUNTED; /* the session was counted with its first message */
 	net_conn_set_timeout(sc->conn, job->command_timeout_ms);
 	sc->state = SC_EHLO; /* capabilities are known: straight to MAIL */
 	sc_after_ehlo(sc);
@@ -883,6 +899,7 @@ void smtp_client_run(uv_loop_t *loop, const struct sockaddr *addr, const char *h
 	job->connected = false;
 	job->tls_outcome = SMTP_TLS_NONE;
 	job->tls_policy_failed = false;
+	job->tls_rpt = TLSRPT_NOT_COUNTED;
 	job->tls_info[0] = '\0';
 	memset(&job->host_result, 0, sizeof(job->host_result));
 	for (size_t i = 0; i < job->nrcpts; i++)

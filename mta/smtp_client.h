@@ -10,6 +10,7 @@
 
 #include "tls.h"
 #include "tls_level.h"
+#include "tlsrpt.h"
 
 struct tls_ctx;
 struct smtp_client;
@@ -78,7 +79,10 @@ struct smtp_client_job {
 	char tls_info[160];                    /* "TLSv1.3 with cipher ..." or "" */
 	enum smtp_tls_outcome tls_outcome;
 	bool tls_policy_failed; /* host_failed because the TLS policy (or REQUIRETLS) was not met */
-	char remote_name[300];  /* "host[addr]:port" for logs and DSNs */
+	/* TLS-RPT (RFC 8460): the new session's result (success or a failure's result type),
+	 * TLSRPT_NOT_COUNTED when it did not get as far as EHLO or reused a connection */
+	enum tlsrpt_result tls_rpt;
+	char remote_name[300];      /* "host[addr]:port" for logs and DSNs */
 	struct smtp_client *client; /* keep_open and delivered: the idle connection, which the
 					 * caller must reuse, park or quit */
 };

@@ -41,6 +41,8 @@ static void mailctl_usage(FILE *f)
 		"  queue [--json]         list queued messages: id, size, age, sender, recipients\n"
 		"  stats [--json]         counts by state (live figures when mtad is running)\n"
 		"  flush                  retry every deferred message now\n"
+		"  tlsrpt send            send the TLS-RPT reports of the counts so far now\n"
+		"  mta-sts refresh        fetch every cached MTA-STS policy again now\n"
 		"  hold ID | release ID   keep a message from delivery / let it go again\n"
 		"  delete ID              remove a message from the queue without a bounce\n"
 		"  dns [--check] DOMAIN   print the DNS records DOMAIN needs / check what is "
@@ -469,6 +471,12 @@ int main(int argc, char **argv)
 		ret = mailctl_control(&cfg, "stats", json, true);
 		if (ret < 0)
 			ret = mailctl_queue(&cfg, json, true); /* mtad not running: count files */
+	} else if (strcmp(cmd, "mta-sts") == 0 && rest == 1 && strcmp(rargv[0], "refresh") == 0) {
+		ret = mailctl_control(&cfg, "mta-sts refresh", false, false);
+		ret = ret == 0 ? 0 : 69;
+	} else if (strcmp(cmd, "tlsrpt") == 0 && rest == 1 && strcmp(rargv[0], "send") == 0) {
+		ret = mailctl_control(&cfg, "tlsrpt send", false, false);
+		ret = ret == 0 ? 0 : ret > 0 ? 75 : 69;
 	} else if (strcmp(cmd, "flush") == 0 && rest == 0) {
 		ret = mailctl_control(&cfg, "flush", false, false);
 		ret = ret == 0 ? 0 : 69;

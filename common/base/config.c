@@ -170,6 +170,8 @@ static const struct config_key config_keys[] = {
 	KEY(relay_tls_policy_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
 	KEY(relay_tls_ca_file, CONFIG_T_PATH, EMPTY, 0, 0, NULL, NULL),
 	KEY(dnssec_trust_anchor, CONFIG_T_PATH, 0, 0, 0, NULL, "/usr/share/dns/root.key"),
+	KEY(tlsrpt_reports, CONFIG_T_BOOL, 0, 0, 0, NULL, "yes"),
+	KEY(tlsrpt_contact, CONFIG_T_STRING, EMPTY, 0, 0, NULL, NULL),
 };
 
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))

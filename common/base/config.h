@@ -128,6 +128,8 @@ struct config {
 	char *relay_tls_policy_file;       /* per-destination levels, NULL: none */
 	char *relay_tls_ca_file;           /* CAs for verify/secure, NULL: the system's */
 	char *dnssec_trust_anchor;         /* DS/DNSKEY lines, default Debian's root key */
+	bool tlsrpt_reports;               /* send TLS-RPT reports (RFC 8460), yes */
+	char *tlsrpt_contact; /* their sender and contact-info, NULL: postmaster@hostname */
 };
 
 /* Fills cfg with the built-in defaults of CONTRACT.md (cfg is overwritten, not freed). */

@@ -64,6 +64,12 @@ static const struct metric_family_desc metric_families[MET_NFAMILIES] = {
 			    0,
 			    { "outcome" },
 			    "Outbound SMTP sessions, by TLS outcome." },
+	[MET_RELAY_TLS_RESULTS] = { "mail_relay_tls_results",
+				    METRIC_COUNTER,
+				    0,
+				    { "policy_type", "result" },
+				    "Outbound TLS sessions and policy failures as TLS-RPT counts "
+				    "them (RFC 8460): policy type and result type (or success)." },
 	[MET_MILTER_VERDICTS] = { "mail_milter_verdicts",
 				  METRIC_COUNTER,
 				  0,

@@ -23,6 +23,7 @@ enum metric_family {
 	MET_RCPT_REJECTED,     /* {reason} recipients refused at RCPT */
 	MET_DELIVERIES,        /* {status,destination} recipient outcomes */
 	MET_RELAY_TLS,         /* {outcome} outbound sessions: tls, plaintext, failed */
+	MET_RELAY_TLS_RESULTS, /* {policy_type,result} TLS-RPT's counts (mta/tlsrpt.h) */
 	MET_MILTER_VERDICTS,   /* {verdict} */
 	MET_MILTER_SECONDS,    /* histogram: time from a milter request to its reply */
 	MET_IMAP_SESSIONS,     /* IMAP sessions started */

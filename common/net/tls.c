@@ -680,6 +680,14 @@ bool tls_session_dane_verified(const struct tls_session *s)
 	       SSL_get0_dane_authority(s->ssl, NULL, NULL) >= 0;
 }
 
+bool tls_session_cert_expired(const struct tls_session *s)
+{
+	if (s->server || !s->done)
+		return false;
+	int e = s->verify_error != X509_V_OK ? s->verify_error : (int)SSL_get_verify_result(s->ssl);
+	return e == X509_V_ERR_CERT_HAS_EXPIRED;
+}
+
 const char *tls_session_verify_error(const struct tls_session *s)
 {
 	if (s->server || !s->done)

@@ -104,6 +104,8 @@ bool tls_session_dane_verified(const struct tls_session *s);
 /* Why the peer's certificate did not verify ("certificate has expired", "no matching DANE
  * TLSA records", "hostname mismatch"), "" when it did. */
 const char *tls_session_verify_error(const struct tls_session *s);
+/* Whether that first error was an expired certificate (TLS-RPT's certificate-expired). */
+bool tls_session_cert_expired(const struct tls_session *s);
 
 /*
  * Replaces the certificate and key of a server context (SIGHUP). Sessions created afterwards

@@ -5,8 +5,9 @@ import shutil
 import smtplib
 import tempfile
 import unittest
+import urllib.request
 
-from harness import MailServer, SMTPSink, wait_until
+from harness import MailServer, SMTPSink, free_port, wait_until
 from tlsworld import CA, DNSSECWorld, sinks_port, tlsa
 
 GOOD, WRONG, PLAIN = "127.0.0.3", "127.0.0.4", "127.0.0.5"
@@ -65,6 +66,7 @@ class DANETest(unittest.TestCase):
             "queue_lifetime": "1m",
             "relay_connect_timeout": "3s",
             "relay_command_timeout": "5s",
+            "metrics_listen": "127.0.0.1:%d" % free_port(),
         })
         cls.m.start()
         with smtplib.SMTP("127.0.0.1", cls.m.smtp_port) as s:
@@ -142,6 +144,21 @@ class DANETest(unittest.TestCase):
 
     def test_tls_required_no_sets_dane_aside(self):
         self.sent("tlsreqno.example", "may", "may/tls-required-no")
+
+    def test_tls_rpt_result_types(self):
+        # each attack and failure above is counted for TLS-RPT as the RFC 8460 result type
+        url = "http://%s/metrics" % self.m.conf["metrics_listen"]
+        want = ['policy_type="tlsa",result="success"',
+                'policy_type="tlsa",result="validation-failure"',      # TLSA mismatch
+                'policy_type="tlsa",result="starttls-not-supported"',  # STARTTLS stripped
+                'policy_type="tlsa",result="dnssec-invalid"',          # bogus MX or TLSA
+                'policy_type="tlsa",result="dane-required"']           # dane-only, no TLSA
+
+        def missing():
+            text = urllib.request.urlopen(url, timeout=10).read().decode()
+            return [w for w in want if "mail_relay_tls_results_total{%s}" % w not in text]
+        wait_until(lambda: not missing(), 15)
+        self.assertEqual(missing(), [])
 
 
 if __name__ == "__main__":

@@ -1,16 +1,13 @@
 # test_mta_sts.py - MTA-STS as a sender end to end: real dnsmasq, an HTTPS policy server (Python ssl) and sinks with certificates from a test CA.
-import http.server
 import os
 import re
 import shutil
 import smtplib
-import ssl
 import tempfile
-import threading
 import unittest
 
 from harness import SLOW, DNSServer, MailServer, SMTPSink, wait_until
-from tlsworld import CA, sinks_port
+from tlsworld import CA, PolicyServer, sinks_port
 
 GOOD, WRONG, OTHER = "127.0.0.3", "127.0.0.4", "127.0.0.5"
 POLICY_HOST = "127.0.0.41"
@@ -34,25 +31,6 @@ MX = {
 }
 
 
-class PolicyHandler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        domain = self.headers.get("Host", "").split(":")[0][len("mta-sts."):]
-        text = POLICIES.get(domain)
-        self.server.requests.append((domain, self.path))
-        if self.path != "/.well-known/mta-sts.txt" or text is None:
-            self.send_error(404)
-            return
-        body = text.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 class MtaStsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -72,13 +50,7 @@ class MtaStsTest(unittest.TestCase):
             for h, pref, ip in hosts:
                 records += ["--mx-host=%s,%s,%d" % (d, h, pref), "--host-record=%s,%s" % (h, ip)]
         cls.dns = DNSServer(records)
-        cls.httpd = http.server.ThreadingHTTPServer((POLICY_HOST, 443), PolicyHandler)
-        cls.httpd.requests = []
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(*web)
-        cls.httpd.socket = ctx.wrap_socket(cls.httpd.socket, server_side=True)
-        cls.http_thread = threading.Thread(target=cls.httpd.serve_forever, daemon=True)
-        cls.http_thread.start()
+        cls.httpd = PolicyServer(POLICY_HOST, 443, web, POLICIES)
         port = sinks_port()
         cls.sinks = {GOOD: SMTPSink(GOOD, port, tls_cert=good),
                      WRONG: SMTPSink(WRONG, port, tls_cert=wrong),
@@ -104,8 +76,7 @@ class MtaStsTest(unittest.TestCase):
         cls.m.close()
         for s in cls.sinks.values():
             s.close()
-        cls.httpd.shutdown()
-        cls.httpd.server_close()
+        cls.httpd.close()
         cls.dns.close()
         shutil.rmtree(cls.dir, ignore_errors=True)
 
@@ -168,7 +139,7 @@ class MtaStsTest(unittest.TestCase):
                        b"From: alice@localhost\r\nSubject: %s\r\n\r\nhello\r\n" % subject.encode())
 
     def fetches(self, domain):
-        return sum(1 for d, _ in self.httpd.requests if d == domain)
+        return self.httpd.fetches(domain)
 
     # named to run last: it restarts mtad
     def test_z_cache_on_disk_and_refetch_on_new_id(self):

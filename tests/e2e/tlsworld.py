@@ -7,14 +7,18 @@
     purpose, and an unsigned delegation (insecure.example) served by the same knotd;
   - unbound as the recursive resolver of dns_servers (iterator only: it passes answers and
     signatures through, mtad's libunbound validates them);
-  - SMTP sinks on 127.0.0.x sharing one port (relay_port).
+  - SMTP sinks on 127.0.0.x sharing one port (relay_port);
+  - an HTTPS server (Python ssl) for MTA-STS policies and TLS-RPT uploads (PolicyServer).
 """
 import base64
 import hashlib
+import http.server
 import os
 import socket
 import subprocess
+import ssl
 import tempfile
+import threading
 
 from harness import SMTPSink, free_port, wait_until
 
@@ -211,3 +215,53 @@ def sinks_port():
         if ok:
             return port
     raise RuntimeError("no common free port for the sinks")
+
+
+class _PolicyHandler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        domain = self.headers.get("Host", "").split(":")[0][len("mta-sts."):]
+        text = self.server.policies.get(domain)
+        self.server.requests.append((domain, self.path))
+        if self.path != "/.well-known/mta-sts.txt" or text is None:
+            self.send_error(404)
+            return
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.server.posts.append((self.path, self.headers.get("Content-Type"), body))
+        self.send_response(201)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class PolicyServer:
+    """HTTPS on host:port with a certificate of the test CA: GET /.well-known/mta-sts.txt
+    answers policies[DOMAIN] for Host mta-sts.DOMAIN (404 when None or missing; the dict may
+    change while it runs), POST records (path, content type, body) in posts."""
+
+    def __init__(self, host, port, chain_key, policies):
+        self.httpd = http.server.ThreadingHTTPServer((host, port), _PolicyHandler)
+        self.httpd.policies = policies
+        self.requests = self.httpd.requests = []  # (domain, path) of every GET
+        self.posts = self.httpd.posts = []
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*chain_key)
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def fetches(self, domain):
+        return sum(1 for d, _ in self.requests if d == domain)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -227,7 +227,9 @@ Test(config, every_key_parsed)
 		"relay_tls_security = dane-only\n"
 		"relay_tls_policy_file = /etc/mtad/tls_policy\n"
 		"relay_tls_ca_file = /etc/mtad/ca.pem\n"
-		"dnssec_trust_anchor = /etc/mtad/root.key\n";
+		"dnssec_trust_anchor = /etc/mtad/root.key\n"
+		"tlsrpt_reports = no\n"
+		"tlsrpt_contact = tlsrpt@example.org\n";
 	struct config cfg;
 
 	cr_assert_eq(test_parse(&cfg, text), 0, "%s", test_err);
@@ -330,6 +332,8 @@ Test(config, every_key_parsed)
 	cr_expect_str_eq(cfg.relay_tls_policy_file, "/etc/mtad/tls_policy");
 	cr_expect_str_eq(cfg.relay_tls_ca_file, "/etc/mtad/ca.pem");
 	cr_expect_str_eq(cfg.dnssec_trust_anchor, "/etc/mtad/root.key");
+	cr_expect(!cfg.tlsrpt_reports);
+	cr_expect_str_eq(cfg.tlsrpt_contact, "tlsrpt@example.org");
 
 	/* The test text sets every key of the table. */
 	const char *name;
