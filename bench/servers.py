@@ -545,7 +545,8 @@ service imap-login {{
             with open(out, errors="replace") as f:
                 raise RuntimeError("dovecot: %s" % f.read())
         pidfile = os.path.join(self.dir, "run", "master.pid")
-        wait_until(lambda: os.path.exists(pidfile), timeout=20)
+        # written after it is created: an empty file is not the pid yet
+        wait_until(lambda: os.path.exists(pidfile) and os.path.getsize(pidfile) > 0, timeout=20)
         with open(pidfile) as f:
             self.cg.root_pids.append(int(f.read().strip()))
         if not wait_until(lambda: accepts(self.imap_port), timeout=30):
