@@ -17,6 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import imapclient  # noqa: E402
+import imapload  # noqa: E402
 import mkcorpus  # noqa: E402
 import servers as S  # noqa: E402
 
@@ -334,8 +335,10 @@ def imaptest_tool():
     return r.stdout.strip().splitlines()[-1], os.path.join(shared, "tests", "default.mbox")
 
 
-def imaptest_stress(binary, mbox, port, secs, opts):
-    """One imaptest stress run; returns (commands per second, errors, {command: ms per command}).
+def imaptest_stress(binary, mbox, port, secs, opts, clients=10, detail=False):
+    """One imaptest stress run; returns (commands per second, errors, {command: ms per command}),
+    and with detail=True also {"worst_second_ms": the highest 1-s mean of any command,
+    "messages": imaptest's error, panic and stall lines}.
 
     Latency comes from imaptest's output=FILE: per second and per command, the replies counted,
     the commands timed and their summed milliseconds (from sending a command to its tagged
@@ -346,7 +349,7 @@ def imaptest_stress(binary, mbox, port, secs, opts):
     fd, results = tempfile.mkstemp(prefix="imaptest-", suffix=".tsv")
     os.close(fd)
     cmd = [binary, "host=127.0.0.1", "port=%d" % port, "user=" + S.USER, "pass=" + S.PASSWORD,
-           "mbox=" + mbox, "clients=10", "secs=%d" % secs, "output=" + results] + opts
+           "mbox=" + mbox, "clients=%d" % clients, "secs=%d" % secs, "output=" + results] + opts
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=secs + 120)
         with open(results) as f:
@@ -363,7 +366,16 @@ def imaptest_stress(binary, mbox, port, secs, opts):
         counts = [int(x) for x in tail[-1].split() if x.isdigit()]
         total = sum(counts)
     latency = imaptest_latency(rows, names)
-    return total / secs, errors, latency
+    if not detail:
+        return total / secs, errors, latency
+    worst = 0.0
+    for row in rows[1:]:
+        vals = [int(x) for x in row]
+        for j in range(len(vals) // 3):
+            if vals[3 * j + 1]:
+                worst = max(worst, vals[3 * j + 2] / vals[3 * j + 1])
+    msgs = [l.strip() for l in lines if l.startswith(("Error:", "Panic:", "Fatal:")) or "stalled" in l]
+    return total / secs, errors, latency, {"worst_second_ms": worst, "messages": msgs}
 
 
 def imaptest_latency(rows, names):
@@ -683,11 +695,13 @@ def main():
     ap.add_argument("--reps", type=int)
     ap.add_argument("--messages", type=int, help="messages per SMTP run with 1 KiB bodies")
     ap.add_argument("--stress-secs", type=int, default=30, help="seconds of each imaptest stress run (30)")
-    ap.add_argument("--only", default="smtp,relay,memory,imap,imap-stress,imap-logins,cpu,growth",
-                    help="comma list of smtp, relay, memory, imap, imap-stress, imap-logins, cpu, growth")
+    ap.add_argument("--only", default="smtp,relay,memory,imap,imap-stress,imap-logins,cpu,growth," + ",".join(
+                    sorted(imapload.STEPS)), help="comma list of smtp, relay, memory, imap, imap-stress, imap-logins, "
+                    "cpu, growth, " + ", ".join(sorted(imapload.STEPS)))
     ap.add_argument("--concurrency", default="1,10,50", help="comma list of SMTP concurrencies (1,10,50)")
     ap.add_argument("--sizes", default="1,100", help="comma list of SMTP body sizes in KiB (1,100)")
     ap.add_argument("--growth-queue", type=int, help="deferred messages for the growth workload (100000)")
+    imapload.add_arguments(ap)
     ap.add_argument("--password-scheme", choices=("sha512-crypt", "yescrypt", "plain"), default="sha512-crypt",
                     help="how both servers store the test account's password (sha512-crypt)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
@@ -703,6 +717,7 @@ def main():
     args.imap_messages = 10000 if args.quick else 100000
     args.growth_queue = args.growth_queue or 100000
     args.growth_messages = args.messages
+    imapload.fix_arguments(args)
     only = set(args.only.split(","))
     S.PASSWORD_SCHEME = args.password_scheme
     if os.geteuid() != 0:
@@ -749,7 +764,7 @@ def main():
         if pf:
             pf.stop()
             started.remove(pf)
-        if only & {"imap", "imap-stress", "imap-logins"}:
+        if only & {"imap", "imap-stress", "imap-logins"} | imapload.STEPS:
             dc = S.Dovecot(base)
             started.append(dc)
             dc.start_imap()
@@ -763,6 +778,13 @@ def main():
                 if "imapd" not in ours.procs:
                     ours.start_imap()
                 imap_login_workloads(res, ours, dc, args)
+            for step, fn in (("imap-stress-100", imapload.stress_100), ("imap-checkpoint", imapload.checkpoint_runs),
+                             ("imap-listatus", imapload.listatus), ("imap-select-big", imapload.select_big),
+                             ("imap-memory", imapload.idle_sessions)):
+                if step in only:
+                    if "imapd" not in ours.procs:
+                        ours.start_imap()
+                    fn(res, ours, dc, args)
         cpu_line = None
         if "cpu" in only:
             counts = (20, 120) if args.quick else (50, 550)

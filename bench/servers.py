@@ -228,6 +228,7 @@ class Ours(Server):
         os.makedirs(self.state_dir, mode=0o755)
         self.smtp_port = free_port()
         self.imap_port = free_port()
+        self.imap_metrics_port = free_port()  # imapd's command latency histogram (bench/imapload.py)
         self.wrapper = wrapper
         self.procs = {}
         self.cg = CGroup(tag)
@@ -245,6 +246,7 @@ class Ours(Server):
             "submissions_listen": "",
             "imap_listen": "127.0.0.1:%d" % self.imap_port,
             "imaps_listen": "",
+            "imap_metrics_listen": "127.0.0.1:%d" % self.imap_metrics_port,
             "relay_networks": "127.0.0.0/8",
             "smarthost": "[%s]:%d" % (SINK_HOST, sink_port),
             "max_connections": "20000",
@@ -504,6 +506,12 @@ ssl = no
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 first_valid_uid = 1
+# imap-stress-100 and imap-memory open 100+ sessions of one user from 127.0.0.1
+default_process_limit = 1000
+default_client_limit = 10000
+protocol imap {{
+  mail_max_userip_connections = 1000
+}}
 mail_location = maildir:{mail}/%d/%n
 passdb {{
   driver = passwd-file
@@ -537,7 +545,8 @@ service imap-login {{
             with open(out, errors="replace") as f:
                 raise RuntimeError("dovecot: %s" % f.read())
         pidfile = os.path.join(self.dir, "run", "master.pid")
-        wait_until(lambda: os.path.exists(pidfile), timeout=20)
+        # written after it is created: an empty file is not the pid yet
+        wait_until(lambda: os.path.exists(pidfile) and os.path.getsize(pidfile) > 0, timeout=20)
         with open(pidfile) as f:
             self.cg.root_pids.append(int(f.read().strip()))
         if not wait_until(lambda: accepts(self.imap_port), timeout=30):

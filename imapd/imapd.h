@@ -24,6 +24,7 @@ struct tls_ctx;
 #define IMAPD_PREAUTH_MAX_COMMANDS 30               /* commands allowed before authentication */
 #define IMAPD_MAX_BAD_COMMANDS     20               /* BAD responses in a row before BYE */
 #define IMAPD_POOL_THREADS         "16" /* libuv pool size unless UV_THREADPOOL_SIZE is set */
+#define IMAPD_MALLOC_ARENAS        2    /* M_ARENA_MAX (main.c) */
 /* All sessions' synchronising literals together (announced sizes, reserved before "+"): a
  * literal that would pass it is answered NO [LIMIT] without reading it. */
 #define IMAPD_LITERAL_MEMORY_MAX   ((uint64_t)256 << 20)

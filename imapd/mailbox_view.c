@@ -8,6 +8,8 @@
 #include "seqset.h"
 #include "xalloc.h"
 
+#include <malloc.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,10 +187,19 @@ struct view_close_job {
 	struct mailbox *mb;
 };
 
+/* A folder at least this large leaves many MiB of freed heap behind when its session closes
+ * it (its view, state and index copies), spread over the pool threads' malloc arenas. */
+#define VIEW_CLOSE_TRIM_MESSAGES 10000
+
 static void view_close_run(uv_work_t *req)
 {
 	struct view_close_job *j = container_of(req, struct view_close_job, req);
+	bool large = j->mb && j->mb->count >= VIEW_CLOSE_TRIM_MESSAGES;
 	mailbox_close(&j->mb);
+	/* glibc keeps freed memory in its arenas: after 10 sessions wrote to a 100,000-message
+	 * folder imapd stayed at 340 MiB resident with no folder open. Give it back. */
+	if (large)
+		malloc_trim(0);
 }
 
 static void view_close_done(uv_work_t *req, int status)

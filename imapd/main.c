@@ -14,6 +14,7 @@
 #include "tls.h"
 #include "xalloc.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,6 +105,12 @@ int main(int argc, char **argv)
 	/* Pool threads mostly wait for the disk (store work, FETCH read-ahead): more than libuv's
 	 * 4 let those waits overlap (docs/imap-store.md). An operator's UV_THREADPOOL_SIZE wins. */
 	setenv("UV_THREADPOOL_SIZE", IMAPD_POOL_THREADS, 0);
+	/* Two malloc arenas, not glibc's 8 per core: each pool thread got its own, and the freed
+	 * copies of a large folder's index stayed resident in every one of them (10 sessions
+	 * writing to a 100,000-message folder left 340 MiB; docs/imap-store.md "Memory"). An
+	 * operator's MALLOC_ARENA_MAX or GLIBC_TUNABLES wins. */
+	if (!getenv("MALLOC_ARENA_MAX") && !getenv("GLIBC_TUNABLES"))
+		mallopt(M_ARENA_MAX, IMAPD_MALLOC_ARENAS);
 	imapd_pool_setup(&imapd, (unsigned)strtoul(getenv("UV_THREADPOOL_SIZE"), NULL, 10));
 
 	imapd.accounts = accounts_load(cfg.users_file, err, sizeof(err));
