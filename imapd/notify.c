@@ -13,6 +13,8 @@
  */
 #include "notify.h"
 #include "client.h"
+#include "commands.h"
+#include "fetch_parse.h"
 #include "log.h"
 #include "mailbox.h"
 #include "mailbox_view.h"
@@ -37,6 +39,7 @@ struct notify_filter {
 
 struct notify_cfg {
 	bool status;
+	struct fetch_request *fetch_new; /* SELECTED's MessageNew (fetch-att), or NULL */
 	struct notify_filter f[NOTIFY_MAX_FILTERS];
 	size_t n;
 };
@@ -81,9 +84,11 @@ static const struct {
 };
 
 static enum notify_parse_result notify_parse_events(const struct imap_arg *a, unsigned *events,
+						    const struct imap_arg **fetch_att,
 						    const char **error_r)
 {
 	*events = 0;
+	*fetch_att = NULL;
 	if (imap_arg_atom_equals(a, "NONE"))
 		return NOTIFY_PARSE_OK;
 	const struct imap_arg *l;
@@ -111,11 +116,10 @@ static enum notify_parse_result notify_parse_events(const struct imap_arg *a, un
 			continue;
 		}
 		*events |= notify_events[k].bit;
-		/* MessageNew may name the FETCH items to send with it; they are not sent (a
-		 * client fetches what it needs), but the list must be well formed. */
+		/* MessageNew may name the FETCH items to send with each new message. */
 		if (notify_events[k].bit == NOTIFY_MESSAGE_NEW && i + 1 < n &&
 		    l[i + 1].type == IMAP_ARG_LIST)
-			i++;
+			*fetch_att = &l[++i];
 	}
 	/* RFC 5465 5.1: MessageNew and MessageExpunge go together; FlagChange needs both. */
 	unsigned msg = *events & NOTIFY_MESSAGE_EVENTS;
@@ -210,7 +214,8 @@ enum notify_parse_result notify_parse(const struct imap_arg *args, unsigned coun
 			selected = true;
 		}
 		const char *text = NULL;
-		enum notify_parse_result r = notify_parse_events(&l[ev], &f->events, &text);
+		enum notify_parse_result r = notify_parse_events(&l[ev], &f->events, &f->fetch_att,
+								 &text);
 		if (r == NOTIFY_PARSE_BAD) {
 			*error_r = text;
 			return r;
@@ -230,6 +235,10 @@ static void notify_cfg_free(struct notify_cfg *cfg)
 {
 	if (!cfg)
 		return;
+	if (cfg->fetch_new) {
+		fetch_request_free(cfg->fetch_new);
+		free(cfg->fetch_new);
+	}
 	for (size_t i = 0; i < cfg->n; i++) {
 		for (size_t j = 0; j < cfg->f[i].n; j++)
 			free(cfg->f[i].names[j]);
@@ -287,7 +296,18 @@ bool notify_wants_selected(const struct imap_client *c)
 {
 	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
 	for (size_t i = 0; cfg && i < cfg->n; i++)
-		if (cfg->f[i].kind == NOTIFY_SELECTED && cfg->f[i].events)
+		if ((cfg->f[i].kind == NOTIFY_SELECTED ||
+		     cfg->f[i].kind == NOTIFY_SELECTED_DELAYED) &&
+		    cfg->f[i].events)
+			return true;
+	return false;
+}
+
+bool notify_selected_delayed(const struct imap_client *c)
+{
+	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
+	for (size_t i = 0; cfg && i < cfg->n; i++)
+		if (cfg->f[i].kind == NOTIFY_SELECTED_DELAYED && cfg->f[i].events)
 			return true;
 	return false;
 }
@@ -401,6 +421,21 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 		struct notify_filter *f = &cfg->f[i];
 		f->kind = spec.f[i].kind;
 		f->events = spec.f[i].events;
+		if (spec.f[i].fetch_att &&
+		    (f->kind == NOTIFY_SELECTED || f->kind == NOTIFY_SELECTED_DELAYED)) {
+			struct fetch_error ferr;
+			cfg->fetch_new = xcalloc(1, sizeof(*cfg->fetch_new));
+			if (fetch_parse(spec.f[i].fetch_att, 1, FETCH_PARSE_UID, cfg->fetch_new,
+					&ferr) < 0) {
+				free(cfg->fetch_new);
+				cfg->fetch_new = NULL;
+				notify_cfg_free(cfg);
+				if (nfolders > 0)
+					mailbox_folders_free(folders, (size_t)nfolders);
+				client_tagged(c, cmd->tag, "BAD", "MessageNew: %s", ferr.text);
+				return;
+			}
+		}
 		if (spec.f[i].nnames)
 			f->names = xcalloc(spec.f[i].nnames, sizeof(*f->names));
 		for (size_t j = 0; j < spec.f[i].nnames; j++) {
@@ -453,6 +488,16 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 	client_tagged(c, cmd->tag, "OK", "NOTIFY completed");
 }
 
+void notify_fetch_new(struct imap_client *c, struct buf *b, size_t n_new)
+{
+	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
+	if (!cfg || !cfg->fetch_new || !c->view || !n_new)
+		return;
+	size_t count = c->view->mb->count;
+	for (size_t i = count - (n_new < count ? n_new : count); i < count; i++)
+		command_fetch_unsolicited(c, cfg->fetch_new, i, b);
+}
+
 /* ---- events ---- */
 
 /* Pool: STATUS for the folders handed over (names, NUL-separated, each with its events). */
@@ -474,6 +519,27 @@ static void notify_status_work(struct imap_client *c, void *arg)
 	client_send_buf(c, &b);
 	buf_free(&b);
 	free(job);
+}
+
+/* RFC 5465 6: "subscribed" follows the subscriptions as they change, whichever session of the
+ * account changes them. Run by c's work or on the loop while c has none. */
+static void notify_subscribed_update(struct notify_cfg *cfg, const char *name, bool on)
+{
+	for (size_t i = 0; cfg && i < cfg->n; i++) {
+		struct notify_filter *f = &cfg->f[i];
+		if (f->kind != NOTIFY_SUBSCRIBED)
+			continue;
+		size_t j = 0;
+		while (j < f->n && strcmp(f->names[j], name) != 0)
+			j++;
+		if (on && j == f->n) {
+			f->names = xrealloc(f->names, (f->n + 1) * sizeof(*f->names));
+			f->names[f->n++] = xstrdup(name);
+		} else if (!on && j < f->n) {
+			free(f->names[j]);
+			f->names[j] = f->names[--f->n];
+		}
+	}
 }
 
 /* Loop: the LIST line of another session's event e, when c's set asks for it. */
@@ -508,8 +574,14 @@ static void notify_kick(struct imap_client *c)
 	if (st->in) {
 		struct buf b;
 		buf_init(&b);
-		for (struct notify_event_rec *e = st->in; e && st->cfg; e = e->next)
+		for (struct notify_event_rec *e = st->in; e && st->cfg; e = e->next) {
+			bool sub = e->event == NOTIFY_SUBSCRIPTION_CHANGE;
+			if (sub && e->on) /* a new subscription is reported, and so is its end */
+				notify_subscribed_update(st->cfg, e->name, true);
 			notify_write_event(c, &b, e);
+			if (sub && !e->on)
+				notify_subscribed_update(st->cfg, e->name, false);
+		}
 		notify_events_free(st->in);
 		st->in = NULL;
 		client_send_buf(c, &b);
@@ -563,6 +635,8 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 	e->name = xstrdup(name);
 	e->oldname = oldname ? xstrdup(oldname) : NULL;
 	e->on = on;
+	if (event == NOTIFY_SUBSCRIPTION_CHANGE)
+		notify_subscribed_update(c->notify->cfg, name, on);
 	struct notify_event_rec **pp = &c->notify->out;
 	while (*pp)
 		pp = &(*pp)->next;
