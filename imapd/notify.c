@@ -29,6 +29,7 @@
 #include <strings.h>
 
 #define NOTIFY_PENDING_MAX 32 /* folders waiting to be reported; more are dropped (logged) */
+#define NOTIFY_WATCH_MAX   32 /* folders watched for other programs' changes; more are not (logged) */
 
 struct notify_filter {
 	enum notify_kind kind;
@@ -39,6 +40,8 @@ struct notify_filter {
 
 struct notify_cfg {
 	bool status;
+	char **listed; /* the existing folders the set asked about at NOTIFY time (store names) */
+	size_t nlisted;
 	struct fetch_request *fetch_new; /* SELECTED's MessageNew (fetch-att), or NULL */
 	struct notify_filter f[NOTIFY_MAX_FILTERS];
 	size_t n;
@@ -51,16 +54,29 @@ struct notify_event_rec {
 	struct notify_event_rec *next;
 };
 
-/* inotify on the account's INBOX new/ while the set asks about INBOX (loop; freed in its close
- * callback, after the session may have gone: c is then NULL). */
+/* inotify on a folder the set asks about (not the selected one, which the view watches): its
+ * new/ (deliveries by mtad and deliver) and its directory (the index another imapd process
+ * rewrites). Loop; freed in its close callback, after the session may have gone: c is then NULL. */
 struct notify_watch {
 	uv_fs_event_t ev;
 	struct imap_client *c;
+	char maildir[PATH_MAX];
+};
+
+/* The STATUS values last sent for a folder: a change seen twice (another session's, and the
+ * watch) is reported once. */
+struct notify_sent {
+	char *name;
+	uint32_t messages, uidnext, uidvalidity;
+	uint64_t modseq;
 };
 
 struct notify_state {
-	struct notify_cfg *cfg;            /* NULL: no NOTIFY SET */
-	struct notify_watch *inbox;        /* (loop) */
+	struct notify_cfg *cfg;                           /* NULL: no NOTIFY SET */
+	struct notify_watch *watch[2 * NOTIFY_WATCH_MAX]; /* (loop) */
+	size_t nwatch;
+	struct notify_sent sent[NOTIFY_WATCH_MAX]; /* (the session's work) */
+	size_t nsent_next;
 	char *pending[NOTIFY_PENDING_MAX]; /* maildirs to report (loop) */
 	size_t npending;
 	struct notify_event_rec *in;  /* other sessions' mailbox events (loop) */
@@ -235,6 +251,9 @@ static void notify_cfg_free(struct notify_cfg *cfg)
 {
 	if (!cfg)
 		return;
+	for (size_t i = 0; i < cfg->nlisted; i++)
+		free(cfg->listed[i]);
+	free(cfg->listed);
 	if (cfg->fetch_new) {
 		fetch_request_free(cfg->fetch_new);
 		free(cfg->fetch_new);
@@ -270,11 +289,11 @@ static void notify_watch_closed(uv_handle_t *h)
 
 static void notify_watch_stop(struct notify_state *st)
 {
-	if (!st->inbox)
-		return;
-	st->inbox->c = NULL;
-	uv_close((uv_handle_t *)&st->inbox->ev, notify_watch_closed);
-	st->inbox = NULL;
+	for (size_t i = 0; i < st->nwatch; i++) {
+		st->watch[i]->c = NULL;
+		uv_close((uv_handle_t *)&st->watch[i]->ev, notify_watch_closed);
+	}
+	st->nwatch = 0;
 }
 
 void notify_free(struct imap_client *c)
@@ -288,6 +307,8 @@ void notify_free(struct imap_client *c)
 		free(st->pending[i]);
 	notify_events_free(st->in);
 	notify_events_free(st->out);
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX; i++)
+		free(st->sent[i].name);
 	free(st);
 	c->notify = NULL;
 }
@@ -377,6 +398,23 @@ static void notify_write_status(struct imap_client *c, struct buf *b, const char
 	if (client_folder_path(c, name, path, sizeof(path)) < 0 ||
 	    mailbox_status(path, false, &st) < 0)
 		return;
+	struct notify_state *ns = c->notify;
+	struct notify_sent *sent = NULL;
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX && !sent; i++)
+		if (ns->sent[i].name && strcmp(ns->sent[i].name, name) == 0)
+			sent = &ns->sent[i];
+	if (sent && sent->messages == st.messages && sent->uidnext == st.uidnext &&
+	    sent->uidvalidity == st.uidvalidity && sent->modseq == st.highest_modseq)
+		return; /* told already */
+	if (!sent) {
+		sent = &ns->sent[ns->nsent_next++ % NOTIFY_WATCH_MAX];
+		free(sent->name);
+		sent->name = xstrdup(name);
+	}
+	sent->messages = st.messages;
+	sent->uidnext = st.uidnext;
+	sent->uidvalidity = st.uidvalidity;
+	sent->modseq = st.highest_modseq;
 	buf_append_str(b, "* STATUS ");
 	client_write_mailbox(c, b, name);
 	buf_printf(b, " (MESSAGES %u UIDNEXT %u UIDVALIDITY %u", st.messages, st.uidnext,
@@ -463,8 +501,22 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 				}
 		}
 	}
+	/* The folders to watch for other programs' changes (notify_watch_update). */
+	if (nfolders < 0)
+		nfolders = mailbox_folder_list(c->account_dir, &folders);
+	for (long k = 0; k < nfolders; k++)
+		if ((notify_match(cfg, folders[k].name) & NOTIFY_MESSAGE_EVENTS) &&
+		    !folders[k].noselect && !folders[k].nonexistent) {
+			cfg->listed = xrealloc(cfg->listed,
+					       (cfg->nlisted + 1) * sizeof(*cfg->listed));
+			cfg->listed[cfg->nlisted++] = xstrdup(folders[k].name);
+		}
 	notify_cfg_free(st->cfg);
 	st->cfg = cfg;
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX; i++) { /* a new set: every STATUS is news */
+		free(st->sent[i].name);
+		st->sent[i].name = NULL;
+	}
 	if (notify_wants_selected(c))
 		view_want_watch(c->view);
 	if (cfg->status) {
@@ -564,6 +616,8 @@ static void notify_write_event(struct imap_client *c, struct buf *b,
 	buf_append_str(b, "\r\n");
 }
 
+static void notify_watch_update(struct imap_client *c);
+
 /* Loop: sends what waits for c when c is free to hear it. */
 static void notify_kick(struct imap_client *c)
 {
@@ -586,6 +640,7 @@ static void notify_kick(struct imap_client *c)
 		st->in = NULL;
 		client_send_buf(c, &b);
 		buf_free(&b);
+		notify_watch_update(c); /* the subscriptions may have changed */
 	}
 	if (!st->npending)
 		return;
@@ -643,40 +698,106 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 	*pp = e;
 }
 
-static void notify_inbox_event(uv_fs_event_t *h, const char *filename, int events, int status)
+static void notify_dir_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
 	(void)filename;
 	(void)events;
 	struct notify_watch *w = h->data;
 	if (w->c && status == 0)
-		notify_folder_changed(w->c, w->c->account_dir);
+		notify_folder_changed(w->c, w->maildir);
 }
 
-/* Loop: watches INBOX's new/ while the set asks about INBOX and INBOX is not selected (a
- * selected INBOX has the view's own watch). */
-static void notify_watch_update(struct imap_client *c)
+static bool notify_watch_add(struct imap_client *c, const char *maildir, const char *dir)
 {
 	struct notify_state *st = c->notify;
-	bool want = st->cfg && c->account_dir[0] && c->conn && !c->conn->closing &&
-		    (notify_match(st->cfg, "INBOX") & NOTIFY_MESSAGE_NEW) &&
-		    !notify_is_selected(c, "INBOX");
-	if (!want) {
-		notify_watch_stop(st);
-		return;
-	}
-	if (st->inbox)
-		return;
-	char dir[PATH_MAX + 8];
-	snprintf(dir, sizeof(dir), "%s/new", c->account_dir);
+	if (st->nwatch == sizeof(st->watch) / sizeof(st->watch[0]))
+		return false;
 	struct notify_watch *w = xcalloc(1, sizeof(*w));
 	w->c = c;
+	snprintf(w->maildir, sizeof(w->maildir), "%s", maildir);
 	uv_fs_event_init(c->d->loop, &w->ev);
 	w->ev.data = w;
-	int r = uv_fs_event_start(&w->ev, notify_inbox_event, dir, 0);
+	int r = uv_fs_event_start(&w->ev, notify_dir_event, dir, 0);
 	if (r < 0)
 		log_warn("imap: user=%s, NOTIFY: cannot watch %s: %s", c->user, dir,
 			 uv_strerror(r));
-	st->inbox = w;
+	st->watch[st->nwatch++] = w;
+	return true;
+}
+
+/* Whether the store name is one of the first i names of the set's folders to watch. */
+static bool notify_watch_seen(char *const *names, size_t i, const char *name)
+{
+	for (size_t k = 0; k < i; k++)
+		if (strcmp(names[k], name) == 0)
+			return true;
+	return false;
+}
+
+/* Loop: watches the folders the set asks about for message events (the ones that existed at
+ * NOTIFY time, INBOX, the subscriptions and the mailboxes named), except the selected one,
+ * which the view watches: changes by other programs and processes show at once. Rebuilt after
+ * each command of the session (a few inotify watches). */
+static void notify_watch_update(struct imap_client *c)
+{
+	struct notify_state *st = c->notify;
+	const struct notify_cfg *cfg = st->cfg;
+	if (!cfg || !c->account_dir[0] || !c->conn || c->conn->closing) {
+		notify_watch_stop(st);
+		return;
+	}
+	char *names[NOTIFY_WATCH_MAX];
+	size_t n = 0;
+	bool full = false;
+	const char *inbox = "INBOX";
+	for (size_t i = 0; i <= cfg->nlisted; i++) {
+		const char *name = i < cfg->nlisted ? cfg->listed[i] : inbox;
+		if (!(notify_match(cfg, name) & NOTIFY_MESSAGE_EVENTS) ||
+		    notify_is_selected(c, name) || notify_watch_seen(names, n, name))
+			continue;
+		if (n == NOTIFY_WATCH_MAX) {
+			full = true;
+			break;
+		}
+		names[n++] = (char *)name;
+	}
+	for (size_t i = 0; i < cfg->n && !full; i++) {
+		const struct notify_filter *f = &cfg->f[i];
+		if ((f->kind != NOTIFY_SUBSCRIBED && f->kind != NOTIFY_MAILBOXES) ||
+		    !(f->events & NOTIFY_MESSAGE_EVENTS))
+			continue;
+		for (size_t j = 0; j < f->n && !full; j++) {
+			if (notify_is_selected(c, f->names[j]) ||
+			    notify_watch_seen(names, n, f->names[j]))
+				continue;
+			if (n == NOTIFY_WATCH_MAX)
+				full = true;
+			else
+				names[n++] = f->names[j];
+		}
+	}
+	if (full)
+		log_info("imap: user=%s, NOTIFY: more than %d folders asked about; the others are "
+			 "reported when a session of this daemon changes them",
+			 c->user, NOTIFY_WATCH_MAX);
+	/* The same folders as now (the usual case after a command): the watches stay. */
+	bool same = st->nwatch == 2 * n;
+	for (size_t i = 0; i < n && same; i++) {
+		char maildir[PATH_MAX];
+		same = client_folder_path(c, names[i], maildir, sizeof(maildir)) == 0 &&
+		       strcmp(st->watch[2 * i]->maildir, maildir) == 0;
+	}
+	if (same)
+		return;
+	notify_watch_stop(st);
+	for (size_t i = 0; i < n; i++) {
+		char maildir[PATH_MAX], dir[PATH_MAX + 8];
+		if (client_folder_path(c, names[i], maildir, sizeof(maildir)) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/new", maildir);
+		if (!notify_watch_add(c, maildir, dir) || !notify_watch_add(c, maildir, maildir))
+			break;
+	}
 }
 
 void notify_after_work(struct imap_client *c)

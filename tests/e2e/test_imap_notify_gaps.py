@@ -96,7 +96,6 @@ class GapsTest(unittest.TestCase):
         a.ok("NOTIFY NONE")
 
     # 3. deliveries by other programs into folders that are not selected
-    @unittest.skip("item 3: next commit")
     def test_delivery_into_a_folder_by_another_program_is_reported(self):
         a = self.session()
         a.ok("CREATE dv/sub")
