@@ -644,6 +644,10 @@ static void client_work_finish(struct client_work *w)
 			client_folder_changed(c); /* a change that arrived before IDLE began */
 	} else {
 		client_enter_state(c, c->state); /* the state's timeout */
+		/* NOTIFY SELECTED: a change noticed while the command ran goes out now. */
+		if (c->view && c->view->changed && !c->view->expunge_held &&
+		    notify_wants_selected(c))
+			client_folder_changed(c);
 	}
 	notify_session_ready(c);          /* may queue work of its own */
 	if (c->mode != IMAP_MODE_BUSY)    /* (an IDLE sync may have been queued just now) */

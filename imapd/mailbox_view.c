@@ -285,6 +285,7 @@ static void view_sync_ex(struct mailbox_view *v, bool hold_expunges)
 	memset(&ch, 0, sizeof(ch));
 	v->changed = false;
 	int r = hold_expunges ? mailbox_sync_hold_expunges(v->mb, &ch) : mailbox_sync(v->mb, &ch);
+	v->expunge_held = r == 1;
 	if (r == 1) {
 		v->changed = true; /* an expunge waits for a command that allows it */
 		return;

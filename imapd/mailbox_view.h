@@ -45,10 +45,11 @@ struct view_client {
 
 struct mailbox_view {
 	struct mailbox *mb;
-	char *name;               /* as the client named it ("INBOX" normalised) */
-	char path[PATH_MAX];      /* the Maildir */
-	bool readonly;            /* EXAMINE */
-	bool changed;             /* the folder changed on disk since the last sync */
+	char *name;          /* as the client named it ("INBOX" normalised) */
+	char path[PATH_MAX]; /* the Maildir */
+	bool readonly;       /* EXAMINE */
+	bool changed;        /* the folder changed on disk since the last sync */
+	bool expunge_held; /* a sync between commands left an expunge for later (NOTIFY SELECTED-DELAYED) */
 	bool want_watch;          /* IDLE was entered: watch the folder until it is closed */
 	struct view_watch *watch; /* inotify on new/ and cur/ (NULL until the first IDLE,
 					 * or when unavailable) */

@@ -17,6 +17,7 @@
 #include "fetch_parse.h"
 #include "log.h"
 #include "mailbox.h"
+#include "mailbox_index.h"
 #include "mailbox_view.h"
 #include "xalloc.h"
 
@@ -60,6 +61,7 @@ struct notify_event_rec {
 struct notify_watch {
 	uv_fs_event_t ev;
 	struct imap_client *c;
+	bool index_only; /* the Maildir directory: only the index file counts */
 	char maildir[PATH_MAX];
 };
 
@@ -700,20 +702,24 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 
 static void notify_dir_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-	(void)filename;
 	(void)events;
 	struct notify_watch *w = h->data;
-	if (w->c && status == 0)
+	/* In the Maildir directory only the index renamed into place counts (not its temporary
+	 * file, written before the change is committed); in new/ every file does. */
+	if (w->c && status == 0 &&
+	    (!w->index_only || (filename && strcmp(filename, MAILBOX_INDEX_FILE) == 0)))
 		notify_folder_changed(w->c, w->maildir);
 }
 
-static bool notify_watch_add(struct imap_client *c, const char *maildir, const char *dir)
+static bool notify_watch_add(struct imap_client *c, const char *maildir, const char *dir,
+			     bool index_only)
 {
 	struct notify_state *st = c->notify;
 	if (st->nwatch == sizeof(st->watch) / sizeof(st->watch[0]))
 		return false;
 	struct notify_watch *w = xcalloc(1, sizeof(*w));
 	w->c = c;
+	w->index_only = index_only;
 	snprintf(w->maildir, sizeof(w->maildir), "%s", maildir);
 	uv_fs_event_init(c->d->loop, &w->ev);
 	w->ev.data = w;
@@ -795,7 +801,8 @@ static void notify_watch_update(struct imap_client *c)
 		if (client_folder_path(c, names[i], maildir, sizeof(maildir)) < 0)
 			continue;
 		snprintf(dir, sizeof(dir), "%s/new", maildir);
-		if (!notify_watch_add(c, maildir, dir) || !notify_watch_add(c, maildir, maildir))
+		if (!notify_watch_add(c, maildir, dir, false) ||
+		    !notify_watch_add(c, maildir, maildir, true))
 			break;
 	}
 }
