@@ -77,6 +77,7 @@ struct notify_state {
 	struct notify_cfg *cfg;                           /* NULL: no NOTIFY SET */
 	struct notify_watch *watch[2 * NOTIFY_WATCH_MAX]; /* (loop) */
 	size_t nwatch;
+	bool told_full;                            /* (loop) logged: too many folders to watch */
 	struct notify_sent sent[NOTIFY_WATCH_MAX]; /* (the session's work) */
 	size_t nsent_next;
 	char *pending[NOTIFY_PENDING_MAX]; /* maildirs to report (loop) */
@@ -742,8 +743,8 @@ static bool notify_watch_seen(char *const *names, size_t i, const char *name)
 
 /* Loop: watches the folders the set asks about for message events (the ones that existed at
  * NOTIFY time, INBOX, the subscriptions and the mailboxes named), except the selected one,
- * which the view watches: changes by other programs and processes show at once. Rebuilt after
- * each command of the session (a few inotify watches). */
+ * which the view watches: changes by other programs and processes show at once. Checked after
+ * each command of the session; the watches are made again only when the folders differ. */
 static void notify_watch_update(struct imap_client *c)
 {
 	struct notify_state *st = c->notify;
@@ -782,10 +783,11 @@ static void notify_watch_update(struct imap_client *c)
 				names[n++] = f->names[j];
 		}
 	}
-	if (full)
+	if (full && !st->told_full)
 		log_info("imap: user=%s, NOTIFY: more than %d folders asked about; the others are "
 			 "reported when a session of this daemon changes them",
 			 c->user, NOTIFY_WATCH_MAX);
+	st->told_full = full;
 	/* The same folders as now (the usual case after a command): the watches stay. */
 	bool same = st->nwatch == 2 * n;
 	for (size_t i = 0; i < n && same; i++) {
