@@ -597,6 +597,25 @@ static void notify_subscribed_update(struct notify_cfg *cfg, const char *name, b
 	}
 }
 
+/* A mailbox created, deleted or renamed after NOTIFY SET joins or leaves the folders watched
+ * for other programs' changes (notify_watch_update). Same threads as above. */
+static void notify_listed_update(struct notify_cfg *cfg, const char *name, const char *oldname,
+				 bool on)
+{
+	if (!cfg)
+		return;
+	for (size_t j = 0; j < cfg->nlisted; j++)
+		if (strcmp(cfg->listed[j], oldname ? oldname : name) == 0) {
+			free(cfg->listed[j]);
+			cfg->listed[j] = cfg->listed[--cfg->nlisted];
+			break;
+		}
+	if (on && (notify_match(cfg, name) & NOTIFY_MESSAGE_EVENTS)) {
+		cfg->listed = xrealloc(cfg->listed, (cfg->nlisted + 1) * sizeof(*cfg->listed));
+		cfg->listed[cfg->nlisted++] = xstrdup(name);
+	}
+}
+
 /* Loop: the LIST line of another session's event e, when c's set asks for it. */
 static void notify_write_event(struct imap_client *c, struct buf *b,
 			       const struct notify_event_rec *e)
@@ -638,12 +657,14 @@ static void notify_kick(struct imap_client *c)
 			notify_write_event(c, &b, e);
 			if (sub && !e->on)
 				notify_subscribed_update(st->cfg, e->name, false);
+			if (e->event == NOTIFY_MAILBOX_NAME)
+				notify_listed_update(st->cfg, e->name, e->oldname, e->on);
 		}
 		notify_events_free(st->in);
 		st->in = NULL;
 		client_send_buf(c, &b);
 		buf_free(&b);
-		notify_watch_update(c); /* the subscriptions may have changed */
+		notify_watch_update(c); /* the subscriptions or the mailboxes may have changed */
 	}
 	if (!st->npending)
 		return;
@@ -695,6 +716,8 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 	e->on = on;
 	if (event == NOTIFY_SUBSCRIPTION_CHANGE)
 		notify_subscribed_update(c->notify->cfg, name, on);
+	if (event == NOTIFY_MAILBOX_NAME)
+		notify_listed_update(c->notify->cfg, name, oldname, on);
 	struct notify_event_rec **pp = &c->notify->out;
 	while (*pp)
 		pp = &(*pp)->next;
@@ -742,7 +765,7 @@ static bool notify_watch_seen(char *const *names, size_t i, const char *name)
 }
 
 /* Loop: watches the folders the set asks about for message events (the ones that existed at
- * NOTIFY time, INBOX, the subscriptions and the mailboxes named), except the selected one,
+ * NOTIFY time or were created since, INBOX, the subscriptions and the mailboxes named), except the selected one,
  * which the view watches: changes by other programs and processes show at once. Checked after
  * each command of the session; the watches are made again only when the folders differ. */
 static void notify_watch_update(struct imap_client *c)

@@ -105,6 +105,12 @@ class GapsTest(unittest.TestCase):
         a.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
         deliver(SERVER.maildir(USER, "dv.sub"), "1700000003.d3.mx", MSG % (6, 6))
         self.assertRegex(a.line(), rb"^\* STATUS dv/sub \(MESSAGES 2 UIDNEXT 3 ")
+        # a mailbox created after NOTIFY SET (by another session) is watched too
+        b = self.session()
+        b.ok("CREATE dv/later")
+        a.ok("NOOP")
+        deliver(SERVER.maildir(USER, "dv.later"), "1700000004.d4.mx", MSG % (7, 7))
+        self.assertRegex(a.line(), rb"^\* STATUS dv/later \(MESSAGES 1 UIDNEXT 2 ")
         a.ok("NOTIFY NONE")
 
     # 5. RFC 6855 3 (errata 4029)
