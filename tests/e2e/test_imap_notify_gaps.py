@@ -2,9 +2,10 @@
 """Raw-socket sessions against one imapd; each test works in folders of its own."""
 import os
 import re
+import subprocess
 import unittest
 
-from harness import MailServer
+from harness import MailServer, binary, free_port, wait_until
 from test_imap_conformance import MSG, PASSWORD, USER, Session
 
 SERVER = None
@@ -18,6 +19,12 @@ def setUpModule():
 
 def tearDownModule():
     SERVER.close()
+
+
+def status_of(line, name):
+    """The values of "* STATUS name (...)"."""
+    assert line.startswith(b"* STATUS " + name + b" ("), line
+    return dict((k.decode(), int(v)) for k, v in re.findall(rb"([A-Z]+) (\d+)", line))
 
 
 def deliver(folder_path, name, data):
@@ -111,6 +118,52 @@ class GapsTest(unittest.TestCase):
         a.ok("NOOP")
         deliver(SERVER.maildir(USER, "dv.later"), "1700000004.d4.mx", MSG % (7, 7))
         self.assertRegex(a.line(), rb"^\* STATUS dv/later \(MESSAGES 1 UIDNEXT 2 ")
+        a.ok("NOTIFY NONE")
+
+    def second_imapd(self):
+        """Another imapd process over the same state_dir (as two hosts of a cluster would be)."""
+        conf = dict(SERVER.conf)
+        port = free_port()
+        conf["imap_listen"] = "127.0.0.1:%d" % port
+        conf["imaps_listen"] = "127.0.0.1:%d" % free_port()
+        path = os.path.join(SERVER.dir, "mail2.conf")
+        with open(path, "w") as f:
+            f.write("".join("%s = %s\n" % kv for kv in conf.items() if kv[1] is not None))
+        log = open(os.path.join(SERVER.dir, "imapd2.log"), "ab")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([binary("imapd"), "-c", path, "-f"], stdout=log, stderr=log,
+                                stdin=subprocess.DEVNULL)
+
+        def stop():
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.addCleanup(stop)
+        self.assertTrue(wait_until(lambda: proc.poll() is not None or SERVER._accepts(port)))
+        self.assertIsNone(proc.poll())
+        return port
+
+    def test_changes_by_another_imapd_process_are_reported(self):
+        port = self.second_imapd()
+        a = self.session()
+        a.ok("CREATE op")
+        a.ok("NOTIFY SET (mailboxes op (MessageNew MessageExpunge FlagChange))")
+        b = Session(port)
+        self.addCleanup(b.close)
+        b.ok("LOGIN %s %s" % (USER, PASSWORD))
+        b.ok("APPEND op", MSG % (1, 1))
+        first = status_of(a.line(), b"op")
+        self.assertEqual((first["MESSAGES"], first["UIDNEXT"]), (1, 2))
+        b.ok("SELECT op")
+        b.ok("STORE 1 +FLAGS (\\Flagged)")  # only the index changes
+        self.assertGreater(status_of(a.line(), b"op")["HIGHESTMODSEQ"], first["HIGHESTMODSEQ"])
+        b.ok("STORE 1 +FLAGS (\\Deleted)")
+        a.line()
+        b.ok("EXPUNGE")
+        self.assertEqual(status_of(a.line(), b"op")["MESSAGES"], 0)
         a.ok("NOTIFY NONE")
 
     # 5. RFC 6855 3 (errata 4029)
