@@ -286,6 +286,11 @@ static void client_view_changed(void *ctx)
 	client_folder_changed(ctx);
 }
 
+static void client_view_new_messages(void *ctx, struct buf *b, size_t n_new)
+{
+	notify_fetch_new(ctx, b, n_new);
+}
+
 static void client_view_expunging(void *ctx, const struct mailbox_changes *ch)
 {
 	struct imap_client *c = ctx;
@@ -307,6 +312,7 @@ int client_view_open(struct imap_client *c, const char *name, const char *path, 
 		.enabled = client_view_enabled,
 		.changed = client_view_changed,
 		.expunging = client_view_expunging,
+		.new_messages = client_view_new_messages,
 	};
 	struct mailbox_view *v = view_open(&cl, name, path, readonly, err, errlen);
 	if (!v)
@@ -329,8 +335,11 @@ void client_view_close(struct imap_client *c)
 
 static void client_view_sync_work(struct imap_client *c, void *arg)
 {
-	(void)arg;
-	view_sync(c->view);
+	/* NOTIFY SELECTED-DELAYED between commands: expunges wait (RFC 5465 5.2). */
+	if (arg)
+		view_sync_hold_expunges(c->view);
+	else
+		view_sync(c->view);
 	if (c->contexts)
 		command_context_update(c);
 }
@@ -347,8 +356,9 @@ void client_folder_changed(struct imap_client *c)
 	/* NOTIFY (SELECTED): the updates go out at once, not only in IDLE. */
 	bool now = c->mode == IMAP_MODE_IDLE ||
 		   (c->mode == IMAP_MODE_COMMAND && !c->cont.resume && notify_wants_selected(c));
+	void *hold = c->mode == IMAP_MODE_IDLE || !notify_selected_delayed(c) ? NULL : c;
 	if (now && c->conn && !c->conn->closing)
-		client_run_on_pool(c, client_view_sync_work, NULL, c->mode);
+		client_run_on_pool(c, client_view_sync_work, hold, c->mode);
 }
 
 /* Loop thread, after pool work of c (client_run_on_pool): stops the watchers of folders the work
@@ -634,6 +644,10 @@ static void client_work_finish(struct client_work *w)
 			client_folder_changed(c); /* a change that arrived before IDLE began */
 	} else {
 		client_enter_state(c, c->state); /* the state's timeout */
+		/* NOTIFY SELECTED: a change noticed while the command ran goes out now. */
+		if (c->view && c->view->changed && !c->view->expunge_held &&
+		    notify_wants_selected(c))
+			client_folder_changed(c);
 	}
 	notify_session_ready(c);          /* may queue work of its own */
 	if (c->mode != IMAP_MODE_BUSY)    /* (an IDLE sync may have been queued just now) */

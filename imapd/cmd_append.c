@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "fileutil.h"
 #include "imap_date.h"
+#include "fetch.h"
 #include "imap_url.h"
 #include "imap_utf7.h"
 #include "log.h"
@@ -115,51 +116,6 @@ static int append_url_folder(struct imap_client *c, const char *name, char *path
 	return r;
 }
 
-/* Byte range of section (URL form: "", "HEADER", "TEXT", "1.2", "1.2.MIME", ...) of msg. */
-static int append_section(const char *msg, size_t len, const char *section, size_t *off, size_t *n)
-{
-	char numbers[IMAP_URL_SECTION_MAX];
-	size_t k = 0;
-	while (section[k] && (section[k] == '.' || (section[k] >= '0' && section[k] <= '9')))
-		k++;
-	const char *text = section + k;
-	if (k > 0 && !*text && section[k - 1] == '.')
-		return -1;
-	if (*text && k > 0) {
-		if (section[k - 1] != '.')
-			return -1;
-		k--;
-	}
-	memcpy(numbers, section, k);
-	numbers[k] = '\0';
-	enum mime_section what;
-	if (!*text)
-		what = MIME_SECTION_BODY;
-	else if (strcmp(text, "HEADER") == 0)
-		what = MIME_SECTION_HEADER;
-	else if (strcmp(text, "TEXT") == 0)
-		what = MIME_SECTION_TEXT;
-	else if (strcmp(text, "MIME") == 0 && k > 0)
-		what = MIME_SECTION_MIME;
-	else
-		return -1; /* HEADER.FIELDS and the like: not offered in URLs */
-	if (k == 0 && what != MIME_SECTION_BODY) {
-		size_t hl = rfc5322_header_length(msg, len);
-		*off = what == MIME_SECTION_HEADER ? 0 : hl;
-		*n = what == MIME_SECTION_HEADER ? hl : len - hl;
-		return 0;
-	}
-	if (k == 0) {
-		*off = 0;
-		*n = len;
-		return 0;
-	}
-	struct mime_part *root = mime_parse(msg, len);
-	int r = mime_section_range(root, numbers, what, off, n);
-	mime_free(root);
-	return r;
-}
-
 /* Appends the part a CATENATE URL names to out. Returns 0, or -1 with e set (NO [BADURL]). */
 static int append_url(struct imap_client *c, const char *url, size_t urllen, struct buf *out,
 		      struct append_error *e)
@@ -191,21 +147,26 @@ static int append_url(struct imap_client *c, const char *url, size_t urllen, str
 	if (idx >= 0 && (u.uidvalidity == 0 || u.uidvalidity == mb->uidvalidity)) {
 		int fd = mailbox_msg_open(mb, (size_t)idx);
 		char *data = NULL;
-		size_t len = 0, off = 0, n = 0;
+		size_t len = 0;
 		if (fd >= 0) {
 			r = read_fd_whole(fd, SIZE_MAX, &data, &len);
 			close(fd);
 		}
+		/* The section as FETCH BODY[section] gives it (HEADER.FIELDS included). */
+		struct buf part;
+		buf_init(&part);
 		if (r == 0)
-			r = append_section(data, len, u.section, &off, &n);
-		if (r == 0 && u.partial) {
-			uint64_t po = u.partial_off < n ? u.partial_off : n;
-			uint64_t pl = n - po < u.partial_len ? n - po : u.partial_len;
-			off += po;
-			n = pl;
+			r = fetch_section_bytes(u.section, data, len, &part);
+		if (r == 0) {
+			uint64_t n = part.len, po = 0, pl = n;
+			if (u.partial) {
+				po = u.partial_off < n ? u.partial_off : n;
+				pl = n - po < u.partial_len ? n - po : u.partial_len;
+			}
+			if (pl)
+				buf_append(out, part.data + po, (size_t)pl);
 		}
-		if (r == 0)
-			buf_append(out, data + off, n);
+		buf_free(&part);
 		free(data);
 	}
 	if (own)

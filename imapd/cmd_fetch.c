@@ -111,6 +111,27 @@ static bool fetch_prepare(struct imap_client *c, struct fetch_job *job, size_t i
 	return true;
 }
 
+void command_fetch_unsolicited(struct imap_client *c, const struct fetch_request *req, size_t i,
+			       struct buf *b)
+{
+	struct fetch_job job;
+	memset(&job, 0, sizeof(job));
+	job.req = *req;
+	job.req.sets_seen = false; /* nobody asked to read it: \Seen stays as it is */
+	job.needs_data = fetch_needs_data(req);
+	job.condstore = (c->enabled & IMAP_ENABLED_CONDSTORE) != 0;
+	fetch_out_init(&job.out);
+	if (fetch_prepare(c, &job, i)) {
+		for (size_t k = 0; k < job.out.nsegs; k++) {
+			const struct fetch_seg *sg = &job.out.segs[k];
+			buf_append(b, (sg->from_msg ? job.data : job.out.meta.data) + sg->off,
+				   sg->len);
+		}
+	}
+	fetch_out_free(&job.out);
+	free(job.data);
+}
+
 static void fetch_finish(struct imap_client *c, struct fetch_job *job)
 {
 	char tag[128];

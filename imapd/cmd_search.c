@@ -47,6 +47,18 @@ void command_search_error(struct imap_client *c, const struct imap_command *cmd,
 		client_tagged(c, cmd->tag, "BAD", "%s", err->text);
 }
 
+bool command_utf8_charset_bad(struct imap_client *c, const struct imap_command *cmd,
+			      const struct search_program *prog, bool mandatory)
+{
+	if (!(c->enabled & IMAP_ENABLED_UTF8) || prog->charset == SEARCH_CHARSET_DEFAULT ||
+	    (mandatory && prog->charset == SEARCH_CHARSET_UTF8))
+		return false;
+	client_tagged(c, cmd->tag, "BAD", "%s",
+		      mandatory ? "Only UTF-8 is allowed after ENABLE UTF8=ACCEPT"
+				: "No CHARSET is allowed after ENABLE UTF8=ACCEPT");
+	return true;
+}
+
 int command_search_match(struct imap_client *c, const struct search_program *prog, size_t i,
 			 bool needs_tz)
 {
@@ -102,6 +114,10 @@ void cmd_search(struct imap_client *c, const struct imap_command *cmd)
 			seqset_init(&c->view->saved);
 		}
 		command_search_error(c, cmd, &err);
+		return;
+	}
+	if (command_utf8_charset_bad(c, cmd, &prog, false)) {
+		search_program_free(&prog);
 		return;
 	}
 	if (prog.has_modseq)

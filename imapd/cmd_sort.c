@@ -147,6 +147,10 @@ void cmd_sort(struct imap_client *c, const struct imap_command *cmd)
 		command_search_error(c, cmd, &err);
 		return;
 	}
+	if (command_utf8_charset_bad(c, cmd, &p.search, true)) {
+		sort_program_free(&p);
+		return;
+	}
 	if (p.search.has_modseq)
 		command_enable_condstore(c);
 	size_t *idx, n;
@@ -206,6 +210,10 @@ void cmd_thread(struct imap_client *c, const struct imap_command *cmd)
 	struct search_error err;
 	if (thread_parse(cmd->args, cmd->count, 0, &p, &err) < 0) {
 		command_search_error(c, cmd, &err);
+		return;
+	}
+	if (command_utf8_charset_bad(c, cmd, &p.search, true)) {
+		sort_program_free(&p);
 		return;
 	}
 	if (p.search.has_modseq)

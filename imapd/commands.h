@@ -81,6 +81,10 @@ int command_search_match(struct imap_client *c, const struct search_program *pro
 /* The reply to a search program that did not parse (NO [BADCHARSET], NO [LIMIT] or BAD). */
 void command_search_error(struct imap_client *c, const struct imap_command *cmd,
 			  const struct search_error *err);
+/* RFC 6855 3 (errata 4029): after ENABLE UTF8=ACCEPT a SEARCH with CHARSET (optional: any
+ * given, mandatory: SORT and THREAD, any but UTF-8) is BAD. Answers and returns true then. */
+bool command_utf8_charset_bad(struct imap_client *c, const struct imap_command *cmd,
+			      const struct search_program *prog, bool mandatory);
 
 /* cmd_sort.c: SORT, UID SORT (ESORT's RETURN), THREAD, UID THREAD */
 void cmd_sort(struct imap_client *c, const struct imap_command *cmd);
@@ -152,6 +156,11 @@ int command_flags(struct imap_client *c, const struct imap_command *cmd, const s
 /* Reads message i of the selected folder whole into *data_r (free it). Returns 0, or -1
  * when the file vanished (expunged elsewhere) or cannot be read (logged). */
 int command_read_message(struct imap_client *c, size_t i, char **data_r, size_t *len_r);
+/* Appends "* n FETCH (...)" for message i of the selected folder with req's attributes, as
+ * FETCH renders it but setting no flag (NOTIFY's MessageNew fetch-att). Pool. */
+struct fetch_request;
+void command_fetch_unsolicited(struct imap_client *c, const struct fetch_request *req, size_t i,
+			       struct buf *b);
 /* A CONDSTORE-enabling command (FETCH MODSEQ, SEARCH MODSEQ, STORE UNCHANGEDSINCE, ...):
  * enables CONDSTORE and, the first time with a folder selected, sends "* OK [HIGHESTMODSEQ n]"
  * (RFC 7162 3.1). */

@@ -194,10 +194,11 @@ static const struct mime_part *fetch_root(struct fetch_ctx *x)
 	return x->root;
 }
 
-static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x,
-			       const struct fetch_item *it)
+/* Where section s is in the message (for HEADER.FIELDS: the header it picks from). False when
+ * the message has no such part. */
+static bool fetch_section_range(struct fetch_ctx *x, const struct fetch_section *s, size_t *off_r,
+				size_t *len_r)
 {
-	const struct fetch_section *s = &it->section;
 	const struct fetch_msg *m = x->m;
 	char numbers[FETCH_MAX_PARTS * 11 + 1];
 	fetch_numbers(s, numbers, sizeof(numbers));
@@ -238,10 +239,18 @@ static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x,
 			0;
 		break;
 	}
-	if (!found) {
-		off = 0;
-		len = 0;
-	}
+	*off_r = found ? off : 0;
+	*len_r = found ? len : 0;
+	return found;
+}
+
+static void fetch_section_item(struct fetch_out *o, struct fetch_ctx *x,
+			       const struct fetch_item *it)
+{
+	const struct fetch_section *s = &it->section;
+	const struct fetch_msg *m = x->m;
+	size_t off, len;
+	bool found = fetch_section_range(x, s, &off, &len);
 	if (found && (s->text == FETCH_SECTION_HEADER_FIELDS ||
 		      s->text == FETCH_SECTION_HEADER_FIELDS_NOT)) {
 		size_t start = o->meta.len;
@@ -299,6 +308,37 @@ static void fetch_binary_item(struct fetch_out *o, struct fetch_ctx *x, const st
 	o->meta.len = start + dlen;
 	o->meta.data[o->meta.len] = '\0';
 	fetch_literal_meta(o, start, memchr(o->meta.data + start, 0, dlen) != NULL);
+}
+
+int fetch_section_bytes(const char *section, const char *msg, size_t len, struct buf *out)
+{
+	struct buf spec;
+	buf_init(&spec);
+	buf_printf(&spec, "BODY.PEEK[%s]", section);
+	struct imap_arg a = { .type = IMAP_ARG_ATOM, .str = spec.data, .len = spec.len };
+	struct fetch_request req;
+	struct fetch_error err;
+	int r = fetch_parse(&a, 1, 0, &req, &err);
+	buf_free(&spec);
+	if (r < 0)
+		return -1;
+	const struct fetch_section *s = &req.items[0].section;
+	struct fetch_msg m = { .data = msg, .len = len };
+	struct fetch_ctx x = { .m = &m, .hdr = msg };
+	x.header_len = rfc5322_header_length(msg, len);
+	size_t off, n;
+	r = fetch_section_range(&x, s, &off, &n) ? 0 : -1;
+	if (r == 0 &&
+	    (s->text == FETCH_SECTION_HEADER_FIELDS || s->text == FETCH_SECTION_HEADER_FIELDS_NOT))
+		mime_write_header_fields(out, msg + off, n, (const char *const *)s->fields,
+					 s->field_count,
+					 s->text == FETCH_SECTION_HEADER_FIELDS_NOT);
+	else if (r == 0)
+		buf_append(out, msg + off, n);
+	if (x.root)
+		mime_free(x.root);
+	fetch_request_free(&req);
+	return r;
 }
 
 void fetch_render(struct fetch_out *o, const struct fetch_request *req, const struct mailbox *mb,

@@ -51,6 +51,11 @@ bool fetch_needs_data(const struct fetch_request *req);
 void fetch_render(struct fetch_out *o, const struct fetch_request *req, const struct mailbox *mb,
 		  const struct fetch_msg *m, bool add_flags, bool add_modseq);
 
+/* The bytes of BODY[section] of the message msg, section written as in FETCH ("", "1.2",
+ * "HEADER.FIELDS (From Subject)", "2.MIME"): what CATENATE's URL parts take (RFC 4469, 5092).
+ * Returns 0 with them appended to out, or -1 when the section is invalid or not in msg. */
+int fetch_section_bytes(const char *section, const char *msg, size_t len, struct buf *out);
+
 /* Offset east of UTC, in minutes, of this host's zone at t. */
 int fetch_local_tz(time_t t);
 

@@ -267,6 +267,8 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 		buf_printf(&b, "* %zu EXISTS\r\n", mb->count);
 	if (ch->n_new && !(enabled & IMAP_ENABLED_REV2))
 		buf_printf(&b, "* %zu RECENT\r\n", mailbox_recent_count(mb));
+	if (ch->n_new && v->cl.new_messages)
+		v->cl.new_messages(v->cl.ctx, &b, ch->n_new);
 	for (size_t i = 0; i < ch->n_flag_changed; i++) {
 		long idx = mailbox_find_uid(mb, ch->flag_changed_uids[i]);
 		if (idx < 0)
@@ -286,14 +288,19 @@ void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch)
 	buf_free(&b);
 }
 
-void view_sync(struct mailbox_view *v)
+static void view_sync_ex(struct mailbox_view *v, bool hold_expunges)
 {
 	if (!v)
 		return;
 	struct mailbox_changes ch;
 	memset(&ch, 0, sizeof(ch));
 	v->changed = false;
-	int r = mailbox_sync(v->mb, &ch);
+	int r = hold_expunges ? mailbox_sync_hold_expunges(v->mb, &ch) : mailbox_sync(v->mb, &ch);
+	v->expunge_held = r == 1;
+	if (r == 1) {
+		v->changed = true; /* an expunge waits for a command that allows it */
+		return;
+	}
 	if (r < 0) {
 		log_warn("imap: user=%s, sync of %s failed: %s", v->cl.user, v->path, strerror(-r));
 		mailbox_changes_free(&ch);
@@ -309,6 +316,16 @@ void view_sync(struct mailbox_view *v)
 	}
 	view_send_changes(v, &ch);
 	mailbox_changes_free(&ch);
+}
+
+void view_sync(struct mailbox_view *v)
+{
+	view_sync_ex(v, false);
+}
+
+void view_sync_hold_expunges(struct mailbox_view *v)
+{
+	view_sync_ex(v, true);
 }
 
 void view_want_watch(struct mailbox_view *v)

@@ -38,14 +38,18 @@ struct view_client {
 	/* The watcher saw the folder change (loop thread). May come after the view closed, until
 	 * view_watches_stop stopped its watcher. */
 	void (*changed)(void *ctx);
+	/* After "* n EXISTS": what else the session sends about the n_new messages at the end of
+	 * the folder (NOTIFY's MessageNew FETCH). May be NULL. */
+	void (*new_messages)(void *ctx, struct buf *b, size_t n_new);
 };
 
 struct mailbox_view {
 	struct mailbox *mb;
-	char *name;               /* as the client named it ("INBOX" normalised) */
-	char path[PATH_MAX];      /* the Maildir */
-	bool readonly;            /* EXAMINE */
-	bool changed;             /* the folder changed on disk since the last sync */
+	char *name;          /* as the client named it ("INBOX" normalised) */
+	char path[PATH_MAX]; /* the Maildir */
+	bool readonly;       /* EXAMINE */
+	bool changed;        /* the folder changed on disk since the last sync */
+	bool expunge_held; /* a sync between commands left an expunge for later (NOTIFY SELECTED-DELAYED) */
 	bool want_watch;          /* IDLE was entered: watch the folder until it is closed */
 	struct view_watch *watch; /* inotify on new/ and cur/ (NULL until the first IDLE,
 					 * or when unavailable) */
@@ -67,6 +71,9 @@ void view_close(struct mailbox_view *v, struct view_watch **retired);
 
 /* Syncs with the disk and sends EXPUNGE/EXISTS/FETCH for what changed. Nothing when v is NULL. */
 void view_sync(struct mailbox_view *v);
+/* The same, unless an expunge would be reported: then nothing is sent and v stays changed
+ * (NOTIFY SELECTED-DELAYED between commands). */
+void view_sync_hold_expunges(struct mailbox_view *v);
 /* Sends the untagged responses for changes (from a sync, or an expunge made by the session).
  * Nothing when v is NULL. */
 void view_send_changes(struct mailbox_view *v, const struct mailbox_changes *ch);

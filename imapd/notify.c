@@ -13,8 +13,11 @@
  */
 #include "notify.h"
 #include "client.h"
+#include "commands.h"
+#include "fetch_parse.h"
 #include "log.h"
 #include "mailbox.h"
+#include "mailbox_index.h"
 #include "mailbox_view.h"
 #include "xalloc.h"
 
@@ -27,6 +30,7 @@
 #include <strings.h>
 
 #define NOTIFY_PENDING_MAX 32 /* folders waiting to be reported; more are dropped (logged) */
+#define NOTIFY_WATCH_MAX   32 /* folders watched for other programs' changes; more are not (logged) */
 
 struct notify_filter {
 	enum notify_kind kind;
@@ -37,6 +41,9 @@ struct notify_filter {
 
 struct notify_cfg {
 	bool status;
+	char **listed; /* the existing folders the set asked about at NOTIFY time (store names) */
+	size_t nlisted;
+	struct fetch_request *fetch_new; /* SELECTED's MessageNew (fetch-att), or NULL */
 	struct notify_filter f[NOTIFY_MAX_FILTERS];
 	size_t n;
 };
@@ -48,16 +55,31 @@ struct notify_event_rec {
 	struct notify_event_rec *next;
 };
 
-/* inotify on the account's INBOX new/ while the set asks about INBOX (loop; freed in its close
- * callback, after the session may have gone: c is then NULL). */
+/* inotify on a folder the set asks about (not the selected one, which the view watches): its
+ * new/ (deliveries by mtad and deliver) and its directory (the index another imapd process
+ * rewrites). Loop; freed in its close callback, after the session may have gone: c is then NULL. */
 struct notify_watch {
 	uv_fs_event_t ev;
 	struct imap_client *c;
+	bool index_only; /* the Maildir directory: only the index file counts */
+	char maildir[PATH_MAX];
+};
+
+/* The STATUS values last sent for a folder: a change seen twice (another session's, and the
+ * watch) is reported once. */
+struct notify_sent {
+	char *name;
+	uint32_t messages, uidnext, uidvalidity;
+	uint64_t modseq;
 };
 
 struct notify_state {
-	struct notify_cfg *cfg;            /* NULL: no NOTIFY SET */
-	struct notify_watch *inbox;        /* (loop) */
+	struct notify_cfg *cfg;                           /* NULL: no NOTIFY SET */
+	struct notify_watch *watch[2 * NOTIFY_WATCH_MAX]; /* (loop) */
+	size_t nwatch;
+	bool told_full;                            /* (loop) logged: too many folders to watch */
+	struct notify_sent sent[NOTIFY_WATCH_MAX]; /* (the session's work) */
+	size_t nsent_next;
 	char *pending[NOTIFY_PENDING_MAX]; /* maildirs to report (loop) */
 	size_t npending;
 	struct notify_event_rec *in;  /* other sessions' mailbox events (loop) */
@@ -81,9 +103,11 @@ static const struct {
 };
 
 static enum notify_parse_result notify_parse_events(const struct imap_arg *a, unsigned *events,
+						    const struct imap_arg **fetch_att,
 						    const char **error_r)
 {
 	*events = 0;
+	*fetch_att = NULL;
 	if (imap_arg_atom_equals(a, "NONE"))
 		return NOTIFY_PARSE_OK;
 	const struct imap_arg *l;
@@ -111,11 +135,10 @@ static enum notify_parse_result notify_parse_events(const struct imap_arg *a, un
 			continue;
 		}
 		*events |= notify_events[k].bit;
-		/* MessageNew may name the FETCH items to send with it; they are not sent (a
-		 * client fetches what it needs), but the list must be well formed. */
+		/* MessageNew may name the FETCH items to send with each new message. */
 		if (notify_events[k].bit == NOTIFY_MESSAGE_NEW && i + 1 < n &&
 		    l[i + 1].type == IMAP_ARG_LIST)
-			i++;
+			*fetch_att = &l[++i];
 	}
 	/* RFC 5465 5.1: MessageNew and MessageExpunge go together; FlagChange needs both. */
 	unsigned msg = *events & NOTIFY_MESSAGE_EVENTS;
@@ -210,7 +233,8 @@ enum notify_parse_result notify_parse(const struct imap_arg *args, unsigned coun
 			selected = true;
 		}
 		const char *text = NULL;
-		enum notify_parse_result r = notify_parse_events(&l[ev], &f->events, &text);
+		enum notify_parse_result r = notify_parse_events(&l[ev], &f->events, &f->fetch_att,
+								 &text);
 		if (r == NOTIFY_PARSE_BAD) {
 			*error_r = text;
 			return r;
@@ -230,6 +254,13 @@ static void notify_cfg_free(struct notify_cfg *cfg)
 {
 	if (!cfg)
 		return;
+	for (size_t i = 0; i < cfg->nlisted; i++)
+		free(cfg->listed[i]);
+	free(cfg->listed);
+	if (cfg->fetch_new) {
+		fetch_request_free(cfg->fetch_new);
+		free(cfg->fetch_new);
+	}
 	for (size_t i = 0; i < cfg->n; i++) {
 		for (size_t j = 0; j < cfg->f[i].n; j++)
 			free(cfg->f[i].names[j]);
@@ -261,11 +292,11 @@ static void notify_watch_closed(uv_handle_t *h)
 
 static void notify_watch_stop(struct notify_state *st)
 {
-	if (!st->inbox)
-		return;
-	st->inbox->c = NULL;
-	uv_close((uv_handle_t *)&st->inbox->ev, notify_watch_closed);
-	st->inbox = NULL;
+	for (size_t i = 0; i < st->nwatch; i++) {
+		st->watch[i]->c = NULL;
+		uv_close((uv_handle_t *)&st->watch[i]->ev, notify_watch_closed);
+	}
+	st->nwatch = 0;
 }
 
 void notify_free(struct imap_client *c)
@@ -279,6 +310,8 @@ void notify_free(struct imap_client *c)
 		free(st->pending[i]);
 	notify_events_free(st->in);
 	notify_events_free(st->out);
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX; i++)
+		free(st->sent[i].name);
 	free(st);
 	c->notify = NULL;
 }
@@ -287,7 +320,18 @@ bool notify_wants_selected(const struct imap_client *c)
 {
 	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
 	for (size_t i = 0; cfg && i < cfg->n; i++)
-		if (cfg->f[i].kind == NOTIFY_SELECTED && cfg->f[i].events)
+		if ((cfg->f[i].kind == NOTIFY_SELECTED ||
+		     cfg->f[i].kind == NOTIFY_SELECTED_DELAYED) &&
+		    cfg->f[i].events)
+			return true;
+	return false;
+}
+
+bool notify_selected_delayed(const struct imap_client *c)
+{
+	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
+	for (size_t i = 0; cfg && i < cfg->n; i++)
+		if (cfg->f[i].kind == NOTIFY_SELECTED_DELAYED && cfg->f[i].events)
 			return true;
 	return false;
 }
@@ -357,6 +401,23 @@ static void notify_write_status(struct imap_client *c, struct buf *b, const char
 	if (client_folder_path(c, name, path, sizeof(path)) < 0 ||
 	    mailbox_status(path, false, &st) < 0)
 		return;
+	struct notify_state *ns = c->notify;
+	struct notify_sent *sent = NULL;
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX && !sent; i++)
+		if (ns->sent[i].name && strcmp(ns->sent[i].name, name) == 0)
+			sent = &ns->sent[i];
+	if (sent && sent->messages == st.messages && sent->uidnext == st.uidnext &&
+	    sent->uidvalidity == st.uidvalidity && sent->modseq == st.highest_modseq)
+		return; /* told already */
+	if (!sent) {
+		sent = &ns->sent[ns->nsent_next++ % NOTIFY_WATCH_MAX];
+		free(sent->name);
+		sent->name = xstrdup(name);
+	}
+	sent->messages = st.messages;
+	sent->uidnext = st.uidnext;
+	sent->uidvalidity = st.uidvalidity;
+	sent->modseq = st.highest_modseq;
 	buf_append_str(b, "* STATUS ");
 	client_write_mailbox(c, b, name);
 	buf_printf(b, " (MESSAGES %u UIDNEXT %u UIDVALIDITY %u", st.messages, st.uidnext,
@@ -401,6 +462,21 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 		struct notify_filter *f = &cfg->f[i];
 		f->kind = spec.f[i].kind;
 		f->events = spec.f[i].events;
+		if (spec.f[i].fetch_att &&
+		    (f->kind == NOTIFY_SELECTED || f->kind == NOTIFY_SELECTED_DELAYED)) {
+			struct fetch_error ferr;
+			cfg->fetch_new = xcalloc(1, sizeof(*cfg->fetch_new));
+			if (fetch_parse(spec.f[i].fetch_att, 1, FETCH_PARSE_UID, cfg->fetch_new,
+					&ferr) < 0) {
+				free(cfg->fetch_new);
+				cfg->fetch_new = NULL;
+				notify_cfg_free(cfg);
+				if (nfolders > 0)
+					mailbox_folders_free(folders, (size_t)nfolders);
+				client_tagged(c, cmd->tag, "BAD", "MessageNew: %s", ferr.text);
+				return;
+			}
+		}
 		if (spec.f[i].nnames)
 			f->names = xcalloc(spec.f[i].nnames, sizeof(*f->names));
 		for (size_t j = 0; j < spec.f[i].nnames; j++) {
@@ -428,8 +504,22 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 				}
 		}
 	}
+	/* The folders to watch for other programs' changes (notify_watch_update). */
+	if (nfolders < 0)
+		nfolders = mailbox_folder_list(c->account_dir, &folders);
+	for (long k = 0; k < nfolders; k++)
+		if ((notify_match(cfg, folders[k].name) & NOTIFY_MESSAGE_EVENTS) &&
+		    !folders[k].noselect && !folders[k].nonexistent) {
+			cfg->listed = xrealloc(cfg->listed,
+					       (cfg->nlisted + 1) * sizeof(*cfg->listed));
+			cfg->listed[cfg->nlisted++] = xstrdup(folders[k].name);
+		}
 	notify_cfg_free(st->cfg);
 	st->cfg = cfg;
+	for (size_t i = 0; i < NOTIFY_WATCH_MAX; i++) { /* a new set: every STATUS is news */
+		free(st->sent[i].name);
+		st->sent[i].name = NULL;
+	}
 	if (notify_wants_selected(c))
 		view_want_watch(c->view);
 	if (cfg->status) {
@@ -451,6 +541,16 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd)
 	if (nfolders > 0)
 		mailbox_folders_free(folders, (size_t)nfolders);
 	client_tagged(c, cmd->tag, "OK", "NOTIFY completed");
+}
+
+void notify_fetch_new(struct imap_client *c, struct buf *b, size_t n_new)
+{
+	const struct notify_cfg *cfg = c->notify ? c->notify->cfg : NULL;
+	if (!cfg || !cfg->fetch_new || !c->view || !n_new)
+		return;
+	size_t count = c->view->mb->count;
+	for (size_t i = count - (n_new < count ? n_new : count); i < count; i++)
+		command_fetch_unsolicited(c, cfg->fetch_new, i, b);
 }
 
 /* ---- events ---- */
@@ -476,6 +576,46 @@ static void notify_status_work(struct imap_client *c, void *arg)
 	free(job);
 }
 
+/* RFC 5465 6: "subscribed" follows the subscriptions as they change, whichever session of the
+ * account changes them. Run by c's work or on the loop while c has none. */
+static void notify_subscribed_update(struct notify_cfg *cfg, const char *name, bool on)
+{
+	for (size_t i = 0; cfg && i < cfg->n; i++) {
+		struct notify_filter *f = &cfg->f[i];
+		if (f->kind != NOTIFY_SUBSCRIBED)
+			continue;
+		size_t j = 0;
+		while (j < f->n && strcmp(f->names[j], name) != 0)
+			j++;
+		if (on && j == f->n) {
+			f->names = xrealloc(f->names, (f->n + 1) * sizeof(*f->names));
+			f->names[f->n++] = xstrdup(name);
+		} else if (!on && j < f->n) {
+			free(f->names[j]);
+			f->names[j] = f->names[--f->n];
+		}
+	}
+}
+
+/* A mailbox created, deleted or renamed after NOTIFY SET joins or leaves the folders watched
+ * for other programs' changes (notify_watch_update). Same threads as above. */
+static void notify_listed_update(struct notify_cfg *cfg, const char *name, const char *oldname,
+				 bool on)
+{
+	if (!cfg)
+		return;
+	for (size_t j = 0; j < cfg->nlisted; j++)
+		if (strcmp(cfg->listed[j], oldname ? oldname : name) == 0) {
+			free(cfg->listed[j]);
+			cfg->listed[j] = cfg->listed[--cfg->nlisted];
+			break;
+		}
+	if (on && (notify_match(cfg, name) & NOTIFY_MESSAGE_EVENTS)) {
+		cfg->listed = xrealloc(cfg->listed, (cfg->nlisted + 1) * sizeof(*cfg->listed));
+		cfg->listed[cfg->nlisted++] = xstrdup(name);
+	}
+}
+
 /* Loop: the LIST line of another session's event e, when c's set asks for it. */
 static void notify_write_event(struct imap_client *c, struct buf *b,
 			       const struct notify_event_rec *e)
@@ -498,6 +638,8 @@ static void notify_write_event(struct imap_client *c, struct buf *b,
 	buf_append_str(b, "\r\n");
 }
 
+static void notify_watch_update(struct imap_client *c);
+
 /* Loop: sends what waits for c when c is free to hear it. */
 static void notify_kick(struct imap_client *c)
 {
@@ -508,12 +650,21 @@ static void notify_kick(struct imap_client *c)
 	if (st->in) {
 		struct buf b;
 		buf_init(&b);
-		for (struct notify_event_rec *e = st->in; e && st->cfg; e = e->next)
+		for (struct notify_event_rec *e = st->in; e && st->cfg; e = e->next) {
+			bool sub = e->event == NOTIFY_SUBSCRIPTION_CHANGE;
+			if (sub && e->on) /* a new subscription is reported, and so is its end */
+				notify_subscribed_update(st->cfg, e->name, true);
 			notify_write_event(c, &b, e);
+			if (sub && !e->on)
+				notify_subscribed_update(st->cfg, e->name, false);
+			if (e->event == NOTIFY_MAILBOX_NAME)
+				notify_listed_update(st->cfg, e->name, e->oldname, e->on);
+		}
 		notify_events_free(st->in);
 		st->in = NULL;
 		client_send_buf(c, &b);
 		buf_free(&b);
+		notify_watch_update(c); /* the subscriptions or the mailboxes may have changed */
 	}
 	if (!st->npending)
 		return;
@@ -563,46 +714,122 @@ void notify_mailbox_event(struct imap_client *c, unsigned event, const char *nam
 	e->name = xstrdup(name);
 	e->oldname = oldname ? xstrdup(oldname) : NULL;
 	e->on = on;
+	if (event == NOTIFY_SUBSCRIPTION_CHANGE)
+		notify_subscribed_update(c->notify->cfg, name, on);
+	if (event == NOTIFY_MAILBOX_NAME)
+		notify_listed_update(c->notify->cfg, name, oldname, on);
 	struct notify_event_rec **pp = &c->notify->out;
 	while (*pp)
 		pp = &(*pp)->next;
 	*pp = e;
 }
 
-static void notify_inbox_event(uv_fs_event_t *h, const char *filename, int events, int status)
+static void notify_dir_event(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-	(void)filename;
 	(void)events;
 	struct notify_watch *w = h->data;
-	if (w->c && status == 0)
-		notify_folder_changed(w->c, w->c->account_dir);
+	/* In the Maildir directory only the index renamed into place counts (not its temporary
+	 * file, written before the change is committed); in new/ every file does. */
+	if (w->c && status == 0 &&
+	    (!w->index_only || (filename && strcmp(filename, MAILBOX_INDEX_FILE) == 0)))
+		notify_folder_changed(w->c, w->maildir);
 }
 
-/* Loop: watches INBOX's new/ while the set asks about INBOX and INBOX is not selected (a
- * selected INBOX has the view's own watch). */
-static void notify_watch_update(struct imap_client *c)
+static bool notify_watch_add(struct imap_client *c, const char *maildir, const char *dir,
+			     bool index_only)
 {
 	struct notify_state *st = c->notify;
-	bool want = st->cfg && c->account_dir[0] && c->conn && !c->conn->closing &&
-		    (notify_match(st->cfg, "INBOX") & NOTIFY_MESSAGE_NEW) &&
-		    !notify_is_selected(c, "INBOX");
-	if (!want) {
-		notify_watch_stop(st);
-		return;
-	}
-	if (st->inbox)
-		return;
-	char dir[PATH_MAX + 8];
-	snprintf(dir, sizeof(dir), "%s/new", c->account_dir);
+	if (st->nwatch == sizeof(st->watch) / sizeof(st->watch[0]))
+		return false;
 	struct notify_watch *w = xcalloc(1, sizeof(*w));
 	w->c = c;
+	w->index_only = index_only;
+	snprintf(w->maildir, sizeof(w->maildir), "%s", maildir);
 	uv_fs_event_init(c->d->loop, &w->ev);
 	w->ev.data = w;
-	int r = uv_fs_event_start(&w->ev, notify_inbox_event, dir, 0);
+	int r = uv_fs_event_start(&w->ev, notify_dir_event, dir, 0);
 	if (r < 0)
 		log_warn("imap: user=%s, NOTIFY: cannot watch %s: %s", c->user, dir,
 			 uv_strerror(r));
-	st->inbox = w;
+	st->watch[st->nwatch++] = w;
+	return true;
+}
+
+/* Whether the store name is one of the first i names of the set's folders to watch. */
+static bool notify_watch_seen(char *const *names, size_t i, const char *name)
+{
+	for (size_t k = 0; k < i; k++)
+		if (strcmp(names[k], name) == 0)
+			return true;
+	return false;
+}
+
+/* Loop: watches the folders the set asks about for message events (the ones that existed at
+ * NOTIFY time or were created since, INBOX, the subscriptions and the mailboxes named), except the selected one,
+ * which the view watches: changes by other programs and processes show at once. Checked after
+ * each command of the session; the watches are made again only when the folders differ. */
+static void notify_watch_update(struct imap_client *c)
+{
+	struct notify_state *st = c->notify;
+	const struct notify_cfg *cfg = st->cfg;
+	if (!cfg || !c->account_dir[0] || !c->conn || c->conn->closing) {
+		notify_watch_stop(st);
+		return;
+	}
+	char *names[NOTIFY_WATCH_MAX];
+	size_t n = 0;
+	bool full = false;
+	const char *inbox = "INBOX";
+	for (size_t i = 0; i <= cfg->nlisted; i++) {
+		const char *name = i < cfg->nlisted ? cfg->listed[i] : inbox;
+		if (!(notify_match(cfg, name) & NOTIFY_MESSAGE_EVENTS) ||
+		    notify_is_selected(c, name) || notify_watch_seen(names, n, name))
+			continue;
+		if (n == NOTIFY_WATCH_MAX) {
+			full = true;
+			break;
+		}
+		names[n++] = (char *)name;
+	}
+	for (size_t i = 0; i < cfg->n && !full; i++) {
+		const struct notify_filter *f = &cfg->f[i];
+		if ((f->kind != NOTIFY_SUBSCRIBED && f->kind != NOTIFY_MAILBOXES) ||
+		    !(f->events & NOTIFY_MESSAGE_EVENTS))
+			continue;
+		for (size_t j = 0; j < f->n && !full; j++) {
+			if (notify_is_selected(c, f->names[j]) ||
+			    notify_watch_seen(names, n, f->names[j]))
+				continue;
+			if (n == NOTIFY_WATCH_MAX)
+				full = true;
+			else
+				names[n++] = f->names[j];
+		}
+	}
+	if (full && !st->told_full)
+		log_info("imap: user=%s, NOTIFY: more than %d folders asked about; the others are "
+			 "reported when a session of this daemon changes them",
+			 c->user, NOTIFY_WATCH_MAX);
+	st->told_full = full;
+	/* The same folders as now (the usual case after a command): the watches stay. */
+	bool same = st->nwatch == 2 * n;
+	for (size_t i = 0; i < n && same; i++) {
+		char maildir[PATH_MAX];
+		same = client_folder_path(c, names[i], maildir, sizeof(maildir)) == 0 &&
+		       strcmp(st->watch[2 * i]->maildir, maildir) == 0;
+	}
+	if (same)
+		return;
+	notify_watch_stop(st);
+	for (size_t i = 0; i < n; i++) {
+		char maildir[PATH_MAX], dir[PATH_MAX + 8];
+		if (client_folder_path(c, names[i], maildir, sizeof(maildir)) < 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/new", maildir);
+		if (!notify_watch_add(c, maildir, dir, false) ||
+		    !notify_watch_add(c, maildir, maildir, true))
+			break;
+	}
 }
 
 void notify_after_work(struct imap_client *c)

@@ -34,7 +34,8 @@ enum notify_kind {
 /* One "(filter events)" group as parsed: names point into the command's arguments. */
 struct notify_spec_filter {
 	enum notify_kind kind;
-	unsigned events; /* enum notify_event bits; 0 = NONE */
+	unsigned events;                  /* enum notify_event bits; 0 = NONE */
+	const struct imap_arg *fetch_att; /* MessageNew's FETCH attribute list, or NULL */
 	const struct imap_arg *names[NOTIFY_MAX_NAMES];
 	size_t nnames;
 };
@@ -64,9 +65,17 @@ void cmd_notify(struct imap_client *c, const struct imap_command *cmd);
 void notify_init(struct imap_client *c);
 /* The session ends: its notification set goes. */
 void notify_free(struct imap_client *c);
-/* The session asked to hear about its selected folder at once (SELECTED): it syncs when a
- * change is noticed, not only in IDLE. */
+/* The session asked to hear about its selected folder at once (SELECTED or SELECTED-DELAYED):
+ * it syncs when a change is noticed, not only in IDLE. */
 bool notify_wants_selected(const struct imap_client *c);
+/* Of those, the session asked SELECTED-DELAYED: expunges wait for a command that allows them. */
+bool notify_selected_delayed(const struct imap_client *c);
+
+/* Pool (the session's work): after "* n EXISTS" for the n_new messages at the end of the
+ * selected mailbox, the FETCH of each with the attributes the set's MessageNew names (RFC 5465
+ * 5.2), rendered as FETCH renders them; \Seen is not set. */
+struct buf;
+void notify_fetch_new(struct imap_client *c, struct buf *b, size_t n_new);
 
 /* Loop thread: another session (or this daemon) changed the folder at maildir. */
 void notify_folder_changed(struct imap_client *c, const char *maildir);

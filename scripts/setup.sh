@@ -11,7 +11,7 @@ PACKAGES=(
 	libsystemd-dev systemd dpkg-dev lintian devscripts mandoc fail2ban mmdebstrap
 	zlib1g-dev libmicrohttpd-dev libcurl4-openssl-dev libunbound-dev dns-root-data
 	unbound knot ldnsutils pebble prometheus dovecot-imapd dovecot-lmtpd postfix
-	offlineimap3
+	offlineimap3 mutt
 	libjansson-dev
 )
 

@@ -539,7 +539,22 @@ static bool mailbox_unchanged(struct mailbox *mb, struct mailbox_state *s)
 	return mailbox_stamp_eq(&ns, &s->idx.new_stamp) && mailbox_stamp_eq(&cs, &s->idx.cur_stamp);
 }
 
-int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r)
+/* Whether a view update would report an expunge: a message of the view is not in the state. */
+static bool mailbox_would_expunge(const struct mailbox *mb, const struct mailbox_state *s)
+{
+	if (mb->uidvalidity != s->idx.uidvalidity)
+		return true;
+	size_t j = 0;
+	for (size_t i = 0; i < mb->count; i++) {
+		while (j < s->idx.n && s->idx.e[j].uid < mb->msgs[i].uid)
+			j++;
+		if (j == s->idx.n || s->idx.e[j].uid != mb->msgs[i].uid)
+			return true;
+	}
+	return false;
+}
+
+static int mailbox_sync_ex(struct mailbox *mb, struct mailbox_changes *ch_r, bool hold_expunges)
 {
 	struct mailbox_state *s = mb->priv;
 	if (ch_r)
@@ -551,8 +566,22 @@ int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r)
 	if (r < 0)
 		return r;
 	r = mailbox_state_refresh(s, false);
-	if (r == 0)
+	if (r == 0 && hold_expunges && mailbox_would_expunge(mb, s)) {
+		s->view_stale = true; /* the next sync applies it */
+		r = 1;
+	} else if (r == 0) {
 		mailbox_view_update(mb, s, ch_r);
+	}
 	mailbox_state_unlock(s);
 	return r;
+}
+
+int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r)
+{
+	return mailbox_sync_ex(mb, ch_r, false);
+}
+
+int mailbox_sync_hold_expunges(struct mailbox *mb, struct mailbox_changes *ch_r)
+{
+	return mailbox_sync_ex(mb, ch_r, true);
 }

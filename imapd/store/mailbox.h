@@ -93,6 +93,9 @@ void mailbox_close(struct mailbox **mb);
  * (and move to cur/ unless readonly), vanished files are expunged, renamed files' flags are
  * read. Cheap when nothing changed (directory mtimes). Returns 0 or -errno. */
 int mailbox_sync(struct mailbox *mb, struct mailbox_changes *ch_r);
+/* As mailbox_sync, but when the sync would report an expunge nothing is applied and it returns 1
+ * (NOTIFY SELECTED-DELAYED: expunges wait for a command that allows them, RFC 5465 5.2). */
+int mailbox_sync_hold_expunges(struct mailbox *mb, struct mailbox_changes *ch_r);
 
 /* STORE and EXPUNGE return -ESTALE when the index was rebuilt (new UIDVALIDITY) since the
  * view was made: sync, and end the selection. */

@@ -1,4 +1,4 @@
-/* fuzz_imap_fetch_search.c - libFuzzer target: hostile message bytes through SEARCH evaluation and FETCH rendering (first line: search keys, the rest: the message). */
+/* fuzz_imap_fetch_search.c - libFuzzer target: hostile message bytes through SEARCH evaluation, FETCH rendering and CATENATE URL sections (first line: search keys and a section, the rest: the message). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +81,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	fetch_out_free(&out);
 	fetch_request_free(&req);
+	/* The first line as a CATENATE URL's section of the message. */
+	char section[256];
+	size_t slen = keys_len < sizeof(section) - 1 ? keys_len : sizeof(section) - 1;
+	memcpy(section, in, slen);
+	section[slen] = '\0';
+	buf_reset(&line);
+	if (!memchr(section, '\0', slen) && fetch_section_bytes(section, msg, msg_len, &line) < 0 &&
+	    line.len != 0)
+		abort();
 	imap_parser_free(&p);
 	buf_free(&line);
 	return 0;

@@ -44,6 +44,11 @@ Test(notify, rfc_examples)
 	cr_assert_eq(s.n, 2);
 	cr_assert_eq(s.f[0].kind, NOTIFY_SELECTED);
 	cr_assert_eq(s.f[0].events, NOTIFY_MESSAGE_NEW | NOTIFY_MESSAGE_EXPUNGE);
+	/* MessageNew's fetch-att list is kept for the unsolicited FETCH */
+	cr_assert_not_null(s.f[0].fetch_att);
+	cr_assert_eq(s.f[0].fetch_att->type, IMAP_ARG_LIST);
+	cr_assert_eq(s.f[0].fetch_att->count, 2);
+	cr_assert_null(s.f[1].fetch_att);
 	cr_assert_eq(s.f[1].kind, NOTIFY_SUBTREE);
 	cr_assert_eq(s.f[1].nnames, 1);
 	cr_assert_eq(parse("NONE", &s, &e), NOTIFY_PARSE_OK);
