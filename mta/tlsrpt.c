@@ -70,9 +70,8 @@ static void tlsrpt_add_uri(struct tlsrpt_rua *out, const char *p, size_t n)
 	out->n++;
 }
 
-int tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_rua *out)
+static int tlsrpt_txt_fields(const char *txt, size_t len, struct tlsrpt_rua *out)
 {
-	memset(out, 0, sizeof(*out));
 	static const char ver[] = "v=TLSRPTv1";
 	if (len < sizeof(ver) - 1 || memcmp(txt, ver, sizeof(ver) - 1) != 0)
 		return -1;
@@ -130,6 +129,15 @@ int tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_rua *out)
 		}
 	}
 	return have_rua ? 0 : -1;
+}
+
+int tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_rua *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (tlsrpt_txt_fields(txt, len, out) == 0)
+		return 0;
+	memset(out, 0, sizeof(*out)); /* nothing of a record that is not valid as a whole */
+	return -1;
 }
 
 int tlsrpt_txt_select(char *const *records, size_t n, struct tlsrpt_rua *out, char *err,

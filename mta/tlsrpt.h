@@ -27,7 +27,7 @@ struct tlsrpt_rua {
  * around ';' and ',', an optional trailing ';' and extension fields ignored; the version
  * must come first and rua must be present. URIs other than mailto: and https: are ignored
  * (so are those over TLSRPT_URI_MAX octets). Returns 0 with *out filled (possibly with no
- * usable URI), or -1: not a TLSRPTv1 record, or a malformed one.
+ * usable URI), or -1 with *out empty: not a TLSRPTv1 record, or a malformed one.
  */
 int tlsrpt_txt_parse(const char *txt, size_t len, struct tlsrpt_rua *out);
 

@@ -42,6 +42,9 @@ Test(tlsrpt, txt_invalid_records)
 	cr_expect_eq(txt("v=TLSRPTv1;; rua=mailto:a@b"), -1);
 	cr_expect_eq(txt("v=TLSRPTv1; v=TLSRPTv1; rua=mailto:a@b"), -1);
 	cr_expect_eq(rua.n, 0);
+	/* a bad field after rua: nothing of the record is used (found by fuzz_tlsrpt) */
+	cr_expect_eq(txt("v=TLSRPTv1;rua=mailto:a@example.com, https://r.example/v1 =;tx x;"), -1);
+	cr_expect_eq(rua.n, 0);
 }
 
 Test(tlsrpt, txt_select_needs_exactly_one)
