@@ -58,8 +58,8 @@ struct mailbox_learnt {
 
 /* A view's messages (struct mailbox's msgs points at m): the view's own, or published in a
  * frozen index (mailbox_frozen.view) and then read-only, shared by every view of that index.
- * Only a view that is exactly the index's entries is published: every size known (so
- * mailbox_msg_size never writes one) and no \Recent (a per-session flag). */
+ * Only a view that is exactly the index's entries is published: no \Recent (a per-session
+ * flag). A size it does not know is learnt by mailbox_msg_size without writing it there. */
 struct mailbox_msgs {
 	uint32_t kwmask;     /* the keyword letters the folder's list named */
 	size_t first_unseen; /* index of the first message without \Seen, or the count */

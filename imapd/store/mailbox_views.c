@@ -184,7 +184,7 @@ void mailbox_view_update(struct mailbox *mb, struct mailbox_state *s, struct mai
 				m->flags |= MAILBOX_RECENT;
 			if (same)
 				m->flags |= o->flags & MAILBOX_RECENT;
-			if ((m->flags & MAILBOX_RECENT) || m->size == MAILBOX_SIZE_UNKNOWN)
+			if (m->flags & MAILBOX_RECENT)
 				publishable = false;
 			if (first_unseen == s->idx.n && !(m->flags & MAILBOX_SEEN))
 				first_unseen = j;
@@ -343,8 +343,6 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 	if (i >= mb->count)
 		return 0;
 	struct mailbox_msg *m = &mb->msgs[i];
-	/* Always the case in a view that shares published messages (read-only): every size
-	 * is known there. */
 	if (m->size != MAILBOX_SIZE_UNKNOWN)
 		return m->size;
 	uint64_t size = 0; /* set by whichever lookup below succeeds */
@@ -357,7 +355,10 @@ uint64_t mailbox_msg_size(const struct mailbox *mb, size_t i)
 			return 0;
 		size = (uint64_t)st.st_size;
 	}
-	m->size = size;
+	/* A view sharing published messages (other sessions read them) is not written: the size
+	 * reaches the index at the next sync, and the view built from that has it. */
+	if (!s || !s->view_frozen)
+		m->size = size;
 	if (s) {
 		if (s->nlearnt == s->learnt_cap) {
 			s->learnt_cap = s->learnt_cap ? s->learnt_cap * 2 : 64;

@@ -1558,3 +1558,42 @@ Test(mailbox, index_fsynced_only_when_it_gives_out_uids)
 	cr_assert_eq(mb->msgs[1].uid, 3);
 	mailbox_close(&mb);
 }
+
+Test(mailbox, sessions_share_a_folder_whose_names_lack_sizes, .timeout = 30)
+{
+	/* Names as other Maildir tools write them: a time, no ",S=". Sizes are learnt on demand,
+	 * and the view is still shared by the sessions of the process. */
+	char path[PATH_MAX];
+	for (int i = 0; i < TEST_SHARED; i++) {
+		test_fmt(path, sizeof(path), "%s/cur/%d.M%dP1.other:2,S", test_md, 1700000000 + i,
+			 i);
+		FILE *f = fopen(path, "w");
+		cr_assert_not_null(f);
+		for (int k = 0; k <= i % 3; k++)
+			fputs("0123456789\r\n", f);
+		fclose(f);
+	}
+	test_age_dirs(test_md);
+	struct mailbox *first = test_open(test_md);
+	mailbox_close(&first); /* claims \Recent and writes the index */
+	test_age_dirs(test_md);
+	struct mailbox *a = test_open(test_md), *b = test_open(test_md);
+	cr_assert_eq(a->count, TEST_SHARED);
+	cr_assert_eq(a->msgs[4].size, MAILBOX_SIZE_UNKNOWN);
+	cr_assert_eq(b->msgs, a->msgs, "the second SELECT shares the first one's messages");
+	/* Learnt without writing the shared array; the next sync puts it in the index. */
+	cr_assert_eq(mailbox_msg_size(b, 4), 24);
+	cr_assert_eq(mailbox_msg_size(b, 4), 24);
+	cr_assert_eq(a->msgs[4].size, MAILBOX_SIZE_UNKNOWN);
+	cr_assert_eq(mailbox_msg_size(a, 5), 36);
+	cr_assert_eq(mailbox_sync(b, NULL), 0);
+	struct mailbox *c = test_open(test_md);
+	cr_assert_eq(c->msgs[4].size, 24);
+	cr_assert_eq(mailbox_msg_size(c, 4), 24);
+	cr_assert_eq(mailbox_sync(a, NULL), 0);
+	cr_assert_eq(a->msgs[5].size, 36);
+	cr_assert_eq(mailbox_msg_size(a, 4), 24);
+	mailbox_close(&c);
+	mailbox_close(&b);
+	mailbox_close(&a);
+}
