@@ -335,7 +335,8 @@ def writer_worker(port, secs, seed):
         _, out = s.ok(b"NOOP")
         exists = max(exists, exists_of(out))
         if n % 2 == 1 and exists:
-            s.ok(b"STORE %d +FLAGS (\\Deleted)" % exists)
+            # "*": the last message now (another writer's EXPUNGE may have made exists stale)
+            s.ok(b"STORE * +FLAGS (\\Deleted)")
             s.ok(b"EXPUNGE")
             exists -= 1
         n += 5
