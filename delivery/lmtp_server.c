@@ -392,17 +392,7 @@ static void lmtp_read_data(struct lmtp_session *s)
 		s->msg.len += out_len;
 	} else {
 		/* Over the limit: keep looking for the end, storing nothing. */
-		char scratch[4096];
-		size_t off = 0;
-		do {
-			size_t chunk = c->in.len - off < sizeof(scratch) / 2 ? c->in.len - off
-									     : sizeof(scratch) / 2;
-			size_t used = 0;
-			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len,
-					    &used);
-			off += used;
-		} while (st == SMTP_DATA_MORE && off < c->in.len);
-		consumed = off;
+		st = smtp_data_skip(&s->data, c->in.data, c->in.len, &consumed);
 	}
 	buf_consume(&c->in, consumed);
 	if (st == SMTP_DATA_END)

@@ -340,7 +340,6 @@ void smtp_read_data(struct smtp_session *s)
 		buf_reserve(&s->msg, room);
 		smtp_msg_account(s);
 	}
-	char scratch[4096]; /* output room for 2048 input octets in either mode */
 	enum smtp_data_status st;
 	if (storing) {
 		st = smtp_data_feed(&s->data, c->in.data, c->in.len, s->msg.data + s->msg.len,
@@ -348,17 +347,8 @@ void smtp_read_data(struct smtp_session *s)
 		s->msg.len += out_len;
 		s->msg.data[s->msg.len] = '\0';
 	} else {
-		/* Over the limit: keep scanning for the end, storing nothing. */
-		size_t off = 0;
-		do {
-			size_t chunk = c->in.len - off < sizeof(scratch) / 2 ? c->in.len - off
-									     : sizeof(scratch) / 2;
-			size_t used = 0;
-			st = smtp_data_feed(&s->data, c->in.data + off, chunk, scratch, &out_len,
-					    &used);
-			off += used;
-		} while (st == SMTP_DATA_MORE && off < c->in.len);
-		consumed = off;
+		/* Over the limit: keep looking for the end, storing nothing. */
+		st = smtp_data_skip(&s->data, c->in.data, c->in.len, &consumed);
 	}
 	buf_consume(&c->in, consumed);
 	if (st == SMTP_DATA_END) {

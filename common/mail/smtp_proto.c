@@ -868,3 +868,19 @@ int smtp_reply_line_parse(const char *line, size_t len, int *code_r, const char 
 	*text_len_r = len - 4;
 	return line[3] == ' ';
 }
+
+enum smtp_data_status smtp_data_skip(struct smtp_data_reader *r, const char *in, size_t len,
+				     size_t *consumed_r)
+{
+	char scratch[4096]; /* output room for 2048 input octets in either mode */
+	enum smtp_data_status st = SMTP_DATA_MORE;
+	size_t off = 0;
+	do {
+		size_t chunk = len - off < sizeof(scratch) / 2 ? len - off : sizeof(scratch) / 2;
+		size_t used = 0, out_len = 0;
+		st = smtp_data_feed(r, in + off, chunk, scratch, &out_len, &used);
+		off += used;
+	} while (st == SMTP_DATA_MORE && off < len);
+	*consumed_r = off;
+	return st;
+}

@@ -175,6 +175,11 @@ size_t smtp_data_out_room(const struct smtp_data_reader *r, size_t len);
 enum smtp_data_status smtp_data_feed(struct smtp_data_reader *r, const char *in, size_t len,
 				     char *out, size_t *out_len_r, size_t *consumed_r);
 
+/* Feeds in[0..len) like smtp_data_feed() but stores nothing (a message over its limit: the
+ * end must still be found). Returns END or MORE with *consumed_r as smtp_data_feed(). */
+enum smtp_data_status smtp_data_skip(struct smtp_data_reader *r, const char *in, size_t len,
+				     size_t *consumed_r);
+
 /* Reply parsing for the SMTP client side: one line "250-text" / "250 text".
  * Returns 1 for a final line, 0 for a continuation line, -1 for a malformed line;
  * *code_r gets the code (2xx-5xx), *text_r and *text_len_r the text after the separator.

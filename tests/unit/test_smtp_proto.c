@@ -1312,3 +1312,24 @@ Test(data_feed, strict_keeps_smuggling_protection)
 	DATA_MODE(SMTP_BODY_CHECK_STRICT, "a\n.\n", SMTP_DATA_MORE, "a\n.\n", 4,
 		  SMTP_DATA_FLAW_BARE_LF);
 }
+
+/* A message over its limit is skipped to its end without storing: the end is found across
+ * many scratch-sized pieces and the input after it is left alone. */
+Test(data, skip_finds_the_end_of_a_long_message)
+{
+	struct smtp_data_reader r;
+	smtp_data_reader_init(&r, 100, 0);
+	struct buf in;
+	buf_init(&in);
+	for (int i = 0; i < 1000; i++)
+		buf_append_str(&in, "a line of the message body, long enough\r\n");
+	buf_append_str(&in, ".\r\nQUIT\r\n");
+	size_t consumed = 0;
+	cr_assert_eq(smtp_data_skip(&r, in.data, in.len, &consumed), SMTP_DATA_END);
+	cr_assert_eq(consumed, in.len - strlen("QUIT\r\n"));
+	cr_assert_gt(r.size, 100, "the size is still counted");
+	smtp_data_reader_init(&r, 100, 0);
+	cr_assert_eq(smtp_data_skip(&r, in.data, 5000, &consumed), SMTP_DATA_MORE);
+	cr_assert_eq(consumed, 5000);
+	buf_free(&in);
+}
