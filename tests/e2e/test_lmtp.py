@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import unittest
 
 from harness import MailServer, SMTPClient, binary, free_port, pid_alive, port_accepts, read_text, wait_until
@@ -288,7 +289,13 @@ class PostfixLmtpClientTest(unittest.TestCase):
                                   stdin=subprocess.DEVNULL, timeout=60)
         try:
             r = postfix("start")
-            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            if r.returncode != 0:
+                # postfix-script says why only in maillog_file; seen once under a loaded
+                # parallel ctest run with nothing on stdout: one more try, with the reason kept
+                first = read_text(os.path.join(base, "maillog"))
+                time.sleep(1)
+                r = postfix("start")
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr + first.encode())
             self.assertTrue(wait_until(lambda: port_accepts(smtp_port), 30), "postfix did not listen")
             import smtplib
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as s:
